@@ -1,0 +1,22 @@
+//! Embeds every `checks/*.yaml` into the binary, so it works with no files beside it.
+use std::fmt::Write as _;
+
+fn main() {
+    println!("cargo:rerun-if-changed=checks");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("checks/ directory")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    let mut out = String::from("&[\n");
+    for n in names {
+        let path = dir.join(&n);
+        writeln!(out, "    ({n:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+    }
+    out.push(']');
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin_checks.rs");
+    std::fs::write(dest, out).unwrap();
+}

@@ -1,0 +1,634 @@
+//! Check definitions: the YAML model users write, loaded and validated once, up front.
+//!
+//! A typo in a check file is the check author's problem to fix, so every error names the file,
+//! line and column and what was expected, and no expression is compiled lazily: a check that
+//! loads can always be evaluated.
+
+pub mod cel;
+pub mod quantity;
+
+use ::cel::Program;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The built-in checks, compiled into the binary (see `build.rs`).
+const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_checks.rs"));
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    #[default]
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        })
+    }
+}
+
+/// Where a check's facts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Kubernetes objects, from manifest files or the live cluster.
+    Kubernetes,
+    /// A request to the running MLSDM service.
+    Http,
+    /// A PromQL query over MLSDM's metrics.
+    Metrics,
+    /// Decided by a reviewer, who attests to it at sign-off.
+    Manual,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Kubernetes => "kubernetes",
+            Self::Http => "http",
+            Self::Metrics => "metrics",
+            Self::Manual => "manual",
+        })
+    }
+}
+
+/// One check file, exactly as written. Fields are closed: an unknown key is an error.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "mlsdm-audit check definition")]
+pub struct CheckFile {
+    /// Stable kebab-case id; must equal the file name without `.yaml`.
+    pub id: String,
+    /// One line saying what passing means.
+    pub title: String,
+    /// Where the check sits in the production checklist, `Part / Section / Sub-section`.
+    pub section: String,
+    /// The checklist lines this check covers, verbatim.
+    #[serde(default)]
+    pub checklist: Vec<String>,
+    pub severity: Severity,
+    pub source: Source,
+    /// Which objects a `kubernetes` check applies to.
+    #[serde(rename = "match", default)]
+    pub match_: Option<MatchSpec>,
+    /// CEL expression yielding a list; validations run once per element, bound to `item`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub for_each: Option<Spanned<String>>,
+    /// Conditions under which the check applies; when one is false the result is `skipped`
+    /// with its reason (for checklist lines such as "if required").
+    #[serde(default)]
+    pub when: Vec<Condition>,
+    /// CEL expressions that must all be true for the check to pass.
+    #[serde(default)]
+    pub validations: Vec<Validation>,
+    /// The request an `http` check sends to the MLSDM service.
+    #[serde(default)]
+    pub request: Option<HttpRequest>,
+    /// The PromQL query of a `metrics` check.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub query: Option<Spanned<String>>,
+    /// How long a `metrics` condition must hold, e.g. `5m`.
+    #[serde(default, rename = "for")]
+    pub for_window: Option<String>,
+    /// What to change to make the check pass.
+    pub remediation: String,
+    /// Why it matters.
+    pub doc: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MatchSpec {
+    /// `Kind`, `version/Kind` (core group) or `group/version/Kind`; CRDs included.
+    pub kinds: Vec<String>,
+    /// Restrict to these namespaces (default: all audited namespaces).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Validation {
+    /// A CEL expression that must evaluate to `true`.
+    #[schemars(with = "String")]
+    pub expression: Spanned<String>,
+    /// Message when the expression is false.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// CEL expression building the message when the expression is false.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message_expression: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Condition {
+    /// A CEL expression; when false the check is `skipped` for this object.
+    #[schemars(with = "String")]
+    pub expression: Spanned<String>,
+    /// Why the check does not apply when the condition is false.
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRequest {
+    pub path: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Send the API key from `--api-key-env` as a bearer token.
+    #[serde(default)]
+    pub authenticated: bool,
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+/// A kind matcher parsed from `Kind`, `v1/Kind` or `group/version/Kind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindMatcher {
+    pub api_version: Option<String>,
+    pub kind: String,
+}
+
+impl KindMatcher {
+    fn parse(s: &str) -> Option<Self> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let valid = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric());
+        match parts.as_slice() {
+            [kind] if valid(kind) => Some(Self { api_version: None, kind: (*kind).to_string() }),
+            [version, kind] if valid(kind) && !version.is_empty() => Some(Self {
+                api_version: Some((*version).to_string()),
+                kind: (*kind).to_string(),
+            }),
+            [group, version, kind] if valid(kind) && !group.is_empty() && !version.is_empty() => Some(Self {
+                api_version: Some(format!("{group}/{version}")),
+                kind: (*kind).to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn matches(&self, api_version: &str, kind: &str) -> bool {
+        self.kind == kind && self.api_version.as_deref().is_none_or(|v| v == api_version)
+    }
+}
+
+/// A compiled CEL expression with the place it was written.
+pub struct Expr {
+    pub source: String,
+    pub program: Program,
+    pub line: u64,
+}
+
+impl fmt::Debug for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Expr").field("source", &self.source).field("line", &self.line).finish()
+    }
+}
+
+#[derive(Debug)]
+pub struct CompiledValidation {
+    pub expression: Expr,
+    pub message: Option<String>,
+    pub message_expression: Option<Expr>,
+}
+
+#[derive(Debug)]
+pub struct CompiledCondition {
+    pub expression: Expr,
+    pub reason: String,
+}
+
+/// A loaded, validated check, ready for the engine.
+#[derive(Debug)]
+pub struct Check {
+    pub id: String,
+    pub title: String,
+    pub section: String,
+    pub checklist: Vec<String>,
+    pub severity: Severity,
+    pub source: Source,
+    pub kinds: Vec<KindMatcher>,
+    pub namespaces: Vec<String>,
+    pub for_each: Option<Expr>,
+    pub when: Vec<CompiledCondition>,
+    pub validations: Vec<CompiledValidation>,
+    pub request: Option<HttpRequest>,
+    pub query: Option<String>,
+    pub for_window: Option<String>,
+    pub remediation: String,
+    pub doc: String,
+    /// Where the definition came from (`checks/ID.yaml` for built-ins).
+    pub origin: String,
+    /// Whether any expression reads `related`, so the facts layer computes it only when needed.
+    pub uses_related: bool,
+}
+
+/// A problem in a check file, pointing at its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+/// Every problem found while loading a set of check files (all reported, not only the first).
+#[derive(Debug, thiserror::Error)]
+pub struct CheckErrors(pub Vec<CheckError>);
+
+impl fmt::Display for CheckErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The message of a serde-saphyr error without its location prefix and source snippet.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    if first.starts_with("line ") {
+        if let Some((_, rest)) = first.split_once(": ") {
+            return rest.to_string();
+        }
+    }
+    first.to_string()
+}
+
+/// Turns a YAML error into (line, column, message).
+pub fn yaml_error_parts(e: &serde_saphyr::Error) -> (u64, u64, String) {
+    let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
+    (line, column, yaml_message(e))
+}
+
+/// Parses and validates one check file. `origin` names it in errors.
+pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check, Vec<CheckError>> {
+    let err = |line: u64, column: u64, message: String| CheckError {
+        file: origin.to_string(),
+        line,
+        column,
+        message,
+    };
+    let file: CheckFile = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column, message) = yaml_error_parts(&e);
+        vec![err(line, column, message)]
+    })?;
+    let mut errors = Vec::new();
+    let line_of = |key: &str| -> u64 {
+        text.lines()
+            .position(|l| l.starts_with(&format!("{key}:")))
+            .map_or(1, |i| i as u64 + 1)
+    };
+
+    if !is_kebab(&file.id) {
+        errors.push(err(line_of("id"), 5, format!("id {:?} must be kebab-case ([a-z0-9] words joined by '-')", file.id)));
+    }
+    let stem = Path::new(origin).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if stem != file.id && origin != "<stdin>" {
+        errors.push(err(line_of("id"), 5, format!("id {:?} must equal the file name ({stem}.yaml)", file.id)));
+    }
+    for (field, value) in [("title", &file.title), ("section", &file.section), ("remediation", &file.remediation), ("doc", &file.doc)] {
+        if value.trim().is_empty() {
+            errors.push(err(line_of(field), 1, format!("{field} must not be empty")));
+        }
+    }
+
+    let mut compile = |s: &Spanned<String>, what: &str| -> Option<Expr> {
+        match env.compile(&s.value) {
+            Ok(program) => Some(Expr {
+                source: s.value.clone(),
+                program,
+                line: s.referenced.line(),
+            }),
+            Err(e) => {
+                let detail = e.lines().next().unwrap_or_default().replace("ERROR: <input>:", "expression column ");
+                errors.push(err(
+                    s.referenced.line(),
+                    s.referenced.column(),
+                    format!("invalid CEL in {what}: {detail}"),
+                ));
+                None
+            }
+        }
+    };
+
+    let for_each = file.for_each.as_ref().and_then(|s| compile(s, "forEach"));
+    let when: Vec<CompiledCondition> = file
+        .when
+        .iter()
+        .filter_map(|c| {
+            compile(&c.expression, "when.expression").map(|expression| CompiledCondition {
+                expression,
+                reason: c.reason.clone(),
+            })
+        })
+        .collect();
+    let mut validations = Vec::new();
+    for v in &file.validations {
+        let expression = compile(&v.expression, "validations.expression");
+        let message_expression = v.message_expression.as_ref().and_then(|m| compile(m, "validations.messageExpression"));
+        if let Some(expression) = expression {
+            validations.push(CompiledValidation {
+                expression,
+                message: v.message.clone(),
+                message_expression,
+            });
+        }
+    }
+
+    let mut kinds = Vec::new();
+    let mut namespaces = Vec::new();
+    if let Some(m) = &file.match_ {
+        for k in &m.kinds {
+            match KindMatcher::parse(k) {
+                Some(km) => kinds.push(km),
+                None => errors.push(err(line_of("match"), 1, format!("match.kinds: {k:?} is not Kind, version/Kind or group/version/Kind"))),
+            }
+        }
+        namespaces.clone_from(&m.namespaces);
+    }
+
+    let src_line = line_of("source");
+    match file.source {
+        Source::Kubernetes => {
+            if kinds.is_empty() {
+                errors.push(err(src_line, 1, "a kubernetes check needs match.kinds".into()));
+            }
+            if file.validations.is_empty() {
+                errors.push(err(src_line, 1, "a kubernetes check needs at least one validation".into()));
+            }
+        }
+        Source::Http => {
+            if file.request.is_none() {
+                errors.push(err(src_line, 1, "an http check needs a request".into()));
+            }
+            if file.validations.is_empty() {
+                errors.push(err(src_line, 1, "an http check needs at least one validation".into()));
+            }
+        }
+        Source::Metrics => {
+            if file.query.is_none() {
+                errors.push(err(src_line, 1, "a metrics check needs a query".into()));
+            }
+            if file.validations.is_empty() {
+                errors.push(err(src_line, 1, "a metrics check needs at least one validation".into()));
+            }
+        }
+        Source::Manual => {
+            if !file.validations.is_empty() || file.match_.is_some() || file.for_each.is_some() {
+                errors.push(err(src_line, 1, "a manual check has no match, forEach or validations: reviewers attest to it".into()));
+            }
+            if file.checklist.is_empty() {
+                errors.push(err(src_line, 1, "a manual check must name the checklist lines it covers".into()));
+            }
+        }
+    }
+    if file.for_window.as_deref().is_some_and(|w| parse_duration(w).is_none()) {
+        errors.push(err(line_of("for"), 6, format!("for: {:?} is not a duration like 30s, 5m or 1h", file.for_window.clone().unwrap_or_default())));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let uses_related = [for_each.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(when.iter().map(|c| &c.expression))
+        .chain(validations.iter().flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())))
+        .any(|e| e.source.contains("related"));
+
+    Ok(Check {
+        id: file.id,
+        title: file.title,
+        section: file.section,
+        checklist: file.checklist,
+        severity: file.severity,
+        source: file.source,
+        kinds,
+        namespaces,
+        for_each,
+        when,
+        validations,
+        request: file.request,
+        query: file.query.map(|q| q.value),
+        for_window: file.for_window,
+        remediation: file.remediation,
+        doc: file.doc,
+        origin: origin.to_string(),
+        uses_related,
+    })
+}
+
+/// Parses `30s`, `5m`, `1h`, `1h30m` into seconds.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    if s.is_empty() {
+        return None;
+    }
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+        } else {
+            let n: u64 = num.parse().ok()?;
+            num.clear();
+            total += n * match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86400,
+                _ => return None,
+            };
+        }
+    }
+    num.is_empty().then_some(total)
+}
+
+fn is_kebab(id: &str) -> bool {
+    !id.is_empty()
+        && id.split('-').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+}
+
+/// Loads the built-in checks, then each `--checks` directory, later ones overriding by id.
+pub fn load(dirs: &[PathBuf]) -> Result<Vec<Check>, CheckErrors> {
+    let env = cel::CelEnv::default();
+    let mut errors = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
+    for (name, text) in BUILTIN {
+        match parse_check(&format!("checks/{name}"), text, &env) {
+            Ok(c) => checks.push(c),
+            Err(e) => errors.extend(e),
+        }
+    }
+    for dir in dirs {
+        for (origin, text) in read_check_files(dir, &mut errors) {
+            match parse_check(&origin, &text, &env) {
+                Ok(c) => {
+                    if let Some(existing) = checks.iter_mut().find(|e| e.id == c.id) {
+                        *existing = c;
+                    } else {
+                        checks.push(c);
+                    }
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if errors.is_empty() {
+        checks.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(checks)
+    } else {
+        Err(CheckErrors(errors))
+    }
+}
+
+/// Validates check files for `validate-checks`; returns how many loaded.
+pub fn validate_paths(paths: &[PathBuf]) -> Result<usize, CheckErrors> {
+    let env = cel::CelEnv::default();
+    let mut errors = Vec::new();
+    let mut count = 0;
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for path in paths {
+        for (origin, text) in read_check_files(path, &mut errors) {
+            match parse_check(&origin, &text, &env) {
+                Ok(c) => {
+                    if let Some(first) = seen.insert(c.id.clone(), origin.clone()) {
+                        errors.push(CheckError {
+                            file: origin,
+                            line: 1,
+                            column: 1,
+                            message: format!("duplicate check id {:?} (also in {first})", c.id),
+                        });
+                    }
+                    count += 1;
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(count) } else { Err(CheckErrors(errors)) }
+}
+
+fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, String)> {
+    let io_err = |p: &Path, e: &std::io::Error| CheckError {
+        file: p.display().to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    };
+    let mut out = Vec::new();
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
+            Err(e) => {
+                errors.push(io_err(path, &e));
+                return out;
+            }
+        };
+        entries.sort();
+        for p in entries {
+            if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                match std::fs::read_to_string(&p) {
+                    Ok(t) => out.push((p.display().to_string(), t)),
+                    Err(e) => errors.push(io_err(&p, &e)),
+                }
+            }
+        }
+    } else {
+        match std::fs::read_to_string(path) {
+            Ok(t) => out.push((path.display().to_string(), t)),
+            Err(e) => errors.push(io_err(path, &e)),
+        }
+    }
+    out
+}
+
+/// The JSON Schema of a check file, for editors.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(CheckFile);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_checks_load_and_ids_are_unique() {
+        let checks = load(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let mut ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(n, ids.len());
+        assert!(n > 10);
+    }
+
+    #[test]
+    fn kind_matchers() {
+        assert!(KindMatcher::parse("Deployment").unwrap().matches("apps/v1", "Deployment"));
+        assert!(KindMatcher::parse("apps/v1/Deployment").unwrap().matches("apps/v1", "Deployment"));
+        assert!(!KindMatcher::parse("apps/v1beta1/Deployment").unwrap().matches("apps/v1", "Deployment"));
+        assert!(KindMatcher::parse("v1/Service").unwrap().matches("v1", "Service"));
+        assert!(KindMatcher::parse("").is_none());
+        assert!(KindMatcher::parse("a/b/c/D").is_none());
+    }
+
+    #[test]
+    fn unknown_field_points_at_its_line() {
+        let text = "id: x\ntitle: t\nsection: s\nseverity: high\nsource: manual\nchecklist: [a]\nremediation: r\ndoc: d\nsevrity: low\n";
+        let errs = parse_check("x.yaml", text, &cel::CelEnv::default()).unwrap_err();
+        assert_eq!((errs[0].line, errs[0].column), (9, 1));
+        assert!(errs[0].message.contains("unknown field `sevrity`"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn bad_cel_points_at_the_expression() {
+        let text = "id: x\ntitle: t\nsection: s\nseverity: high\nsource: kubernetes\nmatch:\n  kinds: [Deployment]\nvalidations:\n  - expression: \"object.spec.replicas >=\"\nremediation: r\ndoc: d\n";
+        let errs = parse_check("x.yaml", text, &cel::CelEnv::default()).unwrap_err();
+        assert_eq!(errs[0].line, 9);
+        assert!(errs[0].message.starts_with("invalid CEL in validations.expression"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Some(300));
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("5x"), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! mlsdm-audit: a deployment-readiness auditor for MLSDM on Kubernetes.
+//!
+//! Data flows one way: check definitions and facts go into the engine, results come out into a
+//! report, and the report is rendered. Only `sources` does I/O.
+
+pub mod checks;
+pub mod cli;
+pub mod engine;
+pub mod report;
+pub mod sources;
+pub mod waivers;
+
+use anyhow::Result;
+use checks::{Check, Source};
+use cli::CheckArgs;
+use report::{Report, Target};
+use std::collections::BTreeSet;
+
+/// Why the audit could not start (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{0}")]
+    Checks(#[from] checks::CheckErrors),
+    #[error("{0}")]
+    Manifest(#[from] sources::manifests::ManifestError),
+    #[error("{0}")]
+    Waivers(#[from] waivers::WaiverErrors),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Loads checks and applies `--only`/`--skip`, rejecting ids that do not exist.
+pub fn select_checks(all: Vec<Check>, only: &[String], skip: &[String]) -> Result<Vec<Check>, UsageError> {
+    for id in only.iter().chain(skip) {
+        if !all.iter().any(|c| &c.id == id) {
+            return Err(UsageError::Invalid(format!("unknown check id {id:?} (see `mlsdm-audit list-checks`)")));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| only.is_empty() || only.contains(&c.id))
+        .filter(|c| !skip.contains(&c.id))
+        .collect())
+}
+
+/// Runs `check` on manifests and returns the report.
+pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
+    let checks = select_checks(checks::load(&args.checks)?, &args.only, &args.skip)?;
+    let selector = args
+        .selector
+        .as_deref()
+        .map(sources::selector::parse)
+        .transpose()
+        .map_err(|e| UsageError::Invalid(format!("--selector: {e}")))?;
+    let objects = sources::manifests::load(&args.manifests)?;
+    let waiver_file = args
+        .waivers
+        .clone()
+        .or_else(|| Some(std::path::PathBuf::from(waivers::DEFAULT_FILE)).filter(|p| p.exists()));
+    let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+    let mut waiver_set = match &waiver_file {
+        Some(path) => waivers::load_file(path, &ids)?,
+        None => Vec::new(),
+    };
+    let sources = BTreeSet::from([Source::Kubernetes]);
+    let facts = sources::Facts::new(objects, sources, selector, "the audited manifests");
+    if !args.no_annotation_waivers {
+        waiver_set.extend(waivers::from_annotations(&facts.objects, &ids)?);
+    }
+    let mut results = engine::evaluate(&checks, &facts);
+    waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
+    let target = Target {
+        mode: "manifests".into(),
+        manifests: args.manifests.iter().map(|p| p.display().to_string()).collect(),
+        selector: args.selector.clone(),
+        fail_on: args.fail_on.into(),
+    };
+    Ok(Report::new(target, results))
+}

@@ -1,0 +1,104 @@
+//! The binary: parse arguments, call the library, print, map the outcome to an exit code.
+//! This is the only place that prints errors.
+
+use clap::Parser;
+use mlsdm_audit::cli::{Cli, Command, ListFormat};
+use mlsdm_audit::{UsageError, checks, report};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = out.write_all(text.as_bytes());
+}
+
+fn run(cli: Cli) -> Result<u8, UsageError> {
+    match cli.command {
+        Command::Check(args) => {
+            let report = mlsdm_audit::run_check(&args)?;
+            let color = args.output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let text = report::render(&report, args.format, color);
+            match &args.output {
+                Some(path) => std::fs::write(path, text).map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))?,
+                None => print(&text),
+            }
+            Ok(u8::try_from(report.exit_code()).unwrap_or(2))
+        }
+        Command::ListChecks { format, checks } => {
+            let checks = checks::load(&checks)?;
+            match format {
+                ListFormat::Json => {
+                    let list: Vec<serde_json::Value> = checks
+                        .iter()
+                        .map(|c| serde_json::json!({"id": c.id, "title": c.title, "section": c.section, "severity": c.severity, "source": c.source, "checklist": c.checklist}))
+                        .collect();
+                    print(&(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"));
+                }
+                ListFormat::Table => {
+                    let mut t = comfy_table::Table::new();
+                    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+                    t.force_no_tty();
+                    t.set_header(vec!["Id", "Severity", "Source", "Section", "Title"]);
+                    for c in &checks {
+                        t.add_row(vec![c.id.clone(), c.severity.to_string(), c.source.to_string(), c.section.clone(), c.title.clone()]);
+                    }
+                    print(&format!("{t}\n{} checks\n", checks.len()));
+                }
+            }
+            Ok(0)
+        }
+        Command::Explain { id, checks } => {
+            let checks = checks::load(&checks)?;
+            let check = checks
+                .iter()
+                .find(|c| c.id == id)
+                .ok_or_else(|| UsageError::Invalid(format!("unknown check id {id:?} (see `mlsdm-audit list-checks`)")))?;
+            print(&explain(check));
+            Ok(0)
+        }
+        Command::ValidateChecks { paths } => {
+            let n = checks::validate_paths(&paths)?;
+            print(&format!("{n} check file(s) valid\n"));
+            Ok(0)
+        }
+        Command::Schema => {
+            print(&checks::schema_json());
+            Ok(0)
+        }
+    }
+}
+
+fn explain(c: &checks::Check) -> String {
+    let mut s = format!("{}: {}\n\nseverity: {}   source: {}\nsection:  {}\n", c.id, c.title, c.severity, c.source, c.section);
+    if !c.checklist.is_empty() {
+        s.push_str("\nChecklist lines:\n");
+        for l in &c.checklist {
+            s.push_str(&format!("  - {l}\n"));
+        }
+    }
+    s.push_str(&format!("\nWhy it matters:\n{}\n", indent(&c.doc)));
+    s.push_str(&format!("\nRemediation:\n{}\n", indent(&c.remediation)));
+    s
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end().lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}

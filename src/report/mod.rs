@@ -1,0 +1,226 @@
+//! The report model: one serde struct that every output format renders, and that `--format json`
+//! is, serialized. Field names here are a contract other tools rely on.
+
+pub mod json;
+pub mod table;
+
+use crate::checks::{Severity, Source};
+use crate::sources::Location;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub const SCHEMA_VERSION: &str = "1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pass,
+    Fail,
+    Error,
+    NoData,
+    Skipped,
+    Waived,
+    Manual,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Error => "error",
+            Self::NoData => "no-data",
+            Self::Skipped => "skipped",
+            Self::Waived => "waived",
+            Self::Manual => "manual",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// Who accepted a failure, why and until when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaiverInfo {
+    pub reason: String,
+    pub owner: String,
+    pub expires: String,
+    /// `file:line` of the waiver, or the annotation it came from.
+    pub origin: String,
+    pub expired: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResult {
+    pub id: String,
+    pub title: String,
+    pub section: String,
+    pub severity: Severity,
+    pub source: Source,
+    pub status: Status,
+    pub message: String,
+    pub object: Option<ObjectRef>,
+    pub location: Option<Location>,
+    pub checklist: Vec<String>,
+    /// The outcome before a waiver applied (only on waived results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<WaiverInfo>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+    pub no_data: usize,
+    pub skipped: usize,
+    pub waived: usize,
+    pub manual: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CheckResult]) -> Self {
+        let mut s = Self::default();
+        for r in results {
+            *match r.status {
+                Status::Pass => &mut s.pass,
+                Status::Fail => &mut s.fail,
+                Status::Error => &mut s.error,
+                Status::NoData => &mut s.no_data,
+                Status::Skipped => &mut s.skipped,
+                Status::Waived => &mut s.waived,
+                Status::Manual => &mut s.manual,
+            } += 1;
+        }
+        s
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// `manifests` or `cluster`.
+    pub mode: String,
+    #[serde(default)]
+    pub manifests: Vec<String>,
+    #[serde(default)]
+    pub selector: Option<String>,
+    pub fail_on: Severity,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub schema_version: String,
+    pub tool: Tool,
+    pub generated_at: String,
+    pub target: Target,
+    pub summary: Summary,
+    pub results: Vec<CheckResult>,
+}
+
+/// The seed checklist's sections in its own order, so reports read top to bottom like it.
+const SECTION_ORDER: &[&str] = &[
+    "Pre-Deployment / Infrastructure",
+    "Pre-Deployment / Configuration",
+    "Pre-Deployment / Security",
+    "Pre-Deployment / Observability",
+    "Pre-Deployment / High Availability",
+    "Pre-Deployment / Testing",
+    "Pre-Deployment / Documentation",
+    "Pre-Deployment / Backup & Recovery",
+    "Pre-Deployment / Compliance & Legal",
+    "Deployment Day / Before Deployment",
+    "Deployment Day / During Deployment",
+    "Deployment Day / After Deployment",
+    "Post-Deployment Monitoring",
+    "Rollback Criteria",
+    "Sign-Off",
+    "Continuous Improvement",
+];
+
+/// Sort key: seed section order, then section, id and object.
+pub fn section_rank(section: &str) -> usize {
+    SECTION_ORDER.iter().position(|s| section.starts_with(s)).unwrap_or(SECTION_ORDER.len())
+}
+
+impl Report {
+    pub fn new(target: Target, mut results: Vec<CheckResult>) -> Self {
+        results.sort_by(|a, b| {
+            (section_rank(&a.section), &a.section, &a.id, &a.object).cmp(&(section_rank(&b.section), &b.section, &b.id, &b.object))
+        });
+        Self {
+            schema_version: SCHEMA_VERSION.into(),
+            tool: Tool {
+                name: env!("CARGO_PKG_NAME").into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            generated_at: now_rfc3339(),
+            target,
+            summary: Summary::of(&results),
+            results,
+        }
+    }
+
+    /// The CI gate: 1 if a failure at or above `fail_on`, else 3 if an error at or above it, else 0.
+    pub fn exit_code(&self) -> i32 {
+        let at_or_above = |r: &&CheckResult| r.severity >= self.target.fail_on;
+        if self.results.iter().filter(at_or_above).any(|r| r.status == Status::Fail) {
+            1
+        } else if self.results.iter().filter(at_or_above).any(|r| r.status == Status::Error) {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Now, or `SOURCE_DATE_EPOCH` when set (reproducible reports and tests).
+pub fn now_rfc3339() -> String {
+    let dt = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .unwrap_or_else(chrono::Utc::now);
+    dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Output formats of `check` and `report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Renders a report; `color` only affects the table.
+pub fn render(report: &Report, format: Format, color: bool) -> String {
+    match format {
+        Format::Table => table::render(report, color),
+        Format::Json => json::render(report),
+    }
+}

@@ -1,0 +1,208 @@
+//! Waivers: who accepted which failure, why, and until when. From a file (`--waivers`, default
+//! `.mlsdm-audit-waivers.yaml`) or from `mlsdm-audit.io/waive.<check-id>` annotations on the
+//! objects themselves (unless `--no-annotation-waivers`). A waiver never hides a failure: the
+//! result keeps its outcome, names the waiver, and stops counting towards the exit code until the
+//! waiver expires.
+
+use crate::report::{CheckResult, Status, WaiverInfo};
+use crate::sources::Object;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::path::Path;
+
+pub const DEFAULT_FILE: &str = ".mlsdm-audit-waivers.yaml";
+pub const ANNOTATION_PREFIX: &str = "mlsdm-audit.io/waive.";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    check: String,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    container: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiver {
+    pub check: String,
+    /// `Kind/namespace/name` or `Kind/name`; `None` waives the check on every object.
+    pub object: Option<String>,
+    pub container: Option<String>,
+    pub reason: String,
+    pub owner: String,
+    pub expires: String,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WaiverError {
+    pub origin: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub struct WaiverErrors(pub Vec<WaiverError>);
+
+impl fmt::Display for WaiverErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.origin, e.message)).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+fn valid_date(s: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
+}
+
+fn validate(w: &Waiver, known: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !known.contains(&w.check.as_str()) {
+        problems.push(format!("unknown check {:?}", w.check));
+    }
+    if w.reason.trim().is_empty() {
+        problems.push("a waiver needs a reason".into());
+    }
+    if w.owner.trim().is_empty() {
+        problems.push("a waiver needs an owner".into());
+    }
+    if w.expires.trim().is_empty() {
+        problems.push("a waiver needs an expiry date (expires: YYYY-MM-DD)".into());
+    } else if !valid_date(&w.expires) {
+        problems.push(format!("expires {:?} is not a date (YYYY-MM-DD)", w.expires));
+    }
+    if let Some(o) = &w.object {
+        let parts = o.split('/').count();
+        if !(2..=3).contains(&parts) || o.split('/').any(str::is_empty) {
+            problems.push(format!("object {o:?} must be Kind/namespace/name or Kind/name"));
+        }
+    }
+    problems
+}
+
+/// Loads a waiver file, checking every entry against the loaded check ids.
+pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
+    let file = path.display().to_string();
+    let one = |origin: String, message: String| WaiverErrors(vec![WaiverError { origin, message }]);
+    let text = std::fs::read_to_string(path).map_err(|e| one(file.clone(), format!("cannot read: {e}")))?;
+    let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
+        Vec::new()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let (line, col, msg) = crate::checks::yaml_error_parts(&e);
+            one(format!("{file}:{line}:{col}"), msg)
+        })?
+    };
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for e in entries {
+        let origin = format!("{file}:{}", e.referenced.line());
+        let w = Waiver {
+            check: e.value.check,
+            object: e.value.object,
+            container: e.value.container,
+            reason: e.value.reason.unwrap_or_default(),
+            owner: e.value.owner.unwrap_or_default(),
+            expires: e.value.expires.unwrap_or_default(),
+            origin: origin.clone(),
+        };
+        let problems = validate(&w, known);
+        if problems.is_empty() {
+            out.push(w);
+        } else {
+            errors.extend(problems.into_iter().map(|message| WaiverError { origin: origin.clone(), message }));
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(WaiverErrors(errors)) }
+}
+
+/// Waivers written as annotations: `mlsdm-audit.io/waive.<id>: "<reason>; owner=...; expires=..."`.
+pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for obj in objects {
+        let Some(ann) = obj.json.pointer("/metadata/annotations").and_then(|a| a.as_object()) else { continue };
+        for (key, value) in ann {
+            let Some(check) = key.strip_prefix(ANNOTATION_PREFIX) else { continue };
+            let text = value.as_str().unwrap_or_default();
+            let mut parts = text.split(';').map(str::trim);
+            let reason = parts.next().unwrap_or_default().to_string();
+            let (mut owner, mut expires) = (String::new(), String::new());
+            for p in parts {
+                if let Some(v) = p.strip_prefix("owner=") {
+                    owner = v.trim().to_string();
+                } else if let Some(v) = p.strip_prefix("expires=") {
+                    expires = v.trim().to_string();
+                }
+            }
+            let origin = match &obj.location {
+                Some(l) => format!("{}:{} (annotation {key} on {})", l.file, l.line, obj.reference()),
+                None => format!("annotation {key} on {}", obj.reference()),
+            };
+            let w = Waiver {
+                check: check.to_string(),
+                object: Some(obj.reference()),
+                container: None,
+                reason,
+                owner,
+                expires,
+                origin: origin.clone(),
+            };
+            let problems = validate(&w, known);
+            if problems.is_empty() {
+                out.push(w);
+            } else {
+                errors.extend(problems.into_iter().map(|message| WaiverError { origin: origin.clone(), message }));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(WaiverErrors(errors)) }
+}
+
+fn applies(w: &Waiver, r: &CheckResult) -> bool {
+    if w.check != r.id {
+        return false;
+    }
+    if let Some(o) = &w.object {
+        let Some(obj) = &r.object else { return false };
+        let full = obj.to_string();
+        let short = format!("{}/{}", obj.kind, obj.name);
+        if o != &full && o != &short {
+            return false;
+        }
+    }
+    // A container waiver covers a result only when every failing item it names is that container.
+    if let Some(c) = &w.container {
+        return r.message.split("; ").all(|m| m.contains(&format!("container {c} ")) || m.contains(&format!("container {c}:")));
+    }
+    true
+}
+
+/// Marks failed results covered by an unexpired waiver as `waived`; an expired waiver is shown
+/// on the result but does not apply. `today` is `YYYY-MM-DD`.
+pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: &str) {
+    for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
+        let Some(w) = waivers.iter().filter(|w| applies(w, r)).max_by(|a, b| a.expires.cmp(&b.expires)) else { continue };
+        let expired = w.expires.as_str() < today;
+        r.waiver = Some(WaiverInfo {
+            reason: w.reason.clone(),
+            owner: w.owner.clone(),
+            expires: w.expires.clone(),
+            origin: w.origin.clone(),
+            expired,
+        });
+        if expired {
+            r.message = format!("{} (waiver from {} expired on {})", r.message, w.origin, w.expires);
+        } else {
+            r.outcome = Some(r.status);
+            r.status = Status::Waived;
+        }
+    }
+}
