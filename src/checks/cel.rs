@@ -22,9 +22,12 @@ pub struct CelEnv {
 
 impl Default for CelEnv {
     fn default() -> Self {
-        Self {
-            env: Arc::new(Env::stdlib()),
+        // Kubernetes enables the strings and lists extension libraries; so do we.
+        let mut env = Env::stdlib();
+        for ext in [cel::extensions::strings, cel::extensions::lists, cel::extensions::math] {
+            env.add_extension(ext).expect("CEL extension registers once");
         }
+        Self { env: Arc::new(env) }
     }
 }
 
@@ -57,6 +60,9 @@ fn register(ctx: &mut Context<'static, 'static>) {
     ctx.add_function("add", add_quantity).expect(MSG);
     ctx.add_function("sub", sub_quantity).expect(MSG);
     ctx.add_function("selectorMatches", selector_matches).expect(MSG);
+    ctx.add_function("shannonEntropy", |s: Arc<String>| crate::sources::entropy(&s)).expect(MSG);
+    ctx.add_function("isCredentialName", |s: Arc<String>| crate::sources::is_credential_key(&s)).expect(MSG);
+    ctx.add_function("looksLikeCredential", |s: Arc<String>| crate::sources::looks_like_credential(&s)).expect(MSG);
 }
 
 fn quantity(ftx: &FunctionContext, s: Arc<String>) -> Result<Value, ExecutionError> {

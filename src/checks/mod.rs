@@ -159,6 +159,29 @@ pub struct HttpRequest {
     /// Send the API key from `--api-key-env` as a bearer token.
     #[serde(default)]
     pub authenticated: bool,
+    /// Runs only with `--active`: the probe sends more than a handful of requests or does real work.
+    #[serde(default)]
+    pub active: bool,
+    /// Send the request this many times in a burst; validations see `responses` (a list).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// A bounded load probe; validations see `load` (`requests`, `rps`, `p50Ms`, `p95Ms`, `errors`).
+    #[serde(default)]
+    pub load: Option<LoadSpec>,
+    /// Probe every pod (through the API server's pod proxy) instead of the Service.
+    #[serde(default)]
+    pub per_pod: bool,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadSpec {
+    /// Total requests to send (bounded by `maxSeconds`).
+    pub requests: u32,
+    /// Requests in flight at once.
+    pub concurrency: u32,
+    /// Hard stop for the probe.
+    pub max_seconds: u32,
 }
 
 fn default_method() -> String {
@@ -394,8 +417,20 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             }
         }
         Source::Http => {
-            if file.request.is_none() {
-                errors.push(err(src_line, 1, "an http check needs a request".into()));
+            match &file.request {
+                None => errors.push(err(src_line, 1, "an http check needs a request".into())),
+                Some(r) => {
+                    let heavy = r.repeat.is_some_and(|n| n > 5) || r.load.is_some();
+                    if heavy && !r.active {
+                        errors.push(err(line_of("request"), 1, "a request that repeats more than 5 times or carries a load must set active: true".into()));
+                    }
+                    if !["GET", "POST", "HEAD"].contains(&r.method.as_str()) {
+                        errors.push(err(line_of("request"), 1, format!("method {:?}: http checks send GET, HEAD or POST only", r.method)));
+                    }
+                    if !r.path.starts_with('/') {
+                        errors.push(err(line_of("request"), 1, format!("request.path {:?} must start with /", r.path)));
+                    }
+                }
             }
             if file.validations.is_empty() {
                 errors.push(err(src_line, 1, "an http check needs at least one validation".into()));

@@ -28,45 +28,50 @@ fn status_cell(status: Status, color: bool) -> Cell {
     }
 }
 
-pub fn render(report: &Report, color: bool) -> String {
+fn new_table(color: bool) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED);
     table.set_content_arrangement(ContentArrangement::Dynamic);
-    table.set_width(160);
+    table.set_width(140);
     if !color {
         table.force_no_tty();
     }
-    table.set_header(vec!["Status", "Severity", "Check", "Object", "Message"]);
-    let mut section = None;
-    for r in &report.results {
-        if section != Some(&r.section) {
-            section = Some(&r.section);
-            let mut cell = Cell::new(&r.section);
-            if color {
-                cell = cell.add_attribute(Attribute::Bold);
+    table
+}
+
+pub fn render(report: &Report, color: bool) -> String {
+    let mut out = String::new();
+    let mut results = report.results.iter().peekable();
+    while let Some(first) = results.peek() {
+        let section = first.section.clone();
+        let mut table = new_table(color);
+        table.set_header(vec!["Status", "Severity", "Check", "Object", "Message"]);
+        while let Some(r) = results.next_if(|r| r.section == section) {
+            let object = match (&r.object, &r.location) {
+                (Some(o), Some(l)) => format!("{o}\n{}:{}", l.file, l.line),
+                (Some(o), None) => o.to_string(),
+                _ => "-".into(),
+            };
+            let mut message = r.message.clone();
+            if let Some(w) = &r.waiver {
+                let _ = write!(message, "\nwaived by {} until {}: {}", w.owner, w.expires, w.reason);
             }
-            table.add_row(vec![cell]);
+            table.add_row(vec![
+                status_cell(r.status, color),
+                Cell::new(r.severity.to_string()),
+                Cell::new(&r.id),
+                Cell::new(object),
+                Cell::new(message),
+            ]);
         }
-        let object = match (&r.object, &r.location) {
-            (Some(o), Some(l)) => format!("{o}\n{}:{}", l.file, l.line),
-            (Some(o), None) => o.to_string(),
-            _ => "-".into(),
-        };
-        let mut message = r.message.clone();
-        if let Some(w) = &r.waiver {
-            let _ = write!(message, "\nwaived by {} until {}: {}", w.owner, w.expires, w.reason);
-        }
-        table.add_row(vec![
-            status_cell(r.status, color),
-            Cell::new(r.severity.to_string()),
-            Cell::new(&r.id),
-            Cell::new(object),
-            Cell::new(message),
-        ]);
+        let title = if color { format!("\x1b[1m{section}\x1b[0m") } else { section };
+        let _ = writeln!(out, "{title}\n{table}\n");
     }
     let s = &report.summary;
-    format!(
-        "{table}\n{} pass, {} fail, {} error, {} no-data, {} skipped, {} waived, {} manual (fail-on: {})\n",
+    let _ = writeln!(
+        out,
+        "{} pass, {} fail, {} error, {} no-data, {} skipped, {} waived, {} manual (fail-on: {})",
         s.pass, s.fail, s.error, s.no_data, s.skipped, s.waived, s.manual, report.target.fail_on
-    )
+    );
+    out
 }

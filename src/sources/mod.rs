@@ -103,6 +103,20 @@ pub fn is_credential_key(key: &str) -> bool {
         .any(|w| k.contains(w))
 }
 
+/// Values that look like a credential: well-known key prefixes, private keys, or a long
+/// high-entropy token with no spaces.
+pub fn looks_like_credential(value: &str) -> bool {
+    let v = value.trim();
+    const PREFIXES: &[&str] = &["sk-", "sk_live_", "rk_live_", "ghp_", "gho_", "ghs_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "AKIA", "ASIA", "AIza", "hf_"];
+    if v.contains("PRIVATE KEY-----") {
+        return true;
+    }
+    if PREFIXES.iter().any(|p| v.starts_with(p)) && v.len() >= 16 && !v.contains(char::is_whitespace) {
+        return true;
+    }
+    v.len() >= 32 && !v.contains(char::is_whitespace) && !v.contains('/') && entropy(v) >= 4.0
+}
+
 /// Values that are obviously placeholders rather than real keys.
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
@@ -187,7 +201,7 @@ fn redact(obj: &mut Object) -> Vec<String> {
         if let Some(data) = obj.json.get("data").and_then(Value::as_object) {
             for (k, v) in data {
                 if let Some(s) = v.as_str() {
-                    if is_credential_key(k) && s.len() >= 4 {
+                    if (is_credential_key(k) && s.len() >= 4) || looks_like_credential(s) {
                         sensitive.push(s.to_string());
                     }
                 }
@@ -200,7 +214,7 @@ fn redact(obj: &mut Object) -> Vec<String> {
         match v {
             Value::Object(m) => {
                 if let (Some(Value::String(name)), Some(Value::String(value))) = (m.get("name"), m.get("value")) {
-                    if is_credential_key(name) && value.len() >= 4 {
+                    if (is_credential_key(name) && value.len() >= 4) || looks_like_credential(value) {
                         sensitive.push(value.clone());
                     }
                 }
@@ -259,7 +273,7 @@ impl Facts {
 
     /// Whether a workload is in scope under `--selector`; other kinds always are.
     pub fn in_scope(&self, obj: &Object) -> bool {
-        if !obj.is_workload() {
+        if !obj.is_workload() && obj.kind != "Pod" {
             return true;
         }
         self.workload_selector
@@ -294,8 +308,9 @@ impl Facts {
         self.same_ns(ns, kind).find(|o| o.name == name)
     }
 
+    /// Every workload, in scope or not: a Service selecting a non-MLSDM workload still selects pods.
     fn workloads(&self) -> impl Iterator<Item = &Object> {
-        self.objects.iter().filter(|o| o.is_workload() && self.in_scope(o))
+        self.objects.iter().filter(|o| o.is_workload())
     }
 
     /// Services whose selector picks this workload's pods.
@@ -417,6 +432,9 @@ impl Facts {
                 "namespace": ns.and_then(|n| self.find("Namespace", None, n)).map_or(Value::Null, |o| o.json.clone()),
                 "serviceAccount": self.find("ServiceAccount", ns, obj.pod_spec().and_then(|p| p.get("serviceAccountName")).and_then(Value::as_str).unwrap_or("default")).map_or(Value::Null, |o| o.json.clone()),
                 "roleBindings": list(self.same_ns(ns, "RoleBinding").collect()),
+                "externalSecrets": list(self.same_ns(ns, "ExternalSecret").chain(self.same_ns(ns, "SealedSecret")).collect()),
+                "alertmanagerConfigs": list(self.same_ns(ns, "AlertmanagerConfig").collect()),
+                "dashboards": list(self.objects.iter().filter(|o| (o.kind == "ConfigMap" && o.labels().get("grafana_dashboard").is_some()) || o.kind == "GrafanaDashboard").collect()),
                 "canaries": list(self.objects.iter().filter(|o| o.is_workload() && o.name != obj.name && o.name.contains("canary")).collect()),
             })
         } else {
