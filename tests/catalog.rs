@@ -1,0 +1,165 @@
+//! The catalog against its fixtures: every kubernetes check passes on the compliant release and
+//! fails on its own defect; every seed checklist line is covered; generated docs are current.
+
+use mlsdm_audit::checks::{self, Check, Source};
+use mlsdm_audit::engine;
+use mlsdm_audit::report::{CheckResult, Status};
+use mlsdm_audit::sources::{Facts, Object, manifests};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const DELETE: &str = "fixtures.mlsdm-audit.io/delete";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn key(o: &Object) -> (String, Option<String>, String) {
+    (o.kind.clone(), o.namespace.clone(), o.name.clone())
+}
+
+/// Later objects replace earlier ones with the same kind/namespace/name; the delete annotation removes.
+fn overlay(layers: &[&Path]) -> Vec<Object> {
+    let mut out: Vec<Object> = Vec::new();
+    for layer in layers {
+        for o in manifests::load(&[layer.to_path_buf()]).unwrap_or_else(|e| panic!("{e}")) {
+            let delete = o.json.pointer(&format!("/metadata/annotations/{}", DELETE.replace('/', "~1"))).is_some();
+            out.retain(|x| key(x) != key(&o));
+            if !delete {
+                out.push(o);
+            }
+        }
+    }
+    out
+}
+
+fn evaluate(checks: &[Check], objects: Vec<Object>) -> Vec<CheckResult> {
+    let facts = Facts::new(objects, BTreeSet::from([Source::Kubernetes]), None, "the fixtures");
+    engine::evaluate(checks, &facts)
+}
+
+fn base_layers() -> Vec<PathBuf> {
+    vec![root().join("fixtures/compliant"), root().join("fixtures/live/healthy.yaml")]
+}
+
+#[test]
+fn every_kubernetes_check_passes_on_the_compliant_live_release() {
+    let checks = checks::load(&[]).unwrap();
+    let layers = base_layers();
+    let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+    let results = evaluate(&checks, overlay(&refs));
+    let mut bad = Vec::new();
+    for c in checks.iter().filter(|c| c.source == Source::Kubernetes) {
+        let mine: Vec<&CheckResult> = results.iter().filter(|r| r.id == c.id).collect();
+        if !mine.iter().any(|r| r.status == Status::Pass) || mine.iter().any(|r| matches!(r.status, Status::Fail | Status::Error | Status::NoData)) {
+            bad.push(format!("{}: {:?}", c.id, mine.iter().map(|r| (r.status, r.message.clone())).collect::<Vec<_>>()));
+        }
+    }
+    assert!(bad.is_empty(), "checks not passing on the compliant release:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn every_kubernetes_check_fails_on_its_defect() {
+    let checks = checks::load(&[]).unwrap();
+    let base = base_layers();
+    let mut missing = Vec::new();
+    let mut not_failing = Vec::new();
+    for c in checks.iter().filter(|c| c.source == Source::Kubernetes) {
+        let defect = root().join(format!("fixtures/defects/{}.yaml", c.id));
+        if !defect.exists() {
+            missing.push(c.id.clone());
+            continue;
+        }
+        let layers = [base[0].as_path(), base[1].as_path(), defect.as_path()];
+        let results = evaluate(&checks, overlay(&layers));
+        if !results.iter().any(|r| r.id == c.id && r.status == Status::Fail) {
+            not_failing.push(format!("{}: {:?}", c.id, results.iter().filter(|r| r.id == c.id).map(|r| (r.status, r.message.clone())).collect::<Vec<_>>()));
+        }
+    }
+    assert!(missing.is_empty(), "kubernetes checks without a defect fixture: {missing:?}");
+    assert!(not_failing.is_empty(), "defects that do not fail their check:\n{}", not_failing.join("\n"));
+}
+
+#[test]
+fn both_upstream_naming_families_pass() {
+    let checks = checks::load(&[]).unwrap();
+    let results = evaluate(&checks, overlay(&[&root().join("fixtures/compliant-modular")]));
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+        .map(|r| format!("{} {}", r.id, r.message))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(results.iter().any(|r| r.id == "probe-liveness-path" && r.status == Status::Pass
+        && r.object.as_ref().is_some_and(|o| o.name == "neuro-engine")));
+}
+
+#[test]
+fn the_defective_example_fails_the_upstream_mistakes() {
+    let checks = checks::load(&[]).unwrap();
+    let results = evaluate(&checks, overlay(&[&root().join("fixtures/defective")]));
+    for id in [
+        "mlsdm-config-valid",
+        "mlsdm-env-overrides-valid",
+        "api-key-from-secret",
+        "image-pinned",
+        "pdb-min-available",
+        "network-policy-allows-api",
+        "service-selects-workload",
+        "hpa-target-exists",
+    ] {
+        assert!(results.iter().any(|r| r.id == id && r.status == Status::Fail), "{id} should fail on fixtures/defective");
+    }
+}
+
+/// The leaf checkbox lines of the seed checklist (lines with no checkbox line nested under them).
+fn seed_leaves() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("fixtures/seed/PRODUCTION_CHECKLIST.md")).unwrap();
+    let items: Vec<(usize, usize, String)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let trimmed = l.trim_start();
+            trimmed.strip_prefix("- [ ] ").map(|t| (i, l.len() - trimmed.len(), t.to_string()))
+        })
+        .collect();
+    items
+        .iter()
+        .enumerate()
+        .filter(|(k, (i, indent, _))| !items.get(k + 1).is_some_and(|(j, next, _)| *j == i + 1 && next > indent))
+        .map(|(_, (_, _, t))| t.clone())
+        .collect()
+}
+
+#[test]
+fn every_seed_line_is_covered_and_most_are_automated() {
+    let checks = checks::load(&[]).unwrap();
+    let leaves: BTreeSet<String> = seed_leaves().into_iter().collect();
+    assert_eq!(leaves.len(), 179, "the seed has 179 distinct leaf lines");
+    let mut covered = BTreeSet::new();
+    let mut automated = BTreeSet::new();
+    for c in &checks {
+        for line in &c.checklist {
+            assert!(leaves.contains(line), "{} names {line:?}, which is not a seed line", c.id);
+            covered.insert(line.clone());
+            if c.source != Source::Manual {
+                automated.insert(line.clone());
+            }
+        }
+    }
+    let uncovered: Vec<&String> = leaves.difference(&covered).collect();
+    assert!(uncovered.is_empty(), "seed lines no check covers: {uncovered:#?}");
+    assert!(automated.len() * 2 > leaves.len(), "only {} of {} lines automated", automated.len(), leaves.len());
+}
+
+#[test]
+fn every_check_has_rationale_and_remediation() {
+    let checks = checks::load(&[]).unwrap();
+    let mut sections: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &checks {
+        assert!(c.doc.trim().len() > 20, "{} has no real doc", c.id);
+        assert!(!c.remediation.trim().is_empty(), "{}", c.id);
+        *sections.entry(c.section.split(" / ").next().unwrap()).or_default() += 1;
+    }
+    assert!(sections.len() >= 6, "{sections:?}");
+}
