@@ -86,6 +86,8 @@ pub struct CheckArgs {
 pub enum ListFormat {
     Table,
     Json,
+    /// The catalog as docs/checks.md.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

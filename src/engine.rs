@@ -5,8 +5,8 @@ use crate::checks::cel::{CelEnv, display};
 use crate::checks::{Check, Expr, Source};
 use crate::report::{CheckResult, ObjectRef, Status};
 use crate::sources::Facts;
-use cel::objects::Value;
 use cel::Context;
+use cel::objects::Value;
 
 /// Evaluates every check; the order of the results is fixed later by the report.
 pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
@@ -15,7 +15,13 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for check in checks {
         match check.source {
-            Source::Manual => results.push(result(check, Status::Manual, "awaiting reviewer attestation".into(), None, facts)),
+            Source::Manual => results.push(result(
+                check,
+                Status::Manual,
+                "awaiting reviewer attestation".into(),
+                None,
+                facts,
+            )),
             Source::Http | Source::Metrics if !facts.sources.contains(&check.source) => {
                 let why = if check.source == Source::Http {
                     "not evaluated: no running service in this run (give --endpoint)"
@@ -25,7 +31,13 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
                 results.push(result(check, Status::Skipped, why.into(), None, facts));
             }
             Source::Http | Source::Metrics => {
-                results.push(result(check, Status::Error, format!("{} checks are not supported by this build", check.source), None, facts));
+                results.push(result(
+                    check,
+                    Status::Error,
+                    format!("{} checks are not supported by this build", check.source),
+                    None,
+                    facts,
+                ));
             }
             Source::Kubernetes => evaluate_kubernetes(check, facts, &root, &mut results),
         }
@@ -33,11 +45,23 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
     results
 }
 
-fn evaluate_kubernetes(check: &Check, facts: &Facts, root: &Context<'static, 'static>, results: &mut Vec<CheckResult>) {
+fn evaluate_kubernetes(
+    check: &Check,
+    facts: &Facts,
+    root: &Context<'static, 'static>,
+    results: &mut Vec<CheckResult>,
+) {
     let mut matched = 0;
     for (i, obj) in facts.objects.iter().enumerate() {
-        let kind_ok = check.kinds.iter().any(|k| k.matches(&obj.api_version, &obj.kind));
-        let ns_ok = check.namespaces.is_empty() || obj.namespace.as_ref().is_some_and(|ns| check.namespaces.contains(ns));
+        let kind_ok = check
+            .kinds
+            .iter()
+            .any(|k| k.matches(&obj.api_version, &obj.kind));
+        let ns_ok = check.namespaces.is_empty()
+            || obj
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| check.namespaces.contains(ns));
         if !kind_ok || !ns_ok || !facts.in_scope(obj) {
             continue;
         }
@@ -50,7 +74,13 @@ fn evaluate_kubernetes(check: &Check, facts: &Facts, root: &Context<'static, 'st
             ctx.add_variable_from_value("related", facts.cel_related(i));
         }
         let (status, message) = evaluate_object(check, &ctx);
-        results.push(result(check, status, facts.redact(&message), Some(i), facts));
+        results.push(result(
+            check,
+            status,
+            facts.redact(&message),
+            Some(i),
+            facts,
+        ));
     }
     if matched == 0 {
         let kinds: Vec<&str> = check.kinds.iter().map(|k| k.kind.as_str()).collect();
@@ -72,9 +102,25 @@ fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
     for cond in &check.when {
         match cond.expression.program.execute(ctx) {
             Ok(Value::Bool(true)) => {}
-            Ok(Value::Bool(false)) => return (Status::Skipped, format!("not applicable: {}", cond.reason)),
-            Ok(other) => return (Status::Error, format!("{}: when must be a bool, got {}", where_(check, &cond.expression), other.type_of())),
-            Err(e) => return (Status::Error, format!("{}: {e}", where_(check, &cond.expression))),
+            Ok(Value::Bool(false)) => {
+                return (Status::Skipped, format!("not applicable: {}", cond.reason));
+            }
+            Ok(other) => {
+                return (
+                    Status::Error,
+                    format!(
+                        "{}: when must be a bool, got {}",
+                        where_(check, &cond.expression),
+                        other.type_of()
+                    ),
+                );
+            }
+            Err(e) => {
+                return (
+                    Status::Error,
+                    format!("{}: {e}", where_(check, &cond.expression)),
+                );
+            }
         }
     }
     let Some(for_each) = &check.for_each else {
@@ -83,11 +129,23 @@ fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
     let items = match for_each.program.execute(ctx) {
         Ok(Value::List(items)) => items,
         Ok(Value::Null) => return (Status::NoData, "nothing to check: forEach is null".into()),
-        Ok(other) => return (Status::Error, format!("{}: forEach must yield a list, got {}", where_(check, for_each), other.type_of())),
+        Ok(other) => {
+            return (
+                Status::Error,
+                format!(
+                    "{}: forEach must yield a list, got {}",
+                    where_(check, for_each),
+                    other.type_of()
+                ),
+            );
+        }
         Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))),
     };
     if items.is_empty() {
-        return (Status::NoData, format!("nothing to check: {} is empty", for_each.source));
+        return (
+            Status::NoData,
+            format!("nothing to check: {} is empty", for_each.source),
+        );
     }
     let mut failures = Vec::new();
     let mut errors = Vec::new();
@@ -117,22 +175,47 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
                 let message = match &v.message_expression {
                     Some(m) => match m.program.execute(ctx) {
                         Ok(value) => display(&value),
-                        Err(e) => format!("{} (messageExpression failed at {}: {e})", v.message.clone().unwrap_or_else(|| check.title.clone()), where_(check, m)),
+                        Err(e) => format!(
+                            "{} (messageExpression failed at {}: {e})",
+                            v.message.clone().unwrap_or_else(|| check.title.clone()),
+                            where_(check, m)
+                        ),
                     },
-                    None => v.message.clone().unwrap_or_else(|| format!("failed: {}", v.expression.source)),
+                    None => v
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| format!("failed: {}", v.expression.source)),
                 };
                 return (Status::Fail, message);
             }
             Ok(other) => {
-                return (Status::Error, format!("{}: validation must be a bool, got {}", where_(check, &v.expression), other.type_of()));
+                return (
+                    Status::Error,
+                    format!(
+                        "{}: validation must be a bool, got {}",
+                        where_(check, &v.expression),
+                        other.type_of()
+                    ),
+                );
             }
-            Err(e) => return (Status::Error, format!("{}: cannot evaluate: {e}", where_(check, &v.expression))),
+            Err(e) => {
+                return (
+                    Status::Error,
+                    format!("{}: cannot evaluate: {e}", where_(check, &v.expression)),
+                );
+            }
         }
     }
     (Status::Pass, check.title.clone())
 }
 
-fn result(check: &Check, status: Status, message: String, object: Option<usize>, facts: &Facts) -> CheckResult {
+fn result(
+    check: &Check,
+    status: Status,
+    message: String,
+    object: Option<usize>,
+    facts: &Facts,
+) -> CheckResult {
     let obj = object.map(|i| &facts.objects[i]);
     CheckResult {
         id: check.id.clone(),

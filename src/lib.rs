@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod docs;
 pub mod engine;
 pub mod report;
 pub mod sources;
@@ -30,10 +31,16 @@ pub enum UsageError {
 }
 
 /// Loads checks and applies `--only`/`--skip`, rejecting ids that do not exist.
-pub fn select_checks(all: Vec<Check>, only: &[String], skip: &[String]) -> Result<Vec<Check>, UsageError> {
+pub fn select_checks(
+    all: Vec<Check>,
+    only: &[String],
+    skip: &[String],
+) -> Result<Vec<Check>, UsageError> {
     for id in only.iter().chain(skip) {
         if !all.iter().any(|c| &c.id == id) {
-            return Err(UsageError::Invalid(format!("unknown check id {id:?} (see `mlsdm-audit list-checks`)")));
+            return Err(UsageError::Invalid(format!(
+                "unknown check id {id:?} (see `mlsdm-audit list-checks`)"
+            )));
         }
     }
     Ok(all
@@ -71,7 +78,11 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
     let target = Target {
         mode: "manifests".into(),
-        manifests: args.manifests.iter().map(|p| p.display().to_string()).collect(),
+        manifests: args
+            .manifests
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         selector: args.selector.clone(),
         fail_on: args.fail_on.into(),
     };

@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            #[allow(clippy::print_stderr)] // main is the one place that prints errors
+            {
+                eprintln!("error: {e}");
+            }
             ExitCode::from(2)
         }
     }
@@ -34,10 +37,14 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Check(args) => {
             let report = mlsdm_audit::run_check(&args)?;
-            let color = args.output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let color = args.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none();
             let text = report::render(&report, args.format, color);
             match &args.output {
-                Some(path) => std::fs::write(path, text).map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))?,
+                Some(path) => std::fs::write(path, text).map_err(|e| {
+                    UsageError::Invalid(format!("cannot write {}: {e}", path.display()))
+                })?,
                 None => print(&text),
             }
             Ok(u8::try_from(report.exit_code()).unwrap_or(2))
@@ -52,13 +59,20 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                         .collect();
                     print(&(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"));
                 }
+                ListFormat::Markdown => print(&mlsdm_audit::docs::catalog_markdown(&checks)),
                 ListFormat::Table => {
                     let mut t = comfy_table::Table::new();
                     t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
                     t.force_no_tty();
                     t.set_header(vec!["Id", "Severity", "Source", "Section", "Title"]);
                     for c in &checks {
-                        t.add_row(vec![c.id.clone(), c.severity.to_string(), c.source.to_string(), c.section.clone(), c.title.clone()]);
+                        t.add_row(vec![
+                            c.id.clone(),
+                            c.severity.to_string(),
+                            c.source.to_string(),
+                            c.section.clone(),
+                            c.title.clone(),
+                        ]);
                     }
                     print(&format!("{t}\n{} checks\n", checks.len()));
                 }
@@ -67,11 +81,12 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
         }
         Command::Explain { id, checks } => {
             let checks = checks::load(&checks)?;
-            let check = checks
-                .iter()
-                .find(|c| c.id == id)
-                .ok_or_else(|| UsageError::Invalid(format!("unknown check id {id:?} (see `mlsdm-audit list-checks`)")))?;
-            print(&explain(check));
+            let check = checks.iter().find(|c| c.id == id).ok_or_else(|| {
+                UsageError::Invalid(format!(
+                    "unknown check id {id:?} (see `mlsdm-audit list-checks`)"
+                ))
+            })?;
+            print(&mlsdm_audit::docs::explain(check));
             Ok(0)
         }
         Command::ValidateChecks { paths } => {
@@ -84,21 +99,4 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             Ok(0)
         }
     }
-}
-
-fn explain(c: &checks::Check) -> String {
-    let mut s = format!("{}: {}\n\nseverity: {}   source: {}\nsection:  {}\n", c.id, c.title, c.severity, c.source, c.section);
-    if !c.checklist.is_empty() {
-        s.push_str("\nChecklist lines:\n");
-        for l in &c.checklist {
-            s.push_str(&format!("  - {l}\n"));
-        }
-    }
-    s.push_str(&format!("\nWhy it matters:\n{}\n", indent(&c.doc)));
-    s.push_str(&format!("\nRemediation:\n{}\n", indent(&c.remediation)));
-    s
-}
-
-fn indent(text: &str) -> String {
-    text.trim_end().lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }

@@ -53,7 +53,11 @@ pub struct WaiverErrors(pub Vec<WaiverError>);
 
 impl fmt::Display for WaiverErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.origin, e.message)).collect();
+        let lines: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.origin, e.message))
+            .collect();
         f.write_str(&lines.join("\n"))
     }
 }
@@ -76,12 +80,17 @@ fn validate(w: &Waiver, known: &[&str]) -> Vec<String> {
     if w.expires.trim().is_empty() {
         problems.push("a waiver needs an expiry date (expires: YYYY-MM-DD)".into());
     } else if !valid_date(&w.expires) {
-        problems.push(format!("expires {:?} is not a date (YYYY-MM-DD)", w.expires));
+        problems.push(format!(
+            "expires {:?} is not a date (YYYY-MM-DD)",
+            w.expires
+        ));
     }
     if let Some(o) = &w.object {
         let parts = o.split('/').count();
         if !(2..=3).contains(&parts) || o.split('/').any(str::is_empty) {
-            problems.push(format!("object {o:?} must be Kind/namespace/name or Kind/name"));
+            problems.push(format!(
+                "object {o:?} must be Kind/namespace/name or Kind/name"
+            ));
         }
     }
     problems
@@ -91,7 +100,8 @@ fn validate(w: &Waiver, known: &[&str]) -> Vec<String> {
 pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
     let file = path.display().to_string();
     let one = |origin: String, message: String| WaiverErrors(vec![WaiverError { origin, message }]);
-    let text = std::fs::read_to_string(path).map_err(|e| one(file.clone(), format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| one(file.clone(), format!("cannot read: {e}")))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
         Vec::new()
     } else {
@@ -117,10 +127,17 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
         if problems.is_empty() {
             out.push(w);
         } else {
-            errors.extend(problems.into_iter().map(|message| WaiverError { origin: origin.clone(), message }));
+            errors.extend(problems.into_iter().map(|message| WaiverError {
+                origin: origin.clone(),
+                message,
+            }));
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(WaiverErrors(errors)) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(WaiverErrors(errors))
+    }
 }
 
 /// Waivers written as annotations: `mlsdm-audit.io/waive.<id>: "<reason>; owner=...; expires=..."`.
@@ -128,9 +145,17 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for obj in objects {
-        let Some(ann) = obj.json.pointer("/metadata/annotations").and_then(|a| a.as_object()) else { continue };
+        let Some(ann) = obj
+            .json
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.as_object())
+        else {
+            continue;
+        };
         for (key, value) in ann {
-            let Some(check) = key.strip_prefix(ANNOTATION_PREFIX) else { continue };
+            let Some(check) = key.strip_prefix(ANNOTATION_PREFIX) else {
+                continue;
+            };
             let text = value.as_str().unwrap_or_default();
             let mut parts = text.split(';').map(str::trim);
             let reason = parts.next().unwrap_or_default().to_string();
@@ -143,7 +168,12 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
                 }
             }
             let origin = match &obj.location {
-                Some(l) => format!("{}:{} (annotation {key} on {})", l.file, l.line, obj.reference()),
+                Some(l) => format!(
+                    "{}:{} (annotation {key} on {})",
+                    l.file,
+                    l.line,
+                    obj.reference()
+                ),
                 None => format!("annotation {key} on {}", obj.reference()),
             };
             let w = Waiver {
@@ -159,11 +189,18 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
             if problems.is_empty() {
                 out.push(w);
             } else {
-                errors.extend(problems.into_iter().map(|message| WaiverError { origin: origin.clone(), message }));
+                errors.extend(problems.into_iter().map(|message| WaiverError {
+                    origin: origin.clone(),
+                    message,
+                }));
             }
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(WaiverErrors(errors)) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(WaiverErrors(errors))
+    }
 }
 
 fn applies(w: &Waiver, r: &CheckResult) -> bool {
@@ -180,7 +217,9 @@ fn applies(w: &Waiver, r: &CheckResult) -> bool {
     }
     // A container waiver covers a result only when every failing item it names is that container.
     if let Some(c) = &w.container {
-        return r.message.split("; ").all(|m| m.contains(&format!("container {c} ")) || m.contains(&format!("container {c}:")));
+        return r.message.split("; ").all(|m| {
+            m.contains(&format!("container {c} ")) || m.contains(&format!("container {c}:"))
+        });
     }
     true
 }
@@ -189,7 +228,13 @@ fn applies(w: &Waiver, r: &CheckResult) -> bool {
 /// on the result but does not apply. `today` is `YYYY-MM-DD`.
 pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: &str) {
     for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
-        let Some(w) = waivers.iter().filter(|w| applies(w, r)).max_by(|a, b| a.expires.cmp(&b.expires)) else { continue };
+        let Some(w) = waivers
+            .iter()
+            .filter(|w| applies(w, r))
+            .max_by(|a, b| a.expires.cmp(&b.expires))
+        else {
+            continue;
+        };
         let expired = w.expires.as_str() < today;
         r.waiver = Some(WaiverInfo {
             reason: w.reason.clone(),
@@ -199,7 +244,10 @@ pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: &str) {
             expired,
         });
         if expired {
-            r.message = format!("{} (waiver from {} expired on {})", r.message, w.origin, w.expires);
+            r.message = format!(
+                "{} (waiver from {} expired on {})",
+                r.message, w.origin, w.expires
+            );
         } else {
             r.outcome = Some(r.status);
             r.status = Status::Waived;

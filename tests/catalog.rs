@@ -23,7 +23,13 @@ fn overlay(layers: &[&Path]) -> Vec<Object> {
     let mut out: Vec<Object> = Vec::new();
     for layer in layers {
         for o in manifests::load(&[layer.to_path_buf()]).unwrap_or_else(|e| panic!("{e}")) {
-            let delete = o.json.pointer(&format!("/metadata/annotations/{}", DELETE.replace('/', "~1"))).is_some();
+            let delete = o
+                .json
+                .pointer(&format!(
+                    "/metadata/annotations/{}",
+                    DELETE.replace('/', "~1")
+                ))
+                .is_some();
             out.retain(|x| key(x) != key(&o));
             if !delete {
                 out.push(o);
@@ -34,12 +40,20 @@ fn overlay(layers: &[&Path]) -> Vec<Object> {
 }
 
 fn evaluate(checks: &[Check], objects: Vec<Object>) -> Vec<CheckResult> {
-    let facts = Facts::new(objects, BTreeSet::from([Source::Kubernetes]), None, "the fixtures");
+    let facts = Facts::new(
+        objects,
+        BTreeSet::from([Source::Kubernetes]),
+        None,
+        "the fixtures",
+    );
     engine::evaluate(checks, &facts)
 }
 
 fn base_layers() -> Vec<PathBuf> {
-    vec![root().join("fixtures/compliant"), root().join("fixtures/live/healthy.yaml")]
+    vec![
+        root().join("fixtures/compliant"),
+        root().join("fixtures/live/healthy.yaml"),
+    ]
 }
 
 #[test]
@@ -51,11 +65,25 @@ fn every_kubernetes_check_passes_on_the_compliant_live_release() {
     let mut bad = Vec::new();
     for c in checks.iter().filter(|c| c.source == Source::Kubernetes) {
         let mine: Vec<&CheckResult> = results.iter().filter(|r| r.id == c.id).collect();
-        if !mine.iter().any(|r| r.status == Status::Pass) || mine.iter().any(|r| matches!(r.status, Status::Fail | Status::Error | Status::NoData)) {
-            bad.push(format!("{}: {:?}", c.id, mine.iter().map(|r| (r.status, r.message.clone())).collect::<Vec<_>>()));
+        if !mine.iter().any(|r| r.status == Status::Pass)
+            || mine
+                .iter()
+                .any(|r| matches!(r.status, Status::Fail | Status::Error | Status::NoData))
+        {
+            bad.push(format!(
+                "{}: {:?}",
+                c.id,
+                mine.iter()
+                    .map(|r| (r.status, r.message.clone()))
+                    .collect::<Vec<_>>()
+            ));
         }
     }
-    assert!(bad.is_empty(), "checks not passing on the compliant release:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "checks not passing on the compliant release:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -72,25 +100,47 @@ fn every_kubernetes_check_fails_on_its_defect() {
         }
         let layers = [base[0].as_path(), base[1].as_path(), defect.as_path()];
         let results = evaluate(&checks, overlay(&layers));
-        if !results.iter().any(|r| r.id == c.id && r.status == Status::Fail) {
-            not_failing.push(format!("{}: {:?}", c.id, results.iter().filter(|r| r.id == c.id).map(|r| (r.status, r.message.clone())).collect::<Vec<_>>()));
+        if !results
+            .iter()
+            .any(|r| r.id == c.id && r.status == Status::Fail)
+        {
+            not_failing.push(format!(
+                "{}: {:?}",
+                c.id,
+                results
+                    .iter()
+                    .filter(|r| r.id == c.id)
+                    .map(|r| (r.status, r.message.clone()))
+                    .collect::<Vec<_>>()
+            ));
         }
     }
-    assert!(missing.is_empty(), "kubernetes checks without a defect fixture: {missing:?}");
-    assert!(not_failing.is_empty(), "defects that do not fail their check:\n{}", not_failing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "kubernetes checks without a defect fixture: {missing:?}"
+    );
+    assert!(
+        not_failing.is_empty(),
+        "defects that do not fail their check:\n{}",
+        not_failing.join("\n")
+    );
 }
 
 #[test]
 fn both_upstream_naming_families_pass() {
     let checks = checks::load(&[]).unwrap();
-    let results = evaluate(&checks, overlay(&[&root().join("fixtures/compliant-modular")]));
+    let results = evaluate(
+        &checks,
+        overlay(&[&root().join("fixtures/compliant-modular")]),
+    );
     let failed: Vec<String> = results
         .iter()
         .filter(|r| matches!(r.status, Status::Fail | Status::Error))
         .map(|r| format!("{} {}", r.id, r.message))
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    assert!(results.iter().any(|r| r.id == "probe-liveness-path" && r.status == Status::Pass
+    assert!(results.iter().any(|r| r.id == "probe-liveness-path"
+        && r.status == Status::Pass
         && r.object.as_ref().is_some_and(|o| o.name == "neuro-engine")));
 }
 
@@ -108,25 +158,37 @@ fn the_defective_example_fails_the_upstream_mistakes() {
         "service-selects-workload",
         "hpa-target-exists",
     ] {
-        assert!(results.iter().any(|r| r.id == id && r.status == Status::Fail), "{id} should fail on fixtures/defective");
+        assert!(
+            results
+                .iter()
+                .any(|r| r.id == id && r.status == Status::Fail),
+            "{id} should fail on fixtures/defective"
+        );
     }
 }
 
 /// The leaf checkbox lines of the seed checklist (lines with no checkbox line nested under them).
 fn seed_leaves() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("fixtures/seed/PRODUCTION_CHECKLIST.md")).unwrap();
+    let text =
+        std::fs::read_to_string(root().join("fixtures/seed/PRODUCTION_CHECKLIST.md")).unwrap();
     let items: Vec<(usize, usize, String)> = text
         .lines()
         .enumerate()
         .filter_map(|(i, l)| {
             let trimmed = l.trim_start();
-            trimmed.strip_prefix("- [ ] ").map(|t| (i, l.len() - trimmed.len(), t.to_string()))
+            trimmed
+                .strip_prefix("- [ ] ")
+                .map(|t| (i, l.len() - trimmed.len(), t.to_string()))
         })
         .collect();
     items
         .iter()
         .enumerate()
-        .filter(|(k, (i, indent, _))| !items.get(k + 1).is_some_and(|(j, next, _)| *j == i + 1 && next > indent))
+        .filter(|(k, (i, indent, _))| {
+            !items
+                .get(k + 1)
+                .is_some_and(|(j, next, _)| *j == i + 1 && next > indent)
+        })
         .map(|(_, (_, _, t))| t.clone())
         .collect()
 }
@@ -140,7 +202,11 @@ fn every_seed_line_is_covered_and_most_are_automated() {
     let mut automated = BTreeSet::new();
     for c in &checks {
         for line in &c.checklist {
-            assert!(leaves.contains(line), "{} names {line:?}, which is not a seed line", c.id);
+            assert!(
+                leaves.contains(line),
+                "{} names {line:?}, which is not a seed line",
+                c.id
+            );
             covered.insert(line.clone());
             if c.source != Source::Manual {
                 automated.insert(line.clone());
@@ -148,8 +214,16 @@ fn every_seed_line_is_covered_and_most_are_automated() {
         }
     }
     let uncovered: Vec<&String> = leaves.difference(&covered).collect();
-    assert!(uncovered.is_empty(), "seed lines no check covers: {uncovered:#?}");
-    assert!(automated.len() * 2 > leaves.len(), "only {} of {} lines automated", automated.len(), leaves.len());
+    assert!(
+        uncovered.is_empty(),
+        "seed lines no check covers: {uncovered:#?}"
+    );
+    assert!(
+        automated.len() * 2 > leaves.len(),
+        "only {} of {} lines automated",
+        automated.len(),
+        leaves.len()
+    );
 }
 
 #[test]
@@ -159,7 +233,9 @@ fn every_check_has_rationale_and_remediation() {
     for c in &checks {
         assert!(c.doc.trim().len() > 20, "{} has no real doc", c.id);
         assert!(!c.remediation.trim().is_empty(), "{}", c.id);
-        *sections.entry(c.section.split(" / ").next().unwrap()).or_default() += 1;
+        *sections
+            .entry(c.section.split(" / ").next().unwrap())
+            .or_default() += 1;
     }
     assert!(sections.len() >= 6, "{sections:?}");
 }

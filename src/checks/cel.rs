@@ -24,8 +24,13 @@ impl Default for CelEnv {
     fn default() -> Self {
         // Kubernetes enables the strings and lists extension libraries; so do we.
         let mut env = Env::stdlib();
-        for ext in [cel::extensions::strings, cel::extensions::lists, cel::extensions::math] {
-            env.add_extension(ext).expect("CEL extension registers once");
+        for ext in [
+            cel::extensions::strings,
+            cel::extensions::lists,
+            cel::extensions::math,
+        ] {
+            env.add_extension(ext)
+                .expect("CEL extension registers once");
         }
         Self { env: Arc::new(env) }
     }
@@ -51,18 +56,30 @@ fn register(ctx: &mut Context<'static, 'static>) {
     ctx.add_function("quantity", quantity).expect(MSG);
     ctx.add_function("isQuantity", is_quantity).expect(MSG);
     ctx.add_function("compareTo", compare_to).expect(MSG);
-    ctx.add_function("isGreaterThan", is_greater_than).expect(MSG);
+    ctx.add_function("isGreaterThan", is_greater_than)
+        .expect(MSG);
     ctx.add_function("isLessThan", is_less_than).expect(MSG);
     ctx.add_function("asInteger", as_integer).expect(MSG);
     ctx.add_function("isInteger", is_integer).expect(MSG);
-    ctx.add_function("asApproximateFloat", as_approximate_float).expect(MSG);
+    ctx.add_function("asApproximateFloat", as_approximate_float)
+        .expect(MSG);
     ctx.add_function("sign", sign).expect(MSG);
     ctx.add_function("add", add_quantity).expect(MSG);
     ctx.add_function("sub", sub_quantity).expect(MSG);
-    ctx.add_function("selectorMatches", selector_matches).expect(MSG);
-    ctx.add_function("shannonEntropy", |s: Arc<String>| crate::sources::entropy(&s)).expect(MSG);
-    ctx.add_function("isCredentialName", |s: Arc<String>| crate::sources::is_credential_key(&s)).expect(MSG);
-    ctx.add_function("looksLikeCredential", |s: Arc<String>| crate::sources::looks_like_credential(&s)).expect(MSG);
+    ctx.add_function("selectorMatches", selector_matches)
+        .expect(MSG);
+    ctx.add_function("shannonEntropy", |s: Arc<String>| {
+        crate::sources::entropy(&s)
+    })
+    .expect(MSG);
+    ctx.add_function("isCredentialName", |s: Arc<String>| {
+        crate::sources::is_credential_key(&s)
+    })
+    .expect(MSG);
+    ctx.add_function("looksLikeCredential", |s: Arc<String>| {
+        crate::sources::looks_like_credential(&s)
+    })
+    .expect(MSG);
 }
 
 fn quantity(ftx: &FunctionContext, s: Arc<String>) -> Result<Value, ExecutionError> {
@@ -76,17 +93,14 @@ fn is_quantity(s: Arc<String>) -> bool {
     Quantity::parse(&s).is_ok()
 }
 
-fn as_quantity<'a>(ftx: &FunctionContext, v: &'a Value) -> Result<Quantity, ExecutionError> {
+fn as_quantity(ftx: &FunctionContext, v: &Value) -> Result<Quantity, ExecutionError> {
     match v {
         Value::Opaque(o) => o
             .downcast_ref::<Quantity>()
             .cloned()
             .ok_or_else(|| ftx.error("expected a quantity")),
         Value::Int(i) => Ok(Quantity::from_integer(*i)),
-        other => Err(ftx.error(format!(
-            "expected a quantity, got {}",
-            other.type_of()
-        ))),
+        other => Err(ftx.error(format!("expected a quantity, got {}", other.type_of()))),
     }
 }
 
@@ -94,17 +108,29 @@ fn this_quantity(ftx: &FunctionContext, this: &Value) -> Result<Quantity, Execut
     as_quantity(ftx, this)
 }
 
-fn compare_to(ftx: &FunctionContext, This(this): This<Value>, other: Value) -> Result<i64, ExecutionError> {
+fn compare_to(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<i64, ExecutionError> {
     let a = this_quantity(ftx, &this)?;
     let b = as_quantity(ftx, &other)?;
     Ok(a.cmp(&b) as i64)
 }
 
-fn is_greater_than(ftx: &FunctionContext, This(this): This<Value>, other: Value) -> Result<bool, ExecutionError> {
+fn is_greater_than(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<bool, ExecutionError> {
     Ok(this_quantity(ftx, &this)? > as_quantity(ftx, &other)?)
 }
 
-fn is_less_than(ftx: &FunctionContext, This(this): This<Value>, other: Value) -> Result<bool, ExecutionError> {
+fn is_less_than(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<bool, ExecutionError> {
     Ok(this_quantity(ftx, &this)? < as_quantity(ftx, &other)?)
 }
 
@@ -118,7 +144,10 @@ fn is_integer(ftx: &FunctionContext, This(this): This<Value>) -> Result<bool, Ex
     Ok(this_quantity(ftx, &this)?.is_integer())
 }
 
-fn as_approximate_float(ftx: &FunctionContext, This(this): This<Value>) -> Result<f64, ExecutionError> {
+fn as_approximate_float(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+) -> Result<f64, ExecutionError> {
     Ok(this_quantity(ftx, &this)?.as_approximate_float())
 }
 
@@ -126,12 +155,20 @@ fn sign(ftx: &FunctionContext, This(this): This<Value>) -> Result<i64, Execution
     Ok(this_quantity(ftx, &this)?.sign())
 }
 
-fn add_quantity(ftx: &FunctionContext, This(this): This<Value>, other: Value) -> Result<Value, ExecutionError> {
+fn add_quantity(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<Value, ExecutionError> {
     let sum = this_quantity(ftx, &this)?.add(&as_quantity(ftx, &other)?);
     Ok(Value::Opaque(Arc::new(sum)))
 }
 
-fn sub_quantity(ftx: &FunctionContext, This(this): This<Value>, other: Value) -> Result<Value, ExecutionError> {
+fn sub_quantity(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<Value, ExecutionError> {
     let diff = this_quantity(ftx, &this)?.sub(&as_quantity(ftx, &other)?);
     Ok(Value::Opaque(Arc::new(diff)))
 }
@@ -139,7 +176,11 @@ fn sub_quantity(ftx: &FunctionContext, This(this): This<Value>, other: Value) ->
 /// `selectorMatches(selector, labels)`: Kubernetes label-selector semantics. `selector` is a
 /// `LabelSelector` (`matchLabels` and `matchExpressions`) or a plain map (a Service selector).
 /// An empty selector matches everything, as for NetworkPolicy `podSelector: {}`.
-fn selector_matches(ftx: &FunctionContext, selector: Value, labels: Value) -> Result<bool, ExecutionError> {
+fn selector_matches(
+    ftx: &FunctionContext,
+    selector: Value,
+    labels: Value,
+) -> Result<bool, ExecutionError> {
     let sel = cel_to_json(&selector);
     let labels = cel_to_json(&labels);
     crate::sources::selector::matches(&sel, &labels).map_err(|e| ftx.error(e))
@@ -152,7 +193,9 @@ pub fn cel_to_json(v: &Value) -> serde_json::Value {
         Value::Bool(b) => (*b).into(),
         Value::Int(i) => (*i).into(),
         Value::UInt(u) => (*u).into(),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
         Value::String(s) => s.as_str().into(),
         Value::List(l) => l.iter().map(cel_to_json).collect(),
         Value::Map(m) => m

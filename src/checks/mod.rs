@@ -17,7 +17,20 @@ use std::path::{Path, PathBuf};
 /// The built-in checks, compiled into the binary (see `build.rs`).
 const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_checks.rs"));
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -41,7 +54,9 @@ impl fmt::Display for Severity {
 }
 
 /// Where a check's facts come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Kubernetes objects, from manifest files or the live cluster.
@@ -200,15 +215,20 @@ impl KindMatcher {
         let parts: Vec<&str> = s.split('/').collect();
         let valid = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric());
         match parts.as_slice() {
-            [kind] if valid(kind) => Some(Self { api_version: None, kind: (*kind).to_string() }),
+            [kind] if valid(kind) => Some(Self {
+                api_version: None,
+                kind: (*kind).to_string(),
+            }),
             [version, kind] if valid(kind) && !version.is_empty() => Some(Self {
                 api_version: Some((*version).to_string()),
                 kind: (*kind).to_string(),
             }),
-            [group, version, kind] if valid(kind) && !group.is_empty() && !version.is_empty() => Some(Self {
-                api_version: Some(format!("{group}/{version}")),
-                kind: (*kind).to_string(),
-            }),
+            [group, version, kind] if valid(kind) && !group.is_empty() && !version.is_empty() => {
+                Some(Self {
+                    api_version: Some(format!("{group}/{version}")),
+                    kind: (*kind).to_string(),
+                })
+            }
             _ => None,
         }
     }
@@ -227,7 +247,10 @@ pub struct Expr {
 
 impl fmt::Debug for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Expr").field("source", &self.source).field("line", &self.line).finish()
+        f.debug_struct("Expr")
+            .field("source", &self.source)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
     }
 }
 
@@ -280,7 +303,11 @@ pub struct CheckError {
 
 impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -305,17 +332,19 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    if first.starts_with("line ") {
-        if let Some((_, rest)) = first.split_once(": ") {
-            return rest.to_string();
-        }
+    if first.starts_with("line ")
+        && let Some((_, rest)) = first.split_once(": ")
+    {
+        return rest.to_string();
     }
     first.to_string()
 }
 
 /// Turns a YAML error into (line, column, message).
 pub fn yaml_error_parts(e: &serde_saphyr::Error) -> (u64, u64, String) {
-    let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
+    let (line, column) = e
+        .location()
+        .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
     (line, column, yaml_message(e))
 }
 
@@ -339,13 +368,32 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     };
 
     if !is_kebab(&file.id) {
-        errors.push(err(line_of("id"), 5, format!("id {:?} must be kebab-case ([a-z0-9] words joined by '-')", file.id)));
+        errors.push(err(
+            line_of("id"),
+            5,
+            format!(
+                "id {:?} must be kebab-case ([a-z0-9] words joined by '-')",
+                file.id
+            ),
+        ));
     }
-    let stem = Path::new(origin).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = Path::new(origin)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if stem != file.id && origin != "<stdin>" {
-        errors.push(err(line_of("id"), 5, format!("id {:?} must equal the file name ({stem}.yaml)", file.id)));
+        errors.push(err(
+            line_of("id"),
+            5,
+            format!("id {:?} must equal the file name ({stem}.yaml)", file.id),
+        ));
     }
-    for (field, value) in [("title", &file.title), ("section", &file.section), ("remediation", &file.remediation), ("doc", &file.doc)] {
+    for (field, value) in [
+        ("title", &file.title),
+        ("section", &file.section),
+        ("remediation", &file.remediation),
+        ("doc", &file.doc),
+    ] {
         if value.trim().is_empty() {
             errors.push(err(line_of(field), 1, format!("{field} must not be empty")));
         }
@@ -359,7 +407,11 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                 line: s.referenced.line(),
             }),
             Err(e) => {
-                let detail = e.lines().next().unwrap_or_default().replace("ERROR: <input>:", "expression column ");
+                let detail = e
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .replace("ERROR: <input>:", "expression column ");
                 errors.push(err(
                     s.referenced.line(),
                     s.referenced.column(),
@@ -384,7 +436,10 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     let mut validations = Vec::new();
     for v in &file.validations {
         let expression = compile(&v.expression, "validations.expression");
-        let message_expression = v.message_expression.as_ref().and_then(|m| compile(m, "validations.messageExpression"));
+        let message_expression = v
+            .message_expression
+            .as_ref()
+            .and_then(|m| compile(m, "validations.messageExpression"));
         if let Some(expression) = expression {
             validations.push(CompiledValidation {
                 expression,
@@ -400,7 +455,11 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         for k in &m.kinds {
             match KindMatcher::parse(k) {
                 Some(km) => kinds.push(km),
-                None => errors.push(err(line_of("match"), 1, format!("match.kinds: {k:?} is not Kind, version/Kind or group/version/Kind"))),
+                None => errors.push(err(
+                    line_of("match"),
+                    1,
+                    format!("match.kinds: {k:?} is not Kind, version/Kind or group/version/Kind"),
+                )),
             }
         }
         namespaces.clone_from(&m.namespaces);
@@ -410,10 +469,18 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     match file.source {
         Source::Kubernetes => {
             if kinds.is_empty() {
-                errors.push(err(src_line, 1, "a kubernetes check needs match.kinds".into()));
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a kubernetes check needs match.kinds".into(),
+                ));
             }
             if file.validations.is_empty() {
-                errors.push(err(src_line, 1, "a kubernetes check needs at least one validation".into()));
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a kubernetes check needs at least one validation".into(),
+                ));
             }
         }
         Source::Http => {
@@ -425,15 +492,30 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                         errors.push(err(line_of("request"), 1, "a request that repeats more than 5 times or carries a load must set active: true".into()));
                     }
                     if !["GET", "POST", "HEAD"].contains(&r.method.as_str()) {
-                        errors.push(err(line_of("request"), 1, format!("method {:?}: http checks send GET, HEAD or POST only", r.method)));
+                        errors.push(err(
+                            line_of("request"),
+                            1,
+                            format!(
+                                "method {:?}: http checks send GET, HEAD or POST only",
+                                r.method
+                            ),
+                        ));
                     }
                     if !r.path.starts_with('/') {
-                        errors.push(err(line_of("request"), 1, format!("request.path {:?} must start with /", r.path)));
+                        errors.push(err(
+                            line_of("request"),
+                            1,
+                            format!("request.path {:?} must start with /", r.path),
+                        ));
                     }
                 }
             }
             if file.validations.is_empty() {
-                errors.push(err(src_line, 1, "an http check needs at least one validation".into()));
+                errors.push(err(
+                    src_line,
+                    1,
+                    "an http check needs at least one validation".into(),
+                ));
             }
         }
         Source::Metrics => {
@@ -441,20 +523,44 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                 errors.push(err(src_line, 1, "a metrics check needs a query".into()));
             }
             if file.validations.is_empty() {
-                errors.push(err(src_line, 1, "a metrics check needs at least one validation".into()));
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a metrics check needs at least one validation".into(),
+                ));
             }
         }
         Source::Manual => {
             if !file.validations.is_empty() || file.match_.is_some() || file.for_each.is_some() {
-                errors.push(err(src_line, 1, "a manual check has no match, forEach or validations: reviewers attest to it".into()));
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a manual check has no match, forEach or validations: reviewers attest to it"
+                        .into(),
+                ));
             }
             if file.checklist.is_empty() {
-                errors.push(err(src_line, 1, "a manual check must name the checklist lines it covers".into()));
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a manual check must name the checklist lines it covers".into(),
+                ));
             }
         }
     }
-    if file.for_window.as_deref().is_some_and(|w| parse_duration(w).is_none()) {
-        errors.push(err(line_of("for"), 6, format!("for: {:?} is not a duration like 30s, 5m or 1h", file.for_window.clone().unwrap_or_default())));
+    if file
+        .for_window
+        .as_deref()
+        .is_some_and(|w| parse_duration(w).is_none())
+    {
+        errors.push(err(
+            line_of("for"),
+            6,
+            format!(
+                "for: {:?} is not a duration like 30s, 5m or 1h",
+                file.for_window.clone().unwrap_or_default()
+            ),
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -464,7 +570,11 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         .into_iter()
         .flatten()
         .chain(when.iter().map(|c| &c.expression))
-        .chain(validations.iter().flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())))
+        .chain(
+            validations
+                .iter()
+                .flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())),
+        )
         .any(|e| e.source.contains("related"));
 
     Ok(Check {
@@ -516,7 +626,11 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 
 fn is_kebab(id: &str) -> bool {
     !id.is_empty()
-        && id.split('-').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && id.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
 }
 
 /// Loads the built-in checks, then each `--checks` directory, later ones overriding by id.
@@ -576,7 +690,11 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<usize, CheckErrors> {
             }
         }
     }
-    if errors.is_empty() { Ok(count) } else { Err(CheckErrors(errors)) }
+    if errors.is_empty() {
+        Ok(count)
+    } else {
+        Err(CheckErrors(errors))
+    }
 }
 
 fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, String)> {
@@ -635,10 +753,26 @@ mod tests {
 
     #[test]
     fn kind_matchers() {
-        assert!(KindMatcher::parse("Deployment").unwrap().matches("apps/v1", "Deployment"));
-        assert!(KindMatcher::parse("apps/v1/Deployment").unwrap().matches("apps/v1", "Deployment"));
-        assert!(!KindMatcher::parse("apps/v1beta1/Deployment").unwrap().matches("apps/v1", "Deployment"));
-        assert!(KindMatcher::parse("v1/Service").unwrap().matches("v1", "Service"));
+        assert!(
+            KindMatcher::parse("Deployment")
+                .unwrap()
+                .matches("apps/v1", "Deployment")
+        );
+        assert!(
+            KindMatcher::parse("apps/v1/Deployment")
+                .unwrap()
+                .matches("apps/v1", "Deployment")
+        );
+        assert!(
+            !KindMatcher::parse("apps/v1beta1/Deployment")
+                .unwrap()
+                .matches("apps/v1", "Deployment")
+        );
+        assert!(
+            KindMatcher::parse("v1/Service")
+                .unwrap()
+                .matches("v1", "Service")
+        );
         assert!(KindMatcher::parse("").is_none());
         assert!(KindMatcher::parse("a/b/c/D").is_none());
     }
@@ -648,7 +782,11 @@ mod tests {
         let text = "id: x\ntitle: t\nsection: s\nseverity: high\nsource: manual\nchecklist: [a]\nremediation: r\ndoc: d\nsevrity: low\n";
         let errs = parse_check("x.yaml", text, &cel::CelEnv::default()).unwrap_err();
         assert_eq!((errs[0].line, errs[0].column), (9, 1));
-        assert!(errs[0].message.contains("unknown field `sevrity`"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("unknown field `sevrity`"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]
@@ -656,7 +794,13 @@ mod tests {
         let text = "id: x\ntitle: t\nsection: s\nseverity: high\nsource: kubernetes\nmatch:\n  kinds: [Deployment]\nvalidations:\n  - expression: \"object.spec.replicas >=\"\nremediation: r\ndoc: d\n";
         let errs = parse_check("x.yaml", text, &cel::CelEnv::default()).unwrap_err();
         assert_eq!(errs[0].line, 9);
-        assert!(errs[0].message.starts_with("invalid CEL in validations.expression"), "{}", errs[0].message);
+        assert!(
+            errs[0]
+                .message
+                .starts_with("invalid CEL in validations.expression"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub struct Quantity {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {0:?}")]
+#[error(
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {0:?}"
+)]
 pub struct QuantityError(pub String);
 
 impl Quantity {
@@ -247,7 +249,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "Mi", "1MB", "1.2.3", "abc", "1 Gi", "1e", "1e+", "--1", "1e99999", "1ii"] {
+        for bad in [
+            "", "Mi", "1MB", "1.2.3", "abc", "1 Gi", "1e", "1e+", "--1", "1e99999", "1ii",
+        ] {
             assert!(Quantity::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -166,13 +166,21 @@ const SECTION_ORDER: &[&str] = &[
 
 /// Sort key: seed section order, then section, id and object.
 pub fn section_rank(section: &str) -> usize {
-    SECTION_ORDER.iter().position(|s| section.starts_with(s)).unwrap_or(SECTION_ORDER.len())
+    SECTION_ORDER
+        .iter()
+        .position(|s| section.starts_with(s))
+        .unwrap_or(SECTION_ORDER.len())
 }
 
 impl Report {
     pub fn new(target: Target, mut results: Vec<CheckResult>) -> Self {
         results.sort_by(|a, b| {
-            (section_rank(&a.section), &a.section, &a.id, &a.object).cmp(&(section_rank(&b.section), &b.section, &b.id, &b.object))
+            (section_rank(&a.section), &a.section, &a.id, &a.object).cmp(&(
+                section_rank(&b.section),
+                &b.section,
+                &b.id,
+                &b.object,
+            ))
         });
         Self {
             schema_version: SCHEMA_VERSION.into(),
@@ -190,9 +198,19 @@ impl Report {
     /// The CI gate: 1 if a failure at or above `fail_on`, else 3 if an error at or above it, else 0.
     pub fn exit_code(&self) -> i32 {
         let at_or_above = |r: &&CheckResult| r.severity >= self.target.fail_on;
-        if self.results.iter().filter(at_or_above).any(|r| r.status == Status::Fail) {
+        if self
+            .results
+            .iter()
+            .filter(at_or_above)
+            .any(|r| r.status == Status::Fail)
+        {
             1
-        } else if self.results.iter().filter(at_or_above).any(|r| r.status == Status::Error) {
+        } else if self
+            .results
+            .iter()
+            .filter(at_or_above)
+            .any(|r| r.status == Status::Error)
+        {
             3
         } else {
             0

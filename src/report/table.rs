@@ -2,7 +2,9 @@
 //! one-line summary last.
 
 use super::{Report, Status};
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{
+    Attribute, Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED,
+};
 use std::fmt::Write as _;
 
 fn status_cell(status: Status, color: bool) -> Cell {
@@ -54,7 +56,11 @@ pub fn render(report: &Report, color: bool) -> String {
             };
             let mut message = r.message.clone();
             if let Some(w) = &r.waiver {
-                let _ = write!(message, "\nwaived by {} until {}: {}", w.owner, w.expires, w.reason);
+                let _ = write!(
+                    message,
+                    "\nwaived by {} until {}: {}",
+                    w.owner, w.expires, w.reason
+                );
             }
             table.add_row(vec![
                 status_cell(r.status, color),
@@ -64,7 +70,11 @@ pub fn render(report: &Report, color: bool) -> String {
                 Cell::new(message),
             ]);
         }
-        let title = if color { format!("\x1b[1m{section}\x1b[0m") } else { section };
+        let title = if color {
+            format!("\x1b[1m{section}\x1b[0m")
+        } else {
+            section
+        };
         let _ = writeln!(out, "{title}\n{table}\n");
     }
     let s = &report.summary;

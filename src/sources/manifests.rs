@@ -23,7 +23,11 @@ impl fmt::Display for ManifestError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
     }
 }
@@ -36,12 +40,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| ManifestError {
-                file: "<stdin>".into(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read: {e}"),
-            })?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| ManifestError {
+                    file: "<stdin>".into(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read: {e}"),
+                })?;
             parse_text("<stdin>", &text, &mut objects)?;
             continue;
         }
@@ -81,12 +87,19 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Ma
             .collect();
         entries.sort();
         for e in entries {
-            let hidden = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            let hidden = e
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
             if !hidden {
                 collect(&e, out, false)?;
             }
         }
-    } else if explicit || path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+    } else if explicit
+        || path
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+    {
         out.push(path.to_path_buf());
     }
     Ok(())
@@ -94,7 +107,8 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Ma
 
 /// Parses one file's text (YAML, possibly multi-document, or JSON).
 pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), ManifestError> {
-    let is_json = Path::new(file).extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    let is_json = Path::new(file).extension().is_some_and(|e| e == "json")
+        || text.trim_start().starts_with('{');
     if is_json {
         let value: Value = serde_json::from_str(text).map_err(|e| ManifestError {
             file: file.to_string(),
@@ -120,7 +134,12 @@ pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), M
     Ok(())
 }
 
-fn add_document(file: &str, line: u64, value: Value, out: &mut Vec<Object>) -> Result<(), ManifestError> {
+fn add_document(
+    file: &str,
+    line: u64,
+    value: Value,
+    out: &mut Vec<Object>,
+) -> Result<(), ManifestError> {
     let err = |message: String| ManifestError {
         file: file.to_string(),
         line,
@@ -131,12 +150,19 @@ fn add_document(file: &str, line: u64, value: Value, out: &mut Vec<Object>) -> R
         return Ok(());
     }
     let Value::Object(map) = &value else {
-        return Err(err("expected a Kubernetes object (a mapping with apiVersion and kind)".into()));
+        return Err(err(
+            "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
+        ));
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if kind.is_empty() || api_version.is_empty() {
-        return Err(err("not a Kubernetes object: apiVersion and kind are required".into()));
+        return Err(err(
+            "not a Kubernetes object: apiVersion and kind are required".into(),
+        ));
     }
     if kind.ends_with("List") && map.get("items").is_some_and(Value::is_array) {
         for item in map["items"].as_array().into_iter().flatten() {
@@ -149,7 +175,10 @@ fn add_document(file: &str, line: u64, value: Value, out: &mut Vec<Object>) -> R
         .and_then(Value::as_str)
         .ok_or_else(|| err(format!("{kind} has no metadata.name")))?
         .to_string();
-    let namespace = value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+    let namespace = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     out.push(Object::new(
         api_version.to_string(),
         kind.to_string(),
@@ -182,11 +211,27 @@ mod tests {
     #[test]
     fn errors_name_file_and_line() {
         let mut out = Vec::new();
-        let e = parse_text("bad.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: [a\n", &mut out).unwrap_err();
+        let e = parse_text(
+            "bad.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: [a\n",
+            &mut out,
+        )
+        .unwrap_err();
         assert_eq!(e.file, "bad.yaml");
         assert_eq!(e.line, 4);
-        let e = parse_text("bad.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\nfoo: bar\n", &mut out).unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (6, "not a Kubernetes object: apiVersion and kind are required"));
+        let e = parse_text(
+            "bad.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\nfoo: bar\n",
+            &mut out,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (
+                6,
+                "not a Kubernetes object: apiVersion and kind are required"
+            )
+        );
         let e = parse_text("bad.json", "{\"kind\": \n", &mut out).unwrap_err();
         assert!(e.message.starts_with("invalid JSON"));
     }

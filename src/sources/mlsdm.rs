@@ -25,7 +25,11 @@ pub const ALLOWED_TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// `MLSDM_*` variables the service reads itself rather than merging into the config.
-const SERVICE_ENV: &[&str] = &["MLSDM_MAX_CONCURRENT", "MLSDM_QUEUE_TIMEOUT", "MLSDM_REQUEST_TIMEOUT"];
+const SERVICE_ENV: &[&str] = &[
+    "MLSDM_MAX_CONCURRENT",
+    "MLSDM_QUEUE_TIMEOUT",
+    "MLSDM_REQUEST_TIMEOUT",
+];
 
 const DEFAULT_CONFIG_PATH: &str = "config/default_config.yaml";
 
@@ -36,9 +40,10 @@ pub fn mlsdm_container(spec: &Value) -> Option<&Value> {
     let sets_mlsdm_env = |c: &&Value| {
         c.get("env").and_then(Value::as_array).is_some_and(|env| {
             env.iter().any(|e| {
-                e.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| ["CONFIG_PATH", "LLM_BACKEND", "API_KEY"].contains(&n) || n.starts_with("MLSDM_"))
+                e.get("name").and_then(Value::as_str).is_some_and(|n| {
+                    ["CONFIG_PATH", "LLM_BACKEND", "API_KEY"].contains(&n)
+                        || n.starts_with("MLSDM_")
+                })
             })
         })
     };
@@ -59,25 +64,58 @@ pub fn mlsdm_container(spec: &Value) -> Option<&Value> {
 fn environment(container: &Value, w: &Object, facts: &Facts) -> Map<String, Value> {
     let ns = w.namespace.as_deref();
     let mut env = Map::new();
-    for from in container.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
-        let prefix = from.get("prefix").and_then(Value::as_str).unwrap_or_default();
-        if let Some(name) = from.pointer("/configMapRef/name").and_then(Value::as_str) {
-            if let Some(cm) = facts.find("ConfigMap", ns, name) {
-                for (k, v) in cm.json.get("data").and_then(Value::as_object).into_iter().flatten() {
-                    env.insert(format!("{prefix}{k}"), json!({"source": "configMapRef", "name": name, "key": k, "value": v}));
-                }
+    for from in container
+        .get("envFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let prefix = from
+            .get("prefix")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let Some(name) = from.pointer("/configMapRef/name").and_then(Value::as_str)
+            && let Some(cm) = facts.find("ConfigMap", ns, name)
+        {
+            for (k, v) in cm
+                .json
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                env.insert(
+                    format!("{prefix}{k}"),
+                    json!({"source": "configMapRef", "name": name, "key": k, "value": v}),
+                );
             }
         }
-        if let Some(name) = from.pointer("/secretRef/name").and_then(Value::as_str) {
-            if let Some(s) = facts.find("Secret", ns, name) {
-                for k in s.json.get("data").and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
-                    env.insert(format!("{prefix}{k}"), json!({"source": "secretRef", "name": name, "key": k}));
-                }
+        if let Some(name) = from.pointer("/secretRef/name").and_then(Value::as_str)
+            && let Some(s) = facts.find("Secret", ns, name)
+        {
+            for k in s
+                .json
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|m| m.keys())
+            {
+                env.insert(
+                    format!("{prefix}{k}"),
+                    json!({"source": "secretRef", "name": name, "key": k}),
+                );
             }
         }
     }
-    for e in container.get("env").and_then(Value::as_array).into_iter().flatten() {
-        let Some(name) = e.get("name").and_then(Value::as_str) else { continue };
+    for e in container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = e.get("name").and_then(Value::as_str) else {
+            continue;
+        };
         let entry = if let Some(v) = e.get("value") {
             json!({"source": "value", "value": v})
         } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
@@ -87,7 +125,12 @@ fn environment(container: &Value, w: &Object, facts: &Facts) -> Map<String, Valu
             let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
             let value = facts
                 .find("ConfigMap", ns, cm_name)
-                .and_then(|cm| cm.json.pointer(&format!("/data/{}", key.replace('~', "~0").replace('/', "~1"))))
+                .and_then(|cm| {
+                    cm.json.pointer(&format!(
+                        "/data/{}",
+                        key.replace('~', "~0").replace('/', "~1")
+                    ))
+                })
                 .cloned()
                 .unwrap_or(Value::Null);
             json!({"source": "configMapKeyRef", "name": cm_name, "key": key, "value": value})
@@ -105,14 +148,25 @@ fn environment(container: &Value, w: &Object, facts: &Facts) -> Map<String, Valu
 
 /// Finds the ConfigMap key that a mounted path resolves to.
 fn mounted_config(container: &Value, spec: &Value, path: &str) -> Option<(String, String)> {
-    for m in container.get("volumeMounts").and_then(Value::as_array).into_iter().flatten() {
-        let mount_path = m.get("mountPath").and_then(Value::as_str)?.trim_end_matches('/');
+    for m in container
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let mount_path = m
+            .get("mountPath")
+            .and_then(Value::as_str)?
+            .trim_end_matches('/');
         let vol_name = m.get("name").and_then(Value::as_str)?;
         let sub_path = m.get("subPath").and_then(Value::as_str);
         let rel = match sub_path {
             Some(sp) if path == mount_path => sp.to_string(),
             Some(_) => continue,
-            None => match path.strip_prefix(mount_path).and_then(|r| r.strip_prefix('/')) {
+            None => match path
+                .strip_prefix(mount_path)
+                .and_then(|r| r.strip_prefix('/'))
+            {
                 Some(r) => r.to_string(),
                 None => continue,
             },
@@ -128,7 +182,11 @@ fn mounted_config(container: &Value, spec: &Value, path: &str) -> Option<(String
         let key = cm
             .get("items")
             .and_then(Value::as_array)
-            .and_then(|items| items.iter().find(|i| i.get("path").and_then(Value::as_str) == Some(rel.as_str())))
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|i| i.get("path").and_then(Value::as_str) == Some(rel.as_str()))
+            })
             .and_then(|i| i.get("key").and_then(Value::as_str))
             .map_or(rel, str::to_string);
         return Some((cm_name, key));
@@ -146,8 +204,12 @@ fn scalar(s: &str) -> Value {
 
 /// The `mlsdm` variable for a workload.
 pub fn effective(w: &Object, facts: &Facts) -> Value {
-    let Some(spec) = w.pod_spec() else { return Value::Null };
-    let Some(container) = mlsdm_container(spec) else { return Value::Null };
+    let Some(spec) = w.pod_spec() else {
+        return Value::Null;
+    };
+    let Some(container) = mlsdm_container(spec) else {
+        return Value::Null;
+    };
     let env = environment(container, w, facts);
     let config_path_entry = env.get("CONFIG_PATH");
     let config_path = config_path_entry
@@ -159,13 +221,30 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     let mut config_error = Value::Null;
     let mut config_source = Value::Null;
     let mut file_config = Value::Null;
-    let mounted = if config_path.starts_with('/') { mounted_config(container, spec, &config_path) } else { None };
+    let mounted = if config_path.starts_with('/') {
+        mounted_config(container, spec, &config_path)
+    } else {
+        None
+    };
     if let Some((cm_name, key)) = &mounted {
         config_source = json!({"configMap": cm_name, "key": key});
         match facts.find("ConfigMap", w.namespace.as_deref(), cm_name) {
-            None => config_error = json!(format!("ConfigMap {cm_name} mounted at {config_path} is not among the audited objects")),
-            Some(cm) => match cm.json.get("data").and_then(|d| d.get(key)).and_then(Value::as_str) {
-                None => config_error = json!(format!("ConfigMap {cm_name} has no key {key} for {config_path}")),
+            None => {
+                config_error = json!(format!(
+                    "ConfigMap {cm_name} mounted at {config_path} is not among the audited objects"
+                ));
+            }
+            Some(cm) => match cm
+                .json
+                .get("data")
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_str)
+            {
+                None => {
+                    config_error = json!(format!(
+                        "ConfigMap {cm_name} has no key {key} for {config_path}"
+                    ));
+                }
                 Some(text) => match serde_saphyr::from_str::<Value>(text) {
                     Ok(v @ Value::Object(_)) => file_config = v,
                     Ok(_) => config_error = json!(format!("{cm_name}/{key} is not a YAML mapping")),
@@ -177,18 +256,29 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
             },
         }
     } else if config_path.starts_with('/') {
-        config_error = json!(format!("CONFIG_PATH {config_path} is not on a ConfigMap volume mount"));
+        config_error = json!(format!(
+            "CONFIG_PATH {config_path} is not on a ConfigMap volume mount"
+        ));
     }
 
-    let mut merged = if file_config.is_object() { file_config.clone() } else { json!({}) };
+    let mut merged = if file_config.is_object() {
+        file_config.clone()
+    } else {
+        json!({})
+    };
     let mut overrides = Map::new();
     for (name, e) in &env {
-        let Some(rest) = name.strip_prefix("MLSDM_") else { continue };
+        let Some(rest) = name.strip_prefix("MLSDM_") else {
+            continue;
+        };
         if SERVICE_ENV.contains(&name.as_str()) || rest.is_empty() {
             continue;
         }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-        let value = e.get("value").and_then(Value::as_str).map_or(Value::Null, scalar);
+        let value = e
+            .get("value")
+            .and_then(Value::as_str)
+            .map_or(Value::Null, scalar);
         overrides.insert(path.join("."), json!(name));
         let mut node = &mut merged;
         for (i, part) in path.iter().enumerate() {

@@ -54,8 +54,19 @@ pub struct Object {
 }
 
 impl Object {
-    pub fn new(api_version: String, kind: String, namespace: Option<String>, name: String, json: Value, location: Option<Location>) -> Self {
-        let namespace = if CLUSTER_SCOPED.contains(&kind.as_str()) { None } else { namespace };
+    pub fn new(
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        json: Value,
+        location: Option<Location>,
+    ) -> Self {
+        let namespace = if CLUSTER_SCOPED.contains(&kind.as_str()) {
+            None
+        } else {
+            namespace
+        };
         let mut obj = Self {
             api_version,
             kind,
@@ -75,11 +86,17 @@ impl Object {
 
     /// Labels of the pods this workload creates.
     pub fn pod_labels(&self) -> Value {
-        self.json.pointer("/spec/template/metadata/labels").cloned().unwrap_or_else(|| json!({}))
+        self.json
+            .pointer("/spec/template/metadata/labels")
+            .cloned()
+            .unwrap_or_else(|| json!({}))
     }
 
     pub fn labels(&self) -> Value {
-        self.json.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({}))
+        self.json
+            .pointer("/metadata/labels")
+            .cloned()
+            .unwrap_or_else(|| json!({}))
     }
 
     pub fn pod_spec(&self) -> Option<&Value> {
@@ -98,20 +115,48 @@ impl Object {
 /// Key names that hold credentials.
 pub fn is_credential_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', '.'], "_");
-    ["api_key", "apikey", "token", "password", "passwd", "secret", "credential", "private_key", "access_key"]
-        .iter()
-        .any(|w| k.contains(w))
+    [
+        "api_key",
+        "apikey",
+        "token",
+        "password",
+        "passwd",
+        "secret",
+        "credential",
+        "private_key",
+        "access_key",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
 }
 
 /// Values that look like a credential: well-known key prefixes, private keys, or a long
 /// high-entropy token with no spaces.
 pub fn looks_like_credential(value: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "sk-",
+        "sk_live_",
+        "rk_live_",
+        "ghp_",
+        "gho_",
+        "ghs_",
+        "github_pat_",
+        "glpat-",
+        "xoxb-",
+        "xoxp-",
+        "AKIA",
+        "ASIA",
+        "AIza",
+        "hf_",
+    ];
     let v = value.trim();
-    const PREFIXES: &[&str] = &["sk-", "sk_live_", "rk_live_", "ghp_", "gho_", "ghs_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "AKIA", "ASIA", "AIza", "hf_"];
     if v.contains("PRIVATE KEY-----") {
         return true;
     }
-    if PREFIXES.iter().any(|p| v.starts_with(p)) && v.len() >= 16 && !v.contains(char::is_whitespace) {
+    if PREFIXES.iter().any(|p| v.starts_with(p))
+        && v.len() >= 16
+        && !v.contains(char::is_whitespace)
+    {
         return true;
     }
     v.len() >= 32 && !v.contains(char::is_whitespace) && !v.contains('/') && entropy(v) >= 4.0
@@ -121,9 +166,23 @@ pub fn looks_like_credential(value: &str) -> bool {
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
     v.len() < 16
-        || ["change-me", "changeme", "change_me", "example", "placeholder", "replace", "your-", "your_", "xxxx", "todo", "dummy", "<", "${"]
-            .iter()
-            .any(|p| v.contains(p))
+        || [
+            "change-me",
+            "changeme",
+            "change_me",
+            "example",
+            "placeholder",
+            "replace",
+            "your-",
+            "your_",
+            "xxxx",
+            "todo",
+            "dummy",
+            "<",
+            "${",
+        ]
+        .iter()
+        .any(|p| v.contains(p))
 }
 
 /// Shannon entropy in bits per character.
@@ -149,15 +208,17 @@ fn redact(obj: &mut Object) -> Vec<String> {
     use base64::Engine as _;
     let mut sensitive = Vec::new();
     // `kubectl apply` copies the whole object, Secret data included, into this annotation.
-    if let Some(ann) = obj.json.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
-        if let Some(v) = ann.get_mut("kubectl.kubernetes.io/last-applied-configuration") {
-            if obj.kind == "Secret" {
-                if let Some(s) = v.as_str() {
-                    sensitive.push(s.to_string());
-                }
-                *v = Value::String("<redacted>".into());
-            }
+    if let Some(ann) = obj
+        .json
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        && let Some(v) = ann.get_mut("kubectl.kubernetes.io/last-applied-configuration")
+        && obj.kind == "Secret"
+    {
+        if let Some(s) = v.as_str() {
+            sensitive.push(s.to_string());
         }
+        *v = Value::String("<redacted>".into());
     }
     if obj.kind == "Secret" {
         let mut summaries = Map::new();
@@ -197,14 +258,14 @@ fn redact(obj: &mut Object) -> Vec<String> {
             }
             root.insert("data".into(), Value::Object(summaries));
         }
-    } else if obj.kind == "ConfigMap" {
-        if let Some(data) = obj.json.get("data").and_then(Value::as_object) {
-            for (k, v) in data {
-                if let Some(s) = v.as_str() {
-                    if (is_credential_key(k) && s.len() >= 4) || looks_like_credential(s) {
-                        sensitive.push(s.to_string());
-                    }
-                }
+    } else if obj.kind == "ConfigMap"
+        && let Some(data) = obj.json.get("data").and_then(Value::as_object)
+    {
+        for (k, v) in data {
+            if let Some(s) = v.as_str()
+                && ((is_credential_key(k) && s.len() >= 4) || looks_like_credential(s))
+            {
+                sensitive.push(s.to_string());
             }
         }
     }
@@ -213,10 +274,12 @@ fn redact(obj: &mut Object) -> Vec<String> {
     while let Some(v) = stack.pop() {
         match v {
             Value::Object(m) => {
-                if let (Some(Value::String(name)), Some(Value::String(value))) = (m.get("name"), m.get("value")) {
-                    if (is_credential_key(name) && value.len() >= 4) || looks_like_credential(value) {
-                        sensitive.push(value.clone());
-                    }
+                if let (Some(Value::String(name)), Some(Value::String(value))) =
+                    (m.get("name"), m.get("value"))
+                    && ((is_credential_key(name) && value.len() >= 4)
+                        || looks_like_credential(value))
+                {
+                    sensitive.push(value.clone());
                 }
                 stack.extend(m.values());
             }
@@ -242,9 +305,17 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub fn new(objects: Vec<Object>, sources: BTreeSet<Source>, workload_selector: Option<Value>, origin: &str) -> Self {
+    pub fn new(
+        objects: Vec<Object>,
+        sources: BTreeSet<Source>,
+        workload_selector: Option<Value>,
+        origin: &str,
+    ) -> Self {
         let n = objects.len();
-        let mut redactions: Vec<String> = objects.iter().flat_map(|o| o.sensitive.iter().cloned()).collect();
+        let mut redactions: Vec<String> = objects
+            .iter()
+            .flat_map(|o| o.sensitive.iter().cloned())
+            .collect();
         // Longest first, so a value is never half-redacted by a shorter one inside it.
         redactions.sort_by_key(|s| std::cmp::Reverse(s.len()));
         redactions.dedup();
@@ -276,24 +347,33 @@ impl Facts {
         if !obj.is_workload() && obj.kind != "Pod" {
             return true;
         }
-        self.workload_selector
-            .as_ref()
-            .is_none_or(|sel| selector::matches(sel, &obj.labels()).unwrap_or(false) || selector::matches(sel, &obj.pod_labels()).unwrap_or(false))
+        self.workload_selector.as_ref().is_none_or(|sel| {
+            selector::matches(sel, &obj.labels()).unwrap_or(false)
+                || selector::matches(sel, &obj.pod_labels()).unwrap_or(false)
+        })
     }
 
     pub fn cel_object(&self, i: usize) -> CelValue {
-        self.cel_objects[i].get_or_init(|| json_to_cel(&self.objects[i].json)).clone()
+        self.cel_objects[i]
+            .get_or_init(|| json_to_cel(&self.objects[i].json))
+            .clone()
     }
 
     pub fn cel_related(&self, i: usize) -> CelValue {
-        self.related[i].get_or_init(|| json_to_cel(&self.related_json(i))).clone()
+        self.related[i]
+            .get_or_init(|| json_to_cel(&self.related_json(i)))
+            .clone()
     }
 
     pub fn cel_mlsdm(&self, i: usize) -> CelValue {
         self.mlsdm[i]
             .get_or_init(|| {
                 let obj = &self.objects[i];
-                if obj.is_workload() { json_to_cel(&mlsdm::effective(obj, self)) } else { CelValue::Null }
+                if obj.is_workload() {
+                    json_to_cel(&mlsdm::effective(obj, self))
+                } else {
+                    CelValue::Null
+                }
             })
             .clone()
     }
@@ -301,7 +381,9 @@ impl Facts {
     fn same_ns(&self, ns: Option<&str>, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {
         let ns = ns.map(str::to_string);
         let kind = kind.to_string();
-        self.objects.iter().filter(move |o| o.kind == kind && o.namespace == ns)
+        self.objects
+            .iter()
+            .filter(move |o| o.kind == kind && o.namespace == ns)
     }
 
     pub fn find<'a>(&'a self, kind: &str, ns: Option<&str>, name: &str) -> Option<&'a Object> {
@@ -321,16 +403,28 @@ impl Facts {
                 s.json
                     .pointer("/spec/selector")
                     .and_then(Value::as_object)
-                    .is_some_and(|sel| !sel.is_empty() && selector::matches(&Value::Object(sel.clone()), &labels).unwrap_or(false))
+                    .is_some_and(|sel| {
+                        !sel.is_empty()
+                            && selector::matches(&Value::Object(sel.clone()), &labels)
+                                .unwrap_or(false)
+                    })
             })
             .collect()
     }
 
-    fn selected_by<'a>(&'a self, w: &Object, kind: &str, pointer: &str, empty_matches_all: bool) -> Vec<&'a Object> {
+    fn selected_by<'a>(
+        &'a self,
+        w: &Object,
+        kind: &str,
+        pointer: &str,
+        empty_matches_all: bool,
+    ) -> Vec<&'a Object> {
         let labels = w.pod_labels();
         self.same_ns(w.namespace.as_deref(), kind)
             .filter(|o| match o.json.pointer(pointer) {
-                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => selector::matches(sel, &labels).unwrap_or(false),
+                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
+                    selector::matches(sel, &labels).unwrap_or(false)
+                }
                 Some(_) => empty_matches_all,
                 None => false,
             })
@@ -340,8 +434,14 @@ impl Facts {
     fn hpas_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
         self.same_ns(w.namespace.as_deref(), "HorizontalPodAutoscaler")
             .filter(|h| {
-                h.json.pointer("/spec/scaleTargetRef/kind").and_then(Value::as_str) == Some(w.kind.as_str())
-                    && h.json.pointer("/spec/scaleTargetRef/name").and_then(Value::as_str) == Some(w.name.as_str())
+                h.json
+                    .pointer("/spec/scaleTargetRef/kind")
+                    .and_then(Value::as_str)
+                    == Some(w.kind.as_str())
+                    && h.json
+                        .pointer("/spec/scaleTargetRef/name")
+                        .and_then(Value::as_str)
+                        == Some(w.name.as_str())
             })
             .collect()
     }
@@ -349,26 +449,46 @@ impl Facts {
     fn ingresses_for<'a>(&'a self, ns: Option<&str>, services: &[&Object]) -> Vec<&'a Object> {
         let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
         self.same_ns(ns, "Ingress")
-            .filter(|i| ingress_backends(&i.json).iter().any(|b| names.contains(b.as_str())))
+            .filter(|i| {
+                ingress_backends(&i.json)
+                    .iter()
+                    .any(|b| names.contains(b.as_str()))
+            })
             .collect()
     }
 
     /// ServiceMonitors (any namespace they may watch from) selecting one of these Services.
-    fn monitors_for<'a>(&'a self, kind: &str, ns: Option<&str>, labels_list: &[Value]) -> Vec<&'a Object> {
+    fn monitors_for<'a>(
+        &'a self,
+        kind: &str,
+        ns: Option<&str>,
+        labels_list: &[Value],
+    ) -> Vec<&'a Object> {
         self.objects
             .iter()
             .filter(|m| m.kind == kind)
             .filter(|m| {
                 let ns_sel = m.json.pointer("/spec/namespaceSelector");
-                let ns_ok = if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
-                    true
-                } else if let Some(names) = ns_sel.and_then(|s| s.get("matchNames")).and_then(Value::as_array) {
-                    names.iter().any(|n| n.as_str() == ns)
-                } else {
-                    m.namespace.as_deref() == ns
-                };
-                let sel = m.json.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
-                ns_ok && labels_list.iter().any(|l| selector::matches(&sel, l).unwrap_or(false))
+                let ns_ok =
+                    if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+                        true
+                    } else if let Some(names) = ns_sel
+                        .and_then(|s| s.get("matchNames"))
+                        .and_then(Value::as_array)
+                    {
+                        names.iter().any(|n| n.as_str() == ns)
+                    } else {
+                        m.namespace.as_deref() == ns
+                    };
+                let sel = m
+                    .json
+                    .pointer("/spec/selector")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                ns_ok
+                    && labels_list
+                        .iter()
+                        .any(|l| selector::matches(&sel, l).unwrap_or(false))
             })
             .collect()
     }
@@ -391,7 +511,9 @@ impl Facts {
                         secrets.push(o);
                     }
                 }
-                None => missing.push(json!({"kind": r.kind, "name": r.name, "via": r.via, "optional": r.optional})),
+                None => missing.push(
+                    json!({"kind": r.kind, "name": r.name, "via": r.via, "optional": r.optional}),
+                ),
             }
         }
         (cms, secrets, missing)
@@ -406,11 +528,17 @@ impl Facts {
             let service_labels: Vec<Value> = services.iter().map(|s| s.labels()).collect();
             let (cms, secrets, missing) = self.references(obj);
             let mut pull_missing = Vec::new();
-            for s in obj.pod_spec().and_then(|p| p.get("imagePullSecrets")).and_then(Value::as_array).into_iter().flatten() {
-                if let Some(name) = s.get("name").and_then(Value::as_str) {
-                    if self.find("Secret", ns, name).is_none() {
-                        pull_missing.push(json!(name));
-                    }
+            for s in obj
+                .pod_spec()
+                .and_then(|p| p.get("imagePullSecrets"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(name) = s.get("name").and_then(Value::as_str)
+                    && self.find("Secret", ns, name).is_none()
+                {
+                    pull_missing.push(json!(name));
                 }
             }
             json!({
@@ -441,22 +569,44 @@ impl Facts {
             // The reverse direction: which in-scope workloads this object applies to.
             let workloads: Vec<&Object> = self
                 .workloads()
-                .filter(|w| w.namespace.as_deref() == ns || obj.kind == "ServiceMonitor" || obj.kind == "PodMonitor")
+                .filter(|w| {
+                    w.namespace.as_deref() == ns
+                        || obj.kind == "ServiceMonitor"
+                        || obj.kind == "PodMonitor"
+                })
                 .filter(|w| match obj.kind.as_str() {
                     "Service" => self.services_for(w).iter().any(|s| s.name == obj.name),
-                    "PodDisruptionBudget" => self.selected_by(w, "PodDisruptionBudget", "/spec/selector", false).iter().any(|p| p.name == obj.name),
-                    "NetworkPolicy" => self.selected_by(w, "NetworkPolicy", "/spec/podSelector", true).iter().any(|p| p.name == obj.name),
-                    "HorizontalPodAutoscaler" => self.hpas_for(w).iter().any(|h| h.name == obj.name),
+                    "PodDisruptionBudget" => self
+                        .selected_by(w, "PodDisruptionBudget", "/spec/selector", false)
+                        .iter()
+                        .any(|p| p.name == obj.name),
+                    "NetworkPolicy" => self
+                        .selected_by(w, "NetworkPolicy", "/spec/podSelector", true)
+                        .iter()
+                        .any(|p| p.name == obj.name),
+                    "HorizontalPodAutoscaler" => {
+                        self.hpas_for(w).iter().any(|h| h.name == obj.name)
+                    }
                     "Ingress" => {
                         let services = self.services_for(w);
-                        self.ingresses_for(ns, &services).iter().any(|x| x.name == obj.name)
+                        self.ingresses_for(ns, &services)
+                            .iter()
+                            .any(|x| x.name == obj.name)
                     }
                     "ServiceMonitor" => {
-                        let labels: Vec<Value> = self.services_for(w).iter().map(|s| s.labels()).collect();
-                        self.monitors_for("ServiceMonitor", w.namespace.as_deref(), &labels).iter().any(|m| m.name == obj.name && m.namespace == obj.namespace)
+                        let labels: Vec<Value> =
+                            self.services_for(w).iter().map(|s| s.labels()).collect();
+                        self.monitors_for("ServiceMonitor", w.namespace.as_deref(), &labels)
+                            .iter()
+                            .any(|m| m.name == obj.name && m.namespace == obj.namespace)
                     }
-                    "PodMonitor" => self.monitors_for("PodMonitor", w.namespace.as_deref(), &[w.pod_labels()]).iter().any(|m| m.name == obj.name && m.namespace == obj.namespace),
-                    "ConfigMap" | "Secret" => pod_references(w.pod_spec().unwrap_or(&Value::Null)).iter().any(|r| r.kind == obj.kind && r.name == obj.name),
+                    "PodMonitor" => self
+                        .monitors_for("PodMonitor", w.namespace.as_deref(), &[w.pod_labels()])
+                        .iter()
+                        .any(|m| m.name == obj.name && m.namespace == obj.namespace),
+                    "ConfigMap" | "Secret" => pod_references(w.pod_spec().unwrap_or(&Value::Null))
+                        .iter()
+                        .any(|r| r.kind == obj.kind && r.name == obj.name),
                     _ => false,
                 })
                 .collect();
@@ -480,12 +630,28 @@ impl Facts {
 /// Backend service names of an Ingress (default backend and every rule path).
 fn ingress_backends(ing: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(n) = ing.pointer("/spec/defaultBackend/service/name").and_then(Value::as_str) {
+    if let Some(n) = ing
+        .pointer("/spec/defaultBackend/service/name")
+        .and_then(Value::as_str)
+    {
         out.push(n.to_string());
     }
-    for rule in ing.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten() {
-        for path in rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(n) = path.pointer("/backend/service/name").and_then(Value::as_str) {
+    for rule in ing
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for path in rule
+            .pointer("/http/paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = path
+                .pointer("/backend/service/name")
+                .and_then(Value::as_str)
+            {
                 out.push(n.to_string());
             }
         }
@@ -508,7 +674,10 @@ pub fn pod_references(spec: &Value) -> Vec<PodRef> {
     let mut out = Vec::new();
     let mut push = |kind: &str, v: Option<&Value>, via: String| {
         if let Some(v) = v {
-            let name = v.get("name").or_else(|| v.get("secretName")).and_then(Value::as_str);
+            let name = v
+                .get("name")
+                .or_else(|| v.get("secretName"))
+                .and_then(Value::as_str);
             if let Some(name) = name {
                 out.push(PodRef {
                     kind: kind.into(),
@@ -519,30 +688,71 @@ pub fn pod_references(spec: &Value) -> Vec<PodRef> {
             }
         }
     };
-    for vol in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+    for vol in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let vname = vol.get("name").and_then(Value::as_str).unwrap_or("?");
         push("ConfigMap", vol.get("configMap"), format!("volume {vname}"));
         push("Secret", vol.get("secret"), format!("volume {vname}"));
-        for src in vol.pointer("/projected/sources").and_then(Value::as_array).into_iter().flatten() {
+        for src in vol
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             push("ConfigMap", src.get("configMap"), format!("volume {vname}"));
             push("Secret", src.get("secret"), format!("volume {vname}"));
         }
     }
     for list in ["initContainers", "containers"] {
-        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
             for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
                 let ename = e.get("name").and_then(Value::as_str).unwrap_or("?");
-                push("ConfigMap", e.pointer("/valueFrom/configMapKeyRef"), format!("container {cname} env {ename}"));
-                push("Secret", e.pointer("/valueFrom/secretKeyRef"), format!("container {cname} env {ename}"));
+                push(
+                    "ConfigMap",
+                    e.pointer("/valueFrom/configMapKeyRef"),
+                    format!("container {cname} env {ename}"),
+                );
+                push(
+                    "Secret",
+                    e.pointer("/valueFrom/secretKeyRef"),
+                    format!("container {cname} env {ename}"),
+                );
             }
-            for e in c.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
-                push("ConfigMap", e.get("configMapRef"), format!("container {cname} envFrom"));
-                push("Secret", e.get("secretRef"), format!("container {cname} envFrom"));
+            for e in c
+                .get("envFrom")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                push(
+                    "ConfigMap",
+                    e.get("configMapRef"),
+                    format!("container {cname} envFrom"),
+                );
+                push(
+                    "Secret",
+                    e.get("secretRef"),
+                    format!("container {cname} envFrom"),
+                );
             }
         }
     }
-    for s in spec.get("imagePullSecrets").and_then(Value::as_array).into_iter().flatten() {
+    for s in spec
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         push("Secret", Some(s), "imagePullSecrets".into());
     }
     out

@@ -10,10 +10,18 @@ pub fn matches(selector: &Value, labels: &Value) -> Result<bool, String> {
     let empty = Map::new();
     let labels = labels.as_object().unwrap_or(&empty);
     let Some(sel) = selector.as_object() else {
-        return if selector.is_null() { Ok(true) } else { Err("a selector must be a map".into()) };
+        return if selector.is_null() {
+            Ok(true)
+        } else {
+            Err("a selector must be a map".into())
+        };
     };
     let is_label_selector = sel.contains_key("matchLabels") || sel.contains_key("matchExpressions");
-    let match_labels = if is_label_selector { sel.get("matchLabels").and_then(Value::as_object) } else { Some(sel) };
+    let match_labels = if is_label_selector {
+        sel.get("matchLabels").and_then(Value::as_object)
+    } else {
+        Some(sel)
+    };
     if let Some(ml) = match_labels {
         for (k, v) in ml {
             if labels.get(k) != Some(v) {
@@ -23,8 +31,14 @@ pub fn matches(selector: &Value, labels: &Value) -> Result<bool, String> {
     }
     if let Some(exprs) = sel.get("matchExpressions").filter(|_| is_label_selector) {
         for e in exprs.as_array().ok_or("matchExpressions must be a list")? {
-            let key = e.get("key").and_then(Value::as_str).ok_or("matchExpressions entry without key")?;
-            let op = e.get("operator").and_then(Value::as_str).ok_or("matchExpressions entry without operator")?;
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or("matchExpressions entry without key")?;
+            let op = e
+                .get("operator")
+                .and_then(Value::as_str)
+                .ok_or("matchExpressions entry without operator")?;
             let values: Vec<&str> = e
                 .get("values")
                 .and_then(Value::as_array)
@@ -55,7 +69,11 @@ pub fn parse(input: &str) -> Result<Value, String> {
         if term.is_empty() {
             return Err(format!("empty term in selector {input:?}"));
         }
-        let valid_key = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        let valid_key = |k: &str| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        };
         if let Some(key) = term.strip_prefix('!') {
             if !valid_key(key.trim()) {
                 return Err(format!("invalid key in {term:?}"));
@@ -75,7 +93,10 @@ pub fn parse(input: &str) -> Result<Value, String> {
                 .strip_prefix('(')
                 .and_then(|l| l.strip_suffix(')'))
                 .ok_or_else(|| format!("expected (values) in {term:?}"))?;
-            let values: Vec<Value> = inner.split(',').map(|v| Value::String(v.trim().to_string())).collect();
+            let values: Vec<Value> = inner
+                .split(',')
+                .map(|v| Value::String(v.trim().to_string()))
+                .collect();
             exprs.push(json!({"key": k, "operator": op, "values": values}));
         } else if valid_key(term) {
             exprs.push(json!({"key": term, "operator": "Exists"}));
@@ -126,9 +147,27 @@ mod tests {
         assert!(matches(&json!({}), &labels).unwrap());
         assert!(matches(&json!({"app": "mlsdm-api"}), &labels).unwrap());
         assert!(matches(&json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["api", "web"]}]}), &labels).unwrap());
-        assert!(!matches(&json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}), &labels).unwrap());
-        assert!(matches(&json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}), &labels).unwrap());
-        assert!(matches(&json!({"matchExpressions": [{"key": "tier", "operator": "Bogus"}]}), &labels).is_err());
+        assert!(
+            !matches(
+                &json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}),
+                &labels
+            )
+            .unwrap()
+        );
+        assert!(
+            matches(
+                &json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}),
+                &labels
+            )
+            .unwrap()
+        );
+        assert!(
+            matches(
+                &json!({"matchExpressions": [{"key": "tier", "operator": "Bogus"}]}),
+                &labels
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -136,7 +175,13 @@ mod tests {
         let s = parse("app=mlsdm-api,tier in (api, web),!canary,env!=dev").unwrap();
         let labels = json!({"app": "mlsdm-api", "tier": "web", "env": "prod"});
         assert!(matches(&s, &labels).unwrap());
-        assert!(!matches(&s, &json!({"app": "mlsdm-api", "tier": "web", "canary": "1"})).unwrap());
+        assert!(
+            !matches(
+                &s,
+                &json!({"app": "mlsdm-api", "tier": "web", "canary": "1"})
+            )
+            .unwrap()
+        );
         assert!(parse("app=,").is_err());
         assert!(parse("a b").is_err());
     }
