@@ -8,6 +8,7 @@ pub mod cli;
 pub mod docs;
 pub mod engine;
 pub mod report;
+pub mod seed;
 pub mod sources;
 pub mod waivers;
 
@@ -52,7 +53,10 @@ pub fn select_checks(
 
 /// Runs `check` on manifests and returns the report.
 pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
-    let checks = select_checks(checks::load(&args.checks)?, &args.only, &args.skip)?;
+    let all = checks::load(&args.checks)?;
+    // Waivers are validated against every known check, not only those --only selects.
+    let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
+    let checks = select_checks(all, &args.only, &args.skip)?;
     let selector = args
         .selector
         .as_deref()
@@ -64,7 +68,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         .waivers
         .clone()
         .or_else(|| Some(std::path::PathBuf::from(waivers::DEFAULT_FILE)).filter(|p| p.exists()));
-    let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = known.iter().map(String::as_str).collect();
     let mut waiver_set = match &waiver_file {
         Some(path) => waivers::load_file(path, &ids)?,
         None => Vec::new(),

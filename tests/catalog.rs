@@ -239,3 +239,16 @@ fn every_check_has_rationale_and_remediation() {
     }
     assert!(sections.len() >= 6, "{sections:?}");
 }
+
+#[test]
+fn every_check_sits_in_a_seed_section() {
+    let sections = mlsdm_audit::seed::sections();
+    for c in checks::load(&[]).unwrap() {
+        assert!(
+            sections.contains(&c.section),
+            "{}: section {:?} is not a section of the seed checklist",
+            c.id,
+            c.section
+        );
+    }
+}

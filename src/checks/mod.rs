@@ -407,11 +407,15 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                 line: s.referenced.line(),
             }),
             Err(e) => {
-                let detail = e
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .replace("ERROR: <input>:", "expression column ");
+                // The CEL parser says "ERROR: <input>:LINE:COL: ..." relative to the expression.
+                let first = e.lines().next().unwrap_or_default();
+                let detail = match first
+                    .strip_prefix("ERROR: <input>:")
+                    .and_then(|r| r.split_once(": "))
+                {
+                    Some((pos, msg)) => format!("{msg} (at {pos} of the expression)"),
+                    None => first.to_string(),
+                };
                 errors.push(err(
                     s.referenced.line(),
                     s.referenced.column(),

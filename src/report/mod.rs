@@ -144,32 +144,19 @@ pub struct Report {
     pub results: Vec<CheckResult>,
 }
 
-/// The seed checklist's sections in its own order, so reports read top to bottom like it.
-const SECTION_ORDER: &[&str] = &[
-    "Pre-Deployment / Infrastructure",
-    "Pre-Deployment / Configuration",
-    "Pre-Deployment / Security",
-    "Pre-Deployment / Observability",
-    "Pre-Deployment / High Availability",
-    "Pre-Deployment / Testing",
-    "Pre-Deployment / Documentation",
-    "Pre-Deployment / Backup & Recovery",
-    "Pre-Deployment / Compliance & Legal",
-    "Deployment Day / Before Deployment",
-    "Deployment Day / During Deployment",
-    "Deployment Day / After Deployment",
-    "Post-Deployment Monitoring",
-    "Rollback Criteria",
-    "Sign-Off",
-    "Continuous Improvement",
-];
-
-/// Sort key: seed section order, then section, id and object.
+/// Sort key: the seed checklist's section order; sections it does not have sort after.
 pub fn section_rank(section: &str) -> usize {
-    SECTION_ORDER
+    static ORDER: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let order = ORDER.get_or_init(crate::seed::sections);
+    order
         .iter()
-        .position(|s| section.starts_with(s))
-        .unwrap_or(SECTION_ORDER.len())
+        .position(|s| s == section)
+        .or_else(|| {
+            order
+                .iter()
+                .position(|s| s.starts_with(section) || section.starts_with(s.as_str()))
+        })
+        .unwrap_or(order.len())
 }
 
 impl Report {

@@ -55,7 +55,7 @@ pub fn render(report: &Report, color: bool) -> String {
                 _ => "-".into(),
             };
             let mut message = r.message.clone();
-            if let Some(w) = &r.waiver {
+            if let Some(w) = r.waiver.as_ref().filter(|w| !w.expired) {
                 let _ = write!(
                     message,
                     "\nwaived by {} until {}: {}",

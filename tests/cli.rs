@@ -1,0 +1,384 @@
+//! Golden tests of the whole CLI: stdout, stderr and exit code, as a user sees them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"));
+    cmd.args(args)
+        .current_dir(root())
+        .env("SOURCE_DATE_EPOCH", "1798761600")
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run mlsdm-audit");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with_stdin(args, None)
+}
+
+/// stdout, stderr and the exit code in one snapshot.
+fn transcript(out: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", transcript(out)))
+}
+
+fn statuses(report: &serde_json::Value, id: &str) -> Vec<String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == id)
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn help() {
+    insta::assert_snapshot!(transcript(&run(&["--help"])));
+    insta::assert_snapshot!(transcript(&run(&["check", "--help"])));
+}
+
+#[test]
+fn check_compliant_table_passes() {
+    let out = run(&["check", "--manifests", "fixtures/compliant"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    insta::assert_snapshot!(transcript(&out));
+}
+
+#[test]
+fn check_defective_fails_with_exit_1() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--only",
+        "mlsdm-config-valid,mlsdm-env-overrides-valid,api-key-from-secret,image-pinned,pdb-min-available,probe-liveness-path",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(transcript(&out));
+}
+
+#[test]
+fn check_json_is_the_report_model() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--format",
+        "json",
+        "--only",
+        "resources-memory-request-min,health-ready",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+    let report = json(&out);
+    for key in [
+        "schemaVersion",
+        "tool",
+        "generatedAt",
+        "target",
+        "summary",
+        "results",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(report["generatedAt"], "2027-01-01T00:00:00Z");
+}
+
+#[test]
+fn fail_on_sets_the_gate() {
+    // image-digest-pinned is low severity: it fails, but only gates with --fail-on low.
+    let args = [
+        "check",
+        "--manifests",
+        "fixtures/compliant-modular",
+        "--manifests",
+        "tests/data/floating-tag.yaml",
+        "--only",
+        "image-digest-pinned",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let mut low = args.to_vec();
+    low.extend(["--fail-on", "low"]);
+    assert_eq!(run(&low).status.code(), Some(1));
+}
+
+#[test]
+fn stdin_manifests() {
+    let text = std::fs::read_to_string(root().join("fixtures/defective/all.yaml")).unwrap();
+    let out = run_with_stdin(
+        &[
+            "check",
+            "--manifests",
+            "-",
+            "--format",
+            "json",
+            "--only",
+            "image-pinned",
+        ],
+        Some(&text),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&out);
+    assert_eq!(report["results"][0]["location"]["file"], "<stdin>");
+    assert_eq!(statuses(&report, "image-pinned"), ["fail"]);
+}
+
+#[test]
+fn output_file() {
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.json");
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--format",
+        "json",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(report["summary"]["pass"].as_u64().unwrap() > 50);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn evaluation_error_is_exit_3_never_pass() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-runtime-error",
+        "--only",
+        "replicas-field-typo",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let report = json(&out);
+    assert_eq!(statuses(&report, "replicas-field-typo"), ["error"]);
+    assert!(
+        report["results"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tests/data/checks-runtime-error/replicas-field-typo.yaml:9")
+    );
+}
+
+#[test]
+fn extra_checks_directory_adds_checks() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-runtime-error",
+        "--only",
+        "memory-request-min-1gi",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("memory-request-min-1gi"));
+}
+
+#[test]
+fn errors_point_at_the_problem() {
+    insta::assert_snapshot!(
+        "typo_in_check_file",
+        transcript(&run(&[
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--checks",
+            "tests/data/checks-typo"
+        ]))
+    );
+    insta::assert_snapshot!(
+        "bad_cel",
+        transcript(&run(&["validate-checks", "tests/data/checks-bad-cel"]))
+    );
+    insta::assert_snapshot!(
+        "bad_manifest",
+        transcript(&run(&[
+            "check",
+            "--manifests",
+            "tests/data/bad-manifest.yaml"
+        ]))
+    );
+    insta::assert_snapshot!(
+        "missing_manifest",
+        transcript(&run(&["check", "--manifests", "no/such/dir"]))
+    );
+    insta::assert_snapshot!(
+        "unknown_only_id",
+        transcript(&run(&[
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--only",
+            "no-such-check"
+        ]))
+    );
+    insta::assert_snapshot!(
+        "bad_flag",
+        transcript(&run(&[
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--fail-on",
+            "urgent"
+        ]))
+    );
+    insta::assert_snapshot!(
+        "bad_selector",
+        transcript(&run(&[
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--selector",
+            "app in mlsdm"
+        ]))
+    );
+}
+
+#[test]
+fn validate_checks() {
+    let ok = run(&["validate-checks", "checks"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", transcript(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).ends_with("check file(s) valid\n"));
+    let typo = run(&[
+        "validate-checks",
+        "tests/data/checks-typo/memory-floor.yaml",
+    ]);
+    assert_eq!(typo.status.code(), Some(2));
+    insta::assert_snapshot!(transcript(&typo));
+}
+
+#[test]
+fn list_checks_and_explain() {
+    let out = run(&["list-checks", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let list = json(&out);
+    let list = list.as_array().unwrap();
+    assert!(list.len() > 150);
+    let entry = list
+        .iter()
+        .find(|c| c["id"] == "resources-memory-request-min")
+        .unwrap();
+    insta::assert_json_snapshot!(entry);
+    insta::assert_snapshot!(transcript(&run(&[
+        "explain",
+        "resources-memory-request-min"
+    ])));
+    let unknown = run(&["explain", "no-such-check"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn selector_limits_the_workloads() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--selector",
+        "app=neuro-engine",
+        "--only",
+        "replicas-min-3",
+        "--format",
+        "json",
+    ]);
+    let report = json(&out);
+    assert_eq!(statuses(&report, "replicas-min-3"), ["no-data"]);
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "-l",
+        "app=mlsdm-api",
+        "--only",
+        "replicas-min-3",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(statuses(&json(&out), "replicas-min-3"), ["pass"]);
+}
+
+#[test]
+fn secret_values_never_reach_any_output() {
+    // The defective set has a literal API key; the compliant set a real-looking Secret.
+    for set in [
+        "fixtures/defective",
+        "fixtures/compliant",
+        "fixtures/defects/configmap-no-credentials.yaml",
+    ] {
+        for format in ["table", "json"] {
+            let out = run(&["check", "--manifests", set, "--format", format]);
+            let text = transcript(&out);
+            for secret in [
+                "sk-fixture-literal-key-0123456789abcdef",
+                "kY7qZ9mRtN2xWpL4vB8cH1dF6gJ3sY0eQ5uA7iO2nX",
+                "a1k3cVo5bVJ0TjJ4",
+                "sk-proj-Fixture0123456789abcdefXYZ",
+            ] {
+                assert!(!text.contains(secret), "{set} {format} leaks a secret");
+            }
+        }
+    }
+}
+
+#[test]
+fn schema_is_current() {
+    let out = run(&["schema"]);
+    let committed = std::fs::read_to_string(root().join("schema/check.schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "schema/check.schema.json is stale: run `mlsdm-audit schema > schema/check.schema.json`"
+    );
+}
+
+#[test]
+fn docs_are_current() {
+    let out = run(&["list-checks", "--format", "markdown"]);
+    let committed = std::fs::read_to_string(root().join("docs/checks.md")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "docs/checks.md is stale: run `mlsdm-audit list-checks --format markdown > docs/checks.md`"
+    );
+}

@@ -1,0 +1,77 @@
+//! Every renderer over one shared report, snapshotted.
+
+use mlsdm_audit::checks::{self, Severity, Source};
+use mlsdm_audit::report::{self, Format, Report, Target};
+use mlsdm_audit::sources::{Facts, manifests};
+use mlsdm_audit::{engine, waivers};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// The defective example with a waiver applied: every status but manual/error appears.
+pub fn shared_report() -> Report {
+    let checks = checks::load(&[]).unwrap();
+    let only = [
+        "image-pinned",
+        "topology-spread-zones",
+        "mlsdm-config-valid",
+        "probe-liveness-path",
+        "health-ready",
+        "vulnerability-scan-clean",
+        "ingress-tls",
+        "signoff-security-team",
+    ];
+    let checks: Vec<_> = checks
+        .into_iter()
+        .filter(|c| only.contains(&c.id.as_str()))
+        .collect();
+    let objects = manifests::load(&[PathBuf::from("fixtures/defective/all.yaml")]).unwrap();
+    let facts = Facts::new(
+        objects,
+        BTreeSet::from([Source::Kubernetes]),
+        None,
+        "the audited manifests",
+    );
+    let mut results = engine::evaluate(&checks, &facts);
+    let w = waivers::load_file(
+        std::path::Path::new("tests/data/waivers/valid.yaml"),
+        &["topology-spread-zones", "image-pinned"],
+    )
+    .unwrap();
+    waivers::apply(&mut results, &w, "2026-11-26");
+    let mut report = Report::new(
+        Target {
+            mode: "manifests".into(),
+            manifests: vec!["fixtures/defective/all.yaml".into()],
+            selector: None,
+            fail_on: Severity::High,
+        },
+        results,
+    );
+    report.generated_at = "2026-11-26T12:00:00Z".into();
+    report.tool.version = "0.0.0-test".into();
+    report
+}
+
+#[test]
+fn table() {
+    insta::assert_snapshot!(report::render(&shared_report(), Format::Table, false));
+}
+
+#[test]
+fn table_in_colour_marks_statuses() {
+    let text = report::render(&shared_report(), Format::Table, true);
+    assert!(text.contains("\u{1b}["), "colour output has ANSI escapes");
+    assert!(!report::render(&shared_report(), Format::Table, false).contains("\u{1b}["));
+}
+
+#[test]
+fn json() {
+    let text = report::render(&shared_report(), Format::Json, false);
+    insta::assert_snapshot!(text);
+    let back: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        back,
+        shared_report(),
+        "the JSON is the report model, round-trippable"
+    );
+}

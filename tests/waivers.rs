@@ -1,0 +1,166 @@
+//! Waivers from a file and from annotations: a waived failure keeps its outcome and owner, an
+//! expired waiver does not apply, an invalid waiver stops the audit.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap()
+}
+
+#[test]
+fn file_waiver_waives_and_expired_waiver_does_not() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--waivers",
+        "tests/data/waivers/valid.yaml",
+        "--only",
+        "topology-spread-zones,image-pinned",
+        "--format",
+        "json",
+    ]);
+    let r = report(&out);
+    let waived = result(&r, "topology-spread-zones");
+    assert_eq!(waived["status"], "waived");
+    assert_eq!(waived["outcome"], "fail");
+    assert_eq!(waived["waiver"]["owner"], "sre@example.com");
+    assert_eq!(
+        waived["waiver"]["origin"],
+        "tests/data/waivers/valid.yaml:1"
+    );
+    let expired = result(&r, "image-pinned");
+    assert_eq!(expired["status"], "fail");
+    assert_eq!(expired["waiver"]["expired"], true);
+    assert!(
+        expired["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired on 2000-01-01")
+    );
+    assert_eq!(r["summary"]["waived"], 1);
+    // The expired waiver leaves a high-severity failure: the gate still fails.
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn waived_failures_do_not_gate() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--waivers",
+        "tests/data/waivers/valid.yaml",
+        "--only",
+        "topology-spread-zones",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn invalid_waivers_stop_the_audit_with_their_line() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--waivers",
+        "tests/data/waivers/missing-owner.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tests/data/waivers/missing-owner.yaml:1: a waiver needs an owner"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tests/data/waivers/missing-owner.yaml:4: unknown check \"no-such-check\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn annotation_waivers_and_their_opt_out() {
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-ann-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/defective/all.yaml"),
+    )
+    .unwrap();
+    let annotated = text.replacen(
+        "  name: neuro-engine\n  namespace: mlsdm-production\n  labels:",
+        "  name: neuro-engine\n  namespace: mlsdm-production\n  annotations:\n    mlsdm-audit.io/waive.topology-spread-zones: \"single zone in staging; owner=sre@example.com; expires=2999-12-31\"\n  labels:",
+        1,
+    );
+    assert_ne!(annotated, text, "fixture layout changed");
+    let file = dir.join("annotated.yaml");
+    std::fs::write(&file, annotated).unwrap();
+    let path = file.to_str().unwrap();
+    let r = report(&run(&[
+        "check",
+        "--manifests",
+        path,
+        "--only",
+        "topology-spread-zones",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(result(&r, "topology-spread-zones")["status"], "waived");
+    assert_eq!(
+        result(&r, "topology-spread-zones")["waiver"]["owner"],
+        "sre@example.com"
+    );
+    let r = report(&run(&[
+        "check",
+        "--manifests",
+        path,
+        "--only",
+        "topology-spread-zones",
+        "--format",
+        "json",
+        "--no-annotation-waivers",
+    ]));
+    assert_eq!(result(&r, "topology-spread-zones")["status"], "fail");
+    // An annotation without an owner is an error, like a file waiver.
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("; owner=sre@example.com", ""),
+    )
+    .unwrap();
+    let out = run(&[
+        "check",
+        "--manifests",
+        path,
+        "--only",
+        "topology-spread-zones",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a waiver needs an owner"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
