@@ -47,6 +47,52 @@ pub enum Command {
     },
     /// Print the JSON Schema of a check file.
     Schema,
+    /// Re-render a saved JSON report (signed or not) without re-running the audit.
+    Report {
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::report::Format,
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Sign a JSON report with your SSH key, as one of the checklist's sign-off roles.
+    Signoff {
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
+        /// Development Team Lead, DevOps/SRE Lead, Security Team or Product Owner (or an --extra-role).
+        #[arg(long)]
+        role: String,
+        /// Your name as it should appear in the sign-off table.
+        #[arg(long)]
+        name: String,
+        /// Your SSH private key (ed25519, ecdsa-p256 or rsa), as used for git commit signing.
+        #[arg(long, value_name = "PATH")]
+        key: PathBuf,
+        /// Write the signed report here (default: update REPORT.json in place).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Accept another role besides the seed checklist's four.
+        #[arg(long = "extra-role", value_name = "ROLE")]
+        extra_roles: Vec<String>,
+    },
+    /// Verify every signature in a signed report.
+    #[command(
+        after_help = "Exit codes: 0 every signature is valid (and every required role signed); 1 a signature is invalid, a key is unknown, the content changed after signing, or a required role is unsigned; 2 bad input."
+    )]
+    Verify {
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
+        /// git-style allowed signers file: name each signer, reject unknown keys.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// Print exactly the bytes signoff N (from 1) signed, for `ssh-keygen -Y verify -n mlsdm-audit`.
+        #[arg(long, value_name = "N")]
+        payload: Option<usize>,
+        /// Fail unless each of these roles has a valid signature.
+        #[arg(long, value_delimiter = ',', value_name = "ROLE,...")]
+        fail_on_unsigned: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +126,15 @@ pub struct CheckArgs {
     /// Ignore waivers written as annotations on the audited objects.
     #[arg(long)]
     pub no_annotation_waivers: bool,
+    /// Reviewers' attestations of manual items (YAML: check, by, date, evidence).
+    #[arg(long, value_name = "FILE")]
+    pub attestations: Option<PathBuf>,
+    /// The last approved JSON report: mark each result new, fixed or unchanged.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
+    /// Gate only on failures that are new against --baseline.
+    #[arg(long, requires = "baseline")]
+    pub fail_on_new: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -234,5 +234,7 @@ fn result(
         checklist: check.checklist.clone(),
         outcome: None,
         waiver: None,
+        attestation: None,
+        change: None,
     }
 }

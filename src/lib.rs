@@ -9,6 +9,7 @@ pub mod docs;
 pub mod engine;
 pub mod report;
 pub mod seed;
+pub mod signoff;
 pub mod sources;
 pub mod waivers;
 
@@ -29,6 +30,8 @@ pub enum UsageError {
     Waivers(#[from] waivers::WaiverErrors),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Signoff(#[from] signoff::SignoffError),
 }
 
 /// Loads checks and applies `--only`/`--skip`, rejecting ids that do not exist.
@@ -78,8 +81,20 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     if !args.no_annotation_waivers {
         waiver_set.extend(waivers::from_annotations(&facts.objects, &ids)?);
     }
+    let attestations = args
+        .attestations
+        .as_deref()
+        .map(|p| sources::attestations::load(p, &checks))
+        .transpose()?;
+    let baseline = args.baseline.as_deref().map(read_report).transpose()?;
     let mut results = engine::evaluate(&checks, &facts);
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
+    if let Some(a) = &attestations {
+        sources::attestations::apply(&mut results, a);
+    }
+    if let Some(b) = &baseline {
+        report::baseline::mark(&mut results, b);
+    }
     let target = Target {
         mode: "manifests".into(),
         manifests: args
@@ -89,6 +104,23 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             .collect(),
         selector: args.selector.clone(),
         fail_on: args.fail_on.into(),
+        attestations: args.attestations.as_ref().map(|p| p.display().to_string()),
+        baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
+        fail_on_new: args.fail_on_new,
     };
     Ok(Report::new(target, results))
+}
+
+/// Reads a saved JSON report (signed or not).
+pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError::Invalid(format!("{}: cannot read: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        UsageError::Invalid(format!(
+            "{}:{}:{}: not an mlsdm-audit JSON report: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }

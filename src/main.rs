@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use mlsdm_audit::cli::{Cli, Command, ListFormat};
-use mlsdm_audit::{UsageError, checks, report};
+use mlsdm_audit::{UsageError, checks, report, signoff};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -93,6 +93,113 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             let n = checks::validate_paths(&paths)?;
             print(&format!("{n} check file(s) valid\n"));
             Ok(0)
+        }
+        Command::Report {
+            report,
+            format,
+            output,
+        } => {
+            let r = mlsdm_audit::read_report(&report)?;
+            let color = output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none();
+            let text = report::render(&r, format, color);
+            match &output {
+                Some(path) => std::fs::write(path, text).map_err(|e| {
+                    UsageError::Invalid(format!("cannot write {}: {e}", path.display()))
+                })?,
+                None => print(&text),
+            }
+            Ok(0)
+        }
+        Command::Signoff {
+            report,
+            role,
+            name,
+            key,
+            output,
+            extra_roles,
+        } => {
+            let mut value = signoff::read(&report)?;
+            let entry = signoff::sign(
+                &mut value,
+                &role,
+                &name,
+                &key,
+                &extra_roles,
+                &report::now_rfc3339(),
+            )?;
+            let target = output.unwrap_or(report);
+            let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
+            std::fs::write(&target, text).map_err(|e| {
+                UsageError::Invalid(format!("cannot write {}: {e}", target.display()))
+            })?;
+            let n = value
+                .get("signoffs")
+                .and_then(serde_json::Value::as_array)
+                .map_or(0, Vec::len);
+            print(&format!(
+                "signed {} as {} ({}) at {}: signoff #{n}\n",
+                target.display(),
+                entry.role,
+                entry.name,
+                entry.time
+            ));
+            Ok(0)
+        }
+        Command::Verify {
+            report,
+            allowed_signers,
+            payload,
+            fail_on_unsigned,
+        } => {
+            let value = signoff::read(&report)?;
+            let entries = value
+                .get("signoffs")
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(n) = payload {
+                let e = entries.get(n.wrapping_sub(1)).ok_or_else(|| {
+                    UsageError::Invalid(format!(
+                        "--payload {n}: the report has {} signoff(s)",
+                        entries.len()
+                    ))
+                })?;
+                let field = |k: &str| {
+                    e.get(k)
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let bytes =
+                    signoff::payload(&value, &field("role"), &field("name"), &field("time"));
+                let _ = std::io::stdout().lock().write_all(&bytes);
+                return Ok(0);
+            }
+            let allowed = allowed_signers
+                .as_deref()
+                .map(signoff::parse_allowed_signers)
+                .transpose()?;
+            let results = signoff::verify(&value, allowed.as_deref());
+            let mut ok = !results.is_empty();
+            if results.is_empty() {
+                print("the report has no signoffs\n");
+            }
+            for v in &results {
+                print(&format!("{v}\n"));
+                ok &= v.verdict == signoff::Verdict::Valid;
+            }
+            for role in &fail_on_unsigned {
+                if !results
+                    .iter()
+                    .any(|v| &v.role == role && v.verdict == signoff::Verdict::Valid)
+                {
+                    print(&format!("required role {role:?} has no valid signature\n"));
+                    ok = false;
+                }
+            }
+            Ok(u8::from(!ok))
         }
         Command::Schema => {
             print(&checks::schema_json());

@@ -1,56 +1,9 @@
 //! Every renderer over one shared report, snapshotted.
 
-use mlsdm_audit::checks::{self, Severity, Source};
-use mlsdm_audit::report::{self, Format, Report, Target};
-use mlsdm_audit::sources::{Facts, manifests};
-use mlsdm_audit::{engine, waivers};
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+mod support;
 
-/// The defective example with a waiver applied: every status but manual/error appears.
-pub fn shared_report() -> Report {
-    let checks = checks::load(&[]).unwrap();
-    let only = [
-        "image-pinned",
-        "topology-spread-zones",
-        "mlsdm-config-valid",
-        "probe-liveness-path",
-        "health-ready",
-        "vulnerability-scan-clean",
-        "ingress-tls",
-        "signoff-security-team",
-    ];
-    let checks: Vec<_> = checks
-        .into_iter()
-        .filter(|c| only.contains(&c.id.as_str()))
-        .collect();
-    let objects = manifests::load(&[PathBuf::from("fixtures/defective/all.yaml")]).unwrap();
-    let facts = Facts::new(
-        objects,
-        BTreeSet::from([Source::Kubernetes]),
-        None,
-        "the audited manifests",
-    );
-    let mut results = engine::evaluate(&checks, &facts);
-    let w = waivers::load_file(
-        std::path::Path::new("tests/data/waivers/valid.yaml"),
-        &["topology-spread-zones", "image-pinned"],
-    )
-    .unwrap();
-    waivers::apply(&mut results, &w, "2026-11-26");
-    let mut report = Report::new(
-        Target {
-            mode: "manifests".into(),
-            manifests: vec!["fixtures/defective/all.yaml".into()],
-            selector: None,
-            fail_on: Severity::High,
-        },
-        results,
-    );
-    report.generated_at = "2026-11-26T12:00:00Z".into();
-    report.tool.version = "0.0.0-test".into();
-    report
-}
+use mlsdm_audit::report::{self, Format, Report};
+use support::shared_report;
 
 #[test]
 fn table() {
@@ -74,4 +27,95 @@ fn json() {
         shared_report(),
         "the JSON is the report model, round-trippable"
     );
+}
+
+#[test]
+fn markdown() {
+    insta::assert_snapshot!(report::render(&shared_report(), Format::Markdown, false));
+}
+
+#[test]
+fn html() {
+    let html = report::render(&shared_report(), Format::Html, false);
+    assert!(
+        !html.contains("http://") && !html.contains("src=\"") && !html.contains("<link"),
+        "self-contained: no external assets"
+    );
+    insta::assert_snapshot!(html);
+}
+
+#[test]
+fn junit() {
+    insta::assert_snapshot!(report::render(&shared_report(), Format::Junit, false));
+}
+
+#[test]
+fn sarif() {
+    let text = report::render(&shared_report(), Format::Sarif, false);
+    insta::assert_snapshot!(text);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    let waived = results
+        .iter()
+        .find(|r| r["ruleId"] == "topology-spread-zones")
+        .unwrap();
+    assert_eq!(waived["suppressions"][0]["kind"], "external");
+    let pinned = results
+        .iter()
+        .find(|r| r["ruleId"] == "image-pinned")
+        .unwrap();
+    assert_eq!(
+        pinned["locations"][0]["physicalLocation"]["region"]["startLine"],
+        93
+    );
+    assert_eq!(pinned["level"], "error");
+}
+
+/// A real JUnit parser (Python's junitparser, as CI systems' plugins use) reads our XML.
+#[test]
+fn junit_parses_with_junitparser() {
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.xml");
+    std::fs::write(
+        &file,
+        report::render(&shared_report(), Format::Junit, false),
+    )
+    .unwrap();
+    let script = r"
+import sys
+from junitparser import JUnitXml, Failure, Error, Skipped
+xml = JUnitXml.fromfile(sys.argv[1])
+counts = {'pass': 0, 'failure': 0, 'error': 0, 'skipped': 0}
+for suite in xml:
+    for case in suite:
+        kinds = [type(r).__name__ for r in case.result]
+        if 'Failure' in kinds: counts['failure'] += 1
+        elif 'Error' in kinds: counts['error'] += 1
+        elif 'Skipped' in kinds: counts['skipped'] += 1
+        else: counts['pass'] += 1
+print(counts['pass'], counts['failure'], counts['error'], counts['skipped'])
+";
+    let python = std::env::var("MLSDM_AUDIT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args(["-c", script, file.to_str().unwrap()])
+        .output()
+        .expect("python3 with junitparser is needed; scripts/test.sh installs it");
+    assert!(
+        out.status.success(),
+        "junitparser failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = shared_report();
+    let s = &r.summary;
+    let expected = format!(
+        "{} {} {} {}\n",
+        s.pass,
+        s.fail,
+        s.error,
+        s.no_data + s.skipped + s.waived + s.manual
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,7 +1,13 @@
 //! The report model: one serde struct that every output format renders, and that `--format json`
 //! is, serialized. Field names here are a contract other tools rely on.
 
+pub mod baseline;
+pub mod checklist;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod table;
 
 use crate::checks::{Severity, Source};
@@ -65,6 +71,42 @@ pub struct WaiverInfo {
     pub expired: bool,
 }
 
+/// A reviewer's confirmation of a manual item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    pub by: String,
+    pub date: String,
+    pub evidence: String,
+    /// `file:line` of the attestation.
+    pub origin: String,
+}
+
+/// How a result compares with the baseline report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// Failing now, not failing in the baseline.
+    New,
+    /// Failing in the baseline, not failing now.
+    Fixed,
+    Unchanged,
+}
+
+/// One reviewer's signature over the report's content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signoff {
+    pub role: String,
+    pub name: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The signer's public key, OpenSSH format.
+    pub public_key: String,
+    /// An armored SSH signature (SSHSIG, namespace `mlsdm-audit`).
+    pub signature: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckResult {
@@ -83,6 +125,11 @@ pub struct CheckResult {
     pub outcome: Option<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<WaiverInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
+    /// Against `--baseline`: new, fixed or unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +178,13 @@ pub struct Target {
     #[serde(default)]
     pub selector: Option<String>,
     pub fail_on: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Gate only on failures that are new against the baseline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_on_new: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +196,9 @@ pub struct Report {
     pub target: Target,
     pub summary: Summary,
     pub results: Vec<CheckResult>,
+    /// Reviewer signatures; everything else in the report is what they sign.
+    #[serde(default)]
+    pub signoffs: Vec<Signoff>,
 }
 
 /// Sort key: the seed checklist's section order; sections it does not have sort after.
@@ -179,12 +236,16 @@ impl Report {
             target,
             summary: Summary::of(&results),
             results,
+            signoffs: Vec::new(),
         }
     }
 
     /// The CI gate: 1 if a failure at or above `fail_on`, else 3 if an error at or above it, else 0.
     pub fn exit_code(&self) -> i32 {
-        let at_or_above = |r: &&CheckResult| r.severity >= self.target.fail_on;
+        let at_or_above = |r: &&CheckResult| {
+            r.severity >= self.target.fail_on
+                && (!self.target.fail_on_new || r.change == Some(Change::New))
+        };
         if self
             .results
             .iter()
@@ -220,6 +281,14 @@ pub fn now_rfc3339() -> String {
 pub enum Format {
     Table,
     Json,
+    /// The production checklist, filled in.
+    Markdown,
+    /// One self-contained page.
+    Html,
+    /// JUnit XML for CI systems.
+    Junit,
+    /// SARIF 2.1.0 for code-scanning UIs.
+    Sarif,
 }
 
 /// Renders a report; `color` only affects the table.
@@ -227,5 +296,9 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
     match format {
         Format::Table => table::render(report, color),
         Format::Json => json::render(report),
+        Format::Markdown => markdown::render(report),
+        Format::Html => html::render(report),
+        Format::Junit => junit::render(report),
+        Format::Sarif => sarif::render(report),
     }
 }

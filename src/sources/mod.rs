@@ -4,6 +4,7 @@
 //! effective configuration, what a Secret holds without revealing it) are computed here, once per
 //! object and only when a check asks for them, then handed to expressions as plain values.
 
+pub mod attestations;
 pub mod manifests;
 pub mod mlsdm;
 pub mod selector;

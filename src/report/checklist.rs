@@ -1,0 +1,135 @@
+//! The report laid out as the seed checklist: its sections and lines in order, each line with the
+//! state its checks give it. Markdown and HTML render this one view.
+
+use super::{CheckResult, Report, Status};
+use crate::seed;
+
+/// The state of one checklist line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineState {
+    /// Every covering result passed (or was attested).
+    Done,
+    /// Accepted by a waiver (some result waived, none failing).
+    Waived,
+    /// The line does not apply here (a `when` condition did not hold).
+    NotApplicable,
+    /// Failed, errored, had no data, was not evaluated, or awaits attestation.
+    Open,
+}
+
+#[derive(Debug, Clone)]
+pub struct Line<'a> {
+    pub text: String,
+    pub state: LineState,
+    pub results: Vec<&'a CheckResult>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Section<'a> {
+    pub path: String,
+    pub lines: Vec<Line<'a>>,
+}
+
+fn state(results: &[&CheckResult]) -> LineState {
+    if results.is_empty() {
+        return LineState::Open;
+    }
+    let open = |r: &&&CheckResult| {
+        matches!(
+            r.status,
+            Status::Fail | Status::Error | Status::NoData | Status::Manual
+        ) || (r.status == Status::Skipped && !r.message.starts_with("not applicable"))
+    };
+    if results.iter().any(|r| open(&r)) {
+        LineState::Open
+    } else if results.iter().any(|r| r.status == Status::Waived) {
+        LineState::Waived
+    } else if results.iter().all(|r| r.status == Status::Skipped) {
+        LineState::NotApplicable
+    } else {
+        LineState::Done
+    }
+}
+
+/// The checklist view of a report, in the seed's order.
+pub fn build(report: &Report) -> Vec<Section<'_>> {
+    let lines = seed::lines();
+    let mut sections: Vec<Section<'_>> = Vec::new();
+    for l in &lines {
+        let covering: Vec<&CheckResult> = report
+            .results
+            .iter()
+            .filter(|r| r.checklist.contains(&l.text))
+            .collect();
+        // A line that appears twice in the seed ("Status page updated") belongs to the checks of its own section.
+        let duplicate = lines.iter().filter(|o| o.text == l.text).count() > 1;
+        let covering: Vec<&CheckResult> = if duplicate {
+            covering
+                .into_iter()
+                .filter(|r| r.section == l.section)
+                .collect()
+        } else {
+            covering
+        };
+        let line = Line {
+            text: l.text.clone(),
+            state: state(&covering),
+            results: covering,
+        };
+        match sections.last_mut() {
+            Some(s) if s.path == l.section => s.lines.push(line),
+            _ => sections.push(Section {
+                path: l.section.clone(),
+                lines: vec![line],
+            }),
+        }
+    }
+    sections
+}
+
+/// A short reason or evidence for a line, for people.
+pub fn detail(line: &Line<'_>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for r in &line.results {
+        let object = r.object.as_ref().map(|o| {
+            let at = r
+                .location
+                .as_ref()
+                .map(|l| format!(" ({}:{})", l.file, l.line))
+                .unwrap_or_default();
+            format!("{o}{at}")
+        });
+        let text = match (line.state, r.status) {
+            (_, Status::Pass) if r.attestation.is_some() => r
+                .attestation
+                .as_ref()
+                .map(|a| format!("attested by {} on {}: {}", a.by, a.date, a.evidence))
+                .unwrap_or_default(),
+            (LineState::Done, Status::Pass) => {
+                format!("{}: {}", r.id, object.unwrap_or_else(|| r.message.clone()))
+            }
+            (_, Status::Waived) => {
+                let w = r.waiver.as_ref();
+                format!(
+                    "{} waived by {} until {}: {}",
+                    r.id,
+                    w.map_or("?", |w| w.owner.as_str()),
+                    w.map_or("?", |w| w.expires.as_str()),
+                    w.map_or("", |w| w.reason.as_str())
+                )
+            }
+            (_, Status::Pass) => continue,
+            (_, status) => match object {
+                Some(o) => format!("{} {status} on {o}: {}", r.id, r.message),
+                None => format!("{} {status}: {}", r.id, r.message),
+            },
+        };
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+    }
+    if line.results.is_empty() {
+        parts.push("no check covers this line".into());
+    }
+    parts.join("; ")
+}

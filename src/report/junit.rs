@@ -1,0 +1,45 @@
+//! `--format junit`: one testcase per result, grouped in a testsuite per section, for CI systems'
+//! test views. Failures are failures, errors are errors; everything not evaluated to pass or fail
+//! is skipped with its reason. Written with quick-junit, not by hand.
+
+use super::{Report, Status};
+use quick_junit::{NonSuccessKind, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
+
+pub fn render(report: &Report) -> String {
+    let mut junit = JUnit::new("mlsdm-audit");
+    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&report.generated_at) {
+        junit.set_timestamp(ts);
+    }
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for r in &report.results {
+        if suites.last().is_none_or(|s| s.name.as_str() != r.section) {
+            suites.push(TestSuite::new(r.section.as_str()));
+        }
+        let mut status = match r.status {
+            Status::Pass => TestCaseStatus::success(),
+            Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+            Status::NoData | Status::Skipped | Status::Waived | Status::Manual => {
+                TestCaseStatus::skipped()
+            }
+        };
+        if r.status != Status::Pass {
+            status.set_message(format!("{}: {}", r.status, r.message));
+            status.set_type(r.severity.to_string());
+        }
+        let name = match &r.object {
+            Some(o) => format!("{} {o}", r.id),
+            None => r.id.clone(),
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(format!("mlsdm-audit.{}", r.id));
+        if let Some(l) = &r.location {
+            case.add_property(("file", format!("{}:{}", l.file, l.line).as_str()));
+        }
+        if let Some(suite) = suites.last_mut() {
+            suite.add_test_case(case);
+        }
+    }
+    junit.add_test_suites(suites);
+    junit.to_string().unwrap_or_default()
+}

@@ -1,0 +1,127 @@
+//! `--format sarif`: SARIF 2.1.0 for code-scanning UIs. Rules are the checks; results are the
+//! failures and errors, with file and line for manifest findings; waived results carry an
+//! external suppression with the waiver's reason.
+
+use super::{Report, Status};
+use serde_sarif::sarif::{
+    ArtifactLocation, Location, LogicalLocation, Message, MultiformatMessageString,
+    PhysicalLocation, PropertyBag, Region, ReportingDescriptor, Result as SarifResult, ResultLevel,
+    Run, Sarif, Suppression, Tool, ToolComponent,
+};
+use std::collections::BTreeMap;
+
+fn level(severity: crate::checks::Severity) -> ResultLevel {
+    use crate::checks::Severity;
+    match severity {
+        Severity::Critical | Severity::High => ResultLevel::Error,
+        Severity::Medium => ResultLevel::Warning,
+        Severity::Low | Severity::Info => ResultLevel::Note,
+    }
+}
+
+pub fn render(report: &Report) -> String {
+    let mut rule_ids: Vec<&str> = Vec::new();
+    let mut rules = Vec::new();
+    for r in &report.results {
+        if !rule_ids.contains(&r.id.as_str()) {
+            rule_ids.push(&r.id);
+            let mut props = BTreeMap::new();
+            props.insert("severity".to_string(), serde_json::json!(r.severity));
+            props.insert("section".to_string(), serde_json::json!(r.section));
+            props.insert("checklist".to_string(), serde_json::json!(r.checklist));
+            rules.push(
+                ReportingDescriptor::builder()
+                    .id(r.id.clone())
+                    .short_description(
+                        MultiformatMessageString::builder()
+                            .text(r.title.clone())
+                            .build(),
+                    )
+                    .properties(PropertyBag::builder().additional_properties(props).build())
+                    .build(),
+            );
+        }
+    }
+    let mut results = Vec::new();
+    for r in report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error | Status::Waived))
+    {
+        let mut location = Location::builder().build();
+        if let Some(l) = &r.location {
+            location.physical_location = Some(
+                PhysicalLocation::builder()
+                    .artifact_location(ArtifactLocation::builder().uri(l.file.clone()).build())
+                    .region(
+                        Region::builder()
+                            .start_line(i64::try_from(l.line).unwrap_or(1))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        if let Some(o) = &r.object {
+            location.logical_locations = Some(vec![
+                LogicalLocation::builder()
+                    .fully_qualified_name(o.to_string())
+                    .kind(o.kind.clone())
+                    .build(),
+            ]);
+        }
+        let level = if r.status == Status::Error {
+            ResultLevel::Error
+        } else {
+            level(r.severity)
+        };
+        let mut result = SarifResult::builder()
+            .rule_id(r.id.clone())
+            .rule_index(
+                i64::try_from(rule_ids.iter().position(|id| *id == r.id).unwrap_or(0)).unwrap_or(0),
+            )
+            .level(level)
+            .message(
+                Message::builder()
+                    .text(format!(
+                        "{}{}",
+                        if r.status == Status::Error {
+                            "could not evaluate: "
+                        } else {
+                            ""
+                        },
+                        r.message
+                    ))
+                    .build(),
+            )
+            .locations(vec![location])
+            .build();
+        if let Some(w) = r.waiver.as_ref().filter(|_| r.status == Status::Waived) {
+            result.suppressions = Some(vec![
+                Suppression::builder()
+                    .kind(serde_json::json!("external"))
+                    .justification(format!(
+                        "{} (owner {}, expires {})",
+                        w.reason, w.owner, w.expires
+                    ))
+                    .build(),
+            ]);
+        }
+        results.push(result);
+    }
+    let driver = ToolComponent::builder()
+        .name(report.tool.name.clone())
+        .version(report.tool.version.clone())
+        .information_uri("https://github.com/neuron7x/mlsdm-governed-cognitive-memory")
+        .rules(rules)
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .results(results)
+        .build();
+    let sarif = Sarif::builder()
+        .version(serde_json::json!("2.1.0"))
+        .schema("https://json.schemastore.org/sarif-2.1.0.json")
+        .runs(vec![run])
+        .build();
+    serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
+}

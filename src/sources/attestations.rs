@@ -1,0 +1,84 @@
+//! Attestations: reviewers' confirmations of manual checklist items, read from a file and merged
+//! into the report as `pass` with who confirmed it, when, and the evidence.
+
+use crate::checks::{Check, Source};
+use crate::report::{Attestation, CheckResult, Status};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::path::Path;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    check: String,
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    evidence: String,
+}
+
+/// Reads and validates an attestations file against the loaded checks; errors name file:line.
+pub fn load(
+    path: &Path,
+    checks: &[Check],
+) -> Result<Vec<(String, Attestation)>, crate::UsageError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::UsageError::Invalid(format!("{file}: cannot read: {e}")))?;
+    let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
+        Vec::new()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let (line, col, msg) = crate::checks::yaml_error_parts(&e);
+            crate::UsageError::Invalid(format!("{file}:{line}:{col}: {msg}"))
+        })?
+    };
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for e in entries {
+        let origin = format!("{file}:{}", e.referenced.line());
+        let a = e.value;
+        match checks.iter().find(|c| c.id == a.check) {
+            None => errors.push(format!("{origin}: unknown check {:?}", a.check)),
+            Some(c) if c.source != Source::Manual => {
+                errors.push(format!("{origin}: {} is a {} check, decided by the audit; only manual checks are attested", c.id, c.source));
+            }
+            Some(_) => {}
+        }
+        for (field, value) in [("by", &a.by), ("date", &a.date), ("evidence", &a.evidence)] {
+            if value.trim().is_empty() {
+                errors.push(format!("{origin}: an attestation needs {field}"));
+            }
+        }
+        if !a.date.is_empty() && chrono::NaiveDate::parse_from_str(&a.date, "%Y-%m-%d").is_err() {
+            errors.push(format!("{origin}: date {:?} is not YYYY-MM-DD", a.date));
+        }
+        out.push((
+            a.check,
+            Attestation {
+                by: a.by,
+                date: a.date,
+                evidence: a.evidence,
+                origin,
+            },
+        ));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(crate::UsageError::Invalid(errors.join("\n")))
+    }
+}
+
+/// Turns attested manual results into passes; unattested ones stay `manual`.
+pub fn apply(results: &mut [CheckResult], attestations: &[(String, Attestation)]) {
+    for r in results.iter_mut().filter(|r| r.status == Status::Manual) {
+        if let Some((_, a)) = attestations.iter().find(|(id, _)| *id == r.id) {
+            r.status = Status::Pass;
+            r.message = format!("attested by {} on {}: {}", a.by, a.date, a.evidence);
+            r.attestation = Some(a.clone());
+        }
+    }
+}

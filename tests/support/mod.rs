@@ -1,0 +1,55 @@
+//! Shared test helpers.
+#![allow(dead_code)]
+
+use mlsdm_audit::checks::{self, Severity, Source};
+use mlsdm_audit::report::{Report, Target};
+use mlsdm_audit::sources::{Facts, manifests};
+use mlsdm_audit::{engine, waivers};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// The defective example with a waiver applied: every status but manual/error appears.
+pub fn shared_report() -> Report {
+    let checks = checks::load(&[]).unwrap();
+    let only = [
+        "image-pinned",
+        "topology-spread-zones",
+        "mlsdm-config-valid",
+        "probe-liveness-path",
+        "health-ready",
+        "vulnerability-scan-clean",
+        "ingress-tls",
+        "signoff-security-team",
+    ];
+    let checks: Vec<_> = checks
+        .into_iter()
+        .filter(|c| only.contains(&c.id.as_str()))
+        .collect();
+    let objects = manifests::load(&[PathBuf::from("fixtures/defective/all.yaml")]).unwrap();
+    let facts = Facts::new(
+        objects,
+        BTreeSet::from([Source::Kubernetes]),
+        None,
+        "the audited manifests",
+    );
+    let mut results = engine::evaluate(&checks, &facts);
+    let w = waivers::load_file(
+        std::path::Path::new("tests/data/waivers/valid.yaml"),
+        &["topology-spread-zones", "image-pinned"],
+    )
+    .unwrap();
+    waivers::apply(&mut results, &w, "2026-11-26");
+    let mut report = Report::new(
+        Target {
+            mode: "manifests".into(),
+            manifests: vec!["fixtures/defective/all.yaml".into()],
+            selector: None,
+            fail_on: Severity::High,
+            ..Target::default()
+        },
+        results,
+    );
+    report.generated_at = "2026-11-26T12:00:00Z".into();
+    report.tool.version = "0.0.0-test".into();
+    report
+}
