@@ -25,7 +25,7 @@ pub struct Cli {
 pub enum Command {
     /// Audit manifests against the checks and print the checklist.
     #[command(after_help = EXIT_CODES)]
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// List the loaded checks.
     ListChecks {
         #[arg(long, value_enum, default_value = "table")]
@@ -96,10 +96,39 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // one per command-line switch
 pub struct CheckArgs {
     /// Manifest files or directories (recursive *.yaml, *.yml, *.json); `-` reads stdin.
-    #[arg(long = "manifests", short = 'f', value_name = "PATH", required = true)]
+    #[arg(long = "manifests", short = 'f', value_name = "PATH", required_unless_present_any = ["endpoints", "prometheus"])]
     pub manifests: Vec<PathBuf>,
+    /// MLSDM's base URL (an Ingress, a port-forward); repeatable. Enables the http checks, and
+    /// the metrics checks by scraping /health/metrics when there is no --prometheus.
+    #[arg(long = "endpoint", value_name = "URL")]
+    pub endpoints: Vec<String>,
+    /// A Prometheus server to evaluate the metrics checks with PromQL.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Extra CA certificates (PEM) to trust for --endpoint and --prometheus.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify TLS certificates (recorded in the report).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Timeout of each HTTP request.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub http_timeout: String,
+    /// Environment variable holding MLSDM's API key, for the authenticated probes (never printed).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Run active probes: rate-limit bursts, end-to-end generation and the bounded load probe.
+    #[arg(long)]
+    pub active: bool,
+    /// Scrape /health/metrics repeatedly for this long before evaluating the metrics checks.
+    #[arg(long, value_name = "DURATION")]
+    pub observe: Option<String>,
+    /// Evaluate every metrics check over this window instead of its own `for`.
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
     /// Extra check directories (add or override built-ins by id).
     #[arg(long = "checks", value_name = "DIR")]
     pub checks: Vec<PathBuf>,

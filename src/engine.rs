@@ -1,10 +1,13 @@
 //! Evaluates checks against facts: pure, synchronous, no I/O. A failed check is data (a result),
 //! and anything that could not be evaluated is `error`, `no-data` or `skipped`, never `pass`.
 
+use crate::checks::cel::json_to_cel;
 use crate::checks::cel::{CelEnv, display};
 use crate::checks::{Check, Expr, Source};
-use crate::report::{CheckResult, ObjectRef, Status};
+use crate::promql::QueryValue;
+use crate::report::{CheckResult, ObjectRef, Status, WindowInfo};
 use crate::sources::Facts;
+use crate::sources::http::{HttpOutcome, MetricOutcome};
 use cel::Context;
 use cel::objects::Value;
 
@@ -30,11 +33,13 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
                 };
                 results.push(result(check, Status::Skipped, why.into(), None, facts));
             }
-            Source::Http | Source::Metrics => {
+            Source::Http => evaluate_http(check, facts, &root, &mut results),
+            Source::Metrics => evaluate_metrics(check, facts, &root, &mut results),
+            Source::Kubernetes if !facts.sources.contains(&Source::Kubernetes) => {
                 results.push(result(
                     check,
-                    Status::Error,
-                    format!("{} checks are not supported by this build", check.source),
+                    Status::Skipped,
+                    "not evaluated: no Kubernetes objects in this run (give --manifests)".into(),
                     None,
                     facts,
                 ));
@@ -236,5 +241,242 @@ fn result(
         waiver: None,
         attestation: None,
         change: None,
+        endpoint: None,
+        window: None,
     }
+}
+
+fn evaluate_http(
+    check: &Check,
+    facts: &Facts,
+    root: &Context<'static, 'static>,
+    results: &mut Vec<CheckResult>,
+) {
+    let outcomes = facts
+        .service
+        .http
+        .get(&check.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if outcomes.is_empty() {
+        results.push(result(
+            check,
+            Status::Error,
+            "no response was gathered for this check".into(),
+            None,
+            facts,
+        ));
+    }
+    for (endpoint, outcome) in outcomes {
+        let (status, message) = match outcome {
+            HttpOutcome::Skipped(why) => (Status::Skipped, format!("not evaluated: {why}")),
+            HttpOutcome::Error(e) => (Status::Error, e.clone()),
+            HttpOutcome::Response(_) | HttpOutcome::Burst(_) | HttpOutcome::Load(_) => {
+                let mut ctx = root.new_inner_scope();
+                let (response, responses, load) = match outcome {
+                    HttpOutcome::Response(r) => (
+                        json_to_cel(&r.to_json()),
+                        Value::List(vec![json_to_cel(&r.to_json())].into()),
+                        Value::Null,
+                    ),
+                    HttpOutcome::Burst(all) => (
+                        all.last()
+                            .map_or(Value::Null, |r| json_to_cel(&r.to_json())),
+                        Value::List(
+                            all.iter()
+                                .map(|r| json_to_cel(&r.to_json()))
+                                .collect::<Vec<_>>()
+                                .into(),
+                        ),
+                        Value::Null,
+                    ),
+                    HttpOutcome::Load(l) => {
+                        (Value::Null, Value::List(Vec::new().into()), json_to_cel(l))
+                    }
+                    _ => unreachable!("handled above"),
+                };
+                ctx.add_variable_from_value("response", response);
+                ctx.add_variable_from_value("responses", responses);
+                ctx.add_variable_from_value("load", load);
+                run_validations(check, &ctx)
+            }
+        };
+        let mut r = result(check, status, facts.redact(&message), None, facts);
+        r.endpoint = Some(endpoint.clone());
+        results.push(r);
+    }
+}
+
+fn query_vars(v: &QueryValue) -> (Value, Value, bool) {
+    let series_of = |items: &[(crate::promql::Labels, f64)]| {
+        Value::List(
+            items
+                .iter()
+                .map(|(l, x)| json_to_cel(&serde_json::json!({"labels": l, "value": if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null }})))
+                .collect::<Vec<_>>()
+                .into(),
+        )
+    };
+    match v {
+        QueryValue::Scalar(x) => (Value::Float(*x), Value::List(Vec::new().into()), x.is_nan()),
+        QueryValue::Vector(items) if items.len() == 1 => (
+            Value::Float(items[0].1),
+            series_of(items),
+            items[0].1.is_nan(),
+        ),
+        QueryValue::Vector(items) => (Value::Null, series_of(items), false),
+    }
+}
+
+/// How one evaluation point of a metrics check came out.
+enum Point {
+    Pass,
+    Fail(String),
+    NoData(String),
+}
+
+fn evaluate_point(
+    check: &Check,
+    root: &Context<'static, 'static>,
+    v: &QueryValue,
+    uses_value: bool,
+) -> Result<Point, String> {
+    let (value, series, nan) = query_vars(v);
+    if nan {
+        return Ok(Point::NoData(
+            "the query returned NaN (no traffic in the window?)".into(),
+        ));
+    }
+    if matches!(value, Value::Null)
+        && uses_value
+        && let QueryValue::Vector(items) = v
+    {
+        if !items.is_empty() {
+            return Err(format!(
+                "the query returned {} series; a check on `value` needs one (aggregate it, or validate `series`)",
+                items.len()
+            ));
+        }
+        return Ok(Point::NoData("the query returned no samples".into()));
+    }
+    let mut ctx = root.new_inner_scope();
+    ctx.add_variable_from_value("value", value);
+    ctx.add_variable_from_value("series", series);
+    Ok(match run_validations(check, &ctx) {
+        (Status::Pass, _) => Point::Pass,
+        (Status::Fail, m) => Point::Fail(m),
+        (_, m) => Point::NoData(m),
+    })
+}
+
+fn evaluate_metrics(
+    check: &Check,
+    facts: &Facts,
+    root: &Context<'static, 'static>,
+    results: &mut Vec<CheckResult>,
+) {
+    // A check on `value` has nothing to decide when the query returns nothing.
+    let uses_value = check
+        .validations
+        .iter()
+        .any(|v| v.expression.source.contains("value"));
+    let (status, message, window) = match facts.service.metrics.get(&check.id) {
+        None => (
+            Status::Error,
+            "no metrics were gathered for this check".into(),
+            None,
+        ),
+        Some(MetricOutcome::Error(e)) => (Status::Error, e.clone(), None),
+        Some(MetricOutcome::NoData(why)) => (Status::NoData, why.clone(), None),
+        Some(MetricOutcome::Points {
+            points,
+            asked,
+            covered,
+            window,
+            source,
+        }) => {
+            let mut info = WindowInfo {
+                asked: check.for_window.clone(),
+                evaluated_seconds: *covered,
+                source: source.clone(),
+            };
+            let mut evaluated: Vec<(f64, Point)> = Vec::new();
+            let mut error = None;
+            for (t, v) in points {
+                match evaluate_point(check, root, v, uses_value) {
+                    Ok(p) => evaluated.push((*t, p)),
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            let decided: Vec<&(f64, Point)> = evaluated
+                .iter()
+                .filter(|(_, p)| !matches!(p, Point::NoData(_)))
+                .collect();
+            // The span the decided points cover, counting one step for the last point.
+            let step = if points.len() > 1 {
+                (points[points.len() - 1].0 - points[0].0) / (points.len() - 1) as f64
+            } else {
+                0.0
+            };
+            let span = match (decided.first(), decided.last()) {
+                (Some(a), Some(b)) => b.0 - a.0 + step,
+                _ => 0.0,
+            };
+            info.evaluated_seconds = span;
+            let note = match (asked, window) {
+                (Some(a), Some(w)) if a != w => {
+                    format!(" (evaluated over {w}s instead of the {a}s the check asks for)")
+                }
+                _ => String::new(),
+            };
+            let last_fail = decided.iter().rev().find_map(|(_, p)| {
+                if let Point::Fail(m) = p {
+                    Some(m.clone())
+                } else {
+                    None
+                }
+            });
+            if let Some(e) = error {
+                (Status::Error, e, Some(info))
+            } else if decided.is_empty() {
+                let why = evaluated.iter().find_map(|(_, p)| {
+                    if let Point::NoData(m) = p {
+                        Some(m.clone())
+                    } else {
+                        None
+                    }
+                });
+                (
+                    Status::NoData,
+                    why.unwrap_or_else(|| "no samples".into()),
+                    Some(info),
+                )
+            } else if decided.iter().any(|(_, p)| matches!(p, Point::Pass)) {
+                (Status::Pass, format!("{}{note}", check.title), Some(info))
+            } else if window.is_none_or(|w| span + 1e-6 >= w as f64 * 0.9) {
+                (
+                    Status::Fail,
+                    format!("{}{note}", last_fail.unwrap_or_default()),
+                    Some(info),
+                )
+            } else {
+                let w = window.unwrap_or(0);
+                (
+                    Status::NoData,
+                    format!(
+                        "{} for the {span:.0}s with data, less than the {w}s the condition must hold",
+                        last_fail.unwrap_or_default()
+                    ),
+                    Some(info),
+                )
+            }
+        }
+    };
+    let mut r = result(check, status, facts.redact(&message), None, facts);
+    r.window = window;
+    r.endpoint = facts.service_origin();
+    results.push(r);
 }

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cli;
 pub mod docs;
 pub mod engine;
+pub mod promql;
 pub mod report;
 pub mod seed;
 pub mod signoff;
@@ -67,6 +68,10 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         .transpose()
         .map_err(|e| UsageError::Invalid(format!("--selector: {e}")))?;
     let objects = sources::manifests::load(&args.manifests)?;
+    let http = http_options(args)?;
+    if http.prometheus.is_none() && !http.endpoints.is_empty() {
+        reject_unsupported_queries(&checks)?;
+    }
     let waiver_file = args
         .waivers
         .clone()
@@ -76,8 +81,32 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         Some(path) => waivers::load_file(path, &ids)?,
         None => Vec::new(),
     };
-    let sources = BTreeSet::from([Source::Kubernetes]);
-    let facts = sources::Facts::new(objects, sources, selector, "the audited manifests");
+    let mut sources = BTreeSet::new();
+    if !args.manifests.is_empty() {
+        sources.insert(Source::Kubernetes);
+    }
+    if !http.endpoints.is_empty() {
+        sources.insert(Source::Http);
+    }
+    if !http.endpoints.is_empty() || http.prometheus.is_some() {
+        sources.insert(Source::Metrics);
+    }
+    let mut facts = sources::Facts::new(objects, sources, selector, "the audited manifests");
+    if !facts
+        .sources
+        .is_disjoint(&BTreeSet::from([Source::Http, Source::Metrics]))
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| UsageError::Invalid(format!("cannot start the async runtime: {e}")))?;
+        facts.service = runtime
+            .block_on(sources::http::gather(&checks, &http))
+            .map_err(UsageError::Invalid)?;
+        facts.endpoints.clone_from(&http.endpoints);
+        facts.prometheus.clone_from(&http.prometheus);
+    }
     if !args.no_annotation_waivers {
         waiver_set.extend(waivers::from_annotations(&facts.objects, &ids)?);
     }
@@ -107,6 +136,12 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         attestations: args.attestations.as_ref().map(|p| p.display().to_string()),
         baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
         fail_on_new: args.fail_on_new,
+        endpoints: http.endpoints.clone(),
+        prometheus: http.prometheus.clone(),
+        insecure_skip_tls_verify: http.insecure,
+        active: http.active,
+        observe_seconds: (!http.observe.is_zero()).then_some(http.observe.as_secs()),
+        window_seconds: http.window.map(|w| w.as_secs()),
     };
     Ok(Report::new(target, results))
 }
@@ -123,4 +158,87 @@ pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
             e.column()
         ))
     })
+}
+
+fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
+    checks::parse_duration(value)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| {
+            UsageError::Invalid(format!(
+                "{flag} {value:?}: expected a duration like 5s, 2m or 1h"
+            ))
+        })
+}
+
+fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
+    match reqwest::Url::parse(value) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
+            Ok(value.trim_end_matches('/').to_string())
+        }
+        _ => Err(UsageError::Invalid(format!(
+            "{flag} {value:?}: expected an http:// or https:// URL"
+        ))),
+    }
+}
+
+fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageError> {
+    let api_key = match &args.api_key_env {
+        None => None,
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            UsageError::Invalid(format!(
+                "--api-key-env {var}: that environment variable is not set"
+            ))
+        })?),
+    };
+    Ok(sources::http::HttpOptions {
+        endpoints: args
+            .endpoints
+            .iter()
+            .map(|e| url_flag("--endpoint", e))
+            .collect::<Result<_, _>>()?,
+        prometheus: args
+            .prometheus
+            .as_deref()
+            .map(|p| url_flag("--prometheus", p))
+            .transpose()?,
+        timeout: duration_flag("--http-timeout", &args.http_timeout)?
+            .max(std::time::Duration::from_secs(1)),
+        ca_file: args.ca_file.clone(),
+        insecure: args.insecure_skip_tls_verify,
+        api_key,
+        active: args.active,
+        observe: args
+            .observe
+            .as_deref()
+            .map(|o| duration_flag("--observe", o))
+            .transpose()?
+            .unwrap_or_default(),
+        window: args
+            .window
+            .as_deref()
+            .map(|w| duration_flag("--window", w))
+            .transpose()?,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    })
+}
+
+/// Without Prometheus the tool evaluates PromQL itself; a query outside its subset stops the run.
+fn reject_unsupported_queries(checks: &[Check]) -> Result<(), UsageError> {
+    let mut problems = Vec::new();
+    for c in checks.iter().filter(|c| c.source == Source::Metrics) {
+        let Some(q) = &c.query else { continue };
+        match promql::parse(q) {
+            Err(e) => problems.push(format!("{}: invalid PromQL: {e}", c.origin)),
+            Ok(expr) => {
+                if let Err(e) = promql::check_supported(&expr) {
+                    problems.push(format!("{}: {e}", c.origin));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(UsageError::Invalid(problems.join("\n")))
+    }
 }

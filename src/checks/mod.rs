@@ -523,8 +523,17 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             }
         }
         Source::Metrics => {
-            if file.query.is_none() {
-                errors.push(err(src_line, 1, "a metrics check needs a query".into()));
+            match &file.query {
+                None => errors.push(err(src_line, 1, "a metrics check needs a query".into())),
+                Some(q) => {
+                    if let Err(e) = crate::promql::parse(&q.value) {
+                        errors.push(err(
+                            q.referenced.line(),
+                            q.referenced.column(),
+                            format!("invalid PromQL: {}", e.lines().next().unwrap_or_default()),
+                        ));
+                    }
+                }
             }
             if file.validations.is_empty() {
                 errors.push(err(

@@ -130,6 +130,24 @@ pub struct CheckResult {
     /// Against `--baseline`: new, fixed or unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// The service endpoint an http or metrics result came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// For metrics results: the window the check asked for and the one evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowInfo>,
+}
+
+/// The window a metrics check asked for, and what the run could evaluate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowInfo {
+    /// The check's `for`, e.g. `5m`.
+    pub asked: Option<String>,
+    /// Seconds of data the evaluation covered.
+    pub evaluated_seconds: f64,
+    /// Where the samples came from.
+    pub source: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +203,23 @@ pub struct Target {
     /// Gate only on failures that are new against the baseline.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fail_on_new: bool,
+    /// `--endpoint` URLs probed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+    /// TLS verification was turned off (`--insecure-skip-tls-verify`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_tls_verify: bool,
+    /// Active probes ran (`--active`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub active: bool,
+    /// `--observe`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observe_seconds: Option<u64>,
+    /// `--window` override, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! object and only when a check asks for them, then handed to expressions as plain values.
 
 pub mod attestations;
+pub mod http;
 pub mod manifests;
 pub mod mlsdm;
 pub mod selector;
@@ -299,6 +300,10 @@ pub struct Facts {
     pub workload_selector: Option<Value>,
     /// What the audit looked at, for messages ("in the audited manifests").
     pub origin: String,
+    /// Responses and metric samples from the running service.
+    pub service: http::ServiceFacts,
+    pub endpoints: Vec<String>,
+    pub prometheus: Option<String>,
     cel_objects: Vec<OnceCell<CelValue>>,
     related: Vec<OnceCell<CelValue>>,
     mlsdm: Vec<OnceCell<CelValue>>,
@@ -325,11 +330,21 @@ impl Facts {
             sources,
             workload_selector,
             origin: origin.to_string(),
+            service: http::ServiceFacts::default(),
+            endpoints: Vec::new(),
+            prometheus: None,
             cel_objects: (0..n).map(|_| OnceCell::new()).collect(),
             related: (0..n).map(|_| OnceCell::new()).collect(),
             mlsdm: (0..n).map(|_| OnceCell::new()).collect(),
             redactions,
         }
+    }
+
+    /// Where metrics came from, for results: the Prometheus server or the scraped endpoints.
+    pub fn service_origin(&self) -> Option<String> {
+        self.prometheus
+            .clone()
+            .or_else(|| (!self.endpoints.is_empty()).then(|| self.endpoints.join(", ")))
     }
 
     /// Removes every known secret value from a message.

@@ -1,0 +1,843 @@
+//! A PromQL evaluator for the subset the metric checks use, over samples the tool scraped itself
+//! from MLSDM's `/health/metrics`, for runs without a Prometheus server. Queries are parsed with
+//! `promql-parser`; evaluation follows Prometheus' semantics (lookback, extrapolated `rate`,
+//! `histogram_quantile` interpolation, label matching), so the same check gives the same answer
+//! either way (a differential test holds us to it).
+//!
+//! Supported: selectors with label matchers, `rate`/`increase`/`deriv` over ranges,
+//! `sum`/`avg`/`min`/`max`/`count` with `by`/`without`, `histogram_quantile`, arithmetic and
+//! comparison operators (with `bool`), numbers and parentheses. Anything else is rejected when the
+//! checks load, with a pointer to `--prometheus`.
+
+// Prometheus compares sample values exactly and casts timestamps; so does this port of it.
+#![allow(
+    clippy::float_cmp,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::similar_names
+)]
+
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{
+    self, AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorSelector,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub type Labels = BTreeMap<String, String>;
+
+/// Prometheus' default lookback for instant selectors.
+const LOOKBACK_SECONDS: f64 = 300.0;
+
+/// One scraped series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Includes `__name__`.
+    pub labels: Labels,
+    /// (time in seconds, value), ascending.
+    pub samples: Vec<(f64, f64)>,
+}
+
+/// Everything scraped: series and the metric names the targets declared (with or without samples).
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    pub series: Vec<Series>,
+    pub declared: BTreeSet<String>,
+}
+
+impl Store {
+    /// Adds one scrape of Prometheus text exposition from `instance` at time `t`.
+    pub fn add_scrape(&mut self, instance: &str, t: f64, text: &str) -> Result<(), String> {
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .map_err(|e| e.to_string())?;
+        for name in scrape.docs.keys() {
+            self.declare(name);
+        }
+        // TYPE lines without HELP still declare a family.
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ")
+                && let Some(name) = rest.split_whitespace().next()
+            {
+                self.declare(name);
+            }
+        }
+        for s in scrape.samples {
+            let mut base: Labels = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            base.insert("instance".into(), instance.into());
+            base.insert("job".into(), "mlsdm-audit".into());
+            match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => {
+                    let mut l = base.clone();
+                    l.insert("__name__".into(), s.metric.clone());
+                    self.push(l, t, *v);
+                }
+                prometheus_parse::Value::Histogram(buckets) => {
+                    for b in buckets {
+                        let mut l = base.clone();
+                        l.insert("__name__".into(), format!("{}_bucket", s.metric));
+                        l.insert("le".into(), format_le(b.less_than));
+                        self.push(l, t, b.count);
+                    }
+                }
+                prometheus_parse::Value::Summary(qs) => {
+                    for q in qs {
+                        let mut l = base.clone();
+                        l.insert("__name__".into(), s.metric.clone());
+                        l.insert("quantile".into(), q.quantile.to_string());
+                        self.push(l, t, q.count);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn declare(&mut self, name: &str) {
+        self.declared.insert(name.to_string());
+        for suffix in ["_bucket", "_sum", "_count", "_created"] {
+            self.declared.insert(format!("{name}{suffix}"));
+        }
+    }
+
+    fn push(&mut self, labels: Labels, t: f64, v: f64) {
+        if let Some(s) = self.series.iter_mut().find(|s| s.labels == labels) {
+            s.samples.push((t, v));
+        } else {
+            self.series.push(Series {
+                labels,
+                samples: vec![(t, v)],
+            });
+        }
+    }
+
+    /// Times at which scrapes happened, ascending.
+    pub fn times(&self) -> Vec<f64> {
+        let mut t: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.samples.iter().map(|(t, _)| *t))
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t.dedup();
+        t
+    }
+}
+
+fn format_le(v: f64) -> String {
+    if v.is_infinite() {
+        "+Inf".into()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// The value of an expression at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryValue {
+    Scalar(f64),
+    Vector(Vec<(Labels, f64)>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalError {
+    /// A metric the query selects is not exposed by any scraped target.
+    Absent(String),
+    Unsupported(String),
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Absent(name) => write!(
+                f,
+                "{name} is not exposed by the scraped endpoints (a series only a Prometheus server has? give --prometheus)"
+            ),
+            Self::Unsupported(what) => write!(
+                f,
+                "{what} is not supported without a Prometheus server (give --prometheus)"
+            ),
+        }
+    }
+}
+
+/// Parses a query (syntax errors are check-file errors).
+pub fn parse(query: &str) -> Result<Expr, String> {
+    parser::parse(query)
+}
+
+/// Checks a parsed query stays within the subset this evaluator implements.
+pub fn check_supported(expr: &Expr) -> Result<(), EvalError> {
+    let unsupported = |what: String| Err(EvalError::Unsupported(what));
+    match expr {
+        Expr::NumberLiteral(_) => Ok(()),
+        Expr::Paren(p) => check_supported(&p.expr),
+        Expr::Unary(u) => check_supported(&u.expr),
+        Expr::VectorSelector(vs) => check_selector(vs),
+        Expr::MatrixSelector(ms) => check_selector(&ms.vs),
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string();
+            let op = op.as_str();
+            if !["sum", "avg", "min", "max", "count"].contains(&op) {
+                return unsupported(format!("the aggregation {op}"));
+            }
+            check_supported(&a.expr)
+        }
+        Expr::Binary(b) => {
+            let op = b.op.to_string();
+            let op = op.as_str();
+            if !["+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "or"].contains(&op) {
+                return unsupported(format!("the operator {op}"));
+            }
+            if op != "or"
+                && b.modifier
+                    .as_ref()
+                    .is_some_and(|m| !matches!(m.card, parser::VectorMatchCardinality::OneToOne))
+            {
+                return unsupported("group_left/group_right".into());
+            }
+            check_supported(&b.lhs)?;
+            check_supported(&b.rhs)
+        }
+        Expr::Call(c) => {
+            if !["rate", "increase", "deriv", "histogram_quantile", "vector"].contains(&c.func.name)
+            {
+                return unsupported(format!("the function {}()", c.func.name));
+            }
+            c.args.args.iter().try_for_each(|a| check_supported(a))
+        }
+        Expr::Subquery(_) => unsupported("subqueries".into()),
+        Expr::StringLiteral(_) => unsupported("string literals".into()),
+        Expr::Extension(_) => unsupported("extensions".into()),
+    }
+}
+
+fn check_selector(vs: &VectorSelector) -> Result<(), EvalError> {
+    if vs.offset.is_some() || vs.at.is_some() {
+        return Err(EvalError::Unsupported("offset and @ modifiers".into()));
+    }
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(EvalError::Unsupported("`or` label matchers".into()));
+    }
+    Ok(())
+}
+
+fn selects(vs: &VectorSelector, labels: &Labels) -> bool {
+    if let Some(name) = &vs.name
+        && labels.get("__name__") != Some(name)
+    {
+        return false;
+    }
+    vs.matchers.matchers.iter().all(|m| {
+        let value = labels.get(&m.name).map_or("", String::as_str);
+        match &m.op {
+            MatchOp::Equal | MatchOp::NotEqual | MatchOp::Re(_) | MatchOp::NotRe(_) => {
+                m.is_match(value)
+            }
+        }
+    })
+}
+
+fn selector_name(vs: &VectorSelector) -> String {
+    vs.name.clone().unwrap_or_else(|| {
+        vs.matchers
+            .matchers
+            .iter()
+            .find(|m| m.name == "__name__")
+            .map_or_else(|| vs.to_string(), |m| m.value.clone())
+    })
+}
+
+fn ensure_declared(vs: &VectorSelector, store: &Store) -> Result<(), EvalError> {
+    let name = selector_name(vs);
+    let declared =
+        store.declared.contains(&name) || store.series.iter().any(|s| selects(vs, &s.labels));
+    // A regex on __name__ cannot be checked for absence; treat it as present.
+    let by_regex = vs.name.is_none()
+        && vs
+            .matchers
+            .matchers
+            .iter()
+            .any(|m| m.name == "__name__" && matches!(m.op, MatchOp::Re(_)));
+    if declared || by_regex {
+        Ok(())
+    } else {
+        Err(EvalError::Absent(name))
+    }
+}
+
+/// Evaluates `expr` at time `t` (seconds).
+pub fn eval(expr: &Expr, store: &Store, t: f64) -> Result<QueryValue, EvalError> {
+    check_supported(expr)?;
+    eval_inner(expr, store, t)
+}
+
+fn eval_inner(expr: &Expr, store: &Store, t: f64) -> Result<QueryValue, EvalError> {
+    match expr {
+        Expr::NumberLiteral(n) => Ok(QueryValue::Scalar(n.val)),
+        Expr::Paren(p) => eval_inner(&p.expr, store, t),
+        Expr::Unary(u) => Ok(match eval_inner(&u.expr, store, t)? {
+            QueryValue::Scalar(v) => QueryValue::Scalar(-v),
+            QueryValue::Vector(v) => {
+                QueryValue::Vector(v.into_iter().map(|(l, x)| (drop_name(l), -x)).collect())
+            }
+        }),
+        Expr::VectorSelector(vs) => {
+            ensure_declared(vs, store)?;
+            let out = store
+                .series
+                .iter()
+                .filter(|s| selects(vs, &s.labels))
+                .filter_map(|s| {
+                    s.samples
+                        .iter()
+                        .rev()
+                        .find(|(ts, _)| *ts <= t && *ts > t - LOOKBACK_SECONDS)
+                        .map(|(_, v)| (s.labels.clone(), *v))
+                })
+                .collect();
+            Ok(QueryValue::Vector(out))
+        }
+        Expr::MatrixSelector(_) => Err(EvalError::Unsupported(
+            "a range vector outside rate()/increase()/deriv()".into(),
+        )),
+        Expr::Aggregate(a) => aggregate(a, store, t),
+        Expr::Binary(b) => binary(b, store, t),
+        Expr::Call(c) => call(c, store, t),
+        Expr::Subquery(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {
+            Err(EvalError::Unsupported(expr.to_string()))
+        }
+    }
+}
+
+fn drop_name(mut l: Labels) -> Labels {
+    l.remove("__name__");
+    l
+}
+
+/// Each selected series' labels with its samples inside a range.
+type RangeSamples<'a> = Vec<(&'a Labels, Vec<(f64, f64)>)>;
+
+fn range_samples<'a>(
+    ms: &MatrixSelector,
+    store: &'a Store,
+    t: f64,
+) -> Result<RangeSamples<'a>, EvalError> {
+    ensure_declared(&ms.vs, store)?;
+    let range = ms.range.as_secs_f64();
+    Ok(store
+        .series
+        .iter()
+        .filter(|s| selects(&ms.vs, &s.labels))
+        .map(|s| {
+            (
+                &s.labels,
+                s.samples
+                    .iter()
+                    .copied()
+                    .filter(|(ts, _)| *ts <= t && *ts > t - range)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect())
+}
+
+/// Prometheus' `extrapolatedRate` (promql/functions.go), for counters.
+fn extrapolated(
+    samples: &[(f64, f64)],
+    range_start: f64,
+    range_end: f64,
+    is_rate: bool,
+) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let (first_t, first_v) = samples[0];
+    let (last_t, last_v) = samples[samples.len() - 1];
+    let mut result = last_v - first_v;
+    let mut prev = first_v;
+    for &(_, v) in &samples[1..] {
+        if v < prev {
+            result += prev;
+        }
+        prev = v;
+    }
+    let sampled = last_t - first_t;
+    let avg_between = sampled / (samples.len() - 1) as f64;
+    let mut to_start = first_t - range_start;
+    let to_end = range_end - last_t;
+    if result > 0.0 && first_v >= 0.0 {
+        let to_zero = sampled * (first_v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = avg_between * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        avg_between / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        avg_between / 2.0
+    };
+    result *= interval / sampled;
+    if is_rate {
+        result /= range_end - range_start;
+    }
+    Some(result)
+}
+
+/// Least-squares slope per second, as Prometheus' `deriv`.
+fn slope(samples: &[(f64, f64)]) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let t0 = samples[0].0;
+    let (mut sx, mut sy, mut sxy, mut sxx) = (0.0, 0.0, 0.0, 0.0);
+    for &(t, v) in samples {
+        let x = t - t0;
+        sx += x;
+        sy += v;
+        sxy += x * v;
+        sxx += x * x;
+    }
+    let denom = n * sxx - sx * sx;
+    (denom != 0.0).then(|| (n * sxy - sx * sy) / denom)
+}
+
+fn call(c: &Call, store: &Store, t: f64) -> Result<QueryValue, EvalError> {
+    match c.func.name {
+        "rate" | "increase" | "deriv" => {
+            let Expr::MatrixSelector(ms) = c.args.args[0].as_ref() else {
+                return Err(EvalError::Unsupported(format!(
+                    "{}() of something other than a range selector",
+                    c.func.name
+                )));
+            };
+            let range = ms.range.as_secs_f64();
+            let out = range_samples(ms, store, t)?
+                .into_iter()
+                .filter_map(|(labels, samples)| {
+                    let v = match c.func.name {
+                        "deriv" => slope(&samples),
+                        name => extrapolated(&samples, t - range, t, name == "rate"),
+                    }?;
+                    Some((drop_name(labels.clone()), v))
+                })
+                .collect();
+            Ok(QueryValue::Vector(out))
+        }
+        "vector" => match eval_inner(&c.args.args[0], store, t)? {
+            QueryValue::Scalar(v) => Ok(QueryValue::Vector(vec![(Labels::new(), v)])),
+            QueryValue::Vector(_) => Err(EvalError::Unsupported("vector() of a vector".into())),
+        },
+        "histogram_quantile" => {
+            let QueryValue::Scalar(phi) = eval_inner(&c.args.args[0], store, t)? else {
+                return Err(EvalError::Unsupported("a non-scalar quantile".into()));
+            };
+            let QueryValue::Vector(v) = eval_inner(&c.args.args[1], store, t)? else {
+                return Err(EvalError::Unsupported(
+                    "histogram_quantile over a scalar".into(),
+                ));
+            };
+            let mut groups: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
+            for (labels, value) in v {
+                let Some(le) = labels.get("le").and_then(|s| parse_le(s)) else {
+                    continue;
+                };
+                let mut key = drop_name(labels);
+                key.remove("le");
+                groups.entry(key).or_default().push((le, value));
+            }
+            Ok(QueryValue::Vector(
+                groups
+                    .into_iter()
+                    .map(|(l, b)| (l, bucket_quantile(phi, b)))
+                    .collect(),
+            ))
+        }
+        other => Err(EvalError::Unsupported(format!("the function {other}()"))),
+    }
+}
+
+fn parse_le(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+        s => s.parse().ok(),
+    }
+}
+
+/// Prometheus' `bucketQuantile` (promql/quantile.go).
+fn bucket_quantile(phi: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    if phi.is_nan() {
+        return f64::NAN;
+    }
+    if phi < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if phi > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| !b.0.is_infinite()) || buckets.len() < 2 {
+        return f64::NAN;
+    }
+    // Coalesce equal bounds and force monotonic counts, as Prometheus does.
+    buckets.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 += b.1;
+            true
+        } else {
+            false
+        }
+    });
+    let mut max = f64::NEG_INFINITY;
+    for b in &mut buckets {
+        if b.1 < max {
+            b.1 = max;
+        } else {
+            max = b.1;
+        }
+    }
+    let observations = buckets[buckets.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = phi * observations;
+    let idx = buckets
+        .iter()
+        .position(|b| b.1 >= rank)
+        .unwrap_or(buckets.len() - 1);
+    if idx == buckets.len() - 1 {
+        return buckets[buckets.len() - 2].0;
+    }
+    if idx == 0 && buckets[0].0 <= 0.0 {
+        return buckets[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, buckets[idx].0, buckets[idx].1);
+    if idx > 0 {
+        start = buckets[idx - 1].0;
+        count -= buckets[idx - 1].1;
+        rank -= buckets[idx - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+fn grouping(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
+    match modifier {
+        None => Labels::new(),
+        Some(LabelModifier::Include(keep)) => labels
+            .iter()
+            .filter(|(k, _)| keep.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        Some(LabelModifier::Exclude(drop)) => labels
+            .iter()
+            .filter(|(k, _)| !drop.labels.contains(k) && k.as_str() != "__name__")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn aggregate(a: &AggregateExpr, store: &Store, t: f64) -> Result<QueryValue, EvalError> {
+    let QueryValue::Vector(v) = eval_inner(&a.expr, store, t)? else {
+        return Err(EvalError::Unsupported("aggregating a scalar".into()));
+    };
+    let op = a.op.to_string();
+    let op = op.as_str();
+    let mut groups: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+    for (labels, value) in v {
+        groups
+            .entry(grouping(&labels, a.modifier.as_ref()))
+            .or_default()
+            .push(value);
+    }
+    let out = groups
+        .into_iter()
+        .map(|(l, vals)| {
+            let r = match op {
+                "sum" => vals.iter().sum(),
+                "avg" => vals.iter().sum::<f64>() / vals.len() as f64,
+                "min" => vals.iter().copied().fold(f64::INFINITY, f64::min),
+                "max" => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                _ => vals.len() as f64,
+            };
+            (l, r)
+        })
+        .collect();
+    Ok(QueryValue::Vector(out))
+}
+
+fn apply(op: &str, a: f64, b: f64) -> (f64, bool) {
+    match op {
+        "+" => (a + b, true),
+        "-" => (a - b, true),
+        "*" => (a * b, true),
+        "/" => (a / b, true),
+        "==" => (a, a == b),
+        "!=" => (a, a != b),
+        "<" => (a, a < b),
+        "<=" => (a, a <= b),
+        ">" => (a, a > b),
+        _ => (a, a >= b),
+    }
+}
+
+fn is_comparison(op: &str) -> bool {
+    ["==", "!=", "<", "<=", ">", ">="].contains(&op)
+}
+
+fn binary(b: &BinaryExpr, store: &Store, t: f64) -> Result<QueryValue, EvalError> {
+    let op = b.op.to_string();
+    let op = op.as_str();
+    let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    let cmp = is_comparison(op);
+    let result = |a: f64, x: f64, keep_lhs: bool| -> Option<f64> {
+        let (v, ok) = apply(op, a, x);
+        if cmp {
+            if return_bool {
+                Some(if ok { 1.0 } else { 0.0 })
+            } else if ok {
+                Some(if keep_lhs { a } else { x })
+            } else {
+                None
+            }
+        } else {
+            Some(v)
+        }
+    };
+    let lhs = eval_inner(&b.lhs, store, t)?;
+    let rhs = eval_inner(&b.rhs, store, t)?;
+    if op == "or" {
+        // Union: every left series, plus right series whose labels no left series has.
+        let (QueryValue::Vector(left), QueryValue::Vector(right)) = (lhs, rhs) else {
+            return Err(EvalError::Unsupported("`or` between scalars".into()));
+        };
+        let seen: BTreeSet<Labels> = left.iter().map(|(l, _)| drop_name(l.clone())).collect();
+        let mut out = left;
+        out.extend(
+            right
+                .into_iter()
+                .filter(|(l, _)| !seen.contains(&drop_name(l.clone()))),
+        );
+        return Ok(QueryValue::Vector(out));
+    }
+    Ok(match (lhs, rhs) {
+        (QueryValue::Scalar(a), QueryValue::Scalar(x)) => {
+            QueryValue::Scalar(result(a, x, true).unwrap_or(f64::NAN))
+        }
+        (QueryValue::Vector(v), QueryValue::Scalar(x)) => QueryValue::Vector(
+            v.into_iter()
+                .filter_map(|(l, a)| {
+                    result(a, x, true)
+                        .map(|r| (if cmp && !return_bool { l } else { drop_name(l) }, r))
+                })
+                .collect(),
+        ),
+        (QueryValue::Scalar(a), QueryValue::Vector(v)) => QueryValue::Vector(
+            v.into_iter()
+                .filter_map(|(l, x)| {
+                    result(a, x, false)
+                        .map(|r| (if cmp && !return_bool { l } else { drop_name(l) }, r))
+                })
+                .collect(),
+        ),
+        (QueryValue::Vector(left), QueryValue::Vector(right)) => {
+            let matching = b.modifier.as_ref().and_then(|m| m.matching.as_ref());
+            let key = |l: &Labels| -> Labels {
+                match matching {
+                    Some(LabelModifier::Include(on)) => l
+                        .iter()
+                        .filter(|(k, _)| on.labels.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    Some(LabelModifier::Exclude(ign)) => l
+                        .iter()
+                        .filter(|(k, _)| !ign.labels.contains(k) && k.as_str() != "__name__")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    None => drop_name(l.clone()),
+                }
+            };
+            let right: BTreeMap<Labels, f64> =
+                right.into_iter().map(|(l, v)| (key(&l), v)).collect();
+            QueryValue::Vector(
+                left.into_iter()
+                    .filter_map(|(l, a)| {
+                        let x = right.get(&key(&l))?;
+                        let labels = if cmp && !return_bool { l } else { key(&l) };
+                        result(a, *x, true).map(|r| (labels, r))
+                    })
+                    .collect(),
+            )
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPOSITION_T0: &str = "# HELP req_total Requests\n# TYPE req_total counter\nreq_total{status=\"200\"} 100\nreq_total{status=\"500\"} 10\n\
+# HELP lat_seconds Latency\n# TYPE lat_seconds histogram\nlat_seconds_bucket{le=\"0.1\"} 50\nlat_seconds_bucket{le=\"0.5\"} 90\nlat_seconds_bucket{le=\"+Inf\"} 100\nlat_seconds_count 100\nlat_seconds_sum 12\n\
+# HELP empty_total Declared, never fed\n# TYPE empty_total counter\n";
+    const EXPOSITION_T1: &str = "# HELP req_total Requests\n# TYPE req_total counter\nreq_total{status=\"200\"} 190\nreq_total{status=\"500\"} 20\n\
+# HELP lat_seconds Latency\n# TYPE lat_seconds histogram\nlat_seconds_bucket{le=\"0.1\"} 100\nlat_seconds_bucket{le=\"0.5\"} 180\nlat_seconds_bucket{le=\"+Inf\"} 200\nlat_seconds_count 200\nlat_seconds_sum 24\n\
+# HELP empty_total Declared, never fed\n# TYPE empty_total counter\n";
+
+    fn store() -> Store {
+        let mut s = Store::default();
+        s.add_scrape("a:8000", 1000.0, EXPOSITION_T0).unwrap();
+        s.add_scrape("a:8000", 1010.0, EXPOSITION_T1).unwrap();
+        s
+    }
+
+    fn scalar_of(q: &str, s: &Store, t: f64) -> Option<f64> {
+        match eval(&parse(q).unwrap(), s, t).unwrap() {
+            QueryValue::Scalar(v) => Some(v),
+            QueryValue::Vector(v) if v.len() == 1 => Some(v[0].1),
+            QueryValue::Vector(_) => None,
+        }
+    }
+
+    #[test]
+    fn error_ratio_and_rates() {
+        let s = store();
+        let ratio = scalar_of(
+            "sum(rate(req_total{status=~\"5..\"}[5m])) / sum(rate(req_total[5m]))",
+            &s,
+            1010.0,
+        )
+        .unwrap();
+        // Prometheus extrapolates each series on its own: the 5xx counter (10 -> 20) extrapolates to
+        // zero 10 s before its first sample, the 200 counter (100 -> 190) by half an interval.
+        assert!((ratio - 20.0 / 155.0).abs() < 1e-9, "{ratio}");
+        let inc = scalar_of("sum(increase(req_total[5m]))", &s, 1010.0).unwrap();
+        assert!(
+            inc > 100.0,
+            "increase extrapolates to the window start: {inc}"
+        );
+        assert!(
+            scalar_of("sum(rate(req_total[5m]))", &s, 1000.0).is_none(),
+            "one sample: no rate"
+        );
+    }
+
+    #[test]
+    fn histogram_quantile_interpolates_like_prometheus() {
+        let s = store();
+        // Increase in the window: 50 under 0.1, 90 under 0.5, 100 total. P95 lies in the +Inf bucket: upper bound of the previous.
+        let p95 = scalar_of(
+            "histogram_quantile(0.95, sum by (le) (rate(lat_seconds_bucket[5m])))",
+            &s,
+            1010.0,
+        )
+        .unwrap();
+        assert!((p95 - 0.5).abs() < 1e-9, "{p95}");
+        let p50 = scalar_of(
+            "histogram_quantile(0.5, sum by (le) (rate(lat_seconds_bucket[5m])))",
+            &s,
+            1010.0,
+        )
+        .unwrap();
+        assert!((p50 - 0.1).abs() < 1e-9, "{p50}");
+        let p70 = scalar_of(
+            "histogram_quantile(0.7, sum by (le) (rate(lat_seconds_bucket[5m])))",
+            &s,
+            1010.0,
+        )
+        .unwrap();
+        assert!((p70 - (0.1 + 0.4 * (20.0 / 40.0))).abs() < 1e-9, "{p70}");
+    }
+
+    #[test]
+    fn declared_but_empty_differs_from_absent() {
+        let s = store();
+        assert_eq!(
+            eval(&parse("empty_total").unwrap(), &s, 1010.0).unwrap(),
+            QueryValue::Vector(vec![])
+        );
+        assert_eq!(
+            eval(&parse("ALERTS{alertstate=\"firing\"}").unwrap(), &s, 1010.0),
+            Err(EvalError::Absent("ALERTS".into()))
+        );
+    }
+
+    #[test]
+    fn comparisons_filter_or_return_bool() {
+        let s = store();
+        let QueryValue::Vector(v) = eval(&parse("req_total > 50").unwrap(), &s, 1010.0).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(v.len(), 1);
+        let QueryValue::Vector(v) =
+            eval(&parse("req_total > bool 50").unwrap(), &s, 1010.0).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(v.iter().map(|x| x.1).sum::<f64>(), 1.0);
+        assert_eq!(
+            scalar_of("sum by (job) (req_total) * 2", &s, 1010.0),
+            Some(420.0)
+        );
+    }
+
+    #[test]
+    fn unsupported_queries_are_named() {
+        for q in [
+            "predict_linear(req_total[5m], 60)",
+            "req_total offset 5m",
+            "topk(3, req_total)",
+            "rate(req_total[5m:1m])",
+            "a and b",
+        ] {
+            let e = check_supported(&parse(q).unwrap()).unwrap_err();
+            assert!(matches!(e, EvalError::Unsupported(_)), "{q}: {e}");
+        }
+        for q in [
+            "(sum(rate(mlsdm_http_requests_total{status=~\"5..\"}[5m])) or vector(0)) / sum(rate(mlsdm_http_requests_total[5m]))",
+            "max(deriv(x[30m]))",
+            "ALERTS{alertstate=\"firing\"}",
+        ] {
+            check_supported(&parse(q).unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn or_vector_zero_makes_no_errors_a_zero_rate() {
+        let s = store();
+        let q =
+            "(sum(rate(req_total{status=\"404\"}[5m])) or vector(0)) / sum(rate(req_total[5m]))";
+        assert_eq!(scalar_of(q, &s, 1010.0), Some(0.0));
+        // Nothing fed at all: the denominator is empty, and so is the ratio (no data, never 0).
+        let q = "(sum(rate(empty_total{status=~\"5..\"}[5m])) or vector(0)) / sum(rate(empty_total[5m]))";
+        assert_eq!(
+            eval(&parse(q).unwrap(), &s, 1010.0).unwrap(),
+            QueryValue::Vector(vec![])
+        );
+    }
+
+    #[test]
+    fn counter_resets_are_handled() {
+        let mut s = Store::default();
+        s.add_scrape("a", 0.0, "# TYPE c_total counter\nc_total 50\n")
+            .unwrap();
+        s.add_scrape("a", 10.0, "# TYPE c_total counter\nc_total 60\n")
+            .unwrap();
+        s.add_scrape("a", 20.0, "# TYPE c_total counter\nc_total 5\n")
+            .unwrap();
+        let inc = scalar_of("increase(c_total[30s])", &s, 20.0).unwrap();
+        // 10 before the reset and 5 after: 15 over 20 s, extrapolated to the 30 s window.
+        assert!((inc - 22.5).abs() < 1e-9, "{inc}");
+    }
+}

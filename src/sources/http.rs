@@ -1,0 +1,755 @@
+//! Facts from the running service: the responses `http` checks ask for, and samples of its
+//! `/health/metrics` (or a Prometheus server's answers) for `metrics` checks.
+//!
+//! Everything here is bounded: one timeout per request, a body cap, no redirect to another host,
+//! active probes only with `--active` and within their own count and time limits, and every probe
+//! runs concurrently, so a hanging endpoint costs one timeout, not one per check.
+
+// Latency percentiles and epoch timestamps are float arithmetic on small, positive numbers.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
+use crate::checks::{Check, HttpRequest, Source, parse_duration};
+use crate::promql::{self, QueryValue, Store};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest response body read; MLSDM's metrics page is about 17 KiB.
+const BODY_CAP: usize = 1 << 20;
+
+/// How to reach the service.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    pub endpoints: Vec<String>,
+    pub prometheus: Option<String>,
+    pub timeout: Duration,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub insecure: bool,
+    /// MLSDM's API key, from `--api-key-env`; never printed.
+    pub api_key: Option<String>,
+    pub active: bool,
+    /// `--observe`: scrape repeatedly for this long.
+    pub observe: Duration,
+    /// `--window`: overrides every metric check's `for` window.
+    pub window: Option<Duration>,
+    pub progress: bool,
+}
+
+/// What a request returned, as expressions see it (`response`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseFacts {
+    pub status: u16,
+    /// Lower-cased header names.
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub json: Value,
+    pub latency_ms: f64,
+    /// For Prometheus text: family name -> {type, samples}.
+    pub metrics: Option<Value>,
+}
+
+impl ResponseFacts {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "status": self.status,
+            "headers": self.headers,
+            "body": self.body,
+            "json": self.json,
+            "latencyMs": self.latency_ms,
+            "metrics": self.metrics,
+        })
+    }
+}
+
+/// The outcome of one http check against one endpoint.
+#[derive(Debug, Clone)]
+pub enum HttpOutcome {
+    Response(ResponseFacts),
+    Burst(Vec<ResponseFacts>),
+    Load(Value),
+    Skipped(String),
+    Error(String),
+}
+
+/// One metrics check's evaluation points: (time, value) pairs over the window.
+#[derive(Debug, Clone)]
+pub enum MetricOutcome {
+    Points {
+        points: Vec<(f64, QueryValue)>,
+        /// Seconds the check asked for (its `for`), if any.
+        asked: Option<u64>,
+        /// Seconds actually covered by data.
+        covered: f64,
+        /// Seconds the evaluation was meant to cover (after `--window`).
+        window: Option<u64>,
+        source: String,
+    },
+    Error(String),
+    NoData(String),
+}
+
+/// Facts gathered from the service.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceFacts {
+    /// check id -> (endpoint, outcome)
+    pub http: BTreeMap<String, Vec<(String, HttpOutcome)>>,
+    pub metrics: BTreeMap<String, MetricOutcome>,
+}
+
+fn install_crypto() {
+    // reqwest is built without a default provider; ring is the one this tool ships.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Builds the HTTP client all probes share.
+pub fn client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
+    install_crypto();
+    let mut b = reqwest::Client::builder()
+        .timeout(opts.timeout)
+        .connect_timeout(opts.timeout)
+        .user_agent(concat!("mlsdm-audit/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same_host = attempt.previous().first().is_some_and(|first| {
+                first.host_str() == attempt.url().host_str()
+                    && first.port_or_known_default() == attempt.url().port_or_known_default()
+            });
+            if attempt.previous().len() > 5 || !same_host {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        }))
+        .tls_danger_accept_invalid_certs(opts.insecure);
+    if let Some(ca) = &opts.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("--ca-file {}: {e}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("--ca-file {}: not PEM certificates: {e}", ca.display()))?;
+        if certs.is_empty() {
+            return Err(format!("--ca-file {}: no certificate in it", ca.display()));
+        }
+        b = b.tls_certs_merge(certs);
+    }
+    b.build().map_err(|e| format!("cannot set up HTTP: {e}"))
+}
+
+fn join(base: &str, path: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), path)
+}
+
+/// One line for a failed request: the endpoint and why, never a debug dump.
+fn describe(url: &str, e: &reqwest::Error) -> String {
+    let why = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        let mut last = String::from("connection failed");
+        while let Some(s) = source {
+            last = s.to_string();
+            source = s.source();
+        }
+        format!("cannot connect: {last}")
+    } else if e.is_redirect() {
+        "redirected to another host (not followed)".to_string()
+    } else {
+        let mut source: Option<&dyn std::error::Error> = e.source();
+        let mut text = e.to_string();
+        while let Some(s) = source {
+            text = s.to_string();
+            source = s.source();
+        }
+        text
+    };
+    format!("{url}: {why}")
+}
+
+/// Sends one request and reads at most `BODY_CAP` bytes of the answer.
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    req: &HttpRequest,
+    api_key: Option<&str>,
+) -> Result<ResponseFacts, String> {
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| format!("bad method {}", req.method))?;
+    let mut rb = client.request(method, url);
+    for (k, v) in &req.headers {
+        rb = rb.header(k, v);
+    }
+    if req.authenticated
+        && let Some(key) = api_key
+    {
+        rb = rb.bearer_auth(key);
+    }
+    if let Some(body) = &req.body {
+        rb = rb.body(body.clone());
+    }
+    let started = Instant::now();
+    let mut resp = rb.send().await.map_err(|e| describe(url, &e))?;
+    let status = resp.status().as_u16();
+    let headers: BTreeMap<String, String> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(url, &e))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > BODY_CAP {
+            return Err(format!(
+                "{url}: response body larger than {} KiB",
+                BODY_CAP / 1024
+            ));
+        }
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let is_text = headers
+        .get("content-type")
+        .is_some_and(|c| c.starts_with("text/plain"));
+    let metrics = (is_text && status == 200)
+        .then(|| metric_families(&body))
+        .flatten();
+    Ok(ResponseFacts {
+        status,
+        headers,
+        body,
+        json,
+        latency_ms,
+        metrics,
+    })
+}
+
+/// Family name -> {type, samples} from Prometheus text, or None if it is not that format.
+fn metric_families(text: &str) -> Option<Value> {
+    let mut store = Store::default();
+    store.add_scrape("probe", 0.0, text).ok()?;
+    if store.declared.is_empty() {
+        return None;
+    }
+    let mut families = serde_json::Map::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            if let (Some(name), Some(kind)) = (parts.next(), parts.next()) {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                let samples = store
+                    .series
+                    .iter()
+                    .filter(|s| {
+                        s.labels.get("__name__").is_some_and(|n| {
+                            n == name || n.starts_with(&format!("{base}_")) && kind == "histogram"
+                        })
+                    })
+                    .count();
+                let entry = json!({"type": kind, "samples": samples});
+                families.insert(name.to_string(), entry.clone());
+                // Counters are also known by their name without _total, as in the exposition's HELP.
+                if name != base {
+                    families.entry(base.to_string()).or_insert(entry);
+                }
+            }
+        }
+    }
+    Some(Value::Object(families))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+async fn load_probe(
+    client: reqwest::Client,
+    url: String,
+    req: HttpRequest,
+    api_key: Option<String>,
+) -> HttpOutcome {
+    let Some(spec) = req.load.clone() else {
+        return HttpOutcome::Error("no load spec".into());
+    };
+    let deadline = Instant::now() + Duration::from_secs(u64::from(spec.max_seconds));
+    let remaining = Arc::new(std::sync::atomic::AtomicU32::new(spec.requests));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..spec.concurrency.max(1) {
+        let (client, url, req, key, remaining) = (
+            client.clone(),
+            url.clone(),
+            req.clone(),
+            api_key.clone(),
+            remaining.clone(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u32;
+            while Instant::now() < deadline
+                && remaining
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
+            {
+                match fetch(&client, &url, &req, key.as_deref()).await {
+                    Ok(r) if (200..300).contains(&r.status) => lat.push(r.latency_ms),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(Ok((lat, e))) = tasks.join_next().await {
+        latencies.extend(lat);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let done = u32::try_from(latencies.len()).unwrap_or(u32::MAX) + errors;
+    HttpOutcome::Load(json!({
+        "requests": done,
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": f64::from(done) / elapsed.max(1e-9),
+        "p50Ms": percentile(&latencies, 0.50),
+        "p95Ms": percentile(&latencies, 0.95),
+        "stoppedByTime": done < spec.requests,
+    }))
+}
+
+fn request_key(r: &HttpRequest) -> String {
+    format!(
+        "{} {} {:?} {:?} {}",
+        r.method, r.path, r.headers, r.body, r.authenticated
+    )
+}
+
+/// Probes every endpoint for every http check, concurrently, deduplicating identical requests.
+async fn probe_all(
+    client: &reqwest::Client,
+    checks: &[&Check],
+    opts: &HttpOptions,
+) -> BTreeMap<String, Vec<(String, HttpOutcome)>> {
+    let mut out: BTreeMap<String, Vec<(String, HttpOutcome)>> = BTreeMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut plans: Vec<(String, String, String)> = Vec::new(); // (check id, endpoint, request key)
+    let mut started: HashSet<(String, String)> = HashSet::new();
+    for check in checks {
+        let Some(req) = &check.request else { continue };
+        for endpoint in &opts.endpoints {
+            let skip = if req.active && !opts.active {
+                Some("active probe: sends more than a handful of requests or does real work; run with --active".to_string())
+            } else if req.authenticated && opts.api_key.is_none() {
+                Some("needs MLSDM's API key: give --api-key-env VAR".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = skip {
+                out.entry(check.id.clone())
+                    .or_default()
+                    .push((endpoint.clone(), HttpOutcome::Skipped(why)));
+                continue;
+            }
+            // Bursts and load probes are never shared: each one is its own experiment.
+            let key = if req.repeat.is_some() || req.load.is_some() {
+                format!("{} {}", check.id, request_key(req))
+            } else {
+                request_key(req)
+            };
+            plans.push((check.id.clone(), endpoint.clone(), key.clone()));
+            if !started.insert((endpoint.clone(), key.clone())) {
+                continue;
+            }
+            let (client, url, req, api_key, endpoint) = (
+                client.clone(),
+                join(endpoint, &req.path),
+                req.clone(),
+                opts.api_key.clone(),
+                endpoint.clone(),
+            );
+            tasks.spawn(async move {
+                let outcome = if req.load.is_some() {
+                    load_probe(client, url, req, api_key).await
+                } else if let Some(n) = req.repeat {
+                    let mut all = Vec::new();
+                    let mut failure = None;
+                    for _ in 0..n {
+                        match fetch(&client, &url, &req, api_key.as_deref()).await {
+                            Ok(r) => all.push(r),
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
+                } else {
+                    match fetch(&client, &url, &req, api_key.as_deref()).await {
+                        Ok(r) => HttpOutcome::Response(r),
+                        Err(e) => HttpOutcome::Error(e),
+                    }
+                };
+                (endpoint, key, outcome)
+            });
+        }
+    }
+    let mut done: HashMap<(String, String), HttpOutcome> = HashMap::new();
+    while let Some(res) = tasks.join_next().await {
+        if let Ok((endpoint, key, outcome)) = res {
+            done.insert((endpoint, key), outcome);
+        }
+    }
+    for (id, endpoint, key) in plans {
+        let outcome = done
+            .get(&(endpoint.clone(), key))
+            .cloned()
+            .unwrap_or_else(|| HttpOutcome::Error(format!("{endpoint}: probe did not finish")));
+        out.entry(id).or_default().push((endpoint, outcome));
+    }
+    out
+}
+
+/// Scrapes `/health/metrics` from every endpoint, once or repeatedly over `--observe`.
+async fn scrape(client: &reqwest::Client, opts: &HttpOptions) -> Result<Store, String> {
+    let metrics_req = HttpRequest {
+        path: "/health/metrics".into(),
+        method: "GET".into(),
+        headers: BTreeMap::new(),
+        body: None,
+        authenticated: false,
+        active: false,
+        repeat: None,
+        load: None,
+        per_pod: false,
+    };
+    let mut store = Store::default();
+    let start = Instant::now();
+    let epoch = |i: Instant| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+            - i.elapsed().as_secs_f64()
+    };
+    let interval = if opts.observe.is_zero() {
+        Duration::ZERO
+    } else {
+        (opts.observe / 30).max(Duration::from_secs(1))
+    };
+    let bar = (opts.progress && !opts.observe.is_zero()).then(|| {
+        let b = indicatif::ProgressBar::new(opts.observe.as_secs());
+        b.set_style(
+            indicatif::ProgressStyle::with_template("observing metrics {bar:30} {pos}/{len}s")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut errors = Vec::new();
+    let mut ok = 0;
+    loop {
+        let now = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for endpoint in &opts.endpoints {
+            let (client, url, req, endpoint) = (
+                client.clone(),
+                join(endpoint, &metrics_req.path),
+                metrics_req.clone(),
+                endpoint.clone(),
+            );
+            tasks.spawn(async move { (endpoint, fetch(&client, &url, &req, None).await) });
+        }
+        let t = epoch(now);
+        while let Some(Ok((endpoint, res))) = tasks.join_next().await {
+            let instance = endpoint
+                .split("://")
+                .nth(1)
+                .unwrap_or(&endpoint)
+                .trim_end_matches('/')
+                .to_string();
+            match res {
+                Ok(r) if r.status == 200 => match store.add_scrape(&instance, t, &r.body) {
+                    Ok(()) => ok += 1,
+                    Err(e) => errors.push(format!(
+                        "{endpoint}/health/metrics: not Prometheus text: {e}"
+                    )),
+                },
+                Ok(r) => errors.push(format!("{endpoint}/health/metrics answered {}", r.status)),
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(b) = &bar {
+            b.set_position(start.elapsed().as_secs().min(opts.observe.as_secs()));
+        }
+        if start.elapsed() + interval > opts.observe {
+            break;
+        }
+        tokio::time::sleep(interval.saturating_sub(now.elapsed())).await;
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if ok == 0 {
+        errors.dedup();
+        return Err(errors.join("; "));
+    }
+    Ok(store)
+}
+
+fn window_of(for_window: Option<&str>, opts: &HttpOptions) -> (Option<u64>, Option<u64>) {
+    let asked = for_window.and_then(parse_duration);
+    let window = opts.window.map(|w| w.as_secs()).or(asked);
+    (asked, window)
+}
+
+/// Evaluates a metrics check over scraped samples.
+fn evaluate_scraped(check: &Check, store: &Store, opts: &HttpOptions) -> MetricOutcome {
+    let Some(query) = &check.query else {
+        return MetricOutcome::Error("no query".into());
+    };
+    let expr = match promql::parse(query) {
+        Ok(e) => e,
+        Err(e) => return MetricOutcome::Error(format!("invalid PromQL: {e}")),
+    };
+    let times = store.times();
+    let Some(&end) = times.last() else {
+        return MetricOutcome::NoData("nothing was scraped".into());
+    };
+    let (asked, window) = window_of(check.for_window.as_deref(), opts);
+    let at: Vec<f64> = match window {
+        Some(w) => times
+            .iter()
+            .copied()
+            .filter(|t| *t >= end - w as f64)
+            .collect(),
+        None => vec![end],
+    };
+    let mut points = Vec::new();
+    for t in at {
+        match promql::eval(&expr, store, t) {
+            Ok(v) => points.push((t, v)),
+            Err(e @ promql::EvalError::Absent(_)) => return MetricOutcome::NoData(e.to_string()),
+            Err(e) => return MetricOutcome::Error(e.to_string()),
+        }
+    }
+    let covered = times.first().map_or(0.0, |first| end - first);
+    MetricOutcome::Points {
+        points,
+        asked,
+        covered,
+        window,
+        source: format!("{} scrape(s) of {}", times.len(), opts.endpoints.join(", ")),
+    }
+}
+
+/// What a Prometheus query needs from a check (the check itself holds compiled programs).
+#[derive(Debug, Clone)]
+struct MetricQuery {
+    id: String,
+    query: String,
+    for_window: Option<String>,
+}
+
+async fn prometheus_query(
+    client: &reqwest::Client,
+    base: &str,
+    check: &MetricQuery,
+    opts: &HttpOptions,
+) -> MetricOutcome {
+    let query = &check.query;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let (asked, window) = window_of(check.for_window.as_deref(), opts);
+    let (path, params) = match window {
+        Some(w) => {
+            let step = (w as f64 / 60.0).max(1.0);
+            (
+                "/api/v1/query_range",
+                vec![
+                    ("query", query.clone()),
+                    ("start", format!("{:.3}", now - w as f64)),
+                    ("end", format!("{now:.3}")),
+                    ("step", format!("{step}")),
+                ],
+            )
+        }
+        None => (
+            "/api/v1/query",
+            vec![("query", query.clone()), ("time", format!("{now:.3}"))],
+        ),
+    };
+    let mut url = match reqwest::Url::parse(&join(base, path)) {
+        Ok(u) => u,
+        Err(e) => return MetricOutcome::Error(format!("--prometheus {base}: {e}")),
+    };
+    url.query_pairs_mut()
+        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    let req = HttpRequest {
+        path: String::new(),
+        method: "GET".into(),
+        headers: BTreeMap::new(),
+        body: None,
+        authenticated: false,
+        active: false,
+        repeat: None,
+        load: None,
+        per_pod: false,
+    };
+    let resp = match fetch(client, url.as_str(), &req, None).await {
+        Ok(r) => r,
+        Err(e) => return MetricOutcome::Error(format!("Prometheus {e}")),
+    };
+    if resp.json.get("status").and_then(Value::as_str) != Some("success") {
+        let why = resp
+            .json
+            .get("error")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("HTTP {}", resp.status), str::to_string);
+        return MetricOutcome::Error(format!("Prometheus at {base} rejected the query: {why}"));
+    }
+    let data = &resp.json["data"];
+    let parse_v = |v: &Value| -> f64 {
+        v.as_str().map_or(f64::NAN, |s| match s {
+            "NaN" => f64::NAN,
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            s => s.parse().unwrap_or(f64::NAN),
+        })
+    };
+    let labels_of = |m: &Value| -> promql::Labels {
+        m.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut points: Vec<(f64, QueryValue)> = Vec::new();
+    match data["resultType"].as_str() {
+        Some("scalar") => points.push((
+            data["result"][0].as_f64().unwrap_or(now),
+            QueryValue::Scalar(parse_v(&data["result"][1])),
+        )),
+        Some("vector") => {
+            let v = data["result"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| (labels_of(&s["metric"]), parse_v(&s["value"][1])))
+                .collect();
+            points.push((now, QueryValue::Vector(v)));
+        }
+        Some("matrix") => {
+            let mut by_time: BTreeMap<i64, Vec<(promql::Labels, f64)>> = BTreeMap::new();
+            for s in data["result"].as_array().into_iter().flatten() {
+                let labels = labels_of(&s["metric"]);
+                for pair in s["values"].as_array().into_iter().flatten() {
+                    let t = pair[0].as_f64().unwrap_or(0.0);
+                    by_time
+                        .entry((t * 1000.0) as i64)
+                        .or_default()
+                        .push((labels.clone(), parse_v(&pair[1])));
+                }
+            }
+            points = by_time
+                .into_iter()
+                .map(|(t, v)| (t as f64 / 1000.0, QueryValue::Vector(v)))
+                .collect();
+            if points.is_empty() {
+                return MetricOutcome::NoData(format!(
+                    "Prometheus at {base} has no samples for the query in the last {}s",
+                    window.unwrap_or(0)
+                ));
+            }
+        }
+        other => {
+            return MetricOutcome::Error(format!(
+                "Prometheus at {base} answered an unexpected result type {other:?}"
+            ));
+        }
+    }
+    let covered = points.first().map_or(0.0, |(t, _)| now - t);
+    MetricOutcome::Points {
+        points,
+        asked,
+        covered,
+        window,
+        source: format!("Prometheus at {base}"),
+    }
+}
+
+/// Gathers every fact the http and metrics checks need.
+pub async fn gather(checks: &[Check], opts: &HttpOptions) -> Result<ServiceFacts, String> {
+    let client = client(opts)?;
+    let http_checks: Vec<&Check> = checks.iter().filter(|c| c.source == Source::Http).collect();
+    let metric_checks: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.source == Source::Metrics)
+        .collect();
+    let mut facts = ServiceFacts::default();
+    let probes = probe_all(&client, &http_checks, opts);
+    let metrics = async {
+        let mut out = BTreeMap::new();
+        if metric_checks.is_empty() {
+            return out;
+        }
+        if let Some(base) = &opts.prometheus {
+            let mut tasks = tokio::task::JoinSet::new();
+            for c in &metric_checks {
+                let q = MetricQuery {
+                    id: c.id.clone(),
+                    query: c.query.clone().unwrap_or_default(),
+                    for_window: c.for_window.clone(),
+                };
+                let (client, base, opts) = (client.clone(), base.clone(), opts.clone());
+                tasks.spawn(async move {
+                    (
+                        q.id.clone(),
+                        prometheus_query(&client, &base, &q, &opts).await,
+                    )
+                });
+            }
+            while let Some(Ok((id, outcome))) = tasks.join_next().await {
+                out.insert(id, outcome);
+            }
+        } else if !opts.endpoints.is_empty() {
+            match scrape(&client, opts).await {
+                Ok(store) => {
+                    for c in &metric_checks {
+                        out.insert(c.id.clone(), evaluate_scraped(c, &store, opts));
+                    }
+                }
+                Err(e) => {
+                    for c in &metric_checks {
+                        out.insert(
+                            c.id.clone(),
+                            MetricOutcome::Error(format!("cannot scrape metrics: {e}")),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    };
+    let (http, metrics) = tokio::join!(probes, metrics);
+    facts.http = http;
+    facts.metrics = metrics;
+    Ok(facts)
+}

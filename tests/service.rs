@@ -1,0 +1,349 @@
+//! http and metrics checks against the MLSDM stand-in over real sockets: each failure mode fails
+//! the checks it should, empty metrics are no-data (never pass), and a hanging service costs one
+//! timeout, not one per check.
+
+use mlsdm_audit_testservers::mlsdm::{Config, Server, start};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Running {
+    server: Server,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn serve(config: Config) -> Running {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(start("127.0.0.1:0", config)).unwrap();
+    Running { server, _rt: rt }
+}
+
+const KEY: &str = "test-api-key-0123456789abcdef";
+
+fn audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("MLSDM_TEST_KEY", KEY)
+        .output()
+        .unwrap()
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn status(r: &serde_json::Value, id: &str) -> (String, String) {
+    let x = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == id)
+        .unwrap_or_else(|| panic!("no result for {id}"));
+    (
+        x["status"].as_str().unwrap().to_string(),
+        x["message"].as_str().unwrap().to_string(),
+    )
+}
+
+fn run(url: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "check",
+        "--endpoint",
+        url,
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+        "--format",
+        "json",
+        "--observe",
+        "3s",
+        "--window",
+        "2s",
+    ];
+    args.extend_from_slice(extra);
+    report(&audit(&args))
+}
+
+#[test]
+fn healthy_service_passes() {
+    let s = serve(Config::healthy());
+    let r = run(&s.server.url, &["--active"]);
+    for id in [
+        "health-live",
+        "health-liveness-legacy",
+        "health-ready",
+        "health-readiness-legacy",
+        "security-headers",
+        "request-id-echoed",
+        "status-dimension",
+        "status-rate-limit",
+        "status-ok",
+        "auth-required-generate",
+        "api-end-to-end",
+        "api-error-handling",
+        "api-docs-published",
+        "metrics-endpoint",
+        "memory-within-bounds",
+        "cpu-usage-normal",
+        "rate-limit-enforced",
+        "metrics-being-collected",
+        "error-rate-below-1pct",
+        "p95-latency-below-100ms",
+        "rollback-error-rate",
+        "rollback-p95-latency",
+    ] {
+        assert_eq!(status(&r, id).0, "pass", "{id}: {}", status(&r, id).1);
+    }
+    // Upstream's /infer takes unauthenticated requests: a real finding.
+    assert_eq!(status(&r, "auth-required-infer").0, "fail");
+    // Series only a Prometheus server has are no-data, never pass.
+    assert_eq!(status(&r, "no-alerts-firing").0, "no-data");
+    assert_eq!(status(&r, "memory-stable").0, "no-data");
+    assert_eq!(r["target"]["active"], true);
+    let window = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "rollback-error-rate")
+        .unwrap()["window"]
+        .clone();
+    assert_eq!(
+        window["asked"], "5m",
+        "the report records the window the check asked for"
+    );
+    assert!(window["evaluatedSeconds"].as_f64().unwrap() <= 3.5);
+}
+
+#[test]
+fn failure_modes_fail_the_right_checks() {
+    let cases: [(&str, &[&str]); 5] = [
+        ("not-ready", &["health-ready", "health-readiness-legacy"]),
+        ("no-headers", &["security-headers"]),
+        (
+            "errors",
+            &[
+                "error-rate-below-1pct",
+                "rollback-error-rate",
+                "no-unexpected-errors",
+            ],
+        ),
+        ("slow", &["p95-latency-below-100ms", "rollback-p95-latency"]),
+        ("open", &["auth-required-generate"]),
+    ];
+    for (mode, failing) in cases {
+        let s = serve(Config::mode(mode).unwrap());
+        let r = run(&s.server.url, &[]);
+        for id in failing {
+            assert_eq!(
+                status(&r, id).0,
+                "fail",
+                "{mode}: {id} should fail: {}",
+                status(&r, id).1
+            );
+        }
+        let fails: Vec<String> = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["status"] == "fail")
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect();
+        for id in &fails {
+            assert!(
+                failing.contains(&id.as_str()) || id == "auth-required-infer",
+                "{mode}: unexpected failure {id}"
+            );
+        }
+        if mode == "not-ready" {
+            assert!(
+                status(&r, "health-ready")
+                    .1
+                    .contains("unhealthy moral_filter"),
+                "names the unhealthy component"
+            );
+        }
+        if mode == "errors" {
+            // 15 % of requests fail; over a 2 s window rate() extrapolation moves it a little.
+            let msg = status(&r, "error-rate-below-1pct").1;
+            let pct: f64 = msg
+                .trim_start_matches("error rate is ")
+                .trim_end_matches(" %")
+                .parse()
+                .unwrap_or_else(|_| panic!("{msg}"));
+            assert!((10.0..30.0).contains(&pct), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn empty_metrics_are_no_data_never_pass() {
+    let s = serve(Config::mode("empty-metrics").unwrap());
+    let r = run(&s.server.url, &[]);
+    let (st, msg) = status(&r, "metrics-being-collected");
+    assert_eq!(st, "fail");
+    assert!(
+        msg.contains("mlsdm_http_requests_total has no samples"),
+        "{msg}"
+    );
+    for id in [
+        "error-rate-below-1pct",
+        "p95-latency-below-100ms",
+        "rollback-error-rate",
+        "rollback-p95-latency",
+    ] {
+        assert_eq!(status(&r, id).0, "no-data", "{id}: {}", status(&r, id).1);
+    }
+}
+
+#[test]
+fn one_scrape_gives_no_rate() {
+    let s = serve(Config::mode("errors").unwrap());
+    let r = report(&audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--format",
+        "json",
+        "--only",
+        "rollback-error-rate,error-rate-below-1pct",
+    ]));
+    assert_eq!(status(&r, "rollback-error-rate").0, "no-data");
+    assert_eq!(status(&r, "error-rate-below-1pct").0, "no-data");
+}
+
+#[test]
+fn a_hanging_service_costs_one_timeout() {
+    let s = serve(Config::mode("hanging").unwrap());
+    let started = Instant::now();
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--http-timeout",
+        "2s",
+        "--format",
+        "json",
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+    ]);
+    let elapsed = started.elapsed();
+    // Generous bound: every probe runs at once, so the run takes about one timeout, not ~25.
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "errors at or above fail-on, no failure: exit 3"
+    );
+    let r = report(&out);
+    let (st, msg) = status(&r, "health-ready");
+    assert_eq!(st, "error");
+    assert!(
+        msg.contains(&s.server.url) && msg.contains("timed out"),
+        "{msg}"
+    );
+    assert_eq!(status(&r, "metrics-being-collected").0, "error");
+    assert!(
+        !r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["source"] != "manual" && x["status"] == "pass")
+    );
+}
+
+#[test]
+fn unreachable_endpoint_is_an_error_naming_it() {
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--format",
+        "json",
+        "--only",
+        "health-ready",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let (st, msg) = status(&report(&out), "health-ready");
+    assert_eq!(st, "error");
+    assert!(
+        msg.starts_with("http://127.0.0.1:9/health/ready: cannot connect"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for (args, needle) in [
+        (
+            vec!["check", "--endpoint", "ftp://x"],
+            "--endpoint \"ftp://x\": expected an http:// or https:// URL",
+        ),
+        (
+            vec![
+                "check",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--api-key-env",
+                "NO_SUCH_VARIABLE_HERE",
+            ],
+            "NO_SUCH_VARIABLE_HERE: that environment variable is not set",
+        ),
+        (
+            vec![
+                "check",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--observe",
+                "soon",
+            ],
+            "--observe \"soon\": expected a duration",
+        ),
+        (
+            vec![
+                "check",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--checks",
+                "tests/data/checks-unsupported-promql",
+            ],
+            "predict_linear() is not supported without a Prometheus server (give --prometheus)",
+        ),
+    ] {
+        let out = audit(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_api_key_is_never_printed() {
+    let s = serve(Config::healthy());
+    for format in ["json", "table", "markdown", "html", "junit", "sarif"] {
+        let out = audit(&[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--api-key-env",
+            "MLSDM_TEST_KEY",
+            "--active",
+            "--format",
+            format,
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(KEY), "{format} leaks the API key");
+    }
+    assert!(s.server.booked() > 0);
+}

@@ -1,0 +1,3 @@
+//! Test servers for mlsdm-audit: real sockets, the real wire formats.
+
+pub mod mlsdm;

@@ -1,0 +1,591 @@
+//! An MLSDM stand-in that speaks MLSDM 1.2.0's wire format (paths, JSON bodies, status codes,
+//! headers, metric families), with modes for the failures the auditor must catch: not ready,
+//! missing security headers, errors, high latency, metrics declared but never fed (what the real
+//! service does), a hanging server, auth on or off, and its token-bucket rate limiter.
+//!
+//! Its counters grow with real requests and with synthetic traffic it books every 100 ms, so
+//! windowed rates over several scrapes are real rates.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How the stand-in behaves.
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, one per failure mode
+pub struct Config {
+    pub ready: bool,
+    pub security_headers: bool,
+    /// Share of synthetic requests answered 500.
+    pub error_ratio: f64,
+    /// Latency of most synthetic requests; one in twenty takes this long, one 1.5x.
+    pub p95_seconds: f64,
+    /// false: like upstream, labelled request metrics are declared but never get samples.
+    pub feed_metrics: bool,
+    /// Accept connections, never answer.
+    pub hang: bool,
+    pub api_key: Option<String>,
+    /// (requests, window seconds); None disables the limiter.
+    pub rate_limit: Option<(u32, u32)>,
+    /// Synthetic requests booked per second.
+    pub traffic_rps: f64,
+    /// Resident memory /status reports.
+    pub memory_mb: f64,
+    pub dimension: u32,
+}
+
+impl Config {
+    /// A healthy service: ready, headers on, fed metrics, 0 % errors, P95 25 ms, auth on.
+    pub fn healthy() -> Self {
+        Self {
+            ready: true,
+            security_headers: true,
+            error_ratio: 0.0,
+            p95_seconds: 0.02,
+            feed_metrics: true,
+            hang: false,
+            api_key: Some("test-api-key-0123456789abcdef".into()),
+            rate_limit: Some((5, 1)),
+            traffic_rps: 20.0,
+            memory_mb: 310.5,
+            dimension: 384,
+        }
+    }
+
+    /// A named mode: healthy, not-ready, no-headers, errors, slow, empty-metrics, hanging, open.
+    pub fn mode(name: &str) -> Option<Self> {
+        let mut c = Self::healthy();
+        match name {
+            "healthy" => {}
+            "not-ready" => c.ready = false,
+            "no-headers" => c.security_headers = false,
+            "errors" => c.error_ratio = 0.15,
+            "slow" => c.p95_seconds = 0.8,
+            "empty-metrics" => c.feed_metrics = false,
+            "hanging" => c.hang = true,
+            "open" => c.api_key = None,
+            _ => return None,
+        }
+        Some(c)
+    }
+}
+
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Metrics {
+    /// (method, endpoint, status) -> count
+    requests: BTreeMap<(String, String, String), f64>,
+    /// endpoint -> (bucket counts, count, sum)
+    latency: BTreeMap<String, (Vec<f64>, f64, f64)>,
+    errors: BTreeMap<String, f64>,
+    rate_limit_hits: f64,
+    auth_failures: f64,
+    booked: u64,
+}
+
+impl Metrics {
+    fn observe(&mut self, method: &str, endpoint: &str, status: u16, seconds: f64) {
+        *self
+            .requests
+            .entry((method.into(), endpoint.into(), status.to_string()))
+            .or_default() += 1.0;
+        let h = self
+            .latency
+            .entry(endpoint.into())
+            .or_insert_with(|| (vec![0.0; BUCKETS.len()], 0.0, 0.0));
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                h.0[i] += 1.0;
+            }
+        }
+        h.1 += 1.0;
+        h.2 += seconds;
+        if status >= 500 {
+            *self.errors.entry("internal_error".into()).or_default() += 1.0;
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+struct Inner {
+    config: Config,
+    metrics: Mutex<Metrics>,
+    bucket: Mutex<Bucket>,
+    started: Instant,
+    request_ids: Mutex<u64>,
+}
+
+/// A running stand-in.
+pub struct Server {
+    pub url: String,
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// Requests the server has booked, real and synthetic (for tests).
+    pub fn booked(&self) -> u64 {
+        self.inner.metrics.lock().map_or(0, |m| m.booked)
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Starts the stand-in on `addr` (e.g. 127.0.0.1:0) in the current tokio runtime.
+pub async fn start(addr: &str, config: Config) -> std::io::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let inner = Arc::new(Inner {
+        bucket: Mutex::new(Bucket {
+            tokens: config.rate_limit.map_or(0.0, |(n, _)| f64::from(n)),
+            last: Instant::now(),
+        }),
+        config,
+        metrics: Mutex::new(Metrics::default()),
+        started: Instant::now(),
+        request_ids: Mutex::new(0),
+    });
+    let app = Router::new().fallback(handle).with_state(inner.clone());
+    let ticker = inner.clone();
+    let task = tokio::spawn(async move {
+        let traffic = tokio::spawn(book_traffic(ticker));
+        let _ = axum::serve(listener, app).await;
+        traffic.abort();
+    });
+    Ok(Server { url, inner, task })
+}
+
+/// Books synthetic traffic every 100 ms: the error share and latency profile of the mode.
+async fn book_traffic(inner: Arc<Inner>) {
+    let c = &inner.config;
+    let mut owed = 0.0;
+    let mut interval = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        interval.tick().await;
+        owed += c.traffic_rps / 10.0;
+        let Ok(mut m) = inner.metrics.lock() else {
+            return;
+        };
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let i = m.booked % 20;
+            m.booked += 1;
+            if !c.feed_metrics {
+                continue;
+            }
+            let status = if (i as f64) < c.error_ratio * 20.0 - 1e-9 {
+                500
+            } else {
+                200
+            };
+            // 18 fast, one at the P95 target, one above it.
+            let seconds = match i {
+                0 => c.p95_seconds * 1.5,
+                1 => c.p95_seconds,
+                _ => c.p95_seconds * 0.3,
+            };
+            m.observe("POST", "/generate", status, seconds);
+        }
+    }
+}
+
+fn error_body(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn json_ok(body: Value) -> Response {
+    error_body(StatusCode::OK, body)
+}
+
+fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
+    match &inner.config.api_key {
+        None => true,
+        Some(key) => {
+            headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {key}"))
+        }
+    }
+}
+
+fn take_token(inner: &Inner) -> bool {
+    let Some((n, window)) = inner.config.rate_limit else {
+        return true;
+    };
+    let Ok(mut b) = inner.bucket.lock() else {
+        return true;
+    };
+    let rate = f64::from(n) / f64::from(window);
+    let elapsed = b.last.elapsed().as_secs_f64();
+    b.tokens = (b.tokens + elapsed * rate).min(f64::from(n));
+    b.last = Instant::now();
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
+fn rate_limited() -> Response {
+    error_body(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": {"error_type": "rate_limit_exceeded", "message": "Rate limit exceeded. Maximum 5 requests per second.", "details": null}}),
+    )
+}
+
+fn unauthorized() -> Response {
+    error_body(
+        StatusCode::UNAUTHORIZED,
+        json!({"detail": "Invalid authentication"}),
+    )
+}
+
+fn strip_version(path: &str) -> &str {
+    path.strip_prefix("/v1")
+        .or_else(|| path.strip_prefix("/v2"))
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(path)
+}
+
+#[allow(clippy::result_large_err)] // the error is the response to send
+fn prompt_of(body: &Bytes) -> Result<String, Response> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| {
+        error_body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]}),
+        )
+    })?;
+    match v.get("prompt").and_then(Value::as_str) {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(error_body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"detail": [{"type": "missing", "loc": ["body", "prompt"], "msg": "Field required", "input": v}]}),
+        )),
+    }
+}
+
+fn ready_body(ready: bool) -> Value {
+    let mut components = serde_json::Map::new();
+    for (name, details) in [
+        ("cognitive_controller", "not_configured"),
+        ("memory_bounds", "not_configured"),
+        ("moral_filter", "threshold=0.50"),
+        ("aphasia", "not_configured_or_ok"),
+        ("memory_manager", "initialized"),
+        ("system_memory", "usage: 41.0%"),
+        ("system_cpu", "usage: 12.5% (cached)"),
+    ] {
+        let healthy = ready || name != "moral_filter";
+        components.insert(name.into(), json!({"healthy": healthy, "details": if healthy { details } else { "filter unavailable" }}));
+    }
+    let checks = json!({"cognitive_controller": true, "memory_bounds": true, "moral_filter": ready, "aphasia": true,
+        "memory_manager": true, "memory_available": true, "cpu_available": true});
+    json!({
+        "ready": ready,
+        "status": if ready { "ready" } else { "not_ready" },
+        "timestamp": now(),
+        "components": components,
+        "details": if ready { Value::Null } else { json!({"reason": "component failure", "unhealthy_components": ["moral_filter"]}) },
+        "checks": checks,
+    })
+}
+
+fn exposition(inner: &Inner) -> String {
+    let m = inner.metrics.lock().map(|m| {
+        (
+            m.requests.clone(),
+            m.latency.clone(),
+            m.errors.clone(),
+            m.rate_limit_hits,
+            m.auth_failures,
+        )
+    });
+    let (requests, latency, errors, rl_hits, auth_failures) = m.unwrap_or_default();
+    let mut s = String::new();
+    let fed = inner.config.feed_metrics;
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_http_requests_total Total HTTP requests\n# TYPE mlsdm_http_requests_total counter"
+    );
+    if fed {
+        for ((method, endpoint, status), v) in &requests {
+            let _ = writeln!(
+                s,
+                "mlsdm_http_requests_total{{endpoint=\"{endpoint}\",method=\"{method}\",status=\"{status}\"}} {v:.1}"
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_http_request_latency_seconds HTTP request latency in seconds\n# TYPE mlsdm_http_request_latency_seconds histogram"
+    );
+    if fed {
+        for (endpoint, (counts, count, sum)) in &latency {
+            for (b, c) in BUCKETS.iter().zip(counts) {
+                let _ = writeln!(
+                    s,
+                    "mlsdm_http_request_latency_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{b:?}\"}} {c:.1}"
+                );
+            }
+            let _ = writeln!(
+                s,
+                "mlsdm_http_request_latency_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {count:.1}"
+            );
+            let _ = writeln!(
+                s,
+                "mlsdm_http_request_latency_seconds_count{{endpoint=\"{endpoint}\"}} {count:.1}"
+            );
+            let _ = writeln!(
+                s,
+                "mlsdm_http_request_latency_seconds_sum{{endpoint=\"{endpoint}\"}} {sum}"
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_requests_total Total requests by endpoint and status\n# TYPE mlsdm_requests_total counter"
+    );
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_errors_total Total errors by type\n# TYPE mlsdm_errors_total counter"
+    );
+    if fed {
+        for (t, v) in &errors {
+            let _ = writeln!(s, "mlsdm_errors_total{{error_type=\"{t}\"}} {v:.1}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_processing_latency_milliseconds Event processing latency in milliseconds\n# TYPE mlsdm_processing_latency_milliseconds histogram"
+    );
+    for b in [
+        1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+    ] {
+        let _ = writeln!(
+            s,
+            "mlsdm_processing_latency_milliseconds_bucket{{le=\"{b:?}\"}} 0.0"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "mlsdm_processing_latency_milliseconds_bucket{{le=\"+Inf\"}} 0.0\nmlsdm_processing_latency_milliseconds_count 0.0\nmlsdm_processing_latency_milliseconds_sum 0.0"
+    );
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_memory_usage_bytes Memory usage in bytes\n# TYPE mlsdm_memory_usage_bytes gauge\nmlsdm_memory_usage_bytes 0.0"
+    );
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_emergency_shutdown_active Whether emergency shutdown is active\n# TYPE mlsdm_emergency_shutdown_active gauge\nmlsdm_emergency_shutdown_active 0.0"
+    );
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_bulkhead_queue_depth Requests waiting in the bulkhead\n# TYPE mlsdm_bulkhead_queue_depth gauge\nmlsdm_bulkhead_queue_depth 0.0"
+    );
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_rate_limit_hits_total Requests refused by the rate limiter\n# TYPE mlsdm_rate_limit_hits_total counter\nmlsdm_rate_limit_hits_total {rl_hits:.1}"
+    );
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_auth_failures_total Authentication failures\n# TYPE mlsdm_auth_failures_total counter"
+    );
+    if auth_failures > 0.0 {
+        let _ = writeln!(
+            s,
+            "mlsdm_auth_failures_total{{method=\"bearer\"}} {auth_failures:.1}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_moral_threshold Current moral threshold\n# TYPE mlsdm_moral_threshold gauge\nmlsdm_moral_threshold 0.5"
+    );
+    s
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    if inner.config.hang {
+        tokio::time::sleep(Duration::from_hours(1)).await;
+    }
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let mut response = route(&inner, &method, &path, &headers, &body);
+    let status = response.status().as_u16();
+    if ["/generate", "/infer", "/state/"]
+        .iter()
+        .any(|p| strip_version(&path) == *p)
+        && let Ok(mut m) = inner.metrics.lock()
+    {
+        m.booked += 1;
+        if inner.config.feed_metrics {
+            m.observe(
+                method.as_str(),
+                strip_version(&path),
+                status,
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        if status == 429 {
+            m.rate_limit_hits += 1.0;
+        }
+        if status == 401 {
+            m.auth_failures += 1.0;
+        }
+    }
+    let h = response.headers_mut();
+    if inner.config.security_headers {
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        h.insert(
+            "x-xss-protection",
+            HeaderValue::from_static("1; mode=block"),
+        );
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'self'"),
+        );
+    }
+    let id = headers.get("x-request-id").cloned().unwrap_or_else(|| {
+        let mut n = inner.request_ids.lock().map_or(0, |g| *g);
+        n += 1;
+        if let Ok(mut g) = inner.request_ids.lock() {
+            *g = n;
+        }
+        HeaderValue::from_str(&format!("00000000-0000-4000-8000-{n:012x}"))
+            .unwrap_or(HeaderValue::from_static("0"))
+    });
+    h.insert("x-request-id", id);
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{:.2}ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    )) {
+        h.insert("x-response-time", v);
+    }
+    response
+}
+
+fn route(
+    inner: &Inner,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let c = &inner.config;
+    let not_found = || error_body(StatusCode::NOT_FOUND, json!({"detail": "Not Found"}));
+    let get = method == Method::GET;
+    match (get, path) {
+        (true, "/health") => json_ok(json!({"status": "healthy"})),
+        (true, "/health/live" | "/health/liveness") => {
+            json_ok(json!({"status": "alive", "timestamp": now()}))
+        }
+        (true, "/health/ready" | "/health/readiness") => {
+            let code = if c.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            error_body(code, ready_body(c.ready))
+        }
+        (true, "/health/detailed") => error_body(
+            if c.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            },
+            json!({"status": if c.ready { "healthy" } else { "unhealthy" }, "timestamp": now(), "uptime_seconds": inner.started.elapsed().as_secs_f64(),
+                "system": {"memory_percent": 41.0, "memory_available_mb": 14000.0, "memory_total_mb": 24105.5, "cpu_percent": 12.5, "cpu_count": 2, "disk_percent": 14.6},
+                "memory_state": {"L1_norm": 0.0, "L2_norm": 0.0, "L3_norm": 0.0}, "phase": "wake",
+                "statistics": {"total_events_processed": 0, "accepted_events_count": 0, "latent_events_count": 0, "moral_filter_threshold": 0.5}}),
+        ),
+        (true, "/health/metrics") => (
+            StatusCode::OK,
+            [("content-type", "text/plain; charset=utf-8")],
+            exposition(inner),
+        )
+            .into_response(),
+        (true, "/openapi.json") => json_ok(
+            json!({"openapi": "3.1.0", "info": {"title": "MLSDM", "version": "1.2.0"},
+            "paths": {"/generate": {"post": {}}, "/infer": {"post": {}}, "/status": {"get": {}}, "/health": {"get": {}}}}),
+        ),
+        (true, p) if ["/status", "/v1/status", "/v2/status"].contains(&p) => json_ok(json!({
+            "status": "ok", "version": "1.2.0", "backend": "local_stub",
+            "system": {"memory_mb": c.memory_mb, "cpu_percent": 12.5},
+            "config": {"dimension": c.dimension, "rate_limiting_enabled": c.rate_limit.is_some(),
+                "rate_limit_requests": c.rate_limit.map_or(5, |r| r.0), "rate_limit_window": c.rate_limit.map_or(1, |r| r.1), "secure_mode": false},
+        })),
+        (true, p) if strip_version(p) == "/state/" && p != "/state/" => {
+            if !authorized(inner, headers) {
+                return unauthorized();
+            }
+            if !take_token(inner) {
+                return rate_limited();
+            }
+            json_ok(json!({"phase": "wake", "memory_items": 0, "moral_threshold": 0.5}))
+        }
+        (false, p)
+            if method == Method::POST && ["/generate", "/infer"].contains(&strip_version(p)) =>
+        {
+            let is_generate = strip_version(p) == "/generate";
+            if is_generate && !authorized(inner, headers) {
+                return unauthorized();
+            }
+            if !take_token(inner) {
+                return rate_limited();
+            }
+            let prompt = match prompt_of(body) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            if is_generate {
+                json_ok(
+                    json!({"response": format!("NEURO-RESPONSE: {prompt} [stub]"), "accepted": true, "phase": "wake", "moral_score": 0.55,
+                    "aphasia_flags": null, "emergency_shutdown": false, "cognitive_state": {"phase": "wake"}, "metrics": {"timing": {"total": 1.0}}}),
+                )
+            } else {
+                json_ok(
+                    json!({"response": "", "accepted": false, "phase": "wake", "moral_metadata": {"threshold": 0.55},
+                    "aphasia_metadata": null, "rag_metadata": {"enabled": true}, "timing": {"total": 1.0}, "governance": null}),
+                )
+            }
+        }
+        _ => not_found(),
+    }
+}
