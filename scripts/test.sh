@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v chromium >/dev/null || need_apt+=(chromium)
+command -v prometheus >/dev/null || need_apt+=(prometheus)
 
 # A Python with junitparser, the real JUnit parser the JUnit test reads our XML with.
 python=""
@@ -33,5 +34,63 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 export MLSDM_AUDIT_PYTHON="$python"
+
+# Servers the tests use, all on 127.0.0.1, stopped by PID when this script exits:
+# an MLSDM stand-in per mode, each scraped every second by a real Prometheus of its own (one per
+# mode, because the checks' queries aggregate over everything a Prometheus holds).
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_port() {
+  local port=$1 tries=0
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 120 ]; then echo "scripts/test.sh: nothing listens on 127.0.0.1:$port" >&2; exit 1; fi
+    sleep 0.5
+  done
+}
+
+cargo build -q -p mlsdm-audit-testservers --bin mlsdm-test-server
+cat > "$work/rules.yml" <<'RULES'
+groups:
+  - name: mlsdm-test
+    rules:
+      - alert: MLSDMHighErrorRate
+        expr: (sum(rate(mlsdm_http_requests_total{status=~"5.."}[30s])) or vector(0)) / sum(rate(mlsdm_http_requests_total[30s])) > 0.10
+        labels:
+          severity: critical
+RULES
+promtool check rules "$work/rules.yml" >/dev/null
+i=0
+for mode in healthy errors slow empty-metrics; do
+  sport=$((18081 + i)); pport=$((19091 + i)); i=$((i + 1))
+  name=$(echo "$mode" | tr 'a-z-' 'A-Z_')
+  target/debug/mlsdm-test-server "127.0.0.1:$sport" "$mode" >"$work/mlsdm-$mode.log" 2>&1 &
+  pids+=($!)
+  cat > "$work/prometheus-$mode.yml" <<CONFIG
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: ["$work/rules.yml"]
+scrape_configs:
+  - job_name: mlsdm
+    metrics_path: /health/metrics
+    static_configs:
+      - targets: ["127.0.0.1:$sport"]
+CONFIG
+  prometheus --config.file="$work/prometheus-$mode.yml" --storage.tsdb.path="$work/data-$mode" \
+    --web.listen-address="127.0.0.1:$pport" --log.level=warn >"$work/prometheus-$mode.log" 2>&1 &
+  pids+=($!)
+  export "MLSDM_AUDIT_TEST_MLSDM_$name=http://127.0.0.1:$sport"
+  export "MLSDM_AUDIT_TEST_PROMETHEUS_$name=http://127.0.0.1:$pport"
+  wait_port "$sport"
+  wait_port "$pport"
+done
 
 cargo test "$@"

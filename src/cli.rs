@@ -126,7 +126,7 @@ pub struct CheckArgs {
     /// Scrape /health/metrics repeatedly for this long before evaluating the metrics checks.
     #[arg(long, value_name = "DURATION")]
     pub observe: Option<String>,
-    /// Evaluate every metrics check over this window instead of its own `for`.
+    /// Evaluate every metrics check that has a `for` window over this window instead.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
     /// Extra check directories (add or override built-ins by id).

@@ -513,7 +513,8 @@ async fn scrape(client: &reqwest::Client, opts: &HttpOptions) -> Result<Store, S
 
 fn window_of(for_window: Option<&str>, opts: &HttpOptions) -> (Option<u64>, Option<u64>) {
     let asked = for_window.and_then(parse_duration);
-    let window = opts.window.map(|w| w.as_secs()).or(asked);
+    // --window replaces a check's `for`; a check without one stays an instant query.
+    let window = asked.map(|a| opts.window.map_or(a, |w| w.as_secs()));
     (asked, window)
 }
 
