@@ -347,3 +347,109 @@ fn the_api_key_is_never_printed() {
     }
     assert!(s.server.booked() > 0);
 }
+
+fn edge(url: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "check",
+        "--endpoint",
+        url,
+        "--checks",
+        "tests/data/checks-http-edge",
+        "--only",
+        "redirect-same-host,redirect-other-host,huge-body,health-live",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    report(&audit(&args))
+}
+
+#[test]
+fn redirects_body_cap_and_user_agent() {
+    let s = serve(Config::healthy());
+    let r = edge(&s.server.url, &[]);
+    assert_eq!(status(&r, "redirect-same-host").0, "pass");
+    let (st, msg) = status(&r, "redirect-other-host");
+    assert_eq!(st, "fail", "{msg}");
+    assert_eq!(
+        msg, "status 302 to http://localhost:9/health",
+        "not followed to another host"
+    );
+    let (st, msg) = status(&r, "huge-body");
+    assert_eq!(st, "error");
+    assert!(msg.ends_with("response body larger than 1024 KiB"), "{msg}");
+    let seen = s.server.seen();
+    assert!(
+        seen.iter().all(|(_, _, ua)| ua.starts_with("mlsdm-audit/")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn tls_is_verified_unless_told_otherwise() {
+    let pki = mlsdm_audit_testservers::tls::pki("mlsdm", &["127.0.0.1", "localhost"]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(mlsdm_audit_testservers::mlsdm::start_tls(
+            "127.0.0.1:0",
+            Config::healthy(),
+            &pki,
+        ))
+        .unwrap();
+    assert!(server.url.starts_with("https://"));
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    // Unknown CA: an error naming the endpoint and the certificate problem.
+    let r = report(&audit(&[
+        "check",
+        "--endpoint",
+        &server.url,
+        "--only",
+        "health-live",
+        "--format",
+        "json",
+    ]));
+    let (st, msg) = status(&r, "health-live");
+    assert_eq!(st, "error");
+    assert!(
+        msg.contains(&server.url) && msg.to_lowercase().contains("certificate"),
+        "{msg}"
+    );
+    // With the CA: verified and passing.
+    let r = report(&audit(&[
+        "check",
+        "--endpoint",
+        &server.url,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--only",
+        "health-live",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(status(&r, "health-live").0, "pass");
+    assert!(r["target"].get("insecureSkipTlsVerify").is_none());
+    // Explicitly insecure: passes, and the report says verification was off.
+    let r = report(&audit(&[
+        "check",
+        "--endpoint",
+        &server.url,
+        "--insecure-skip-tls-verify",
+        "--only",
+        "health-live",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(status(&r, "health-live").0, "pass");
+    assert_eq!(r["target"]["insecureSkipTlsVerify"], true);
+    // A CA file that is not PEM is a usage error.
+    let out = audit(&["check", "--endpoint", &server.url, "--ca-file", "README.md"]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,3 +1,4 @@
 //! Test servers for mlsdm-audit: real sockets, the real wire formats.
 
 pub mod mlsdm;
+pub mod tls;

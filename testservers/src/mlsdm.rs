@@ -127,22 +127,34 @@ struct Inner {
     bucket: Mutex<Bucket>,
     started: Instant,
     request_ids: Mutex<u64>,
+    seen: Mutex<Vec<(String, String, String)>>,
 }
 
 /// A running stand-in.
 pub struct Server {
     pub url: String,
     inner: Arc<Inner>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
 impl Server {
+    /// Every request received: (method, path and query, User-Agent).
+    pub fn seen(&self) -> Vec<(String, String, String)> {
+        self.inner
+            .seen
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
     /// Requests the server has booked, real and synthetic (for tests).
     pub fn booked(&self) -> u64 {
         self.inner.metrics.lock().map_or(0, |m| m.booked)
@@ -157,8 +169,26 @@ fn now() -> f64 {
 
 /// Starts the stand-in on `addr` (e.g. 127.0.0.1:0) in the current tokio runtime.
 pub async fn start(addr: &str, config: Config) -> std::io::Result<Server> {
+    start_with(addr, config, None).await
+}
+
+/// Starts the stand-in serving HTTPS with `pki`'s leaf certificate.
+pub async fn start_tls(
+    addr: &str,
+    config: Config,
+    pki: &crate::tls::Pki,
+) -> std::io::Result<Server> {
+    start_with(addr, config, Some(pki)).await
+}
+
+async fn start_with(
+    addr: &str,
+    config: Config,
+    pki: Option<&crate::tls::Pki>,
+) -> std::io::Result<Server> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let scheme = if pki.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr()?);
     let inner = Arc::new(Inner {
         bucket: Mutex::new(Bucket {
             tokens: config.rate_limit.map_or(0.0, |(n, _)| f64::from(n)),
@@ -168,15 +198,17 @@ pub async fn start(addr: &str, config: Config) -> std::io::Result<Server> {
         metrics: Mutex::new(Metrics::default()),
         started: Instant::now(),
         request_ids: Mutex::new(0),
+        seen: Mutex::new(Vec::new()),
     });
     let app = Router::new().fallback(handle).with_state(inner.clone());
-    let ticker = inner.clone();
-    let task = tokio::spawn(async move {
-        let traffic = tokio::spawn(book_traffic(ticker));
-        let _ = axum::serve(listener, app).await;
-        traffic.abort();
+    let mut tasks = vec![tokio::spawn(book_traffic(inner.clone()))];
+    tasks.push(match pki {
+        Some(p) => crate::tls::serve(listener, app, p),
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }),
     });
-    Ok(Server { url, inner, task })
+    Ok(Server { url, inner, tasks })
 }
 
 /// Books synthetic traffic every 100 ms: the error share and latency profile of the mode.
@@ -440,6 +472,32 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
+    if let Ok(mut seen) = inner.seen.lock() {
+        let ua = headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        seen.push((method.to_string(), req.uri().to_string(), ua));
+    }
+    // Test hooks: a redirect to wherever ?to= says, and a body larger than any client should read.
+    if path == "/__test/redirect" {
+        let to = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("to="))
+            .unwrap_or("/")
+            .to_string();
+        return (StatusCode::FOUND, [("location", to)]).into_response();
+    }
+    if path == "/__test/huge" {
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "x".repeat(3 << 20),
+        )
+            .into_response();
+    }
     let body = axum::body::to_bytes(req.into_body(), 1 << 20)
         .await
         .unwrap_or_default();
