@@ -99,8 +99,39 @@ pub enum Command {
 #[allow(clippy::struct_excessive_bools)] // one per command-line switch
 pub struct CheckArgs {
     /// Manifest files or directories (recursive *.yaml, *.yml, *.json); `-` reads stdin.
-    #[arg(long = "manifests", short = 'f', value_name = "PATH", required_unless_present_any = ["endpoints", "prometheus"])]
+    /// Without --manifests, the live cluster is audited.
+    #[arg(long = "manifests", short = 'f', value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
+    /// Path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace to audit (default: the context's namespace).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Audit every namespace.
+    #[arg(long, short = 'A', conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// Do not read a cluster: audit only --endpoint / --prometheus.
+    #[arg(long, conflicts_with_all = ["manifests", "kubeconfig", "context"])]
+    pub no_cluster: bool,
+    /// Requests per second to the API server (client-go style limiter).
+    #[arg(long, default_value_t = 50.0, value_name = "N")]
+    pub qps: f64,
+    /// Requests allowed at once above --qps.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub burst: u32,
+    /// Timeout of each request to the API server.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub request_timeout: String,
+    /// The image the MLSDM workloads must run ("Image version verified").
+    #[arg(long, value_name = "IMAGE")]
+    pub expect_image: Option<String>,
+    /// The version (image tag) the MLSDM workloads must run.
+    #[arg(long, value_name = "VERSION")]
+    pub expect_version: Option<String>,
     /// MLSDM's base URL (an Ingress, a port-forward); repeatable. Enables the http checks, and
     /// the metrics checks by scraping /health/metrics when there is no --prometheus.
     #[arg(long = "endpoint", value_name = "URL")]

@@ -75,6 +75,7 @@ fn evaluate_kubernetes(
         ctx.add_variable_from_value("object", facts.cel_object(i));
         ctx.add_variable_from_value("oldObject", Value::Null);
         ctx.add_variable_from_value("mlsdm", facts.cel_mlsdm(i));
+        ctx.add_variable_from_value("params", json_to_cel(&facts.params));
         if check.uses_related {
             ctx.add_variable_from_value("related", facts.cel_related(i));
         }
@@ -89,6 +90,11 @@ fn evaluate_kubernetes(
     }
     if matched == 0 {
         let kinds: Vec<&str> = check.kinds.iter().map(|k| k.kind.as_str()).collect();
+        let missing: Vec<&str> = kinds.iter().copied().filter(|k| facts.missing_kinds.contains(*k)).collect();
+        if !missing.is_empty() && missing.len() == kinds.len() {
+            results.push(result(check, Status::NoData, format!("{} is not served by the cluster (its CRD is not installed)", missing.join(" / ")), None, facts));
+            return;
+        }
         results.push(result(
             check,
             Status::NoData,

@@ -33,6 +33,16 @@ pub enum UsageError {
     Invalid(String),
     #[error("{0}")]
     Signoff(#[from] signoff::SignoffError),
+    /// The cluster could not be reached or refused the credentials (exit 3).
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl UsageError {
+    /// 3 when a source could not be reached, 2 for everything the user must fix in the input.
+    pub fn exit_code(&self) -> u8 {
+        if matches!(self, Self::Unreachable(_)) { 3 } else { 2 }
+    }
 }
 
 /// Loads checks and applies `--only`/`--skip`, rejecting ids that do not exist.
@@ -67,6 +77,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         .map(sources::selector::parse)
         .transpose()
         .map_err(|e| UsageError::Invalid(format!("--selector: {e}")))?;
+    let cluster_mode = args.manifests.is_empty() && !args.no_cluster;
     let objects = sources::manifests::load(&args.manifests)?;
     let http = http_options(args)?;
     if http.prometheus.is_none() && !http.endpoints.is_empty() {
@@ -81,8 +92,13 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         Some(path) => waivers::load_file(path, &ids)?,
         None => Vec::new(),
     };
+    // Bad input fails before any network I/O.
+    let attestations = args.attestations.as_deref().map(|p| sources::attestations::load(p, &checks)).transpose()?;
+    let baseline = args.baseline.as_deref().map(read_report).transpose()?;
+    let cluster_opts = cluster_options(args)?;
+
     let mut sources = BTreeSet::new();
-    if !args.manifests.is_empty() {
+    if !args.manifests.is_empty() || cluster_mode {
         sources.insert(Source::Kubernetes);
     }
     if !http.endpoints.is_empty() {
@@ -91,31 +107,49 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     if !http.endpoints.is_empty() || http.prometheus.is_some() {
         sources.insert(Source::Metrics);
     }
-    let mut facts = sources::Facts::new(objects, sources, selector, "the audited manifests");
-    if !facts
-        .sources
-        .is_disjoint(&BTreeSet::from([Source::Http, Source::Metrics]))
-    {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| UsageError::Invalid(format!("cannot start the async runtime: {e}")))?;
-        facts.service = runtime
-            .block_on(sources::http::gather(&checks, &http))
-            .map_err(UsageError::Invalid)?;
-        facts.endpoints.clone_from(&http.endpoints);
-        facts.prometheus.clone_from(&http.prometheus);
+    let needs_network = cluster_mode || sources.contains(&Source::Http) || sources.contains(&Source::Metrics);
+    let runtime = needs_network
+        .then(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build())
+        .transpose()
+        .map_err(|e| UsageError::Invalid(format!("cannot start the async runtime: {e}")))?;
+
+    let mut cluster_target = None;
+    let (objects, origin, kind_errors, missing_kinds) = match (&runtime, cluster_mode) {
+        (Some(rt), true) => {
+            let extra: Vec<(String, Option<String>)> =
+                checks.iter().flat_map(|c| c.kinds.iter().map(|k| (k.kind.clone(), k.api_version.clone()))).collect();
+            let cf = rt
+                .block_on(async {
+                    let (api, context, default_ns) = sources::kube::connect(&cluster_opts).await?;
+                    sources::kube::gather(&api, &cluster_opts, &default_ns, &extra).await.map(|mut f| {
+                        f.context = context;
+                        f
+                    })
+                })
+                .map_err(|e| UsageError::Unreachable(e.0))?;
+            let origin = match &cf.namespace {
+                Some(ns) => format!("namespace {ns} of {}", cf.server),
+                None => format!("the cluster at {}", cf.server),
+            };
+            cluster_target = Some(report::ClusterTarget { server: cf.server.clone(), context: cf.context.clone(), namespace: cf.namespace.clone(), requests: cf.requests });
+            (cf.objects, origin, cf.kind_errors, cf.missing_kinds)
+        }
+        _ => (objects, "the audited manifests".to_string(), Default::default(), Default::default()),
+    };
+    let mut facts = sources::Facts::new(objects, sources, selector, &origin);
+    facts.kind_errors = kind_errors;
+    facts.missing_kinds = missing_kinds;
+    facts.params = serde_json::json!({"expectImage": args.expect_image, "expectVersion": args.expect_version});
+    if let Some(rt) = &runtime {
+        if facts.sources.contains(&Source::Http) || facts.sources.contains(&Source::Metrics) {
+            facts.service = rt.block_on(sources::http::gather(&checks, &http)).map_err(UsageError::Invalid)?;
+            facts.endpoints.clone_from(&http.endpoints);
+            facts.prometheus.clone_from(&http.prometheus);
+        }
     }
     if !args.no_annotation_waivers {
         waiver_set.extend(waivers::from_annotations(&facts.objects, &ids)?);
     }
-    let attestations = args
-        .attestations
-        .as_deref()
-        .map(|p| sources::attestations::load(p, &checks))
-        .transpose()?;
-    let baseline = args.baseline.as_deref().map(read_report).transpose()?;
     let mut results = engine::evaluate(&checks, &facts);
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
     if let Some(a) = &attestations {
@@ -125,7 +159,8 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         report::baseline::mark(&mut results, b);
     }
     let target = Target {
-        mode: "manifests".into(),
+        mode: if cluster_mode { "cluster" } else if args.manifests.is_empty() { "service" } else { "manifests" }.into(),
+        cluster: cluster_target,
         manifests: args
             .manifests
             .iter()
@@ -241,4 +276,17 @@ fn reject_unsupported_queries(checks: &[Check]) -> Result<(), UsageError> {
     } else {
         Err(UsageError::Invalid(problems.join("\n")))
     }
+}
+
+fn cluster_options(args: &CheckArgs) -> Result<sources::kube::ClusterOptions, UsageError> {
+    Ok(sources::kube::ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        all_namespaces: args.all_namespaces,
+        qps: args.qps,
+        burst: args.burst,
+        timeout: duration_flag("--request-timeout", &args.request_timeout)?,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    })
 }

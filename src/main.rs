@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             {
                 eprintln!("error: {e}");
             }
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }

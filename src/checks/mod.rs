@@ -290,7 +290,39 @@ pub struct Check {
     pub origin: String,
     /// Whether any expression reads `related`, so the facts layer computes it only when needed.
     pub uses_related: bool,
+    /// Kinds besides `match.kinds` the expressions read (through `related` or `mlsdm`): if the
+    /// cluster would not list one of them, the check cannot be evaluated.
+    pub depends_on: Vec<String>,
 }
+
+/// Which kinds each `related` field and the `mlsdm` variable are computed from.
+const DEPENDENCIES: &[(&str, &[&str])] = &[
+    ("related.services", &["Service"]),
+    ("related.pdbs", &["PodDisruptionBudget"]),
+    ("related.hpas", &["HorizontalPodAutoscaler"]),
+    ("related.networkPolicies", &["NetworkPolicy"]),
+    ("related.namespaceNetworkPolicies", &["NetworkPolicy"]),
+    ("related.ingresses", &["Ingress", "Service"]),
+    ("related.serviceMonitors", &["ServiceMonitor", "Service"]),
+    ("related.podMonitors", &["PodMonitor"]),
+    ("related.prometheusRules", &["PrometheusRule"]),
+    ("related.resourceQuotas", &["ResourceQuota"]),
+    ("related.limitRanges", &["LimitRange"]),
+    ("related.configMaps", &["ConfigMap"]),
+    ("related.secrets", &["Secret"]),
+    ("related.missingReferences", &["ConfigMap", "Secret"]),
+    ("related.missingImagePullSecrets", &["Secret"]),
+    ("related.namespace", &["Namespace"]),
+    ("related.serviceAccount", &["ServiceAccount"]),
+    ("related.roleBindings", &["RoleBinding"]),
+    ("related.externalSecrets", &["ExternalSecret", "SealedSecret"]),
+    ("related.alertmanagerConfigs", &["AlertmanagerConfig"]),
+    ("related.dashboards", &["ConfigMap", "GrafanaDashboard"]),
+    ("related.replicaSets", &["ReplicaSet"]),
+    ("related.pods", &["Pod"]),
+    ("related.workloads", &["Deployment", "StatefulSet", "DaemonSet", "Rollout"]),
+    ("mlsdm.", &["ConfigMap", "Secret"]),
+];
 
 /// A problem in a check file, pointing at its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -590,6 +622,23 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         )
         .any(|e| e.source.contains("related"));
 
+    let sources: Vec<&str> = for_each
+        .iter()
+        .chain(when.iter().map(|c| &c.expression))
+        .chain(validations.iter().flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())))
+        .map(|e| e.source.as_str())
+        .collect();
+    let mut depends_on: Vec<String> = Vec::new();
+    for (field, kinds) in DEPENDENCIES {
+        if sources.iter().any(|s| s.contains(field)) {
+            for k in *kinds {
+                if !depends_on.iter().any(|d| d == k) {
+                    depends_on.push((*k).to_string());
+                }
+            }
+        }
+    }
+
     Ok(Check {
         id: file.id,
         title: file.title,
@@ -609,6 +658,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         doc: file.doc,
         origin: origin.to_string(),
         uses_related,
+        depends_on,
     })
 }
 

@@ -220,6 +220,22 @@ pub struct Target {
     /// `--window` override, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_seconds: Option<u64>,
+    /// The cluster audited, in cluster mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterTarget>,
+}
+
+/// Which cluster a live audit read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterTarget {
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// None: all namespaces.
+    pub namespace: Option<String>,
+    /// GET requests sent to list the cluster.
+    pub requests: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 pub mod attestations;
 pub mod http;
+pub mod kube;
 pub mod manifests;
 pub mod mlsdm;
 pub mod selector;
@@ -16,7 +17,7 @@ use cel::objects::Value as CelValue;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::cell::OnceCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Kinds that run MLSDM pods (Argo Rollouts' `Rollout` counts as a Deployment-like workload).
 pub const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "Rollout"];
@@ -304,6 +305,12 @@ pub struct Facts {
     pub service: http::ServiceFacts,
     pub endpoints: Vec<String>,
     pub prometheus: Option<String>,
+    /// Live mode: kinds that could not be listed (403 or server error), with why.
+    pub kind_errors: BTreeMap<String, String>,
+    /// Live mode: kinds the cluster does not serve (CRDs not installed).
+    pub missing_kinds: BTreeSet<String>,
+    /// `params` in expressions: `expectImage`, `expectVersion`.
+    pub params: Value,
     cel_objects: Vec<OnceCell<CelValue>>,
     related: Vec<OnceCell<CelValue>>,
     mlsdm: Vec<OnceCell<CelValue>>,
@@ -333,6 +340,9 @@ impl Facts {
             service: http::ServiceFacts::default(),
             endpoints: Vec::new(),
             prometheus: None,
+            kind_errors: BTreeMap::new(),
+            missing_kinds: BTreeSet::new(),
+            params: json!({"expectImage": null, "expectVersion": null}),
             cel_objects: (0..n).map(|_| OnceCell::new()).collect(),
             related: (0..n).map(|_| OnceCell::new()).collect(),
             mlsdm: (0..n).map(|_| OnceCell::new()).collect(),
@@ -579,6 +589,15 @@ impl Facts {
                 "externalSecrets": list(self.same_ns(ns, "ExternalSecret").chain(self.same_ns(ns, "SealedSecret")).collect()),
                 "alertmanagerConfigs": list(self.same_ns(ns, "AlertmanagerConfig").collect()),
                 "dashboards": list(self.objects.iter().filter(|o| (o.kind == "ConfigMap" && o.labels().get("grafana_dashboard").is_some()) || o.kind == "GrafanaDashboard").collect()),
+                "replicaSets": list(self.same_ns(ns, "ReplicaSet").filter(|r| {
+                    r.json.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|o| {
+                        o.iter().any(|o| o.get("kind").and_then(Value::as_str) == Some(obj.kind.as_str()) && o.get("name").and_then(Value::as_str) == Some(obj.name.as_str()))
+                    })
+                }).collect()),
+                "pods": list(self.same_ns(ns, "Pod").filter(|p| {
+                    let sel = obj.json.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+                    !sel.is_null() && selector::matches(&sel, &p.labels()).unwrap_or(false)
+                }).collect()),
                 "canaries": list(self.objects.iter().filter(|o| o.is_workload() && o.name != obj.name && o.name.contains("canary")).collect()),
             })
         } else {
