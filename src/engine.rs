@@ -56,6 +56,24 @@ fn evaluate_kubernetes(
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
 ) {
+    // In a live audit, a kind the check reads that could not be listed makes it unevaluable.
+    let unreadable: Vec<&String> = check
+        .kinds
+        .iter()
+        .map(|k| &k.kind)
+        .chain(check.depends_on.iter())
+        .filter_map(|k| facts.kind_errors.get(k))
+        .collect();
+    if let Some(first) = unreadable.first() {
+        results.push(result(
+            check,
+            Status::Error,
+            format!("cannot evaluate: {first}"),
+            None,
+            facts,
+        ));
+        return;
+    }
     let mut matched = 0;
     for (i, obj) in facts.objects.iter().enumerate() {
         let kind_ok = check
@@ -90,9 +108,22 @@ fn evaluate_kubernetes(
     }
     if matched == 0 {
         let kinds: Vec<&str> = check.kinds.iter().map(|k| k.kind.as_str()).collect();
-        let missing: Vec<&str> = kinds.iter().copied().filter(|k| facts.missing_kinds.contains(*k)).collect();
+        let missing: Vec<&str> = kinds
+            .iter()
+            .copied()
+            .filter(|k| facts.missing_kinds.contains(*k))
+            .collect();
         if !missing.is_empty() && missing.len() == kinds.len() {
-            results.push(result(check, Status::NoData, format!("{} is not served by the cluster (its CRD is not installed)", missing.join(" / ")), None, facts));
+            results.push(result(
+                check,
+                Status::NoData,
+                format!(
+                    "{} is not served by the cluster (its CRD is not installed)",
+                    missing.join(" / ")
+                ),
+                None,
+                facts,
+            ));
             return;
         }
         results.push(result(

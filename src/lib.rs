@@ -41,7 +41,11 @@ pub enum UsageError {
 impl UsageError {
     /// 3 when a source could not be reached, 2 for everything the user must fix in the input.
     pub fn exit_code(&self) -> u8 {
-        if matches!(self, Self::Unreachable(_)) { 3 } else { 2 }
+        if matches!(self, Self::Unreachable(_)) {
+            3
+        } else {
+            2
+        }
     }
 }
 
@@ -93,7 +97,11 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         None => Vec::new(),
     };
     // Bad input fails before any network I/O.
-    let attestations = args.attestations.as_deref().map(|p| sources::attestations::load(p, &checks)).transpose()?;
+    let attestations = args
+        .attestations
+        .as_deref()
+        .map(|p| sources::attestations::load(p, &checks))
+        .transpose()?;
     let baseline = args.baseline.as_deref().map(read_report).transpose()?;
     let cluster_opts = cluster_options(args)?;
 
@@ -107,45 +115,72 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     if !http.endpoints.is_empty() || http.prometheus.is_some() {
         sources.insert(Source::Metrics);
     }
-    let needs_network = cluster_mode || sources.contains(&Source::Http) || sources.contains(&Source::Metrics);
+    let needs_network =
+        cluster_mode || sources.contains(&Source::Http) || sources.contains(&Source::Metrics);
     let runtime = needs_network
-        .then(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build())
+        .then(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        })
         .transpose()
         .map_err(|e| UsageError::Invalid(format!("cannot start the async runtime: {e}")))?;
 
     let mut cluster_target = None;
     let (objects, origin, kind_errors, missing_kinds) = match (&runtime, cluster_mode) {
         (Some(rt), true) => {
-            let extra: Vec<(String, Option<String>)> =
-                checks.iter().flat_map(|c| c.kinds.iter().map(|k| (k.kind.clone(), k.api_version.clone()))).collect();
+            let extra: Vec<(String, Option<String>)> = checks
+                .iter()
+                .flat_map(|c| {
+                    c.kinds
+                        .iter()
+                        .map(|k| (k.kind.clone(), k.api_version.clone()))
+                })
+                .collect();
             let cf = rt
                 .block_on(async {
                     let (api, context, default_ns) = sources::kube::connect(&cluster_opts).await?;
-                    sources::kube::gather(&api, &cluster_opts, &default_ns, &extra).await.map(|mut f| {
-                        f.context = context;
-                        f
-                    })
+                    sources::kube::gather(&api, &cluster_opts, &default_ns, &extra)
+                        .await
+                        .map(|mut f| {
+                            f.context = context;
+                            f
+                        })
                 })
                 .map_err(|e| UsageError::Unreachable(e.0))?;
             let origin = match &cf.namespace {
                 Some(ns) => format!("namespace {ns} of {}", cf.server),
                 None => format!("the cluster at {}", cf.server),
             };
-            cluster_target = Some(report::ClusterTarget { server: cf.server.clone(), context: cf.context.clone(), namespace: cf.namespace.clone(), requests: cf.requests });
+            cluster_target = Some(report::ClusterTarget {
+                server: cf.server.clone(),
+                context: cf.context.clone(),
+                namespace: cf.namespace.clone(),
+                requests: cf.requests,
+            });
             (cf.objects, origin, cf.kind_errors, cf.missing_kinds)
         }
-        _ => (objects, "the audited manifests".to_string(), Default::default(), Default::default()),
+        _ => (
+            objects,
+            "the audited manifests".to_string(),
+            std::collections::BTreeMap::default(),
+            BTreeSet::default(),
+        ),
     };
     let mut facts = sources::Facts::new(objects, sources, selector, &origin);
     facts.kind_errors = kind_errors;
     facts.missing_kinds = missing_kinds;
-    facts.params = serde_json::json!({"expectImage": args.expect_image, "expectVersion": args.expect_version});
-    if let Some(rt) = &runtime {
-        if facts.sources.contains(&Source::Http) || facts.sources.contains(&Source::Metrics) {
-            facts.service = rt.block_on(sources::http::gather(&checks, &http)).map_err(UsageError::Invalid)?;
-            facts.endpoints.clone_from(&http.endpoints);
-            facts.prometheus.clone_from(&http.prometheus);
-        }
+    facts.params =
+        serde_json::json!({"expectImage": args.expect_image, "expectVersion": args.expect_version});
+    if let Some(rt) = &runtime
+        && (facts.sources.contains(&Source::Http) || facts.sources.contains(&Source::Metrics))
+    {
+        facts.service = rt
+            .block_on(sources::http::gather(&checks, &http))
+            .map_err(UsageError::Invalid)?;
+        facts.endpoints.clone_from(&http.endpoints);
+        facts.prometheus.clone_from(&http.prometheus);
     }
     if !args.no_annotation_waivers {
         waiver_set.extend(waivers::from_annotations(&facts.objects, &ids)?);
@@ -159,7 +194,14 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         report::baseline::mark(&mut results, b);
     }
     let target = Target {
-        mode: if cluster_mode { "cluster" } else if args.manifests.is_empty() { "service" } else { "manifests" }.into(),
+        mode: if cluster_mode {
+            "cluster"
+        } else if args.manifests.is_empty() {
+            "service"
+        } else {
+            "manifests"
+        }
+        .into(),
         cluster: cluster_target,
         manifests: args
             .manifests

@@ -20,7 +20,14 @@ fn main() -> ExitCode {
         Err(e) => {
             #[allow(clippy::print_stderr)] // main is the one place that prints errors
             {
-                eprintln!("error: {e}");
+                // Unreachable-source errors are one line; input errors may list several problems.
+                let text = e.to_string();
+                let text = if e.exit_code() == 3 {
+                    text.split_whitespace().collect::<Vec<_>>().join(" ")
+                } else {
+                    text
+                };
+                eprintln!("error: {text}");
             }
             ExitCode::from(e.exit_code())
         }

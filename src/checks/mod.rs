@@ -315,12 +315,18 @@ const DEPENDENCIES: &[(&str, &[&str])] = &[
     ("related.namespace", &["Namespace"]),
     ("related.serviceAccount", &["ServiceAccount"]),
     ("related.roleBindings", &["RoleBinding"]),
-    ("related.externalSecrets", &["ExternalSecret", "SealedSecret"]),
+    (
+        "related.externalSecrets",
+        &["ExternalSecret", "SealedSecret"],
+    ),
     ("related.alertmanagerConfigs", &["AlertmanagerConfig"]),
     ("related.dashboards", &["ConfigMap", "GrafanaDashboard"]),
     ("related.replicaSets", &["ReplicaSet"]),
     ("related.pods", &["Pod"]),
-    ("related.workloads", &["Deployment", "StatefulSet", "DaemonSet", "Rollout"]),
+    (
+        "related.workloads",
+        &["Deployment", "StatefulSet", "DaemonSet", "Rollout"],
+    ),
     ("mlsdm.", &["ConfigMap", "Secret"]),
 ];
 
@@ -625,7 +631,11 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     let sources: Vec<&str> = for_each
         .iter()
         .chain(when.iter().map(|c| &c.expression))
-        .chain(validations.iter().flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())))
+        .chain(
+            validations
+                .iter()
+                .flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())),
+        )
         .map(|e| e.source.as_str())
         .collect();
     let mut depends_on: Vec<String> = Vec::new();

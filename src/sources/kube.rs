@@ -41,37 +41,152 @@ struct Wanted {
 /// Every kind the built-in checks and the `related` facts read. Newer versions first: the fallback
 /// reaches servers that only serve the older ones (autoscaling/v2beta2, policy/v1beta1).
 const WANTED: &[Wanted] = &[
-    Wanted { kind: "Deployment", candidates: &[("apps", "v1")], metadata_only: false },
-    Wanted { kind: "StatefulSet", candidates: &[("apps", "v1")], metadata_only: false },
-    Wanted { kind: "DaemonSet", candidates: &[("apps", "v1")], metadata_only: false },
-    Wanted { kind: "ReplicaSet", candidates: &[("apps", "v1")], metadata_only: false },
-    Wanted { kind: "Pod", candidates: &[("", "v1")], metadata_only: false },
-    Wanted { kind: "Service", candidates: &[("", "v1")], metadata_only: false },
-    Wanted { kind: "ConfigMap", candidates: &[("", "v1")], metadata_only: false },
-    // Secret values never leave the API server: metadata only.
-    Wanted { kind: "Secret", candidates: &[("", "v1")], metadata_only: true },
-    Wanted { kind: "ServiceAccount", candidates: &[("", "v1")], metadata_only: false },
-    Wanted { kind: "ResourceQuota", candidates: &[("", "v1")], metadata_only: false },
-    Wanted { kind: "LimitRange", candidates: &[("", "v1")], metadata_only: false },
-    Wanted { kind: "Namespace", candidates: &[("", "v1")], metadata_only: false },
     Wanted {
-        kind: "HorizontalPodAutoscaler",
-        candidates: &[("autoscaling", "v2"), ("autoscaling", "v2beta2"), ("autoscaling", "v2beta1"), ("autoscaling", "v1")],
+        kind: "Deployment",
+        candidates: &[("apps", "v1")],
         metadata_only: false,
     },
-    Wanted { kind: "PodDisruptionBudget", candidates: &[("policy", "v1"), ("policy", "v1beta1")], metadata_only: false },
-    Wanted { kind: "NetworkPolicy", candidates: &[("networking.k8s.io", "v1")], metadata_only: false },
-    Wanted { kind: "Ingress", candidates: &[("networking.k8s.io", "v1"), ("networking.k8s.io", "v1beta1"), ("extensions", "v1beta1")], metadata_only: false },
-    Wanted { kind: "RoleBinding", candidates: &[("rbac.authorization.k8s.io", "v1")], metadata_only: false },
-    Wanted { kind: "ServiceMonitor", candidates: &[("monitoring.coreos.com", "v1")], metadata_only: false },
-    Wanted { kind: "PodMonitor", candidates: &[("monitoring.coreos.com", "v1")], metadata_only: false },
-    Wanted { kind: "PrometheusRule", candidates: &[("monitoring.coreos.com", "v1")], metadata_only: false },
-    Wanted { kind: "AlertmanagerConfig", candidates: &[("monitoring.coreos.com", "v1alpha1"), ("monitoring.coreos.com", "v1beta1")], metadata_only: false },
-    Wanted { kind: "Rollout", candidates: &[("argoproj.io", "v1alpha1")], metadata_only: false },
-    Wanted { kind: "ExternalSecret", candidates: &[("external-secrets.io", "v1"), ("external-secrets.io", "v1beta1")], metadata_only: false },
-    Wanted { kind: "SealedSecret", candidates: &[("bitnami.com", "v1alpha1")], metadata_only: false },
-    Wanted { kind: "GrafanaDashboard", candidates: &[("grafana.integreatly.org", "v1beta1")], metadata_only: false },
-    Wanted { kind: "VulnerabilityReport", candidates: &[("aquasecurity.github.io", "v1alpha1")], metadata_only: false },
+    Wanted {
+        kind: "StatefulSet",
+        candidates: &[("apps", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "DaemonSet",
+        candidates: &[("apps", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "ReplicaSet",
+        candidates: &[("apps", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "Pod",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "Service",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "ConfigMap",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    // Secret values never leave the API server: metadata only.
+    Wanted {
+        kind: "Secret",
+        candidates: &[("", "v1")],
+        metadata_only: true,
+    },
+    Wanted {
+        kind: "ServiceAccount",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "ResourceQuota",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "LimitRange",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "Namespace",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "HorizontalPodAutoscaler",
+        candidates: &[
+            ("autoscaling", "v2"),
+            ("autoscaling", "v2beta2"),
+            ("autoscaling", "v2beta1"),
+            ("autoscaling", "v1"),
+        ],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "PodDisruptionBudget",
+        candidates: &[("policy", "v1"), ("policy", "v1beta1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "NetworkPolicy",
+        candidates: &[("networking.k8s.io", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "Ingress",
+        candidates: &[
+            ("networking.k8s.io", "v1"),
+            ("networking.k8s.io", "v1beta1"),
+            ("extensions", "v1beta1"),
+        ],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "RoleBinding",
+        candidates: &[("rbac.authorization.k8s.io", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "ServiceMonitor",
+        candidates: &[("monitoring.coreos.com", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "PodMonitor",
+        candidates: &[("monitoring.coreos.com", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "PrometheusRule",
+        candidates: &[("monitoring.coreos.com", "v1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "AlertmanagerConfig",
+        candidates: &[
+            ("monitoring.coreos.com", "v1alpha1"),
+            ("monitoring.coreos.com", "v1beta1"),
+        ],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "Rollout",
+        candidates: &[("argoproj.io", "v1alpha1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "ExternalSecret",
+        candidates: &[
+            ("external-secrets.io", "v1"),
+            ("external-secrets.io", "v1beta1"),
+        ],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "SealedSecret",
+        candidates: &[("bitnami.com", "v1alpha1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "GrafanaDashboard",
+        candidates: &[("grafana.integreatly.org", "v1beta1")],
+        metadata_only: false,
+    },
+    Wanted {
+        kind: "VulnerabilityReport",
+        candidates: &[("aquasecurity.github.io", "v1alpha1")],
+        metadata_only: false,
+    },
 ];
 
 /// A failure that ends the run: bad credentials, TLS, no connection.
@@ -102,7 +217,11 @@ struct RateLimiter {
 
 impl RateLimiter {
     fn new(qps: f64, burst: u32) -> Self {
-        Self { qps: qps.max(0.1), burst: f64::from(burst.max(1)), state: Mutex::new((f64::from(burst.max(1)), Instant::now())) }
+        Self {
+            qps: qps.max(0.1),
+            burst: f64::from(burst.max(1)),
+            state: Mutex::new((f64::from(burst.max(1)), Instant::now())),
+        }
     }
 
     async fn acquire(&self) {
@@ -144,7 +263,13 @@ fn status_message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().chars().take(200).collect())
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect()
+        })
 }
 
 impl Api {
@@ -153,27 +278,42 @@ impl Api {
         let mut attempt = 0u32;
         loop {
             self.limiter.acquire().await;
-            self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.counter
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let req = Request::get(path_and_query)
                 .header(header::ACCEPT, accept)
-                .header(header::USER_AGENT, concat!("mlsdm-audit/", env!("CARGO_PKG_VERSION")))
+                .header(
+                    header::USER_AGENT,
+                    concat!("mlsdm-audit/", env!("CARGO_PKG_VERSION")),
+                )
                 .body(kube::client::Body::empty())
                 .map_err(|e| ClusterError(format!("bad request path {path_and_query}: {e}")))?;
             let sent = tokio::time::timeout(self.timeout, async {
                 let resp = self.client.send(req).await?;
                 let (parts, body) = resp.into_parts();
                 let body = body.collect_bytes().await?;
-                Ok::<_, kube::Error>(Answer { status: parts.status, headers: parts.headers, body: body.to_vec() })
+                Ok::<_, kube::Error>(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: body.to_vec(),
+                })
             })
             .await;
             let retry_after = match &sent {
-                Ok(Ok(a)) if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() => a
-                    .headers
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s.min(10))),
-                Ok(Ok(_)) => return sent.unwrap_or_else(|_| unreachable!()).map_err(|e| self.fatal(&e)),
+                Ok(Ok(a))
+                    if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() =>
+                {
+                    a.headers
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(10)))
+                }
+                Ok(Ok(_)) => {
+                    return sent
+                        .unwrap_or_else(|_| unreachable!())
+                        .map_err(|e| self.fatal(&e));
+                }
                 Ok(Err(e)) if !retryable(e) => return Err(self.fatal(e)),
                 _ => None,
             };
@@ -182,10 +322,14 @@ impl Api {
                 return match sent {
                     Ok(Ok(a)) => Ok(a),
                     Ok(Err(e)) => Err(self.fatal(&e)),
-                    Err(_) => Err(ClusterError(format!("{}: timed out after {:?} ({path_and_query})", self.server, self.timeout))),
+                    Err(_) => Err(ClusterError(format!(
+                        "{}: timed out after {:?} ({path_and_query})",
+                        self.server, self.timeout
+                    ))),
                 };
             }
-            let backoff = Duration::from_millis(200 * 2u64.pow(attempt - 1)).min(Duration::from_secs(5));
+            let backoff =
+                Duration::from_millis(200 * 2u64.pow(attempt - 1)).min(Duration::from_secs(5));
             tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
         }
     }
@@ -198,8 +342,13 @@ impl Api {
             source = s.source();
         }
         let lower = text.to_lowercase();
-        let why = if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("invalid peer") {
-            format!("TLS: the server's certificate is not trusted ({text}); check certificate-authority-data in the kubeconfig")
+        let why = if lower.contains("certificate")
+            || lower.contains("unknownissuer")
+            || lower.contains("invalid peer")
+        {
+            format!(
+                "TLS: the server's certificate is not trusted ({text}); check certificate-authority-data in the kubeconfig"
+            )
         } else if lower.contains("refused") {
             format!("cannot connect: {text}")
         } else {
@@ -209,27 +358,62 @@ impl Api {
     }
 }
 
+/// Every message in an error's source chain, lower-cased.
+fn chain_text(e: &kube::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(" | ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.to_lowercase()
+}
+
 fn retryable(e: &kube::Error) -> bool {
-    let text = e.to_string().to_lowercase();
+    let text = chain_text(e);
     // A connection dropped mid-response is worth another try; TLS and refused are not.
     !(text.contains("certificate") || text.contains("refused") || text.contains("dns"))
-        && (text.contains("connection") || text.contains("closed") || text.contains("reset") || text.contains("incomplete") || text.contains("body"))
+        && (text.contains("connection")
+            || text.contains("closed")
+            || text.contains("reset")
+            || text.contains("incomplete")
+            || text.contains("body")
+            || text.contains("eof"))
 }
 
 /// Loads kubeconfig (flags, $KUBECONFIG, ~/.kube/config) or in-cluster config, like kubectl.
 pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, String), ClusterError> {
-    let options = kube::config::KubeConfigOptions { context: opts.context.clone(), ..Default::default() };
+    let options = kube::config::KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
     let mut config = match &opts.kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| ClusterError(format!("--kubeconfig {}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| ClusterError(format!("--kubeconfig {}: {e}", path.display())))?
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| ClusterError(format!("--kubeconfig {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| ClusterError(format!("--kubeconfig {}: {e}", path.display())))?
         }
-        None if opts.context.is_some() => kube::Config::from_kubeconfig(&options).await.map_err(|e| ClusterError(format!("kubeconfig: {e}")))?,
-        None => kube::Config::infer().await.map_err(|e| ClusterError(format!("no cluster configuration: {e} (give --kubeconfig, set KUBECONFIG, or run in a pod)")))?,
+        None if opts.context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| ClusterError(format!("kubeconfig: {e}")))?,
+        None => kube::Config::infer().await.map_err(|e| {
+            ClusterError(format!(
+                "no cluster configuration: {e} (give --kubeconfig, set KUBECONFIG, or run in a pod)"
+            ))
+        })?,
     };
     config.connect_timeout = Some(opts.timeout);
     config.read_timeout = Some(opts.timeout);
-    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    // Retries are ours: bounded, and honouring Retry-After.
+    config.default_retry = false;
+    let server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
     let namespace = config.default_namespace.clone();
     let client = Client::try_from(config).map_err(|e| ClusterError(format!("{server}: {e}")))?;
     let api = Api {
@@ -246,36 +430,60 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
 async fn discover(api: &Api) -> Result<Discovery, ClusterError> {
     // kube's discovery does not go through our limiter; it is a handful of requests.
     let classify = |e: kube::Error| match &e {
-        kube::Error::Api(s) if s.code == 401 => ClusterError(format!("{}: unauthorized (401): the credentials were rejected", api.server)),
+        kube::Error::Api(s) if s.code == 401 => ClusterError(format!(
+            "{}: unauthorized (401): the credentials were rejected",
+            api.server
+        )),
         _ => api.fatal(&e),
     };
     let aggregated = Discovery::new(api.client.clone()).run_aggregated().await;
     match aggregated {
         Ok(d) if d.groups().count() > 0 => Ok(d),
-        Ok(_) => Discovery::new(api.client.clone()).run().await.map_err(classify),
+        Ok(_) => Discovery::new(api.client.clone())
+            .run()
+            .await
+            .map_err(classify),
         Err(e) => {
             let err = classify(e);
-            if err.0.contains("(401)") || err.0.contains("TLS") || err.0.contains("cannot connect") {
+            if err.0.contains("(401)") || err.0.contains("TLS") || err.0.contains("cannot connect")
+            {
                 return Err(err);
             }
-            Discovery::new(api.client.clone()).run().await.map_err(classify)
+            Discovery::new(api.client.clone())
+                .run()
+                .await
+                .map_err(classify)
         }
     }
 }
 
-fn resolve(d: &Discovery, kind: &str, candidates: &[(&str, &str)]) -> Option<(ApiResource, ApiCapabilities)> {
+/// A kind found in discovery, or None when the server does not serve it.
+type Resolved = Option<(ApiResource, ApiCapabilities)>;
+
+fn resolve(
+    d: &Discovery,
+    kind: &str,
+    candidates: &[(&str, &str)],
+) -> Option<(ApiResource, ApiCapabilities)> {
     for (group, version) in candidates {
-        if let Some(g) = d.get(group) {
-            if let Some(found) = g.versioned_resources(version).into_iter().find(|(r, _)| r.kind == kind) {
-                return Some(found);
-            }
+        if let Some(g) = d.get(group)
+            && let Some(found) = g
+                .versioned_resources(version)
+                .into_iter()
+                .find(|(r, _)| r.kind == kind)
+        {
+            return Some(found);
         }
     }
     None
 }
 
 fn list_path(r: &ApiResource, namespace: Option<&str>) -> String {
-    let base = if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
+    let base = if r.group.is_empty() {
+        format!("/api/{}", r.version)
+    } else {
+        format!("/apis/{}/{}", r.group, r.version)
+    };
     match namespace {
         Some(ns) => format!("{base}/namespaces/{ns}/{}", r.plural),
         None => format!("{base}/{}", r.plural),
@@ -284,7 +492,13 @@ fn list_path(r: &ApiResource, namespace: Option<&str>) -> String {
 
 fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -298,10 +512,24 @@ enum ListError {
 }
 
 /// Lists every object of a kind, page by page (limit 500, opaque continue tokens).
-async fn list_all(api: &Api, r: &ApiResource, caps: &ApiCapabilities, namespace: Option<&str>, metadata_only: bool) -> Result<Vec<Value>, ListError> {
-    let scope_ns = if caps.scope == Scope::Namespaced { namespace } else { None };
+async fn list_all(
+    api: &Api,
+    r: &ApiResource,
+    caps: &ApiCapabilities,
+    namespace: Option<&str>,
+    metadata_only: bool,
+) -> Result<Vec<Value>, ListError> {
+    let scope_ns = if caps.scope == Scope::Namespaced {
+        namespace
+    } else {
+        None
+    };
     let path = list_path(r, scope_ns);
-    let accept = if metadata_only { "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json" } else { "application/json" };
+    let accept = if metadata_only {
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    } else {
+        "application/json"
+    };
     let mut items = Vec::new();
     let mut cont: Option<String> = None;
     let mut pages = 0;
@@ -314,9 +542,16 @@ async fn list_all(api: &Api, r: &ApiResource, caps: &ApiCapabilities, namespace:
         let a = api.get(&q, accept).await.map_err(ListError::Fatal)?;
         match a.status {
             s if s.is_success() => {}
-            StatusCode::UNAUTHORIZED => return Err(ListError::Fatal(ClusterError(format!("{}: unauthorized (401): the credentials were rejected", api.server)))),
+            StatusCode::UNAUTHORIZED => {
+                return Err(ListError::Fatal(ClusterError(format!(
+                    "{}: unauthorized (401): the credentials were rejected",
+                    api.server
+                ))));
+            }
             StatusCode::FORBIDDEN => {
-                let scope = scope_ns.map_or("cluster-wide".to_string(), |ns| format!("in namespace {ns}"));
+                let scope = scope_ns.map_or("cluster-wide".to_string(), |ns| {
+                    format!("in namespace {ns}")
+                });
                 return Err(ListError::Forbidden(format!(
                     "forbidden (403) listing {} {scope}: {}; grant the audit's ServiceAccount `list` on `{}` in API group \"{}\" (see deploy/rbac.yaml)",
                     r.plural,
@@ -326,10 +561,28 @@ async fn list_all(api: &Api, r: &ApiResource, caps: &ApiCapabilities, namespace:
                 )));
             }
             StatusCode::NOT_FOUND => return Err(ListError::NotServed),
-            s => return Err(ListError::Other(format!("{} answered {} listing {}: {}", api.server, s.as_u16(), r.plural, status_message(&a.body)))),
+            s => {
+                return Err(ListError::Other(format!(
+                    "{} answered {} listing {}: {}",
+                    api.server,
+                    s.as_u16(),
+                    r.plural,
+                    status_message(&a.body)
+                )));
+            }
         }
-        let page: Value = serde_json::from_slice(&a.body).map_err(|e| ListError::Other(format!("{}: listing {} returned invalid JSON: {e}", api.server, r.plural)))?;
-        for mut item in page.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
+        let page: Value = serde_json::from_slice(&a.body).map_err(|e| {
+            ListError::Other(format!(
+                "{}: listing {} returned invalid JSON: {e}",
+                api.server, r.plural
+            ))
+        })?;
+        for mut item in page
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
             // List items carry no kind/apiVersion; the resource says what they are.
             if let Some(m) = item.as_object_mut() {
                 m.insert("kind".into(), Value::String(r.kind.clone()));
@@ -341,7 +594,11 @@ async fn list_all(api: &Api, r: &ApiResource, caps: &ApiCapabilities, namespace:
             items.push(item);
         }
         pages += 1;
-        cont = page.pointer("/metadata/continue").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string);
+        cont = page
+            .pointer("/metadata/continue")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
         if cont.is_none() || pages > 100_000 {
             return Ok(items);
         }
@@ -349,27 +606,58 @@ async fn list_all(api: &Api, r: &ApiResource, caps: &ApiCapabilities, namespace:
 }
 
 /// Lists what the checks need, every kind concurrently.
-pub async fn gather(api: &Api, opts: &ClusterOptions, default_ns: &str, extra_kinds: &[(String, Option<String>)]) -> Result<ClusterFacts, ClusterError> {
+pub async fn gather(
+    api: &Api,
+    opts: &ClusterOptions,
+    default_ns: &str,
+    extra_kinds: &[(String, Option<String>)],
+) -> Result<ClusterFacts, ClusterError> {
     let discovery = discover(api).await?;
-    let namespace = if opts.all_namespaces { None } else { Some(opts.namespace.clone().unwrap_or_else(|| default_ns.to_string())) };
-    let mut plan: Vec<(String, Option<(ApiResource, ApiCapabilities)>, bool)> =
-        WANTED.iter().map(|w| (w.kind.to_string(), resolve(&discovery, w.kind, w.candidates), w.metadata_only)).collect();
+    let namespace = if opts.all_namespaces {
+        None
+    } else {
+        Some(
+            opts.namespace
+                .clone()
+                .unwrap_or_else(|| default_ns.to_string()),
+        )
+    };
+    let mut plan: Vec<(String, Resolved, bool)> = WANTED
+        .iter()
+        .map(|w| {
+            (
+                w.kind.to_string(),
+                resolve(&discovery, w.kind, w.candidates),
+                w.metadata_only,
+            )
+        })
+        .collect();
     // Kinds only custom checks name: found by name (and group/version when given) in discovery.
     for (kind, api_version) in extra_kinds {
         if plan.iter().any(|(k, _, _)| k == kind) {
             continue;
         }
         let found = discovery.groups().find_map(|g| {
-            g.recommended_resources().into_iter().find(|(r, _)| &r.kind == kind && api_version.as_ref().is_none_or(|v| &r.api_version == v))
+            g.recommended_resources().into_iter().find(|(r, _)| {
+                &r.kind == kind && api_version.as_ref().is_none_or(|v| &r.api_version == v)
+            })
         });
         plan.push((kind.clone(), found, false));
     }
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new(plan.len() as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("listing {pos}/{len} kinds {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("listing {pos}/{len} kinds {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         b
     });
-    let mut facts = ClusterFacts { server: api.server.clone(), namespace: namespace.clone(), context: opts.context.clone(), ..Default::default() };
+    let mut facts = ClusterFacts {
+        server: api.server.clone(),
+        namespace: namespace.clone(),
+        context: opts.context.clone(),
+        ..Default::default()
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for (kind, resolved, metadata_only) in plan {
         let Some((r, caps)) = resolved else {
@@ -392,9 +680,23 @@ pub async fn gather(api: &Api, opts: &ClusterOptions, default_ns: &str, extra_ki
         match res {
             Ok(items) => {
                 for item in items {
-                    let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let ns = item.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
-                    facts.objects.push(Object::new(r.api_version.clone(), kind.clone(), ns, name, item, None));
+                    let name = item
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    let ns = item
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    facts.objects.push(Object::new(
+                        r.api_version.clone(),
+                        kind.clone(),
+                        ns,
+                        name,
+                        item,
+                        None,
+                    ));
                 }
             }
             Err(ListError::Forbidden(m) | ListError::Other(m)) => {
@@ -413,7 +715,9 @@ pub async fn gather(api: &Api, opts: &ClusterOptions, default_ns: &str, extra_ki
         return Err(e);
     }
     // A stable order, so two reports of the same cluster diff cleanly.
-    facts.objects.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
+    facts
+        .objects
+        .sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
     facts.requests = api.counter.load(std::sync::atomic::Ordering::Relaxed);
     Ok(facts)
 }

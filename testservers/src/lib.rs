@@ -1,4 +1,5 @@
 //! Test servers for mlsdm-audit: real sockets, the real wire formats.
 
+pub mod kubeapi;
 pub mod mlsdm;
 pub mod tls;

@@ -1,0 +1,562 @@
+//! The live-cluster audit against the test API server (HTTPS, bearer tokens, discovery, paging,
+//! faults), and the manifest audit of the same objects for comparison.
+
+use mlsdm_audit::sources::manifests;
+use mlsdm_audit_testservers::kubeapi::{self, ApiConfig, Fault, FaultKind, Role};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Cluster {
+    server: kubeapi::ApiServer,
+    dir: PathBuf,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Cluster {
+    fn kubeconfig(&self, token: Option<&str>) -> String {
+        let path = self
+            .dir
+            .join(format!("kubeconfig-{}", token.unwrap_or("anonymous")));
+        std::fs::write(&path, self.server.kubeconfig(token, "mlsdm-production")).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    fn audit(&self, token: Option<&str>, extra: &[&str]) -> Output {
+        let kc = self.kubeconfig(token);
+        let mut args = vec!["check", "--kubeconfig", kc.as_str(), "--format", "json"];
+        args.extend_from_slice(extra);
+        audit(&args)
+    }
+}
+
+fn audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Objects from manifest layers, later ones replacing earlier ones with the same kind/ns/name.
+pub fn objects(layers: &[&str]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for layer in layers {
+        for o in manifests::load(&[root().join(layer)]).unwrap() {
+            let key = |v: &Value| {
+                (
+                    v["kind"].clone(),
+                    v["metadata"]["namespace"].clone(),
+                    v["metadata"]["name"].clone(),
+                )
+            };
+            out.retain(|x| key(x) != key(&o.json));
+            if o.json
+                .pointer("/metadata/annotations/fixtures.mlsdm-audit.io~1delete")
+                .is_none()
+            {
+                out.push(raw(&o));
+            }
+        }
+    }
+    out
+}
+
+/// The object as written in the manifest (before the audit's Secret redaction).
+fn raw(o: &mlsdm_audit::sources::Object) -> Value {
+    if o.kind != "Secret" {
+        return o.json.clone();
+    }
+    // Re-read Secrets from their file: the loaded object already has its values summarised.
+    let loc = o.location.as_ref().unwrap();
+    let text = std::fs::read_to_string(&loc.file).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+    docs.into_iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == o.name.as_str())
+        .unwrap()
+}
+
+fn cluster(config: ApiConfig) -> Cluster {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(kubeapi::start(config)).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "mlsdm-audit-live-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    Cluster {
+        server,
+        dir,
+        _rt: rt,
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn healthy() -> Vec<Value> {
+    objects(&["fixtures/compliant", "fixtures/live/healthy.yaml"])
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn results(r: &Value, id: &str) -> Vec<(String, String, String)> {
+    r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["id"] == id)
+        .map(|x| {
+            (
+                x["status"].as_str().unwrap().to_string(),
+                x["object"]["name"].as_str().unwrap_or("").to_string(),
+                x["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn kubernetes_statuses(r: &Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == "kubernetes")
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["object"]["name"].as_str().unwrap_or("-").to_string(),
+                x["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn healthy_cluster_passes_like_the_manifest_audit_of_the_same_objects() {
+    let objs = healthy();
+    let c = cluster(ApiConfig::new(objs.clone()));
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let live = report(&out);
+    assert_eq!(live["target"]["mode"], "cluster");
+    assert_eq!(live["target"]["cluster"]["namespace"], "mlsdm-production");
+    // The same objects as manifests, with Secrets as the live audit sees them (metadata only).
+    let as_listed: Vec<Value> = objs
+        .into_iter()
+        .map(|mut o| {
+            if o["kind"] == "Secret" {
+                o.as_object_mut().unwrap().remove("data");
+            }
+            o
+        })
+        .collect();
+    let file = c.dir.join("same-objects.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(
+            &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": as_listed}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let manifest = report(&audit(&[
+        "check",
+        "--manifests",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(kubernetes_statuses(&live), kubernetes_statuses(&manifest));
+    // Live state was really evaluated, not skipped.
+    for id in [
+        "rollout-complete",
+        "pods-ready",
+        "rollback-pods-failing-health",
+        "hpa-conditions-healthy",
+        "pdb-disruptions-allowed",
+        "pod-no-restarts",
+        "pod-no-oom-kills",
+        "vulnerability-scan-clean",
+    ] {
+        let r = results(&live, id);
+        assert!(
+            !r.is_empty() && r.iter().all(|x| x.0 == "pass"),
+            "{id}: {r:?}"
+        );
+    }
+    // Only GET, ever.
+    let log = c.server.log();
+    assert!(!log.is_empty());
+    assert!(
+        log.iter().all(|l| l.method == "GET"),
+        "{:?}",
+        log.iter().filter(|l| l.method != "GET").collect::<Vec<_>>()
+    );
+    // Secrets were listed metadata-only.
+    assert!(log.iter().any(|l| l.uri.contains("/secrets")));
+}
+
+#[test]
+fn degraded_release_fails_naming_pod_and_container() {
+    let mut objs = healthy();
+    for defect in [
+        "fixtures/defects/pod-no-oom-kills.yaml",
+        "fixtures/defects/pods-ready.yaml",
+    ] {
+        for o in objects(&[defect]) {
+            objs.retain(|x| {
+                !(x["kind"] == o["kind"] && x["metadata"]["name"] == o["metadata"]["name"])
+            });
+            objs.push(o);
+        }
+    }
+    // A second pod that restarts without being OOM-killed.
+    let mut restarting = objs
+        .iter()
+        .find(|o| o["metadata"]["name"] == "mlsdm-api-6b8f9d7c5-k2m8x")
+        .unwrap()
+        .clone();
+    restarting["status"]["containerStatuses"][0]["restartCount"] = 3.into();
+    objs.retain(|o| o["metadata"]["name"] != "mlsdm-api-6b8f9d7c5-k2m8x");
+    objs.push(restarting);
+    let c = cluster(ApiConfig::new(objs));
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out);
+    let oom = results(&r, "pod-no-oom-kills");
+    assert!(
+        oom.iter().any(|x| x.0 == "fail"
+            && x.1 == "mlsdm-api-6b8f9d7c5-7d9c4"
+            && x.2.contains("container mlsdm-api was OOMKilled")),
+        "{oom:?}"
+    );
+    let restarts = results(&r, "pod-no-restarts");
+    assert!(
+        restarts.iter().any(|x| x.0 == "fail"
+            && x.1 == "mlsdm-api-6b8f9d7c5-k2m8x"
+            && x.2.contains("container mlsdm-api restarted 3 times")),
+        "{restarts:?}"
+    );
+    let ready = results(&r, "pods-ready");
+    assert_eq!(ready[0].0, "fail");
+    assert_eq!(ready[0].2, "2/3 replicas ready");
+}
+
+#[test]
+fn forbidden_kind_is_an_error_with_the_rbac_hint() {
+    let mut config = ApiConfig::new(healthy());
+    config.tokens.insert(
+        "restricted-token".into(),
+        Role::Restricted(vec!["poddisruptionbudgets".into()]),
+    );
+    let c = cluster(config);
+    let out = c.audit(Some("restricted-token"), &[]);
+    let fails: Vec<String> = report(&out)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["status"] == "fail")
+        .map(|x| format!("{} {}", x["id"], x["message"]))
+        .collect();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}{fails:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    for id in [
+        "pdb-min-available",
+        "pdb-allows-rollout",
+        "pdb-selects-workload",
+        "pdb-disruptions-allowed",
+    ] {
+        let res = results(&r, id);
+        assert_eq!(res.len(), 1, "{id}");
+        assert_eq!(res[0].0, "error", "{id}: {:?}", res[0]);
+        assert!(
+            res[0]
+                .2
+                .contains("forbidden (403) listing poddisruptionbudgets")
+                && res[0]
+                    .2
+                    .contains("`list` on `poddisruptionbudgets` in API group \"policy\""),
+            "{}",
+            res[0].2
+        );
+    }
+    // Checks that do not need PDBs still pass.
+    assert_eq!(results(&r, "replicas-min-3")[0].0, "pass");
+}
+
+#[test]
+fn older_servers_are_served_through_version_fallback_and_legacy_discovery() {
+    let mut objs = healthy();
+    for o in &mut objs {
+        if o["kind"] == "HorizontalPodAutoscaler" {
+            o["apiVersion"] = "autoscaling/v2beta2".into();
+        }
+        if o["kind"] == "PodDisruptionBudget" {
+            o["apiVersion"] = "policy/v1beta1".into();
+        }
+    }
+    let mut config = ApiConfig::new(objs);
+    let mut resources = kubeapi::CORE.to_vec();
+    resources.extend_from_slice(kubeapi::LEGACY);
+    resources.extend_from_slice(kubeapi::CRDS);
+    config.resources = resources;
+    config.aggregated_discovery = false;
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    for id in [
+        "hpa-targets-workload",
+        "hpa-metrics-cpu-memory",
+        "pdb-min-available",
+        "hpa-conditions-healthy",
+    ] {
+        assert!(
+            results(&r, id).iter().all(|x| x.0 == "pass"),
+            "{id}: {:?}",
+            results(&r, id)
+        );
+    }
+    let log = c.server.log();
+    assert!(log.iter().any(|l| l.uri.starts_with(
+        "/apis/autoscaling/v2beta2/namespaces/mlsdm-production/horizontalpodautoscalers"
+    )));
+    assert!(
+        log.iter()
+            .any(|l| l.uri.starts_with("/apis/policy/v1beta1/"))
+    );
+    assert!(
+        log.iter().any(|l| l.uri == "/apis/apps/v1"),
+        "legacy discovery walked the group versions"
+    );
+}
+
+#[test]
+fn missing_crds_are_reported_not_passed() {
+    let mut config = ApiConfig::new(healthy());
+    config
+        .resources
+        .retain(|r| r.group != "aquasecurity.github.io" && r.group != "monitoring.coreos.com");
+    let c = cluster(config);
+    let r = report(&c.audit(Some("reader-token"), &[]));
+    let v = results(&r, "vulnerability-scan-clean");
+    assert_eq!(v[0].0, "no-data");
+    assert!(
+        v[0].2
+            .contains("VulnerabilityReport is not served by the cluster"),
+        "{}",
+        v[0].2
+    );
+    // Prometheus scraping still passes through the pod annotations.
+    assert_eq!(results(&r, "prometheus-scrape-configured")[0].0, "pass");
+}
+
+#[test]
+fn paging_retries_and_faults() {
+    let mut config = ApiConfig::new(healthy());
+    config.page_cap = Some(2);
+    config.faults = vec![
+        Fault {
+            path_contains: "/pods".into(),
+            kind: FaultKind::TooManyRequests { retry_after: 1 },
+            times: 1,
+        },
+        Fault {
+            path_contains: "/configmaps".into(),
+            kind: FaultKind::Status(500),
+            times: 2,
+        },
+        Fault {
+            path_contains: "/services".into(),
+            kind: FaultKind::DropMidList,
+            times: 1,
+        },
+    ];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(
+        results(&r, "pod-no-restarts").len(),
+        3,
+        "all three pods, across pages"
+    );
+    let log = c.server.log();
+    assert!(
+        log.iter().any(|l| l.uri.contains("continue=")),
+        "paged with continue tokens"
+    );
+    assert!(
+        log.iter().filter(|l| l.uri.contains("/configmaps")).count() >= 3,
+        "retried after 500s"
+    );
+    assert!(log.iter().all(|l| l.method == "GET"));
+
+    // A kind that keeps failing becomes an error, not a pass.
+    let mut config = ApiConfig::new(healthy());
+    config.faults = vec![Fault {
+        path_contains: "/horizontalpodautoscalers".into(),
+        kind: FaultKind::Status(503),
+        times: 100,
+    }];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(results(&report(&out), "hpa-targets-workload")[0].0, "error");
+}
+
+#[test]
+fn connection_problems_fail_fast_with_one_line() {
+    let c = cluster(ApiConfig::new(healthy()));
+    // A rejected token.
+    let out = c.audit(Some("wrong-token"), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("401") && err.lines().count() == 1,
+        "{err}"
+    );
+    // An unknown CA.
+    let other = mlsdm_audit_testservers::tls::pki("other", &["127.0.0.1"]);
+    let other = kubeapi::kubeconfig(
+        &c.server.url,
+        &other.ca_pem,
+        Some("reader-token"),
+        "mlsdm-production",
+    );
+    let kc = c.dir.join("bad-ca");
+    std::fs::write(&kc, other).unwrap();
+    let out = audit(&["check", "--kubeconfig", kc.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TLS") && err.lines().count() == 1, "{err}");
+    // Nothing listening.
+    let closed = c
+        .server
+        .kubeconfig(Some("reader-token"), "x")
+        .replace(&c.server.url, "https://127.0.0.1:9");
+    std::fs::write(&kc, closed).unwrap();
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--request-timeout",
+        "5s",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("127.0.0.1:9") && err.lines().count() == 1,
+        "{err}"
+    );
+    // A kubeconfig that is not one.
+    let out = audit(&["check", "--kubeconfig", "README.md"]);
+    assert!(out.status.code() == Some(3) || out.status.code() == Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn secret_values_never_leave_the_cluster_or_reach_output() {
+    let mut objs = healthy();
+    // kubectl apply leaves the whole Secret, data included, in this annotation.
+    let secret = objs
+        .iter_mut()
+        .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "mlsdm-secrets")
+        .unwrap();
+    let applied = serde_json::to_string(&secret.clone()).unwrap();
+    secret["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        applied.into();
+    let c = cluster(ApiConfig::new(objs));
+    for format in ["json", "table", "markdown", "html", "sarif", "junit"] {
+        let kc = c.kubeconfig(Some("reader-token"));
+        let out = audit(&["check", "--kubeconfig", &kc, "--format", format]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains("a1k3cVo5bVJ0TjJ4V3BMNHZCOGNIMWRGNmdKM3NZMGVRNXVBN2lPMm5Y"),
+            "{format}: base64 value leaked"
+        );
+        assert!(
+            !text.contains("kY7qZ9mRtN2xWpL4vB8cH1dF6gJ3sY0eQ5uA7iO2nX"),
+            "{format}: value leaked"
+        );
+    }
+}
+
+#[test]
+fn selector_and_namespace_flags() {
+    let c = cluster(ApiConfig::new(healthy()));
+    let r = report(&c.audit(Some("reader-token"), &["-n", "other-namespace"]));
+    assert_eq!(
+        results(&r, "replicas-min-3")[0].0,
+        "no-data",
+        "nothing in another namespace"
+    );
+    let r = report(&c.audit(Some("reader-token"), &["-A", "-l", "app=mlsdm-api"]));
+    assert_eq!(results(&r, "replicas-min-3")[0].0, "pass");
+    assert!(r["target"]["cluster"]["namespace"].is_null());
+    assert!(
+        c.server
+            .log()
+            .iter()
+            .any(|l| l.uri.starts_with("/apis/apps/v1/deployments?")),
+        "an all-namespaces list"
+    );
+}
+
+#[allow(dead_code)]
+fn unused(_: &Path) {}
