@@ -7,7 +7,7 @@ use crate::checks::{Check, Expr, Source};
 use crate::promql::QueryValue;
 use crate::report::{CheckResult, ObjectRef, Status, WindowInfo};
 use crate::sources::Facts;
-use crate::sources::http::{HttpOutcome, MetricOutcome};
+use crate::sources::http::{HttpOutcome, MetricOutcome, Probe};
 use cel::Context;
 use cel::objects::Value;
 
@@ -304,7 +304,12 @@ fn evaluate_http(
             facts,
         ));
     }
-    for (endpoint, outcome) in outcomes {
+    for Probe {
+        target,
+        object,
+        outcome,
+    } in outcomes
+    {
         let (status, message) = match outcome {
             HttpOutcome::Skipped(why) => (Status::Skipped, format!("not evaluated: {why}")),
             HttpOutcome::Error(e) => (Status::Error, e.clone()),
@@ -339,7 +344,8 @@ fn evaluate_http(
             }
         };
         let mut r = result(check, status, facts.redact(&message), None, facts);
-        r.endpoint = Some(endpoint.clone());
+        r.endpoint = Some(target.clone());
+        r.object.clone_from(object);
         results.push(r);
     }
 }

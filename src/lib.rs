@@ -109,10 +109,11 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     if !args.manifests.is_empty() || cluster_mode {
         sources.insert(Source::Kubernetes);
     }
-    if !http.endpoints.is_empty() {
+    // A live audit probes the service through the API server when there is no --endpoint.
+    if !http.endpoints.is_empty() || cluster_mode {
         sources.insert(Source::Http);
     }
-    if !http.endpoints.is_empty() || http.prometheus.is_some() {
+    if !http.endpoints.is_empty() || http.prometheus.is_some() || cluster_mode {
         sources.insert(Source::Metrics);
     }
     let needs_network =
@@ -128,6 +129,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         .map_err(|e| UsageError::Invalid(format!("cannot start the async runtime: {e}")))?;
 
     let mut cluster_target = None;
+    let mut cluster_api = None;
     let (objects, origin, kind_errors, missing_kinds) = match (&runtime, cluster_mode) {
         (Some(rt), true) => {
             let extra: Vec<(String, Option<String>)> = checks
@@ -145,10 +147,12 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
                         .await
                         .map(|mut f| {
                             f.context = context;
-                            f
+                            (f, api)
                         })
                 })
                 .map_err(|e| UsageError::Unreachable(e.0))?;
+            let (cf, api) = cf;
+            cluster_api = Some(api);
             let origin = match &cf.namespace {
                 Some(ns) => format!("namespace {ns} of {}", cf.server),
                 None => format!("the cluster at {}", cf.server),
@@ -173,11 +177,19 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     facts.missing_kinds = missing_kinds;
     facts.params =
         serde_json::json!({"expectImage": args.expect_image, "expectVersion": args.expect_version});
+    let proxy_targets = if cluster_api.is_some() && http.endpoints.is_empty() {
+        facts.proxy_targets()
+    } else {
+        Vec::new()
+    };
+    let proxied = cluster_api
+        .as_ref()
+        .map(|api| (api, proxy_targets.as_slice()));
     if let Some(rt) = &runtime
         && (facts.sources.contains(&Source::Http) || facts.sources.contains(&Source::Metrics))
     {
         facts.service = rt
-            .block_on(sources::http::gather(&checks, &http))
+            .block_on(sources::http::gather(&checks, &http, proxied))
             .map_err(UsageError::Invalid)?;
         facts.endpoints.clone_from(&http.endpoints);
         facts.prometheus.clone_from(&http.prometheus);

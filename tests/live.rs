@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 struct Cluster {
     server: kubeapi::ApiServer,
+    /// The MLSDM stand-in behind the API server's service and pod proxy.
+    mlsdm: mlsdm_audit_testservers::mlsdm::Server,
     dir: PathBuf,
     _rt: tokio::runtime::Runtime,
 }
@@ -89,11 +91,48 @@ fn raw(o: &mlsdm_audit::sources::Object) -> Value {
 }
 
 fn cluster(config: ApiConfig) -> Cluster {
+    cluster_with(config, mlsdm_audit_testservers::mlsdm::Config::healthy())
+}
+
+/// The API server proxies every Service and Pod to one MLSDM stand-in configured by `mlsdm`.
+fn cluster_with(mut config: ApiConfig, mlsdm: mlsdm_audit_testservers::mlsdm::Config) -> Cluster {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    let mlsdm = rt
+        .block_on(mlsdm_audit_testservers::mlsdm::start("127.0.0.1:0", mlsdm))
+        .unwrap();
+    for o in &config.objects {
+        let (ns, name) = (
+            o["metadata"]["namespace"].as_str().unwrap_or("default"),
+            o["metadata"]["name"].as_str().unwrap_or(""),
+        );
+        match o["kind"].as_str() {
+            Some("Service") => {
+                for port in o["spec"]["ports"].as_array().into_iter().flatten() {
+                    for p in [
+                        port["name"].as_str().map(str::to_string),
+                        port["port"].as_u64().map(|p| p.to_string()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        config
+                            .proxies
+                            .insert(format!("{ns}/services/{name}:{p}"), mlsdm.url.clone());
+                    }
+                }
+            }
+            Some("Pod") => {
+                config
+                    .proxies
+                    .insert(format!("{ns}/pods/{name}:8000"), mlsdm.url.clone());
+            }
+            _ => {}
+        }
+    }
     let server = rt.block_on(kubeapi::start(config)).unwrap();
     let dir = std::env::temp_dir().join(format!(
         "mlsdm-audit-live-{}-{}",
@@ -103,6 +142,7 @@ fn cluster(config: ApiConfig) -> Cluster {
     std::fs::create_dir_all(&dir).unwrap();
     Cluster {
         server,
+        mlsdm,
         dir,
         _rt: rt,
     }
@@ -230,6 +270,35 @@ fn healthy_cluster_passes_like_the_manifest_audit_of_the_same_objects() {
     );
     // Secrets were listed metadata-only.
     assert!(log.iter().any(|l| l.uri.contains("/secrets")));
+    // The service was probed through the API server's proxy, with GET only.
+    assert!(
+        log.iter().any(|l| l.uri.starts_with(
+            "/api/v1/namespaces/mlsdm-production/services/mlsdm-api:http/proxy/status"
+        ))
+    );
+    assert!(log.iter().any(|l| l.uri.starts_with("/api/v1/namespaces/mlsdm-production/pods/mlsdm-api-6b8f9d7c5-7d9c4:8000/proxy/health/metrics")));
+    assert!(
+        c.mlsdm.seen().iter().all(|(m, _, _)| m == "GET"),
+        "nothing but GET reached the service through the proxy"
+    );
+    let ready = results(&live, "health-ready");
+    assert!(ready.iter().all(|x| x.0 == "pass"), "{ready:?}");
+    // Per-pod checks name the pod.
+    let live_checks = results(&live, "health-live");
+    assert_eq!(live_checks.len(), 3);
+    assert!(
+        live_checks
+            .iter()
+            .any(|x| x.1 == "mlsdm-api-6b8f9d7c5-k2m8x" && x.0 == "pass")
+    );
+    // POST probes are never sent through the API server.
+    let generate = results(&live, "auth-required-generate");
+    assert!(
+        generate
+            .iter()
+            .all(|x| x.0 == "skipped" && x.2.contains("POST probes go only to --endpoint")),
+        "{generate:?}"
+    );
 }
 
 #[test]

@@ -77,6 +77,14 @@ pub enum HttpOutcome {
     Error(String),
 }
 
+/// One http check's outcome at one target.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub target: String,
+    pub object: Option<crate::report::ObjectRef>,
+    pub outcome: HttpOutcome,
+}
+
 /// One metrics check's evaluation points: (time, value) pairs over the window.
 #[derive(Debug, Clone)]
 pub enum MetricOutcome {
@@ -97,8 +105,8 @@ pub enum MetricOutcome {
 /// Facts gathered from the service.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceFacts {
-    /// check id -> (endpoint, outcome)
-    pub http: BTreeMap<String, Vec<(String, HttpOutcome)>>,
+    /// check id -> what each target answered
+    pub http: BTreeMap<String, Vec<Probe>>,
     pub metrics: BTreeMap<String, MetricOutcome>,
 }
 
@@ -342,29 +350,183 @@ fn request_key(r: &HttpRequest) -> String {
 }
 
 /// Probes every endpoint for every http check, concurrently, deduplicating identical requests.
+/// Where a probe goes: straight to an `--endpoint`, or through the API server's proxy.
+#[derive(Clone)]
+pub enum Transport {
+    Direct {
+        client: reqwest::Client,
+        base: String,
+    },
+    Proxy {
+        api: super::kube::Api,
+        base_path: String,
+    },
+}
+
+/// One place probes go, with how results name it.
+#[derive(Clone)]
+pub struct Target {
+    /// Shown in results: the URL, or `service ns/name:port via API server`.
+    pub display: String,
+    /// The Pod (or Service) a result is about, for per-pod results.
+    pub object: Option<crate::report::ObjectRef>,
+    pub per_pod: bool,
+    pub transport: Transport,
+}
+
+/// A service or pod reached through the API server's proxy (live audits without --endpoint).
+#[derive(Clone, Debug)]
+pub struct ProxyTarget {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub port: String,
+}
+
+impl Target {
+    fn is_proxy(&self) -> bool {
+        matches!(self.transport, Transport::Proxy { .. })
+    }
+
+    fn instance(&self) -> String {
+        match &self.transport {
+            Transport::Direct { base, .. } => base
+                .split("://")
+                .nth(1)
+                .unwrap_or(base)
+                .trim_end_matches('/')
+                .to_string(),
+            Transport::Proxy { .. } => self.object.as_ref().map_or_else(
+                || self.display.clone(),
+                |o| format!("{}/{}", o.namespace.clone().unwrap_or_default(), o.name),
+            ),
+        }
+    }
+}
+
+/// Sends one request to a target.
+async fn fetch_on(
+    target: &Target,
+    req: &HttpRequest,
+    api_key: Option<&str>,
+) -> Result<ResponseFacts, String> {
+    match &target.transport {
+        Transport::Direct { client, base } => {
+            fetch(client, &join(base, &req.path), req, api_key).await
+        }
+        Transport::Proxy { api, base_path } => {
+            let headers: Vec<(String, String)> = req
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let started = Instant::now();
+            let answer = api
+                .get_with(&format!("{base_path}{}", req.path), "*/*", &headers)
+                .await
+                .map_err(|e| format!("{} via the API server: {}", target.display, e.0))?;
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if answer.body.len() > BODY_CAP {
+                return Err(format!(
+                    "{}: response body larger than {} KiB",
+                    target.display,
+                    BODY_CAP / 1024
+                ));
+            }
+            let headers: BTreeMap<String, String> = answer
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = String::from_utf8_lossy(&answer.body).into_owned();
+            let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let status = answer.status.as_u16();
+            let is_text = headers
+                .get("content-type")
+                .is_some_and(|c| c.starts_with("text/plain"));
+            let metrics = (is_text && status == 200)
+                .then(|| metric_families(&body))
+                .flatten();
+            Ok(ResponseFacts {
+                status,
+                headers,
+                body,
+                json,
+                latency_ms,
+                metrics,
+            })
+        }
+    }
+}
+
+/// Why a check is not sent to a target, if it is not.
+fn skip_reason(req: &HttpRequest, target: &Target, opts: &HttpOptions) -> Option<String> {
+    if req.active && !opts.active {
+        return Some("active probe: sends more than a handful of requests or does real work; run with --active".into());
+    }
+    if target.is_proxy() {
+        if req.method != "GET" {
+            return Some(format!(
+                "{} probes go only to --endpoint URLs: through the API server the audit sends nothing but GET",
+                req.method
+            ));
+        }
+        if req.authenticated {
+            return Some("authenticated probes need --endpoint: the API server's proxy does not pass a bearer key on".into());
+        }
+        if req.load.is_some() || req.repeat.is_some() {
+            return Some(
+                "bursts and load probes go only to --endpoint URLs, never through the API server"
+                    .into(),
+            );
+        }
+    }
+    if req.authenticated && opts.api_key.is_none() {
+        return Some("needs MLSDM's API key: give --api-key-env VAR".into());
+    }
+    None
+}
+
+/// Probes every target for every http check, concurrently, deduplicating identical requests.
 async fn probe_all(
-    client: &reqwest::Client,
     checks: &[&Check],
+    targets: &[Target],
     opts: &HttpOptions,
-) -> BTreeMap<String, Vec<(String, HttpOutcome)>> {
-    let mut out: BTreeMap<String, Vec<(String, HttpOutcome)>> = BTreeMap::new();
+) -> BTreeMap<String, Vec<Probe>> {
+    let mut out: BTreeMap<String, Vec<Probe>> = BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let mut plans: Vec<(String, String, String)> = Vec::new(); // (check id, endpoint, request key)
-    let mut started: HashSet<(String, String)> = HashSet::new();
+    let mut plans: Vec<(String, usize, String)> = Vec::new(); // (check id, target index, request key)
+    let mut started: HashSet<(usize, String)> = HashSet::new();
     for check in checks {
         let Some(req) = &check.request else { continue };
-        for endpoint in &opts.endpoints {
-            let skip = if req.active && !opts.active {
-                Some("active probe: sends more than a handful of requests or does real work; run with --active".to_string())
-            } else if req.authenticated && opts.api_key.is_none() {
-                Some("needs MLSDM's API key: give --api-key-env VAR".to_string())
-            } else {
-                None
-            };
-            if let Some(why) = skip {
-                out.entry(check.id.clone())
-                    .or_default()
-                    .push((endpoint.clone(), HttpOutcome::Skipped(why)));
+        // Per-pod checks go to every pod; the others to the Service (or the --endpoint).
+        let chosen: Vec<usize> = {
+            let matching: Vec<usize> = (0..targets.len())
+                .filter(|i| !targets[*i].is_proxy() || targets[*i].per_pod == req.per_pod)
+                .collect();
+            matching
+        };
+        if chosen.is_empty() {
+            out.entry(check.id.clone()).or_default().push(Probe {
+                target: "-".into(),
+                object: None,
+                outcome: HttpOutcome::Error("no Service or Pod of an MLSDM workload to probe through the API server (give --endpoint)".into()),
+            });
+            continue;
+        }
+        for ti in chosen {
+            let target = &targets[ti];
+            if let Some(why) = skip_reason(req, target, opts) {
+                out.entry(check.id.clone()).or_default().push(Probe {
+                    target: target.display.clone(),
+                    object: target.object.clone(),
+                    outcome: HttpOutcome::Skipped(why),
+                });
                 continue;
             }
             // Bursts and load probes are never shared: each one is its own experiment.
@@ -373,25 +535,21 @@ async fn probe_all(
             } else {
                 request_key(req)
             };
-            plans.push((check.id.clone(), endpoint.clone(), key.clone()));
-            if !started.insert((endpoint.clone(), key.clone())) {
+            plans.push((check.id.clone(), ti, key.clone()));
+            if !started.insert((ti, key.clone())) {
                 continue;
             }
-            let (client, url, req, api_key, endpoint) = (
-                client.clone(),
-                join(endpoint, &req.path),
-                req.clone(),
-                opts.api_key.clone(),
-                endpoint.clone(),
-            );
+            let (target, req, api_key) = (target.clone(), req.clone(), opts.api_key.clone());
             tasks.spawn(async move {
-                let outcome = if req.load.is_some() {
-                    load_probe(client, url, req, api_key).await
+                let outcome = if let (Some(_), Transport::Direct { client, base }) =
+                    (&req.load, &target.transport)
+                {
+                    load_probe(client.clone(), join(base, &req.path), req.clone(), api_key).await
                 } else if let Some(n) = req.repeat {
                     let mut all = Vec::new();
                     let mut failure = None;
                     for _ in 0..n {
-                        match fetch(&client, &url, &req, api_key.as_deref()).await {
+                        match fetch_on(&target, &req, api_key.as_deref()).await {
                             Ok(r) => all.push(r),
                             Err(e) => {
                                 failure = Some(e);
@@ -401,33 +559,39 @@ async fn probe_all(
                     }
                     failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
                 } else {
-                    match fetch(&client, &url, &req, api_key.as_deref()).await {
+                    match fetch_on(&target, &req, api_key.as_deref()).await {
                         Ok(r) => HttpOutcome::Response(r),
                         Err(e) => HttpOutcome::Error(e),
                     }
                 };
-                (endpoint, key, outcome)
+                (ti, key, outcome)
             });
         }
     }
-    let mut done: HashMap<(String, String), HttpOutcome> = HashMap::new();
+    let mut done: HashMap<(usize, String), HttpOutcome> = HashMap::new();
     while let Some(res) = tasks.join_next().await {
-        if let Ok((endpoint, key, outcome)) = res {
-            done.insert((endpoint, key), outcome);
+        if let Ok((ti, key, outcome)) = res {
+            done.insert((ti, key), outcome);
         }
     }
-    for (id, endpoint, key) in plans {
+    for (id, ti, key) in plans {
+        let t = &targets[ti];
         let outcome = done
-            .get(&(endpoint.clone(), key))
+            .get(&(ti, key))
             .cloned()
-            .unwrap_or_else(|| HttpOutcome::Error(format!("{endpoint}: probe did not finish")));
-        out.entry(id).or_default().push((endpoint, outcome));
+            .unwrap_or_else(|| HttpOutcome::Error(format!("{}: probe did not finish", t.display)));
+        out.entry(id).or_default().push(Probe {
+            target: t.display.clone(),
+            object: t.object.clone(),
+            outcome,
+        });
     }
     out
 }
 
-/// Scrapes `/health/metrics` from every endpoint, once or repeatedly over `--observe`.
-async fn scrape(client: &reqwest::Client, opts: &HttpOptions) -> Result<Store, String> {
+/// Scrapes `/health/metrics` from every target (each pod, or each --endpoint), once or
+/// repeatedly over `--observe`.
+async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String> {
     let metrics_req = HttpRequest {
         path: "/health/metrics".into(),
         method: "GET".into(),
@@ -437,8 +601,18 @@ async fn scrape(client: &reqwest::Client, opts: &HttpOptions) -> Result<Store, S
         active: false,
         repeat: None,
         load: None,
-        per_pod: false,
+        per_pod: true,
     };
+    let targets: Vec<Target> = targets
+        .iter()
+        .filter(|t| !t.is_proxy() || t.per_pod)
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        return Err(
+            "no pod of an MLSDM workload to scrape (give --endpoint or --prometheus)".into(),
+        );
+    }
     let mut store = Store::default();
     let start = Instant::now();
     let epoch = |i: Instant| {
@@ -465,31 +639,29 @@ async fn scrape(client: &reqwest::Client, opts: &HttpOptions) -> Result<Store, S
     loop {
         let now = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
-        for endpoint in &opts.endpoints {
-            let (client, url, req, endpoint) = (
-                client.clone(),
-                join(endpoint, &metrics_req.path),
-                metrics_req.clone(),
-                endpoint.clone(),
-            );
-            tasks.spawn(async move { (endpoint, fetch(&client, &url, &req, None).await) });
+        for target in &targets {
+            let (target, req) = (target.clone(), metrics_req.clone());
+            tasks.spawn(async move {
+                let res = fetch_on(&target, &req, None).await;
+                (target, res)
+            });
         }
         let t = epoch(now);
-        while let Some(Ok((endpoint, res))) = tasks.join_next().await {
-            let instance = endpoint
-                .split("://")
-                .nth(1)
-                .unwrap_or(&endpoint)
-                .trim_end_matches('/')
-                .to_string();
+        while let Some(Ok((target, res))) = tasks.join_next().await {
             match res {
-                Ok(r) if r.status == 200 => match store.add_scrape(&instance, t, &r.body) {
-                    Ok(()) => ok += 1,
-                    Err(e) => errors.push(format!(
-                        "{endpoint}/health/metrics: not Prometheus text: {e}"
-                    )),
-                },
-                Ok(r) => errors.push(format!("{endpoint}/health/metrics answered {}", r.status)),
+                Ok(r) if r.status == 200 => {
+                    match store.add_scrape(&target.instance(), t, &r.body) {
+                        Ok(()) => ok += 1,
+                        Err(e) => errors.push(format!(
+                            "{}/health/metrics: not Prometheus text: {e}",
+                            target.display
+                        )),
+                    }
+                }
+                Ok(r) => errors.push(format!(
+                    "{}/health/metrics answered {}",
+                    target.display, r.status
+                )),
                 Err(e) => errors.push(e),
             }
         }
@@ -519,7 +691,12 @@ fn window_of(for_window: Option<&str>, opts: &HttpOptions) -> (Option<u64>, Opti
 }
 
 /// Evaluates a metrics check over scraped samples.
-fn evaluate_scraped(check: &Check, store: &Store, opts: &HttpOptions) -> MetricOutcome {
+fn evaluate_scraped(
+    check: &Check,
+    store: &Store,
+    opts: &HttpOptions,
+    targets: &[Target],
+) -> MetricOutcome {
     let Some(query) = &check.query else {
         return MetricOutcome::Error("no query".into());
     };
@@ -554,7 +731,16 @@ fn evaluate_scraped(check: &Check, store: &Store, opts: &HttpOptions) -> MetricO
         asked,
         covered,
         window,
-        source: format!("{} scrape(s) of {}", times.len(), opts.endpoints.join(", ")),
+        source: format!(
+            "{} scrape(s) of {}",
+            times.len(),
+            targets
+                .iter()
+                .filter(|t| !t.is_proxy() || t.per_pod)
+                .map(|t| t.display.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -697,15 +883,63 @@ async fn prometheus_query(
 }
 
 /// Gathers every fact the http and metrics checks need.
-pub async fn gather(checks: &[Check], opts: &HttpOptions) -> Result<ServiceFacts, String> {
+/// Gathers every fact the http and metrics checks need. `proxied` are the Services and Pods of
+/// the MLSDM workloads, reached through the API server when there is no `--endpoint`.
+pub async fn gather(
+    checks: &[Check],
+    opts: &HttpOptions,
+    proxied: Option<(&super::kube::Api, &[ProxyTarget])>,
+) -> Result<ServiceFacts, String> {
     let client = client(opts)?;
+    let mut targets: Vec<Target> = opts
+        .endpoints
+        .iter()
+        .map(|e| Target {
+            display: e.clone(),
+            object: None,
+            per_pod: false,
+            transport: Transport::Direct {
+                client: client.clone(),
+                base: e.clone(),
+            },
+        })
+        .collect();
+    if targets.is_empty()
+        && let Some((api, list)) = proxied
+    {
+        for p in list {
+            let plural = if p.kind == "Pod" { "pods" } else { "services" };
+            targets.push(Target {
+                display: format!(
+                    "{} {}/{}:{} via the API server",
+                    p.kind.to_lowercase(),
+                    p.namespace,
+                    p.name,
+                    p.port
+                ),
+                object: Some(crate::report::ObjectRef {
+                    kind: p.kind.clone(),
+                    namespace: Some(p.namespace.clone()),
+                    name: p.name.clone(),
+                }),
+                per_pod: p.kind == "Pod",
+                transport: Transport::Proxy {
+                    api: api.clone(),
+                    base_path: format!(
+                        "/api/v1/namespaces/{}/{plural}/{}:{}/proxy",
+                        p.namespace, p.name, p.port
+                    ),
+                },
+            });
+        }
+    }
     let http_checks: Vec<&Check> = checks.iter().filter(|c| c.source == Source::Http).collect();
     let metric_checks: Vec<&Check> = checks
         .iter()
         .filter(|c| c.source == Source::Metrics)
         .collect();
     let mut facts = ServiceFacts::default();
-    let probes = probe_all(&client, &http_checks, opts);
+    let probes = probe_all(&http_checks, &targets, opts);
     let metrics = async {
         let mut out = BTreeMap::new();
         if metric_checks.is_empty() {
@@ -730,11 +964,11 @@ pub async fn gather(checks: &[Check], opts: &HttpOptions) -> Result<ServiceFacts
             while let Some(Ok((id, outcome))) = tasks.join_next().await {
                 out.insert(id, outcome);
             }
-        } else if !opts.endpoints.is_empty() {
-            match scrape(&client, opts).await {
+        } else if !targets.is_empty() {
+            match scrape(&targets, opts).await {
                 Ok(store) => {
                     for c in &metric_checks {
-                        out.insert(c.id.clone(), evaluate_scraped(c, &store, opts));
+                        out.insert(c.id.clone(), evaluate_scraped(c, &store, opts, &targets));
                     }
                 }
                 Err(e) => {

@@ -275,12 +275,26 @@ fn status_message(body: &[u8]) -> String {
 impl Api {
     /// One GET with retries on 429 and 5xx (honouring Retry-After) and on dropped connections.
     pub async fn get(&self, path_and_query: &str, accept: &str) -> Result<Answer, ClusterError> {
+        self.get_with(path_and_query, accept, &[]).await
+    }
+
+    /// A GET with extra request headers (the service proxy passes them on to the pod).
+    pub async fn get_with(
+        &self,
+        path_and_query: &str,
+        accept: &str,
+        extra: &[(String, String)],
+    ) -> Result<Answer, ClusterError> {
         let mut attempt = 0u32;
         loop {
             self.limiter.acquire().await;
             self.counter
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let req = Request::get(path_and_query)
+            let mut builder = Request::get(path_and_query);
+            for (k, v) in extra {
+                builder = builder.header(k.as_str(), v.as_str());
+            }
+            let req = builder
                 .header(header::ACCEPT, accept)
                 .header(
                     header::USER_AGENT,

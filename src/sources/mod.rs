@@ -350,6 +350,110 @@ impl Facts {
         }
     }
 
+    /// In-scope workloads that run MLSDM (a container with MLSDM's variables or image).
+    pub fn mlsdm_workloads(&self) -> impl Iterator<Item = &Object> {
+        self.objects
+            .iter()
+            .filter(|o| o.is_workload() && self.in_scope(o))
+            .filter(|o| {
+                o.pod_spec()
+                    .and_then(|s| s.get("containers"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| {
+                        cs.iter().any(|c| {
+                            c.get("image")
+                                .and_then(Value::as_str)
+                                .is_some_and(|i| i.contains("mlsdm") || i.contains("neuro-engine"))
+                                || c.get("env").and_then(Value::as_array).is_some_and(|env| {
+                                    env.iter().any(|e| {
+                                        e.get("name").and_then(Value::as_str).is_some_and(|n| {
+                                            ["CONFIG_PATH", "LLM_BACKEND", "API_KEY"].contains(&n)
+                                                || n.starts_with("MLSDM_")
+                                        })
+                                    })
+                                })
+                        })
+                    })
+            })
+    }
+
+    /// The Services and running Pods of the MLSDM workloads, to probe through the API server.
+    pub fn proxy_targets(&self) -> Vec<http::ProxyTarget> {
+        let mut out = Vec::new();
+        for w in self.mlsdm_workloads() {
+            let ns = w.namespace.clone().unwrap_or_else(|| "default".into());
+            for svc in self.services_for(w) {
+                let ports = svc
+                    .json
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let port = ports
+                    .iter()
+                    .find(|p| {
+                        p.get("name").and_then(Value::as_str) == Some("http")
+                            || p.get("targetPort") == Some(&json!(8000))
+                    })
+                    .or_else(|| ports.first())
+                    .and_then(|p| {
+                        p.get("name")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                            .or_else(|| p.get("port").map(ToString::to_string))
+                    });
+                if let Some(port) = port {
+                    out.push(http::ProxyTarget {
+                        kind: "Service".into(),
+                        namespace: ns.clone(),
+                        name: svc.name.clone(),
+                        port,
+                    });
+                }
+            }
+            let selector = w
+                .json
+                .pointer("/spec/selector")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let container_port = w
+                .pod_spec()
+                .and_then(|s| s.get("containers"))
+                .and_then(Value::as_array)
+                .and_then(|cs| {
+                    cs.iter()
+                        .flat_map(|c| {
+                            c.get("ports")
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .unwrap_or_default()
+                        })
+                        .find(|p| {
+                            p.get("name").and_then(Value::as_str) == Some("http")
+                                || p.get("containerPort") == Some(&json!(8000))
+                        })
+                })
+                .and_then(|p| p.get("containerPort").map(ToString::to_string))
+                .unwrap_or_else(|| "8000".into());
+            for pod in self.same_ns(w.namespace.as_deref(), "Pod") {
+                let running =
+                    pod.json.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
+                if running
+                    && !selector.is_null()
+                    && selector::matches(&selector, &pod.labels()).unwrap_or(false)
+                {
+                    out.push(http::ProxyTarget {
+                        kind: "Pod".into(),
+                        namespace: ns.clone(),
+                        name: pod.name.clone(),
+                        port: container_port.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Where metrics came from, for results: the Prometheus server or the scraped endpoints.
     pub fn service_origin(&self) -> Option<String> {
         self.prometheus

@@ -809,13 +809,30 @@ async fn respond(
                 format!("?{query}")
             }
         );
-        return match inner.http.get(&target).await {
-            Ok((code, ct, body)) => (
-                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
-                [("content-type", ct)],
-                body,
-            )
-                .into_response(),
+        let forward: Vec<(String, String)> = headers
+            .iter()
+            .filter(|(k, _)| {
+                !["authorization", "host", "connection", "accept-encoding"].contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        return match inner.http.get(&target, &forward).await {
+            Ok((code, upstream_headers, body)) => {
+                let mut proxied_response = (
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
+                    body,
+                )
+                    .into_response();
+                for (k, v) in upstream_headers {
+                    if let (Ok(k), Ok(v)) = (
+                        axum::http::HeaderName::from_bytes(k.as_bytes()),
+                        axum::http::HeaderValue::from_str(&v),
+                    ) {
+                        proxied_response.headers_mut().insert(k, v);
+                    }
+                }
+                proxied_response
+            }
             Err(e) => status(
                 503,
                 "ServiceUnavailable",
@@ -960,15 +977,23 @@ fn decode_continue(token: &str) -> Option<usize> {
     usize::try_from(v.get("start")?.as_u64()?).ok()
 }
 
-/// The proxy's upstream client: plain HTTP to the MLSDM stand-in on 127.0.0.1.
+/// The proxy's upstream client: plain HTTP/1.0 to the MLSDM stand-in on 127.0.0.1, passing
+/// request headers on and every response header back, as the API server's proxy does.
 mod reqwest_lite {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     pub struct Client;
 
+    /// What the upstream answered: status, headers, body.
+    pub type Upstream = (u16, Vec<(String, String)>, Vec<u8>);
+
     impl Client {
-        /// GET `url` (http://host:port/path), returning (status, content-type, body).
-        pub async fn get(&self, url: &str) -> Result<(u16, String, Vec<u8>), String> {
+        pub async fn get(
+            &self,
+            url: &str,
+            headers: &[(String, String)],
+        ) -> Result<Upstream, String> {
+            use std::fmt::Write as _;
             let rest = url.strip_prefix("http://").ok_or("only http upstreams")?;
             let (host, path) = rest
                 .split_once('/')
@@ -976,7 +1001,14 @@ mod reqwest_lite {
             let mut s = tokio::net::TcpStream::connect(host)
                 .await
                 .map_err(|e| e.to_string())?;
-            s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: kube-apiserver-proxy\r\n\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+            let mut head = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n");
+            for (k, v) in headers {
+                let _ = write!(head, "{k}: {v}\r\n");
+            }
+            head.push_str("\r\n");
+            s.write_all(head.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
             let mut buf = Vec::new();
             tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut buf))
                 .await
@@ -992,15 +1024,19 @@ mod reqwest_lite {
                 .nth(1)
                 .and_then(|c| c.parse().ok())
                 .ok_or("bad status line")?;
-            let ct = head
+            let headers = head
                 .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-type:")
-                        .map(|v| v.trim().to_string())
+                .skip(1)
+                .filter_map(|l| {
+                    l.split_once(':')
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
                 })
-                .unwrap_or_else(|| "application/octet-stream".into());
-            Ok((code, ct, buf[split + 4..].to_vec()))
+                .filter(|(k, _)| {
+                    !["connection", "content-length", "transfer-encoding", "date"]
+                        .contains(&k.as_str())
+                })
+                .collect();
+            Ok((code, headers, buf[split + 4..].to_vec()))
         }
     }
 }
