@@ -52,6 +52,8 @@ admin-token,admin,1,"system:masters"
 auditor-token,auditor,2
 restricted-token,restricted,3
 TOKENS
+  # Every request, with its user and verb, for the test that proves the audit only reads.
+  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n' > "$dir/audit-policy.yaml"
   etcd --data-dir "$dir/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" >"$dir/etcd.log" 2>&1 &
   echo $! >> "$dir/pids"
@@ -60,7 +62,8 @@ TOKENS
     --token-auth-file "$dir/tokens.csv" --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$dir/sa.pub" \
     --service-account-signing-key-file "$dir/sa.key" --advertise-address 127.0.0.1 --allow-privileged=false \
-    --enable-priority-and-fairness=false >"$dir/apiserver.log" 2>&1 &
+    --enable-priority-and-fairness=false --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
+    >"$dir/apiserver.log" 2>&1 &
   echo $! >> "$dir/pids"
   local ca; ca=$(base64 -w0 "$dir/ca.crt")
   for user in admin auditor restricted; do

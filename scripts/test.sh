@@ -8,6 +8,8 @@ need_apt=()
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v openssl >/dev/null || need_apt+=(openssl)
 
 # A Python with junitparser, the real JUnit parser the JUnit test reads our XML with.
 python=""
@@ -35,13 +37,35 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 export MLSDM_AUDIT_PYTHON="$python"
 
+# Debian's kubectl (kubernetes-client), unpacked into a cache: some images ship another kubectl
+# at /usr/bin/kubectl that the package would collide with.
+cache=${MLSDM_AUDIT_CACHE:-/var/cache/mlsdm-audit}
+export MLSDM_AUDIT_CACHE=$cache
+kubectl_bin="$cache/kubernetes-client/usr/bin/kubectl"
+if [ ! -x "$kubectl_bin" ]; then
+  mkdir -p "$cache/deb"
+  (cd "$cache/deb" && apt-get download -qq kubernetes-client 2>/dev/null) || { apt-get update -qq && (cd "$cache/deb" && apt-get download -qq kubernetes-client); }
+  dpkg-deb -x "$cache"/deb/kubernetes-client_*.deb "$cache/kubernetes-client"
+fi
+export MLSDM_AUDIT_KUBECTL="$kubectl_bin"
+export PATH="$(dirname "$kubectl_bin"):$PATH"
+
 # Servers the tests use, all on 127.0.0.1, stopped by PID when this script exits:
 # an MLSDM stand-in per mode, each scraped every second by a real Prometheus of its own (one per
 # mode, because the checks' queries aggregate over everything a Prometheus holds).
 work=$(mktemp -d)
 pids=()
 cleanup() {
+  if [ -f "$work/kube/pids" ]; then while read -r pid; do pids+=("$pid"); done < "$work/kube/pids"; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Give each server a few seconds to stop, then make sure (some are not this shell's children).
+  for _ in $(seq 1 20); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -92,5 +116,12 @@ CONFIG
   wait_port "$sport"
   wait_port "$pport"
 done
+
+# A real kube-apiserver (Debian's Kubernetes 1.20, built once into the cache) with etcd, loaded
+# with the healthy fixture release.
+bash scripts/kube-apiserver.sh build
+bash scripts/kube-apiserver.sh start "$work/kube"
+bash scripts/real-cluster-setup.sh "$work/kube"
+export KUBE_TEST_REAL_DIR="$work/kube"
 
 cargo test "$@"

@@ -21,7 +21,17 @@ fn the_cronjob_passes_the_tools_own_container_checks() {
     std::fs::write(&file, wrapped.to_string()).unwrap();
     let only = "security-run-as-non-root,security-read-only-root-fs,security-context-hardened,security-capabilities-drop-all,image-pinned";
     let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(["check", "--manifests", file.to_str().unwrap(), "--manifests", &format!("{root}/deploy/rbac.yaml"), "--only", only, "--format", "json"])
+        .args([
+            "check",
+            "--manifests",
+            file.to_str().unwrap(),
+            "--manifests",
+            &format!("{root}/deploy/rbac.yaml"),
+            "--only",
+            only,
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -34,15 +44,26 @@ fn the_cronjob_passes_the_tools_own_container_checks() {
 
 #[test]
 fn rbac_grants_only_reads() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml")).unwrap();
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
     let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
     for rule in role["rules"].as_array().unwrap() {
         for verb in rule["verbs"].as_array().unwrap() {
-            assert!(["get", "list", "watch"].contains(&verb.as_str().unwrap()), "{rule}");
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
+                "{rule}"
+            );
         }
-        if rule["resources"].as_array().is_some_and(|r| r.iter().any(|x| x.as_str().unwrap().ends_with("/proxy"))) {
-            assert_eq!(rule["verbs"], serde_json::json!(["get"]), "the proxy is GET only");
+        if rule["resources"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x.as_str().unwrap().ends_with("/proxy")))
+        {
+            assert_eq!(
+                rule["verbs"],
+                serde_json::json!(["get"]),
+                "the proxy is GET only"
+            );
         }
     }
 }

@@ -426,6 +426,23 @@ async fn fetch_on(
                 .await
                 .map_err(|e| format!("{} via the API server: {}", target.display, e.0))?;
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            // A Kubernetes Status is the API server's own refusal (no endpoints, RBAC, address not
+            // allowed), not the service's answer: the probe could not be made.
+            if !answer.status.is_success()
+                && let Ok(status) = serde_json::from_slice::<Value>(&answer.body)
+                && status.get("kind").and_then(Value::as_str) == Some("Status")
+                && status.get("apiVersion").and_then(Value::as_str) == Some("v1")
+            {
+                let message = status
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                return Err(format!(
+                    "{}: the API server could not proxy the request ({}): {message}",
+                    target.display,
+                    answer.status.as_u16()
+                ));
+            }
             if answer.body.len() > BODY_CAP {
                 return Err(format!(
                     "{}: response body larger than {} KiB",

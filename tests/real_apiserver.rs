@@ -1,0 +1,232 @@
+//! The live audit against a real kube-apiserver (Debian's Kubernetes 1.20, built by
+//! scripts/kube-apiserver.sh, loaded by scripts/real-cluster-setup.sh): same results as the
+//! manifest audit of the objects kubectl reads back, a 403 shown as error with exit 3, and the
+//! server's own audit log proving the tool sent nothing but get/list.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn dir() -> PathBuf {
+    PathBuf::from(std::env::var("KUBE_TEST_REAL_DIR").expect("KUBE_TEST_REAL_DIR is not set: run the suite with scripts/test.sh, which builds and starts a real kube-apiserver"))
+}
+
+fn audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+fn kubeconfig(user: &str) -> String {
+    dir()
+        .join(format!("kubeconfig-{user}"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn statuses(r: &Value, source: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == source)
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["object"]["name"].as_str().unwrap_or("-").to_string(),
+                x["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn real_apiserver_audit_matches_the_manifest_audit() {
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        &kubeconfig("auditor"),
+        "--format",
+        "json",
+    ]);
+    let live = report(&out);
+    // The same objects, read back by kubectl (an independent client) as one List. HPAs are asked
+    // for in autoscaling/v2beta2: kubectl would otherwise take the preferred v1, which has no metrics.
+    let kubectl = std::env::var("MLSDM_AUDIT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let kinds = "deployments,replicasets,statefulsets,daemonsets,pods,services,configmaps,secrets,serviceaccounts,resourcequotas,limitranges,horizontalpodautoscalers.v2beta2.autoscaling,poddisruptionbudgets,networkpolicies,ingresses,rolebindings,servicemonitors,prometheusrules,alertmanagerconfigs,vulnerabilityreports";
+    let got = Command::new(&kubectl)
+        .args([
+            "--kubeconfig",
+            &kubeconfig("admin"),
+            "get",
+            kinds,
+            "-n",
+            "mlsdm-production",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let mut list: Value = serde_json::from_slice(&got.stdout).unwrap();
+    let ns = Command::new(&kubectl)
+        .args([
+            "--kubeconfig",
+            &kubeconfig("admin"),
+            "get",
+            "namespace",
+            "mlsdm-production",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let ns: Value = serde_json::from_slice(&ns.stdout).unwrap();
+    let items = list["items"].as_array_mut().unwrap();
+    items.push(ns);
+    for item in items.iter_mut() {
+        // The audit reads Secrets metadata-only.
+        if item["kind"] == "Secret" {
+            item.as_object_mut().unwrap().remove("data");
+        }
+    }
+    let file = std::env::temp_dir().join(format!("mlsdm-audit-real-{}.json", std::process::id()));
+    std::fs::write(&file, list.to_string()).unwrap();
+    let manifest = report(&audit(&[
+        "check",
+        "--manifests",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(
+        statuses(&live, "kubernetes"),
+        statuses(&manifest, "kubernetes")
+    );
+    let k = statuses(&live, "kubernetes");
+    assert!(k.iter().filter(|x| x.2 == "pass").count() > 50, "{k:?}");
+    assert!(
+        !k.iter().any(|x| x.2 == "fail" || x.2 == "error"),
+        "{:?}",
+        k.iter().filter(|x| x.2 != "pass").collect::<Vec<_>>()
+    );
+    // autoscaling/v2beta2 and policy/v1beta1 were found through the version fallback.
+    for id in [
+        "hpa-metrics-cpu-memory",
+        "pdb-min-available",
+        "hpa-conditions-healthy",
+        "pdb-disruptions-allowed",
+        "rollout-complete",
+        "pods-ready",
+    ] {
+        assert!(k.iter().any(|x| x.0 == id && x.2 == "pass"), "{id}");
+    }
+    // With no kubelet and no endpoints nothing can answer through the proxy: every http and
+    // metrics result says so as an error; none is a pass or a fail.
+    for source in ["http", "metrics"] {
+        for (id, _, st) in statuses(&live, source) {
+            assert!(st == "error" || st == "skipped", "{id}: {st}");
+        }
+    }
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn forbidden_on_a_real_server_is_an_error_with_exit_3() {
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        &kubeconfig("restricted"),
+        "--format",
+        "json",
+        "--only",
+        "pdb-min-available,replicas-min-3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let r = report(&out);
+    let pdb = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "pdb-min-available")
+        .unwrap();
+    assert_eq!(pdb["status"], "error");
+    assert!(
+        pdb["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot list resource \"poddisruptionbudgets\""),
+        "{}",
+        pdb["message"]
+    );
+    let replicas = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "replicas-min-3")
+        .unwrap();
+    assert_eq!(replicas["status"], "pass");
+}
+
+#[test]
+fn the_real_server_saw_only_reads_from_the_audit() {
+    // Run an audit so the log has this test's requests too, then read the server's audit log.
+    let _ = audit(&[
+        "check",
+        "--kubeconfig",
+        &kubeconfig("auditor"),
+        "--format",
+        "json",
+    ]);
+    let log = std::fs::read_to_string(dir().join("audit.log")).unwrap();
+    let mut seen = 0;
+    for line in log.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let user = e["user"]["username"].as_str().unwrap_or_default();
+        if user == "auditor" || user == "restricted" {
+            seen += 1;
+            let verb = e["verb"].as_str().unwrap_or_default();
+            assert!(
+                ["get", "list", "watch"].contains(&verb),
+                "the audit sent {verb} {}",
+                e["requestURI"]
+            );
+        }
+    }
+    assert!(seen > 20, "the audit log has the audit's requests ({seen})");
+}
+
+#[test]
+fn no_secret_value_in_any_output_from_a_real_server() {
+    for format in ["json", "table", "markdown"] {
+        let out = audit(&[
+            "check",
+            "--kubeconfig",
+            &kubeconfig("auditor"),
+            "--format",
+            format,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("kY7qZ9mRtN2xWpL4vB8cH1dF6gJ3sY0eQ5uA7iO2nX")
+                && !text.contains("a1k3cVo5bVJ0TjJ4"),
+            "{format}"
+        );
+    }
+}
