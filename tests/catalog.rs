@@ -40,12 +40,14 @@ fn overlay(layers: &[&Path]) -> Vec<Object> {
 }
 
 fn evaluate(checks: &[Check], objects: Vec<Object>) -> Vec<CheckResult> {
-    let facts = Facts::new(
+    let mut facts = Facts::new(
         objects,
         BTreeSet::from([Source::Kubernetes]),
         None,
         "the fixtures",
     );
+    // As `--expect-image ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0 --expect-version 1.2.0` set them.
+    facts.params = serde_json::json!({"expectImage": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0", "expectVersion": "1.2.0"});
     engine::evaluate(checks, &facts)
 }
 
