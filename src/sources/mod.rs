@@ -54,6 +54,8 @@ pub struct Object {
     pub location: Option<Location>,
     /// Secret values and credential-looking literals found in this object, for redaction.
     pub sensitive: Vec<String>,
+    /// Position in `Facts::objects`, set when the facts are built.
+    pub slot: usize,
 }
 
 impl Object {
@@ -78,6 +80,7 @@ impl Object {
             json,
             location,
             sensitive: Vec::new(),
+            slot: 0,
         };
         obj.sensitive = redact(&mut obj);
         obj
@@ -311,6 +314,9 @@ pub struct Facts {
     pub missing_kinds: BTreeSet<String>,
     /// `params` in expressions: `expectImage`, `expectVersion`.
     pub params: Value,
+    /// (kind, namespace) -> slots, and kind -> slots: relations are looked up, not scanned.
+    by_kind_ns: std::collections::HashMap<(String, Option<String>), Vec<usize>>,
+    by_kind: std::collections::HashMap<String, Vec<usize>>,
     cel_objects: Vec<OnceCell<CelValue>>,
     related: Vec<OnceCell<CelValue>>,
     mlsdm: Vec<OnceCell<CelValue>>,
@@ -324,6 +330,19 @@ impl Facts {
         workload_selector: Option<Value>,
         origin: &str,
     ) -> Self {
+        let mut objects = objects;
+        let mut by_kind_ns: std::collections::HashMap<(String, Option<String>), Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut by_kind: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (slot, o) in objects.iter_mut().enumerate() {
+            o.slot = slot;
+            by_kind_ns
+                .entry((o.kind.clone(), o.namespace.clone()))
+                .or_default()
+                .push(slot);
+            by_kind.entry(o.kind.clone()).or_default().push(slot);
+        }
         let n = objects.len();
         let mut redactions: Vec<String> = objects
             .iter()
@@ -343,6 +362,8 @@ impl Facts {
             kind_errors: BTreeMap::new(),
             missing_kinds: BTreeSet::new(),
             params: json!({"expectImage": null, "expectVersion": null}),
+            by_kind_ns,
+            by_kind,
             cel_objects: (0..n).map(|_| OnceCell::new()).collect(),
             related: (0..n).map(|_| OnceCell::new()).collect(),
             mlsdm: (0..n).map(|_| OnceCell::new()).collect(),
@@ -490,9 +511,7 @@ impl Facts {
     }
 
     pub fn cel_related(&self, i: usize) -> CelValue {
-        self.related[i]
-            .get_or_init(|| json_to_cel(&self.related_json(i)))
-            .clone()
+        self.related[i].get_or_init(|| self.related_cel(i)).clone()
     }
 
     pub fn cel_mlsdm(&self, i: usize) -> CelValue {
@@ -509,11 +528,19 @@ impl Facts {
     }
 
     fn same_ns(&self, ns: Option<&str>, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {
-        let ns = ns.map(str::to_string);
-        let kind = kind.to_string();
-        self.objects
-            .iter()
-            .filter(move |o| o.kind == kind && o.namespace == ns)
+        self.by_kind_ns
+            .get(&(kind.to_string(), ns.map(str::to_string)))
+            .into_iter()
+            .flatten()
+            .map(|&slot| &self.objects[slot])
+    }
+
+    fn all_of(&self, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {
+        self.by_kind
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|&slot| &self.objects[slot])
     }
 
     pub fn find<'a>(&'a self, kind: &str, ns: Option<&str>, name: &str) -> Option<&'a Object> {
@@ -522,7 +549,7 @@ impl Facts {
 
     /// Every workload, in scope or not: a Service selecting a non-MLSDM workload still selects pods.
     fn workloads(&self) -> impl Iterator<Item = &Object> {
-        self.objects.iter().filter(|o| o.is_workload())
+        WORKLOAD_KINDS.iter().flat_map(|k| self.all_of(k))
     }
 
     /// Services whose selector picks this workload's pods.
@@ -649,9 +676,29 @@ impl Facts {
         (cms, secrets, missing)
     }
 
-    fn related_json(&self, i: usize) -> Value {
+    /// `related` for an object, built from the objects' cached CEL values (shared, not copied).
+    fn related_cel(&self, i: usize) -> CelValue {
         let obj = &self.objects[i];
-        let list = |v: Vec<&Object>| Value::Array(v.into_iter().map(|o| o.json.clone()).collect());
+        let list = |v: Vec<&Object>| {
+            CelValue::List(std::sync::Arc::new(
+                v.into_iter().map(|o| self.cel_object(o.slot)).collect(),
+            ))
+        };
+        let one = |o: Option<&Object>| o.map_or(CelValue::Null, |o| self.cel_object(o.slot));
+        let map = |entries: Vec<(&str, CelValue)>| {
+            let m: std::collections::HashMap<cel::objects::Key, CelValue> = entries
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        cel::objects::Key::String(std::sync::Arc::new(k.to_string())),
+                        v,
+                    )
+                })
+                .collect();
+            CelValue::Map(cel::objects::Map {
+                map: std::sync::Arc::new(m),
+            })
+        };
         let ns = obj.namespace.as_deref();
         if obj.is_workload() {
             let services = self.services_for(obj);
@@ -671,39 +718,131 @@ impl Facts {
                     pull_missing.push(json!(name));
                 }
             }
-            json!({
-                "services": list(services.clone()),
-                "pdbs": list(self.selected_by(obj, "PodDisruptionBudget", "/spec/selector", false)),
-                "hpas": list(self.hpas_for(obj)),
-                "networkPolicies": list(self.selected_by(obj, "NetworkPolicy", "/spec/podSelector", true)),
-                "namespaceNetworkPolicies": list(self.same_ns(ns, "NetworkPolicy").collect()),
-                "ingresses": list(self.ingresses_for(ns, &services)),
-                "serviceMonitors": list(self.monitors_for("ServiceMonitor", ns, &service_labels)),
-                "podMonitors": list(self.monitors_for("PodMonitor", ns, &[obj.pod_labels()])),
-                "prometheusRules": list(self.same_ns(ns, "PrometheusRule").collect()),
-                "resourceQuotas": list(self.same_ns(ns, "ResourceQuota").collect()),
-                "limitRanges": list(self.same_ns(ns, "LimitRange").collect()),
-                "configMaps": list(cms),
-                "secrets": list(secrets),
-                "missingReferences": missing,
-                "missingImagePullSecrets": pull_missing,
-                "namespace": ns.and_then(|n| self.find("Namespace", None, n)).map_or(Value::Null, |o| o.json.clone()),
-                "serviceAccount": self.find("ServiceAccount", ns, obj.pod_spec().and_then(|p| p.get("serviceAccountName")).and_then(Value::as_str).unwrap_or("default")).map_or(Value::Null, |o| o.json.clone()),
-                "roleBindings": list(self.same_ns(ns, "RoleBinding").collect()),
-                "externalSecrets": list(self.same_ns(ns, "ExternalSecret").chain(self.same_ns(ns, "SealedSecret")).collect()),
-                "alertmanagerConfigs": list(self.same_ns(ns, "AlertmanagerConfig").collect()),
-                "dashboards": list(self.objects.iter().filter(|o| (o.kind == "ConfigMap" && o.labels().get("grafana_dashboard").is_some()) || o.kind == "GrafanaDashboard").collect()),
-                "replicaSets": list(self.same_ns(ns, "ReplicaSet").filter(|r| {
-                    r.json.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|o| {
-                        o.iter().any(|o| o.get("kind").and_then(Value::as_str) == Some(obj.kind.as_str()) && o.get("name").and_then(Value::as_str) == Some(obj.name.as_str()))
-                    })
-                }).collect()),
-                "pods": list(self.same_ns(ns, "Pod").filter(|p| {
-                    let sel = obj.json.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
-                    !sel.is_null() && selector::matches(&sel, &p.labels()).unwrap_or(false)
-                }).collect()),
-                "canaries": list(self.objects.iter().filter(|o| o.is_workload() && o.name != obj.name && o.name.contains("canary")).collect()),
-            })
+            map(vec![
+                ("services", list(services.clone())),
+                (
+                    "pdbs",
+                    list(self.selected_by(obj, "PodDisruptionBudget", "/spec/selector", false)),
+                ),
+                ("hpas", list(self.hpas_for(obj))),
+                (
+                    "networkPolicies",
+                    list(self.selected_by(obj, "NetworkPolicy", "/spec/podSelector", true)),
+                ),
+                (
+                    "namespaceNetworkPolicies",
+                    list(self.same_ns(ns, "NetworkPolicy").collect()),
+                ),
+                ("ingresses", list(self.ingresses_for(ns, &services))),
+                (
+                    "serviceMonitors",
+                    list(self.monitors_for("ServiceMonitor", ns, &service_labels)),
+                ),
+                (
+                    "podMonitors",
+                    list(self.monitors_for("PodMonitor", ns, &[obj.pod_labels()])),
+                ),
+                (
+                    "prometheusRules",
+                    list(self.same_ns(ns, "PrometheusRule").collect()),
+                ),
+                (
+                    "resourceQuotas",
+                    list(self.same_ns(ns, "ResourceQuota").collect()),
+                ),
+                (
+                    "limitRanges",
+                    list(self.same_ns(ns, "LimitRange").collect()),
+                ),
+                ("configMaps", list(cms)),
+                ("secrets", list(secrets)),
+                ("missingReferences", json_to_cel(&json!(missing))),
+                ("missingImagePullSecrets", json_to_cel(&json!(pull_missing))),
+                (
+                    "namespace",
+                    one(ns.and_then(|n| self.find("Namespace", None, n))),
+                ),
+                (
+                    "serviceAccount",
+                    one(self.find(
+                        "ServiceAccount",
+                        ns,
+                        obj.pod_spec()
+                            .and_then(|p| p.get("serviceAccountName"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("default"),
+                    )),
+                ),
+                (
+                    "roleBindings",
+                    list(self.same_ns(ns, "RoleBinding").collect()),
+                ),
+                (
+                    "externalSecrets",
+                    list(
+                        self.same_ns(ns, "ExternalSecret")
+                            .chain(self.same_ns(ns, "SealedSecret"))
+                            .collect(),
+                    ),
+                ),
+                (
+                    "alertmanagerConfigs",
+                    list(self.same_ns(ns, "AlertmanagerConfig").collect()),
+                ),
+                (
+                    "dashboards",
+                    list(
+                        self.all_of("ConfigMap")
+                            .filter(|o| o.labels().get("grafana_dashboard").is_some())
+                            .chain(self.all_of("GrafanaDashboard"))
+                            .collect(),
+                    ),
+                ),
+                (
+                    "replicaSets",
+                    list(
+                        self.same_ns(ns, "ReplicaSet")
+                            .filter(|r| {
+                                r.json
+                                    .pointer("/metadata/ownerReferences")
+                                    .and_then(Value::as_array)
+                                    .is_some_and(|o| {
+                                        o.iter().any(|o| {
+                                            o.get("kind").and_then(Value::as_str)
+                                                == Some(obj.kind.as_str())
+                                                && o.get("name").and_then(Value::as_str)
+                                                    == Some(obj.name.as_str())
+                                        })
+                                    })
+                            })
+                            .collect(),
+                    ),
+                ),
+                (
+                    "pods",
+                    list(
+                        self.same_ns(ns, "Pod")
+                            .filter(|p| {
+                                let sel = obj
+                                    .json
+                                    .pointer("/spec/selector")
+                                    .cloned()
+                                    .unwrap_or(Value::Null);
+                                !sel.is_null()
+                                    && selector::matches(&sel, &p.labels()).unwrap_or(false)
+                            })
+                            .collect(),
+                    ),
+                ),
+                (
+                    "canaries",
+                    list(
+                        self.workloads()
+                            .filter(|o| o.name != obj.name && o.name.contains("canary"))
+                            .collect(),
+                    ),
+                ),
+            ])
         } else {
             // The reverse direction: which in-scope workloads this object applies to.
             let workloads: Vec<&Object> = self
@@ -757,11 +896,18 @@ impl Facts {
             } else {
                 Vec::new()
             };
-            json!({
-                "workloads": list(workloads),
-                "ingressBackends": backends,
-                "workloadsInNamespace": list(self.workloads().filter(|w| w.namespace.as_deref() == ns).collect()),
-            })
+            map(vec![
+                ("workloads", list(workloads)),
+                ("ingressBackends", json_to_cel(&Value::Array(backends))),
+                (
+                    "workloadsInNamespace",
+                    list(
+                        self.workloads()
+                            .filter(|w| w.namespace.as_deref() == ns)
+                            .collect(),
+                    ),
+                ),
+            ])
         }
     }
 }
