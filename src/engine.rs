@@ -12,11 +12,36 @@ use cel::Context;
 use cel::objects::Value;
 
 /// Evaluates every check; the order of the results is fixed later by the report.
+/// Evaluates every check; the order of the results is fixed later by the report. Checks are
+/// spread over the machine's cores: the facts are shared read-only, each thread has its own CEL
+/// context.
 pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 8);
+    if threads == 1 || checks.len() < 2 {
+        return evaluate_serial(&checks.iter().collect::<Vec<_>>(), facts);
+    }
+    // Round-robin, so that cheap (manual) and expensive (per-pod) checks spread evenly.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let part: Vec<&Check> = checks.iter().skip(t).step_by(threads).collect();
+                scope.spawn(move || evaluate_serial(&part, facts))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
     let env = CelEnv::default();
     let root = env.root_context();
     let mut results = Vec::new();
-    for check in checks {
+    for &check in checks {
         match check.source {
             Source::Manual => results.push(result(
                 check,

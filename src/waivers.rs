@@ -110,8 +110,7 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
             one(format!("{file}:{line}:{col}"), msg)
         })?
     };
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
+    let mut candidates = Vec::new();
     for e in entries {
         let origin = format!("{file}:{}", e.referenced.line());
         let w = Waiver {
@@ -123,27 +122,14 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
             expires: e.value.expires.unwrap_or_default(),
             origin: origin.clone(),
         };
-        let problems = validate(&w, known);
-        if problems.is_empty() {
-            out.push(w);
-        } else {
-            errors.extend(problems.into_iter().map(|message| WaiverError {
-                origin: origin.clone(),
-                message,
-            }));
-        }
+        candidates.push(w);
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(WaiverErrors(errors))
-    }
+    validated(candidates, known)
 }
 
 /// Waivers written as annotations: `mlsdm-audit.io/waive.<id>: "<reason>; owner=...; expires=..."`.
 pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
+    let mut candidates = Vec::new();
     for obj in objects {
         let Some(ann) = obj
             .json
@@ -185,15 +171,25 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
                 expires,
                 origin: origin.clone(),
             };
-            let problems = validate(&w, known);
-            if problems.is_empty() {
-                out.push(w);
-            } else {
-                errors.extend(problems.into_iter().map(|message| WaiverError {
-                    origin: origin.clone(),
-                    message,
-                }));
-            }
+            candidates.push(w);
+        }
+    }
+    validated(candidates, known)
+}
+
+/// Keeps the waivers that are complete and name a known check; any other is an error at its origin.
+fn validated(candidates: Vec<Waiver>, known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for w in candidates {
+        let problems = validate(&w, known);
+        if problems.is_empty() {
+            out.push(w);
+        } else {
+            errors.extend(problems.into_iter().map(|message| WaiverError {
+                origin: w.origin.clone(),
+                message,
+            }));
         }
     }
     if errors.is_empty() {

@@ -55,6 +55,40 @@ pub struct ResponseFacts {
 }
 
 impl ResponseFacts {
+    /// Builds the facts from what came back; headers are lower-cased, JSON and Prometheus text parsed.
+    fn from_parts(
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+        latency_ms: f64,
+    ) -> Self {
+        let headers: BTreeMap<String, String> = headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = String::from_utf8_lossy(body).into_owned();
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let is_text = headers
+            .get("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"));
+        let metrics = (is_text && status == 200)
+            .then(|| metric_families(&body))
+            .flatten();
+        Self {
+            status,
+            headers,
+            body,
+            json,
+            latency_ms,
+            metrics,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "status": self.status,
@@ -200,16 +234,7 @@ pub async fn fetch(
     let started = Instant::now();
     let mut resp = rb.send().await.map_err(|e| describe(url, &e))?;
     let status = resp.status().as_u16();
-    let headers: BTreeMap<String, String> = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let resp_headers = resp.headers().clone();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| describe(url, &e))? {
         body.extend_from_slice(&chunk);
@@ -221,22 +246,12 @@ pub async fn fetch(
         }
     }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let is_text = headers
-        .get("content-type")
-        .is_some_and(|c| c.starts_with("text/plain"));
-    let metrics = (is_text && status == 200)
-        .then(|| metric_families(&body))
-        .flatten();
-    Ok(ResponseFacts {
+    Ok(ResponseFacts::from_parts(
         status,
-        headers,
-        body,
-        json,
+        &resp_headers,
+        &body,
         latency_ms,
-        metrics,
-    })
+    ))
 }
 
 /// Family name -> {type, samples} from Prometheus text, or None if it is not that format.
@@ -450,33 +465,12 @@ async fn fetch_on(
                     BODY_CAP / 1024
                 ));
             }
-            let headers: BTreeMap<String, String> = answer
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_ascii_lowercase(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            let body = String::from_utf8_lossy(&answer.body).into_owned();
-            let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-            let status = answer.status.as_u16();
-            let is_text = headers
-                .get("content-type")
-                .is_some_and(|c| c.starts_with("text/plain"));
-            let metrics = (is_text && status == 200)
-                .then(|| metric_families(&body))
-                .flatten();
-            Ok(ResponseFacts {
-                status,
-                headers,
-                body,
-                json,
+            Ok(ResponseFacts::from_parts(
+                answer.status.as_u16(),
+                &answer.headers,
+                &answer.body,
                 latency_ms,
-                metrics,
-            })
+            ))
         }
     }
 }

@@ -16,8 +16,8 @@ use crate::checks::cel::json_to_cel;
 use cel::objects::Value as CelValue;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// Kinds that run MLSDM pods (Argo Rollouts' `Rollout` counts as a Deployment-like workload).
 pub const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "Rollout"];
@@ -317,9 +317,9 @@ pub struct Facts {
     /// (kind, namespace) -> slots, and kind -> slots: relations are looked up, not scanned.
     by_kind_ns: std::collections::HashMap<(String, Option<String>), Vec<usize>>,
     by_kind: std::collections::HashMap<String, Vec<usize>>,
-    cel_objects: Vec<OnceCell<CelValue>>,
-    related: Vec<OnceCell<CelValue>>,
-    mlsdm: Vec<OnceCell<CelValue>>,
+    cel_objects: Vec<OnceLock<CelValue>>,
+    related: Vec<OnceLock<CelValue>>,
+    mlsdm: Vec<OnceLock<CelValue>>,
     redactions: Vec<String>,
 }
 
@@ -364,9 +364,9 @@ impl Facts {
             params: json!({"expectImage": null, "expectVersion": null}),
             by_kind_ns,
             by_kind,
-            cel_objects: (0..n).map(|_| OnceCell::new()).collect(),
-            related: (0..n).map(|_| OnceCell::new()).collect(),
-            mlsdm: (0..n).map(|_| OnceCell::new()).collect(),
+            cel_objects: (0..n).map(|_| OnceLock::new()).collect(),
+            related: (0..n).map(|_| OnceLock::new()).collect(),
+            mlsdm: (0..n).map(|_| OnceLock::new()).collect(),
             redactions,
         }
     }
