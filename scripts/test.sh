@@ -92,7 +92,7 @@ groups:
 RULES
 promtool check rules "$work/rules.yml" >/dev/null
 i=0
-for mode in healthy errors slow empty-metrics; do
+for mode in healthy errors slow empty-metrics leak; do
   sport=$((18081 + i)); pport=$((19091 + i)); i=$((i + 1))
   name=$(echo "$mode" | tr 'a-z-' 'A-Z_')
   target/debug/mlsdm-test-server "127.0.0.1:$sport" "$mode" >"$work/mlsdm-$mode.log" 2>&1 &
@@ -105,6 +105,11 @@ rule_files: ["$work/rules.yml"]
 scrape_configs:
   - job_name: mlsdm
     metrics_path: /health/metrics
+    static_configs:
+      - targets: ["127.0.0.1:$sport"]
+  # What the kubelet's cAdvisor would give Prometheus for the MLSDM container.
+  - job_name: cadvisor
+    metrics_path: /metrics/cadvisor
     static_configs:
       - targets: ["127.0.0.1:$sport"]
 CONFIG

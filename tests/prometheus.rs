@@ -220,6 +220,17 @@ fn firing_alerts_fail_the_check_only_prometheus_can_answer() {
 }
 
 #[test]
+fn memory_growth_is_caught_from_cadvisor_series() {
+    for (mode, want) in [("healthy", "pass"), ("leak", "fail")] {
+        let prom = env_url("PROMETHEUS", mode);
+        wait_for_data(&prom, 10);
+        let out = audit(&["check", "--prometheus", &prom, "--only", "memory-stable", "--format", "json"]);
+        let s = statuses(&out);
+        assert_eq!(status_of(&s, "memory-stable").1, want, "{mode}: {}", status_of(&s, "memory-stable").2);
+    }
+}
+
+#[test]
 fn promtool_accepts_the_stand_in_exposition() {
     for mode in MODES {
         let text = get(&format!("{}/health/metrics", env_url("MLSDM", mode)));

@@ -11,6 +11,16 @@ struct Running {
     _rt: tokio::runtime::Runtime,
 }
 
+/// The tests here measure latency and throughput (the load probe, P95 checks): one at a time, so
+/// they do not compete with each other for the machine's cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn serve(config: Config) -> Running {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -76,6 +86,7 @@ fn run(url: &str, extra: &[&str]) -> serde_json::Value {
 
 #[test]
 fn healthy_service_passes() {
+    let _serial = serial();
     let s = serve(Config::healthy());
     let r = run(&s.server.url, &["--active"]);
     for id in [
@@ -126,6 +137,7 @@ fn healthy_service_passes() {
 
 #[test]
 fn failure_modes_fail_the_right_checks() {
+    let _serial = serial();
     let cases: [(&str, &[&str]); 5] = [
         ("not-ready", &["health-ready", "health-readiness-legacy"]),
         ("no-headers", &["security-headers"]),
@@ -187,6 +199,7 @@ fn failure_modes_fail_the_right_checks() {
 
 #[test]
 fn empty_metrics_are_no_data_never_pass() {
+    let _serial = serial();
     let s = serve(Config::mode("empty-metrics").unwrap());
     let r = run(&s.server.url, &[]);
     let (st, msg) = status(&r, "metrics-being-collected");
@@ -207,6 +220,7 @@ fn empty_metrics_are_no_data_never_pass() {
 
 #[test]
 fn one_scrape_gives_no_rate() {
+    let _serial = serial();
     let s = serve(Config::mode("errors").unwrap());
     let r = report(&audit(&[
         "check",
@@ -223,6 +237,7 @@ fn one_scrape_gives_no_rate() {
 
 #[test]
 fn a_hanging_service_costs_one_timeout() {
+    let _serial = serial();
     let s = serve(Config::mode("hanging").unwrap());
     let started = Instant::now();
     let out = audit(&[
@@ -263,6 +278,7 @@ fn a_hanging_service_costs_one_timeout() {
 
 #[test]
 fn unreachable_endpoint_is_an_error_naming_it() {
+    let _serial = serial();
     let out = audit(&[
         "check",
         "--endpoint",
@@ -283,6 +299,7 @@ fn unreachable_endpoint_is_an_error_naming_it() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
+    let _serial = serial();
     for (args, needle) in [
         (
             vec!["check", "--endpoint", "ftp://x"],
@@ -331,6 +348,7 @@ fn bad_flags_are_usage_errors() {
 
 #[test]
 fn the_api_key_is_never_printed() {
+    let _serial = serial();
     let s = serve(Config::healthy());
     for format in ["json", "table", "markdown", "html", "junit", "sarif"] {
         let out = audit(&[
@@ -371,6 +389,7 @@ fn edge(url: &str, extra: &[&str]) -> serde_json::Value {
 
 #[test]
 fn redirects_body_cap_and_user_agent() {
+    let _serial = serial();
     let s = serve(Config::healthy());
     let r = edge(&s.server.url, &[]);
     assert_eq!(status(&r, "redirect-same-host").0, "pass");
@@ -392,6 +411,7 @@ fn redirects_body_cap_and_user_agent() {
 
 #[test]
 fn tls_is_verified_unless_told_otherwise() {
+    let _serial = serial();
     let pki = mlsdm_audit_testservers::tls::pki("mlsdm", &["127.0.0.1", "localhost"]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -457,4 +477,74 @@ fn tls_is_verified_unless_told_otherwise() {
     let out = audit(&["check", "--endpoint", &server.url, "--ca-file", "README.md"]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every http and metrics check: the mode of the stand-in it passes on, and one it fails on.
+/// (no-alerts-firing and memory-stable need a Prometheus server: tests/prometheus.rs.)
+const CHECK_MODES: &[(&str, &str, &str)] = &[
+    ("health-live", "healthy", "dead"),
+    ("health-liveness-legacy", "healthy", "no-legacy-paths"),
+    ("health-ready", "healthy", "not-ready"),
+    ("health-readiness-legacy", "healthy", "not-ready"),
+    ("security-headers", "healthy", "no-headers"),
+    ("request-id-echoed", "healthy", "no-request-id"),
+    ("status-dimension", "healthy", "dimension-512"),
+    ("status-rate-limit", "healthy", "no-rate-limit"),
+    ("status-ok", "healthy", "status-broken"),
+    ("auth-required-generate", "healthy", "open"),
+    ("auth-required-infer", "infer-auth", "healthy"),
+    ("api-end-to-end", "healthy", "generate-fails"),
+    ("api-error-handling", "healthy", "crashes-on-bad-input"),
+    ("api-docs-published", "healthy", "no-docs"),
+    ("metrics-endpoint", "healthy", "no-metrics"),
+    ("memory-within-bounds", "healthy", "big-memory"),
+    ("cpu-usage-normal", "healthy", "busy-cpu"),
+    ("rate-limit-enforced", "healthy", "no-rate-limit"),
+    ("load-probe", "healthy", "slow-health"),
+    ("metrics-being-collected", "healthy", "empty-metrics"),
+    ("error-rate-below-1pct", "healthy", "errors"),
+    ("rollback-error-rate", "healthy", "errors"),
+    ("no-unexpected-errors", "errors", "errors"),
+    ("p95-latency-below-100ms", "healthy", "slow"),
+    ("rollback-p95-latency", "healthy", "slow"),
+];
+
+#[test]
+fn every_http_and_metrics_check_passes_and_fails_on_its_fixture() {
+    let _serial = serial();
+    let catalog = mlsdm_audit::checks::load(&[]).unwrap();
+    for c in catalog.iter().filter(|c| {
+        matches!(
+            c.source,
+            mlsdm_audit::checks::Source::Http | mlsdm_audit::checks::Source::Metrics
+        )
+    }) {
+        let covered = CHECK_MODES.iter().any(|(id, _, _)| *id == c.id)
+            || ["no-alerts-firing", "memory-stable"].contains(&c.id.as_str());
+        assert!(covered, "{} has no passing and failing stand-in mode", c.id);
+    }
+    let mut modes: Vec<&str> = CHECK_MODES.iter().flat_map(|(_, p, f)| [*p, *f]).collect();
+    modes.sort_unstable();
+    modes.dedup();
+    let mut reports = std::collections::BTreeMap::new();
+    for mode in modes {
+        let s = serve(Config::mode(mode).unwrap());
+        reports.insert(mode, run(&s.server.url, &["--active"]));
+    }
+    let mut problems = Vec::new();
+    for (id, pass_mode, fail_mode) in CHECK_MODES {
+        // no-unexpected-errors has nothing to decide when there were no errors: it passes nowhere
+        // on the stand-in, since every error the stand-in counts is unexpected.
+        if *id != "no-unexpected-errors" {
+            let (st, msg) = status(&reports[pass_mode], id);
+            if st != "pass" {
+                problems.push(format!("{id} on {pass_mode}: {st} {msg}"));
+            }
+        }
+        let (st, msg) = status(&reports[fail_mode], id);
+        if st != "fail" {
+            problems.push(format!("{id} on {fail_mode}: {st} {msg}"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -39,6 +39,27 @@ pub struct Config {
     /// Resident memory /status reports.
     pub memory_mb: f64,
     pub dimension: u32,
+    /// CPU use /status reports.
+    pub cpu_percent: f64,
+    pub echo_request_id: bool,
+    /// Serve the legacy /health/liveness and /health/readiness aliases.
+    pub legacy_paths: bool,
+    /// /health/live answers 200 (false: 500).
+    pub alive: bool,
+    pub metrics_served: bool,
+    pub docs_served: bool,
+    /// /status answers 200 (false: 500).
+    pub status_ok: bool,
+    /// A malformed body gets a 500 instead of 422.
+    pub crash_on_bad_input: bool,
+    /// A valid /generate gets a 500.
+    pub generate_fails: bool,
+    /// Unlike upstream 1.2.0, /infer requires the API key too.
+    pub infer_requires_auth: bool,
+    /// Added to every /health answer.
+    pub health_delay: Duration,
+    /// Serve a cAdvisor-style /metrics/cadvisor whose working set grows (a leak) or stays flat.
+    pub memory_leak: bool,
 }
 
 impl Config {
@@ -56,10 +77,25 @@ impl Config {
             traffic_rps: 20.0,
             memory_mb: 310.5,
             dimension: 384,
+            cpu_percent: 12.5,
+            echo_request_id: true,
+            legacy_paths: true,
+            alive: true,
+            metrics_served: true,
+            docs_served: true,
+            status_ok: true,
+            crash_on_bad_input: false,
+            generate_fails: false,
+            infer_requires_auth: false,
+            health_delay: Duration::ZERO,
+            memory_leak: false,
         }
     }
 
-    /// A named mode: healthy, not-ready, no-headers, errors, slow, empty-metrics, hanging, open.
+    /// A named mode: healthy, or one failure: not-ready, no-headers, errors, slow, empty-metrics,
+    /// hanging, open, dead, no-legacy-paths, no-request-id, dimension-512, no-rate-limit,
+    /// status-broken, generate-fails, crashes-on-bad-input, no-docs, no-metrics, big-memory,
+    /// busy-cpu, infer-auth, slow-health, leak.
     pub fn mode(name: &str) -> Option<Self> {
         let mut c = Self::healthy();
         match name {
@@ -71,6 +107,21 @@ impl Config {
             "empty-metrics" => c.feed_metrics = false,
             "hanging" => c.hang = true,
             "open" => c.api_key = None,
+            "dead" => c.alive = false,
+            "no-legacy-paths" => c.legacy_paths = false,
+            "no-request-id" => c.echo_request_id = false,
+            "dimension-512" => c.dimension = 512,
+            "no-rate-limit" => c.rate_limit = None,
+            "status-broken" => c.status_ok = false,
+            "generate-fails" => c.generate_fails = true,
+            "crashes-on-bad-input" => c.crash_on_bad_input = true,
+            "no-docs" => c.docs_served = false,
+            "no-metrics" => c.metrics_served = false,
+            "big-memory" => c.memory_mb = 1800.0,
+            "busy-cpu" => c.cpu_percent = 95.0,
+            "infer-auth" => c.infer_requires_auth = true,
+            "slow-health" => c.health_delay = Duration::from_millis(150),
+            "leak" => c.memory_leak = true,
             _ => return None,
         }
         Some(c)
@@ -464,9 +515,27 @@ fn exposition(inner: &Inner) -> String {
     s
 }
 
+/// A kubelet cAdvisor-style exposition for the MLSDM container: its working set stays flat, or
+/// grows by 1 MiB a second in the leak mode.
+fn cadvisor(inner: &Inner) -> String {
+    let base = 350.0 * 1024.0 * 1024.0;
+    let growth = if inner.config.memory_leak {
+        inner.started.elapsed().as_secs_f64() * 1024.0 * 1024.0
+    } else {
+        0.0
+    };
+    format!(
+        "# HELP container_memory_working_set_bytes Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\ncontainer_memory_working_set_bytes{{container=\"mlsdm-api\",namespace=\"mlsdm-production\",pod=\"mlsdm-api-0\"}} {}\n",
+        base + growth
+    )
+}
+
 async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if inner.config.hang {
         tokio::time::sleep(Duration::from_hours(1)).await;
+    }
+    if req.uri().path() == "/health" && !inner.config.health_delay.is_zero() {
+        tokio::time::sleep(inner.config.health_delay).await;
     }
     let started = Instant::now();
     let method = req.method().clone();
@@ -540,7 +609,11 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             HeaderValue::from_static("default-src 'self'"),
         );
     }
-    let id = headers.get("x-request-id").cloned().unwrap_or_else(|| {
+    let echoed = headers
+        .get("x-request-id")
+        .cloned()
+        .filter(|_| inner.config.echo_request_id);
+    let id = echoed.unwrap_or_else(|| {
         let mut n = inner.request_ids.lock().map_or(0, |g| *g);
         n += 1;
         if let Ok(mut g) = inner.request_ids.lock() {
@@ -571,6 +644,25 @@ fn route(
     let get = method == Method::GET;
     match (get, path) {
         (true, "/health") => json_ok(json!({"status": "healthy"})),
+        (true, "/health/liveness" | "/health/readiness") if !c.legacy_paths => not_found(),
+        (true, "/health/live" | "/health/liveness") if !c.alive => error_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"detail": "Internal Server Error"}),
+        ),
+        (true, "/health/metrics") if !c.metrics_served => not_found(),
+        (true, "/openapi.json") if !c.docs_served => not_found(),
+        (true, "/metrics/cadvisor") => (
+            StatusCode::OK,
+            [("content-type", "text/plain; charset=utf-8")],
+            cadvisor(inner),
+        )
+            .into_response(),
+        (true, p) if !c.status_ok && ["/status", "/v1/status", "/v2/status"].contains(&p) => {
+            error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"error_code": "E500", "message": "status unavailable"}}),
+            )
+        }
         (true, "/health/live" | "/health/liveness") => {
             json_ok(json!({"status": "alive", "timestamp": now()}))
         }
@@ -605,7 +697,7 @@ fn route(
         ),
         (true, p) if ["/status", "/v1/status", "/v2/status"].contains(&p) => json_ok(json!({
             "status": "ok", "version": "1.2.0", "backend": "local_stub",
-            "system": {"memory_mb": c.memory_mb, "cpu_percent": 12.5},
+            "system": {"memory_mb": c.memory_mb, "cpu_percent": c.cpu_percent},
             "config": {"dimension": c.dimension, "rate_limiting_enabled": c.rate_limit.is_some(),
                 "rate_limit_requests": c.rate_limit.map_or(5, |r| r.0), "rate_limit_window": c.rate_limit.map_or(1, |r| r.1), "secure_mode": false},
         })),
@@ -622,7 +714,7 @@ fn route(
             if method == Method::POST && ["/generate", "/infer"].contains(&strip_version(p)) =>
         {
             let is_generate = strip_version(p) == "/generate";
-            if is_generate && !authorized(inner, headers) {
+            if (is_generate || c.infer_requires_auth) && !authorized(inner, headers) {
                 return unauthorized();
             }
             if !take_token(inner) {
@@ -630,8 +722,20 @@ fn route(
             }
             let prompt = match prompt_of(body) {
                 Ok(p) => p,
+                Err(_) if c.crash_on_bad_input => {
+                    return error_body(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        json!({"detail": "Internal Server Error"}),
+                    );
+                }
                 Err(r) => return r,
             };
+            if is_generate && c.generate_fails {
+                return error_body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": {"error_type": "llm_failure", "message": "backend unavailable"}}),
+                );
+            }
             if is_generate {
                 json_ok(
                     json!({"response": format!("NEURO-RESPONSE: {prompt} [stub]"), "accepted": true, "phase": "wake", "moral_score": 0.55,
