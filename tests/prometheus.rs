@@ -224,9 +224,22 @@ fn memory_growth_is_caught_from_cadvisor_series() {
     for (mode, want) in [("healthy", "pass"), ("leak", "fail")] {
         let prom = env_url("PROMETHEUS", mode);
         wait_for_data(&prom, 10);
-        let out = audit(&["check", "--prometheus", &prom, "--only", "memory-stable", "--format", "json"]);
+        let out = audit(&[
+            "check",
+            "--prometheus",
+            &prom,
+            "--only",
+            "memory-stable",
+            "--format",
+            "json",
+        ]);
         let s = statuses(&out);
-        assert_eq!(status_of(&s, "memory-stable").1, want, "{mode}: {}", status_of(&s, "memory-stable").2);
+        assert_eq!(
+            status_of(&s, "memory-stable").1,
+            want,
+            "{mode}: {}",
+            status_of(&s, "memory-stable").2
+        );
     }
 }
 

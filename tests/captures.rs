@@ -1,0 +1,227 @@
+//! The MLSDM stand-in against raw captures of the real service (fixtures/upstream-captures):
+//! same status codes, content types, security headers and JSON keys, and only metric families
+//! the real service exposes, with the same types.
+
+use mlsdm_audit_testservers::mlsdm::{Config, start};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+
+struct Capture {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+fn capture(name: &str) -> Capture {
+    let text = std::fs::read_to_string(format!(
+        "{}/fixtures/upstream-captures/{name}.http",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Capture {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// A raw HTTP/1.0 request to the stand-in.
+fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Capture {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Capture {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// Keys of a JSON document, as paths (objects only; arrays by their first element).
+fn key_paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = format!("{prefix}/{k}");
+                out.insert(p.clone());
+                key_paths(v, &p, out);
+            }
+        }
+        Value::Array(a) => {
+            if let Some(first) = a.first() {
+                key_paths(first, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn families(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|r| r.split_once(' '))
+        .map(|(n, t)| (n.to_string(), t.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_stand_in_speaks_like_the_real_service() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(start("127.0.0.1:0", Config::healthy()))
+        .unwrap();
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let prompt = r#"{"prompt": "hi"}"#;
+    let cases: [(&str, &str, &str, &[(&str, &str)], &str); 13] = [
+        ("GET_health", "GET", "/health", &[], ""),
+        ("GET_health_live", "GET", "/health/live", &[], ""),
+        ("GET_health_liveness", "GET", "/health/liveness", &[], ""),
+        ("GET_health_ready", "GET", "/health/ready", &[], ""),
+        ("GET_health_readiness", "GET", "/health/readiness", &[], ""),
+        ("GET_health_detailed", "GET", "/health/detailed", &[], ""),
+        ("GET_status", "GET", "/status", &[], ""),
+        ("GET_v1_status", "GET", "/v1/status", &[], ""),
+        ("GET_metrics", "GET", "/metrics", &[], ""),
+        ("GET_v1_state_noauth", "GET", "/v1/state/", &[], ""),
+        (
+            "POST_generate_noauth",
+            "POST",
+            "/generate",
+            &[("Content-Type", "application/json")],
+            prompt,
+        ),
+        (
+            "POST_generate_badkey",
+            "POST",
+            "/generate",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer wrong-key"),
+            ],
+            prompt,
+        ),
+        (
+            "POST_infer_noauth",
+            "POST",
+            "/infer",
+            &[("Content-Type", "application/json")],
+            prompt,
+        ),
+    ];
+    for (name, method, path, headers, body) in cases {
+        let real = capture(name);
+        let ours = request(&addr, method, path, headers, body);
+        assert_eq!(ours.status, real.status, "{name}: status");
+        assert_eq!(
+            ours.headers.get("content-type"),
+            real.headers.get("content-type"),
+            "{name}: content-type"
+        );
+        for h in [
+            "x-content-type-options",
+            "x-frame-options",
+            "x-xss-protection",
+            "content-security-policy",
+        ] {
+            assert_eq!(ours.headers.get(h), real.headers.get(h), "{name}: {h}");
+        }
+        assert!(
+            ours.headers.contains_key("x-request-id")
+                && ours.headers.contains_key("x-response-time"),
+            "{name}"
+        );
+        let (Ok(real_json), Ok(our_json)) = (
+            serde_json::from_str::<Value>(&real.body),
+            serde_json::from_str::<Value>(&ours.body),
+        ) else {
+            panic!("{name}: a JSON body on both sides");
+        };
+        let (mut real_keys, mut our_keys) = (BTreeSet::new(), BTreeSet::new());
+        key_paths(&real_json, "", &mut real_keys);
+        key_paths(&our_json, "", &mut our_keys);
+        // The stand-in trims some detail objects (statistics, timings); every key it has, the real service has.
+        let extra: Vec<&String> = our_keys.difference(&real_keys).collect();
+        assert!(
+            extra.is_empty(),
+            "{name}: keys the real service does not have: {extra:?}"
+        );
+        let top = |keys: &BTreeSet<String>| {
+            keys.iter()
+                .filter(|k| k.matches('/').count() == 1)
+                .cloned()
+                .collect::<BTreeSet<_>>()
+        };
+        if name != "POST_infer_noauth" && !name.starts_with("POST_generate") {
+            assert_eq!(top(&our_keys), top(&real_keys), "{name}: top-level keys");
+        }
+    }
+    // Metrics: a subset of the real families, with the same types, including every family a check reads.
+    let real = families(&capture("GET_health_metrics").body);
+    let ours = request(&addr, "GET", "/health/metrics", &[], "");
+    assert_eq!(
+        ours.headers.get("content-type").map(String::as_str),
+        Some("text/plain; charset=utf-8")
+    );
+    let ours = families(&ours.body);
+    for (name, kind) in &ours {
+        assert_eq!(
+            real.get(name),
+            Some(kind),
+            "{name} is not a {kind} family of the real service"
+        );
+    }
+    for needed in [
+        "mlsdm_http_requests_total",
+        "mlsdm_http_request_latency_seconds",
+        "mlsdm_errors_total",
+    ] {
+        assert!(
+            ours.contains_key(needed) && real.contains_key(needed),
+            "{needed}"
+        );
+    }
+}
