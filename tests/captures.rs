@@ -5,6 +5,7 @@
 use mlsdm_audit_testservers::mlsdm::{Config, start};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 
 struct Capture {
@@ -49,7 +50,7 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
         body.len()
     );
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        let _ = write!(req, "{k}: {v}\r\n");
     }
     req.push_str("\r\n");
     req.push_str(body);
@@ -104,6 +105,9 @@ fn families(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// (capture name, method, path, request headers, body)
+type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn the_stand_in_speaks_like_the_real_service() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -116,7 +120,7 @@ fn the_stand_in_speaks_like_the_real_service() {
         .unwrap();
     let addr = server.url.trim_start_matches("http://").to_string();
     let prompt = r#"{"prompt": "hi"}"#;
-    let cases: [(&str, &str, &str, &[(&str, &str)], &str); 13] = [
+    let cases: [Case; 13] = [
         ("GET_health", "GET", "/health", &[], ""),
         ("GET_health_live", "GET", "/health/live", &[], ""),
         ("GET_health_liveness", "GET", "/health/liveness", &[], ""),
