@@ -49,3 +49,23 @@ role["metadata"] = {"name": "mlsdm-audit-restricted"}
 role["rules"] = [r for r in role["rules"] if r.get("apiGroups") != ["policy"]]
 print(json.dumps(role))' | k apply -f - >/dev/null
 k create clusterrolebinding mlsdm-audit-restricted --clusterrole=mlsdm-audit-restricted --user=restricted >/dev/null
+
+# A degraded copy of the release in namespace mlsdm-degraded: 2 of 3 replicas available, one pod
+# OOM-killed twice, one restarting.
+mkdir -p "$dir/degraded"
+for f in "$dir"/fixtures/*.yaml; do
+  sed -e 's/namespace: mlsdm-production/namespace: mlsdm-degraded/' "$f" > "$dir/degraded/$(basename "$f")"
+done
+k create namespace mlsdm-degraded >/dev/null
+for f in "$dir"/degraded/00-namespace.yaml "$dir"/degraded/[1-9]*.yaml "$dir"/degraded/healthy.yaml; do k apply -f "$f" >/dev/null; done
+gen=$(k -n mlsdm-degraded get deployment mlsdm-api -o jsonpath='{.metadata.generation}')
+patch_status /apis/apps/v1/namespaces/mlsdm-degraded/deployments/mlsdm-api/status \
+  "{\"status\":{\"observedGeneration\":$gen,\"replicas\":3,\"updatedReplicas\":3,\"readyReplicas\":2,\"availableReplicas\":2,\"unavailableReplicas\":1}}"
+status_for() { # restarts, lastState json
+  echo "{\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"mlsdm-api\",\"ready\":true,\"started\":true,\"restartCount\":$1,\"image\":\"ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0\",\"imageID\":\"\",\"state\":{\"running\":{\"startedAt\":\"2026-11-20T09:12:44Z\"}},\"lastState\":$2}]}}"
+}
+patch_status /api/v1/namespaces/mlsdm-degraded/pods/mlsdm-api-6b8f9d7c5-7d9c4/status \
+  "$(status_for 2 '{"terminated":{"exitCode":137,"reason":"OOMKilled","startedAt":"2026-11-20T09:00:00Z","finishedAt":"2026-11-20T09:10:00Z"}}')"
+patch_status /api/v1/namespaces/mlsdm-degraded/pods/mlsdm-api-6b8f9d7c5-k2m8x/status \
+  "$(status_for 3 '{"terminated":{"exitCode":1,"reason":"Error","startedAt":"2026-11-20T09:00:00Z","finishedAt":"2026-11-20T09:10:00Z"}}')"
+patch_status /api/v1/namespaces/mlsdm-degraded/pods/mlsdm-api-6b8f9d7c5-p5q1z/status "$(status_for 0 '{}')"

@@ -230,3 +230,42 @@ fn no_secret_value_in_any_output_from_a_real_server() {
         );
     }
 }
+
+#[test]
+fn a_degraded_release_on_a_real_server_fails_naming_pod_and_container() {
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        &kubeconfig("auditor"),
+        "-n",
+        "mlsdm-degraded",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out);
+    let found = |id: &str, pod: &str, text: &str| {
+        r["results"].as_array().unwrap().iter().any(|x| {
+            x["id"] == id
+                && x["status"] == "fail"
+                && x["object"]["name"] == pod
+                && x["message"].as_str().unwrap().contains(text)
+        })
+    };
+    assert!(found(
+        "pod-no-oom-kills",
+        "mlsdm-api-6b8f9d7c5-7d9c4",
+        "container mlsdm-api was OOMKilled"
+    ));
+    assert!(found(
+        "pod-no-restarts",
+        "mlsdm-api-6b8f9d7c5-k2m8x",
+        "container mlsdm-api restarted 3 times"
+    ));
+    assert!(found("pods-ready", "mlsdm-api", "2/3 replicas ready"));
+    assert!(found(
+        "rollout-complete",
+        "mlsdm-api",
+        "2 of 3 updated replicas available"
+    ));
+}
