@@ -14,13 +14,9 @@ struct Capture {
     body: String,
 }
 
-fn capture(name: &str) -> Capture {
-    let text = std::fs::read_to_string(format!(
-        "{}/fixtures/upstream-captures/{name}.http",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .replace("\r\n", "\n");
+/// Parses a raw HTTP response: status line, headers, body.
+fn parse(text: &str) -> Capture {
+    let text = text.replace("\r\n", "\n");
     let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines
@@ -42,6 +38,16 @@ fn capture(name: &str) -> Capture {
     }
 }
 
+fn capture(name: &str) -> Capture {
+    parse(
+        &std::fs::read_to_string(format!(
+            "{}/fixtures/upstream-captures/{name}.http",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+}
+
 /// A raw HTTP/1.0 request to the stand-in.
 fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Capture {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -57,25 +63,7 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
     s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Capture {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+    parse(&out)
 }
 
 /// Keys of a JSON document, as paths (objects only; arrays by their first element).

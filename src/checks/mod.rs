@@ -199,6 +199,23 @@ pub struct LoadSpec {
     pub max_seconds: u32,
 }
 
+impl HttpRequest {
+    /// A plain GET of `path`, for the requests the tool makes itself (scrapes, queries).
+    pub fn get(path: &str) -> Self {
+        Self {
+            path: path.into(),
+            method: default_method(),
+            headers: std::collections::BTreeMap::new(),
+            body: None,
+            authenticated: false,
+            active: false,
+            repeat: None,
+            load: None,
+            per_pod: false,
+        }
+    }
+}
+
 fn default_method() -> String {
     "GET".to_string()
 }

@@ -603,17 +603,7 @@ async fn probe_all(
 /// Scrapes `/health/metrics` from every target (each pod, or each --endpoint), once or
 /// repeatedly over `--observe`.
 async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String> {
-    let metrics_req = HttpRequest {
-        path: "/health/metrics".into(),
-        method: "GET".into(),
-        headers: BTreeMap::new(),
-        body: None,
-        authenticated: false,
-        active: false,
-        repeat: None,
-        load: None,
-        per_pod: true,
-    };
+    let metrics_req = HttpRequest::get("/health/metrics");
     let targets: Vec<Target> = targets
         .iter()
         .filter(|t| !t.is_proxy() || t.per_pod)
@@ -798,17 +788,7 @@ async fn prometheus_query(
     };
     url.query_pairs_mut()
         .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
-    let req = HttpRequest {
-        path: String::new(),
-        method: "GET".into(),
-        headers: BTreeMap::new(),
-        body: None,
-        authenticated: false,
-        active: false,
-        repeat: None,
-        load: None,
-        per_pod: false,
-    };
+    let req = HttpRequest::get("");
     let resp = match fetch(client, url.as_str(), &req, None).await {
         Ok(r) => r,
         Err(e) => return MetricOutcome::Error(format!("Prometheus {e}")),
