@@ -165,30 +165,38 @@ fn where_(check: &Check, e: &Expr) -> String {
     format!("{}:{}", check.origin, e.line)
 }
 
-fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
+/// The check's `when` conditions: `Some` (skipped, or error) when one does not hold.
+fn conditions(check: &Check, ctx: &Context) -> Option<(Status, String)> {
     for cond in &check.when {
         match cond.expression.program.execute(ctx) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
-                return (Status::Skipped, format!("not applicable: {}", cond.reason));
+                return Some((Status::Skipped, format!("not applicable: {}", cond.reason)));
             }
             Ok(other) => {
-                return (
+                return Some((
                     Status::Error,
                     format!(
                         "{}: when must be a bool, got {}",
                         where_(check, &cond.expression),
                         other.type_of()
                     ),
-                );
+                ));
             }
             Err(e) => {
-                return (
+                return Some((
                     Status::Error,
                     format!("{}: {e}", where_(check, &cond.expression)),
-                );
+                ));
             }
         }
+    }
+    None
+}
+
+fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
+    if let Some(skip) = conditions(check, ctx) {
+        return skip;
     }
     let Some(for_each) = &check.for_each else {
         return run_validations(check, ctx);
@@ -332,6 +340,7 @@ fn evaluate_http(
     for Probe {
         target,
         object,
+        workload,
         outcome,
     } in outcomes
     {
@@ -365,7 +374,12 @@ fn evaluate_http(
                 ctx.add_variable_from_value("response", response);
                 ctx.add_variable_from_value("responses", responses);
                 ctx.add_variable_from_value("load", load);
-                run_validations(check, &ctx)
+                // The MLSDM workload behind the target, to compare what runs with what was declared.
+                ctx.add_variable_from_value(
+                    "mlsdm",
+                    workload.map_or(Value::Null, |w| facts.cel_mlsdm(w)),
+                );
+                conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx))
             }
         };
         let mut r = result(check, status, facts.redact(&message), None, facts);

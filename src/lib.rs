@@ -177,6 +177,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     facts.missing_kinds = missing_kinds;
     facts.params =
         serde_json::json!({"expectImage": args.expect_image, "expectVersion": args.expect_version});
+    let mut http = http;
+    let mlsdm_workloads: Vec<usize> = facts.mlsdm_workloads().map(|w| w.slot).collect();
+    http.endpoint_workload = (mlsdm_workloads.len() == 1).then(|| mlsdm_workloads[0]);
     let proxy_targets = if cluster_api.is_some() && http.endpoints.is_empty() {
         facts.proxy_targets()
     } else {
@@ -308,6 +311,7 @@ fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageErr
             .map(|w| duration_flag("--window", w))
             .transpose()?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        endpoint_workload: None,
     })
 }
 

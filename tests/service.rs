@@ -548,3 +548,45 @@ fn every_http_and_metrics_check_passes_and_fails_on_its_fixture() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+#[test]
+fn the_running_backend_is_compared_with_the_declared_one() {
+    let _serial = serial();
+    for (mode, want) in [("healthy", "pass"), ("backend-openai", "fail")] {
+        let s = serve(Config::mode(mode).unwrap());
+        // With the manifests of exactly one MLSDM workload, the endpoint is that workload's service.
+        let r = report(&audit_with_cluster_objects(&[
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--endpoint",
+            &s.server.url,
+            "--only",
+            "status-backend-matches",
+            "--format",
+            "json",
+        ]));
+        let (st, msg) = status(&r, "status-backend-matches");
+        assert_eq!(st, want, "{mode}: {msg}");
+        if want == "fail" {
+            assert_eq!(
+                msg,
+                "the service runs backend openai but the workload sets LLM_BACKEND=local_stub"
+            );
+        }
+    }
+    // Without a workload to compare with, the check does not apply; it never passes.
+    let s = serve(Config::healthy());
+    let r = run(&s.server.url, &["--only", "status-backend-matches"]);
+    assert_eq!(status(&r, "status-backend-matches").0, "skipped");
+}
+
+/// Runs the CLI as given (these runs read manifests, so no --no-cluster).
+fn audit_with_cluster_objects(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}

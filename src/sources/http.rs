@@ -39,6 +39,8 @@ pub struct HttpOptions {
     /// `--window`: overrides every metric check's `for` window.
     pub window: Option<Duration>,
     pub progress: bool,
+    /// The workload an `--endpoint` serves, when the audit knows exactly one MLSDM workload.
+    pub endpoint_workload: Option<usize>,
 }
 
 /// What a request returned, as expressions see it (`response`).
@@ -116,6 +118,7 @@ pub enum HttpOutcome {
 pub struct Probe {
     pub target: String,
     pub object: Option<crate::report::ObjectRef>,
+    pub workload: Option<usize>,
     pub outcome: HttpOutcome,
 }
 
@@ -387,6 +390,8 @@ pub struct Target {
     pub object: Option<crate::report::ObjectRef>,
     pub per_pod: bool,
     pub transport: Transport,
+    /// The workload (facts slot) behind this target, whose `mlsdm` facts http checks may compare with.
+    pub workload: Option<usize>,
 }
 
 /// A service or pod reached through the API server's proxy (live audits without --endpoint).
@@ -396,6 +401,8 @@ pub struct ProxyTarget {
     pub namespace: String,
     pub name: String,
     pub port: String,
+    /// The workload's slot in the facts.
+    pub workload: usize,
 }
 
 impl Target {
@@ -526,6 +533,7 @@ async fn probe_all(
             out.entry(check.id.clone()).or_default().push(Probe {
                 target: "-".into(),
                 object: None,
+                workload: None,
                 outcome: HttpOutcome::Error("no Service or Pod of an MLSDM workload to probe through the API server (give --endpoint)".into()),
             });
             continue;
@@ -536,6 +544,7 @@ async fn probe_all(
                 out.entry(check.id.clone()).or_default().push(Probe {
                     target: target.display.clone(),
                     object: target.object.clone(),
+                    workload: target.workload,
                     outcome: HttpOutcome::Skipped(why),
                 });
                 continue;
@@ -594,6 +603,7 @@ async fn probe_all(
         out.entry(id).or_default().push(Probe {
             target: t.display.clone(),
             object: t.object.clone(),
+            workload: t.workload,
             outcome,
         });
     }
@@ -893,6 +903,7 @@ pub async fn gather(
                 client: client.clone(),
                 base: e.clone(),
             },
+            workload: opts.endpoint_workload,
         })
         .collect();
     if targets.is_empty()
@@ -914,6 +925,7 @@ pub async fn gather(
                     name: p.name.clone(),
                 }),
                 per_pod: p.kind == "Pod",
+                workload: Some(p.workload),
                 transport: Transport::Proxy {
                     api: api.clone(),
                     base_path: format!(

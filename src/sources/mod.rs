@@ -425,6 +425,7 @@ impl Facts {
                     });
                 if let Some(port) = port {
                     out.push(http::ProxyTarget {
+                        workload: w.slot,
                         kind: "Service".into(),
                         namespace: ns.clone(),
                         name: svc.name.clone(),
@@ -464,6 +465,7 @@ impl Facts {
                     && selector::matches(&selector, &pod.labels()).unwrap_or(false)
                 {
                     out.push(http::ProxyTarget {
+                        workload: w.slot,
                         kind: "Pod".into(),
                         namespace: ns.clone(),
                         name: pod.name.clone(),

@@ -60,6 +60,8 @@ pub struct Config {
     pub health_delay: Duration,
     /// Serve a cAdvisor-style /metrics/cadvisor whose working set grows (a leak) or stays flat.
     pub memory_leak: bool,
+    /// The LLM backend /status reports.
+    pub backend: &'static str,
 }
 
 impl Config {
@@ -89,6 +91,7 @@ impl Config {
             infer_requires_auth: false,
             health_delay: Duration::ZERO,
             memory_leak: false,
+            backend: "local_stub",
         }
     }
 
@@ -122,6 +125,7 @@ impl Config {
             "infer-auth" => c.infer_requires_auth = true,
             "slow-health" => c.health_delay = Duration::from_millis(150),
             "leak" => c.memory_leak = true,
+            "backend-openai" => c.backend = "openai",
             _ => return None,
         }
         Some(c)
@@ -696,7 +700,7 @@ fn route(
             "paths": {"/generate": {"post": {}}, "/infer": {"post": {}}, "/status": {"get": {}}, "/health": {"get": {}}}}),
         ),
         (true, p) if ["/status", "/v1/status", "/v2/status"].contains(&p) => json_ok(json!({
-            "status": "ok", "version": "1.2.0", "backend": "local_stub",
+            "status": "ok", "version": "1.2.0", "backend": c.backend,
             "system": {"memory_mb": c.memory_mb, "cpu_percent": c.cpu_percent},
             "config": {"dimension": c.dimension, "rate_limiting_enabled": c.rate_limit.is_some(),
                 "rate_limit_requests": c.rate_limit.map_or(5, |r| r.0), "rate_limit_window": c.rate_limit.map_or(1, |r| r.1), "secure_mode": false},
