@@ -17,6 +17,7 @@ export DEBIAN_FRONTEND=noninteractive
 build() {
   if [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1; then return 0; fi
   mkdir -p "$CACHE/apt-src" "$CACHE/src"
+  apt-get update -qq
   apt-get install -y -qq --no-install-recommends golang-go rsync etcd-server golang-github-modern-go-reflect2-dev dpkg-dev make >/dev/null
   # A private source list with deb-src added to the machine's own Debian entries; /etc/apt stays untouched.
   sed -e 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources > "$CACHE/apt-src/debian.sources"
