@@ -16,6 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 build() {
   if [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1; then return 0; fi
+  rm -rf "$CACHE/src" "$CACHE/go"  # a half-finished earlier build
   mkdir -p "$CACHE/apt-src" "$CACHE/src"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends golang-go rsync etcd-server golang-github-modern-go-reflect2-dev dpkg-dev make >/dev/null
