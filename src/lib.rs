@@ -84,7 +84,8 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let cluster_mode = args.manifests.is_empty() && !args.no_cluster;
     let objects = sources::manifests::load(&args.manifests)?;
     let http = http_options(args)?;
-    if http.prometheus.is_none() && !http.endpoints.is_empty() {
+    // Without Prometheus, metrics checks run on the built-in evaluator (scraping endpoints or pods).
+    if http.prometheus.is_none() && (!http.endpoints.is_empty() || cluster_mode) {
         reject_unsupported_queries(&checks)?;
     }
     let waiver_file = args
