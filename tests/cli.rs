@@ -382,3 +382,13 @@ fn docs_are_current() {
         "docs/checks.md is stale: run `mlsdm-audit list-checks --format markdown > docs/checks.md`"
     );
 }
+
+#[test]
+fn promql_syntax_errors_point_at_the_query() {
+    let out = run(&["validate-checks", "tests/data/checks-bad-promql"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: tests/data/checks-bad-promql/bad-query.yaml:6:8: invalid PromQL: unclosed left parenthesis\n"
+    );
+}
