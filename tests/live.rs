@@ -1,6 +1,9 @@
 //! The live-cluster audit against the test API server (HTTPS, bearer tokens, discovery, paging,
 //! faults), and the manifest audit of the same objects for comparison.
 
+mod support;
+use support::statuses_by_source;
+
 use mlsdm_audit::sources::manifests;
 use mlsdm_audit_testservers::kubeapi::{self, ApiConfig, Fault, FaultKind, Role};
 use serde_json::Value;
@@ -184,24 +187,6 @@ fn results(r: &Value, id: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn kubernetes_statuses(r: &Value) -> Vec<(String, String, String)> {
-    let mut v: Vec<(String, String, String)> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["source"] == "kubernetes")
-        .map(|x| {
-            (
-                x["id"].as_str().unwrap().to_string(),
-                x["object"]["name"].as_str().unwrap_or("-").to_string(),
-                x["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn healthy_cluster_passes_like_the_manifest_audit_of_the_same_objects() {
     let objs = healthy();
@@ -242,7 +227,10 @@ fn healthy_cluster_passes_like_the_manifest_audit_of_the_same_objects() {
         "--format",
         "json",
     ]));
-    assert_eq!(kubernetes_statuses(&live), kubernetes_statuses(&manifest));
+    assert_eq!(
+        statuses_by_source(&live, "kubernetes"),
+        statuses_by_source(&manifest, "kubernetes")
+    );
     // Live state was really evaluated, not skipped.
     for id in [
         "rollout-complete",

@@ -3,6 +3,9 @@
 //! manifest audit of the objects kubectl reads back, a 403 shown as error with exit 3, and the
 //! server's own audit log proving the tool sent nothing but get/list.
 
+mod support;
+use support::statuses_by_source;
+
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -31,24 +34,6 @@ fn kubeconfig(user: &str) -> String {
 fn report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn statuses(r: &Value, source: &str) -> Vec<(String, String, String)> {
-    let mut v: Vec<(String, String, String)> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["source"] == source)
-        .map(|x| {
-            (
-                x["id"].as_str().unwrap().to_string(),
-                x["object"]["name"].as_str().unwrap_or("-").to_string(),
-                x["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -116,10 +101,10 @@ fn real_apiserver_audit_matches_the_manifest_audit() {
     ]));
     std::fs::remove_file(&file).unwrap();
     assert_eq!(
-        statuses(&live, "kubernetes"),
-        statuses(&manifest, "kubernetes")
+        statuses_by_source(&live, "kubernetes"),
+        statuses_by_source(&manifest, "kubernetes")
     );
-    let k = statuses(&live, "kubernetes");
+    let k = statuses_by_source(&live, "kubernetes");
     assert!(k.iter().filter(|x| x.2 == "pass").count() > 50, "{k:?}");
     assert!(
         !k.iter().any(|x| x.2 == "fail" || x.2 == "error"),
@@ -140,7 +125,7 @@ fn real_apiserver_audit_matches_the_manifest_audit() {
     // With no kubelet and no endpoints nothing can answer through the proxy: every http and
     // metrics result says so as an error; none is a pass or a fail.
     for source in ["http", "metrics"] {
-        for (id, _, st) in statuses(&live, source) {
+        for (id, _, st) in statuses_by_source(&live, source) {
             assert!(st == "error" || st == "skipped", "{id}: {st}");
         }
     }

@@ -354,21 +354,25 @@ fn ssh_keygen_verifies_our_signature() {
     std::fs::write(&sig, json(&r)["signoffs"][0]["signature"].as_str().unwrap()).unwrap();
     let allowed = t.0.join("allowed");
     std::fs::write(&allowed, format!("alice@example.com {}\n", pubkey(&key))).unwrap();
-    let v = ssh_keygen(
-        &[
-            "-Y",
-            "verify",
-            "-f",
-            allowed.to_str().unwrap(),
-            "-I",
-            "alice@example.com",
-            "-n",
-            "mlsdm-audit",
-            "-s",
-            sig.to_str().unwrap(),
-        ],
-        Some(&payload),
-    );
+    let keygen_verify = || {
+        let (allowed, sig) = (allowed.to_str().unwrap(), sig.to_str().unwrap());
+        ssh_keygen(
+            &[
+                "-Y",
+                "verify",
+                "-f",
+                allowed,
+                "-I",
+                "alice@example.com",
+                "-n",
+                "mlsdm-audit",
+                "-s",
+                sig,
+            ],
+            Some(&payload),
+        )
+    };
+    let v = keygen_verify();
     assert!(
         v.status.success(),
         "ssh-keygen rejected our signature: {}",
@@ -376,21 +380,7 @@ fn ssh_keygen_verifies_our_signature() {
     );
     // And rejects it for a changed payload.
     std::fs::write(&payload, [out.stdout.as_slice(), b" "].concat()).unwrap();
-    let v = ssh_keygen(
-        &[
-            "-Y",
-            "verify",
-            "-f",
-            allowed.to_str().unwrap(),
-            "-I",
-            "alice@example.com",
-            "-n",
-            "mlsdm-audit",
-            "-s",
-            sig.to_str().unwrap(),
-        ],
-        Some(&payload),
-    );
+    let v = keygen_verify();
     assert!(!v.status.success());
 }
 

@@ -53,3 +53,22 @@ pub fn shared_report() -> Report {
     report.tool.version = "0.0.0-test".into();
     report
 }
+
+/// (id, object name, status) of a JSON report's results from one source, sorted.
+pub fn statuses_by_source(r: &serde_json::Value, source: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == source)
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["object"]["name"].as_str().unwrap_or("-").to_string(),
+                x["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
