@@ -9,7 +9,8 @@ const EXIT_CODES: &str = "Exit codes:
   0  nothing failed at or above --fail-on
   1  a check failed at or above --fail-on
   2  the audit could not start (bad flags, invalid check files, manifests or waivers)
-  3  no failure, but a check at or above --fail-on ended in error
+  3  no failure, but a check at or above --fail-on ended in error; or a source could not be
+     reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty)
 no-data, skipped, manual and waived results never change the exit code.";
 
 /// Deployment-readiness auditor for MLSDM on Kubernetes: turns the production checklist into
@@ -30,15 +31,21 @@ pub enum Command {
     ListChecks {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
-        /// Extra check directories (add or override built-ins by id).
+        /// Extra check directories.
         #[arg(long = "checks", value_name = "DIR")]
         checks: Vec<PathBuf>,
+        /// Let a --checks file replace the built-in check of the same id.
+        #[arg(long, requires = "checks")]
+        override_builtin: bool,
     },
     /// Explain one check: what it checks, why it matters, how to fix it.
     Explain {
         id: String,
         #[arg(long = "checks", value_name = "DIR")]
         checks: Vec<PathBuf>,
+        /// Let a --checks file replace the built-in check of the same id.
+        #[arg(long, requires = "checks")]
+        override_builtin: bool,
     },
     /// Lint check files (for check authors); exit 0 when valid, 2 otherwise.
     ValidateChecks {
@@ -160,9 +167,12 @@ pub struct CheckArgs {
     /// Evaluate every metrics check that has a `for` window over this window instead.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
-    /// Extra check directories (add or override built-ins by id).
+    /// Extra check directories (their ids must be new, unless --override-builtin).
     #[arg(long = "checks", value_name = "DIR")]
     pub checks: Vec<PathBuf>,
+    /// Let a --checks file replace the built-in check of the same id (recorded in the report).
+    #[arg(long, requires = "checks")]
+    pub override_builtin: bool,
     /// Run only these check ids.
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub only: Vec<String>,
@@ -195,6 +205,9 @@ pub struct CheckArgs {
     /// Gate only on failures that are new against --baseline.
     #[arg(long, requires = "baseline")]
     pub fail_on_new: bool,
+    /// Accept a run in which no object, or no MLSDM workload, was audited (exit 0 instead of 3).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

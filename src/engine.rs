@@ -11,7 +11,6 @@ use crate::sources::http::{HttpOutcome, MetricOutcome, Probe};
 use cel::Context;
 use cel::objects::Value;
 
-/// Evaluates every check; the order of the results is fixed later by the report.
 /// Evaluates every check; the order of the results is fixed later by the report. Checks are
 /// spread over the machine's cores: the facts are shared read-only, each thread has its own CEL
 /// context.
@@ -444,11 +443,12 @@ fn evaluate_point(
     let mut ctx = root.new_inner_scope();
     ctx.add_variable_from_value("value", value);
     ctx.add_variable_from_value("series", series);
-    Ok(match run_validations(check, &ctx) {
-        (Status::Pass, _) => Point::Pass,
-        (Status::Fail, m) => Point::Fail(m),
-        (_, m) => Point::NoData(m),
-    })
+    // A validation that cannot be evaluated is an error, as in kubernetes checks: never no-data.
+    match run_validations(check, &ctx) {
+        (Status::Pass, _) => Ok(Point::Pass),
+        (Status::Fail, m) => Ok(Point::Fail(m)),
+        (_, m) => Err(m),
+    }
 }
 
 fn evaluate_metrics(

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod docs;
 pub mod engine;
 pub mod promql;
+pub mod redact;
 pub mod report;
 pub mod seed;
 pub mod signoff;
@@ -36,12 +37,16 @@ pub enum UsageError {
     /// The cluster could not be reached or refused the credentials (exit 3).
     #[error("{0}")]
     Unreachable(String),
+    /// No source of the run gave anything to decide on (exit 3): an empty input or a selector
+    /// that matches nothing is not a pass.
+    #[error("{0}")]
+    NothingAudited(String),
 }
 
 impl UsageError {
     /// 3 when a source could not be reached, 2 for everything the user must fix in the input.
     pub fn exit_code(&self) -> u8 {
-        if matches!(self, Self::Unreachable(_)) {
+        if matches!(self, Self::Unreachable(_) | Self::NothingAudited(_)) {
             3
         } else {
             2
@@ -71,7 +76,7 @@ pub fn select_checks(
 
 /// Runs `check` on manifests and returns the report.
 pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
-    let all = checks::load(&args.checks)?;
+    let all = checks::load_with(&args.checks, args.override_builtin)?;
     // Waivers are validated against every known check, not only those --only selects.
     let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
     let checks = select_checks(all, &args.only, &args.skip)?;
@@ -178,6 +183,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     facts.missing_kinds = missing_kinds;
     facts.params =
         serde_json::json!({"expectImage": args.expect_image, "expectVersion": args.expect_version});
+    if !args.allow_empty {
+        nothing_audited(&facts, args.selector.as_deref())?;
+    }
     let mut http = http;
     let mlsdm_workloads: Vec<usize> = facts.mlsdm_workloads().map(|w| w.slot).collect();
     http.endpoint_workload = (mlsdm_workloads.len() == 1).then(|| mlsdm_workloads[0]);
@@ -236,7 +244,38 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         observe_seconds: (!http.observe.is_zero()).then_some(http.observe.as_secs()),
         window_seconds: http.window.map(|w| w.as_secs()),
     };
-    Ok(Report::new(target, results))
+    let mut report = Report::new(target, results);
+    report.checks = checks.iter().map(report::CheckOrigin::of).collect();
+    Ok(report)
+}
+
+/// Refuses a run whose Kubernetes source gave nothing to audit: every kubernetes check would be
+/// no-data and the gate would open on an empty `helm template` or a selector that matches nothing.
+fn nothing_audited(facts: &sources::Facts, selector: Option<&str>) -> Result<(), UsageError> {
+    if !facts.sources.contains(&Source::Kubernetes) || facts.mlsdm_workloads().next().is_some() {
+        return Ok(());
+    }
+    let what = if facts.objects.is_empty() {
+        "no Kubernetes object".to_string()
+    } else if let Some(sel) = selector {
+        format!("no MLSDM workload matching --selector {sel:?}")
+    } else {
+        "no MLSDM workload (a Deployment, StatefulSet or DaemonSet running MLSDM)".to_string()
+    };
+    let unreadable = if facts.kind_errors.is_empty() {
+        String::new()
+    } else {
+        let kinds: Vec<String> = facts
+            .kind_errors
+            .iter()
+            .map(|(k, e)| format!("{k}: {e}"))
+            .collect();
+        format!("; kinds that could not be listed: {}", kinds.join("; "))
+    };
+    Err(UsageError::NothingAudited(format!(
+        "nothing audited: {what} in {}{unreadable} (--allow-empty accepts an empty run)",
+        facts.origin
+    )))
 }
 
 /// Reads a saved JSON report (signed or not).
@@ -283,6 +322,10 @@ fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageErr
             ))
         })?),
     };
+    // A service may reflect the Authorization header: the key is masked in every output.
+    if let Some(key) = &api_key {
+        redact::register(key);
+    }
     Ok(sources::http::HttpOptions {
         endpoints: args
             .endpoints

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use mlsdm_audit::cli::{Cli, Command, ListFormat};
-use mlsdm_audit::{UsageError, checks, report, signoff};
+use mlsdm_audit::{UsageError, checks, redact, report, signoff};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -27,17 +27,24 @@ fn main() -> ExitCode {
                 } else {
                     text
                 };
-                eprintln!("error: {text}");
+                eprintln!("error: {}", mlsdm_audit::redact::text(&text));
             }
             ExitCode::from(e.exit_code())
         }
     }
 }
 
+/// Every byte written to stdout passes the redaction layer.
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
-    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(redact::text(text).as_bytes());
+}
+
+/// Every report written to a file passes the redaction layer.
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), UsageError> {
+    std::fs::write(path, redact::text(text).as_bytes())
+        .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))
 }
 
 fn run(cli: Cli) -> Result<u8, UsageError> {
@@ -49,15 +56,17 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 && std::env::var_os("NO_COLOR").is_none();
             let text = report::render(&report, args.format, color);
             match &args.output {
-                Some(path) => std::fs::write(path, text).map_err(|e| {
-                    UsageError::Invalid(format!("cannot write {}: {e}", path.display()))
-                })?,
+                Some(path) => write_file(path, &text)?,
                 None => print(&text),
             }
             Ok(u8::try_from(report.exit_code()).unwrap_or(2))
         }
-        Command::ListChecks { format, checks } => {
-            let checks = checks::load(&checks)?;
+        Command::ListChecks {
+            format,
+            checks,
+            override_builtin,
+        } => {
+            let checks = checks::load_with(&checks, override_builtin)?;
             match format {
                 ListFormat::Json => {
                     let list: Vec<serde_json::Value> = checks
@@ -86,8 +95,12 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             }
             Ok(0)
         }
-        Command::Explain { id, checks } => {
-            let checks = checks::load(&checks)?;
+        Command::Explain {
+            id,
+            checks,
+            override_builtin,
+        } => {
+            let checks = checks::load_with(&checks, override_builtin)?;
             let check = checks.iter().find(|c| c.id == id).ok_or_else(|| {
                 UsageError::Invalid(format!(
                     "unknown check id {id:?} (see `mlsdm-audit list-checks`)"
@@ -112,9 +125,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 && std::env::var_os("NO_COLOR").is_none();
             let text = report::render(&r, format, color);
             match &output {
-                Some(path) => std::fs::write(path, text).map_err(|e| {
-                    UsageError::Invalid(format!("cannot write {}: {e}", path.display()))
-                })?,
+                Some(path) => write_file(path, &text)?,
                 None => print(&text),
             }
             Ok(0)

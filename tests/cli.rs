@@ -322,8 +322,8 @@ fn selector_limits_the_workloads() {
         "--format",
         "json",
     ]);
-    let report = json(&out);
-    assert_eq!(statuses(&report, "replicas-min-3"), ["no-data"]);
+    // No workload matches: nothing was audited, which is not a pass (nothing_audited_is_not_a_pass).
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     let out = run(&[
         "check",
         "--manifests",
@@ -391,4 +391,127 @@ fn promql_syntax_errors_point_at_the_query() {
         String::from_utf8_lossy(&out.stderr),
         "error: tests/data/checks-bad-promql/bad-query.yaml:6:8: invalid PromQL: unclosed left parenthesis\n"
     );
+}
+
+/// Regression (issue 10.1): an empty input, closed stdin or a selector that matches nothing was
+/// exit 0 with "0 fail, 71 no-data". Nothing audited is exit 3, one line, unless --allow-empty.
+#[test]
+fn nothing_audited_is_not_a_pass() {
+    let empty = std::env::temp_dir().join(format!("mlsdm-audit-empty-{}.yaml", std::process::id()));
+    std::fs::write(&empty, "").unwrap();
+    let empty = empty.to_str().unwrap().to_string();
+    let only_config =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: y}\ndata: {a: b}\n";
+    let cases: [(&[&str], Option<&str>, &str); 5] = [
+        (&["check", "-f", &empty], None, "no Kubernetes object"),
+        (&["check", "-f", "-"], Some(""), "no Kubernetes object"),
+        (&["check", "-f", "-"], None, "no Kubernetes object"),
+        (
+            &["check", "-f", "-"],
+            Some(only_config),
+            "no MLSDM workload",
+        ),
+        (
+            &["check", "-f", "fixtures/compliant", "-l", "app=nothing"],
+            None,
+            "no MLSDM workload matching --selector \"app=nothing\"",
+        ),
+    ];
+    for (args, stdin, needle) in cases {
+        let out = run_with_stdin(args, stdin);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", transcript(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: nothing audited: "), "{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(out.stdout.is_empty(), "no report for an empty run");
+        let mut allowed = args.to_vec();
+        allowed.push("--allow-empty");
+        let out = run_with_stdin(&allowed, stdin);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{allowed:?}: {}",
+            transcript(&out)
+        );
+    }
+    std::fs::remove_file(&empty).unwrap();
+}
+
+/// Regression (issue 10.7): a --checks file silently replaced the built-in check of the same id,
+/// and the report recorded neither. A clash is exit 2; --override-builtin replaces it and the
+/// report names the file and its SHA-256.
+#[test]
+fn a_checks_file_never_silently_replaces_a_builtin() {
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-override",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tests/data/checks-override/replicas-min-3.yaml:1:1: check id \"replicas-min-3\" is already defined by checks/replicas-min-3.yaml")
+            && err.contains("--override-builtin"),
+        "{err}"
+    );
+    for cmd in [&["list-checks"][..], &["explain", "replicas-min-3"][..]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--checks", "tests/data/checks-override"]);
+        assert_eq!(run(&args).status.code(), Some(2), "{args:?}");
+    }
+
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-override",
+        "--override-builtin",
+        "--only",
+        "replicas-min-3,image-pinned",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    let text =
+        std::fs::read(root().join("tests/data/checks-override/replicas-min-3.yaml")).unwrap();
+    let origins = report["checks"].as_array().unwrap();
+    let find = |id: &str| origins.iter().find(|c| c["id"] == id).unwrap().clone();
+    let replaced = find("replicas-min-3");
+    assert_eq!(replaced["kind"], "file");
+    assert_eq!(
+        replaced["path"],
+        "tests/data/checks-override/replicas-min-3.yaml"
+    );
+    assert_eq!(replaced["sha256"], sha256_hex(&text));
+    let builtin = find("image-pinned");
+    assert_eq!(builtin["kind"], "built-in");
+    assert_eq!(builtin["path"], "checks/image-pinned.yaml");
+    assert_eq!(
+        builtin["sha256"],
+        sha256_hex(&std::fs::read(root().join("checks/image-pinned.yaml")).unwrap())
+    );
+    assert_eq!(origins.len(), 2, "only the checks that ran");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }

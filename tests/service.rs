@@ -393,11 +393,12 @@ fn redirects_body_cap_and_user_agent() {
     let s = serve(Config::healthy());
     let r = edge(&s.server.url, &[]);
     assert_eq!(status(&r, "redirect-same-host").0, "pass");
+    // Regression (issue 10.6): the 302 itself was evaluated as the service's answer.
     let (st, msg) = status(&r, "redirect-other-host");
-    assert_eq!(st, "fail", "{msg}");
-    assert_eq!(
-        msg, "status 302 to http://localhost:9/health",
-        "not followed to another host"
+    assert_eq!(st, "error", "{msg}");
+    assert!(
+        msg.ends_with("answered 302 redirecting to http://localhost:9/health, which is not followed (another host, or more than 5 hops); audit the final URL instead"),
+        "not followed to another host, and not judged: {msg}"
     );
     let (st, msg) = status(&r, "huge-body");
     assert_eq!(st, "error");
@@ -591,4 +592,227 @@ fn audit_with_cluster_objects(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
+}
+
+/// Regression (issue 10.5): a metrics validation that fails at run time was no-data; it is
+/// error, as in kubernetes checks.
+#[test]
+fn a_metrics_check_that_cannot_be_evaluated_is_an_error() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--checks",
+        "tests/data/checks-metrics-runtime-error",
+        "--only",
+        "metrics-value-typo",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "metrics-value-typo");
+    assert_eq!(st, "error", "{msg}");
+    assert!(
+        msg.contains("tests/data/checks-metrics-runtime-error/metrics-value-typo.yaml:8"),
+        "{msg}"
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Regression (issue 10.4): with two --endpoints, one refusing connections, the metrics checks
+/// passed on the other's data alone while claiming both were scraped.
+#[test]
+fn a_metrics_source_that_failed_makes_its_results_errors() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--endpoint",
+        &dead,
+        "--only",
+        "metrics-being-collected,memory-within-bounds",
+        "--format",
+        "json",
+    ]);
+    let r = report(&out);
+    let (st, msg) = status(&r, "metrics-being-collected");
+    assert_eq!(st, "error", "{msg}");
+    assert!(
+        msg.contains(&format!("{dead}/health/metrics: cannot connect")),
+        "{msg}"
+    );
+    // The http checks report per endpoint: the live one passes, the dead one is an error.
+    let per_endpoint: Vec<(String, String)> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["id"] == "memory-within-bounds")
+        .map(|x| {
+            (
+                x["endpoint"].as_str().unwrap().to_string(),
+                x["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        per_endpoint.contains(&(s.server.url.clone(), "pass".into())),
+        "{per_endpoint:?}"
+    );
+    assert!(
+        per_endpoint.contains(&(dead.clone(), "error".into())),
+        "{per_endpoint:?}"
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
+/// A stand-in Prometheus that answers every request with one fixed HTTP response: the faults
+/// here (a success without a result, HTML) are what a real Prometheus cannot be made to send.
+fn fixed_http_server(content_type: &'static str, body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Bounded: the audits below send a few dozen queries at most.
+        for stream in listener.incoming().take(500) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// Regression (issue 10.3): a Prometheus answering `"status":"success"` with no or a malformed
+/// `result` made no-alerts-firing pass. An answer that does not match the API's schema is error.
+#[test]
+fn a_prometheus_answer_outside_the_api_schema_is_an_error() {
+    let _serial = serial();
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "application/json",
+            r#"{"status":"success","data":{"resultType":"vector"}}"#,
+            "does not match the Prometheus API",
+        ),
+        (
+            "application/json",
+            r#"{"status":"success","data":{"resultType":"vector","result":null}}"#,
+            "does not match the Prometheus API",
+        ),
+        (
+            "application/json",
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}}"#,
+            "does not match the Prometheus API",
+        ),
+        (
+            "application/json",
+            r#"{"status":"success"}"#,
+            "does not match the Prometheus API",
+        ),
+        (
+            "text/html",
+            "<html><body>Grafana</body></html>",
+            "with text/html that is not the Prometheus API's JSON",
+        ),
+    ];
+    for (content_type, body, needle) in cases {
+        let url = fixed_http_server(content_type, body);
+        let out = audit(&[
+            "check",
+            "--prometheus",
+            &url,
+            "--only",
+            "no-alerts-firing",
+            "--format",
+            "json",
+        ]);
+        let (st, msg) = status(&report(&out), "no-alerts-firing");
+        assert_eq!(st, "error", "{body}: {msg}");
+        assert!(msg.contains(needle), "{body}: {msg}");
+        assert_eq!(out.status.code(), Some(3), "{body}");
+    }
+    // The same server, answering well-formed JSON: an empty vector is a real "nothing firing".
+    let url = fixed_http_server(
+        "application/json",
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+    );
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        &url,
+        "--only",
+        "no-alerts-firing",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(status(&report(&out), "no-alerts-firing").0, "pass");
+}
+
+/// A service that answers 500 with the request it received as its body, headers included.
+fn reflecting_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(100) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let body = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// Regression (issue 10.11): the --api-key-env key was not in the redaction set, so a service
+/// that reflects the Authorization header printed `Bearer <key>` in every format.
+#[test]
+fn a_reflected_api_key_is_redacted_in_every_format() {
+    let _serial = serial();
+    let url = reflecting_server();
+    for format in ["json", "table", "markdown", "html", "junit", "sarif"] {
+        let out = audit(&[
+            "check",
+            "--endpoint",
+            &url,
+            "--api-key-env",
+            "MLSDM_TEST_KEY",
+            "--checks",
+            "tests/data/checks-echo",
+            "--only",
+            "echo-authorization",
+            "--format",
+            format,
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(KEY), "{format} leaks the reflected API key");
+        // The Markdown checklist has lines only for the seed's sections, not for this test check.
+        assert!(
+            format == "markdown" || text.contains("redacted"),
+            "{format}: the reflected header is shown, masked: {text}"
+        );
+    }
 }

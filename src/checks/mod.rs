@@ -305,6 +305,11 @@ pub struct Check {
     pub doc: String,
     /// Where the definition came from (`checks/ID.yaml` for built-ins).
     pub origin: String,
+    /// SHA-256 of the definition's bytes, recorded in reports so a signed report shows exactly
+    /// what ran.
+    pub sha256: String,
+    /// A built-in check (embedded from `checks/`), or one loaded with `--checks`.
+    pub builtin: bool,
     /// Whether any expression reads `related`, so the facts layer computes it only when needed.
     pub uses_related: bool,
     /// Kinds besides `match.kinds` the expressions read (through `related` or `mlsdm`): if the
@@ -684,9 +689,22 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         remediation: file.remediation,
         doc: file.doc,
         origin: origin.to_string(),
+        sha256: sha256_hex(text.as_bytes()),
+        builtin: false,
         uses_related,
         depends_on,
     })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Parses `30s`, `5m`, `1h`, `1h30m` into seconds.
@@ -723,27 +741,57 @@ fn is_kebab(id: &str) -> bool {
         })
 }
 
-/// Loads the built-in checks, then each `--checks` directory, later ones overriding by id.
+/// Loads the built-in checks, then each `--checks` directory. An id that is already loaded is an
+/// error: a team's file silently replacing a built-in check would change what the gate means.
 pub fn load(dirs: &[PathBuf]) -> Result<Vec<Check>, CheckErrors> {
+    load_with(dirs, false)
+}
+
+/// As [`load`]; with `override_builtin` (`--override-builtin`), a `--checks` file may replace a
+/// built-in check of the same id (the report records the file and its SHA-256).
+pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>, CheckErrors> {
     let env = cel::CelEnv::default();
     let mut errors = Vec::new();
     let mut checks: Vec<Check> = Vec::new();
     for (name, text) in BUILTIN {
         match parse_check(&format!("checks/{name}"), text, &env) {
-            Ok(c) => checks.push(c),
+            Ok(mut c) => {
+                c.builtin = true;
+                checks.push(c);
+            }
             Err(e) => errors.extend(e),
         }
     }
+    let mut replaced = std::collections::HashSet::new();
     for dir in dirs {
         for (origin, text) in read_check_files(dir, &mut errors) {
             match parse_check(&origin, &text, &env) {
-                Ok(c) => {
-                    if let Some(existing) = checks.iter_mut().find(|e| e.id == c.id) {
+                Ok(c) => match checks.iter_mut().find(|e| e.id == c.id) {
+                    Some(existing)
+                        if existing.builtin
+                            && override_builtin
+                            && replaced.insert(c.id.clone()) =>
+                    {
                         *existing = c;
-                    } else {
-                        checks.push(c);
                     }
-                }
+                    Some(existing) => {
+                        let hint = if existing.builtin {
+                            "give it another id, or pass --override-builtin to replace the built-in check"
+                        } else {
+                            "each id may be defined once"
+                        };
+                        errors.push(CheckError {
+                            file: origin,
+                            line: 1,
+                            column: 1,
+                            message: format!(
+                                "check id {:?} is already defined by {} ({hint})",
+                                c.id, existing.origin
+                            ),
+                        });
+                    }
+                    None => checks.push(c),
+                },
                 Err(e) => errors.extend(e),
             }
         }

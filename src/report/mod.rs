@@ -247,9 +247,37 @@ pub struct Report {
     pub target: Target,
     pub summary: Summary,
     pub results: Vec<CheckResult>,
+    /// Every check that ran and where its definition came from, so a signed report shows
+    /// exactly what was evaluated (a `--checks` file replacing a built-in one included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckOrigin>,
     /// Reviewer signatures; everything else in the report is what they sign.
     #[serde(default)]
     pub signoffs: Vec<Signoff>,
+}
+
+/// Where one check's definition came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckOrigin {
+    pub id: String,
+    /// `built-in` or `file`.
+    pub kind: String,
+    /// `checks/ID.yaml` inside the tool for built-ins, else the file given to `--checks`.
+    pub path: String,
+    /// SHA-256 of the definition's bytes.
+    pub sha256: String,
+}
+
+impl CheckOrigin {
+    pub fn of(check: &crate::checks::Check) -> Self {
+        Self {
+            id: check.id.clone(),
+            kind: if check.builtin { "built-in" } else { "file" }.into(),
+            path: check.origin.clone(),
+            sha256: check.sha256.clone(),
+        }
+    }
 }
 
 /// Sort key: the seed checklist's section order; sections it does not have sort after.
@@ -287,6 +315,7 @@ impl Report {
             target,
             summary: Summary::of(&results),
             results,
+            checks: Vec::new(),
             signoffs: Vec::new(),
         }
     }

@@ -237,6 +237,17 @@ pub async fn fetch(
     let started = Instant::now();
     let mut resp = rb.send().await.map_err(|e| describe(url, &e))?;
     let status = resp.status().as_u16();
+    // A redirect still standing here was not followed (another host, or too many hops): it is
+    // not the service's answer, and evaluating it would judge the redirect's headers instead.
+    if resp.status().is_redirection() {
+        let to = resp.headers().get(reqwest::header::LOCATION).map_or_else(
+            || "nowhere".to_string(),
+            |l| String::from_utf8_lossy(l.as_bytes()).into_owned(),
+        );
+        return Err(format!(
+            "{url}: answered {status} redirecting to {to}, which is not followed (another host, or more than 5 hops); audit the final URL instead"
+        ));
+    }
     let resp_headers = resp.headers().clone();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| describe(url, &e))? {
@@ -687,7 +698,10 @@ async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String>
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if ok == 0 {
+    // Every target must have answered every round: results computed from the targets that
+    // answered would claim to cover the ones that did not (one pod down, one --endpoint refused).
+    if ok == 0 || !errors.is_empty() {
+        errors.sort();
         errors.dedup();
         return Err(errors.join("; "));
     }
@@ -755,6 +769,86 @@ fn evaluate_scraped(
     }
 }
 
+/// The Prometheus HTTP API's query answers (`/api/v1/query`, `/api/v1/query_range`), typed:
+/// an answer that does not match this schema is an error, never an empty result (a
+/// `"status":"success"` with no `result` would otherwise read as "no alert is firing").
+mod prom_api {
+    use super::ResponseFacts;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(tag = "status", rename_all = "lowercase")]
+    enum Answer {
+        Success {
+            data: Data,
+        },
+        Error {
+            #[serde(rename = "errorType", default)]
+            error_type: String,
+            #[serde(default)]
+            error: String,
+        },
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+    pub enum Data {
+        Scalar(Sample),
+        Vector(Vec<Instant>),
+        Matrix(Vec<Range>),
+    }
+
+    /// `[ <unix time>, "<value>" ]`
+    #[derive(Deserialize)]
+    pub struct Sample(pub f64, String);
+
+    impl Sample {
+        pub fn value(&self) -> f64 {
+            match self.1.as_str() {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                s => s.parse().unwrap_or(f64::NAN),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Instant {
+        pub metric: crate::promql::Labels,
+        pub value: Sample,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Range {
+        pub metric: crate::promql::Labels,
+        pub values: Vec<Sample>,
+    }
+
+    /// The answer's data, or why it is not one.
+    pub fn decode(resp: &ResponseFacts) -> Result<Data, String> {
+        let content_type = resp.headers.get("content-type").map_or("", String::as_str);
+        let answer: Answer = serde_json::from_str(&resp.body).map_err(|e| {
+            if resp.json.is_null() {
+                format!(
+                    "answered HTTP {} with {} that is not the Prometheus API's JSON (is the URL Prometheus' base URL?)",
+                    resp.status,
+                    if content_type.is_empty() { "a body" } else { content_type }
+                )
+            } else {
+                format!("answered HTTP {} with JSON that does not match the Prometheus API: {e}", resp.status)
+            }
+        })?;
+        match answer {
+            Answer::Success { data } => Ok(data),
+            Answer::Error { error_type, error } => Err(format!(
+                "rejected the query (HTTP {}, {error_type}): {error}",
+                resp.status
+            )),
+        }
+    }
+}
+
 /// What a Prometheus query needs from a check (the check itself holds compiled programs).
 #[derive(Debug, Clone)]
 struct MetricQuery {
@@ -803,57 +897,28 @@ async fn prometheus_query(
         Ok(r) => r,
         Err(e) => return MetricOutcome::Error(format!("Prometheus {e}")),
     };
-    if resp.json.get("status").and_then(Value::as_str) != Some("success") {
-        let why = resp
-            .json
-            .get("error")
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("HTTP {}", resp.status), str::to_string);
-        return MetricOutcome::Error(format!("Prometheus at {base} rejected the query: {why}"));
-    }
-    let data = &resp.json["data"];
-    let parse_v = |v: &Value| -> f64 {
-        v.as_str().map_or(f64::NAN, |s| match s {
-            "NaN" => f64::NAN,
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            s => s.parse().unwrap_or(f64::NAN),
-        })
-    };
-    let labels_of = |m: &Value| -> promql::Labels {
-        m.as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let data = match prom_api::decode(&resp) {
+        Ok(d) => d,
+        Err(why) => return MetricOutcome::Error(format!("Prometheus at {base}: {why}")),
     };
     let mut points: Vec<(f64, QueryValue)> = Vec::new();
-    match data["resultType"].as_str() {
-        Some("scalar") => points.push((
-            data["result"][0].as_f64().unwrap_or(now),
-            QueryValue::Scalar(parse_v(&data["result"][1])),
-        )),
-        Some("vector") => {
-            let v = data["result"]
-                .as_array()
+    match data {
+        prom_api::Data::Scalar(s) => points.push((s.0, QueryValue::Scalar(s.value()))),
+        prom_api::Data::Vector(samples) => {
+            let v = samples
                 .into_iter()
-                .flatten()
-                .map(|s| (labels_of(&s["metric"]), parse_v(&s["value"][1])))
+                .map(|s| (s.metric, s.value.value()))
                 .collect();
             points.push((now, QueryValue::Vector(v)));
         }
-        Some("matrix") => {
+        prom_api::Data::Matrix(series) => {
             let mut by_time: BTreeMap<i64, Vec<(promql::Labels, f64)>> = BTreeMap::new();
-            for s in data["result"].as_array().into_iter().flatten() {
-                let labels = labels_of(&s["metric"]);
-                for pair in s["values"].as_array().into_iter().flatten() {
-                    let t = pair[0].as_f64().unwrap_or(0.0);
+            for s in series {
+                for pair in s.values {
                     by_time
-                        .entry((t * 1000.0) as i64)
+                        .entry((pair.0 * 1000.0) as i64)
                         .or_default()
-                        .push((labels.clone(), parse_v(&pair[1])));
+                        .push((s.metric.clone(), pair.value()));
                 }
             }
             points = by_time
@@ -866,11 +931,6 @@ async fn prometheus_query(
                     window.unwrap_or(0)
                 ));
             }
-        }
-        other => {
-            return MetricOutcome::Error(format!(
-                "Prometheus at {base} answered an unexpected result type {other:?}"
-            ));
         }
     }
     let covered = points.first().map_or(0.0, |(t, _)| now - t);

@@ -320,7 +320,6 @@ pub struct Facts {
     cel_objects: Vec<OnceLock<CelValue>>,
     related: Vec<OnceLock<CelValue>>,
     mlsdm: Vec<OnceLock<CelValue>>,
-    redactions: Vec<String>,
 }
 
 impl Facts {
@@ -344,13 +343,15 @@ impl Facts {
             by_kind.entry(o.kind.clone()).or_default().push(slot);
         }
         let n = objects.len();
-        let mut redactions: Vec<String> = objects
+        let mut redactions: Vec<&str> = objects
             .iter()
-            .flat_map(|o| o.sensitive.iter().cloned())
+            .flat_map(|o| o.sensitive.iter().map(String::as_str))
             .collect();
-        // Longest first, so a value is never half-redacted by a shorter one inside it.
-        redactions.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        redactions.sort_unstable();
         redactions.dedup();
+        for r in redactions {
+            crate::redact::register(r);
+        }
         Self {
             objects,
             sources,
@@ -367,7 +368,6 @@ impl Facts {
             cel_objects: (0..n).map(|_| OnceLock::new()).collect(),
             related: (0..n).map(|_| OnceLock::new()).collect(),
             mlsdm: (0..n).map(|_| OnceLock::new()).collect(),
-            redactions,
         }
     }
 
@@ -484,15 +484,10 @@ impl Facts {
             .or_else(|| (!self.endpoints.is_empty()).then(|| self.endpoints.join(", ")))
     }
 
-    /// Removes every known secret value from a message.
+    /// Removes every known secret value from a message (the process-wide layer in `redact`,
+    /// which also sits in front of every output).
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.redactions {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "<redacted>");
-            }
-        }
-        out
+        crate::redact::text(text).into_owned()
     }
 
     /// Whether a workload is in scope under `--selector`; other kinds always are.

@@ -1,0 +1,116 @@
+//! The one redaction layer: every secret value the run learns (Secret data, credential literals
+//! in manifests, the `--api-key-env` key) is registered here, and every byte the binary writes
+//! (each report format, stdout, files, stderr) passes through [`text`] first.
+//!
+//! It is process-wide on purpose: a secret can reach an output through paths no caller foresees
+//! (an API server's 403 body quoting an object, a service reflecting the Authorization header),
+//! so redaction cannot depend on each call site remembering to do it.
+//!
+//! Each secret is also matched in the forms outputs give it: base64 (Secret data, basic auth),
+//! JSON-escaped (the json, sarif reports) and HTML-escaped (the html report).
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
+use std::borrow::Cow;
+use std::sync::{Mutex, PoisonError};
+
+/// What replaces a secret.
+pub const MASK: &str = "<redacted>";
+
+/// Shorter values are not registered: masking every "on" or "1" would garble reports while
+/// protecting nothing a reader could not guess.
+const MIN_LEN: usize = 4;
+
+#[derive(Default)]
+struct Registry {
+    patterns: Vec<String>,
+    matcher: Option<AhoCorasick>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    patterns: Vec::new(),
+    matcher: None,
+});
+
+/// Registers a secret value; it and its encoded forms never appear in any output after this.
+pub fn register(secret: &str) {
+    let secret = secret.trim_matches(|c: char| c == '\n' || c == '\r');
+    if secret.chars().count() < MIN_LEN {
+        return;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut forms = vec![
+        secret.to_string(),
+        b64.encode(secret),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+    ];
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    forms.push(json.trim_matches('"').to_string());
+    forms.push(html_escape(secret));
+    let mut reg = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = reg.patterns.len();
+    for f in forms {
+        if f.len() >= MIN_LEN && !reg.patterns.contains(&f) {
+            reg.patterns.push(f);
+        }
+    }
+    if reg.patterns.len() != before {
+        reg.matcher = None;
+    }
+}
+
+/// `text` with every registered secret replaced by [`MASK`].
+pub fn text(text: &str) -> Cow<'_, str> {
+    let mut reg = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    if reg.patterns.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    if reg.matcher.is_none() {
+        // Leftmost-longest: a secret that contains another is masked whole.
+        reg.matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&reg.patterns)
+            .ok();
+    }
+    let Some(m) = &reg.matcher else {
+        // Unreachable with valid patterns; never print unredacted text if it happens.
+        return Cow::Owned(MASK.to_string());
+    };
+    if m.is_match(text) {
+        Cow::Owned(m.replace_all(text, &vec![MASK; reg.patterns.len()]))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_every_form() {
+        register("s3cr3t-\"quoted\"-value");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("s3cr3t-\"quoted\"-value");
+        let out = text(&format!(
+            "plain s3cr3t-\"quoted\"-value json s3cr3t-\\\"quoted\\\"-value b64 {b64} html s3cr3t-&quot;quoted&quot;-value"
+        ))
+        .into_owned();
+        assert!(!out.contains("s3cr3t"), "{out}");
+        assert!(!out.contains(&b64), "{out}");
+        assert_eq!(out.matches(MASK).count(), 4, "{out}");
+    }
+
+    #[test]
+    fn short_values_are_not_masked() {
+        register("on");
+        assert_eq!(text("turn it on"), "turn it on");
+    }
+}
