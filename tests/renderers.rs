@@ -119,3 +119,63 @@ print(counts['pass'], counts['failure'], counts['error'], counts['skipped'])
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Regression (issue 10.12): the HTML report left object kind/namespace/name unescaped, so a
+/// `<script>` in a manifest's name ran in a reviewer's browser. Hostile text in every string
+/// field of every result, waiver, attestation and signoff stays text in every format.
+#[test]
+fn hostile_strings_stay_text_in_every_format() {
+    const EVIL: &str =
+        "<script>alert(1)</script><img src=x onerror=alert(2)>|`[x](javascript:alert(3))\n& ü時🙂";
+    let mut r = shared_report();
+    for x in &mut r.results {
+        x.message = format!("{EVIL} message");
+        x.title = format!("{EVIL} title");
+        if let Some(o) = &mut x.object {
+            o.name = format!("{EVIL} name");
+            o.kind = format!("{EVIL} kind");
+            o.namespace = Some(format!("{EVIL} ns"));
+        }
+        if let Some(l) = &mut x.location {
+            l.file = format!("{EVIL} file");
+        }
+        if let Some(w) = &mut x.waiver {
+            w.reason = format!("{EVIL} reason");
+            w.owner = format!("{EVIL} owner");
+        }
+        x.attestation = Some(mlsdm_audit::report::Attestation {
+            by: format!("{EVIL} by"),
+            date: "2026-11-01".into(),
+            evidence: format!("{EVIL} evidence"),
+            origin: format!("{EVIL} origin"),
+        });
+    }
+    r.target.manifests = vec![format!("{EVIL} manifest")];
+    r.signoffs.push(mlsdm_audit::report::Signoff {
+        role: "Security Team".into(),
+        name: format!("{EVIL} signer"),
+        time: "2026-11-26T12:00:00Z".into(),
+        public_key: format!("ssh-ed25519 {EVIL}"),
+        signature: EVIL.into(),
+    });
+    let html = report::render(&r, Format::Html, false);
+    assert!(!html.contains("<script>alert"), "raw script tag in HTML");
+    assert!(!html.contains("<img"), "raw img tag in HTML");
+    assert!(html.contains("&lt;script&gt;alert(1)"), "shown as text");
+    let md = report::render(&r, Format::Markdown, false);
+    for tag in ["<script>", "<img"] {
+        assert!(
+            md.match_indices(tag).all(|(i, _)| md[..i].ends_with('\\')),
+            "raw HTML in Markdown: {tag}"
+        );
+    }
+    let junit = report::render(&r, Format::Junit, false);
+    assert!(!junit.contains("<script>"), "unescaped XML in JUnit");
+    let json = report::render(&r, Format::Json, false);
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r, "JSON keeps every string exactly");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&report::render(&r, Format::Sarif, false)).unwrap();
+    assert!(sarif["runs"].is_array());
+    let _ = report::render(&r, Format::Table, false);
+}

@@ -185,7 +185,12 @@ pub fn render(report: &Report) -> String {
     h.push_str("<h2>Results</h2>\n<table class=\"results\"><tr><th>Status</th><th>Severity</th><th>Check</th><th>Object</th><th>Message</th></tr>\n");
     for r in &report.results {
         let object = match (&r.object, &r.location) {
-            (Some(o), Some(l)) => format!("{o}<br><small>{}:{}</small>", esc(&l.file), l.line),
+            (Some(o), Some(l)) => format!(
+                "{}<br><small>{}:{}</small>",
+                esc(&o.to_string()),
+                esc(&l.file),
+                l.line
+            ),
             (Some(o), None) => esc(&o.to_string()),
             _ => "&ndash;".into(),
         };

@@ -23,8 +23,26 @@ fn mark(state: LineState) -> &'static str {
     }
 }
 
+/// Text from the audited objects, checks and reviewers, made inert in Markdown: no raw HTML
+/// (a `<script>` in an object's name must not reach a reviewer's renderer as a tag), no table
+/// cell breaks, one line.
+fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' | '>' | '|' | '`' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn suffix(state: LineState, detail: &str) -> String {
-    let detail = detail.replace('\n', " ");
+    let detail = md(detail);
     match state {
         LineState::Done => format!(" — {detail}"),
         LineState::Waived => format!(" — *waived:* {detail}"),
@@ -44,7 +62,7 @@ fn signoff_table(report: &Report) -> String {
     for role in roles {
         let signed: Vec<_> = report.signoffs.iter().filter(|s| s.role == role).collect();
         if signed.is_empty() {
-            let _ = writeln!(s, "| {role} | | | |");
+            let _ = writeln!(s, "| {} | | | |", md(role));
         }
         for so in signed {
             let key = so
@@ -60,9 +78,11 @@ fn signoff_table(report: &Report) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {role} | {} | {} | `{short}` |",
-                so.name,
-                &so.time[..so.time.len().min(10)]
+                "| {} | {} | {} | {} |",
+                md(role),
+                md(&so.name),
+                md(&so.time[..so.time.len().min(10)]),
+                md(&short)
             );
         }
     }
@@ -96,11 +116,11 @@ pub fn render(report: &Report) -> String {
                     report.tool.name,
                     report.tool.version,
                     report.generated_at,
-                    if report.target.manifests.is_empty() {
+                    md(&if report.target.manifests.is_empty() {
                         report.target.mode.clone()
                     } else {
                         report.target.manifests.join(", ")
-                    },
+                    }),
                     report.target.mode,
                     s.pass,
                     s.fail,
@@ -167,8 +187,12 @@ pub fn render(report: &Report) -> String {
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "| {} | {obj} | {} | {} | {} |",
-                    r.id, w.owner, w.expires, w.reason
+                    "| {} | {} | {} | {} | {} |",
+                    md(&r.id),
+                    md(&obj),
+                    md(&w.owner),
+                    md(&w.expires),
+                    md(&w.reason)
                 );
             }
         }
