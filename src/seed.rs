@@ -9,6 +9,9 @@ pub struct SeedLine {
     /// `Part / Section / Group`, as check files write `section`.
     pub section: String,
     pub text: String,
+    /// The line's index in the seed text (from 0): its identity, by which renderers that lay the
+    /// seed out again (Markdown) find its state. Never pair lines by their position in a list.
+    pub seed_line: usize,
 }
 
 fn clean(s: &str) -> String {
@@ -72,6 +75,7 @@ pub fn lines() -> Vec<SeedLine> {
         out.push(SeedLine {
             section,
             text: text.clone(),
+            seed_line: *i,
         });
     }
     out

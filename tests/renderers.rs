@@ -179,3 +179,87 @@ fn hostile_strings_stay_text_in_every_format() {
     assert!(sarif["runs"].is_array());
     let _ = report::render(&r, Format::Table, false);
 }
+
+/// Regression (issue 11): the Markdown paired seed lines with results by position and skipped
+/// the four Sign-Off lines without advancing, so an attested "Week 1 review" was ticked on another
+/// line. Attest each manual item in turn: exactly its own lines are ticked, in Markdown and HTML.
+#[test]
+fn attesting_one_manual_item_ticks_exactly_its_own_lines() {
+    use mlsdm_audit::checks::{self, Severity, Source};
+    use mlsdm_audit::report::{Attestation, Status, Target};
+    use mlsdm_audit::{engine, seed, sources::Facts};
+    use std::collections::BTreeSet;
+
+    let manual: Vec<_> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.source == Source::Manual)
+        .collect();
+    assert!(manual.len() > 50);
+    let facts = Facts::new(Vec::new(), BTreeSet::new(), None, "nothing");
+    let base = engine::evaluate(&manual, &facts);
+    let seed_lines = seed::lines();
+    let unescape = |s: &str| {
+        s.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    };
+    let plain = |s: &str| s.replace("**", "").replace('`', "");
+    for k in 0..base.len() {
+        let mut results = base.clone();
+        let r = &mut results[k];
+        r.status = Status::Pass;
+        r.attestation = Some(Attestation {
+            by: "Reviewer".into(),
+            date: "2026-11-01".into(),
+            evidence: "seen".into(),
+            origin: "attest.yaml:1".into(),
+        });
+        let attested = r.clone();
+        let report = Report::new(
+            Target {
+                mode: "manifests".into(),
+                fail_on: Severity::High,
+                ..Target::default()
+            },
+            results,
+        );
+        // The seed lines the attested check covers (a text the seed has twice: its own section's).
+        let mut expected: Vec<String> = seed_lines
+            .iter()
+            .filter(|l| attested.checklist.contains(&l.text))
+            .filter(|l| {
+                seed_lines.iter().filter(|o| o.text == l.text).count() == 1
+                    || l.section == attested.section
+            })
+            .map(|l| plain(&l.text))
+            .collect();
+        expected.sort();
+        assert!(!expected.is_empty(), "{} covers no seed line", attested.id);
+
+        let html = report::render(&report, Format::Html, false);
+        let mut ticked: Vec<String> = html
+            .split("<li data-state=\"done\"><span class=\"tick\">&#9745;</span>")
+            .skip(1)
+            .map(|rest| unescape(rest.split("<span class=\"detail\">").next().unwrap()))
+            .collect();
+        ticked.sort();
+        assert_eq!(ticked, expected, "HTML, attesting {}", attested.id);
+
+        if attested.section == "Sign-Off" {
+            continue; // the Markdown lays the Sign-Off lines out as the signature table
+        }
+        let md = report::render(&report, Format::Markdown, false);
+        let leaf_texts: BTreeSet<String> = seed_lines.iter().map(|l| plain(&l.text)).collect();
+        let mut ticked: Vec<String> = md
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("- [x] "))
+            .map(|t| plain(t.split(" — ").next().unwrap()))
+            .filter(|t| leaf_texts.contains(t))
+            .collect();
+        ticked.sort();
+        assert_eq!(ticked, expected, "Markdown, attesting {}", attested.id);
+    }
+}

@@ -19,6 +19,8 @@ pub enum LineState {
 
 #[derive(Debug, Clone)]
 pub struct Line<'a> {
+    /// Index of the line in the seed text: what renderers key on.
+    pub seed_line: usize,
     pub text: String,
     pub state: LineState,
     pub results: Vec<&'a CheckResult>,
@@ -72,6 +74,7 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
             covering
         };
         let line = Line {
+            seed_line: l.seed_line,
             text: l.text.clone(),
             state: state(&covering),
             results: covering,

@@ -92,10 +92,14 @@ fn signoff_table(report: &Report) -> String {
 
 pub fn render(report: &Report) -> String {
     let view = checklist::build(report);
-    let lines: Vec<&checklist::Line<'_>> = view.iter().flat_map(|s| s.lines.iter()).collect();
+    // Each leaf line's state, by its line in the seed (the same text both sides parse).
+    let by_seed_line: std::collections::HashMap<usize, &checklist::Line<'_>> = view
+        .iter()
+        .flat_map(|s| s.lines.iter())
+        .map(|l| (l.seed_line, l))
+        .collect();
     let raw: Vec<&str> = SEED.lines().collect();
     let mut out = String::new();
-    let mut leaf = 0;
     let mut in_signoff = false;
     let mut wrote_preamble = false;
     for (i, l) in raw.iter().enumerate() {
@@ -147,23 +151,25 @@ pub fn render(report: &Report) -> String {
         if has_children {
             // A group line is done when all its lines are.
             let mut j = i + 1;
-            let mut states = Vec::new();
-            let mut k = leaf;
+            let mut done = true;
             while let Some(n) = raw.get(j) {
                 let t = n.trim_start();
                 if !(t.starts_with("- [ ] ") && n.len() - t.len() > indent.len()) {
                     break;
                 }
-                states.push(lines[k].state);
-                k += 1;
+                done &= by_seed_line
+                    .get(&j)
+                    .is_some_and(|l| l.state != LineState::Open);
                 j += 1;
             }
-            let done = states.iter().all(|s| *s != LineState::Open);
             let _ = writeln!(out, "{indent}- {} {text}", if done { "[x]" } else { "[ ]" });
             continue;
         }
-        let line = lines[leaf];
-        leaf += 1;
+        let Some(line) = by_seed_line.get(&i) else {
+            // Not a leaf the view knows: leave it unticked rather than guess.
+            let _ = writeln!(out, "{l}");
+            continue;
+        };
         let _ = writeln!(
             out,
             "{indent}- {} {text}{}",
