@@ -208,6 +208,9 @@ pub struct CheckArgs {
     /// Accept a run in which no object, or no MLSDM workload, was audited (exit 0 instead of 3).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Largest manifest file or stdin stream read (default 256Mi; suffixes Ki, Mi, Gi).
+    #[arg(long, value_name = "SIZE")]
+    pub max_input_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cli;
 pub mod docs;
 pub mod engine;
+pub mod input;
 pub mod promql;
 pub mod redact;
 pub mod report;
@@ -76,6 +77,13 @@ pub fn select_checks(
 
 /// Runs `check` on manifests and returns the report.
 pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
+    if let Some(size) = &args.max_input_size {
+        input::set_cap(input::parse_size(size).ok_or_else(|| {
+            UsageError::Invalid(format!(
+                "--max-input-size {size:?}: expected a size like 512Mi, 2Gi or 100000000"
+            ))
+        })?);
+    }
     let all = checks::load_with(&args.checks, args.override_builtin)?;
     // Waivers are validated against every known check, not only those --only selects.
     let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
@@ -280,8 +288,8 @@ fn nothing_audited(facts: &sources::Facts, selector: Option<&str>) -> Result<(),
 
 /// Reads a saved JSON report (signed or not).
 pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError::Invalid(format!("{}: cannot read: {e}", path.display())))?;
+    let text = input::read_file(path)
+        .map_err(|e| UsageError::Invalid(format!("{}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| {
         UsageError::Invalid(format!(
             "{}:{}:{}: not an mlsdm-audit JSON report: {e}",

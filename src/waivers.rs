@@ -100,8 +100,7 @@ fn validate(w: &Waiver, known: &[&str]) -> Vec<String> {
 pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
     let file = path.display().to_string();
     let one = |origin: String, message: String| WaiverErrors(vec![WaiverError { origin, message }]);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| one(file.clone(), format!("cannot read: {e}")))?;
+    let text = crate::input::read_file(path).map_err(|e| one(file.clone(), e))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
         Vec::new()
     } else {

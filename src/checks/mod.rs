@@ -836,32 +836,32 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<usize, CheckErrors> {
 }
 
 fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, String)> {
-    let io_err = |p: &Path, e: &std::io::Error| CheckError {
+    let io_err = |p: &Path, e: &String| CheckError {
         file: p.display().to_string(),
         line: 0,
         column: 0,
-        message: format!("cannot read: {e}"),
+        message: e.clone(),
     };
     let mut out = Vec::new();
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
             Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
             Err(e) => {
-                errors.push(io_err(path, &e));
+                errors.push(io_err(path, &format!("cannot read directory: {e}")));
                 return out;
             }
         };
         entries.sort();
         for p in entries {
             if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                match std::fs::read_to_string(&p) {
+                match crate::input::read_file(&p) {
                     Ok(t) => out.push((p.display().to_string(), t)),
                     Err(e) => errors.push(io_err(&p, &e)),
                 }
             }
         }
     } else {
-        match std::fs::read_to_string(path) {
+        match crate::input::read_file(path) {
             Ok(t) => out.push((path.display().to_string(), t)),
             Err(e) => errors.push(io_err(path, &e)),
         }

@@ -25,8 +25,8 @@ pub fn load(
     checks: &[Check],
 ) -> Result<Vec<(String, Attestation)>, crate::UsageError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| crate::UsageError::Invalid(format!("{file}: cannot read: {e}")))?;
+    let text = crate::input::read_file(path)
+        .map_err(|e| crate::UsageError::Invalid(format!("{file}: {e}")))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
         Vec::new()
     } else {

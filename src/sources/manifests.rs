@@ -6,7 +6,6 @@ use super::{Location, Object};
 use crate::checks::yaml_error_parts;
 use serde_json::Value;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A manifest the audit cannot read, pointing at the file, line and column.
@@ -39,15 +38,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
     let mut objects = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| ManifestError {
+            let text = crate::input::read_capped(std::io::stdin().lock()).map_err(|message| {
+                ManifestError {
                     file: "<stdin>".into(),
                     line: 0,
                     column: 0,
-                    message: format!("cannot read: {e}"),
-                })?;
+                    message,
+                }
+            })?;
             parse_text("<stdin>", &text, &mut objects)?;
             continue;
         }
@@ -55,11 +53,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
         collect(path, &mut files, true)?;
         for file in files {
             let name = file.display().to_string();
-            let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
+            let text = crate::input::read_file(&file).map_err(|message| ManifestError {
                 file: name.clone(),
                 line: 0,
                 column: 0,
-                message: format!("cannot read: {e}"),
+                message,
             })?;
             parse_text(&name, &text, &mut objects)?;
         }
@@ -95,11 +93,22 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Ma
                 collect(&e, out, false)?;
             }
         }
-    } else if explicit
-        || path
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+    } else if explicit {
+        // Named on the command line: a FIFO (`-f <(helm template ...)`) is read as asked.
+        out.push(path.to_path_buf());
+    } else if path
+        .extension()
+        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
     {
+        // Found by walking a directory: a FIFO or device would block or never end.
+        if !meta.is_file() {
+            return Err(ManifestError {
+                file: path.display().to_string(),
+                line: 0,
+                column: 0,
+                message: "not a regular file (a FIFO, socket or device); name it on the command line to read it".into(),
+            });
+        }
         out.push(path.to_path_buf());
     }
     Ok(())
@@ -118,7 +127,11 @@ pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), M
         })?;
         return add_document(file, 1, value, out);
     }
-    let docs = serde_saphyr::from_multiple::<serde_saphyr::Spanned<Value>>(text).map_err(|e| {
+    let docs = serde_saphyr::from_multiple_with_options::<serde_saphyr::Spanned<Value>>(
+        text,
+        yaml_options(),
+    )
+    .map_err(|e| {
         let (line, column, message) = yaml_error_parts(&e);
         ManifestError {
             file: file.to_string(),
@@ -132,6 +145,22 @@ pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), M
         add_document(file, line, doc.value, out)?;
     }
     Ok(())
+}
+
+/// The YAML parser's budgets, raised from its defaults (1,024 documents, 250,000 nodes) to what
+/// real cluster dumps hold. The input cap bounds the work; the alias limits, which are what keep
+/// a "billion laughs" out, stay as they are.
+fn yaml_options() -> serde_saphyr::Options {
+    let cap = usize::try_from(crate::input::cap()).unwrap_or(usize::MAX);
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_reader_input_bytes = Some(cap);
+    budget.max_documents = 1_000_000;
+    budget.max_nodes = 100_000_000;
+    budget.max_events = 200_000_000;
+    budget.max_total_scalar_bytes = cap;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }
 
 fn add_document(
