@@ -42,6 +42,9 @@ pub struct Series {
 pub struct Store {
     pub series: Vec<Series>,
     pub declared: BTreeSet<String>,
+    /// Labels -> position in `series`: adding a sample is a lookup, not a scan (a 44,000-series
+    /// page was quadratic to ingest).
+    index: std::collections::HashMap<Labels, usize>,
 }
 
 impl Store {
@@ -105,9 +108,10 @@ impl Store {
     }
 
     fn push(&mut self, labels: Labels, t: f64, v: f64) {
-        if let Some(s) = self.series.iter_mut().find(|s| s.labels == labels) {
-            s.samples.push((t, v));
+        if let Some(&i) = self.index.get(&labels) {
+            self.series[i].samples.push((t, v));
         } else {
+            self.index.insert(labels.clone(), self.series.len());
             self.series.push(Series {
                 labels,
                 samples: vec![(t, v)],

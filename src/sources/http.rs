@@ -275,21 +275,30 @@ fn metric_families(text: &str) -> Option<Value> {
     if store.declared.is_empty() {
         return None;
     }
+    // Series per metric name, counted once: per family lookups keep this linear in the page.
+    let mut per_name: HashMap<&str, usize> = HashMap::new();
+    for s in &store.series {
+        if let Some(n) = s.labels.get("__name__") {
+            *per_name.entry(n.as_str()).or_default() += 1;
+        }
+    }
     let mut families = serde_json::Map::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut parts = rest.split_whitespace();
             if let (Some(name), Some(kind)) = (parts.next(), parts.next()) {
                 let base = name.strip_suffix("_total").unwrap_or(name);
-                let samples = store
-                    .series
-                    .iter()
-                    .filter(|s| {
-                        s.labels.get("__name__").is_some_and(|n| {
-                            n == name || n.starts_with(&format!("{base}_")) && kind == "histogram"
-                        })
-                    })
-                    .count();
+                let count = |n: &str| per_name.get(n).copied().unwrap_or(0);
+                let samples = if kind == "histogram" {
+                    // A histogram's series are its _bucket, _sum and _count (and _created).
+                    count(name)
+                        + ["_bucket", "_sum", "_count", "_created"]
+                            .iter()
+                            .map(|suffix| count(&format!("{base}{suffix}")))
+                            .sum::<usize>()
+                } else {
+                    count(name)
+                };
                 let entry = json!({"type": kind, "samples": samples});
                 families.insert(name.to_string(), entry.clone());
                 // Counters are also known by their name without _total, as in the exposition's HELP.
