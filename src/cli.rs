@@ -123,6 +123,9 @@ pub struct CheckArgs {
     /// Requests allowed at once above --qps.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub burst: u32,
+    /// The most pages (of 500 objects) one list may take; a longer list is an error, not a pass.
+    #[arg(long, default_value_t = crate::sources::kube::DEFAULT_MAX_PAGES, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_list_pages: u32,
     /// Timeout of each request to the API server.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub request_timeout: String,

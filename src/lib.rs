@@ -347,5 +347,6 @@ fn cluster_options(args: &CheckArgs) -> Result<sources::kube::ClusterOptions, Us
         burst: args.burst,
         timeout: duration_flag("--request-timeout", &args.request_timeout)?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        max_pages: args.max_list_pages,
     })
 }

@@ -513,6 +513,113 @@ fn paging_retries_and_faults() {
     assert_eq!(results(&report(&out), "hpa-targets-workload")[0].0, "error");
 }
 
+/// Audits a cluster whose pod list is broken by `fault` (pods span two pages), and checks that
+/// every check needing pods is an error naming the cause, never a pass or no-data.
+fn pod_list_incomplete(fault: FaultKind, extra: &[&str], cause: &str) -> Vec<kubeapi::Logged> {
+    let mut config = ApiConfig::new(healthy());
+    config.page_cap = Some(2);
+    config.faults = vec![Fault {
+        path_contains: "/pods".into(),
+        kind: fault.clone(),
+        times: 10_000,
+    }];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), extra);
+    let r = report(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{fault:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in ["pod-no-restarts", "pod-no-oom-kills"] {
+        let res = results(&r, id);
+        assert!(!res.is_empty(), "{fault:?} {id}");
+        for (status, _, message) in &res {
+            assert_eq!(status, "error", "{fault:?} {id}: {message}");
+            assert!(
+                message.contains("listing pods did not complete") && message.contains(cause),
+                "{fault:?} {id}: {message}"
+            );
+        }
+    }
+    // Kinds that listed fine are still evaluated.
+    assert_eq!(results(&r, "replicas-min-3")[0].0, "pass", "{fault:?}");
+    c.server.log()
+}
+
+#[test]
+fn an_error_on_a_later_page_is_an_error_not_a_missing_kind() {
+    for code in [404, 410] {
+        let log = pod_list_incomplete(
+            FaultKind::OnContinue(Box::new(FaultKind::Status(code))),
+            &[],
+            &format!("the continue page answered {code}"),
+        );
+        assert!(
+            log.iter().any(|l| l.uri.contains("/pods?")
+                && l.uri.contains("continue=")
+                && l.status == code)
+        );
+    }
+}
+
+#[test]
+fn a_list_without_an_items_array_is_an_error_not_empty() {
+    for (fault, cause) in [
+        (FaultKind::ItemsMissing, "a page has no `items`"),
+        (FaultKind::ItemsNull, "a page has `items: null`"),
+        (
+            FaultKind::ItemsNotList,
+            "a page's `items` is an object, not a list",
+        ),
+    ] {
+        pod_list_incomplete(fault, &[], cause);
+    }
+    // On a later page too.
+    pod_list_incomplete(
+        FaultKind::OnContinue(Box::new(FaultKind::ItemsNull)),
+        &[],
+        "a page has `items: null`",
+    );
+}
+
+#[test]
+fn continue_tokens_that_repeat_or_never_end_are_bounded() {
+    let log = pod_list_incomplete(
+        FaultKind::RepeatContinue,
+        &[],
+        "the server sent a continue token it had already sent",
+    );
+    let pod_lists = |log: &[kubeapi::Logged]| {
+        log.iter()
+            .filter(|l| {
+                l.uri
+                    .starts_with("/api/v1/namespaces/mlsdm-production/pods?")
+            })
+            .count()
+    };
+    assert_eq!(pod_lists(&log), 2, "stopped at the first repeated token");
+    let log = pod_list_incomplete(
+        FaultKind::EndlessContinue,
+        &["--max-list-pages", "25", "--qps", "1000", "--burst", "1000"],
+        "more than 25 pages of 500 items, the cap (--max-list-pages 25)",
+    );
+    assert_eq!(pod_lists(&log), 25, "stopped at the cap");
+    // A list of exactly the cap's pages completes.
+    let mut config = ApiConfig::new(healthy());
+    config.page_cap = Some(2);
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &["--max-list-pages", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(results(&report(&out), "pod-no-restarts").len(), 3);
+}
+
 #[test]
 fn connection_problems_fail_fast_with_one_line() {
     let c = cluster(ApiConfig::new(healthy()));

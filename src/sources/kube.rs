@@ -29,7 +29,12 @@ pub struct ClusterOptions {
     pub burst: u32,
     pub timeout: Duration,
     pub progress: bool,
+    /// The most pages one list may take (500 items each) before it is called incomplete.
+    pub max_pages: u32,
 }
+
+/// The default bound on pages per list: 5 million objects of one kind, far beyond any namespace.
+pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 
 /// A kind the audit reads: its name, and the groups/versions to try in order of preference.
 struct Wanted {
@@ -525,13 +530,16 @@ enum ListError {
     Fatal(ClusterError),
 }
 
-/// Lists every object of a kind, page by page (limit 500, opaque continue tokens).
+/// Lists every object of a kind, page by page (limit 500, opaque continue tokens). A list that
+/// does not complete (an error on a later page, a token that repeats or never ends, a page
+/// without an `items` array) is an error for the whole kind: a partial list is never evaluated.
 async fn list_all(
     api: &Api,
     r: &ApiResource,
     caps: &ApiCapabilities,
     namespace: Option<&str>,
     metadata_only: bool,
+    max_pages: u32,
 ) -> Result<Vec<Value>, ListError> {
     let scope_ns = if caps.scope == Scope::Namespaced {
         namespace
@@ -546,7 +554,14 @@ async fn list_all(
     };
     let mut items = Vec::new();
     let mut cont: Option<String> = None;
-    let mut pages = 0;
+    let mut seen_tokens = BTreeSet::new();
+    let mut pages: u32 = 0;
+    let incomplete = |pages: u32, why: String| {
+        ListError::Other(format!(
+            "{}: listing {} did not complete: {why} (after {pages} page(s)); a partial list is not evaluated",
+            api.server, r.plural
+        ))
+    };
     loop {
         let mut q = format!("{path}?limit=500");
         if let Some(c) = &cont {
@@ -574,7 +589,19 @@ async fn list_all(
                     r.group
                 )));
             }
-            StatusCode::NOT_FOUND => return Err(ListError::NotServed),
+            // 404 on the first page: the kind is not served (a CRD removed since discovery).
+            StatusCode::NOT_FOUND if pages == 0 => return Err(ListError::NotServed),
+            // On a later page the kind was served: the earlier pages are not the whole list.
+            s @ (StatusCode::NOT_FOUND | StatusCode::GONE) if pages > 0 => {
+                return Err(incomplete(
+                    pages,
+                    format!(
+                        "the continue page answered {}: {}",
+                        s.as_u16(),
+                        status_message(&a.body)
+                    ),
+                ));
+            }
             s => {
                 return Err(ListError::Other(format!(
                     "{} answered {} listing {}: {}",
@@ -591,12 +618,18 @@ async fn list_all(
                 api.server, r.plural
             ))
         })?;
-        for mut item in page
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-        {
+        let page_items = match page.get("items") {
+            Some(Value::Array(list)) => list.clone(),
+            None => return Err(incomplete(pages, "a page has no `items`".into())),
+            Some(Value::Null) => return Err(incomplete(pages, "a page has `items: null`".into())),
+            Some(other) => {
+                return Err(incomplete(
+                    pages,
+                    format!("a page's `items` is {}, not a list", json_type(other)),
+                ));
+            }
+        };
+        for mut item in page_items {
             // List items carry no kind/apiVersion; the resource says what they are.
             if let Some(m) = item.as_object_mut() {
                 m.insert("kind".into(), Value::String(r.kind.clone()));
@@ -608,14 +641,47 @@ async fn list_all(
             items.push(item);
         }
         pages += 1;
-        cont = page
-            .pointer("/metadata/continue")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string);
-        if cont.is_none() || pages > 100_000 {
+        cont = match page.pointer("/metadata/continue") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) if c.is_empty() => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(other) => {
+                return Err(incomplete(
+                    pages,
+                    format!("the continue token is {}, not a string", json_type(other)),
+                ));
+            }
+        };
+        let Some(token) = &cont else {
             return Ok(items);
+        };
+        if !seen_tokens.insert(token.clone()) {
+            return Err(incomplete(
+                pages,
+                "the server sent a continue token it had already sent; the list would never end"
+                    .into(),
+            ));
         }
+        if pages >= max_pages {
+            return Err(incomplete(
+                pages,
+                format!(
+                    "more than {max_pages} pages of 500 items, the cap (--max-list-pages {max_pages}); the server may be sending endless continue tokens"
+                ),
+            ));
+        }
+    }
+}
+
+/// A JSON value's type, for messages that must not quote the value.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -679,8 +745,9 @@ pub async fn gather(
             continue;
         };
         let (api, ns) = (api.clone(), namespace.clone());
+        let max_pages = opts.max_pages.max(1);
         tasks.spawn(async move {
-            let res = list_all(&api, &r, &caps, ns.as_deref(), metadata_only).await;
+            let res = list_all(&api, &r, &caps, ns.as_deref(), metadata_only, max_pages).await;
             (kind, r, res)
         });
     }
