@@ -141,17 +141,21 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
                         .map(|k| (k.kind.clone(), k.api_version.clone()))
                 })
                 .collect();
-            let cf = rt
-                .block_on(async {
-                    let (api, context, default_ns) = sources::kube::connect(&cluster_opts).await?;
-                    sources::kube::gather(&api, &cluster_opts, &default_ns, &extra)
-                        .await
-                        .map(|mut f| {
-                            f.context = context;
-                            (f, api)
-                        })
-                })
-                .map_err(|e| UsageError::Unreachable(e.0))?;
+            let cf = rt.block_on(async {
+                let (api, context, default_ns) = sources::kube::connect(&cluster_opts)
+                    .await
+                    .map_err(|e| match e {
+                        sources::kube::ConnectError::Config(m) => UsageError::Invalid(m),
+                        sources::kube::ConnectError::Cluster(c) => UsageError::Unreachable(c.0),
+                    })?;
+                sources::kube::gather(&api, &cluster_opts, &default_ns, &extra)
+                    .await
+                    .map(|mut f| {
+                        f.context = context;
+                        (f, api)
+                    })
+                    .map_err(|e| UsageError::Unreachable(e.0))
+            })?;
             let (cf, api) = cf;
             cluster_api = Some(api);
             let origin = match &cf.namespace {

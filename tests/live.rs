@@ -664,10 +664,150 @@ fn connection_problems_fail_fast_with_one_line() {
         err.contains("127.0.0.1:9") && err.lines().count() == 1,
         "{err}"
     );
-    // A kubeconfig that is not one.
+    // A kubeconfig that is not one: the user's input, exit 2.
     let out = audit(&["check", "--kubeconfig", "README.md"]);
-    assert!(out.status.code() == Some(3) || out.status.code() == Some(2));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+const CANARY: &str = "CANARY-7f3a9c1e-bearer-token";
+
+/// stdout and stderr of a run, with the canary checked absent.
+fn without_canary(what: &str, out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains(CANARY),
+        "{what}: the credential leaked: {text}"
+    );
+    assert!(
+        !text.contains("CANARY"),
+        "{what}: file content was quoted: {text}"
+    );
+    text
+}
+
+#[test]
+fn kubeconfig_problems_are_input_errors_that_never_quote_the_file() {
+    let c = cluster(ApiConfig::new(healthy()));
+    let good = c.server.kubeconfig(Some(CANARY), "mlsdm-production");
+    let write = |name: &str, text: &str| {
+        let path = c.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let broken: Vec<(&str, String, &str)> = vec![
+        (
+            "missing",
+            c.dir
+                .join("no-such-kubeconfig")
+                .to_str()
+                .unwrap()
+                .to_string(),
+            "cannot read",
+        ),
+        ("empty", write("empty", ""), "the file is empty"),
+        // A syntax error on the line after the token.
+        (
+            "syntax error",
+            write(
+                "syntax",
+                &good.replace(
+                    &format!("    token: {CANARY}\n"),
+                    &format!("    token: {CANARY}\n   bad: [unclosed\n"),
+                ),
+            ),
+            "YAML syntax or structure error at line",
+        ),
+        // A type error whose value is the token.
+        (
+            "type error",
+            write(
+                "type",
+                &good.replace(
+                    &format!("  user:\n    token: {CANARY}\n"),
+                    &format!("  user: \"{CANARY}\"\n"),
+                ),
+            ),
+            "YAML syntax or structure error at line",
+        ),
+        (
+            "token as a list",
+            write(
+                "list",
+                &good.replace(&format!("token: {CANARY}"), &format!("token: [{CANARY}]")),
+            ),
+            "YAML syntax or structure error at line",
+        ),
+    ];
+    for (what, path, cause) in &broken {
+        assert_ne!(
+            std::fs::read_to_string(path).ok().as_deref(),
+            Some(good.as_str()),
+            "{what}: the fixture is broken"
+        );
+        let out = audit(&["check", "--kubeconfig", path]);
+        let text = without_canary(what, &out);
+        assert_eq!(out.status.code(), Some(2), "{what}: {text}");
+        assert!(
+            text.contains(path.as_str()) && text.contains(cause),
+            "{what}: names the file and the cause: {text}"
+        );
+    }
+    // The same through $KUBECONFIG.
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(["check"])
+        .env("KUBECONFIG", &broken[2].1)
+        .output()
+        .unwrap();
+    let text = without_canary("$KUBECONFIG", &out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains(&broken[2].1), "{text}");
+
+    // Exec credential plugins: malformed or failing output, and `env:`, are never quoted.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let plugins = [
+            (
+                "truncated output",
+                format!(
+                    "echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{CANARY}\"'"
+                ),
+                "not a valid ExecCredential",
+            ),
+            (
+                "status is a string",
+                format!(
+                    "echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":\"{CANARY}\"}}'"
+                ),
+                "not a valid ExecCredential",
+            ),
+            (
+                "failing plugin",
+                format!("echo {CANARY}; echo {CANARY} >&2; exit 1"),
+                "the exec credential plugin failed",
+            ),
+        ];
+        for (i, (what, script, cause)) in plugins.iter().enumerate() {
+            let plugin = write(&format!("plugin-{i}.sh"), &format!("#!/bin/sh\n{script}\n"));
+            std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let kc = write(
+                &format!("exec-{i}"),
+                &good.replace(
+                    &format!("    token: {CANARY}\n"),
+                    &format!("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {plugin}\n      interactiveMode: Never\n      env:\n      - name: PLUGIN_SECRET\n        value: {CANARY}\n"),
+                ),
+            );
+            let out = audit(&["check", "--kubeconfig", &kc]);
+            let text = without_canary(what, &out);
+            assert_ne!(out.status.code(), Some(0), "{what}: {text}");
+            assert!(text.contains(cause), "{what}: {text}");
+        }
+    }
 }
 
 #[test]
