@@ -78,14 +78,19 @@ pub enum Command {
     },
     /// Verify every signature in a signed report.
     #[command(
-        after_help = "Exit codes: 0 every signature is valid (and every required role signed); 1 a signature is invalid, a key is unknown, the content changed after signing, or a required role is unsigned; 2 bad input."
+        after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed); 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned; 2 bad input."
     )]
     Verify {
         #[arg(value_name = "REPORT.json")]
         report: PathBuf,
-        /// git-style allowed signers file: name each signer, reject unknown keys.
+        /// git-style allowed signers file (`ssh-keygen -Y verify` semantics): name each signer,
+        /// reject unknown keys. Without it no signature is trusted and no role counts as signed.
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
+        /// Trust only allowed-signers lines whose principals match this identity, like
+        /// `ssh-keygen -Y verify -I`.
+        #[arg(long, value_name = "IDENTITY", requires = "allowed_signers")]
+        principal: Option<String>,
         /// Print exactly the bytes signoff N (from 1) signed, for `ssh-keygen -Y verify -n mlsdm-audit`.
         #[arg(long, value_name = "N")]
         payload: Option<usize>,
