@@ -66,7 +66,8 @@ pub enum Command {
         /// Your name as it should appear in the sign-off table.
         #[arg(long)]
         name: String,
-        /// Your SSH private key (ed25519, ecdsa-p256 or rsa), as used for git commit signing.
+        /// Your SSH private key (ed25519, ecdsa p256/p384/p521, or rsa of 2048 bits or more), as
+        /// used for git commit signing.
         #[arg(long, value_name = "PATH")]
         key: PathBuf,
         /// Write the signed report here (default: update REPORT.json in place).

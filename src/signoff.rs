@@ -84,6 +84,67 @@ fn load_key(path: &Path) -> Result<PrivateKey, SignoffError> {
         .map_err(|_| input(format!("{}: wrong passphrase", path.display())))
 }
 
+/// The key types a signoff can be made with, for messages.
+pub const SUPPORTED_KEYS: &str = "ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of 2048 bits or more (signed as rsa-sha2-512)";
+
+/// An SSHSIG over `message` in our namespace, SHA-512 as ssh-keygen does.
+fn sign_message(key: &PrivateKey, message: &[u8]) -> Result<SshSig, String> {
+    use ssh_key::Algorithm;
+    match key.algorithm() {
+        Algorithm::Ed25519 | Algorithm::Ecdsa { .. } => key
+            .sign(NAMESPACE, HashAlg::Sha512, message)
+            .map_err(|e| e.to_string()),
+        Algorithm::Rsa { .. } => {
+            let ssh_key::private::KeypairData::Rsa(pair) = key.key_data() else {
+                return Err("an RSA key without RSA key data".to_string());
+            };
+            sign_rsa(pair, key.public_key().key_data().clone(), message)
+        }
+        other => Err(format!(
+            "{} keys cannot sign off: use {SUPPORTED_KEYS}",
+            other.as_str()
+        )),
+    }
+}
+
+/// rsa-sha2-512 over the SSHSIG signed data. ssh-key 0.6.7 cannot do this itself: it builds the
+/// private key from the primes (p, p) instead of (p, q), which fails as a "cryptographic error".
+fn sign_rsa(
+    pair: &ssh_key::private::RsaKeypair,
+    public: ssh_key::public::KeyData,
+    message: &[u8],
+) -> Result<SshSig, String> {
+    use rsa::signature::{SignatureEncoding, Signer};
+    let big = |m: &ssh_key::Mpint| rsa::BigUint::try_from(m).map_err(|e| e.to_string());
+    let private = rsa::RsaPrivateKey::from_components(
+        big(&pair.public.n)?,
+        big(&pair.public.e)?,
+        big(&pair.private.d)?,
+        vec![big(&pair.private.p)?, big(&pair.private.q)?],
+    )
+    .and_then(|k| k.validate().map(|()| k))
+    .map_err(|e| format!("not a consistent RSA key: {e}"))?;
+    let bits = rsa::traits::PublicKeyParts::size(&private) * 8;
+    if bits < 2048 {
+        return Err(format!(
+            "RSA keys of {bits} bits are too weak to sign off: use {SUPPORTED_KEYS}"
+        ));
+    }
+    let data =
+        SshSig::signed_data(NAMESPACE, HashAlg::Sha512, message).map_err(|e| e.to_string())?;
+    let signature = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha512>::new(private)
+        .try_sign(&data)
+        .map_err(|e| e.to_string())?;
+    let signature = ssh_key::Signature::new(
+        ssh_key::Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        signature.to_vec(),
+    )
+    .map_err(|e| e.to_string())?;
+    SshSig::new(public, NAMESPACE, HashAlg::Sha512, signature).map_err(|e| e.to_string())
+}
+
 /// Signs `report` as `role`/`name` and appends the signoff; returns the new entry.
 pub fn sign(
     report: &mut Value,
@@ -104,8 +165,7 @@ pub fn sign(
     }
     let key = load_key(key_path)?;
     let message = payload(report, role, name, time);
-    let sig = key
-        .sign(NAMESPACE, HashAlg::Sha512, &message)
+    let sig = sign_message(&key, &message)
         .map_err(|e| input(format!("cannot sign with {}: {e}", key_path.display())))?;
     let entry = Signoff {
         role: role.to_string(),

@@ -906,3 +906,142 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
         assert!(err.contains("bad-allowed:2:"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn rsa_and_ecdsa_keys_sign_and_ssh_keygen_verifies() {
+    let t = tmp("keytypes");
+    for (name, kind, bits) in [
+        ("rsa2048", "rsa", "2048"),
+        ("rsa3072", "rsa", "3072"),
+        ("p256", "ecdsa", "256"),
+        ("p384", "ecdsa", "384"),
+        ("p521", "ecdsa", "521"),
+        ("ed", "ed25519", ""),
+    ] {
+        let path = t.0.join(name);
+        let path = path.to_str().unwrap();
+        let mut args = vec!["-q", "-t", kind, "-N", "", "-C", name, "-f", path];
+        if !bits.is_empty() {
+            args.extend(["-b", bits]);
+        }
+        let made = ssh_keygen(&args, None);
+        assert!(made.status.success(), "{name}: {made:?}");
+        let r = report(&t.0);
+        let signed = audit(&[
+            "signoff",
+            &r,
+            "--role",
+            "Product Owner",
+            "--name",
+            "Erin",
+            "--key",
+            path,
+        ]);
+        ok(&signed);
+        let allowed = t.0.join("allowed");
+        std::fs::write(&allowed, format!("erin@example.com {}\n", pubkey(path))).unwrap();
+        let text = ok(&audit(&[
+            "verify",
+            &r,
+            "--allowed-signers",
+            allowed.to_str().unwrap(),
+        ]));
+        assert!(text.contains("| valid"), "{name}: {text}");
+        let payload = t.0.join("payload");
+        std::fs::write(&payload, audit(&["verify", &r, "--payload", "1"]).stdout).unwrap();
+        let sig = t.0.join("payload.sig");
+        let ours = json(&r)["signoffs"][0]["signature"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        std::fs::write(&sig, &ours).unwrap();
+        let verify = |sig: &Path| {
+            ssh_keygen(
+                &[
+                    "-Y",
+                    "verify",
+                    "-f",
+                    allowed.to_str().unwrap(),
+                    "-I",
+                    "erin@example.com",
+                    "-n",
+                    "mlsdm-audit",
+                    "-s",
+                    sig.to_str().unwrap(),
+                ],
+                Some(&payload),
+            )
+        };
+        let v = verify(&sig);
+        assert!(
+            v.status.success(),
+            "{name}: ssh-keygen rejected our signature: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        if kind == "rsa" {
+            // rsa-sha2-512, as ssh-keygen signs, never the SHA-1 ssh-rsa.
+            assert!(
+                String::from_utf8_lossy(&v.stdout).contains("with RSA key"),
+                "{v:?}"
+            );
+            let pem = ssh_key::SshSig::from_pem(&ours).unwrap();
+            assert_eq!(pem.algorithm().as_str(), "rsa-sha2-512");
+        }
+        // And we verify ssh-keygen's own signature with the same key.
+        std::fs::remove_file(&sig).unwrap();
+        let s = ssh_keygen(
+            &[
+                "-Y",
+                "sign",
+                "-q",
+                "-n",
+                "mlsdm-audit",
+                "-f",
+                path,
+                payload.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(s.status.success(), "{name}: {s:?}");
+        let mut v = json(&r);
+        v["signoffs"][0]["signature"] = std::fs::read_to_string(&sig).unwrap().into();
+        std::fs::write(&r, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let text = ok(&audit(&[
+            "verify",
+            &r,
+            "--allowed-signers",
+            allowed.to_str().unwrap(),
+        ]));
+        assert!(text.contains("| valid"), "{name}: {text}");
+    }
+    // Key types that cannot sign say which can.
+    for (name, kind, bits) in [("rsa1024", "rsa", "1024"), ("dsa", "dsa", "1024")] {
+        let path = t.0.join(name);
+        let path = path.to_str().unwrap();
+        if !ssh_keygen(&["-q", "-t", kind, "-b", bits, "-N", "", "-f", path], None)
+            .status
+            .success()
+        {
+            continue; // this ssh-keygen no longer makes such keys
+        }
+        let r = report(&t.0);
+        let out = audit(&[
+            "signoff",
+            &r,
+            "--role",
+            "Product Owner",
+            "--name",
+            "Erin",
+            "--key",
+            path,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(
+                "ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of 2048 bits or more"
+            ),
+            "{name}: {err}"
+        );
+    }
+}
