@@ -44,6 +44,12 @@ pub fn read(path: &Path) -> Result<Value, SignoffError> {
             path.display()
         )));
     }
+    if v.get("signoffs").is_some_and(|s| !s.is_array()) {
+        return Err(input(format!(
+            "{}: \"signoffs\" is not a list",
+            path.display()
+        )));
+    }
     Ok(v)
 }
 
@@ -595,10 +601,27 @@ pub fn verify(
         .map(|(i, e)| {
             let (role, name, time) = (field(e, "role"), field(e, "name"), field(e, "time"));
             let verdict = (|| {
-                let declared = PublicKey::from_openssh(field(e, "publicKey"))
-                    .map_err(|err| format!("bad publicKey: {err}"))?;
-                let sig = SshSig::from_pem(field(e, "signature"))
-                    .map_err(|err| format!("bad signature: {err}"))?;
+                let n = i + 1;
+                let text = |name: &str| {
+                    let v = field(e, name);
+                    if v.trim().is_empty() {
+                        Err(format!(
+                            "signoff #{n}: empty or malformed {name} (it is empty or missing)"
+                        ))
+                    } else {
+                        Ok(v)
+                    }
+                };
+                let declared = PublicKey::from_openssh(text("publicKey")?).map_err(|err| {
+                    format!(
+                        "signoff #{n}: empty or malformed publicKey (not an OpenSSH public key: {err})"
+                    )
+                })?;
+                let sig = SshSig::from_pem(text("signature")?).map_err(|err| {
+                    format!(
+                        "signoff #{n}: empty or malformed signature (not an armored SSH signature: {err})"
+                    )
+                })?;
                 if sig.public_key() != declared.key_data() {
                     return Err(
                         "the signature was made with a different key than publicKey".to_string()

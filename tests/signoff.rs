@@ -1045,3 +1045,85 @@ fn rsa_and_ecdsa_keys_sign_and_ssh_keygen_verifies() {
         );
     }
 }
+
+#[test]
+fn empty_or_malformed_signatures_are_named_by_signoff() {
+    let t = tmp("malformed");
+    let r = report(&t.0);
+    let key = keygen(&t.0, "alice", "ed25519", "");
+    ok(&audit(&[
+        "signoff",
+        &r,
+        "--role",
+        "Product Owner",
+        "--name",
+        "Alice",
+        "--key",
+        &key,
+    ]));
+    ok(&audit(&[
+        "signoff",
+        &r,
+        "--role",
+        "Security Team",
+        "--name",
+        "Alice",
+        "--key",
+        &key,
+    ]));
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "empty signature",
+            Box::new(|v| v["signoffs"][1]["signature"] = "".into()),
+            "signoff #2: empty or malformed signature (it is empty or missing)",
+        ),
+        (
+            "blank signature",
+            Box::new(|v| v["signoffs"][1]["signature"] = " \n".into()),
+            "signoff #2: empty or malformed signature (it is empty or missing)",
+        ),
+        (
+            "no signature",
+            Box::new(|v| {
+                v["signoffs"][1]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("signature");
+            }),
+            "signoff #2: empty or malformed signature (it is empty or missing)",
+        ),
+        (
+            "garbage signature",
+            Box::new(|v| {
+                v["signoffs"][1]["signature"] =
+                    "-----BEGIN SSH SIGNATURE-----\nnot base64!\n-----END SSH SIGNATURE-----\n"
+                        .into();
+            }),
+            "signoff #2: empty or malformed signature (not an armored SSH signature",
+        ),
+        (
+            "empty key",
+            Box::new(|v| v["signoffs"][1]["publicKey"] = "".into()),
+            "signoff #2: empty or malformed publicKey (it is empty or missing)",
+        ),
+    ];
+    for (what, f, expect) in cases {
+        let out = tampered(&t, &r, &allowed, f);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{what}: {text}");
+        assert!(
+            text.contains("#1 Product Owner | Alice | alice@example.com |")
+                && text.contains("| valid"),
+            "{what}: the other signoff still verifies: {text}"
+        );
+        assert!(
+            text.contains(&format!("INVALID: {expect}")),
+            "{what}: {text}"
+        );
+        assert!(!text.contains("PEM preamble"), "{what}: {text}");
+    }
+    let out = tampered(&t, &r, &allowed, |v| v["signoffs"] = "x".into());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"signoffs\" is not a list"));
+}
