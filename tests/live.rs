@@ -554,7 +554,7 @@ fn an_error_on_a_later_page_is_an_error_not_a_missing_kind() {
         let log = pod_list_incomplete(
             FaultKind::OnContinue(Box::new(FaultKind::Status(code))),
             &[],
-            &format!("the continue page answered {code}"),
+            &format!("the continue page answered {code}: injected fault (page 2)"),
         );
         assert!(
             log.iter().any(|l| l.uri.contains("/pods?")
@@ -567,8 +567,8 @@ fn an_error_on_a_later_page_is_an_error_not_a_missing_kind() {
 #[test]
 fn a_list_without_an_items_array_is_an_error_not_empty() {
     for (fault, cause) in [
-        (FaultKind::ItemsMissing, "a page has no `items`"),
-        (FaultKind::ItemsNull, "a page has `items: null`"),
+        (FaultKind::ItemsMissing, "a page has no `items` (page 1)"),
+        (FaultKind::ItemsNull, "a page has `items: null` (page 1)"),
         (
             FaultKind::ItemsNotList,
             "a page's `items` is an object, not a list",
@@ -580,7 +580,7 @@ fn a_list_without_an_items_array_is_an_error_not_empty() {
     pod_list_incomplete(
         FaultKind::OnContinue(Box::new(FaultKind::ItemsNull)),
         &[],
-        "a page has `items: null`",
+        "a page has `items: null` (page 2)",
     );
 }
 
@@ -589,7 +589,7 @@ fn continue_tokens_that_repeat_or_never_end_are_bounded() {
     let log = pod_list_incomplete(
         FaultKind::RepeatContinue,
         &[],
-        "the server sent a continue token it had already sent",
+        "the server sent a continue token it had already sent; the list would never end (page 2)",
     );
     let pod_lists = |log: &[kubeapi::Logged]| {
         log.iter()
@@ -603,7 +603,7 @@ fn continue_tokens_that_repeat_or_never_end_are_bounded() {
     let log = pod_list_incomplete(
         FaultKind::EndlessContinue,
         &["--max-list-pages", "25", "--qps", "1000", "--burst", "1000"],
-        "more than 25 pages of 500 items, the cap (--max-list-pages 25)",
+        "more than 25 pages of 500 items, the cap (--max-list-pages 25); the server may be sending endless continue tokens (page 25)",
     );
     assert_eq!(pod_lists(&log), 25, "stopped at the cap");
     // A list of exactly the cap's pages completes.

@@ -685,9 +685,10 @@ async fn list_all(
     let mut cont: Option<String> = None;
     let mut seen_tokens = BTreeSet::new();
     let mut pages: u32 = 0;
-    let incomplete = |pages: u32, why: String| {
+    // `page` counts from 1: the page where the list broke off.
+    let incomplete = |page: u32, why: String| {
         ListError::Other(format!(
-            "{}: listing {} did not complete: {why} (after {pages} page(s)); a partial list is not evaluated",
+            "{}: listing {} did not complete: {why} (page {page}); a partial list is not evaluated",
             api.server, r.plural
         ))
     };
@@ -723,7 +724,7 @@ async fn list_all(
             // On a later page the kind was served: the earlier pages are not the whole list.
             s @ (StatusCode::NOT_FOUND | StatusCode::GONE) if pages > 0 => {
                 return Err(incomplete(
-                    pages,
+                    pages + 1,
                     format!(
                         "the continue page answered {}: {}",
                         s.as_u16(),
@@ -749,11 +750,13 @@ async fn list_all(
         })?;
         let page_items = match page.get("items") {
             Some(Value::Array(list)) => list.clone(),
-            None => return Err(incomplete(pages, "a page has no `items`".into())),
-            Some(Value::Null) => return Err(incomplete(pages, "a page has `items: null`".into())),
+            None => return Err(incomplete(pages + 1, "a page has no `items`".into())),
+            Some(Value::Null) => {
+                return Err(incomplete(pages + 1, "a page has `items: null`".into()));
+            }
             Some(other) => {
                 return Err(incomplete(
-                    pages,
+                    pages + 1,
                     format!("a page's `items` is {}, not a list", json_type(other)),
                 ));
             }
