@@ -750,6 +750,14 @@ async fn list_all(
         })?;
         let page_items = match page.get("items") {
             Some(Value::Array(list)) => list.clone(),
+            // kube-apiserver builds metadata-only pages by appending to a nil slice, so an empty
+            // one is encoded `items: null`. Full lists always carry `[]` (kubernetes#39822).
+            Some(Value::Null)
+                if page.get("kind").and_then(Value::as_str)
+                    == Some("PartialObjectMetadataList") =>
+            {
+                Vec::new()
+            }
             None => return Err(incomplete(pages + 1, "a page has no `items`".into())),
             Some(Value::Null) => {
                 return Err(incomplete(pages + 1, "a page has `items: null`".into()));

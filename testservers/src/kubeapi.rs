@@ -987,6 +987,12 @@ async fn respond(
         meta["remainingItemCount"] = json!(total - end);
     }
     let mut list = if metadata_only {
+        // As kube-apiserver encodes an empty metadata-only page: a nil Go slice.
+        let page = if page.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(page)
+        };
         json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": page})
     } else {
         json!({"kind": format!("{}List", res.kind), "apiVersion": gv, "metadata": meta, "items": page})
