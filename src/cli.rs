@@ -8,7 +8,7 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "Exit codes:
   0  nothing failed at or above --fail-on
   1  a check failed at or above --fail-on
-  2  the audit could not start (bad flags, invalid check files, manifests or waivers)
+  2  the audit could not start (bad flags, invalid check files, manifests, waivers or kubeconfig)
   3  no failure, but a check at or above --fail-on ended in error
 no-data, skipped, manual and waived results never change the exit code.";
 
