@@ -715,7 +715,7 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
     std::fs::write(&payload, audit(&["verify", &r, "--payload", "1"]).stdout).unwrap();
     let sig = t.0.join("sig");
     std::fs::write(&sig, json(&r)["signoffs"][0]["signature"].as_str().unwrap()).unwrap();
-    let (k, m) = (pubkey(&alice), pubkey(&mallory));
+    let (k, other) = (pubkey(&alice), pubkey(&mallory));
     let day = 86_400;
     let corpus: Vec<(&str, String)> = vec![
         ("exact principal", format!("alice@example.com {k}")),
@@ -791,6 +791,20 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
             ),
         ),
         (
+            "local time, on the second",
+            format!(
+                "alice@example.com valid-before=\"{}\" {k}",
+                ssh_time(at + 9 * 3600, true)
+            ),
+        ),
+        (
+            "local time, a second early",
+            format!(
+                "alice@example.com valid-before=\"{}\" {k}",
+                ssh_time(at + 9 * 3600 - 1, true)
+            ),
+        ),
+        (
             "options in capitals",
             format!(
                 "alice@example.com VALID-BEFORE=\"{}Z\" {k}",
@@ -801,11 +815,11 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
             "cert-authority",
             format!("alice@example.com cert-authority {k}"),
         ),
-        ("another key", format!("alice@example.com {m}")),
+        ("another key", format!("alice@example.com {other}")),
         (
             "several lines",
             format!(
-                "mallory@evil.com {m}\nalice@example.com namespaces=\"git\" {k}\n*@example.com {k}"
+                "mallory@evil.com {other}\nalice@example.com namespaces=\"git\" {k}\n*@example.com {k}"
             ),
         ),
     ];
@@ -816,8 +830,9 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
         std::fs::write(&file, format!("{text}\n")).unwrap();
         let file = file.to_str().unwrap();
         for id in identities {
-            let theirs = ssh_keygen(
-                &[
+            // Times without `Z` are local: both sides run in the same (non-UTC) zone.
+            let theirs = Command::new("ssh-keygen")
+                .args([
                     "-Y",
                     "verify",
                     "-f",
@@ -829,10 +844,16 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
                     "-s",
                     sig.to_str().unwrap(),
                     &format!("-Overify-time={}Z", ssh_time(at, true)),
-                ],
-                Some(&payload),
-            );
-            let ours = audit(&["verify", &r, "--allowed-signers", file, "--principal", id]);
+                ])
+                .stdin(std::fs::File::open(&payload).unwrap())
+                .env("TZ", "JST-9")
+                .output()
+                .unwrap();
+            let ours = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+                .args(["verify", &r, "--allowed-signers", file, "--principal", id])
+                .env("TZ", "JST-9")
+                .output()
+                .unwrap();
             assert_ne!(ours.status.code(), Some(2), "{what}: {ours:?}");
             let ours_ok = ours.status.success();
             assert_eq!(
@@ -864,32 +885,48 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
             true,
         ),
         ("valid-after is a second late", "alice@example.com", false),
+        ("local time, on the second", "alice@example.com", true),
+        ("local time, a second early", "alice@example.com", false),
         ("cert-authority", "alice@example.com", false),
         ("several lines", "alice@example.com", true),
     ] {
         assert_eq!(verdicts[&(what, id)], expected, "{what} as {id}");
     }
     // Without --principal, each line's own principals; refusals say why.
-    let check = |i: usize, expect: &str| {
+    let check = |what: &str, expect: &str| {
+        let i = corpus.iter().position(|(w, _)| *w == what).unwrap();
         let file = t.0.join(format!("allowed-{i}"));
         let out = audit(&["verify", &r, "--allowed-signers", file.to_str().unwrap()]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(text.contains(expect), "{}: {text}", corpus[i].0);
+        assert!(text.contains(expect), "{what}: {text}");
         out.status.success()
     };
-    assert!(check(1, "#1 Security Team | Alice | *@example.com |"));
+    assert!(check(
+        "wildcard",
+        "#1 Security Team | Alice | *@example.com |"
+    ));
     assert!(!check(
-        6,
+        "negation only",
         "NOT ALLOWED: line 1: the principals \"!alice@example.com\" match no identity"
     ));
-    assert!(!check(11, "the key had expired at the signoff time"));
-    assert!(!check(12, "the key was not yet valid at the signoff time"));
+    assert!(!check("expired", "the key had expired at the signoff time"));
     assert!(!check(
-        7,
+        "not yet valid",
+        "the key was not yet valid at the signoff time"
+    ));
+    assert!(!check(
+        "other namespace",
         "namespace mlsdm-audit is not in namespaces=\"git\""
     ));
-    assert!(!check(18, "lists the key as a cert-authority"));
-    assert!(!check(19, "UNKNOWN SIGNER"));
+    assert!(!check(
+        "cert-authority",
+        "lists the key as a cert-authority"
+    ));
+    assert!(!check("another key", "UNKNOWN SIGNER"));
+    assert!(check(
+        "several lines",
+        "#1 Security Team | Alice | *@example.com |"
+    ));
     // A line ssh-keygen would reject stops verify, naming it.
     for bad in [
         format!("alice@example.com namespaces=mlsdm-audit {k}"),
