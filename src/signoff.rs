@@ -662,3 +662,56 @@ pub fn verify(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_lists_match_like_openssh() {
+        assert_eq!(match_pattern_list("alice@example.com", "*@example.com"), 1);
+        assert_eq!(match_pattern_list("alice@example.com", "al?ce@*"), 1);
+        assert_eq!(
+            match_pattern_list("alice@example.com", "bob,alice@example.com"),
+            1
+        );
+        assert_eq!(match_pattern_list("alice@example.com", "*,!alice@*"), -1);
+        assert_eq!(match_pattern_list("alice@example.com", "!bob@*"), 0);
+        assert_eq!(
+            match_pattern_list("alice@example.com", "ALICE@example.com"),
+            0
+        );
+        assert_eq!(match_pattern_list("", "*"), 1);
+        assert_eq!(match_pattern_list("ab", "a*b*"), 1);
+        assert_eq!(match_pattern_list("ü", "?"), 0, "? is one byte, as in ssh");
+        assert_eq!(match_pattern_list("ü", "??"), 1);
+    }
+
+    #[test]
+    fn principal_lists_that_match_no_one() {
+        assert!(principals_match_someone("alice@example.com"));
+        assert!(principals_match_someone("*,!mallory@*"));
+        assert!(principals_match_someone("a*,!ab*"));
+        assert!(!principals_match_someone("!alice@example.com"));
+        assert!(!principals_match_someone("alice,!alice"));
+        assert!(!principals_match_someone("*,!*"));
+    }
+
+    #[test]
+    fn ssh_times() {
+        assert_eq!(parse_ssh_time("20261118Z"), Some(1_794_960_000));
+        assert_eq!(parse_ssh_time("20261118110640Z"), Some(1_795_000_000));
+        assert_eq!(parse_ssh_time("202611181106UTC"), Some(1_795_000_000 - 40));
+        for bad in [
+            "2026111",
+            "2026-11-18",
+            "20261318Z",
+            "yesterday",
+            "ü時🙂ü時🙂ü時Z",
+            "Z",
+            "",
+        ] {
+            assert_eq!(parse_ssh_time(bad), None, "{bad}");
+        }
+    }
+}
