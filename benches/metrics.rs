@@ -2,6 +2,8 @@
 //! `/health/metrics` page parsed into the store and every built-in metrics query evaluated on it.
 //! Prints wall times; run with `cargo bench --bench metrics`.
 
+#![allow(clippy::print_stdout)] // a bench reports on stdout
+
 use mlsdm_audit::checks::{self, Source};
 use mlsdm_audit::promql::{self, Store};
 use std::fmt::Write as _;

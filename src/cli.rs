@@ -8,7 +8,7 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "Exit codes:
   0  nothing failed at or above --fail-on
   1  a check failed at or above --fail-on
-  2  the audit could not start (bad flags, invalid check files, manifests or waivers)
+  2  the audit could not start (bad flags, invalid check files, manifests, waivers or kubeconfig)
   3  no failure, but a check at or above --fail-on ended in error; or a source could not be
      reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty)
 no-data, skipped, manual and waived results never change the exit code.";
@@ -73,7 +73,8 @@ pub enum Command {
         /// Your name as it should appear in the sign-off table.
         #[arg(long)]
         name: String,
-        /// Your SSH private key (ed25519, ecdsa-p256 or rsa), as used for git commit signing.
+        /// Your SSH private key (ed25519, ecdsa p256/p384/p521, or rsa of 2048 bits or more), as
+        /// used for git commit signing.
         #[arg(long, value_name = "PATH")]
         key: PathBuf,
         /// Write the signed report here (default: update REPORT.json in place).
@@ -85,14 +86,19 @@ pub enum Command {
     },
     /// Verify every signature in a signed report.
     #[command(
-        after_help = "Exit codes: 0 every signature is valid (and every required role signed); 1 a signature is invalid, a key is unknown, the content changed after signing, or a required role is unsigned; 2 bad input."
+        after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed); 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned; 2 bad input."
     )]
     Verify {
         #[arg(value_name = "REPORT.json")]
         report: PathBuf,
-        /// git-style allowed signers file: name each signer, reject unknown keys.
+        /// git-style allowed signers file (`ssh-keygen -Y verify` semantics): name each signer,
+        /// reject unknown keys. Without it no signature is trusted and no role counts as signed.
         #[arg(long, value_name = "FILE")]
         allowed_signers: Option<PathBuf>,
+        /// Trust only allowed-signers lines whose principals match this identity, like
+        /// `ssh-keygen -Y verify -I`.
+        #[arg(long, value_name = "IDENTITY", requires = "allowed_signers")]
+        principal: Option<String>,
         /// Print exactly the bytes signoff N (from 1) signed, for `ssh-keygen -Y verify -n mlsdm-audit`.
         #[arg(long, value_name = "N")]
         payload: Option<usize>,
@@ -130,6 +136,9 @@ pub struct CheckArgs {
     /// Requests allowed at once above --qps.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub burst: u32,
+    /// The most pages (of 500 objects) one list may take; a longer list is an error, not a pass.
+    #[arg(long, default_value_t = crate::sources::kube::DEFAULT_MAX_PAGES, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_list_pages: u32,
     /// Timeout of each request to the API server.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub request_timeout: String,

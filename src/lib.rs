@@ -154,17 +154,21 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
                         .map(|k| (k.kind.clone(), k.api_version.clone()))
                 })
                 .collect();
-            let cf = rt
-                .block_on(async {
-                    let (api, context, default_ns) = sources::kube::connect(&cluster_opts).await?;
-                    sources::kube::gather(&api, &cluster_opts, &default_ns, &extra)
-                        .await
-                        .map(|mut f| {
-                            f.context = context;
-                            (f, api)
-                        })
-                })
-                .map_err(|e| UsageError::Unreachable(e.0))?;
+            let cf = rt.block_on(async {
+                let (api, context, default_ns) = sources::kube::connect(&cluster_opts)
+                    .await
+                    .map_err(|e| match e {
+                        sources::kube::ConnectError::Config(m) => UsageError::Invalid(m),
+                        sources::kube::ConnectError::Cluster(c) => UsageError::Unreachable(c.0),
+                    })?;
+                sources::kube::gather(&api, &cluster_opts, &default_ns, &extra)
+                    .await
+                    .map(|mut f| {
+                        f.context = context;
+                        (f, api)
+                    })
+                    .map_err(|e| UsageError::Unreachable(e.0))
+            })?;
             let (cf, api) = cf;
             cluster_api = Some(api);
             let origin = match &cf.namespace {
@@ -398,5 +402,6 @@ fn cluster_options(args: &CheckArgs) -> Result<sources::kube::ClusterOptions, Us
         burst: args.burst,
         timeout: duration_flag("--request-timeout", &args.request_timeout)?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        max_pages: args.max_list_pages,
     })
 }

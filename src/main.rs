@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
         Command::Verify {
             report,
             allowed_signers,
+            principal,
             payload,
             fail_on_unsigned,
         } => {
@@ -199,7 +200,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 .as_deref()
                 .map(signoff::parse_allowed_signers)
                 .transpose()?;
-            let results = signoff::verify(&value, allowed.as_deref());
+            let results = signoff::verify(&value, allowed.as_deref(), principal.as_deref());
             let mut ok = !results.is_empty();
             if results.is_empty() {
                 print("the report has no signoffs\n");
@@ -208,12 +209,17 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 print(&format!("{v}\n"));
                 ok &= v.verdict == signoff::Verdict::Valid;
             }
+            if allowed.is_none() && !results.is_empty() {
+                print("no --allowed-signers: no key is trusted, so no role counts as signed\n");
+            }
             for role in &fail_on_unsigned {
                 if !results
                     .iter()
                     .any(|v| &v.role == role && v.verdict == signoff::Verdict::Valid)
                 {
-                    print(&format!("required role {role:?} has no valid signature\n"));
+                    print(&format!(
+                        "required role {role:?} has no valid signature by an allowed signer\n"
+                    ));
                     ok = false;
                 }
             }

@@ -44,6 +44,12 @@ pub fn read(path: &Path) -> Result<Value, SignoffError> {
             path.display()
         )));
     }
+    if v.get("signoffs").is_some_and(|s| !s.is_array()) {
+        return Err(input(format!(
+            "{}: \"signoffs\" is not a list",
+            path.display()
+        )));
+    }
     Ok(v)
 }
 
@@ -84,6 +90,67 @@ fn load_key(path: &Path) -> Result<PrivateKey, SignoffError> {
         .map_err(|_| input(format!("{}: wrong passphrase", path.display())))
 }
 
+/// The key types a signoff can be made with, for messages.
+pub const SUPPORTED_KEYS: &str = "ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of 2048 bits or more (signed as rsa-sha2-512)";
+
+/// An SSHSIG over `message` in our namespace, SHA-512 as ssh-keygen does.
+fn sign_message(key: &PrivateKey, message: &[u8]) -> Result<SshSig, String> {
+    use ssh_key::Algorithm;
+    match key.algorithm() {
+        Algorithm::Ed25519 | Algorithm::Ecdsa { .. } => key
+            .sign(NAMESPACE, HashAlg::Sha512, message)
+            .map_err(|e| e.to_string()),
+        Algorithm::Rsa { .. } => {
+            let ssh_key::private::KeypairData::Rsa(pair) = key.key_data() else {
+                return Err("an RSA key without RSA key data".to_string());
+            };
+            sign_rsa(pair, key.public_key().key_data().clone(), message)
+        }
+        other => Err(format!(
+            "{} keys cannot sign off: use {SUPPORTED_KEYS}",
+            other.as_str()
+        )),
+    }
+}
+
+/// rsa-sha2-512 over the SSHSIG signed data. ssh-key 0.6.7 cannot do this itself: it builds the
+/// private key from the primes (p, p) instead of (p, q), which fails as a "cryptographic error".
+fn sign_rsa(
+    pair: &ssh_key::private::RsaKeypair,
+    public: ssh_key::public::KeyData,
+    message: &[u8],
+) -> Result<SshSig, String> {
+    use rsa::signature::{SignatureEncoding, Signer};
+    let big = |m: &ssh_key::Mpint| rsa::BigUint::try_from(m).map_err(|e| e.to_string());
+    let private = rsa::RsaPrivateKey::from_components(
+        big(&pair.public.n)?,
+        big(&pair.public.e)?,
+        big(&pair.private.d)?,
+        vec![big(&pair.private.p)?, big(&pair.private.q)?],
+    )
+    .and_then(|k| k.validate().map(|()| k))
+    .map_err(|e| format!("not a consistent RSA key: {e}"))?;
+    let bits = rsa::traits::PublicKeyParts::size(&private) * 8;
+    if bits < 2048 {
+        return Err(format!(
+            "RSA keys of {bits} bits are too weak to sign off: use {SUPPORTED_KEYS}"
+        ));
+    }
+    let data =
+        SshSig::signed_data(NAMESPACE, HashAlg::Sha512, message).map_err(|e| e.to_string())?;
+    let signature = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha512>::new(private)
+        .try_sign(&data)
+        .map_err(|e| e.to_string())?;
+    let signature = ssh_key::Signature::new(
+        ssh_key::Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        signature.to_vec(),
+    )
+    .map_err(|e| e.to_string())?;
+    SshSig::new(public, NAMESPACE, HashAlg::Sha512, signature).map_err(|e| e.to_string())
+}
+
 /// Signs `report` as `role`/`name` and appends the signoff; returns the new entry.
 pub fn sign(
     report: &mut Value,
@@ -104,8 +171,7 @@ pub fn sign(
     }
     let key = load_key(key_path)?;
     let message = payload(report, role, name, time);
-    let sig = key
-        .sign(NAMESPACE, HashAlg::Sha512, &message)
+    let sig = sign_message(&key, &message)
         .map_err(|e| input(format!("cannot sign with {}: {e}", key_path.display())))?;
     let entry = Signoff {
         role: role.to_string(),
@@ -130,39 +196,210 @@ pub fn sign(
     Ok(entry)
 }
 
-/// One line of an allowed signers file.
+/// One line of an allowed signers file (`ssh-keygen -Y verify`'s format, as git uses it).
 #[derive(Debug, Clone)]
 pub struct AllowedSigner {
-    pub principals: Vec<String>,
-    pub namespaces: Option<Vec<String>>,
+    pub line: usize,
+    /// The principals pattern-list as written: `alice@example.com,*@ops.example.com,!eve@*`.
+    pub principals: String,
+    /// A CA key for SSH certificates: never a signer key itself.
+    pub cert_authority: bool,
+    /// The namespaces pattern-list (`namespaces="..."`), when restricted.
+    pub namespaces: Option<String>,
+    /// `valid-after` / `valid-before`, in seconds since the epoch.
+    pub valid_after: Option<i64>,
+    pub valid_before: Option<i64>,
     pub key: PublicKey,
 }
 
-fn tokens(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
+/// OpenSSH's `match_pattern`: `*` any run of bytes, `?` one byte; byte-wise like ssh.
+fn match_pattern(s: &[u8], p: &[u8]) -> bool {
+    let (mut si, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            si += 1;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
         }
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
-/// Parses git's / ssh-keygen's allowed signers format: `principals [options] keytype key [comment]`.
+/// OpenSSH's `match_pattern_list` (case-sensitive): 1 when a pattern matches and no negated
+/// (`!`) one does, -1 when a negated pattern matches, 0 when none matches.
+pub fn match_pattern_list(s: &str, list: &str) -> i8 {
+    let mut positive = 0;
+    for sub in list.split(',') {
+        let (negated, pat) = match sub.strip_prefix('!') {
+            Some(p) => (true, p),
+            None => (false, sub),
+        };
+        if match_pattern(s.as_bytes(), pat.as_bytes()) {
+            if negated {
+                return -1;
+            }
+            positive = 1;
+        }
+    }
+    positive
+}
+
+/// Whether some identity could match a principals list (for `verify` without `--principal`):
+/// a positive pattern with a witness that no negated pattern matches. The witnesses fill the
+/// wildcards with nothing or with a byte no pattern names, so in doubt the answer is "no".
+fn principals_match_someone(list: &str) -> bool {
+    list.split(',').filter(|p| !p.starts_with('!')).any(|p| {
+        [
+            p.replace('*', "").replace('?', "\u{1}"),
+            p.replace(['*', '?'], "\u{1}"),
+        ]
+        .iter()
+        .any(|w| match_pattern_list(w, list) == 1)
+    })
+}
+
+/// OpenSSH's `parse_absolute_time`: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, UTC with a
+/// trailing `Z` (or `UTC`), else local time.
+fn parse_ssh_time(text: &str) -> Option<i64> {
+    use chrono::{NaiveDate, TimeZone};
+    let upper = text.to_ascii_uppercase();
+    let (digits, utc) = if let Some(d) = upper.strip_suffix("UTC").filter(|d| !d.is_empty()) {
+        (d, true)
+    } else if let Some(d) = upper.strip_suffix('Z').filter(|d| !d.is_empty()) {
+        (d, true)
+    } else {
+        (upper.as_str(), false)
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
+        return None;
+    }
+    let n = |from: usize, len: usize| -> Option<u32> {
+        digits.get(from..from + len).and_then(|x| x.parse().ok())
+    };
+    let date = NaiveDate::from_ymd_opt(i32::try_from(n(0, 4)?).ok()?, n(4, 2)?, n(6, 2)?)?;
+    let (h, m, sec) = match digits.len() {
+        8 => (0, 0, 0),
+        12 => (n(8, 2)?, n(10, 2)?, 0),
+        _ => (n(8, 2)?, n(10, 2)?, n(12, 2)?),
+    };
+    let dt = date.and_hms_opt(h, m, sec)?;
+    let t = if utc {
+        chrono::Utc.from_utc_datetime(&dt).timestamp()
+    } else {
+        chrono::Local
+            .from_local_datetime(&dt)
+            .earliest()?
+            .timestamp()
+    };
+    (t != 0).then_some(t)
+}
+
+/// The next whitespace-delimited token, or a `"quoted"` one, and the rest after it.
+fn next_token(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    if s.is_empty() {
+        return None;
+    }
+    if let Some(q) = s.strip_prefix('"') {
+        let end = q.find('"')?;
+        return Some((q[..end].to_string(), &q[end + 1..]));
+    }
+    let end = s.find(char::is_whitespace).unwrap_or(s.len());
+    Some((s[..end].to_string(), &s[end..]))
+}
+
+/// The options field: up to the first whitespace outside quotes.
+fn split_options(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    let mut quoted = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => return (&s[..i], &s[i..]),
+            _ => {}
+        }
+    }
+    (s, "")
+}
+
+/// `cert-authority,namespaces="a,b",valid-after="20260101"` -> the parsed options.
+#[allow(clippy::type_complexity)]
+fn parse_options(opts: &str) -> Result<(bool, Option<String>, Option<i64>, Option<i64>), String> {
+    let (mut ca, mut namespaces, mut after, mut before) = (false, None, None, None);
+    let mut rest = opts;
+    while !rest.is_empty() {
+        let name_end = rest.find(['=', ',']).unwrap_or(rest.len());
+        let name = rest[..name_end].to_ascii_lowercase();
+        rest = &rest[name_end..];
+        let value = if let Some(v) = rest.strip_prefix('=') {
+            let v = v
+                .strip_prefix('"')
+                .ok_or_else(|| format!("option {name}: the value must be in double quotes"))?;
+            let end = v
+                .find('"')
+                .ok_or_else(|| format!("option {name}: missing closing quote"))?;
+            rest = &v[end + 1..];
+            Some(v[..end].to_string())
+        } else {
+            None
+        };
+        match rest.strip_prefix(',') {
+            Some(r) => rest = r,
+            None if rest.is_empty() => {}
+            None => return Err(format!("option {name}: expected `,` after its value")),
+        }
+        let time = |v: &Option<String>| -> Result<i64, String> {
+            let v = v
+                .as_deref()
+                .ok_or_else(|| format!("option {name} needs a value"))?;
+            parse_ssh_time(v).ok_or_else(|| format!("{name}=\"{v}\" is not YYYYMMDD[HHMM[SS]][Z]"))
+        };
+        let dup = || format!("option {name} given twice");
+        match name.as_str() {
+            "cert-authority" if value.is_none() => {
+                if ca {
+                    return Err(dup());
+                }
+                ca = true;
+            }
+            "namespaces" => {
+                if namespaces.is_some() {
+                    return Err(dup());
+                }
+                namespaces =
+                    Some(value.ok_or_else(|| "option namespaces needs a value".to_string())?);
+            }
+            "valid-after" => {
+                if after.is_some() {
+                    return Err(dup());
+                }
+                after = Some(time(&value)?);
+            }
+            "valid-before" => {
+                if before.is_some() {
+                    return Err(dup());
+                }
+                before = Some(time(&value)?);
+            }
+            _ => return Err(format!("unknown option {name:?}")),
+        }
+    }
+    Ok((ca, namespaces, after, before))
+}
+
+/// Parses git's / ssh-keygen's allowed signers format: `principals [options] keytype key
+/// [comment]`, with the options `cert-authority`, `namespaces="..."`, `valid-after="..."` and
+/// `valid-before="..."`. A line ssh-keygen would reject stops the run naming the line (ssh-keygen
+/// skips it): a trust file with a typo is not quietly half used.
 pub fn parse_allowed_signers(path: &Path) -> Result<Vec<AllowedSigner>, SignoffError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
@@ -172,29 +409,33 @@ pub fn parse_allowed_signers(path: &Path) -> Result<Vec<AllowedSigner>, SignoffE
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let t = tokens(line);
         let at = format!("{}:{}", path.display(), n + 1);
-        let key_at = t
-            .iter()
-            .position(|x| x.starts_with("ssh-") || x.starts_with("ecdsa-") || x.starts_with("sk-"))
-            .filter(|i| *i >= 1 && *i + 1 < t.len())
-            .ok_or_else(|| input(format!("{at}: expected `principals [options] keytype key`")))?;
-        let key = PublicKey::from_openssh(&format!("{} {}", t[key_at], t[key_at + 1]))
-            .map_err(|e| input(format!("{at}: bad key: {e}")))?;
-        let principals = t[0]
-            .trim_matches('"')
-            .split(',')
-            .map(str::to_string)
-            .collect();
-        let mut namespaces = None;
-        for opt in t[1..key_at].iter().flat_map(|o| o.split(',')) {
-            if let Some(v) = opt.strip_prefix("namespaces=") {
-                namespaces = Some(v.trim_matches('"').split(',').map(str::to_string).collect());
-            }
-        }
+        let bad = |why: String| input(format!("{at}: {why}"));
+        let (principals, rest) = next_token(line)
+            .filter(|(_, rest)| !rest.trim().is_empty())
+            .ok_or_else(|| bad("expected `principals [options] keytype key`".into()))?;
+        let key_of = |s: &str| {
+            let mut t = s.split_whitespace();
+            let (kind, data) = (t.next()?, t.next()?);
+            PublicKey::from_openssh(&format!("{kind} {data}")).ok()
+        };
+        let (options, key) = if let Some(k) = key_of(rest) {
+            ((false, None, None, None), k)
+        } else {
+            let (opts, after) = split_options(rest);
+            let key = key_of(after).ok_or_else(|| {
+                bad("expected `principals [options] keytype key`: no valid public key".into())
+            })?;
+            (parse_options(opts).map_err(bad)?, key)
+        };
+        let (cert_authority, namespaces, valid_after, valid_before) = options;
         out.push(AllowedSigner {
+            line: n + 1,
             principals,
+            cert_authority,
             namespaces,
+            valid_after,
+            valid_before,
             key,
         });
     }
@@ -203,11 +444,18 @@ pub fn parse_allowed_signers(path: &Path) -> Result<Vec<AllowedSigner>, SignoffE
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// Valid, by a key the allowed signers file allows for this signoff.
     Valid,
     /// The signature does not match the report's content (changed after signing) or is malformed.
     Invalid(String),
+    /// Cryptographically valid, but checked only against the key the report itself names: with
+    /// no allowed signers there is no trust anchor, so it signs for no role.
+    Untrusted,
     /// Valid, but the key is not in the allowed signers file.
     UnknownSigner,
+    /// Valid, and the key is in the file, but no line allows it here (expired, not yet valid,
+    /// another namespace, another principal, a cert-authority line): why, line by line.
+    NotAllowed(String),
 }
 
 #[derive(Debug, Clone)]
@@ -224,9 +472,13 @@ impl fmt::Display for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verdict = match &self.verdict {
             Verdict::Valid => "valid".to_string(),
+            Verdict::Untrusted => {
+                "UNTRUSTED (the signature matches the key the report names, but no --allowed-signers says whose key that is)".to_string()
+            }
             Verdict::UnknownSigner => {
                 "UNKNOWN SIGNER (key not in the allowed signers file)".to_string()
             }
+            Verdict::NotAllowed(why) => format!("NOT ALLOWED: {why}"),
             Verdict::Invalid(why) => format!("INVALID: {why}"),
         };
         write!(
@@ -241,12 +493,103 @@ impl fmt::Display for Verification {
     }
 }
 
+/// Which allowed-signers line, if any, lets `key` sign this signoff, as `ssh-keygen -Y verify`
+/// decides with `-I principal` (when given) and `-Overify-time=<the signoff's time>`.
+fn allowed_by(
+    list: &[AllowedSigner],
+    key: &PublicKey,
+    principal: Option<&str>,
+    time: &str,
+) -> Result<String, Verdict> {
+    let mut why = Vec::new();
+    for a in list {
+        if a.key.key_data() != key.key_data() {
+            continue;
+        }
+        let l = a.line;
+        if a.cert_authority {
+            why.push(format!(
+                "line {l} lists the key as a cert-authority, which signs SSH certificates, not signoffs (certificates are not supported)"
+            ));
+            continue;
+        }
+        match principal {
+            Some(p) if match_pattern_list(p, &a.principals) != 1 => {
+                why.push(format!(
+                    "line {l}: principal {p:?} does not match {:?}",
+                    a.principals
+                ));
+                continue;
+            }
+            None if !principals_match_someone(&a.principals) => {
+                why.push(format!(
+                    "line {l}: the principals {:?} match no identity",
+                    a.principals
+                ));
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(ns) = &a.namespaces
+            && match_pattern_list(NAMESPACE, ns) != 1
+        {
+            why.push(format!(
+                "line {l}: namespace {NAMESPACE} is not in namespaces=\"{ns}\""
+            ));
+            continue;
+        }
+        if a.valid_after.is_some() || a.valid_before.is_some() {
+            let Ok(t) = chrono::DateTime::parse_from_rfc3339(time) else {
+                why.push(format!(
+                    "line {l}: the signoff time {time:?} is not RFC 3339, so valid-after/valid-before cannot be checked"
+                ));
+                continue;
+            };
+            let t = t.timestamp();
+            let at = |secs: i64| {
+                chrono::DateTime::from_timestamp(secs, 0)
+                    .map_or_else(|| secs.to_string(), |d| d.to_rfc3339())
+            };
+            if let Some(after) = a.valid_after
+                && t < after
+            {
+                why.push(format!(
+                    "line {l}: the key was not yet valid at the signoff time (valid-after {})",
+                    at(after)
+                ));
+                continue;
+            }
+            if let Some(before) = a.valid_before
+                && t > before
+            {
+                why.push(format!(
+                    "line {l}: the key had expired at the signoff time (valid-before {})",
+                    at(before)
+                ));
+                continue;
+            }
+        }
+        return Ok(principal.map_or_else(|| a.principals.clone(), str::to_string));
+    }
+    Err(if why.is_empty() {
+        Verdict::UnknownSigner
+    } else {
+        Verdict::NotAllowed(why.join("; "))
+    })
+}
+
 fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
     entry.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Checks every signoff of a report.
-pub fn verify(report: &Value, allowed: Option<&[AllowedSigner]>) -> Vec<Verification> {
+/// Checks every signoff of a report: the signature against the key it names, then that key
+/// against the allowed signers (for `principal` when given, like `ssh-keygen -Y verify -I`).
+/// Without allowed signers nothing is trusted.
+pub fn verify(
+    report: &Value,
+    allowed: Option<&[AllowedSigner]>,
+    principal: Option<&str>,
+) -> Vec<Verification> {
     let entries = report
         .get("signoffs")
         .and_then(Value::as_array)
@@ -258,10 +601,27 @@ pub fn verify(report: &Value, allowed: Option<&[AllowedSigner]>) -> Vec<Verifica
         .map(|(i, e)| {
             let (role, name, time) = (field(e, "role"), field(e, "name"), field(e, "time"));
             let verdict = (|| {
-                let declared = PublicKey::from_openssh(field(e, "publicKey"))
-                    .map_err(|err| format!("bad publicKey: {err}"))?;
-                let sig = SshSig::from_pem(field(e, "signature"))
-                    .map_err(|err| format!("bad signature: {err}"))?;
+                let n = i + 1;
+                let text = |name: &str| {
+                    let v = field(e, name);
+                    if v.trim().is_empty() {
+                        Err(format!(
+                            "signoff #{n}: empty or malformed {name} (it is empty or missing)"
+                        ))
+                    } else {
+                        Ok(v)
+                    }
+                };
+                let declared = PublicKey::from_openssh(text("publicKey")?).map_err(|err| {
+                    format!(
+                        "signoff #{n}: empty or malformed publicKey (not an OpenSSH public key: {err})"
+                    )
+                })?;
+                let sig = SshSig::from_pem(text("signature")?).map_err(|err| {
+                    format!(
+                        "signoff #{n}: empty or malformed signature (not an armored SSH signature: {err})"
+                    )
+                })?;
                 if sig.public_key() != declared.key_data() {
                     return Err(
                         "the signature was made with a different key than publicKey".to_string()
@@ -284,15 +644,10 @@ pub fn verify(report: &Value, allowed: Option<&[AllowedSigner]>) -> Vec<Verifica
             let (verdict, principal) = match verdict {
                 Err(why) => (Verdict::Invalid(why), None),
                 Ok(key) => match allowed {
-                    None => (Verdict::Valid, None),
-                    Some(list) => match list.iter().find(|a| {
-                        a.key.key_data() == key.key_data()
-                            && a.namespaces
-                                .as_ref()
-                                .is_none_or(|ns| ns.iter().any(|n| n == NAMESPACE))
-                    }) {
-                        Some(a) => (Verdict::Valid, Some(a.principals.join(","))),
-                        None => (Verdict::UnknownSigner, None),
+                    None => (Verdict::Untrusted, None),
+                    Some(list) => match allowed_by(list, &key, principal, time) {
+                        Ok(p) => (Verdict::Valid, Some(p)),
+                        Err(v) => (v, None),
                     },
                 },
             };
@@ -306,4 +661,57 @@ pub fn verify(report: &Value, allowed: Option<&[AllowedSigner]>) -> Vec<Verifica
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_lists_match_like_openssh() {
+        assert_eq!(match_pattern_list("alice@example.com", "*@example.com"), 1);
+        assert_eq!(match_pattern_list("alice@example.com", "al?ce@*"), 1);
+        assert_eq!(
+            match_pattern_list("alice@example.com", "bob,alice@example.com"),
+            1
+        );
+        assert_eq!(match_pattern_list("alice@example.com", "*,!alice@*"), -1);
+        assert_eq!(match_pattern_list("alice@example.com", "!bob@*"), 0);
+        assert_eq!(
+            match_pattern_list("alice@example.com", "ALICE@example.com"),
+            0
+        );
+        assert_eq!(match_pattern_list("", "*"), 1);
+        assert_eq!(match_pattern_list("ab", "a*b*"), 1);
+        assert_eq!(match_pattern_list("ü", "?"), 0, "? is one byte, as in ssh");
+        assert_eq!(match_pattern_list("ü", "??"), 1);
+    }
+
+    #[test]
+    fn principal_lists_that_match_no_one() {
+        assert!(principals_match_someone("alice@example.com"));
+        assert!(principals_match_someone("*,!mallory@*"));
+        assert!(principals_match_someone("a*,!ab*"));
+        assert!(!principals_match_someone("!alice@example.com"));
+        assert!(!principals_match_someone("alice,!alice"));
+        assert!(!principals_match_someone("*,!*"));
+    }
+
+    #[test]
+    fn ssh_times() {
+        assert_eq!(parse_ssh_time("20261118Z"), Some(1_794_960_000));
+        assert_eq!(parse_ssh_time("20261118110640Z"), Some(1_795_000_000));
+        assert_eq!(parse_ssh_time("202611181106UTC"), Some(1_795_000_000 - 40));
+        for bad in [
+            "2026111",
+            "2026-11-18",
+            "20261318Z",
+            "yesterday",
+            "ü時🙂ü時🙂ü時Z",
+            "Z",
+            "",
+        ] {
+            assert_eq!(parse_ssh_time(bad), None, "{bad}");
+        }
+    }
 }

@@ -513,6 +513,113 @@ fn paging_retries_and_faults() {
     assert_eq!(results(&report(&out), "hpa-targets-workload")[0].0, "error");
 }
 
+/// Audits a cluster whose pod list is broken by `fault` (pods span two pages), and checks that
+/// every check needing pods is an error naming the cause, never a pass or no-data.
+fn pod_list_incomplete(fault: FaultKind, extra: &[&str], cause: &str) -> Vec<kubeapi::Logged> {
+    let mut config = ApiConfig::new(healthy());
+    config.page_cap = Some(2);
+    config.faults = vec![Fault {
+        path_contains: "/pods".into(),
+        kind: fault.clone(),
+        times: 10_000,
+    }];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), extra);
+    let r = report(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{fault:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in ["pod-no-restarts", "pod-no-oom-kills"] {
+        let res = results(&r, id);
+        assert!(!res.is_empty(), "{fault:?} {id}");
+        for (status, _, message) in &res {
+            assert_eq!(status, "error", "{fault:?} {id}: {message}");
+            assert!(
+                message.contains("listing pods did not complete") && message.contains(cause),
+                "{fault:?} {id}: {message}"
+            );
+        }
+    }
+    // Kinds that listed fine are still evaluated.
+    assert_eq!(results(&r, "replicas-min-3")[0].0, "pass", "{fault:?}");
+    c.server.log()
+}
+
+#[test]
+fn an_error_on_a_later_page_is_an_error_not_a_missing_kind() {
+    for code in [404, 410] {
+        let log = pod_list_incomplete(
+            FaultKind::OnContinue(Box::new(FaultKind::Status(code))),
+            &[],
+            &format!("the continue page answered {code}: injected fault (page 2)"),
+        );
+        assert!(
+            log.iter().any(|l| l.uri.contains("/pods?")
+                && l.uri.contains("continue=")
+                && l.status == code)
+        );
+    }
+}
+
+#[test]
+fn a_list_without_an_items_array_is_an_error_not_empty() {
+    for (fault, cause) in [
+        (FaultKind::ItemsMissing, "a page has no `items` (page 1)"),
+        (FaultKind::ItemsNull, "a page has `items: null` (page 1)"),
+        (
+            FaultKind::ItemsNotList,
+            "a page's `items` is an object, not a list",
+        ),
+    ] {
+        pod_list_incomplete(fault, &[], cause);
+    }
+    // On a later page too.
+    pod_list_incomplete(
+        FaultKind::OnContinue(Box::new(FaultKind::ItemsNull)),
+        &[],
+        "a page has `items: null` (page 2)",
+    );
+}
+
+#[test]
+fn continue_tokens_that_repeat_or_never_end_are_bounded() {
+    let log = pod_list_incomplete(
+        FaultKind::RepeatContinue,
+        &[],
+        "the server sent a continue token it had already sent; the list would never end (page 2)",
+    );
+    let pod_lists = |log: &[kubeapi::Logged]| {
+        log.iter()
+            .filter(|l| {
+                l.uri
+                    .starts_with("/api/v1/namespaces/mlsdm-production/pods?")
+            })
+            .count()
+    };
+    assert_eq!(pod_lists(&log), 2, "stopped at the first repeated token");
+    let log = pod_list_incomplete(
+        FaultKind::EndlessContinue,
+        &["--max-list-pages", "25", "--qps", "1000", "--burst", "1000"],
+        "more than 25 pages of 500 items, the cap (--max-list-pages 25); the server may be sending endless continue tokens (page 25)",
+    );
+    assert_eq!(pod_lists(&log), 25, "stopped at the cap");
+    // A list of exactly the cap's pages completes.
+    let mut config = ApiConfig::new(healthy());
+    config.page_cap = Some(2);
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &["--max-list-pages", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(results(&report(&out), "pod-no-restarts").len(), 3);
+}
+
 #[test]
 fn connection_problems_fail_fast_with_one_line() {
     let c = cluster(ApiConfig::new(healthy()));
@@ -557,10 +664,150 @@ fn connection_problems_fail_fast_with_one_line() {
         err.contains("127.0.0.1:9") && err.lines().count() == 1,
         "{err}"
     );
-    // A kubeconfig that is not one.
+    // A kubeconfig that is not one: the user's input, exit 2.
     let out = audit(&["check", "--kubeconfig", "README.md"]);
-    assert!(out.status.code() == Some(3) || out.status.code() == Some(2));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+const CANARY: &str = "CANARY-7f3a9c1e-bearer-token";
+
+/// stdout and stderr of a run, with the canary checked absent.
+fn without_canary(what: &str, out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains(CANARY),
+        "{what}: the credential leaked: {text}"
+    );
+    assert!(
+        !text.contains("CANARY"),
+        "{what}: file content was quoted: {text}"
+    );
+    text
+}
+
+#[test]
+fn kubeconfig_problems_are_input_errors_that_never_quote_the_file() {
+    let c = cluster(ApiConfig::new(healthy()));
+    let good = c.server.kubeconfig(Some(CANARY), "mlsdm-production");
+    let write = |name: &str, text: &str| {
+        let path = c.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let broken: Vec<(&str, String, &str)> = vec![
+        (
+            "missing",
+            c.dir
+                .join("no-such-kubeconfig")
+                .to_str()
+                .unwrap()
+                .to_string(),
+            "cannot read",
+        ),
+        ("empty", write("empty", ""), "the file is empty"),
+        // A syntax error on the line after the token.
+        (
+            "syntax error",
+            write(
+                "syntax",
+                &good.replace(
+                    &format!("    token: {CANARY}\n"),
+                    &format!("    token: {CANARY}\n   bad: [unclosed\n"),
+                ),
+            ),
+            "YAML syntax or structure error at line",
+        ),
+        // A type error whose value is the token.
+        (
+            "type error",
+            write(
+                "type",
+                &good.replace(
+                    &format!("  user:\n    token: {CANARY}\n"),
+                    &format!("  user: \"{CANARY}\"\n"),
+                ),
+            ),
+            "YAML syntax or structure error at line",
+        ),
+        (
+            "token as a list",
+            write(
+                "list",
+                &good.replace(&format!("token: {CANARY}"), &format!("token: [{CANARY}]")),
+            ),
+            "YAML syntax or structure error at line",
+        ),
+    ];
+    for (what, path, cause) in &broken {
+        assert_ne!(
+            std::fs::read_to_string(path).ok().as_deref(),
+            Some(good.as_str()),
+            "{what}: the fixture is broken"
+        );
+        let out = audit(&["check", "--kubeconfig", path]);
+        let text = without_canary(what, &out);
+        assert_eq!(out.status.code(), Some(2), "{what}: {text}");
+        assert!(
+            text.contains(path.as_str()) && text.contains(cause),
+            "{what}: names the file and the cause: {text}"
+        );
+    }
+    // The same through $KUBECONFIG.
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(["check"])
+        .env("KUBECONFIG", &broken[2].1)
+        .output()
+        .unwrap();
+    let text = without_canary("$KUBECONFIG", &out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains(&broken[2].1), "{text}");
+
+    // Exec credential plugins: malformed or failing output, and `env:`, are never quoted.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let plugins = [
+            (
+                "truncated output",
+                format!(
+                    "echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{CANARY}\"'"
+                ),
+                "not a valid ExecCredential",
+            ),
+            (
+                "status is a string",
+                format!(
+                    "echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":\"{CANARY}\"}}'"
+                ),
+                "not a valid ExecCredential",
+            ),
+            (
+                "failing plugin",
+                format!("echo {CANARY}; echo {CANARY} >&2; exit 1"),
+                "the exec credential plugin failed",
+            ),
+        ];
+        for (i, (what, script, cause)) in plugins.iter().enumerate() {
+            let plugin = write(&format!("plugin-{i}.sh"), &format!("#!/bin/sh\n{script}\n"));
+            std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let kc = write(
+                &format!("exec-{i}"),
+                &good.replace(
+                    &format!("    token: {CANARY}\n"),
+                    &format!("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {plugin}\n      interactiveMode: Never\n      env:\n      - name: PLUGIN_SECRET\n        value: {CANARY}\n"),
+                ),
+            );
+            let out = audit(&["check", "--kubeconfig", &kc]);
+            let text = without_canary(what, &out);
+            assert_ne!(out.status.code(), Some(0), "{what}: {text}");
+            assert!(text.contains(cause), "{what}: {text}");
+        }
+    }
 }
 
 #[test]
@@ -603,6 +850,21 @@ fn selector_and_namespace_flags() {
         "no-data",
         "nothing in another namespace"
     );
+    // An empty metadata-only list (Secrets) comes back `items: null`, as from kube-apiserver:
+    // that is an empty list, not an incomplete one.
+    assert!(
+        c.server.log().iter().any(|l| l
+            .uri
+            .starts_with("/api/v1/namespaces/other-namespace/secrets?")),
+        "Secrets were listed"
+    );
+    let incomplete: Vec<_> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["message"].as_str().unwrap().contains("did not complete"))
+        .collect();
+    assert!(incomplete.is_empty(), "{incomplete:?}");
     let r = report(&c.audit(Some("reader-token"), &["-A", "-l", "app=mlsdm-api"]));
     assert_eq!(results(&r, "replicas-min-3")[0].0, "pass");
     assert!(r["target"]["cluster"]["namespace"].is_null());

@@ -263,3 +263,86 @@ fn attesting_one_manual_item_ticks_exactly_its_own_lines() {
         assert_eq!(ticked, expected, "Markdown, attesting {}", attested.id);
     }
 }
+
+/// Multi-byte text whose 10th and 40th bytes fall inside a character.
+const WIDE: &str = "ü時🙂ü時🙂ü時🙂ü時🙂ü時🙂";
+
+/// Replaces every string in `v` that the report model accepts as free text with `WIDE`
+/// (enum values such as statuses stay valid).
+fn widen(root: &mut serde_json::Value, path: &mut Vec<String>) {
+    let here = root.pointer(&pointer(path)).cloned();
+    match here {
+        Some(serde_json::Value::String(_)) => {
+            let old = root.pointer(&pointer(path)).cloned().unwrap();
+            *root.pointer_mut(&pointer(path)).unwrap() = WIDE.into();
+            if serde_json::from_value::<Report>(root.clone()).is_err() {
+                *root.pointer_mut(&pointer(path)).unwrap() = old;
+            }
+        }
+        Some(serde_json::Value::Array(a)) => {
+            for i in 0..a.len() {
+                path.push(i.to_string());
+                widen(root, path);
+                path.pop();
+            }
+        }
+        Some(serde_json::Value::Object(m)) => {
+            for k in m.keys() {
+                path.push(k.replace('~', "~0").replace('/', "~1"));
+                widen(root, path);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn pointer(path: &[String]) -> String {
+    path.iter().flat_map(|p| ["/", p.as_str()]).collect()
+}
+
+#[test]
+fn multi_byte_text_in_every_field_renders_in_every_format() {
+    let mut v = serde_json::to_value(shared_report()).unwrap();
+    // Fill the optional parts too: attestation, baseline change, endpoint, window, cluster.
+    v["results"][0]["attestation"] =
+        serde_json::json!({"by": "a", "date": "2026-11-20", "evidence": "e", "origin": "o"});
+    v["results"][0]["change"] = "new".into();
+    v["results"][0]["endpoint"] = "e".into();
+    v["results"][0]["window"] =
+        serde_json::json!({"asked": "5m", "evaluatedSeconds": 300.0, "source": "s"});
+    v["target"]["selector"] = "app=x".into();
+    v["target"]["attestations"] = "a.yaml".into();
+    v["target"]["baseline"] = "b.json".into();
+    v["target"]["endpoints"] = serde_json::json!(["https://x"]);
+    v["target"]["prometheus"] = "https://p".into();
+    v["target"]["cluster"] =
+        serde_json::json!({"server": "https://k", "context": "c", "namespace": "n", "requests": 1});
+    v["signoffs"] = serde_json::json!([
+        {"role": "Security Team", "name": "n", "time": "2026-11-26T10:00:00Z", "publicKey": "ssh-ed25519 AAAA", "signature": "s"},
+        {"role": "Other", "name": "n", "time": "t", "publicKey": "k", "signature": "s"},
+    ]);
+    serde_json::from_value::<Report>(v.clone()).expect("the filled-in report is a report");
+    widen(&mut v, &mut Vec::new());
+    // The seed roles stay, so both the checklist rows and the extra-role rows are exercised.
+    v["signoffs"][0]["role"] = "Security Team".into();
+    let report: Report = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(report.signoffs[0].time, WIDE);
+    assert_eq!(report.signoffs[0].public_key, WIDE);
+    assert_eq!(report.signoffs[1].role, WIDE);
+    assert_eq!(report.results[0].message, WIDE);
+    for format in [
+        Format::Table,
+        Format::Json,
+        Format::Markdown,
+        Format::Html,
+        Format::Junit,
+        Format::Sarif,
+    ] {
+        for color in [false, true] {
+            let text = std::panic::catch_unwind(|| report::render(&report, format, color))
+                .unwrap_or_else(|_| panic!("{format:?} panicked on multi-byte text"));
+            assert!(text.contains("ü時🙂"), "{format:?}");
+        }
+    }
+}

@@ -80,6 +80,18 @@ fn pubkey(path: &str) -> String {
         .join(" ")
 }
 
+/// An allowed signers file trusting each (principal, key) for any namespace.
+fn allowed_file(dir: &Path, signers: &[(&str, &str)]) -> String {
+    let path = dir.join("allowed_signers_all");
+    let text = signers
+        .iter()
+        .map(|(p, k)| format!("{p} {}", pubkey(k)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 /// An audited report with the on-call item attested.
 fn report(dir: &Path) -> String {
     let att = dir.join("attestations.yaml");
@@ -188,6 +200,8 @@ fn attest_sign_twice_and_verify() {
     ok(&audit(&[
         "verify",
         &r,
+        "--allowed-signers",
+        allowed.to_str().unwrap(),
         "--fail-on-unsigned",
         "DevOps/SRE Lead,Security Team",
     ]));
@@ -204,12 +218,17 @@ fn attest_sign_twice_and_verify() {
 /// A change to a signed report.
 type Tamper = Box<dyn Fn(&mut serde_json::Value)>;
 
-fn tampered(t: &Tmp, r: &str, f: impl Fn(&mut serde_json::Value)) -> Output {
+fn tampered(t: &Tmp, r: &str, allowed: &str, f: impl Fn(&mut serde_json::Value)) -> Output {
     let mut v = json(r);
     f(&mut v);
     let path = t.0.join("tampered.json");
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
-    audit(&["verify", path.to_str().unwrap()])
+    audit(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--allowed-signers",
+        allowed,
+    ])
 }
 
 #[test]
@@ -227,7 +246,8 @@ fn any_change_after_signing_fails_verification() {
         "--key",
         &key,
     ]));
-    ok(&audit(&["verify", &r]));
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
+    ok(&audit(&["verify", &r, "--allowed-signers", &allowed]));
     let cases: Vec<(&str, Tamper)> = vec![
         (
             "a result's status",
@@ -271,7 +291,7 @@ fn any_change_after_signing_fails_verification() {
         ("an added field", Box::new(|v| v["extra"] = true.into())),
     ];
     for (what, f) in cases {
-        let out = tampered(&t, &r, f);
+        let out = tampered(&t, &r, &allowed, f);
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -302,7 +322,14 @@ fn wrong_key_and_unknown_signer() {
         &alice,
     ]));
     // Claiming Mallory's key for Alice's signature.
-    let out = tampered(&t, &r, |v| {
+    let both = allowed_file(
+        &t.0,
+        &[
+            ("alice@example.com", &alice),
+            ("mallory@example.com", &mallory),
+        ],
+    );
+    let out = tampered(&t, &r, &both, |v| {
         v["signoffs"][0]["publicKey"] = pubkey(&mallory).into();
     });
     assert_eq!(out.status.code(), Some(1));
@@ -413,9 +440,10 @@ fn we_verify_an_ssh_keygen_signature() {
         .unwrap()
         .into();
     std::fs::write(&r, serde_json::to_string_pretty(&v).unwrap()).unwrap();
-    let text = ok(&audit(&["verify", &r]));
+    let allowed = allowed_file(&t.0, &[("carol@example.com", &key)]);
+    let text = ok(&audit(&["verify", &r, "--allowed-signers", &allowed]));
     assert!(
-        text.contains("#1 Security Team | Carol |") && text.contains("| valid"),
+        text.contains("#1 Security Team | Carol | carol@example.com |") && text.contains("| valid"),
         "{text}"
     );
 }
@@ -472,7 +500,8 @@ fn encrypted_keys_need_a_passphrase() {
         .unwrap();
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
-    ok(&audit(&["verify", &r]));
+    let allowed = allowed_file(&t.0, &[("dana@example.com", &key)]);
+    ok(&audit(&["verify", &r, "--allowed-signers", &allowed]));
 }
 
 #[test]
@@ -602,4 +631,536 @@ fn baseline_marks_new_fixed_unchanged_and_gates_on_new() {
             .iter()
             .any(|r| r["id"] == "image-pinned" && r["change"] == "fixed")
     );
+}
+
+/// Signs `report` as `role` with `key` at the fixed time `epoch`.
+fn sign_at(report: &str, role: &str, name: &str, key: &str, epoch: i64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args([
+            "signoff", report, "--role", role, "--name", name, "--key", key,
+        ])
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .env_remove("MLSDM_AUDIT_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    ok(&out);
+}
+
+#[test]
+fn without_allowed_signers_no_signature_is_trusted_and_no_role_is_signed() {
+    let t = tmp("untrusted");
+    let r = report(&t.0);
+    // Anyone can re-sign a report for every role with a throw-away key.
+    let throwaway = keygen(&t.0, "throwaway", "ed25519", "");
+    let roles = [
+        "Development Team Lead",
+        "DevOps/SRE Lead",
+        "Security Team",
+        "Product Owner",
+    ];
+    for role in roles {
+        ok(&audit(&[
+            "signoff", &r, "--role", role, "--name", "Mallory", "--key", &throwaway,
+        ]));
+    }
+    let out = audit(&["verify", &r]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.matches("| UNTRUSTED").count(), 4, "{text}");
+    assert!(!text.contains("| valid"), "{text}");
+    assert!(text.contains("no role counts as signed"), "{text}");
+    let gate = audit(&["verify", &r, "--fail-on-unsigned", &roles.join(",")]);
+    let text = String::from_utf8_lossy(&gate.stdout);
+    assert_eq!(gate.status.code(), Some(1), "{text}");
+    for role in roles {
+        assert!(
+            text.contains(&format!(
+                "required role {role:?} has no valid signature by an allowed signer"
+            )),
+            "{text}"
+        );
+    }
+    // Trusting the key makes the same signatures count.
+    let allowed = allowed_file(&t.0, &[("mallory@example.com", &throwaway)]);
+    ok(&audit(&[
+        "verify",
+        &r,
+        "--allowed-signers",
+        &allowed,
+        "--fail-on-unsigned",
+        &roles.join(","),
+    ]));
+}
+
+/// `YYYYMMDDHHMMSS` (UTC) of a Unix time, as ssh-keygen's time options take it.
+fn ssh_time(secs: i64, with_seconds: bool) -> String {
+    let d = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+    d.format(if with_seconds {
+        "%Y%m%d%H%M%S"
+    } else {
+        "%Y%m%d"
+    })
+    .to_string()
+}
+
+#[test]
+fn allowed_signers_verdicts_match_ssh_keygen_verify() {
+    let t = tmp("differential");
+    let r = report(&t.0);
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    let mallory = keygen(&t.0, "mallory", "ed25519", "");
+    let at: i64 = 1_795_000_000; // 2026-11-18T11:06:40Z
+    sign_at(&r, "Security Team", "Alice", &alice, at);
+    let payload = t.0.join("payload");
+    std::fs::write(&payload, audit(&["verify", &r, "--payload", "1"]).stdout).unwrap();
+    let sig = t.0.join("sig");
+    std::fs::write(&sig, json(&r)["signoffs"][0]["signature"].as_str().unwrap()).unwrap();
+    let (k, other) = (pubkey(&alice), pubkey(&mallory));
+    let day = 86_400;
+    let corpus: Vec<(&str, String)> = vec![
+        ("exact principal", format!("alice@example.com {k}")),
+        ("wildcard", format!("*@example.com {k}")),
+        ("all but one", format!("*,!mallory@evil.com {k}")),
+        (
+            "quoted list",
+            format!("\"alice@example.com,bob@example.com\" {k}"),
+        ),
+        (
+            "negation first",
+            format!("!alice@example.com,*@example.com {k}"),
+        ),
+        ("question mark", format!("al?ce@example.com {k}")),
+        ("negation only", format!("!alice@example.com {k}")),
+        (
+            "other namespace",
+            format!("alice@example.com namespaces=\"git\" {k}"),
+        ),
+        (
+            "namespace wildcard",
+            format!("alice@example.com namespaces=\"mlsdm-*\" {k}"),
+        ),
+        (
+            "namespace negated",
+            format!("alice@example.com namespaces=\"*,!mlsdm-audit\" {k}"),
+        ),
+        (
+            "namespace list",
+            format!("alice@example.com namespaces=\"git,mlsdm-audit\" {k}"),
+        ),
+        (
+            "expired",
+            format!(
+                "alice@example.com valid-before=\"{}Z\" {k}",
+                ssh_time(at - day, false)
+            ),
+        ),
+        (
+            "not yet valid",
+            format!(
+                "alice@example.com valid-after=\"{}Z\" {k}",
+                ssh_time(at + day, false)
+            ),
+        ),
+        (
+            "within validity",
+            format!(
+                "alice@example.com valid-after=\"{}Z\",valid-before=\"{}Z\" {k}",
+                ssh_time(at - day, false),
+                ssh_time(at + 2 * day, false)
+            ),
+        ),
+        (
+            "valid-before is the signoff second",
+            format!(
+                "alice@example.com valid-before=\"{}Z\" {k}",
+                ssh_time(at, true)
+            ),
+        ),
+        (
+            "valid-after is a second late",
+            format!(
+                "alice@example.com valid-after=\"{}Z\" {k}",
+                ssh_time(at + 1, true)
+            ),
+        ),
+        (
+            "valid-before is a second early",
+            format!(
+                "alice@example.com valid-before=\"{}Z\" {k}",
+                ssh_time(at - 1, true)
+            ),
+        ),
+        (
+            "local time, on the second",
+            format!(
+                "alice@example.com valid-before=\"{}\" {k}",
+                ssh_time(at + 9 * 3600, true)
+            ),
+        ),
+        (
+            "local time, a second early",
+            format!(
+                "alice@example.com valid-before=\"{}\" {k}",
+                ssh_time(at + 9 * 3600 - 1, true)
+            ),
+        ),
+        (
+            "options in capitals",
+            format!(
+                "alice@example.com VALID-BEFORE=\"{}Z\" {k}",
+                ssh_time(at - day, false)
+            ),
+        ),
+        (
+            "cert-authority",
+            format!("alice@example.com cert-authority {k}"),
+        ),
+        ("another key", format!("alice@example.com {other}")),
+        (
+            "several lines",
+            format!(
+                "mallory@evil.com {other}\nalice@example.com namespaces=\"git\" {k}\n*@example.com {k}"
+            ),
+        ),
+    ];
+    let identities = ["alice@example.com", "bob@example.com", "mallory@evil.com"];
+    let mut verdicts = std::collections::BTreeMap::new();
+    for (i, (what, text)) in corpus.iter().enumerate() {
+        let file = t.0.join(format!("allowed-{i}"));
+        std::fs::write(&file, format!("{text}\n")).unwrap();
+        let file = file.to_str().unwrap();
+        for id in identities {
+            // Times without `Z` are local: both sides run in the same (non-UTC) zone.
+            let theirs = Command::new("ssh-keygen")
+                .args([
+                    "-Y",
+                    "verify",
+                    "-f",
+                    file,
+                    "-I",
+                    id,
+                    "-n",
+                    "mlsdm-audit",
+                    "-s",
+                    sig.to_str().unwrap(),
+                    &format!("-Overify-time={}Z", ssh_time(at, true)),
+                ])
+                .stdin(std::fs::File::open(&payload).unwrap())
+                .env("TZ", "JST-9")
+                .output()
+                .unwrap();
+            let ours = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+                .args(["verify", &r, "--allowed-signers", file, "--principal", id])
+                .env("TZ", "JST-9")
+                .output()
+                .unwrap();
+            assert_ne!(ours.status.code(), Some(2), "{what}: {ours:?}");
+            let ours_ok = ours.status.success();
+            assert_eq!(
+                ours_ok,
+                theirs.status.success(),
+                "{what} as {id}: ours {}, ssh-keygen {}\n{text}",
+                String::from_utf8_lossy(&ours.stdout),
+                String::from_utf8_lossy(&theirs.stderr)
+            );
+            verdicts.insert((*what, id), ours_ok);
+        }
+    }
+    // The corpus exercises both verdicts where it matters.
+    for (what, id, expected) in [
+        ("exact principal", "alice@example.com", true),
+        ("exact principal", "bob@example.com", false),
+        ("wildcard", "bob@example.com", true),
+        ("wildcard", "mallory@evil.com", false),
+        ("negation first", "alice@example.com", false),
+        ("negation first", "bob@example.com", true),
+        ("negation only", "alice@example.com", false),
+        ("namespace list", "alice@example.com", true),
+        ("namespace negated", "alice@example.com", false),
+        ("expired", "alice@example.com", false),
+        ("within validity", "alice@example.com", true),
+        (
+            "valid-before is the signoff second",
+            "alice@example.com",
+            true,
+        ),
+        ("valid-after is a second late", "alice@example.com", false),
+        ("local time, on the second", "alice@example.com", true),
+        ("local time, a second early", "alice@example.com", false),
+        ("cert-authority", "alice@example.com", false),
+        ("several lines", "alice@example.com", true),
+    ] {
+        assert_eq!(verdicts[&(what, id)], expected, "{what} as {id}");
+    }
+    // Without --principal, each line's own principals; refusals say why.
+    let check = |what: &str, expect: &str| {
+        let i = corpus.iter().position(|(w, _)| *w == what).unwrap();
+        let file = t.0.join(format!("allowed-{i}"));
+        let out = audit(&["verify", &r, "--allowed-signers", file.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains(expect), "{what}: {text}");
+        out.status.success()
+    };
+    assert!(check(
+        "wildcard",
+        "#1 Security Team | Alice | *@example.com |"
+    ));
+    assert!(!check(
+        "negation only",
+        "NOT ALLOWED: line 1: the principals \"!alice@example.com\" match no identity"
+    ));
+    assert!(!check("expired", "the key had expired at the signoff time"));
+    assert!(!check(
+        "not yet valid",
+        "the key was not yet valid at the signoff time"
+    ));
+    assert!(!check(
+        "other namespace",
+        "namespace mlsdm-audit is not in namespaces=\"git\""
+    ));
+    assert!(!check(
+        "cert-authority",
+        "lists the key as a cert-authority"
+    ));
+    assert!(!check("another key", "UNKNOWN SIGNER"));
+    assert!(check(
+        "several lines",
+        "#1 Security Team | Alice | *@example.com |"
+    ));
+    // A line ssh-keygen would reject stops verify, naming it.
+    for bad in [
+        format!("alice@example.com namespaces=mlsdm-audit {k}"),
+        format!("alice@example.com valid-after=\"yesterday\" {k}"),
+        format!("alice@example.com no-such-option {k}"),
+        format!("alice@example.com namespaces=\"a\",namespaces=\"b\" {k}"),
+        "alice@example.com".to_string(),
+    ] {
+        let file = t.0.join("bad-allowed");
+        std::fs::write(&file, format!("# trusted\n{bad}\n")).unwrap();
+        let out = audit(&["verify", &r, "--allowed-signers", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("bad-allowed:2:"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn rsa_and_ecdsa_keys_sign_and_ssh_keygen_verifies() {
+    let t = tmp("keytypes");
+    for (name, kind, bits) in [
+        ("rsa2048", "rsa", "2048"),
+        ("rsa3072", "rsa", "3072"),
+        ("p256", "ecdsa", "256"),
+        ("p384", "ecdsa", "384"),
+        ("p521", "ecdsa", "521"),
+        ("ed", "ed25519", ""),
+    ] {
+        let path = t.0.join(name);
+        let path = path.to_str().unwrap();
+        let mut args = vec!["-q", "-t", kind, "-N", "", "-C", name, "-f", path];
+        if !bits.is_empty() {
+            args.extend(["-b", bits]);
+        }
+        let made = ssh_keygen(&args, None);
+        assert!(made.status.success(), "{name}: {made:?}");
+        let r = report(&t.0);
+        let signed = audit(&[
+            "signoff",
+            &r,
+            "--role",
+            "Product Owner",
+            "--name",
+            "Erin",
+            "--key",
+            path,
+        ]);
+        ok(&signed);
+        let allowed = t.0.join("allowed");
+        std::fs::write(&allowed, format!("erin@example.com {}\n", pubkey(path))).unwrap();
+        let text = ok(&audit(&[
+            "verify",
+            &r,
+            "--allowed-signers",
+            allowed.to_str().unwrap(),
+        ]));
+        assert!(text.contains("| valid"), "{name}: {text}");
+        let payload = t.0.join("payload");
+        std::fs::write(&payload, audit(&["verify", &r, "--payload", "1"]).stdout).unwrap();
+        let sig = t.0.join("payload.sig");
+        let ours = json(&r)["signoffs"][0]["signature"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        std::fs::write(&sig, &ours).unwrap();
+        let verify = |sig: &Path| {
+            ssh_keygen(
+                &[
+                    "-Y",
+                    "verify",
+                    "-f",
+                    allowed.to_str().unwrap(),
+                    "-I",
+                    "erin@example.com",
+                    "-n",
+                    "mlsdm-audit",
+                    "-s",
+                    sig.to_str().unwrap(),
+                ],
+                Some(&payload),
+            )
+        };
+        let v = verify(&sig);
+        assert!(
+            v.status.success(),
+            "{name}: ssh-keygen rejected our signature: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        if kind == "rsa" {
+            // rsa-sha2-512, as ssh-keygen signs, never the SHA-1 ssh-rsa.
+            assert!(
+                String::from_utf8_lossy(&v.stdout).contains("with RSA key"),
+                "{v:?}"
+            );
+            let pem = ssh_key::SshSig::from_pem(&ours).unwrap();
+            assert_eq!(pem.algorithm().as_str(), "rsa-sha2-512");
+        }
+        // And we verify ssh-keygen's own signature with the same key.
+        std::fs::remove_file(&sig).unwrap();
+        let s = ssh_keygen(
+            &[
+                "-Y",
+                "sign",
+                "-q",
+                "-n",
+                "mlsdm-audit",
+                "-f",
+                path,
+                payload.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(s.status.success(), "{name}: {s:?}");
+        let mut v = json(&r);
+        v["signoffs"][0]["signature"] = std::fs::read_to_string(&sig).unwrap().into();
+        std::fs::write(&r, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let text = ok(&audit(&[
+            "verify",
+            &r,
+            "--allowed-signers",
+            allowed.to_str().unwrap(),
+        ]));
+        assert!(text.contains("| valid"), "{name}: {text}");
+    }
+    // Key types that cannot sign say which can.
+    for (name, kind, bits) in [("rsa1024", "rsa", "1024"), ("dsa", "dsa", "1024")] {
+        let path = t.0.join(name);
+        let path = path.to_str().unwrap();
+        if !ssh_keygen(&["-q", "-t", kind, "-b", bits, "-N", "", "-f", path], None)
+            .status
+            .success()
+        {
+            continue; // this ssh-keygen no longer makes such keys
+        }
+        let r = report(&t.0);
+        let out = audit(&[
+            "signoff",
+            &r,
+            "--role",
+            "Product Owner",
+            "--name",
+            "Erin",
+            "--key",
+            path,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(
+                "ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of 2048 bits or more"
+            ),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn empty_or_malformed_signatures_are_named_by_signoff() {
+    let t = tmp("malformed");
+    let r = report(&t.0);
+    let key = keygen(&t.0, "alice", "ed25519", "");
+    ok(&audit(&[
+        "signoff",
+        &r,
+        "--role",
+        "Product Owner",
+        "--name",
+        "Alice",
+        "--key",
+        &key,
+    ]));
+    ok(&audit(&[
+        "signoff",
+        &r,
+        "--role",
+        "Security Team",
+        "--name",
+        "Alice",
+        "--key",
+        &key,
+    ]));
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "empty signature",
+            Box::new(|v| v["signoffs"][1]["signature"] = "".into()),
+            "signoff #2: empty or malformed signature (it is empty or missing)",
+        ),
+        (
+            "blank signature",
+            Box::new(|v| v["signoffs"][1]["signature"] = " \n".into()),
+            "signoff #2: empty or malformed signature (it is empty or missing)",
+        ),
+        (
+            "no signature",
+            Box::new(|v| {
+                v["signoffs"][1]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("signature");
+            }),
+            "signoff #2: empty or malformed signature (it is empty or missing)",
+        ),
+        (
+            "garbage signature",
+            Box::new(|v| {
+                v["signoffs"][1]["signature"] =
+                    "-----BEGIN SSH SIGNATURE-----\nnot base64!\n-----END SSH SIGNATURE-----\n"
+                        .into();
+            }),
+            "signoff #2: empty or malformed signature (not an armored SSH signature",
+        ),
+        (
+            "empty key",
+            Box::new(|v| v["signoffs"][1]["publicKey"] = "".into()),
+            "signoff #2: empty or malformed publicKey (it is empty or missing)",
+        ),
+    ];
+    for (what, f, expect) in cases {
+        let out = tampered(&t, &r, &allowed, f);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{what}: {text}");
+        assert!(
+            text.contains("#1 Product Owner | Alice | alice@example.com |")
+                && text.contains("| valid"),
+            "{what}: the other signoff still verifies: {text}"
+        );
+        assert!(
+            text.contains(&format!("INVALID: {expect}")),
+            "{what}: {text}"
+        );
+        assert!(!text.contains("PEM preamble"), "{what}: {text}");
+    }
+    let out = tampered(&t, &r, &allowed, |v| v["signoffs"] = "x".into());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"signoffs\" is not a list"));
 }

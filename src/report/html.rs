@@ -215,7 +215,7 @@ pub fn render(report: &Report) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(role),
                 esc(&so.name),
-                esc(&so.time[..so.time.len().min(10)])
+                esc(super::first_chars(&so.time, 10))
             );
         }
     }
@@ -229,7 +229,7 @@ pub fn render(report: &Report) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&so.role),
             esc(&so.name),
-            esc(&so.time[..so.time.len().min(10)])
+            esc(super::first_chars(&so.time, 10))
         );
     }
     let waived = report

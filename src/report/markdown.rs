@@ -71,8 +71,8 @@ fn signoff_table(report: &Report) -> String {
                 .take(2)
                 .collect::<Vec<_>>()
                 .join(" ");
-            let short = if key.len() > 40 {
-                format!("{}…", &key[..40])
+            let short = if key.chars().count() > 40 {
+                format!("{}…", super::first_chars(&key, 40))
             } else {
                 key
             };
@@ -81,7 +81,7 @@ fn signoff_table(report: &Report) -> String {
                 "| {} | {} | {} | {} |",
                 md(role),
                 md(&so.name),
-                md(&so.time[..so.time.len().min(10)]),
+                md(super::first_chars(&so.time, 10)),
                 md(&short)
             );
         }

@@ -371,6 +371,12 @@ pub enum Format {
     Sarif,
 }
 
+/// The first `n` characters of `s`, never splitting one (report strings come from input:
+/// a signoff's time or key may hold any text).
+pub fn first_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
 /// Renders a report; `color` only affects the table.
 pub fn render(report: &Report, format: Format, color: bool) -> String {
     match format {

@@ -29,7 +29,12 @@ pub struct ClusterOptions {
     pub burst: u32,
     pub timeout: Duration,
     pub progress: bool,
+    /// The most pages one list may take (500 items each) before it is called incomplete.
+    pub max_pages: u32,
 }
+
+/// The default bound on pages per list: 5 million objects of one kind, far beyond any namespace.
+pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 
 /// A kind the audit reads: its name, and the groups/versions to try in order of preference.
 struct Wanted {
@@ -349,6 +354,9 @@ impl Api {
     }
 
     fn fatal(&self, e: &kube::Error) -> ClusterError {
+        if let Some(why) = auth_in_chain(e) {
+            return ClusterError(format!("{}: {why}", self.server));
+        }
         let mut text = e.to_string();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
@@ -396,27 +404,140 @@ fn retryable(e: &kube::Error) -> bool {
             || text.contains("eof"))
 }
 
+/// Why `connect` failed: the user's configuration (exit 2) or the cluster (exit 3).
+#[derive(Debug)]
+pub enum ConnectError {
+    /// A missing, empty or malformed kubeconfig, or a credential setting that cannot work.
+    Config(String),
+    Cluster(ClusterError),
+}
+
+/// Not echoed: a credential file's content (a bearer token may be on a neighbouring line).
+const NOT_SHOWN: &str = "its content is not shown: it may hold credentials";
+
+/// A kubeconfig problem, described without quoting the file: YAML errors carry only where.
+fn kubeconfig_error(e: &kube::config::KubeconfigError) -> String {
+    use kube::config::{KubeconfigError as K, LoadDataError as D};
+    let data = |what: &str, d: &D| match d {
+        D::DecodeBase64(_) => format!("{what}-data is not valid base64"),
+        D::ReadFile(io, path) => format!("cannot read the {what} file {}: {io}", path.display()),
+        D::NoBase64DataOrFile => format!("no {what} data or file"),
+    };
+    match e {
+        K::Parse(err) => {
+            let at = err.location().map_or_else(String::new, |l| {
+                format!(" at line {}, column {}", l.line(), l.column())
+            });
+            format!("not a valid kubeconfig: a YAML syntax or structure error{at} ({NOT_SHOWN})")
+        }
+        K::ReadConfig(io, _) => format!("cannot read: {io}"),
+        K::CurrentContextNotSet => {
+            "no current-context (set current-context in the file or pass --context)".to_string()
+        }
+        K::LoadCertificateAuthority(d) => data("certificate-authority", d),
+        K::LoadClientCertificate(d) => data("client-certificate", d),
+        K::LoadClientKey(d) => data("client-key", d),
+        K::ParseCertificates(_) => format!("a certificate is not valid PEM ({NOT_SHOWN})"),
+        K::ParseClusterUrl(_) => "the cluster's server is not a valid URL".to_string(),
+        K::ParseProxyUrl(_) => "the cluster's proxy-url is not a valid URL".to_string(),
+        // The rest carry no file content (context and cluster names at most).
+        other => other.to_string(),
+    }
+}
+
+/// A client authentication problem (token, exec plugin), described without credentials: exec
+/// plugin output and auth-provider details are never quoted.
+fn auth_error(e: &kube::client::AuthError) -> String {
+    use kube::client::AuthError as A;
+    match e {
+        A::InvalidBasicAuth(_) => {
+            "the kubeconfig's username/password is not a valid HTTP header value".to_string()
+        }
+        A::InvalidBearerToken(_) => {
+            "the bearer token is not a valid HTTP header value".to_string()
+        }
+        A::MalformedTokenExpirationDate(_) => {
+            "the exec credential plugin's expirationTimestamp is not a valid time".to_string()
+        }
+        A::AuthExecStart(io) => format!("cannot start the exec credential plugin: {io}"),
+        // Not the command either: kube-rs renders it with the plugin's environment (`env:`).
+        A::AuthExecRun { out, .. } => format!(
+            "the exec credential plugin failed ({}; its command, environment and output are not shown: they may hold credentials)",
+            out.status
+        ),
+        A::AuthExecParse(err) => {
+            let at = err.location().map_or_else(String::new, |l| {
+                format!(" (line {}, column {})", l.line(), l.column())
+            });
+            format!(
+                "the exec credential plugin's output is not a valid ExecCredential{at}; its output is not shown: it may hold credentials"
+            )
+        }
+        A::AuthExec(_) => {
+            "the exec credential plugin or auth-provider failed (details are not shown: they may hold credentials)".to_string()
+        }
+        A::ReadTokenFile(io, path) => {
+            format!("cannot read the token file {}: {io}", path.display())
+        }
+        A::ParseTokenKey(_) => format!("the auth-provider's token-key is not valid ({NOT_SHOWN})"),
+        other => other.to_string(),
+    }
+}
+
+/// An authentication error anywhere in an error's source chain, described safely.
+fn auth_in_chain(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(a) = err.downcast_ref::<kube::client::AuthError>() {
+            return Some(auth_error(a));
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// Which kubeconfig kube-rs reads without --kubeconfig, for messages.
+fn default_kubeconfig() -> String {
+    match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(v) => format!("$KUBECONFIG ({})", v.to_string_lossy()),
+        None => "~/.kube/config".to_string(),
+    }
+}
+
 /// Loads kubeconfig (flags, $KUBECONFIG, ~/.kube/config) or in-cluster config, like kubectl.
-pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, String), ClusterError> {
+pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, String), ConnectError> {
     let options = kube::config::KubeConfigOptions {
         context: opts.context.clone(),
         ..Default::default()
     };
     let mut config = match &opts.kubeconfig {
         Some(path) => {
+            let named = |why: String| ConnectError::Config(format!("--kubeconfig {}: {why}", path.display()));
             let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| ClusterError(format!("--kubeconfig {}: {e}", path.display())))?;
+                .map_err(|e| named(kubeconfig_error(&e)))?;
+            if kc.clusters.is_empty() && kc.contexts.is_empty() {
+                return Err(named("no clusters and no contexts: the file is empty or not a kubeconfig".into()));
+            }
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(|e| ClusterError(format!("--kubeconfig {}: {e}", path.display())))?
+                .map_err(|e| named(kubeconfig_error(&e)))?
         }
         None if opts.context.is_some() => kube::Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| ClusterError(format!("kubeconfig: {e}")))?,
+            .map_err(|e| {
+                ConnectError::Config(format!("{}: {}", default_kubeconfig(), kubeconfig_error(&e)))
+            })?,
         None => kube::Config::infer().await.map_err(|e| {
-            ClusterError(format!(
-                "no cluster configuration: {e} (give --kubeconfig, set KUBECONFIG, or run in a pod)"
-            ))
+            let kubeconfig = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<kube::config::KubeconfigError>());
+            ConnectError::Config(match kubeconfig {
+                Some(kube::config::KubeconfigError::FindPath) | None => "no cluster configuration: no kubeconfig and not running in a pod (give --kubeconfig, set KUBECONFIG, or run in a pod)".to_string(),
+                Some(kube::config::KubeconfigError::ReadConfig(io, _)) if io.kind() == std::io::ErrorKind::NotFound => format!(
+                    "no cluster configuration: {} does not exist and this is not a pod (give --kubeconfig, set KUBECONFIG, or run in a pod)",
+                    default_kubeconfig()
+                ),
+                Some(k) => format!("{}: {}", default_kubeconfig(), kubeconfig_error(k)),
+            })
         })?,
     };
     config.connect_timeout = Some(opts.timeout);
@@ -429,7 +550,20 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
         .trim_end_matches('/')
         .to_string();
     let namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| ClusterError(format!("{server}: {e}")))?;
+    let client = Client::try_from(config).map_err(|e| match &e {
+        // Credentials the kubeconfig names but that cannot work: the user's input.
+        kube::Error::Auth(
+            a @ (kube::client::AuthError::AuthExecStart(_)
+            | kube::client::AuthError::MissingCommand
+            | kube::client::AuthError::ReadTokenFile(..)
+            | kube::client::AuthError::InvalidBearerToken(_)
+            | kube::client::AuthError::InvalidBasicAuth(_)),
+        ) => ConnectError::Config(format!("kubeconfig user for {server}: {}", auth_error(a))),
+        _ => ConnectError::Cluster(ClusterError(format!(
+            "{server}: {}",
+            auth_in_chain(&e).unwrap_or_else(|| e.to_string())
+        ))),
+    })?;
     let api = Api {
         client,
         limiter: Arc::new(RateLimiter::new(opts.qps, opts.burst)),
@@ -525,13 +659,16 @@ enum ListError {
     Fatal(ClusterError),
 }
 
-/// Lists every object of a kind, page by page (limit 500, opaque continue tokens).
+/// Lists every object of a kind, page by page (limit 500, opaque continue tokens). A list that
+/// does not complete (an error on a later page, a token that repeats or never ends, a page
+/// without an `items` array) is an error for the whole kind: a partial list is never evaluated.
 async fn list_all(
     api: &Api,
     r: &ApiResource,
     caps: &ApiCapabilities,
     namespace: Option<&str>,
     metadata_only: bool,
+    max_pages: u32,
 ) -> Result<Vec<Value>, ListError> {
     let scope_ns = if caps.scope == Scope::Namespaced {
         namespace
@@ -546,7 +683,15 @@ async fn list_all(
     };
     let mut items = Vec::new();
     let mut cont: Option<String> = None;
-    let mut pages = 0;
+    let mut seen_tokens = BTreeSet::new();
+    let mut pages: u32 = 0;
+    // `page` counts from 1: the page where the list broke off.
+    let incomplete = |page: u32, why: String| {
+        ListError::Other(format!(
+            "{}: listing {} did not complete: {why} (page {page}); a partial list is not evaluated",
+            api.server, r.plural
+        ))
+    };
     loop {
         let mut q = format!("{path}?limit=500");
         if let Some(c) = &cont {
@@ -574,7 +719,19 @@ async fn list_all(
                     r.group
                 )));
             }
-            StatusCode::NOT_FOUND => return Err(ListError::NotServed),
+            // 404 on the first page: the kind is not served (a CRD removed since discovery).
+            StatusCode::NOT_FOUND if pages == 0 => return Err(ListError::NotServed),
+            // On a later page the kind was served: the earlier pages are not the whole list.
+            s @ (StatusCode::NOT_FOUND | StatusCode::GONE) if pages > 0 => {
+                return Err(incomplete(
+                    pages + 1,
+                    format!(
+                        "the continue page answered {}: {}",
+                        s.as_u16(),
+                        status_message(&a.body)
+                    ),
+                ));
+            }
             s => {
                 return Err(ListError::Other(format!(
                     "{} answered {} listing {}: {}",
@@ -591,12 +748,28 @@ async fn list_all(
                 api.server, r.plural
             ))
         })?;
-        for mut item in page
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-        {
+        let page_items = match page.get("items") {
+            Some(Value::Array(list)) => list.clone(),
+            // kube-apiserver builds metadata-only pages by appending to a nil slice, so an empty
+            // one is encoded `items: null`. Full lists always carry `[]` (kubernetes#39822).
+            Some(Value::Null)
+                if page.get("kind").and_then(Value::as_str)
+                    == Some("PartialObjectMetadataList") =>
+            {
+                Vec::new()
+            }
+            None => return Err(incomplete(pages + 1, "a page has no `items`".into())),
+            Some(Value::Null) => {
+                return Err(incomplete(pages + 1, "a page has `items: null`".into()));
+            }
+            Some(other) => {
+                return Err(incomplete(
+                    pages + 1,
+                    format!("a page's `items` is {}, not a list", json_type(other)),
+                ));
+            }
+        };
+        for mut item in page_items {
             // List items carry no kind/apiVersion; the resource says what they are.
             if let Some(m) = item.as_object_mut() {
                 m.insert("kind".into(), Value::String(r.kind.clone()));
@@ -608,14 +781,47 @@ async fn list_all(
             items.push(item);
         }
         pages += 1;
-        cont = page
-            .pointer("/metadata/continue")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string);
-        if cont.is_none() || pages > 100_000 {
+        cont = match page.pointer("/metadata/continue") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) if c.is_empty() => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(other) => {
+                return Err(incomplete(
+                    pages,
+                    format!("the continue token is {}, not a string", json_type(other)),
+                ));
+            }
+        };
+        let Some(token) = &cont else {
             return Ok(items);
+        };
+        if !seen_tokens.insert(token.clone()) {
+            return Err(incomplete(
+                pages,
+                "the server sent a continue token it had already sent; the list would never end"
+                    .into(),
+            ));
         }
+        if pages >= max_pages {
+            return Err(incomplete(
+                pages,
+                format!(
+                    "more than {max_pages} pages of 500 items, the cap (--max-list-pages {max_pages}); the server may be sending endless continue tokens"
+                ),
+            ));
+        }
+    }
+}
+
+/// A JSON value's type, for messages that must not quote the value.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -679,8 +885,9 @@ pub async fn gather(
             continue;
         };
         let (api, ns) = (api.clone(), namespace.clone());
+        let max_pages = opts.max_pages.max(1);
         tasks.spawn(async move {
-            let res = list_all(&api, &r, &caps, ns.as_deref(), metadata_only).await;
+            let res = list_all(&api, &r, &caps, ns.as_deref(), metadata_only, max_pages).await;
             (kind, r, res)
         });
     }

@@ -182,6 +182,18 @@ pub enum FaultKind {
     Slow(Duration),
     /// Send half a page, then drop the connection.
     DropMidList,
+    /// The fault applies only to list requests that carry a `continue` token (a later page).
+    OnContinue(Box<FaultKind>),
+    /// The list answers with its real page but always the same continue token (page 1 again).
+    RepeatContinue,
+    /// The list answers page 1 with a fresh continue token every time: it never ends.
+    EndlessContinue,
+    /// A 200 list without `items`.
+    ItemsMissing,
+    /// A 200 list with `items: null`.
+    ItemsNull,
+    /// A 200 list whose `items` is an object, not a list.
+    ItemsNotList,
 }
 
 /// Fault injection: the next `times` requests whose path contains `path_contains`.
@@ -238,6 +250,8 @@ struct Inner {
     faults: Mutex<Vec<Fault>>,
     log: Mutex<Vec<Logged>>,
     http: reqwest_lite::Client,
+    /// Makes EndlessContinue's tokens unique.
+    continue_counter: std::sync::atomic::AtomicU64,
 }
 
 /// A running API server stand-in.
@@ -293,6 +307,7 @@ pub async fn start_with_pki(config: ApiConfig, pki: &Pki) -> std::io::Result<Api
         config,
         log: Mutex::new(Vec::new()),
         http: reqwest_lite::Client,
+        continue_counter: std::sync::atomic::AtomicU64::new(0),
     });
     let app = Router::new().fallback(handle).with_state(inner.clone());
     let task = crate::tls::serve(listener, app, pki);
@@ -622,16 +637,29 @@ async fn respond(
         );
     };
     // Injected faults, in order.
+    let on_continue = query_param(query, "continue").is_some_and(|c| !c.is_empty());
     let fault = inner.faults.lock().ok().and_then(|mut f| {
-        let i = f
-            .iter()
-            .position(|x| x.times > 0 && path.contains(&x.path_contains))?;
+        let i = f.iter().position(|x| {
+            x.times > 0
+                && path.contains(&x.path_contains)
+                && (on_continue || !matches!(x.kind, FaultKind::OnContinue(_)))
+        })?;
         f[i].times -= 1;
-        Some(f[i].kind.clone())
+        Some(match f[i].kind.clone() {
+            FaultKind::OnContinue(k) => *k,
+            k => k,
+        })
     });
+    // Faults that change a list answer rather than replace it.
+    let mut list_fault = None;
     match fault {
         Some(FaultKind::Status(code)) => {
-            return status(code, "InternalError", "injected fault", None);
+            let reason = match code {
+                404 => "NotFound",
+                410 => "Expired",
+                _ => "InternalError",
+            };
+            return status(code, reason, "injected fault", None);
         }
         Some(FaultKind::TooManyRequests { retry_after }) => {
             let mut r = status(
@@ -658,7 +686,14 @@ async fn respond(
             let body = Body::from_stream(futures_util::stream::iter(chunks));
             return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
         }
-        None => {}
+        Some(
+            k @ (FaultKind::RepeatContinue
+            | FaultKind::EndlessContinue
+            | FaultKind::ItemsMissing
+            | FaultKind::ItemsNull
+            | FaultKind::ItemsNotList),
+        ) => list_fault = Some(k),
+        Some(FaultKind::OnContinue(_)) | None => {}
     }
     match path {
         "/version" => {
@@ -951,17 +986,51 @@ async fn respond(
         meta["continue"] = json!(encode_continue(end));
         meta["remainingItemCount"] = json!(total - end);
     }
+    let mut list = if metadata_only {
+        // As kube-apiserver encodes an empty metadata-only page: a nil Go slice.
+        let page = if page.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(page)
+        };
+        json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": page})
+    } else {
+        json!({"kind": format!("{}List", res.kind), "apiVersion": gv, "metadata": meta, "items": page})
+    };
+    match list_fault {
+        Some(FaultKind::RepeatContinue) => {
+            list["metadata"]["continue"] = json!(encode_continue(0));
+        }
+        Some(FaultKind::EndlessContinue) => {
+            let n = inner
+                .continue_counter
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            list["metadata"]["continue"] = json!(base64_encode(
+                format!("{{\"v\":\"meta.k8s.io/v1\",\"rv\":4242,\"start\":0,\"n\":{n}}}")
+                    .as_bytes()
+            ));
+        }
+        Some(FaultKind::ItemsMissing) => {
+            if let Some(m) = list.as_object_mut() {
+                m.remove("items");
+            }
+        }
+        Some(FaultKind::ItemsNull) => list["items"] = Value::Null,
+        Some(FaultKind::ItemsNotList) => list["items"] = json!({"0": page_first(&list)}),
+        _ => {}
+    }
     if metadata_only {
         json_response(
-            &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": page}),
+            &list,
             "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
         )
     } else {
-        json_response(
-            &json!({"kind": format!("{}List", res.kind), "apiVersion": gv, "metadata": meta, "items": page}),
-            "application/json",
-        )
+        json_response(&list, "application/json")
     }
+}
+
+fn page_first(list: &Value) -> Value {
+    list["items"].get(0).cloned().unwrap_or(Value::Null)
 }
 
 fn encode_continue(offset: usize) -> String {
