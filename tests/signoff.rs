@@ -211,7 +211,7 @@ fn attest_sign_twice_and_verify() {
     assert!(md.contains("| DevOps/SRE Lead | Alice |"), "{md}");
     assert!(md.contains("| Product Owner | | | |"));
     assert!(md.contains(
-        "- [x] On-call rotation established — attested by Alice <alice@example.com> on 2026-11-20"
+        "- [x] On-call rotation established — attested by Alice \\<alice@example.com\\> on 2026-11-20"
     ));
 }
 
