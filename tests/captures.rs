@@ -217,3 +217,52 @@ fn the_stand_in_speaks_like_the_real_service() {
         );
     }
 }
+
+/// What MLSDM_FACTS.md measured on the real service and no capture shows: auth before body
+/// validation before the rate limiter (a 401 or a 422 uses no token), and a 429 worded by route.
+#[test]
+fn the_stand_in_orders_auth_validation_and_limiter_like_the_real_service() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(start("127.0.0.1:0", Config::healthy()))
+        .unwrap();
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let auth = format!("Bearer {}", Config::healthy().api_key.unwrap());
+    let json = ("Content-Type", "application/json");
+    let good = [json, ("Authorization", auth.as_str())];
+    // Twenty refused or invalid requests in a row use no token: none of them is a 429.
+    for _ in 0..10 {
+        let r = request(&addr, "POST", "/generate", &[json], r#"{"prompt": "x"}"#);
+        assert_eq!(r.status, 401);
+        let r = request(&addr, "POST", "/infer", &[json], r#"{"prompt": ""}"#);
+        assert_eq!(
+            r.status, 422,
+            "an invalid body on /infer: 422 before the limiter"
+        );
+    }
+    // A wrong key is refused before an invalid body is looked at.
+    let r = request(&addr, "POST", "/generate", &[json], "{}");
+    assert_eq!(r.status, 401);
+    // The state route's 429 is FastAPI's {"detail": ...}; /generate's is MLSDM's error object.
+    let statuses: Vec<Capture> = (0..12)
+        .map(|_| request(&addr, "GET", "/v1/state/", &good, ""))
+        .collect();
+    assert!(statuses[..5].iter().all(|r| r.status == 200));
+    let limited = statuses.iter().find(|r| r.status == 429).expect("a 429");
+    assert_eq!(
+        serde_json::from_str::<Value>(&limited.body).unwrap(),
+        serde_json::json!({"detail": "Rate limit exceeded. Maximum 5 requests per second."})
+    );
+    let limited = (0..12)
+        .map(|_| request(&addr, "POST", "/generate", &good, r#"{"prompt": "x"}"#))
+        .find(|r| r.status == 429)
+        .expect("a 429");
+    assert_eq!(
+        serde_json::from_str::<Value>(&limited.body).unwrap(),
+        serde_json::json!({"error": {"error_type": "rate_limit_exceeded", "message": "Rate limit exceeded. Maximum 5 requests per second.", "details": null}})
+    );
+}

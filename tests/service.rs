@@ -35,6 +35,11 @@ const KEY: &str = "test-api-key-0123456789abcdef";
 
 /// Runs the CLI; these tests audit only the service, never a cluster.
 fn audit(args: &[&str]) -> Output {
+    audit_env(args, &[])
+}
+
+/// Runs the CLI with more environment variables.
+fn audit_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut args = args.to_vec();
     if args.first() == Some(&"check") {
         args.insert(1, "--no-cluster");
@@ -44,6 +49,7 @@ fn audit(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
         .env("MLSDM_TEST_KEY", KEY)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -591,4 +597,101 @@ fn audit_with_cluster_objects(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
+}
+
+#[test]
+fn end_to_end_passes_only_when_something_is_generated() {
+    let _serial = serial();
+    // (mode, status, message part, POST /generate requests sent)
+    let cases = [
+        // The stand-in's moral filter turns the first request away; the benign retry generates.
+        ("healthy", "pass", "", 2),
+        (
+            "asleep",
+            "fail",
+            "POST /generate answered 200 but generated nothing (accepted: false, rejected_at: generation, phase: sleep) in 1 attempt(s)",
+            1,
+        ),
+        (
+            "backend-dead",
+            "fail",
+            "POST /generate answered 200 but generated nothing (accepted: false, rejected_at: generation, phase: wake) in 3 attempt(s)",
+            3,
+        ),
+        (
+            "generate-fails",
+            "fail",
+            "authenticated POST /generate answered 500",
+            1,
+        ),
+    ];
+    for (mode, want, needle, sent) in cases {
+        let s = serve(Config::mode(mode).unwrap());
+        let r = report(&audit(&[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--api-key-env",
+            "MLSDM_TEST_KEY",
+            "--active",
+            "--only",
+            "api-end-to-end",
+            "--format",
+            "json",
+        ]));
+        let (st, msg) = status(&r, "api-end-to-end");
+        assert_eq!(st, want, "{mode}: {msg}");
+        assert!(msg.contains(needle), "{mode}: {msg}");
+        let generates = s
+            .server
+            .seen()
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p == "/generate")
+            .count();
+        assert_eq!(generates, sent, "{mode}: requests sent");
+    }
+}
+
+#[test]
+fn a_refused_key_makes_every_authenticated_probe_an_error() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let out = audit_env(
+        &[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--api-key-env",
+            "MLSDM_WRONG_KEY",
+            "--active",
+            "--format",
+            "json",
+        ],
+        &[("MLSDM_WRONG_KEY", "not-the-key-0123456789abcdef")],
+    );
+    let r = report(&out);
+    let catalog = mlsdm_audit::checks::load(&[]).unwrap();
+    let mut authenticated = 0;
+    for c in &catalog {
+        let Some(req) = &c.request else { continue };
+        let (st, msg) = status(&r, &c.id);
+        if req.authenticated {
+            authenticated += 1;
+            assert_eq!(st, "error", "{}: {msg}", c.id);
+            assert!(
+                msg.contains("the API key was refused (401)"),
+                "{}: {msg}",
+                c.id
+            );
+        } else {
+            assert_ne!(st, "error", "{}: {msg}", c.id);
+        }
+    }
+    assert!(
+        authenticated >= 3,
+        "api-end-to-end, api-error-handling, rate-limit-enforced"
+    );
+    // The unauthenticated probes still say what they saw.
+    assert_eq!(status(&r, "health-live").0, "pass");
+    assert_eq!(status(&r, "auth-required-generate").0, "pass");
 }

@@ -323,6 +323,7 @@ async fn load_probe(
         tasks.spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u32;
+            let mut unauthorized = 0u32;
             while Instant::now() < deadline
                 && remaining
                     .fetch_update(
@@ -334,17 +335,23 @@ async fn load_probe(
             {
                 match fetch(&client, &url, &req, key.as_deref()).await {
                     Ok(r) if (200..300).contains(&r.status) => lat.push(r.latency_ms),
+                    Ok(r) if r.status == 401 => {
+                        unauthorized += 1;
+                        errors += 1;
+                    }
                     _ => errors += 1,
                 }
             }
-            (lat, errors)
+            (lat, errors, unauthorized)
         });
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
-    while let Some(Ok((lat, e))) = tasks.join_next().await {
+    let mut unauthorized = 0;
+    while let Some(Ok((lat, e, u))) = tasks.join_next().await {
         latencies.extend(lat);
         errors += e;
+        unauthorized += u;
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
@@ -352,6 +359,7 @@ async fn load_probe(
     HttpOutcome::Load(json!({
         "requests": done,
         "errors": errors,
+        "unauthorized": unauthorized,
         "seconds": elapsed,
         "rps": f64::from(done) / elapsed.max(1e-9),
         "p50Ms": percentile(&latencies, 0.50),
@@ -362,9 +370,101 @@ async fn load_probe(
 
 fn request_key(r: &HttpRequest) -> String {
     format!(
-        "{} {} {:?} {:?} {}",
-        r.method, r.path, r.headers, r.body, r.authenticated
+        "{} {} {:?} {:?} {} {:?}",
+        r.method,
+        r.path,
+        r.headers,
+        r.body,
+        r.authenticated,
+        r.retry
+            .as_ref()
+            .map(|x| (x.attempts, &x.while_json, &x.body))
     )
+}
+
+/// What an authenticated probe that was answered 401 means: the audit's key is wrong, so
+/// nothing behind authentication was tested.
+const KEY_REFUSED: &str = "the API key was refused (401): check --api-key-env names MLSDM's current key; nothing behind authentication was tested";
+
+/// Whether an answer asks for another attempt under `retry`.
+fn wants_retry(r: &ResponseFacts, retry: &crate::checks::RetrySpec) -> bool {
+    r.status == 200
+        && retry
+            .while_json
+            .iter()
+            .all(|(pointer, want)| r.json.pointer(pointer) == Some(want))
+}
+
+/// Runs one probe: a single request, a burst, a retried request or a load probe.
+async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) -> HttpOutcome {
+    let outcome =
+        if let (Some(_), Transport::Direct { client, base }) = (&req.load, &target.transport) {
+            load_probe(
+                client.clone(),
+                join(base, &req.path),
+                req.clone(),
+                api_key.clone(),
+            )
+            .await
+        } else if let Some(n) = req.repeat {
+            let mut all = Vec::new();
+            let mut failure = None;
+            for _ in 0..n {
+                match fetch_on(target, req, api_key.as_deref()).await {
+                    Ok(r) => all.push(r),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
+        } else if let Some(retry) = &req.retry {
+            let mut all: Vec<ResponseFacts> = Vec::new();
+            let mut failure = None;
+            let mut attempt = req.clone();
+            for i in 0..retry.attempts {
+                if i > 0
+                    && let Some(body) = &retry.body
+                {
+                    attempt.body = Some(body.clone());
+                }
+                match fetch_on(target, &attempt, api_key.as_deref()).await {
+                    Ok(r) => {
+                        let again = wants_retry(&r, retry);
+                        all.push(r);
+                        if !again {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
+        } else {
+            match fetch_on(target, req, api_key.as_deref()).await {
+                Ok(r) => HttpOutcome::Response(r),
+                Err(e) => HttpOutcome::Error(e),
+            }
+        };
+    if !req.authenticated || api_key.is_none() {
+        return outcome;
+    }
+    // A refused key makes every authenticated probe undecidable, never a pass or a fail.
+    let refused = match &outcome {
+        HttpOutcome::Response(r) => r.status == 401,
+        HttpOutcome::Burst(all) => all.iter().any(|r| r.status == 401),
+        HttpOutcome::Load(l) => l.get("unauthorized").and_then(Value::as_u64).unwrap_or(0) > 0,
+        HttpOutcome::Skipped(_) | HttpOutcome::Error(_) => false,
+    };
+    if refused {
+        HttpOutcome::Error(format!("{}: {KEY_REFUSED}", target.display))
+    } else {
+        outcome
+    }
 }
 
 /// Probes every endpoint for every http check, concurrently, deduplicating identical requests.
@@ -561,29 +661,7 @@ async fn probe_all(
             }
             let (target, req, api_key) = (target.clone(), req.clone(), opts.api_key.clone());
             tasks.spawn(async move {
-                let outcome = if let (Some(_), Transport::Direct { client, base }) =
-                    (&req.load, &target.transport)
-                {
-                    load_probe(client.clone(), join(base, &req.path), req.clone(), api_key).await
-                } else if let Some(n) = req.repeat {
-                    let mut all = Vec::new();
-                    let mut failure = None;
-                    for _ in 0..n {
-                        match fetch_on(&target, &req, api_key.as_deref()).await {
-                            Ok(r) => all.push(r),
-                            Err(e) => {
-                                failure = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
-                } else {
-                    match fetch_on(&target, &req, api_key.as_deref()).await {
-                        Ok(r) => HttpOutcome::Response(r),
-                        Err(e) => HttpOutcome::Error(e),
-                    }
-                };
+                let outcome = run_probe(&target, &req, api_key).await;
                 (ti, key, outcome)
             });
         }
