@@ -92,7 +92,7 @@ groups:
 RULES
 promtool check rules "$work/rules.yml" >/dev/null
 i=0
-for mode in healthy errors slow empty-metrics leak; do
+for mode in healthy errors slow empty-metrics leak busy-cpu; do
   sport=$((18081 + i)); pport=$((19091 + i)); i=$((i + 1))
   name=$(echo "$mode" | tr 'a-z-' 'A-Z_')
   target/debug/mlsdm-test-server "127.0.0.1:$sport" "$mode" >"$work/mlsdm-$mode.log" 2>&1 &

@@ -111,7 +111,6 @@ fn healthy_service_passes() {
         "api-docs-published",
         "metrics-endpoint",
         "memory-within-bounds",
-        "cpu-usage-normal",
         "rate-limit-enforced",
         "metrics-being-collected",
         "error-rate-below-1pct",
@@ -126,6 +125,7 @@ fn healthy_service_passes() {
     // Series only a Prometheus server has are no-data, never pass.
     assert_eq!(status(&r, "no-alerts-firing").0, "no-data");
     assert_eq!(status(&r, "memory-stable").0, "no-data");
+    assert_eq!(status(&r, "cpu-usage-normal").0, "no-data");
     assert_eq!(r["target"]["active"], true);
     let window = r["results"]
         .as_array()
@@ -486,7 +486,7 @@ fn tls_is_verified_unless_told_otherwise() {
 }
 
 /// Every http and metrics check: the mode of the stand-in it passes on, and one it fails on.
-/// (no-alerts-firing and memory-stable need a Prometheus server: tests/prometheus.rs.)
+/// (no-alerts-firing, memory-stable and cpu-usage-normal need a Prometheus server: tests/prometheus.rs.)
 const CHECK_MODES: &[(&str, &str, &str)] = &[
     ("health-live", "healthy", "dead"),
     ("health-liveness-legacy", "healthy", "no-legacy-paths"),
@@ -504,7 +504,6 @@ const CHECK_MODES: &[(&str, &str, &str)] = &[
     ("api-docs-published", "healthy", "no-docs"),
     ("metrics-endpoint", "healthy", "no-metrics"),
     ("memory-within-bounds", "healthy", "big-memory"),
-    ("cpu-usage-normal", "healthy", "busy-cpu"),
     ("rate-limit-enforced", "healthy", "no-rate-limit"),
     ("load-probe", "healthy", "slow-health"),
     ("metrics-being-collected", "healthy", "empty-metrics"),
@@ -528,7 +527,7 @@ fn every_http_and_metrics_check_passes_and_fails_on_its_fixture() {
         let covered = CHECK_MODES.iter().any(|(id, _, _)| *id == c.id)
             // Prometheus-only checks are in tests/prometheus.rs; status-backend-matches needs a
             // workload to compare with and has its own test below.
-            || ["no-alerts-firing", "memory-stable", "status-backend-matches"].contains(&c.id.as_str());
+            || ["no-alerts-firing", "memory-stable", "cpu-usage-normal", "status-backend-matches"].contains(&c.id.as_str());
         assert!(covered, "{} has no passing and failing stand-in mode", c.id);
     }
     let mut modes: Vec<&str> = CHECK_MODES.iter().flat_map(|(_, p, f)| [*p, *f]).collect();
@@ -694,4 +693,66 @@ fn a_refused_key_makes_every_authenticated_probe_an_error() {
     // The unauthenticated probes still say what they saw.
     assert_eq!(status(&r, "health-live").0, "pass");
     assert_eq!(status(&r, "auth-required-generate").0, "pass");
+}
+
+#[test]
+fn a_passive_audit_never_generates() {
+    let _serial = serial();
+    for mode in ["healthy", "open"] {
+        let s = serve(Config::mode(mode).unwrap());
+        let r = report(&audit(&[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--api-key-env",
+            "MLSDM_TEST_KEY",
+            "--format",
+            "json",
+        ]));
+        assert_eq!(
+            s.server.generations(),
+            0,
+            "{mode}: a passive audit ran a generation"
+        );
+        // Upstream's /infer takes unauthenticated requests: the invalid body's 422 says so.
+        let (st, msg) = status(&r, "auth-required-infer");
+        assert_eq!(st, "fail", "{mode}: {msg}");
+        assert!(
+            msg.starts_with("unauthenticated POST /infer was not refused: it answered 422"),
+            "{msg}"
+        );
+        let want = if mode == "open" { "fail" } else { "pass" };
+        assert_eq!(status(&r, "auth-required-generate").0, want, "{mode}");
+    }
+    // The active end-to-end probe is what generates.
+    let s = serve(Config::healthy());
+    report(&audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+        "--active",
+        "--only",
+        "api-end-to-end,auth-required-infer,auth-required-generate",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        s.server.generations(),
+        2,
+        "the end-to-end probe and its retry"
+    );
+}
+
+#[test]
+fn a_busy_node_never_fails_a_pod() {
+    let _serial = serial();
+    // /status system.cpu_percent is the node's CPU (95 % here); only the container's own
+    // cAdvisor series, through Prometheus, decide cpu-usage-normal.
+    let s = serve(Config::mode("busy-cpu").unwrap());
+    let r = run(&s.server.url, &["--only", "cpu-usage-normal"]);
+    let (st, msg) = status(&r, "cpu-usage-normal");
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(msg.contains("container_cpu_usage_seconds_total"), "{msg}");
 }

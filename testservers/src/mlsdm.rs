@@ -39,7 +39,7 @@ pub struct Config {
     /// Resident memory /status reports.
     pub memory_mb: f64,
     pub dimension: u32,
-    /// CPU use /status reports.
+    /// The container's CPU use (percent of one core) its cAdvisor series show.
     pub cpu_percent: f64,
     pub echo_request_id: bool,
     /// Serve the legacy /health/liveness and /health/readiness aliases.
@@ -205,6 +205,8 @@ struct Inner {
     started: Instant,
     request_ids: Mutex<u64>,
     seen: Mutex<Vec<(String, String, String)>>,
+    /// Valid generation requests that reached the engine (past auth, validation and limiter).
+    generations: std::sync::atomic::AtomicU64,
 }
 
 /// A running stand-in.
@@ -230,6 +232,13 @@ impl Server {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+
+    /// Generation requests that reached the engine: what a passive audit must never cause.
+    pub fn generations(&self) -> u64 {
+        self.inner
+            .generations
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Requests the server has booked, real and synthetic (for tests).
@@ -276,6 +285,7 @@ async fn start_with(
         started: Instant::now(),
         request_ids: Mutex::new(0),
         seen: Mutex::new(Vec::new()),
+        generations: std::sync::atomic::AtomicU64::new(0),
     });
     let app = Router::new().fallback(handle).with_state(inner.clone());
     let mut tasks = vec![tokio::spawn(book_traffic(inner.clone()))];
@@ -568,16 +578,21 @@ fn exposition(inner: &Inner) -> String {
 }
 
 /// A kubelet cAdvisor-style exposition for the MLSDM container: its working set stays flat, or
-/// grows by 1 MiB a second in the leak mode.
+/// grows by 1 MiB a second in the leak mode; its CPU counter grows by `cpu_percent` of a core a
+/// second.
 fn cadvisor(inner: &Inner) -> String {
     let base = 350.0 * 1024.0 * 1024.0;
+    let elapsed = inner.started.elapsed().as_secs_f64();
     let growth = if inner.config.memory_leak {
-        inner.started.elapsed().as_secs_f64() * 1024.0 * 1024.0
+        elapsed * 1024.0 * 1024.0
     } else {
         0.0
     };
+    let labels = "container=\"mlsdm-api\",namespace=\"mlsdm-production\",pod=\"mlsdm-api-0\"";
     format!(
-        "# HELP container_memory_working_set_bytes Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\ncontainer_memory_working_set_bytes{{container=\"mlsdm-api\",namespace=\"mlsdm-production\",pod=\"mlsdm-api-0\"}} {}\n",
+        "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.\n# TYPE container_cpu_usage_seconds_total counter\ncontainer_cpu_usage_seconds_total{{cpu=\"total\",{labels}}} {}\n\
+         # HELP container_memory_working_set_bytes Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\ncontainer_memory_working_set_bytes{{{labels}}} {}\n",
+        100.0 + elapsed * inner.config.cpu_percent / 100.0,
         base + growth
     )
 }
@@ -794,6 +809,9 @@ fn route(
                     json!({"error": {"error_type": "internal_error", "message": "An internal error occurred. Please try again later.", "details": null}}),
                 );
             }
+            inner
+                .generations
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             generation(c.engine, is_generate, &prompt, moral_value)
         }
         _ => not_found(),
