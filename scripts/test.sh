@@ -129,4 +129,16 @@ bash scripts/kube-apiserver.sh start "$work/kube"
 bash scripts/real-cluster-setup.sh "$work/kube"
 export KUBE_TEST_REAL_DIR="$work/kube"
 
+# The real MLSDM service (upstream's source at the version the captures are from) for
+# tests/real_mlsdm.rs, unpacked into the cache with a venv of its own. CI has the tarball beside
+# the repository; a user's clone does not, and that test then says it is skipped.
+real_src=../shared/upstream/mlsdm-1.2.0-src.tar.gz
+if [ -f "$real_src" ]; then
+  bash scripts/real-mlsdm.sh "$real_src" "$cache/real-mlsdm"
+  export MLSDM_AUDIT_REAL_MLSDM="$cache/real-mlsdm/mlsdm"
+  export MLSDM_AUDIT_REAL_MLSDM_VENV="$cache/real-mlsdm/venv"
+else
+  echo "scripts/test.sh: $real_src not found: the real-MLSDM test (tests/real_mlsdm.rs) will be skipped"
+fi
+
 cargo test "$@"

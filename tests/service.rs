@@ -756,3 +756,45 @@ fn a_busy_node_never_fails_a_pod() {
     assert_eq!(st, "no-data", "{msg}");
     assert!(msg.contains("container_cpu_usage_seconds_total"), "{msg}");
 }
+
+#[test]
+fn the_burst_and_the_load_probe_run_alone_after_the_other_probes() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    report(&audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+        "--active",
+        "--format",
+        "json",
+    ]));
+    // The metrics scrape runs beside the probes; leave it out.
+    let seen: Vec<(String, String)> = s
+        .server
+        .seen()
+        .into_iter()
+        .filter(|(_, p, _)| p != "/health/metrics")
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    let state: Vec<usize> = (0..seen.len())
+        .filter(|i| seen[*i].1 == "/v1/state/")
+        .collect();
+    assert_eq!(state.len(), 12, "{seen:?}");
+    // The burst is alone: nothing in between, and no generation after it has drained the
+    // client's rate-limit tokens (one bucket for every limited route).
+    assert_eq!(state[11] - state[0], 11, "{seen:?}");
+    assert!(
+        seen[state[0]..]
+            .iter()
+            .all(|(m, p)| p == "/v1/state/" || (m == "GET" && p == "/health")),
+        "{seen:?}"
+    );
+    // The load probe comes last.
+    assert!(
+        seen.len() - state[11] > 100,
+        "the load probe's requests follow the burst"
+    );
+}

@@ -395,6 +395,32 @@ fn wants_retry(r: &ResponseFacts, retry: &crate::checks::RetrySpec) -> bool {
             .all(|(pointer, want)| r.json.pointer(pointer) == Some(want))
 }
 
+/// Sends `n` copies of a request all at once: sent one after another, each would wait for the
+/// previous answer, and a slow service refills a token bucket between them.
+async fn burst(target: &Target, req: &HttpRequest, n: u32, api_key: Option<String>) -> HttpOutcome {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (target, req, key) = (target.clone(), req.clone(), api_key.clone());
+        tasks.spawn(async move { (i, fetch_on(&target, &req, key.as_deref()).await) });
+    }
+    let mut answers = Vec::new();
+    while let Some(Ok(answer)) = tasks.join_next().await {
+        answers.push(answer);
+    }
+    if answers.len() < n as usize {
+        return HttpOutcome::Error(format!("{}: the burst did not finish", target.display));
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    let mut all = Vec::new();
+    for (_, answer) in answers {
+        match answer {
+            Ok(r) => all.push(r),
+            Err(e) => return HttpOutcome::Error(e),
+        }
+    }
+    HttpOutcome::Burst(all)
+}
+
 /// Runs one probe: a single request, a burst, a retried request or a load probe.
 async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) -> HttpOutcome {
     let outcome =
@@ -407,18 +433,7 @@ async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) 
             )
             .await
         } else if let Some(n) = req.repeat {
-            let mut all = Vec::new();
-            let mut failure = None;
-            for _ in 0..n {
-                match fetch_on(target, req, api_key.as_deref()).await {
-                    Ok(r) => all.push(r),
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-            failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
+            burst(target, req, n, api_key.clone()).await
         } else if let Some(retry) = &req.retry {
             let mut all: Vec<ResponseFacts> = Vec::new();
             let mut failure = None;
@@ -620,6 +635,7 @@ async fn probe_all(
     let mut tasks = tokio::task::JoinSet::new();
     let mut plans: Vec<(String, usize, String)> = Vec::new(); // (check id, target index, request key)
     let mut started: HashSet<(usize, String)> = HashSet::new();
+    let mut later = Vec::new();
     for check in checks {
         let Some(req) = &check.request else { continue };
         // Per-pod checks go to every pod; the others to the Service (or the --endpoint).
@@ -660,6 +676,10 @@ async fn probe_all(
                 continue;
             }
             let (target, req, api_key) = (target.clone(), req.clone(), opts.api_key.clone());
+            if req.load.is_some() || req.repeat.is_some() {
+                later.push((ti, key, target, req, api_key));
+                continue;
+            }
             tasks.spawn(async move {
                 let outcome = run_probe(&target, &req, api_key).await;
                 (ti, key, outcome)
@@ -671,6 +691,15 @@ async fn probe_all(
         if let Ok((ti, key, outcome)) = res {
             done.insert((ti, key), outcome);
         }
+    }
+    // Bursts, then load probes, run after the other probes and one at a time: a burst drains
+    // the client's rate-limit tokens (MLSDM keeps one bucket per client for every limited
+    // route, so the end-to-end request would get a 429), and a service saturated by a load
+    // probe slows down everything else (a burst spread out by the load is no burst).
+    later.sort_by_key(|(_, _, _, req, _)| req.load.is_some());
+    for (ti, key, target, req, api_key) in later {
+        let outcome = run_probe(&target, &req, api_key).await;
+        done.insert((ti, key), outcome);
     }
     for (id, ti, key) in plans {
         let t = &targets[ti];

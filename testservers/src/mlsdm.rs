@@ -821,6 +821,27 @@ fn route(
 /// A 200 answer to a valid /generate or /infer, generated or not, shaped like upstream's.
 fn generation(engine: Engine, is_generate: bool, prompt: &str, moral_value: f64) -> Response {
     const THRESHOLD: f64 = 0.55;
+    // The pre-flight check holds the prompt's moral score (0.8 for anything benign) to the
+    // request's moral_value as a threshold: a stricter request is turned away before the engine.
+    if moral_value > 0.8 {
+        let steps = json!([{"step": "risk_assessment", "passed": true, "score": 0.0, "reason": null, "mode": "normal"},
+            {"step": "moral_precheck", "passed": false, "score": 0.8, "threshold": moral_value}]);
+        return if is_generate {
+            json_ok(json!({
+                "response": "", "accepted": false, "phase": "unknown", "moral_score": moral_value,
+                "aphasia_flags": null, "emergency_shutdown": false,
+                "cognitive_state": {"phase": "unknown", "stateless_mode": false, "emergency_shutdown": false, "memory_used_mb": null, "moral_threshold": null},
+                "metrics": {"timing": {"total": 1.0}},
+                "safety_flags": {"validation_steps": steps, "rejected_at": "pre_flight"},
+                "memory_stats": null,
+            }))
+        } else {
+            json_ok(json!({
+                "response": "", "accepted": false, "phase": "unknown", "moral_metadata": {"threshold": moral_value},
+                "aphasia_metadata": null, "rag_metadata": {"enabled": true}, "timing": {"total": 1.0}, "governance": null,
+            }))
+        };
+    }
     let morally_accepted = moral_value >= THRESHOLD;
     let phase = if engine == Engine::Asleep {
         "sleep"
