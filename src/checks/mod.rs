@@ -941,6 +941,36 @@ mod tests {
     }
 
     #[test]
+    fn retry_is_bounded_and_alone() {
+        let check = |request: &str| {
+            let text = format!(
+                "id: x\ntitle: t\nsection: s\nseverity: high\nsource: http\nrequest:\n{request}validations:\n  - expression: response.status == 200\nremediation: r\ndoc: d\n"
+            );
+            parse_check("x.yaml", &text, &cel::CelEnv::default())
+                .err()
+                .map(|e| e[0].message.clone())
+        };
+        let retry = |attempts: u32, extra: &str| {
+            format!(
+                "  path: /generate\n  active: true\n{extra}  retry:\n    attempts: {attempts}\n    whileJson:\n      /accepted: false\n"
+            )
+        };
+        assert_eq!(check(&retry(3, "")), None);
+        assert!(
+            check(&retry(9, "")).is_some_and(|m| m.contains("give 2 to 5 requests in all")),
+            "{:?}",
+            check(&retry(9, ""))
+        );
+        assert!(
+            check(&retry(3, "  repeat: 3\n"))
+                .is_some_and(|m| m.contains("does not go with repeat or load"))
+        );
+        let no_pointer =
+            "  path: /generate\n  retry:\n    attempts: 2\n    whileJson:\n      accepted: false\n";
+        assert!(check(no_pointer).is_some_and(|m| m.contains("JSON pointers")));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("5m"), Some(300));
         assert_eq!(parse_duration("1h30m"), Some(5400));
