@@ -156,7 +156,7 @@ fn the_stand_in_speaks_like_the_real_service() {
             "POST",
             "/generate",
             json_auth,
-            r#"{"prompt": "hi", "moral_value": 0.75}"#,
+            r#"{"prompt": "hi", "moral_value": 0.8}"#,
         ),
         (
             "POST_generate_rejected",

@@ -462,8 +462,7 @@ fn engine_asleep_after_eight_accepted_generations() {
     let _s = serial();
     let Some((src, venv)) = setup() else { return };
     let real = Real::start(&src, &venv, Some(KEY), &[]);
-    let benign =
-        json!({"prompt": "mlsdm-audit test: say hello", "max_tokens": 8, "moral_value": 0.75});
+    let benign = json!({"prompt": "mlsdm-audit test: please help with kind support and care", "max_tokens": 8, "moral_value": 0.9});
     let mut accepted = 0;
     let mut sent = 0;
     while accepted < 8 {
@@ -538,7 +537,7 @@ fn twenty_passive_audits_leave_the_engine_untouched() {
     // The engine's step counter counts every request that reached it, accepted or not: the
     // first generation after twenty audits is its first step, and it generates.
     let v = real.generate(
-        &json!({"prompt": "mlsdm-audit test: say hello", "max_tokens": 8, "moral_value": 0.75}),
+        &json!({"prompt": "mlsdm-audit test: please help with kind support and care", "max_tokens": 8, "moral_value": 0.9}),
     );
     assert_eq!(v["memory_stats"]["step"], 1, "{v}");
     assert_eq!(v["accepted"], true, "{v}");

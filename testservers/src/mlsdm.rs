@@ -821,11 +821,35 @@ fn route(
 /// A 200 answer to a valid /generate or /infer, generated or not, shaped like upstream's.
 fn generation(engine: Engine, is_generate: bool, prompt: &str, moral_value: f64) -> Response {
     const THRESHOLD: f64 = 0.55;
-    // The pre-flight check holds the prompt's moral score (0.8 for anything benign) to the
-    // request's moral_value as a threshold: a stricter request is turned away before the engine.
-    if moral_value > 0.8 {
+    // The pre-flight check holds the prompt's moral score (upstream's heuristic: 0.8, plus 0.05
+    // per positive word) to the request's moral_value: a stricter request is turned away first.
+    let positive = prompt
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| {
+            [
+                "help",
+                "support",
+                "care",
+                "love",
+                "kind",
+                "respect",
+                "ethical",
+                "fair",
+                "honest",
+                "trust",
+                "safe",
+                "protect",
+                "collaborate",
+                "peace",
+                "understanding",
+            ]
+            .contains(&w.to_ascii_lowercase().as_str())
+        })
+        .count();
+    let score = (0.8 + 0.05 * positive as f64).min(1.0);
+    if moral_value > score + 1e-9 {
         let steps = json!([{"step": "risk_assessment", "passed": true, "score": 0.0, "reason": null, "mode": "normal"},
-            {"step": "moral_precheck", "passed": false, "score": 0.8, "threshold": moral_value}]);
+            {"step": "moral_precheck", "passed": false, "score": score, "threshold": moral_value}]);
         return if is_generate {
             json_ok(json!({
                 "response": "", "accepted": false, "phase": "unknown", "moral_score": moral_value,
@@ -856,7 +880,7 @@ fn generation(engine: Engine, is_generate: bool, prompt: &str, moral_value: f64)
     };
     let mut steps = vec![
         json!({"step": "risk_assessment", "passed": true, "score": 0.0, "reason": null, "mode": "normal"}),
-        json!({"step": "moral_precheck", "passed": true, "score": 0.8, "threshold": 0.5}),
+        json!({"step": "moral_precheck", "passed": true, "score": score, "threshold": moral_value}),
     ];
     if accepted {
         steps.push(
