@@ -26,6 +26,11 @@ if [ -z "$python" ]; then
   fi
 fi
 
+# The real-MLSDM test builds a venv when upstream's tarball is there (see below).
+if [ -f ../shared/upstream/mlsdm-1.2.0-src.tar.gz ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
+  need_apt+=(python3-venv)
+fi
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
