@@ -26,6 +26,11 @@ if [ -z "$python" ]; then
   fi
 fi
 
+# The real-MLSDM test builds a venv when upstream's tarball is there (see below).
+if [ -f ../shared/upstream/mlsdm-1.2.0-src.tar.gz ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
+  need_apt+=(python3-venv)
+fi
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
@@ -92,7 +97,7 @@ groups:
 RULES
 promtool check rules "$work/rules.yml" >/dev/null
 i=0
-for mode in healthy errors slow empty-metrics leak; do
+for mode in healthy errors slow empty-metrics leak busy-cpu; do
   sport=$((18081 + i)); pport=$((19091 + i)); i=$((i + 1))
   name=$(echo "$mode" | tr 'a-z-' 'A-Z_')
   target/debug/mlsdm-test-server "127.0.0.1:$sport" "$mode" >"$work/mlsdm-$mode.log" 2>&1 &
@@ -128,5 +133,17 @@ bash scripts/kube-apiserver.sh build
 bash scripts/kube-apiserver.sh start "$work/kube"
 bash scripts/real-cluster-setup.sh "$work/kube"
 export KUBE_TEST_REAL_DIR="$work/kube"
+
+# The real MLSDM service (upstream's source at the version the captures are from) for
+# tests/real_mlsdm.rs, unpacked into the cache with a venv of its own. CI has the tarball beside
+# the repository; a user's clone does not, and that test then says it is skipped.
+real_src=../shared/upstream/mlsdm-1.2.0-src.tar.gz
+if [ -f "$real_src" ]; then
+  bash scripts/real-mlsdm.sh "$real_src" "$cache/real-mlsdm"
+  export MLSDM_AUDIT_REAL_MLSDM="$cache/real-mlsdm/mlsdm"
+  export MLSDM_AUDIT_REAL_MLSDM_VENV="$cache/real-mlsdm/venv"
+else
+  echo "scripts/test.sh: $real_src not found: the real-MLSDM test (tests/real_mlsdm.rs) will be skipped"
+fi
 
 cargo test "$@"

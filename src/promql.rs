@@ -4,7 +4,7 @@
 //! `histogram_quantile` interpolation, label matching), so the same check gives the same answer
 //! either way (a differential test holds us to it).
 //!
-//! Supported: selectors with label matchers, `rate`/`increase`/`deriv` over ranges,
+//! Supported: selectors with label matchers, `rate`/`irate`/`increase`/`deriv` over ranges,
 //! `sum`/`avg`/`min`/`max`/`count` with `by`/`without`, `histogram_quantile`, arithmetic and
 //! comparison operators (with `bool`), numbers and parentheses. Anything else is rejected when the
 //! checks load, with a pointer to `--prometheus`.
@@ -208,7 +208,15 @@ pub fn check_supported(expr: &Expr) -> Result<(), EvalError> {
             check_supported(&b.rhs)
         }
         Expr::Call(c) => {
-            if !["rate", "increase", "deriv", "histogram_quantile", "vector"].contains(&c.func.name)
+            if ![
+                "rate",
+                "irate",
+                "increase",
+                "deriv",
+                "histogram_quantile",
+                "vector",
+            ]
+            .contains(&c.func.name)
             {
                 return unsupported(format!("the function {}()", c.func.name));
             }
@@ -307,7 +315,7 @@ fn eval_inner(expr: &Expr, store: &Store, t: f64) -> Result<QueryValue, EvalErro
             Ok(QueryValue::Vector(out))
         }
         Expr::MatrixSelector(_) => Err(EvalError::Unsupported(
-            "a range vector outside rate()/increase()/deriv()".into(),
+            "a range vector outside rate()/irate()/increase()/deriv()".into(),
         )),
         Expr::Aggregate(a) => aggregate(a, store, t),
         Expr::Binary(b) => binary(b, store, t),
@@ -399,6 +407,21 @@ fn extrapolated(
     Some(result)
 }
 
+/// Prometheus' `instantRate` for `irate`: the per-second increase between the last two samples
+/// (a lower last value is a counter reset, so the increase is the last value).
+fn instant_rate(samples: &[(f64, f64)]) -> Option<f64> {
+    let [.., (prev_t, prev_v), (last_t, last_v)] = samples else {
+        return None;
+    };
+    let increase = if last_v < prev_v {
+        *last_v
+    } else {
+        last_v - prev_v
+    };
+    let seconds = last_t - prev_t;
+    (seconds > 0.0).then(|| increase / seconds)
+}
+
 /// Least-squares slope per second, as Prometheus' `deriv`.
 fn slope(samples: &[(f64, f64)]) -> Option<f64> {
     if samples.len() < 2 {
@@ -420,7 +443,7 @@ fn slope(samples: &[(f64, f64)]) -> Option<f64> {
 
 fn call(c: &Call, store: &Store, t: f64) -> Result<QueryValue, EvalError> {
     match c.func.name {
-        "rate" | "increase" | "deriv" => {
+        "rate" | "irate" | "increase" | "deriv" => {
             let Expr::MatrixSelector(ms) = c.args.args[0].as_ref() else {
                 return Err(EvalError::Unsupported(format!(
                     "{}() of something other than a range selector",
@@ -433,6 +456,7 @@ fn call(c: &Call, store: &Store, t: f64) -> Result<QueryValue, EvalError> {
                 .filter_map(|(labels, samples)| {
                     let v = match c.func.name {
                         "deriv" => slope(&samples),
+                        "irate" => instant_rate(&samples),
                         name => extrapolated(&samples, t - range, t, name == "rate"),
                     }?;
                     Some((drop_name(labels.clone()), v))
@@ -733,6 +757,30 @@ mod tests {
         assert!(
             scalar_of("sum(rate(req_total[5m]))", &s, 1000.0).is_none(),
             "one sample: no rate"
+        );
+    }
+
+    #[test]
+    fn irate_is_the_last_two_samples_whatever_the_range() {
+        let mut s = store();
+        // 100 -> 190 over 10 s: 9/s, where rate() over a 5m range holding 10 s of data divides
+        // its increase by the whole range and reports far less.
+        let irate = scalar_of("sum(irate(req_total{status=\"200\"}[5m]))", &s, 1010.0).unwrap();
+        assert!((irate - 9.0).abs() < 1e-9, "{irate}");
+        let rate = scalar_of("sum(rate(req_total{status=\"200\"}[5m]))", &s, 1010.0).unwrap();
+        assert!(rate < 1.0, "{rate}");
+        // A counter reset: the increase is the new value.
+        s.add_scrape(
+            "a:8000",
+            1020.0,
+            "# TYPE req_total counter\nreq_total{status=\"200\"} 30\n",
+        )
+        .unwrap();
+        let irate = scalar_of("sum(irate(req_total{status=\"200\"}[5m]))", &s, 1020.0).unwrap();
+        assert!((irate - 3.0).abs() < 1e-9, "{irate}");
+        assert!(
+            scalar_of("sum(irate(req_total{status=\"200\"}[5m]))", &s, 1000.0).is_none(),
+            "one sample: no irate"
         );
     }
 

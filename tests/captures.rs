@@ -108,7 +108,12 @@ fn the_stand_in_speaks_like_the_real_service() {
         .unwrap();
     let addr = server.url.trim_start_matches("http://").to_string();
     let prompt = r#"{"prompt": "hi"}"#;
-    let cases: [Case; 13] = [
+    let auth = format!("Bearer {}", Config::healthy().api_key.unwrap());
+    let json_auth: &[(&str, &str)] = &[
+        ("Content-Type", "application/json"),
+        ("Authorization", auth.as_str()),
+    ];
+    let cases: [Case; 19] = [
         ("GET_health", "GET", "/health", &[], ""),
         ("GET_health_live", "GET", "/health/live", &[], ""),
         ("GET_health_liveness", "GET", "/health/liveness", &[], ""),
@@ -143,10 +148,64 @@ fn the_stand_in_speaks_like_the_real_service() {
             &[("Content-Type", "application/json")],
             prompt,
         ),
+        ("GET_v1_state_auth", "GET", "/v1/state/", json_auth, ""),
+        // The stand-in's moral filter is fixed (threshold 0.55) where upstream's adapts: a benign
+        // moral_value gets the accepted answer, the default one the rejected answer.
+        (
+            "POST_generate_accepted",
+            "POST",
+            "/generate",
+            json_auth,
+            r#"{"prompt": "hi", "moral_value": 0.8}"#,
+        ),
+        (
+            "POST_generate_rejected",
+            "POST",
+            "/generate",
+            json_auth,
+            prompt,
+        ),
+        (
+            "POST_generate_invalid",
+            "POST",
+            "/generate",
+            json_auth,
+            r#"{"not_a_prompt": true}"#,
+        ),
+        (
+            "POST_generate_invalid_noauth",
+            "POST",
+            "/generate",
+            &[("Content-Type", "application/json")],
+            r#"{"prompt": ""}"#,
+        ),
+        (
+            "POST_infer_invalid",
+            "POST",
+            "/infer",
+            &[("Content-Type", "application/json")],
+            r#"{"prompt": ""}"#,
+        ),
     ];
-    for (name, method, path, headers, body) in cases {
+    let asleep = rt
+        .block_on(start("127.0.0.1:0", Config::mode("asleep").unwrap()))
+        .unwrap();
+    let asleep_addr = asleep.url.trim_start_matches("http://").to_string();
+    let asleep_case: Case = (
+        "POST_generate_asleep",
+        "POST",
+        "/generate",
+        json_auth,
+        prompt,
+    );
+    for (name, method, path, headers, body) in cases.into_iter().chain([asleep_case]) {
         let real = capture(name);
-        let ours = request(&addr, method, path, headers, body);
+        let at = if name == "POST_generate_asleep" {
+            &asleep_addr
+        } else {
+            &addr
+        };
+        let ours = request(at, method, path, headers, body);
         assert_eq!(ours.status, real.status, "{name}: status");
         assert_eq!(
             ours.headers.get("content-type"),
@@ -187,8 +246,20 @@ fn the_stand_in_speaks_like_the_real_service() {
                 .cloned()
                 .collect::<BTreeSet<_>>()
         };
-        if name != "POST_infer_noauth" && !name.starts_with("POST_generate") {
+        // The stand-in's /infer answer trims its metadata objects; every other answer has
+        // exactly the real service's top-level keys.
+        if name != "POST_infer_noauth" {
             assert_eq!(top(&our_keys), top(&real_keys), "{name}: top-level keys");
+        }
+        // What the auditor reads of a generation answer is the same.
+        for field in ["/accepted", "/phase", "/safety_flags/rejected_at"] {
+            if name.starts_with("POST_generate_") && real.status == 200 {
+                assert_eq!(
+                    our_json.pointer(field),
+                    real_json.pointer(field),
+                    "{name}: {field}"
+                );
+            }
         }
     }
     // Metrics: a subset of the real families, with the same types, including every family a check reads.
@@ -216,4 +287,54 @@ fn the_stand_in_speaks_like_the_real_service() {
             "{needed}"
         );
     }
+}
+
+/// What MLSDM_FACTS.md measured on the real service and no capture shows: auth before body
+/// validation before the rate limiter (a 401 or a 422 uses no token), and a 429 worded by route.
+#[test]
+fn the_stand_in_orders_auth_validation_and_limiter_like_the_real_service() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(start("127.0.0.1:0", Config::healthy()))
+        .unwrap();
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let auth = format!("Bearer {}", Config::healthy().api_key.unwrap());
+    let json = ("Content-Type", "application/json");
+    let good = [json, ("Authorization", auth.as_str())];
+    // Twenty refused or invalid requests in a row use no token: none of them is a 429.
+    for _ in 0..10 {
+        let r = request(&addr, "POST", "/generate", &[json], r#"{"prompt": "x"}"#);
+        assert_eq!(r.status, 401);
+        let r = request(&addr, "POST", "/infer", &[json], r#"{"prompt": ""}"#);
+        assert_eq!(
+            r.status, 422,
+            "an invalid body on /infer: 422 before the limiter"
+        );
+    }
+    // A wrong key is refused before an invalid body is looked at.
+    let r = request(&addr, "POST", "/generate", &[json], "{}");
+    assert_eq!(r.status, 401);
+    // The state route's 429 is FastAPI's {"detail": ...}; /generate's is MLSDM's error object.
+    let statuses: Vec<Capture> = (0..12)
+        .map(|_| request(&addr, "GET", "/v1/state/", &good, ""))
+        .collect();
+    assert!(statuses[..5].iter().all(|r| r.status == 200));
+    let limited = statuses.iter().find(|r| r.status == 429).expect("a 429");
+    let real_body = |name: &str| serde_json::from_str::<Value>(&capture(name).body).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&limited.body).unwrap(),
+        real_body("GET_v1_state_429")
+    );
+    let limited = (0..12)
+        .map(|_| request(&addr, "POST", "/generate", &good, r#"{"prompt": "x"}"#))
+        .find(|r| r.status == 429)
+        .expect("a 429");
+    assert_eq!(
+        serde_json::from_str::<Value>(&limited.body).unwrap(),
+        real_body("POST_generate_429")
+    );
 }

@@ -254,3 +254,67 @@ fn every_check_sits_in_a_seed_section() {
         );
     }
 }
+
+/// MLSDM 1.2.0 merges every MLSDM_* variable into its config, those its bulkhead middleware reads
+/// too: each of these crashes start-up with "unknown top-level keys" (measured).
+#[test]
+fn bulkhead_variables_crash_startup_like_every_mlsdm_variable() {
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == "mlsdm-env-overrides-valid")
+        .collect();
+    for var in [
+        "MLSDM_MAX_CONCURRENT",
+        "MLSDM_QUEUE_TIMEOUT",
+        "MLSDM_REQUEST_TIMEOUT",
+    ] {
+        let layers = base_layers();
+        let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+        let mut objects = overlay(&refs);
+        let deployment = objects
+            .iter_mut()
+            .find(|o| o.kind == "Deployment" && o.name == "mlsdm-api")
+            .unwrap();
+        deployment.json["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": var, "value": "10"}));
+        let results = evaluate(&checks, objects);
+        let r = results
+            .iter()
+            .find(|r| r.object.as_ref().is_some_and(|o| o.name == "mlsdm-api"))
+            .unwrap();
+        assert_eq!(r.status, Status::Fail, "{var}: {}", r.message);
+        assert!(r.message.starts_with(var), "{var}: {}", r.message);
+    }
+}
+
+/// Objects with only the fields the API server requires (optional fields and status blocks
+/// left out, as a cluster may return them): every kubernetes check decides or says why not,
+/// none errors on a missing key.
+#[test]
+fn minimal_objects_give_no_evaluation_errors() {
+    let checks = checks::load(&[]).unwrap();
+    let objects = manifests::load(&[root().join("tests/data/minimal-objects")]).unwrap();
+    let results = evaluate(&checks, objects);
+    let errors: Vec<String> = results
+        .iter()
+        .filter(|r| r.source == Source::Kubernetes && r.status == Status::Error)
+        .map(|r| {
+            format!(
+                "{} on {}: {}",
+                r.id,
+                r.object.as_ref().map_or("-", |o| o.name.as_str()),
+                r.message
+            )
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // A Deployment without progressDeadlineSeconds has apps/v1's default of 600.
+    let rollback = results
+        .iter()
+        .find(|r| r.id == "rollout-rollback-possible")
+        .unwrap();
+    assert_eq!(rollback.status, Status::Pass, "{}", rollback.message);
+}

@@ -244,6 +244,32 @@ fn memory_growth_is_caught_from_cadvisor_series() {
 }
 
 #[test]
+fn container_cpu_is_read_from_cadvisor_series() {
+    for (mode, want) in [("healthy", "pass"), ("busy-cpu", "fail")] {
+        let prom = env_url("PROMETHEUS", mode);
+        wait_for_data(&prom, 10);
+        let out = audit(&[
+            "check",
+            "--prometheus",
+            &prom,
+            "--only",
+            "cpu-usage-normal",
+            // The check asks for 5 minutes; this Prometheus holds seconds.
+            "--window",
+            "8s",
+            "--format",
+            "json",
+        ]);
+        let s = statuses(&out);
+        let (_, st, msg) = status_of(&s, "cpu-usage-normal");
+        assert_eq!(st, want, "{mode}: {msg}");
+        if want == "fail" {
+            assert!(msg.starts_with("an MLSDM container uses 0.9"), "{msg}");
+        }
+    }
+}
+
+#[test]
 fn promtool_accepts_the_stand_in_exposition() {
     for mode in MODES {
         let text = get(&format!("{}/health/metrics", env_url("MLSDM", mode)));

@@ -35,6 +35,11 @@ const KEY: &str = "test-api-key-0123456789abcdef";
 
 /// Runs the CLI; these tests audit only the service, never a cluster.
 fn audit(args: &[&str]) -> Output {
+    audit_env(args, &[])
+}
+
+/// Runs the CLI with more environment variables.
+fn audit_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut args = args.to_vec();
     if args.first() == Some(&"check") {
         args.insert(1, "--no-cluster");
@@ -44,6 +49,7 @@ fn audit(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
         .env("MLSDM_TEST_KEY", KEY)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -105,7 +111,6 @@ fn healthy_service_passes() {
         "api-docs-published",
         "metrics-endpoint",
         "memory-within-bounds",
-        "cpu-usage-normal",
         "rate-limit-enforced",
         "metrics-being-collected",
         "error-rate-below-1pct",
@@ -120,6 +125,7 @@ fn healthy_service_passes() {
     // Series only a Prometheus server has are no-data, never pass.
     assert_eq!(status(&r, "no-alerts-firing").0, "no-data");
     assert_eq!(status(&r, "memory-stable").0, "no-data");
+    assert_eq!(status(&r, "cpu-usage-normal").0, "no-data");
     assert_eq!(r["target"]["active"], true);
     let window = r["results"]
         .as_array()
@@ -481,7 +487,7 @@ fn tls_is_verified_unless_told_otherwise() {
 }
 
 /// Every http and metrics check: the mode of the stand-in it passes on, and one it fails on.
-/// (no-alerts-firing and memory-stable need a Prometheus server: tests/prometheus.rs.)
+/// (no-alerts-firing, memory-stable and cpu-usage-normal need a Prometheus server: tests/prometheus.rs.)
 const CHECK_MODES: &[(&str, &str, &str)] = &[
     ("health-live", "healthy", "dead"),
     ("health-liveness-legacy", "healthy", "no-legacy-paths"),
@@ -499,7 +505,6 @@ const CHECK_MODES: &[(&str, &str, &str)] = &[
     ("api-docs-published", "healthy", "no-docs"),
     ("metrics-endpoint", "healthy", "no-metrics"),
     ("memory-within-bounds", "healthy", "big-memory"),
-    ("cpu-usage-normal", "healthy", "busy-cpu"),
     ("rate-limit-enforced", "healthy", "no-rate-limit"),
     ("load-probe", "healthy", "slow-health"),
     ("metrics-being-collected", "healthy", "empty-metrics"),
@@ -523,7 +528,7 @@ fn every_http_and_metrics_check_passes_and_fails_on_its_fixture() {
         let covered = CHECK_MODES.iter().any(|(id, _, _)| *id == c.id)
             // Prometheus-only checks are in tests/prometheus.rs; status-backend-matches needs a
             // workload to compare with and has its own test below.
-            || ["no-alerts-firing", "memory-stable", "status-backend-matches"].contains(&c.id.as_str());
+            || ["no-alerts-firing", "memory-stable", "cpu-usage-normal", "status-backend-matches"].contains(&c.id.as_str());
         assert!(covered, "{} has no passing and failing stand-in mode", c.id);
     }
     let mut modes: Vec<&str> = CHECK_MODES.iter().flat_map(|(_, p, f)| [*p, *f]).collect();
@@ -815,4 +820,205 @@ fn a_reflected_api_key_is_redacted_in_every_format() {
             "{format}: the reflected header is shown, masked: {text}"
         );
     }
+}
+
+#[test]
+fn end_to_end_passes_only_when_something_is_generated() {
+    let _serial = serial();
+    // (mode, status, message part, POST /generate requests sent)
+    let cases = [
+        // The stand-in's moral filter turns the first request away; the benign retry generates.
+        ("healthy", "pass", "", 2),
+        (
+            "asleep",
+            "fail",
+            "POST /generate answered 200 but generated nothing (accepted: false, rejected_at: generation, phase: sleep) in 1 attempt(s)",
+            1,
+        ),
+        (
+            "backend-dead",
+            "fail",
+            "POST /generate answered 200 but generated nothing (accepted: false, rejected_at: generation, phase: wake) in 3 attempt(s)",
+            3,
+        ),
+        (
+            "generate-fails",
+            "fail",
+            "authenticated POST /generate answered 500",
+            1,
+        ),
+    ];
+    for (mode, want, needle, sent) in cases {
+        let s = serve(Config::mode(mode).unwrap());
+        let r = report(&audit(&[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--api-key-env",
+            "MLSDM_TEST_KEY",
+            "--active",
+            "--only",
+            "api-end-to-end",
+            "--format",
+            "json",
+        ]));
+        let (st, msg) = status(&r, "api-end-to-end");
+        assert_eq!(st, want, "{mode}: {msg}");
+        assert!(msg.contains(needle), "{mode}: {msg}");
+        let generates = s
+            .server
+            .seen()
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p == "/generate")
+            .count();
+        assert_eq!(generates, sent, "{mode}: requests sent");
+    }
+}
+
+#[test]
+fn a_refused_key_makes_every_authenticated_probe_an_error() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let out = audit_env(
+        &[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--api-key-env",
+            "MLSDM_WRONG_KEY",
+            "--active",
+            "--format",
+            "json",
+        ],
+        &[("MLSDM_WRONG_KEY", "not-the-key-0123456789abcdef")],
+    );
+    let r = report(&out);
+    let catalog = mlsdm_audit::checks::load(&[]).unwrap();
+    let mut authenticated = 0;
+    for c in &catalog {
+        let Some(req) = &c.request else { continue };
+        let (st, msg) = status(&r, &c.id);
+        if req.authenticated {
+            authenticated += 1;
+            assert_eq!(st, "error", "{}: {msg}", c.id);
+            assert!(
+                msg.contains("the API key was refused (401)"),
+                "{}: {msg}",
+                c.id
+            );
+        } else {
+            assert_ne!(st, "error", "{}: {msg}", c.id);
+        }
+    }
+    assert!(
+        authenticated >= 3,
+        "api-end-to-end, api-error-handling, rate-limit-enforced"
+    );
+    // The unauthenticated probes still say what they saw.
+    assert_eq!(status(&r, "health-live").0, "pass");
+    assert_eq!(status(&r, "auth-required-generate").0, "pass");
+}
+
+#[test]
+fn a_passive_audit_never_generates() {
+    let _serial = serial();
+    for mode in ["healthy", "open"] {
+        let s = serve(Config::mode(mode).unwrap());
+        let r = report(&audit(&[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--api-key-env",
+            "MLSDM_TEST_KEY",
+            "--format",
+            "json",
+        ]));
+        assert_eq!(
+            s.server.generations(),
+            0,
+            "{mode}: a passive audit ran a generation"
+        );
+        // Upstream's /infer takes unauthenticated requests: the invalid body's 422 says so.
+        let (st, msg) = status(&r, "auth-required-infer");
+        assert_eq!(st, "fail", "{mode}: {msg}");
+        assert!(
+            msg.starts_with("unauthenticated POST /infer was not refused: it answered 422"),
+            "{msg}"
+        );
+        let want = if mode == "open" { "fail" } else { "pass" };
+        assert_eq!(status(&r, "auth-required-generate").0, want, "{mode}");
+    }
+    // The active end-to-end probe is what generates.
+    let s = serve(Config::healthy());
+    report(&audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+        "--active",
+        "--only",
+        "api-end-to-end,auth-required-infer,auth-required-generate",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        s.server.generations(),
+        2,
+        "the end-to-end probe and its retry"
+    );
+}
+
+#[test]
+fn a_busy_node_never_fails_a_pod() {
+    let _serial = serial();
+    // /status system.cpu_percent is the node's CPU (95 % here); only the container's own
+    // cAdvisor series, through Prometheus, decide cpu-usage-normal.
+    let s = serve(Config::mode("busy-cpu").unwrap());
+    let r = run(&s.server.url, &["--only", "cpu-usage-normal"]);
+    let (st, msg) = status(&r, "cpu-usage-normal");
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(msg.contains("container_cpu_usage_seconds_total"), "{msg}");
+}
+
+#[test]
+fn the_burst_and_the_load_probe_run_alone_after_the_other_probes() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    report(&audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+        "--active",
+        "--format",
+        "json",
+    ]));
+    // The metrics scrape runs beside the probes; leave it out.
+    let seen: Vec<(String, String)> = s
+        .server
+        .seen()
+        .into_iter()
+        .filter(|(_, p, _)| p != "/health/metrics")
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    let state: Vec<usize> = (0..seen.len())
+        .filter(|i| seen[*i].1 == "/v1/state/")
+        .collect();
+    assert_eq!(state.len(), 12, "{seen:?}");
+    // The burst is alone: nothing in between, and no generation after it has drained the
+    // client's rate-limit tokens (one bucket for every limited route).
+    assert_eq!(state[11] - state[0], 11, "{seen:?}");
+    assert!(
+        seen[state[0]..]
+            .iter()
+            .all(|(m, p)| p == "/v1/state/" || (m == "GET" && p == "/health")),
+        "{seen:?}"
+    );
+    // The load probe comes last.
+    assert!(
+        seen.len() - state[11] > 100,
+        "the load probe's requests follow the burst"
+    );
 }

@@ -186,6 +186,24 @@ pub struct HttpRequest {
     /// Probe every pod (through the API server's pod proxy) instead of the Service.
     #[serde(default)]
     pub per_pod: bool,
+    /// Send the request again while its answer says it was refused for a passing reason (such as
+    /// MLSDM's adaptive moral filter); validations see the last answer as `response` and every
+    /// attempt in `responses`.
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetrySpec {
+    /// Requests in all, the first included (2 to 5).
+    pub attempts: u32,
+    /// Send another attempt while the answer is a 200 whose JSON has every one of these values
+    /// (JSON pointer, e.g. `/accepted`, to the value it must equal).
+    pub while_json: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The body of the later attempts (default: the first attempt's).
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
@@ -212,6 +230,7 @@ impl HttpRequest {
             repeat: None,
             load: None,
             per_pod: false,
+            retry: None,
         }
     }
 }
@@ -564,6 +583,34 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                                 r.method
                             ),
                         ));
+                    }
+                    if let Some(retry) = &r.retry {
+                        if !(2..=5).contains(&retry.attempts) {
+                            errors.push(err(
+                                line_of("request"),
+                                1,
+                                format!(
+                                    "request.retry.attempts is {}: give 2 to 5 requests in all",
+                                    retry.attempts
+                                ),
+                            ));
+                        }
+                        if r.repeat.is_some() || r.load.is_some() {
+                            errors.push(err(
+                                line_of("request"),
+                                1,
+                                "request.retry does not go with repeat or load".into(),
+                            ));
+                        }
+                        if retry.while_json.is_empty()
+                            || retry.while_json.keys().any(|k| !k.starts_with('/'))
+                        {
+                            errors.push(err(
+                                line_of("request"),
+                                1,
+                                "request.retry.whileJson needs JSON pointers (starting with /) and the values that call for another attempt".into(),
+                            ));
+                        }
                     }
                     if !r.path.starts_with('/') {
                         errors.push(err(
@@ -939,6 +986,36 @@ mod tests {
             "{}",
             errs[0].message
         );
+    }
+
+    #[test]
+    fn retry_is_bounded_and_alone() {
+        let check = |request: &str| {
+            let text = format!(
+                "id: x\ntitle: t\nsection: s\nseverity: high\nsource: http\nrequest:\n{request}validations:\n  - expression: response.status == 200\nremediation: r\ndoc: d\n"
+            );
+            parse_check("x.yaml", &text, &cel::CelEnv::default())
+                .err()
+                .map(|e| e[0].message.clone())
+        };
+        let retry = |attempts: u32, extra: &str| {
+            format!(
+                "  path: /generate\n  active: true\n{extra}  retry:\n    attempts: {attempts}\n    whileJson:\n      /accepted: false\n"
+            )
+        };
+        assert_eq!(check(&retry(3, "")), None);
+        assert!(
+            check(&retry(9, "")).is_some_and(|m| m.contains("give 2 to 5 requests in all")),
+            "{:?}",
+            check(&retry(9, ""))
+        );
+        assert!(
+            check(&retry(3, "  repeat: 3\n"))
+                .is_some_and(|m| m.contains("does not go with repeat or load"))
+        );
+        let no_pointer =
+            "  path: /generate\n  retry:\n    attempts: 2\n    whileJson:\n      accepted: false\n";
+        assert!(check(no_pointer).is_some_and(|m| m.contains("JSON pointers")));
     }
 
     #[test]

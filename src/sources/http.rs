@@ -343,6 +343,7 @@ async fn load_probe(
         tasks.spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u32;
+            let mut unauthorized = 0u32;
             while Instant::now() < deadline
                 && remaining
                     .fetch_update(
@@ -354,17 +355,23 @@ async fn load_probe(
             {
                 match fetch(&client, &url, &req, key.as_deref()).await {
                     Ok(r) if (200..300).contains(&r.status) => lat.push(r.latency_ms),
+                    Ok(r) if r.status == 401 => {
+                        unauthorized += 1;
+                        errors += 1;
+                    }
                     _ => errors += 1,
                 }
             }
-            (lat, errors)
+            (lat, errors, unauthorized)
         });
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
-    while let Some(Ok((lat, e))) = tasks.join_next().await {
+    let mut unauthorized = 0;
+    while let Some(Ok((lat, e, u))) = tasks.join_next().await {
         latencies.extend(lat);
         errors += e;
+        unauthorized += u;
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
@@ -372,6 +379,7 @@ async fn load_probe(
     HttpOutcome::Load(json!({
         "requests": done,
         "errors": errors,
+        "unauthorized": unauthorized,
         "seconds": elapsed,
         "rps": f64::from(done) / elapsed.max(1e-9),
         "p50Ms": percentile(&latencies, 0.50),
@@ -382,9 +390,116 @@ async fn load_probe(
 
 fn request_key(r: &HttpRequest) -> String {
     format!(
-        "{} {} {:?} {:?} {}",
-        r.method, r.path, r.headers, r.body, r.authenticated
+        "{} {} {:?} {:?} {} {:?}",
+        r.method,
+        r.path,
+        r.headers,
+        r.body,
+        r.authenticated,
+        r.retry
+            .as_ref()
+            .map(|x| (x.attempts, &x.while_json, &x.body))
     )
+}
+
+/// What an authenticated probe that was answered 401 means: the audit's key is wrong, so
+/// nothing behind authentication was tested.
+const KEY_REFUSED: &str = "the API key was refused (401): check --api-key-env names MLSDM's current key; nothing behind authentication was tested";
+
+/// Whether an answer asks for another attempt under `retry`.
+fn wants_retry(r: &ResponseFacts, retry: &crate::checks::RetrySpec) -> bool {
+    r.status == 200
+        && retry
+            .while_json
+            .iter()
+            .all(|(pointer, want)| r.json.pointer(pointer) == Some(want))
+}
+
+/// Sends `n` copies of a request all at once: sent one after another, each would wait for the
+/// previous answer, and a slow service refills a token bucket between them.
+async fn burst(target: &Target, req: &HttpRequest, n: u32, api_key: Option<String>) -> HttpOutcome {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (target, req, key) = (target.clone(), req.clone(), api_key.clone());
+        tasks.spawn(async move { (i, fetch_on(&target, &req, key.as_deref()).await) });
+    }
+    let mut answers = Vec::new();
+    while let Some(Ok(answer)) = tasks.join_next().await {
+        answers.push(answer);
+    }
+    if answers.len() < n as usize {
+        return HttpOutcome::Error(format!("{}: the burst did not finish", target.display));
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    let mut all = Vec::new();
+    for (_, answer) in answers {
+        match answer {
+            Ok(r) => all.push(r),
+            Err(e) => return HttpOutcome::Error(e),
+        }
+    }
+    HttpOutcome::Burst(all)
+}
+
+/// Runs one probe: a single request, a burst, a retried request or a load probe.
+async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) -> HttpOutcome {
+    let outcome =
+        if let (Some(_), Transport::Direct { client, base }) = (&req.load, &target.transport) {
+            load_probe(
+                client.clone(),
+                join(base, &req.path),
+                req.clone(),
+                api_key.clone(),
+            )
+            .await
+        } else if let Some(n) = req.repeat {
+            burst(target, req, n, api_key.clone()).await
+        } else if let Some(retry) = &req.retry {
+            let mut all: Vec<ResponseFacts> = Vec::new();
+            let mut failure = None;
+            let mut attempt = req.clone();
+            for i in 0..retry.attempts {
+                if i > 0
+                    && let Some(body) = &retry.body
+                {
+                    attempt.body = Some(body.clone());
+                }
+                match fetch_on(target, &attempt, api_key.as_deref()).await {
+                    Ok(r) => {
+                        let again = wants_retry(&r, retry);
+                        all.push(r);
+                        if !again {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
+        } else {
+            match fetch_on(target, req, api_key.as_deref()).await {
+                Ok(r) => HttpOutcome::Response(r),
+                Err(e) => HttpOutcome::Error(e),
+            }
+        };
+    if !req.authenticated || api_key.is_none() {
+        return outcome;
+    }
+    // A refused key makes every authenticated probe undecidable, never a pass or a fail.
+    let refused = match &outcome {
+        HttpOutcome::Response(r) => r.status == 401,
+        HttpOutcome::Burst(all) => all.iter().any(|r| r.status == 401),
+        HttpOutcome::Load(l) => l.get("unauthorized").and_then(Value::as_u64).unwrap_or(0) > 0,
+        HttpOutcome::Skipped(_) | HttpOutcome::Error(_) => false,
+    };
+    if refused {
+        HttpOutcome::Error(format!("{}: {KEY_REFUSED}", target.display))
+    } else {
+        outcome
+    }
 }
 
 /// Probes every endpoint for every http check, concurrently, deduplicating identical requests.
@@ -540,6 +655,7 @@ async fn probe_all(
     let mut tasks = tokio::task::JoinSet::new();
     let mut plans: Vec<(String, usize, String)> = Vec::new(); // (check id, target index, request key)
     let mut started: HashSet<(usize, String)> = HashSet::new();
+    let mut later = Vec::new();
     for check in checks {
         let Some(req) = &check.request else { continue };
         // Per-pod checks go to every pod; the others to the Service (or the --endpoint).
@@ -580,30 +696,12 @@ async fn probe_all(
                 continue;
             }
             let (target, req, api_key) = (target.clone(), req.clone(), opts.api_key.clone());
+            if req.load.is_some() || req.repeat.is_some() {
+                later.push((ti, key, target, req, api_key));
+                continue;
+            }
             tasks.spawn(async move {
-                let outcome = if let (Some(_), Transport::Direct { client, base }) =
-                    (&req.load, &target.transport)
-                {
-                    load_probe(client.clone(), join(base, &req.path), req.clone(), api_key).await
-                } else if let Some(n) = req.repeat {
-                    let mut all = Vec::new();
-                    let mut failure = None;
-                    for _ in 0..n {
-                        match fetch_on(&target, &req, api_key.as_deref()).await {
-                            Ok(r) => all.push(r),
-                            Err(e) => {
-                                failure = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
-                } else {
-                    match fetch_on(&target, &req, api_key.as_deref()).await {
-                        Ok(r) => HttpOutcome::Response(r),
-                        Err(e) => HttpOutcome::Error(e),
-                    }
-                };
+                let outcome = run_probe(&target, &req, api_key).await;
                 (ti, key, outcome)
             });
         }
@@ -613,6 +711,15 @@ async fn probe_all(
         if let Ok((ti, key, outcome)) = res {
             done.insert((ti, key), outcome);
         }
+    }
+    // Bursts, then load probes, run after the other probes and one at a time: a burst drains
+    // the client's rate-limit tokens (MLSDM keeps one bucket per client for every limited
+    // route, so the end-to-end request would get a 429), and a service saturated by a load
+    // probe slows down everything else (a burst spread out by the load is no burst).
+    later.sort_by_key(|(_, _, _, req, _)| req.load.is_some());
+    for (ti, key, target, req, api_key) in later {
+        let outcome = run_probe(&target, &req, api_key).await;
+        done.insert((ti, key), outcome);
     }
     for (id, ti, key) in plans {
         let t = &targets[ti];

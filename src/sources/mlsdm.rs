@@ -24,13 +24,6 @@ pub const ALLOWED_TOP_LEVEL_KEYS: &[&str] = &[
     "synergy_experience",
 ];
 
-/// `MLSDM_*` variables the service reads itself rather than merging into the config.
-const SERVICE_ENV: &[&str] = &[
-    "MLSDM_MAX_CONCURRENT",
-    "MLSDM_QUEUE_TIMEOUT",
-    "MLSDM_REQUEST_TIMEOUT",
-];
-
 const DEFAULT_CONFIG_PATH: &str = "config/default_config.yaml";
 
 /// Picks the MLSDM container: the one that sets MLSDM's own variables, else one whose image
@@ -271,7 +264,9 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         let Some(rest) = name.strip_prefix("MLSDM_") else {
             continue;
         };
-        if SERVICE_ENV.contains(&name.as_str()) || rest.is_empty() {
+        // No exception: MLSDM_MAX_CONCURRENT, MLSDM_QUEUE_TIMEOUT and MLSDM_REQUEST_TIMEOUT, read
+        // by the bulkhead middleware, are merged too and crash start-up (measured on 1.2.0).
+        if rest.is_empty() {
             continue;
         }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();

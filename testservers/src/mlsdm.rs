@@ -39,7 +39,7 @@ pub struct Config {
     /// Resident memory /status reports.
     pub memory_mb: f64,
     pub dimension: u32,
-    /// CPU use /status reports.
+    /// The container's CPU use (percent of one core) its cAdvisor series show.
     pub cpu_percent: f64,
     pub echo_request_id: bool,
     /// Serve the legacy /health/liveness and /health/readiness aliases.
@@ -62,6 +62,22 @@ pub struct Config {
     pub memory_leak: bool,
     /// The LLM backend /status reports.
     pub backend: &'static str,
+    /// What a valid /generate or /infer does.
+    pub engine: Engine,
+}
+
+/// How the stand-in's engine answers a valid generation request. Like MLSDM 1.2.0, every one of
+/// them answers 200; only `accepted` and `response` tell whether anything was generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Generates, unless the moral filter turns the request away: a request whose `moral_value`
+    /// (default 0.5) is below the filter's threshold (0.55 here; upstream's adapts around it) is
+    /// answered accepted: false in the wake phase.
+    Working,
+    /// The sleep phase MLSDM 1.2.0 never leaves after 8 accepted generations: nothing is generated.
+    Asleep,
+    /// The LLM backend fails (a dead `openai` backend): nothing is generated, in the wake phase.
+    BackendDead,
 }
 
 impl Config {
@@ -92,13 +108,14 @@ impl Config {
             health_delay: Duration::ZERO,
             memory_leak: false,
             backend: "local_stub",
+            engine: Engine::Working,
         }
     }
 
     /// A named mode: healthy, or one failure: not-ready, no-headers, errors, slow, empty-metrics,
     /// hanging, open, dead, no-legacy-paths, no-request-id, dimension-512, no-rate-limit,
     /// status-broken, generate-fails, crashes-on-bad-input, no-docs, no-metrics, big-memory,
-    /// busy-cpu, infer-auth, slow-health, leak.
+    /// busy-cpu, infer-auth, slow-health, leak, backend-openai, asleep, backend-dead.
     pub fn mode(name: &str) -> Option<Self> {
         let mut c = Self::healthy();
         match name {
@@ -126,6 +143,11 @@ impl Config {
             "slow-health" => c.health_delay = Duration::from_millis(150),
             "leak" => c.memory_leak = true,
             "backend-openai" => c.backend = "openai",
+            "asleep" => c.engine = Engine::Asleep,
+            "backend-dead" => {
+                c.backend = "openai";
+                c.engine = Engine::BackendDead;
+            }
             _ => return None,
         }
         Some(c)
@@ -183,6 +205,8 @@ struct Inner {
     started: Instant,
     request_ids: Mutex<u64>,
     seen: Mutex<Vec<(String, String, String)>>,
+    /// Valid generation requests that reached the engine (past auth, validation and limiter).
+    generations: std::sync::atomic::AtomicU64,
 }
 
 /// A running stand-in.
@@ -208,6 +232,13 @@ impl Server {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+
+    /// Generation requests that reached the engine: what a passive audit must never cause.
+    pub fn generations(&self) -> u64 {
+        self.inner
+            .generations
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Requests the server has booked, real and synthetic (for tests).
@@ -254,6 +285,7 @@ async fn start_with(
         started: Instant::now(),
         request_ids: Mutex::new(0),
         seen: Mutex::new(Vec::new()),
+        generations: std::sync::atomic::AtomicU64::new(0),
     });
     let app = Router::new().fallback(handle).with_state(inner.clone());
     let mut tasks = vec![tokio::spawn(book_traffic(inner.clone()))];
@@ -342,11 +374,21 @@ fn take_token(inner: &Inner) -> bool {
     }
 }
 
-fn rate_limited() -> Response {
-    error_body(
-        StatusCode::TOO_MANY_REQUESTS,
-        json!({"error": {"error_type": "rate_limit_exceeded", "message": "Rate limit exceeded. Maximum 5 requests per second.", "details": null}}),
-    )
+/// MLSDM's 429: `/generate` and `/infer` send their own error object, `/v1|v2/state/` and
+/// `/v1|v2/process_event/` FastAPI's `{"detail": ...}`.
+fn rate_limited(inner: &Inner, generation: bool) -> Response {
+    let (n, window) = inner.config.rate_limit.unwrap_or((5, 1));
+    let message = if window <= 1 {
+        format!("Rate limit exceeded. Maximum {n} requests per second.")
+    } else {
+        format!("Rate limit exceeded. Maximum {n} requests per {window} seconds.")
+    };
+    let body = if generation {
+        json!({"error": {"error_type": "rate_limit_exceeded", "message": message, "details": null}})
+    } else {
+        json!({"detail": message})
+    };
+    error_body(StatusCode::TOO_MANY_REQUESTS, body)
 }
 
 fn unauthorized() -> Response {
@@ -364,16 +406,32 @@ fn strip_version(path: &str) -> &str {
 }
 
 #[allow(clippy::result_large_err)] // the error is the response to send
-fn prompt_of(body: &Bytes) -> Result<String, Response> {
+fn request_of(body: &Bytes) -> Result<(String, f64), Response> {
     let v: Value = serde_json::from_slice(body).map_err(|_| {
         error_body(
             StatusCode::UNPROCESSABLE_ENTITY,
             json!({"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]}),
         )
     })?;
+    let moral_value = match v.get("moral_value") {
+        None | Some(Value::Null) => 0.5,
+        Some(m) => match m.as_f64() {
+            Some(x) if (0.0..=1.0).contains(&x) => x,
+            _ => {
+                return Err(error_body(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"detail": [{"type": "less_than_equal", "loc": ["body", "moral_value"], "msg": "Input should be less than or equal to 1", "input": m}]}),
+                ));
+            }
+        },
+    };
     match v.get("prompt").and_then(Value::as_str) {
-        Some(p) if !p.is_empty() => Ok(p.to_string()),
-        _ => Err(error_body(
+        Some(p) if !p.is_empty() => Ok((p.to_string(), moral_value)),
+        Some(p) => Err(error_body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"detail": [{"type": "string_too_short", "loc": ["body", "prompt"], "msg": "String should have at least 1 character", "input": p, "ctx": {"min_length": 1}}]}),
+        )),
+        None => Err(error_body(
             StatusCode::UNPROCESSABLE_ENTITY,
             json!({"detail": [{"type": "missing", "loc": ["body", "prompt"], "msg": "Field required", "input": v}]}),
         )),
@@ -520,16 +578,21 @@ fn exposition(inner: &Inner) -> String {
 }
 
 /// A kubelet cAdvisor-style exposition for the MLSDM container: its working set stays flat, or
-/// grows by 1 MiB a second in the leak mode.
+/// grows by 1 MiB a second in the leak mode; its CPU counter grows by `cpu_percent` of a core a
+/// second.
 fn cadvisor(inner: &Inner) -> String {
     let base = 350.0 * 1024.0 * 1024.0;
+    let elapsed = inner.started.elapsed().as_secs_f64();
     let growth = if inner.config.memory_leak {
-        inner.started.elapsed().as_secs_f64() * 1024.0 * 1024.0
+        elapsed * 1024.0 * 1024.0
     } else {
         0.0
     };
+    let labels = "container=\"mlsdm-api\",namespace=\"mlsdm-production\",pod=\"mlsdm-api-0\"";
     format!(
-        "# HELP container_memory_working_set_bytes Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\ncontainer_memory_working_set_bytes{{container=\"mlsdm-api\",namespace=\"mlsdm-production\",pod=\"mlsdm-api-0\"}} {}\n",
+        "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.\n# TYPE container_cpu_usage_seconds_total counter\ncontainer_cpu_usage_seconds_total{{cpu=\"total\",{labels}}} {}\n\
+         # HELP container_memory_working_set_bytes Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\ncontainer_memory_working_set_bytes{{{labels}}} {}\n",
+        100.0 + elapsed * inner.config.cpu_percent / 100.0,
         base + growth
     )
 }
@@ -710,21 +773,24 @@ fn route(
                 return unauthorized();
             }
             if !take_token(inner) {
-                return rate_limited();
+                return rate_limited(inner, false);
             }
-            json_ok(json!({"phase": "wake", "memory_items": 0, "moral_threshold": 0.5}))
+            // The memory manager's state: upstream reports its phase, not the engine's.
+            json_ok(
+                json!({"L1_norm": 0.0, "L2_norm": 0.0, "L3_norm": 0.0, "current_phase": "wake",
+                "latent_events_count": 0, "accepted_events_count": 0, "total_events_processed": 0, "moral_filter_threshold": 0.5}),
+            )
         }
         (false, p)
             if method == Method::POST && ["/generate", "/infer"].contains(&strip_version(p)) =>
         {
             let is_generate = strip_version(p) == "/generate";
+            // Upstream's order: auth (a dependency), then body validation (422), then the rate
+            // limiter inside the handler; a 401 or a 422 uses no token.
             if (is_generate || c.infer_requires_auth) && !authorized(inner, headers) {
                 return unauthorized();
             }
-            if !take_token(inner) {
-                return rate_limited();
-            }
-            let prompt = match prompt_of(body) {
+            let (prompt, moral_value) = match request_of(body) {
                 Ok(p) => p,
                 Err(_) if c.crash_on_bad_input => {
                     return error_body(
@@ -734,24 +800,111 @@ fn route(
                 }
                 Err(r) => return r,
             };
+            if !take_token(inner) {
+                return rate_limited(inner, true);
+            }
             if is_generate && c.generate_fails {
                 return error_body(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"error": {"error_type": "llm_failure", "message": "backend unavailable"}}),
+                    json!({"error": {"error_type": "internal_error", "message": "An internal error occurred. Please try again later.", "details": null}}),
                 );
             }
-            if is_generate {
-                json_ok(
-                    json!({"response": format!("NEURO-RESPONSE: {prompt} [stub]"), "accepted": true, "phase": "wake", "moral_score": 0.55,
-                    "aphasia_flags": null, "emergency_shutdown": false, "cognitive_state": {"phase": "wake"}, "metrics": {"timing": {"total": 1.0}}}),
-                )
-            } else {
-                json_ok(
-                    json!({"response": "", "accepted": false, "phase": "wake", "moral_metadata": {"threshold": 0.55},
-                    "aphasia_metadata": null, "rag_metadata": {"enabled": true}, "timing": {"total": 1.0}, "governance": null}),
-                )
-            }
+            inner
+                .generations
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            generation(c.engine, is_generate, &prompt, moral_value)
         }
         _ => not_found(),
+    }
+}
+
+/// A 200 answer to a valid /generate or /infer, generated or not, shaped like upstream's.
+fn generation(engine: Engine, is_generate: bool, prompt: &str, moral_value: f64) -> Response {
+    const THRESHOLD: f64 = 0.55;
+    // The pre-flight check holds the prompt's moral score (upstream's heuristic: 0.8, plus 0.05
+    // per positive word) to the request's moral_value: a stricter request is turned away first.
+    let positive = prompt
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| {
+            [
+                "help",
+                "support",
+                "care",
+                "love",
+                "kind",
+                "respect",
+                "ethical",
+                "fair",
+                "honest",
+                "trust",
+                "safe",
+                "protect",
+                "collaborate",
+                "peace",
+                "understanding",
+            ]
+            .contains(&w.to_ascii_lowercase().as_str())
+        })
+        .count();
+    let score = (0.8 + 0.05 * positive as f64).min(1.0);
+    if moral_value > score + 1e-9 {
+        let steps = json!([{"step": "risk_assessment", "passed": true, "score": 0.0, "reason": null, "mode": "normal"},
+            {"step": "moral_precheck", "passed": false, "score": score, "threshold": moral_value}]);
+        return if is_generate {
+            json_ok(json!({
+                "response": "", "accepted": false, "phase": "unknown", "moral_score": moral_value,
+                "aphasia_flags": null, "emergency_shutdown": false,
+                "cognitive_state": {"phase": "unknown", "stateless_mode": false, "emergency_shutdown": false, "memory_used_mb": null, "moral_threshold": null},
+                "metrics": {"timing": {"total": 1.0}},
+                "safety_flags": {"validation_steps": steps, "rejected_at": "pre_flight"},
+                "memory_stats": null,
+            }))
+        } else {
+            json_ok(json!({
+                "response": "", "accepted": false, "phase": "unknown", "moral_metadata": {"threshold": moral_value},
+                "aphasia_metadata": null, "rag_metadata": {"enabled": true}, "timing": {"total": 1.0}, "governance": null,
+            }))
+        };
+    }
+    let morally_accepted = moral_value >= THRESHOLD;
+    let phase = if engine == Engine::Asleep {
+        "sleep"
+    } else {
+        "wake"
+    };
+    let accepted = morally_accepted && engine == Engine::Working;
+    let text = if accepted {
+        format!("NEURO-RESPONSE: {prompt} [stub]")
+    } else {
+        String::new()
+    };
+    let mut steps = vec![
+        json!({"step": "risk_assessment", "passed": true, "score": 0.0, "reason": null, "mode": "normal"}),
+        json!({"step": "moral_precheck", "passed": true, "score": score, "threshold": moral_value}),
+    ];
+    if accepted {
+        steps.push(
+            json!({"step": "post_moral_check", "passed": true, "score": 0.8, "threshold": 0.5}),
+        );
+    }
+    let rejected_at = if accepted {
+        Value::Null
+    } else {
+        json!("generation")
+    };
+    if is_generate {
+        json_ok(json!({
+            "response": text, "accepted": accepted, "phase": phase, "moral_score": THRESHOLD,
+            "aphasia_flags": null, "emergency_shutdown": false,
+            "cognitive_state": {"phase": phase, "stateless_mode": false, "emergency_shutdown": false, "memory_used_mb": null, "moral_threshold": THRESHOLD},
+            "metrics": {"timing": {"total": 1.0}},
+            "safety_flags": {"validation_steps": steps, "rejected_at": rejected_at},
+            "memory_stats": {"step": 1, "moral_threshold": THRESHOLD, "context_items": 0},
+        }))
+    } else {
+        json_ok(json!({
+            "response": text, "accepted": accepted, "phase": phase, "moral_metadata": {"threshold": THRESHOLD},
+            "aphasia_metadata": null, "rag_metadata": {"enabled": true}, "timing": {"total": 1.0}, "governance": null,
+        }))
     }
 }
