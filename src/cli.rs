@@ -58,9 +58,17 @@ pub enum Command {
     Report {
         #[arg(value_name = "REPORT.json")]
         report: PathBuf,
-        #[arg(long, value_enum, default_value = "table")]
-        format: crate::report::Format,
-        #[arg(long, short = 'o', value_name = "FILE")]
+        /// Output format, as kubectl's -o (default: from --output-file's extension, else table).
+        #[arg(
+            long = "output",
+            short = 'o',
+            visible_alias = "format",
+            value_enum,
+            value_name = "FORMAT"
+        )]
+        format: Option<crate::report::Format>,
+        /// Write the report to this file instead of stdout.
+        #[arg(long = "output-file", value_name = "PATH")]
         output: Option<PathBuf>,
     },
     /// Sign a JSON report with your SSH key, as one of the checklist's sign-off roles.
@@ -191,10 +199,17 @@ pub struct CheckArgs {
     /// Label selector for the workloads that count as MLSDM (default: every workload).
     #[arg(long, short = 'l', value_name = "SELECTOR")]
     pub selector: Option<String>,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
-    /// Write the report to a file instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    /// Output format, as kubectl's -o (default: from --output-file's extension, else table).
+    #[arg(
+        long = "output",
+        short = 'o',
+        visible_alias = "format",
+        value_enum,
+        value_name = "FORMAT"
+    )]
+    pub format: Option<Format>,
+    /// Write the report to this file instead of stdout.
+    #[arg(long = "output-file", value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Lowest severity whose failure fails the run.
     #[arg(long, value_enum, default_value = "high")]

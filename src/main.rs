@@ -50,11 +50,13 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), UsageError> {
 fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Check(args) => {
+            let format = report::Format::resolve(args.format, args.output.as_deref())
+                .map_err(UsageError::Invalid)?;
             let report = mlsdm_audit::run_check(&args)?;
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none();
-            let text = report::render(&report, args.format, color);
+            let text = report::render(&report, format, color);
             match &args.output {
                 Some(path) => write_file(path, &text)?,
                 None => print(&text),
@@ -119,6 +121,8 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             format,
             output,
         } => {
+            let format =
+                report::Format::resolve(format, output.as_deref()).map_err(UsageError::Invalid)?;
             let r = mlsdm_audit::read_report(&report)?;
             let color = output.is_none()
                 && std::io::stdout().is_terminal()

@@ -162,7 +162,7 @@ fn output_file() {
         "fixtures/compliant",
         "--format",
         "json",
-        "--output",
+        "--output-file",
         file.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0));
@@ -618,4 +618,59 @@ fn large_valid_inputs_are_accepted() {
         Some(&format!("apiVersion: v1\nkind: List\nitems:\n{items}")),
     );
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
+/// Regression (issue 13): `-o json` silently wrote a table into a file named `json`. `-o` is the
+/// output format, as in kubectl; `--output-file` takes the format from its extension and refuses
+/// an extension that names another format.
+#[test]
+fn dash_o_is_the_output_format_as_in_kubectl() {
+    let out = run(&["check", "-f", "fixtures/compliant", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert!(json(&out)["summary"]["pass"].as_u64().unwrap() > 50);
+    assert!(!root().join("json").exists(), "no file named json");
+
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-o-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, starts) in [
+        ("r.json", "{"),
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.sarif", "{"),
+        ("r.xml", "<?xml"),
+        ("r.md", "<!--"),
+    ] {
+        let file = dir.join(name);
+        let out = run(&[
+            "check",
+            "-f",
+            "fixtures/compliant",
+            "--output-file",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", transcript(&out));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with(starts),
+            "{name}: {}",
+            &text[..text.len().min(80)]
+        );
+    }
+    let file = dir.join("report.json");
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "-o",
+        "table",
+        "--output-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("-o table conflicts with --output-file"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!file.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

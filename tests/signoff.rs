@@ -105,7 +105,7 @@ fn report(dir: &Path) -> String {
         att.to_str().unwrap(),
         "--format",
         "json",
-        "--output",
+        "--output-file",
         report.to_str().unwrap(),
     ]);
     assert_eq!(
@@ -564,7 +564,7 @@ fn baseline_marks_new_fixed_unchanged_and_gates_on_new() {
         "fixtures/defective",
         "--format",
         "json",
-        "--output",
+        "--output-file",
         base.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));

@@ -377,6 +377,53 @@ pub fn first_chars(s: &str, n: usize) -> &str {
     s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
 
+impl Format {
+    /// The format a file's extension names, if any.
+    pub fn from_extension(path: &std::path::Path) -> Option<Self> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        let ext = name.rsplit('.').next()?;
+        Some(match ext {
+            _ if name.ends_with(".sarif.json") => Self::Sarif,
+            "json" => Self::Json,
+            "md" | "markdown" => Self::Markdown,
+            "html" | "htm" => Self::Html,
+            "xml" => Self::Junit,
+            "sarif" => Self::Sarif,
+            "txt" => Self::Table,
+            _ => return None,
+        })
+    }
+
+    /// `-o` and `--output-file` together: the asked format, else the file's extension's, else
+    /// the table; a file whose extension names another format than `-o` is refused (a table in
+    /// `report.json` breaks the next tool in the pipeline).
+    pub fn resolve(asked: Option<Self>, file: Option<&std::path::Path>) -> Result<Self, String> {
+        let implied = file.and_then(Self::from_extension);
+        match (asked, implied) {
+            (Some(a), Some(i)) if a != i => Err(format!(
+                "-o {} conflicts with --output-file {}, whose extension means {}",
+                a.name(),
+                file.map(|f| f.display().to_string()).unwrap_or_default(),
+                i.name()
+            )),
+            (Some(a), _) => Ok(a),
+            (None, Some(i)) => Ok(i),
+            (None, None) => Ok(Self::Table),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Json => "json",
+            Self::Markdown => "markdown",
+            Self::Html => "html",
+            Self::Junit => "junit",
+            Self::Sarif => "sarif",
+        }
+    }
+}
+
 /// Renders a report; `color` only affects the table.
 pub fn render(report: &Report, format: Format, color: bool) -> String {
     match format {
