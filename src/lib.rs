@@ -7,6 +7,7 @@ pub mod checks;
 pub mod cli;
 pub mod docs;
 pub mod engine;
+pub mod fuzzing;
 pub mod input;
 pub mod promql;
 pub mod redact;

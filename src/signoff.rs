@@ -401,15 +401,23 @@ fn parse_options(opts: &str) -> Result<(bool, Option<String>, Option<i64>, Optio
 /// `valid-before="..."`. A line ssh-keygen would reject stops the run naming the line (ssh-keygen
 /// skips it): a trust file with a typo is not quietly half used.
 pub fn parse_allowed_signers(path: &Path) -> Result<Vec<AllowedSigner>, SignoffError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
+    let text =
+        crate::input::read_file(path).map_err(|e| input(format!("{}: {e}", path.display())))?;
+    parse_allowed_signers_text(&path.display().to_string(), &text)
+}
+
+/// As [`parse_allowed_signers`], from text; `origin` names it in errors.
+pub fn parse_allowed_signers_text(
+    origin: &str,
+    text: &str,
+) -> Result<Vec<AllowedSigner>, SignoffError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let at = format!("{}:{}", path.display(), n + 1);
+        let at = format!("{origin}:{}", n + 1);
         let bad = |why: String| input(format!("{at}: {why}"));
         let (principals, rest) = next_token(line)
             .filter(|(_, rest)| !rest.trim().is_empty())
