@@ -346,3 +346,36 @@ fn multi_byte_text_in_every_field_renders_in_every_format() {
         }
     }
 }
+
+/// Regression (issue 13): SARIF from live or endpoint runs had `"locations":[{}]`, which GitHub
+/// code scanning rejects for the whole file. Every result has a physical location: its manifest
+/// line, or the definition of the check that made it.
+#[test]
+fn every_sarif_result_has_a_physical_location() {
+    let mut r = shared_report();
+    for (i, x) in r.results.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            x.location = None;
+            x.endpoint = Some("https://mlsdm.example.com".into());
+        }
+    }
+    let sarif: serde_json::Value =
+        serde_json::from_str(&report::render(&r, Format::Sarif, false)).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for res in results {
+        let loc = &res["locations"][0]["physicalLocation"];
+        let uri = loc["artifactLocation"]["uri"].as_str().unwrap_or_default();
+        assert!(!uri.is_empty(), "{res}");
+        assert!(loc["region"]["startLine"].as_i64().unwrap() >= 1, "{res}");
+    }
+    assert!(
+        results.iter().any(
+            |x| x["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("checks/")
+        ),
+        "findings without a manifest point at their check"
+    );
+}

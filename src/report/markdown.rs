@@ -16,10 +16,12 @@ pub const ROLES: &[&str] = &[
     "Product Owner",
 ];
 
+/// Only a satisfied line is ticked: a waived or not-applicable line stays unticked, with its
+/// own label, so a reviewer signing the document never reads an exception as a pass.
 fn mark(state: LineState) -> &'static str {
     match state {
-        LineState::Done | LineState::Waived | LineState::NotApplicable => "[x]",
-        LineState::Open => "[ ]",
+        LineState::Done => "[x]",
+        LineState::Waived | LineState::NotApplicable | LineState::Open => "[ ]",
     }
 }
 
@@ -159,7 +161,7 @@ pub fn render(report: &Report) -> String {
                 }
                 done &= by_seed_line
                     .get(&j)
-                    .is_some_and(|l| l.state != LineState::Open);
+                    .is_some_and(|l| l.state == LineState::Done);
                 j += 1;
             }
             let _ = writeln!(out, "{indent}- {} {text}", if done { "[x]" } else { "[ ]" });

@@ -48,27 +48,46 @@ pub fn render(report: &Report) -> String {
         .iter()
         .filter(|r| matches!(r.status, Status::Fail | Status::Error | Status::Waived))
     {
+        // Code-scanning UIs (GitHub's) reject a result without a physical location: a finding
+        // about a live object or a service points at the definition of the check that made it.
+        let (uri, line) = match &r.location {
+            Some(l) => (l.file.clone(), l.line),
+            None => (
+                report
+                    .checks
+                    .iter()
+                    .find(|c| c.id == r.id)
+                    .map_or_else(|| format!("checks/{}.yaml", r.id), |c| c.path.clone()),
+                1,
+            ),
+        };
         let mut location = Location::builder().build();
-        if let Some(l) = &r.location {
-            location.physical_location = Some(
-                PhysicalLocation::builder()
-                    .artifact_location(ArtifactLocation::builder().uri(l.file.clone()).build())
-                    .region(
-                        Region::builder()
-                            .start_line(i64::try_from(l.line).unwrap_or(1))
-                            .build(),
-                    )
-                    .build(),
-            );
-        }
-        if let Some(o) = &r.object {
-            location.logical_locations = Some(vec![
+        location.physical_location = Some(
+            PhysicalLocation::builder()
+                .artifact_location(ArtifactLocation::builder().uri(uri).build())
+                .region(
+                    Region::builder()
+                        .start_line(i64::try_from(line).unwrap_or(1).max(1))
+                        .build(),
+                )
+                .build(),
+        );
+        let logical = match (&r.object, &r.endpoint) {
+            (Some(o), _) => Some(
                 LogicalLocation::builder()
                     .fully_qualified_name(o.to_string())
                     .kind(o.kind.clone())
                     .build(),
-            ]);
-        }
+            ),
+            (None, Some(e)) => Some(
+                LogicalLocation::builder()
+                    .fully_qualified_name(e.clone())
+                    .kind("endpoint")
+                    .build(),
+            ),
+            _ => None,
+        };
+        location.logical_locations = logical.map(|l| vec![l]);
         let level = if r.status == Status::Error {
             ResultLevel::Error
         } else {
