@@ -51,6 +51,16 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Check(args) => {
             let report = mlsdm_audit::run_check(&args)?;
+            // Files the directory walk skipped are said on stderr too, where a CI log shows them
+            // whatever the format; every note is in the report.
+            for n in &report.notes {
+                if n.kind == report::NoteKind::SkippedFile {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("note: {}", redact::text(&n.message));
+                    }
+                }
+            }
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none();
