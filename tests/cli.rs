@@ -755,6 +755,25 @@ fn a_later_definition_replaces_an_earlier_one_and_the_report_says_so() {
     json_args.extend(["--format", "json"]);
     let report = json(&run(&json_args));
     assert_eq!(report["notes"][0]["kind"], "replaced");
+    for (format, heading) in [
+        (
+            "markdown",
+            "## Notes on the input\n\n- ConfigMap/mlsdm-production/mlsdm-config is defined twice",
+        ),
+        (
+            "html",
+            "<h2>Notes on the input</h2>\n<ul class=\"notes\">\n<li>ConfigMap/mlsdm-production/mlsdm-config is defined twice",
+        ),
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--format", format]);
+        let out = run(&a);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(heading),
+            "{format}: {}",
+            transcript(&out)
+        );
+    }
     // The other order: the compliant ConfigMap is the last one and passes.
     let out = run(&[
         "check",
@@ -999,4 +1018,39 @@ fn renderers_are_bounded() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A kustomize overlay's patch files look like objects but are fragments: read as objects they
+/// would replace the base's whole Deployment. The walk skips the patches its kustomization names.
+#[test]
+fn a_directory_walk_skips_kustomize_patches() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/modular-kustomize",
+        "--manifests",
+        "tests/data/kustomize-overlay",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report = json(&out);
+    let notes: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        notes[3],
+        "skipped tests/data/kustomize-overlay/prod/replicas.yaml: a patch tests/data/kustomize-overlay/prod/kustomization.yaml applies, not a whole object (audit what it renders with --kustomize tests/data/kustomize-overlay/prod)",
+        "{notes:#?}"
+    );
+    assert_eq!(notes.len(), 4, "{notes:#?}");
+    assert!(!notes.iter().any(|n| n.contains("defined twice")));
+    // The base Deployment is audited whole.
+    assert_eq!(
+        status_of(&report, "probe-liveness-path", "neuro-engine"),
+        "pass"
+    );
 }

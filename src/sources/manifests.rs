@@ -83,8 +83,24 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
             Input::Path(path) => {
                 let mut files = Vec::new();
                 collect(path, &mut files, true, &mut loaded.notes)?;
+                let patches = kustomize_patches(&files);
                 for (file, explicit) in files {
                     let name = file.display().to_string();
+                    if let Some(kustomization) =
+                        patches.get(&canonical(&file)).filter(|_| !explicit)
+                    {
+                        let dir = kustomization
+                            .parent()
+                            .map_or_else(|| ".".into(), |d| d.display().to_string());
+                        loaded.notes.push(Note {
+                            kind: NoteKind::SkippedFile,
+                            message: format!(
+                                "skipped {name}: a patch {} applies, not a whole object (audit what it renders with --kustomize {dir})",
+                                kustomization.display()
+                            ),
+                        });
+                        continue;
+                    }
                     let text = crate::input::read_file(&file).map_err(|message| ManifestError {
                         file: name.clone(),
                         line: 0,
@@ -98,6 +114,48 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
     }
     dedupe(&mut loaded);
     Ok(loaded)
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The patch files the walked kustomizations name (`patchesStrategicMerge`, `patches[].path`,
+/// `patchesJson6902[].path`), each with its kustomization: a strategic-merge patch looks like an
+/// object but is a fragment, and read as one it would replace the whole object it patches.
+fn kustomize_patches(files: &[(PathBuf, bool)]) -> std::collections::HashMap<PathBuf, PathBuf> {
+    let mut out = std::collections::HashMap::new();
+    for (file, _) in files {
+        let name = file.display().to_string();
+        if !is_kustomization_file(&name) {
+            continue;
+        }
+        let Ok(text) = crate::input::read_file(file) else {
+            continue;
+        };
+        let Ok(docs) = documents(&name, &text) else {
+            continue;
+        };
+        let dir = file.parent().unwrap_or_else(|| Path::new("."));
+        for (_, doc) in docs {
+            let mut paths: Vec<&str> = Vec::new();
+            if let Some(list) = doc.get("patchesStrategicMerge").and_then(Value::as_array) {
+                paths.extend(list.iter().filter_map(Value::as_str));
+            }
+            for key in ["patches", "patchesJson6902"] {
+                if let Some(list) = doc.get(key).and_then(Value::as_array) {
+                    paths.extend(
+                        list.iter()
+                            .filter_map(|p| p.get("path").and_then(Value::as_str)),
+                    );
+                }
+            }
+            for p in paths {
+                out.insert(canonical(&dir.join(p)), file.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Parses one file; `lenient` (found by a directory walk) skips, with a note, a file none of
