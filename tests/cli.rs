@@ -674,10 +674,11 @@ fn a_directory_walk_skips_what_is_not_kubernetes_with_a_note() {
         stderr,
         "note: skipped fixtures/modular-kustomize/kustomization.yaml: a kustomization, not a Kubernetes object (audit what it renders with --kustomize fixtures/modular-kustomize)\n\
          note: skipped tests/data/non-kubernetes/chart: a Helm chart, not Kubernetes objects (audit what it renders with --helm-chart tests/data/non-kubernetes/chart)\n\
-         note: skipped tests/data/non-kubernetes/ci.yaml: not a Kubernetes object, no apiVersion and kind (if it is kustomize or Helm input, audit what it renders with --kustomize DIR or --helm-chart DIR)\n"
+         note: skipped tests/data/non-kubernetes/ci.yaml: not a Kubernetes object, no apiVersion and kind (if it is kustomize or Helm input, audit what it renders with --kustomize DIR or --helm-chart DIR)\n\
+         note: skipped tests/data/non-kubernetes/helm-template.yaml: a template ({{ }}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)\n"
     );
     let report = json(&out);
-    assert_eq!(report["notes"].as_array().unwrap().len(), 3);
+    assert_eq!(report["notes"].as_array().unwrap().len(), 4);
     assert_eq!(report["notes"][0]["kind"], "skipped-file");
     let results = report["results"].as_array().unwrap();
     assert!(
@@ -710,6 +711,18 @@ fn a_named_file_or_stdin_that_is_not_kubernetes_stays_an_error() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "error: fixtures/modular-kustomize/kustomization.yaml:4:1: a kustomization (kustomize.config.k8s.io), not a Kubernetes object: render it with --kustomize DIR\n"
+    );
+    let out = run(&[
+        "check",
+        "--manifests",
+        "tests/data/non-kubernetes/helm-template.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: tests/data/non-kubernetes/helm-template.yaml:5:10: invalid YAML"),
+        "{}",
+        transcript(&out)
     );
     let out = run_with_stdin(&["check", "--manifests", "-"], Some("stages: [lint]\n"));
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));

@@ -166,10 +166,25 @@ fn parse_file(
     lenient: bool,
     loaded: &mut Loaded,
 ) -> Result<(), ManifestError> {
-    let docs = documents(name, text)?;
+    let docs = match documents(name, text) {
+        // A Helm template outside its chart (`{{ }}` is not YAML until rendered).
+        Err(_) if lenient && text.contains("{{") => {
+            loaded.notes.push(Note {
+                kind: NoteKind::SkippedFile,
+                message: format!(
+                    "skipped {name}: a template ({{{{ }}}}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)"
+                ),
+            });
+            return Ok(());
+        }
+        other => other?,
+    };
+    // A document with a kind or a metadata block but no apiVersion is a broken object, not
+    // foreign YAML: it stays an error, so a typo never drops an object from the audit.
     let foreign: Vec<&'static str> = docs
         .iter()
         .filter(|(_, v)| !v.is_null())
+        .filter(|(_, v)| !looks_like_an_object(v))
         .filter_map(|(_, v)| not_kubernetes(v))
         .collect();
     let real = docs.iter().filter(|(_, v)| !v.is_null()).count();
@@ -206,6 +221,15 @@ fn is_kustomization_file(name: &str) -> bool {
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(&n))
+}
+
+/// A mapping with `kind` or `metadata` that is not a kustomization: meant as an object.
+fn looks_like_an_object(value: &Value) -> bool {
+    let kustomize = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with("kustomize.config.k8s.io/"));
+    !kustomize && (value.get("kind").is_some() || value.get("metadata").is_some())
 }
 
 /// Why a document is not a Kubernetes object, or None when it is one.
@@ -490,6 +514,35 @@ mod tests {
                 message: "Deployment/ns/d is defined twice: b:13 replaces a:1 (the last definition wins, as with kubectl apply)".into()
             }]
         );
+    }
+
+    /// A walked file of foreign YAML is skipped; an object with a typo in it is not.
+    #[test]
+    fn only_foreign_yaml_is_skipped_in_a_walk() {
+        let mut l = Loaded::default();
+        parse_file("d/ci.yaml", "stages: [a]\n", true, &mut l).unwrap();
+        parse_file("d/Chart.yaml", "apiVersion: v2\nname: x\n", true, &mut l).unwrap();
+        assert_eq!(l.notes.len(), 2);
+        for broken in [
+            "kind: ConfigMap\nmetadata:\n  name: c\n",
+            "apiVersion: v1\nmetadata:\n  name: c\ndata: {}\n",
+            "apiVersion: v1\nkind: ConfigMap\n",
+        ] {
+            assert!(
+                parse_file("d/cm.yaml", broken, true, &mut l).is_err(),
+                "{broken}"
+            );
+        }
+        // A kustomization with a metadata block is still a kustomization.
+        parse_file(
+            "d/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nmetadata:\n  name: k\n",
+            true,
+            &mut l,
+        )
+        .unwrap();
+        assert_eq!(l.notes.len(), 3);
+        assert!(l.objects.is_empty());
     }
 
     #[test]
