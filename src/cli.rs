@@ -120,9 +120,24 @@ pub enum Command {
 #[allow(clippy::struct_excessive_bools)] // one per command-line switch
 pub struct CheckArgs {
     /// Manifest files or directories (recursive *.yaml, *.yml, *.json); `-` reads stdin.
-    /// Without --manifests, the live cluster is audited.
+    /// Files in a directory that are not Kubernetes objects (kustomization.yaml, a Helm chart)
+    /// are skipped with a note. Without --manifests, --kustomize or --helm-chart, the live
+    /// cluster is audited.
     #[arg(long = "manifests", short = 'f', value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
+    /// Audit what a kustomize directory renders (`kustomize build DIR`, or `kubectl kustomize
+    /// DIR` without kustomize); repeatable.
+    #[arg(long = "kustomize", short = 'k', value_name = "DIR")]
+    pub kustomize: Vec<PathBuf>,
+    /// Audit what a Helm chart renders (`helm template DIR`).
+    #[arg(long = "helm-chart", value_name = "DIR")]
+    pub helm_chart: Option<PathBuf>,
+    /// Values file for --helm-chart (`helm template -f FILE`); repeatable.
+    #[arg(long = "helm-values", value_name = "FILE", requires = "helm_chart")]
+    pub helm_values: Vec<PathBuf>,
+    /// How long --kustomize or --helm-chart may take to render.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub render_timeout: String,
     /// Path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -136,7 +151,7 @@ pub struct CheckArgs {
     #[arg(long, short = 'A', conflicts_with = "namespace")]
     pub all_namespaces: bool,
     /// Do not read a cluster: audit only --endpoint / --prometheus.
-    #[arg(long, conflicts_with_all = ["manifests", "kubeconfig", "context"])]
+    #[arg(long, conflicts_with_all = ["manifests", "kustomize", "helm_chart", "kubeconfig", "context"])]
     pub no_cluster: bool,
     /// Requests per second to the API server (client-go style limiter).
     #[arg(long, default_value_t = 50.0, value_name = "N")]

@@ -21,6 +21,7 @@ use anyhow::Result;
 use checks::{Check, Source};
 use cli::CheckArgs;
 use report::{Report, Target};
+use sources::render::Renderer;
 use std::collections::BTreeSet;
 
 /// Why the audit could not start (exit code 2).
@@ -95,8 +96,12 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         .map(sources::selector::parse)
         .transpose()
         .map_err(|e| UsageError::Invalid(format!("--selector: {e}")))?;
-    let cluster_mode = args.manifests.is_empty() && !args.no_cluster;
-    let objects = sources::manifests::load(&args.manifests)?;
+    let manifest_mode =
+        !args.manifests.is_empty() || !args.kustomize.is_empty() || args.helm_chart.is_some();
+    let cluster_mode = !manifest_mode && !args.no_cluster;
+    let loaded = load_manifests(args)?;
+    let notes = loaded.notes;
+    let objects = loaded.objects;
     let http = http_options(args)?;
     // Without Prometheus, metrics checks run on the built-in evaluator (scraping endpoints or pods).
     if http.prometheus.is_none() && (!http.endpoints.is_empty() || cluster_mode) {
@@ -121,7 +126,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let cluster_opts = cluster_options(args)?;
 
     let mut sources = BTreeSet::new();
-    if !args.manifests.is_empty() || cluster_mode {
+    if manifest_mode || cluster_mode {
         sources.insert(Source::Kubernetes);
     }
     // A live audit probes the service through the API server when there is no --endpoint.
@@ -197,7 +202,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     facts.params =
         serde_json::json!({"expectImage": args.expect_image, "expectVersion": args.expect_version});
     if !args.allow_empty {
-        nothing_audited(&facts, args.selector.as_deref())?;
+        nothing_audited(&facts, args.selector.as_deref(), &notes)?;
     }
     let mut http = http;
     let mlsdm_workloads: Vec<usize> = facts.mlsdm_workloads().map(|w| w.slot).collect();
@@ -233,10 +238,10 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let target = Target {
         mode: if cluster_mode {
             "cluster"
-        } else if args.manifests.is_empty() {
-            "service"
-        } else {
+        } else if manifest_mode {
             "manifests"
+        } else {
+            "service"
         }
         .into(),
         cluster: cluster_target,
@@ -244,6 +249,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             .manifests
             .iter()
             .map(|p| p.display().to_string())
+            .chain(renderers(args).iter().map(Renderer::source_name))
             .collect(),
         selector: args.selector.clone(),
         fail_on: args.fail_on.into(),
@@ -259,12 +265,49 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     };
     let mut report = Report::new(target, results);
     report.checks = checks.iter().map(report::CheckOrigin::of).collect();
+    report.notes = notes;
     Ok(report)
+}
+
+fn renderers(args: &CheckArgs) -> Vec<Renderer> {
+    args.kustomize
+        .iter()
+        .cloned()
+        .map(Renderer::Kustomize)
+        .chain(args.helm_chart.iter().map(|chart| Renderer::Helm {
+            chart: chart.clone(),
+            values: args.helm_values.clone(),
+        }))
+        .collect()
+}
+
+/// Reads --manifests, then renders --kustomize and --helm-chart (in that order: a later
+/// definition of the same object wins).
+fn load_manifests(args: &CheckArgs) -> Result<sources::manifests::Loaded, UsageError> {
+    let mut inputs: Vec<sources::manifests::Input> = args
+        .manifests
+        .iter()
+        .cloned()
+        .map(sources::manifests::Input::Path)
+        .collect();
+    let renderers = renderers(args);
+    if !renderers.is_empty() {
+        let timeout = duration_flag("--render-timeout", &args.render_timeout)?
+            .max(std::time::Duration::from_secs(1));
+        for r in &renderers {
+            inputs.push(sources::render::render(r, timeout).map_err(UsageError::Invalid)?);
+        }
+    }
+    Ok(sources::manifests::load_inputs(&inputs)?)
 }
 
 /// Refuses a run whose Kubernetes source gave nothing to audit: every kubernetes check would be
 /// no-data and the gate would open on an empty `helm template` or a selector that matches nothing.
-fn nothing_audited(facts: &sources::Facts, selector: Option<&str>) -> Result<(), UsageError> {
+fn nothing_audited(
+    facts: &sources::Facts,
+    selector: Option<&str>,
+    notes: &[report::Note],
+) -> Result<(), UsageError> {
     if !facts.sources.contains(&Source::Kubernetes) || facts.mlsdm_workloads().next().is_some() {
         return Ok(());
     }
@@ -285,8 +328,18 @@ fn nothing_audited(facts: &sources::Facts, selector: Option<&str>) -> Result<(),
             .collect();
         format!("; kinds that could not be listed: {}", kinds.join("; "))
     };
+    let skipped: Vec<&str> = notes
+        .iter()
+        .filter(|n| n.kind == report::NoteKind::SkippedFile)
+        .map(|n| n.message.as_str())
+        .collect();
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", skipped.join("; "))
+    };
     Err(UsageError::NothingAudited(format!(
-        "nothing audited: {what} in {}{unreadable} (--allow-empty accepts an empty run)",
+        "nothing audited: {what} in {}{unreadable}{skipped} (--allow-empty accepts an empty run)",
         facts.origin
     )))
 }

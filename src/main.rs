@@ -53,6 +53,16 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             let format = report::Format::resolve(args.format, args.output.as_deref())
                 .map_err(UsageError::Invalid)?;
             let report = mlsdm_audit::run_check(&args)?;
+            // Files the directory walk skipped are said on stderr too, where a CI log shows them
+            // whatever the format; every note is in the report.
+            for n in &report.notes {
+                if n.kind == report::NoteKind::SkippedFile {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("note: {}", redact::text(&n.message));
+                    }
+                }
+            }
             let color = args.output.is_none()
                 && std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none();

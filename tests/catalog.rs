@@ -159,6 +159,9 @@ fn the_defective_example_fails_the_upstream_mistakes() {
         "network-policy-allows-api",
         "service-selects-workload",
         "hpa-target-exists",
+        "network-policy-selects-pods",
+        "service-monitor-selects-service",
+        "ingress-backend-exists",
     ] {
         assert!(
             results

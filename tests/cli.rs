@@ -620,6 +620,454 @@ fn large_valid_inputs_are_accepted() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
 }
 
+/// Runs the binary with extra environment (PATH for the renderers).
+fn run_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"));
+    cmd.args(args)
+        .current_dir(root())
+        .env("SOURCE_DATE_EPOCH", "1798761600")
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The dangling references of the modular tree (upstream's `mlsdm-api` selectors next to
+/// `neuro-engine` pods), as check id -> object name.
+const TREE_DANGLING: &[(&str, &str)] = &[
+    ("pdb-selects-workload", "neuro-engine-pdb"),
+    ("network-policy-selects-pods", "neuro-engine-allow"),
+    ("service-monitor-selects-service", "neuro-engine"),
+    ("ingress-backend-exists", "neuro-engine"),
+    ("network-policy-allows-api", "neuro-engine"),
+];
+
+fn status_of(report: &serde_json::Value, id: &str, name: &str) -> String {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id && r["object"]["name"] == name)
+        .map_or_else(
+            || format!("no result of {id} on {name}"),
+            |r| r["status"].as_str().unwrap().to_string(),
+        )
+}
+
+#[test]
+fn a_directory_walk_skips_what_is_not_kubernetes_with_a_note() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/modular-kustomize",
+        "--manifests",
+        "tests/data/non-kubernetes",
+        "--format",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    assert_eq!(
+        stderr,
+        "note: skipped fixtures/modular-kustomize/kustomization.yaml: a kustomization, not a Kubernetes object (audit what it renders with --kustomize fixtures/modular-kustomize)\n\
+         note: skipped tests/data/non-kubernetes/chart: a Helm chart, not Kubernetes objects (audit what it renders with --helm-chart tests/data/non-kubernetes/chart)\n\
+         note: skipped tests/data/non-kubernetes/ci.yaml: not a Kubernetes object, no apiVersion and kind (if it is kustomize or Helm input, audit what it renders with --kustomize DIR or --helm-chart DIR)\n\
+         note: skipped tests/data/non-kubernetes/helm-template.yaml: a template ({{ }}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)\n"
+    );
+    let report = json(&out);
+    assert_eq!(report["notes"].as_array().unwrap().len(), 4);
+    assert_eq!(report["notes"][0]["kind"], "skipped-file");
+    let results = report["results"].as_array().unwrap();
+    assert!(
+        !results
+            .iter()
+            .any(|r| r["object"]["kind"] == "Kustomization"),
+        "a Kustomization was audited"
+    );
+    for (id, name) in TREE_DANGLING {
+        assert_eq!(status_of(&report, id, name), "fail", "{id} on {name}");
+    }
+    // What the tree gets right still passes: the Deployment, its Service and HPA.
+    for (id, name) in [
+        ("service-selects-workload", "neuro-engine"),
+        ("hpa-target-exists", "neuro-engine-hpa"),
+        ("probe-liveness-path", "neuro-engine"),
+    ] {
+        assert_eq!(status_of(&report, id, name), "pass", "{id} on {name}");
+    }
+}
+
+#[test]
+fn a_named_file_or_stdin_that_is_not_kubernetes_stays_an_error() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/modular-kustomize/kustomization.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: fixtures/modular-kustomize/kustomization.yaml:4:1: a kustomization (kustomize.config.k8s.io), not a Kubernetes object: render it with --kustomize DIR\n"
+    );
+    let out = run(&[
+        "check",
+        "--manifests",
+        "tests/data/non-kubernetes/helm-template.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: tests/data/non-kubernetes/helm-template.yaml:5:10: invalid YAML"),
+        "{}",
+        transcript(&out)
+    );
+    let out = run_with_stdin(&["check", "--manifests", "-"], Some("stages: [lint]\n"));
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: <stdin>:1:1: not a Kubernetes object: apiVersion and kind are required\n"
+    );
+    // A directory of nothing but non-Kubernetes files audits nothing: exit 3, saying why.
+    let out = run(&["check", "--manifests", "tests/data/non-kubernetes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: nothing audited: no Kubernetes object in the audited manifests; skipped tests/data/non-kubernetes/chart: a Helm chart"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_later_definition_replaces_an_earlier_one_and_the_report_says_so() {
+    let args = [
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--manifests",
+        "tests/data/broken-config-later.yaml",
+        "--only",
+        "mlsdm-config-valid",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAIL") && stdout.contains("tests/data/broken-config-later.yaml:3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Notes\n- ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\n"),
+        "{stdout}"
+    );
+    // Replacements are in the report, not on stderr.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let report = json(&run(&json_args));
+    assert_eq!(report["notes"][0]["kind"], "replaced");
+    for (format, heading) in [
+        (
+            "markdown",
+            "## Notes on the input\n\n- ConfigMap/mlsdm-production/mlsdm-config is defined twice",
+        ),
+        (
+            "html",
+            "<h2>Notes on the input</h2>\n<ul class=\"notes\">\n<li>ConfigMap/mlsdm-production/mlsdm-config is defined twice",
+        ),
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--format", format]);
+        let out = run(&a);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(heading),
+            "{format}: {}",
+            transcript(&out)
+        );
+    }
+    // The other order: the compliant ConfigMap is the last one and passes.
+    let out = run(&[
+        "check",
+        "--manifests",
+        "tests/data/broken-config-later.yaml",
+        "--manifests",
+        "fixtures/compliant",
+        "--only",
+        "mlsdm-config-valid",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
+/// The directory holding a kubectl with `kubectl kustomize`: MLSDM_AUDIT_KUBECTL's (what
+/// scripts/test.sh installs), else one on PATH.
+fn kubectl_dir() -> Option<PathBuf> {
+    let from_env = std::env::var_os("MLSDM_AUDIT_KUBECTL").map(PathBuf::from);
+    let found = from_env.filter(|p| p.is_file()).or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+    })?;
+    let ok = Command::new(&found)
+        .args(["kustomize", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then(|| found.parent().unwrap().to_path_buf())
+}
+
+/// A PATH holding only `dir` (plus a kubectl when asked), so the tool finds exactly that.
+fn path_with(dir: &std::path::Path, kubectl: bool) -> std::ffi::OsString {
+    let mut dirs = vec![dir.to_path_buf()];
+    if kubectl && let Some(k) = kubectl_dir() {
+        dirs.push(k);
+    }
+    std::env::join_paths(dirs).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mlsdm-audit-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn kustomize_renders_the_tree_like_the_directory_walk_reads_it() {
+    let Some(_) = kubectl_dir() else {
+        // Straight to stderr, past the test harness' capture, so the skip is seen.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: no kubectl with `kubectl kustomize` (scripts/test.sh installs Debian's)\n",
+        );
+        return;
+    };
+    let empty = temp_dir("kustomize-path");
+    let path = path_with(&empty, true);
+    let out = run_env(
+        &[
+            "check",
+            "--kustomize",
+            "fixtures/modular-kustomize",
+            "--format",
+            "json",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let rendered = json(&out);
+    assert_eq!(
+        rendered["target"]["manifests"],
+        serde_json::json!(["kustomize:fixtures/modular-kustomize"])
+    );
+    for (id, name) in TREE_DANGLING {
+        assert_eq!(status_of(&rendered, id, name), "fail", "{id} on {name}");
+    }
+    let r = rendered["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "pdb-selects-workload")
+        .unwrap();
+    assert_eq!(
+        r["location"]["file"],
+        "kustomize:fixtures/modular-kustomize"
+    );
+    assert!(r["location"]["line"].as_u64().unwrap() > 1, "{r}");
+    // The same verdicts, object by object, as reading the files.
+    let walked = json(&run(&[
+        "check",
+        "--manifests",
+        "fixtures/modular-kustomize",
+        "--format",
+        "json",
+    ]));
+    let verdicts = |report: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r["id"], r["object"], r["status"]))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(verdicts(&rendered), verdicts(&walked));
+    // A directory kustomize cannot build: exit 2 with the tool's own words.
+    let out = run_env(
+        &["check", "--kustomize", "tests/data/non-kubernetes"],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: --kustomize tests/data/non-kubernetes: ")
+            && stderr.contains("kustomize tests/data/non-kubernetes failed (exit status: 1):\n")
+            && stderr.contains("kustomization"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn a_missing_renderer_is_named() {
+    let empty = temp_dir("no-tools");
+    let path = path_with(&empty, false);
+    let out = run_env(
+        &[
+            "check",
+            "--helm-chart",
+            "tests/data/non-kubernetes/chart",
+            "--helm-values",
+            "tests/data/non-kubernetes/chart/values.yaml",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --helm-chart tests/data/non-kubernetes/chart: helm is not installed (not found on PATH); install it, or run `helm template` yourself and pass the output with --manifests\n"
+    );
+    let out = run_env(
+        &["check", "--kustomize", "fixtures/modular-kustomize"],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --kustomize fixtures/modular-kustomize: neither kustomize nor kubectl is installed (not found on PATH); install one, or render it yourself and pass the output with --manifests\n"
+    );
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+/// A renderer that hangs is stopped at --render-timeout; one that never stops writing is stopped
+/// at the input cap; `helm template` gets the chart and each values file.
+#[cfg(unix)]
+#[test]
+fn renderers_are_bounded() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("fake-tools");
+    let tool = |name: &str, script: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\nPATH=/usr/bin:/bin\n{script}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let path = path_with(&dir, false);
+    tool("kustomize", "exec sleep 30");
+    let started = std::time::Instant::now();
+    let out = run_env(
+        &[
+            "check",
+            "--kustomize",
+            "fixtures/modular-kustomize",
+            "--render-timeout",
+            "1s",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("kustomize build fixtures/modular-kustomize did not finish within 1s (--render-timeout raises it)"),
+        "{stderr}"
+    );
+    tool("kustomize", "exec yes 'a: b'");
+    let out = run_env(
+        &[
+            "check",
+            "--kustomize",
+            "fixtures/modular-kustomize",
+            "--max-input-size",
+            "1Mi",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is larger than the 1 MiB input cap"),
+        "{stderr}"
+    );
+    // helm gets `template CHART -f VALUES...`; its output is read like any manifest.
+    tool(
+        "helm",
+        "echo \"# $*\"; cat fixtures/compliant-modular/all.yaml",
+    );
+    let out = run_env(
+        &[
+            "check",
+            "--helm-chart",
+            "tests/data/non-kubernetes/chart",
+            "--helm-values",
+            "tests/data/non-kubernetes/chart/values.yaml",
+            "--only",
+            "probe-liveness-path",
+            "--format",
+            "json",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    assert_eq!(
+        report["results"][0]["location"]["file"],
+        "helm:tests/data/non-kubernetes/chart"
+    );
+    // A failing helm shows its stderr.
+    tool(
+        "helm",
+        "echo 'Error: values.yaml: bad indentation' >&2; exit 1",
+    );
+    let out = run_env(
+        &["check", "--helm-chart", "tests/data/non-kubernetes/chart"],
+        &[("PATH", &path)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with("template tests/data/non-kubernetes/chart failed (exit status: 1):\nError: values.yaml: bad indentation\n"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A kustomize overlay's patch files look like objects but are fragments: read as objects they
+/// would replace the base's whole Deployment. The walk skips the patches its kustomization names.
+#[test]
+fn a_directory_walk_skips_kustomize_patches() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/modular-kustomize",
+        "--manifests",
+        "tests/data/kustomize-overlay",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report = json(&out);
+    let notes: Vec<&str> = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        notes[3],
+        "skipped tests/data/kustomize-overlay/prod/replicas.yaml: a patch tests/data/kustomize-overlay/prod/kustomization.yaml applies, not a whole object (audit what it renders with --kustomize tests/data/kustomize-overlay/prod)",
+        "{notes:#?}"
+    );
+    assert_eq!(notes.len(), 4, "{notes:#?}");
+    assert!(!notes.iter().any(|n| n.contains("defined twice")));
+    // The base Deployment is audited whole.
+    assert_eq!(
+        status_of(&report, "probe-liveness-path", "neuro-engine"),
+        "pass"
+    );
+}
+
 /// Regression (issue 13): `-o json` silently wrote a table into a file named `json`. `-o` is the
 /// output format, as in kubectl; `--output-file` takes the format from its extension and refuses
 /// an extension that names another format.

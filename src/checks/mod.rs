@@ -364,6 +364,8 @@ const DEPENDENCIES: &[(&str, &[&str])] = &[
     ("related.dashboards", &["ConfigMap", "GrafanaDashboard"]),
     ("related.replicaSets", &["ReplicaSet"]),
     ("related.pods", &["Pod"]),
+    ("related.monitoredServices", &["Service"]),
+    ("related.ingressBackends", &["Service"]),
     (
         "related.workloads",
         &["Deployment", "StatefulSet", "DaemonSet", "Rollout"],

@@ -203,7 +203,15 @@ pub fn render(report: &Report) -> String {
             st = r.status
         );
     }
-    h.push_str("</table>\n<h2>Sign-Off</h2>\n<table class=\"signoff\"><tr><th>Role</th><th>Name</th><th>Date</th></tr>\n");
+    h.push_str("</table>\n");
+    if !report.notes.is_empty() {
+        h.push_str("<h2>Notes on the input</h2>\n<ul class=\"notes\">\n");
+        for n in &report.notes {
+            let _ = writeln!(h, "<li>{}</li>", esc(&n.message));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("<h2>Sign-Off</h2>\n<table class=\"signoff\"><tr><th>Role</th><th>Name</th><th>Date</th></tr>\n");
     for role in ROLES {
         let signed: Vec<_> = report.signoffs.iter().filter(|s| s.role == *role).collect();
         if signed.is_empty() {

@@ -205,5 +205,11 @@ pub fn render(report: &Report) -> String {
             }
         }
     }
+    if !report.notes.is_empty() {
+        out.push_str("\n## Notes on the input\n\n");
+        for n in &report.notes {
+            let _ = writeln!(out, "- {}", md(&n.message));
+        }
+    }
     out
 }

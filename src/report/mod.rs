@@ -251,9 +251,37 @@ pub struct Report {
     /// exactly what was evaluated (a `--checks` file replacing a built-in one included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckOrigin>,
+    /// What the run did with its input that a reader must know: files skipped as not
+    /// Kubernetes objects, objects a later definition replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
     /// Reviewer signatures; everything else in the report is what they sign.
     #[serde(default)]
     pub signoffs: Vec<Signoff>,
+}
+
+/// Something the run did with its input, said once (not a check result).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    pub kind: NoteKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoteKind {
+    /// A file found by walking a directory that holds no Kubernetes object (a kustomization,
+    /// a Helm chart, other YAML): not audited.
+    SkippedFile,
+    /// An object defined twice in the input: the last definition wins, as with `kubectl apply`.
+    Replaced,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Where one check's definition came from.
@@ -316,6 +344,7 @@ impl Report {
             summary: Summary::of(&results),
             results,
             checks: Vec::new(),
+            notes: Vec::new(),
             signoffs: Vec::new(),
         }
     }

@@ -77,6 +77,13 @@ pub fn render(report: &Report, color: bool) -> String {
         };
         let _ = writeln!(out, "{title}\n{table}\n");
     }
+    if !report.notes.is_empty() {
+        let _ = writeln!(out, "Notes");
+        for n in &report.notes {
+            let _ = writeln!(out, "- {n}");
+        }
+        out.push('\n');
+    }
     let s = &report.summary;
     let _ = writeln!(
         out,

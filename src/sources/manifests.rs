@@ -4,6 +4,7 @@
 
 use super::{Location, Object};
 use crate::checks::yaml_error_parts;
+use crate::report::{Note, NoteKind};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,39 +34,272 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
-/// Loads every object from the given paths (`-` is stdin), in a stable order.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
-    let mut objects = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            let text = crate::input::read_capped(std::io::stdin().lock()).map_err(|message| {
-                ManifestError {
-                    file: "<stdin>".into(),
-                    line: 0,
-                    column: 0,
-                    message,
-                }
-            })?;
-            parse_text("<stdin>", &text, &mut objects)?;
-            continue;
-        }
-        let mut files = Vec::new();
-        collect(path, &mut files, true)?;
-        for file in files {
-            let name = file.display().to_string();
-            let text = crate::input::read_file(&file).map_err(|message| ManifestError {
-                file: name.clone(),
-                line: 0,
-                column: 0,
-                message,
-            })?;
-            parse_text(&name, &text, &mut objects)?;
-        }
-    }
-    Ok(objects)
+/// What a load produced: the objects, and what was skipped or replaced on the way.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub objects: Vec<Object>,
+    pub notes: Vec<Note>,
 }
 
-fn collect(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), ManifestError> {
+/// One input of a run: a path (`-` is stdin) or the output of a renderer (`kustomize build`,
+/// `helm template`) named after what it rendered.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Path(PathBuf),
+    Rendered { name: String, text: String },
+}
+
+/// Loads every object from the given paths (`-` is stdin), in a stable order; an object defined
+/// twice keeps its last definition.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
+    let inputs: Vec<Input> = paths.iter().cloned().map(Input::Path).collect();
+    load_inputs(&inputs).map(|l| l.objects)
+}
+
+/// Loads every input. Files found by walking a directory that hold no Kubernetes object
+/// (`kustomization.yaml`, a Helm chart, other YAML) are skipped with a note; a file named
+/// explicitly, stdin or rendered output that is not Kubernetes is an error. An object defined
+/// twice (same API group, kind, namespace and name) keeps its last definition, as
+/// `kubectl apply` would leave it, with a note naming both places.
+pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
+    let mut loaded = Loaded::default();
+    for input in inputs {
+        match input {
+            Input::Rendered { name, text } => {
+                parse_file(name, text, false, &mut loaded)?;
+            }
+            Input::Path(path) if path.as_os_str() == "-" => {
+                let text =
+                    crate::input::read_capped(std::io::stdin().lock()).map_err(|message| {
+                        ManifestError {
+                            file: "<stdin>".into(),
+                            line: 0,
+                            column: 0,
+                            message,
+                        }
+                    })?;
+                parse_file("<stdin>", &text, false, &mut loaded)?;
+            }
+            Input::Path(path) => {
+                let mut files = Vec::new();
+                collect(path, &mut files, true, &mut loaded.notes)?;
+                let patches = kustomize_patches(&files);
+                for (file, explicit) in files {
+                    let name = file.display().to_string();
+                    if let Some(kustomization) =
+                        patches.get(&canonical(&file)).filter(|_| !explicit)
+                    {
+                        let dir = kustomization
+                            .parent()
+                            .map_or_else(|| ".".into(), |d| d.display().to_string());
+                        loaded.notes.push(Note {
+                            kind: NoteKind::SkippedFile,
+                            message: format!(
+                                "skipped {name}: a patch {} applies, not a whole object (audit what it renders with --kustomize {dir})",
+                                kustomization.display()
+                            ),
+                        });
+                        continue;
+                    }
+                    let text = crate::input::read_file(&file).map_err(|message| ManifestError {
+                        file: name.clone(),
+                        line: 0,
+                        column: 0,
+                        message,
+                    })?;
+                    parse_file(&name, &text, !explicit, &mut loaded)?;
+                }
+            }
+        }
+    }
+    dedupe(&mut loaded);
+    Ok(loaded)
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The patch files the walked kustomizations name (`patchesStrategicMerge`, `patches[].path`,
+/// `patchesJson6902[].path`), each with its kustomization: a strategic-merge patch looks like an
+/// object but is a fragment, and read as one it would replace the whole object it patches.
+fn kustomize_patches(files: &[(PathBuf, bool)]) -> std::collections::HashMap<PathBuf, PathBuf> {
+    let mut out = std::collections::HashMap::new();
+    for (file, _) in files {
+        let name = file.display().to_string();
+        if !is_kustomization_file(&name) {
+            continue;
+        }
+        let Ok(text) = crate::input::read_file(file) else {
+            continue;
+        };
+        let Ok(docs) = documents(&name, &text) else {
+            continue;
+        };
+        let dir = file.parent().unwrap_or_else(|| Path::new("."));
+        for (_, doc) in docs {
+            let mut paths: Vec<&str> = Vec::new();
+            if let Some(list) = doc.get("patchesStrategicMerge").and_then(Value::as_array) {
+                paths.extend(list.iter().filter_map(Value::as_str));
+            }
+            for key in ["patches", "patchesJson6902"] {
+                if let Some(list) = doc.get(key).and_then(Value::as_array) {
+                    paths.extend(
+                        list.iter()
+                            .filter_map(|p| p.get("path").and_then(Value::as_str)),
+                    );
+                }
+            }
+            for p in paths {
+                out.insert(canonical(&dir.join(p)), file.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Parses one file; `lenient` (found by a directory walk) skips, with a note, a file none of
+/// whose documents is a Kubernetes object.
+fn parse_file(
+    name: &str,
+    text: &str,
+    lenient: bool,
+    loaded: &mut Loaded,
+) -> Result<(), ManifestError> {
+    let docs = match documents(name, text) {
+        // A Helm template outside its chart (`{{ }}` is not YAML until rendered).
+        Err(_) if lenient && text.contains("{{") => {
+            loaded.notes.push(Note {
+                kind: NoteKind::SkippedFile,
+                message: format!(
+                    "skipped {name}: a template ({{{{ }}}}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)"
+                ),
+            });
+            return Ok(());
+        }
+        other => other?,
+    };
+    // A document with a kind or a metadata block but no apiVersion is a broken object, not
+    // foreign YAML: it stays an error, so a typo never drops an object from the audit.
+    let foreign: Vec<&'static str> = docs
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .filter(|(_, v)| !looks_like_an_object(v))
+        .filter_map(|(_, v)| not_kubernetes(v))
+        .collect();
+    let real = docs.iter().filter(|(_, v)| !v.is_null()).count();
+    if lenient && real > 0 && foreign.len() == real {
+        let dir = Path::new(name)
+            .parent()
+            .map_or_else(|| ".".to_string(), |d| d.display().to_string());
+        let dir = if dir.is_empty() { ".".to_string() } else { dir };
+        let message = if foreign.contains(&KUSTOMIZATION) || is_kustomization_file(name) {
+            format!(
+                "skipped {name}: a kustomization, not a Kubernetes object (audit what it renders with --kustomize {dir})"
+            )
+        } else {
+            format!(
+                "skipped {name}: not a Kubernetes object, no apiVersion and kind (if it is kustomize or Helm input, audit what it renders with --kustomize DIR or --helm-chart DIR)"
+            )
+        };
+        loaded.notes.push(Note {
+            kind: NoteKind::SkippedFile,
+            message,
+        });
+        return Ok(());
+    }
+    for (line, value) in docs {
+        add_document(name, line, value, &mut loaded.objects)?;
+    }
+    Ok(())
+}
+
+const KUSTOMIZATION: &str = "a kustomization (kustomize.config.k8s.io), not a Kubernetes object: render it with --kustomize DIR";
+
+fn is_kustomization_file(name: &str) -> bool {
+    Path::new(name)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(&n))
+}
+
+/// A mapping with `kind` or `metadata` that is not a kustomization: meant as an object.
+fn looks_like_an_object(value: &Value) -> bool {
+    let kustomize = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with("kustomize.config.k8s.io/"));
+    !kustomize && (value.get("kind").is_some() || value.get("metadata").is_some())
+}
+
+/// Why a document is not a Kubernetes object, or None when it is one.
+fn not_kubernetes(value: &Value) -> Option<&'static str> {
+    let Value::Object(map) = value else {
+        return Some("expected a Kubernetes object (a mapping with apiVersion and kind)");
+    };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind.is_empty() || api_version.is_empty() {
+        return Some("not a Kubernetes object: apiVersion and kind are required");
+    }
+    // kustomize's own files (Kustomization, Component) are build input, never applied.
+    if api_version.starts_with("kustomize.config.k8s.io/") {
+        return Some(KUSTOMIZATION);
+    }
+    None
+}
+
+/// The identity `kubectl apply` gives an object: API group (not version), kind, namespace, name.
+fn identity(o: &Object) -> (String, String, Option<String>, String) {
+    let group = o
+        .api_version
+        .rsplit_once('/')
+        .map_or("", |(g, _)| g)
+        .to_string();
+    (group, o.kind.clone(), o.namespace.clone(), o.name.clone())
+}
+
+fn place(o: &Object) -> String {
+    o.location
+        .as_ref()
+        .map_or_else(|| "?".into(), |l| format!("{}:{}", l.file, l.line))
+}
+
+/// Keeps the last definition of each object (in its place), noting every replacement.
+fn dedupe(loaded: &mut Loaded) {
+    let mut last: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    for (i, o) in loaded.objects.iter().enumerate() {
+        if let Some(prev) = last.insert(identity(o), i) {
+            let old = &loaded.objects[prev];
+            loaded.notes.push(Note {
+                kind: NoteKind::Replaced,
+                message: format!(
+                    "{} is defined twice: {} replaces {} (the last definition wins, as with kubectl apply)",
+                    o.reference(),
+                    place(o),
+                    place(old)
+                ),
+            });
+        }
+    }
+    let keep: std::collections::HashSet<usize> = last.into_values().collect();
+    let mut i = 0;
+    loaded.objects.retain(|_| {
+        let k = keep.contains(&i);
+        i += 1;
+        k
+    });
+}
+
+fn collect(
+    path: &Path,
+    out: &mut Vec<(PathBuf, bool)>,
+    explicit: bool,
+    notes: &mut Vec<Note>,
+) -> Result<(), ManifestError> {
     let meta = std::fs::metadata(path).map_err(|e| ManifestError {
         file: path.display().to_string(),
         line: 0,
@@ -73,6 +307,18 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Ma
         message: format!("cannot read: {e}"),
     })?;
     if meta.is_dir() {
+        // A Helm chart's templates are not YAML until rendered, and values.yaml is not an object.
+        if path.join("Chart.yaml").is_file() {
+            notes.push(Note {
+                kind: NoteKind::SkippedFile,
+                message: format!(
+                    "skipped {}: a Helm chart, not Kubernetes objects (audit what it renders with --helm-chart {})",
+                    path.display(),
+                    path.display()
+                ),
+            });
+            return Ok(());
+        }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| ManifestError {
                 file: path.display().to_string(),
@@ -90,12 +336,12 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Ma
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with('.'));
             if !hidden {
-                collect(&e, out, false)?;
+                collect(&e, out, false, notes)?;
             }
         }
     } else if explicit {
         // Named on the command line: a FIFO (`-f <(helm template ...)`) is read as asked.
-        out.push(path.to_path_buf());
+        out.push((path.to_path_buf(), true));
     } else if path
         .extension()
         .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
@@ -109,13 +355,21 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), Ma
                 message: "not a regular file (a FIFO, socket or device); name it on the command line to read it".into(),
             });
         }
-        out.push(path.to_path_buf());
+        out.push((path.to_path_buf(), false));
     }
     Ok(())
 }
 
 /// Parses one file's text (YAML, possibly multi-document, or JSON).
 pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), ManifestError> {
+    for (line, value) in documents(file, text)? {
+        add_document(file, line, value, out)?;
+    }
+    Ok(())
+}
+
+/// The documents of one file's text with the line each starts on.
+fn documents(file: &str, text: &str) -> Result<Vec<(u64, Value)>, ManifestError> {
     let is_json = Path::new(file).extension().is_some_and(|e| e == "json")
         || text.trim_start().starts_with('{');
     if is_json {
@@ -125,7 +379,7 @@ pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), M
             column: e.column() as u64,
             message: format!("invalid JSON: {e}"),
         })?;
-        return add_document(file, 1, value, out);
+        return Ok(vec![(1, value)]);
     }
     let docs = serde_saphyr::from_multiple_with_options::<serde_saphyr::Spanned<Value>>(
         text,
@@ -140,11 +394,10 @@ pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), M
             message: format!("invalid YAML: {message}"),
         }
     })?;
-    for doc in docs {
-        let line = doc.referenced.line().max(1);
-        add_document(file, line, doc.value, out)?;
-    }
-    Ok(())
+    Ok(docs
+        .into_iter()
+        .map(|doc| (doc.referenced.line().max(1), doc.value))
+        .collect())
 }
 
 /// The YAML parser's budgets, raised from its defaults (1,024 documents, 250,000 nodes) to what
@@ -178,21 +431,17 @@ fn add_document(
     if value.is_null() {
         return Ok(());
     }
+    if let Some(why) = not_kubernetes(&value) {
+        return Err(err(why.into()));
+    }
     let Value::Object(map) = &value else {
-        return Err(err(
-            "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
-        ));
+        return Ok(());
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
     let api_version = map
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if kind.is_empty() || api_version.is_empty() {
-        return Err(err(
-            "not a Kubernetes object: apiVersion and kind are required".into(),
-        ));
-    }
     if kind.ends_with("List") && map.get("items").is_some_and(Value::is_array) {
         for item in map["items"].as_array().into_iter().flatten() {
             add_document(file, line, item.clone(), out)?;
@@ -235,6 +484,74 @@ mod tests {
         assert_eq!(out[0].location.as_ref().unwrap().line, 3);
         assert_eq!(out[1].kind, "ConfigMap");
         assert_eq!(out[1].location.as_ref().unwrap().line, 8);
+    }
+
+    fn rendered(name: &str, text: &str) -> Input {
+        Input::Rendered {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_last_definition_wins_per_group_kind_namespace_and_name() {
+        let a = "apiVersion: apps/v1beta1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: ns\n  labels: {v: old}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ns\n";
+        let b = "apiVersion: example.com/v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ns\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: other\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: ns\n  labels: {v: new}\n";
+        let l = load_inputs(&[rendered("a", a), rendered("b", b)]).unwrap();
+        // Another API group or namespace is another object; apps/v1beta1 and apps/v1 are one.
+        assert_eq!(l.objects.len(), 4);
+        let d: Vec<&Object> = l
+            .objects
+            .iter()
+            .filter(|o| o.kind == "Deployment")
+            .collect();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].json["metadata"]["labels"]["v"], "new");
+        assert_eq!(
+            l.notes,
+            vec![Note {
+                kind: NoteKind::Replaced,
+                message: "Deployment/ns/d is defined twice: b:13 replaces a:1 (the last definition wins, as with kubectl apply)".into()
+            }]
+        );
+    }
+
+    /// A walked file of foreign YAML is skipped; an object with a typo in it is not.
+    #[test]
+    fn only_foreign_yaml_is_skipped_in_a_walk() {
+        let mut l = Loaded::default();
+        parse_file("d/ci.yaml", "stages: [a]\n", true, &mut l).unwrap();
+        parse_file("d/Chart.yaml", "apiVersion: v2\nname: x\n", true, &mut l).unwrap();
+        assert_eq!(l.notes.len(), 2);
+        for broken in [
+            "kind: ConfigMap\nmetadata:\n  name: c\n",
+            "apiVersion: v1\nmetadata:\n  name: c\ndata: {}\n",
+            "apiVersion: v1\nkind: ConfigMap\n",
+        ] {
+            assert!(
+                parse_file("d/cm.yaml", broken, true, &mut l).is_err(),
+                "{broken}"
+            );
+        }
+        // A kustomization with a metadata block is still a kustomization.
+        parse_file(
+            "d/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nmetadata:\n  name: k\n",
+            true,
+            &mut l,
+        )
+        .unwrap();
+        assert_eq!(l.notes.len(), 3);
+        assert!(l.objects.is_empty());
+    }
+
+    #[test]
+    fn rendered_output_that_is_not_kubernetes_is_an_error() {
+        let e = load_inputs(&[rendered("kustomize:x", "a: b\n")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kustomize:x:1:1: not a Kubernetes object: apiVersion and kind are required"
+        );
     }
 
     #[test]

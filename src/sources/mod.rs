@@ -9,6 +9,7 @@ pub mod http;
 pub mod kube;
 pub mod manifests;
 pub mod mlsdm;
+pub mod render;
 pub mod selector;
 
 use crate::checks::Source;
@@ -622,18 +623,7 @@ impl Facts {
             .iter()
             .filter(|m| m.kind == kind)
             .filter(|m| {
-                let ns_sel = m.json.pointer("/spec/namespaceSelector");
-                let ns_ok =
-                    if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
-                        true
-                    } else if let Some(names) = ns_sel
-                        .and_then(|s| s.get("matchNames"))
-                        .and_then(Value::as_array)
-                    {
-                        names.iter().any(|n| n.as_str() == ns)
-                    } else {
-                        m.namespace.as_deref() == ns
-                    };
+                let ns_ok = monitor_watches(m, ns);
                 let sel = m
                     .json
                     .pointer("/spec/selector")
@@ -893,8 +883,32 @@ impl Facts {
             } else {
                 Vec::new()
             };
+            // A ServiceMonitor: the Services it selects, and whether any namespace it watches is
+            // in the input at all (if none is, what it selects cannot be told).
+            let (monitored, watches_audited) = if obj.kind == "ServiceMonitor" {
+                let watched = |n: Option<&str>| monitor_watches(obj, n);
+                (
+                    self.all_of("Service")
+                        .filter(|s| {
+                            watched(s.namespace.as_deref())
+                                && selector::matches(
+                                    obj.json.pointer("/spec/selector").unwrap_or(&Value::Null),
+                                    &s.labels(),
+                                )
+                                .unwrap_or(false)
+                        })
+                        .collect(),
+                    self.objects
+                        .iter()
+                        .any(|o| o.namespace.is_some() && watched(o.namespace.as_deref())),
+                )
+            } else {
+                (Vec::new(), false)
+            };
             map(vec![
                 ("workloads", list(workloads)),
+                ("monitoredServices", list(monitored)),
+                ("watchesAuditedNamespace", CelValue::Bool(watches_audited)),
                 ("ingressBackends", json_to_cel(&Value::Array(backends))),
                 (
                     "workloadsInNamespace",
@@ -906,6 +920,22 @@ impl Facts {
                 ),
             ])
         }
+    }
+}
+
+/// Whether a ServiceMonitor or PodMonitor watches namespace `ns` (its namespaceSelector, else
+/// its own namespace).
+fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
+    let ns_sel = m.json.pointer("/spec/namespaceSelector");
+    if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+        true
+    } else if let Some(names) = ns_sel
+        .and_then(|s| s.get("matchNames"))
+        .and_then(Value::as_array)
+    {
+        names.iter().any(|n| n.as_str() == ns)
+    } else {
+        m.namespace.as_deref() == ns
     }
 }
 

@@ -1,0 +1,166 @@
+//! Renders kustomize directories and Helm charts with their own tools (`kustomize build` or
+//! `kubectl kustomize`, `helm template`), so the audit reads what would be applied. The child is
+//! bounded: a timeout, its output within the input cap, and its stderr shown when it fails.
+
+use super::manifests::Input;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub enum Renderer {
+    Kustomize(PathBuf),
+    Helm {
+        chart: PathBuf,
+        values: Vec<PathBuf>,
+    },
+}
+
+impl Renderer {
+    /// The name the rendered objects' locations carry: `kustomize:DIR` or `helm:DIR`.
+    pub fn source_name(&self) -> String {
+        match self {
+            Self::Kustomize(dir) => format!("kustomize:{}", dir.display()),
+            Self::Helm { chart, .. } => format!("helm:{}", chart.display()),
+        }
+    }
+
+    /// The program and arguments to run, found on PATH.
+    fn command(&self) -> Result<(PathBuf, Vec<String>), String> {
+        match self {
+            Self::Kustomize(dir) => {
+                let dir = dir.display().to_string();
+                if let Some(k) = which("kustomize") {
+                    Ok((k, vec!["build".into(), dir]))
+                } else if let Some(k) = which("kubectl") {
+                    Ok((k, vec!["kustomize".into(), dir]))
+                } else {
+                    Err(format!(
+                        "--kustomize {dir}: neither kustomize nor kubectl is installed (not found on PATH); install one, or render it yourself and pass the output with --manifests"
+                    ))
+                }
+            }
+            Self::Helm { chart, values } => {
+                let chart = chart.display().to_string();
+                let helm = which("helm").ok_or_else(|| {
+                    format!(
+                        "--helm-chart {chart}: helm is not installed (not found on PATH); install it, or run `helm template` yourself and pass the output with --manifests"
+                    )
+                })?;
+                let mut args = vec!["template".to_string(), chart];
+                for v in values {
+                    args.push("-f".into());
+                    args.push(v.display().to_string());
+                }
+                Ok((helm, args))
+            }
+        }
+    }
+}
+
+/// An executable named `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// The most stderr kept to show on failure.
+const STDERR_KEEP: u64 = 64 << 10;
+
+/// Runs the renderer and returns its output as an input named after the rendered source.
+pub fn render(r: &Renderer, timeout: Duration) -> Result<Input, String> {
+    let what = match r {
+        Renderer::Kustomize(dir) => format!("--kustomize {}", dir.display()),
+        Renderer::Helm { chart, .. } => format!("--helm-chart {}", chart.display()),
+    };
+    match r {
+        Renderer::Kustomize(dir) | Renderer::Helm { chart: dir, .. } if !dir.is_dir() => {
+            return Err(format!("{what}: not a directory"));
+        }
+        _ => {}
+    }
+    let (program, args) = r.command()?;
+    let shown = format!("{} {}", program.display(), args.join(" "));
+    let mut child = Command::new(&program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{what}: cannot run {shown}: {e}"))?;
+    let (out_tx, out_rx) = mpsc::channel();
+    let (err_tx, err_rx) = mpsc::channel();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    // Past the cap the reader stops and drops the pipe, so the child ends on a broken pipe.
+    std::thread::spawn(move || {
+        let _ = out_tx.send(stdout.map_or_else(|| Ok(String::new()), crate::input::read_capped));
+    });
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut e) = stderr {
+            let _ = (&mut e).take(STDERR_KEEP).read_to_end(&mut buf);
+            let _ = std::io::copy(&mut e, &mut std::io::sink());
+        }
+        let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{what}: {shown} did not finish within {}s (--render-timeout raises it)",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("{what}: waiting for {shown}: {e}")),
+        }
+    };
+    // A grandchild may hold the pipes open: the readers get what is left of the deadline.
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
+    let stderr_text = err_rx.recv_timeout(left).unwrap_or_default();
+    let stdout_text = out_rx
+        .recv_timeout(left)
+        .map_err(|_| format!("{what}: {shown} exited but its output did not end"))?;
+    // Past the cap the child dies of the closed pipe: the cap is the reason to report.
+    let stdout_text = stdout_text.map_err(|e| format!("{what}: the output of {shown} is {e}"))?;
+    if !status.success() {
+        let tail: Vec<&str> = stderr_text.trim_end().lines().collect();
+        let tail = tail[tail.len().saturating_sub(20)..].join("\n");
+        return Err(format!(
+            "{what}: {shown} failed ({status}){}",
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(":\n{tail}")
+            }
+        ));
+    }
+    Ok(Input::Rendered {
+        name: r.source_name(),
+        text: stdout_text,
+    })
+}
