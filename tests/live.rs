@@ -879,3 +879,50 @@ fn selector_and_namespace_flags() {
 
 #[allow(dead_code)]
 fn unused(_: &Path) {}
+
+/// Regression (issue 10.10): "cannot evaluate" messages built from an API server's error body
+/// skipped redaction, so a secret value it quoted was printed (plain and base64). One redaction
+/// layer sits in front of every output: every format, stdout, stderr.
+#[test]
+fn secrets_quoted_by_the_api_server_are_redacted_in_every_output() {
+    use base64::Engine as _;
+    const CANARY: &str = "canary-Zq8vK2mX7pL4wR9tB3nY6cH1";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    let mut objs = healthy();
+    objs.push(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "legacy-credentials", "namespace": "mlsdm-production"},
+        "data": {"API_KEY": CANARY},
+    }));
+    let mut config = ApiConfig::new(objs);
+    config.faults = vec![Fault {
+        path_contains: "horizontalpodautoscalers".into(),
+        kind: FaultKind::StatusMessage(
+            500,
+            format!("admission webhook saw API_KEY={CANARY} (base64 {b64}) and refused"),
+        ),
+        times: 10_000,
+    }];
+    let c = cluster(config);
+    for format in ["json", "table", "markdown", "html", "sarif", "junit"] {
+        let kc = c.kubeconfig(Some("reader-token"));
+        let out = audit(&["check", "--kubeconfig", &kc, "--format", format]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(CANARY), "{format}: the secret leaked");
+        assert!(
+            !text.contains(&b64),
+            "{format}: the secret leaked in base64"
+        );
+        if format == "json" {
+            let r = report(&out);
+            let (status, _, message) = &results(&r, "hpa-replica-range")[0];
+            assert_eq!(status, "error", "{message}");
+            assert!(message.contains("<redacted>"), "{message}");
+        }
+    }
+}

@@ -194,6 +194,8 @@ pub enum FaultKind {
     ItemsNull,
     /// A 200 list whose `items` is an object, not a list.
     ItemsNotList,
+    /// A Status error with this code and message (an API server or webhook quoting what it saw).
+    StatusMessage(u16, String),
 }
 
 /// Fault injection: the next `times` requests whose path contains `path_contains`.
@@ -660,6 +662,9 @@ async fn respond(
                 _ => "InternalError",
             };
             return status(code, reason, "injected fault", None);
+        }
+        Some(FaultKind::StatusMessage(code, message)) => {
+            return status(code, "InternalError", &message, None);
         }
         Some(FaultKind::TooManyRequests { retry_after }) => {
             let mut r = status(
