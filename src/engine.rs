@@ -378,7 +378,27 @@ fn evaluate_http(
                     "mlsdm",
                     workload.map_or(Value::Null, |w| facts.cel_mlsdm(w)),
                 );
-                conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx))
+                let (status, message) =
+                    conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx));
+                // An expression that reads `response.json` of a body that is not JSON fails
+                // with CEL's own words ("No such key"); say what the service answered instead.
+                match outcome {
+                    HttpOutcome::Response(r) if status == Status::Error && r.json.is_null() => {
+                        let kind = r
+                            .headers
+                            .get("content-type")
+                            .map_or("no content type", String::as_str);
+                        (
+                            status,
+                            format!(
+                                "the service answered {} with a body that is not JSON ({kind}, {} bytes): {message}",
+                                r.status,
+                                r.body.len()
+                            ),
+                        )
+                    }
+                    _ => (status, message),
+                }
             }
         };
         let mut r = result(check, status, facts.redact(&message), None, facts);

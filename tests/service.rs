@@ -1022,3 +1022,26 @@ fn the_burst_and_the_load_probe_run_alone_after_the_other_probes() {
         "the load probe's requests follow the burst"
     );
 }
+
+/// Regression (issue 10.22): a body that is not JSON gave CEL's internal error ("No such key");
+/// the message says what the service answered.
+#[test]
+fn a_body_that_is_not_json_is_named_as_such() {
+    let _serial = serial();
+    let url = fixed_http_server("text/html", "<html><body>login</body></html>");
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &url,
+        "--only",
+        "status-dimension",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "status-dimension");
+    assert_eq!(st, "error", "{msg}");
+    assert!(
+        msg.starts_with("the service answered 200 with a body that is not JSON (text/html"),
+        "{msg}"
+    );
+}
