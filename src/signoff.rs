@@ -53,14 +53,51 @@ pub fn read(path: &Path) -> Result<Value, SignoffError> {
     Ok(v)
 }
 
-/// The exact bytes a signoff signs.
-pub fn payload(report: &Value, role: &str, name: &str, time: &str) -> Vec<u8> {
-    let mut content = report.clone();
-    if let Some(map) = content.as_object_mut() {
-        map.remove("signoffs");
+/// The report without its `signoffs`, serialized in place (a clone of a large report's JSON
+/// tree per signature made signing and verifying cost many times the report's size).
+struct WithoutSignoffs<'a>(&'a Value);
+
+impl serde::Serialize for WithoutSignoffs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self.0 {
+            Value::Object(m) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in m.iter().filter(|(k, _)| k.as_str() != "signoffs") {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+            other => other.serialize(s),
+        }
     }
-    let doc = json!({"content": content, "signoff": {"role": role, "name": name, "time": time}});
-    serde_json_canonicalizer::to_vec(&doc).unwrap_or_default()
+}
+
+/// The canonical (RFC 8785) bytes of what every signoff of `report` signs as its content.
+pub fn content_bytes(report: &Value) -> Vec<u8> {
+    serde_json_canonicalizer::to_vec(&WithoutSignoffs(report)).unwrap_or_default()
+}
+
+/// The exact bytes a signoff signs: the canonical form of
+/// `{"content": <report without signoffs>, "signoff": {"name", "role", "time"}}`.
+pub fn payload(report: &Value, role: &str, name: &str, time: &str) -> Vec<u8> {
+    payload_with(&content_bytes(report), role, name, time)
+}
+
+/// As [`payload`], from the content's canonical bytes computed once. RFC 8785 orders members by
+/// name and adds no whitespace, so the document is the two members side by side ("content" sorts
+/// before "signoff").
+pub fn payload_with(content: &[u8], role: &str, name: &str, time: &str) -> Vec<u8> {
+    let signoff =
+        serde_json_canonicalizer::to_vec(&json!({"role": role, "name": name, "time": time}))
+            .unwrap_or_default();
+    let mut out = Vec::with_capacity(content.len() + signoff.len() + 24);
+    out.extend_from_slice(b"{\"content\":");
+    out.extend_from_slice(content);
+    out.extend_from_slice(b",\"signoff\":");
+    out.extend_from_slice(&signoff);
+    out.push(b'}');
+    out
 }
 
 fn load_key(path: &Path) -> Result<PrivateKey, SignoffError> {
@@ -603,6 +640,7 @@ pub fn verify(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let content = content_bytes(report);
     entries
         .iter()
         .enumerate()
@@ -642,7 +680,7 @@ pub fn verify(
                     ));
                 }
                 declared
-                    .verify(NAMESPACE, &payload(report, role, name, time), &sig)
+                    .verify(NAMESPACE, &payload_with(&content, role, name, time), &sig)
                     .map_err(|_| {
                         "the report or this signoff's role, name or time changed after signing"
                             .to_string()
@@ -673,6 +711,23 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+    /// The spliced payload is byte for byte the canonical form of the whole document, as it was
+    /// computed before (reports signed by earlier versions keep verifying).
+    #[test]
+    fn payload_is_the_canonical_document() {
+        let report = json!({
+            "schemaVersion": "1", "results": [{"id": "a", "message": "é \u{1F642} \"q\" <x>", "n": 1.5e3}],
+            "summary": {"pass": 1}, "signoffs": [{"role": "x"}], "zeta": null, "Alpha": [true, false]
+        });
+        let mut content = report.clone();
+        content.as_object_mut().unwrap().remove("signoffs");
+        let doc = json!({"content": content, "signoff": {"role": "Security Team", "name": "Zoë", "time": "2026-11-29T00:00:00Z"}});
+        assert_eq!(
+            payload(&report, "Security Team", "Zoë", "2026-11-29T00:00:00Z"),
+            serde_json_canonicalizer::to_vec(&doc).unwrap()
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -844,11 +844,24 @@ fn secret_values_never_leave_the_cluster_or_reach_output() {
 #[test]
 fn selector_and_namespace_flags() {
     let c = cluster(ApiConfig::new(healthy()));
-    let r = report(&c.audit(Some("reader-token"), &["-n", "other-namespace"]));
+    // Nothing in another namespace: nothing audited is exit 3, one line (issue 10.1).
+    let out = c.audit(Some("reader-token"), &["-n", "other-namespace"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with(
+            "error: nothing audited: no MLSDM workload (a Deployment, StatefulSet or DaemonSet running MLSDM) in namespace other-namespace of "
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&c.audit(
+        Some("reader-token"),
+        &["-n", "other-namespace", "--allow-empty"],
+    ));
     assert_eq!(
         results(&r, "replicas-min-3")[0].0,
         "no-data",
-        "nothing in another namespace"
+        "--allow-empty: every check is no-data"
     );
     // An empty metadata-only list (Secrets) comes back `items: null`, as from kube-apiserver:
     // that is an empty list, not an incomplete one.
