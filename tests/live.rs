@@ -939,3 +939,24 @@ fn secrets_quoted_by_the_api_server_are_redacted_in_every_output() {
         }
     }
 }
+
+/// Regression (issue 10.13): answers from the API server were read whole, so a 3 GiB list body
+/// aborted the process. Every answer is read up to the input cap; past it the audit stops with
+/// one line naming the cap.
+#[test]
+fn an_endless_answer_from_the_api_server_is_capped() {
+    let mut config = ApiConfig::new(healthy());
+    config.faults = vec![Fault {
+        path_contains: "/deployments".into(),
+        kind: FaultKind::Huge(3 << 20),
+        times: 10_000,
+    }];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &["--max-input-size", "1Mi"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the answer is larger than 1 MiB (--max-input-size raises it)"),
+        "{err}"
+    );
+}

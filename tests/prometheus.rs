@@ -323,7 +323,7 @@ fn a_prometheus_error_is_an_error_result() {
     assert!(
         status_of(&s, "error-rate-below-1pct")
             .2
-            .contains("rejected the query"),
+            .contains("answered HTTP 404, not a Prometheus API answer"),
         "{}",
         status_of(&s, "error-rate-below-1pct").2
     );

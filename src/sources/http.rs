@@ -20,8 +20,11 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Largest response body read; MLSDM's metrics page is about 17 KiB.
+/// Largest response body read from a probe; MLSDM's own answers are a few KiB.
 const BODY_CAP: usize = 1 << 20;
+/// Largest metrics page or Prometheus answer: a page of a busy service (or a range query over a
+/// window) is often several MB, which is data, not abuse.
+const METRICS_BODY_CAP: usize = 64 << 20;
 
 /// How to reach the service.
 #[derive(Debug, Clone, Default)]
@@ -213,12 +216,13 @@ fn describe(url: &str, e: &reqwest::Error) -> String {
     format!("{url}: {why}")
 }
 
-/// Sends one request and reads at most `BODY_CAP` bytes of the answer.
+/// Sends one request and reads at most `cap` bytes of the answer.
 pub async fn fetch(
     client: &reqwest::Client,
     url: &str,
     req: &HttpRequest,
     api_key: Option<&str>,
+    cap: usize,
 ) -> Result<ResponseFacts, String> {
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| format!("bad method {}", req.method))?;
@@ -252,10 +256,10 @@ pub async fn fetch(
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| describe(url, &e))? {
         body.extend_from_slice(&chunk);
-        if body.len() > BODY_CAP {
+        if body.len() > cap {
             return Err(format!(
                 "{url}: response body larger than {} KiB",
-                BODY_CAP / 1024
+                cap / 1024
             ));
         }
     }
@@ -353,7 +357,7 @@ async fn load_probe(
                     )
                     .is_ok()
             {
-                match fetch(&client, &url, &req, key.as_deref()).await {
+                match fetch(&client, &url, &req, key.as_deref(), BODY_CAP).await {
                     Ok(r) if (200..300).contains(&r.status) => lat.push(r.latency_ms),
                     Ok(r) if r.status == 401 => {
                         unauthorized += 1;
@@ -421,7 +425,7 @@ async fn burst(target: &Target, req: &HttpRequest, n: u32, api_key: Option<Strin
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         let (target, req, key) = (target.clone(), req.clone(), api_key.clone());
-        tasks.spawn(async move { (i, fetch_on(&target, &req, key.as_deref()).await) });
+        tasks.spawn(async move { (i, fetch_on(&target, &req, key.as_deref(), BODY_CAP).await) });
     }
     let mut answers = Vec::new();
     while let Some(Ok(answer)) = tasks.join_next().await {
@@ -464,7 +468,7 @@ async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) 
                 {
                     attempt.body = Some(body.clone());
                 }
-                match fetch_on(target, &attempt, api_key.as_deref()).await {
+                match fetch_on(target, &attempt, api_key.as_deref(), BODY_CAP).await {
                     Ok(r) => {
                         let again = wants_retry(&r, retry);
                         all.push(r);
@@ -480,7 +484,7 @@ async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) 
             }
             failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
         } else {
-            match fetch_on(target, req, api_key.as_deref()).await {
+            match fetch_on(target, req, api_key.as_deref(), BODY_CAP).await {
                 Ok(r) => HttpOutcome::Response(r),
                 Err(e) => HttpOutcome::Error(e),
             }
@@ -566,10 +570,11 @@ async fn fetch_on(
     target: &Target,
     req: &HttpRequest,
     api_key: Option<&str>,
+    cap: usize,
 ) -> Result<ResponseFacts, String> {
     match &target.transport {
         Transport::Direct { client, base } => {
-            fetch(client, &join(base, &req.path), req, api_key).await
+            fetch(client, &join(base, &req.path), req, api_key, cap).await
         }
         Transport::Proxy { api, base_path } => {
             let headers: Vec<(String, String)> = req
@@ -579,7 +584,12 @@ async fn fetch_on(
                 .collect();
             let started = Instant::now();
             let answer = api
-                .get_with(&format!("{base_path}{}", req.path), "*/*", &headers)
+                .get_with(
+                    &format!("{base_path}{}", req.path),
+                    "*/*",
+                    &headers,
+                    cap + 1,
+                )
                 .await
                 .map_err(|e| format!("{} via the API server: {}", target.display, e.0))?;
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -600,11 +610,11 @@ async fn fetch_on(
                     answer.status.as_u16()
                 ));
             }
-            if answer.body.len() > BODY_CAP {
+            if answer.body.len() > cap {
                 return Err(format!(
                     "{}: response body larger than {} KiB",
                     target.display,
-                    BODY_CAP / 1024
+                    cap / 1024
                 ));
             }
             Ok(ResponseFacts::from_parts(
@@ -780,7 +790,7 @@ async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String>
         for target in &targets {
             let (target, req) = (target.clone(), metrics_req.clone());
             tasks.spawn(async move {
-                let res = fetch_on(&target, &req, None).await;
+                let res = fetch_on(&target, &req, None, METRICS_BODY_CAP).await;
                 (target, res)
             });
         }
@@ -951,6 +961,11 @@ mod prom_api {
                     resp.status,
                     if content_type.is_empty() { "a body" } else { content_type }
                 )
+            } else if !(200..300).contains(&resp.status) {
+                format!(
+                    "answered HTTP {}, not a Prometheus API answer (is the URL Prometheus' base URL?)",
+                    resp.status
+                )
             } else {
                 format!("answered HTTP {} with JSON that does not match the Prometheus API: {e}", resp.status)
             }
@@ -1009,7 +1024,7 @@ async fn prometheus_query(
     url.query_pairs_mut()
         .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
     let req = HttpRequest::get("");
-    let resp = match fetch(client, url.as_str(), &req, None).await {
+    let resp = match fetch(client, url.as_str(), &req, None, METRICS_BODY_CAP).await {
         Ok(r) => r,
         Err(e) => return MetricOutcome::Error(format!("Prometheus {e}")),
     };

@@ -280,7 +280,8 @@ fn status_message(body: &[u8]) -> String {
 impl Api {
     /// One GET with retries on 429 and 5xx (honouring Retry-After) and on dropped connections.
     pub async fn get(&self, path_and_query: &str, accept: &str) -> Result<Answer, ClusterError> {
-        self.get_with(path_and_query, accept, &[]).await
+        let cap = usize::try_from(crate::input::cap()).unwrap_or(usize::MAX);
+        self.get_with(path_and_query, accept, &[], cap).await
     }
 
     /// A GET with extra request headers (the service proxy passes them on to the pod).
@@ -289,6 +290,7 @@ impl Api {
         path_and_query: &str,
         accept: &str,
         extra: &[(String, String)],
+        cap: usize,
     ) -> Result<Answer, ClusterError> {
         let mut attempt = 0u32;
         loop {
@@ -310,14 +312,35 @@ impl Api {
             let sent = tokio::time::timeout(self.timeout, async {
                 let resp = self.client.send(req).await?;
                 let (parts, body) = resp.into_parts();
-                let body = body.collect_bytes().await?;
-                Ok::<_, kube::Error>(Answer {
+                // Read at most `cap` bytes: a 3 GiB answer (a list, or a pod's reply through the
+                // proxy) is an error naming the cap, not the end of the process.
+                let body = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, cap)).await {
+                    Ok(b) => b.to_bytes(),
+                    Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                        return Ok(Err(format!(
+                            "GET {path_and_query}: the answer is larger than {} (--max-input-size raises it)",
+                            crate::input::human(cap as u64)
+                        )));
+                    }
+                    Err(e) => {
+                        return Err(e
+                            .downcast::<kube::Error>()
+                            .map_or_else(kube::Error::Service, |k| *k));
+                    }
+                };
+                Ok::<_, kube::Error>(Ok(Answer {
                     status: parts.status,
                     headers: parts.headers,
                     body: body.to_vec(),
-                })
+                }))
             })
             .await;
+            let sent = match sent {
+                Ok(Ok(Err(too_big))) => return Err(ClusterError(too_big)),
+                Ok(Ok(Ok(a))) => Ok(Ok(a)),
+                Ok(Err(e)) => Ok(Err(e)),
+                Err(elapsed) => Err(elapsed),
+            };
             let retry_after = match &sent {
                 Ok(Ok(a))
                     if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() =>

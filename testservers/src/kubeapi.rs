@@ -196,6 +196,9 @@ pub enum FaultKind {
     ItemsNotList,
     /// A Status error with this code and message (an API server or webhook quoting what it saw).
     StatusMessage(u16, String),
+    /// A 200 answer of this many bytes (a list padded with whitespace): a hostile or broken
+    /// server the client must not read to the end.
+    Huge(usize),
 }
 
 /// Fault injection: the next `times` requests whose path contains `path_contains`.
@@ -662,6 +665,13 @@ async fn respond(
                 _ => "InternalError",
             };
             return status(code, reason, "injected fault", None);
+        }
+        Some(FaultKind::Huge(bytes)) => {
+            let mut body = String::with_capacity(bytes);
+            body.push_str("{\"kind\":\"List\",\"apiVersion\":\"v1\",\"items\":[]");
+            body.push_str(&" ".repeat(bytes.saturating_sub(body.len() + 1)));
+            body.push('}');
+            return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
         }
         Some(FaultKind::StatusMessage(code, message)) => {
             return status(code, "InternalError", &message, None);
