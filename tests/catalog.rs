@@ -405,3 +405,56 @@ fn config_values_mlsdm_refuses_fail_and_values_it_accepts_pass() {
     assert_eq!(r.status, Status::Error, "{}", r.message);
     assert!(r.message.contains("MLSDM_DIMENSION"), "{}", r.message);
 }
+
+#[test]
+fn the_dimension_check_judges_the_dimension_the_service_runs_with() {
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == "mlsdm-config-dimension")
+        .collect();
+    let verdict = |objects: Vec<Object>| {
+        let results = evaluate(&checks, objects);
+        let r = results
+            .iter()
+            .find(|r| r.id == "mlsdm-config-dimension")
+            .unwrap();
+        (r.status, r.message.clone())
+    };
+    assert_eq!(verdict(with_config(None, &[])).0, Status::Pass);
+    // The API server never reads EMBEDDING_DIM: it runs with the config's 384.
+    let (s, m) = verdict(with_config(None, &[("EMBEDDING_DIM", "768")]));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.contains("EMBEDDING_DIM=768 is not read") && m.contains("dimension 384"),
+        "{m}"
+    );
+    assert_eq!(
+        verdict(with_config(None, &[("EMBEDDING_DIM", "384")])).0,
+        Status::Pass
+    );
+    // dimension 768 without 768-long ontology vectors: the service does not start at all.
+    let (s, m) = verdict(with_config(Some("dimension: 768\n"), &[]));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.contains("refuses to start") && m.contains("ontology vector dimension (384)"),
+        "{m}"
+    );
+    // Unset: the service runs with 384, and the checklist wants it set.
+    let (s, m) = verdict(with_config(Some("pelm:\n  capacity: 20000\n"), &[]));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("runs with 384"), "{m}");
+    // CONFIG_PATH unset: the image's default config, dimension 10.
+    let mut objects = with_config(None, &[]);
+    let d = objects
+        .iter_mut()
+        .find(|o| o.kind == "Deployment" && o.name == "mlsdm-api")
+        .unwrap();
+    d.json["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["name"] != "CONFIG_PATH");
+    let (s, m) = verdict(objects);
+    assert_eq!(s, Status::Fail, "{m}");
+    assert_eq!(m, "dimension is 10, not 384, 768 or 1024");
+}

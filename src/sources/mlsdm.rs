@@ -242,10 +242,19 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
                         "ConfigMap {cm_name} has no key {key} for {config_path}"
                     ));
                 }
-                Some(text) => match parse_config_text(text) {
-                    Ok(v) => file_config = v,
-                    Err(e) => config_error = json!(format!("{cm_name}/{key}{e}")),
-                },
+                Some(text) => {
+                    let divergent: Vec<String> = yaml11_divergences(text)
+                        .into_iter()
+                        .map(|d| format!("{cm_name}/{key} {d}"))
+                        .collect();
+                    match parse_config_text(text) {
+                        Ok(v) => file_config = v,
+                        // `.inf` is refused here but a float to PyYAML: undecided, below.
+                        Err(_) if !divergent.is_empty() => {}
+                        Err(e) => config_error = json!(format!("{cm_name}/{key}{e}")),
+                    }
+                    undecided.extend(divergent);
+                }
             },
         }
     } else if config_path.starts_with('/') {
@@ -375,8 +384,116 @@ const DEFAULT_CONFIG_TEXT: &str = include_str!("mlsdm_default_config.yaml");
 
 /// `yaml.safe_load(f) or {}` (config_loader.py:318-325): an empty or falsy document is `{}`; any
 /// other non-mapping makes `SystemConfig(**config)` fail.
+/// What PyYAML's `SafeLoader` (YAML 1.1 resolvers, `yaml/resolver.py`) makes of a plain scalar;
+/// `None` for what JSON cannot hold (timestamps, infinities, NaN).
+fn pyyaml_plain(s: &str) -> Option<Value> {
+    let digits =
+        |t: &str, ok: fn(u8) -> bool| !t.is_empty() && t.bytes().all(|c| c == b'_' || ok(c));
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Some(Value::Bool(true));
+        }
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Some(Value::Bool(false));
+        }
+        _ => {}
+    }
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let plain: String = body.chars().filter(|c| *c != '_').collect();
+    let int = |v: Option<i64>| v.map(|v| json!(if neg { -v } else { v }));
+    if let Some(b) = body.strip_prefix("0b") {
+        return if digits(b, |c| matches!(c, b'0' | b'1')) {
+            int(i64::from_str_radix(&plain[2..], 2).ok())
+        } else {
+            Some(json!(s))
+        };
+    }
+    if let Some(h) = body.strip_prefix("0x") {
+        return if digits(h, |c| c.is_ascii_hexdigit()) {
+            int(i64::from_str_radix(&plain[2..], 16).ok())
+        } else {
+            Some(json!(s))
+        };
+    }
+    if body.len() > 1 && body.starts_with('0') && digits(&body[1..], |c| (b'0'..=b'7').contains(&c))
+    {
+        return int(i64::from_str_radix(&plain[1..], 8).ok());
+    }
+    if body == "0"
+        || (body.starts_with(|c: char| c.is_ascii_digit() && c != '0')
+            && digits(body, |c| c.is_ascii_digit()))
+    {
+        return int(plain.parse().ok());
+    }
+    // Sexagesimal (`1:30`), timestamps, `.inf` and `.nan`: not modelled.
+    if body.contains(':') && body.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() >= 8 && s.as_bytes()[4] == b'-' && s[..4].bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if matches!(body, ".inf" | ".Inf" | ".INF") || matches!(s, ".nan" | ".NaN" | ".NAN") {
+        return None;
+    }
+    // `[0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)?` or `\.[0-9][0-9_]*([eE][-+][0-9]+)?`
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let float = mantissa.split_once('.').is_some_and(|(a, b)| {
+        let a_ok = if a.is_empty() {
+            b.starts_with(|c: char| c.is_ascii_digit())
+        } else {
+            a.starts_with(|c: char| c.is_ascii_digit()) && digits(a, |c| c.is_ascii_digit())
+        };
+        a_ok && (b.is_empty() || digits(b, |c| c.is_ascii_digit()))
+    }) && exponent.is_none_or(|e| {
+        e.starts_with(['-', '+']) && e.len() > 1 && e[1..].bytes().all(|c| c.is_ascii_digit())
+    });
+    if float {
+        let v: f64 = plain.parse().ok()?;
+        return serde_json::Number::from_f64(if neg { -v } else { v }).map(Value::Number);
+    }
+    Some(json!(s))
+}
+
+/// Plain scalars that PyYAML (YAML 1.1, what MLSDM loads its config with) and this crate's
+/// YAML 1.2 parser read as different values (`y`, `1e3`, `012`, `1:30`, a date...): the config
+/// MLSDM validates is then not the one audited, so these make the result undecided.
+fn yaml11_divergences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for event in granit_parser::Parser::new_from_str(text) {
+        let Ok((granit_parser::Event::Scalar(v, granit_parser::ScalarStyle::Plain, _, None), span)) =
+            event
+        else {
+            continue;
+        };
+        let ours = serde_saphyr::from_str::<Value>(&v).unwrap_or_else(|_| json!(v.as_ref()));
+        let same = match (pyyaml_plain(&v), &ours) {
+            (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
+            (Some(theirs), ours) => &theirs == ours,
+            (None, _) => false,
+        };
+        if !same {
+            out.push(format!(
+                "line {}: the plain value `{v}` reads differently in YAML 1.1 (PyYAML, which MLSDM uses) and YAML 1.2; quote it or write it unambiguously",
+                span.start.line()
+            ));
+        }
+    }
+    out
+}
+
+/// PyYAML keeps the last of duplicate keys, so the later value is the one MLSDM validates.
 fn parse_config_text(text: &str) -> Result<Value, String> {
-    match serde_saphyr::from_str::<Value>(text) {
+    let mut options = serde_saphyr::Options::default();
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    match serde_saphyr::from_str_with_options::<Value>(text, options) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(Value::Null | Value::Bool(false)) => Ok(json!({})),
         Ok(Value::String(s)) if s.is_empty() => Ok(json!({})),
@@ -1043,6 +1160,7 @@ mod tests {
             "moral_filter:\n  threshold: 0.9\n",
             "moral_filter:\n  threshold: '0.1'\n  min_threshold: 0.1\n",
             "pelm:\n  capacity: 100\n",
+            "pelm:\n  capacity: 99\npelm:\n  capacity: 100\n",
             "pelm:\n  capacity: 1000000\n  unknown_sub_key: 1\n",
             "dimension: 2\nontology_matcher:\n  ontology_vectors: [[1, 0], [0, 1]]\n",
             "dimension: 384.0\n",
@@ -1144,6 +1262,23 @@ mod tests {
                 "{got:?} cites upstream lines"
             );
         }
+    }
+
+    #[test]
+    fn plain_scalars_read_differently_by_yaml_1_1_are_found() {
+        let text = "a: y\nb: 1e3\nc: 012\nd: 1:30\ne: 2024-01-01\nf: .inf\ng: 0o7\nh: 1.0e+3\n\
+                    i: 'y'\nj: yes\nk: 1_000\nl: 0.5\nm: 384\nkey: -0.25\no: ~\np: 0x1F\nq: text\nN: 1\n";
+        let found = yaml11_divergences(text);
+        let lines: Vec<&str> = found.iter().map(|d| d.split(':').next().unwrap()).collect();
+        // `N` as a key is a boolean to YAML 1.2's parser here, a string to PyYAML.
+        assert_eq!(
+            lines,
+            [
+                "line 1", "line 2", "line 3", "line 4", "line 5", "line 6", "line 7", "line 18"
+            ],
+            "{found:?}"
+        );
+        assert!(yaml11_divergences(DEFAULT_CONFIG_TEXT).is_empty());
     }
 
     #[test]
