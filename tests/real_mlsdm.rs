@@ -77,7 +77,7 @@ impl Drop for Real {
 
 impl Real {
     /// Starts MLSDM with the production config, the local_stub backend unless `env` says
-    /// otherwise, `API_KEY` when given, and nothing else from this process' environment (every
+    /// otherwise, `API_KEY` when given (an empty value in `env` unsets a variable), and nothing else from this process' environment (every
     /// `MLSDM_*` variable would be merged into its config and crash it).
     fn start(src: &Path, venv: &Path, api_key: Option<&str>, env: &[(&str, &str)]) -> Self {
         let port = free_port();
@@ -100,12 +100,16 @@ impl Real {
         .env("HOME", std::env::temp_dir())
         .env("CONFIG_PATH", "config/production.yaml")
         .env("LLM_BACKEND", "local_stub")
-        .envs(env.iter().copied())
+        .envs(env.iter().copied().filter(|(_, v)| !v.is_empty()))
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out);
         if let Some(k) = api_key {
             cmd.env("API_KEY", k);
+        }
+        // An empty value unsets the variable (CONFIG_PATH: the image's default config).
+        for (k, _) in env.iter().filter(|(_, v)| v.is_empty()) {
+            cmd.env_remove(k);
         }
         let child = cmd.spawn().unwrap();
         let mut real = Self {
@@ -174,6 +178,16 @@ impl Real {
 
 /// Runs `mlsdm-audit check` on the service: the JSON report's statuses and messages by check id.
 fn audit(url: &str, key: Option<&str>, active: bool) -> BTreeMap<String, (String, String)> {
+    // Generous: a dead LLM backend's client retries with back-off before it gives up.
+    audit_with_timeout(url, key, active, "90s")
+}
+
+fn audit_with_timeout(
+    url: &str,
+    key: Option<&str>,
+    active: bool,
+    http_timeout: &str,
+) -> BTreeMap<String, (String, String)> {
     let mut args = vec![
         "check",
         "--no-cluster",
@@ -181,9 +195,8 @@ fn audit(url: &str, key: Option<&str>, active: bool) -> BTreeMap<String, (String
         url,
         "--format",
         "json",
-        // Generous: a dead LLM backend's client retries with back-off before it gives up.
         "--http-timeout",
-        "90s",
+        http_timeout,
     ];
     if key.is_some() {
         args.extend(["--api-key-env", "MLSDM_AUDIT_REAL_KEY"]);
@@ -543,4 +556,82 @@ fn twenty_passive_audits_leave_the_engine_untouched() {
     assert_eq!(v["accepted"], true, "{v}");
     assert_eq!(v["phase"], "wake", "{v}");
     assert!(v["response"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+}
+
+#[test]
+fn embedding_dim_does_not_set_the_running_dimension() {
+    let _s = serial();
+    let Some((src, venv)) = setup() else { return };
+    // Upstream's modular manifests set EMBEDDING_DIM; the API server never reads it.
+    let real = Real::start(&src, &venv, Some(KEY), &[("EMBEDDING_DIM", "768")]);
+    let (status, body) = real.request("GET", "/status", None, "").unwrap();
+    assert_eq!(
+        (status, &body["config"]["dimension"]),
+        (200, &json!(384)),
+        "{body}"
+    );
+    let r = audit(&real.url, Some(KEY), false);
+    assert_table("EMBEDDING_DIM=768, passive", &r, &[]);
+}
+
+#[test]
+fn default_config() {
+    let _s = serial();
+    let Some((src, venv)) = setup() else { return };
+    // CONFIG_PATH unset and CONFIG_PATH=config/default_config.yaml: the same file, dimension 10.
+    for config in ["", "config/default_config.yaml"] {
+        let real = Real::start(&src, &venv, Some(KEY), &[("CONFIG_PATH", config)]);
+        let (_, body) = real.request("GET", "/status", None, "").unwrap();
+        assert_eq!(body["config"]["dimension"], json!(10), "{body}");
+        let r = audit(&real.url, Some(KEY), false);
+        assert_table(
+            &format!("CONFIG_PATH={config:?}, passive"),
+            &r,
+            &[("status-dimension", Is("fail", "running dimension is 10"))],
+        );
+    }
+}
+
+/// Every http and metrics check of a passive audit as `status` with `needle`; the active probes
+/// stay skipped.
+fn all_probes(status: &'static str, needle: &'static str) -> Vec<(&'static str, Expect)> {
+    baseline()
+        .into_iter()
+        .filter(|(_, e)| !matches!(e, Is("skipped", "active probe")))
+        .map(|(id, _)| (id, Is(status, needle)))
+        .collect()
+}
+
+#[test]
+fn stopped_then_killed() {
+    let _s = serial();
+    let Some((src, venv)) = setup() else { return };
+    let mut real = Real::start(&src, &venv, Some(KEY), &[]);
+    let pid = real.child.id().to_string();
+    // SIGSTOP: the socket still accepts (the kernel's backlog), nothing answers.
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let r = audit_with_timeout(&real.url, Some(KEY), false, "2s");
+    let took = started.elapsed();
+    // Every probe is an error (a time-out), and the audit is bounded by --http-timeout: the
+    // probes do not wait one after the other.
+    assert_table("SIGSTOPped", &r, &all_probes("error", "timed out"));
+    assert!(
+        took < Duration::from_secs(30),
+        "a stopped service held the audit {took:?}"
+    );
+    // SIGKILL (works on a stopped process): connection refused.
+    let _ = real.child.kill();
+    let _ = real.child.wait();
+    let started = Instant::now();
+    let r = audit_with_timeout(&real.url, Some(KEY), false, "2s");
+    let took_dead = started.elapsed();
+    assert_table("killed", &r, &all_probes("error", "cannot connect"));
+    assert!(took_dead < Duration::from_secs(30), "{took_dead:?}");
 }
