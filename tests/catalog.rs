@@ -387,6 +387,10 @@ fn config_values_mlsdm_refuses_fail_and_values_it_accepts_pass() {
         let (s, m) = verdict(None, &env);
         assert_eq!(s, Status::Pass, "{env:?}: {m}");
     }
+    // Kubernetes expands $(VAR) in env values: not modelled, so an error.
+    let (s, m) = verdict(None, &[("MLSDM_PELM__CAPACITY", "$(CAPACITY)")]);
+    assert_eq!(s, Status::Error, "{m}");
+    assert!(m.contains("$(VAR)"), "{m}");
     // A value the audit cannot see is an error, never a pass.
     let mut objects = with_config(None, &[]);
     let deployment = objects

@@ -212,7 +212,10 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     let mut undecided: Vec<String> = Vec::new();
     match config_path_entry.map(|e| e.get("source").and_then(Value::as_str)) {
         Some(Some("value" | "configMapKeyRef"))
-            if config_path_entry.and_then(|e| e.get("value")).is_some_and(Value::is_string) => {}
+            if config_path_entry
+                .and_then(|e| e.get("value"))
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.contains("$(")) => {}
         Some(_) => undecided.push(
             "the value of CONFIG_PATH is not in the audited objects, so the config file MLSDM loads is unknown".into(),
         ),
@@ -306,6 +309,11 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         }
         overrides.insert(path.join("."), json!(name));
         let value = if let Some(v) = e.get("value").and_then(Value::as_str) {
+            if v.contains("$(") {
+                undecided.push(format!(
+                    "{name}={v}: Kubernetes expands $(VAR) references in env values, which is not modelled"
+                ));
+            }
             parse_env_value(v)
         } else {
             undecided.push(format!(
