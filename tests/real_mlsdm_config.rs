@@ -325,6 +325,14 @@ fn corpus() -> Vec<Case> {
             with("aphasia:\n  detect_enabled: 'yes'\n"),
         ),
         ("empty file", String::new()),
+        (
+            "module_overrides key 1 (an int to PyYAML)",
+            with("neuro_hybrid:\n  module_overrides:\n    1: true\n"),
+        ),
+        (
+            "module_overrides key '1' (quoted)",
+            with("neuro_hybrid:\n  module_overrides:\n    '1': true\n"),
+        ),
         // YAML 1.1 (PyYAML) and 1.2 read these differently: the audit says it cannot decide.
         (
             "undecidable: wake_duration y (a string to PyYAML)",

@@ -246,10 +246,12 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
                     ));
                 }
                 Some(text) => {
-                    let divergent: Vec<String> = yaml11_divergences(text)
+                    let (divergent, bad_keys) = yaml11_divergences(text);
+                    let divergent: Vec<String> = divergent
                         .into_iter()
                         .map(|d| format!("{cm_name}/{key} {d}"))
                         .collect();
+                    violations.extend(bad_keys);
                     match parse_config_text(text) {
                         Ok(v) => file_config = v,
                         // `.inf` is refused here but a float to PyYAML: undecided, below.
@@ -472,29 +474,82 @@ fn pyyaml_plain(s: &str) -> Option<Value> {
 
 /// Plain scalars that PyYAML (YAML 1.1, what MLSDM loads its config with) and this crate's
 /// YAML 1.2 parser read as different values (`y`, `1e3`, `012`, `1:30`, a date...): the config
-/// MLSDM validates is then not the one audited, so these make the result undecided.
-fn yaml11_divergences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
+/// MLSDM validates is then not the one audited, so these make the result undecided (first list).
+/// The second list: keys of `neuro_hybrid.module_overrides` that PyYAML reads as something other
+/// than a string, which its `dict[str, bool]` refuses (config_schema.py:177-180); the JSON model
+/// here turns every key into a string, so they are found on the text.
+fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
+    use granit_parser::Event;
+    // (is a mapping, the next node is a key, the current key)
+    let mut stack: Vec<(bool, bool, Option<String>)> = Vec::new();
+    let (mut divergent, mut bad_keys) = (Vec::new(), Vec::new());
     for event in granit_parser::Parser::new_from_str(text) {
-        let Ok((granit_parser::Event::Scalar(v, granit_parser::ScalarStyle::Plain, _, None), span)) =
-            event
-        else {
-            continue;
-        };
-        let ours = serde_saphyr::from_str::<Value>(&v).unwrap_or_else(|_| json!(v.as_ref()));
-        let same = match (pyyaml_plain(&v), &ours) {
-            (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
-            (Some(theirs), ours) => &theirs == ours,
-            (None, _) => false,
-        };
-        if !same {
-            out.push(format!(
-                "line {}: the plain value `{v}` reads differently in YAML 1.1 (PyYAML, which MLSDM uses) and YAML 1.2; quote it or write it unambiguously",
-                span.start.line()
-            ));
+        let Ok((event, span)) = event else { break };
+        let node = matches!(
+            event,
+            Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+        );
+        let mut is_key = false;
+        if node && let Some((true, key_next, key)) = stack.last_mut() {
+            is_key = *key_next;
+            *key_next = !*key_next;
+            if is_key {
+                *key = None;
+            }
+        }
+        match event {
+            Event::MappingStart(..) => stack.push((true, true, None)),
+            Event::SequenceStart(..) => stack.push((false, false, None)),
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            Event::Scalar(v, style, _, tag) => {
+                let plain = style == granit_parser::ScalarStyle::Plain && tag.is_none();
+                let theirs = if plain {
+                    pyyaml_plain(&v)
+                } else {
+                    Some(json!(v.as_ref()))
+                };
+                if plain {
+                    let ours =
+                        serde_saphyr::from_str::<Value>(&v).unwrap_or_else(|_| json!(v.as_ref()));
+                    let same = match (&theirs, &ours) {
+                        (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
+                        (Some(theirs), ours) => theirs == ours,
+                        (None, _) => false,
+                    };
+                    if !same {
+                        divergent.push(format!(
+                            "line {}: the plain value `{v}` reads differently in YAML 1.1 (PyYAML, which MLSDM uses) and YAML 1.2; quote it or write it unambiguously",
+                            span.start.line()
+                        ));
+                    }
+                }
+                if is_key {
+                    let path: Vec<&str> = stack[..stack.len() - 1]
+                        .iter()
+                        .filter_map(|(_, _, k)| k.as_deref())
+                        .collect();
+                    if path == ["neuro_hybrid", "module_overrides"]
+                        && !theirs.as_ref().is_some_and(Value::is_string)
+                    {
+                        bad_keys.push(format!(
+                            "neuro_hybrid.module_overrides key `{v}` (line {}) is not a string to PyYAML: must be a mapping of names to booleans (config_schema.py:177-180)",
+                            span.start.line()
+                        ));
+                    }
+                    if let Some((_, _, key)) = stack.last_mut() {
+                        *key = Some(v.to_string());
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    out
+    (divergent, bad_keys)
 }
 
 /// PyYAML keeps the last of duplicate keys, so the later value is the one MLSDM validates.
@@ -1276,7 +1331,7 @@ mod tests {
     fn plain_scalars_read_differently_by_yaml_1_1_are_found() {
         let text = "a: y\nb: 1e3\nc: 012\nd: 1:30\ne: 2024-01-01\nf: .inf\ng: 0o7\nh: 1.0e+3\n\
                     i: 'y'\nj: yes\nk: 1_000\nl: 0.5\nm: 384\nkey: -0.25\no: ~\np: 0x1F\nq: text\nN: 1\n";
-        let found = yaml11_divergences(text);
+        let found = yaml11_divergences(text).0;
         let lines: Vec<&str> = found.iter().map(|d| d.split(':').next().unwrap()).collect();
         // `N` as a key is a boolean to YAML 1.2's parser here, a string to PyYAML.
         assert_eq!(
@@ -1286,7 +1341,19 @@ mod tests {
             ],
             "{found:?}"
         );
-        assert!(yaml11_divergences(DEFAULT_CONFIG_TEXT).is_empty());
+        assert_eq!(yaml11_divergences(DEFAULT_CONFIG_TEXT), (vec![], vec![]));
+        let (_, keys) = yaml11_divergences(
+            "neuro_hybrid:
+  module_overrides:
+    1: true
+    'two': true
+    three: true
+pelm:
+  1: 2
+",
+        );
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert!(keys[0].contains("key `1` (line 3)"), "{keys:?}");
     }
 
     #[test]
