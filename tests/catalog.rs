@@ -321,3 +321,147 @@ fn minimal_objects_give_no_evaluation_errors() {
         .unwrap();
     assert_eq!(rollback.status, Status::Pass, "{}", rollback.message);
 }
+
+/// The compliant release with the MLSDM Deployment's config file text and extra env replaced.
+fn with_config(config: Option<&str>, env: &[(&str, &str)]) -> Vec<Object> {
+    let layers = base_layers();
+    let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+    let mut objects = overlay(&refs);
+    if let Some(text) = config {
+        let cm = objects
+            .iter_mut()
+            .find(|o| o.kind == "ConfigMap" && o.name == "mlsdm-config")
+            .unwrap();
+        cm.json["data"]["config.yaml"] = serde_json::json!(text);
+    }
+    let deployment = objects
+        .iter_mut()
+        .find(|o| o.kind == "Deployment" && o.name == "mlsdm-api")
+        .unwrap();
+    let list = deployment.json["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap();
+    for (name, value) in env {
+        list.push(serde_json::json!({"name": name, "value": value}));
+    }
+    objects
+}
+
+#[test]
+fn config_values_mlsdm_refuses_fail_and_values_it_accepts_pass() {
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == "mlsdm-config-valid")
+        .collect();
+    let verdict = |config: Option<&str>, env: &[(&str, &str)]| {
+        let results = evaluate(&checks, with_config(config, env));
+        let r = results
+            .iter()
+            .find(|r| r.id == "mlsdm-config-valid")
+            .unwrap();
+        (r.status, r.message.clone())
+    };
+    // Measured on MLSDM 1.2.0: both refuse to start.
+    let (s, m) = verdict(Some("dimension: 768\n"), &[]);
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.contains("ontology vector dimension (384)") && m.contains("dimension (768)"),
+        "{m}"
+    );
+    let (s, m) = verdict(None, &[("MLSDM_MORAL_FILTER__THRESHOLD", "0.95")]);
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.contains("moral_filter.threshold = 0.95: must be >= 0.1 and <= 0.9"),
+        "{m}"
+    );
+    // `1` is a boolean to MLSDM's env parser: dimension 1.
+    let (s, m) = verdict(None, &[("MLSDM_PELM__CAPACITY", "0")]);
+    assert_eq!(s, Status::Fail, "{m}");
+    // A nested override under a scalar is refused.
+    let (s, m) = verdict(None, &[("MLSDM_DIMENSION__X", "5")]);
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("not a mapping"), "{m}");
+    // Accepted at the bounds.
+    for env in [
+        [("MLSDM_MORAL_FILTER__THRESHOLD", "0.9")],
+        [("MLSDM_PELM__CAPACITY", "1000000")],
+    ] {
+        let (s, m) = verdict(None, &env);
+        assert_eq!(s, Status::Pass, "{env:?}: {m}");
+    }
+    // Kubernetes expands $(VAR) in env values: not modelled, so an error.
+    let (s, m) = verdict(None, &[("MLSDM_PELM__CAPACITY", "$(CAPACITY)")]);
+    assert_eq!(s, Status::Error, "{m}");
+    assert!(m.contains("$(VAR)"), "{m}");
+    // A value the audit cannot see is an error, never a pass.
+    let mut objects = with_config(None, &[]);
+    let deployment = objects
+        .iter_mut()
+        .find(|o| o.kind == "Deployment" && o.name == "mlsdm-api")
+        .unwrap();
+    deployment.json["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "MLSDM_DIMENSION", "valueFrom": {"secretKeyRef": {"name": "mlsdm-secrets", "key": "dim"}}}));
+    let results = evaluate(&checks, objects);
+    let r = results
+        .iter()
+        .find(|r| r.id == "mlsdm-config-valid")
+        .unwrap();
+    assert_eq!(r.status, Status::Error, "{}", r.message);
+    assert!(r.message.contains("MLSDM_DIMENSION"), "{}", r.message);
+}
+
+#[test]
+fn the_dimension_check_judges_the_dimension_the_service_runs_with() {
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == "mlsdm-config-dimension")
+        .collect();
+    let verdict = |objects: Vec<Object>| {
+        let results = evaluate(&checks, objects);
+        let r = results
+            .iter()
+            .find(|r| r.id == "mlsdm-config-dimension")
+            .unwrap();
+        (r.status, r.message.clone())
+    };
+    assert_eq!(verdict(with_config(None, &[])).0, Status::Pass);
+    // The API server never reads EMBEDDING_DIM: it runs with the config's 384.
+    let (s, m) = verdict(with_config(None, &[("EMBEDDING_DIM", "768")]));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.contains("EMBEDDING_DIM=768 is not read") && m.contains("dimension 384"),
+        "{m}"
+    );
+    assert_eq!(
+        verdict(with_config(None, &[("EMBEDDING_DIM", "384")])).0,
+        Status::Pass
+    );
+    // dimension 768 without 768-long ontology vectors: the service does not start at all.
+    let (s, m) = verdict(with_config(Some("dimension: 768\n"), &[]));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.contains("refuses to start") && m.contains("ontology vector dimension (384)"),
+        "{m}"
+    );
+    // Unset: the service runs with 384, and the checklist wants it set.
+    let (s, m) = verdict(with_config(Some("pelm:\n  capacity: 20000\n"), &[]));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("runs with 384"), "{m}");
+    // CONFIG_PATH unset: the image's default config, dimension 10.
+    let mut objects = with_config(None, &[]);
+    let d = objects
+        .iter_mut()
+        .find(|o| o.kind == "Deployment" && o.name == "mlsdm-api")
+        .unwrap();
+    d.json["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["name"] != "CONFIG_PATH");
+    let (s, m) = verdict(objects);
+    assert_eq!(s, Status::Fail, "{m}");
+    assert_eq!(m, "dimension is 10, not 384, 768 or 1024");
+}

@@ -77,7 +77,7 @@ impl Drop for Real {
 
 impl Real {
     /// Starts MLSDM with the production config, the local_stub backend unless `env` says
-    /// otherwise, `API_KEY` when given, and nothing else from this process' environment (every
+    /// otherwise, `API_KEY` when given (an empty value in `env` unsets a variable), and nothing else from this process' environment (every
     /// `MLSDM_*` variable would be merged into its config and crash it).
     fn start(src: &Path, venv: &Path, api_key: Option<&str>, env: &[(&str, &str)]) -> Self {
         let port = free_port();
@@ -100,12 +100,16 @@ impl Real {
         .env("HOME", std::env::temp_dir())
         .env("CONFIG_PATH", "config/production.yaml")
         .env("LLM_BACKEND", "local_stub")
-        .envs(env.iter().copied())
+        .envs(env.iter().copied().filter(|(_, v)| !v.is_empty()))
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out);
         if let Some(k) = api_key {
             cmd.env("API_KEY", k);
+        }
+        // An empty value unsets the variable (CONFIG_PATH: the image's default config).
+        for (k, _) in env.iter().filter(|(_, v)| v.is_empty()) {
+            cmd.env_remove(k);
         }
         let child = cmd.spawn().unwrap();
         let mut real = Self {
@@ -174,6 +178,16 @@ impl Real {
 
 /// Runs `mlsdm-audit check` on the service: the JSON report's statuses and messages by check id.
 fn audit(url: &str, key: Option<&str>, active: bool) -> BTreeMap<String, (String, String)> {
+    // Generous: a dead LLM backend's client retries with back-off before it gives up.
+    audit_with_timeout(url, key, active, "90s")
+}
+
+fn audit_with_timeout(
+    url: &str,
+    key: Option<&str>,
+    active: bool,
+    http_timeout: &str,
+) -> BTreeMap<String, (String, String)> {
     let mut args = vec![
         "check",
         "--no-cluster",
@@ -181,9 +195,8 @@ fn audit(url: &str, key: Option<&str>, active: bool) -> BTreeMap<String, (String
         url,
         "--format",
         "json",
-        // Generous: a dead LLM backend's client retries with back-off before it gives up.
         "--http-timeout",
-        "90s",
+        http_timeout,
     ];
     if key.is_some() {
         args.extend(["--api-key-env", "MLSDM_AUDIT_REAL_KEY"]);
@@ -543,4 +556,259 @@ fn twenty_passive_audits_leave_the_engine_untouched() {
     assert_eq!(v["accepted"], true, "{v}");
     assert_eq!(v["phase"], "wake", "{v}");
     assert!(v["response"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+}
+
+#[test]
+fn embedding_dim_does_not_set_the_running_dimension() {
+    let _s = serial();
+    let Some((src, venv)) = setup() else { return };
+    // Upstream's modular manifests set EMBEDDING_DIM; the API server never reads it.
+    let real = Real::start(&src, &venv, Some(KEY), &[("EMBEDDING_DIM", "768")]);
+    let (status, body) = real.request("GET", "/status", None, "").unwrap();
+    assert_eq!(
+        (status, &body["config"]["dimension"]),
+        (200, &json!(384)),
+        "{body}"
+    );
+    let r = audit(&real.url, Some(KEY), false);
+    assert_table("EMBEDDING_DIM=768, passive", &r, &[]);
+}
+
+#[test]
+fn default_config() {
+    let _s = serial();
+    let Some((src, venv)) = setup() else { return };
+    // CONFIG_PATH unset and CONFIG_PATH=config/default_config.yaml: the same file, dimension 10.
+    for config in ["", "config/default_config.yaml"] {
+        let real = Real::start(&src, &venv, Some(KEY), &[("CONFIG_PATH", config)]);
+        let (_, body) = real.request("GET", "/status", None, "").unwrap();
+        assert_eq!(body["config"]["dimension"], json!(10), "{body}");
+        let r = audit(&real.url, Some(KEY), false);
+        assert_table(
+            &format!("CONFIG_PATH={config:?}, passive"),
+            &r,
+            &[("status-dimension", Is("fail", "running dimension is 10"))],
+        );
+    }
+}
+
+/// Every http and metrics check of a passive audit as `status` with `needle`; the active probes
+/// stay skipped.
+fn all_probes(status: &'static str, needle: &'static str) -> Vec<(&'static str, Expect)> {
+    baseline()
+        .into_iter()
+        .filter(|(_, e)| !matches!(e, Is("skipped", "active probe")))
+        .map(|(id, _)| (id, Is(status, needle)))
+        .collect()
+}
+
+#[test]
+fn stopped_then_killed() {
+    let _s = serial();
+    let Some((src, venv)) = setup() else { return };
+    let mut real = Real::start(&src, &venv, Some(KEY), &[]);
+    let pid = real.child.id().to_string();
+    // SIGSTOP: the socket still accepts (the kernel's backlog), nothing answers.
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let r = audit_with_timeout(&real.url, Some(KEY), false, "2s");
+    let took = started.elapsed();
+    // Every probe is an error (a time-out), and the audit is bounded by --http-timeout: the
+    // probes do not wait one after the other.
+    assert_table("SIGSTOPped", &r, &all_probes("error", "timed out"));
+    assert!(
+        took < Duration::from_secs(30),
+        "a stopped service held the audit {took:?}"
+    );
+    // SIGKILL (works on a stopped process): connection refused.
+    let _ = real.child.kill();
+    let _ = real.child.wait();
+    let started = Instant::now();
+    let r = audit_with_timeout(&real.url, Some(KEY), false, "2s");
+    let took_dead = started.elapsed();
+    assert_table("killed", &r, &all_probes("error", "cannot connect"));
+    assert!(took_dead < Duration::from_secs(30), "{took_dead:?}");
+}
+
+/// A Prometheus (Debian's package) on a free loopback port scraping `target` every second, with
+/// its own TSDB directory; SIGKILLed and its directory removed when dropped.
+struct Prometheus {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Option<Self> {
+        if Command::new("prometheus")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: no prometheus binary (Debian's prometheus package)"
+            );
+            return None;
+        }
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "mlsdm-audit-real-prom-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(
+            dir.join("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: mlsdm\n    metrics_path: /health/metrics\n    static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .unwrap();
+        Some(Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        })
+    }
+
+    /// The value of `up` for the MLSDM target, once Prometheus has scraped it.
+    fn up(&self) -> Option<String> {
+        let host = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(host).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "GET /api/v1/query?query=up HTTP/1.0\r\nHost: {host}\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let body: Value = serde_json::from_str(out.split_once("\r\n\r\n")?.1).ok()?;
+        body["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    fn wait_up(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while self.up().as_deref() != Some(want) {
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus' up never became {want}: {:?}",
+                self.up()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// The metrics checks' statuses and messages, from Prometheus.
+fn audit_prometheus(prometheus: &str) -> BTreeMap<String, (String, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args([
+            "check",
+            "--no-cluster",
+            "--prometheus",
+            prometheus,
+            "--format",
+            "json",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["source"] == "metrics")
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                (
+                    x["status"].as_str().unwrap().to_string(),
+                    x["message"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_scraping_a_service_that_went_down() {
+    let _s = serial();
+    let Some((src, venv)) = setup() else { return };
+    let mut real = Real::start(&src, &venv, Some(KEY), &[]);
+    let Some(prom) = Prometheus::start(real.url.trim_start_matches("http://")) else {
+        return;
+    };
+    prom.wait_up("1");
+    let metric_ids: Vec<String> = mlsdm_audit::checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.source == mlsdm_audit::checks::Source::Metrics)
+        .map(|c| c.id)
+        .collect();
+    // Up: what the real service's metrics give through Prometheus (no request samples, no
+    // cAdvisor, no alert rules).
+    let r = audit_prometheus(&prom.url);
+    let no_data = |id: &str| r[id].0 == "no-data";
+    assert_eq!(r["metrics-being-collected"].0, "fail", "{r:#?}");
+    for id in [
+        "error-rate-below-1pct",
+        "rollback-error-rate",
+        "no-unexpected-errors",
+        "p95-latency-below-100ms",
+        "rollback-p95-latency",
+        "memory-stable",
+        "cpu-usage-normal",
+    ] {
+        assert!(no_data(id), "{id}: {:?}", r[id]);
+    }
+    assert_eq!(r["no-alerts-firing"].0, "pass", "{r:#?}");
+    // Down for over a minute: no metrics check may pass on what Prometheus kept from before.
+    let _ = real.child.kill();
+    let _ = real.child.wait();
+    prom.wait_up("0");
+    std::thread::sleep(Duration::from_secs(62));
+    let r = audit_prometheus(&prom.url);
+    assert_eq!(r.len(), metric_ids.len(), "{r:#?}");
+    for id in &metric_ids {
+        let (status, message) = &r[id];
+        assert!(
+            status == "error" && message.contains("up == 0"),
+            "{id} with the target down: {status}: {message}"
+        );
+    }
 }

@@ -80,6 +80,13 @@ fn register(ctx: &mut Context<'static, 'static>) {
         crate::sources::looks_like_credential(&s)
     })
     .expect(MSG);
+    ctx.add_function("undecided", undecided).expect(MSG);
+}
+
+/// `undecided(why)`: the check cannot be decided; the result is `error` with `why`.
+#[allow(clippy::needless_pass_by_value)]
+fn undecided(ftx: &FunctionContext, why: Arc<String>) -> Result<Value, ExecutionError> {
+    Err(ftx.error(why.to_string()))
 }
 
 fn quantity(ftx: &FunctionContext, s: Arc<String>) -> Result<Value, ExecutionError> {

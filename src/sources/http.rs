@@ -1074,6 +1074,47 @@ async fn prometheus_query(
     }
 }
 
+/// MLSDM's scrape targets that Prometheus sees down: targets whose `up` is 0 now and that
+/// exposed `mlsdm_*` series within the last hour. `Some(why)` names them; `None` when all are up
+/// (or the question cannot be asked, which the checks' own queries then report).
+async fn prometheus_down_targets(
+    client: &reqwest::Client,
+    base: &str,
+    opts: &HttpOptions,
+) -> Option<String> {
+    let q = MetricQuery {
+        id: "up".into(),
+        query: r#"up == 0 and on (job, instance) group by (job, instance) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#.into(),
+        for_window: None,
+    };
+    let MetricOutcome::Points { points, .. } = prometheus_query(client, base, &q, opts).await
+    else {
+        return None;
+    };
+    let mut down: Vec<String> = points
+        .iter()
+        .flat_map(|(_, v)| match v {
+            QueryValue::Vector(items) => items.clone(),
+            QueryValue::Scalar(_) => Vec::new(),
+        })
+        .map(|(labels, _)| {
+            format!(
+                "{} (job {})",
+                labels.get("instance").map_or("?", String::as_str),
+                labels.get("job").map_or("?", String::as_str)
+            )
+        })
+        .collect();
+    down.sort();
+    down.dedup();
+    (!down.is_empty()).then(|| {
+        format!(
+            "Prometheus at {base} cannot scrape MLSDM: up == 0 for {}; what it kept from before says nothing about the service now",
+            down.join(", ")
+        )
+    })
+}
+
 /// Gathers every fact the http and metrics checks need.
 /// Gathers every fact the http and metrics checks need. `proxied` are the Services and Pods of
 /// the MLSDM workloads, reached through the API server when there is no `--endpoint`.
@@ -1139,7 +1180,15 @@ pub async fn gather(
         if metric_checks.is_empty() {
             return out;
         }
-        if let Some(base) = &opts.prometheus {
+        if let Some(base) = &opts.prometheus
+            && let Some(down) = prometheus_down_targets(&client, base, opts).await
+        {
+            // Samples Prometheus kept from before the target went down do not describe the
+            // service now: no metrics check may pass on them.
+            for c in &metric_checks {
+                out.insert(c.id.clone(), MetricOutcome::Error(down.clone()));
+            }
+        } else if let Some(base) = &opts.prometheus {
             let mut tasks = tokio::task::JoinSet::new();
             for c in &metric_checks {
                 let q = MetricQuery {
