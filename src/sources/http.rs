@@ -513,6 +513,8 @@ pub enum Transport {
     Proxy {
         api: super::kube::Api,
         base_path: String,
+        /// --http-timeout: the whole probe, retries included.
+        timeout: Duration,
     },
 }
 
@@ -567,11 +569,16 @@ async fn fetch_on(
     req: &HttpRequest,
     api_key: Option<&str>,
 ) -> Result<ResponseFacts, String> {
+    let _running = crate::activity::start(format!("probing {} {}", target.display, req.path));
     match &target.transport {
         Transport::Direct { client, base } => {
             fetch(client, &join(base, &req.path), req, api_key).await
         }
-        Transport::Proxy { api, base_path } => {
+        Transport::Proxy {
+            api,
+            base_path,
+            timeout,
+        } => {
             let headers: Vec<(String, String)> = req
                 .headers
                 .iter()
@@ -579,7 +586,7 @@ async fn fetch_on(
                 .collect();
             let started = Instant::now();
             let answer = api
-                .get_with(&format!("{base_path}{}", req.path), "*/*", &headers)
+                .probe(&format!("{base_path}{}", req.path), &headers, *timeout)
                 .await
                 .map_err(|e| format!("{} via the API server: {}", target.display, e.0))?;
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -1108,6 +1115,7 @@ pub async fn gather(
                         "/api/v1/namespaces/{}/{plural}/{}:{}/proxy",
                         p.namespace, p.name, p.port
                     ),
+                    timeout: opts.timeout,
                 },
             });
         }
