@@ -619,3 +619,63 @@ fn large_valid_inputs_are_accepted() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
 }
+
+#[test]
+fn undeclared_variables_and_functions_are_rejected_when_checks_load() {
+    let out = run(&["validate-checks", "tests/data/checks-unresolved"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    insta::assert_snapshot!(transcript(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (at, what) in [
+        (
+            "variable-typo.yaml:9:17:",
+            "unknown variable `objct` (did you mean `object`?); available: object, oldObject, related, mlsdm, params",
+        ),
+        (
+            "item-without-foreach.yaml:11:9:",
+            "unknown variable `item`; available: object, oldObject, related, mlsdm, params\n",
+        ),
+        (
+            "function-typo.yaml:10:17:",
+            "unknown function `sizee` (did you mean `size`?)",
+        ),
+        (
+            "function-typo.yaml:10:52:",
+            "unknown function `startWith` (did you mean `startsWith`?)",
+        ),
+        (
+            "function-typo.yaml:12:28:",
+            "unknown function `exist` (did you mean `exists`?)",
+        ),
+        (
+            "function-typo.yaml:13:57:",
+            "messageExpression: unknown variable `c`; available: object, oldObject, related, mlsdm, params, item",
+        ),
+        (
+            "http-wrong-source.yaml:9:43:",
+            "unknown variable `object`; available: response, responses, load, mlsdm",
+        ),
+        (
+            "metrics-typo.yaml:8:17:",
+            "unknown variable `vale` (did you mean `value`?); available: value, series",
+        ),
+    ] {
+        assert!(
+            err.contains(&format!("tests/data/checks-unresolved/{at} ")) && err.contains(what),
+            "{at} {what}: {err}"
+        );
+    }
+    // Comprehension variables, `item` under forEach, namespaced and Kubernetes functions resolve:
+    // nothing else in those files is reported.
+    assert_eq!(err.lines().count(), 8, "{err}");
+    // The same checks never reach an evaluation.
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-unresolved",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(out.stdout.is_empty());
+}
