@@ -679,3 +679,34 @@ fn undeclared_variables_and_functions_are_rejected_when_checks_load() {
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_regex_too_large_to_compile_cheaply_is_an_error_for_the_object() {
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-regex-cost",
+        "--only",
+        "name-pattern-too-large",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let report = json(&out);
+    let results: Vec<&serde_json::Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == "name-pattern-too-large")
+        .collect();
+    assert!(!results.is_empty());
+    for r in results {
+        assert_eq!(r["status"], "error", "{r}");
+        assert!(r["message"].as_str().unwrap().contains("too large"), "{r}");
+    }
+    // Generous: seconds per object before the limit; milliseconds now.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}

@@ -76,7 +76,13 @@ impl CelEnv {
         };
         format!(
             "unknown function `{name}`{hint}; available: the CEL standard library and macros, its strings, lists and math extensions, and {}",
-            HOST_FUNCTIONS.join(", ")
+            // `matches` is the standard one, bounded: not a Kubernetes addition.
+            HOST_FUNCTIONS
+                .iter()
+                .filter(|f| **f != "matches")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 
@@ -144,7 +150,54 @@ pub const HOST_FUNCTIONS: &[&str] = &[
     "shannonEntropy",
     "isCredentialName",
     "looksLikeCredential",
+    "matches",
 ];
+
+/// The most memory one `matches` pattern may compile to (and its lazy DFA may use): a pattern
+/// like `(a|b){20000}X` is refused instead of costing seconds on every object.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// `matches` as cel defines it (RE2 syntax, unanchored), with the compiled size bounded and
+/// compiled patterns cached: checks call it with the same few patterns on every object.
+fn matches(
+    ftx: &FunctionContext,
+    This(this): This<Arc<String>>,
+    pattern: Arc<String>,
+) -> Result<bool, ExecutionError> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Compiled = Result<regex::Regex, String>;
+    static CACHE: Mutex<Option<HashMap<String, Compiled>>> = Mutex::new(None);
+    let compiled = {
+        let mut cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| {
+                regex::RegexBuilder::new(&pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| match e {
+                        regex::Error::CompiledTooBig(_) => format!(
+                            "the regular expression is too large: it compiles to more than {} KiB (the limit for a check's pattern)",
+                            REGEX_SIZE_LIMIT / 1024
+                        ),
+                        other => format!("not a valid regular expression: {other}"),
+                    })
+            })
+            .clone()
+    };
+    match compiled {
+        Ok(re) => Ok(re.is_match(&this)),
+        Err(e) => Err(ftx.error(e)),
+    }
+}
 
 /// The standard macros, expanded when parsing: a call left by that name has the wrong arity.
 const MACROS: &[&str] = &["has", "all", "exists", "exists_one", "map", "filter"];
@@ -456,6 +509,7 @@ fn register(ctx: &mut Context<'static, 'static>) {
         crate::sources::looks_like_credential(&s)
     })
     .expect(MSG);
+    ctx.add_function("matches", matches).expect(MSG);
 }
 
 fn quantity(ftx: &FunctionContext, s: Arc<String>) -> Result<Value, ExecutionError> {
@@ -664,5 +718,33 @@ mod tests {
         let bad = env.unresolved("object.all(x, x > 0) && x > 0", &["object"]);
         assert_eq!(bad.len(), 1, "{bad:?}");
         assert_eq!((bad[0].line, bad[0].column), (1, 25));
+    }
+
+    #[test]
+    fn matches_is_bounded_and_keeps_cel_semantics() {
+        let env = CelEnv::default();
+        let run = |src: &str| {
+            env.compile(src)
+                .unwrap()
+                .execute(&env.root_context())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(run("'abc'.matches('^a')"), Ok(Value::Bool(true)));
+        assert_eq!(
+            run("'abc'.matches('b')"),
+            Ok(Value::Bool(true)),
+            "unanchored"
+        );
+        assert_eq!(run("matches('abc', 'd')"), Ok(Value::Bool(false)));
+        let started = std::time::Instant::now();
+        let big = run("'ab'.matches('(a|b){20000}X')").unwrap_err();
+        assert!(big.contains("too large"), "{big}");
+        // Generous: refusing takes milliseconds; compiling it took seconds per object.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let invalid = run("'a'.matches('(a')").unwrap_err();
+        assert!(
+            invalid.contains("not a valid regular expression"),
+            "{invalid}"
+        );
     }
 }
