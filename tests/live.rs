@@ -844,7 +844,10 @@ fn secret_values_never_leave_the_cluster_or_reach_output() {
 #[test]
 fn selector_and_namespace_flags() {
     let c = cluster(ApiConfig::new(healthy()));
-    let r = report(&c.audit(Some("reader-token"), &["-n", "other-namespace"]));
+    let r = report(&c.audit(
+        Some("reader-token"),
+        &["-n", "other-namespace", "--allow-empty"],
+    ));
     assert_eq!(
         results(&r, "replicas-min-3")[0].0,
         "no-data",
