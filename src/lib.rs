@@ -85,7 +85,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             ))
         })?);
     }
+    let loading = activity::start("loading the checks");
     let all = checks::load_with(&args.checks, args.override_builtin)?;
+    drop(loading);
     // Waivers are validated against every known check, not only those --only selects.
     let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
     let checks = select_checks(all, &args.only, &args.skip)?;
@@ -96,7 +98,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         .transpose()
         .map_err(|e| UsageError::Invalid(format!("--selector: {e}")))?;
     let cluster_mode = args.manifests.is_empty() && !args.no_cluster;
+    let reading = activity::start("reading the manifests");
     let objects = sources::manifests::load(&args.manifests)?;
+    drop(reading);
     let http = http_options(args)?;
     // Without Prometheus, metrics checks run on the built-in evaluator (scraping endpoints or pods).
     if http.prometheus.is_none() && (!http.endpoints.is_empty() || cluster_mode) {

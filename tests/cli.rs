@@ -710,3 +710,52 @@ fn a_regex_too_large_to_compile_cheaply_is_an_error_for_the_object() {
     // Generous: seconds per object before the limit; milliseconds now.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn the_total_timeout_bounds_a_stdin_that_never_ends() {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(["check", "--manifests", "-", "--timeout", "2s"])
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stdin stays open: the writer never finishes.
+    let _stdin = child.stdin.take();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("--timeout 2s did not end the run within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(out.is_empty(), "no report: {out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: the audit did not finish within --timeout 2s")
+            && err.contains("still running: reading the manifests"),
+        "{err}"
+    );
+}
