@@ -162,9 +162,14 @@ pub struct CheckArgs {
     /// The most pages (of 500 objects) one list may take; a longer list is an error, not a pass.
     #[arg(long, default_value_t = crate::sources::kube::DEFAULT_MAX_PAGES, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_list_pages: u32,
-    /// Timeout of each request to the API server.
+    /// Timeout of each request to the API server (the whole answer, headers and body), and of
+    /// the kubeconfig's exec credential plugin.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub request_timeout: String,
+    /// Bound on the whole run: when it passes, the audit stops with exit 3 and one line naming
+    /// what was still running; no report is written.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub timeout: String,
     /// The image the MLSDM workloads must run ("Image version verified").
     #[arg(long, value_name = "IMAGE")]
     pub expect_image: Option<String>,
@@ -184,7 +189,7 @@ pub struct CheckArgs {
     /// Do not verify TLS certificates (recorded in the report).
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
-    /// Timeout of each HTTP request.
+    /// Timeout of each HTTP request, to an --endpoint or through the API server's proxy.
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub http_timeout: String,
     /// Environment variable holding MLSDM's API key, for the authenticated probes (never printed).

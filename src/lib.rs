@@ -3,6 +3,7 @@
 //! Data flows one way: check definitions and facts go into the engine, results come out into a
 //! report, and the report is rendered. Only `sources` does I/O.
 
+pub mod activity;
 pub mod checks;
 pub mod cli;
 pub mod docs;
@@ -86,7 +87,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             ))
         })?);
     }
+    let loading = activity::start("loading the checks");
     let all = checks::load_with(&args.checks, args.override_builtin)?;
+    drop(loading);
     // Waivers are validated against every known check, not only those --only selects.
     let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
     let checks = select_checks(all, &args.only, &args.skip)?;
@@ -99,7 +102,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let manifest_mode =
         !args.manifests.is_empty() || !args.kustomize.is_empty() || args.helm_chart.is_some();
     let cluster_mode = !manifest_mode && !args.no_cluster;
+    let reading = activity::start("reading the manifests");
     let loaded = load_manifests(args)?;
+    drop(reading);
     let notes = loaded.notes;
     let objects = loaded.objects;
     let http = http_options(args)?;
@@ -160,6 +165,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
                         .map(|k| (k.kind.clone(), k.api_version.clone()))
                 })
                 .collect();
+            let _running = crate::activity::start("reading the cluster");
             let cf = rt.block_on(async {
                 let (api, context, default_ns) = sources::kube::connect(&cluster_opts)
                     .await
@@ -218,6 +224,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     if let Some(rt) = &runtime
         && (facts.sources.contains(&Source::Http) || facts.sources.contains(&Source::Metrics))
     {
+        let _running = crate::activity::start("probing the service and its metrics");
         facts.service = rt
             .block_on(sources::http::gather(&checks, &http, proxied))
             .map_err(UsageError::Invalid)?;
@@ -227,7 +234,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     if !args.no_annotation_waivers {
         waiver_set.extend(waivers::from_annotations(&facts.objects, &ids)?);
     }
+    let running = activity::start("evaluating the checks");
     let mut results = engine::evaluate(&checks, &facts);
+    drop(running);
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
     if let Some(a) = &attestations {
         sources::attestations::apply(&mut results, a);
@@ -342,6 +351,18 @@ fn nothing_audited(
         "nothing audited: {what} in {}{unreadable}{skipped} (--allow-empty accepts an empty run)",
         facts.origin
     )))
+}
+
+/// `--timeout`: the bound on the whole `check` run.
+pub fn total_timeout(args: &CheckArgs) -> Result<std::time::Duration, UsageError> {
+    let t = duration_flag("--timeout", &args.timeout)?;
+    if t.is_zero() {
+        return Err(UsageError::Invalid(format!(
+            "--timeout {:?}: must be longer than zero",
+            args.timeout
+        )));
+    }
+    Ok(t)
 }
 
 /// Reads a saved JSON report (signed or not).

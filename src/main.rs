@@ -34,6 +34,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--timeout`: when `limit` passes before the run is done, one line naming what was still
+/// running, and exit 3. It holds the lock while exiting, so no report can be printed after it.
+fn watchdog(limit: std::time::Duration, flag: String) -> std::sync::Arc<std::sync::Mutex<bool>> {
+    let done = std::sync::Arc::new(std::sync::Mutex::new(false));
+    let watched = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        let finished = watched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *finished {
+            return;
+        }
+        let line = format!(
+            "the audit did not finish within --timeout {flag}; still running: {}; no report was written",
+            mlsdm_audit::activity::summary(6)
+        );
+        #[allow(clippy::print_stderr)] // main is the one place that prints errors
+        {
+            eprintln!("error: {}", redact::text(&line));
+        }
+        mlsdm_audit::activity::kill_children();
+        std::process::exit(3);
+    });
+    done
+}
+
 /// Every byte written to stdout passes the redaction layer.
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
@@ -52,7 +79,14 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
         Command::Check(args) => {
             let format = report::Format::resolve(args.format, args.output.as_deref())
                 .map_err(UsageError::Invalid)?;
-            let report = mlsdm_audit::run_check(&args)?;
+            let limit = mlsdm_audit::total_timeout(&args)?;
+            let done = watchdog(limit, args.timeout.clone());
+            let report = mlsdm_audit::run_check(&args);
+            // From here the watchdog stands down: the report is either complete or an error.
+            *done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+            let report = report?;
             // Files the directory walk skipped are said on stderr too, where a CI log shows them
             // whatever the format; every note is in the report.
             for n in &report.notes {

@@ -1122,3 +1122,143 @@ fn dash_o_is_the_output_format_as_in_kubectl() {
     assert!(!file.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn undeclared_variables_and_functions_are_rejected_when_checks_load() {
+    let out = run(&["validate-checks", "tests/data/checks-unresolved"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    insta::assert_snapshot!(transcript(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (at, what) in [
+        (
+            "variable-typo.yaml:9:17:",
+            "unknown variable `objct` (did you mean `object`?); available: object, oldObject, related, mlsdm, params",
+        ),
+        (
+            "item-without-foreach.yaml:11:9:",
+            "unknown variable `item`; available: object, oldObject, related, mlsdm, params\n",
+        ),
+        (
+            "function-typo.yaml:10:17:",
+            "unknown function `sizee` (did you mean `size`?)",
+        ),
+        (
+            "function-typo.yaml:10:52:",
+            "unknown function `startWith` (did you mean `startsWith`?)",
+        ),
+        (
+            "function-typo.yaml:12:28:",
+            "unknown function `exist` (did you mean `exists`?)",
+        ),
+        (
+            "function-typo.yaml:13:57:",
+            "messageExpression: unknown variable `c`; available: object, oldObject, related, mlsdm, params, item",
+        ),
+        (
+            "http-wrong-source.yaml:9:43:",
+            "unknown variable `object`; available: response, responses, load, mlsdm",
+        ),
+        (
+            "metrics-typo.yaml:8:17:",
+            "unknown variable `vale` (did you mean `value`?); available: value, series",
+        ),
+    ] {
+        assert!(
+            err.contains(&format!("tests/data/checks-unresolved/{at} ")) && err.contains(what),
+            "{at} {what}: {err}"
+        );
+    }
+    // Comprehension variables, `item` under forEach, namespaced and Kubernetes functions resolve:
+    // nothing else in those files is reported.
+    assert_eq!(err.lines().count(), 8, "{err}");
+    // The same checks never reach an evaluation.
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-unresolved",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_regex_too_large_to_compile_cheaply_is_an_error_for_the_object() {
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-regex-cost",
+        "--only",
+        "name-pattern-too-large",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let report = json(&out);
+    let results: Vec<&serde_json::Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == "name-pattern-too-large")
+        .collect();
+    assert!(!results.is_empty());
+    for r in results {
+        assert_eq!(r["status"], "error", "{r}");
+        assert!(r["message"].as_str().unwrap().contains("too large"), "{r}");
+    }
+    // Generous: seconds per object before the limit; milliseconds now.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn the_total_timeout_bounds_a_stdin_that_never_ends() {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(["check", "--manifests", "-", "--timeout", "2s"])
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stdin stays open: the writer never finishes.
+    let _stdin = child.stdin.take();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("--timeout 2s did not end the run within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(out.is_empty(), "no report: {out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: the audit did not finish within --timeout 2s")
+            && err.contains("still running: reading the manifests"),
+        "{err}"
+    );
+}

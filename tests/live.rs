@@ -960,3 +960,227 @@ fn an_endless_answer_from_the_api_server_is_capped() {
         "{err}"
     );
 }
+
+/// Runs the audit, killing it after `limit`: None when it did not finish in time.
+fn audit_within(args: &[&str], limit: std::time::Duration) -> Option<Output> {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes while waiting: a report larger than a pipe's buffer would block the audit.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(Output {
+                status,
+                stdout: stdout.join().unwrap(),
+                stderr: stderr.join().unwrap(),
+            });
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Generous: the audits below are bounded at 2 or 3 seconds; a loaded machine may take longer,
+/// never this long. Before every wait had a deadline these ran for minutes or forever.
+const BOUND: std::time::Duration = std::time::Duration::from_secs(40);
+
+fn one_line_error(what: &str, out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{what}: {err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{what}: no report: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        err.starts_with("error: ") && err.lines().count() == 1,
+        "{what}: one line: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{what}: {n:?} in {err}");
+    }
+}
+
+#[test]
+fn a_discovery_answer_trickled_a_byte_at_a_time_is_bounded_by_the_request_timeout() {
+    let mut config = ApiConfig::new(healthy());
+    config.faults.push(Fault {
+        path_contains: "/api".into(),
+        kind: FaultKind::Trickle(std::time::Duration::from_millis(200)),
+        times: 1000,
+    });
+    let c = cluster(config);
+    let kc = c.kubeconfig(Some("reader-token"));
+    let out = audit_within(
+        &["check", "--kubeconfig", &kc, "--request-timeout", "2s"],
+        BOUND,
+    )
+    .expect("the audit ends within the bound");
+    one_line_error("trickled discovery", &out, &["--request-timeout", "2s"]);
+}
+
+#[test]
+fn a_hanging_list_is_bounded_by_the_request_timeout_and_not_retried() {
+    let mut config = ApiConfig::new(healthy());
+    config.faults.push(Fault {
+        path_contains: "/pods".into(),
+        kind: FaultKind::Hang,
+        times: 1000,
+    });
+    let c = cluster(config);
+    let kc = c.kubeconfig(Some("reader-token"));
+    let out = audit_within(
+        &["check", "--kubeconfig", &kc, "--request-timeout", "2s"],
+        BOUND,
+    )
+    .expect("the audit ends within the bound");
+    one_line_error("hanging list", &out, &["--request-timeout", "pods"]);
+    let pods = c
+        .server
+        .log()
+        .iter()
+        .filter(|l| l.uri.contains("/pods"))
+        .count();
+    // The hanging requests never finish, so the log has none of them: at most one was sent.
+    assert_eq!(pods, 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn exec_credential_plugins_are_bounded_and_their_token_is_used() {
+    let c = cluster(ApiConfig::new(healthy()));
+    let good = c
+        .server
+        .kubeconfig(Some("reader-token"), "mlsdm-production");
+    let with_exec = |name: &str, exec: &str| {
+        let path = c.dir.join(name);
+        std::fs::write(&path, good.replace("    token: reader-token\n", exec)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    // A plugin that never answers.
+    let kc = with_exec(
+        "exec-hang",
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sleep\n      args: [\"1000\"]\n      interactiveMode: Never\n",
+    );
+    let out = audit_within(
+        &["check", "--kubeconfig", &kc, "--request-timeout", "2s"],
+        BOUND,
+    )
+    .expect("the audit ends within the bound");
+    one_line_error(
+        "hanging plugin",
+        &out,
+        &["exec credential plugin did not answer", "--request-timeout"],
+    );
+    // A plugin that answers: its token is the credential, and it is never printed.
+    let kc = with_exec(
+        "exec-token",
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      args: [\"-c\", \"echo '{\\\"apiVersion\\\":\\\"client.authentication.k8s.io/v1\\\",\\\"kind\\\":\\\"ExecCredential\\\",\\\"status\\\":{\\\"token\\\":\\\"reader-token\\\"}}'\"]\n      interactiveMode: Never\n",
+    );
+    let out = audit(&["check", "--kubeconfig", &kc, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        c.server
+            .log()
+            .iter()
+            .any(|l| l.user == "token:reader-token"),
+        "the plugin's token was sent"
+    );
+}
+
+#[test]
+fn probes_through_the_api_server_proxy_use_the_http_timeout() {
+    let c = cluster_with(
+        ApiConfig::new(healthy()),
+        mlsdm_audit_testservers::mlsdm::Config::mode("hanging").unwrap(),
+    );
+    let kc = c.kubeconfig(Some("reader-token"));
+    let started = std::time::Instant::now();
+    let out = audit_within(
+        &[
+            "check",
+            "--kubeconfig",
+            &kc,
+            "--format",
+            "json",
+            "--http-timeout",
+            "2s",
+        ],
+        BOUND,
+    )
+    .expect("the audit ends within the bound");
+    let r = report(&out);
+    let ready = results(&r, "health-ready");
+    assert!(
+        !ready.is_empty()
+            && ready
+                .iter()
+                .all(|x| x.0 == "error" && x.2.contains("--http-timeout")),
+        "{ready:?}"
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(started.elapsed() < BOUND);
+}
+
+#[test]
+fn the_total_timeout_stops_the_run_naming_what_was_still_running() {
+    let mut config = ApiConfig::new(healthy());
+    config.faults.push(Fault {
+        path_contains: "/pods".into(),
+        kind: FaultKind::Hang,
+        times: 1000,
+    });
+    let c = cluster(config);
+    let kc = c.kubeconfig(Some("reader-token"));
+    for format in ["json", "table"] {
+        let out = audit_within(
+            &[
+                "check",
+                "--kubeconfig",
+                &kc,
+                "--request-timeout",
+                "10m",
+                "--timeout",
+                "3s",
+                "--format",
+                format,
+            ],
+            BOUND,
+        )
+        .expect("the audit ends within the bound");
+        one_line_error(
+            "total timeout",
+            &out,
+            &["--timeout 3s", "still running", "listing pods"],
+        );
+    }
+    let out = audit(&["check", "--kubeconfig", &kc, "--timeout", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+}

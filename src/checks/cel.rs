@@ -42,11 +42,441 @@ impl CelEnv {
         self.env.compile(source).map_err(|e| e.to_string())
     }
 
+    /// Whether a call to `name` reaches a function: cel's standard library and extensions (the
+    /// environment refuses to let a context redeclare those) or one of ours.
+    pub fn is_function(&self, name: &str) -> bool {
+        HOST_FUNCTIONS.contains(&name)
+            || Context::with_env(self.env.clone())
+                .add_function(name, || false)
+                .is_err()
+    }
+
+    /// Whether `name` is a type (`int`, `string`, `list`...), which an expression may name.
+    pub fn is_type(&self, name: &str) -> bool {
+        self.env.types().find_type(name).is_some()
+    }
+
+    fn unknown_function(&self, name: &str) -> String {
+        if MACROS.contains(&name) {
+            return format!(
+                "`{name}` is a macro called with the wrong number of arguments (e.g. `list.{name}(x, p)`, `has(a.b)`)"
+            );
+        }
+        let known = SUGGESTIONS
+            .iter()
+            .copied()
+            .filter(|f| self.is_function(f))
+            .chain(HOST_FUNCTIONS.iter().copied())
+            .chain(MACROS.iter().copied());
+        let hint = near(name, known);
+        let hint = if hint.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean `{}`?)", hint.join("`, `"))
+        };
+        format!(
+            "unknown function `{name}`{hint}; available: the CEL standard library and macros, its strings, lists and math extensions, and {}",
+            // `matches` is the standard one, bounded: not a Kubernetes addition.
+            HOST_FUNCTIONS
+                .iter()
+                .filter(|f| **f != "matches")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    /// Every variable or function `source` names that is neither in `variables` (nor bound by
+    /// a comprehension) nor declared in this environment: each would be an error on every
+    /// object. Empty when the source does not parse (`compile` reports that).
+    pub fn unresolved(&self, source: &str, variables: &[&str]) -> Vec<Unresolved> {
+        let Ok((expr, info)) = self.env.parser().parse_with_source_info(source) else {
+            return Vec::new();
+        };
+        let mut walk = Walk {
+            env: self,
+            scope: variables.iter().map(|v| (*v).to_string()).collect(),
+            found: Vec::new(),
+        };
+        walk.expr(&expr);
+        let mut calls = std::collections::HashMap::new();
+        collect_calls(&expr, &mut calls);
+        walk.found
+            .into_iter()
+            .map(|(id, message)| {
+                let mut start = info.offset_for(id).map_or(0, |(s, _)| s as usize);
+                // A call's offset is its `(`: point at the function's name instead.
+                if let Some(name) = calls.get(&id)
+                    && source
+                        .get(..start)
+                        .is_some_and(|b| b.trim_end().ends_with(name.as_str()))
+                {
+                    start = source[..start].trim_end().len() - name.len();
+                }
+                let before = source.get(..start.min(source.len())).unwrap_or(source);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                Unresolved {
+                    line,
+                    column,
+                    message,
+                }
+            })
+            .collect()
+    }
+
     /// A root context with the function library; evaluations add variables in inner scopes.
     pub fn root_context(&self) -> Context<'static, 'static> {
         let mut ctx = Context::with_env(self.env.clone());
         register(&mut ctx);
         ctx
+    }
+}
+
+/// The functions `register` adds, for resolving names when checks load.
+pub const HOST_FUNCTIONS: &[&str] = &[
+    "quantity",
+    "isQuantity",
+    "compareTo",
+    "isGreaterThan",
+    "isLessThan",
+    "asInteger",
+    "isInteger",
+    "asApproximateFloat",
+    "sign",
+    "add",
+    "sub",
+    "selectorMatches",
+    "shannonEntropy",
+    "isCredentialName",
+    "looksLikeCredential",
+    "matches",
+    "undecided",
+];
+
+/// The most memory one `matches` pattern may compile to (and its lazy DFA may use): a pattern
+/// like `(a|b){20000}X` is refused instead of costing seconds on every object.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// `matches` as cel defines it (RE2 syntax, unanchored), with the compiled size bounded and
+/// compiled patterns cached: checks call it with the same few patterns on every object.
+fn matches(
+    ftx: &FunctionContext,
+    This(this): This<Arc<String>>,
+    pattern: Arc<String>,
+) -> Result<bool, ExecutionError> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Compiled = Result<regex::Regex, String>;
+    static CACHE: Mutex<Option<HashMap<String, Compiled>>> = Mutex::new(None);
+    let compiled = {
+        let mut cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| {
+                regex::RegexBuilder::new(&pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| match e {
+                        regex::Error::CompiledTooBig(_) => format!(
+                            "the regular expression is too large: it compiles to more than {} KiB (the limit for a check's pattern)",
+                            REGEX_SIZE_LIMIT / 1024
+                        ),
+                        other => format!("not a valid regular expression: {other}"),
+                    })
+            })
+            .clone()
+    };
+    match compiled {
+        Ok(re) => Ok(re.is_match(&this)),
+        Err(e) => Err(ftx.error(e)),
+    }
+}
+
+/// The standard macros, expanded when parsing: a call left by that name has the wrong arity.
+const MACROS: &[&str] = &["has", "all", "exists", "exists_one", "map", "filter"];
+
+/// Names offered as suggestions for a misspelt function: kept only if the environment really
+/// declares them (see `CelEnv::is_function`).
+const SUGGESTIONS: &[&str] = &[
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "type",
+    "dyn",
+    "duration",
+    "timestamp",
+    "getFullYear",
+    "getMonth",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+    "charAt",
+    "indexOf",
+    "lastIndexOf",
+    "lowerAscii",
+    "upperAscii",
+    "replace",
+    "split",
+    "substring",
+    "trim",
+    "join",
+    "format",
+    "reverse",
+    "strings.quote",
+    "slice",
+    "flatten",
+    "distinct",
+    "sort",
+    "sortBy",
+    "lists.range",
+    "first",
+    "last",
+    "math.greatest",
+    "math.least",
+    "math.abs",
+    "math.ceil",
+    "math.floor",
+    "math.round",
+    "math.sign",
+    "math.trunc",
+    "math.isNaN",
+    "math.isInf",
+    "math.isFinite",
+    "optional.of",
+    "optional.none",
+    "optional.ofNonZeroValue",
+    "hasValue",
+    "value",
+    "orValue",
+    "or",
+];
+
+/// An identifier an expression names that its environment does not provide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// 1-based line and column (in characters) within the expression.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Comprehension accumulators the macros introduce: never named by the author.
+fn is_internal(name: &str) -> bool {
+    name.starts_with('@') || name.starts_with("__")
+}
+
+/// `a.b.c` as segments, when the expression is only names and field selections.
+fn segments(e: &cel::IdedExpr) -> Option<Vec<&str>> {
+    use cel::common::ast::Expr;
+    match &e.expr {
+        Expr::Ident(n) => Some(vec![n.as_str()]),
+        Expr::Select(s) if !s.test => {
+            let mut v = segments(&s.operand)?;
+            v.push(s.field.as_str());
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+/// Levenshtein distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidates within two edits (or equal ignoring case) of `name`, nearest first.
+fn near<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut found: Vec<(usize, &str)> = candidates
+        .filter(|c| *c != name)
+        .map(|c| (distance(&name.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= 2)
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// Each call's id and function name.
+fn collect_calls(e: &cel::IdedExpr, out: &mut std::collections::HashMap<u64, String>) {
+    use cel::common::ast::{EntryExpr, Expr};
+    let mut children: Vec<&cel::IdedExpr> = Vec::new();
+    match &e.expr {
+        Expr::Call(c) => {
+            out.insert(e.id, c.func_name.clone());
+            children.extend(c.target.as_deref());
+            children.extend(&c.args);
+        }
+        Expr::Select(s) => children.push(&s.operand),
+        Expr::Comprehension(c) => children.extend([
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ]),
+        Expr::List(l) => children.extend(&l.elements),
+        Expr::Map(m) => {
+            for entry in &m.entries {
+                if let EntryExpr::MapEntry(me) = &entry.expr {
+                    children.extend([&me.key, &me.value]);
+                }
+            }
+        }
+        Expr::Struct(st) => {
+            for entry in &st.entries {
+                match &entry.expr {
+                    EntryExpr::StructField(f) => children.push(&f.value),
+                    EntryExpr::MapEntry(me) => children.extend([&me.key, &me.value]),
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+    for c in children {
+        collect_calls(c, out);
+    }
+}
+
+struct Walk<'a> {
+    env: &'a CelEnv,
+    scope: Vec<String>,
+    found: Vec<(u64, String)>,
+}
+
+impl Walk<'_> {
+    fn expr(&mut self, e: &cel::IdedExpr) {
+        use cel::common::ast::{EntryExpr, Expr};
+        match &e.expr {
+            Expr::Ident(name) => {
+                if !self.scope.iter().any(|v| v == name) && !self.env.is_type(name) {
+                    let available: Vec<&str> = self
+                        .scope
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|v| !is_internal(v))
+                        .collect();
+                    let hint = near(name, available.iter().copied());
+                    let hint = if hint.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (did you mean `{}`?)", hint.join("`, `"))
+                    };
+                    self.found.push((
+                        e.id,
+                        format!(
+                            "unknown variable `{name}`{hint}; available: {}",
+                            if available.is_empty() {
+                                "none".to_string()
+                            } else {
+                                available.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+            Expr::Select(s) => self.expr(&s.operand),
+            Expr::Call(c) => {
+                let mut qualified = false;
+                if let Some(target) = &c.target {
+                    // `math.greatest(...)`: a namespaced function, unless `math` is a variable.
+                    if let Some(segs) = segments(target)
+                        && !self.scope.iter().any(|v| v == segs[0])
+                        && self
+                            .env
+                            .is_function(&format!("{}.{}", segs.join("."), c.func_name))
+                    {
+                        qualified = true;
+                    } else {
+                        self.expr(target);
+                    }
+                }
+                let operator = !c.func_name.chars().next().is_some_and(char::is_alphabetic);
+                let depth = self.scope.len();
+                if !qualified && !operator && !self.env.is_function(&c.func_name) {
+                    self.found
+                        .push((e.id, self.env.unknown_function(&c.func_name)));
+                    // A misspelt macro (`exist(p, ...)`): its variable is not another error.
+                    if let Some(cel::common::ast::Expr::Ident(v)) = c.args.first().map(|a| &a.expr)
+                    {
+                        self.scope.push(v.clone());
+                    }
+                }
+                for a in &c.args {
+                    self.expr(a);
+                }
+                self.scope.truncate(depth);
+            }
+            Expr::Comprehension(c) => {
+                self.expr(&c.iter_range);
+                self.expr(&c.accu_init);
+                let depth = self.scope.len();
+                self.scope.push(c.iter_var.clone());
+                if let Some(v) = &c.iter_var2 {
+                    self.scope.push(v.clone());
+                }
+                self.scope.push(c.accu_var.clone());
+                self.expr(&c.loop_cond);
+                self.expr(&c.loop_step);
+                self.expr(&c.result);
+                self.scope.truncate(depth);
+            }
+            Expr::List(l) => {
+                for x in &l.elements {
+                    self.expr(x);
+                }
+            }
+            Expr::Map(m) => {
+                for entry in &m.entries {
+                    if let EntryExpr::MapEntry(me) = &entry.expr {
+                        self.expr(&me.key);
+                        self.expr(&me.value);
+                    }
+                }
+            }
+            Expr::Struct(st) => {
+                for entry in &st.entries {
+                    match &entry.expr {
+                        EntryExpr::StructField(f) => self.expr(&f.value),
+                        EntryExpr::MapEntry(me) => {
+                            self.expr(&me.key);
+                            self.expr(&me.value);
+                        }
+                    }
+                }
+            }
+            Expr::Literal(_) | Expr::Unspecified => {}
+        }
     }
 }
 
@@ -80,6 +510,7 @@ fn register(ctx: &mut Context<'static, 'static>) {
         crate::sources::looks_like_credential(&s)
     })
     .expect(MSG);
+    ctx.add_function("matches", matches).expect(MSG);
     ctx.add_function("undecided", undecided).expect(MSG);
 }
 
@@ -251,5 +682,77 @@ pub fn display(v: &Value) -> String {
     match v {
         Value::String(s) => s.to_string(),
         other => cel_to_json(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_against_the_environment() {
+        let env = CelEnv::default();
+        for f in HOST_FUNCTIONS {
+            assert!(env.is_function(f), "{f}");
+            // Each is really callable: not an undeclared reference.
+            let p = env.compile(&format!("{f}('1')")).unwrap();
+            let err = p.execute(&env.root_context()).err().map(|e| e.to_string());
+            assert!(
+                !err.as_deref().unwrap_or_default().contains("Undeclared"),
+                "{f}: {err:?}"
+            );
+        }
+        for ok in [
+            "size(object) > 0 && object.name.startsWith('a') && object.name.matches('^a')",
+            "object.items.all(x, x.exists(y, y == 1)) && object.items.map(x, x + 1).size() > 0",
+            "math.greatest(1, 2) == 2 && strings.quote('a') != '' && type(object) == map",
+            "int('1') + double(2) > 0.0 && string(1) == '1' && has(object.a) && duration('1s') > duration('0s')",
+            "object.items.filter(x, x > 1).exists_one(y, y == 2) && [1, 2].sort() == [1, 2]",
+            "{'a': object}.a != null && dyn(1) == 1 && quantity('1Gi').isGreaterThan(quantity('1Mi'))",
+        ] {
+            assert_eq!(env.unresolved(ok, &["object"]), Vec::new(), "{ok}");
+        }
+        let bad = env.unresolved("objects.size() > 0 && lenght(object) > 0", &["object"]);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0]
+                .message
+                .starts_with("unknown variable `objects` (did you mean `object`?)")
+        );
+        assert_eq!((bad[0].line, bad[0].column), (1, 1));
+        assert!(bad[1].message.starts_with("unknown function `lenght`"));
+        assert_eq!((bad[1].line, bad[1].column), (1, 23));
+        // A comprehension's variable is not visible outside it.
+        let bad = env.unresolved("object.all(x, x > 0) && x > 0", &["object"]);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!((bad[0].line, bad[0].column), (1, 25));
+    }
+
+    #[test]
+    fn matches_is_bounded_and_keeps_cel_semantics() {
+        let env = CelEnv::default();
+        let run = |src: &str| {
+            env.compile(src)
+                .unwrap()
+                .execute(&env.root_context())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(run("'abc'.matches('^a')"), Ok(Value::Bool(true)));
+        assert_eq!(
+            run("'abc'.matches('b')"),
+            Ok(Value::Bool(true)),
+            "unanchored"
+        );
+        assert_eq!(run("matches('abc', 'd')"), Ok(Value::Bool(false)));
+        let started = std::time::Instant::now();
+        let big = run("'ab'.matches('(a|b){20000}X')").unwrap_err();
+        assert!(big.contains("too large"), "{big}");
+        // Generous: refusing takes milliseconds; compiling it took seconds per object.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let invalid = run("'a'.matches('(a')").unwrap_err();
+        assert!(
+            invalid.contains("not a valid regular expression"),
+            "{invalid}"
+        );
     }
 }

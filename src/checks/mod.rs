@@ -429,6 +429,30 @@ pub fn yaml_error_parts(e: &serde_saphyr::Error) -> (u64, u64, String) {
     (line, column, yaml_message(e))
 }
 
+/// Where, in the check file, line `line` and column `column` (1-based, characters) of the
+/// expression in scalar `s` are. The scalar's own position when the expression's text cannot be
+/// found verbatim (a folded or escaped scalar).
+fn locate(text: &str, s: &Spanned<String>, line: usize, column: usize) -> (u64, u64) {
+    let fallback = (s.referenced.line(), s.referenced.column());
+    let file_lines: Vec<&str> = text.lines().collect();
+    let mut at = usize::try_from(s.referenced.line().saturating_sub(1)).unwrap_or(0);
+    let mut found = None;
+    for wanted in s.value.lines().take(line) {
+        let Some((i, col)) = file_lines
+            .iter()
+            .enumerate()
+            .skip(at)
+            .take(200)
+            .find_map(|(i, l)| l.find(wanted).map(|b| (i, l[..b].chars().count())))
+        else {
+            return fallback;
+        };
+        found = Some((i, col));
+        at = i + 1;
+    }
+    found.map_or(fallback, |(i, col)| (i as u64 + 1, (col + column) as u64))
+}
+
 /// Parses and validates one check file. `origin` names it in errors.
 pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check, Vec<CheckError>> {
     let err = |line: u64, column: u64, message: String| CheckError {
@@ -480,13 +504,27 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         }
     }
 
-    let mut compile = |s: &Spanned<String>, what: &str| -> Option<Expr> {
+    let base: &[&str] = match file.source {
+        Source::Kubernetes => &["object", "oldObject", "related", "mlsdm", "params"],
+        Source::Http => &["response", "responses", "load", "mlsdm"],
+        Source::Metrics => &["value", "series"],
+        Source::Manual => &[],
+    };
+    let with_item: Vec<&str> = base.iter().copied().chain(["item"]).collect();
+    let mut compile = |s: &Spanned<String>, what: &str, vars: &[&str]| -> Option<Expr> {
         match env.compile(&s.value) {
-            Ok(program) => Some(Expr {
-                source: s.value.clone(),
-                program,
-                line: s.referenced.line(),
-            }),
+            Ok(program) => {
+                let unresolved = env.unresolved(&s.value, vars);
+                for u in &unresolved {
+                    let (line, column) = locate(text, s, u.line, u.column);
+                    errors.push(err(line, column, format!("{what}: {}", u.message)));
+                }
+                unresolved.is_empty().then(|| Expr {
+                    source: s.value.clone(),
+                    program,
+                    line: s.referenced.line(),
+                })
+            }
             Err(e) => {
                 // The CEL parser says "ERROR: <input>:LINE:COL: ..." relative to the expression.
                 let first = e.lines().next().unwrap_or_default();
@@ -507,12 +545,21 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         }
     };
 
-    let for_each = file.for_each.as_ref().and_then(|s| compile(s, "forEach"));
+    let for_each = file
+        .for_each
+        .as_ref()
+        .and_then(|s| compile(s, "forEach", base));
+    // `item` is bound only while a forEach runs the validations.
+    let in_validations: &[&str] = if file.for_each.is_some() {
+        &with_item
+    } else {
+        base
+    };
     let when: Vec<CompiledCondition> = file
         .when
         .iter()
         .filter_map(|c| {
-            compile(&c.expression, "when.expression").map(|expression| CompiledCondition {
+            compile(&c.expression, "when.expression", base).map(|expression| CompiledCondition {
                 expression,
                 reason: c.reason.clone(),
             })
@@ -520,11 +567,11 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         .collect();
     let mut validations = Vec::new();
     for v in &file.validations {
-        let expression = compile(&v.expression, "validations.expression");
+        let expression = compile(&v.expression, "validations.expression", in_validations);
         let message_expression = v
             .message_expression
             .as_ref()
-            .and_then(|m| compile(m, "validations.messageExpression"));
+            .and_then(|m| compile(m, "validations.messageExpression", in_validations));
         if let Some(expression) = expression {
             validations.push(CompiledValidation {
                 expression,

@@ -517,6 +517,8 @@ pub enum Transport {
     Proxy {
         api: super::kube::Api,
         base_path: String,
+        /// --http-timeout: the whole probe, retries included.
+        timeout: Duration,
     },
 }
 
@@ -572,11 +574,16 @@ async fn fetch_on(
     api_key: Option<&str>,
     cap: usize,
 ) -> Result<ResponseFacts, String> {
+    let _running = crate::activity::start(format!("probing {} {}", target.display, req.path));
     match &target.transport {
         Transport::Direct { client, base } => {
             fetch(client, &join(base, &req.path), req, api_key, cap).await
         }
-        Transport::Proxy { api, base_path } => {
+        Transport::Proxy {
+            api,
+            base_path,
+            timeout,
+        } => {
             let headers: Vec<(String, String)> = req
                 .headers
                 .iter()
@@ -584,10 +591,10 @@ async fn fetch_on(
                 .collect();
             let started = Instant::now();
             let answer = api
-                .get_with(
+                .probe(
                     &format!("{base_path}{}", req.path),
-                    "*/*",
                     &headers,
+                    *timeout,
                     cap + 1,
                 )
                 .await
@@ -1164,6 +1171,7 @@ pub async fn gather(
                         "/api/v1/namespaces/{}/{plural}/{}:{}/proxy",
                         p.namespace, p.name, p.port
                     ),
+                    timeout: opts.timeout,
                 },
             });
         }

@@ -292,8 +292,53 @@ impl Api {
         extra: &[(String, String)],
         cap: usize,
     ) -> Result<Answer, ClusterError> {
+        self.get_bounded(path_and_query, accept, extra, self.timeout, None, cap)
+            .await
+    }
+
+    /// A probe through the API server's proxy: the whole of it, retries included, bounded by
+    /// `timeout` (--http-timeout), like a probe sent straight to an --endpoint.
+    pub async fn probe(
+        &self,
+        path_and_query: &str,
+        extra: &[(String, String)],
+        timeout: Duration,
+        cap: usize,
+    ) -> Result<Answer, ClusterError> {
+        self.get_bounded(path_and_query, "*/*", extra, timeout, Some(timeout), cap)
+            .await
+    }
+
+    /// One GET, each attempt bounded by `per_attempt` (headers and body) and all of them by
+    /// `total`. A timed-out attempt is not retried: the run must not wait five times as long.
+    async fn get_bounded(
+        &self,
+        path_and_query: &str,
+        accept: &str,
+        extra: &[(String, String)],
+        per_attempt: Duration,
+        total: Option<Duration>,
+        cap: usize,
+    ) -> Result<Answer, ClusterError> {
+        let started = Instant::now();
+        let flag = if total.is_some() {
+            "--http-timeout"
+        } else {
+            "--request-timeout"
+        };
+        let timed_out = |limit: Duration| {
+            ClusterError(format!(
+                "{}: no complete answer within {limit:?} ({flag}) ({path_and_query})",
+                self.server
+            ))
+        };
         let mut attempt = 0u32;
         loop {
+            let remaining = total.map_or(per_attempt, |t| t.saturating_sub(started.elapsed()));
+            if remaining.is_zero() {
+                return Err(timed_out(total.unwrap_or(per_attempt)));
+            }
+            let limit = per_attempt.min(remaining);
             self.limiter.acquire().await;
             self.counter
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -309,7 +354,7 @@ impl Api {
                 )
                 .body(kube::client::Body::empty())
                 .map_err(|e| ClusterError(format!("bad request path {path_and_query}: {e}")))?;
-            let sent = tokio::time::timeout(self.timeout, async {
+            let sent = tokio::time::timeout(limit, async {
                 let resp = self.client.send(req).await?;
                 let (parts, body) = resp.into_parts();
                 // Read at most `cap` bytes: a 3 GiB answer (a list, or a pod's reply through the
@@ -356,23 +401,35 @@ impl Api {
                         .unwrap_or_else(|_| unreachable!())
                         .map_err(|e| self.fatal(&e));
                 }
+                Ok(Err(e)) if timed_out_in_chain(e) => {
+                    return Err(timed_out(total.unwrap_or(per_attempt)));
+                }
                 Ok(Err(e)) if !retryable(e) => return Err(self.fatal(e)),
-                _ => None,
+                Ok(Err(_)) => None,
+                Err(_) => return Err(timed_out(total.unwrap_or(per_attempt))),
             };
             attempt += 1;
             if attempt >= 5 {
                 return match sent {
                     Ok(Ok(a)) => Ok(a),
                     Ok(Err(e)) => Err(self.fatal(&e)),
-                    Err(_) => Err(ClusterError(format!(
-                        "{}: timed out after {:?} ({path_and_query})",
-                        self.server, self.timeout
-                    ))),
+                    Err(_) => Err(timed_out(limit)),
                 };
             }
             let backoff =
                 Duration::from_millis(200 * 2u64.pow(attempt - 1)).min(Duration::from_secs(5));
-            tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
+            let wait = retry_after.unwrap_or(backoff);
+            if let Some(t) = total
+                && started.elapsed() + wait >= t
+            {
+                // No time left for another attempt: the answer so far is the answer.
+                return match sent {
+                    Ok(Ok(a)) => Ok(a),
+                    Ok(Err(e)) => Err(self.fatal(&e)),
+                    Err(_) => Err(timed_out(t)),
+                };
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -413,6 +470,18 @@ fn chain_text(e: &kube::Error) -> String {
         source = s.source();
     }
     text.to_lowercase()
+}
+
+/// Whether the deadline layer ended this request.
+fn timed_out_in_chain(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<TimedOut>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn retryable(e: &kube::Error) -> bool {
@@ -573,20 +642,25 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
         .trim_end_matches('/')
         .to_string();
     let namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| match &e {
-        // Credentials the kubeconfig names but that cannot work: the user's input.
-        kube::Error::Auth(
-            a @ (kube::client::AuthError::AuthExecStart(_)
-            | kube::client::AuthError::MissingCommand
-            | kube::client::AuthError::ReadTokenFile(..)
-            | kube::client::AuthError::InvalidBearerToken(_)
-            | kube::client::AuthError::InvalidBasicAuth(_)),
-        ) => ConnectError::Config(format!("kubeconfig user for {server}: {}", auth_error(a))),
-        _ => ConnectError::Cluster(ClusterError(format!(
-            "{server}: {}",
-            auth_in_chain(&e).unwrap_or_else(|| e.to_string())
-        ))),
-    })?;
+    // kube-rs would run an exec credential plugin synchronously and without a bound (twice):
+    // it is run here, once, with a deadline, and its answer takes the plugin's place.
+    run_exec_plugin(&mut config, &server, opts.timeout)?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map(|b| b.with_layer(&DeadlineLayer(opts.timeout)).build())
+        .map_err(|e| match &e {
+            // Credentials the kubeconfig names but that cannot work: the user's input.
+            kube::Error::Auth(
+                a @ (kube::client::AuthError::AuthExecStart(_)
+                | kube::client::AuthError::MissingCommand
+                | kube::client::AuthError::ReadTokenFile(..)
+                | kube::client::AuthError::InvalidBearerToken(_)
+                | kube::client::AuthError::InvalidBasicAuth(_)),
+            ) => ConnectError::Config(format!("kubeconfig user for {server}: {}", auth_error(a))),
+            _ => ConnectError::Cluster(ClusterError(format!(
+                "{server}: {}",
+                auth_in_chain(&e).unwrap_or_else(|| e.to_string())
+            ))),
+        })?;
     let api = Api {
         client,
         limiter: Arc::new(RateLimiter::new(opts.qps, opts.burst)),
@@ -597,8 +671,282 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
     Ok((api, opts.context.clone(), namespace))
 }
 
+/// What an exec credential plugin printed (client.authentication.k8s.io ExecCredential).
+#[derive(serde::Deserialize)]
+struct ExecCredential {
+    status: Option<ExecStatus>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecStatus {
+    token: Option<String>,
+    client_certificate_data: Option<String>,
+    client_key_data: Option<String>,
+    expiration_timestamp: Option<String>,
+}
+
+/// The most an exec credential plugin may print.
+const EXEC_OUTPUT_CAP: u64 = 1 << 20;
+
+/// Runs the kubeconfig user's exec credential plugin (when it is the credential kube-rs would
+/// use), bounded by `timeout`: a plugin that does not answer in time is killed and ends the run.
+/// Its token or client certificate replaces the `exec` stanza, so kube-rs never runs it. The
+/// plugin's command, environment and output are never quoted: they may hold credentials.
+fn run_exec_plugin(
+    config: &mut kube::Config,
+    server: &str,
+    timeout: Duration,
+) -> Result<(), ConnectError> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let auth = &config.auth_info;
+    // kube-rs's precedence: auth-provider, username/password, token, token file, then exec.
+    if auth.auth_provider.is_some()
+        || (auth.username.is_some() && auth.password.is_some())
+        || auth.token.is_some()
+        || auth.token_file.is_some()
+    {
+        return Ok(());
+    }
+    let Some(exec) = auth.exec.clone() else {
+        return Ok(());
+    };
+    let user_error =
+        |why: String| ConnectError::Config(format!("kubeconfig user for {server}: {why}"));
+    let cluster_error =
+        |why: String| ConnectError::Cluster(ClusterError(format!("{server}: {why}")));
+    let Some(command) = &exec.command else {
+        return Err(user_error(
+            "the exec credential plugin has no command".into(),
+        ));
+    };
+    let mut cmd = std::process::Command::new(command);
+    cmd.args(exec.args.iter().flatten());
+    for env in exec.env.iter().flatten() {
+        if let (Some(name), Some(value)) = (env.get("name"), env.get("value")) {
+            cmd.env(name, value);
+        }
+    }
+    let interactive = exec.interactive_mode != Some(kube::config::ExecInteractiveMode::Never);
+    let mut spec = serde_json::json!({"interactive": interactive});
+    if exec.provide_cluster_info {
+        let Some(cluster) = &exec.cluster else {
+            return Err(user_error(
+                "the exec credential plugin asks for cluster information the kubeconfig does not have".into(),
+            ));
+        };
+        spec["cluster"] = serde_json::to_value(cluster).unwrap_or(Value::Null);
+    }
+    let info = serde_json::json!({
+        "apiVersion": exec.api_version,
+        "kind": "ExecCredential",
+        "spec": spec,
+    });
+    cmd.env("KUBERNETES_EXEC_INFO", info.to_string());
+    for name in exec.drop_env.iter().flatten() {
+        cmd.env_remove(name);
+    }
+    cmd.stdout(std::process::Stdio::piped());
+    if interactive {
+        cmd.stdin(std::process::Stdio::inherit());
+        cmd.stderr(std::process::Stdio::inherit());
+    } else {
+        cmd.stdin(std::process::Stdio::null());
+        cmd.stderr(std::process::Stdio::null());
+        // Its own process group, so a timeout kills what it started too.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    }
+    let _running = crate::activity::start(format!(
+        "the exec credential plugin of the kubeconfig user for {server}"
+    ));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| user_error(format!("cannot start the exec credential plugin: {e}")))?;
+    let _child = crate::activity::child(child.id());
+    let stdout = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(out) = stdout {
+            let _ = out.take(EXEC_OUTPUT_CAP).read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    let deadline = Instant::now() + timeout;
+    let timed_out = |child: &mut std::process::Child| {
+        crate::activity::kill_process(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        cluster_error(format!(
+            "the exec credential plugin did not answer within {timeout:?} (--request-timeout); it was stopped"
+        ))
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => return Err(timed_out(&mut child)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(cluster_error(format!("the exec credential plugin: {e}"))),
+        }
+    };
+    // Something the plugin started may still hold its output open: the same deadline applies.
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let Ok(out) = rx.recv_timeout(remaining.max(Duration::from_millis(100))) else {
+        crate::activity::kill_process(child.id());
+        return Err(cluster_error(format!(
+            "the exec credential plugin's output did not end within {timeout:?} (--request-timeout)"
+        )));
+    };
+    if !status.success() {
+        return Err(cluster_error(format!(
+            "the exec credential plugin failed ({status}; its command, environment and output are not shown: they may hold credentials)"
+        )));
+    }
+    let cred: ExecCredential = serde_saphyr::from_slice(&out).map_err(|e| {
+        let at = e.location().map_or_else(String::new, |l| {
+            format!(" (line {}, column {})", l.line(), l.column())
+        });
+        cluster_error(format!(
+            "the exec credential plugin's output is not a valid ExecCredential{at}; its output is not shown: it may hold credentials"
+        ))
+    })?;
+    let Some(status) = cred.status else {
+        return Err(cluster_error(
+            "the exec credential plugin's output is not a valid ExecCredential: it has no status"
+                .into(),
+        ));
+    };
+    if let Some(ts) = &status.expiration_timestamp
+        && chrono::DateTime::parse_from_rfc3339(ts).is_err()
+    {
+        return Err(cluster_error(
+            "the exec credential plugin's expirationTimestamp is not a valid time".into(),
+        ));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let auth = &mut config.auth_info;
+    auth.exec = None;
+    if let (Some(cert), Some(key)) = (&status.client_certificate_data, &status.client_key_data) {
+        crate::redact::register(key);
+        auth.client_certificate_data = Some(b64.encode(cert));
+        auth.client_key_data = Some(b64.encode(key).into());
+        auth.client_certificate = None;
+        auth.client_key = None;
+    } else if let Some(token) = status.token {
+        crate::redact::register(&token);
+        auth.token = Some(token.into());
+    }
+    Ok(())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Bounds each request to the API server, headers and body, by one deadline. kube-rs's read
+/// timeout restarts with every byte, so an answer trickled a byte at a time would never end.
+#[derive(Clone, Copy)]
+struct DeadlineLayer(Duration);
+
+#[derive(Clone)]
+struct DeadlineService<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no complete answer within {0:?} (--request-timeout)")]
+struct TimedOut(Duration);
+
+impl<S> tower::Layer<S> for DeadlineLayer {
+    type Service = DeadlineService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        DeadlineService {
+            inner,
+            timeout: self.0,
+        }
+    }
+}
+
+impl<S, B> tower::Service<Request<kube::client::Body>> for DeadlineService<S>
+where
+    S: tower::Service<Request<kube::client::Body>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<DeadlineBody<B>>;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<kube::client::Body>) -> Self::Future {
+        let timeout = self.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let sent = self.inner.call(req);
+        Box::pin(async move {
+            match tokio::time::timeout_at(deadline, sent).await {
+                Err(_) => Err(Box::new(TimedOut(timeout)) as BoxError),
+                Ok(Err(e)) => Err(e.into()),
+                Ok(Ok(resp)) => Ok(resp.map(|body| DeadlineBody {
+                    body: Box::pin(body),
+                    deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                    timeout,
+                })),
+            }
+        })
+    }
+}
+
+/// A response body that fails once the request's deadline passes.
+pub struct DeadlineBody<B> {
+    body: std::pin::Pin<Box<B>>,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+}
+
+impl<B> http_body::Body for DeadlineBody<B>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(Box::new(TimedOut(self.timeout)))));
+        }
+        self.body
+            .as_mut()
+            .poll_frame(cx)
+            .map(|frame| frame.map(|r| r.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Discovery, aggregated first; servers without it answer zero groups, so fall back to legacy.
 async fn discover(api: &Api) -> Result<Discovery, ClusterError> {
+    let _running = crate::activity::start(format!("API discovery at {}", api.server));
     // kube's discovery does not go through our limiter; it is a handful of requests.
     let classify = |e: kube::Error| match &e {
         kube::Error::Api(s) if s.code == 401 => ClusterError(format!(
@@ -699,6 +1047,7 @@ async fn list_all(
         None
     };
     let path = list_path(r, scope_ns);
+    let _running = crate::activity::start(format!("listing {} from {}", r.plural, api.server));
     let accept = if metadata_only {
         "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
     } else {

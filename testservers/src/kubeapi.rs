@@ -199,6 +199,11 @@ pub enum FaultKind {
     /// A 200 answer of this many bytes (a list padded with whitespace): a hostile or broken
     /// server the client must not read to the end.
     Huge(usize),
+    /// The real answer, its body sent one byte every interval: each read succeeds, the answer
+    /// never ends in time.
+    Trickle(Duration),
+    /// Accept the request and never answer.
+    Hang,
 }
 
 /// Fault injection: the next `times` requests whose path contains `path_contains`.
@@ -655,6 +660,45 @@ async fn respond(
             k => k,
         })
     });
+    match fault {
+        Some(FaultKind::Hang) => {
+            tokio::time::sleep(Duration::from_hours(1)).await;
+            status(504, "Timeout", "hung by fault injection", None)
+        }
+        Some(FaultKind::Trickle(every)) => {
+            let answer = respond_to(inner, uri, headers, role, user, None).await;
+            let (parts, body) = answer.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default()
+                .to_vec();
+            let stream = futures_util::stream::unfold(0usize, move |i| {
+                let byte = bytes.get(i).copied();
+                async move {
+                    let byte = byte?;
+                    tokio::time::sleep(every).await;
+                    Some((Ok::<_, std::io::Error>(vec![byte]), i + 1))
+                }
+            });
+            let mut parts = parts;
+            parts.headers.remove("content-length");
+            Response::from_parts(parts, Body::from_stream(stream))
+        }
+        fault => respond_to(inner, uri, headers, role, user, fault).await,
+    }
+}
+
+/// The answer to one request, with a fault (other than Hang and Trickle) applied.
+async fn respond_to(
+    inner: &Inner,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    role: &Role,
+    user: &str,
+    fault: Option<FaultKind>,
+) -> Response {
+    let path = uri.path();
+    let query = uri.query().unwrap_or("");
     // Faults that change a list answer rather than replace it.
     let mut list_fault = None;
     match fault {
@@ -708,7 +752,7 @@ async fn respond(
             | FaultKind::ItemsNull
             | FaultKind::ItemsNotList),
         ) => list_fault = Some(k),
-        Some(FaultKind::OnContinue(_)) | None => {}
+        Some(FaultKind::OnContinue(_) | FaultKind::Hang | FaultKind::Trickle(_)) | None => {}
     }
     match path {
         "/version" => {
