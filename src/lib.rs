@@ -237,6 +237,18 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let running = activity::start("evaluating the checks");
     let mut results = engine::evaluate(&checks, &facts);
     drop(running);
+    // Whatever the sources: a run in which no check was evaluated (every result skipped or
+    // awaiting a reviewer) decided nothing, and is not a pass.
+    if !args.allow_empty
+        && !results
+            .iter()
+            .any(|r| !matches!(r.status, report::Status::Skipped | report::Status::Manual))
+    {
+        return Err(UsageError::NothingAudited(format!(
+            "nothing audited: none of the {} selected check(s) could be evaluated from the sources of this run (give --manifests, a cluster, --endpoint or --prometheus for them; --allow-empty accepts an empty run)",
+            checks.len()
+        )));
+    }
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
     if let Some(a) = &attestations {
         sources::attestations::apply(&mut results, a);
@@ -392,6 +404,16 @@ fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageEr
 fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
     match reqwest::Url::parse(value) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
+            // Credentials in the URL (https://user:pass@host) are sent as basic auth by the
+            // client and must never be printed: the password and the header's value are masked.
+            if let Some(password) = u.password() {
+                use base64::Engine as _;
+                redact::register(password);
+                redact::register(
+                    &base64::engine::general_purpose::STANDARD
+                        .encode(format!("{}:{password}", u.username())),
+                );
+            }
             Ok(value.trim_end_matches('/').to_string())
         }
         _ => Err(UsageError::Invalid(format!(

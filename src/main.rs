@@ -8,6 +8,26 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A panic's message can quote input: it passes the redaction layer like every other output.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "mlsdm-audit: internal error{at}: {} (please report it)",
+                redact::text(&message)
+            );
+        }
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -21,7 +41,8 @@ fn main() -> ExitCode {
             #[allow(clippy::print_stderr)] // main is the one place that prints errors
             {
                 // Unreachable-source errors are one line; input errors may list several problems.
-                let text = e.to_string();
+                // Redact before collapsing whitespace: a secret with a newline must still match.
+                let text = mlsdm_audit::redact::text(&e.to_string()).into_owned();
                 let text = if e.exit_code() == 3 {
                     text.split_whitespace().collect::<Vec<_>>().join(" ")
                 } else {
@@ -86,15 +107,15 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             *done
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-            let report = report?;
-            // Files the directory walk skipped are said on stderr too, where a CI log shows them
-            // whatever the format; every note is in the report.
+            // Secrets are masked in the model first, then again in the rendered bytes.
+            let report = redact::model(report?);
+            // Files the directory walk skipped, and definitions a later one replaced, are said on
+            // stderr too, where a CI log shows them whatever the format; every note is in the
+            // report.
             for n in &report.notes {
-                if n.kind == report::NoteKind::SkippedFile {
-                    #[allow(clippy::print_stderr)]
-                    {
-                        eprintln!("note: {}", redact::text(&n.message));
-                    }
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("note: {}", redact::text(&n.message));
                 }
             }
             let color = args.output.is_none()

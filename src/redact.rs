@@ -83,6 +83,36 @@ pub fn text(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Every string of a serializable model (a report) with the registered secrets masked, before
+/// any renderer wraps, escapes or truncates it (after which the output pass could miss them).
+pub fn model<T: serde::Serialize + serde::de::DeserializeOwned>(model: T) -> T {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => {
+                if let Cow::Owned(masked) = text(s) {
+                    *s = masked;
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            serde_json::Value::Object(m) => m.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if REGISTRY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .patterns
+        .is_empty()
+    {
+        return model;
+    }
+    let Ok(mut value) = serde_json::to_value(&model) else {
+        return model;
+    };
+    walk(&mut value);
+    serde_json::from_value(value).unwrap_or(model)
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

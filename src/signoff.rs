@@ -104,10 +104,16 @@ fn load_key(path: &Path) -> Result<PrivateKey, SignoffError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| input(format!("{}: cannot read the key: {e}", path.display())))?;
     let key = PrivateKey::from_openssh(&text).map_err(|e| {
-        input(format!(
-            "{}: not an OpenSSH private key: {e}",
-            path.display()
-        ))
+        if e.to_string().contains("length invalid") {
+            // ssh-key 0.6 wants an ECDSA private scalar at its full length; OpenSSH writes it as
+            // an mpint, which drops a leading zero byte (about 1 key in 256).
+            input(format!(
+                "{}: cannot read this key ({e}): if it is an ECDSA key, its private scalar starts with a leading zero byte, which the SSH library this tool uses cannot read; generate a new key, or use ed25519",
+                path.display()
+            ))
+        } else {
+            input(format!("{}: not an OpenSSH private key: {e}", path.display()))
+        }
     })?;
     if !key.is_encrypted() {
         return Ok(key);

@@ -432,6 +432,27 @@ fn nothing_audited_is_not_a_pass() {
         );
     }
     std::fs::remove_file(&empty).unwrap();
+    // Every source present, but none of the selected checks could be evaluated from them (only
+    // service checks in a manifests run; a service-only run with no service): nothing decided.
+    for args in [
+        &[
+            "check",
+            "-f",
+            "fixtures/compliant",
+            "--only",
+            "health-ready",
+        ][..],
+        &["check", "--no-cluster"][..],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", transcript(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("could be evaluated from the sources of this run"),
+            "{}",
+            transcript(&out)
+        );
+    }
 }
 
 /// Regression (issue 10.7): a --checks file silently replaced the built-in check of the same id,
@@ -675,11 +696,28 @@ fn a_directory_walk_skips_what_is_not_kubernetes_with_a_note() {
         "note: skipped fixtures/modular-kustomize/kustomization.yaml: a kustomization, not a Kubernetes object (audit what it renders with --kustomize fixtures/modular-kustomize)\n\
          note: skipped tests/data/non-kubernetes/chart: a Helm chart, not Kubernetes objects (audit what it renders with --helm-chart tests/data/non-kubernetes/chart)\n\
          note: skipped tests/data/non-kubernetes/ci.yaml: not a Kubernetes object, no apiVersion and kind (if it is kustomize or Helm input, audit what it renders with --kustomize DIR or --helm-chart DIR)\n\
-         note: skipped tests/data/non-kubernetes/helm-template.yaml: a template ({{ }}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)\n"
+         note: skipped tests/data/non-kubernetes/templates/helm-template.yaml: a template ({{ }}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)\n"
     );
     let report = json(&out);
     assert_eq!(report["notes"].as_array().unwrap().len(), 4);
     assert_eq!(report["notes"][0]["kind"], "skipped-file");
+    // Outside a `templates/` folder a file with `{{` that is not YAML stays an error: a typo in
+    // a PrometheusRule (`{{ $labels.instance }}`) must not drop its objects.
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-tpl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rules.yaml"),
+        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: r\nspec:\n  groups: [{name: g, rules: [{alert: A, expr: up == 0, annotations: {summary: \"{{ $labels.instance }}\"}}]\n",
+    )
+    .unwrap();
+    let out = run(&["check", "-f", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rules.yaml:"),
+        "{}",
+        transcript(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
     let results = report["results"].as_array().unwrap();
     assert!(
         !results
@@ -715,12 +753,13 @@ fn a_named_file_or_stdin_that_is_not_kubernetes_stays_an_error() {
     let out = run(&[
         "check",
         "--manifests",
-        "tests/data/non-kubernetes/helm-template.yaml",
+        "tests/data/non-kubernetes/templates/helm-template.yaml",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .starts_with("error: tests/data/non-kubernetes/helm-template.yaml:5:10: invalid YAML"),
+        String::from_utf8_lossy(&out.stderr).starts_with(
+            "error: tests/data/non-kubernetes/templates/helm-template.yaml:5:10: invalid YAML"
+        ),
         "{}",
         transcript(&out)
     );
@@ -762,8 +801,11 @@ fn a_later_definition_replaces_an_earlier_one_and_the_report_says_so() {
         stdout.contains("Notes\n- ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\n"),
         "{stdout}"
     );
-    // Replacements are in the report, not on stderr.
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // Replacements are in the report, and on stderr where a CI log shows them.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "note: ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\n"
+    );
     let mut json_args = args.to_vec();
     json_args.extend(["--format", "json"]);
     let report = json(&run(&json_args));

@@ -585,7 +585,11 @@ fn the_running_backend_is_compared_with_the_declared_one() {
     }
     // Without a workload to compare with, the check does not apply; it never passes.
     let s = serve(Config::healthy());
-    let r = run(&s.server.url, &["--only", "status-backend-matches"]);
+    // (Alone, a skipped check decides nothing: --allow-empty to see it; exit 3 without.)
+    let r = run(
+        &s.server.url,
+        &["--only", "status-backend-matches", "--allow-empty"],
+    );
     assert_eq!(status(&r, "status-backend-matches").0, "skipped");
 }
 
@@ -750,7 +754,8 @@ fn a_prometheus_answer_outside_the_api_schema_is_an_error() {
         assert!(msg.contains(needle), "{body}: {msg}");
         assert_eq!(out.status.code(), Some(3), "{body}");
     }
-    // The same server, answering well-formed JSON: an empty vector is a real "nothing firing".
+    // Well-formed answers, all empty: no alert is firing, but no MLSDM target is scraped either.
+    // That is a Prometheus that does not watch the service, not a healthy service.
     let url = fixed_http_server(
         "application/json",
         r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
@@ -764,7 +769,12 @@ fn a_prometheus_answer_outside_the_api_schema_is_an_error() {
         "--format",
         "json",
     ]);
-    assert_eq!(status(&report(&out), "no-alerts-firing").0, "pass");
+    let (st, msg) = status(&report(&out), "no-alerts-firing");
+    assert_eq!(st, "error", "{msg}");
+    assert!(
+        msg.contains("scrapes no MLSDM target that is up now"),
+        "{msg}"
+    );
 }
 
 /// A service that answers 500 with the request it received as its body, headers included.

@@ -1081,9 +1081,9 @@ async fn prometheus_query(
     }
 }
 
-/// MLSDM's scrape targets that Prometheus sees down: targets whose `up` is 0 now and that
-/// exposed `mlsdm_*` series within the last hour. `Some(why)` names them; `None` when all are up
-/// (or the question cannot be asked, which the checks' own queries then report).
+/// Whether Prometheus watches MLSDM now: `Some(why)` when a target that exposed `mlsdm_*` series
+/// within the last hour is down (`up == 0`), when no target that is up exposes them, or when the
+/// question cannot be asked; `None` when it has current data from a live MLSDM target.
 async fn prometheus_down_targets(
     client: &reqwest::Client,
     base: &str,
@@ -1094,9 +1094,12 @@ async fn prometheus_down_targets(
         query: r#"up == 0 and on (job, instance) group by (job, instance) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#.into(),
         for_window: None,
     };
-    let MetricOutcome::Points { points, .. } = prometheus_query(client, base, &q, opts).await
-    else {
-        return None;
+    let points = match prometheus_query(client, base, &q, opts).await {
+        MetricOutcome::Points { points, .. } => points,
+        MetricOutcome::NoData(_) => Vec::new(),
+        MetricOutcome::Error(e) => {
+            return Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"));
+        }
     };
     let mut down: Vec<String> = points
         .iter()
@@ -1114,12 +1117,38 @@ async fn prometheus_down_targets(
         .collect();
     down.sort();
     down.dedup();
-    (!down.is_empty()).then(|| {
-        format!(
+    if !down.is_empty() {
+        return Some(format!(
             "Prometheus at {base} cannot scrape MLSDM: up == 0 for {}; what it kept from before says nothing about the service now",
             down.join(", ")
-        )
-    })
+        ));
+    }
+    // Positive evidence: some target that is up now exposes MLSDM's series. Without it the
+    // checks would judge an empty Prometheus (no ALERTS, no errors) as a healthy service: a
+    // release whose pods never came up, a ServiceMonitor that selects nothing.
+    let q = MetricQuery {
+        id: "up".into(),
+        query:
+            r#"up == 1 and on (job, instance) group by (job, instance) ({__name__=~"mlsdm_.+"})"#
+                .into(),
+        for_window: None,
+    };
+    match prometheus_query(client, base, &q, opts).await {
+        MetricOutcome::Points { points, .. }
+            if points.iter().any(|(_, v)| match v {
+                QueryValue::Vector(items) => !items.is_empty(),
+                QueryValue::Scalar(_) => false,
+            }) =>
+        {
+            None
+        }
+        MetricOutcome::Error(e) => {
+            Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"))
+        }
+        _ => Some(format!(
+            "Prometheus at {base} scrapes no MLSDM target that is up now (no current mlsdm_* series): it does not watch this service, so its answers say nothing about it (check the ServiceMonitor or scrape config)"
+        )),
+    }
 }
 
 /// Gathers every fact the http and metrics checks need.

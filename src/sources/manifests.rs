@@ -167,8 +167,16 @@ fn parse_file(
     loaded: &mut Loaded,
 ) -> Result<(), ManifestError> {
     let docs = match documents(name, text) {
-        // A Helm template outside its chart (`{{ }}` is not YAML until rendered).
-        Err(_) if lenient && text.contains("{{") => {
+        // A Helm template outside its chart (`{{ }}` is not YAML until rendered): only under a
+        // `templates/` folder, where Helm keeps them. Elsewhere a YAML error stays an error, even
+        // in a file with `{{ $labels }}` in it (a PrometheusRule), so a typo never drops objects.
+        Err(_)
+            if lenient
+                && text.contains("{{")
+                && Path::new(name)
+                    .components()
+                    .any(|c| c.as_os_str() == "templates") =>
+        {
             loaded.notes.push(Note {
                 kind: NoteKind::SkippedFile,
                 message: format!(
