@@ -1304,3 +1304,34 @@ fn the_total_timeout_bounds_a_stdin_that_never_ends() {
         "{err}"
     );
 }
+
+/// Review finding: an `envFrom` whose variables are unknown (a Secret read metadata-only, or an
+/// object not in the input) was read as adding nothing, so MLSDM_* set there could never fail.
+#[test]
+fn an_unresolved_env_from_is_undecided_never_a_pass() {
+    let out = run(&[
+        "check",
+        "-f",
+        "tests/data/envfrom-unresolved",
+        "--only",
+        "mlsdm-config-valid,mlsdm-env-overrides-valid",
+        "--format",
+        "json",
+    ]);
+    let report = json(&out);
+    assert_eq!(statuses(&report, "mlsdm-env-overrides-valid"), ["error"]);
+    assert_ne!(statuses(&report, "mlsdm-config-valid"), ["pass"]);
+    let msg = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "mlsdm-env-overrides-valid")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("envFrom Secret mlsdm-extra-env is not among the audited objects"),
+        "{msg}"
+    );
+}

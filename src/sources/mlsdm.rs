@@ -53,10 +53,56 @@ pub fn mlsdm_container(spec: &Value) -> Option<&Value> {
 }
 
 /// The container's environment: name -> {source, value?, name?, key?}. Secret values are never
-/// included; ConfigMap-sourced values are resolved when the ConfigMap is known.
-fn environment(container: &Value, w: &Object, facts: &Facts) -> Map<String, Value> {
+/// included; ConfigMap-sourced values are resolved when the ConfigMap is known. The second list
+/// names the `envFrom` sources whose variables are unknown (the object is not among the audited
+/// ones, or a Secret read metadata-only): any MLSDM_* or CONFIG_PATH may hide there.
+fn environment(container: &Value, w: &Object, facts: &Facts) -> (Map<String, Value>, Vec<String>) {
     let ns = w.namespace.as_deref();
     let mut env = Map::new();
+    let mut unresolved = Vec::new();
+    for from in container
+        .get("envFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let optional = |r: &str| from.pointer(&format!("/{r}/optional")) == Some(&json!(true));
+        if let Some(name) = from.pointer("/configMapRef/name").and_then(Value::as_str)
+            && facts.find("ConfigMap", ns, name).is_none()
+        {
+            unresolved.push(format!(
+                "envFrom ConfigMap {name}{} is not among the audited objects",
+                if optional("configMapRef") {
+                    " (optional)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if let Some(name) = from.pointer("/secretRef/name").and_then(Value::as_str) {
+            match facts.find("Secret", ns, name) {
+                None => unresolved.push(format!(
+                    "envFrom Secret {name}{} is not among the audited objects",
+                    if optional("secretRef") {
+                        " (optional)"
+                    } else {
+                        ""
+                    }
+                )),
+                Some(s)
+                    if s.json
+                        .get("data")
+                        .and_then(Value::as_object)
+                        .is_none_or(serde_json::Map::is_empty) =>
+                {
+                    unresolved.push(format!(
+                        "envFrom Secret {name}: its keys are not known (read metadata-only, or empty)"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
     for from in container
         .get("envFrom")
         .and_then(Value::as_array)
@@ -136,7 +182,7 @@ fn environment(container: &Value, w: &Object, facts: &Facts) -> Map<String, Valu
         };
         env.insert(name.to_string(), entry);
     }
-    env
+    (env, unresolved)
 }
 
 /// Finds the ConfigMap key that a mounted path resolves to.
@@ -197,7 +243,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     let Some(container) = mlsdm_container(spec) else {
         return Value::Null;
     };
-    let env = environment(container, w, facts);
+    let (env, env_from_unresolved) = environment(container, w, facts);
     let config_path_entry = env.get("CONFIG_PATH");
     let config_path = config_path_entry
         .and_then(|e| e.get("value"))
@@ -209,7 +255,11 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     let mut config_source = Value::Null;
     let mut file_config = Value::Null;
     let mut violations: Vec<String> = Vec::new();
-    let mut undecided: Vec<String> = Vec::new();
+    // MLSDM_* or CONFIG_PATH may come from an envFrom source whose variables are unknown.
+    let mut undecided: Vec<String> = env_from_unresolved
+        .iter()
+        .map(|why| format!("{why}, so the MLSDM_* and CONFIG_PATH it may set cannot be checked"))
+        .collect();
     match config_path_entry.map(|e| e.get("source").and_then(Value::as_str)) {
         Some(Some("value" | "configMapKeyRef"))
             if config_path_entry
@@ -385,6 +435,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         "allowedTopLevelKeys": ALLOWED_TOP_LEVEL_KEYS,
         "configViolations": violations,
         "configUndecided": undecided,
+        "envFromUnresolved": env_from_unresolved,
         "runningDimension": running_dimension,
     })
 }
