@@ -802,7 +802,15 @@ async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String>
             });
         }
         let t = epoch(now);
-        while let Some(Ok((target, res))) = tasks.join_next().await {
+        while let Some(joined) = tasks.join_next().await {
+            // A scrape task that panicked is a target with no data this round: an error.
+            let (target, res) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    errors.push(format!("a scrape did not complete: {e}"));
+                    continue;
+                }
+            };
             match res {
                 Ok(r) if r.status == 200 => {
                     match store.add_scrape(&target.instance(), t, &r.body) {

@@ -387,6 +387,13 @@ impl Api {
                 Err(elapsed) => Err(elapsed),
             };
             let retry_after = match &sent {
+                // A probe through the proxy takes the service's answer as it is: retrying a 503
+                // until it says 200 would turn a flapping /health into a pass.
+                Ok(Ok(_)) if total.is_some() => {
+                    return sent
+                        .unwrap_or_else(|_| unreachable!())
+                        .map_err(|e| self.fatal(&e));
+                }
                 Ok(Ok(a))
                     if a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error() =>
                 {
@@ -1265,7 +1272,15 @@ pub async fn gather(
     }
     let mut fatal = None;
     while let Some(joined) = tasks.join_next().await {
-        let Ok((kind, r, res)) = joined else { continue };
+        // A list task that panicked leaves a kind unread: the audit cannot go on as if it were
+        // empty.
+        let (kind, r, res) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                fatal = Some(ClusterError(format!("a list did not complete: {e}")));
+                continue;
+            }
+        };
         if let Some(b) = &bar {
             b.inc(1);
             b.set_message(kind.clone());
