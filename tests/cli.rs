@@ -1335,3 +1335,24 @@ fn an_unresolved_env_from_is_undecided_never_a_pass() {
         "{msg}"
     );
 }
+
+/// Review finding: in a namespace-less tree (a kustomize base) a ServiceMonitor was never
+/// evaluated ("none of the namespaces it watches is audited"), so a dangling selector passed by.
+#[test]
+fn a_service_monitor_in_a_namespaceless_base_is_evaluated() {
+    let out = run(&[
+        "check",
+        "-f",
+        "tests/data/namespaceless-base",
+        "--only",
+        "service-monitor-selects-service",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        statuses(&json(&out), "service-monitor-selects-service"),
+        ["fail"],
+        "{}",
+        transcript(&out)
+    );
+}

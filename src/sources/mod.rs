@@ -900,7 +900,12 @@ impl Facts {
                         .collect(),
                     self.objects
                         .iter()
-                        .any(|o| o.namespace.is_some() && watched(o.namespace.as_deref())),
+                        // Workloads and Services without a namespace (a kustomize base) are in
+                        // the one they will be applied to, which `watched` reads as the monitor's.
+                        .any(|o| {
+                            (o.namespace.is_some() || o.is_workload() || o.kind == "Service")
+                                && watched(o.namespace.as_deref())
+                        }),
                 )
             } else {
                 (Vec::new(), false)
