@@ -1113,6 +1113,23 @@ fn exec_credential_plugins_are_bounded_and_their_token_is_used() {
             .any(|l| l.user == "token:reader-token"),
         "the plugin's token was sent"
     );
+    // Review finding: with interactiveMode IfAvailable (or unset) and no terminal, the plugin's
+    // stderr reached the log unredacted. As client-go, it is interactive only at a terminal.
+    let kc = with_exec(
+        "exec-chatty",
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      args: [\"-c\", \"echo 'debug: refreshed token plugin-stderr-canary-7Qx' >&2; echo '{\\\"apiVersion\\\":\\\"client.authentication.k8s.io/v1\\\",\\\"kind\\\":\\\"ExecCredential\\\",\\\"status\\\":{\\\"token\\\":\\\"reader-token\\\"}}'\"]\n      interactiveMode: IfAvailable\n",
+    );
+    let out = audit(&["check", "--kubeconfig", &kc, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("plugin-stderr-canary-7Qx"),
+        "the plugin's stderr reached the output"
+    );
 }
 
 #[test]

@@ -735,7 +735,14 @@ fn run_exec_plugin(
             cmd.env(name, value);
         }
     }
-    let interactive = exec.interactive_mode != Some(kube::config::ExecInteractiveMode::Never);
+    // As client-go: interactive only when asked to be, or when it may be and a person is at a
+    // terminal. Otherwise the plugin gets no stdin and its stderr (which may print tokens) does
+    // not reach a CI log unredacted.
+    let interactive = match exec.interactive_mode {
+        Some(kube::config::ExecInteractiveMode::Always) => true,
+        Some(kube::config::ExecInteractiveMode::Never) => false,
+        _ => std::io::IsTerminal::is_terminal(&std::io::stdin()),
+    };
     let mut spec = serde_json::json!({"interactive": interactive});
     if exec.provide_cluster_info {
         let Some(cluster) = &exec.cluster else {
