@@ -1356,3 +1356,44 @@ fn a_service_monitor_in_a_namespaceless_base_is_evaluated() {
         transcript(&out)
     );
 }
+
+/// Regression (issue 10.15): a check's cost had no bound (a nested comprehension over a list of
+/// 400 took 26 s per object), and CEL absorbs errors in `||`. Past the budget the result is
+/// `error` for that object, whatever the rest of the expression says; exit 3.
+#[test]
+fn a_check_over_its_cost_budget_is_an_error_never_a_pass() {
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-costly-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env: Vec<String> = (0..400)
+        .map(|i| format!("        - {{name: VAR_{i}, value: \"{i}\"}}"))
+        .collect();
+    let manifest = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: wide, namespace: mlsdm}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: wide}}}}\n  template:\n    metadata: {{labels: {{app: wide}}}}\n    spec:\n      containers:\n      - name: main\n        image: example/wide:1.0.0\n        env:\n{}\n",
+        env.join("\n")
+    );
+    let file = dir.join("wide.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    let out = run(&[
+        "check",
+        "--manifests",
+        file.to_str().unwrap(),
+        "--checks",
+        "tests/data/checks-costly",
+        "--only",
+        "env-names-cubed,env-names-absorbed",
+        // Not an MLSDM workload: the run is about the checks' cost.
+        "--allow-empty",
+        "-o",
+        "json",
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let report = json(&out);
+    for id in ["env-names-cubed", "env-names-absorbed"] {
+        assert_eq!(statuses(&report, id), ["error"], "{id}");
+    }
+    for r in report["results"].as_array().unwrap() {
+        let message = r["message"].as_str().unwrap();
+        assert!(message.contains("cost budget"), "{message}");
+    }
+}

@@ -2,11 +2,22 @@
 //! Kubernetes library functions checks need, with the names and semantics Kubernetes gives them
 //! (`quantity()`, `isQuantity()`, and the quantity methods), and `selectorMatches()` for label
 //! selectors. Programs are compiled once, when the checks load.
+//!
+//! Every evaluation runs under a cost budget ([`COST_LIMIT`]), as Kubernetes gives
+//! ValidatingAdmissionPolicy expressions one: a check file is data a team (or an attacker) wrote,
+//! and a nested comprehension or a string doubled in a loop must end as `error` for that object,
+//! not as minutes of CPU or gigabytes of memory. The `cel` crate has no cost hook, so
+//! [`Program`] rewrites the compiled AST once: each comprehension's range and each call that can
+//! build a large value pass through an internal function (a name no expression can write) that
+//! charges what they cost to a per-thread meter and fails the evaluation once it is spent.
 
 use super::quantity::Quantity;
+use cel::common::ast::{CallExpr, EntryExpr, Expr};
+use cel::common::value::CowVal;
 use cel::extractors::This;
 use cel::objects::{Key, Opaque, Value};
-use cel::{Context, Env, ExecutionError, FunctionContext, Program};
+use cel::{Context, Env, ExecutionError, FunctionContext, IdedExpr};
+use std::cell::Cell;
 use std::sync::Arc;
 
 impl Opaque for Quantity {
@@ -39,7 +50,18 @@ impl Default for CelEnv {
 impl CelEnv {
     /// Compiles an expression; the error text carries the CEL parser's own column pointer.
     pub fn compile(&self, source: &str) -> Result<Program, String> {
-        self.env.compile(source).map_err(|e| e.to_string())
+        let nesting = bounded_source(source)?;
+        let program = with_stack(source, nesting, || {
+            let program = self.env.compile(source).map_err(|e| e.to_string())?;
+            let depth = depth(program.expression());
+            if depth > MAX_DEPTH {
+                return Err(format!(
+                    "the expression nests {depth} levels deep; the most is {MAX_DEPTH} (split it into several validations)"
+                ));
+            }
+            Ok(program)
+        })??;
+        Ok(Program::new(program.expression()))
     }
 
     /// Whether a call to `name` reaches a function: cel's standard library and extensions (the
@@ -90,7 +112,11 @@ impl CelEnv {
     /// a comprehension) nor declared in this environment: each would be an error on every
     /// object. Empty when the source does not parse (`compile` reports that).
     pub fn unresolved(&self, source: &str, variables: &[&str]) -> Vec<Unresolved> {
-        let Ok((expr, info)) = self.env.parser().parse_with_source_info(source) else {
+        // Only called on a source that compiled: its size and depth are within bounds.
+        let nesting = bounded_source(source).unwrap_or(MAX_DEPTH);
+        let Ok(Ok((expr, info))) = with_stack(source, nesting, || {
+            self.env.parser().parse_with_source_info(source)
+        }) else {
             return Vec::new();
         };
         let mut walk = Walk {
@@ -131,6 +157,328 @@ impl CelEnv {
         register(&mut ctx);
         ctx
     }
+}
+
+/// The most one evaluation may cost: one unit per element a comprehension walks, and one per
+/// call plus the size (bytes or elements) of what a growing call (`+`, the strings and lists
+/// extensions' builders, `string()`) returns. Kubernetes' per-expression limit for CRD
+/// validation rules is the same million; the built-in catalog spends a few hundred per object.
+pub const COST_LIMIT: u64 = 1_000_000;
+
+thread_local! {
+    /// What the evaluation running on this thread has spent (reset by [`Program::execute`]).
+    static SPENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The internal functions the cost rewrite inserts: `@` cannot start a name in CEL source.
+const CHARGE_ITER: &str = "@cost_iter";
+const CHARGE_RESULT: &str = "@cost_result";
+
+/// Calls that cost at most the size of their operands (already charged when they were built)
+/// and build nothing bigger: not metered, so checks pay nothing for them.
+const UNMETERED: &[&str] = &[
+    "size",
+    "int",
+    "uint",
+    "double",
+    "bool",
+    "type",
+    "dyn",
+    "has",
+    "startsWith",
+    "endsWith",
+    "contains",
+    "matches",
+    "duration",
+    "timestamp",
+    "quantity",
+    "isQuantity",
+    "compareTo",
+    "isGreaterThan",
+    "isLessThan",
+    "asInteger",
+    "isInteger",
+    "asApproximateFloat",
+    "sign",
+    "selectorMatches",
+    "shannonEntropy",
+    "isCredentialName",
+    "looksLikeCredential",
+    "undecided",
+];
+
+/// How deep an expression's syntax tree may nest. The interpreter recurses once per level (and
+/// a few times per comprehension), so without a limit a check file nesting a few dozen `map`s
+/// overflowed the evaluating thread's stack and aborted the whole audit. The built-in catalog
+/// nests at most a dozen levels; cel-go's parser allows 250 but evaluates on a growable stack.
+pub const MAX_DEPTH: usize = 40;
+
+/// The longest expression source: the parser recurses per token in the worst case (a chain of
+/// 50,000 `+` overflowed the main thread's stack). The built-in catalog's longest is 777 bytes;
+/// cel-go allows 100,000 code points, on a growable stack.
+pub const MAX_SOURCE: usize = 16 * 1024;
+
+/// Sources longer than this, or nesting brackets deeper than [`INLINE_NESTING`], are parsed on
+/// a thread with [`PARSE_STACK`] of stack: a debug build's parser takes tens of KiB per bracket.
+const INLINE_SOURCE: usize = 512;
+const INLINE_NESTING: usize = 6;
+
+/// Enough for the parser's worst case at [`MAX_SOURCE`] in a debug build (measured by
+/// `hostile_sources_are_refused_not_a_crash`); only the pages touched are committed.
+const PARSE_STACK: usize = 256 * 1024 * 1024;
+
+/// Refuses a source too long, or nesting brackets deeper than [`MAX_DEPTH`], before the parser
+/// sees it: each bracket is several levels of the parser's recursion (2,000 `(` overflowed it).
+fn bounded_source(source: &str) -> Result<usize, String> {
+    if source.len() > MAX_SOURCE {
+        return Err(format!(
+            "the expression is {} bytes long; the most is {MAX_SOURCE} (split it into several validations)",
+            source.len()
+        ));
+    }
+    let (mut level, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                level += 1;
+                deepest = deepest.max(level);
+            }
+            (None, ')' | ']' | '}') => level = level.saturating_sub(1),
+            // Text inside a literal, or any other token.
+            _ => {}
+        }
+    }
+    if deepest > MAX_DEPTH {
+        return Err(format!(
+            "the expression nests brackets {deepest} deep; the most is {MAX_DEPTH} (split it into several validations)"
+        ));
+    }
+    Ok(deepest)
+}
+
+/// Runs `parse` inline for a short source, else on a thread with room for the parser's
+/// recursion (a bounded source still recurses once per token in the worst case).
+fn with_stack<T: Send>(
+    source: &str,
+    nesting: usize,
+    parse: impl FnOnce() -> T + Send,
+) -> Result<T, String> {
+    if source.len() <= INLINE_SOURCE && nesting <= INLINE_NESTING {
+        return Ok(parse());
+    }
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("cel-parse".into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(scope, parse)
+            .map_err(|e| format!("cannot start a thread to parse the expression: {e}"))?;
+        Ok(handle
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })
+}
+
+/// The nesting depth of `e`: comprehensions count their loop step's depth below their range.
+fn depth(e: &IdedExpr) -> usize {
+    1 + match &e.expr {
+        Expr::Call(call) => call
+            .target
+            .iter()
+            .map(|t| depth(t))
+            .chain(call.args.iter().map(depth))
+            .max()
+            .unwrap_or(0),
+        Expr::Comprehension(c) => [
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ]
+        .into_iter()
+        .map(depth)
+        .max()
+        .unwrap_or(0),
+        Expr::Select(s) => depth(&s.operand),
+        Expr::List(l) => l.elements.iter().map(depth).max().unwrap_or(0),
+        Expr::Map(m) => entries_depth(&m.entries),
+        Expr::Struct(st) => entries_depth(&st.entries),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => 0,
+    }
+}
+
+fn entries_depth(entries: &[cel::common::ast::IdedEntryExpr]) -> usize {
+    entries
+        .iter()
+        .map(|entry| match &entry.expr {
+            EntryExpr::MapEntry(me) => depth(&me.key).max(depth(&me.value)),
+            EntryExpr::StructField(f) => depth(&f.value),
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A compiled expression that runs under the cost budget.
+#[derive(Clone)]
+pub struct Program {
+    metered: IdedExpr,
+}
+
+impl Program {
+    fn new(expression: &IdedExpr) -> Self {
+        let mut metered = expression.clone();
+        meter(&mut metered, &mut Vec::new());
+        Self { metered }
+    }
+
+    /// Evaluates the expression. Spending more than [`COST_LIMIT`] is an error even where CEL
+    /// would absorb the error (`error || true` is `true` in CEL; an exhausted budget never is).
+    pub fn execute(&self, ctx: &Context) -> cel::ResolveResult {
+        SPENT.with(|s| s.set(0));
+        let result = Value::resolve(&self.metered, ctx);
+        let spent = SPENT.with(Cell::get);
+        if spent > COST_LIMIT {
+            return Err(cost_exceeded());
+        }
+        result
+    }
+}
+
+fn cost_exceeded() -> ExecutionError {
+    ExecutionError::function_error(
+        "cost",
+        format!(
+            "the expression exceeded its evaluation cost budget ({COST_LIMIT} units: elements iterated plus bytes built) on this object"
+        ),
+    )
+}
+
+/// Rewrites `e` so that what can cost more than its size is charged: every comprehension's
+/// range, and every call that may build a value larger than its operands. `accumulators` are
+/// the comprehension accumulators in scope: the macros' own steps (`@result + [x]`) are left
+/// as they are, since the interpreter recognises their shape to append in place.
+fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
+    match &mut e.expr {
+        Expr::Call(call) => {
+            if let Some(t) = &mut call.target {
+                meter(t, accumulators);
+            }
+            for a in &mut call.args {
+                meter(a, accumulators);
+            }
+            let steps_accumulator = call
+                .args
+                .iter()
+                .any(|a| matches!(&a.expr, Expr::Ident(n) if accumulators.contains(n)));
+            let name = call.func_name.as_str();
+            let grows = name == "_+_"
+                || (name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && !UNMETERED.contains(&name));
+            if grows && !steps_accumulator {
+                wrap(e, CHARGE_RESULT);
+            }
+        }
+        Expr::Comprehension(c) => {
+            meter(&mut c.iter_range, accumulators);
+            meter(&mut c.accu_init, accumulators);
+            accumulators.push(c.accu_var.clone());
+            meter(&mut c.loop_cond, accumulators);
+            meter(&mut c.loop_step, accumulators);
+            meter(&mut c.result, accumulators);
+            accumulators.pop();
+            wrap(&mut c.iter_range, CHARGE_ITER);
+        }
+        Expr::Select(s) => meter(&mut s.operand, accumulators),
+        Expr::List(l) => {
+            for x in &mut l.elements {
+                meter(x, accumulators);
+            }
+        }
+        Expr::Map(m) => {
+            for entry in &mut m.entries {
+                if let EntryExpr::MapEntry(me) = &mut entry.expr {
+                    meter(&mut me.key, accumulators);
+                    meter(&mut me.value, accumulators);
+                }
+            }
+        }
+        Expr::Struct(st) => {
+            for entry in &mut st.entries {
+                match &mut entry.expr {
+                    EntryExpr::StructField(f) => meter(&mut f.value, accumulators),
+                    EntryExpr::MapEntry(me) => {
+                        meter(&mut me.key, accumulators);
+                        meter(&mut me.value, accumulators);
+                    }
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+/// Replaces `e` with `charge(e)`.
+fn wrap(e: &mut IdedExpr, charge: &str) {
+    let inner = std::mem::take(e);
+    *e = IdedExpr {
+        id: inner.id,
+        expr: Expr::Call(CallExpr {
+            func_name: charge.to_string(),
+            target: None,
+            args: vec![inner],
+        }),
+    };
+}
+
+/// The size a value's cost is measured in: elements of a list or map, bytes of a string.
+fn cost_of(v: &(dyn cel::common::value::Val + '_)) -> u64 {
+    if let Some(s) = v.as_sizer() {
+        return u64::try_from(*s.size().inner()).unwrap_or(0);
+    }
+    if let Some(s) = v.downcast_ref::<cel::common::types::CelString>() {
+        return s.inner().len() as u64;
+    }
+    0
+}
+
+/// Charges `cost` to this thread's evaluation; an error once the budget is spent.
+fn charge(cost: u64) -> Result<(), ExecutionError> {
+    let spent = SPENT.with(|s| {
+        let spent = s.get().saturating_add(cost);
+        s.set(spent);
+        spent
+    });
+    if spent > COST_LIMIT {
+        Err(cost_exceeded())
+    } else {
+        Ok(())
+    }
+}
+
+type Metered = Box<
+    dyn for<'c, 'v> Fn(&mut FunctionContext<'c, 'v>) -> Result<CowVal<'c, 'v>, ExecutionError>
+        + Send
+        + Sync,
+>;
+
+/// The charging function: passes its one argument through (moved, not copied) after charging
+/// `base` plus the argument's size.
+fn charging(base: u64) -> Metered {
+    Box::new(move |ftx| {
+        let value = ftx
+            .args
+            .pop()
+            .ok_or_else(|| ExecutionError::invalid_argument_count(1, 0))?;
+        charge(base + cost_of(value.as_ref()))?;
+        Ok(value)
+    })
 }
 
 /// The functions `register` adds, for resolving names when checks load.
@@ -512,6 +860,9 @@ fn register(ctx: &mut Context<'static, 'static>) {
     .expect(MSG);
     ctx.add_function("matches", matches).expect(MSG);
     ctx.add_function("undecided", undecided).expect(MSG);
+    // The cost meter (see `Program`): a comprehension pays per element, a call per byte built.
+    ctx.add_function(CHARGE_ITER, charging(0)).expect(MSG);
+    ctx.add_function(CHARGE_RESULT, charging(1)).expect(MSG);
 }
 
 /// `undecided(why)`: the check cannot be decided; the result is `error` with `why`.
@@ -726,6 +1077,133 @@ mod tests {
         let bad = env.unresolved("object.all(x, x > 0) && x > 0", &["object"]);
         assert_eq!(bad.len(), 1, "{bad:?}");
         assert_eq!((bad[0].line, bad[0].column), (1, 25));
+    }
+
+    /// Evaluates `src` with `xs` bound to the list 0..n.
+    fn run_over(env: &CelEnv, src: &str, n: i64) -> Result<Value, String> {
+        let mut ctx = env.root_context();
+        ctx.add_variable_from_value("xs", (0..n).map(Value::Int).collect::<Vec<_>>());
+        env.compile(src)
+            .unwrap()
+            .execute(&ctx)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn evaluation_cost_is_bounded() {
+        let env = CelEnv::default();
+        // 400^3 = 64 million steps (26 s before the budget): an error, after a million.
+        let nested =
+            run_over(&env, "xs.all(a, xs.all(b, xs.all(c, a + b + c >= 0)))", 400).unwrap_err();
+        assert!(nested.contains("cost budget"), "{nested}");
+        // What a call builds is charged by its size: 2,000 copies of a 1,000-byte string.
+        let joined = run_over(
+            &env,
+            &format!("size(xs.map(x, '{}').join('')) > 0", "a".repeat(1000)),
+            2000,
+        )
+        .unwrap_err();
+        assert!(joined.contains("cost budget"), "{joined}");
+        // CEL absorbs an error in `||` and `exists`: an exhausted budget is never absorbed.
+        let absorbed = run_over(
+            &env,
+            "xs.exists(a, a == 399 || xs.exists(b, xs.exists(c, b + c < 0)))",
+            400,
+        )
+        .unwrap_err();
+        assert!(absorbed.contains("cost budget"), "{absorbed}");
+        let absorbed =
+            run_over(&env, "xs.all(b, xs.all(c, b + c >= 0)) || true", 2000).unwrap_err();
+        assert!(absorbed.contains("cost budget"), "{absorbed}");
+    }
+
+    #[test]
+    fn nesting_is_bounded_at_load_so_evaluation_cannot_overflow_the_stack() {
+        let env = CelEnv::default();
+        let nest = |levels: usize| {
+            let mut e = String::from("'ab'");
+            for level in 0..levels {
+                e = format!("[{e}].map(s{level}, s{level} + s{level})[0]");
+            }
+            format!("size({e}) > 0")
+        };
+        // Twenty levels aborted the audit with a stack overflow: refused when the check loads.
+        let deep = env.compile(&nest(20)).err().unwrap_or_default();
+        assert!(
+            deep.contains("nests") && deep.contains("the most is"),
+            "{deep}"
+        );
+        // The deepest expression allowed runs on a thread with the default 2 MiB stack (a test
+        // thread's, and less than the engine's), in a debug build.
+        let mut levels = 0;
+        while env.compile(&nest(levels + 1)).is_ok() {
+            levels += 1;
+        }
+        assert!(levels >= 5, "{levels}");
+        assert_eq!(run_over(&env, &nest(levels), 0), Ok(Value::Bool(true)));
+        let mut ors = String::from("xs.size() == 0");
+        while env.compile(&format!("({ors} || false)")).is_ok() {
+            ors = format!("({ors} || false)");
+        }
+        assert_eq!(run_over(&env, &ors, 0), Ok(Value::Bool(true)));
+    }
+
+    #[test]
+    fn hostile_sources_are_refused_not_a_crash() {
+        let env = CelEnv::default();
+        let refused = |src: &str| env.compile(src).err().unwrap_or_default();
+        // Each of these aborted the process with a stack overflow when a check file held it.
+        let parens = format!("{}true{}", "(".repeat(2000), ")".repeat(2000));
+        assert!(refused(&parens).contains("nests brackets"), "parens");
+        let long = format!("1{} > 0", " + 1".repeat(50_000));
+        assert!(refused(&long).contains("bytes long"), "long");
+        // Brackets inside string literals are text, not nesting.
+        assert!(env.compile(&format!("'{}' != ''", "(".repeat(100))).is_ok());
+        // The worst a bounded source can be still parses on the parser's own thread: long
+        // chains of operators, selections and negations, at the size limit.
+        let chain = |unit: &str, head: &str, tail: &str| {
+            let n = (MAX_SOURCE - head.len() - tail.len()) / unit.len();
+            format!("{head}{}{tail}", unit.repeat(n))
+        };
+        for src in [
+            chain(" + 1", "1", " > 0"),
+            chain(".a", "xs", " == 1"),
+            chain("!", "", "true"),
+            chain("-", "", "1 < 0"),
+            chain(" || false", "true", ""),
+        ] {
+            // Refused by depth, or compiled: never a crash.
+            let _ = env.compile(&src);
+        }
+    }
+
+    #[test]
+    fn the_cost_meter_keeps_cel_semantics() {
+        let env = CelEnv::default();
+        for (src, want) in [
+            ("xs.map(x, x * 2) == [0, 2, 4]", true),
+            ("xs.filter(x, x > 0).size() == 2", true),
+            ("xs.exists_one(x, x == 1)", true),
+            ("xs.all(x, xs.exists(y, y == x))", true),
+            ("[1, 2] + [3] == [1, 2, 3] && 'a' + 'b' == 'ab'", true),
+            ("'a,b'.split(',').join('-') == 'a-b'", true),
+            ("{'a': 1}.all(k, k == 'a')", true),
+            ("xs.exists(x, x == 7)", false),
+        ] {
+            assert_eq!(run_over(&env, src, 3), Ok(Value::Bool(want)), "{src}");
+        }
+        // The meter resets per evaluation: a program near the budget runs again and again.
+        for _ in 0..3 {
+            assert_eq!(
+                run_over(&env, "xs.all(a, xs.all(b, a + b >= 0))", 600),
+                Ok(Value::Bool(true))
+            );
+        }
+        // Errors keep their CEL meaning: `error || true` is true when the budget is not spent.
+        assert_eq!(
+            run_over(&env, "xs.exists(x, x / 0 == 1 || true)", 3),
+            Ok(Value::Bool(true))
+        );
     }
 
     #[test]

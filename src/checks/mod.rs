@@ -7,7 +7,7 @@
 pub mod cel;
 pub mod quantity;
 
-use ::cel::Program;
+use self::cel::Program;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
