@@ -1,7 +1,7 @@
 //! Text about checks for people: `explain ID` and the generated `docs/checks.md` come from here,
 //! from the same fields of the check files, so they cannot disagree.
 
-use crate::checks::Check;
+use crate::checks::{Check, Source};
 use crate::report::section_rank;
 use std::fmt::Write as _;
 
@@ -17,13 +17,112 @@ pub fn explain(c: &Check) -> String {
             let _ = writeln!(s, "  - {l}");
         }
     }
+    s.push_str("\nHow it is decided:\n");
+    s.push_str(&logic(c));
     let _ = write!(
         s,
-        "\nWhy it matters:\n{}\n\nRemediation:\n{}\n",
+        "\nWhy it matters:\n{}\n\nRemediation:\n{}\n\nDefined in: {} (sha256 {})\n",
         indent(&c.doc),
-        indent(&c.remediation)
+        indent(&c.remediation),
+        c.origin,
+        c.sha256.get(..12).unwrap_or(&c.sha256)
     );
     s
+}
+
+/// The check's logic as its file states it: what it reads, when it applies, what passes.
+fn logic(c: &Check) -> String {
+    let mut s = String::new();
+    match c.source {
+        Source::Kubernetes => {
+            let kinds: Vec<String> = c
+                .kinds
+                .iter()
+                .map(|k| match &k.api_version {
+                    Some(v) => format!("{v}/{}", k.kind),
+                    None => k.kind.clone(),
+                })
+                .collect();
+            let _ = writeln!(s, "  reads:     {} objects", kinds.join(", "));
+            if !c.namespaces.is_empty() {
+                let _ = writeln!(s, "  in:        namespaces {}", c.namespaces.join(", "));
+            }
+        }
+        Source::Http => {
+            if let Some(r) = &c.request {
+                let mut how = Vec::new();
+                if r.authenticated {
+                    how.push("with the API key");
+                }
+                if r.active {
+                    how.push("only with --active");
+                }
+                if r.per_pod {
+                    how.push("on every pod");
+                }
+                let how = if how.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", how.join(", "))
+                };
+                let _ = writeln!(s, "  request:   {} {}{how}", r.method, r.path);
+            }
+        }
+        Source::Metrics => {
+            if let Some(q) = &c.query {
+                let _ = writeln!(s, "  query:     {q}");
+            }
+            if let Some(w) = &c.for_window {
+                let _ = writeln!(s, "  held for:  {w}");
+            }
+        }
+        Source::Manual => {
+            s.push_str("  a reviewer attests it (`check --attest ID`, or an attestations file)\n");
+        }
+    }
+    for w in &c.when {
+        let _ = writeln!(
+            s,
+            "  applies when: {}\n    (else skipped: {})",
+            one_line(&w.expression.source),
+            w.reason
+        );
+    }
+    if let Some(f) = &c.for_each {
+        let _ = writeln!(s, "  for each:  {}", one_line(&f.source));
+    }
+    for v in &c.validations {
+        let _ = writeln!(s, "  passes when: {}", one_line(&v.expression.source));
+    }
+    s
+}
+
+fn one_line(source: &str) -> String {
+    source.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The message for an id no loaded check has, with the close ones (one place for `explain`,
+/// `--only`, `--skip`).
+pub fn unknown_check(id: &str, checks: &[Check]) -> String {
+    let close = suggest(id, checks.iter().map(|c| c.id.as_str()));
+    let hint = if close.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", close.join(", "))
+    };
+    format!("unknown check id {id:?}{hint} (see `mlsdm-audit list-checks`)")
+}
+
+/// Ids close to an unknown `id`: within two edits, else those containing it.
+pub fn suggest<'a>(id: &str, ids: impl Iterator<Item = &'a str> + Clone) -> Vec<&'a str> {
+    let near = crate::checks::cel::near(id, ids.clone());
+    if !near.is_empty() {
+        return near;
+    }
+    let needle = id.to_lowercase();
+    ids.filter(|c| !needle.is_empty() && c.to_lowercase().contains(&needle))
+        .take(5)
+        .collect()
 }
 
 fn indent(text: &str) -> String {

@@ -66,9 +66,7 @@ pub fn select_checks(
 ) -> Result<Vec<Check>, UsageError> {
     for id in only.iter().chain(skip) {
         if !all.iter().any(|c| &c.id == id) {
-            return Err(UsageError::Invalid(format!(
-                "unknown check id {id:?} (see `mlsdm-audit list-checks`)"
-            )));
+            return Err(UsageError::Invalid(docs::unknown_check(id, &all)));
         }
     }
     Ok(all

@@ -169,9 +169,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
         } => {
             let checks = checks::load_with(&checks, override_builtin)?;
             let check = checks.iter().find(|c| c.id == id).ok_or_else(|| {
-                UsageError::Invalid(format!(
-                    "unknown check id {id:?} (see `mlsdm-audit list-checks`)"
-                ))
+                UsageError::Invalid(mlsdm_audit::docs::unknown_check(&id, &checks))
             })?;
             print(&mlsdm_audit::docs::explain(check));
             Ok(0)

@@ -303,6 +303,37 @@ fn list_checks_and_explain() {
     ])));
     let unknown = run(&["explain", "no-such-check"]);
     assert_eq!(unknown.status.code(), Some(2));
+    // A misspelt id, or a word of one, gets the close ids (explain, --only and --skip alike).
+    for (args, want) in [
+        (
+            &["explain", "rollbak-p95-latency"][..],
+            "did you mean rollback-p95-latency?",
+        ),
+        (
+            &["explain", "p95"][..],
+            "did you mean p95-latency-below-100ms, rollback-p95-latency?",
+        ),
+        (
+            &["check", "-f", "fixtures/compliant", "--skip", "image-pined"][..],
+            "did you mean image-pinned?",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{}",
+            transcript(&out)
+        );
+    }
+    // The logic a check runs is shown, not only its prose.
+    let metrics =
+        String::from_utf8_lossy(&run(&["explain", "rollback-p95-latency"]).stdout).into_owned();
+    assert!(
+        metrics.contains("query:     histogram_quantile(0.95"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("passes when: value <= 0.5"), "{metrics}");
 }
 
 #[test]

@@ -664,7 +664,7 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidates within two edits (or equal ignoring case) of `name`, nearest first.
-fn near<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+pub fn near<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut found: Vec<(usize, &str)> = candidates
         .filter(|c| *c != name)
         .map(|c| (distance(&name.to_lowercase(), &c.to_lowercase()), c))
