@@ -52,6 +52,12 @@ pub enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Run your checks against their own fixtures: DIR/tests/ID/pass/*.yaml must pass,
+    /// DIR/tests/ID/fail/*.yaml must fail; exit 0 when every fixture holds, 1 otherwise.
+    TestChecks {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
     /// Print the JSON Schema of a check file.
     Schema,
     /// Re-render a saved JSON report (signed or not) without re-running the audit.

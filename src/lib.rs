@@ -16,6 +16,7 @@ pub mod report;
 pub mod seed;
 pub mod signoff;
 pub mod sources;
+pub mod testchecks;
 pub mod waivers;
 
 use anyhow::Result;

@@ -174,6 +174,11 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             print(&mlsdm_audit::docs::explain(check));
             Ok(0)
         }
+        Command::TestChecks { dirs } => {
+            let (text, all_held) = mlsdm_audit::testchecks::run(&dirs)?;
+            print(&text);
+            Ok(u8::from(!all_held))
+        }
         Command::ValidateChecks { paths } => {
             let n = checks::validate_paths(&paths)?;
             print(&format!("{n} check file(s) valid\n"));

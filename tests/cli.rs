@@ -1428,3 +1428,49 @@ fn a_check_over_its_cost_budget_is_an_error_never_a_pass() {
         assert!(message.contains("cost budget"), "{message}");
     }
 }
+
+/// `test-checks`: a team's check against its own fixtures, through the same pipeline as `check`.
+#[test]
+fn test_checks_runs_a_teams_fixtures() {
+    let out = run(&["test-checks", "examples/team-checks"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 fixture(s): 3 ok, 0 failed; 0 check(s) untested"),
+        "{text}"
+    );
+    // A fixture the check does not treat as its directory says is a failed test, named.
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-test-checks-{}", std::process::id()));
+    let wrong = dir.join("tests/team-owner-label/fail");
+    std::fs::create_dir_all(&wrong).unwrap();
+    std::fs::copy(
+        root().join("examples/team-checks/team-owner-label.yaml"),
+        dir.join("team-owner-label.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root().join("examples/team-checks/tests/team-owner-label/pass/labelled.yaml"),
+        wrong.join("labelled.yaml"),
+    )
+    .unwrap();
+    // And a check with no fixtures is reported untested.
+    std::fs::write(
+        dir.join("no-fixtures.yaml"),
+        std::fs::read_to_string(root().join("examples/team-checks/team-owner-label.yaml"))
+            .unwrap()
+            .replace("id: team-owner-label", "id: no-fixtures"),
+    )
+    .unwrap();
+    let out = run(&["test-checks", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL team-owner-label") && text.contains("expected fail, got pass"),
+        "{text}"
+    );
+    assert!(text.contains("untested no-fixtures"), "{text}");
+    // A directory with no fixtures at all is a usage error, not a green run.
+    let out = run(&["test-checks", "tests/data/checks-costly"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+}
