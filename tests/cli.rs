@@ -1474,3 +1474,42 @@ fn test_checks_runs_a_teams_fixtures() {
     let out = run(&["test-checks", "tests/data/checks-costly"]);
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
 }
+
+/// Regression: the Markdown and HTML checklists were laid out from the seed's lines only, so a
+/// check the seed does not list (a team's own section, or a built-in with no checklist line,
+/// such as `service-selects-workload`) vanished from the documents reviewers sign, failures
+/// included. Every failed or errored check appears in both, and so do those beyond the seed.
+#[test]
+fn every_check_appears_in_the_checklist_documents() {
+    let args = [
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "-f",
+        "examples/team-checks/tests/team-owner-label/fail/unlabelled.yaml",
+        "--checks",
+        "examples/team-checks",
+    ];
+    let report = json(&run(&[&args[..], &["-o", "json"]].concat()));
+    let mut ids: std::collections::BTreeSet<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail" || r["status"] == "error")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains("team-owner-label"), "{ids:?}");
+    ids.insert("service-selects-workload");
+    for format in ["markdown", "html"] {
+        let out = run(&[&args[..], &["-o", format]].concat());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let missing: Vec<&&str> = ids.iter().filter(|id| !text.contains(**id)).collect();
+        assert!(missing.is_empty(), "{format} leaves out {missing:?}");
+    }
+    let markdown = String::from_utf8_lossy(&run(&[&args[..], &["-o", "markdown"]].concat()).stdout)
+        .into_owned();
+    assert!(
+        markdown.contains("### Pre-Deployment / Configuration / Team conventions\n\n- [ ] Workloads name their owning team — **open:** team-owner-label fail"),
+        "{markdown}"
+    );
+}

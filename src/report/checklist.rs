@@ -19,8 +19,9 @@ pub enum LineState {
 
 #[derive(Debug, Clone)]
 pub struct Line<'a> {
-    /// Index of the line in the seed text: what renderers key on.
-    pub seed_line: usize,
+    /// Index of the line in the seed text: what renderers key on. `None` for a line of a
+    /// team's own check (its `checklist` lines not in the seed, or its title).
+    pub seed_line: Option<usize>,
     pub text: String,
     pub state: LineState,
     pub results: Vec<&'a CheckResult>,
@@ -74,7 +75,7 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
             covering
         };
         let line = Line {
-            seed_line: l.seed_line,
+            seed_line: Some(l.seed_line),
             text: l.text.clone(),
             state: state(&covering),
             results: covering,
@@ -87,7 +88,50 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
             }),
         }
     }
+    sections.extend(beyond_the_seed(report, &lines));
     sections
+}
+
+/// The lines of checks the seed does not list (a team's own, in its own sections or with its
+/// own checklist lines), after the seed's sections: no result is left out of the checklist.
+fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Section<'a>> {
+    use std::collections::{BTreeMap, HashSet};
+    let on_seed: HashSet<&str> = seed.iter().map(|l| l.text.as_str()).collect();
+    let mut by_section: BTreeMap<&str, BTreeMap<&str, Vec<&CheckResult>>> = BTreeMap::new();
+    for r in &report.results {
+        let own: Vec<&str> = if r.checklist.is_empty() {
+            vec![r.title.as_str()]
+        } else {
+            r.checklist
+                .iter()
+                .map(String::as_str)
+                .filter(|t| !on_seed.contains(t))
+                .collect()
+        };
+        for text in own {
+            by_section
+                .entry(r.section.as_str())
+                .or_default()
+                .entry(text)
+                .or_default()
+                .push(r);
+        }
+    }
+    by_section
+        .into_iter()
+        .map(|(path, lines)| Section {
+            path: path.to_string(),
+            lines: lines
+                .into_iter()
+                .map(|(text, results)| Line {
+                    seed_line: None,
+                    text: text.to_string(),
+                    state: state(&results),
+                    results,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A short reason or evidence for a line, for people.

@@ -98,7 +98,7 @@ pub fn render(report: &Report) -> String {
     let by_seed_line: std::collections::HashMap<usize, &checklist::Line<'_>> = view
         .iter()
         .flat_map(|s| s.lines.iter())
-        .map(|l| (l.seed_line, l))
+        .filter_map(|l| Some((l.seed_line?, l)))
         .collect();
     let raw: Vec<&str> = SEED.lines().collect();
     let mut out = String::new();
@@ -178,6 +178,26 @@ pub fn render(report: &Report) -> String {
             mark(line.state),
             suffix(line.state, &checklist::detail(line))
         );
+    }
+    // Checks the seed does not list (a team's own): their sections after the seed's.
+    let beyond: Vec<_> = view
+        .iter()
+        .filter(|s| s.lines.iter().all(|l| l.seed_line.is_none()))
+        .collect();
+    if !beyond.is_empty() {
+        out.push_str("\n## Checks beyond the seed checklist\n");
+        for sec in beyond {
+            let _ = writeln!(out, "\n### {}\n", md(&sec.path));
+            for line in &sec.lines {
+                let _ = writeln!(
+                    out,
+                    "- {} {}{}",
+                    mark(line.state),
+                    md(&line.text),
+                    suffix(line.state, &checklist::detail(line))
+                );
+            }
+        }
     }
     let waived: Vec<_> = report
         .results
