@@ -22,8 +22,8 @@ pub fn explain(c: &Check) -> String {
     let _ = write!(
         s,
         "\nWhy it matters:\n{}\n\nRemediation:\n{}\n\nDefined in: {} (sha256 {})\n",
-        indent(&c.doc),
-        indent(&c.remediation),
+        indent(or_none(&c.doc)),
+        indent(or_none(&c.remediation)),
         c.origin,
         c.sha256.get(..12).unwrap_or(&c.sha256)
     );
@@ -95,6 +95,14 @@ fn logic(c: &Check) -> String {
         let _ = writeln!(s, "  passes when: {}", one_line(&v.expression.source));
     }
     s
+}
+
+fn or_none(text: &str) -> &str {
+    if text.trim().is_empty() {
+        "(not given in the check file)"
+    } else {
+        text
+    }
 }
 
 fn one_line(source: &str) -> String {

@@ -1513,3 +1513,24 @@ fn every_check_appears_in_the_checklist_documents() {
         "{markdown}"
     );
 }
+
+/// A team's three-line check is a check: `remediation` and `doc` are optional outside the
+/// built-in catalog (whose own test still requires them).
+#[test]
+fn a_minimal_team_check_loads_and_runs() {
+    let out = run(&["validate-checks", "tests/data/checks-minimal"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-minimal",
+        "--only",
+        "three-replicas",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(statuses(&json(&out), "three-replicas"), ["pass"]);
+}

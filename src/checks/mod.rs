@@ -120,9 +120,12 @@ pub struct CheckFile {
     /// How long a `metrics` condition must hold, e.g. `5m`.
     #[serde(default, rename = "for")]
     pub for_window: Option<String>,
-    /// What to change to make the check pass.
+    /// What to change to make the check pass. Optional for a team's own checks (a three-line
+    /// check is still a check); the built-in catalog's test requires it.
+    #[serde(default)]
     pub remediation: String,
-    /// Why it matters.
+    /// Why it matters (optional, like `remediation`).
+    #[serde(default)]
     pub doc: String,
 }
 
@@ -493,12 +496,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             format!("id {:?} must equal the file name ({stem}.yaml)", file.id),
         ));
     }
-    for (field, value) in [
-        ("title", &file.title),
-        ("section", &file.section),
-        ("remediation", &file.remediation),
-        ("doc", &file.doc),
-    ] {
+    for (field, value) in [("title", &file.title), ("section", &file.section)] {
         if value.trim().is_empty() {
             errors.push(err(line_of(field), 1, format!("{field} must not be empty")));
         }
