@@ -500,6 +500,33 @@ pub const HOST_FUNCTIONS: &[&str] = &[
     "looksLikeCredential",
     "matches",
     "undecided",
+    // Kubernetes' libraries (see `k8s_lib`).
+    "isSorted",
+    "sum",
+    "find",
+    "findAll",
+    "url",
+    "isURL",
+    "getScheme",
+    "getHost",
+    "getHostname",
+    "getPort",
+    "getEscapedPath",
+    "getQuery",
+    "ip",
+    "isIP",
+    "family",
+    "isUnspecified",
+    "isLoopback",
+    "isLinkLocalMulticast",
+    "isLinkLocalUnicast",
+    "isGlobalUnicast",
+    "cidr",
+    "isCIDR",
+    "containsIP",
+    "containsCIDR",
+    "masked",
+    "prefixLength",
 ];
 
 /// The most memory one `matches` pattern may compile to (and its lazy DFA may use): a pattern
@@ -513,39 +540,41 @@ fn matches(
     This(this): This<Arc<String>>,
     pattern: Arc<String>,
 ) -> Result<bool, ExecutionError> {
+    bounded_regex(&pattern)
+        .map(|re| re.is_match(&this))
+        .map_err(|e| ftx.error(e))
+}
+
+/// A check's regular expression, compiled within [`REGEX_SIZE_LIMIT`] and cached: checks use
+/// the same few patterns on every object (`matches`, `find`, `findAll`).
+pub fn bounded_regex(pattern: &str) -> Result<regex::Regex, String> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     type Compiled = Result<regex::Regex, String>;
     static CACHE: Mutex<Option<HashMap<String, Compiled>>> = Mutex::new(None);
-    let compiled = {
-        let mut cache = CACHE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let cache = cache.get_or_insert_with(HashMap::new);
-        if cache.len() > 1024 {
-            cache.clear();
-        }
-        cache
-            .entry(pattern.to_string())
-            .or_insert_with(|| {
-                regex::RegexBuilder::new(&pattern)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| match e {
-                        regex::Error::CompiledTooBig(_) => format!(
-                            "the regular expression is too large: it compiles to more than {} KiB (the limit for a check's pattern)",
-                            REGEX_SIZE_LIMIT / 1024
-                        ),
-                        other => format!("not a valid regular expression: {other}"),
-                    })
-            })
-            .clone()
-    };
-    match compiled {
-        Ok(re) => Ok(re.is_match(&this)),
-        Err(e) => Err(ftx.error(e)),
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if cache.len() > 1024 {
+        cache.clear();
     }
+    cache
+        .entry(pattern.to_string())
+        .or_insert_with(|| {
+            regex::RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| match e {
+                    regex::Error::CompiledTooBig(_) => format!(
+                        "the regular expression is too large: it compiles to more than {} KiB (the limit for a check's pattern)",
+                        REGEX_SIZE_LIMIT / 1024
+                    ),
+                    other => format!("not a valid regular expression: {other}"),
+                })
+        })
+        .clone()
 }
 
 /// The standard macros, expanded when parsing: a call left by that name has the wrong arity.
@@ -860,6 +889,42 @@ fn register(ctx: &mut Context<'static, 'static>) {
     .expect(MSG);
     ctx.add_function("matches", matches).expect(MSG);
     ctx.add_function("undecided", undecided).expect(MSG);
+    {
+        use super::k8s_lib as k;
+        ctx.add_function("isSorted", k::is_sorted).expect(MSG);
+        ctx.add_function("sum", k::sum).expect(MSG);
+        ctx.add_function("find", k::find).expect(MSG);
+        ctx.add_function("findAll", k::find_all).expect(MSG);
+        ctx.add_function("url", k::url).expect(MSG);
+        ctx.add_function("isURL", k::is_url).expect(MSG);
+        ctx.add_function("getScheme", k::get_scheme).expect(MSG);
+        ctx.add_function("getHost", k::get_host).expect(MSG);
+        ctx.add_function("getHostname", k::get_hostname).expect(MSG);
+        ctx.add_function("getPort", k::get_port).expect(MSG);
+        ctx.add_function("getEscapedPath", k::get_escaped_path)
+            .expect(MSG);
+        ctx.add_function("getQuery", k::get_query).expect(MSG);
+        ctx.add_function("ip", k::ip).expect(MSG);
+        ctx.add_function("isIP", k::is_ip).expect(MSG);
+        ctx.add_function("family", k::family).expect(MSG);
+        ctx.add_function("isUnspecified", k::is_unspecified)
+            .expect(MSG);
+        ctx.add_function("isLoopback", k::is_loopback).expect(MSG);
+        ctx.add_function("isLinkLocalMulticast", k::is_link_local_multicast)
+            .expect(MSG);
+        ctx.add_function("isLinkLocalUnicast", k::is_link_local_unicast)
+            .expect(MSG);
+        ctx.add_function("isGlobalUnicast", k::is_global_unicast)
+            .expect(MSG);
+        ctx.add_function("cidr", k::cidr).expect(MSG);
+        ctx.add_function("isCIDR", k::is_cidr).expect(MSG);
+        ctx.add_function("containsIP", k::contains_ip).expect(MSG);
+        ctx.add_function("containsCIDR", k::contains_cidr)
+            .expect(MSG);
+        ctx.add_function("masked", k::masked).expect(MSG);
+        ctx.add_function("prefixLength", k::prefix_length)
+            .expect(MSG);
+    }
     // The cost meter (see `Program`): a comprehension pays per element, a call per byte built.
     ctx.add_function(CHARGE_ITER, charging(0)).expect(MSG);
     ctx.add_function(CHARGE_RESULT, charging(1)).expect(MSG);
@@ -999,9 +1064,10 @@ pub fn cel_to_json(v: &Value) -> serde_json::Value {
             })
             .collect::<serde_json::Map<_, _>>()
             .into(),
-        Value::Opaque(o) => o
-            .downcast_ref::<Quantity>()
-            .map_or(serde_json::Value::Null, |q| q.to_string().into()),
+        Value::Opaque(o) => o.downcast_ref::<Quantity>().map_or_else(
+            || super::k8s_lib::display(o.as_ref()).map_or(serde_json::Value::Null, Into::into),
+            |q| q.to_string().into(),
+        ),
         other => format!("{other:?}").into(),
     }
 }

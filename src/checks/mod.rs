@@ -5,6 +5,7 @@
 //! loads can always be evaluated.
 
 pub mod cel;
+pub mod k8s_lib;
 pub mod quantity;
 
 use self::cel::Program;
