@@ -102,15 +102,9 @@ pub fn signed_report(data: &[u8]) {
     let _ = signoff::verify(&value, None, None);
     let _ = signoff::verify(&value, Some(&[]), Some("fuzz"));
     if let Ok(r) = serde_json::from_value::<Report>(value) {
-        for f in [
-            Format::Table,
-            Format::Json,
-            Format::Markdown,
-            Format::Html,
-            Format::Junit,
-            Format::Sarif,
-        ] {
-            let _ = report::render(&r, f, false);
+        // Every format, a new one included.
+        for f in <Format as clap::ValueEnum>::value_variants() {
+            let _ = report::render(&r, *f, false);
         }
     }
 }

@@ -822,7 +822,7 @@ fn secret_values_never_leave_the_cluster_or_reach_output() {
     secret["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
         applied.into();
     let c = cluster(ApiConfig::new(objs));
-    for format in ["json", "table", "markdown", "html", "sarif", "junit"] {
+    for format in mlsdm_audit::report::Format::names() {
         let kc = c.kubeconfig(Some("reader-token"));
         let out = audit(&["check", "--kubeconfig", &kc, "--format", format]);
         let text = format!(
@@ -918,7 +918,7 @@ fn secrets_quoted_by_the_api_server_are_redacted_in_every_output() {
         times: 10_000,
     }];
     let c = cluster(config);
-    for format in ["json", "table", "markdown", "html", "sarif", "junit"] {
+    for format in mlsdm_audit::report::Format::names() {
         let kc = c.kubeconfig(Some("reader-token"));
         let out = audit(&["check", "--kubeconfig", &kc, "--format", format]);
         let text = format!(

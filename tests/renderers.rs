@@ -331,14 +331,7 @@ fn multi_byte_text_in_every_field_renders_in_every_format() {
     assert_eq!(report.signoffs[0].public_key, WIDE);
     assert_eq!(report.signoffs[1].role, WIDE);
     assert_eq!(report.results[0].message, WIDE);
-    for format in [
-        Format::Table,
-        Format::Json,
-        Format::Markdown,
-        Format::Html,
-        Format::Junit,
-        Format::Sarif,
-    ] {
+    for &format in <Format as clap::ValueEnum>::value_variants() {
         for color in [false, true] {
             let text = std::panic::catch_unwind(|| report::render(&report, format, color))
                 .unwrap_or_else(|_| panic!("{format:?} panicked on multi-byte text"));
@@ -377,5 +370,54 @@ fn every_sarif_result_has_a_physical_location() {
                 .starts_with("checks/")
         ),
         "findings without a manifest point at their check"
+    );
+}
+
+/// GitLab's Code Quality report: every failure and error as an issue with the fields GitLab
+/// requires (it drops the whole report on a missing one), a severity it knows, a path and a
+/// line, and a fingerprint stable across runs and distinct per finding.
+#[test]
+fn codeclimate_is_what_gitlab_reads() {
+    let report = shared_report();
+    let issues: Vec<serde_json::Value> =
+        serde_json::from_str(&report::render(&report, Format::Codeclimate, false)).unwrap();
+    let open = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, report::Status::Fail | report::Status::Error))
+        .count();
+    assert!(open > 0);
+    assert_eq!(issues.len(), open);
+    let mut fingerprints = std::collections::BTreeSet::new();
+    for i in &issues {
+        for field in ["description", "check_name", "fingerprint", "severity"] {
+            assert!(
+                i[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{field}: {i}"
+            );
+        }
+        assert!(
+            ["info", "minor", "major", "critical", "blocker"]
+                .contains(&i["severity"].as_str().unwrap()),
+            "{i}"
+        );
+        assert!(
+            i["location"]["path"]
+                .as_str()
+                .is_some_and(|p| !p.is_empty()),
+            "{i}"
+        );
+        assert!(
+            i["location"]["lines"]["begin"]
+                .as_u64()
+                .is_some_and(|l| l >= 1),
+            "{i}"
+        );
+        fingerprints.insert(i["fingerprint"].as_str().unwrap().to_string());
+    }
+    assert_eq!(fingerprints.len(), issues.len(), "fingerprints collide");
+    assert_eq!(
+        report::render(&report, Format::Codeclimate, false),
+        report::render(&report, Format::Codeclimate, false)
     );
 }

@@ -356,7 +356,7 @@ fn bad_flags_are_usage_errors() {
 fn the_api_key_is_never_printed() {
     let _serial = serial();
     let s = serve(Config::healthy());
-    for format in ["json", "table", "markdown", "html", "junit", "sarif"] {
+    for format in mlsdm_audit::report::Format::names() {
         let out = audit(&[
             "check",
             "--endpoint",
@@ -804,7 +804,7 @@ fn reflecting_server() -> String {
 fn a_reflected_api_key_is_redacted_in_every_format() {
     let _serial = serial();
     let url = reflecting_server();
-    for format in ["json", "table", "markdown", "html", "junit", "sarif"] {
+    for format in mlsdm_audit::report::Format::names() {
         let out = audit(&[
             "check",
             "--endpoint",

@@ -791,7 +791,8 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 in lowercase hex (check definitions, report fingerprints).
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     use std::fmt::Write as _;
     sha2::Sha256::digest(bytes)

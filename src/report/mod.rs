@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod checklist;
+pub mod codeclimate;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -398,6 +399,8 @@ pub enum Format {
     Junit,
     /// SARIF 2.1.0 for code-scanning UIs.
     Sarif,
+    /// GitLab Code Quality (CodeClimate issues JSON).
+    Codeclimate,
 }
 
 /// The first `n` characters of `s`, never splitting one (report strings come from input:
@@ -441,6 +444,14 @@ impl Format {
         }
     }
 
+    /// Every format's `-o` name: tests that must cover every output iterate this, so a new
+    /// format is covered by them the day it is added.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        <Self as clap::ValueEnum>::value_variants()
+            .iter()
+            .map(|f| f.name())
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Table => "table",
@@ -449,6 +460,7 @@ impl Format {
             Self::Html => "html",
             Self::Junit => "junit",
             Self::Sarif => "sarif",
+            Self::Codeclimate => "codeclimate",
         }
     }
 }
@@ -462,5 +474,6 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
         Format::Html => html::render(report),
         Format::Junit => junit::render(report),
         Format::Sarif => sarif::render(report),
+        Format::Codeclimate => codeclimate::render(report),
     }
 }

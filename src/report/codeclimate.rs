@@ -1,0 +1,73 @@
+//! `-o codeclimate`: GitLab's Code Quality report (the CodeClimate issue format GitLab reads
+//! from `artifacts:reports:codequality`), so a merge request shows each failure on its line.
+//! No crate writes this format; it is five fields of JSON, built with serde_json.
+
+use super::{Report, Status};
+use crate::checks::Severity;
+use serde_json::json;
+
+/// GitLab's severities: info, minor, major, critical, blocker.
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Low => "minor",
+        Severity::Medium => "major",
+        Severity::High => "critical",
+        Severity::Critical => "blocker",
+    }
+}
+
+pub fn render(report: &Report) -> String {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let issues: Vec<serde_json::Value> = report
+        .results
+        .iter()
+        // An error is an open question at the check's severity, like a failure; a waived
+        // result is accepted and GitLab has no way to show a suppression.
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+        .map(|r| {
+            // A finding about a live object or a service points at the check's definition,
+            // as in SARIF: GitLab drops an issue without a path.
+            let (path, line) = match &r.location {
+                Some(l) => (l.file.clone(), l.line),
+                None => (
+                    report
+                        .checks
+                        .iter()
+                        .find(|c| c.id == r.id)
+                        .map_or_else(|| format!("checks/{}.yaml", r.id), |c| c.path.clone()),
+                    1,
+                ),
+            };
+            let object = r
+                .object
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            // Stable across runs (no message: it may carry measured values), distinct per
+            // check and object, so GitLab can say which findings are new in a merge request.
+            // The n-th finding of one check on one object (one per container) stays distinct.
+            let key = format!("{}\0{object}\0{path}", r.id);
+            let n = seen.entry(key.clone()).or_default();
+            *n += 1;
+            let fingerprint = crate::checks::sha256_hex(format!("{key}\0{n}").as_bytes());
+            let status = if r.status == Status::Error {
+                " (could not be decided)"
+            } else {
+                ""
+            };
+            json!({
+                "type": "issue",
+                "check_name": r.id,
+                "description": format!("{}{status}: {}", r.title, r.message),
+                "categories": ["Security"],
+                "severity": severity(r.severity),
+                "fingerprint": fingerprint,
+                "location": {"path": path, "lines": {"begin": line.max(1)}},
+            })
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&issues).unwrap_or_else(|_| "[]".to_string());
+    out.push('\n');
+    out
+}
