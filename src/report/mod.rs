@@ -428,10 +428,14 @@ impl Format {
 
     /// `-o` and `--output-file` together: the asked format, else the file's extension's, else
     /// the table; a file whose extension names another format than `-o` is refused (a table in
-    /// `report.json` breaks the next tool in the pipeline).
+    /// `report.json` breaks the next tool in the pipeline). A JSON format (SARIF, GitLab's Code
+    /// Quality) in a `.json` file is JSON where JSON is expected: no conflict.
     pub fn resolve(asked: Option<Self>, file: Option<&std::path::Path>) -> Result<Self, String> {
         let implied = file.and_then(Self::from_extension);
         match (asked, implied) {
+            (Some(Self::Sarif | Self::Codeclimate), Some(Self::Json)) => {
+                Ok(asked.unwrap_or(Self::Json))
+            }
             (Some(a), Some(i)) if a != i => Err(format!(
                 "-o {} conflicts with --output-file {}, whose extension means {}",
                 a.name(),
