@@ -70,6 +70,8 @@ pub enum Command {
         /// Write the report to this file instead of stdout.
         #[arg(long = "output-file", value_name = "PATH")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        view: ViewArgs,
     },
     /// Sign a JSON report with your SSH key, as one of the checklist's sign-off roles.
     Signoff {
@@ -255,6 +257,27 @@ pub struct CheckArgs {
     /// Largest manifest file or stdin stream read (default 256Mi; suffixes Ki, Mi, Gi).
     #[arg(long, value_name = "SIZE")]
     pub max_input_size: Option<String>,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// How the result reaches a person: the terminal view, quiet or verbose, colour.
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// The checklist as tables instead of the summary and failures (-o table only): all,
+    /// failed (failures and errors) or open (everything not passing).
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub show: Option<crate::report::table::Show>,
+    /// Print nothing on stdout and no notes: the exit code says it, errors still go to stderr
+    /// (--output-file is still written).
+    #[arg(long, short = 'q', conflicts_with_all = ["verbose", "show"])]
+    pub quiet: bool,
+    /// More detail on stderr: -v what was audited and how many checks ran, -vv every result.
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour the table: auto (only on a terminal, and not when NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: crate::report::table::ColorChoice,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

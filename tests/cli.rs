@@ -1356,3 +1356,72 @@ fn a_service_monitor_in_a_namespaceless_base_is_evaluated() {
         transcript(&out)
     );
 }
+
+/// Issue 13: the terminal view's switches. `--quiet` prints nothing (the exit code says it),
+/// `--show` with another format than the table is refused, `--color always` colours even into a
+/// pipe and over NO_COLOR, `-v`/`-vv` add detail on stderr only, and the default view names each
+/// failure's fix.
+#[test]
+fn terminal_view_switches() {
+    let defective = [
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--only",
+        "image-pinned,pdb-min-available",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = defective.to_vec();
+        a.extend(extra);
+        run(&a)
+    };
+    let quiet = with(&["--quiet"]);
+    assert_eq!(quiet.status.code(), Some(1), "{}", transcript(&quiet));
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "{}",
+        transcript(&quiet)
+    );
+
+    let default = with(&[]);
+    let stdout = String::from_utf8_lossy(&default.stdout);
+    assert!(stdout.starts_with("0 pass, 2 fail"), "{stdout}");
+    assert!(
+        stdout.contains("verdict: FAIL: 2 failure(s) at or above high"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: Add a PodDisruptionBudget"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("\u{1b}["),
+        "NO_COLOR and a pipe: no colour"
+    );
+
+    let coloured = with(&["--color", "always"]);
+    assert!(String::from_utf8_lossy(&coloured.stdout).contains("\u{1b}["));
+    let never = with(&["--color", "never", "--show", "all"]);
+    assert!(!String::from_utf8_lossy(&never.stdout).contains("\u{1b}["));
+
+    let refused = with(&["-o", "json", "--show", "all"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "error: --show applies to -o table only, not -o json\n"
+    );
+    let conflicting = with(&["--quiet", "-v"]);
+    assert_eq!(conflicting.status.code(), Some(2));
+
+    let verbose = with(&["-vv", "-o", "json"]);
+    assert_eq!(verbose.status.code(), Some(1));
+    let report = json(&verbose);
+    assert_eq!(report["summary"]["fail"], 2, "stdout is the report alone");
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        stderr.contains("audited manifests: fixtures/defective")
+            && stderr.contains("2 check(s) ran (2 built-in, 0 from files)")
+            && stderr.contains("fail high image-pinned Deployment/mlsdm-production/neuro-engine"),
+        "{stderr}"
+    );
+}
