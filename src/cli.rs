@@ -52,8 +52,11 @@ pub enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
-    /// Print the JSON Schema of a check file.
-    Schema,
+    /// Print the JSON Schema of a check file, or of .mlsdm-audit.yaml.
+    Schema {
+        #[arg(value_enum, default_value = "check")]
+        of: SchemaOf,
+    },
     /// Re-render a saved JSON report (signed or not) without re-running the audit.
     Report {
         #[arg(value_name = "REPORT.json")]
@@ -233,9 +236,9 @@ pub struct CheckArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long = "output-file", value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Lowest severity whose failure fails the run.
-    #[arg(long, value_enum, default_value = "high")]
-    pub fail_on: SeverityArg,
+    /// Lowest severity whose failure fails the run [default: high].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
     /// Waiver file (default: .mlsdm-audit-waivers.yaml when present).
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
@@ -257,6 +260,22 @@ pub struct CheckArgs {
     /// Largest manifest file or stdin stream read (default 256Mi; suffixes Ki, Mi, Gi).
     #[arg(long, value_name = "SIZE")]
     pub max_input_size: Option<String>,
+    /// The team's config file (default: .mlsdm-audit.yaml in the working directory or above it,
+    /// up to the repository's top): defaults for these flags and the requirements profile.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Ignore .mlsdm-audit.yaml.
+    #[arg(long)]
+    pub no_config: bool,
+    /// Declare optional or conditional checklist items that apply here (added to the config
+    /// file's `requirements`); the checks of undeclared ones are skipped.
+    #[arg(
+        long = "require",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "REQUIREMENT,..."
+    )]
+    pub requirements: Vec<crate::config::Requirement>,
     #[command(flatten)]
     pub view: ViewArgs,
 }
@@ -278,6 +297,14 @@ pub struct ViewArgs {
     /// Colour the table: auto (only on a terminal, and not when NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: crate::report::table::ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaOf {
+    /// A check file (checks/*.yaml, --checks DIR).
+    Check,
+    /// The team config file, .mlsdm-audit.yaml.
+    Config,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -305,6 +332,18 @@ impl From<SeverityArg> for Severity {
             SeverityArg::Medium => Self::Medium,
             SeverityArg::High => Self::High,
             SeverityArg::Critical => Self::Critical,
+        }
+    }
+}
+
+impl From<Severity> for SeverityArg {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Info => Self::Info,
+            Severity::Low => Self::Low,
+            Severity::Medium => Self::Medium,
+            Severity::High => Self::High,
+            Severity::Critical => Self::Critical,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod checks;
 pub mod cli;
+pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod fuzzing;
@@ -93,6 +94,9 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     // Waivers are validated against every known check, not only those --only selects.
     let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
     let checks = select_checks(all, &args.only, &args.skip)?;
+    // Optional checks whose requirement the team has not declared are not evaluated.
+    let (checks, optional_checks) = config::partition(checks, &args.requirements);
+    let optional = config::skipped_results(&optional_checks);
     let selector = args
         .selector
         .as_deref()
@@ -125,7 +129,10 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let attestations = args
         .attestations
         .as_deref()
-        .map(|p| sources::attestations::load(p, &checks))
+        .map(|p| {
+            let selected: Vec<&Check> = checks.iter().chain(&optional_checks).collect();
+            sources::attestations::load(p, &selected)
+        })
         .transpose()?;
     let baseline = args.baseline.as_deref().map(read_report).transpose()?;
     let cluster_opts = cluster_options(args)?;
@@ -237,6 +244,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let running = activity::start("evaluating the checks");
     let mut results = engine::evaluate(&checks, &facts);
     drop(running);
+    config::external_evidence(&mut results, &checks);
     // Whatever the sources: a run in which no check was evaluated (every result skipped or
     // awaiting a reviewer) decided nothing, and is not a pass.
     if !args.allow_empty
@@ -249,6 +257,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             checks.len()
         )));
     }
+    results.extend(optional);
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
     if let Some(a) = &attestations {
         sources::attestations::apply(&mut results, a);
@@ -273,7 +282,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             .chain(renderers(args).iter().map(Renderer::source_name))
             .collect(),
         selector: args.selector.clone(),
-        fail_on: args.fail_on.into(),
+        fail_on: args.fail_on.map_or(checks::Severity::High, Into::into),
         attestations: args.attestations.as_ref().map(|p| p.display().to_string()),
         baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
         fail_on_new: args.fail_on_new,

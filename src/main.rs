@@ -2,7 +2,7 @@
 //! This is the only place that prints errors.
 
 use clap::Parser;
-use mlsdm_audit::cli::{Cli, Command, ListFormat, ViewArgs};
+use mlsdm_audit::cli::{Cli, Command, ListFormat, SchemaOf, ViewArgs};
 use mlsdm_audit::{UsageError, checks, redact, report, signoff};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -142,7 +142,21 @@ fn emit(
 
 fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
-        Command::Check(args) => {
+        Command::Check(mut args) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let config = mlsdm_audit::config::find(args.config.as_deref(), args.no_config, &cwd)
+                .map_err(UsageError::Invalid)?;
+            if let Some(c) = &config {
+                mlsdm_audit::config::apply(&mut args, c);
+                if args.view.verbose > 0
+                    && let Some(p) = &c.path
+                {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("config: {}", p.display());
+                    }
+                }
+            }
             let format = report::Format::resolve(args.format, args.output.as_deref())
                 .map_err(UsageError::Invalid)?;
             view_applies(&args.view, format)?;
@@ -337,8 +351,11 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             }
             Ok(u8::from(!ok))
         }
-        Command::Schema => {
-            print(&checks::schema_json());
+        Command::Schema { of } => {
+            print(&match of {
+                SchemaOf::Check => checks::schema_json(),
+                SchemaOf::Config => mlsdm_audit::config::schema_json(),
+            });
             Ok(0)
         }
     }

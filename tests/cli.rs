@@ -1425,3 +1425,253 @@ fn terminal_view_switches() {
         "{stderr}"
     );
 }
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .current_dir(dir)
+        .env("SOURCE_DATE_EPOCH", "1798761600")
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no result for {id}"))
+}
+
+/// Issue 13: the compliant example passes clean at `--fail-on info` without any config, its
+/// optional items are skipped saying how to turn them on, and evidence that may live outside the
+/// cluster is no-data saying how to attest it, never fail.
+#[test]
+fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--fail-on",
+        "info",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--fail-on",
+        "info",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    assert_eq!(report["summary"]["fail"], 0);
+    for (id, requirement) in [
+        ("tracing-configured", "tracing"),
+        ("tracing-endpoint-configured", "tracing"),
+        ("tracing-sampling-configured", "tracing"),
+        ("manual-trace-storage-configured", "tracing"),
+        ("ingress-ip-allowlist", "ip-allowlist"),
+        ("manual-penetration-testing-performed", "penetration-test"),
+        ("manual-multi-region-setup", "multi-region"),
+        ("manual-gdpr-compliance-reviewed", "gdpr"),
+    ] {
+        let r = result(&report, id);
+        assert_eq!(r["status"], "skipped", "{id}: {r}");
+        assert_eq!(
+            r["message"],
+            format!(
+                "optional: declare it in .mlsdm-audit.yaml to check it (requirements: [{requirement}], or --require {requirement})"
+            ),
+            "{id}"
+        );
+    }
+    // Declared on the command line, they are evaluated (and pass on the compliant example).
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--require",
+        "tracing,ip-allowlist",
+        "--fail-on",
+        "info",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    for id in [
+        "tracing-configured",
+        "tracing-sampling-configured",
+        "ingress-ip-allowlist",
+    ] {
+        assert_eq!(result(&report, id)["status"], "pass", "{id}");
+    }
+    assert_eq!(
+        result(&report, "manual-trace-storage-configured")["status"],
+        "manual"
+    );
+
+    // No dashboard in the cluster: no-data saying where else it may be and how to attest it.
+    let args = [
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--manifests",
+        "fixtures/defects/grafana-dashboard-present.yaml",
+        "--only",
+        "grafana-dashboard-present",
+        "--fail-on",
+        "info",
+        "-o",
+        "json",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let r = json(&out)["results"][0].clone();
+    assert_eq!(r["status"], "no-data", "{r}");
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("no ConfigMap labelled grafana_dashboard")
+            && message.contains("dashboards may be kept in Grafana itself")
+            && message.contains("attest it (--attestations, check: grafana-dashboard-present"),
+        "{message}"
+    );
+    // A reviewer's attestation turns it into a pass naming who and what.
+    let dir = temp_dir("attest-outside");
+    let file = dir.join("attestations.yaml");
+    std::fs::write(
+        &file,
+        "- check: grafana-dashboard-present\n  by: sre@example.com\n  date: 2026-11-01\n  evidence: https://grafana.example.com/d/mlsdm\n",
+    )
+    .unwrap();
+    let mut attested = args.to_vec();
+    attested.extend(["--attestations", file.to_str().unwrap()]);
+    let out = run(&attested);
+    let r = json(&out)["results"][0].clone();
+    assert_eq!(r["status"], "pass", "{r}");
+    assert_eq!(r["attestation"]["by"], "sre@example.com");
+    // A check the audit decides from the cluster is still not attestable.
+    std::fs::write(
+        &file,
+        "- check: image-pinned\n  by: a\n  date: 2026-11-01\n  evidence: b\n",
+    )
+    .unwrap();
+    let out = run(&attested);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13: `.mlsdm-audit.yaml` is found upward from the working directory (not above the
+/// repository's top), gives defaults the command line overrides, declares requirements, and is
+/// closed: an unknown field is exit 2 with file:line:column.
+#[test]
+fn team_config_file() {
+    let dir = temp_dir("team-config");
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    let sub = dir.join("deploy/k8s");
+    std::fs::create_dir_all(&sub).unwrap();
+    let compliant = root().join("fixtures/compliant");
+    let compliant = compliant.to_str().unwrap();
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "# the team's defaults\nfailOn: low\nrequirements:\n  - tracing\n",
+    )
+    .unwrap();
+    // Found from a subdirectory: tracing is evaluated, the gate is at low.
+    let out = run_in(&sub, &["check", "-f", compliant, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    assert_eq!(report["target"]["failOn"], "low");
+    assert_eq!(result(&report, "tracing-configured")["status"], "pass");
+    assert_eq!(result(&report, "ingress-ip-allowlist")["status"], "skipped");
+    // The command line wins; --no-config ignores the file.
+    let out = run_in(
+        &sub,
+        &[
+            "check",
+            "-f",
+            compliant,
+            "-o",
+            "json",
+            "--fail-on",
+            "critical",
+        ],
+    );
+    assert_eq!(json(&out)["target"]["failOn"], "critical");
+    let out = run_in(
+        &sub,
+        &["check", "-f", compliant, "-o", "json", "--no-config"],
+    );
+    let report = json(&out);
+    assert_eq!(report["target"]["failOn"], "high");
+    assert_eq!(result(&report, "tracing-configured")["status"], "skipped");
+    // -v names the file it used.
+    let out = run_in(&sub, &["check", "-f", compliant, "-v"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "config: {}",
+            dir.join(".mlsdm-audit.yaml").display()
+        )),
+        "{}",
+        transcript(&out)
+    );
+    // Closed fields and requirement names, with their place.
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "failOn: low\nrequirements:\n  - tracing\n  - tracng\n",
+    )
+    .unwrap();
+    let out = run_in(&sub, &["check", "-f", compliant]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".mlsdm-audit.yaml:4:") && stderr.contains("tracng"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "namespace: a\nfail-on: low\n",
+    )
+    .unwrap();
+    let out = run_in(&sub, &["check", "-f", compliant]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".mlsdm-audit.yaml:2:1: unknown field `fail-on`"),
+        "{stderr}"
+    );
+    // --config names another file, relative paths in it are relative to it.
+    let team = dir.join("team.yaml");
+    std::fs::write(&team, "attestations: missing.yaml\n").unwrap();
+    let out = run_in(
+        &sub,
+        &["check", "-f", compliant, "--config", team.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&dir.join("missing.yaml").display().to_string()),
+        "{}",
+        transcript(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_schema_is_current() {
+    let out = run(&["schema", "config"]);
+    let committed = std::fs::read_to_string(root().join("schema/config.schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "schema/config.schema.json is stale: run `mlsdm-audit schema config > schema/config.schema.json`"
+    );
+    assert!(committed.contains("\"ip-allowlist\"") && committed.contains("\"failOn\""));
+}

@@ -120,6 +120,14 @@ pub struct CheckFile {
     /// How long a `metrics` condition must hold, e.g. `5m`.
     #[serde(default, rename = "for")]
     pub for_window: Option<String>,
+    /// The optional or conditional checklist item this check covers: the check is `skipped`
+    /// unless the team declares it (`requirements:` in .mlsdm-audit.yaml, or `--require`).
+    #[serde(default)]
+    pub requires: Option<crate::config::Requirement>,
+    /// Where the evidence may live outside the cluster's objects (a central Alertmanager, Grafana,
+    /// a vault): a failure is then `no-data` saying so and how to attest it, never `fail`.
+    #[serde(default)]
+    pub external_evidence: Option<String>,
     /// What to change to make the check pass.
     pub remediation: String,
     /// Why it matters.
@@ -322,6 +330,10 @@ pub struct Check {
     pub for_window: Option<String>,
     pub remediation: String,
     pub doc: String,
+    /// Skipped unless this requirement is declared.
+    pub requires: Option<crate::config::Requirement>,
+    /// Where the evidence may live instead of the cluster's objects (a failure is `no-data`).
+    pub external_evidence: Option<String>,
     /// Where the definition came from (`checks/ID.yaml` for built-ins).
     pub origin: String,
     /// SHA-256 of the definition's bytes, recorded in reports so a signed report shows exactly
@@ -784,6 +796,8 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         for_window: file.for_window,
         remediation: file.remediation,
         doc: file.doc,
+        requires: file.requires,
+        external_evidence: file.external_evidence,
         origin: origin.to_string(),
         sha256: sha256_hex(text.as_bytes()),
         builtin: false,
