@@ -100,10 +100,10 @@ pub struct ConfigFile {
     /// Default for `--attestations`.
     #[serde(default)]
     pub attestations: Option<PathBuf>,
-    /// Default for `--prometheus`.
+    /// Default for `--prometheus` in live audits (not with --manifests, --kustomize, --helm-chart).
     #[serde(default)]
     pub prometheus: Option<String>,
-    /// Default for `--endpoint`.
+    /// Default for `--endpoint` in live audits (not with --manifests, --kustomize, --helm-chart).
     #[serde(default)]
     pub endpoints: Vec<String>,
     /// The optional and conditional checklist items that apply to this deployment; checks for
@@ -208,13 +208,18 @@ pub fn apply(args: &mut crate::cli::CheckArgs, config: &Config) {
     if args.attestations.is_none() {
         args.attestations.clone_from(&f.attestations);
     }
-    // A run without a cluster or with manifests may still want the team's Prometheus and
-    // endpoints; flags on the command line replace the file's list.
-    if args.prometheus.is_none() {
-        args.prometheus.clone_from(&f.prometheus);
-    }
-    if args.endpoints.is_empty() {
-        args.endpoints.clone_from(&f.endpoints);
+    // The file's Prometheus and endpoints describe what is deployed: they apply to live audits
+    // only. Manifests (-f, -k, --helm-chart) are a release not deployed yet, and evidence from
+    // the running one would pass checks it has not earned.
+    let manifest_run =
+        !args.manifests.is_empty() || !args.kustomize.is_empty() || args.helm_chart.is_some();
+    if !manifest_run {
+        if args.prometheus.is_none() {
+            args.prometheus.clone_from(&f.prometheus);
+        }
+        if args.endpoints.is_empty() {
+            args.endpoints.clone_from(&f.endpoints);
+        }
     }
     for r in &f.requirements {
         if !args.requirements.contains(&r.value) {

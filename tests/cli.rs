@@ -1675,3 +1675,35 @@ fn config_schema_is_current() {
     );
     assert!(committed.contains("\"ip-allowlist\"") && committed.contains("\"failOn\""));
 }
+
+/// The config's Prometheus and endpoints are the deployed release's: a manifest run ignores them
+/// (it would otherwise probe them, and pass checks with another release's evidence).
+#[test]
+fn config_endpoints_do_not_reach_manifest_runs() {
+    let dir = temp_dir("config-endpoints");
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    // Port 9 (discard) on 127.0.0.1: a probe there would be an error, not silence.
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "prometheus: http://127.0.0.1:9\nendpoints: [http://127.0.0.1:9]\n",
+    )
+    .unwrap();
+    let compliant = root().join("fixtures/compliant");
+    let out = run_in(
+        &dir,
+        &["check", "-f", compliant.to_str().unwrap(), "-o", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    assert!(
+        report["target"].get("prometheus").is_none(),
+        "{}",
+        report["target"]
+    );
+    assert!(
+        report["target"].get("endpoints").is_none(),
+        "{}",
+        report["target"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
