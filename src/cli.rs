@@ -13,10 +13,18 @@ const EXIT_CODES: &str = "Exit codes:
      reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty)
 no-data, skipped, manual and waived results never change the exit code.";
 
+/// `--version`: the crate's version and the commit it was built from ("unknown" without git).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MLSDM_AUDIT_GIT_COMMIT"),
+    ")"
+);
+
 /// Deployment-readiness auditor for MLSDM on Kubernetes: turns the production checklist into
 /// evidence.
 #[derive(Debug, Parser)]
-#[command(name = "mlsdm-audit", version, after_help = EXIT_CODES)]
+#[command(name = "mlsdm-audit", version = VERSION, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -97,6 +105,13 @@ pub enum Command {
         #[arg(long = "extra-role", value_name = "ROLE")]
         extra_roles: Vec<String>,
     },
+    /// Print a shell completion script (bash: `source <(mlsdm-audit completions bash)`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `mlsdm-audit man > mlsdm-audit.1; man ./mlsdm-audit.1`.
+    Man,
     /// Verify every signature in a signed report.
     #[command(
         after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed); 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned; 2 bad input."
@@ -346,4 +361,21 @@ impl From<Severity> for SeverityArg {
             Severity::Critical => Self::Critical,
         }
     }
+}
+
+/// The completion script of `shell`, from the same clap model as the parser.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "mlsdm-audit", &mut out);
+    out
+}
+
+/// The man page (roff), with every subcommand's options.
+pub fn man_page() -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = clap_mangen::Man::new(Cli::command()).render(&mut out);
+    out
 }

@@ -351,6 +351,18 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             }
             Ok(u8::from(!ok))
         }
+        Command::Completions { shell } => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(&mlsdm_audit::cli::completions(shell));
+            Ok(0)
+        }
+        Command::Man => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(&mlsdm_audit::cli::man_page());
+            Ok(0)
+        }
         Command::Schema { of } => {
             print(&match of {
                 SchemaOf::Check => checks::schema_json(),
