@@ -322,8 +322,7 @@ fn load_manifests(args: &CheckArgs) -> Result<sources::manifests::Loaded, UsageE
         .collect();
     let renderers = renderers(args);
     if !renderers.is_empty() {
-        let timeout = duration_flag("--render-timeout", &args.render_timeout)?
-            .max(std::time::Duration::from_secs(1));
+        let timeout = timeout_flag("--render-timeout", &args.render_timeout)?;
         for r in &renderers {
             inputs.push(sources::render::render(r, timeout).map_err(UsageError::Invalid)?);
         }
@@ -401,13 +400,22 @@ pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
 }
 
 fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
-    checks::parse_duration(value)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| {
-            UsageError::Invalid(format!(
-                "{flag} {value:?}: expected a duration like 5s, 2m or 1h"
-            ))
-        })
+    checks::parse_duration_exact(value).ok_or_else(|| {
+        UsageError::Invalid(format!(
+            "{flag} {value:?}: expected a duration like 500ms, 1.5s, 2m or 1h30m"
+        ))
+    })
+}
+
+/// A timeout flag: a duration longer than zero (a zero timeout would fail every request).
+fn timeout_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
+    let d = duration_flag(flag, value)?;
+    if d.is_zero() {
+        return Err(UsageError::Invalid(format!(
+            "{flag} {value:?}: must be longer than zero"
+        )));
+    }
+    Ok(d)
 }
 
 fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
@@ -455,8 +463,7 @@ fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageErr
             .as_deref()
             .map(|p| url_flag("--prometheus", p))
             .transpose()?,
-        timeout: duration_flag("--http-timeout", &args.http_timeout)?
-            .max(std::time::Duration::from_secs(1)),
+        timeout: timeout_flag("--http-timeout", &args.http_timeout)?,
         ca_file: args.ca_file.clone(),
         insecure: args.insecure_skip_tls_verify,
         api_key,
@@ -506,7 +513,7 @@ fn cluster_options(args: &CheckArgs) -> Result<sources::kube::ClusterOptions, Us
         all_namespaces: args.all_namespaces,
         qps: args.qps,
         burst: args.burst,
-        timeout: duration_flag("--request-timeout", &args.request_timeout)?,
+        timeout: timeout_flag("--request-timeout", &args.request_timeout)?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         max_pages: args.max_list_pages,
     })

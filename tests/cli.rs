@@ -1707,3 +1707,71 @@ fn config_endpoints_do_not_reach_manifest_runs() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 13: durations are humantime's (`500ms`, `1.5s`, `1h 30m`) in every flag and check file;
+/// a bare number, an unknown unit or a zero timeout is refused (exit 2) naming the flag.
+#[test]
+fn durations_accept_fractions_and_milliseconds() {
+    let base = [
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--only",
+        "image-pinned",
+    ];
+    for extra in [
+        ["--timeout", "1.5m"],
+        ["--render-timeout", "500ms"],
+        ["--http-timeout", "1.5s"],
+        ["--request-timeout", "2s 500ms"],
+    ] {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        let out = run(&a);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            transcript(&out)
+        );
+    }
+    for (flag, value, says) in [
+        (
+            "--http-timeout",
+            "5",
+            "expected a duration like 500ms, 1.5s, 2m or 1h30m",
+        ),
+        ("--timeout", "5 parsecs", "expected a duration like"),
+        ("--http-timeout", "0ms", "must be longer than zero"),
+    ] {
+        let mut a = base.to_vec();
+        a.extend([flag, value]);
+        let out = run(&a);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {flag} {value:?}: {says}")),
+            "{stderr}"
+        );
+    }
+    // A check file's `for:` takes the same syntax.
+    let dir = temp_dir("durations");
+    let check = "id: fractional-window\ntitle: t\nsection: s\nseverity: low\nsource: metrics\nquery: up\nfor: 1.5m\nvalidations:\n  - expression: value == 1.0\nremediation: r\ndoc: d\n";
+    std::fs::write(dir.join("fractional-window.yaml"), check).unwrap();
+    let out = run(&["validate-checks", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    std::fs::write(
+        dir.join("fractional-window.yaml"),
+        check.replace("1.5m", "90"),
+    )
+    .unwrap();
+    let out = run(&["validate-checks", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("for: \"90\" is not a duration like 30s, 1.5s, 5m or 1h30m"),
+        "{}",
+        transcript(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
