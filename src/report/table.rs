@@ -218,8 +218,9 @@ fn remediation<'a>(report: &'a Report, id: &str) -> Option<&'a str> {
 }
 
 /// The details of one result for the failure list: what, where, the message, the fix.
-fn details(report: &Report, r: &CheckResult, color: bool) -> String {
-    let mut text = paint(&format!("{}: {}", r.id, r.title), "1", color);
+fn details(report: &Report, r: &CheckResult) -> String {
+    // Plain text: comfy-table measures a cell's width by its characters, escapes included.
+    let mut text = format!("{}: {}", r.id, r.title);
     if let Some(o) = object_text(r) {
         let _ = write!(text, "\n{}", o.replace('\n', " at "));
     }
@@ -268,7 +269,7 @@ fn failures(report: &Report, view: View) -> String {
                 r.status,
                 view.color,
             ),
-            Cell::new(details(report, r, view.color)),
+            Cell::new(details(report, r)),
         ]);
     }
     format!("{table}\n")
