@@ -1492,6 +1492,19 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
             "{id}"
         );
     }
+    // The filled-in checklist shows an undeclared optional line as n/a, never ticked.
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "-o",
+        "markdown",
+    ]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("  - [ ] IP whitelisting configured (if required) — *n/a:* ingress-ip-allowlist skipped: optional: declare it in .mlsdm-audit.yaml to check it"),
+        "{md}"
+    );
     // Declared on the command line, they are evaluated (and pass on the compliant example).
     let out = run(&[
         "check",
