@@ -97,6 +97,13 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     // Optional checks whose requirement the team has not declared are not evaluated.
     let (checks, optional_checks) = config::partition(checks, &args.requirements);
     let optional = config::skipped_results(&optional_checks);
+    if checks.is_empty() && !optional_checks.is_empty() && !args.allow_empty {
+        let ids: Vec<&str> = optional_checks.iter().map(|c| c.id.as_str()).collect();
+        return Err(UsageError::NothingAudited(format!(
+            "nothing audited: every selected check is optional and its requirement is not declared ({}); declare it in .mlsdm-audit.yaml's requirements or with --require",
+            ids.join(", ")
+        )));
+    }
     let selector = args
         .selector
         .as_deref()

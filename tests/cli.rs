@@ -1492,6 +1492,19 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
             "{id}"
         );
     }
+    // A run of nothing but undeclared optional checks decided nothing: exit 3, saying why.
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--only",
+        "tracing-configured",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: nothing audited: every selected check is optional and its requirement is not declared (tracing-configured); declare it in .mlsdm-audit.yaml's requirements or with --require\n"
+    );
     // The filled-in checklist shows an undeclared optional line as n/a, never ticked.
     let out = run(&[
         "check",
