@@ -200,7 +200,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 ListFormat::Json => {
                     let list: Vec<serde_json::Value> = checks
                         .iter()
-                        .map(|c| serde_json::json!({"id": c.id, "title": c.title, "section": c.section, "severity": c.severity, "source": c.source, "checklist": c.checklist}))
+                        .map(|c| serde_json::json!({"id": c.id, "title": c.title, "section": c.section, "severity": c.severity, "source": c.source, "checklist": c.checklist, "requires": c.requires, "externalEvidence": c.external_evidence}))
                         .collect();
                     print(&(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"));
                 }

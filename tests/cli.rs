@@ -297,6 +297,28 @@ fn list_checks_and_explain() {
         .find(|c| c["id"] == "resources-memory-request-min")
         .unwrap();
     insta::assert_json_snapshot!(entry);
+    let tracing = list
+        .iter()
+        .find(|c| c["id"] == "tracing-configured")
+        .unwrap();
+    assert_eq!(tracing["requires"], "tracing");
+    let routing = list
+        .iter()
+        .find(|c| c["id"] == "alert-routing-configured")
+        .unwrap();
+    assert!(
+        routing["externalEvidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("central Alertmanager"))
+    );
+    let explained = run(&["explain", "tracing-configured"]);
+    assert!(
+        String::from_utf8_lossy(&explained.stdout).contains(
+            "optional: runs only when `tracing` is declared (requirements in .mlsdm-audit.yaml, or --require tracing)"
+        ),
+        "{}",
+        transcript(&explained)
+    );
     insta::assert_snapshot!(transcript(&run(&[
         "explain",
         "resources-memory-request-min"
