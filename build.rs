@@ -1,8 +1,37 @@
 //! Embeds every `checks/*.yaml` into the binary, so it works with no files beside it.
 use std::fmt::Write as _;
 
+/// The commit `--version` names: `git rev-parse` in a checkout, else `MLSDM_AUDIT_GIT_COMMIT`
+/// (a container build without `.git` passes it as a build argument), else "unknown".
+fn git_commit() -> String {
+    println!("cargo:rerun-if-env-changed=MLSDM_AUDIT_GIT_COMMIT");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+        // A commit or checkout moves HEAD's reflog: rebuild the version string then.
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        println!("cargo:rerun-if-changed={dir}/logs/HEAD");
+    }
+    git(&["rev-parse", "--short=12", "HEAD"])
+        .or_else(|| {
+            std::env::var("MLSDM_AUDIT_GIT_COMMIT")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=checks");
+    println!("cargo:rustc-env=MLSDM_AUDIT_GIT_COMMIT={}", git_commit());
     // Read at run time: a build script compiled for another checkout must not embed its checks.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = std::path::Path::new(&manifest_dir).join("checks");

@@ -13,10 +13,18 @@ const EXIT_CODES: &str = "Exit codes:
      reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty)
 no-data, skipped, manual and waived results never change the exit code.";
 
+/// `--version`: the crate's version and the commit it was built from ("unknown" without git).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MLSDM_AUDIT_GIT_COMMIT"),
+    ")"
+);
+
 /// Deployment-readiness auditor for MLSDM on Kubernetes: turns the production checklist into
 /// evidence.
 #[derive(Debug, Parser)]
-#[command(name = "mlsdm-audit", version, after_help = EXIT_CODES)]
+#[command(name = "mlsdm-audit", version = VERSION, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -58,8 +66,11 @@ pub enum Command {
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
-    /// Print the JSON Schema of a check file.
-    Schema,
+    /// Print the JSON Schema of a check file, or of .mlsdm-audit.yaml.
+    Schema {
+        #[arg(value_enum, default_value = "check")]
+        of: SchemaOf,
+    },
     /// Re-render a saved JSON report (signed or not) without re-running the audit.
     Report {
         #[arg(value_name = "REPORT.json")]
@@ -76,6 +87,8 @@ pub enum Command {
         /// Write the report to this file instead of stdout.
         #[arg(long = "output-file", value_name = "PATH")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        view: ViewArgs,
     },
     /// Sign a JSON report with your SSH key, as one of the checklist's sign-off roles.
     Signoff {
@@ -98,6 +111,13 @@ pub enum Command {
         #[arg(long = "extra-role", value_name = "ROLE")]
         extra_roles: Vec<String>,
     },
+    /// Print a shell completion script (bash: `source <(mlsdm-audit completions bash)`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `mlsdm-audit man > mlsdm-audit.1; man ./mlsdm-audit.1`.
+    Man,
     /// Verify every signature in a signed report.
     #[command(
         after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed); 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned; 2 bad input."
@@ -237,9 +257,9 @@ pub struct CheckArgs {
     /// Write the report to this file instead of stdout.
     #[arg(long = "output-file", value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Lowest severity whose failure fails the run.
-    #[arg(long, value_enum, default_value = "high")]
-    pub fail_on: SeverityArg,
+    /// Lowest severity whose failure fails the run [default: high].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
     /// Waiver file (default: .mlsdm-audit-waivers.yaml when present).
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
@@ -261,6 +281,51 @@ pub struct CheckArgs {
     /// Largest manifest file or stdin stream read (default 256Mi; suffixes Ki, Mi, Gi).
     #[arg(long, value_name = "SIZE")]
     pub max_input_size: Option<String>,
+    /// The team's config file (default: .mlsdm-audit.yaml in the working directory or above it,
+    /// up to the repository's top): defaults for these flags and the requirements profile.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Ignore .mlsdm-audit.yaml.
+    #[arg(long)]
+    pub no_config: bool,
+    /// Declare optional or conditional checklist items that apply here (added to the config
+    /// file's `requirements`); the checks of undeclared ones are skipped.
+    #[arg(
+        long = "require",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "REQUIREMENT,..."
+    )]
+    pub requirements: Vec<crate::config::Requirement>,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// How the result reaches a person: the terminal view, quiet or verbose, colour.
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// The checklist as tables instead of the summary and failures (-o table only): all,
+    /// failed (failures and errors) or open (everything not passing).
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub show: Option<crate::report::table::Show>,
+    /// Print nothing on stdout and no notes: the exit code says it, errors still go to stderr
+    /// (--output-file is still written).
+    #[arg(long, short = 'q', conflicts_with_all = ["verbose", "show"])]
+    pub quiet: bool,
+    /// More detail on stderr: -v what was audited and how many checks ran, -vv every result.
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour the table: auto (only on a terminal, and not when NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: crate::report::table::ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaOf {
+    /// A check file (checks/*.yaml, --checks DIR).
+    Check,
+    /// The team config file, .mlsdm-audit.yaml.
+    Config,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -290,4 +355,33 @@ impl From<SeverityArg> for Severity {
             SeverityArg::Critical => Self::Critical,
         }
     }
+}
+
+impl From<Severity> for SeverityArg {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Info => Self::Info,
+            Severity::Low => Self::Low,
+            Severity::Medium => Self::Medium,
+            Severity::High => Self::High,
+            Severity::Critical => Self::Critical,
+        }
+    }
+}
+
+/// The completion script of `shell`, from the same clap model as the parser.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "mlsdm-audit", &mut out);
+    out
+}
+
+/// The man page (roff), with every subcommand's options.
+pub fn man_page() -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = clap_mangen::Man::new(Cli::command()).render(&mut out);
+    out
 }

@@ -11,6 +11,19 @@ pub fn explain(c: &Check) -> String {
         "{}: {}\n\nseverity: {}   source: {}\nsection:  {}\n",
         c.id, c.title, c.severity, c.source, c.section
     );
+    if let Some(r) = c.requires {
+        let _ = writeln!(
+            s,
+            "optional: runs only when `{r}` is declared (requirements in .mlsdm-audit.yaml, or --require {r})"
+        );
+    }
+    if let Some(e) = &c.external_evidence {
+        let _ = writeln!(
+            s,
+            "evidence may live outside the cluster: {}; not finding it is no-data, never fail (attest it with --attestations)",
+            e.trim()
+        );
+    }
     if !c.checklist.is_empty() {
         s.push_str("\nChecklist lines:\n");
         for l in &c.checklist {
@@ -174,6 +187,16 @@ pub fn catalog_markdown(checks: &[Check]) -> String {
             "### `{}`\n\n{}\n\n- severity: {}, source: {}",
             c.id, c.title, c.severity, c.source
         );
+        if let Some(r) = c.requires {
+            let _ = writeln!(s, "- optional: runs only when `{r}` is declared");
+        }
+        if let Some(e) = &c.external_evidence {
+            let _ = writeln!(
+                s,
+                "- evidence may live outside the cluster ({}): not found is no-data, attestable",
+                e.trim()
+            );
+        }
         for l in &c.checklist {
             let _ = writeln!(s, "- covers: {l}");
         }

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod checks;
 pub mod cli;
+pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod fuzzing;
@@ -92,6 +93,16 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     // Waivers are validated against every known check, not only those --only selects.
     let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
     let checks = select_checks(all, &args.only, &args.skip)?;
+    // Optional checks whose requirement the team has not declared are not evaluated.
+    let (checks, optional_checks) = config::partition(checks, &args.requirements);
+    let optional = config::skipped_results(&optional_checks);
+    if checks.is_empty() && !optional_checks.is_empty() && !args.allow_empty {
+        let ids: Vec<&str> = optional_checks.iter().map(|c| c.id.as_str()).collect();
+        return Err(UsageError::NothingAudited(format!(
+            "nothing audited: every selected check is optional and its requirement is not declared ({}); declare it in .mlsdm-audit.yaml's requirements or with --require",
+            ids.join(", ")
+        )));
+    }
     let selector = args
         .selector
         .as_deref()
@@ -124,7 +135,10 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let attestations = args
         .attestations
         .as_deref()
-        .map(|p| sources::attestations::load(p, &checks))
+        .map(|p| {
+            let selected: Vec<&Check> = checks.iter().chain(&optional_checks).collect();
+            sources::attestations::load(p, &selected)
+        })
         .transpose()?;
     let baseline = args.baseline.as_deref().map(read_report).transpose()?;
     let cluster_opts = cluster_options(args)?;
@@ -236,6 +250,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let running = activity::start("evaluating the checks");
     let mut results = engine::evaluate(&checks, &facts);
     drop(running);
+    config::external_evidence(&mut results, &checks);
     // Whatever the sources: a run in which no check was evaluated (every result skipped or
     // awaiting a reviewer) decided nothing, and is not a pass.
     if !args.allow_empty
@@ -248,6 +263,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             checks.len()
         )));
     }
+    results.extend(optional);
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
     if let Some(a) = &attestations {
         sources::attestations::apply(&mut results, a);
@@ -272,7 +288,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
             .chain(renderers(args).iter().map(Renderer::source_name))
             .collect(),
         selector: args.selector.clone(),
-        fail_on: args.fail_on.into(),
+        fail_on: args.fail_on.map_or(checks::Severity::High, Into::into),
         attestations: args.attestations.as_ref().map(|p| p.display().to_string()),
         baseline: args.baseline.as_ref().map(|p| p.display().to_string()),
         fail_on_new: args.fail_on_new,
@@ -312,8 +328,7 @@ fn load_manifests(args: &CheckArgs) -> Result<sources::manifests::Loaded, UsageE
         .collect();
     let renderers = renderers(args);
     if !renderers.is_empty() {
-        let timeout = duration_flag("--render-timeout", &args.render_timeout)?
-            .max(std::time::Duration::from_secs(1));
+        let timeout = timeout_flag("--render-timeout", &args.render_timeout)?;
         for r in &renderers {
             inputs.push(sources::render::render(r, timeout).map_err(UsageError::Invalid)?);
         }
@@ -391,13 +406,22 @@ pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
 }
 
 fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
-    checks::parse_duration(value)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| {
-            UsageError::Invalid(format!(
-                "{flag} {value:?}: expected a duration like 5s, 2m or 1h"
-            ))
-        })
+    checks::parse_duration_exact(value).ok_or_else(|| {
+        UsageError::Invalid(format!(
+            "{flag} {value:?}: expected a duration like 500ms, 1.5s, 2m or 1h30m"
+        ))
+    })
+}
+
+/// A timeout flag: a duration longer than zero (a zero timeout would fail every request).
+fn timeout_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
+    let d = duration_flag(flag, value)?;
+    if d.is_zero() {
+        return Err(UsageError::Invalid(format!(
+            "{flag} {value:?}: must be longer than zero"
+        )));
+    }
+    Ok(d)
 }
 
 fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
@@ -445,8 +469,7 @@ fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageErr
             .as_deref()
             .map(|p| url_flag("--prometheus", p))
             .transpose()?,
-        timeout: duration_flag("--http-timeout", &args.http_timeout)?
-            .max(std::time::Duration::from_secs(1)),
+        timeout: timeout_flag("--http-timeout", &args.http_timeout)?,
         ca_file: args.ca_file.clone(),
         insecure: args.insecure_skip_tls_verify,
         api_key,
@@ -496,7 +519,7 @@ fn cluster_options(args: &CheckArgs) -> Result<sources::kube::ClusterOptions, Us
         all_namespaces: args.all_namespaces,
         qps: args.qps,
         burst: args.burst,
-        timeout: duration_flag("--request-timeout", &args.request_timeout)?,
+        timeout: timeout_flag("--request-timeout", &args.request_timeout)?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         max_pages: args.max_list_pages,
     })

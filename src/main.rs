@@ -2,7 +2,7 @@
 //! This is the only place that prints errors.
 
 use clap::Parser;
-use mlsdm_audit::cli::{Cli, Command, ListFormat};
+use mlsdm_audit::cli::{Cli, Command, ListFormat, SchemaOf, ViewArgs};
 use mlsdm_audit::{UsageError, checks, redact, report, signoff};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -95,11 +95,72 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), UsageError> {
         .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))
 }
 
+/// `--show` lays out the table: with another format it would be silently ignored.
+fn view_applies(view: &ViewArgs, format: report::Format) -> Result<(), UsageError> {
+    match view.show {
+        Some(_) if format != report::Format::Table => Err(UsageError::Invalid(format!(
+            "--show applies to -o table only, not -o {}",
+            format.name()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Renders the report to `--output-file` or stdout (nothing on stdout with --quiet), and the
+/// -v lines to stderr.
+fn emit(
+    report: &report::Report,
+    format: report::Format,
+    output: Option<&std::path::Path>,
+    view: &ViewArgs,
+) -> Result<(), UsageError> {
+    let to_terminal = output.is_none() && std::io::stdout().is_terminal();
+    let layout = report::table::View {
+        show: view.show,
+        color: view
+            .color
+            .enabled(to_terminal, std::env::var_os("NO_COLOR").is_some()),
+        width: if to_terminal {
+            report::table::stdout_width()
+        } else {
+            report::table::DEFAULT_WIDTH
+        },
+    };
+    for line in report::table::verbose_lines(report, view.verbose) {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{}", redact::text(&line));
+        }
+    }
+    match output {
+        Some(path) => write_file(path, &report::render_view(report, format, layout))?,
+        None if view.quiet => {}
+        None => print(&report::render_view(report, format, layout)),
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
-        Command::Check(args) => {
+        Command::Check(mut args) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let config = mlsdm_audit::config::find(args.config.as_deref(), args.no_config, &cwd)
+                .map_err(UsageError::Invalid)?;
+            if let Some(c) = &config {
+                mlsdm_audit::config::apply(&mut args, c);
+                if args.view.verbose > 0
+                    && let Some(p) = &c.path
+                {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("config: {}", p.display());
+                    }
+                }
+            }
             let format = report::Format::resolve(args.format, args.output.as_deref())
                 .map_err(UsageError::Invalid)?;
+            view_applies(&args.view, format)?;
+            let started = std::time::Instant::now();
             let limit = mlsdm_audit::total_timeout(&args)?;
             let done = watchdog(limit, args.timeout.clone());
             let report = mlsdm_audit::run_check(&args);
@@ -112,19 +173,20 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             // Files the directory walk skipped, and definitions a later one replaced, are said on
             // stderr too, where a CI log shows them whatever the format; every note is in the
             // report.
-            for n in &report.notes {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("note: {}", redact::text(&n.message));
+            if !args.view.quiet {
+                for n in &report.notes {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("note: {}", redact::text(&n.message));
+                    }
                 }
             }
-            let color = args.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none();
-            let text = report::render(&report, format, color);
-            match &args.output {
-                Some(path) => write_file(path, &text)?,
-                None => print(&text),
+            emit(&report, format, args.output.as_deref(), &args.view)?;
+            if args.view.verbose > 0 {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("audit took {:.1}s", started.elapsed().as_secs_f64());
+                }
             }
             Ok(u8::try_from(report.exit_code()).unwrap_or(2))
         }
@@ -138,7 +200,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 ListFormat::Json => {
                     let list: Vec<serde_json::Value> = checks
                         .iter()
-                        .map(|c| serde_json::json!({"id": c.id, "title": c.title, "section": c.section, "severity": c.severity, "source": c.source, "checklist": c.checklist}))
+                        .map(|c| serde_json::json!({"id": c.id, "title": c.title, "section": c.section, "severity": c.severity, "source": c.source, "checklist": c.checklist, "requires": c.requires, "externalEvidence": c.external_evidence}))
                         .collect();
                     print(&(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"));
                 }
@@ -188,18 +250,13 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             report,
             format,
             output,
+            view,
         } => {
             let format =
                 report::Format::resolve(format, output.as_deref()).map_err(UsageError::Invalid)?;
+            view_applies(&view, format)?;
             let r = mlsdm_audit::read_report(&report)?;
-            let color = output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none();
-            let text = report::render(&r, format, color);
-            match &output {
-                Some(path) => write_file(path, &text)?,
-                None => print(&text),
-            }
+            emit(&r, format, output.as_deref(), &view)?;
             Ok(0)
         }
         Command::Signoff {
@@ -297,8 +354,23 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             }
             Ok(u8::from(!ok))
         }
-        Command::Schema => {
-            print(&checks::schema_json());
+        Command::Completions { shell } => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(&mlsdm_audit::cli::completions(shell));
+            Ok(0)
+        }
+        Command::Man => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(&mlsdm_audit::cli::man_page());
+            Ok(0)
+        }
+        Command::Schema { of } => {
+            print(&match of {
+                SchemaOf::Check => checks::schema_json(),
+                SchemaOf::Config => mlsdm_audit::config::schema_json(),
+            });
             Ok(0)
         }
     }

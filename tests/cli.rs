@@ -297,6 +297,28 @@ fn list_checks_and_explain() {
         .find(|c| c["id"] == "resources-memory-request-min")
         .unwrap();
     insta::assert_json_snapshot!(entry);
+    let tracing = list
+        .iter()
+        .find(|c| c["id"] == "tracing-configured")
+        .unwrap();
+    assert_eq!(tracing["requires"], "tracing");
+    let routing = list
+        .iter()
+        .find(|c| c["id"] == "alert-routing-configured")
+        .unwrap();
+    assert!(
+        routing["externalEvidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("central Alertmanager"))
+    );
+    let explained = run(&["explain", "tracing-configured"]);
+    assert!(
+        String::from_utf8_lossy(&explained.stdout).contains(
+            "optional: runs only when `tracing` is declared (requirements in .mlsdm-audit.yaml, or --require tracing)"
+        ),
+        "{}",
+        transcript(&explained)
+    );
     insta::assert_snapshot!(transcript(&run(&[
         "explain",
         "resources-memory-request-min"
@@ -1386,6 +1408,451 @@ fn a_service_monitor_in_a_namespaceless_base_is_evaluated() {
         "{}",
         transcript(&out)
     );
+}
+
+/// Issue 13: the terminal view's switches. `--quiet` prints nothing (the exit code says it),
+/// `--show` with another format than the table is refused, `--color always` colours even into a
+/// pipe and over NO_COLOR, `-v`/`-vv` add detail on stderr only, and the default view names each
+/// failure's fix.
+#[test]
+fn terminal_view_switches() {
+    let defective = [
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--only",
+        "image-pinned,pdb-min-available",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = defective.to_vec();
+        a.extend(extra);
+        run(&a)
+    };
+    let quiet = with(&["--quiet"]);
+    assert_eq!(quiet.status.code(), Some(1), "{}", transcript(&quiet));
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "{}",
+        transcript(&quiet)
+    );
+
+    let default = with(&[]);
+    let stdout = String::from_utf8_lossy(&default.stdout);
+    assert!(stdout.starts_with("0 pass, 2 fail"), "{stdout}");
+    assert!(
+        stdout.contains("verdict: FAIL: 2 failure(s) at or above high"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: Add a PodDisruptionBudget"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("\u{1b}["),
+        "NO_COLOR and a pipe: no colour"
+    );
+
+    let coloured = with(&["--color", "always"]);
+    assert!(String::from_utf8_lossy(&coloured.stdout).contains("\u{1b}["));
+    let never = with(&["--color", "never", "--show", "all"]);
+    assert!(!String::from_utf8_lossy(&never.stdout).contains("\u{1b}["));
+
+    let refused = with(&["-o", "json", "--show", "all"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "error: --show applies to -o table only, not -o json\n"
+    );
+    let conflicting = with(&["--quiet", "-v"]);
+    assert_eq!(conflicting.status.code(), Some(2));
+
+    let verbose = with(&["-vv", "-o", "json"]);
+    assert_eq!(verbose.status.code(), Some(1));
+    let report = json(&verbose);
+    assert_eq!(report["summary"]["fail"], 2, "stdout is the report alone");
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        stderr.contains("audited manifests: fixtures/defective")
+            && stderr.contains("2 check(s) ran (2 built-in, 0 from files)")
+            && stderr.contains("fail high image-pinned Deployment/mlsdm-production/neuro-engine"),
+        "{stderr}"
+    );
+}
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .current_dir(dir)
+        .env("SOURCE_DATE_EPOCH", "1798761600")
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no result for {id}"))
+}
+
+/// Issue 13: the compliant example passes clean at `--fail-on info` without any config, its
+/// optional items are skipped saying how to turn them on, and evidence that may live outside the
+/// cluster is no-data saying how to attest it, never fail.
+#[test]
+fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--fail-on",
+        "info",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--fail-on",
+        "info",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    assert_eq!(report["summary"]["fail"], 0);
+    for (id, requirement) in [
+        ("tracing-configured", "tracing"),
+        ("tracing-endpoint-configured", "tracing"),
+        ("tracing-sampling-configured", "tracing"),
+        ("manual-trace-storage-configured", "tracing"),
+        ("ingress-ip-allowlist", "ip-allowlist"),
+        ("manual-penetration-testing-performed", "penetration-test"),
+        ("manual-multi-region-setup", "multi-region"),
+        ("manual-gdpr-compliance-reviewed", "gdpr"),
+    ] {
+        let r = result(&report, id);
+        assert_eq!(r["status"], "skipped", "{id}: {r}");
+        assert_eq!(
+            r["message"],
+            format!(
+                "optional: declare it in .mlsdm-audit.yaml to check it (requirements: [{requirement}], or --require {requirement})"
+            ),
+            "{id}"
+        );
+    }
+    // A run of nothing but undeclared optional checks decided nothing: exit 3, saying why.
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--only",
+        "tracing-configured",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: nothing audited: every selected check is optional and its requirement is not declared (tracing-configured); declare it in .mlsdm-audit.yaml's requirements or with --require\n"
+    );
+    // The filled-in checklist shows an undeclared optional line as n/a, never ticked.
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "-o",
+        "markdown",
+    ]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("  - [ ] IP whitelisting configured (if required) — *n/a:* ingress-ip-allowlist skipped: optional: declare it in .mlsdm-audit.yaml to check it"),
+        "{md}"
+    );
+    // Declared on the command line, they are evaluated (and pass on the compliant example).
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--require",
+        "tracing,ip-allowlist",
+        "--fail-on",
+        "info",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    for id in [
+        "tracing-configured",
+        "tracing-sampling-configured",
+        "ingress-ip-allowlist",
+    ] {
+        assert_eq!(result(&report, id)["status"], "pass", "{id}");
+    }
+    assert_eq!(
+        result(&report, "manual-trace-storage-configured")["status"],
+        "manual"
+    );
+
+    // No dashboard in the cluster: no-data saying where else it may be and how to attest it.
+    let args = [
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--manifests",
+        "fixtures/defects/grafana-dashboard-present.yaml",
+        "--only",
+        "grafana-dashboard-present",
+        "--fail-on",
+        "info",
+        "-o",
+        "json",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let r = json(&out)["results"][0].clone();
+    assert_eq!(r["status"], "no-data", "{r}");
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("no ConfigMap labelled grafana_dashboard")
+            && message.contains("dashboards may be kept in Grafana itself")
+            && message.contains("attest it (--attestations, check: grafana-dashboard-present"),
+        "{message}"
+    );
+    // A reviewer's attestation turns it into a pass naming who and what.
+    let dir = temp_dir("attest-outside");
+    let file = dir.join("attestations.yaml");
+    std::fs::write(
+        &file,
+        "- check: grafana-dashboard-present\n  by: sre@example.com\n  date: 2026-11-01\n  evidence: https://grafana.example.com/d/mlsdm\n",
+    )
+    .unwrap();
+    let mut attested = args.to_vec();
+    attested.extend(["--attestations", file.to_str().unwrap()]);
+    let out = run(&attested);
+    let r = json(&out)["results"][0].clone();
+    assert_eq!(r["status"], "pass", "{r}");
+    assert_eq!(r["attestation"]["by"], "sre@example.com");
+    // A check the audit decides from the cluster is still not attestable.
+    std::fs::write(
+        &file,
+        "- check: image-pinned\n  by: a\n  date: 2026-11-01\n  evidence: b\n",
+    )
+    .unwrap();
+    let out = run(&attested);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13: `.mlsdm-audit.yaml` is found upward from the working directory (not above the
+/// repository's top), gives defaults the command line overrides, declares requirements, and is
+/// closed: an unknown field is exit 2 with file:line:column.
+#[test]
+fn team_config_file() {
+    let dir = temp_dir("team-config");
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    let sub = dir.join("deploy/k8s");
+    std::fs::create_dir_all(&sub).unwrap();
+    let compliant = root().join("fixtures/compliant");
+    let compliant = compliant.to_str().unwrap();
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "# the team's defaults\nfailOn: low\nrequirements:\n  - tracing\n",
+    )
+    .unwrap();
+    // Found from a subdirectory: tracing is evaluated, the gate is at low.
+    let out = run_in(&sub, &["check", "-f", compliant, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    assert_eq!(report["target"]["failOn"], "low");
+    assert_eq!(result(&report, "tracing-configured")["status"], "pass");
+    assert_eq!(result(&report, "ingress-ip-allowlist")["status"], "skipped");
+    // The command line wins; --no-config ignores the file.
+    let out = run_in(
+        &sub,
+        &[
+            "check",
+            "-f",
+            compliant,
+            "-o",
+            "json",
+            "--fail-on",
+            "critical",
+        ],
+    );
+    assert_eq!(json(&out)["target"]["failOn"], "critical");
+    let out = run_in(
+        &sub,
+        &["check", "-f", compliant, "-o", "json", "--no-config"],
+    );
+    let report = json(&out);
+    assert_eq!(report["target"]["failOn"], "high");
+    assert_eq!(result(&report, "tracing-configured")["status"], "skipped");
+    // -v names the file it used.
+    let out = run_in(&sub, &["check", "-f", compliant, "-v"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "config: {}",
+            dir.join(".mlsdm-audit.yaml").display()
+        )),
+        "{}",
+        transcript(&out)
+    );
+    // Closed fields and requirement names, with their place.
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "failOn: low\nrequirements:\n  - tracing\n  - tracng\n",
+    )
+    .unwrap();
+    let out = run_in(&sub, &["check", "-f", compliant]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".mlsdm-audit.yaml:4:") && stderr.contains("tracng"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "namespace: a\nfail-on: low\n",
+    )
+    .unwrap();
+    let out = run_in(&sub, &["check", "-f", compliant]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".mlsdm-audit.yaml:2:1: unknown field `fail-on`"),
+        "{stderr}"
+    );
+    // --config names another file, relative paths in it are relative to it.
+    let team = dir.join("team.yaml");
+    std::fs::write(&team, "attestations: missing.yaml\n").unwrap();
+    let out = run_in(
+        &sub,
+        &["check", "-f", compliant, "--config", team.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&dir.join("missing.yaml").display().to_string()),
+        "{}",
+        transcript(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_schema_is_current() {
+    let out = run(&["schema", "config"]);
+    let committed = std::fs::read_to_string(root().join("schema/config.schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "schema/config.schema.json is stale: run `mlsdm-audit schema config > schema/config.schema.json`"
+    );
+    assert!(committed.contains("\"ip-allowlist\"") && committed.contains("\"failOn\""));
+}
+
+/// The config's Prometheus and endpoints are the deployed release's: a manifest run ignores them
+/// (it would otherwise probe them, and pass checks with another release's evidence).
+#[test]
+fn config_endpoints_do_not_reach_manifest_runs() {
+    let dir = temp_dir("config-endpoints");
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    // Port 9 (discard) on 127.0.0.1: a probe there would be an error, not silence.
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "prometheus: http://127.0.0.1:9\nendpoints: [http://127.0.0.1:9]\n",
+    )
+    .unwrap();
+    let compliant = root().join("fixtures/compliant");
+    let out = run_in(
+        &dir,
+        &["check", "-f", compliant.to_str().unwrap(), "-o", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let report = json(&out);
+    assert!(
+        report["target"].get("prometheus").is_none(),
+        "{}",
+        report["target"]
+    );
+    assert!(
+        report["target"].get("endpoints").is_none(),
+        "{}",
+        report["target"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13: durations are humantime's (`500ms`, `1.5s`, `1h 30m`) in every flag and check file;
+/// a bare number, an unknown unit or a zero timeout is refused (exit 2) naming the flag.
+#[test]
+fn durations_accept_fractions_and_milliseconds() {
+    let base = [
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--only",
+        "image-pinned",
+    ];
+    for extra in [
+        ["--timeout", "1.5m"],
+        ["--render-timeout", "500ms"],
+        ["--http-timeout", "1.5s"],
+        ["--request-timeout", "2s 500ms"],
+    ] {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        let out = run(&a);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            transcript(&out)
+        );
+    }
+    for (flag, value, says) in [
+        (
+            "--http-timeout",
+            "5",
+            "expected a duration like 500ms, 1.5s, 2m or 1h30m",
+        ),
+        ("--timeout", "5 parsecs", "expected a duration like"),
+        ("--http-timeout", "0ms", "must be longer than zero"),
+    ] {
+        let mut a = base.to_vec();
+        a.extend([flag, value]);
+        let out = run(&a);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {flag} {value:?}: {says}")),
+            "{stderr}"
+        );
+    }
+    // A check file's `for:` takes the same syntax.
+    let dir = temp_dir("durations");
+    let check = "id: fractional-window\ntitle: t\nsection: s\nseverity: low\nsource: metrics\nquery: up\nfor: 1.5m\nvalidations:\n  - expression: value == 1.0\nremediation: r\ndoc: d\n";
+    std::fs::write(dir.join("fractional-window.yaml"), check).unwrap();
+    let out = run(&["validate-checks", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    std::fs::write(
+        dir.join("fractional-window.yaml"),
+        check.replace("1.5m", "90"),
+    )
+    .unwrap();
+    let out = run(&["validate-checks", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("for: \"90\" is not a duration like 30s, 1.5s, 5m or 1h30m"),
+        "{}",
+        transcript(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Regression (issue 10.15): a check's cost had no bound (a nested comprehension over a list of

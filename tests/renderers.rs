@@ -10,6 +10,68 @@ fn table() {
     insta::assert_snapshot!(report::render(&shared_report(), Format::Table, false));
 }
 
+/// `--show all` lays the checklist out as tables; every line fits the width it is given.
+#[test]
+fn table_show_all_fits_the_width() {
+    use mlsdm_audit::report::table::{Show, View};
+    for show in [Show::All, Show::Failed, Show::Open] {
+        for width in [60u16, 100, 140] {
+            let view = View {
+                show: Some(show),
+                color: false,
+                width,
+            };
+            let text = report::render_view(&shared_report(), Format::Table, view);
+            for line in text.lines().filter(|l| l.starts_with(['│', '┌', '└', '╞'])) {
+                assert!(
+                    line.chars().count() <= usize::from(width),
+                    "{show:?} at {width}: {line}"
+                );
+            }
+            if show == Show::All && width == 100 {
+                insta::assert_snapshot!(text);
+            }
+        }
+    }
+    let failed = report::render_view(
+        &shared_report(),
+        Format::Table,
+        View {
+            show: Some(Show::Failed),
+            ..View::default()
+        },
+    );
+    assert!(failed.contains("FAIL") && !failed.contains("PASS") && !failed.contains("SKIP"));
+    let open = report::render_view(
+        &shared_report(),
+        Format::Table,
+        View {
+            show: Some(Show::Open),
+            ..View::default()
+        },
+    );
+    assert!(open.contains("SKIP") && open.contains("NO-DATA") && !open.contains("PASS"));
+}
+
+#[test]
+fn colour_choice_honours_no_color_and_the_terminal() {
+    use mlsdm_audit::report::table::ColorChoice;
+    // (choice, stdout is a terminal, NO_COLOR set) -> colour
+    for (choice, tty, no_color, want) in [
+        (ColorChoice::Auto, true, false, true),
+        (ColorChoice::Auto, true, true, false),
+        (ColorChoice::Auto, false, false, false),
+        (ColorChoice::Always, false, true, true),
+        (ColorChoice::Never, true, false, false),
+    ] {
+        assert_eq!(
+            choice.enabled(tty, no_color),
+            want,
+            "{choice:?} {tty} {no_color}"
+        );
+    }
+}
+
 #[test]
 fn table_in_colour_marks_statuses() {
     let text = report::render(&shared_report(), Format::Table, true);

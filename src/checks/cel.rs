@@ -97,14 +97,7 @@ impl CelEnv {
             format!(" (did you mean `{}`?)", hint.join("`, `"))
         };
         format!(
-            "unknown function `{name}`{hint}; available: the CEL standard library and macros, its strings, lists and math extensions, and {}",
-            // `matches` is the standard one, bounded: not a Kubernetes addition.
-            HOST_FUNCTIONS
-                .iter()
-                .filter(|f| **f != "matches")
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
+            "unknown function `{name}`{hint}; available: the CEL standard library and macros, its strings, lists and math extensions, Kubernetes' libraries (quantity, url, ip, cidr, lists, regex) and this tool's (docs/writing-checks.md lists them)"
         )
     }
 

@@ -121,6 +121,14 @@ pub struct CheckFile {
     /// How long a `metrics` condition must hold, e.g. `5m`.
     #[serde(default, rename = "for")]
     pub for_window: Option<String>,
+    /// The optional or conditional checklist item this check covers: the check is `skipped`
+    /// unless the team declares it (`requirements:` in .mlsdm-audit.yaml, or `--require`).
+    #[serde(default)]
+    pub requires: Option<crate::config::Requirement>,
+    /// Where the evidence may live outside the cluster's objects (a central Alertmanager, Grafana,
+    /// a vault): a failure is then `no-data` saying so and how to attest it, never `fail`.
+    #[serde(default)]
+    pub external_evidence: Option<String>,
     /// What to change to make the check pass. Optional for a team's own checks (a three-line
     /// check is still a check); the built-in catalog's test requires it.
     #[serde(default)]
@@ -326,6 +334,10 @@ pub struct Check {
     pub for_window: Option<String>,
     pub remediation: String,
     pub doc: String,
+    /// Skipped unless this requirement is declared.
+    pub requires: Option<crate::config::Requirement>,
+    /// Where the evidence may live instead of the cluster's objects (a failure is `no-data`).
+    pub external_evidence: Option<String>,
     /// Where the definition came from (`checks/ID.yaml` for built-ins).
     pub origin: String,
     /// SHA-256 of the definition's bytes, recorded in reports so a signed report shows exactly
@@ -725,7 +737,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             line_of("for"),
             6,
             format!(
-                "for: {:?} is not a duration like 30s, 5m or 1h",
+                "for: {:?} is not a duration like 30s, 1.5s, 5m or 1h30m",
                 file.for_window.clone().unwrap_or_default()
             ),
         ));
@@ -783,6 +795,8 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         for_window: file.for_window,
         remediation: file.remediation,
         doc: file.doc,
+        requires: file.requires,
+        external_evidence: file.external_evidence,
         origin: origin.to_string(),
         sha256: sha256_hex(text.as_bytes()),
         builtin: false,
@@ -803,29 +817,18 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Parses `30s`, `5m`, `1h`, `1h30m` into seconds.
+/// Parses a duration with humantime: `500ms`, `1.5s`, `30s`, `5m`, `1h30m`, `2h 15m`. A unit is
+/// required (a bare `5` is refused: seconds or minutes?).
+pub fn parse_duration_exact(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    // humantime reads a bare number as an error already; an empty string too.
+    humantime::parse_duration(s).ok()
+}
+
+/// [`parse_duration_exact`] in whole seconds, a fraction rounded up (a `for` window of `1.5s`
+/// asks the condition to hold for 2 s: longer, never shorter, than written).
 pub fn parse_duration(s: &str) -> Option<u64> {
-    let mut total = 0u64;
-    let mut num = String::new();
-    if s.is_empty() {
-        return None;
-    }
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-        } else {
-            let n: u64 = num.parse().ok()?;
-            num.clear();
-            total += n * match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86400,
-                _ => return None,
-            };
-        }
-    }
-    num.is_empty().then_some(total)
+    parse_duration_exact(s).map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
 fn is_kebab(id: &str) -> bool {
@@ -1073,5 +1076,20 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Some(5400));
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(
+            parse_duration_exact("500ms"),
+            Some(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_duration_exact("1.5s"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_duration_exact("2h 15m"),
+            Some(std::time::Duration::from_mins(135))
+        );
+        assert_eq!(parse_duration("1.5s"), Some(2), "rounded up, never shorter");
+        assert_eq!(parse_duration("500ms"), Some(1));
     }
 }

@@ -11,7 +11,8 @@ pub enum LineState {
     Done,
     /// Accepted by a waiver (some result waived, none failing).
     Waived,
-    /// The line does not apply here (a `when` condition did not hold).
+    /// The line does not apply here (a `when` condition did not hold, or it is an optional item
+    /// the team has not declared in its requirements).
     NotApplicable,
     /// Failed, errored, had no data, was not evaluated, or awaits attestation.
     Open,
@@ -41,7 +42,9 @@ fn state(results: &[&CheckResult]) -> LineState {
         matches!(
             r.status,
             Status::Fail | Status::Error | Status::NoData | Status::Manual
-        ) || (r.status == Status::Skipped && !r.message.starts_with("not applicable"))
+        ) || (r.status == Status::Skipped
+            && !r.message.starts_with("not applicable")
+            && !r.message.starts_with(crate::config::OPTIONAL_PREFIX))
     };
     if results.iter().any(|r| open(&r)) {
         LineState::Open

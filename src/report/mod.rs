@@ -296,6 +296,9 @@ pub struct CheckOrigin {
     pub path: String,
     /// SHA-256 of the definition's bytes.
     pub sha256: String,
+    /// The check's fix hint (its `remediation`), shown beside its failures in every format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
 }
 
 impl CheckOrigin {
@@ -305,6 +308,7 @@ impl CheckOrigin {
             kind: if check.builtin { "built-in" } else { "file" }.into(),
             path: check.origin.clone(),
             sha256: check.sha256.clone(),
+            remediation: Some(check.remediation.clone()).filter(|r| !r.trim().is_empty()),
         }
     }
 }
@@ -469,10 +473,23 @@ impl Format {
     }
 }
 
-/// Renders a report; `color` only affects the table.
+/// Renders a report; `color` only affects the table, which gets its default view (a summary
+/// and the failures, 100 columns wide).
 pub fn render(report: &Report, format: Format, color: bool) -> String {
+    render_view(
+        report,
+        format,
+        table::View {
+            color,
+            ..table::View::default()
+        },
+    )
+}
+
+/// Renders a report; `view` lays out the table (the other formats ignore it).
+pub fn render_view(report: &Report, format: Format, view: table::View) -> String {
     match format {
-        Format::Table => table::render(report, color),
+        Format::Table => table::render(report, view),
         Format::Json => json::render(report),
         Format::Markdown => markdown::render(report),
         Format::Html => html::render(report),

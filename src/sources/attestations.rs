@@ -1,4 +1,5 @@
-//! Attestations: reviewers' confirmations of manual checklist items, read from a file and merged
+//! Attestations: reviewers' confirmations of manual checklist items, and of evidence that lives
+//! outside the cluster's objects (checks with `externalEvidence`), read from a file and merged
 //! into the report as `pass` with who confirmed it, when, and the evidence.
 
 use crate::checks::{Check, Source};
@@ -22,7 +23,7 @@ struct Entry {
 /// Reads and validates an attestations file against the loaded checks; errors name file:line.
 pub fn load(
     path: &Path,
-    checks: &[Check],
+    checks: &[&Check],
 ) -> Result<Vec<(String, Attestation)>, crate::UsageError> {
     let file = path.display().to_string();
     let text = crate::input::read_file(path)
@@ -42,8 +43,8 @@ pub fn load(
         let a = e.value;
         match checks.iter().find(|c| c.id == a.check) {
             None => errors.push(format!("{origin}: unknown check {:?}", a.check)),
-            Some(c) if c.source != Source::Manual => {
-                errors.push(format!("{origin}: {} is a {} check, decided by the audit; only manual checks are attested", c.id, c.source));
+            Some(c) if c.source != Source::Manual && c.external_evidence.is_none() => {
+                errors.push(format!("{origin}: {} is a {} check, decided by the audit; only manual checks and checks whose evidence may live outside the cluster are attested", c.id, c.source));
             }
             Some(_) => {}
         }
@@ -72,9 +73,14 @@ pub fn load(
     }
 }
 
-/// Turns attested manual results into passes; unattested ones stay `manual`.
+/// Turns attested manual results into passes; unattested ones stay `manual`. The `no-data` of a
+/// check whose evidence lives outside the cluster (only those can be attested besides manual
+/// ones, see [`load`]) is attested the same way; its failures and errors never are.
 pub fn apply(results: &mut [CheckResult], attestations: &[(String, Attestation)]) {
-    for r in results.iter_mut().filter(|r| r.status == Status::Manual) {
+    for r in results
+        .iter_mut()
+        .filter(|r| matches!(r.status, Status::Manual | Status::NoData))
+    {
         if let Some((_, a)) = attestations.iter().find(|(id, _)| *id == r.id) {
             r.status = Status::Pass;
             r.message = format!("attested by {} on {}: {}", a.by, a.date, a.evidence);

@@ -1,0 +1,34 @@
+# The mlsdm-audit container image, which deploy/cronjob.yaml runs. Build it from the repository's
+# top (a test keeps this tag, the CronJob's image and Cargo.toml's version in step):
+#
+#   docker build -t ghcr.io/neuron7x/mlsdm-audit:0.1.0 --build-arg GIT_COMMIT=$(git rev-parse --short=12 HEAD) .
+#
+# Two stages. The first compiles the binary (`.git` is not copied, so `--version` takes the commit
+# from GIT_COMMIT). The final one is built FROM scratch: the binary, the shared libraries `ldd`
+# says it loads, the CA certificates (rustls reads the system store for --endpoint and
+# --prometheus), and passwd/group entries for UID/GID 65532; no shell, no package manager. It
+# runs as 65532:65532 and writes nothing to its root file system, so it runs with
+# readOnlyRootFilesystem: true (reports go to stdout, or to --output-file on a mounted volume).
+
+FROM rust:1.91-slim-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+ARG GIT_COMMIT=unknown
+ENV MLSDM_AUDIT_GIT_COMMIT=${GIT_COMMIT}
+RUN cargo build --release --locked --bin mlsdm-audit \
+ && mkdir -p /rootfs/usr/local/bin /rootfs/etc/ssl/certs \
+ && cp target/release/mlsdm-audit /rootfs/usr/local/bin/mlsdm-audit \
+ && ldd target/release/mlsdm-audit | grep -o '/[^ ]*' | xargs -I{} cp --parents -L {} /rootfs/ \
+ && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
+ && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' > /rootfs/etc/passwd \
+ && echo 'nonroot:x:65532:' > /rootfs/etc/group \
+ && /rootfs/usr/local/bin/mlsdm-audit --version
+
+FROM scratch
+COPY --from=build /rootfs/ /
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/mlsdm-audit"]
+CMD ["--help"]

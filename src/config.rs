@@ -1,0 +1,324 @@
+//! The team's config file, `.mlsdm-audit.yaml`: defaults for the `check` flags a team repeats,
+//! and the requirements profile, which declares which optional and conditional checklist items
+//! apply to this deployment.
+//!
+//! It is found by walking up from the working directory to the top of the git repository (the
+//! directory holding `.git`) or the file system's root, whichever comes first, so that a file
+//! above the repository never changes what a CI job checks. `--config PATH` names one,
+//! `--no-config` ignores it. Fields are closed like check files': an unknown key is an error
+//! with its file:line (exit 2). Command-line flags win over the file.
+
+use crate::checks::{Check, Severity};
+use crate::report::{CheckResult, Status};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The config file's name, looked for upward from the working directory.
+pub const FILE_NAME: &str = ".mlsdm-audit.yaml";
+
+/// Why an optional check was not evaluated: its result's message begins with this.
+pub const OPTIONAL_PREFIX: &str = "optional: declare it in .mlsdm-audit.yaml to check it";
+
+/// An optional or conditional checklist item a team declares applies to its deployment. Checks
+/// that cover such an item say so (`requires:` in the check file) and are `skipped` unless the
+/// requirement is declared (`requirements:` here, or `--require`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requirement {
+    /// "Tracing (Optional)": distributed tracing, its endpoint, sampling and storage.
+    Tracing,
+    /// "IP whitelisting configured (if required)": Ingresses restrict source IP ranges.
+    IpAllowlist,
+    /// "Penetration testing performed (if required)".
+    PenetrationTest,
+    /// "Multi-region setup (if required)".
+    MultiRegion,
+    /// "GDPR compliance reviewed (if applicable)".
+    Gdpr,
+    /// "Legal review completed (if required)".
+    LegalReview,
+    /// "Maintenance window announced (if required)".
+    MaintenanceWindow,
+}
+
+impl Requirement {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tracing => "tracing",
+            Self::IpAllowlist => "ip-allowlist",
+            Self::PenetrationTest => "penetration-test",
+            Self::MultiRegion => "multi-region",
+            Self::Gdpr => "gdpr",
+            Self::LegalReview => "legal-review",
+            Self::MaintenanceWindow => "maintenance-window",
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `.mlsdm-audit.yaml`, exactly as written. Relative paths are relative to the file.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "mlsdm-audit team config (.mlsdm-audit.yaml)")]
+pub struct ConfigFile {
+    /// Default for `-n, --namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Default for `-l, --selector`.
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// Default for `--fail-on`.
+    #[serde(default)]
+    pub fail_on: Option<Severity>,
+    /// Default for `--checks` (extra check directories).
+    #[serde(default)]
+    pub checks: Vec<PathBuf>,
+    /// Default for `--waivers`.
+    #[serde(default)]
+    pub waivers: Option<PathBuf>,
+    /// Default for `--attestations`.
+    #[serde(default)]
+    pub attestations: Option<PathBuf>,
+    /// Default for `--prometheus` in live audits (not with --manifests, --kustomize, --helm-chart).
+    #[serde(default)]
+    pub prometheus: Option<String>,
+    /// Default for `--endpoint` in live audits (not with --manifests, --kustomize, --helm-chart).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// The optional and conditional checklist items that apply to this deployment; checks for
+    /// the others are `skipped`. `--require` adds to this list.
+    #[serde(default)]
+    #[schemars(with = "Vec<Requirement>")]
+    pub requirements: Vec<Spanned<Requirement>>,
+}
+
+/// A loaded config file and where it came from.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub path: Option<PathBuf>,
+    pub file: ConfigFile,
+}
+
+/// Where the config file is: `--config`, else the first `.mlsdm-audit.yaml` upward from `start`
+/// up to the repository's top (the directory holding `.git`) or the root.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    for dir in start.ancestors() {
+        let candidate = dir.join(FILE_NAME);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if dir.join(".git").exists() {
+            return None;
+        }
+    }
+    None
+}
+
+/// Reads and validates a config file; errors name file:line:column.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let name = path.display().to_string();
+    let text = crate::input::read_file(path).map_err(|e| format!("{name}: {e}"))?;
+    let mut file: ConfigFile = if text.trim().is_empty() {
+        ConfigFile::default()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let (line, col, msg) = crate::checks::yaml_error_parts(&e);
+            format!("{name}:{line}:{col}: {msg}")
+        })?
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let rel = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        }
+    };
+    file.checks = file.checks.iter().map(rel).collect();
+    file.waivers = file.waivers.as_ref().map(rel);
+    file.attestations = file.attestations.as_ref().map(rel);
+    let mut seen = Vec::new();
+    for r in &file.requirements {
+        if seen.contains(&r.value) {
+            return Err(format!(
+                "{name}:{}:{}: requirement {} is declared twice",
+                r.referenced.line(),
+                r.referenced.column(),
+                r.value
+            ));
+        }
+        seen.push(r.value);
+    }
+    Ok(Config {
+        path: Some(path.to_path_buf()),
+        file,
+    })
+}
+
+/// Finds (or takes `--config`) and loads the config, unless `--no-config`.
+pub fn find(explicit: Option<&Path>, disabled: bool, cwd: &Path) -> Result<Option<Config>, String> {
+    if disabled {
+        return Ok(None);
+    }
+    match explicit {
+        Some(p) => load(p).map(Some),
+        None => discover(cwd).map(|p| load(&p)).transpose(),
+    }
+}
+
+/// Fills the flags the command line left unset from the config file (the command line wins).
+pub fn apply(args: &mut crate::cli::CheckArgs, config: &Config) {
+    let f = &config.file;
+    if args.namespace.is_none() && !args.all_namespaces {
+        args.namespace.clone_from(&f.namespace);
+    }
+    if args.selector.is_none() {
+        args.selector.clone_from(&f.selector);
+    }
+    if args.fail_on.is_none() {
+        args.fail_on = f.fail_on.map(Into::into);
+    }
+    if args.checks.is_empty() {
+        args.checks.clone_from(&f.checks);
+    }
+    if args.waivers.is_none() {
+        args.waivers.clone_from(&f.waivers);
+    }
+    if args.attestations.is_none() {
+        args.attestations.clone_from(&f.attestations);
+    }
+    // The file's Prometheus and endpoints describe what is deployed: they apply to live audits
+    // only. Manifests (-f, -k, --helm-chart) are a release not deployed yet, and evidence from
+    // the running one would pass checks it has not earned.
+    let manifest_run =
+        !args.manifests.is_empty() || !args.kustomize.is_empty() || args.helm_chart.is_some();
+    if !manifest_run {
+        if args.prometheus.is_none() {
+            args.prometheus.clone_from(&f.prometheus);
+        }
+        if args.endpoints.is_empty() {
+            args.endpoints.clone_from(&f.endpoints);
+        }
+    }
+    for r in &f.requirements {
+        if !args.requirements.contains(&r.value) {
+            args.requirements.push(r.value);
+        }
+    }
+}
+
+/// Splits the selected checks into those to evaluate and the optional ones whose requirement
+/// is not declared.
+pub fn partition(checks: Vec<Check>, declared: &[Requirement]) -> (Vec<Check>, Vec<Check>) {
+    checks
+        .into_iter()
+        .partition(|c| c.requires.is_none_or(|r| declared.contains(&r)))
+}
+
+/// One `skipped` result per optional check not evaluated, saying how to turn it on.
+pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
+    optional
+        .iter()
+        .map(|c| {
+            let r = c.requires.map_or("?", Requirement::name);
+            CheckResult {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                section: c.section.clone(),
+                severity: c.severity,
+                source: c.source,
+                status: Status::Skipped,
+                message: format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
+                object: None,
+                location: None,
+                checklist: c.checklist.clone(),
+                outcome: None,
+                waiver: None,
+                attestation: None,
+                change: None,
+                endpoint: None,
+                window: None,
+            }
+        })
+        .collect()
+}
+
+/// Checks whose evidence may live outside the cluster's objects (`externalEvidence`): a failure
+/// there means the audit did not find the evidence, not that it is missing, so it is `no-data`
+/// with where else it may be and how to attest it.
+pub fn external_evidence(results: &mut [CheckResult], checks: &[Check]) {
+    for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
+        let Some(where_else) = checks
+            .iter()
+            .find(|c| c.id == r.id)
+            .and_then(|c| c.external_evidence.as_deref())
+        else {
+            continue;
+        };
+        r.status = Status::NoData;
+        r.message = format!(
+            "{}; the evidence may live outside the cluster's objects ({}): if it does, attest it (--attestations, check: {}, with by, date and evidence)",
+            r.message.trim_end_matches('.'),
+            where_else.trim().trim_end_matches('.'),
+            r.id
+        );
+    }
+}
+
+/// The JSON Schema of `.mlsdm-audit.yaml`, for editors.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(ConfigFile);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_and_requirement_name_their_line() {
+        let dir = std::env::temp_dir().join(format!("mlsdm-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(FILE_NAME);
+        std::fs::write(&p, "namespace: x\nfailOn: low\nnamespce: y\n").unwrap();
+        let e = load(&p).unwrap_err();
+        assert!(e.contains(":3:1: unknown field `namespce`"), "{e}");
+        std::fs::write(&p, "requirements:\n  - tracing\n  - tracng\n").unwrap();
+        let e = load(&p).unwrap_err();
+        assert!(e.contains(":3:") && e.contains("tracng"), "{e}");
+        std::fs::write(&p, "requirements: [tracing, tracing]\n").unwrap();
+        assert!(load(&p).unwrap_err().contains("declared twice"));
+        std::fs::write(&p, "checks: [team-checks]\nrequirements: [gdpr]\n").unwrap();
+        let c = load(&p).unwrap();
+        assert_eq!(c.file.checks, vec![dir.join("team-checks")]);
+        assert_eq!(c.file.requirements[0].value, Requirement::Gdpr);
+        // Found from a directory below, not above the repository's top.
+        let below = dir.join("a/b");
+        std::fs::create_dir_all(&below).unwrap();
+        assert_eq!(discover(&below), Some(p.clone()));
+        std::fs::create_dir_all(below.join(".git")).unwrap();
+        assert_eq!(discover(&below), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
