@@ -61,6 +61,23 @@ fn html_report_in_chromium() {
         "nothing hidden before filtering"
     );
 
+    // The verdict and the score come first, then the failures (severest first), then sections
+    // whose bars are red where a line failed.
+    let verdict = dom.find("id=\"verdict\"").expect("a verdict banner");
+    let findings = dom.find("id=\"findings\"").expect("failures listed");
+    let sections = dom.find("<h2>Sections</h2>").unwrap();
+    assert!(verdict < findings && findings < sections);
+    assert!(
+        dom.contains("verdict-fail") && dom.contains("score "),
+        "verdict and score"
+    );
+    assert!(dom.contains("class=\"s-fail\"") && dom.contains("data-rag=\"red\""));
+    assert!(dom.contains("class=\"fix\""), "fix hints beside failures");
+    assert!(
+        dom.contains("data-overflow=\"false\""),
+        "fits a desktop window"
+    );
+
     // The filters: only open lines and failed results.
     let filtered = chromium(&dir, &["--dump-dom", &format!("{url}#show=open,fail")]);
     let filtered = String::from_utf8_lossy(&filtered.stdout);
@@ -104,5 +121,24 @@ fn html_report_in_chromium() {
         "a rendered page, not a blank one ({} bytes)",
         png.len()
     );
+    // At a phone's width the page reflows instead of overflowing sideways.
+    let phone = chromium(&dir, &["--window-size=390,844", "--dump-dom", &url]);
+    let phone = String::from_utf8_lossy(&phone.stdout);
+    assert!(
+        phone.contains("data-overflow=\"false\""),
+        "wider than a 390 px window"
+    );
+    let shot = dir.join("phone.png");
+    let out = chromium(
+        &dir,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=390,844",
+            &url,
+        ],
+    );
+    assert!(out.status.success());
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 390);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -36,7 +36,7 @@ h1 { margin-bottom: .2rem; } .meta { color: #57606a; margin-top: 0; }
 .card b { display: block; font-size: 1.5rem; }
 .bar { display: flex; height: .8rem; border-radius: 3px; overflow: hidden; background: #eaeef2; width: 100%; }
 .bar span { display: block; height: 100%; }
-.s-done { background: var(--pass); } .s-open { background: var(--open); } .s-waived { background: var(--waived); } .s-na { background: var(--na); }
+.s-done { background: var(--pass); } .s-fail { background: var(--fail); } .s-open { background: var(--open); } .s-waived { background: var(--waived); } .s-na { background: var(--na); }
 table { border-collapse: collapse; width: 100%; margin: .5rem 0 1.5rem; }
 th, td { border-bottom: 1px solid #d0d7de; padding: .35rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
@@ -53,6 +53,18 @@ li[data-state=waived] .tick { color: var(--waived); } li[data-state=na] .tick { 
 .filters { position: sticky; top: 0; background: #fff; padding: .5rem 0; border-bottom: 1px solid #d0d7de; z-index: 1; }
 .filters label { margin-right: 1rem; }
 .hidden { display: none; }
+.verdict { border-radius: 6px; padding: .7rem 1rem; margin: 1rem 0; color: #fff; display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; align-items: baseline; }
+.verdict b { font-size: 1.15rem; } .verdict-pass { background: var(--pass); } .verdict-fail { background: var(--fail); } .verdict-error { background: var(--open); }
+.rag { display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; margin-right: .4rem; vertical-align: baseline; }
+.rag-red { background: var(--fail); } .rag-amber { background: var(--open); } .rag-green { background: var(--pass); }
+ol.findings { padding-left: 1.4rem; } ol.findings li { margin: .2rem 0 .8rem; }
+.sev { display: inline-block; border-radius: 3px; padding: 0 .35rem; font-size: .8em; font-weight: 600; color: #fff; background: var(--na); text-transform: uppercase; }
+.sev-critical, .sev-high { background: var(--fail); } .sev-medium { background: var(--open); }
+.where { color: #57606a; font-size: .9em; } .fix { font-size: .9em; } .fix::before { content: "Fix: "; font-weight: 600; }
+li.failing .tick { color: var(--fail); }
+.scroll { overflow-x: auto; }
+td, li, .detail { overflow-wrap: anywhere; }
+@media (max-width: 600px) { body { margin: 1rem auto; font-size: 14px; } .sections td:first-child { width: auto; } .card { min-width: 4.2rem; } th, td { padding: .3rem; } }
 @media print { .filters { display: none; } .hidden { display: revert; } body { margin: 0; max-width: none; } h2 { break-after: avoid; } }
 "#;
 
@@ -63,6 +75,8 @@ function applyFilters() {
   document.querySelectorAll('[data-status]').forEach(el => el.classList.toggle('hidden', !shown.has(el.dataset.status)));
 }
 document.querySelectorAll('.filters input').forEach(i => i.addEventListener('change', applyFilters));
+// Whether the page is wider than the window (a phone's): the browser test reads it.
+document.documentElement.dataset.overflow = String(document.documentElement.scrollWidth > document.documentElement.clientWidth);
 // A link can preselect filters: report.html#show=open,fail
 if (location.hash.startsWith('#show=')) {
   const want = new Set(location.hash.slice(6).split(','));
@@ -70,6 +84,86 @@ if (location.hash.startsWith('#show=')) {
   applyFilters();
 }
 ";
+
+/// A checklist line left open by a failure or an error (not only by missing data).
+fn is_failing(line: &checklist::Line<'_>) -> bool {
+    line.state == LineState::Open
+        && line
+            .results
+            .iter()
+            .any(|r| matches!(r.status, Status::Fail | Status::Error))
+}
+
+/// The check's fix hint, as the report records it.
+fn remediation<'a>(report: &'a Report, id: &str) -> Option<&'a str> {
+    report
+        .checks
+        .iter()
+        .find(|c| c.id == id)
+        .and_then(|c| c.remediation.as_deref())
+}
+
+/// The gate's verdict and the score, first thing on the page, coloured as the exit code reads.
+fn verdict_banner(report: &Report) -> String {
+    let class = match report.exit_code() {
+        0 => "pass",
+        1 => "fail",
+        _ => "error",
+    };
+    let score = super::score(report).map_or_else(
+        || "score: n/a (nothing decided)".to_string(),
+        |(pct, pass, decided)| format!("score {pct}% ({pass} of {decided} decided results pass)"),
+    );
+    format!(
+        "<div class=\"verdict verdict-{class}\" id=\"verdict\"><b>{}</b><span>{}</span></div>\n",
+        esc(&super::verdict(report)),
+        esc(&score)
+    )
+}
+
+/// Failures and errors first, severest first, each with where, what and how to fix it.
+fn findings(report: &Report) -> String {
+    let mut open: Vec<&super::CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+        .collect();
+    if open.is_empty() {
+        return String::new();
+    }
+    open.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+    let mut h = format!(
+        "<h2 id=\"findings\">Failures and errors ({})</h2>\n<ol class=\"findings\">\n",
+        open.len()
+    );
+    for r in open {
+        let place = match (&r.object, &r.location) {
+            (Some(o), Some(l)) => format!(
+                "{} &middot; {}:{}",
+                esc(&o.to_string()),
+                esc(&l.file),
+                l.line
+            ),
+            (Some(o), None) => esc(&o.to_string()),
+            (None, Some(l)) => format!("{}:{}", esc(&l.file), l.line),
+            (None, None) => String::new(),
+        };
+        let fix = remediation(report, &r.id)
+            .map(|f| format!("<div class=\"fix\">{}</div>", esc(f)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<li data-status=\"{st}\"><span class=\"sev sev-{sev}\">{sev}</span> <span class=\"status status-{st}\">{st}</span> <code>{}</code> {}<br><span class=\"where\">{place}</span><div>{}</div>{fix}</li>",
+            esc(&r.id),
+            esc(&r.title),
+            esc(&r.message),
+            st = r.status,
+            sev = r.severity,
+        );
+    }
+    h.push_str("</ol>\n");
+    h
+}
 
 fn state_name(s: LineState) -> &'static str {
     match s {
@@ -116,36 +210,48 @@ pub fn render(report: &Report) -> String {
             "<div class=\"card status-{label}\"><b>{n}</b>{label}</div>"
         );
     }
-    h.push_str("</div>\n<h2>Sections</h2>\n<table class=\"sections\"><tr><th>Section</th><th>Lines done</th><th></th></tr>\n");
+    h.push_str("</div>\n");
+    h.push_str(&verdict_banner(report));
+    h.push_str(&findings(report));
+    h.push_str("<h2>Sections</h2>\n<div class=\"scroll\"><table class=\"sections\"><tr><th>Section</th><th>Lines done</th><th></th></tr>\n");
     for sec in &view {
         let total = sec.lines.len();
         let count = |st: LineState| sec.lines.iter().filter(|l| l.state == st).count();
         let done =
             count(LineState::Done) + count(LineState::Waived) + count(LineState::NotApplicable);
+        // Red: a line with a failure or an error; amber: open for another reason (no data, a
+        // manual item, not evaluated); green: every line done, waived or not applicable.
+        let failing = sec.lines.iter().filter(|l| is_failing(l)).count();
+        let rag = if failing > 0 {
+            "red"
+        } else if count(LineState::Open) > 0 {
+            "amber"
+        } else {
+            "green"
+        };
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{done}/{total}</td><td><div class=\"bar\">",
+            "<tr data-rag=\"{rag}\"><td><span class=\"rag rag-{rag}\"></span>{}</td><td>{done}/{total}</td><td><div class=\"bar\">",
             esc(&sec.path)
         );
-        for st in [
-            LineState::Done,
-            LineState::Waived,
-            LineState::NotApplicable,
-            LineState::Open,
+        for (class, n) in [
+            ("done", count(LineState::Done)),
+            ("waived", count(LineState::Waived)),
+            ("na", count(LineState::NotApplicable)),
+            ("fail", failing),
+            ("open", count(LineState::Open) - failing),
         ] {
-            let n = count(st);
             if n > 0 {
                 let _ = write!(
                     h,
-                    "<span class=\"s-{}\" style=\"width:{:.1}%\"></span>",
-                    state_name(st),
+                    "<span class=\"s-{class}\" style=\"width:{:.1}%\"></span>",
                     100.0 * n as f64 / total as f64
                 );
             }
         }
         h.push_str("</div></td></tr>\n");
     }
-    h.push_str("</table>\n<div class=\"filters\">Show: ");
+    h.push_str("</table></div>\n<div class=\"filters\">Show: ");
     for (value, label) in [
         ("open", "open"),
         ("done", "done"),
@@ -174,15 +280,20 @@ pub fn render(report: &Report) -> String {
             };
             let _ = writeln!(
                 h,
-                "<li data-state=\"{}\"><span class=\"tick\">{tick}</span>{}<span class=\"detail\">{}</span></li>",
+                "<li data-state=\"{}\"{}><span class=\"tick\">{tick}</span>{}<span class=\"detail\">{}</span></li>",
                 state_name(line.state),
+                if is_failing(line) {
+                    " class=\"failing\""
+                } else {
+                    ""
+                },
                 esc(&plain(&line.text)),
                 esc(&checklist::detail(line))
             );
         }
         h.push_str("</ul>\n");
     }
-    h.push_str("<h2>Results</h2>\n<table class=\"results\"><tr><th>Status</th><th>Severity</th><th>Check</th><th>Object</th><th>Message</th></tr>\n");
+    h.push_str("<h2>Results</h2>\n<div class=\"scroll\"><table class=\"results\"><tr><th>Status</th><th>Severity</th><th>Check</th><th>Object</th><th>Message</th></tr>\n");
     for r in &report.results {
         let object = match (&r.object, &r.location) {
             (Some(o), Some(l)) => format!(
@@ -194,16 +305,22 @@ pub fn render(report: &Report) -> String {
             (Some(o), None) => esc(&o.to_string()),
             _ => "&ndash;".into(),
         };
+        let fix = match (r.status, remediation(report, &r.id)) {
+            (Status::Fail | Status::Error, Some(fix)) => {
+                format!("<div class=\"fix\">{}</div>", esc(fix))
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             h,
-            "<tr data-status=\"{st}\"><td class=\"status status-{st}\">{st}</td><td>{}</td><td><code>{}</code></td><td>{object}</td><td>{}</td></tr>",
+            "<tr data-status=\"{st}\"><td class=\"status status-{st}\">{st}</td><td>{}</td><td><code>{}</code></td><td>{object}</td><td>{}{fix}</td></tr>",
             r.severity,
             esc(&r.id),
             esc(&r.message),
             st = r.status
         );
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></div>\n");
     if !report.notes.is_empty() {
         h.push_str("<h2>Notes on the input</h2>\n<ul class=\"notes\">\n");
         for n in &report.notes {

@@ -473,6 +473,53 @@ impl Format {
     }
 }
 
+/// The score: passed results as a share of those the audit decided (pass, fail, error, waived),
+/// rounded down so that a run with a failure never shows 100%.
+pub fn score(report: &Report) -> Option<(usize, usize, usize)> {
+    let s = &report.summary;
+    let decided = s.pass + s.fail + s.error + s.waived;
+    (decided > 0).then(|| (s.pass * 100 / decided, s.pass, decided))
+}
+
+/// One line: the gate's verdict at `--fail-on`, from the same rule as the exit code.
+pub fn verdict(report: &Report) -> String {
+    let at = report.target.fail_on;
+    let gated = |st: Status| {
+        report
+            .results
+            .iter()
+            .filter(|r| {
+                r.status == st
+                    && r.severity >= at
+                    && (!report.target.fail_on_new || r.change == Some(Change::New))
+            })
+            .count()
+    };
+    let scope = if report.target.fail_on_new {
+        " (new against the baseline)"
+    } else {
+        ""
+    };
+    match report.exit_code() {
+        1 => format!(
+            "FAIL: {} failure(s) at or above {at}{scope}",
+            gated(Status::Fail)
+        ),
+        3 => format!(
+            "ERROR: {} check(s) at or above {at} could not be evaluated{scope}",
+            gated(Status::Error)
+        ),
+        _ => {
+            let below = report.summary.fail;
+            if below > 0 {
+                format!("PASS: nothing failed at or above {at}{scope} ({below} failure(s) below)")
+            } else {
+                format!("PASS: nothing failed at or above {at}{scope}")
+            }
+        }
+    }
+}
+
 /// Renders a report; `color` only affects the table, which gets its default view (a summary
 /// and the failures, 100 columns wide).
 pub fn render(report: &Report, format: Format, color: bool) -> String {

@@ -140,64 +140,17 @@ fn object_text(r: &CheckResult) -> Option<String> {
     }
 }
 
-/// The score: passed results as a share of those the audit decided (pass, fail, error, waived),
-/// rounded down so that a run with a failure never shows 100%.
-pub fn score(report: &Report) -> Option<(usize, usize, usize)> {
-    let s = &report.summary;
-    let decided = s.pass + s.fail + s.error + s.waived;
-    (decided > 0).then(|| (s.pass * 100 / decided, s.pass, decided))
-}
-
-/// One line: the gate's verdict at `--fail-on`, from the same rule as the exit code.
-pub fn verdict(report: &Report) -> String {
-    let at = report.target.fail_on;
-    let gated = |st: Status| {
-        report
-            .results
-            .iter()
-            .filter(|r| {
-                r.status == st
-                    && r.severity >= at
-                    && (!report.target.fail_on_new || r.change == Some(super::Change::New))
-            })
-            .count()
-    };
-    let scope = if report.target.fail_on_new {
-        " (new against the baseline)"
-    } else {
-        ""
-    };
-    match report.exit_code() {
-        1 => format!(
-            "FAIL: {} failure(s) at or above {at}{scope}",
-            gated(Status::Fail)
-        ),
-        3 => format!(
-            "ERROR: {} check(s) at or above {at} could not be evaluated{scope}",
-            gated(Status::Error)
-        ),
-        _ => {
-            let below = report.summary.fail;
-            if below > 0 {
-                format!("PASS: nothing failed at or above {at}{scope} ({below} failure(s) below)")
-            } else {
-                format!("PASS: nothing failed at or above {at}{scope}")
-            }
-        }
-    }
-}
-
 fn summary_lines(report: &Report, color: bool) -> String {
     let s = &report.summary;
     let mut out = format!(
         "{} pass, {} fail, {} error, {} no-data, {} skipped, {} waived, {} manual (fail-on: {})\n",
         s.pass, s.fail, s.error, s.no_data, s.skipped, s.waived, s.manual, report.target.fail_on
     );
-    let score = score(report).map_or_else(
+    let score = super::score(report).map_or_else(
         || "score: n/a (nothing decided)".to_string(),
         |(pct, pass, decided)| format!("score: {pct}% ({pass} of {decided} decided results pass)"),
     );
-    let verdict = verdict(report);
+    let verdict = super::verdict(report);
     let code = match report.exit_code() {
         1 => "1;31",
         3 => "1;35",

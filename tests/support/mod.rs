@@ -49,6 +49,11 @@ pub fn shared_report() -> Report {
         },
         results,
     );
+    // As every real run records them: which checks ran, where from, and their fix hints.
+    report.checks = checks
+        .iter()
+        .map(mlsdm_audit::report::CheckOrigin::of)
+        .collect();
     report.generated_at = "2026-11-26T12:00:00Z".into();
     report.tool.version = "0.0.0-test".into();
     report
