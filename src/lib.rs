@@ -17,6 +17,7 @@ pub mod seed;
 pub mod signoff;
 pub mod sources;
 pub mod waivers;
+pub mod watch;
 
 use anyhow::Result;
 use checks::{Check, Source};
@@ -391,7 +392,7 @@ pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
     })
 }
 
-fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
+pub(crate) fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
     checks::parse_duration(value)
         .map(std::time::Duration::from_secs)
         .ok_or_else(|| {
@@ -489,7 +490,9 @@ fn reject_unsupported_queries(checks: &[Check]) -> Result<(), UsageError> {
     }
 }
 
-fn cluster_options(args: &CheckArgs) -> Result<sources::kube::ClusterOptions, UsageError> {
+pub(crate) fn cluster_options(
+    args: &CheckArgs,
+) -> Result<sources::kube::ClusterOptions, UsageError> {
     Ok(sources::kube::ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
