@@ -499,7 +499,7 @@ impl Watcher<'_> {
                 }
             }
         }
-        let next = self.next_checkpoint(tick);
+        let next = self.next_checkpoint(now_epoch());
         self.show(criteria, next);
         let fired: Vec<usize> = (0..criteria.len())
             .filter(|&i| {

@@ -1,0 +1,501 @@
+//! `mlsdm-audit watch` over the MLSDM stand-in with short windows: a release whose error rate or
+//! latency jumps ends in exit 4 with the undo command, a healthy one passes every checkpoint
+//! with reports that can be signed and verified, a rollback criterion that never gets data ends
+//! like an error naming its series, and with a real Prometheus a restarted watcher reaches the
+//! verdict of one that ran throughout (scripts/test.sh starts that Prometheus).
+//!
+//! No assertion depends on how fast the machine is: deadlines are generous upper bounds that
+//! only stop a hung watch.
+
+use mlsdm_audit_testservers::mlsdm::{Config, Jump, Server, start};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The watches scrape and evaluate every second: one at a time, so they do not compete for the
+/// machine's cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct Running {
+    server: Server,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn serve(config: Config) -> Running {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(start("127.0.0.1:0", config)).unwrap();
+    Running { server, _rt: rt }
+}
+
+struct Tmp(PathBuf);
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmp(name: &str) -> Tmp {
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-watch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Tmp(dir)
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Runs a watch to its end; a watch still running after `limit` (far beyond what it needs) is
+/// killed and fails the test.
+fn watch(args: &[&str], limit: Duration) -> Output {
+    let child = bin()
+        .arg("watch")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let deadline = Instant::now() + limit;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    loop {
+        if let Ok(out) = rx.try_recv() {
+            return out.unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").arg(id.to_string()).status();
+            let out = rx.recv().unwrap().unwrap();
+            panic!(
+                "the watch did not end within {limit:?}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| {
+                panic!(
+                    "{e}: not a JSON line: {l}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+        })
+        .collect()
+}
+
+fn transcript(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn jump_config(error_ratio: f64, p95_seconds: f64) -> Config {
+    let mut c = Config::healthy();
+    c.jump = Some(Jump {
+        after: Duration::from_secs(3),
+        error_ratio,
+        p95_seconds,
+    });
+    c
+}
+
+fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
+    let _guard = serial();
+    let s = serve(config);
+    let dir = tmp(name);
+    let out_dir = dir.0.to_str().unwrap();
+    let started = std::time::SystemTime::now();
+    let out = watch(
+        &[
+            "--no-cluster",
+            "--endpoint",
+            &s.server.url,
+            "--interval",
+            "1s",
+            "--window",
+            "5s",
+            "--checkpoints",
+            "10s,20s",
+            "--output-dir",
+            out_dir,
+            "-o",
+            "jsonl",
+        ],
+        Duration::from_secs(180),
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(4), "{t}");
+    let ev = events(&out);
+    let rollback = ev
+        .iter()
+        .find(|e| e["event"] == "rollback")
+        .unwrap_or_else(|| panic!("no rollback event: {t}"));
+    assert_eq!(rollback["check"], criterion, "{t}");
+    assert!(rollback["heldSeconds"].as_f64().unwrap() >= 5.0, "{t}");
+    let commands = rollback["commands"].as_array().unwrap();
+    assert!(
+        commands.iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .starts_with("kubectl rollout undo deployment/")),
+        "{t}"
+    );
+    assert!(!rollback["evidence"].as_array().unwrap().is_empty(), "{t}");
+    // Its first failing observation includes samples after the jump (3 s after the stand-in
+    // started), and it held 5 s from there: never earlier (whole seconds, one scrape's slack).
+    let at = chrono::DateTime::parse_from_rfc3339(rollback["time"].as_str().unwrap()).unwrap();
+    let started = chrono::DateTime::<chrono::Utc>::from(started);
+    assert!(
+        at.timestamp() + 2 >= started.timestamp() + 5,
+        "rollback at {at}, too early for a jump at {started} + 3 s to hold 5 s: {t}"
+    );
+    // Every evaluation before it said this criterion held for less than its window.
+    for e in ev
+        .iter()
+        .filter(|e| e["event"] == "evaluation" && e["check"] == criterion)
+    {
+        if e["status"] == "fail" {
+            continue;
+        }
+        assert_eq!(e["heldSeconds"].as_f64(), Some(0.0), "{e}");
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("rollback.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == criterion && r["status"] == "fail"),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_error_rate_jump_ends_in_exit_4_with_the_undo_command() {
+    rollback_over_jump(jump_config(0.5, 0.02), "rollback-error-rate", "errors");
+}
+
+#[test]
+fn a_latency_jump_ends_in_exit_4_with_the_undo_command() {
+    rollback_over_jump(jump_config(0.0, 0.8), "rollback-p95-latency", "latency");
+}
+
+fn ssh_keygen(args: &[&str]) -> Output {
+    Command::new("ssh-keygen")
+        .args(args)
+        .output()
+        .expect("ssh-keygen (Debian openssh-client) is needed to sign; scripts/test.sh installs it")
+}
+
+#[test]
+fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify() {
+    let _guard = serial();
+    let s = serve(Config::healthy());
+    let dir = tmp("healthy");
+    let out_dir = dir.0.join("reports");
+    let out = watch(
+        &[
+            "--no-cluster",
+            "--endpoint",
+            &s.server.url,
+            "--interval",
+            "1s",
+            "--window",
+            "5s",
+            "--checkpoints",
+            "5s,10s",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        Duration::from_secs(180),
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let ev = events(&out);
+    let checkpoints: Vec<&Value> = ev.iter().filter(|e| e["event"] == "checkpoint").collect();
+    let names: Vec<&str> = checkpoints
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["5s", "10s", "final"], "{t}");
+    for c in &checkpoints {
+        assert_eq!(c["exitCode"], 0, "{t}");
+        assert_eq!(c["undecidedCriteria"].as_array().unwrap().len(), 0, "{t}");
+    }
+    assert!(ev.iter().all(|e| e["event"] != "rollback"), "{t}");
+    // The rollback criteria were evaluated, and passed, before each checkpoint.
+    assert!(
+        ev.iter().any(|e| e["event"] == "evaluation"
+            && e["check"] == "rollback-error-rate"
+            && e["status"] == "pass"),
+        "{t}"
+    );
+    for file in [
+        "checkpoint-5s.json",
+        "checkpoint-10s.json",
+        "post-deployment.json",
+    ] {
+        let path = out_dir.join(file);
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let results = report["results"].as_array().unwrap();
+        assert!(
+            results
+                .iter()
+                .any(|r| r["id"] == "rollback-error-rate" && r["status"] == "pass"),
+            "{file}: {report}"
+        );
+        assert!(
+            results
+                .iter()
+                .any(|r| r["id"] == "error-rate-below-1pct" && r["status"] == "pass"),
+            "{file}: {report}"
+        );
+        assert!(
+            results.iter().all(|r| r["status"] != "fail"),
+            "{file}: {report}"
+        );
+    }
+    // A checkpoint report is a report like any other: re-rendered, signed, verified.
+    let report = out_dir.join("checkpoint-5s.json");
+    let rendered = bin()
+        .args(["report", report.to_str().unwrap(), "-o", "markdown"])
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{}", transcript(&rendered));
+    let key = dir.0.join("sre");
+    let k = ssh_keygen(&[
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "sre",
+        "-f",
+        key.to_str().unwrap(),
+    ]);
+    assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
+    let signed = bin()
+        .args([
+            "signoff",
+            report.to_str().unwrap(),
+            "--role",
+            "DevOps/SRE Lead",
+            "--name",
+            "Sam Ops",
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", transcript(&signed));
+    let public = std::fs::read_to_string(dir.0.join("sre.pub")).unwrap();
+    let public: Vec<&str> = public.split_whitespace().take(2).collect();
+    let allowed = dir.0.join("allowed_signers");
+    std::fs::write(&allowed, format!("sam@example.org {}\n", public.join(" "))).unwrap();
+    let verified = bin()
+        .args([
+            "verify",
+            report.to_str().unwrap(),
+            "--allowed-signers",
+            allowed.to_str().unwrap(),
+            "--fail-on-unsigned",
+            "DevOps/SRE Lead",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(verified.status.code(), Some(0), "{}", transcript(&verified));
+}
+
+#[test]
+fn a_rollback_criterion_that_never_gets_data_ends_like_an_error_naming_its_series() {
+    let _guard = serial();
+    // Like MLSDM 1.2.0: the request metrics are declared but never fed.
+    let mut config = Config::healthy();
+    config.feed_metrics = false;
+    let s = serve(config);
+    let dir = tmp("nodata");
+    let out = watch(
+        &[
+            "--no-cluster",
+            "--endpoint",
+            &s.server.url,
+            "--interval",
+            "1s",
+            "--window",
+            "5s",
+            "--checkpoints",
+            "5s,10s",
+            "--output-dir",
+            dir.0.to_str().unwrap(),
+            "-o",
+            "status",
+        ],
+        Duration::from_secs(180),
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "checkpoint 5s not passed: rollback criterion rollback-error-rate is no-data"
+        ) && stdout.contains("series that never came: mlsdm_http_requests_total"),
+        "{t}"
+    );
+    assert!(
+        stdout.contains("series that never came: mlsdm_http_request_latency_seconds_bucket"),
+        "{t}"
+    );
+    // The checkpoint report is written (it shows the no-data), and the watch stopped there.
+    assert!(dir.0.join("checkpoint-5s.json").exists(), "{t}");
+    assert!(!dir.0.join("checkpoint-10s.json").exists(), "{t}");
+}
+
+#[test]
+fn watch_refuses_manifests_and_bad_flags() {
+    for args in [
+        &["--manifests", "fixtures/healthy"][..],
+        &[
+            "--no-cluster",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--interval",
+            "soon",
+        ][..],
+        &[
+            "--no-cluster",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--since",
+            "yesterday",
+        ][..],
+    ] {
+        let out = bin().arg("watch").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", transcript(&out));
+    }
+}
+
+fn env_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the suite with scripts/test.sh, which starts the stand-ins and Prometheus")
+    })
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// With --prometheus a criterion's window is a range query from the rollout: a watcher that
+/// restarts (same --since) reaches, at its first evaluation, the verdict one that ran throughout
+/// reached, and no watcher calls it before the window since the rollout is covered.
+#[test]
+fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
+    let _guard = serial();
+    let prometheus = env_url("MLSDM_AUDIT_TEST_PROMETHEUS_ERRORS");
+    let dir = tmp("restart");
+    let since = std::time::SystemTime::now();
+    let since_text = rfc3339(since);
+    let run = |sub: &str, until: &str| {
+        let out_dir = dir.0.join(sub);
+        watch(
+            &[
+                "--no-cluster",
+                "--prometheus",
+                &prometheus,
+                "--since",
+                &since_text,
+                "--until",
+                until,
+                "--interval",
+                "1s",
+                "--window",
+                "8s",
+                "--checkpoints",
+                "1h",
+                "--output-dir",
+                out_dir.to_str().unwrap(),
+                "-o",
+                "jsonl",
+            ],
+            Duration::from_secs(180),
+        )
+    };
+    // The first watcher is stopped (--until) before the window since the rollout is covered: no
+    // verdict yet, however bad the error rate.
+    let first = run("first", "3s");
+    assert_ne!(first.status.code(), Some(4), "{}", transcript(&first));
+    assert!(
+        events(&first).iter().all(|e| e["event"] != "rollback"),
+        "{}",
+        transcript(&first)
+    );
+    // One watcher runs throughout.
+    let throughout = run("throughout", "10m");
+    let t = transcript(&throughout);
+    assert_eq!(throughout.status.code(), Some(4), "{t}");
+    let verdict = |out: &Output| -> (String, Vec<Value>) {
+        let ev = events(out);
+        let r = ev
+            .iter()
+            .find(|e| e["event"] == "rollback")
+            .unwrap_or_else(|| panic!("no rollback: {}", transcript(out)))
+            .clone();
+        (
+            r["check"].as_str().unwrap().to_string(),
+            r["commands"].as_array().unwrap().clone(),
+        )
+    };
+    // The restarted watcher starts after the window since the rollout is covered: its very first
+    // evaluation sees the whole window in Prometheus.
+    while std::time::SystemTime::now() < since + Duration::from_secs(9) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let restarted = run("restarted", "10m");
+    let rt = transcript(&restarted);
+    assert_eq!(restarted.status.code(), Some(4), "{rt}");
+    assert_eq!(verdict(&restarted), verdict(&throughout), "{rt}\n{t}");
+    let ev = events(&restarted);
+    let evaluations = ev
+        .iter()
+        .filter(|e| e["event"] == "evaluation" && e["check"] == "rollback-error-rate")
+        .count();
+    assert_eq!(
+        evaluations, 1,
+        "the restarted watcher needed more than one evaluation: {rt}"
+    );
+    let rollback = ev.iter().find(|e| e["event"] == "rollback").unwrap();
+    assert!(rollback["heldSeconds"].as_f64().unwrap() >= 8.0, "{rt}");
+    let evidence = rollback["evidence"][0]["source"].as_str().unwrap();
+    assert!(evidence.starts_with("Prometheus at "), "{rt}");
+}
