@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Far beyond what any watch here needs: only stops a hung one.
+const LIMIT: Duration = Duration::from_mins(3);
+
 /// The watches scrape and evaluate every second: one at a time, so they do not compete for the
 /// machine's cores.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -148,7 +151,7 @@ fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
             "-o",
             "jsonl",
         ],
-        Duration::from_secs(180),
+        LIMIT,
     );
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(4), "{t}");
@@ -238,7 +241,7 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
             "-o",
             "jsonl",
         ],
-        Duration::from_secs(180),
+        LIMIT,
     );
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
@@ -362,7 +365,7 @@ fn a_rollback_criterion_that_never_gets_data_ends_like_an_error_naming_its_serie
             "-o",
             "status",
         ],
-        Duration::from_secs(180),
+        LIMIT,
     );
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
@@ -448,7 +451,7 @@ fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
                 "-o",
                 "jsonl",
             ],
-            Duration::from_secs(180),
+            LIMIT,
         )
     };
     // The first watcher is stopped (--until) before the window since the rollout is covered: no
