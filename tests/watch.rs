@@ -502,3 +502,142 @@ fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
     let evidence = rollback["evidence"][0]["source"].as_str().unwrap();
     assert!(evidence.starts_with("Prometheus at "), "{rt}");
 }
+
+/// The `mlsdm-audit watch` command line of an example, parsed by the real CLI parser.
+fn accepted_watch(argv: &[String], example: &str) -> mlsdm_audit::watch::WatchArgs {
+    use clap::Parser;
+    match mlsdm_audit::cli::Cli::try_parse_from(argv) {
+        Ok(cli) => match cli.command {
+            mlsdm_audit::cli::Command::Watch(args) => *args,
+            other => panic!("{example}: not a watch command: {other:?}"),
+        },
+        Err(e) => panic!("{example}: the CLI rejects {argv:?}: {e}"),
+    }
+}
+
+fn example(name: &str) -> Value {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A Job spec that runs the watch once: no retry (a retried watch would hide the verdict of the
+/// first), the pod never restarted, and a command line the CLI accepts.
+fn check_job_spec(spec: &Value, example: &str) -> mlsdm_audit::watch::WatchArgs {
+    assert_eq!(spec["backoffLimit"], 0, "{example}: {spec}");
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never", "{example}: {pod}");
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1, "{example}");
+    let c = &containers[0];
+    assert!(
+        c["image"].as_str().is_some_and(|i| !i.is_empty()),
+        "{example}: {c}"
+    );
+    let mut argv: Vec<String> = match c["command"].as_array() {
+        Some(cmd) => cmd
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect(),
+        None => vec!["mlsdm-audit".into()],
+    };
+    argv.extend(
+        c["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|v| v.as_str().expect("every arg a string").to_string()),
+    );
+    let args = accepted_watch(&argv, example);
+    // The reports go to a mounted volume: the root filesystem is read-only.
+    let dir = args.output_dir.to_str().unwrap().to_string();
+    assert!(
+        c["volumeMounts"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["mountPath"] == dir.as_str())),
+        "{example}: --output-dir {dir} is not a mounted volume"
+    );
+    args
+}
+
+#[test]
+fn the_argo_rollouts_analysis_template_runs_an_accepted_watch_as_a_job() {
+    let t = example("argo-rollouts-analysistemplate.yaml");
+    assert_eq!(t["apiVersion"], "argoproj.io/v1alpha1");
+    assert_eq!(t["kind"], "AnalysisTemplate");
+    assert!(
+        t["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+    );
+    let declared: Vec<&str> = t["spec"]["args"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect())
+        .unwrap_or_default();
+    let metrics = t["spec"]["metrics"].as_array().expect("spec.metrics");
+    assert_eq!(metrics.len(), 1);
+    let m = &metrics[0];
+    assert!(m["name"].as_str().is_some_and(|n| !n.is_empty()));
+    // Exactly one provider: the Job.
+    assert_eq!(m["provider"].as_object().unwrap().len(), 1, "{m}");
+    let spec = &m["provider"]["job"]["spec"];
+    let args = check_job_spec(spec, "argo-rollouts-analysistemplate.yaml");
+    assert_eq!(args.until.as_deref(), Some("1h"));
+    // Every {{args.NAME}} the Job uses is declared by the template.
+    let text = spec.to_string();
+    for used in text.split("{{args.").skip(1) {
+        let name = used.split("}}").next().unwrap();
+        assert!(
+            declared.contains(&name),
+            "{{{{args.{name}}}}} is not in spec.args: {declared:?}"
+        );
+    }
+}
+
+#[test]
+fn the_plain_job_runs_an_accepted_watch() {
+    let job = example("watch-job.yaml");
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "Job");
+    let args = check_job_spec(&job["spec"], "watch-job.yaml");
+    assert_eq!(args.until.as_deref(), Some("1h"));
+}
+
+#[test]
+fn the_github_actions_job_runs_an_accepted_watch_and_rolls_back_only_on_exit_4() {
+    let wf = example("github-actions-watch.yml");
+    let steps = wf["jobs"]["watch"]["steps"]
+        .as_array()
+        .expect("jobs.watch.steps");
+    let watch = steps
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("mlsdm-audit watch"))
+        })
+        .expect("a step running mlsdm-audit watch");
+    // The command, its continuation lines joined (it quotes nothing, so words split on spaces).
+    let run = watch["run"].as_str().unwrap().replace("\\\n", " ");
+    let line = run
+        .lines()
+        .find(|l| l.trim_start().starts_with("mlsdm-audit watch"))
+        .unwrap();
+    assert!(!line.contains(['"', '\'', '$']), "{line}");
+    let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    let args = accepted_watch(&argv, "github-actions-watch.yml");
+    assert_eq!(args.until.as_deref(), Some("1h"));
+    let id = watch["id"].as_str().expect("the watch step has an id");
+    let rollback = steps
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("kubectl rollout undo"))
+        })
+        .expect("a rollback step");
+    assert_eq!(
+        rollback["if"].as_str().unwrap(),
+        format!("failure() && steps.{id}.outputs.code == '4'")
+    );
+}
