@@ -504,14 +504,14 @@ fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
 }
 
 /// The `mlsdm-audit watch` command line of an example, parsed by the real CLI parser.
-fn accepted_watch(argv: &[String], example: &str) -> mlsdm_audit::watch::WatchArgs {
+fn accepted_watch(words: &[String], example: &str) -> mlsdm_audit::watch::WatchArgs {
     use clap::Parser;
-    match mlsdm_audit::cli::Cli::try_parse_from(argv) {
+    match mlsdm_audit::cli::Cli::try_parse_from(words) {
         Ok(cli) => match cli.command {
             mlsdm_audit::cli::Command::Watch(args) => *args,
             other => panic!("{example}: not a watch command: {other:?}"),
         },
-        Err(e) => panic!("{example}: the CLI rejects {argv:?}: {e}"),
+        Err(e) => panic!("{example}: the CLI rejects {words:?}: {e}"),
     }
 }
 
@@ -534,21 +534,21 @@ fn check_job_spec(spec: &Value, example: &str) -> mlsdm_audit::watch::WatchArgs 
         c["image"].as_str().is_some_and(|i| !i.is_empty()),
         "{example}: {c}"
     );
-    let mut argv: Vec<String> = match c["command"].as_array() {
+    let mut words: Vec<String> = match c["command"].as_array() {
         Some(cmd) => cmd
             .iter()
             .map(|v| v.as_str().unwrap().to_string())
             .collect(),
         None => vec!["mlsdm-audit".into()],
     };
-    argv.extend(
+    words.extend(
         c["args"]
             .as_array()
             .expect("args")
             .iter()
             .map(|v| v.as_str().expect("every arg a string").to_string()),
     );
-    let args = accepted_watch(&argv, example);
+    let args = accepted_watch(&words, example);
     // The reports go to a mounted volume: the root filesystem is read-only.
     let dir = args.output_dir.to_str().unwrap().to_string();
     assert!(
@@ -624,8 +624,8 @@ fn the_github_actions_job_runs_an_accepted_watch_and_rolls_back_only_on_exit_4()
         .find(|l| l.trim_start().starts_with("mlsdm-audit watch"))
         .unwrap();
     assert!(!line.contains(['"', '\'', '$']), "{line}");
-    let argv: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-    let args = accepted_watch(&argv, "github-actions-watch.yml");
+    let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    let args = accepted_watch(&words, "github-actions-watch.yml");
     assert_eq!(args.until.as_deref(), Some("1h"));
     let id = watch["id"].as_str().expect("the watch step has an id");
     let rollback = steps
