@@ -641,3 +641,198 @@ fn the_github_actions_job_runs_an_accepted_watch_and_rolls_back_only_on_exit_4()
         format!("failure() && steps.{id}.outputs.code == '4'")
     );
 }
+
+/// The real kube-apiserver of scripts/test.sh (no controllers, no kubelet: the test writes the
+/// status they would). A copy of the healthy release in a namespace of its own; once the watch
+/// has seen it healthy, a pod's container is OOM-killed (status patched, as the kubelet would),
+/// and the watch turns that into a rollback signal naming the pod and the Deployment.
+#[test]
+fn an_oom_kill_mid_watch_on_a_real_apiserver_is_a_rollback_signal() {
+    use std::io::BufRead;
+    let _guard = serial();
+    let kube = PathBuf::from(std::env::var("KUBE_TEST_REAL_DIR").expect(
+        "KUBE_TEST_REAL_DIR is not set: run the suite with scripts/test.sh, which starts a real kube-apiserver",
+    ));
+    let kubectl = std::env::var("MLSDM_AUDIT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let admin = kube.join("kubeconfig-admin");
+    let auditor = kube.join("kubeconfig-auditor");
+    let ns = format!("mlsdm-watch-{}", std::process::id());
+    let copy = tmp("kube");
+    // The fixtures scripts/real-cluster-setup.sh loaded, moved to this test's namespace.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(kube.join("fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for f in &files {
+        let text = std::fs::read_to_string(f)
+            .unwrap()
+            .replace("namespace: mlsdm-production", &format!("namespace: {ns}"))
+            .replace("name: mlsdm-production", &format!("name: {ns}"));
+        let target = copy.0.join(f.file_name().unwrap());
+        std::fs::write(&target, text).unwrap();
+    }
+    // The namespace first (00-namespace.yaml), then the rest, as the setup script does.
+    for f in std::fs::read_dir(&copy.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let out = Command::new(&kubectl)
+            .args([
+                "--kubeconfig",
+                admin.to_str().unwrap(),
+                "apply",
+                "-f",
+                f.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            transcript(&out)
+        );
+    }
+    let server = std::fs::read_to_string(&admin)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: ").map(str::to_string))
+        .unwrap();
+    let patch = |path: &str, body: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--fail",
+                "--cacert",
+                kube.join("ca.crt").to_str().unwrap(),
+                "-H",
+                "Authorization: Bearer admin-token",
+                "-X",
+                "PATCH",
+                "-H",
+                "Content-Type: application/merge-patch+json",
+                "--data",
+                body,
+                &format!("{server}{path}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "PATCH {path}: {}", transcript(&out));
+    };
+    let pods = [
+        "mlsdm-api-6b8f9d7c5-7d9c4",
+        "mlsdm-api-6b8f9d7c5-k2m8x",
+        "mlsdm-api-6b8f9d7c5-p5q1z",
+    ];
+    let container = |restarts: u32, last: &str| {
+        format!(
+            r#"{{"status":{{"phase":"Running","conditions":[{{"type":"Ready","status":"True"}}],"containerStatuses":[{{"name":"mlsdm-api","ready":true,"started":true,"restartCount":{restarts},"image":"mlsdm-neuro-engine:1.2.0","imageID":"","state":{{"running":{{"startedAt":"2026-11-20T09:12:44Z"}}}},"lastState":{last}}}]}}}}"#
+        )
+    };
+    patch(
+        &format!("/apis/apps/v1/namespaces/{ns}/deployments/mlsdm-api/status"),
+        r#"{"status":{"observedGeneration":1,"replicas":3,"updatedReplicas":3,"readyReplicas":3,"availableReplicas":3}}"#,
+    );
+    for pod in pods {
+        patch(
+            &format!("/api/v1/namespaces/{ns}/pods/{pod}/status"),
+            &container(0, "{}"),
+        );
+    }
+    let mut child = bin()
+        .args([
+            "watch",
+            "--kubeconfig",
+            auditor.to_str().unwrap(),
+            "-n",
+            &ns,
+            // Nothing serves the pods' metrics here (no kubelet): the Kubernetes criteria only.
+            "--skip",
+            "rollback-error-rate,rollback-p95-latency",
+            "--interval",
+            "1s",
+            "--checkpoints",
+            "1h",
+            "--until",
+            "10m",
+            "--output-dir",
+            copy.0.join("reports").to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ])
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    // The watch sees the release healthy first.
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("no healthy evaluation from the watch: {seen:?}")
+            });
+        let e: Value = serde_json::from_str(&line).unwrap();
+        seen.push(line);
+        if e["event"] == "evaluation" && e["check"] == "pod-no-oom-kills" {
+            assert_eq!(e["status"], "pass", "{seen:?}");
+            break;
+        }
+    }
+    // The kubelet records an OOM kill and a restart on one pod.
+    patch(
+        &format!("/api/v1/namespaces/{ns}/pods/{}/status", pods[0]),
+        &container(
+            1,
+            r#"{"terminated":{"exitCode":137,"reason":"OOMKilled","startedAt":"2026-11-20T09:00:00Z","finishedAt":"2026-11-20T09:10:00Z"}}"#,
+        ),
+    );
+    let mut rollback = None;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let e: Value = serde_json::from_str(&line).unwrap();
+        seen.push(line);
+        if e["event"] == "rollback" {
+            rollback = Some(e);
+        }
+    }
+    let status = child.wait().unwrap();
+    let _ = Command::new(&kubectl)
+        .args([
+            "--kubeconfig",
+            admin.to_str().unwrap(),
+            "delete",
+            "namespace",
+            &ns,
+            "--wait=false",
+        ])
+        .output();
+    let rollback = rollback.unwrap_or_else(|| panic!("no rollback: {seen:#?}"));
+    assert_eq!(status.code(), Some(4), "{seen:#?}");
+    assert_eq!(rollback["check"], "pod-no-oom-kills", "{rollback}");
+    let evidence = rollback["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("Pod/{ns}/{}", pods[0])) && evidence.contains("OOMKilled"),
+        "{rollback}"
+    );
+    assert_eq!(
+        rollback["commands"][0],
+        format!("kubectl rollout undo deployment/mlsdm-api -n {ns}"),
+        "{rollback}"
+    );
+}
