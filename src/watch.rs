@@ -182,9 +182,10 @@ struct Plan {
     until: f64,
     prometheus: bool,
     cluster: bool,
-    window_override: Option<u64>,
     observe: Duration,
     post_ids: Vec<String>,
+    /// check id -> the window a metrics check with a `for` is evaluated over (after --window).
+    windows: BTreeMap<String, u64>,
     /// check id -> its PromQL, to name the series that never came.
     queries: BTreeMap<String, String>,
     output_dir: PathBuf,
@@ -242,6 +243,14 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
     let queries: BTreeMap<String, String> = all
         .iter()
         .filter_map(|k| k.query.clone().map(|q| (k.id.clone(), q)))
+        .collect();
+    let windows: BTreeMap<String, u64> = all
+        .iter()
+        .filter(|k| k.source == Source::Metrics)
+        .filter_map(|k| {
+            let asked = k.for_window.as_deref().and_then(checks::parse_duration)?;
+            Some((k.id.clone(), window_override.unwrap_or(asked)))
+        })
         .collect();
     let mut criteria: Vec<Criterion> = all
         .into_iter()
@@ -301,9 +310,9 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         until,
         prometheus: c.prometheus.is_some(),
         cluster,
-        window_override,
         observe,
         post_ids,
+        windows,
         queries,
         output_dir: args.output_dir.clone(),
         jsonl,
@@ -443,10 +452,7 @@ impl Watcher<'_> {
                 None
             } else if p.prometheus {
                 // Never before the rollout: the old version's samples are not this release's.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                // max(1.0): positive
-                let since_rollout = (tick - p.since).max(1.0) as u64;
-                (c.window > 0).then(|| c.window.min(since_rollout))
+                (c.window > 0).then(|| c.window.min(since_rollout(tick, p.since)))
             } else {
                 // Each scrape run is one observation; this watch counts the time held.
                 Some(0)
@@ -510,19 +516,7 @@ impl Watcher<'_> {
         if fired.is_empty() {
             return Ok(None);
         }
-        let mut merged = reports.into_iter();
-        let report = merged.next().map(|first| {
-            let mut results = first.results.clone();
-            let mut origins = first.checks.clone();
-            for r in merged {
-                results.extend(r.results);
-                origins.extend(r.checks);
-            }
-            let mut rep = Report::new(first.target.clone(), results);
-            rep.checks = origins;
-            rep.notes = first.notes;
-            rep
-        });
+        let report = merge(reports);
         let path = self.plan.output_dir.join("rollback.json");
         if let Some(rep) = &report {
             write_report(&path, rep)?;
@@ -651,24 +645,43 @@ impl Watcher<'_> {
     /// `Ok(code)`: the report's exit code; `Err(3)`: a rollback criterion had no data or an
     /// error, so the checkpoint is not passed and the watch ends.
     fn checkpoint(&mut self, label: &str, file: &str) -> Result<Result<u8, u8>, UsageError> {
-        let window = if self.plan.prometheus {
-            self.plan.window_override
-        } else {
-            Some(0)
-        };
-        let args = self.args_for(self.plan.post_ids.clone(), window);
         let path = self.plan.output_dir.join(file);
-        let report = match crate::run_check(&args) {
-            Ok(r) => crate::redact::model(r),
-            Err(e) if e.exit_code() == 2 => return Err(e),
-            Err(e) => {
-                let why = crate::redact::text(&e.to_string()).into_owned();
-                self.emit(&json!({"event": "checkpoint", "name": label, "time": rfc3339(now_epoch()), "error": why, "exitCode": 3}));
-                self.say(&format!(
-                    "checkpoint {label}: could not be evaluated: {why}"
-                ));
-                return Ok(Err(3));
+        // With Prometheus every windowed check looks back at most to the rollout, as the
+        // criteria do: an earlier window would let the previous version's samples pass it.
+        let since_rollout = since_rollout(now_epoch(), self.plan.since);
+        let mut groups: BTreeMap<Option<u64>, Vec<String>> = BTreeMap::new();
+        for id in &self.plan.post_ids {
+            let key = if self.plan.prometheus {
+                self.plan.windows.get(id).map(|w| (*w).min(since_rollout))
+            } else {
+                Some(0)
+            };
+            groups.entry(key).or_default().push(id.clone());
+        }
+        if groups.len() > 1
+            && let Some(rest) = groups.remove(&None)
+            && let Some(first) = groups.values_mut().next()
+        {
+            first.extend(rest);
+        }
+        let mut reports = Vec::new();
+        for (window, ids) in groups {
+            let args = self.args_for(ids, window);
+            match crate::run_check(&args) {
+                Ok(r) => reports.push(crate::redact::model(r)),
+                Err(e) if e.exit_code() == 2 => return Err(e),
+                Err(e) => {
+                    let why = crate::redact::text(&e.to_string()).into_owned();
+                    self.emit(&json!({"event": "checkpoint", "name": label, "time": rfc3339(now_epoch()), "error": why, "exitCode": 3}));
+                    self.say(&format!(
+                        "checkpoint {label}: could not be evaluated: {why}"
+                    ));
+                    return Ok(Err(3));
+                }
             }
+        }
+        let Some(report) = merge(reports) else {
+            return Ok(Err(3));
         };
         write_report(&path, &report)?;
         if let Some(out) = &self.plan.base.output
@@ -733,6 +746,12 @@ impl Watcher<'_> {
     }
 }
 
+/// Whole seconds from the rollout to `now`, at least 1.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // max(1.0): positive
+fn since_rollout(now: f64, since: f64) -> u64 {
+    (now - since).max(1.0) as u64
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
@@ -747,6 +766,22 @@ fn sanitize(label: &str) -> String {
 /// 1 (a failure) outranks 3 (an error), which outranks 0, as in `check`'s exit code.
 fn combine(a: u8, b: u8) -> u8 {
     if a == 1 || b == 1 { 1 } else { a.max(b) }
+}
+
+/// One report of several runs (one per window) of the same evaluation.
+fn merge(reports: Vec<Report>) -> Option<Report> {
+    let mut all = reports.into_iter();
+    let first = all.next()?;
+    let mut results = first.results;
+    let mut origins = first.checks;
+    for r in all {
+        results.extend(r.results);
+        origins.extend(r.checks);
+    }
+    let mut merged = Report::new(first.target, results);
+    merged.checks = origins;
+    merged.notes = first.notes;
+    Some(merged)
 }
 
 /// Folds one run's results for a criterion into its state.
