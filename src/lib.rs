@@ -423,7 +423,7 @@ fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
     }
 }
 
-fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageError> {
+pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageError> {
     let api_key = match &args.api_key_env {
         None => None,
         Some(var) => Some(std::env::var(var).map_err(|_| {

@@ -158,6 +158,8 @@ struct Criterion {
     held: f64,
     message: String,
     results: Vec<CheckResult>,
+    /// With Prometheus: the query's value now (an instant query), for the status line.
+    value: Option<f64>,
 }
 
 impl Criterion {
@@ -270,6 +272,7 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
             held: 0.0,
             message: "not evaluated yet".into(),
             results: Vec::new(),
+            value: None,
         })
         .collect();
     if criteria.is_empty() {
@@ -505,6 +508,12 @@ impl Watcher<'_> {
                 }
             }
         }
+        if self.plan.prometheus {
+            let values = current_values(&self.plan.base, criteria);
+            for c in criteria.iter_mut() {
+                c.value = values.get(&c.check.id).copied();
+            }
+        }
         let next = self.next_checkpoint(now_epoch());
         self.show(criteria, next);
         let fired: Vec<usize> = (0..criteria.len())
@@ -602,6 +611,7 @@ impl Watcher<'_> {
                     "threshold": c.threshold(),
                     "heldSeconds": c.held.round(),
                     "windowSeconds": c.window,
+                    "value": c.value,
                     "objects": c.results.iter().filter_map(|r| r.object.as_ref().map(ToString::to_string)).collect::<Vec<_>>(),
                     "nextCheckpoint": next.as_ref().map(|(l, _)| l),
                     "nextCheckpointInSeconds": next.as_ref().map(|(_, s)| s.round()),
@@ -614,9 +624,11 @@ impl Watcher<'_> {
             .iter()
             .map(|c| {
                 format!(
-                    "{:<8} {:<30} held {:>5.0}s/{}s  threshold {}  {}",
+                    "{:<8} {:<30} {}held {:>5.0}s/{}s  threshold {}  {}",
                     c.status.to_string(),
                     c.check.id,
+                    c.value
+                        .map_or_else(String::new, |v| format!("value {v:.4}  ")),
                     c.held,
                     c.window,
                     c.threshold(),
@@ -766,6 +778,57 @@ fn sanitize(label: &str) -> String {
 /// 1 (a failure) outranks 3 (an error), which outranks 0, as in `check`'s exit code.
 fn combine(a: u8, b: u8) -> u8 {
     if a == 1 || b == 1 { 1 } else { a.max(b) }
+}
+
+/// Each metrics criterion's value now, by an instant query to --prometheus (with `check`'s
+/// TLS options). Only for display: a query that fails leaves the value out, never decides.
+fn current_values(args: &CheckArgs, criteria: &[Criterion]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(opts) = crate::http_options(args) else {
+        return out;
+    };
+    let (Some(base), Ok(client)) = (opts.prometheus.clone(), crate::sources::http::client(&opts))
+    else {
+        return out;
+    };
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return out;
+    };
+    for c in criteria {
+        let Some(query) = c.check.query.as_deref() else {
+            continue;
+        };
+        let Ok(mut url) = reqwest::Url::parse(&format!("{base}/api/v1/query")) else {
+            continue;
+        };
+        url.query_pairs_mut().append_pair("query", query);
+        let answer = rt.block_on(async {
+            let resp = client.get(url).timeout(opts.timeout).send().await.ok()?;
+            let body = resp.bytes().await.ok()?;
+            serde_json::from_slice::<Value>(&body).ok()
+        });
+        let Some(answer) = answer else { continue };
+        let data = &answer["data"];
+        let sample = match data["resultType"].as_str() {
+            Some("scalar") => Some(&data["result"]),
+            Some("vector") => data["result"]
+                .as_array()
+                .filter(|r| r.len() == 1)
+                .map(|r| &r[0]["value"]),
+            _ => None,
+        };
+        if let Some(v) = sample
+            .and_then(|s| s[1].as_str())
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+        {
+            out.insert(c.check.id.clone(), v);
+        }
+    }
+    out
 }
 
 /// One report of several runs (one per window) of the same evaluation.

@@ -497,6 +497,14 @@ fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
         evaluations, 1,
         "the restarted watcher needed more than one evaluation: {rt}"
     );
+    // The status shows the value now (the stand-in's 15 % of errors) beside the threshold.
+    let evaluation = ev
+        .iter()
+        .find(|e| e["event"] == "evaluation" && e["check"] == "rollback-error-rate")
+        .unwrap();
+    let value = evaluation["value"].as_f64().unwrap();
+    assert!(value > 0.10 && value < 0.20, "{rt}");
+    assert_eq!(evaluation["threshold"], "value <= 0.10", "{rt}");
     let rollback = ev.iter().find(|e| e["event"] == "rollback").unwrap();
     assert!(rollback["heldSeconds"].as_f64().unwrap() >= 8.0, "{rt}");
     let evidence = rollback["evidence"][0]["source"].as_str().unwrap();
