@@ -31,7 +31,12 @@ pub enum Command {
     /// Watch a release: the rollback criteria every --interval, the post-deployment checks at
     /// each checkpoint; exit 4 with the `kubectl rollout undo` command when a criterion holds.
     // Its own -o (status lines or JSON lines) replaces check's report format, which it never uses.
-    #[command(after_help = EXIT_CODES, mut_arg("format", |a| a.long("report-format").short(None).visible_alias(None).hide(true)))]
+    #[command(
+        after_help = EXIT_CODES,
+        mut_arg("format", |a| a.long("report-format").short(None).visible_alias(None).hide(true)),
+        mut_arg("timeout", |a| a.help("Not used by watch: it runs until --until; every request is bounded by --request-timeout and --http-timeout").hide(true)),
+        mut_arg("output", |a| a.help("Also write the final post-deployment report here"))
+    )]
     Watch(Box<crate::watch::WatchArgs>),
     /// List the loaded checks.
     ListChecks {
