@@ -844,3 +844,63 @@ fn an_oom_kill_mid_watch_on_a_real_apiserver_is_a_rollback_signal() {
         "{rollback}"
     );
 }
+
+/// A release whose memory grows (the stand-in's leak mode, read through the real Prometheus'
+/// cAdvisor series) holds no rollback criterion, but fails its Hour 1 checkpoint: the watch
+/// ends with `check`'s gate (exit 1 at --fail-on medium), never with a rollback.
+#[test]
+fn a_leaking_release_fails_its_checkpoint_without_a_rollback_signal() {
+    let _guard = serial();
+    let prometheus = env_url("MLSDM_AUDIT_TEST_PROMETHEUS_LEAK");
+    let dir = tmp("leak");
+    // The rollout was two minutes ago: both checkpoints are already due when the watch starts.
+    let out = watch(
+        &[
+            "--no-cluster",
+            "--prometheus",
+            &prometheus,
+            "--since",
+            "2m",
+            "--interval",
+            "1s",
+            "--window",
+            "5s",
+            "--checkpoints",
+            "5s,10s",
+            "--fail-on",
+            "medium",
+            "--output-dir",
+            dir.0.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let ev = events(&out);
+    assert!(ev.iter().all(|e| e["event"] != "rollback"), "{t}");
+    let names: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "checkpoint")
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["5s", "10s", "final"], "{t}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("checkpoint-5s.json")).unwrap())
+            .unwrap();
+    let status = |id: &str| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("memory-stable").as_deref(), Some("fail"), "{report}");
+    assert_eq!(
+        status("rollback-error-rate").as_deref(),
+        Some("pass"),
+        "{report}"
+    );
+}
