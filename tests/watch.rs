@@ -904,3 +904,98 @@ fn a_leaking_release_fails_its_checkpoint_without_a_rollback_signal() {
         "{report}"
     );
 }
+
+/// A process killed (SIGKILL: MLSDM ignores SIGTERM) when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real MLSDM 1.2.0 (upstream's source, started by uvicorn as tests/real_mlsdm.rs does):
+/// its request counters are declared but never fed, so the error-rate and latency criteria never
+/// get data. The watch does not pass its checkpoint on that: exit 3, naming the series. Skipped
+/// (said on stderr) when scripts/test.sh found no upstream tarball to prepare.
+#[test]
+fn the_real_mlsdm_never_feeding_its_counters_ends_the_watch_like_an_error() {
+    use std::io::Write as _;
+    let (Ok(src), Ok(venv)) = (
+        std::env::var("MLSDM_AUDIT_REAL_MLSDM"),
+        std::env::var("MLSDM_AUDIT_REAL_MLSDM_VENV"),
+    ) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: MLSDM_AUDIT_REAL_MLSDM not set (scripts/test.sh sets it when ../shared/upstream/mlsdm-1.2.0-src.tar.gz exists)"
+        );
+        return;
+    };
+    let _guard = serial();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tmp("real");
+    let log = std::fs::File::create(dir.0.join("mlsdm.log")).unwrap();
+    let mut real = Killed(
+        Command::new(PathBuf::from(&venv).join("bin/uvicorn"))
+            .args([
+                "mlsdm.api.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .current_dir(&src)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::temp_dir())
+            .env("CONFIG_PATH", "config/production.yaml")
+            .env("LLM_BACKEND", "local_stub")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + LIMIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            real.0.try_wait().unwrap().is_none(),
+            "MLSDM exited at start-up: {}",
+            std::fs::read_to_string(dir.0.join("mlsdm.log")).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "MLSDM did not start");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = watch(
+        &[
+            "--no-cluster",
+            "--endpoint",
+            &url,
+            "--interval",
+            "1s",
+            "--window",
+            "5s",
+            "--checkpoints",
+            "5s,10s",
+            "--output-dir",
+            dir.0.join("reports").to_str().unwrap(),
+            "-o",
+            "status",
+        ],
+        LIMIT,
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("rollback criterion rollback-error-rate is no-data")
+            && stdout.contains("series that never came: mlsdm_http_requests_total"),
+        "{t}"
+    );
+}
