@@ -881,11 +881,14 @@ fn update(
             // long, and counts as a rollback only when that is the whole window.
             window.unwrap_or(0) as f64
         }
-        (Status::Fail, Source::Metrics) => {
+        // Scrapes without Prometheus, and the cluster's state (readiness, OOM kills): this
+        // watch counts how long it has seen the criterion fail. A criterion with no window (no
+        // `for`, no --window) signals at once; with --window a not-ready majority must last
+        // that long (a rollout still starting pods is not a rollback).
+        (Status::Fail, _) => {
             let from = *c.failing_since.get_or_insert(observed_from);
             observed_to - from
         }
-        (Status::Fail, _) => c.window as f64,
         _ => {
             c.failing_since = None;
             0.0
