@@ -11,6 +11,7 @@ const EXIT_CODES: &str = "Exit codes:
   2  the audit could not start (bad flags, invalid check files, manifests, waivers or kubeconfig)
   3  no failure, but a check at or above --fail-on ended in error; or a source could not be
      reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty)
+  4  (watch only) a rollback criterion held for its whole window: roll back
 no-data, skipped, manual and waived results never change the exit code.";
 
 /// `--version`: the crate's version and the commit it was built from ("unknown" without git).
@@ -35,6 +36,16 @@ pub enum Command {
     /// Audit manifests against the checks and print the checklist.
     #[command(after_help = EXIT_CODES)]
     Check(Box<CheckArgs>),
+    /// Watch a release: the rollback criteria every --interval, the post-deployment checks at
+    /// each checkpoint; exit 4 with the `kubectl rollout undo` command when a criterion holds.
+    // Its own -o (status lines or JSON lines) replaces check's report format, which it never uses.
+    #[command(
+        after_help = EXIT_CODES,
+        mut_arg("format", |a| a.long("report-format").short(None).visible_alias(None).hide(true)),
+        mut_arg("timeout", |a| a.help("Not used by watch: it runs until --until; every request is bounded by --request-timeout and --http-timeout").hide(true)),
+        mut_arg("output", |a| a.help("Also write the final post-deployment report here"))
+    )]
+    Watch(Box<crate::watch::WatchArgs>),
     /// List the loaded checks.
     ListChecks {
         #[arg(long, value_enum, default_value = "table")]
@@ -142,7 +153,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[allow(clippy::struct_excessive_bools)] // one per command-line switch
 pub struct CheckArgs {
     /// Manifest files or directories (recursive *.yaml, *.yml, *.json); `-` reads stdin.

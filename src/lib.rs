@@ -19,6 +19,7 @@ pub mod signoff;
 pub mod sources;
 pub mod testchecks;
 pub mod waivers;
+pub mod watch;
 
 use anyhow::Result;
 use checks::{Check, Source};
@@ -405,7 +406,7 @@ pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
     })
 }
 
-fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
+pub(crate) fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {
     checks::parse_duration_exact(value).ok_or_else(|| {
         UsageError::Invalid(format!(
             "{flag} {value:?}: expected a duration like 500ms, 1.5s, 2m or 1h30m"
@@ -445,7 +446,7 @@ fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
     }
 }
 
-fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageError> {
+pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageError> {
     let api_key = match &args.api_key_env {
         None => None,
         Some(var) => Some(std::env::var(var).map_err(|_| {
@@ -511,7 +512,9 @@ fn reject_unsupported_queries(checks: &[Check]) -> Result<(), UsageError> {
     }
 }
 
-fn cluster_options(args: &CheckArgs) -> Result<sources::kube::ClusterOptions, UsageError> {
+pub(crate) fn cluster_options(
+    args: &CheckArgs,
+) -> Result<sources::kube::ClusterOptions, UsageError> {
     Ok(sources::kube::ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),

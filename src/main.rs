@@ -190,6 +190,10 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             }
             Ok(u8::try_from(report.exit_code()).unwrap_or(2))
         }
+        Command::Watch(args) => {
+            let terminal = std::io::stdout().is_terminal();
+            mlsdm_audit::watch::run(&args, &mut |text: &str| print(text), terminal)
+        }
         Command::ListChecks {
             format,
             checks,

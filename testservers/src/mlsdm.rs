@@ -64,6 +64,17 @@ pub struct Config {
     pub backend: &'static str,
     /// What a valid /generate or /infer does.
     pub engine: Engine,
+    /// A release that goes bad: after this long the synthetic traffic takes the jump's error
+    /// share and latency (the watch's rollback criteria must catch it).
+    pub jump: Option<Jump>,
+}
+
+/// The error share and P95 the synthetic traffic takes `after` the stand-in started.
+#[derive(Debug, Clone, Copy)]
+pub struct Jump {
+    pub after: Duration,
+    pub error_ratio: f64,
+    pub p95_seconds: f64,
 }
 
 /// How the stand-in's engine answers a valid generation request. Like MLSDM 1.2.0, every one of
@@ -109,13 +120,15 @@ impl Config {
             memory_leak: false,
             backend: "local_stub",
             engine: Engine::Working,
+            jump: None,
         }
     }
 
     /// A named mode: healthy, or one failure: not-ready, no-headers, errors, slow, empty-metrics,
     /// hanging, open, dead, no-legacy-paths, no-request-id, dimension-512, no-rate-limit,
     /// status-broken, generate-fails, crashes-on-bad-input, no-docs, no-metrics, big-memory,
-    /// busy-cpu, infer-auth, slow-health, leak, backend-openai, asleep, backend-dead.
+    /// busy-cpu, infer-auth, slow-health, leak (memory grows), backend-openai, asleep,
+    /// backend-dead, error-jump (50 % errors after 10 s), latency-jump (P95 800 ms after 10 s).
     pub fn mode(name: &str) -> Option<Self> {
         let mut c = Self::healthy();
         match name {
@@ -142,6 +155,20 @@ impl Config {
             "infer-auth" => c.infer_requires_auth = true,
             "slow-health" => c.health_delay = Duration::from_millis(150),
             "leak" => c.memory_leak = true,
+            "error-jump" => {
+                c.jump = Some(Jump {
+                    after: Duration::from_secs(10),
+                    error_ratio: 0.5,
+                    p95_seconds: c.p95_seconds,
+                });
+            }
+            "latency-jump" => {
+                c.jump = Some(Jump {
+                    after: Duration::from_secs(10),
+                    error_ratio: c.error_ratio,
+                    p95_seconds: 0.8,
+                });
+            }
             "backend-openai" => c.backend = "openai",
             "asleep" => c.engine = Engine::Asleep,
             "backend-dead" => {
@@ -306,6 +333,10 @@ async fn book_traffic(inner: Arc<Inner>) {
     loop {
         interval.tick().await;
         owed += c.traffic_rps / 10.0;
+        let (error_ratio, p95_seconds) = match c.jump {
+            Some(j) if inner.started.elapsed() >= j.after => (j.error_ratio, j.p95_seconds),
+            _ => (c.error_ratio, c.p95_seconds),
+        };
         let Ok(mut m) = inner.metrics.lock() else {
             return;
         };
@@ -316,16 +347,16 @@ async fn book_traffic(inner: Arc<Inner>) {
             if !c.feed_metrics {
                 continue;
             }
-            let status = if (i as f64) < c.error_ratio * 20.0 - 1e-9 {
+            let status = if (i as f64) < error_ratio * 20.0 - 1e-9 {
                 500
             } else {
                 200
             };
             // 18 fast, one at the P95 target, one above it.
             let seconds = match i {
-                0 => c.p95_seconds * 1.5,
-                1 => c.p95_seconds,
-                _ => c.p95_seconds * 0.3,
+                0 => p95_seconds * 1.5,
+                1 => p95_seconds,
+                _ => p95_seconds * 0.3,
             };
             m.observe("POST", "/generate", status, seconds);
         }

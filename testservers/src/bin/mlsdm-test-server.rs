@@ -12,7 +12,7 @@ async fn main() {
         #[allow(clippy::print_stderr)]
         {
             eprintln!(
-                "unknown mode {mode}: healthy, not-ready, no-headers, errors, slow, empty-metrics, hanging, open"
+                "unknown mode {mode}: healthy, not-ready, no-headers, errors, slow, empty-metrics, hanging, open, error-jump, latency-jump, leak (see Config::mode)"
             );
         }
         std::process::exit(2);
