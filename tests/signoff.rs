@@ -613,6 +613,34 @@ fn baseline_marks_new_fixed_unchanged_and_gates_on_new() {
     assert!(new.iter().any(
         |r| r["id"] == "resources-memory-request-min" && r["object"]["name"] == "sidecar-tools"
     ));
+    // The trend reaches every format a reviewer or a CI system reads, not only the JSON.
+    let worse_json = t.0.join("worse.json");
+    std::fs::write(&worse_json, &worse.stdout).unwrap();
+    let render = |format: &str| {
+        let out = audit(&["report", worse_json.to_str().unwrap(), "-o", format]);
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let line = format!(
+        "against the baseline: {} new failure(s)",
+        new.iter().filter(|r| r["status"] == "fail").count()
+    );
+    for format in ["table", "markdown", "html"] {
+        assert!(render(format).contains(&line), "{format} lacks {line:?}");
+    }
+    assert!(render("markdown").contains("resources-memory-request-min fail (new) on"));
+    assert!(render("junit").contains("fail (new):"));
+    let sarif: serde_json::Value = serde_json::from_str(&render("sarif")).unwrap();
+    let states: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["baselineState"].as_str())
+        .collect();
+    assert!(
+        states.contains(&"new") && states.contains(&"unchanged"),
+        "{states:?}"
+    );
     // A fix: the compliant modular set against the defective baseline.
     let fixed = audit(&[
         "check",

@@ -170,8 +170,13 @@ pub fn detail(line: &Line<'_>) -> String {
             }
             (_, Status::Pass) => continue,
             (_, status) => match object {
-                Some(o) => format!("{} {status} on {o}: {}", r.id, r.message),
-                None => format!("{} {status}: {}", r.id, r.message),
+                Some(o) => format!(
+                    "{} {status}{} on {o}: {}",
+                    r.id,
+                    super::change_mark(r),
+                    r.message
+                ),
+                None => format!("{} {status}{}: {}", r.id, super::change_mark(r), r.message),
             },
         };
         if !parts.contains(&text) {

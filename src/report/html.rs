@@ -114,8 +114,11 @@ fn verdict_banner(report: &Report) -> String {
         || "score: n/a (nothing decided)".to_string(),
         |(pct, pass, decided)| format!("score {pct}% ({pass} of {decided} decided results pass)"),
     );
+    let trend = super::trend(report)
+        .map(|t| format!("<span id=\"trend\">{}</span>", esc(&t.line())))
+        .unwrap_or_default();
     format!(
-        "<div class=\"verdict verdict-{class}\" id=\"verdict\"><b>{}</b><span>{}</span></div>\n",
+        "<div class=\"verdict verdict-{class}\" id=\"verdict\"><b>{}</b><span>{}</span>{trend}</div>\n",
         esc(&super::verdict(report)),
         esc(&score)
     )
@@ -153,7 +156,8 @@ fn findings(report: &Report) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             h,
-            "<li data-status=\"{st}\"><span class=\"sev sev-{sev}\">{sev}</span> <span class=\"status status-{st}\">{st}</span> <code>{}</code> {}<br><span class=\"where\">{place}</span><div>{}</div>{fix}</li>",
+            "<li data-status=\"{st}\"><span class=\"sev sev-{sev}\">{sev}</span> <span class=\"status status-{st}\">{st}{}</span> <code>{}</code> {}<br><span class=\"where\">{place}</span><div>{}</div>{fix}</li>",
+            super::change_mark(r),
             esc(&r.id),
             esc(&r.title),
             esc(&r.message),

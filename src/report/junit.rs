@@ -24,7 +24,12 @@ pub fn render(report: &Report) -> String {
             }
         };
         if r.status != Status::Pass {
-            status.set_message(format!("{}: {}", r.status, r.message));
+            status.set_message(format!(
+                "{}{}: {}",
+                r.status,
+                super::change_mark(r),
+                r.message
+            ));
             status.set_type(r.severity.to_string());
         }
         let name = match &r.object {
@@ -35,6 +40,9 @@ pub fn render(report: &Report) -> String {
         case.set_classname(format!("mlsdm-audit.{}", r.id));
         if let Some(l) = &r.location {
             case.add_property(("file", format!("{}:{}", l.file, l.line).as_str()));
+        }
+        if let Some(change) = r.change {
+            case.add_property(("baseline", format!("{change:?}").to_lowercase().as_str()));
         }
         if let Some(suite) = suites.last_mut() {
             suite.add_test_case(case);

@@ -136,6 +136,9 @@ pub fn render(report: &Report) -> String {
                     s.waived,
                     s.manual
                 );
+                if let Some(t) = super::trend(report) {
+                    let _ = writeln!(out, "> {}.", t.line());
+                }
             }
             continue;
         };

@@ -520,6 +520,52 @@ pub fn verdict(report: &Report) -> String {
     }
 }
 
+/// Against `--baseline`: failures that are new, failures that were fixed, and failures that
+/// were there before and still are. `None` when the run had no baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trend {
+    pub new: usize,
+    pub fixed: usize,
+    pub still_failing: usize,
+}
+
+impl Trend {
+    /// One line, the same in every format.
+    pub fn line(self) -> String {
+        format!(
+            "against the baseline: {} new failure(s), {} fixed, {} still failing",
+            self.new, self.fixed, self.still_failing
+        )
+    }
+}
+
+pub fn trend(report: &Report) -> Option<Trend> {
+    if report.results.iter().all(|r| r.change.is_none()) {
+        return None;
+    }
+    let count = |want: Change, failing: bool| {
+        report
+            .results
+            .iter()
+            .filter(|r| r.change == Some(want) && (r.status == Status::Fail) == failing)
+            .count()
+    };
+    Some(Trend {
+        new: count(Change::New, true),
+        fixed: count(Change::Fixed, false),
+        still_failing: count(Change::Unchanged, true),
+    })
+}
+
+/// The mark a failing result carries against the baseline (` (new)`), empty otherwise.
+pub fn change_mark(r: &CheckResult) -> &'static str {
+    match (r.status, r.change) {
+        (Status::Fail, Some(Change::New)) => " (new)",
+        (Status::Fail, Some(Change::Unchanged)) => " (in the baseline)",
+        _ => "",
+    }
+}
+
 /// Renders a report; `color` only affects the table, which gets its default view (a summary
 /// and the failures, 100 columns wide).
 pub fn render(report: &Report, format: Format, color: bool) -> String {

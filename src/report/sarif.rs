@@ -114,6 +114,14 @@ pub fn render(report: &Report) -> String {
             )
             .locations(vec![location])
             .build();
+        // SARIF's own baseline comparison: code-scanning UIs show which findings are new.
+        result.baseline_state = match r.change {
+            Some(super::Change::New) => Some(serde_json::json!("new")),
+            Some(super::Change::Unchanged | super::Change::Fixed) => {
+                Some(serde_json::json!("unchanged"))
+            }
+            None => None,
+        };
         if let Some(w) = r.waiver.as_ref().filter(|_| r.status == Status::Waived) {
             result.suppressions = Some(vec![
                 Suppression::builder()

@@ -157,6 +157,9 @@ fn summary_lines(report: &Report, color: bool) -> String {
         _ => "1;32",
     };
     let _ = writeln!(out, "{score}; verdict: {}", paint(&verdict, code, color));
+    if let Some(t) = super::trend(report) {
+        let _ = writeln!(out, "{}", t.line());
+    }
     out
 }
 
