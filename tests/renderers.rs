@@ -483,3 +483,77 @@ fn codeclimate_is_what_gitlab_reads() {
         report::render(&report, Format::Codeclimate, false)
     );
 }
+
+/// The SARIF validates against the SARIF 2.1.0 JSON Schema (the copy serde-sarif ships, which
+/// its types are generated from), with Python's jsonschema as the independent validator: on the
+/// shared report (suppressions included) and with baseline states set.
+#[test]
+fn sarif_validates_against_the_sarif_2_1_0_schema() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let meta = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        meta.status.success(),
+        "{}",
+        String::from_utf8_lossy(&meta.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "serde-sarif")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("serde-sarif in the dependency tree");
+    let schema = std::path::Path::new(manifest)
+        .parent()
+        .unwrap()
+        .join("src/schema.json");
+    assert!(schema.is_file(), "{}", schema.display());
+
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-sarif-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut with_baseline = shared_report();
+    for (i, r) in with_baseline.results.iter_mut().enumerate() {
+        r.change = Some(match i % 3 {
+            0 => report::Change::New,
+            1 => report::Change::Unchanged,
+            _ => report::Change::Fixed,
+        });
+    }
+    let mut files = Vec::new();
+    for (name, r) in [("shared", shared_report()), ("baseline", with_baseline)] {
+        let file = dir.join(format!("{name}.sarif"));
+        std::fs::write(&file, report::render(&r, Format::Sarif, false)).unwrap();
+        files.push(file.to_str().unwrap().to_string());
+    }
+    let script = r"
+import json, sys
+from jsonschema import Draft7Validator
+schema = json.load(open(sys.argv[1]))
+Draft7Validator.check_schema(schema)
+validator = Draft7Validator(schema)
+bad = 0
+for path in sys.argv[2:]:
+    for e in validator.iter_errors(json.load(open(path))):
+        bad += 1
+        print(path, '/'.join(map(str, e.absolute_path)), e.message[:300])
+sys.exit(1 if bad else 0)
+";
+    let python = std::env::var("MLSDM_AUDIT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args(["-c", script, schema.to_str().unwrap()])
+        .args(&files)
+        .output()
+        .expect("python3 with jsonschema is needed; scripts/test.sh installs it");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        out.status.success(),
+        "SARIF does not validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
