@@ -1,7 +1,8 @@
 //! MLSDM's production checklist (the seed), embedded: its sections and lines in their own order,
 //! so reports read top to bottom like the checklist a reviewer knows.
 
-const TEXT: &str = include_str!("../fixtures/seed/PRODUCTION_CHECKLIST.md");
+/// The seed itself, embedded once (the Markdown renderer lays it out again from this text).
+pub const TEXT: &str = include_str!("../fixtures/seed/PRODUCTION_CHECKLIST.md");
 
 /// One leaf checkbox line and the section path it sits in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,27 @@ pub fn lines() -> Vec<SeedLine> {
     out
 }
 
+/// The sign-off roles, in the seed's order: its Sign-Off lines' bold names
+/// ("**Security Team**: ___ Date: ___"). `signoff` accepts these and the renderers list them.
+pub fn roles() -> &'static [String] {
+    static ROLES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ROLES.get_or_init(|| {
+        lines()
+            .into_iter()
+            .filter(|l| l.section == "Sign-Off")
+            .filter_map(|l| {
+                let name = l.text.strip_prefix("**")?.split("**").next()?;
+                Some(name.to_string())
+            })
+            .collect()
+    })
+}
+
+/// Whether `role` is one of the seed's sign-off roles.
+pub fn is_role(role: &str) -> bool {
+    roles().iter().any(|r| r == role)
+}
+
 /// Section paths in the seed's order (each once).
 pub fn sections() -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -95,6 +117,19 @@ pub fn sections() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_come_from_the_sign_off_section() {
+        assert_eq!(
+            roles(),
+            [
+                "Development Team Lead",
+                "DevOps/SRE Lead",
+                "Security Team",
+                "Product Owner"
+            ]
+        );
+    }
 
     #[test]
     fn parses_the_seed() {

@@ -8,7 +8,6 @@
 //! version of the tool are signed and verified as they are.
 
 use crate::report::Signoff;
-use crate::report::markdown::ROLES;
 use serde_json::{Value, json};
 use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
 use std::fmt;
@@ -203,10 +202,10 @@ pub fn sign(
     extra_roles: &[String],
     time: &str,
 ) -> Result<Signoff, SignoffError> {
-    if !ROLES.contains(&role) && !extra_roles.iter().any(|r| r == role) {
+    if !crate::seed::is_role(role) && !extra_roles.iter().any(|r| r == role) {
         return Err(input(format!(
             "unknown role {role:?}: use one of {} (or add it with --extra-role)",
-            ROLES.join(", ")
+            crate::seed::roles().join(", ")
         )));
     }
     if name.trim().is_empty() {

@@ -3,7 +3,6 @@
 //! prints cleanly (filters hidden, everything expanded).
 
 use super::checklist::{self, LineState};
-use super::markdown::ROLES;
 use super::{Report, Status};
 use std::fmt::Write as _;
 
@@ -333,7 +332,7 @@ pub fn render(report: &Report) -> String {
         h.push_str("</ul>\n");
     }
     h.push_str("<h2>Sign-Off</h2>\n<table class=\"signoff\"><tr><th>Role</th><th>Name</th><th>Date</th></tr>\n");
-    for role in ROLES {
+    for role in crate::seed::roles() {
         let signed: Vec<_> = report.signoffs.iter().filter(|s| s.role == *role).collect();
         if signed.is_empty() {
             let _ = writeln!(h, "<tr><td>{}</td><td></td><td></td></tr>", esc(role));
@@ -351,7 +350,7 @@ pub fn render(report: &Report) -> String {
     for so in report
         .signoffs
         .iter()
-        .filter(|s| !ROLES.contains(&s.role.as_str()))
+        .filter(|s| !crate::seed::is_role(&s.role))
     {
         let _ = writeln!(
             h,

@@ -6,15 +6,7 @@ use super::checklist::{self, LineState};
 use super::{Report, Status};
 use std::fmt::Write as _;
 
-const SEED: &str = include_str!("../../fixtures/seed/PRODUCTION_CHECKLIST.md");
-
-/// The seed's sign-off roles, in its order.
-pub const ROLES: &[&str] = &[
-    "Development Team Lead",
-    "DevOps/SRE Lead",
-    "Security Team",
-    "Product Owner",
-];
+const SEED: &str = crate::seed::TEXT;
 
 /// Only a satisfied line is ticked: a waived or not-applicable line stays unticked, with its
 /// own label, so a reviewer signing the document never reads an exception as a pass.
@@ -55,7 +47,7 @@ fn suffix(state: LineState, detail: &str) -> String {
 
 fn signoff_table(report: &Report) -> String {
     let mut s = String::from("| Role | Name | Date | Signing key |\n| --- | --- | --- | --- |\n");
-    let mut roles: Vec<&str> = ROLES.to_vec();
+    let mut roles: Vec<&str> = crate::seed::roles().iter().map(String::as_str).collect();
     for so in &report.signoffs {
         if !roles.contains(&so.role.as_str()) {
             roles.push(&so.role);
