@@ -49,18 +49,19 @@ impl Default for CelEnv {
 
 impl CelEnv {
     /// Compiles an expression; the error text carries the CEL parser's own column pointer.
-    pub fn compile(&self, source: &str) -> Result<Program, String> {
-        let nesting = bounded_source(source)?;
+    pub fn compile(&self, source: &str) -> Result<Program, CompileError> {
+        let nesting = bounded_source(source).map_err(CompileError::whole)?;
         let program = with_stack(source, nesting, || {
-            let program = self.env.compile(source).map_err(|e| e.to_string())?;
+            let program = self.env.compile(source).map_err(|e| CompileError::parse(&e))?;
             let depth = depth(program.expression());
             if depth > MAX_DEPTH {
-                return Err(format!(
+                return Err(CompileError::whole(format!(
                     "the expression nests {depth} levels deep; the most is {MAX_DEPTH} (split it into several validations)"
-                ));
+                )));
             }
             Ok(program)
-        })??;
+        })
+        .map_err(CompileError::whole)??;
         Ok(Program::new(program.expression()))
     }
 
@@ -149,6 +150,49 @@ impl CelEnv {
         let mut ctx = Context::with_env(self.env.clone());
         register(&mut ctx);
         ctx
+    }
+}
+
+/// Why an expression does not compile, and where in it when the parser says (the caller maps
+/// that to the check file's line and column: no message is parsed back for a position).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub message: String,
+    /// 1-based line and column within the expression.
+    pub position: Option<(usize, usize)>,
+}
+
+impl CompileError {
+    fn whole(message: String) -> Self {
+        Self {
+            message,
+            position: None,
+        }
+    }
+
+    /// The parser's first error (the others usually follow from it).
+    fn parse(errors: &cel::ParseErrors) -> Self {
+        errors.errors.first().map_or_else(
+            || Self::whole("the expression does not parse".into()),
+            |e| Self {
+                message: e.msg.clone(),
+                position: match (usize::try_from(e.pos.0), usize::try_from(e.pos.1)) {
+                    (Ok(line), Ok(column)) if line > 0 => Some((line, column.max(1))),
+                    _ => None,
+                },
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.position {
+            Some((line, column)) => {
+                write!(f, "{} (at {line}:{column} of the expression)", self.message)
+            }
+            None => f.write_str(&self.message),
+        }
     }
 }
 
@@ -1187,7 +1231,11 @@ mod tests {
             format!("size({e}) > 0")
         };
         // Twenty levels aborted the audit with a stack overflow: refused when the check loads.
-        let deep = env.compile(&nest(20)).err().unwrap_or_default();
+        let deep = env
+            .compile(&nest(20))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
             deep.contains("nests") && deep.contains("the most is"),
             "{deep}"
@@ -1210,7 +1258,12 @@ mod tests {
     #[test]
     fn hostile_sources_are_refused_not_a_crash() {
         let env = CelEnv::default();
-        let refused = |src: &str| env.compile(src).err().unwrap_or_default();
+        let refused = |src: &str| {
+            env.compile(src)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
         // Each of these aborted the process with a stack overflow when a check file held it.
         let parens = format!("{}true{}", "(".repeat(2000), ")".repeat(2000));
         assert!(refused(&parens).contains("nests brackets"), "parens");

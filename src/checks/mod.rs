@@ -537,19 +537,15 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                 })
             }
             Err(e) => {
-                // The CEL parser says "ERROR: <input>:LINE:COL: ..." relative to the expression.
-                let first = e.lines().next().unwrap_or_default();
-                let detail = match first
-                    .strip_prefix("ERROR: <input>:")
-                    .and_then(|r| r.split_once(": "))
-                {
-                    Some((pos, msg)) => format!("{msg} (at {pos} of the expression)"),
-                    None => first.to_string(),
-                };
+                // Where the parser says, in the file; else where the expression starts.
+                let (line, column) = e.position.map_or_else(
+                    || (s.referenced.line(), s.referenced.column()),
+                    |(line, column)| locate(text, s, line, column),
+                );
                 errors.push(err(
-                    s.referenced.line(),
-                    s.referenced.column(),
-                    format!("invalid CEL in {what}: {detail}"),
+                    line,
+                    column,
+                    format!("invalid CEL in {what}: {}", e.message),
                 ));
                 None
             }
