@@ -274,13 +274,12 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     }
     let target = Target {
         mode: if cluster_mode {
-            "cluster"
+            report::Mode::Cluster
         } else if manifest_mode {
-            "manifests"
+            report::Mode::Manifests
         } else {
-            "service"
-        }
-        .into(),
+            report::Mode::Service
+        },
         cluster: cluster_target,
         manifests: args
             .manifests

@@ -282,7 +282,7 @@ fn attesting_one_manual_item_ticks_exactly_its_own_lines() {
         let attested = r.clone();
         let report = Report::new(
             Target {
-                mode: "manifests".into(),
+                mode: mlsdm_audit::report::Mode::Manifests,
                 fail_on: Severity::High,
                 ..Target::default()
             },

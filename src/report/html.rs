@@ -192,7 +192,7 @@ pub fn render(report: &Report) -> String {
         esc(&report.tool.version),
         esc(&report.generated_at),
         esc(&if report.target.manifests.is_empty() {
-            report.target.mode.clone()
+            report.target.mode.to_string()
         } else {
             report.target.manifests.join(", ")
         }),

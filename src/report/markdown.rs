@@ -115,7 +115,7 @@ pub fn render(report: &Report) -> String {
                     report.tool.version,
                     report.generated_at,
                     md(&if report.target.manifests.is_empty() {
-                        report.target.mode.clone()
+                        report.target.mode.to_string()
                     } else {
                         report.target.manifests.join(", ")
                     }),

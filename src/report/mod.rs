@@ -190,8 +190,8 @@ pub struct Tool {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
-    /// `manifests` or `cluster`.
-    pub mode: String,
+    /// What was audited: manifests, a live cluster, or only a service.
+    pub mode: Mode,
     #[serde(default)]
     pub manifests: Vec<String>,
     #[serde(default)]
@@ -388,6 +388,29 @@ pub fn now_rfc3339() -> String {
         .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
         .unwrap_or_else(chrono::Utc::now);
     dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What a run audited (the report's `target.mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Manifest files, or what kustomize or Helm rendered: a release not deployed yet.
+    #[default]
+    Manifests,
+    /// The live cluster (and its service and metrics through it).
+    Cluster,
+    /// Only the service (`--no-cluster --endpoint`, `--prometheus`).
+    Service,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Manifests => "manifests",
+            Self::Cluster => "cluster",
+            Self::Service => "service",
+        })
+    }
 }
 
 /// Output formats of `check` and `report`.

@@ -41,7 +41,7 @@ pub fn shared_report() -> Report {
     waivers::apply(&mut results, &w, "2026-11-26");
     let mut report = Report::new(
         Target {
-            mode: "manifests".into(),
+            mode: mlsdm_audit::report::Mode::Manifests,
             manifests: vec!["fixtures/defective/all.yaml".into()],
             selector: None,
             fail_on: Severity::High,
