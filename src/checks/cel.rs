@@ -366,13 +366,23 @@ fn entries_depth(entries: &[cel::common::ast::IdedEntryExpr]) -> usize {
 #[derive(Clone)]
 pub struct Program {
     metered: IdedExpr,
+    reads: std::collections::BTreeSet<String>,
 }
 
 impl Program {
     fn new(expression: &IdedExpr) -> Self {
         let mut metered = expression.clone();
         meter(&mut metered, &mut Vec::new());
-        Self { metered }
+        let mut reads = std::collections::BTreeSet::new();
+        collect_reads(expression, &mut Vec::new(), &mut reads);
+        Self { metered, reads }
+    }
+
+    /// What the expression reads, from its syntax tree: each variable it names (`object`) and
+    /// each field it selects on one (`related.services`, also as `related['services']`). A
+    /// variable used whole appears alone, meaning every field of it.
+    pub fn reads(&self) -> &std::collections::BTreeSet<String> {
+        &self.reads
     }
 
     /// Evaluates the expression. Spending more than [`COST_LIMIT`] is an error even where CEL
@@ -395,6 +405,88 @@ fn cost_exceeded() -> ExecutionError {
             "the expression exceeded its evaluation cost budget ({COST_LIMIT} units: elements iterated plus bytes built) on this object"
         ),
     )
+}
+
+/// What `e` reads from the variables it is given (`bound`: names a comprehension binds, which
+/// are not inputs).
+fn collect_reads(
+    e: &IdedExpr,
+    bound: &mut Vec<String>,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    let free = |name: &String, bound: &Vec<String>| !bound.contains(name);
+    let field_of = |e: &IdedExpr, bound: &Vec<String>| -> Option<String> {
+        match &e.expr {
+            Expr::Select(s) => match &s.operand.expr {
+                Expr::Ident(root) if free(root, bound) => Some(format!("{root}.{}", s.field)),
+                _ => None,
+            },
+            Expr::Call(c) if c.func_name == "_[_]" => match c.args.as_slice() {
+                [root, key] => match (&root.expr, &key.expr) {
+                    (
+                        Expr::Ident(root),
+                        Expr::Literal(cel::common::ast::LiteralValue::String(k)),
+                    ) if free(root, bound) => Some(format!("{root}.{}", k.inner())),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    if let Some(path) = field_of(e, bound) {
+        out.insert(path);
+        return;
+    }
+    match &e.expr {
+        Expr::Ident(name) => {
+            if free(name, bound) {
+                out.insert(name.clone());
+            }
+        }
+        Expr::Call(call) => {
+            for x in call.target.iter().map(|t| &**t).chain(&call.args) {
+                collect_reads(x, bound, out);
+            }
+        }
+        Expr::Comprehension(c) => {
+            collect_reads(&c.iter_range, bound, out);
+            collect_reads(&c.accu_init, bound, out);
+            let depth = bound.len();
+            bound.push(c.iter_var.clone());
+            bound.extend(c.iter_var2.clone());
+            bound.push(c.accu_var.clone());
+            for x in [&c.loop_cond, &c.loop_step, &c.result] {
+                collect_reads(x, bound, out);
+            }
+            bound.truncate(depth);
+        }
+        Expr::Select(s) => collect_reads(&s.operand, bound, out),
+        Expr::List(l) => l.elements.iter().for_each(|x| collect_reads(x, bound, out)),
+        Expr::Map(m) => m
+            .entries
+            .iter()
+            .for_each(|entry| entry_reads(entry, bound, out)),
+        Expr::Struct(st) => st
+            .entries
+            .iter()
+            .for_each(|entry| entry_reads(entry, bound, out)),
+        Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+fn entry_reads(
+    entry: &cel::common::ast::IdedEntryExpr,
+    bound: &mut Vec<String>,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    match &entry.expr {
+        EntryExpr::MapEntry(me) => {
+            collect_reads(&me.key, bound, out);
+            collect_reads(&me.value, bound, out);
+        }
+        EntryExpr::StructField(f) => collect_reads(&f.value, bound, out),
+    }
 }
 
 /// Rewrites `e` so that what can cost more than its size is charged: every comprehension's

@@ -742,18 +742,8 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         return Err(errors);
     }
 
-    let uses_related = [for_each.as_ref()]
-        .into_iter()
-        .flatten()
-        .chain(when.iter().map(|c| &c.expression))
-        .chain(
-            validations
-                .iter()
-                .flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())),
-        )
-        .any(|e| e.source.contains("related"));
-
-    let sources: Vec<&str> = for_each
+    // What the expressions read, from their syntax trees (not a search of their text).
+    let reads: std::collections::BTreeSet<&str> = for_each
         .iter()
         .chain(when.iter().map(|c| &c.expression))
         .chain(
@@ -761,11 +751,19 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                 .iter()
                 .flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())),
         )
-        .map(|e| e.source.as_str())
+        .flat_map(|e| e.program.reads().iter().map(String::as_str))
         .collect();
+    let reads_field = |field: &str| {
+        // `related.services`, or `related` used whole; `mlsdm.` stands for any field of `mlsdm`.
+        let (root, rest) = field.split_once('.').unwrap_or((field, ""));
+        reads.contains(root)
+            || reads.contains(field)
+            || (rest.is_empty() && reads.iter().any(|r| r.starts_with(&format!("{root}."))))
+    };
+    let uses_related = reads_field("related.");
     let mut depends_on: Vec<String> = Vec::new();
     for (field, kinds) in DEPENDENCIES {
-        if sources.iter().any(|s| s.contains(field)) {
+        if reads_field(field) {
             for k in *kinds {
                 if !depends_on.iter().any(|d| d == k) {
                     depends_on.push((*k).to_string());
@@ -1087,5 +1085,40 @@ mod tests {
         );
         assert_eq!(parse_duration("1.5s"), Some(2), "rounded up, never shorter");
         assert_eq!(parse_duration("500ms"), Some(1));
+    }
+}
+#[cfg(test)]
+mod reads {
+    /// What a check reads comes from its syntax tree: `related.namespaceNetworkPolicies` is not
+    /// `related.namespace` (a text search made that check depend on Namespaces, so a forbidden
+    /// Namespace list would have turned it into an error).
+    #[test]
+    fn dependencies_come_from_the_syntax_tree() {
+        let checks = super::load(&[]).unwrap();
+        let deny = checks
+            .iter()
+            .find(|c| c.id == "network-policy-default-deny")
+            .unwrap();
+        assert_eq!(deny.depends_on, ["NetworkPolicy"]);
+        assert!(deny.uses_related);
+        let env = super::cel::CelEnv::default();
+        let reads = |src: &str| {
+            env.compile(src)
+                .unwrap()
+                .reads()
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            reads("related['pdbs'].size() > 0 && object.spec.replicas > 1"),
+            ["object.spec", "related.pdbs"]
+        );
+        assert_eq!(reads("size(related) > 0"), ["related"]);
+        assert_eq!(
+            reads("related.pods.all(p, p.status.phase == 'Running')"),
+            ["related.pods"]
+        );
+        assert_eq!(reads("'related.secrets' != ''"), Vec::<String>::new());
     }
 }
