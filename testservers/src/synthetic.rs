@@ -32,7 +32,7 @@ fn namespace(app: usize) -> String {
 }
 
 fn is_mlsdm(app: usize) -> bool {
-    app % 10 == 0
+    app.is_multiple_of(10)
 }
 
 /// One app's five documents.
