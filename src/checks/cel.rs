@@ -691,12 +691,9 @@ pub fn json_to_cel(v: &serde_json::Value) -> Value {
 pub struct SharedVal(pub Arc<dyn Val>);
 
 impl SharedVal {
-    /// Converts a value once.
-    pub fn new(v: Value) -> Self {
-        let boxed: Box<dyn Val> = v
-            .try_into()
-            .expect("a value built from JSON converts to a cel Val");
-        Self(Arc::from(boxed))
+    /// Converts a JSON value once.
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        Self(Arc::from(json_to_val(v)))
     }
 }
 
@@ -828,6 +825,33 @@ impl Indexer for SharedIndexer {
             .expect("checked in into_indexer")
             .get(idx)?
             .into_owned())
+    }
+}
+
+/// `json_to_cel` and cel's conversion of its result to `Box<dyn Val>` in one pass, without the
+/// intermediate `Value` tree: the same values (integers that fit `i64` are ints, other integers
+/// uints, the rest doubles; strings, lists and maps as cel builds them).
+pub fn json_to_val(v: &serde_json::Value) -> Box<dyn Val> {
+    use cel::common::types::{
+        CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+    };
+    match v {
+        serde_json::Value::Null => Box::new(CelNull),
+        serde_json::Value::Bool(b) => Box::new(CelBool::from(*b)),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Box::new(CelInt::from(i)),
+            (None, Some(u)) => Box::new(CelUInt::from(u)),
+            (None, None) => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        serde_json::Value::String(s) => Box::new(CelString::from(s.clone())),
+        serde_json::Value::Array(a) => {
+            Box::new(CelList::from(a.iter().map(json_to_val).collect::<Vec<_>>()))
+        }
+        serde_json::Value::Object(o) => Box::new(CelMap::from(
+            o.iter()
+                .map(|(k, v)| (CelMapKey::from(k.clone()), json_to_val(v)))
+                .collect::<std::collections::HashMap<_, _>>(),
+        )),
     }
 }
 

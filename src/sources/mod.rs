@@ -15,7 +15,7 @@ pub mod render;
 pub mod selector;
 
 use crate::checks::Source;
-use crate::checks::cel::{SharedVal, json_to_cel};
+use crate::checks::cel::{SharedVal, json_to_cel, json_to_val};
 use cel::common::value::Val;
 use cel::objects::Value as CelValue;
 use index::{LabelIndex, Selecting, SelectorIndex, required_label};
@@ -532,7 +532,7 @@ impl Facts {
     pub fn object_val(&self, i: usize) -> &SharedVal {
         self.vals[i]
             .object
-            .get_or_init(|| SharedVal::new(json_to_cel(&self.objects[i].json)))
+            .get_or_init(|| SharedVal::from_json(&self.objects[i].json))
     }
 
     /// `object`, `mlsdm` and `related` of object `i` as cel evaluates them, converted once.
@@ -1083,7 +1083,7 @@ impl Facts {
                 .collect();
             Box::new(CelMap::from(m))
         };
-        let json_val = |v: Value| to_val(json_to_cel(&v));
+        let json_val = |v: Value| json_to_val(&v);
         let ns = obj.namespace.as_deref();
         if obj.is_workload() {
             let services = self.services_for(obj);
