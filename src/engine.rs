@@ -9,6 +9,8 @@ use crate::report::{CheckResult, ObjectRef, Status, WindowInfo};
 use crate::sources::Facts;
 use crate::sources::http::{HttpOutcome, MetricOutcome, Probe};
 use cel::Context;
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use cel::objects::Value;
 
 /// Evaluates every check; the order of the results is fixed later by the report. Checks are
@@ -99,7 +101,18 @@ fn evaluate_kubernetes(
         return;
     }
     let mut matched = 0;
-    for (i, obj) in facts.objects.iter().enumerate() {
+    // Only the objects of the check's kinds (the straightforward path visits every object).
+    let slots: Vec<usize> = if facts.straightforward {
+        (0..facts.objects.len()).collect()
+    } else {
+        facts.slots_of_kinds(&check.kinds)
+    };
+    let params: Box<dyn Val> = json_to_cel(&facts.params)
+        .try_into()
+        .expect("a value built from JSON converts to a cel Val");
+    let null: Box<dyn Val> = Value::Null.try_into().expect("null converts to a cel Val");
+    for i in slots {
+        let obj = &facts.objects[i];
         let kind_ok = check
             .kinds
             .iter()
@@ -113,15 +126,30 @@ fn evaluate_kubernetes(
             continue;
         }
         matched += 1;
-        let mut ctx = root.new_inner_scope();
-        ctx.add_variable_from_value("object", facts.cel_object(i));
-        ctx.add_variable_from_value("oldObject", Value::Null);
-        ctx.add_variable_from_value("mlsdm", facts.cel_mlsdm(i));
-        ctx.add_variable_from_value("params", json_to_cel(&facts.params));
-        if check.uses_related {
-            ctx.add_variable_from_value("related", facts.cel_related(i));
-        }
-        let (status, message) = evaluate_object(check, &ctx);
+        let (status, message) = if facts.straightforward {
+            let mut ctx = root.new_inner_scope();
+            ctx.add_variable_from_value("object", facts.cel_object(i));
+            ctx.add_variable_from_value("oldObject", Value::Null);
+            ctx.add_variable_from_value("mlsdm", facts.cel_mlsdm(i));
+            ctx.add_variable_from_value("params", json_to_cel(&facts.params));
+            if check.uses_related {
+                ctx.add_variable_from_value("related", facts.cel_related(i));
+            }
+            evaluate_object(check, &ctx)
+        } else {
+            // The object's values are converted once per run and borrowed by every check.
+            let cached = facts.vals(i);
+            let variables = Vars {
+                object: cached.object,
+                old_object: null.as_ref(),
+                mlsdm: cached.mlsdm,
+                params: params.as_ref(),
+                related: check.uses_related.then(|| cached.related()),
+            };
+            let mut ctx = root.new_inner_scope();
+            ctx.set_variable_resolver(&variables);
+            evaluate_object(check, &ctx)
+        };
         results.push(result(
             check,
             status,
@@ -157,6 +185,31 @@ fn evaluate_kubernetes(
             None,
             facts,
         ));
+    }
+}
+
+/// The variables of a kubernetes check, borrowed (cel's `add_variable_from_value` would copy
+/// the whole object, and `related` with every related object, for each check).
+struct Vars<'a> {
+    object: &'a dyn Val,
+    old_object: &'a dyn Val,
+    mlsdm: &'a dyn Val,
+    params: &'a dyn Val,
+    /// Bound only for checks that read it, as before.
+    related: Option<&'a dyn Val>,
+}
+
+impl VariableResolver for Vars<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        let v = match variable {
+            "object" => self.object,
+            "oldObject" => self.old_object,
+            "mlsdm" => self.mlsdm,
+            "params" => self.params,
+            "related" => self.related?,
+            _ => return None,
+        };
+        Some(CowVal::Borrowed(v))
     }
 }
 

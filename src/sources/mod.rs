@@ -6,17 +6,22 @@
 
 pub mod attestations;
 pub mod http;
+mod index;
 pub mod kube;
 pub mod manifests;
 pub mod mlsdm;
+mod reference;
 pub mod render;
 pub mod selector;
 
 use crate::checks::Source;
-use crate::checks::cel::json_to_cel;
+use crate::checks::cel::{SharedVal, json_to_cel, json_to_val};
+use cel::common::value::Val;
 use cel::objects::Value as CelValue;
+use index::{LabelIndex, Selecting, SelectorIndex, required_label};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
@@ -315,12 +320,26 @@ pub struct Facts {
     pub missing_kinds: BTreeSet<String>,
     /// `params` in expressions: `expectImage`, `expectVersion`.
     pub params: Value,
-    /// (kind, namespace) -> slots, and kind -> slots: relations are looked up, not scanned.
-    by_kind_ns: std::collections::HashMap<(String, Option<String>), Vec<usize>>,
-    by_kind: std::collections::HashMap<String, Vec<usize>>,
+    /// Evaluate with the straightforward relation scans of `reference.rs` and visit every
+    /// object for every check, as before the indexes: the reference the tests compare the
+    /// indexed path with. Never set by a normal run.
+    pub straightforward: bool,
+    /// Relations are looked up, not scanned.
+    index: index::Index,
+    lazy: index::Lazy,
     cel_objects: Vec<OnceLock<CelValue>>,
     related: Vec<OnceLock<CelValue>>,
     mlsdm: Vec<OnceLock<CelValue>>,
+    /// The same values in the form cel 0.15 evaluates (`Box<dyn Val>`), converted once per
+    /// object: binding a `Value` to a context converts (deep-copies) it on every binding.
+    vals: Vec<ObjectValCache>,
+}
+
+#[derive(Default)]
+struct ObjectValCache {
+    object: OnceLock<SharedVal>,
+    mlsdm: OnceLock<Box<dyn Val>>,
+    related: OnceLock<Box<dyn Val>>,
 }
 
 impl Facts {
@@ -331,18 +350,10 @@ impl Facts {
         origin: &str,
     ) -> Self {
         let mut objects = objects;
-        let mut by_kind_ns: std::collections::HashMap<(String, Option<String>), Vec<usize>> =
-            std::collections::HashMap::new();
-        let mut by_kind: std::collections::HashMap<String, Vec<usize>> =
-            std::collections::HashMap::new();
         for (slot, o) in objects.iter_mut().enumerate() {
             o.slot = slot;
-            by_kind_ns
-                .entry((o.kind.clone(), o.namespace.clone()))
-                .or_default()
-                .push(slot);
-            by_kind.entry(o.kind.clone()).or_default().push(slot);
         }
+        let index = index::Index::build(&objects);
         let n = objects.len();
         let mut redactions: Vec<&str> = objects
             .iter()
@@ -364,8 +375,10 @@ impl Facts {
             kind_errors: BTreeMap::new(),
             missing_kinds: BTreeSet::new(),
             params: json!({"expectImage": null, "expectVersion": null}),
-            by_kind_ns,
-            by_kind,
+            straightforward: false,
+            index,
+            lazy: index::Lazy::new(n),
+            vals: (0..n).map(|_| ObjectValCache::default()).collect(),
             cel_objects: (0..n).map(|_| OnceLock::new()).collect(),
             related: (0..n).map(|_| OnceLock::new()).collect(),
             mlsdm: (0..n).map(|_| OnceLock::new()).collect(),
@@ -508,8 +521,33 @@ impl Facts {
             .clone()
     }
 
+    /// `related` as the straightforward path builds it (by scanning, as a copied `Value`).
     pub fn cel_related(&self, i: usize) -> CelValue {
-        self.related[i].get_or_init(|| self.related_cel(i)).clone()
+        self.related[i]
+            .get_or_init(|| self.naive_related_cel(i))
+            .clone()
+    }
+
+    /// Object `i` as cel evaluates it, converted once and shared.
+    pub fn object_val(&self, i: usize) -> &SharedVal {
+        self.vals[i]
+            .object
+            .get_or_init(|| SharedVal::from_json(&self.objects[i].json))
+    }
+
+    /// `object`, `mlsdm` and `related` of object `i` as cel evaluates them, converted once.
+    pub fn vals(&self, i: usize) -> ObjectVals<'_> {
+        let cache = &self.vals[i];
+        ObjectVals {
+            object: self.object_val(i).0.as_ref(),
+            mlsdm: cache
+                .mlsdm
+                .get_or_init(|| to_val(self.cel_mlsdm(i)))
+                .as_ref(),
+            related: &cache.related,
+            facts: self,
+            slot: i,
+        }
     }
 
     pub fn cel_mlsdm(&self, i: usize) -> CelValue {
@@ -526,23 +564,59 @@ impl Facts {
     }
 
     fn same_ns(&self, ns: Option<&str>, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {
-        self.by_kind_ns
-            .get(&(kind.to_string(), ns.map(str::to_string)))
-            .into_iter()
-            .flatten()
+        self.slots_in(ns, kind)
+            .iter()
             .map(|&slot| &self.objects[slot])
     }
 
+    fn slots_in(&self, ns: Option<&str>, kind: &str) -> &[usize] {
+        self.index
+            .by_kind_ns
+            .get(&(kind.to_string(), ns.map(str::to_string)))
+            .map_or(&[], Vec::as_slice)
+    }
+
     fn all_of(&self, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {
-        self.by_kind
+        self.index
+            .by_kind
             .get(kind)
             .into_iter()
             .flatten()
             .map(|&slot| &self.objects[slot])
     }
 
+    /// Every object of that kind, namespace and name (several only when API groups differ), in
+    /// input order.
+    fn named(&self, kind: &str, ns: Option<&str>, name: &str) -> &[usize] {
+        self.index
+            .by_name
+            .get(&(kind.to_string(), ns.map(str::to_string), name.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
     pub fn find<'a>(&'a self, kind: &str, ns: Option<&str>, name: &str) -> Option<&'a Object> {
-        self.same_ns(ns, kind).find(|o| o.name == name)
+        self.named(kind, ns, name)
+            .first()
+            .map(|&slot| &self.objects[slot])
+    }
+
+    /// The slots of the objects a check with these kind matchers applies to, in input order.
+    pub fn slots_of_kinds(&self, kinds: &[crate::checks::KindMatcher]) -> Vec<usize> {
+        let mut names: Vec<&str> = kinds.iter().map(|k| k.kind.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut slots: Vec<usize> = names
+            .into_iter()
+            .filter_map(|k| self.index.by_kind.get(k))
+            .flatten()
+            .copied()
+            .filter(|&s| {
+                let o = &self.objects[s];
+                kinds.iter().any(|k| k.matches(&o.api_version, &o.kind))
+            })
+            .collect();
+        slots.sort_unstable();
+        slots
     }
 
     /// Every workload, in scope or not: a Service selecting a non-MLSDM workload still selects pods.
@@ -550,21 +624,81 @@ impl Facts {
         WORKLOAD_KINDS.iter().flat_map(|k| self.all_of(k))
     }
 
-    /// Services whose selector picks this workload's pods.
+    /// The workloads of one namespace, in `workloads()` order.
+    fn workloads_in(&self, ns: Option<&str>) -> &[usize] {
+        self.index
+            .workloads_by_ns
+            .get(&ns.map(str::to_string))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Workloads of namespace `ns` whose pod labels `sel` may match (a superset, in no order):
+    /// those carrying one label the selector requires, else every workload there.
+    fn workloads_selectable(&self, ns: Option<&str>, sel: &Value) -> Vec<usize> {
+        match sel.as_object().and_then(required_label) {
+            Some((k, v)) => self
+                .lazy
+                .workload_labels
+                .get_or_init(|| {
+                    LabelIndex::build(self.workloads().map(|w| {
+                        (
+                            w.slot,
+                            w.namespace.clone(),
+                            w.json.pointer("/spec/template/metadata/labels"),
+                        )
+                    }))
+                })
+                .get(ns, k, v)
+                .to_vec(),
+            None => self.workloads_in(ns).to_vec(),
+        }
+    }
+
+    /// Services whose selector picks this workload's pods (computed once per workload).
     fn services_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
-        let labels = w.pod_labels();
-        self.same_ns(w.namespace.as_deref(), "Service")
-            .filter(|s| {
-                s.json
-                    .pointer("/spec/selector")
-                    .and_then(Value::as_object)
-                    .is_some_and(|sel| {
-                        !sel.is_empty()
-                            && selector::matches(&Value::Object(sel.clone()), &labels)
-                                .unwrap_or(false)
+        self.lazy.services_of[w.slot]
+            .get_or_init(|| {
+                let labels = w.pod_labels();
+                self.selecting(Selecting::Service)
+                    .candidates(w.namespace.as_deref(), &labels)
+                    .into_iter()
+                    .filter(|&s| {
+                        self.objects[s]
+                            .json
+                            .pointer("/spec/selector")
+                            .filter(|sel| sel.as_object().is_some_and(|m| !m.is_empty()))
+                            .is_some_and(|sel| selector::matches(sel, &labels).unwrap_or(false))
                     })
+                    .collect()
             })
+            .iter()
+            .map(|&s| &self.objects[s])
             .collect()
+    }
+
+    fn selecting(&self, which: Selecting) -> &SelectorIndex {
+        let (cell, kind, pointer, empty_matches_all) = match which {
+            Selecting::Service => (&self.lazy.services, "Service", "/spec/selector", false),
+            Selecting::Pdb => (
+                &self.lazy.pdbs,
+                "PodDisruptionBudget",
+                "/spec/selector",
+                false,
+            ),
+            Selecting::NetworkPolicy => (
+                &self.lazy.network_policies,
+                "NetworkPolicy",
+                "/spec/podSelector",
+                true,
+            ),
+        };
+        cell.get_or_init(|| {
+            SelectorIndex::build(
+                self.all_of(kind)
+                    .map(|o| (o.slot, o.namespace.clone(), o.json.pointer(pointer))),
+                empty_matches_all,
+            )
+        })
     }
 
     fn selected_by<'a>(
@@ -574,8 +708,15 @@ impl Facts {
         pointer: &str,
         empty_matches_all: bool,
     ) -> Vec<&'a Object> {
+        let which = match kind {
+            "PodDisruptionBudget" => Selecting::Pdb,
+            _ => Selecting::NetworkPolicy,
+        };
         let labels = w.pod_labels();
-        self.same_ns(w.namespace.as_deref(), kind)
+        self.selecting(which)
+            .candidates(w.namespace.as_deref(), &labels)
+            .into_iter()
+            .map(|s| &self.objects[s])
             .filter(|o| match o.json.pointer(pointer) {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     selector::matches(sel, &labels).unwrap_or(false)
@@ -587,21 +728,36 @@ impl Facts {
     }
 
     fn hpas_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
-        self.same_ns(w.namespace.as_deref(), "HorizontalPodAutoscaler")
-            .filter(|h| {
-                h.json
-                    .pointer("/spec/scaleTargetRef/kind")
-                    .and_then(Value::as_str)
-                    == Some(w.kind.as_str())
-                    && h.json
+        let targets = self.lazy.hpa_targets.get_or_init(|| {
+            let mut m: HashMap<(Option<String>, String, String), Vec<usize>> = HashMap::new();
+            for h in self.all_of("HorizontalPodAutoscaler") {
+                if let (Some(kind), Some(name)) = (
+                    h.json
+                        .pointer("/spec/scaleTargetRef/kind")
+                        .and_then(Value::as_str),
+                    h.json
                         .pointer("/spec/scaleTargetRef/name")
-                        .and_then(Value::as_str)
-                        == Some(w.name.as_str())
-            })
+                        .and_then(Value::as_str),
+                ) {
+                    m.entry((h.namespace.clone(), kind.to_string(), name.to_string()))
+                        .or_default()
+                        .push(h.slot);
+                }
+            }
+            m
+        });
+        targets
+            .get(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
+            .into_iter()
+            .flatten()
+            .map(|&s| &self.objects[s])
             .collect()
     }
 
     fn ingresses_for<'a>(&'a self, ns: Option<&str>, services: &[&Object]) -> Vec<&'a Object> {
+        if services.is_empty() {
+            return Vec::new();
+        }
         let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
         self.same_ns(ns, "Ingress")
             .filter(|i| {
@@ -619,22 +775,262 @@ impl Facts {
         ns: Option<&str>,
         labels_list: &[Value],
     ) -> Vec<&'a Object> {
-        self.objects
-            .iter()
-            .filter(|m| m.kind == kind)
+        self.all_of(kind)
             .filter(|m| {
-                let ns_ok = monitor_watches(m, ns);
-                let sel = m
-                    .json
-                    .pointer("/spec/selector")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                ns_ok
+                let sel = m.json.pointer("/spec/selector").unwrap_or(&Value::Null);
+                monitor_watches(m, ns)
                     && labels_list
                         .iter()
-                        .any(|l| selector::matches(&sel, l).unwrap_or(false))
+                        .any(|l| selector::matches(sel, l).unwrap_or(false))
             })
             .collect()
+    }
+
+    /// ConfigMaps labelled as Grafana dashboards and GrafanaDashboards: the same list for every
+    /// workload, built once.
+    fn dashboards(&self) -> SharedVal {
+        self.lazy
+            .dashboards
+            .get_or_init(|| {
+                let list: Box<dyn Val> = Box::new(cel::common::types::CelList::from(
+                    self.all_of("ConfigMap")
+                        .filter(|o| {
+                            o.json
+                                .pointer("/metadata/labels")
+                                .and_then(|l| l.get("grafana_dashboard"))
+                                .is_some()
+                        })
+                        .chain(self.all_of("GrafanaDashboard"))
+                        .map(|o| Box::new(self.object_val(o.slot).clone()) as Box<dyn Val>)
+                        .collect::<Vec<_>>(),
+                ));
+                SharedVal(std::sync::Arc::from(list))
+            })
+            .clone()
+    }
+
+    /// Workloads named like a canary, in `workloads()` order (built once).
+    fn canaries(&self) -> impl Iterator<Item = &Object> {
+        self.lazy
+            .canaries
+            .get_or_init(|| {
+                self.workloads()
+                    .filter(|o| o.name.contains("canary"))
+                    .map(|o| o.slot)
+                    .collect()
+            })
+            .iter()
+            .map(|&s| &self.objects[s])
+    }
+
+    /// ReplicaSets of the workload's namespace that name it as an owner.
+    fn replica_sets_of<'a>(&'a self, obj: &Object) -> Vec<&'a Object> {
+        let owners = self.lazy.rs_owners.get_or_init(|| {
+            let mut m: HashMap<(Option<String>, String, String), Vec<usize>> = HashMap::new();
+            for r in self.all_of("ReplicaSet") {
+                let mut keys: Vec<(Option<String>, String, String)> = r
+                    .json
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|o| {
+                        Some((
+                            r.namespace.clone(),
+                            o.get("kind")?.as_str()?.to_string(),
+                            o.get("name")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                for k in keys {
+                    m.entry(k).or_default().push(r.slot);
+                }
+            }
+            m
+        });
+        owners
+            .get(&(obj.namespace.clone(), obj.kind.clone(), obj.name.clone()))
+            .into_iter()
+            .flatten()
+            .map(|&s| &self.objects[s])
+            .collect()
+    }
+
+    /// Pods of the workload's namespace its selector matches.
+    fn pods_of<'a>(&'a self, obj: &Object) -> Vec<&'a Object> {
+        let ns = obj.namespace.as_deref();
+        let sel = obj.json.pointer("/spec/selector").unwrap_or(&Value::Null);
+        if sel.is_null() {
+            return Vec::new();
+        }
+        let candidates: Vec<usize> = match sel.as_object().and_then(required_label) {
+            Some((k, v)) => self
+                .lazy
+                .pod_labels
+                .get_or_init(|| {
+                    LabelIndex::build(self.all_of("Pod").map(|p| {
+                        (
+                            p.slot,
+                            p.namespace.clone(),
+                            p.json.pointer("/metadata/labels"),
+                        )
+                    }))
+                })
+                .get(ns, k, v)
+                .to_vec(),
+            None => self.slots_in(ns, "Pod").to_vec(),
+        };
+        candidates
+            .into_iter()
+            .map(|s| &self.objects[s])
+            .filter(|p| {
+                selector::matches(
+                    sel,
+                    p.json.pointer("/metadata/labels").unwrap_or(&Value::Null),
+                )
+                .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// The workloads a non-workload object may apply to (a superset, in `workloads()` order):
+    /// found through the objects of its kind, namespace and name, which is what the relation's
+    /// predicate compares.
+    fn workload_candidates(&self, obj: &Object) -> Vec<&Object> {
+        let ns = obj.namespace.as_deref();
+        let same = |kind: &str| self.named(kind, ns, &obj.name).to_vec();
+        // The workloads a Service (by slot) selects, as `services_for` decides.
+        let selected_by_service = |s: usize| -> Vec<usize> {
+            match self.objects[s].json.pointer("/spec/selector") {
+                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
+                    self.workloads_selectable(ns, sel)
+                }
+                _ => Vec::new(),
+            }
+        };
+        let mut slots: Vec<usize> = match obj.kind.as_str() {
+            "Service" => same("Service")
+                .into_iter()
+                .flat_map(selected_by_service)
+                .collect(),
+            "PodDisruptionBudget" | "NetworkPolicy" => {
+                let (pointer, empty_matches_all) = if obj.kind == "NetworkPolicy" {
+                    ("/spec/podSelector", true)
+                } else {
+                    ("/spec/selector", false)
+                };
+                same(&obj.kind)
+                    .into_iter()
+                    .flat_map(|p| match self.objects[p].json.pointer(pointer) {
+                        Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
+                            self.workloads_selectable(ns, sel)
+                        }
+                        Some(_) if empty_matches_all => self.workloads_in(ns).to_vec(),
+                        _ => Vec::new(),
+                    })
+                    .collect()
+            }
+            "HorizontalPodAutoscaler" => same("HorizontalPodAutoscaler")
+                .into_iter()
+                .flat_map(|h| {
+                    let json = &self.objects[h].json;
+                    match (
+                        json.pointer("/spec/scaleTargetRef/kind")
+                            .and_then(Value::as_str),
+                        json.pointer("/spec/scaleTargetRef/name")
+                            .and_then(Value::as_str),
+                    ) {
+                        (Some(kind), Some(name)) => self.named(kind, ns, name).to_vec(),
+                        _ => Vec::new(),
+                    }
+                })
+                .collect(),
+            "Ingress" => same("Ingress")
+                .into_iter()
+                .flat_map(|i| ingress_backends(&self.objects[i].json))
+                .flat_map(|b| self.named("Service", ns, &b).to_vec())
+                .flat_map(selected_by_service)
+                .collect(),
+            "ServiceMonitor" | "PodMonitor" => {
+                let mut out = Vec::new();
+                for m in same(&obj.kind) {
+                    let m = &self.objects[m];
+                    let ns_sel = m.json.pointer("/spec/namespaceSelector");
+                    if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+                        out.extend(self.index.workload_pos.keys());
+                    } else if let Some(names) = ns_sel
+                        .and_then(|s| s.get("matchNames"))
+                        .and_then(Value::as_array)
+                    {
+                        for n in names {
+                            out.extend(self.workloads_in(n.as_str()));
+                        }
+                    } else {
+                        out.extend(self.workloads_in(m.namespace.as_deref()));
+                    }
+                }
+                out
+            }
+            "ConfigMap" | "Secret" => self
+                .lazy
+                .pod_refs
+                .get_or_init(|| {
+                    let mut m: HashMap<(Option<String>, String, String), Vec<usize>> =
+                        HashMap::new();
+                    for w in self.workloads() {
+                        let mut keys: Vec<(Option<String>, String, String)> =
+                            pod_references(w.pod_spec().unwrap_or(&Value::Null))
+                                .into_iter()
+                                .map(|r| (w.namespace.clone(), r.kind, r.name))
+                                .collect();
+                        keys.sort_unstable();
+                        keys.dedup();
+                        for k in keys {
+                            m.entry(k).or_default().push(w.slot);
+                        }
+                    }
+                    m
+                })
+                .get(&(ns.map(str::to_string), obj.kind.clone(), obj.name.clone()))
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        slots.retain(|s| self.objects[*s].is_workload());
+        slots.sort_unstable_by_key(|s| self.index.workload_pos.get(s).copied());
+        slots.dedup();
+        slots.into_iter().map(|s| &self.objects[s]).collect()
+    }
+
+    /// Whether a ServiceMonitor watches any namespace the input has an object in (namespace-less
+    /// workloads and Services, a kustomize base, count as in the monitor's own).
+    fn watches_audited(&self, m: &Object) -> bool {
+        let (namespaces, namespaceless) = self.lazy.present.get_or_init(|| {
+            let namespaces = self
+                .objects
+                .iter()
+                .filter_map(|o| o.namespace.clone())
+                .collect();
+            let namespaceless = self
+                .objects
+                .iter()
+                .any(|o| o.namespace.is_none() && (o.is_workload() || o.kind == "Service"));
+            (namespaces, namespaceless)
+        });
+        let present = |n: Option<&str>| n.map_or(*namespaceless, |n| namespaces.contains(n));
+        let ns_sel = m.json.pointer("/spec/namespaceSelector");
+        if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+            !namespaces.is_empty() || *namespaceless
+        } else if let Some(names) = ns_sel
+            .and_then(|s| s.get("matchNames"))
+            .and_then(Value::as_array)
+        {
+            names.iter().any(|n| present(n.as_str()))
+        } else {
+            present(m.namespace.as_deref())
+        }
     }
 
     /// ConfigMaps and Secrets a pod spec references, found or missing.
@@ -664,28 +1060,30 @@ impl Facts {
     }
 
     /// `related` for an object, built from the objects' cached CEL values (shared, not copied).
-    fn related_cel(&self, i: usize) -> CelValue {
+    fn related_val(&self, i: usize) -> Box<dyn Val> {
+        use cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelNull};
         let obj = &self.objects[i];
-        let list = |v: Vec<&Object>| {
-            CelValue::List(std::sync::Arc::new(
-                v.into_iter().map(|o| self.cel_object(o.slot)).collect(),
+        let list = |v: Vec<&Object>| -> Box<dyn Val> {
+            Box::new(CelList::from(
+                v.into_iter()
+                    .map(|o| Box::new(self.object_val(o.slot).clone()) as Box<dyn Val>)
+                    .collect::<Vec<_>>(),
             ))
         };
-        let one = |o: Option<&Object>| o.map_or(CelValue::Null, |o| self.cel_object(o.slot));
-        let map = |entries: Vec<(&str, CelValue)>| {
-            let m: std::collections::HashMap<cel::objects::Key, CelValue> = entries
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        cel::objects::Key::String(std::sync::Arc::new(k.to_string())),
-                        v,
-                    )
-                })
-                .collect();
-            CelValue::Map(cel::objects::Map {
-                map: std::sync::Arc::new(m),
-            })
+        let one = |o: Option<&Object>| -> Box<dyn Val> {
+            o.map_or_else(
+                || Box::new(CelNull) as Box<dyn Val>,
+                |o| Box::new(self.object_val(o.slot).clone()),
+            )
         };
+        let map = |entries: Vec<(&str, Box<dyn Val>)>| -> Box<dyn Val> {
+            let m: HashMap<CelMapKey, Box<dyn Val>> = entries
+                .into_iter()
+                .map(|(k, v)| (CelMapKey::from(k.to_string()), v))
+                .collect();
+            Box::new(CelMap::from(m))
+        };
+        let json_val = |v: Value| json_to_val(&v);
         let ns = obj.namespace.as_deref();
         if obj.is_workload() {
             let services = self.services_for(obj);
@@ -743,8 +1141,8 @@ impl Facts {
                 ),
                 ("configMaps", list(cms)),
                 ("secrets", list(secrets)),
-                ("missingReferences", json_to_cel(&json!(missing))),
-                ("missingImagePullSecrets", json_to_cel(&json!(pull_missing))),
+                ("missingReferences", json_val(json!(missing))),
+                ("missingImagePullSecrets", json_val(json!(pull_missing))),
                 (
                     "namespace",
                     one(ns.and_then(|n| self.find("Namespace", None, n))),
@@ -776,64 +1174,19 @@ impl Facts {
                     "alertmanagerConfigs",
                     list(self.same_ns(ns, "AlertmanagerConfig").collect()),
                 ),
-                (
-                    "dashboards",
-                    list(
-                        self.all_of("ConfigMap")
-                            .filter(|o| o.labels().get("grafana_dashboard").is_some())
-                            .chain(self.all_of("GrafanaDashboard"))
-                            .collect(),
-                    ),
-                ),
-                (
-                    "replicaSets",
-                    list(
-                        self.same_ns(ns, "ReplicaSet")
-                            .filter(|r| {
-                                r.json
-                                    .pointer("/metadata/ownerReferences")
-                                    .and_then(Value::as_array)
-                                    .is_some_and(|o| {
-                                        o.iter().any(|o| {
-                                            o.get("kind").and_then(Value::as_str)
-                                                == Some(obj.kind.as_str())
-                                                && o.get("name").and_then(Value::as_str)
-                                                    == Some(obj.name.as_str())
-                                        })
-                                    })
-                            })
-                            .collect(),
-                    ),
-                ),
-                (
-                    "pods",
-                    list(
-                        self.same_ns(ns, "Pod")
-                            .filter(|p| {
-                                let sel = obj
-                                    .json
-                                    .pointer("/spec/selector")
-                                    .cloned()
-                                    .unwrap_or(Value::Null);
-                                !sel.is_null()
-                                    && selector::matches(&sel, &p.labels()).unwrap_or(false)
-                            })
-                            .collect(),
-                    ),
-                ),
+                ("dashboards", Box::new(self.dashboards())),
+                ("replicaSets", list(self.replica_sets_of(obj))),
+                ("pods", list(self.pods_of(obj))),
                 (
                     "canaries",
-                    list(
-                        self.workloads()
-                            .filter(|o| o.name != obj.name && o.name.contains("canary"))
-                            .collect(),
-                    ),
+                    list(self.canaries().filter(|o| o.name != obj.name).collect()),
                 ),
             ])
         } else {
             // The reverse direction: which in-scope workloads this object applies to.
             let workloads: Vec<&Object> = self
-                .workloads()
+                .workload_candidates(obj)
+                .into_iter()
                 .filter(|w| {
                     w.namespace.as_deref() == ns
                         || obj.kind == "ServiceMonitor"
@@ -898,14 +1251,7 @@ impl Facts {
                                 .unwrap_or(false)
                         })
                         .collect(),
-                    self.objects
-                        .iter()
-                        // Workloads and Services without a namespace (a kustomize base) are in
-                        // the one they will be applied to, which `watched` reads as the monitor's.
-                        .any(|o| {
-                            (o.namespace.is_some() || o.is_workload() || o.kind == "Service")
-                                && watched(o.namespace.as_deref())
-                        }),
+                    self.watches_audited(obj),
                 )
             } else {
                 (Vec::new(), false)
@@ -913,13 +1259,17 @@ impl Facts {
             map(vec![
                 ("workloads", list(workloads)),
                 ("monitoredServices", list(monitored)),
-                ("watchesAuditedNamespace", CelValue::Bool(watches_audited)),
-                ("ingressBackends", json_to_cel(&Value::Array(backends))),
+                (
+                    "watchesAuditedNamespace",
+                    Box::new(CelBool::from(watches_audited)),
+                ),
+                ("ingressBackends", json_val(Value::Array(backends))),
                 (
                     "workloadsInNamespace",
                     list(
-                        self.workloads()
-                            .filter(|w| w.namespace.as_deref() == ns)
+                        self.workloads_in(ns)
+                            .iter()
+                            .map(|&s| &self.objects[s])
                             .collect(),
                     ),
                 ),
@@ -1073,4 +1423,27 @@ pub fn pod_references(spec: &Value) -> Vec<PodRef> {
         push("Secret", Some(s), "imagePullSecrets".into());
     }
     out
+}
+
+/// The per-object variables of an evaluation, borrowed from the facts' caches.
+pub struct ObjectVals<'f> {
+    pub object: &'f dyn Val,
+    pub mlsdm: &'f dyn Val,
+    related: &'f OnceLock<Box<dyn Val>>,
+    facts: &'f Facts,
+    slot: usize,
+}
+
+impl<'f> ObjectVals<'f> {
+    /// `related`, computed the first time a check asks for it.
+    pub fn related(&self) -> &'f dyn Val {
+        self.related
+            .get_or_init(|| self.facts.related_val(self.slot))
+            .as_ref()
+    }
+}
+
+fn to_val(v: CelValue) -> Box<dyn Val> {
+    v.try_into()
+        .expect("a value built from JSON converts to a cel Val")
 }

@@ -2,4 +2,5 @@
 
 pub mod kubeapi;
 pub mod mlsdm;
+pub mod synthetic;
 pub mod tls;
