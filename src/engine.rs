@@ -247,6 +247,8 @@ fn conditions(check: &Check, ctx: &Context) -> Option<(Status, String)> {
 }
 
 fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
+    // One cost budget for everything this check evaluates on this object.
+    let budget = crate::checks::cel::Budget::start();
     if let Some(skip) = conditions(check, ctx) {
         return skip;
     }
@@ -277,6 +279,15 @@ fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
     let mut failures = Vec::new();
     let mut errors = Vec::new();
     for item in items.iter() {
+        if budget.exhausted() {
+            // The rest would only fail at once: one error says it, not one per item.
+            errors.push(format!(
+                "{}: {}",
+                where_(check, for_each),
+                crate::checks::cel::budget_message()
+            ));
+            break;
+        }
         let mut inner = ctx.new_inner_scope();
         inner.add_variable_from_value("item", item.clone());
         match run_validations(check, &inner) {

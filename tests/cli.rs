@@ -1878,7 +1878,7 @@ fn a_check_over_its_cost_budget_is_an_error_never_a_pass() {
         "--checks",
         "tests/data/checks-costly",
         "--only",
-        "env-names-cubed,env-names-absorbed",
+        "env-names-cubed,env-names-absorbed,foreach-multiplied",
         // Not an MLSDM workload: the run is about the checks' cost.
         "--allow-empty",
         "-o",
@@ -1887,7 +1887,11 @@ fn a_check_over_its_cost_budget_is_an_error_never_a_pass() {
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     let report = json(&out);
-    for id in ["env-names-cubed", "env-names-absorbed"] {
+    for id in [
+        "env-names-cubed",
+        "env-names-absorbed",
+        "foreach-multiplied",
+    ] {
         assert_eq!(statuses(&report, id), ["error"], "{id}");
     }
     for r in report["results"].as_array().unwrap() {

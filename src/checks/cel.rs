@@ -367,6 +367,57 @@ fn entries_depth(entries: &[cel::common::ast::IdedEntryExpr]) -> usize {
         .unwrap_or(0)
 }
 
+/// Calls whose work is linear in their operands' sizes without building anything: charged the
+/// size of each operand that is not a literal (see `meter`).
+const LINEAR_IN_OPERANDS: &[&str] = &[
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "shannonEntropy",
+    "looksLikeCredential",
+    "isCredentialName",
+    "selectorMatches",
+    "indexOf",
+    "lastIndexOf",
+    "@in",
+];
+
+thread_local! {
+    /// Whether a [`Budget`] spans the evaluations on this thread (else each evaluation has its own).
+    static SCOPED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One budget for several evaluations: every expression a check runs on one object (its `when`,
+/// its `forEach` and each item's validations and messages) shares it, so a `forEach` of many
+/// items cannot buy a fresh budget per item. Without one, each evaluation has its own.
+pub struct Budget(());
+
+impl Budget {
+    pub fn start() -> Self {
+        SPENT.with(|s| s.set(0));
+        SCOPED.with(|s| s.set(true));
+        Self(())
+    }
+
+    /// Whether this budget is spent: the remaining evaluations would only fail at once.
+    pub fn exhausted(&self) -> bool {
+        SPENT.with(Cell::get) > COST_LIMIT
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        SCOPED.with(|s| s.set(false));
+        SPENT.with(|s| s.set(0));
+    }
+}
+
+/// The message of an exhausted budget (the same as each evaluation's error).
+pub fn budget_message() -> String {
+    cost_exceeded().to_string()
+}
+
 /// A compiled expression that runs under the cost budget.
 #[derive(Clone)]
 pub struct Program {
@@ -393,7 +444,9 @@ impl Program {
     /// Evaluates the expression. Spending more than [`COST_LIMIT`] is an error even where CEL
     /// would absorb the error (`error || true` is `true` in CEL; an exhausted budget never is).
     pub fn execute(&self, ctx: &Context) -> cel::ResolveResult {
-        SPENT.with(|s| s.set(0));
+        if !SCOPED.with(Cell::get) {
+            SPENT.with(|s| s.set(0));
+        }
         let result = Value::resolve(&self.metered, ctx);
         let spent = SPENT.with(Cell::get);
         if spent > COST_LIMIT {
@@ -511,10 +564,28 @@ fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
                 .args
                 .iter()
                 .any(|a| matches!(&a.expr, Expr::Ident(n) if accumulators.contains(n)));
-            let name = call.func_name.as_str();
+            let name = call.func_name.clone();
+            // Work linear in an operand's size (a search in a string, `in` a list, comparing two
+            // lists): each operand that is not a literal is charged its size, so the same call in
+            // a loop costs what it reads.
+            let linear = LINEAR_IN_OPERANDS.contains(&name.as_str())
+                || (matches!(name.as_str(), "_==_" | "_!=_")
+                    && !call.args.iter().any(|a| matches!(a.expr, Expr::Literal(_))));
+            if linear {
+                for operand in call
+                    .target
+                    .iter_mut()
+                    .map(|t| &mut **t)
+                    .chain(&mut call.args)
+                {
+                    if !matches!(operand.expr, Expr::Literal(_)) {
+                        wrap(operand, CHARGE_ITER);
+                    }
+                }
+            }
             let grows = name == "_+_"
                 || (name.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && !UNMETERED.contains(&name));
+                    && !UNMETERED.contains(&name.as_str()));
             if grows && !steps_accumulator {
                 wrap(e, CHARGE_RESULT);
             }
@@ -522,11 +593,19 @@ fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
         Expr::Comprehension(c) => {
             meter(&mut c.iter_range, accumulators);
             meter(&mut c.accu_init, accumulators);
-            accumulators.push(c.accu_var.clone());
+            // Only the interpreter's own accumulator (`@result`, a name CEL source cannot write)
+            // is exempt: `optMap(v, ...)` binds a user-named variable as an accumulator, and
+            // calls on it must be charged like any other.
+            let own = c.accu_var.starts_with('@');
+            if own {
+                accumulators.push(c.accu_var.clone());
+            }
             meter(&mut c.loop_cond, accumulators);
             meter(&mut c.loop_step, accumulators);
             meter(&mut c.result, accumulators);
-            accumulators.pop();
+            if own {
+                accumulators.pop();
+            }
             wrap(&mut c.iter_range, CHARGE_ITER);
         }
         Expr::Select(s) => meter(&mut s.operand, accumulators),
@@ -1556,6 +1635,63 @@ mod tests {
             // Refused by depth, or compiled: never a crash.
             let _ = env.compile(&src);
         }
+    }
+
+    /// Review findings: a user-named accumulator (`optMap`'s) escaped the meter, and calls that
+    /// read their operands (`contains`, `in`, `==` on lists) were free inside a loop.
+    #[test]
+    fn no_call_escapes_the_meter() {
+        let env = CelEnv::default();
+        let big = "a".repeat(4000);
+        let opt_map = run_over(
+            &env,
+            &format!("optional.of('{big}').optMap(s, xs.all(i, size(s + s) > 0)).value()"),
+            200_000,
+        )
+        .unwrap_err();
+        assert!(opt_map.contains("cost budget"), "{opt_map}");
+        let contains = run_over(
+            &env,
+            &format!("['{big}'].all(s, xs.all(i, !s.contains('bb')))"),
+            200_000,
+        )
+        .unwrap_err();
+        assert!(contains.contains("cost budget"), "{contains}");
+        let member = run_over(&env, "xs.all(a, a in xs)", 5_000).unwrap_err();
+        assert!(member.contains("cost budget"), "{member}");
+        let equal = run_over(&env, "xs.all(a, xs != [a])", 5_000).unwrap_err();
+        assert!(equal.contains("cost budget"), "{equal}");
+        // Comparing with a literal costs nothing extra: the catalog's common case.
+        assert_eq!(
+            run_over(&env, "xs.all(a, a != 7 && 'x' != 'y')", 3),
+            Ok(Value::Bool(true))
+        );
+    }
+
+    /// One budget for everything a check evaluates on one object: `forEach` items do not each
+    /// get a fresh one.
+    #[test]
+    fn a_budget_spans_several_evaluations() {
+        let env = CelEnv::default();
+        let each = env.compile("xs.all(a, a >= 0)").unwrap();
+        let mut ctx = env.root_context();
+        ctx.add_variable_from_value("xs", (0..400_000).map(Value::Int).collect::<Vec<_>>());
+        // Alone, every evaluation fits.
+        for _ in 0..3 {
+            assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
+        }
+        let budget = Budget::start();
+        assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
+        assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
+        assert!(
+            each.execute(&ctx)
+                .unwrap_err()
+                .to_string()
+                .contains("cost budget")
+        );
+        assert!(budget.exhausted());
+        drop(budget);
+        assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
     }
 
     #[test]
