@@ -13,7 +13,10 @@
 //!
 //! Parsing uses the `url` crate (WHATWG) and `ipnet`; both are already in the tree through
 //! reqwest. Where Go's parsers and these differ, Kubernetes' documented rules are kept by hand:
-//! an IP with a zone or an IPv4-mapped IPv6 address is refused, as `ip()` refuses them.
+//! an IP with a zone or an IPv4-mapped IPv6 address is refused, as `ip()` refuses them; a URL's
+//! parts are read from the text as written (the url crate only validates), and input the WHATWG
+//! parser would repair (spaces, backslashes) is refused. Known differences left: `isSorted` and
+//! `sum` have no timestamp or duration overloads.
 
 use cel::extractors::This;
 use cel::objects::{Opaque, Value};
@@ -76,6 +79,17 @@ pub fn display(o: &dyn Opaque) -> Option<String> {
 
 fn parse_url(s: &str) -> Result<Url, String> {
     let bad = |why: &str| format!("URL parse error during conversion from string: {s:?}: {why}");
+    // The url crate (WHATWG) repairs what Go's parser refuses or keeps as written: it trims
+    // spaces, reads `\` as `/`, resolves `..`, lowercases and decodes hosts, drops a leading
+    // zero from a port. A check must see what Kubernetes sees, so such input is refused and
+    // every part is taken from the text as written; the url crate only validates it.
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err(bad(
+            "spaces, control characters and backslashes are not allowed",
+        ));
+    }
     if s.starts_with('/') && !s.starts_with("//") {
         let base = url::Url::parse("http://path.invalid").map_err(|e| bad(&e.to_string()))?;
         let u = base.join(s).map_err(|e| bad(&e.to_string()))?;
@@ -84,49 +98,51 @@ fn parse_url(s: &str) -> Result<Url, String> {
             host: String::new(),
             hostname: String::new(),
             port: String::new(),
-            path: u.path().to_string(),
+            path: written_path(s).to_string(),
             query: u.query_pairs().into_owned().collect(),
         });
     }
     let u = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
-    let hostname = match u.host() {
-        Some(url::Host::Ipv6(a)) => a.to_string(),
-        Some(h) => h.to_string(),
-        None => String::new(),
+    let (scheme, rest) = s
+        .split_once("://")
+        .ok_or_else(|| bad("not an absolute URI or an absolute path"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority
+        .rsplit('@')
+        .next()
+        .unwrap_or(authority)
+        .to_string();
+    let (hostname, port) = if let Some(v6) = host.strip_prefix('[') {
+        let (addr, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed IPv6 address"))?;
+        (
+            addr.to_string(),
+            after.strip_prefix(':').unwrap_or("").to_string(),
+        )
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.to_string()),
+            None => (host.clone(), String::new()),
+        }
     };
-    // The port as written: the url crate drops a scheme's default port, Go keeps it.
-    let port = written_port(s, u.port()).unwrap_or_default();
-    let host = match (u.host(), port.is_empty()) {
-        (Some(url::Host::Ipv6(a)), true) => format!("[{a}]"),
-        (Some(url::Host::Ipv6(a)), false) => format!("[{a}]:{port}"),
-        (Some(h), true) => h.to_string(),
-        (Some(h), false) => format!("{h}:{port}"),
-        (None, _) => String::new(),
-    };
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("invalid port"));
+    }
     Ok(Url {
-        scheme: u.scheme().to_string(),
+        scheme: scheme.to_string(),
         host,
         hostname,
         port,
-        path: u.path().to_string(),
+        path: written_path(tail).to_string(),
         query: u.query_pairs().into_owned().collect(),
     })
 }
 
-/// The port the text names after its host, when there is one.
-fn written_port(s: &str, parsed: Option<u16>) -> Option<String> {
-    if let Some(p) = parsed {
-        return Some(p.to_string());
-    }
-    let rest = s.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let hostport = authority.rsplit('@').next()?;
-    let port = if hostport.starts_with('[') {
-        hostport.split_once("]:")?.1
-    } else {
-        hostport.rsplit_once(':')?.1
-    };
-    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then(|| port.to_string())
+/// The path as written: up to the query or the fragment, dot segments kept (Go's EscapedPath).
+fn written_path(s: &str) -> &str {
+    s.split(['?', '#']).next().unwrap_or("")
 }
 
 fn parse_ip(s: &str) -> Result<IpAddr, String> {
@@ -458,6 +474,12 @@ mod tests {
             "url('https://[::1]:8080/').getHostname() == '::1'",
             "url('/absolute/path').getEscapedPath() == '/absolute/path'",
             "url('https://example.com/?k=v&k=w').getQuery() == {'k': ['v', 'w']}",
+            // As written, as Go's parser keeps it (the WHATWG parser would resolve, lowercase,
+            // trim and reinterpret these).
+            "url('https://h/a/../admin').getEscapedPath() == '/a/../admin'",
+            "url('https://Example.COM:080/').getHost() == 'Example.COM:080'",
+            "url('http://2130706433/').getHostname() == '2130706433'",
+            "!isURL(' https://x') && !isURL('https:\\\\x/y') && !isURL('https://x/a b')",
             "isIP('10.0.0.1') && isIP('::1') && !isIP('10.0.0.256') && !isIP('fe80::1%eth0')",
             "!isIP('::ffff:10.0.0.1')",
             "ip('10.0.0.1').family() == 4 && ip('::1').family() == 6",
