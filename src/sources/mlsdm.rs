@@ -26,29 +26,45 @@ pub const ALLOWED_TOP_LEVEL_KEYS: &[&str] = &[
 
 const DEFAULT_CONFIG_PATH: &str = "config/default_config.yaml";
 
+/// Whether a container sets MLSDM's own variables (`MLSDM_*`, `CONFIG_PATH`, `LLM_BACKEND`,
+/// `API_KEY`; not this tool's `MLSDM_AUDIT_*`).
+pub fn sets_mlsdm_env(c: &Value) -> bool {
+    c.get("env").and_then(Value::as_array).is_some_and(|env| {
+        env.iter().any(|e| {
+            e.get("name").and_then(Value::as_str).is_some_and(|n| {
+                ["CONFIG_PATH", "LLM_BACKEND", "API_KEY"].contains(&n)
+                    || (n.starts_with("MLSDM_") && !n.starts_with("MLSDM_AUDIT_"))
+            })
+        })
+    })
+}
+
+/// Whether a container's image is MLSDM's: its repository's last name (no registry, tag or
+/// digest) names `mlsdm` or `neuro-engine`, and is not this tool's own `mlsdm-audit` (the
+/// in-cluster CronJob's pod is not an MLSDM workload).
+pub fn image_names_mlsdm(c: &Value) -> bool {
+    c.get("image").and_then(Value::as_str).is_some_and(|image| {
+        let without_digest = image.split('@').next().unwrap_or(image);
+        let name = without_digest.rsplit('/').next().unwrap_or(without_digest);
+        let repo = name.split(':').next().unwrap_or(name);
+        repo != "mlsdm-audit" && (repo.contains("mlsdm") || repo.contains("neuro-engine"))
+    })
+}
+
+/// Whether a container runs MLSDM: one place for the workload detection and the container
+/// choice below.
+pub fn runs_mlsdm(c: &Value) -> bool {
+    sets_mlsdm_env(c) || image_names_mlsdm(c)
+}
+
 /// Picks the MLSDM container: the one that sets MLSDM's own variables, else one whose image
 /// names MLSDM, else the first.
 pub fn mlsdm_container(spec: &Value) -> Option<&Value> {
     let containers = spec.get("containers")?.as_array()?;
-    let sets_mlsdm_env = |c: &&Value| {
-        c.get("env").and_then(Value::as_array).is_some_and(|env| {
-            env.iter().any(|e| {
-                e.get("name").and_then(Value::as_str).is_some_and(|n| {
-                    ["CONFIG_PATH", "LLM_BACKEND", "API_KEY"].contains(&n)
-                        || n.starts_with("MLSDM_")
-                })
-            })
-        })
-    };
-    let image_names_mlsdm = |c: &&Value| {
-        c.get("image")
-            .and_then(Value::as_str)
-            .is_some_and(|i| i.contains("mlsdm") || i.contains("neuro-engine"))
-    };
     containers
         .iter()
-        .find(sets_mlsdm_env)
-        .or_else(|| containers.iter().find(image_names_mlsdm))
+        .find(|c| sets_mlsdm_env(c))
+        .or_else(|| containers.iter().find(|c| image_names_mlsdm(c)))
         .or_else(|| containers.first())
 }
 
@@ -1255,6 +1271,47 @@ pub fn validate_config(config: &Value) -> Vec<String> {
         }
     }
     broken
+}
+
+#[cfg(test)]
+mod detection {
+    use serde_json::json;
+
+    /// This tool's own image and variables are not MLSDM's (an audit of a namespace that runs
+    /// the in-cluster CronJob as a Deployment probed the auditor as the service).
+    #[test]
+    fn the_auditor_is_not_mlsdm() {
+        for (container, want) in [
+            (
+                json!({"image": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0"}),
+                true,
+            ),
+            (
+                json!({"image": "registry.example:5000/team/mlsdm@sha256:abc"}),
+                true,
+            ),
+            (
+                json!({"image": "ghcr.io/neuron7x/mlsdm-audit:0.1.0"}),
+                false,
+            ),
+            (json!({"image": "mlsdm-audit"}), false),
+            (json!({"image": "ghcr.io/mlsdm-team/redis:7"}), false),
+            (
+                json!({"image": "x", "env": [{"name": "MLSDM_AUDIT_KEY_PASSPHRASE"}]}),
+                false,
+            ),
+            (
+                json!({"image": "x", "env": [{"name": "MLSDM_ENV", "value": "prod"}]}),
+                true,
+            ),
+            (
+                json!({"image": "x", "env": [{"name": "LLM_BACKEND", "value": "local"}]}),
+                true,
+            ),
+        ] {
+            assert_eq!(super::runs_mlsdm(&container), want, "{container}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -394,21 +394,7 @@ impl Facts {
                 o.pod_spec()
                     .and_then(|s| s.get("containers"))
                     .and_then(Value::as_array)
-                    .is_some_and(|cs| {
-                        cs.iter().any(|c| {
-                            c.get("image")
-                                .and_then(Value::as_str)
-                                .is_some_and(|i| i.contains("mlsdm") || i.contains("neuro-engine"))
-                                || c.get("env").and_then(Value::as_array).is_some_and(|env| {
-                                    env.iter().any(|e| {
-                                        e.get("name").and_then(Value::as_str).is_some_and(|n| {
-                                            ["CONFIG_PATH", "LLM_BACKEND", "API_KEY"].contains(&n)
-                                                || n.starts_with("MLSDM_")
-                                        })
-                                    })
-                                })
-                        })
-                    })
+                    .is_some_and(|cs| cs.iter().any(mlsdm::runs_mlsdm))
             })
     }
 
