@@ -264,23 +264,112 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
         .collect()
 }
 
+/// `externalEvidence` in a check file: the evidence may live outside the cluster's objects, but
+/// only when the cluster does not hold the objects that would carry it.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExternalEvidence {
+    /// Where else the evidence may live (a central Alertmanager, Grafana, a vault).
+    pub elsewhere: String,
+    /// The objects that carry the evidence when it lives in the cluster. When any of them is in
+    /// the audited scope the evidence is not elsewhere: a failure stays `fail`. Only when none
+    /// is does a failure become `no-data` (attestable).
+    pub in_cluster: Vec<EvidenceObject>,
+}
+
+/// An object kind that carries the evidence, optionally only with a label or annotation key.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EvidenceObject {
+    /// The object's kind, e.g. `AlertmanagerConfig`.
+    pub kind: String,
+    /// Only objects carrying this label key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Only objects carrying this annotation key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<String>,
+}
+
+impl EvidenceObject {
+    fn matches(&self, o: &crate::sources::Object) -> bool {
+        let has = |field: &str, key: &Option<String>| {
+            key.as_ref().is_none_or(|k| {
+                o.json
+                    .pointer(&format!("/metadata/{field}"))
+                    .and_then(|m| m.as_object())
+                    .is_some_and(|m| m.contains_key(k))
+            })
+        };
+        o.kind == self.kind && has("labels", &self.label) && has("annotations", &self.annotation)
+    }
+}
+
+impl fmt::Display for EvidenceObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.kind)?;
+        if let Some(l) = &self.label {
+            write!(f, " labelled {l}")?;
+        }
+        if let Some(a) = &self.annotation {
+            write!(f, " annotated {a}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExternalEvidence {
+    /// The in-cluster objects, for messages: "an AlertmanagerConfig or a Secret annotated x".
+    pub fn objects(&self) -> String {
+        let names: Vec<String> = self.in_cluster.iter().map(|o| format!("a {o}")).collect();
+        names.join(" or ")
+    }
+}
+
 /// Checks whose evidence may live outside the cluster's objects (`externalEvidence`): a failure
-/// there means the audit did not find the evidence, not that it is missing, so it is `no-data`
-/// with where else it may be and how to attest it.
-pub fn external_evidence(results: &mut [CheckResult], checks: &[Check]) {
+/// there, when none of the objects that would carry the evidence in the cluster is audited,
+/// means the audit did not find the evidence, not that it is missing, so it is `no-data` with
+/// where else it may be and how to attest it. When the cluster holds such an object the
+/// evidence is there and wrong: the failure stays `fail`, saying which object it found.
+pub fn external_evidence(
+    results: &mut [CheckResult],
+    checks: &[Check],
+    objects: &[crate::sources::Object],
+) {
     for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
-        let Some(where_else) = checks
+        let Some(e) = checks
             .iter()
             .find(|c| c.id == r.id)
-            .and_then(|c| c.external_evidence.as_deref())
+            .and_then(|c| c.external_evidence.as_ref())
         else {
             continue;
         };
+        if let Some(o) = objects
+            .iter()
+            .find(|o| e.in_cluster.iter().any(|w| w.matches(o)))
+        {
+            let ns = o
+                .namespace
+                .as_deref()
+                .map_or(String::new(), |n| format!("{n}/"));
+            r.message = format!(
+                "{} (the evidence is in the cluster, not elsewhere: {} {ns}{} is audited)",
+                r.message.trim_end_matches('.'),
+                o.kind,
+                o.name
+            );
+            continue;
+        }
         r.status = Status::NoData;
         r.message = format!(
-            "{}; the evidence may live outside the cluster's objects ({}): if it does, attest it (--attestations, check: {}, with by, date and evidence)",
+            "{}; the evidence may live outside the cluster's objects ({}; the audit holds no {}): if it does, attest it (--attestations, check: {}, with by, date and evidence)",
             r.message.trim_end_matches('.'),
-            where_else.trim().trim_end_matches('.'),
+            e.elsewhere.trim().trim_end_matches('.'),
+            e.in_cluster
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             r.id
         );
     }

@@ -307,9 +307,13 @@ fn list_checks_and_explain() {
         .find(|c| c["id"] == "alert-routing-configured")
         .unwrap();
     assert!(
-        routing["externalEvidence"]
+        routing["externalEvidence"]["elsewhere"]
             .as_str()
             .is_some_and(|e| e.contains("central Alertmanager"))
+    );
+    assert_eq!(
+        routing["externalEvidence"]["inCluster"][0]["kind"],
+        "AlertmanagerConfig"
     );
     let explained = run(&["explain", "tracing-configured"]);
     assert!(
@@ -1644,6 +1648,55 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
     .unwrap();
     let out = run(&attested);
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Review C3: evidence the cluster holds and that is wrong is a failure, never no-data: an
+/// AlertmanagerConfig that routes only to e-mail, a Secret whose rotation schedule is not a
+/// period. Only when none of the objects that would carry the evidence is audited is a failure
+/// no-data (that case is in optional_items_are_skipped_and_outside_evidence_is_no_data).
+#[test]
+fn external_evidence_in_the_cluster_and_wrong_is_a_failure() {
+    let dir = temp_dir("external-evidence-wrong");
+    let overlay = dir.join("wrong.yaml");
+    std::fs::write(
+        &overlay,
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: AlertmanagerConfig\nmetadata:\n  name: mlsdm-routing\n  namespace: mlsdm-production\nspec:\n  route:\n    receiver: mail\n  receivers:\n    - name: mail\n      emailConfigs:\n        - to: team@example.com\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: mlsdm-secrets\n  namespace: mlsdm-production\n  annotations:\n    mlsdm-audit.io/rotation-schedule: someday\ntype: Opaque\ndata:\n  api-key: a1k3cVo5bVJ0TjJ4V3BMNHZCOGNIMWRGNmdKM3NZMGVRNXVBN2lPMm5Y\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--manifests",
+        overlay.to_str().unwrap(),
+        "--only",
+        "alert-routing-configured,secret-rotation-schedule",
+        "--fail-on",
+        "low",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report = json(&out);
+    let routing = result(&report, "alert-routing-configured");
+    assert_eq!(routing["status"], "fail", "{routing}");
+    assert!(
+        routing["message"]
+            .as_str()
+            .unwrap()
+            .contains("AlertmanagerConfig mlsdm-production/mlsdm-routing is audited"),
+        "{routing}"
+    );
+    let rotation = result(&report, "secret-rotation-schedule");
+    assert_eq!(rotation["status"], "fail", "{rotation}");
+    assert!(
+        rotation["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a period like 90d"),
+        "{rotation}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
