@@ -3,8 +3,11 @@
 //! apply to this deployment.
 //!
 //! It is found by walking up from the working directory to the top of the git repository (the
-//! directory holding `.git`) or the file system's root, whichever comes first, so that a file
-//! above the repository never changes what a CI job checks. `--config PATH` names one,
+//! directory holding `.git`), so that a file above the repository never changes what a CI job
+//! checks. Outside a repository (a source tarball, a docker build context, /tmp) only the
+//! working directory's own file is read: a walk to `/` would pick up a file anyone could plant
+//! in a world-writable directory. A file owned by another user (not root), or that group or
+//! others may write, is refused for the same reason. `--config PATH` names one,
 //! `--no-config` ignores it. Fields are closed like check files': an unknown key is an error
 //! with its file:line (exit 2). Command-line flags win over the file.
 
@@ -120,17 +123,44 @@ pub struct Config {
     pub file: ConfigFile,
 }
 
-/// Where the config file is: `--config`, else the first `.mlsdm-audit.yaml` upward from `start`
-/// up to the repository's top (the directory holding `.git`) or the root.
+/// Where the config file is: the first `.mlsdm-audit.yaml` upward from `start` up to the
+/// repository's top (the directory holding `.git`); without a repository above `start`, only
+/// `start`'s own.
 pub fn discover(start: &Path) -> Option<PathBuf> {
-    for dir in start.ancestors() {
-        let candidate = dir.join(FILE_NAME);
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-        if dir.join(".git").exists() {
-            return None;
-        }
+    let Some(top) = start.ancestors().find(|d| d.join(".git").exists()) else {
+        return Some(start.join(FILE_NAME)).filter(|c| c.is_file());
+    };
+    start
+        .ancestors()
+        .take_while(|d| d.starts_with(top))
+        .map(|d| d.join(FILE_NAME))
+        .find(|c| c.is_file())
+}
+
+/// Refuses a config file another user could have written: it must be owned by the current
+/// user or root and not writable by group or others (it sets the gate and the waivers).
+fn trusted(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid().as_raw();
+    untrusted_reason(meta.uid(), meta.mode(), me).map_or(Ok(()), |why| {
+        Err(format!(
+            "{}: refusing the config file: {why} (it sets the gate, waivers and checks; fix its owner or mode, or pass --no-config)",
+            path.display()
+        ))
+    })
+}
+
+fn untrusted_reason(owner: u32, mode: u32, me: u32) -> Option<String> {
+    if owner != me && owner != 0 {
+        return Some(format!(
+            "it is owned by uid {owner}, not by you (uid {me}) or root"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "group or others may write it (mode {:o})",
+            mode & 0o7777
+        ));
     }
     None
 }
@@ -138,6 +168,8 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 /// Reads and validates a config file; errors name file:line:column.
 pub fn load(path: &Path) -> Result<Config, String> {
     let name = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?;
+    trusted(path, &meta)?;
     let text = crate::input::read_file(path).map_err(|e| format!("{name}: {e}"))?;
     let mut file: ConfigFile = if text.trim().is_empty() {
         ConfigFile::default()
@@ -405,9 +437,32 @@ mod tests {
         // Found from a directory below, not above the repository's top.
         let below = dir.join("a/b");
         std::fs::create_dir_all(&below).unwrap();
+        assert_eq!(
+            discover(&below),
+            None,
+            "no repository: only the working directory's"
+        );
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
         assert_eq!(discover(&below), Some(p.clone()));
         std::fs::create_dir_all(below.join(".git")).unwrap();
         assert_eq!(discover(&below), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_config_file_another_user_could_write_is_refused() {
+        assert_eq!(untrusted_reason(1000, 0o100644, 1000), None);
+        assert_eq!(untrusted_reason(0, 0o100600, 1000), None);
+        assert!(
+            untrusted_reason(1001, 0o100644, 1000)
+                .unwrap()
+                .contains("uid 1001")
+        );
+        assert!(
+            untrusted_reason(1000, 0o100664, 1000)
+                .unwrap()
+                .contains("664")
+        );
+        assert!(untrusted_reason(0, 0o100666, 0).unwrap().contains("666"));
     }
 }

@@ -1796,6 +1796,56 @@ fn team_config_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review C1: without a repository the search reads only the working directory's file (a file
+/// planted above, e.g. in /tmp, never applies); a file group or others may write is refused
+/// (exit 2, saying why); the file that applied is named on stderr unless --quiet.
+#[test]
+fn config_search_stays_home_and_trusts_only_your_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = temp_dir("config-trust");
+    let sub = dir.join("x");
+    std::fs::create_dir_all(&sub).unwrap();
+    let compliant = root().join("fixtures/compliant");
+    let compliant = compliant.to_str().unwrap();
+    let planted = dir.join(".mlsdm-audit.yaml");
+    std::fs::write(
+        &planted,
+        "failOn: critical
+",
+    )
+    .unwrap();
+    // No .git anywhere above: the file one level up is not read.
+    let out = run_in(&sub, &["check", "-f", compliant, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(json(&out)["target"]["failOn"], "high");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("config:"));
+    // In the working directory itself it applies, and says so without -v; --quiet silences it.
+    let out = run_in(&dir, &["check", "-f", compliant, "-o", "json"]);
+    assert_eq!(json(&out)["target"]["failOn"], "critical");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("config: {}\n", planted.display())
+    );
+    let out = run_in(&dir, &["check", "-f", compliant, "-o", "json", "--quiet"]);
+    assert!(out.stderr.is_empty(), "{}", transcript(&out));
+    // Writable by group or others: refused, found or named.
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for extra in [None, Some(planted.to_str().unwrap())] {
+        let mut args = vec!["check", "-f", compliant];
+        if let Some(p) = extra {
+            args.extend(["--config", p]);
+        }
+        let out = run_in(&dir, &args);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("refusing the config file: group or others may write it (mode 666)"),
+            "{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn config_schema_is_current() {
     let out = run(&["schema", "config"]);
