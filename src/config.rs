@@ -103,10 +103,12 @@ pub struct ConfigFile {
     /// Default for `--attestations`.
     #[serde(default)]
     pub attestations: Option<PathBuf>,
-    /// Default for `--prometheus` in live audits (not with --manifests, --kustomize, --helm-chart).
+    /// Default for `--prometheus` in live audits (not with --manifests, --kustomize, --helm-chart),
+    /// taken with `endpoints` only when neither `--prometheus` nor `--endpoint` is given.
     #[serde(default)]
     pub prometheus: Option<String>,
-    /// Default for `--endpoint` in live audits (not with --manifests, --kustomize, --helm-chart).
+    /// Default for `--endpoint` in live audits (not with --manifests, --kustomize, --helm-chart),
+    /// taken with `prometheus` only when neither `--prometheus` nor `--endpoint` is given.
     #[serde(default)]
     pub endpoints: Vec<String>,
     /// The optional and conditional checklist items that apply to this deployment; checks for
@@ -245,13 +247,13 @@ pub fn apply(args: &mut crate::cli::CheckArgs, config: &Config) {
     // the running one would pass checks it has not earned.
     let manifest_run =
         !args.manifests.is_empty() || !args.kustomize.is_empty() || args.helm_chart.is_some();
-    if !manifest_run {
-        if args.prometheus.is_none() {
-            args.prometheus.clone_from(&f.prometheus);
-        }
-        if args.endpoints.is_empty() {
-            args.endpoints.clone_from(&f.endpoints);
-        }
+    // Prometheus and the endpoints name one deployment: with either on the command line (say
+    // --endpoint https://staging), the file's other half (production's Prometheus) would decide
+    // the metrics checks of another deployment. So they come from the file together or not at all.
+    let named_on_command_line = args.prometheus.is_some() || !args.endpoints.is_empty();
+    if !manifest_run && !named_on_command_line {
+        args.prometheus.clone_from(&f.prometheus);
+        args.endpoints.clone_from(&f.endpoints);
     }
     for r in &f.requirements {
         if !args.requirements.contains(&r.value) {

@@ -1890,6 +1890,50 @@ fn config_endpoints_do_not_reach_manifest_runs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review C2: the config's Prometheus and endpoints name one deployment: with either on the
+/// command line, neither comes from the file (staging's endpoint is never judged on production's
+/// Prometheus, nor the reverse); with neither, both do.
+#[test]
+fn config_prometheus_and_endpoints_are_one_group() {
+    let dir = temp_dir("config-group");
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    // Port 9 (discard) on 127.0.0.1: probes fail fast; only the target is asserted.
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "prometheus: http://127.0.0.1:9/prod\nendpoints: [http://127.0.0.1:9/prod]\n",
+    )
+    .unwrap();
+    let target = |extra: &[&str], only: &str| {
+        let mut args = vec![
+            "check",
+            "--no-cluster",
+            "--only",
+            only,
+            "--http-timeout",
+            "2s",
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        let out = run_in(&dir, &args);
+        assert!(!out.stdout.is_empty(), "{}", transcript(&out));
+        json(&out)["target"].clone()
+    };
+    let t = target(&["--endpoint", "http://127.0.0.1:9/staging"], "health-live");
+    assert_eq!(t["endpoints"][0], "http://127.0.0.1:9/staging", "{t}");
+    assert!(t.get("prometheus").is_none(), "{t}");
+    let t = target(
+        &["--prometheus", "http://127.0.0.1:9/staging"],
+        "error-rate-below-1pct",
+    );
+    assert_eq!(t["prometheus"], "http://127.0.0.1:9/staging", "{t}");
+    assert!(t.get("endpoints").is_none(), "{t}");
+    let t = target(&[], "health-live");
+    assert_eq!(t["prometheus"], "http://127.0.0.1:9/prod", "{t}");
+    assert_eq!(t["endpoints"][0], "http://127.0.0.1:9/prod", "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Issue 13: durations are humantime's (`500ms`, `1.5s`, `1h 30m`) in every flag and check file;
 /// a bare number, an unknown unit or a zero timeout is refused (exit 2) naming the flag.
 #[test]
