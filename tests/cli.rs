@@ -1934,6 +1934,58 @@ fn config_prometheus_and_endpoints_are_one_group() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review R1: with --fail-on-new, failures at or above the gate that the baseline already had are
+/// said as such, never as "below" the gate (which reads as low severity).
+#[test]
+fn fail_on_new_verdict_counts_baseline_failures_apart() {
+    let dir = temp_dir("verdict-baseline");
+    let base = dir.join("base.json");
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "-o",
+        "json",
+        "--output-file",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    let fails: Vec<&serde_json::Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .collect();
+    let rank = |s: &serde_json::Value| {
+        ["info", "low", "medium", "high", "critical"]
+            .iter()
+            .position(|x| s == x)
+            .unwrap()
+    };
+    let above = fails.iter().filter(|r| rank(&r["severity"]) >= 3).count();
+    let below = fails.len() - above;
+    assert!(above > 0 && below > 0, "{above} {below}");
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--fail-on-new",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "PASS: nothing failed at or above high (new against the baseline) ({above} failure(s) in the baseline, {below} failure(s) below)"
+        )),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Issue 13: durations are humantime's (`500ms`, `1.5s`, `1h 30m`) in every flag and check file;
 /// a bare number, an unknown unit or a zero timeout is refused (exit 2) naming the flag.
 #[test]
