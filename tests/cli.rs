@@ -572,6 +572,55 @@ fn a_checks_file_never_silently_replaces_a_builtin() {
     assert_eq!(origins.len(), 2, "only the checks that ran");
 }
 
+/// Review C4: an override may not make a mandatory built-in check optional: `requires:` on an
+/// override of a built-in check that has none is exit 2 naming the file and line.
+#[test]
+fn an_override_never_makes_a_builtin_optional() {
+    let dir = temp_dir("override-requires");
+    let text = std::fs::read_to_string(root().join("checks/replicas-min-3.yaml")).unwrap();
+    let text = text.replacen(
+        "source: kubernetes\n",
+        "source: kubernetes\nrequires: tracing\n",
+        1,
+    );
+    let line = text.lines().position(|l| l == "requires: tracing").unwrap() + 1;
+    let file = dir.join("replicas-min-3.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        dir.to_str().unwrap(),
+        "--override-builtin",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:{line}:1: requires: on an override of the built-in check \"replicas-min-3\"",
+            file.display()
+        )),
+        "{err}"
+    );
+    // An override of a check that is optional already may keep its requirement.
+    let text = std::fs::read_to_string(root().join("checks/tracing-configured.yaml")).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(dir.join("tracing-configured.yaml"), text).unwrap();
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        dir.to_str().unwrap(),
+        "--override-builtin",
+        "--only",
+        "tracing-configured,image-pinned",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     let out = Command::new("sha256sum")
         .stdin(Stdio::piped())

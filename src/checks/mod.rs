@@ -875,6 +875,28 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
         for (origin, text) in read_check_files(dir, &mut errors) {
             match parse_check(&origin, &text, &env) {
                 Ok(c) => match checks.iter_mut().find(|e| e.id == c.id) {
+                    // An override may tighten a built-in check, never make a mandatory one
+                    // optional: `requires:` would skip it unless a team declares the requirement.
+                    Some(existing)
+                        if existing.builtin
+                            && override_builtin
+                            && existing.requires.is_none()
+                            && c.requires.is_some() =>
+                    {
+                        let line = text
+                            .lines()
+                            .position(|l| l.starts_with("requires:"))
+                            .map_or(1, |i| i as u64 + 1);
+                        errors.push(CheckError {
+                            file: origin,
+                            line,
+                            column: 1,
+                            message: format!(
+                                "requires: on an override of the built-in check {:?}, which is mandatory: it would be skipped unless the requirement is declared (remove requires:, or give the check another id)",
+                                c.id
+                            ),
+                        });
+                    }
                     Some(existing)
                         if existing.builtin
                             && override_builtin
