@@ -453,18 +453,18 @@ mod tests {
 
     #[test]
     fn a_config_file_another_user_could_write_is_refused() {
-        assert_eq!(untrusted_reason(1000, 0o100644, 1000), None);
-        assert_eq!(untrusted_reason(0, 0o100600, 1000), None);
+        assert_eq!(untrusted_reason(1000, 0o100_644, 1000), None);
+        assert_eq!(untrusted_reason(0, 0o100_600, 1000), None);
         assert!(
-            untrusted_reason(1001, 0o100644, 1000)
+            untrusted_reason(1001, 0o100_644, 1000)
                 .unwrap()
                 .contains("uid 1001")
         );
         assert!(
-            untrusted_reason(1000, 0o100664, 1000)
+            untrusted_reason(1000, 0o100_664, 1000)
                 .unwrap()
                 .contains("664")
         );
-        assert!(untrusted_reason(0, 0o100666, 0).unwrap().contains("666"));
+        assert!(untrusted_reason(0, 0o100_666, 0).unwrap().contains("666"));
     }
 }
