@@ -3,8 +3,11 @@
 //! apply to this deployment.
 //!
 //! It is found by walking up from the working directory to the top of the git repository (the
-//! directory holding `.git`) or the file system's root, whichever comes first, so that a file
-//! above the repository never changes what a CI job checks. `--config PATH` names one,
+//! directory holding `.git`), so that a file above the repository never changes what a CI job
+//! checks. Outside a repository (a source tarball, a docker build context, /tmp) only the
+//! working directory's own file is read: a walk to `/` would pick up a file anyone could plant
+//! in a world-writable directory. A file owned by another user (not root), or that group or
+//! others may write, is refused for the same reason. `--config PATH` names one,
 //! `--no-config` ignores it. Fields are closed like check files': an unknown key is an error
 //! with its file:line (exit 2). Command-line flags win over the file.
 
@@ -100,10 +103,12 @@ pub struct ConfigFile {
     /// Default for `--attestations`.
     #[serde(default)]
     pub attestations: Option<PathBuf>,
-    /// Default for `--prometheus` in live audits (not with --manifests, --kustomize, --helm-chart).
+    /// Default for `--prometheus` in live audits (not with --manifests, --kustomize, --helm-chart),
+    /// taken with `endpoints` only when neither `--prometheus` nor `--endpoint` is given.
     #[serde(default)]
     pub prometheus: Option<String>,
-    /// Default for `--endpoint` in live audits (not with --manifests, --kustomize, --helm-chart).
+    /// Default for `--endpoint` in live audits (not with --manifests, --kustomize, --helm-chart),
+    /// taken with `prometheus` only when neither `--prometheus` nor `--endpoint` is given.
     #[serde(default)]
     pub endpoints: Vec<String>,
     /// The optional and conditional checklist items that apply to this deployment; checks for
@@ -120,17 +125,44 @@ pub struct Config {
     pub file: ConfigFile,
 }
 
-/// Where the config file is: `--config`, else the first `.mlsdm-audit.yaml` upward from `start`
-/// up to the repository's top (the directory holding `.git`) or the root.
+/// Where the config file is: the first `.mlsdm-audit.yaml` upward from `start` up to the
+/// repository's top (the directory holding `.git`); without a repository above `start`, only
+/// `start`'s own.
 pub fn discover(start: &Path) -> Option<PathBuf> {
-    for dir in start.ancestors() {
-        let candidate = dir.join(FILE_NAME);
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-        if dir.join(".git").exists() {
-            return None;
-        }
+    let Some(top) = start.ancestors().find(|d| d.join(".git").exists()) else {
+        return Some(start.join(FILE_NAME)).filter(|c| c.is_file());
+    };
+    start
+        .ancestors()
+        .take_while(|d| d.starts_with(top))
+        .map(|d| d.join(FILE_NAME))
+        .find(|c| c.is_file())
+}
+
+/// Refuses a config file another user could have written: it must be owned by the current
+/// user or root and not writable by group or others (it sets the gate and the waivers).
+fn trusted(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid().as_raw();
+    untrusted_reason(meta.uid(), meta.mode(), me).map_or(Ok(()), |why| {
+        Err(format!(
+            "{}: refusing the config file: {why} (it sets the gate, waivers and checks; fix its owner or mode, or pass --no-config)",
+            path.display()
+        ))
+    })
+}
+
+fn untrusted_reason(owner: u32, mode: u32, me: u32) -> Option<String> {
+    if owner != me && owner != 0 {
+        return Some(format!(
+            "it is owned by uid {owner}, not by you (uid {me}) or root"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "group or others may write it (mode {:o})",
+            mode & 0o7777
+        ));
     }
     None
 }
@@ -138,6 +170,8 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 /// Reads and validates a config file; errors name file:line:column.
 pub fn load(path: &Path) -> Result<Config, String> {
     let name = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?;
+    trusted(path, &meta)?;
     let text = crate::input::read_file(path).map_err(|e| format!("{name}: {e}"))?;
     let mut file: ConfigFile = if text.trim().is_empty() {
         ConfigFile::default()
@@ -213,13 +247,13 @@ pub fn apply(args: &mut crate::cli::CheckArgs, config: &Config) {
     // the running one would pass checks it has not earned.
     let manifest_run =
         !args.manifests.is_empty() || !args.kustomize.is_empty() || args.helm_chart.is_some();
-    if !manifest_run {
-        if args.prometheus.is_none() {
-            args.prometheus.clone_from(&f.prometheus);
-        }
-        if args.endpoints.is_empty() {
-            args.endpoints.clone_from(&f.endpoints);
-        }
+    // Prometheus and the endpoints name one deployment: with either on the command line (say
+    // --endpoint https://staging), the file's other half (production's Prometheus) would decide
+    // the metrics checks of another deployment. So they come from the file together or not at all.
+    let named_on_command_line = args.prometheus.is_some() || !args.endpoints.is_empty();
+    if !manifest_run && !named_on_command_line {
+        args.prometheus.clone_from(&f.prometheus);
+        args.endpoints.clone_from(&f.endpoints);
     }
     for r in &f.requirements {
         if !args.requirements.contains(&r.value) {
@@ -264,23 +298,112 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
         .collect()
 }
 
+/// `externalEvidence` in a check file: the evidence may live outside the cluster's objects, but
+/// only when the cluster does not hold the objects that would carry it.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExternalEvidence {
+    /// Where else the evidence may live (a central Alertmanager, Grafana, a vault).
+    pub elsewhere: String,
+    /// The objects that carry the evidence when it lives in the cluster. When any of them is in
+    /// the audited scope the evidence is not elsewhere: a failure stays `fail`. Only when none
+    /// is does a failure become `no-data` (attestable).
+    pub in_cluster: Vec<EvidenceObject>,
+}
+
+/// An object kind that carries the evidence, optionally only with a label or annotation key.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EvidenceObject {
+    /// The object's kind, e.g. `AlertmanagerConfig`.
+    pub kind: String,
+    /// Only objects carrying this label key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Only objects carrying this annotation key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<String>,
+}
+
+impl EvidenceObject {
+    fn matches(&self, o: &crate::sources::Object) -> bool {
+        let has = |field: &str, key: &Option<String>| {
+            key.as_ref().is_none_or(|k| {
+                o.json
+                    .pointer(&format!("/metadata/{field}"))
+                    .and_then(|m| m.as_object())
+                    .is_some_and(|m| m.contains_key(k))
+            })
+        };
+        o.kind == self.kind && has("labels", &self.label) && has("annotations", &self.annotation)
+    }
+}
+
+impl fmt::Display for EvidenceObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.kind)?;
+        if let Some(l) = &self.label {
+            write!(f, " labelled {l}")?;
+        }
+        if let Some(a) = &self.annotation {
+            write!(f, " annotated {a}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExternalEvidence {
+    /// The in-cluster objects, for messages: "an AlertmanagerConfig or a Secret annotated x".
+    pub fn objects(&self) -> String {
+        let names: Vec<String> = self.in_cluster.iter().map(|o| format!("a {o}")).collect();
+        names.join(" or ")
+    }
+}
+
 /// Checks whose evidence may live outside the cluster's objects (`externalEvidence`): a failure
-/// there means the audit did not find the evidence, not that it is missing, so it is `no-data`
-/// with where else it may be and how to attest it.
-pub fn external_evidence(results: &mut [CheckResult], checks: &[Check]) {
+/// there, when none of the objects that would carry the evidence in the cluster is audited,
+/// means the audit did not find the evidence, not that it is missing, so it is `no-data` with
+/// where else it may be and how to attest it. When the cluster holds such an object the
+/// evidence is there and wrong: the failure stays `fail`, saying which object it found.
+pub fn external_evidence(
+    results: &mut [CheckResult],
+    checks: &[Check],
+    objects: &[crate::sources::Object],
+) {
     for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
-        let Some(where_else) = checks
+        let Some(e) = checks
             .iter()
             .find(|c| c.id == r.id)
-            .and_then(|c| c.external_evidence.as_deref())
+            .and_then(|c| c.external_evidence.as_ref())
         else {
             continue;
         };
+        if let Some(o) = objects
+            .iter()
+            .find(|o| e.in_cluster.iter().any(|w| w.matches(o)))
+        {
+            let ns = o
+                .namespace
+                .as_deref()
+                .map_or(String::new(), |n| format!("{n}/"));
+            r.message = format!(
+                "{} (the evidence is in the cluster, not elsewhere: {} {ns}{} is audited)",
+                r.message.trim_end_matches('.'),
+                o.kind,
+                o.name
+            );
+            continue;
+        }
         r.status = Status::NoData;
         r.message = format!(
-            "{}; the evidence may live outside the cluster's objects ({}): if it does, attest it (--attestations, check: {}, with by, date and evidence)",
+            "{}; the evidence may live outside the cluster's objects ({}; the audit holds no {}): if it does, attest it (--attestations, check: {}, with by, date and evidence)",
             r.message.trim_end_matches('.'),
-            where_else.trim().trim_end_matches('.'),
+            e.elsewhere.trim().trim_end_matches('.'),
+            e.in_cluster
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             r.id
         );
     }
@@ -316,9 +439,32 @@ mod tests {
         // Found from a directory below, not above the repository's top.
         let below = dir.join("a/b");
         std::fs::create_dir_all(&below).unwrap();
+        assert_eq!(
+            discover(&below),
+            None,
+            "no repository: only the working directory's"
+        );
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
         assert_eq!(discover(&below), Some(p.clone()));
         std::fs::create_dir_all(below.join(".git")).unwrap();
         assert_eq!(discover(&below), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_config_file_another_user_could_write_is_refused() {
+        assert_eq!(untrusted_reason(1000, 0o100_644, 1000), None);
+        assert_eq!(untrusted_reason(0, 0o100_600, 1000), None);
+        assert!(
+            untrusted_reason(1001, 0o100_644, 1000)
+                .unwrap()
+                .contains("uid 1001")
+        );
+        assert!(
+            untrusted_reason(1000, 0o100_664, 1000)
+                .unwrap()
+                .contains("664")
+        );
+        assert!(untrusted_reason(0, 0o100_666, 0).unwrap().contains("666"));
     }
 }

@@ -20,8 +20,9 @@ pub fn explain(c: &Check) -> String {
     if let Some(e) = &c.external_evidence {
         let _ = writeln!(
             s,
-            "evidence may live outside the cluster: {}; not finding it is no-data, never fail (attest it with --attestations)",
-            e.trim()
+            "evidence may live outside the cluster: {}; not finding it is no-data (attest it with --attestations) unless the audit holds {}, then a failure stays a failure",
+            e.elsewhere.trim(),
+            e.objects()
         );
     }
     if !c.checklist.is_empty() {
@@ -193,8 +194,9 @@ pub fn catalog_markdown(checks: &[Check]) -> String {
         if let Some(e) = &c.external_evidence {
             let _ = writeln!(
                 s,
-                "- evidence may live outside the cluster ({}): not found is no-data, attestable",
-                e.trim()
+                "- evidence may live outside the cluster ({}): not found is no-data, attestable, unless the audit holds {}",
+                e.elsewhere.trim(),
+                e.objects()
             );
         }
         for l in &c.checklist {

@@ -251,7 +251,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let running = activity::start("evaluating the checks");
     let mut results = engine::evaluate(&checks, &facts);
     drop(running);
-    config::external_evidence(&mut results, &checks);
+    config::external_evidence(&mut results, &checks, &facts.objects);
     // Whatever the sources: a run in which no check was evaluated (every result skipped or
     // awaiting a reviewer) decided nothing, and is not a pass.
     if !args.allow_empty

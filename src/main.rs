@@ -148,7 +148,8 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 .map_err(UsageError::Invalid)?;
             if let Some(c) = &config {
                 mlsdm_audit::config::apply(&mut args, c);
-                if args.view.verbose > 0
+                // Always said (one line on stderr): a file found upward changes the gate.
+                if !args.view.quiet
                     && let Some(p) = &c.path
                 {
                     #[allow(clippy::print_stderr)]

@@ -307,9 +307,13 @@ fn list_checks_and_explain() {
         .find(|c| c["id"] == "alert-routing-configured")
         .unwrap();
     assert!(
-        routing["externalEvidence"]
+        routing["externalEvidence"]["elsewhere"]
             .as_str()
             .is_some_and(|e| e.contains("central Alertmanager"))
+    );
+    assert_eq!(
+        routing["externalEvidence"]["inCluster"][0]["kind"],
+        "AlertmanagerConfig"
     );
     let explained = run(&["explain", "tracing-configured"]);
     assert!(
@@ -566,6 +570,55 @@ fn a_checks_file_never_silently_replaces_a_builtin() {
         sha256_hex(&std::fs::read(root().join("checks/image-pinned.yaml")).unwrap())
     );
     assert_eq!(origins.len(), 2, "only the checks that ran");
+}
+
+/// Review C4: an override may not make a mandatory built-in check optional: `requires:` on an
+/// override of a built-in check that has none is exit 2 naming the file and line.
+#[test]
+fn an_override_never_makes_a_builtin_optional() {
+    let dir = temp_dir("override-requires");
+    let text = std::fs::read_to_string(root().join("checks/replicas-min-3.yaml")).unwrap();
+    let text = text.replacen(
+        "source: kubernetes\n",
+        "source: kubernetes\nrequires: tracing\n",
+        1,
+    );
+    let line = text.lines().position(|l| l == "requires: tracing").unwrap() + 1;
+    let file = dir.join("replicas-min-3.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        dir.to_str().unwrap(),
+        "--override-builtin",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:{line}:1: requires: on an override of the built-in check \"replicas-min-3\"",
+            file.display()
+        )),
+        "{err}"
+    );
+    // An override of a check that is optional already may keep its requirement.
+    let text = std::fs::read_to_string(root().join("checks/tracing-configured.yaml")).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(dir.join("tracing-configured.yaml"), text).unwrap();
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        dir.to_str().unwrap(),
+        "--override-builtin",
+        "--only",
+        "tracing-configured,image-pinned",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -1647,6 +1700,55 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review C3: evidence the cluster holds and that is wrong is a failure, never no-data: an
+/// AlertmanagerConfig that routes only to e-mail, a Secret whose rotation schedule is not a
+/// period. Only when none of the objects that would carry the evidence is audited is a failure
+/// no-data (that case is in optional_items_are_skipped_and_outside_evidence_is_no_data).
+#[test]
+fn external_evidence_in_the_cluster_and_wrong_is_a_failure() {
+    let dir = temp_dir("external-evidence-wrong");
+    let overlay = dir.join("wrong.yaml");
+    std::fs::write(
+        &overlay,
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: AlertmanagerConfig\nmetadata:\n  name: mlsdm-routing\n  namespace: mlsdm-production\nspec:\n  route:\n    receiver: mail\n  receivers:\n    - name: mail\n      emailConfigs:\n        - to: team@example.com\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: mlsdm-secrets\n  namespace: mlsdm-production\n  annotations:\n    mlsdm-audit.io/rotation-schedule: someday\ntype: Opaque\ndata:\n  api-key: a1k3cVo5bVJ0TjJ4V3BMNHZCOGNIMWRGNmdKM3NZMGVRNXVBN2lPMm5Y\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--manifests",
+        overlay.to_str().unwrap(),
+        "--only",
+        "alert-routing-configured,secret-rotation-schedule",
+        "--fail-on",
+        "low",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report = json(&out);
+    let routing = result(&report, "alert-routing-configured");
+    assert_eq!(routing["status"], "fail", "{routing}");
+    assert!(
+        routing["message"]
+            .as_str()
+            .unwrap()
+            .contains("AlertmanagerConfig mlsdm-production/mlsdm-routing is audited"),
+        "{routing}"
+    );
+    let rotation = result(&report, "secret-rotation-schedule");
+    assert_eq!(rotation["status"], "fail", "{rotation}");
+    assert!(
+        rotation["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a period like 90d"),
+        "{rotation}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Issue 13: `.mlsdm-audit.yaml` is found upward from the working directory (not above the
 /// repository's top), gives defaults the command line overrides, declares requirements, and is
 /// closed: an unknown field is exit 2 with file:line:column.
@@ -1743,6 +1845,56 @@ fn team_config_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review C1: without a repository the search reads only the working directory's file (a file
+/// planted above, e.g. in /tmp, never applies); a file group or others may write is refused
+/// (exit 2, saying why); the file that applied is named on stderr unless --quiet.
+#[test]
+fn config_search_stays_home_and_trusts_only_your_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = temp_dir("config-trust");
+    let sub = dir.join("x");
+    std::fs::create_dir_all(&sub).unwrap();
+    let compliant = root().join("fixtures/compliant");
+    let compliant = compliant.to_str().unwrap();
+    let planted = dir.join(".mlsdm-audit.yaml");
+    std::fs::write(
+        &planted,
+        "failOn: critical
+",
+    )
+    .unwrap();
+    // No .git anywhere above: the file one level up is not read.
+    let out = run_in(&sub, &["check", "-f", compliant, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    assert_eq!(json(&out)["target"]["failOn"], "high");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("config:"));
+    // In the working directory itself it applies, and says so without -v; --quiet silences it.
+    let out = run_in(&dir, &["check", "-f", compliant, "-o", "json"]);
+    assert_eq!(json(&out)["target"]["failOn"], "critical");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("config: {}\n", planted.display())
+    );
+    let out = run_in(&dir, &["check", "-f", compliant, "-o", "json", "--quiet"]);
+    assert!(out.stderr.is_empty(), "{}", transcript(&out));
+    // Writable by group or others: refused, found or named.
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for extra in [None, Some(planted.to_str().unwrap())] {
+        let mut args = vec!["check", "-f", compliant];
+        if let Some(p) = extra {
+            args.extend(["--config", p]);
+        }
+        let out = run_in(&dir, &args);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("refusing the config file: group or others may write it (mode 666)"),
+            "{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn config_schema_is_current() {
     let out = run(&["schema", "config"]);
@@ -1783,6 +1935,102 @@ fn config_endpoints_do_not_reach_manifest_runs() {
         report["target"].get("endpoints").is_none(),
         "{}",
         report["target"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Review C2: the config's Prometheus and endpoints name one deployment: with either on the
+/// command line, neither comes from the file (staging's endpoint is never judged on production's
+/// Prometheus, nor the reverse); with neither, both do.
+#[test]
+fn config_prometheus_and_endpoints_are_one_group() {
+    let dir = temp_dir("config-group");
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    // Port 9 (discard) on 127.0.0.1: probes fail fast; only the target is asserted.
+    std::fs::write(
+        dir.join(".mlsdm-audit.yaml"),
+        "prometheus: http://127.0.0.1:9/prod\nendpoints: [http://127.0.0.1:9/prod]\n",
+    )
+    .unwrap();
+    let target = |extra: &[&str], only: &str| {
+        let mut args = vec![
+            "check",
+            "--no-cluster",
+            "--only",
+            only,
+            "--http-timeout",
+            "2s",
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        let out = run_in(&dir, &args);
+        assert!(!out.stdout.is_empty(), "{}", transcript(&out));
+        json(&out)["target"].clone()
+    };
+    let t = target(&["--endpoint", "http://127.0.0.1:9/staging"], "health-live");
+    assert_eq!(t["endpoints"][0], "http://127.0.0.1:9/staging", "{t}");
+    assert!(t.get("prometheus").is_none(), "{t}");
+    let t = target(
+        &["--prometheus", "http://127.0.0.1:9/staging"],
+        "error-rate-below-1pct",
+    );
+    assert_eq!(t["prometheus"], "http://127.0.0.1:9/staging", "{t}");
+    assert!(t.get("endpoints").is_none(), "{t}");
+    let t = target(&[], "health-live");
+    assert_eq!(t["prometheus"], "http://127.0.0.1:9/prod", "{t}");
+    assert_eq!(t["endpoints"][0], "http://127.0.0.1:9/prod", "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Review R1: with --fail-on-new, failures at or above the gate that the baseline already had are
+/// said as such, never as "below" the gate (which reads as low severity).
+#[test]
+fn fail_on_new_verdict_counts_baseline_failures_apart() {
+    let dir = temp_dir("verdict-baseline");
+    let base = dir.join("base.json");
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "-o",
+        "json",
+        "--output-file",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    let fails: Vec<&serde_json::Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .collect();
+    let rank = |s: &serde_json::Value| {
+        ["info", "low", "medium", "high", "critical"]
+            .iter()
+            .position(|x| s == x)
+            .unwrap()
+    };
+    let above = fails.iter().filter(|r| rank(&r["severity"]) >= 3).count();
+    let below = fails.len() - above;
+    assert!(above > 0 && below > 0, "{above} {below}");
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--fail-on-new",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "PASS: nothing failed at or above high (new against the baseline) ({above} failure(s) in the baseline, {below} failure(s) below)"
+        )),
+        "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

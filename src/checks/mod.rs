@@ -126,9 +126,10 @@ pub struct CheckFile {
     #[serde(default)]
     pub requires: Option<crate::config::Requirement>,
     /// Where the evidence may live outside the cluster's objects (a central Alertmanager, Grafana,
-    /// a vault): a failure is then `no-data` saying so and how to attest it, never `fail`.
+    /// a vault) and which objects show it lives in the cluster: a failure is `no-data` saying so
+    /// and how to attest it only when none of those objects is in the audited scope.
     #[serde(default)]
-    pub external_evidence: Option<String>,
+    pub external_evidence: Option<crate::config::ExternalEvidence>,
     /// What to change to make the check pass. Optional for a team's own checks (a three-line
     /// check is still a check); the built-in catalog's test requires it.
     #[serde(default)]
@@ -336,8 +337,9 @@ pub struct Check {
     pub doc: String,
     /// Skipped unless this requirement is declared.
     pub requires: Option<crate::config::Requirement>,
-    /// Where the evidence may live instead of the cluster's objects (a failure is `no-data`).
-    pub external_evidence: Option<String>,
+    /// Where the evidence may live instead of the cluster's objects (a failure is `no-data` when
+    /// none of the objects that would hold it in the cluster is audited).
+    pub external_evidence: Option<crate::config::ExternalEvidence>,
     /// Where the definition came from (`checks/ID.yaml` for built-ins).
     pub origin: String,
     /// SHA-256 of the definition's bytes, recorded in reports so a signed report shows exactly
@@ -738,6 +740,19 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             ),
         ));
     }
+    if file
+        .external_evidence
+        .as_ref()
+        .is_some_and(|e| e.in_cluster.is_empty() || e.elsewhere.trim().is_empty())
+    {
+        // Without inCluster every failure would become no-data, even with the object in the
+        // cluster and wrong.
+        errors.push(err(
+            line_of("externalEvidence"),
+            1,
+            "externalEvidence needs elsewhere and at least one inCluster object (kind, optionally label or annotation)".into(),
+        ));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -860,6 +875,28 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
         for (origin, text) in read_check_files(dir, &mut errors) {
             match parse_check(&origin, &text, &env) {
                 Ok(c) => match checks.iter_mut().find(|e| e.id == c.id) {
+                    // An override may tighten a built-in check, never make a mandatory one
+                    // optional: `requires:` would skip it unless a team declares the requirement.
+                    Some(existing)
+                        if existing.builtin
+                            && override_builtin
+                            && existing.requires.is_none()
+                            && c.requires.is_some() =>
+                    {
+                        let line = text
+                            .lines()
+                            .position(|l| l.starts_with("requires:"))
+                            .map_or(1, |i| i as u64 + 1);
+                        errors.push(CheckError {
+                            file: origin,
+                            line,
+                            column: 1,
+                            message: format!(
+                                "requires: on an override of the built-in check {:?}, which is mandatory: it would be skipped unless the requirement is declared (remove requires:, or give the check another id)",
+                                c.id
+                            ),
+                        });
+                    }
                     Some(existing)
                         if existing.builtin
                             && override_builtin

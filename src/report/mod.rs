@@ -533,11 +533,24 @@ pub fn verdict(report: &Report) -> String {
             gated(Status::Error)
         ),
         _ => {
-            let below = report.summary.fail;
-            if below > 0 {
-                format!("PASS: nothing failed at or above {at}{scope} ({below} failure(s) below)")
-            } else {
+            // With --fail-on-new, failures at or above the gate that were already in the baseline
+            // are not "below" it: they are counted, and said, apart.
+            let fails = report.results.iter().filter(|r| r.status == Status::Fail);
+            let (above, below): (Vec<_>, Vec<_>) = fails.partition(|r| r.severity >= at);
+            let mut counts = Vec::new();
+            if !above.is_empty() {
+                counts.push(format!("{} failure(s) in the baseline", above.len()));
+            }
+            if !below.is_empty() {
+                counts.push(format!("{} failure(s) below", below.len()));
+            }
+            if counts.is_empty() {
                 format!("PASS: nothing failed at or above {at}{scope}")
+            } else {
+                format!(
+                    "PASS: nothing failed at or above {at}{scope} ({})",
+                    counts.join(", ")
+                )
             }
         }
     }
