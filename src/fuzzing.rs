@@ -22,6 +22,30 @@ pub fn check_file(data: &[u8]) {
     }
 }
 
+/// A check file that loads, evaluated on a small release: the cost meter, Kubernetes' CEL
+/// libraries and the engine on any expression a team could write.
+pub fn check_eval(data: &[u8]) {
+    const RELEASE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: mlsdm, namespace: m, labels: {app: mlsdm}}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: mlsdm}}\n  template:\n    metadata: {labels: {app: mlsdm}}\n    spec:\n      containers:\n      - name: mlsdm\n        image: ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0\n        env: [{name: API_KEY, valueFrom: {secretKeyRef: {name: k, key: api-key}}}, {name: URL, value: 'https://h:8000/a/../b?q=1'}]\n        ports: [{containerPort: 8000}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: mlsdm, namespace: m}\nspec: {selector: {app: mlsdm}, clusterIP: 10.0.0.7, ports: [{port: 80, targetPort: 8000}]}\n";
+    let Some(t) = text(data) else { return };
+    let Ok(check) = checks::parse_check("fuzz.yaml", t, &CelEnv::default()) else {
+        return;
+    };
+    if check.source != checks::Source::Kubernetes {
+        return;
+    }
+    let mut objects = Vec::new();
+    if manifests::parse_text("release.yaml", RELEASE, &mut objects).is_err() {
+        return;
+    }
+    let facts = crate::sources::Facts::new(
+        objects,
+        std::collections::BTreeSet::from([checks::Source::Kubernetes]),
+        None,
+        "fuzz",
+    );
+    let _ = crate::engine::evaluate(std::slice::from_ref(&check), &facts);
+}
+
 /// A manifest file, as YAML and as JSON.
 pub fn manifest(data: &[u8]) {
     if let Some(t) = text(data) {
@@ -115,6 +139,7 @@ pub type Target = fn(&[u8]);
 /// Every target, by the name of its folder under `fuzz/corpus/`.
 pub const TARGETS: &[(&str, Target)] = &[
     ("check_file", check_file),
+    ("check_eval", check_eval),
     ("manifest", manifest),
     ("metrics_text", metrics_text),
     ("promql", promql),
