@@ -89,6 +89,49 @@ fn duration(flag: &str, value: &str) -> Result<u64, UsageError> {
     })
 }
 
+/// The longest `--interval`, `--until` or checkpoint a watch accepts: a watch is a rollout gate
+/// of hours or days, and beyond this a typo (or `u64::MAX`) would overflow the sleep.
+const MAX_SCHEDULE: u64 = 30 * 24 * 3600;
+
+/// A schedule duration, refused beyond `MAX_SCHEDULE` naming the flag.
+fn schedule(flag: &str, value: &str) -> Result<u64, UsageError> {
+    let secs = duration(flag, value)?;
+    if secs > MAX_SCHEDULE {
+        return Err(UsageError::Invalid(format!(
+            "{flag} {value:?}: longer than a watch can run (at most 30d)"
+        )));
+    }
+    Ok(secs)
+}
+
+/// A `--since` in the future is refused: the watch would idle until then, and every window
+/// would be clamped to nothing, so no criterion could ever fire.
+fn future_since(since: f64, now: f64) -> Result<f64, UsageError> {
+    if since > now + 1.0 {
+        return Err(UsageError::Invalid(format!(
+            "--since {}: the rollout time is in the future (now is {})",
+            rfc3339(since),
+            rfc3339(now)
+        )));
+    }
+    Ok(since)
+}
+
+/// Why a rollout time read from the cluster cannot be watched: it is so old the watch would end
+/// at its first tick, deciding every checkpoint on one snapshot. Only `--since` (a deliberate
+/// time) may start a watch after its own end.
+fn stale_rollout(since: f64, source: &str, until: f64, start: f64) -> Option<String> {
+    (until < start).then(|| {
+        format!(
+            "the rollout time {} ({source}) is older than the end of the watch ({}): nothing would be watched. \
+             If that is this release's rollout, give --since explicitly; a deploy that made no new ReplicaSet, \
+             or another MLSDM Deployment, reads as an old rollout",
+            rfc3339(since),
+            rfc3339(until)
+        )
+    })
+}
+
 /// `--since`: an RFC 3339 time, or a duration before now.
 fn parse_since(value: &str, now: f64) -> Result<f64, UsageError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
@@ -182,6 +225,8 @@ struct Plan {
     since: f64,
     since_source: String,
     until: f64,
+    /// The rollout time read from the cluster is so old the watch would end at once: why.
+    stale: Option<String>,
     prometheus: bool,
     cluster: bool,
     observe: Duration,
@@ -208,10 +253,10 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         ));
     }
     let cluster = !c.no_cluster;
-    let interval = Duration::from_secs(duration("--interval", &args.interval)?.max(1));
+    let interval = Duration::from_secs(schedule("--interval", &args.interval)?.max(1));
     let mut checkpoints = Vec::new();
     for cp in &args.checkpoints {
-        checkpoints.push((cp.trim().to_string(), duration("--checkpoints", cp)?));
+        checkpoints.push((cp.trim().to_string(), schedule("--checkpoints", cp)?));
     }
     checkpoints.sort_by_key(|(_, s)| *s);
     let window_override = c
@@ -287,7 +332,10 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         None => !terminal,
     };
     let (since, since_source) = match &args.since {
-        Some(s) => (parse_since(s, start)?, "--since".to_string()),
+        Some(s) => (
+            future_since(parse_since(s, start)?, start)?,
+            "--since".to_string(),
+        ),
         None if cluster => rollout_time(c)?.unwrap_or((
             start,
             "the start of the watch (no MLSDM Deployment's rollout time could be read)".into(),
@@ -298,8 +346,13 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         ),
     };
     let until = match &args.until {
-        Some(u) => since + duration("--until", u)? as f64,
+        Some(u) => since + schedule("--until", u)? as f64,
         None => since + checkpoints.last().map_or(0, |(_, s)| *s) as f64,
+    };
+    let stale = if args.since.is_some() {
+        None
+    } else {
+        stale_rollout(since, &since_source, until, start)
     };
     std::fs::create_dir_all(&args.output_dir).map_err(|e| {
         UsageError::Invalid(format!("--output-dir {}: {e}", args.output_dir.display()))
@@ -311,6 +364,7 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         since,
         since_source,
         until,
+        stale,
         prometheus: c.prometheus.is_some(),
         cluster,
         observe,
@@ -378,6 +432,11 @@ impl Watcher<'_> {
         let skipped_kube = !p.cluster;
         self.emit(&start_event);
         self.say(&line);
+        if let Some(why) = self.plan.stale.clone() {
+            self.emit(&json!({"event": "end", "time": rfc3339(now_epoch()), "exitCode": 3, "reason": why}));
+            self.say(&format!("watch ended: exit 3: {why}"));
+            return Ok(3);
+        }
         if skipped_kube {
             self.say("no cluster: the Kubernetes rollback criteria (pods failing health checks, OOM kills) are not watched");
         }
@@ -423,8 +482,11 @@ impl Watcher<'_> {
                 .fold(self.plan.until, f64::min);
             let wake = (tick + self.plan.interval.as_secs_f64()).min(next_cp);
             let wait = wake - now_epoch();
+            // The schedule is capped, so the wait fits a Duration; never panic if it did not.
             if wait > 0.0 {
-                std::thread::sleep(Duration::from_secs_f64(wait));
+                std::thread::sleep(
+                    Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(MAX_SCHEDULE)),
+                );
             }
         }
     }
@@ -951,17 +1013,37 @@ fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, UsageError> {
         Err(e) if e.exit_code() == 2 => return Err(e),
         Err(e) => return Err(e),
     };
-    let Some((ns, name)) = report.results.iter().find_map(|r| {
-        r.object
-            .as_ref()
-            .filter(|o| o.kind == "Deployment")
-            .map(|o| {
-                (
-                    o.namespace.clone().unwrap_or_else(|| "default".into()),
-                    o.name.clone(),
-                )
-            })
-    }) else {
+    let mut deployments: Vec<(String, String)> = report
+        .results
+        .iter()
+        .filter_map(|r| {
+            r.object
+                .as_ref()
+                .filter(|o| o.kind == "Deployment")
+                .map(|o| {
+                    (
+                        o.namespace.clone().unwrap_or_else(|| "default".into()),
+                        o.name.clone(),
+                    )
+                })
+        })
+        .collect();
+    deployments.sort();
+    deployments.dedup();
+    // Whose rollout is "the" rollout is not decidable among several: the first one's could be
+    // days old and end the watch at once.
+    if deployments.len() > 1 {
+        return Err(UsageError::Invalid(format!(
+            "{} MLSDM Deployments match ({}): narrow to one with --selector or --namespace, or give --since",
+            deployments.len(),
+            deployments
+                .iter()
+                .map(|(ns, n)| format!("{ns}/{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let Some((ns, name)) = deployments.into_iter().next() else {
         return Ok(None);
     };
     let opts = crate::cluster_options(args)?;
@@ -1045,6 +1127,34 @@ mod tests {
             ),
             vec!["mlsdm_http_request_latency_seconds_bucket"]
         );
+    }
+
+    #[test]
+    fn a_future_since_is_refused() {
+        assert!(future_since(2000.0, 1000.0).is_err());
+        assert!(future_since(900.0, 1000.0).is_ok());
+    }
+
+    #[test]
+    fn a_rollout_older_than_the_watch_is_stale() {
+        // Rolled out a day ago, last checkpoint 1h: the watch would end at its first tick.
+        let why = stale_rollout(
+            0.0,
+            "the creation of Deployment a/b's current ReplicaSet",
+            3600.0,
+            86_400.0,
+        )
+        .expect("stale");
+        assert!(why.contains("--since"), "{why}");
+        assert!(stale_rollout(86_000.0, "x", 86_000.0 + 3600.0, 86_400.0).is_none());
+    }
+
+    #[test]
+    fn schedule_durations_beyond_30_days_are_refused_naming_the_flag() {
+        let e = schedule("--interval", "18446744073709551615s").unwrap_err();
+        assert!(e.to_string().contains("--interval"), "{e}");
+        assert!(schedule("--until", "30d").is_ok());
+        assert!(schedule("--until", "31d").is_err());
     }
 
     #[test]

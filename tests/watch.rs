@@ -409,6 +409,75 @@ fn watch_refuses_manifests_and_bad_flags() {
     }
 }
 
+/// Review F1: `watch` read neither `--config` nor `.mlsdm-audit.yaml`, so a missing config
+/// file went unnoticed (and a team's failOn, selector and waivers were dropped).
+#[test]
+fn watch_reads_the_config_file_like_check() {
+    let out = bin()
+        .args([
+            "watch",
+            "--config",
+            "/nonexistent/x.yaml",
+            "--no-cluster",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--until",
+            "1s",
+            "--checkpoints",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.yaml"),
+        "{}",
+        transcript(&out)
+    );
+}
+
+/// Review W1 and F5: an oversized schedule panicked in the sleep (exit 101), and a future
+/// `--since` was accepted (the watch idled until then, its windows clamped to nothing).
+#[test]
+fn watch_refuses_oversized_schedules_and_a_future_since() {
+    let max = "18446744073709551615s";
+    for (args, names) in [
+        (
+            &[
+                "--interval",
+                max,
+                "--until",
+                max,
+                "--checkpoints",
+                max,
+                "--since",
+                "2030-01-01T00:00:00Z",
+            ][..],
+            "--interval",
+        ),
+        (&["--interval", max][..], "--interval"),
+        (&["--until", "31d"][..], "--until"),
+        (&["--checkpoints", "1h,40d"][..], "--checkpoints"),
+        (&["--since", "2099-01-01T00:00:00Z"][..], "future"),
+    ] {
+        let mut all = vec![
+            "--no-cluster",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "-o",
+            "jsonl",
+        ];
+        all.extend_from_slice(args);
+        let out = watch(&all, Duration::from_secs(60));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", transcript(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(names),
+            "{args:?}: {}",
+            transcript(&out)
+        );
+    }
+}
+
 fn env_url(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the suite with scripts/test.sh, which starts the stand-ins and Prometheus")
