@@ -926,6 +926,53 @@ impl Drop for RealRelease {
     }
 }
 
+/// Review F5: with two MLSDM Deployments the rollout time was the first one's, which may be days
+/// old and end the watch at once. Which one is "the" rollout is not decidable: refused (exit 2).
+#[test]
+fn two_mlsdm_deployments_without_a_narrowing_selector_are_refused() {
+    let _guard = serial();
+    let release = RealRelease::new("two");
+    let text = std::fs::read_to_string(release.copy.0.join("20-deployment.yaml"))
+        .unwrap()
+        .replacen("name: mlsdm-api", "name: mlsdm-api-canary", 1);
+    let second = release.copy.0.join("21-canary.yaml");
+    std::fs::write(&second, text).unwrap();
+    let out = release
+        .kubectl(&["apply", "-f", second.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", transcript(&out));
+    let reports = release.copy.0.join("reports");
+    let kubeconfig = release.kube.join("kubeconfig-auditor");
+    // Bounded: before the fix this watch ran for its hour.
+    let out = watch(
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-n",
+            &release.ns,
+            "--skip",
+            "rollback-error-rate,rollback-p95-latency",
+            "--interval",
+            "1s",
+            "--checkpoints",
+            "1h",
+            "--output-dir",
+            reports.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mlsdm-api-canary") && err.contains("--selector"),
+        "{}",
+        transcript(&out)
+    );
+}
+
 /// Once the watch has seen the release healthy, a pod's container is OOM-killed (the kubelet's
 /// status, patched by the test): a rollback signal at once, naming the pod and the Deployment.
 #[test]
