@@ -349,6 +349,19 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         Some(u) => since + schedule("--until", u)? as f64,
         None => since + checkpoints.last().map_or(0, |(_, s)| *s) as f64,
     };
+    // A watch that ends before a criterion's window can be covered could never signal that
+    // rollback: it would end in exit 1 or 3 where the release deserved exit 4.
+    if let Some(longest) = criteria.iter().max_by_key(|c| c.window)
+        && until - since < longest.window as f64
+    {
+        return Err(UsageError::Invalid(format!(
+            "--until: the watch ends {}s after the rollout, before {}'s {}s window is covered: it could never signal that rollback (make --until or the last checkpoint at least {}s)",
+            (until - since).max(0.0).round(),
+            longest.check.id,
+            longest.window,
+            longest.window
+        )));
+    }
     let stale = if args.since.is_some() {
         None
     } else {
@@ -444,6 +457,12 @@ impl Watcher<'_> {
         let mut worst = 0u8;
         loop {
             let tick = now_epoch();
+            let last = tick >= self.plan.until;
+            // The last tick evaluates the criteria first: the windows are covered only now, and a
+            // rollback signal must win over the final checkpoint.
+            if last && let Some(code) = self.evaluate(criteria, tick)? {
+                return Ok(code);
+            }
             // Checkpoints that are due (a restarted watch writes the ones it missed now).
             let schedule = self.plan.checkpoints.clone();
             for ((label, at), done) in schedule.into_iter().zip(done.iter_mut()) {
@@ -460,7 +479,7 @@ impl Watcher<'_> {
                     Err(code) => return Ok(code),
                 }
             }
-            if tick >= self.plan.until {
+            if last {
                 let code = match self.checkpoint("final", "post-deployment.json")? {
                     Ok(code) => combine(worst, code),
                     Err(code) => return Ok(code),

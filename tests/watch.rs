@@ -523,15 +523,40 @@ fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
             LIMIT,
         )
     };
-    // The first watcher is stopped (--until) before the window since the rollout is covered: no
-    // verdict yet, however bad the error rate.
+    // A watcher told to stop (--until) before the window since the rollout can be covered is
+    // refused: it could never signal the rollback (review F3).
     let first = run("first", "3s");
-    assert_ne!(first.status.code(), Some(4), "{}", transcript(&first));
+    assert_eq!(first.status.code(), Some(2), "{}", transcript(&first));
     assert!(
-        events(&first).iter().all(|e| e["event"] != "rollback"),
+        String::from_utf8_lossy(&first.stderr).contains("8s window"),
         "{}",
         transcript(&first)
     );
+    // One ending exactly when the window is covered evaluates the criteria at its last tick,
+    // before its final checkpoint: exit 4, not the checkpoint's 1 (review F3).
+    let short = watch(
+        &[
+            "--no-cluster",
+            "--prometheus",
+            &prometheus,
+            "--since",
+            &since_text,
+            "--until",
+            "8s",
+            "--interval",
+            "1s",
+            "--window",
+            "8s",
+            "--checkpoints",
+            "8s",
+            "--output-dir",
+            dir.0.join("short").to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    assert_eq!(short.status.code(), Some(4), "{}", transcript(&short));
     // One watcher runs throughout.
     let throughout = run("throughout", "10m");
     let t = transcript(&throughout);
