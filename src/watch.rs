@@ -773,15 +773,9 @@ impl Watcher<'_> {
                 }
             }
         }
-        let Some(report) = merge(reports) else {
+        let Some(mut report) = merge(reports) else {
             return Ok(Err(3));
         };
-        write_report(&path, &report)?;
-        if let Some(out) = &self.plan.base.output
-            && file == "post-deployment.json"
-        {
-            write_report(out, &report)?;
-        }
         let mut undecided = Vec::new();
         for r in report.results.iter().filter(|r| {
             r.section == ROLLBACK_SECTION && matches!(r.status, Status::NoData | Status::Error)
@@ -798,6 +792,30 @@ impl Watcher<'_> {
                 "message": r.message,
                 "series": series,
             }));
+        }
+        // The watch's exit 3 is part of the report itself: `report checkpoint-1h.json` must not
+        // render a PASS the watch did not give.
+        if !undecided.is_empty() {
+            let which: Vec<String> = undecided
+                .iter()
+                .map(|u| {
+                    format!(
+                        "rollback criterion {} is {}",
+                        u["check"].as_str().unwrap_or_default(),
+                        u["status"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            report.notes.push(report::Note {
+                kind: report::NoteKind::WatchUndecided,
+                message: format!("checkpoint {label} not passed: {}", which.join(", ")),
+            });
+        }
+        write_report(&path, &report)?;
+        if let Some(out) = &self.plan.base.output
+            && file == "post-deployment.json"
+        {
+            write_report(out, &report)?;
         }
         let code = u8::try_from(report.exit_code()).unwrap_or(3);
         self.emit(&json!({

@@ -383,6 +383,23 @@ fn a_rollback_criterion_that_never_gets_data_ends_like_an_error_naming_its_serie
     // The checkpoint report is written (it shows the no-data), and the watch stopped there.
     assert!(dir.0.join("checkpoint-5s.json").exists(), "{t}");
     assert!(!dir.0.join("checkpoint-10s.json").exists(), "{t}");
+    // Review F6: re-rendered, that report carries the watch's exit 3, never a green PASS, and
+    // counts its no-data results.
+    let cp = dir.0.join("checkpoint-5s.json");
+    for format in ["html", "table"] {
+        let out = bin()
+            .args(["report", cp.to_str().unwrap(), "-o", format])
+            .output()
+            .unwrap();
+        let r = transcript(&out);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("PASS:"), "{format}: {r}");
+        assert!(
+            text.contains("ERROR: the watch could not decide: checkpoint 5s not passed: rollback criterion rollback-error-rate is no-data"),
+            "{format}: {r}"
+        );
+        assert!(text.contains("undecided (no-data)"), "{format}: {r}");
+    }
 }
 
 #[test]
