@@ -203,6 +203,12 @@ struct Criterion {
     results: Vec<CheckResult>,
     /// With Prometheus: the query's value now (an instant query), for the status line.
     value: Option<f64>,
+    /// When an evaluation last decided this criterion (pass or fail); the start of the watch
+    /// before the first.
+    decided_at: f64,
+    /// The longest time since the last checkpoint this criterion went undecided (error or
+    /// no-data), its status then and why: a rollback could have held unseen that long.
+    undecided: Option<(f64, Status, String)>,
 }
 
 impl Criterion {
@@ -227,6 +233,9 @@ struct Plan {
     until: f64,
     /// The rollout time read from the cluster is so old the watch would end at once: why.
     stale: Option<String>,
+    /// Rollback criteria not watched at all (Kubernetes ones without a cluster): said at every
+    /// checkpoint, since a checkpoint passes without them.
+    unwatched: Vec<String>,
     prometheus: bool,
     cluster: bool,
     observe: Duration,
@@ -299,6 +308,16 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
             Some((k.id.clone(), window_override.unwrap_or(asked)))
         })
         .collect();
+    let unwatched: Vec<String> = if cluster {
+        Vec::new()
+    } else {
+        all.iter()
+            .filter(|k| {
+                k.section == ROLLBACK_SECTION && selected(k) && k.source == Source::Kubernetes
+            })
+            .map(|k| k.id.clone())
+            .collect()
+    };
     let mut criteria: Vec<Criterion> = all
         .into_iter()
         .filter(|k| k.section == ROLLBACK_SECTION && selected(k))
@@ -318,6 +337,8 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
             message: "not evaluated yet".into(),
             results: Vec::new(),
             value: None,
+            decided_at: 0.0,
+            undecided: None,
         })
         .collect();
     if criteria.is_empty() {
@@ -326,6 +347,9 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         )));
     }
     let start = now_epoch();
+    for c in &mut criteria {
+        c.decided_at = start;
+    }
     let jsonl = match args.events {
         Some(EventFormat::Jsonl) => true,
         Some(EventFormat::Status) => false,
@@ -378,6 +402,7 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         since_source,
         until,
         stale,
+        unwatched,
         prometheus: c.prometheus.is_some(),
         cluster,
         observe,
@@ -474,13 +499,13 @@ impl Watcher<'_> {
                 }
                 *done = true;
                 let file = format!("checkpoint-{}.json", sanitize(&label));
-                match self.checkpoint(&label, &file)? {
+                match self.checkpoint(&label, &file, criteria)? {
                     Ok(code) => worst = combine(worst, code),
                     Err(code) => return Ok(code),
                 }
             }
             if last {
-                let code = match self.checkpoint("final", "post-deployment.json")? {
+                let code = match self.checkpoint("final", "post-deployment.json", criteria)? {
                     Ok(code) => combine(worst, code),
                     Err(code) => return Ok(code),
                 };
@@ -571,6 +596,7 @@ impl Watcher<'_> {
                         c.failing_since = None;
                         c.held = 0.0;
                         c.results.clear();
+                        track_undecided(c, observed_to);
                     }
                 }
                 Ok(report) => {
@@ -584,6 +610,7 @@ impl Watcher<'_> {
                             .cloned()
                             .collect();
                         update(c, mine, *window, p, observed_from, observed_to);
+                        track_undecided(c, observed_to);
                     }
                     reports.push(report);
                 }
@@ -691,6 +718,7 @@ impl Watcher<'_> {
                     "message": c.message,
                     "threshold": c.threshold(),
                     "heldSeconds": c.held.round(),
+                    "undecidedSeconds": c.undecided.as_ref().map_or(0.0, |(g, _, _)| g.round()),
                     "windowSeconds": c.window,
                     "value": c.value,
                     "objects": c.results.iter().filter_map(|r| r.object.as_ref().map(ToString::to_string)).collect::<Vec<_>>(),
@@ -737,7 +765,12 @@ impl Watcher<'_> {
     /// Writes the report of the post-deployment section (and the rollback criteria) to `file`.
     /// `Ok(code)`: the report's exit code; `Err(3)`: a rollback criterion had no data or an
     /// error, so the checkpoint is not passed and the watch ends.
-    fn checkpoint(&mut self, label: &str, file: &str) -> Result<Result<u8, u8>, UsageError> {
+    fn checkpoint(
+        &mut self,
+        label: &str,
+        file: &str,
+        criteria: &mut [Criterion],
+    ) -> Result<Result<u8, u8>, UsageError> {
         let path = self.plan.output_dir.join(file);
         // With Prometheus every windowed check looks back at most to the rollout, as the
         // criteria do: an earlier window would let the previous version's samples pass it.
@@ -793,6 +826,34 @@ impl Watcher<'_> {
                 "series": series,
             }));
         }
+        // A criterion undecided between checkpoints for longer than its window could have held
+        // a rollback unseen: this checkpoint's passing snapshot does not make up for it.
+        let interval = self.plan.interval.as_secs();
+        for c in criteria.iter_mut() {
+            let Some((gap, status, why)) = c.undecided.take() else {
+                continue;
+            };
+            let limit = if c.window > 0 { c.window } else { interval };
+            if gap <= limit as f64 || undecided.iter().any(|u| u["check"] == c.check.id.as_str()) {
+                continue;
+            }
+            let series = self
+                .plan
+                .queries
+                .get(&c.check.id)
+                .map(|q| series_names(q))
+                .unwrap_or_default();
+            undecided.push(json!({
+                "check": c.check.id,
+                "status": status,
+                "message": format!(
+                    "undecided for {}s between checkpoints (longer than its {limit}s {}): {why}",
+                    gap.round(),
+                    if c.window > 0 { "window" } else { "interval" }
+                ),
+                "series": series,
+            }));
+        }
         // The watch's exit 3 is part of the report itself: `report checkpoint-1h.json` must not
         // render a PASS the watch did not give.
         if !undecided.is_empty() {
@@ -811,6 +872,12 @@ impl Watcher<'_> {
                 message: format!("checkpoint {label} not passed: {}", which.join(", ")),
             });
         }
+        if !self.plan.unwatched.is_empty() {
+            report.notes.push(report::Note {
+                kind: report::NoteKind::NotWatched,
+                message: not_watched(&self.plan.unwatched),
+            });
+        }
         write_report(&path, &report)?;
         if let Some(out) = &self.plan.base.output
             && file == "post-deployment.json"
@@ -826,7 +893,14 @@ impl Watcher<'_> {
             "summary": report.summary,
             "exitCode": code,
             "undecidedCriteria": undecided,
+            "notWatched": self.plan.unwatched,
         }));
+        if !self.plan.unwatched.is_empty() {
+            self.say(&format!(
+                "checkpoint {label}: {}",
+                not_watched(&self.plan.unwatched)
+            ));
+        }
         let s = &report.summary;
         self.say(&format!(
             "checkpoint {label}: {} pass, {} fail, {} error, {} no-data; report {}",
@@ -854,6 +928,26 @@ impl Watcher<'_> {
         }
         self.emit(&json!({"event": "end", "time": rfc3339(now_epoch()), "exitCode": 3, "reason": "a rollback criterion could not be decided at a checkpoint"}));
         Ok(Err(3))
+    }
+}
+
+fn not_watched(ids: &[String]) -> String {
+    format!(
+        "rollback criteria not watched (no cluster), so this checkpoint passes without them: {}",
+        ids.join(", ")
+    )
+}
+
+/// After an evaluation ending at `at`: a decided criterion moves its `decided_at`; an undecided
+/// one keeps the longest stretch since it was last decided.
+fn track_undecided(c: &mut Criterion, at: f64) {
+    if matches!(c.status, Status::Error | Status::NoData) {
+        let gap = at - c.decided_at;
+        if c.undecided.as_ref().is_none_or(|(g, _, _)| gap > *g) {
+            c.undecided = Some((gap, c.status, c.message.clone()));
+        }
+    } else {
+        c.decided_at = at;
     }
 }
 

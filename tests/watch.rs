@@ -255,6 +255,12 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
     for c in &checkpoints {
         assert_eq!(c["exitCode"], 0, "{t}");
         assert_eq!(c["undecidedCriteria"].as_array().unwrap().len(), 0, "{t}");
+        // Review W2: without a cluster the Kubernetes criteria are not watched, and every
+        // checkpoint says so (it passes without them).
+        assert!(
+            c["notWatched"].to_string().contains("pod-no-oom-kills"),
+            "{c}"
+        );
     }
     assert!(ev.iter().all(|e| e["event"] != "rollback"), "{t}");
     // The rollback criteria were evaluated, and passed, before each checkpoint.
@@ -286,6 +292,13 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
         );
         assert!(
             results.iter().all(|r| r["status"] != "fail"),
+            "{file}: {report}"
+        );
+        assert!(
+            report["notes"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n["kind"] == "not-watched"
+                    && n["message"].as_str().unwrap().contains("pod-no-oom-kills"))),
             "{file}: {report}"
         );
     }
@@ -400,6 +413,94 @@ fn a_rollback_criterion_that_never_gets_data_ends_like_an_error_naming_its_serie
         );
         assert!(text.contains("undecided (no-data)"), "{format}: {r}");
     }
+}
+
+/// Review F4: the service cannot be scraped between checkpoints for longer than the criteria's
+/// window, then answers at the checkpoint. The checkpoint's passing snapshot used to end the
+/// watch in exit 0 although the rollback was never decidable meanwhile: now exit 3, naming it.
+#[test]
+fn criteria_undecided_between_checkpoints_end_the_watch_like_an_error() {
+    use std::io::BufRead;
+    let _guard = serial();
+    // A port nothing listens on yet: every scrape fails until the stand-in starts there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tmp("undecided");
+    let mut child = bin()
+        .args([
+            "watch",
+            "--no-cluster",
+            "--endpoint",
+            &url,
+            "--interval",
+            "1s",
+            "--window",
+            "2s",
+            "--checkpoints",
+            "30s",
+            "--output-dir",
+            dir.0.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + LIMIT;
+    let mut seen: Vec<Value> = Vec::new();
+    // Wait (as long as it takes) until the watch has gone undecided past the 2 s window.
+    loop {
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            panic!("the watch never went undecided: {seen:#?}");
+        };
+        let e: Value = serde_json::from_str(&line).unwrap();
+        let long = e["event"] == "evaluation" && e["undecidedSeconds"].as_f64() > Some(2.0);
+        seen.push(e);
+        if long {
+            break;
+        }
+    }
+    // Now the service answers, healthy, for the checkpoint.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _server = rt
+        .block_on(start(&format!("127.0.0.1:{port}"), Config::healthy()))
+        .unwrap();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push(serde_json::from_str(&line).unwrap());
+    }
+    let _ = child.kill();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(3), "{seen:#?}");
+    let checkpoint = seen
+        .iter()
+        .find(|e| e["event"] == "checkpoint")
+        .unwrap_or_else(|| panic!("no checkpoint: {seen:#?}"));
+    assert!(
+        checkpoint["undecidedCriteria"]
+            .to_string()
+            .contains("between checkpoints"),
+        "{checkpoint}"
+    );
 }
 
 #[test]

@@ -280,6 +280,9 @@ pub enum NoteKind {
     /// `watch` could not decide a rollback criterion by this checkpoint (it exited 3): the
     /// report's gate is an error whatever its results say, so no renderer shows it as a pass.
     WatchUndecided,
+    /// `watch` could not watch these rollback criteria at all (the Kubernetes ones without a
+    /// cluster): the checkpoint was decided without them.
+    NotWatched,
 }
 
 impl fmt::Display for Note {
