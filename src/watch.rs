@@ -582,7 +582,6 @@ impl Watcher<'_> {
                 .map(|&i| criteria[i].check.id.clone())
                 .collect();
             let args = self.args_for(ids, *window);
-            let observed_from = now_epoch();
             let outcome = crate::run_check(&args);
             let observed_to = now_epoch();
             match outcome {
@@ -609,7 +608,7 @@ impl Watcher<'_> {
                             .filter(|r| r.id == c.check.id)
                             .cloned()
                             .collect();
-                        update(c, mine, *window, p, observed_from, observed_to);
+                        update(c, mine, *window, p, observed_to);
                         track_undecided(c, observed_to);
                     }
                     reports.push(report);
@@ -1046,7 +1045,6 @@ fn update(
     results: Vec<CheckResult>,
     window: Option<u64>,
     plan: &Plan,
-    observed_from: f64,
     observed_to: f64,
 ) {
     let status = [Status::Fail, Status::Error, Status::NoData, Status::Pass]
@@ -1078,10 +1076,7 @@ fn update(
         // watch counts how long it has seen the criterion fail. A criterion with no window (no
         // `for`, no --window) signals at once; with --window a not-ready majority must last
         // that long (a rollout still starting pods is not a rollback).
-        (Status::Fail, _) => {
-            let from = *c.failing_since.get_or_insert(observed_from);
-            observed_to - from
-        }
+        (Status::Fail, _) => scrape_held(&mut c.failing_since, observed_to),
         _ => {
             c.failing_since = None;
             0.0
@@ -1091,6 +1086,13 @@ fn update(
         c.failing_since = None;
     }
     c.results = results;
+}
+
+/// How long a condition counted by this watch has held. A run sees it at its end (`observed_to`),
+/// so it has held since the end of the first failing run, not its start: counting from the
+/// start overstated it by one observe period and could roll back early.
+fn scrape_held(failing_since: &mut Option<f64>, observed_to: f64) -> f64 {
+    observed_to - *failing_since.get_or_insert(observed_to)
 }
 
 /// `kubectl rollout undo` for each MLSDM Deployment the criteria's results name, or the
@@ -1258,6 +1260,15 @@ mod tests {
             ),
             vec!["mlsdm_http_request_latency_seconds_bucket"]
         );
+    }
+
+    #[test]
+    fn a_condition_holds_from_the_end_of_its_first_failing_run() {
+        let mut since = None;
+        // First failing run observed 100..103: seen at 103, held 0 s so far.
+        assert!(scrape_held(&mut since, 103.0).abs() < 1e-9);
+        // Next failing run ends at 106: held 3 s, not 6.
+        assert!((scrape_held(&mut since, 106.0) - 3.0).abs() < 1e-9);
     }
 
     #[test]

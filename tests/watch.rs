@@ -586,7 +586,7 @@ fn watch_refuses_oversized_schedules_and_a_future_since() {
             "jsonl",
         ];
         all.extend_from_slice(args);
-        let out = watch(&all, Duration::from_secs(60));
+        let out = watch(&all, Duration::from_mins(1));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", transcript(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(names),
