@@ -599,7 +599,10 @@ impl Watcher<'_> {
                     }
                 }
                 Ok(report) => {
-                    let report = crate::redact::model(report);
+                    let mut report = crate::redact::model(report);
+                    // Every result of this run is a rollback criterion's.
+                    report.results = report.results.into_iter().map(unwaive).collect();
+                    report.summary = report::Summary::of(&report.results);
                     for &i in members {
                         let c = &mut criteria[i];
                         let mine: Vec<CheckResult> = report
@@ -1086,6 +1089,25 @@ fn update(
         c.failing_since = None;
     }
     c.results = results;
+}
+
+/// A waiver (file or annotation) accepts a known gap in a static audit; it never silences a
+/// rollback criterion, which is about this release misbehaving now. The result keeps its
+/// outcome and says the waiver was not applied.
+fn unwaive(mut r: CheckResult) -> CheckResult {
+    if r.status == Status::Waived
+        && let Some(outcome) = r.outcome.take()
+    {
+        r.status = outcome;
+        if let Some(w) = r.waiver.take() {
+            let _ = write!(
+                r.message,
+                " (waived by {}, but a waiver does not hold back a rollback signal)",
+                w.origin
+            );
+        }
+    }
+    r
 }
 
 /// How long a condition counted by this watch has held. A run sees it at its end (`observed_to`),

@@ -130,6 +130,11 @@ fn jump_config(error_ratio: f64, p95_seconds: f64) -> Config {
 }
 
 fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
+    let _ = rollback_over_jump_with(config, criterion, name, &[]);
+}
+
+/// Returns the watch's transcript.
+fn rollback_over_jump_with(config: Config, criterion: &str, name: &str, extra: &[&str]) -> String {
     let _guard = serial();
     let s = serve(config);
     let dir = tmp(name);
@@ -137,20 +142,24 @@ fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
     let started = std::time::SystemTime::now();
     let out = watch(
         &[
-            "--no-cluster",
-            "--endpoint",
-            &s.server.url,
-            "--interval",
-            "1s",
-            "--window",
-            "5s",
-            "--checkpoints",
-            "10s,20s",
-            "--output-dir",
-            out_dir,
-            "-o",
-            "jsonl",
-        ],
+            extra,
+            &[
+                "--no-cluster",
+                "--endpoint",
+                &s.server.url,
+                "--interval",
+                "1s",
+                "--window",
+                "5s",
+                "--checkpoints",
+                "10s,20s",
+                "--output-dir",
+                out_dir,
+                "-o",
+                "jsonl",
+            ],
+        ]
+        .concat(),
         LIMIT,
     );
     let t = transcript(&out);
@@ -200,11 +209,35 @@ fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
             .any(|r| r["id"] == criterion && r["status"] == "fail"),
         "{report}"
     );
+    t
 }
 
 #[test]
 fn an_error_rate_jump_ends_in_exit_4_with_the_undo_command() {
     rollback_over_jump(jump_config(0.5, 0.02), "rollback-error-rate", "errors");
+}
+
+/// Review W3: a waiver silenced a rollback criterion (it never fired). In watch a waiver does
+/// not hold back a rollback signal.
+#[test]
+fn a_waived_rollback_criterion_still_signals_a_rollback() {
+    let waivers = tmp("waivers");
+    let file = waivers.0.join("waivers.yaml");
+    std::fs::write(
+        &file,
+        "- check: rollback-error-rate\n  reason: flaky upstream\n  owner: sre\n  expires: \"2099-01-01\"\n",
+    )
+    .unwrap();
+    let t = rollback_over_jump_with(
+        jump_config(0.5, 0.02),
+        "rollback-error-rate",
+        "waived",
+        &["--waivers", file.to_str().unwrap()],
+    );
+    assert!(
+        t.contains("a waiver does not hold back a rollback signal"),
+        "{t}"
+    );
 }
 
 #[test]
