@@ -191,7 +191,16 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             }
             Ok(u8::try_from(report.exit_code()).unwrap_or(2))
         }
-        Command::Watch(args) => {
+        Command::Watch(mut args) => {
+            // The team's .mlsdm-audit.yaml (failOn, namespace, selector, waivers, sources) binds
+            // the watch exactly as it binds `check`.
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let config =
+                mlsdm_audit::config::find(args.check.config.as_deref(), args.check.no_config, &cwd)
+                    .map_err(UsageError::Invalid)?;
+            if let Some(c) = &config {
+                mlsdm_audit::config::apply(&mut args.check, c);
+            }
             let terminal = std::io::stdout().is_terminal();
             mlsdm_audit::watch::run(&args, &mut |text: &str| print(text), terminal)
         }

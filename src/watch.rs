@@ -89,6 +89,49 @@ fn duration(flag: &str, value: &str) -> Result<u64, UsageError> {
     })
 }
 
+/// The longest `--interval`, `--until` or checkpoint a watch accepts: a watch is a rollout gate
+/// of hours or days, and beyond this a typo (or `u64::MAX`) would overflow the sleep.
+const MAX_SCHEDULE: u64 = 30 * 24 * 3600;
+
+/// A schedule duration, refused beyond `MAX_SCHEDULE` naming the flag.
+fn schedule(flag: &str, value: &str) -> Result<u64, UsageError> {
+    let secs = duration(flag, value)?;
+    if secs > MAX_SCHEDULE {
+        return Err(UsageError::Invalid(format!(
+            "{flag} {value:?}: longer than a watch can run (at most 30d)"
+        )));
+    }
+    Ok(secs)
+}
+
+/// A `--since` in the future is refused: the watch would idle until then, and every window
+/// would be clamped to nothing, so no criterion could ever fire.
+fn future_since(since: f64, now: f64) -> Result<f64, UsageError> {
+    if since > now + 1.0 {
+        return Err(UsageError::Invalid(format!(
+            "--since {}: the rollout time is in the future (now is {})",
+            rfc3339(since),
+            rfc3339(now)
+        )));
+    }
+    Ok(since)
+}
+
+/// Why a rollout time read from the cluster cannot be watched: it is so old the watch would end
+/// at its first tick, deciding every checkpoint on one snapshot. Only `--since` (a deliberate
+/// time) may start a watch after its own end.
+fn stale_rollout(since: f64, source: &str, until: f64, start: f64) -> Option<String> {
+    (until < start).then(|| {
+        format!(
+            "the rollout time {} ({source}) is older than the end of the watch ({}): nothing would be watched. \
+             If that is this release's rollout, give --since explicitly; a deploy that made no new ReplicaSet, \
+             or another MLSDM Deployment, reads as an old rollout",
+            rfc3339(since),
+            rfc3339(until)
+        )
+    })
+}
+
 /// `--since`: an RFC 3339 time, or a duration before now.
 fn parse_since(value: &str, now: f64) -> Result<f64, UsageError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
@@ -160,6 +203,12 @@ struct Criterion {
     results: Vec<CheckResult>,
     /// With Prometheus: the query's value now (an instant query), for the status line.
     value: Option<f64>,
+    /// When an evaluation last decided this criterion (pass or fail); the start of the watch
+    /// before the first.
+    decided_at: f64,
+    /// The longest time since the last checkpoint this criterion went undecided (error or
+    /// no-data), its status then and why: a rollback could have held unseen that long.
+    undecided: Option<(f64, Status, String)>,
 }
 
 impl Criterion {
@@ -182,6 +231,11 @@ struct Plan {
     since: f64,
     since_source: String,
     until: f64,
+    /// The rollout time read from the cluster is so old the watch would end at once: why.
+    stale: Option<String>,
+    /// Rollback criteria not watched at all (Kubernetes ones without a cluster): said at every
+    /// checkpoint, since a checkpoint passes without them.
+    unwatched: Vec<String>,
     prometheus: bool,
     cluster: bool,
     observe: Duration,
@@ -208,10 +262,10 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         ));
     }
     let cluster = !c.no_cluster;
-    let interval = Duration::from_secs(duration("--interval", &args.interval)?.max(1));
+    let interval = Duration::from_secs(schedule("--interval", &args.interval)?.max(1));
     let mut checkpoints = Vec::new();
     for cp in &args.checkpoints {
-        checkpoints.push((cp.trim().to_string(), duration("--checkpoints", cp)?));
+        checkpoints.push((cp.trim().to_string(), schedule("--checkpoints", cp)?));
     }
     checkpoints.sort_by_key(|(_, s)| *s);
     let window_override = c
@@ -254,6 +308,16 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
             Some((k.id.clone(), window_override.unwrap_or(asked)))
         })
         .collect();
+    let unwatched: Vec<String> = if cluster {
+        Vec::new()
+    } else {
+        all.iter()
+            .filter(|k| {
+                k.section == ROLLBACK_SECTION && selected(k) && k.source == Source::Kubernetes
+            })
+            .map(|k| k.id.clone())
+            .collect()
+    };
     let mut criteria: Vec<Criterion> = all
         .into_iter()
         .filter(|k| k.section == ROLLBACK_SECTION && selected(k))
@@ -273,6 +337,8 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
             message: "not evaluated yet".into(),
             results: Vec::new(),
             value: None,
+            decided_at: 0.0,
+            undecided: None,
         })
         .collect();
     if criteria.is_empty() {
@@ -281,13 +347,19 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         )));
     }
     let start = now_epoch();
+    for c in &mut criteria {
+        c.decided_at = start;
+    }
     let jsonl = match args.events {
         Some(EventFormat::Jsonl) => true,
         Some(EventFormat::Status) => false,
         None => !terminal,
     };
     let (since, since_source) = match &args.since {
-        Some(s) => (parse_since(s, start)?, "--since".to_string()),
+        Some(s) => (
+            future_since(parse_since(s, start)?, start)?,
+            "--since".to_string(),
+        ),
         None if cluster => rollout_time(c)?.unwrap_or((
             start,
             "the start of the watch (no MLSDM Deployment's rollout time could be read)".into(),
@@ -298,8 +370,26 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         ),
     };
     let until = match &args.until {
-        Some(u) => since + duration("--until", u)? as f64,
+        Some(u) => since + schedule("--until", u)? as f64,
         None => since + checkpoints.last().map_or(0, |(_, s)| *s) as f64,
+    };
+    // A watch that ends before a criterion's window can be covered could never signal that
+    // rollback: it would end in exit 1 or 3 where the release deserved exit 4.
+    if let Some(longest) = criteria.iter().max_by_key(|c| c.window)
+        && until - since < longest.window as f64
+    {
+        return Err(UsageError::Invalid(format!(
+            "--until: the watch ends {}s after the rollout, before {}'s {}s window is covered: it could never signal that rollback (make --until or the last checkpoint at least {}s)",
+            (until - since).max(0.0).round(),
+            longest.check.id,
+            longest.window,
+            longest.window
+        )));
+    }
+    let stale = if args.since.is_some() {
+        None
+    } else {
+        stale_rollout(since, &since_source, until, start)
     };
     std::fs::create_dir_all(&args.output_dir).map_err(|e| {
         UsageError::Invalid(format!("--output-dir {}: {e}", args.output_dir.display()))
@@ -311,6 +401,8 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         since,
         since_source,
         until,
+        stale,
+        unwatched,
         prometheus: c.prometheus.is_some(),
         cluster,
         observe,
@@ -378,6 +470,11 @@ impl Watcher<'_> {
         let skipped_kube = !p.cluster;
         self.emit(&start_event);
         self.say(&line);
+        if let Some(why) = self.plan.stale.clone() {
+            self.emit(&json!({"event": "end", "time": rfc3339(now_epoch()), "exitCode": 3, "reason": why}));
+            self.say(&format!("watch ended: exit 3: {why}"));
+            return Ok(3);
+        }
         if skipped_kube {
             self.say("no cluster: the Kubernetes rollback criteria (pods failing health checks, OOM kills) are not watched");
         }
@@ -385,6 +482,12 @@ impl Watcher<'_> {
         let mut worst = 0u8;
         loop {
             let tick = now_epoch();
+            let last = tick >= self.plan.until;
+            // The last tick evaluates the criteria first: the windows are covered only now, and a
+            // rollback signal must win over the final checkpoint.
+            if last && let Some(code) = self.evaluate(criteria, tick)? {
+                return Ok(code);
+            }
             // Checkpoints that are due (a restarted watch writes the ones it missed now).
             let schedule = self.plan.checkpoints.clone();
             for ((label, at), done) in schedule.into_iter().zip(done.iter_mut()) {
@@ -396,13 +499,13 @@ impl Watcher<'_> {
                 }
                 *done = true;
                 let file = format!("checkpoint-{}.json", sanitize(&label));
-                match self.checkpoint(&label, &file)? {
+                match self.checkpoint(&label, &file, criteria)? {
                     Ok(code) => worst = combine(worst, code),
                     Err(code) => return Ok(code),
                 }
             }
-            if tick >= self.plan.until {
-                let code = match self.checkpoint("final", "post-deployment.json")? {
+            if last {
+                let code = match self.checkpoint("final", "post-deployment.json", criteria)? {
                     Ok(code) => combine(worst, code),
                     Err(code) => return Ok(code),
                 };
@@ -423,8 +526,11 @@ impl Watcher<'_> {
                 .fold(self.plan.until, f64::min);
             let wake = (tick + self.plan.interval.as_secs_f64()).min(next_cp);
             let wait = wake - now_epoch();
+            // The schedule is capped, so the wait fits a Duration; never panic if it did not.
             if wait > 0.0 {
-                std::thread::sleep(Duration::from_secs_f64(wait));
+                std::thread::sleep(
+                    Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(MAX_SCHEDULE)),
+                );
             }
         }
     }
@@ -476,7 +582,6 @@ impl Watcher<'_> {
                 .map(|&i| criteria[i].check.id.clone())
                 .collect();
             let args = self.args_for(ids, *window);
-            let observed_from = now_epoch();
             let outcome = crate::run_check(&args);
             let observed_to = now_epoch();
             match outcome {
@@ -490,10 +595,14 @@ impl Watcher<'_> {
                         c.failing_since = None;
                         c.held = 0.0;
                         c.results.clear();
+                        track_undecided(c, observed_to);
                     }
                 }
                 Ok(report) => {
-                    let report = crate::redact::model(report);
+                    let mut report = crate::redact::model(report);
+                    // Every result of this run is a rollback criterion's.
+                    report.results = report.results.into_iter().map(unwaive).collect();
+                    report.summary = report::Summary::of(&report.results);
                     for &i in members {
                         let c = &mut criteria[i];
                         let mine: Vec<CheckResult> = report
@@ -502,7 +611,8 @@ impl Watcher<'_> {
                             .filter(|r| r.id == c.check.id)
                             .cloned()
                             .collect();
-                        update(c, mine, *window, p, observed_from, observed_to);
+                        update(c, mine, *window, p, observed_to);
+                        track_undecided(c, observed_to);
                     }
                     reports.push(report);
                 }
@@ -610,6 +720,7 @@ impl Watcher<'_> {
                     "message": c.message,
                     "threshold": c.threshold(),
                     "heldSeconds": c.held.round(),
+                    "undecidedSeconds": c.undecided.as_ref().map_or(0.0, |(g, _, _)| g.round()),
                     "windowSeconds": c.window,
                     "value": c.value,
                     "objects": c.results.iter().filter_map(|r| r.object.as_ref().map(ToString::to_string)).collect::<Vec<_>>(),
@@ -656,7 +767,12 @@ impl Watcher<'_> {
     /// Writes the report of the post-deployment section (and the rollback criteria) to `file`.
     /// `Ok(code)`: the report's exit code; `Err(3)`: a rollback criterion had no data or an
     /// error, so the checkpoint is not passed and the watch ends.
-    fn checkpoint(&mut self, label: &str, file: &str) -> Result<Result<u8, u8>, UsageError> {
+    fn checkpoint(
+        &mut self,
+        label: &str,
+        file: &str,
+        criteria: &mut [Criterion],
+    ) -> Result<Result<u8, u8>, UsageError> {
         let path = self.plan.output_dir.join(file);
         // With Prometheus every windowed check looks back at most to the rollout, as the
         // criteria do: an earlier window would let the previous version's samples pass it.
@@ -692,15 +808,9 @@ impl Watcher<'_> {
                 }
             }
         }
-        let Some(report) = merge(reports) else {
+        let Some(mut report) = merge(reports) else {
             return Ok(Err(3));
         };
-        write_report(&path, &report)?;
-        if let Some(out) = &self.plan.base.output
-            && file == "post-deployment.json"
-        {
-            write_report(out, &report)?;
-        }
         let mut undecided = Vec::new();
         for r in report.results.iter().filter(|r| {
             r.section == ROLLBACK_SECTION && matches!(r.status, Status::NoData | Status::Error)
@@ -718,6 +828,64 @@ impl Watcher<'_> {
                 "series": series,
             }));
         }
+        // A criterion undecided between checkpoints for longer than its window could have held
+        // a rollback unseen: this checkpoint's passing snapshot does not make up for it.
+        let interval = self.plan.interval.as_secs();
+        for c in criteria.iter_mut() {
+            let Some((gap, status, why)) = c.undecided.take() else {
+                continue;
+            };
+            let limit = if c.window > 0 { c.window } else { interval };
+            if gap <= limit as f64 || undecided.iter().any(|u| u["check"] == c.check.id.as_str()) {
+                continue;
+            }
+            let series = self
+                .plan
+                .queries
+                .get(&c.check.id)
+                .map(|q| series_names(q))
+                .unwrap_or_default();
+            undecided.push(json!({
+                "check": c.check.id,
+                "status": status,
+                "message": format!(
+                    "undecided for {}s between checkpoints (longer than its {limit}s {}): {why}",
+                    gap.round(),
+                    if c.window > 0 { "window" } else { "interval" }
+                ),
+                "series": series,
+            }));
+        }
+        // The watch's exit 3 is part of the report itself: `report checkpoint-1h.json` must not
+        // render a PASS the watch did not give.
+        if !undecided.is_empty() {
+            let which: Vec<String> = undecided
+                .iter()
+                .map(|u| {
+                    format!(
+                        "rollback criterion {} is {}",
+                        u["check"].as_str().unwrap_or_default(),
+                        u["status"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            report.notes.push(report::Note {
+                kind: report::NoteKind::WatchUndecided,
+                message: format!("checkpoint {label} not passed: {}", which.join(", ")),
+            });
+        }
+        if !self.plan.unwatched.is_empty() {
+            report.notes.push(report::Note {
+                kind: report::NoteKind::NotWatched,
+                message: not_watched(&self.plan.unwatched),
+            });
+        }
+        write_report(&path, &report)?;
+        if let Some(out) = &self.plan.base.output
+            && file == "post-deployment.json"
+        {
+            write_report(out, &report)?;
+        }
         let code = u8::try_from(report.exit_code()).unwrap_or(3);
         self.emit(&json!({
             "event": "checkpoint",
@@ -727,7 +895,14 @@ impl Watcher<'_> {
             "summary": report.summary,
             "exitCode": code,
             "undecidedCriteria": undecided,
+            "notWatched": self.plan.unwatched,
         }));
+        if !self.plan.unwatched.is_empty() {
+            self.say(&format!(
+                "checkpoint {label}: {}",
+                not_watched(&self.plan.unwatched)
+            ));
+        }
         let s = &report.summary;
         self.say(&format!(
             "checkpoint {label}: {} pass, {} fail, {} error, {} no-data; report {}",
@@ -755,6 +930,26 @@ impl Watcher<'_> {
         }
         self.emit(&json!({"event": "end", "time": rfc3339(now_epoch()), "exitCode": 3, "reason": "a rollback criterion could not be decided at a checkpoint"}));
         Ok(Err(3))
+    }
+}
+
+fn not_watched(ids: &[String]) -> String {
+    format!(
+        "rollback criteria not watched (no cluster), so this checkpoint passes without them: {}",
+        ids.join(", ")
+    )
+}
+
+/// After an evaluation ending at `at`: a decided criterion moves its `decided_at`; an undecided
+/// one keeps the longest stretch since it was last decided.
+fn track_undecided(c: &mut Criterion, at: f64) {
+    if matches!(c.status, Status::Error | Status::NoData) {
+        let gap = at - c.decided_at;
+        if c.undecided.as_ref().is_none_or(|(g, _, _)| gap > *g) {
+            c.undecided = Some((gap, c.status, c.message.clone()));
+        }
+    } else {
+        c.decided_at = at;
     }
 }
 
@@ -853,7 +1048,6 @@ fn update(
     results: Vec<CheckResult>,
     window: Option<u64>,
     plan: &Plan,
-    observed_from: f64,
     observed_to: f64,
 ) {
     let status = [Status::Fail, Status::Error, Status::NoData, Status::Pass]
@@ -885,10 +1079,7 @@ fn update(
         // watch counts how long it has seen the criterion fail. A criterion with no window (no
         // `for`, no --window) signals at once; with --window a not-ready majority must last
         // that long (a rollout still starting pods is not a rollback).
-        (Status::Fail, _) => {
-            let from = *c.failing_since.get_or_insert(observed_from);
-            observed_to - from
-        }
+        (Status::Fail, _) => scrape_held(&mut c.failing_since, observed_to),
         _ => {
             c.failing_since = None;
             0.0
@@ -898,6 +1089,32 @@ fn update(
         c.failing_since = None;
     }
     c.results = results;
+}
+
+/// A waiver (file or annotation) accepts a known gap in a static audit; it never silences a
+/// rollback criterion, which is about this release misbehaving now. The result keeps its
+/// outcome and says the waiver was not applied.
+fn unwaive(mut r: CheckResult) -> CheckResult {
+    if r.status == Status::Waived
+        && let Some(outcome) = r.outcome.take()
+    {
+        r.status = outcome;
+        if let Some(w) = r.waiver.take() {
+            let _ = write!(
+                r.message,
+                " (waived by {}, but a waiver does not hold back a rollback signal)",
+                w.origin
+            );
+        }
+    }
+    r
+}
+
+/// How long a condition counted by this watch has held. A run sees it at its end (`observed_to`),
+/// so it has held since the end of the first failing run, not its start: counting from the
+/// start overstated it by one observe period and could roll back early.
+fn scrape_held(failing_since: &mut Option<f64>, observed_to: f64) -> f64 {
+    observed_to - *failing_since.get_or_insert(observed_to)
 }
 
 /// `kubectl rollout undo` for each MLSDM Deployment the criteria's results name, or the
@@ -951,17 +1168,37 @@ fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, UsageError> {
         Err(e) if e.exit_code() == 2 => return Err(e),
         Err(e) => return Err(e),
     };
-    let Some((ns, name)) = report.results.iter().find_map(|r| {
-        r.object
-            .as_ref()
-            .filter(|o| o.kind == "Deployment")
-            .map(|o| {
-                (
-                    o.namespace.clone().unwrap_or_else(|| "default".into()),
-                    o.name.clone(),
-                )
-            })
-    }) else {
+    let mut deployments: Vec<(String, String)> = report
+        .results
+        .iter()
+        .filter_map(|r| {
+            r.object
+                .as_ref()
+                .filter(|o| o.kind == "Deployment")
+                .map(|o| {
+                    (
+                        o.namespace.clone().unwrap_or_else(|| "default".into()),
+                        o.name.clone(),
+                    )
+                })
+        })
+        .collect();
+    deployments.sort();
+    deployments.dedup();
+    // Whose rollout is "the" rollout is not decidable among several: the first one's could be
+    // days old and end the watch at once.
+    if deployments.len() > 1 {
+        return Err(UsageError::Invalid(format!(
+            "{} MLSDM Deployments match ({}): narrow to one with --selector or --namespace, or give --since",
+            deployments.len(),
+            deployments
+                .iter()
+                .map(|(ns, n)| format!("{ns}/{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let Some((ns, name)) = deployments.into_iter().next() else {
         return Ok(None);
     };
     let opts = crate::cluster_options(args)?;
@@ -1045,6 +1282,43 @@ mod tests {
             ),
             vec!["mlsdm_http_request_latency_seconds_bucket"]
         );
+    }
+
+    #[test]
+    fn a_condition_holds_from_the_end_of_its_first_failing_run() {
+        let mut since = None;
+        // First failing run observed 100..103: seen at 103, held 0 s so far.
+        assert!(scrape_held(&mut since, 103.0).abs() < 1e-9);
+        // Next failing run ends at 106: held 3 s, not 6.
+        assert!((scrape_held(&mut since, 106.0) - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_future_since_is_refused() {
+        assert!(future_since(2000.0, 1000.0).is_err());
+        assert!(future_since(900.0, 1000.0).is_ok());
+    }
+
+    #[test]
+    fn a_rollout_older_than_the_watch_is_stale() {
+        // Rolled out a day ago, last checkpoint 1h: the watch would end at its first tick.
+        let why = stale_rollout(
+            0.0,
+            "the creation of Deployment a/b's current ReplicaSet",
+            3600.0,
+            86_400.0,
+        )
+        .expect("stale");
+        assert!(why.contains("--since"), "{why}");
+        assert!(stale_rollout(86_000.0, "x", 86_000.0 + 3600.0, 86_400.0).is_none());
+    }
+
+    #[test]
+    fn schedule_durations_beyond_30_days_are_refused_naming_the_flag() {
+        let e = schedule("--interval", "18446744073709551615s").unwrap_err();
+        assert!(e.to_string().contains("--interval"), "{e}");
+        assert!(schedule("--until", "30d").is_ok());
+        assert!(schedule("--until", "31d").is_err());
     }
 
     #[test]

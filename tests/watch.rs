@@ -130,6 +130,11 @@ fn jump_config(error_ratio: f64, p95_seconds: f64) -> Config {
 }
 
 fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
+    let _ = rollback_over_jump_with(config, criterion, name, &[]);
+}
+
+/// Returns the watch's transcript.
+fn rollback_over_jump_with(config: Config, criterion: &str, name: &str, extra: &[&str]) -> String {
     let _guard = serial();
     let s = serve(config);
     let dir = tmp(name);
@@ -137,20 +142,24 @@ fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
     let started = std::time::SystemTime::now();
     let out = watch(
         &[
-            "--no-cluster",
-            "--endpoint",
-            &s.server.url,
-            "--interval",
-            "1s",
-            "--window",
-            "5s",
-            "--checkpoints",
-            "10s,20s",
-            "--output-dir",
-            out_dir,
-            "-o",
-            "jsonl",
-        ],
+            extra,
+            &[
+                "--no-cluster",
+                "--endpoint",
+                &s.server.url,
+                "--interval",
+                "1s",
+                "--window",
+                "5s",
+                "--checkpoints",
+                "10s,20s",
+                "--output-dir",
+                out_dir,
+                "-o",
+                "jsonl",
+            ],
+        ]
+        .concat(),
         LIMIT,
     );
     let t = transcript(&out);
@@ -200,11 +209,35 @@ fn rollback_over_jump(config: Config, criterion: &str, name: &str) {
             .any(|r| r["id"] == criterion && r["status"] == "fail"),
         "{report}"
     );
+    t
 }
 
 #[test]
 fn an_error_rate_jump_ends_in_exit_4_with_the_undo_command() {
     rollback_over_jump(jump_config(0.5, 0.02), "rollback-error-rate", "errors");
+}
+
+/// Review W3: a waiver silenced a rollback criterion (it never fired). In watch a waiver does
+/// not hold back a rollback signal.
+#[test]
+fn a_waived_rollback_criterion_still_signals_a_rollback() {
+    let waivers = tmp("waivers");
+    let file = waivers.0.join("waivers.yaml");
+    std::fs::write(
+        &file,
+        "- check: rollback-error-rate\n  reason: flaky upstream\n  owner: sre\n  expires: \"2099-01-01\"\n",
+    )
+    .unwrap();
+    let t = rollback_over_jump_with(
+        jump_config(0.5, 0.02),
+        "rollback-error-rate",
+        "waived",
+        &["--waivers", file.to_str().unwrap()],
+    );
+    assert!(
+        t.contains("a waiver does not hold back a rollback signal"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -255,6 +288,12 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
     for c in &checkpoints {
         assert_eq!(c["exitCode"], 0, "{t}");
         assert_eq!(c["undecidedCriteria"].as_array().unwrap().len(), 0, "{t}");
+        // Review W2: without a cluster the Kubernetes criteria are not watched, and every
+        // checkpoint says so (it passes without them).
+        assert!(
+            c["notWatched"].to_string().contains("pod-no-oom-kills"),
+            "{c}"
+        );
     }
     assert!(ev.iter().all(|e| e["event"] != "rollback"), "{t}");
     // The rollback criteria were evaluated, and passed, before each checkpoint.
@@ -286,6 +325,13 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
         );
         assert!(
             results.iter().all(|r| r["status"] != "fail"),
+            "{file}: {report}"
+        );
+        assert!(
+            report["notes"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n["kind"] == "not-watched"
+                    && n["message"].as_str().unwrap().contains("pod-no-oom-kills"))),
             "{file}: {report}"
         );
     }
@@ -383,6 +429,111 @@ fn a_rollback_criterion_that_never_gets_data_ends_like_an_error_naming_its_serie
     // The checkpoint report is written (it shows the no-data), and the watch stopped there.
     assert!(dir.0.join("checkpoint-5s.json").exists(), "{t}");
     assert!(!dir.0.join("checkpoint-10s.json").exists(), "{t}");
+    // Review F6: re-rendered, that report carries the watch's exit 3, never a green PASS, and
+    // counts its no-data results.
+    let cp = dir.0.join("checkpoint-5s.json");
+    for format in ["html", "table"] {
+        let out = bin()
+            .args(["report", cp.to_str().unwrap(), "-o", format])
+            .output()
+            .unwrap();
+        let r = transcript(&out);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("PASS:"), "{format}: {r}");
+        assert!(
+            text.contains("ERROR: the watch could not decide: checkpoint 5s not passed: rollback criterion rollback-error-rate is no-data"),
+            "{format}: {r}"
+        );
+        assert!(text.contains("undecided (no-data)"), "{format}: {r}");
+    }
+}
+
+/// Review F4: the service cannot be scraped between checkpoints for longer than the criteria's
+/// window, then answers at the checkpoint. The checkpoint's passing snapshot used to end the
+/// watch in exit 0 although the rollback was never decidable meanwhile: now exit 3, naming it.
+#[test]
+fn criteria_undecided_between_checkpoints_end_the_watch_like_an_error() {
+    use std::io::BufRead;
+    let _guard = serial();
+    // A port nothing listens on yet: every scrape fails until the stand-in starts there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tmp("undecided");
+    let mut child = bin()
+        .args([
+            "watch",
+            "--no-cluster",
+            "--endpoint",
+            &url,
+            "--interval",
+            "1s",
+            "--window",
+            "2s",
+            "--checkpoints",
+            "30s",
+            "--output-dir",
+            dir.0.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + LIMIT;
+    let mut seen: Vec<Value> = Vec::new();
+    // Wait (as long as it takes) until the watch has gone undecided past the 2 s window.
+    loop {
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            panic!("the watch never went undecided: {seen:#?}");
+        };
+        let e: Value = serde_json::from_str(&line).unwrap();
+        let long = e["event"] == "evaluation" && e["undecidedSeconds"].as_f64() > Some(2.0);
+        seen.push(e);
+        if long {
+            break;
+        }
+    }
+    // Now the service answers, healthy, for the checkpoint.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _server = rt
+        .block_on(start(&format!("127.0.0.1:{port}"), Config::healthy()))
+        .unwrap();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push(serde_json::from_str(&line).unwrap());
+    }
+    let _ = child.kill();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(3), "{seen:#?}");
+    let checkpoint = seen
+        .iter()
+        .find(|e| e["event"] == "checkpoint")
+        .unwrap_or_else(|| panic!("no checkpoint: {seen:#?}"));
+    assert!(
+        checkpoint["undecidedCriteria"]
+            .to_string()
+            .contains("between checkpoints"),
+        "{checkpoint}"
+    );
 }
 
 #[test]
@@ -406,6 +557,75 @@ fn watch_refuses_manifests_and_bad_flags() {
     ] {
         let out = bin().arg("watch").args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", transcript(&out));
+    }
+}
+
+/// Review F1: `watch` read neither `--config` nor `.mlsdm-audit.yaml`, so a missing config
+/// file went unnoticed (and a team's failOn, selector and waivers were dropped).
+#[test]
+fn watch_reads_the_config_file_like_check() {
+    let out = bin()
+        .args([
+            "watch",
+            "--config",
+            "/nonexistent/x.yaml",
+            "--no-cluster",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--until",
+            "1s",
+            "--checkpoints",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.yaml"),
+        "{}",
+        transcript(&out)
+    );
+}
+
+/// Review W1 and F5: an oversized schedule panicked in the sleep (exit 101), and a future
+/// `--since` was accepted (the watch idled until then, its windows clamped to nothing).
+#[test]
+fn watch_refuses_oversized_schedules_and_a_future_since() {
+    let max = "18446744073709551615s";
+    for (args, names) in [
+        (
+            &[
+                "--interval",
+                max,
+                "--until",
+                max,
+                "--checkpoints",
+                max,
+                "--since",
+                "2030-01-01T00:00:00Z",
+            ][..],
+            "--interval",
+        ),
+        (&["--interval", max][..], "--interval"),
+        (&["--until", "31d"][..], "--until"),
+        (&["--checkpoints", "1h,40d"][..], "--checkpoints"),
+        (&["--since", "2099-01-01T00:00:00Z"][..], "future"),
+    ] {
+        let mut all = vec![
+            "--no-cluster",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "-o",
+            "jsonl",
+        ];
+        all.extend_from_slice(args);
+        let out = watch(&all, Duration::from_mins(1));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", transcript(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(names),
+            "{args:?}: {}",
+            transcript(&out)
+        );
     }
 }
 
@@ -454,15 +674,40 @@ fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
             LIMIT,
         )
     };
-    // The first watcher is stopped (--until) before the window since the rollout is covered: no
-    // verdict yet, however bad the error rate.
+    // A watcher told to stop (--until) before the window since the rollout can be covered is
+    // refused: it could never signal the rollback (review F3).
     let first = run("first", "3s");
-    assert_ne!(first.status.code(), Some(4), "{}", transcript(&first));
+    assert_eq!(first.status.code(), Some(2), "{}", transcript(&first));
     assert!(
-        events(&first).iter().all(|e| e["event"] != "rollback"),
+        String::from_utf8_lossy(&first.stderr).contains("8s window"),
         "{}",
         transcript(&first)
     );
+    // One ending exactly when the window is covered evaluates the criteria at its last tick,
+    // before its final checkpoint: exit 4, not the checkpoint's 1 (review F3).
+    let short = watch(
+        &[
+            "--no-cluster",
+            "--prometheus",
+            &prometheus,
+            "--since",
+            &since_text,
+            "--until",
+            "8s",
+            "--interval",
+            "1s",
+            "--window",
+            "8s",
+            "--checkpoints",
+            "8s",
+            "--output-dir",
+            dir.0.join("short").to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    assert_eq!(short.status.code(), Some(4), "{}", transcript(&short));
     // One watcher runs throughout.
     let throughout = run("throughout", "10m");
     let t = transcript(&throughout);
@@ -855,6 +1100,53 @@ impl Drop for RealRelease {
             .kubectl(&["delete", "namespace", &self.ns, "--wait=false"])
             .output();
     }
+}
+
+/// Review F5: with two MLSDM Deployments the rollout time was the first one's, which may be days
+/// old and end the watch at once. Which one is "the" rollout is not decidable: refused (exit 2).
+#[test]
+fn two_mlsdm_deployments_without_a_narrowing_selector_are_refused() {
+    let _guard = serial();
+    let release = RealRelease::new("two");
+    let text = std::fs::read_to_string(release.copy.0.join("20-deployment.yaml"))
+        .unwrap()
+        .replacen("name: mlsdm-api", "name: mlsdm-api-canary", 1);
+    let second = release.copy.0.join("21-canary.yaml");
+    std::fs::write(&second, text).unwrap();
+    let out = release
+        .kubectl(&["apply", "-f", second.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", transcript(&out));
+    let reports = release.copy.0.join("reports");
+    let kubeconfig = release.kube.join("kubeconfig-auditor");
+    // Bounded: before the fix this watch ran for its hour.
+    let out = watch(
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-n",
+            &release.ns,
+            "--skip",
+            "rollback-error-rate,rollback-p95-latency",
+            "--interval",
+            "1s",
+            "--checkpoints",
+            "1h",
+            "--output-dir",
+            reports.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mlsdm-api-canary") && err.contains("--selector"),
+        "{}",
+        transcript(&out)
+    );
 }
 
 /// Once the watch has seen the release healthy, a pod's container is OOM-killed (the kubelet's

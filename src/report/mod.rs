@@ -277,6 +277,12 @@ pub enum NoteKind {
     SkippedFile,
     /// An object defined twice in the input: the last definition wins, as with `kubectl apply`.
     Replaced,
+    /// `watch` could not decide a rollback criterion by this checkpoint (it exited 3): the
+    /// report's gate is an error whatever its results say, so no renderer shows it as a pass.
+    WatchUndecided,
+    /// `watch` could not watch these rollback criteria at all (the Kubernetes ones without a
+    /// cluster): the checkpoint was decided without them.
+    NotWatched,
 }
 
 impl fmt::Display for Note {
@@ -354,7 +360,15 @@ impl Report {
         }
     }
 
-    /// The CI gate: 1 if a failure at or above `fail_on`, else 3 if an error at or above it, else 0.
+    /// Why the watch that wrote this checkpoint report could not decide its rollback criteria.
+    pub fn watch_undecided(&self) -> Option<&Note> {
+        self.notes
+            .iter()
+            .find(|n| n.kind == NoteKind::WatchUndecided)
+    }
+
+    /// The CI gate: 1 if a failure at or above `fail_on`, else 3 if an error at or above it (or
+    /// the watch that wrote it could not decide), else 0.
     pub fn exit_code(&self) -> i32 {
         let at_or_above = |r: &&CheckResult| {
             r.severity >= self.target.fail_on
@@ -372,6 +386,7 @@ impl Report {
             .iter()
             .filter(at_or_above)
             .any(|r| r.status == Status::Error)
+            || self.watch_undecided().is_some()
         {
             3
         } else {
@@ -523,11 +538,16 @@ pub fn verdict(report: &Report) -> String {
     } else {
         ""
     };
-    match report.exit_code() {
+    let line = match report.exit_code() {
         1 => format!(
             "FAIL: {} failure(s) at or above {at}{scope}",
             gated(Status::Fail)
         ),
+        3 if gated(Status::Error) == 0
+            && let Some(n) = report.watch_undecided() =>
+        {
+            format!("ERROR: the watch could not decide: {}", n.message)
+        }
         3 => format!(
             "ERROR: {} check(s) at or above {at} could not be evaluated{scope}",
             gated(Status::Error)
@@ -553,6 +573,11 @@ pub fn verdict(report: &Report) -> String {
                 )
             }
         }
+    };
+    // No-data never gates, but a verdict must not read as if everything was decided.
+    match gated(Status::NoData) {
+        0 => line,
+        n => format!("{line}; {n} result(s) at or above {at} undecided (no-data)"),
     }
 }
 
