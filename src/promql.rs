@@ -191,6 +191,34 @@ pub fn parse(query: &str) -> Result<Expr, String> {
 }
 
 /// Checks a parsed query stays within the subset this evaluator implements.
+/// How far back before its evaluation time a query reads samples: its longest range selector
+/// (`rate(x[5m])`: 300 s), a subquery's range plus what its inner query reads, plus offsets.
+/// `watch` uses it so that a verdict is never made of the previous version's samples.
+pub fn lookback(expr: &Expr) -> std::time::Duration {
+    use std::time::Duration;
+    let offset = |o: &Option<parser::Offset>| match o {
+        Some(parser::Offset::Pos(d)) => *d,
+        _ => Duration::ZERO,
+    };
+    match expr {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Duration::ZERO,
+        Expr::Paren(p) => lookback(&p.expr),
+        Expr::Unary(u) => lookback(&u.expr),
+        Expr::VectorSelector(vs) => offset(&vs.offset),
+        Expr::MatrixSelector(ms) => ms.range + offset(&ms.vs.offset),
+        Expr::Aggregate(a) => lookback(&a.expr),
+        Expr::Binary(b) => lookback(&b.lhs).max(lookback(&b.rhs)),
+        Expr::Call(c) => c
+            .args
+            .args
+            .iter()
+            .map(|a| lookback(a))
+            .max()
+            .unwrap_or(Duration::ZERO),
+        Expr::Subquery(sq) => sq.range + offset(&sq.offset) + lookback(&sq.expr),
+    }
+}
+
 pub fn check_supported(expr: &Expr) -> Result<(), EvalError> {
     let unsupported = |what: String| Err(EvalError::Unsupported(what));
     match expr {
