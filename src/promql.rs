@@ -757,6 +757,27 @@ fn binary(b: &BinaryExpr, store: &Store, t: f64) -> Result<QueryValue, EvalError
 
 #[cfg(test)]
 mod tests {
+
+    /// How far back a query reads: what `watch` compares with the rollout's age.
+    #[test]
+    fn lookback_is_the_longest_range_read() {
+        let secs = |q: &str| lookback(&parse(q).unwrap()).as_secs();
+        assert_eq!(secs("up"), 0);
+        assert_eq!(
+            secs("max(deriv(container_memory_working_set_bytes[30m]))"),
+            1800
+        );
+        assert_eq!(
+            secs("(sum(rate(a{s=~\"5..\"}[5m])) or vector(0)) / sum(rate(a[5m]))"),
+            300
+        );
+        assert_eq!(secs("rate(a[1m] offset 10m)"), 660);
+        assert_eq!(secs("max_over_time(rate(a[2m])[1h:1m])"), 3720);
+        assert_eq!(
+            secs("histogram_quantile(0.95, sum by (le) (rate(b[5m]))) > bool 2"),
+            300
+        );
+    }
     #[test]
     fn out_of_range_durations_are_errors_not_panics() {
         // Found by the promql fuzz target: promql-parser's duration arithmetic overflowed.

@@ -767,6 +767,35 @@ impl Watcher<'_> {
     /// Writes the report of the post-deployment section (and the rollback criteria) to `file`.
     /// `Ok(code)`: the report's exit code; `Err(3)`: a rollback criterion had no data or an
     /// error, so the checkpoint is not passed and the watch ends.
+    /// A post-deployment check that passed on samples from before the rollout has not been
+    /// decided about this release: its query reads back further (its window plus its longest
+    /// range selector, `deriv(x[30m])`) than the rollout is old, so the previous version's samples
+    /// may have passed it. Such a pass becomes no-data saying so; a failure stays a failure (it
+    /// failed even diluted by the old samples).
+    fn not_before_the_rollout(&self, report: &mut crate::report::Report, since_rollout: u64) {
+        for r in report.results.iter_mut().filter(|r| {
+            r.status == Status::Pass
+                && r.source == Source::Metrics
+                && r.section.starts_with(POST_DEPLOYMENT_SECTION)
+        }) {
+            let Some(query) = self.plan.queries.get(&r.id) else {
+                continue;
+            };
+            let window = self
+                .plan
+                .windows
+                .get(&r.id)
+                .map_or(0, |w| (*w).min(since_rollout));
+            if let Some(reach) = reaches_before_rollout(query, window, since_rollout) {
+                r.status = Status::NoData;
+                r.message = format!(
+                    "not decided yet: the query reads {reach}s back (its window and range), and the rollout was {since_rollout}s ago, so the previous version's samples could pass it"
+                );
+            }
+        }
+        report.summary = crate::report::Summary::of(&report.results);
+    }
+
     fn checkpoint(
         &mut self,
         label: &str,
@@ -811,6 +840,9 @@ impl Watcher<'_> {
         let Some(mut report) = merge(reports) else {
             return Ok(Err(3));
         };
+        if self.plan.prometheus {
+            self.not_before_the_rollout(&mut report, since_rollout);
+        }
         let mut undecided = Vec::new();
         for r in report.results.iter().filter(|r| {
             r.section == ROLLBACK_SECTION && matches!(r.status, Status::NoData | Status::Error)
@@ -1264,8 +1296,33 @@ fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, UsageError> {
     })
 }
 
+/// How far back `query` over `window` seconds reads, when that is before the rollout
+/// (`since_rollout` seconds ago); `None` when every sample it reads is this release's.
+fn reaches_before_rollout(query: &str, window: u64, since_rollout: u64) -> Option<u64> {
+    let lookback = crate::promql::lookback(&crate::promql::parse(query).ok()?).as_secs();
+    let reach = window + lookback;
+    (reach > since_rollout).then_some(reach)
+}
+
 #[cfg(test)]
 mod tests {
+    /// Review finding F2: a checkpoint's pass was made of the previous version's samples when
+    /// the query's range reached before the rollout (memory-stable's deriv over 30 minutes at
+    /// a 15-minute checkpoint).
+    #[test]
+    fn a_query_reaching_before_the_rollout_decides_nothing_yet() {
+        let memory = "max(deriv(container_memory_working_set_bytes{container=~\"mlsdm-api|neuro-engine\"}[30m]))";
+        assert_eq!(
+            super::reaches_before_rollout(memory, 0, 15 * 60),
+            Some(1800)
+        );
+        assert_eq!(super::reaches_before_rollout(memory, 0, 3600), None);
+        let errors = "sum(rate(mlsdm_http_requests_total{status=~\"5..\"}[5m])) / sum(rate(mlsdm_http_requests_total[5m]))";
+        assert_eq!(super::reaches_before_rollout(errors, 300, 480), Some(600));
+        assert_eq!(super::reaches_before_rollout(errors, 300, 3600), None);
+        assert_eq!(super::reaches_before_rollout("up", 0, 1), None);
+    }
+
     use super::*;
 
     #[test]
