@@ -1,6 +1,8 @@
 //! The catalog against its fixtures: every kubernetes check passes on the compliant release and
 //! fails on its own defect; every seed checklist line is covered; generated docs are current.
 
+mod support;
+
 use mlsdm_audit::checks::{self, Check, Source};
 use mlsdm_audit::engine;
 use mlsdm_audit::report::{CheckResult, Status};
@@ -8,33 +10,16 @@ use mlsdm_audit::sources::{Facts, Object, manifests};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const DELETE: &str = "fixtures.mlsdm-audit.io/delete";
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn key(o: &Object) -> (String, Option<String>, String) {
-    (o.kind.clone(), o.namespace.clone(), o.name.clone())
 }
 
 /// Later objects replace earlier ones with the same kind/namespace/name; the delete annotation removes.
 fn overlay(layers: &[&Path]) -> Vec<Object> {
     let mut out: Vec<Object> = Vec::new();
     for layer in layers {
-        for o in manifests::load(&[layer.to_path_buf()]).unwrap_or_else(|e| panic!("{e}")) {
-            let delete = o
-                .json
-                .pointer(&format!(
-                    "/metadata/annotations/{}",
-                    DELETE.replace('/', "~1")
-                ))
-                .is_some();
-            out.retain(|x| key(x) != key(&o));
-            if !delete {
-                out.push(o);
-            }
-        }
+        let objects = manifests::load(&[layer.to_path_buf()]).unwrap_or_else(|e| panic!("{e}"));
+        support::apply_layer(&mut out, objects);
     }
     out
 }

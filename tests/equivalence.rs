@@ -4,6 +4,8 @@
 //! values bound by copy), compared as the whole JSON report: on every fixture and on a generated
 //! release of a few hundred objects mixed with the fixtures (issue 12).
 
+mod support;
+
 use mlsdm_audit::checks::{self, Source};
 use mlsdm_audit::engine;
 use mlsdm_audit::report::{Report, Target};
@@ -12,28 +14,13 @@ use mlsdm_audit::sources::{Facts, Object, selector};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-const DELETE: &str = "fixtures.mlsdm-audit.io/delete";
-
 /// The objects of `inputs`, later layers replacing earlier ones and the fixtures' delete
 /// annotation removing (as tests/catalog.rs overlays a defect on the compliant release).
 fn overlay(inputs: &[Input]) -> Vec<Object> {
-    let key = |o: &Object| (o.kind.clone(), o.namespace.clone(), o.name.clone());
     let mut out: Vec<Object> = Vec::new();
     for input in inputs {
         let loaded = load_inputs(std::slice::from_ref(input)).expect("inputs load");
-        for o in loaded.objects {
-            let delete = o
-                .json
-                .pointer(&format!(
-                    "/metadata/annotations/{}",
-                    DELETE.replace('/', "~1")
-                ))
-                .is_some();
-            out.retain(|x| key(x) != key(&o));
-            if !delete {
-                out.push(o);
-            }
-        }
+        support::apply_layer(&mut out, loaded.objects);
     }
     out
 }

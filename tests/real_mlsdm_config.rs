@@ -8,6 +8,8 @@
 //! `MLSDM_AUDIT_REAL_MLSDM_VENV` its venv (as tests/real_mlsdm.rs); otherwise it says it is
 //! skipped and returns. At most three services run at once; each is SIGKILLed (it ignores SIGTERM).
 
+mod support;
+
 use mlsdm_audit::checks::Source;
 use mlsdm_audit::sources::{Facts, Object, manifests, mlsdm};
 use serde_json::Value;
@@ -19,7 +21,6 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const DELETE: &str = "fixtures.mlsdm-audit.io/delete";
 const PARALLEL: usize = 3;
 
 fn root() -> PathBuf {
@@ -46,27 +47,13 @@ fn setup() -> Option<(PathBuf, PathBuf)> {
     Some((src, venv))
 }
 
-fn key(o: &Object) -> (String, Option<String>, String) {
-    (o.kind.clone(), o.namespace.clone(), o.name.clone())
-}
-
 /// Later objects replace earlier ones with the same kind/namespace/name (as tests/catalog.rs).
 fn overlay(layers: &[PathBuf]) -> Vec<Object> {
     let mut out: Vec<Object> = Vec::new();
     for layer in layers {
-        for o in manifests::load(std::slice::from_ref(layer)).unwrap_or_else(|e| panic!("{e}")) {
-            let delete = o
-                .json
-                .pointer(&format!(
-                    "/metadata/annotations/{}",
-                    DELETE.replace('/', "~1")
-                ))
-                .is_some();
-            out.retain(|x| key(x) != key(&o));
-            if !delete {
-                out.push(o);
-            }
-        }
+        let objects =
+            manifests::load(std::slice::from_ref(layer)).unwrap_or_else(|e| panic!("{e}"));
+        support::apply_layer(&mut out, objects);
     }
     out
 }
@@ -126,7 +113,7 @@ fn cases_of(name: &str, objects: Vec<Object>) -> Vec<Case> {
         out.push(Case {
             name: name.to_string(),
             objects: objects.clone(),
-            workload: key(w),
+            workload: support::key(w),
             startup: Startup {
                 file_name: path.rsplit('/').next().unwrap().to_string(),
                 text: text.to_string(),

@@ -3,7 +3,7 @@
 
 use mlsdm_audit::checks::{self, Severity, Source};
 use mlsdm_audit::report::{Report, Target};
-use mlsdm_audit::sources::{Facts, manifests};
+use mlsdm_audit::sources::{Facts, Object, manifests};
 use mlsdm_audit::{engine, waivers};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -76,4 +76,31 @@ pub fn statuses_by_source(r: &serde_json::Value, source: &str) -> Vec<(String, S
         .collect();
     v.sort();
     v
+}
+
+/// The fixtures' annotation that removes an object when a defect layer is applied.
+pub const DELETE: &str = "fixtures.mlsdm-audit.io/delete";
+
+/// An object's identity when layers are applied: kind, namespace, name.
+pub fn key(o: &Object) -> (String, Option<String>, String) {
+    (o.kind.clone(), o.namespace.clone(), o.name.clone())
+}
+
+/// Applies one layer of objects over `out`, as a defect overlays the compliant release
+/// (fixtures/defects/): an object replaces the one with its key, and one carrying the DELETE
+/// annotation removes it. One rule for every test that overlays fixtures.
+pub fn apply_layer(out: &mut Vec<Object>, layer: Vec<Object>) {
+    for o in layer {
+        let delete = o
+            .json
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                DELETE.replace('/', "~1")
+            ))
+            .is_some();
+        out.retain(|x| key(x) != key(&o));
+        if !delete {
+            out.push(o);
+        }
+    }
 }
