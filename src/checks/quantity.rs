@@ -81,7 +81,9 @@ impl Quantity {
                     return Err(err());
                 }
                 let exp: i64 = rest.parse().map_err(|_| err())?;
-                if exp.abs() > MAX_EXPONENT {
+                // unsigned_abs: `i64::MIN.abs()` overflows (a panic in debug, and in release a
+                // negative number that passed this bound and made pow10 run for ever; fuzz).
+                if exp.unsigned_abs() > MAX_EXPONENT.unsigned_abs() {
                     return Err(err());
                 }
                 (exp, 0)
