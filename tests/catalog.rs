@@ -157,29 +157,11 @@ fn the_defective_example_fails_the_upstream_mistakes() {
     }
 }
 
-/// The leaf checkbox lines of the seed checklist (lines with no checkbox line nested under them).
+/// The leaf checkbox lines of the seed checklist, from the one parser of it (`seed::items`).
 fn seed_leaves() -> Vec<String> {
-    let text =
-        std::fs::read_to_string(root().join("fixtures/seed/PRODUCTION_CHECKLIST.md")).unwrap();
-    let items: Vec<(usize, usize, String)> = text
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let trimmed = l.trim_start();
-            trimmed
-                .strip_prefix("- [ ] ")
-                .map(|t| (i, l.len() - trimmed.len(), t.to_string()))
-        })
-        .collect();
-    items
-        .iter()
-        .enumerate()
-        .filter(|(k, (i, indent, _))| {
-            !items
-                .get(k + 1)
-                .is_some_and(|(j, next, _)| *j == i + 1 && next > indent)
-        })
-        .map(|(_, (_, _, t))| t.clone())
+    mlsdm_audit::seed::lines()
+        .into_iter()
+        .map(|l| l.text)
         .collect()
 }
 
