@@ -1008,7 +1008,14 @@ fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, S
     let mut out = Vec::new();
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-            Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
+            // An unreadable entry is an error, not a check file skipped.
+            Ok(rd) => match rd.map(|e| e.map(|e| e.path())).collect() {
+                Ok(paths) => paths,
+                Err(e) => {
+                    errors.push(io_err(path, &format!("cannot read directory: {e}")));
+                    return out;
+                }
+            },
             Err(e) => {
                 errors.push(io_err(path, &format!("cannot read directory: {e}")));
                 return out;
