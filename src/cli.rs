@@ -307,7 +307,7 @@ pub struct CheckArgs {
         value_delimiter = ',',
         value_name = "REQUIREMENT,..."
     )]
-    pub requirements: Vec<crate::config::Requirement>,
+    pub requirements: Vec<crate::checks::requirements::Requirement>,
     #[command(flatten)]
     pub view: ViewArgs,
 }

@@ -5,7 +5,8 @@
 //! They live in the library (not in `fuzz/`) so that the regression test runs exactly what the
 //! fuzzers ran, without the nightly-only fuzzing toolchain.
 
-use crate::checks::{self, cel::CelEnv, quantity::Quantity};
+use crate::checks::{self, cel::CelEnv};
+use crate::k8s::quantity::Quantity;
 use crate::promql::{self, Store};
 use crate::report::{self, Format, Report};
 use crate::signoff;

@@ -6,9 +6,12 @@
 
 pub mod cel;
 pub mod k8s_lib;
-pub mod quantity;
+pub mod requirements;
 
 use self::cel::Program;
+pub use crate::diag::yaml_error_parts;
+pub use crate::facts::Source;
+pub use crate::k8s::KindMatcher;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -50,33 +53,6 @@ impl fmt::Display for Severity {
             Self::Medium => "medium",
             Self::High => "high",
             Self::Critical => "critical",
-        })
-    }
-}
-
-/// Where a check's facts come from.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// Kubernetes objects, from manifest files or the live cluster.
-    Kubernetes,
-    /// A request to the running MLSDM service.
-    Http,
-    /// A PromQL query over MLSDM's metrics.
-    Metrics,
-    /// Decided by a reviewer, who attests to it at sign-off.
-    Manual,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Kubernetes => "kubernetes",
-            Self::Http => "http",
-            Self::Metrics => "metrics",
-            Self::Manual => "manual",
         })
     }
 }
@@ -124,12 +100,12 @@ pub struct CheckFile {
     /// The optional or conditional checklist item this check covers: the check is `skipped`
     /// unless the team declares it (`requirements:` in .mlsdm-audit.yaml, or `--require`).
     #[serde(default)]
-    pub requires: Option<crate::config::Requirement>,
+    pub requires: Option<requirements::Requirement>,
     /// Where the evidence may live outside the cluster's objects (a central Alertmanager, Grafana,
     /// a vault) and which objects show it lives in the cluster: a failure is `no-data` saying so
     /// and how to attest it only when none of those objects is in the audited scope.
     #[serde(default)]
-    pub external_evidence: Option<crate::config::ExternalEvidence>,
+    pub external_evidence: Option<requirements::ExternalEvidence>,
     /// What to change to make the check pass. Optional for a team's own checks (a three-line
     /// check is still a check); the built-in catalog's test requires it.
     #[serde(default)]
@@ -252,41 +228,6 @@ fn default_method() -> String {
     "GET".to_string()
 }
 
-/// A kind matcher parsed from `Kind`, `v1/Kind` or `group/version/Kind`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindMatcher {
-    pub api_version: Option<String>,
-    pub kind: String,
-}
-
-impl KindMatcher {
-    fn parse(s: &str) -> Option<Self> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let valid = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric());
-        match parts.as_slice() {
-            [kind] if valid(kind) => Some(Self {
-                api_version: None,
-                kind: (*kind).to_string(),
-            }),
-            [version, kind] if valid(kind) && !version.is_empty() => Some(Self {
-                api_version: Some((*version).to_string()),
-                kind: (*kind).to_string(),
-            }),
-            [group, version, kind] if valid(kind) && !group.is_empty() && !version.is_empty() => {
-                Some(Self {
-                    api_version: Some(format!("{group}/{version}")),
-                    kind: (*kind).to_string(),
-                })
-            }
-            _ => None,
-        }
-    }
-
-    pub fn matches(&self, api_version: &str, kind: &str) -> bool {
-        self.kind == kind && self.api_version.as_deref().is_none_or(|v| v == api_version)
-    }
-}
-
 /// A compiled CEL expression with the place it was written.
 pub struct Expr {
     pub source: String,
@@ -336,10 +277,10 @@ pub struct Check {
     pub remediation: String,
     pub doc: String,
     /// Skipped unless this requirement is declared.
-    pub requires: Option<crate::config::Requirement>,
+    pub requires: Option<requirements::Requirement>,
     /// Where the evidence may live instead of the cluster's objects (a failure is `no-data` when
     /// none of the objects that would hold it in the cluster is audited).
-    pub external_evidence: Option<crate::config::ExternalEvidence>,
+    pub external_evidence: Option<requirements::ExternalEvidence>,
     /// Where the definition came from (`checks/ID.yaml` for built-ins).
     pub origin: String,
     /// SHA-256 of the definition's bytes, recorded in reports so a signed report shows exactly
@@ -424,27 +365,6 @@ impl fmt::Display for CheckErrors {
         }
         Ok(())
     }
-}
-
-/// The message of a serde-saphyr error without its location prefix and source snippet.
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    if first.starts_with("line ")
-        && let Some((_, rest)) = first.split_once(": ")
-    {
-        return rest.to_string();
-    }
-    first.to_string()
-}
-
-/// Turns a YAML error into (line, column, message).
-pub fn yaml_error_parts(e: &serde_saphyr::Error) -> (u64, u64, String) {
-    let (line, column) = e
-        .location()
-        .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
-    (line, column, yaml_message(e))
 }
 
 /// Where, in the check file, line `line` and column `column` (1-based, characters) of the

@@ -13,6 +13,9 @@
 )]
 
 use crate::checks::{Check, HttpRequest, Source, parse_duration};
+pub use crate::facts::service::{
+    HttpOutcome, MetricOutcome, Probe, ProxyTarget, ResponseFacts, ServiceFacts,
+};
 use crate::promql::{self, QueryValue, Store};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -44,19 +47,6 @@ pub struct HttpOptions {
     pub progress: bool,
     /// The workload an `--endpoint` serves, when the audit knows exactly one MLSDM workload.
     pub endpoint_workload: Option<usize>,
-}
-
-/// What a request returned, as expressions see it (`response`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResponseFacts {
-    pub status: u16,
-    /// Lower-cased header names.
-    pub headers: BTreeMap<String, String>,
-    pub body: String,
-    pub json: Value,
-    pub latency_ms: f64,
-    /// For Prometheus text: family name -> {type, samples}.
-    pub metrics: Option<Value>,
 }
 
 impl ResponseFacts {
@@ -93,63 +83,7 @@ impl ResponseFacts {
             metrics,
         }
     }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "status": self.status,
-            "headers": self.headers,
-            "body": self.body,
-            "json": self.json,
-            "latencyMs": self.latency_ms,
-            "metrics": self.metrics,
-        })
-    }
 }
-
-/// The outcome of one http check against one endpoint.
-#[derive(Debug, Clone)]
-pub enum HttpOutcome {
-    Response(ResponseFacts),
-    Burst(Vec<ResponseFacts>),
-    Load(Value),
-    Skipped(String),
-    Error(String),
-}
-
-/// One http check's outcome at one target.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub target: String,
-    pub object: Option<crate::report::ObjectRef>,
-    pub workload: Option<usize>,
-    pub outcome: HttpOutcome,
-}
-
-/// One metrics check's evaluation points: (time, value) pairs over the window.
-#[derive(Debug, Clone)]
-pub enum MetricOutcome {
-    Points {
-        points: Vec<(f64, QueryValue)>,
-        /// Seconds the check asked for (its `for`), if any.
-        asked: Option<u64>,
-        /// Seconds actually covered by data.
-        covered: f64,
-        /// Seconds the evaluation was meant to cover (after `--window`).
-        window: Option<u64>,
-        source: String,
-    },
-    Error(String),
-    NoData(String),
-}
-
-/// Facts gathered from the service.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceFacts {
-    /// check id -> what each target answered
-    pub http: BTreeMap<String, Vec<Probe>>,
-    pub metrics: BTreeMap<String, MetricOutcome>,
-}
-
 fn install_crypto() {
     // reqwest is built without a default provider; ring is the one this tool ships.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -528,22 +462,11 @@ pub struct Target {
     /// Shown in results: the URL, or `service ns/name:port via API server`.
     pub display: String,
     /// The Pod (or Service) a result is about, for per-pod results.
-    pub object: Option<crate::report::ObjectRef>,
+    pub object: Option<crate::k8s::ObjectRef>,
     pub per_pod: bool,
     pub transport: Transport,
     /// The workload (facts slot) behind this target, whose `mlsdm` facts http checks may compare with.
     pub workload: Option<usize>,
-}
-
-/// A service or pod reached through the API server's proxy (live audits without --endpoint).
-#[derive(Clone, Debug)]
-pub struct ProxyTarget {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub port: String,
-    /// The workload's slot in the facts.
-    pub workload: usize,
 }
 
 impl Target {
@@ -1195,7 +1118,7 @@ pub async fn gather(
                     p.name,
                     p.port
                 ),
-                object: Some(crate::report::ObjectRef {
+                object: Some(crate::k8s::ObjectRef {
                     kind: p.kind.clone(),
                     namespace: Some(p.namespace.clone()),
                     name: p.name.clone(),
