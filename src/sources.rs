@@ -4,6 +4,7 @@
 pub mod http;
 pub mod kube;
 pub mod manifests;
+pub mod metrics;
 pub mod render;
 
 // The paths these items had before `k8s` and `facts` were split out of this module, kept so

@@ -5,6 +5,7 @@
 mod kind;
 mod object;
 pub mod quantity;
+pub mod refs;
 pub mod secrets;
 pub mod selector;
 
