@@ -1,5 +1,6 @@
-//! Facts from the running service: the responses `http` checks ask for, and samples of its
-//! `/health/metrics` (or a Prometheus server's answers) for `metrics` checks.
+//! Facts from the running service: the responses `http` checks ask for; `gather` also runs the
+//! metrics source (`metrics.rs`: samples of `/health/metrics`, or a Prometheus server's answers)
+//! for `metrics` checks.
 //!
 //! Everything here is bounded: one timeout per request, a body cap, no redirect to another host,
 //! active probes only with `--active` and within their own count and time limits, and every probe
