@@ -8,7 +8,7 @@
 //! it into `error` with the RBAC rule that is missing; a kind the server does not serve (a CRD
 //! that is not installed) is reported as such, never as a pass.
 
-use super::{Object, WORKLOAD_KINDS};
+use crate::k8s::{Object, WORKLOAD_KINDS};
 use http::{Request, StatusCode, header};
 use kube::Client;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
