@@ -376,6 +376,7 @@ fn result(
         change: None,
         endpoint: None,
         window: None,
+        cluster: None,
     }
 }
 

@@ -150,6 +150,7 @@ fn findings(report: &Report) -> String {
             (None, Some(l)) => format!("{}:{}", esc(&l.file), l.line),
             (None, None) => String::new(),
         };
+        let place = format!("{}{place}", esc(&super::fleet::prefix(r)));
         let fix = remediation(report, &r.id)
             .map(|f| format!("<div class=\"fix\">{}</div>", esc(f)))
             .unwrap_or_default();
@@ -215,6 +216,7 @@ pub fn render(report: &Report) -> String {
     }
     h.push_str("</div>\n");
     h.push_str(&verdict_banner(report));
+    h.push_str(&fleet_list(report));
     h.push_str(&findings(report));
     h.push_str("<h2>Sections</h2>\n<div class=\"scroll\"><table class=\"sections\"><tr><th>Section</th><th>Lines done</th><th></th></tr>\n");
     for sec in &view {
@@ -308,6 +310,10 @@ pub fn render(report: &Report) -> String {
             (Some(o), None) => esc(&o.to_string()),
             _ => "&ndash;".into(),
         };
+        let object = match &r.cluster {
+            Some(c) => format!("<small>cluster {}</small><br>{object}", esc(c)),
+            None => object,
+        };
         let fix = match (r.status, remediation(report, &r.id)) {
             (Status::Fail | Status::Error, Some(fix)) => {
                 format!("<div class=\"fix\">{}</div>", esc(fix))
@@ -369,5 +375,18 @@ pub fn render(report: &Report) -> String {
         h,
         "</table>\n<p class=\"meta\">{waived} waived result(s). Signatures are checked with <code>mlsdm-audit verify</code>. Checklist text: MLSDM PRODUCTION_CHECKLIST.md (MIT, &copy; neuron7x).</p>\n<script>{SCRIPT}</script>\n</body>\n</html>"
     );
+    h
+}
+
+/// A fleet report's clusters, each with its counts or why it could not be audited.
+fn fleet_list(report: &Report) -> String {
+    if report.target.fleet.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from("<h2 id=\"fleet\">Clusters</h2>\n<ul class=\"fleet\">\n");
+    for (m, line) in report.target.fleet.iter().zip(super::fleet::lines(report)) {
+        let _ = writeln!(h, "<li data-status=\"{}\">{}</li>", m.status, esc(&line));
+    }
+    h.push_str("</ul>\n");
     h
 }

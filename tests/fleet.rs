@@ -1,0 +1,468 @@
+//! Fleets: `check --context a,b` and `--all-contexts` against the real kube-apiserver that
+//! scripts/test.sh starts (the same server under two context names, one context with a token the
+//! server refuses, one pointing at a closed 127.0.0.1 port), and `report --merge`.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+fn real_dir() -> PathBuf {
+    PathBuf::from(std::env::var("KUBE_TEST_REAL_DIR").expect("KUBE_TEST_REAL_DIR is not set: run the suite with scripts/test.sh, which builds and starts a real kube-apiserver"))
+}
+
+/// A port on 127.0.0.1 that nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `value` of the first `key: value` line of the auditor's kubeconfig (written by
+/// scripts/kube-apiserver.sh).
+fn field(kc: &str, key: &str) -> String {
+    kc.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} in the test kubeconfig"))
+        .to_string()
+}
+
+/// A kubeconfig with the real server as `east` and `west` (the auditor's token), `refused`
+/// (a token the server does not know) and `gone` (a closed port).
+pub fn fleet_kubeconfig(dir: &Path) -> PathBuf {
+    let base = std::fs::read_to_string(real_dir().join("kubeconfig-auditor")).unwrap();
+    let server = field(&base, "server");
+    let ca = field(&base, "certificate-authority-data");
+    let port = closed_port();
+    let text = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: real
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+- name: dead
+  cluster:
+    server: https://127.0.0.1:{port}
+    certificate-authority-data: {ca}
+users:
+- name: auditor
+  user:
+    token: auditor-token
+- name: stranger
+  user:
+    token: not-a-known-token
+contexts:
+- name: east
+  context: {{cluster: real, user: auditor, namespace: mlsdm-production}}
+- name: west
+  context: {{cluster: real, user: auditor, namespace: mlsdm-production}}
+- name: refused
+  context: {{cluster: real, user: stranger, namespace: mlsdm-production}}
+- name: gone
+  context: {{cluster: dead, user: auditor, namespace: mlsdm-production}}
+current-context: east
+"
+    );
+    let path = dir.join("kubeconfig-fleet");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mlsdm-audit-fleet-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} / {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Checks the healthy release passes on the real server, so a good cluster alone exits 0.
+const ONLY: &str = "replicas-min-3,pdb-min-available";
+
+fn member<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["target"]["fleet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no fleet member {name}: {}", r["target"]))
+}
+
+#[test]
+fn unreachable_and_refused_clusters_are_errors_and_do_not_stop_the_others() {
+    let dir = tempdir("mixed");
+    let kc = fleet_kubeconfig(&dir);
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--context",
+        "east,west,refused,gone",
+        "--only",
+        ONLY,
+        "-o",
+        "json",
+    ]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(3), "{}", r["target"]);
+    let names: Vec<&str> = r["target"]["fleet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["east", "west", "refused", "gone"]);
+    for good in ["east", "west"] {
+        let m = member(&r, good);
+        assert_eq!(m["status"], "audited");
+        assert_eq!(m["summary"]["pass"], 2, "{m}");
+        assert!(m["cluster"]["requests"].as_u64().unwrap() > 0, "{m}");
+        let mine: Vec<&Value> = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["cluster"] == good)
+            .collect();
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        assert!(mine.iter().all(|x| x["status"] == "pass"), "{mine:?}");
+    }
+    let refused = member(&r, "refused");
+    assert_eq!(refused["status"], "error");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("401")
+            || refused["reason"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("unauthorized"),
+        "{refused}"
+    );
+    let gone = member(&r, "gone");
+    assert_eq!(gone["status"], "error");
+    assert!(!gone["reason"].as_str().unwrap().is_empty());
+    // Each unaudited cluster is an error result of its own, so no format can drop it.
+    for bad in ["refused", "gone"] {
+        assert!(
+            r["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["cluster"] == bad
+                    && x["id"] == "cluster-audited"
+                    && x["status"] == "error"),
+            "{bad}"
+        );
+    }
+    // The token of the refused context is in no output.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("not-a-known-token"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not-a-known-token"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_fleet_of_good_clusters_passes_and_all_contexts_takes_every_context() {
+    let dir = tempdir("good");
+    let kc = fleet_kubeconfig(&dir);
+    let kc = kc.to_str().unwrap();
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        kc,
+        "--context",
+        "east,west",
+        "--only",
+        ONLY,
+        "-o",
+        "json",
+    ]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", r["target"]);
+    assert_eq!(r["target"]["fleet"].as_array().unwrap().len(), 2);
+    assert_eq!(r["summary"]["pass"], 4);
+
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        kc,
+        "--all-contexts",
+        "--only",
+        ONLY,
+        "-o",
+        "json",
+    ]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(3));
+    let names: Vec<&str> = r["target"]["fleet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["east", "west", "refused", "gone"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn every_format_names_the_cluster_of_each_finding() {
+    let dir = tempdir("formats");
+    let kc = fleet_kubeconfig(&dir);
+    for format in [
+        "table",
+        "json",
+        "markdown",
+        "html",
+        "junit",
+        "sarif",
+        "codeclimate",
+    ] {
+        let out = audit(&[
+            "check",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--context",
+            "east,gone",
+            "--only",
+            ONLY,
+            "-o",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{format}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("cluster gone") || text.contains("\"gone\""),
+            "{format}: {text}"
+        );
+        // Formats that list every result or every cluster name the good one too; SARIF and
+        // Code Quality list only findings.
+        if !["sarif", "codeclimate"].contains(&format) {
+            assert!(text.contains("east"), "{format}: {text}");
+        }
+    }
+    // The terminal summary has a line per cluster.
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--context",
+        "east,gone",
+        "--only",
+        ONLY,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("cluster east (https://127.0.0.1:") && l.contains("2 pass")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("cluster gone: error: ")),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn flags_that_cannot_apply_to_a_fleet_are_refused_naming_the_conflict() {
+    let dir = tempdir("flags");
+    // A kubeconfig is read only to know its contexts: no server is contacted here.
+    let kc = dir.join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n- name: b\n  context: {cluster: c, user: u}\ncurrent-context: a\n",
+    )
+    .unwrap();
+    let kc = kc.to_str().unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["-f", "fixtures", "--context", "a,b"], "--context"),
+        (&["-f", "fixtures", "--all-contexts"], "--all-contexts"),
+        (
+            &[
+                "--kubeconfig",
+                kc,
+                "--context",
+                "a,b",
+                "--endpoint",
+                "http://127.0.0.1:1",
+            ],
+            "--endpoint cannot be used with --context a,b",
+        ),
+        (
+            &[
+                "--kubeconfig",
+                kc,
+                "--all-contexts",
+                "--prometheus",
+                "http://127.0.0.1:1",
+            ],
+            "--prometheus",
+        ),
+        (
+            &["--kubeconfig", kc, "--context", "a,nope"],
+            "no context named nope",
+        ),
+        (&["--kubeconfig", kc, "--context", "a,a"], "named twice"),
+        (
+            &["--kubeconfig", kc, "--context", "a,,b"],
+            "empty context name",
+        ),
+    ];
+    for (args, says) in cases {
+        let mut all = vec!["check"];
+        all.extend_from_slice(args);
+        let out = audit(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A `check -o json` of a fixture, dressed as a cluster audit (what the in-cluster CronJob
+/// writes), saved as DIR/NAME.json.
+fn cluster_report(dir: &Path, name: &str, fixture: &str) -> PathBuf {
+    let out = audit(&["check", "-f", fixture, "-o", "json"]);
+    let mut r = json(&out);
+    r["target"]["mode"] = "cluster".into();
+    r["target"]["cluster"] = serde_json::json!({"server": format!("https://{name}.example:6443"), "namespace": "mlsdm-production", "requests": 40});
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, r.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn merged_reports_are_one_fleet_report_whose_verdict_is_the_worst_part() {
+    let dir = tempdir("merge");
+    let eu = cluster_report(&dir, "prod-eu", "fixtures/compliant");
+    let us = cluster_report(&dir, "prod-us", "fixtures/defective");
+    let (eu, us) = (eu.to_str().unwrap(), us.to_str().unwrap());
+    let alone = audit(&["report", "--merge", eu, "-o", "json"]);
+    let alone_code = alone.status.code();
+    let out = audit(&["report", "--merge", eu, us, "-o", "json"]);
+    let r = json(&out);
+    // The defective release fails: the fleet fails, whatever the compliant one says.
+    assert_eq!(out.status.code(), Some(1), "{}", r["summary"]);
+    assert_ne!(alone_code, Some(1));
+    let names: Vec<&str> = r["target"]["fleet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prod-eu", "prod-us"]);
+    assert!(
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["cluster"] == "prod-eu" || x["cluster"] == "prod-us")
+    );
+    assert!(
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["cluster"] == "prod-us" && x["status"] == "fail")
+    );
+    // Every format renders the merged report with the same gate.
+    for format in ["table", "markdown", "html", "junit", "sarif", "codeclimate"] {
+        let out = audit(&["report", "--merge", eu, us, "-o", format]);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("prod-us"),
+            "{format}"
+        );
+    }
+    // A merged fleet report merges again with another cluster, keeping its clusters' names.
+    let fleet = dir.join("fleet.json");
+    std::fs::write(
+        &fleet,
+        out_json(&["report", "--merge", eu, us, "-o", "json"]),
+    )
+    .unwrap();
+    let ap = cluster_report(&dir, "prod-ap", "fixtures/compliant");
+    let out = audit(&[
+        "report",
+        "--merge",
+        fleet.to_str().unwrap(),
+        ap.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let r = json(&out);
+    assert_eq!(r["target"]["fleet"].as_array().unwrap().len(), 3);
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn out_json(args: &[&str]) -> Vec<u8> {
+    audit(args).stdout
+}
+
+#[test]
+fn reports_that_cannot_be_merged_are_refused_naming_the_files() {
+    let dir = tempdir("refuse");
+    let a = cluster_report(&dir, "a", "fixtures/compliant");
+    let b = cluster_report(&dir, "b", "fixtures/compliant");
+    let refuse = |files: &[&Path], says: &str| {
+        let mut args = vec!["report", "--merge"];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        let out = audit(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{says}: {err}");
+        for f in files {
+            assert!(err.contains(f.to_str().unwrap()), "{f:?}: {err}");
+        }
+    };
+    // Another tool version.
+    let mut other: Value = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
+    other["tool"]["version"] = "0.0.1".into();
+    let old = dir.join("old.json");
+    std::fs::write(&old, other.to_string()).unwrap();
+    refuse(&[&a, &old], "tool version");
+    // Another definition of a check (another catalog).
+    let mut other: Value = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
+    other["checks"][0]["sha256"] = "00".repeat(32).into();
+    let changed = dir.join("changed.json");
+    std::fs::write(&changed, other.to_string()).unwrap();
+    refuse(&[&a, &changed], "definition of check");
+    // The same cluster name twice (two files named a.json).
+    std::fs::create_dir_all(dir.join("again")).unwrap();
+    let again = dir.join("again/a.json");
+    std::fs::copy(&a, &again).unwrap();
+    refuse(&[&a, &again], "cluster a is in both");
+    // A manifest audit is not a cluster's.
+    let manifests = dir.join("manifests.json");
+    std::fs::write(
+        &manifests,
+        out_json(&["check", "-f", "fixtures/compliant", "-o", "json"]),
+    )
+    .unwrap();
+    let out = audit(&[
+        "report",
+        "--merge",
+        a.to_str().unwrap(),
+        manifests.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("manifests.json"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
