@@ -404,3 +404,35 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
     merged.notes = notes;
     Ok(merged)
 }
+
+/// Writes a report so that a reader never sees half of it: into a file beside `path`, then
+/// renamed over it (the in-cluster `publish` container waits for the file to appear and takes it
+/// as it is). A path that is not a regular file (`/dev/stdout`, a pipe) is written directly.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return std::fs::write(path, bytes);
+    };
+    if special {
+        return std::fs::write(path, bytes);
+    }
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// `watch` follows one release on one cluster: several contexts would be silently cut to one.
+pub fn refuse_in_watch(args: &CheckArgs) -> Result<(), UsageError> {
+    if args.all_contexts || args.context.as_deref().is_some_and(|c| c.contains(',')) {
+        return Err(UsageError::Invalid(
+            "watch follows one release on one cluster: --all-contexts and several --context names apply to check only".into(),
+        ));
+    }
+    Ok(())
+}

@@ -91,7 +91,7 @@ fn print(text: &str) {
 
 /// Every report written to a file passes the redaction layer.
 fn write_file(path: &std::path::Path, text: &str) -> Result<(), UsageError> {
-    std::fs::write(path, redact::text(text).as_bytes())
+    mlsdm_audit::fleet::write_whole(path, redact::text(text).as_bytes())
         .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -201,6 +201,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             if let Some(c) = &config {
                 mlsdm_audit::config::apply(&mut args.check, c);
             }
+            mlsdm_audit::fleet::refuse_in_watch(&args.check)?;
             let terminal = std::io::stdout().is_terminal();
             mlsdm_audit::watch::run(&args, &mut |text: &str| print(text), terminal)
         }

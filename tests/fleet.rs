@@ -466,3 +466,203 @@ fn reports_that_cannot_be_merged_are_refused_naming_the_files() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("manifests.json"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn watch_refuses_a_fleet() {
+    for args in [
+        &["watch", "--context", "a,b"][..],
+        &["watch", "--all-contexts"][..],
+    ] {
+        let out = audit(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("watch follows one release on one cluster"),
+            "{args:?}"
+        );
+    }
+}
+
+fn kubectl() -> String {
+    std::env::var("MLSDM_AUDIT_KUBECTL").unwrap_or_else(|_| "kubectl".into())
+}
+
+/// The `publish` container's script, from deploy/cronjob-report-configmap.yaml as it is.
+fn publish_script() -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/cronjob-report-configmap.yaml"
+    ))
+    .unwrap();
+    let cronjob: Value = serde_saphyr::from_str(&text).unwrap();
+    let c = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][1];
+    assert_eq!(c["name"], "publish");
+    c["command"][2].as_str().unwrap().to_string()
+}
+
+/// Runs the publish script as the job's ServiceAccount would: `kubeconfig` impersonates it.
+fn publish(report_dir: &Path, kubeconfig: &Path, wait: &str) -> Output {
+    let kubectl = kubectl();
+    let path = match Path::new(&kubectl)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        Some(bin) => format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        None => std::env::var("PATH").unwrap_or_default(),
+    };
+    Command::new("sh")
+        .arg("-c")
+        .arg(publish_script())
+        .env("REPORT_DIR", report_dir)
+        .env("HOME", report_dir)
+        .env("REPORT_WAIT_SECONDS", wait)
+        .env("KUBECONFIG", kubeconfig)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+fn kubectl_admin(args: &[&str]) -> Output {
+    Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(real_dir().join("kubeconfig-admin"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The in-cluster flow on the real server: deploy/report-configmap-rbac.yaml applied, the
+/// CronJob's `publish` script run as its ServiceAccount (admin impersonating it, so the server
+/// evaluates the Role), the central gather with `kubectl get configmap -o jsonpath`, then
+/// `report --merge`. The ServiceAccount can update that one ConfigMap and nothing more.
+#[test]
+fn the_cronjob_publishes_to_its_configmap_and_a_central_job_merges_the_fleet() {
+    let dir = tempdir("publish");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let applied = kubectl_admin(&[
+        "apply",
+        "-f",
+        &format!("{root}/deploy/report-configmap-rbac.yaml"),
+    ]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let admin = std::fs::read_to_string(real_dir().join("kubeconfig-admin")).unwrap();
+    let as_sa = admin.replace(
+        "    token: admin-token",
+        "    token: admin-token\n    as: system:serviceaccount:mlsdm-audit:mlsdm-audit",
+    );
+    assert_ne!(as_sa, admin);
+    let sa_kc = dir.join("kubeconfig-sa");
+    std::fs::write(&sa_kc, as_sa).unwrap();
+    // What the ServiceAccount may do, asked of the server.
+    let can = |args: &[&str]| {
+        let out = Command::new(kubectl())
+            .arg("--kubeconfig")
+            .arg(&sa_kc)
+            .args(["auth", "can-i", "-n", "mlsdm-audit"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    };
+    assert!(can(&["update", "configmap/mlsdm-audit-report"]));
+    assert!(!can(&["update", "configmap/other"]));
+    assert!(!can(&["create", "configmaps"]));
+    assert!(!can(&["delete", "configmap/mlsdm-audit-report"]));
+    assert!(!can(&["patch", "configmap/mlsdm-audit-report"]));
+
+    // The audit container's step: the report on the shared volume.
+    let vol = dir.join("report");
+    std::fs::create_dir_all(&vol).unwrap();
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        real_dir().join("kubeconfig-auditor").to_str().unwrap(),
+        "--only",
+        ONLY,
+        "-o",
+        "json",
+        "--output-file",
+        vol.join("report.json").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let published = publish(&vol, &sa_kc, "540");
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+
+    // The central job: one file per cluster, named after it, then the merge.
+    let gather = |name: &str| {
+        let out = kubectl_admin(&[
+            "-n",
+            "mlsdm-audit",
+            "get",
+            "configmap",
+            "mlsdm-audit-report",
+            "-o",
+            "jsonpath={.data.report\\.json}",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = dir.join(format!("{name}.json"));
+        std::fs::write(&file, out.stdout).unwrap();
+        file
+    };
+    let east = gather("east");
+    let west = gather("west");
+    let out = audit(&[
+        "report",
+        "--merge",
+        east.to_str().unwrap(),
+        west.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", r["target"]);
+    assert_eq!(r["target"]["fleet"].as_array().unwrap().len(), 2);
+    assert_eq!(r["summary"]["pass"], 4);
+
+    // An audit that wrote no report: `publish` stores a line saying so, and the merge refuses
+    // that cluster's file instead of merging an old report.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let published = publish(&empty, &sa_kc, "0");
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let north = gather("north");
+    assert!(
+        std::fs::read_to_string(&north)
+            .unwrap()
+            .starts_with("no report: the audit wrote none")
+    );
+    let out = audit(&[
+        "report",
+        "--merge",
+        east.to_str().unwrap(),
+        north.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("north.json"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
