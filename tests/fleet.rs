@@ -640,6 +640,9 @@ fn the_cronjob_publishes_to_its_configmap_and_a_central_job_merges_the_fleet() {
     assert_eq!(r["target"]["fleet"].as_array().unwrap().len(), 2);
     assert_eq!(r["summary"]["pass"], 4);
 
+    // docs/ci.md's fleet walkthrough, as written, now that the ConfigMap holds a report.
+    run_fleet_docs(&dir.join("docs"), &fleet_kubeconfig(&dir));
+
     // An audit that wrote no report: `publish` stores a line saying so, and the merge refuses
     // that cluster's file instead of merging an old report.
     let empty = dir.join("empty");
@@ -665,4 +668,69 @@ fn the_cronjob_publishes_to_its_configmap_and_a_central_job_merges_the_fleet() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("north.json"));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The `sh` blocks of docs/ci.md's "Fleets" section, line by line in one scratch directory
+/// (a line starting with `!` must fail, any other must succeed), with `kubeconfig` as
+/// $KUBECONFIG and the built binary and kubectl first on PATH.
+fn run_fleet_docs(dir: &Path, kubeconfig: &Path) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ci.md")).unwrap();
+    let section = text
+        .split_once("\n## Fleets\n")
+        .map(|(_, rest)| rest)
+        .expect("docs/ci.md has a Fleets section");
+    let section = section.split("\n## ").next().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::os::unix::fs::symlink(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"),
+        dir.join("fixtures"),
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+        .parent()
+        .unwrap();
+    let kubectl = kubectl();
+    let kubectl_dir = Path::new(&kubectl)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| format!("{}:", p.display()))
+        .unwrap_or_default();
+    let path = format!(
+        "{}:{kubectl_dir}{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut ran = 0;
+    let mut in_sh = false;
+    for line in section.lines() {
+        match line.trim() {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            l if in_sh && !l.is_empty() => {
+                let (must_fail, command) = match l.strip_prefix("! ") {
+                    Some(rest) => (true, rest),
+                    None => (false, l),
+                };
+                let out = Command::new("bash")
+                    .args(["-o", "pipefail", "-c", command])
+                    .current_dir(dir)
+                    .env("PATH", &path)
+                    .env("KUBECONFIG", kubeconfig)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    !out.status.success(),
+                    must_fail,
+                    "docs/ci.md: `{l}` exited {:?}\n{}{}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                ran += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(ran >= 8, "docs/ci.md's Fleets section: only {ran} commands");
 }
