@@ -116,37 +116,13 @@ fn kubeconfig_contexts(path: Option<&Path>) -> Result<Vec<String>, UsageError> {
 
 /// Audits every context, at most [`CONCURRENCY`] at once, into one report.
 pub fn audit_fleet(args: &CheckArgs, names: &[String]) -> Result<Report, UsageError> {
-    let next = Mutex::new(0usize);
-    let outcomes: Mutex<Vec<Option<Result<Report, UsageError>>>> =
-        Mutex::new(names.iter().map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..CONCURRENCY.min(names.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = {
-                        let mut n = next
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        let i = *n;
-                        *n += 1;
-                        i
-                    };
-                    let Some(name) = names.get(i) else { break };
-                    let mut one = args.clone();
-                    one.context = Some(name.clone());
-                    one.all_contexts = false;
-                    let _running = crate::activity::start(format!("auditing cluster {name}"));
-                    let outcome = crate::run_check(&one);
-                    outcomes
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(outcome);
-                }
-            });
-        }
+    let outcomes = bounded(names, CONCURRENCY, |name| {
+        let mut one = args.clone();
+        one.context = Some(name.clone());
+        one.all_contexts = false;
+        let _running = crate::activity::start(format!("auditing cluster {name}"));
+        crate::run_check(&one)
     });
-    let outcomes = outcomes
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let outcomes: Vec<(String, Result<Report, UsageError>)> = names
         .iter()
         .cloned()
@@ -435,4 +411,62 @@ pub fn refuse_in_watch(args: &CheckArgs) -> Result<(), UsageError> {
         ));
     }
     Ok(())
+}
+
+/// `f` over every item on at most `limit` threads at once; the outcomes in the items' order
+/// (a panic in `f` propagates, as `std::thread::scope` does).
+pub fn bounded<I: Sync, T: Send>(
+    items: &[I],
+    limit: usize,
+    f: impl Fn(&I) -> T + Sync,
+) -> Vec<Option<T>> {
+    let next = Mutex::new(0usize);
+    let outcomes: Mutex<Vec<Option<T>>> = Mutex::new(items.iter().map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..limit.max(1).min(items.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(item) = items.get(i) else { break };
+                    let outcome = f(item);
+                    outcomes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    outcomes
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn bounded_never_runs_more_than_its_limit_and_keeps_the_order() {
+        let running = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let items: Vec<usize> = (0..40).collect();
+        let out = bounded(&items, 4, |i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::yield_now();
+            running.fetch_sub(1, Ordering::SeqCst);
+            i * 2
+        });
+        assert!(most.load(Ordering::SeqCst) <= 4);
+        assert_eq!(out, items.iter().map(|i| Some(i * 2)).collect::<Vec<_>>());
+        assert!(bounded(&Vec::<usize>::new(), 4, |i| *i).is_empty());
+    }
 }

@@ -252,6 +252,10 @@ fn every_format_names_the_cluster_of_each_finding() {
         );
         // Formats that list every result or every cluster name the good one too; SARIF and
         // Code Quality list only findings.
+        // The checklist ticks nothing for a fleet with a cluster that was not audited.
+        if format == "markdown" {
+            assert!(!text.contains("[x]"), "{text}");
+        }
         if !["sarif", "codeclimate"].contains(&format) {
             assert!(text.contains("east"), "{format}: {text}");
         }
