@@ -359,6 +359,7 @@ pub fn verbose_lines(report: &Report, level: u8) -> Vec<String> {
         );
     }
     lines.push(what);
+    lines.extend(super::fleet::lines(report));
     if !t.endpoints.is_empty() {
         lines.push(format!("endpoints: {}", t.endpoints.join(", ")));
     }
