@@ -12,7 +12,7 @@
 //! with its file:line (exit 2). Command-line flags win over the file.
 
 use crate::checks::{Check, Severity};
-use crate::report::{CheckResult, Status};
+use crate::report::{CheckResult, SkipReason, Status};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// The config file's name, looked for upward from the working directory.
 pub const FILE_NAME: &str = ".mlsdm-audit.yaml";
 
-/// Why an optional check was not evaluated: its result's message begins with this.
+/// How the message of a result skipped as optional begins (its `skipReason` is `optional`).
 pub const OPTIONAL_PREFIX: &str = "optional: declare it in .mlsdm-audit.yaml to check it";
 
 /// An optional or conditional checklist item a team declares applies to its deployment. Checks
@@ -276,6 +276,10 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
         .iter()
         .map(|c| {
             let r = c.requires.map_or("?", Requirement::name);
+            // `partition` only sets aside checks that have a requirement.
+            let skip_reason = c
+                .requires
+                .map(|requirement| SkipReason::Optional { requirement });
             CheckResult {
                 id: c.id.clone(),
                 title: c.title.clone(),
@@ -284,6 +288,7 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 source: c.source,
                 status: Status::Skipped,
                 message: format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
+                skip_reason,
                 object: None,
                 location: None,
                 checklist: c.checklist.clone(),

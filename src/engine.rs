@@ -5,7 +5,7 @@ use crate::checks::cel::json_to_cel;
 use crate::checks::cel::{CelEnv, display};
 use crate::checks::{Check, Expr, Source};
 use crate::promql::QueryValue;
-use crate::report::{CheckResult, ObjectRef, Status, WindowInfo};
+use crate::report::{CheckResult, ObjectRef, SkipReason, Status, WindowInfo};
 use crate::sources::Facts;
 use crate::sources::http::{HttpOutcome, MetricOutcome, Probe};
 use cel::Context;
@@ -57,18 +57,19 @@ fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
                 } else {
                     "not evaluated: no metrics source in this run (give --prometheus or --endpoint)"
                 };
-                results.push(result(check, Status::Skipped, why.into(), None, facts));
+                let skip = SkipReason::NoSource {
+                    source: check.source,
+                };
+                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
             }
             Source::Http => evaluate_http(check, facts, &root, &mut results),
             Source::Metrics => evaluate_metrics(check, facts, &root, &mut results),
             Source::Kubernetes if !facts.sources.contains(&Source::Kubernetes) => {
-                results.push(result(
-                    check,
-                    Status::Skipped,
-                    "not evaluated: no Kubernetes objects in this run (give --manifests)".into(),
-                    None,
-                    facts,
-                ));
+                let skip = SkipReason::NoSource {
+                    source: Source::Kubernetes,
+                };
+                let why = "not evaluated: no Kubernetes objects in this run (give --manifests)";
+                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
             }
             Source::Kubernetes => evaluate_kubernetes(check, facts, &root, &mut results),
         }
@@ -126,7 +127,7 @@ fn evaluate_kubernetes(
             continue;
         }
         matched += 1;
-        let (status, message) = if facts.straightforward {
+        let verdict = if facts.straightforward {
             let mut ctx = root.new_inner_scope();
             ctx.add_variable_from_value("object", facts.cel_object(i));
             ctx.add_variable_from_value("oldObject", Value::Null);
@@ -150,13 +151,11 @@ fn evaluate_kubernetes(
             ctx.set_variable_resolver(&variables);
             evaluate_object(check, &ctx)
         };
-        results.push(result(
-            check,
-            status,
-            facts.redact(&message),
-            Some(i),
-            facts,
-        ));
+        let verdict = Verdict {
+            message: facts.redact(&verdict.message),
+            ..verdict
+        };
+        results.push(result_of(check, verdict, Some(i), facts));
     }
     if matched == 0 {
         let kinds: Vec<&str> = check.kinds.iter().map(|k| k.kind.as_str()).collect();
@@ -217,41 +216,81 @@ fn where_(check: &Check, e: &Expr) -> String {
     format!("{}:{}", check.origin, e.line)
 }
 
+/// What evaluating a check on one object (or one response) gave.
+struct Verdict {
+    status: Status,
+    message: String,
+    /// Set exactly when `status` is `Skipped`.
+    skip: Option<SkipReason>,
+}
+
+impl Verdict {
+    fn skipped(reason: SkipReason, message: impl Into<String>) -> Self {
+        Self {
+            status: Status::Skipped,
+            message: message.into(),
+            skip: Some(reason),
+        }
+    }
+}
+
+impl From<(Status, String)> for Verdict {
+    fn from((status, message): (Status, String)) -> Self {
+        debug_assert_ne!(status, Status::Skipped, "a skip carries its reason");
+        Self {
+            status,
+            message,
+            skip: None,
+        }
+    }
+}
+
 /// The check's `when` conditions: `Some` (skipped, or error) when one does not hold.
-fn conditions(check: &Check, ctx: &Context) -> Option<(Status, String)> {
+fn conditions(check: &Check, ctx: &Context) -> Option<Verdict> {
     for cond in &check.when {
         match cond.expression.program.execute(ctx) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
-                return Some((Status::Skipped, format!("not applicable: {}", cond.reason)));
+                return Some(Verdict::skipped(
+                    SkipReason::NotApplicable,
+                    format!("not applicable: {}", cond.reason),
+                ));
             }
             Ok(other) => {
-                return Some((
+                return Some(Verdict::from((
                     Status::Error,
                     format!(
                         "{}: when must be a bool, got {}",
                         where_(check, &cond.expression),
                         other.type_of()
                     ),
-                ));
+                )));
             }
             Err(e) => {
-                return Some((
+                return Some(Verdict::from((
                     Status::Error,
                     format!("{}: {e}", where_(check, &cond.expression)),
-                ));
+                )));
             }
         }
     }
     None
 }
 
-fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
+fn evaluate_object(check: &Check, ctx: &Context) -> Verdict {
     // One cost budget for everything this check evaluates on this object.
     let budget = crate::checks::cel::Budget::start();
     if let Some(skip) = conditions(check, ctx) {
         return skip;
     }
+    evaluate_items(check, ctx, &budget).into()
+}
+
+fn evaluate_items(
+    check: &Check,
+    ctx: &Context,
+    budget: &crate::checks::cel::Budget,
+) -> (Status, String) {
     let Some(for_each) = &check.for_each else {
         return run_validations(check, ctx);
     };
@@ -347,6 +386,12 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
     (Status::Pass, check.title.clone())
 }
 
+fn result_of(check: &Check, verdict: Verdict, object: Option<usize>, facts: &Facts) -> CheckResult {
+    let mut r = result(check, verdict.status, verdict.message, object, facts);
+    r.skip_reason = verdict.skip;
+    r
+}
+
 fn result(
     check: &Check,
     status: Status,
@@ -363,6 +408,7 @@ fn result(
         source: check.source,
         status,
         message,
+        skip_reason: None,
         object: obj.map(|o| ObjectRef {
             kind: o.kind.clone(),
             namespace: o.namespace.clone(),
@@ -407,9 +453,11 @@ fn evaluate_http(
         outcome,
     } in outcomes
     {
-        let (status, message) = match outcome {
-            HttpOutcome::Skipped(why) => (Status::Skipped, format!("not evaluated: {why}")),
-            HttpOutcome::Error(e) => (Status::Error, e.clone()),
+        let verdict = match outcome {
+            HttpOutcome::Skipped(reason, why) => {
+                Verdict::skipped(reason.clone(), format!("not evaluated: {why}"))
+            }
+            HttpOutcome::Error(e) => (Status::Error, e.clone()).into(),
             HttpOutcome::Response(_) | HttpOutcome::Burst(_) | HttpOutcome::Load(_) => {
                 let mut ctx = root.new_inner_scope();
                 let (response, responses, load) = match outcome {
@@ -442,30 +490,37 @@ fn evaluate_http(
                     "mlsdm",
                     workload.map_or(Value::Null, |w| facts.cel_mlsdm(w)),
                 );
-                let (status, message) =
-                    conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx));
+                let verdict =
+                    conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx).into());
                 // An expression that reads `response.json` of a body that is not JSON fails
                 // with CEL's own words ("No such key"); say what the service answered instead.
                 match outcome {
-                    HttpOutcome::Response(r) if status == Status::Error && r.json.is_null() => {
+                    HttpOutcome::Response(r)
+                        if verdict.status == Status::Error && r.json.is_null() =>
+                    {
                         let kind = r
                             .headers
                             .get("content-type")
                             .map_or("no content type", String::as_str);
-                        (
-                            status,
-                            format!(
-                                "the service answered {} with a body that is not JSON ({kind}, {} bytes): {message}",
+                        Verdict {
+                            message: format!(
+                                "the service answered {} with a body that is not JSON ({kind}, {} bytes): {}",
                                 r.status,
-                                r.body.len()
+                                r.body.len(),
+                                verdict.message
                             ),
-                        )
+                            ..verdict
+                        }
                     }
-                    _ => (status, message),
+                    _ => verdict,
                 }
             }
         };
-        let mut r = result(check, status, facts.redact(&message), None, facts);
+        let verdict = Verdict {
+            message: facts.redact(&verdict.message),
+            ..verdict
+        };
+        let mut r = result_of(check, verdict, None, facts);
         r.endpoint = Some(target.clone());
         r.object.clone_from(object);
         results.push(r);

@@ -1578,6 +1578,22 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     let report = json(&out);
     assert_eq!(report["summary"]["fail"], 0);
+    // Issue 11: every skip says why as data, and only skips carry a reason.
+    let mut kinds = std::collections::BTreeSet::new();
+    for r in report["results"].as_array().unwrap() {
+        if r["status"] == "skipped" {
+            kinds.insert(r["skipReason"]["kind"].as_str().unwrap().to_string());
+        } else {
+            assert!(r.get("skipReason").is_none(), "{r}");
+        }
+    }
+    assert_eq!(
+        kinds,
+        ["no-source", "not-applicable", "optional"]
+            .map(String::from)
+            .into(),
+        "{report}"
+    );
     for (id, requirement) in [
         ("tracing-configured", "tracing"),
         ("tracing-endpoint-configured", "tracing"),
@@ -1590,6 +1606,11 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
     ] {
         let r = result(&report, id);
         assert_eq!(r["status"], "skipped", "{id}: {r}");
+        assert_eq!(
+            r["skipReason"],
+            serde_json::json!({"kind": "optional", "requirement": requirement}),
+            "{id}"
+        );
         assert_eq!(
             r["message"],
             format!(

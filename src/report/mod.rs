@@ -8,11 +8,13 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod reason;
 pub mod sarif;
 pub mod table;
 
 use crate::checks::{Severity, Source};
 use crate::sources::Location;
+pub use reason::SkipReason;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -118,6 +120,9 @@ pub struct CheckResult {
     pub source: Source,
     pub status: Status,
     pub message: String,
+    /// Why the result is `skipped` (only on skipped results); `message` says it for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<SkipReason>,
     pub object: Option<ObjectRef>,
     pub location: Option<Location>,
     pub checklist: Vec<String>,

@@ -14,6 +14,7 @@
 
 use crate::checks::{Check, HttpRequest, Source, parse_duration};
 use crate::promql::{self, QueryValue, Store};
+use crate::report::SkipReason;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error as _;
@@ -112,7 +113,8 @@ pub enum HttpOutcome {
     Response(ResponseFacts),
     Burst(Vec<ResponseFacts>),
     Load(Value),
-    Skipped(String),
+    /// Not sent: why, as data and for people.
+    Skipped(crate::report::SkipReason, String),
     Error(String),
 }
 
@@ -497,7 +499,7 @@ async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) 
         HttpOutcome::Response(r) => r.status == 401,
         HttpOutcome::Burst(all) => all.iter().any(|r| r.status == 401),
         HttpOutcome::Load(l) => l.get("unauthorized").and_then(Value::as_u64).unwrap_or(0) > 0,
-        HttpOutcome::Skipped(_) | HttpOutcome::Error(_) => false,
+        HttpOutcome::Skipped(..) | HttpOutcome::Error(_) => false,
     };
     if refused {
         HttpOutcome::Error(format!("{}: {KEY_REFUSED}", target.display))
@@ -635,29 +637,40 @@ async fn fetch_on(
 }
 
 /// Why a check is not sent to a target, if it is not.
-fn skip_reason(req: &HttpRequest, target: &Target, opts: &HttpOptions) -> Option<String> {
+fn skip_reason(
+    req: &HttpRequest,
+    target: &Target,
+    opts: &HttpOptions,
+) -> Option<(SkipReason, String)> {
     if req.active && !opts.active {
-        return Some("active probe: sends more than a handful of requests or does real work; run with --active".into());
+        return Some((SkipReason::NeedsActive, "active probe: sends more than a handful of requests or does real work; run with --active".into()));
     }
     if target.is_proxy() {
         if req.method != "GET" {
-            return Some(format!(
-                "{} probes go only to --endpoint URLs: through the API server the audit sends nothing but GET",
-                req.method
+            return Some((
+                SkipReason::NeedsEndpoint,
+                format!(
+                    "{} probes go only to --endpoint URLs: through the API server the audit sends nothing but GET",
+                    req.method
+                ),
             ));
         }
         if req.authenticated {
-            return Some("authenticated probes need --endpoint: the API server's proxy does not pass a bearer key on".into());
+            return Some((SkipReason::NeedsEndpoint, "authenticated probes need --endpoint: the API server's proxy does not pass a bearer key on".into()));
         }
         if req.load.is_some() || req.repeat.is_some() {
-            return Some(
+            return Some((
+                SkipReason::NeedsEndpoint,
                 "bursts and load probes go only to --endpoint URLs, never through the API server"
                     .into(),
-            );
+            ));
         }
     }
     if req.authenticated && opts.api_key.is_none() {
-        return Some("needs MLSDM's API key: give --api-key-env VAR".into());
+        return Some((
+            SkipReason::NeedsApiKey,
+            "needs MLSDM's API key: give --api-key-env VAR".into(),
+        ));
     }
     None
 }
@@ -698,7 +711,7 @@ async fn probe_all(
                     target: target.display.clone(),
                     object: target.object.clone(),
                     workload: target.workload,
-                    outcome: HttpOutcome::Skipped(why),
+                    outcome: HttpOutcome::Skipped(why.0, why.1),
                 });
                 continue;
             }
