@@ -290,6 +290,7 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 message: format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
                 skip_reason,
                 object: None,
+                items: Vec::new(),
                 location: None,
                 checklist: c.checklist.clone(),
                 outcome: None,

@@ -3,9 +3,10 @@
 
 use crate::checks::cel::json_to_cel;
 use crate::checks::cel::{CelEnv, display};
+use crate::checks::item::CompiledItem;
 use crate::checks::{Check, Expr, Source};
 use crate::promql::QueryValue;
-use crate::report::{CheckResult, ObjectRef, SkipReason, Status, WindowInfo};
+use crate::report::{CheckResult, Item, ObjectRef, SkipReason, Status, WindowInfo};
 use crate::sources::Facts;
 use crate::sources::http::{HttpOutcome, MetricOutcome, Probe};
 use cel::Context;
@@ -222,6 +223,8 @@ struct Verdict {
     message: String,
     /// Set exactly when `status` is `Skipped`.
     skip: Option<SkipReason>,
+    /// The failing elements of a `forEach` check that declares `item:`.
+    items: Vec<Item>,
 }
 
 impl Verdict {
@@ -230,6 +233,7 @@ impl Verdict {
             status: Status::Skipped,
             message: message.into(),
             skip: Some(reason),
+            items: Vec::new(),
         }
     }
 }
@@ -241,6 +245,7 @@ impl From<(Status, String)> for Verdict {
             status,
             message,
             skip: None,
+            items: Vec::new(),
         }
     }
 }
@@ -283,20 +288,18 @@ fn evaluate_object(check: &Check, ctx: &Context) -> Verdict {
     if let Some(skip) = conditions(check, ctx) {
         return skip;
     }
-    evaluate_items(check, ctx, &budget).into()
+    evaluate_items(check, ctx, &budget)
 }
 
-fn evaluate_items(
-    check: &Check,
-    ctx: &Context,
-    budget: &crate::checks::cel::Budget,
-) -> (Status, String) {
+fn evaluate_items(check: &Check, ctx: &Context, budget: &crate::checks::cel::Budget) -> Verdict {
     let Some(for_each) = &check.for_each else {
-        return run_validations(check, ctx);
+        return run_validations(check, ctx).into();
     };
     let items = match for_each.program.execute(ctx) {
         Ok(Value::List(items)) => items,
-        Ok(Value::Null) => return (Status::NoData, "nothing to check: forEach is null".into()),
+        Ok(Value::Null) => {
+            return (Status::NoData, "nothing to check: forEach is null".into()).into();
+        }
         Ok(other) => {
             return (
                 Status::Error,
@@ -305,17 +308,20 @@ fn evaluate_items(
                     where_(check, for_each),
                     other.type_of()
                 ),
-            );
+            )
+                .into();
         }
-        Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))),
+        Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))).into(),
     };
     if items.is_empty() {
         return (
             Status::NoData,
             format!("nothing to check: {} is empty", for_each.source),
-        );
+        )
+            .into();
     }
     let mut failures = Vec::new();
+    let mut failing = Vec::new();
     let mut errors = Vec::new();
     for item in items.iter() {
         if budget.exhausted() {
@@ -330,17 +336,46 @@ fn evaluate_items(
         let mut inner = ctx.new_inner_scope();
         inner.add_variable_from_value("item", item.clone());
         match run_validations(check, &inner) {
-            (Status::Fail, m) => failures.push(m),
+            (Status::Fail, m) => {
+                failures.push(m);
+                // A failing element that cannot be named makes the result an error: a waiver
+                // for one container must never cover an element nobody can tell apart.
+                if let Some(spec) = &check.item {
+                    match item_name(check, spec, &inner) {
+                        Ok(name) => failing.push(Item {
+                            kind: spec.kind,
+                            name,
+                        }),
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
             (Status::Error, m) => errors.push(m),
             _ => {}
         }
     }
     if !errors.is_empty() {
-        (Status::Error, errors.join("; "))
+        (Status::Error, errors.join("; ")).into()
     } else if !failures.is_empty() {
-        (Status::Fail, failures.join("; "))
+        Verdict {
+            items: failing,
+            ..(Status::Fail, failures.join("; ")).into()
+        }
     } else {
-        (Status::Pass, check.title.clone())
+        (Status::Pass, check.title.clone()).into()
+    }
+}
+
+/// The name of the element bound to `item`, by the check's `item.name` expression.
+fn item_name(check: &Check, spec: &CompiledItem, ctx: &Context) -> Result<String, String> {
+    match spec.name.program.execute(ctx) {
+        Ok(Value::String(s)) => Ok(s.to_string()),
+        Ok(other) => Err(format!(
+            "{}: item.name must be a string, got {}",
+            where_(check, &spec.name),
+            other.type_of()
+        )),
+        Err(e) => Err(format!("{}: item.name: {e}", where_(check, &spec.name))),
     }
 }
 
@@ -389,6 +424,7 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
 fn result_of(check: &Check, verdict: Verdict, object: Option<usize>, facts: &Facts) -> CheckResult {
     let mut r = result(check, verdict.status, verdict.message, object, facts);
     r.skip_reason = verdict.skip;
+    r.items = verdict.items;
     r
 }
 
@@ -409,6 +445,7 @@ fn result(
         status,
         message,
         skip_reason: None,
+        items: Vec::new(),
         object: obj.map(|o| ObjectRef {
             kind: o.kind.clone(),
             namespace: o.namespace.clone(),

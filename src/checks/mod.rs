@@ -5,6 +5,7 @@
 //! loads can always be evaluated.
 
 pub mod cel;
+pub mod item;
 pub mod k8s_lib;
 pub mod quantity;
 
@@ -104,6 +105,10 @@ pub struct CheckFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub for_each: Option<Spanned<String>>,
+    /// What each element of `forEach` is (a container, a data key) and its name: failing
+    /// elements are reported by it, and a waiver's `container:` matches on it.
+    #[serde(default)]
+    pub item: Option<item::ItemSpec>,
     /// Conditions under which the check applies; when one is false the result is `skipped`
     /// with its reason (for checklist lines such as "if required").
     #[serde(default)]
@@ -328,6 +333,8 @@ pub struct Check {
     pub kinds: Vec<KindMatcher>,
     pub namespaces: Vec<String>,
     pub for_each: Option<Expr>,
+    /// What the elements of `for_each` are, and their names.
+    pub item: Option<item::CompiledItem>,
     pub when: Vec<CompiledCondition>,
     pub validations: Vec<CompiledValidation>,
     pub request: Option<HttpRequest>,
@@ -564,6 +571,17 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     } else {
         base
     };
+    // Without forEach there are no elements to name: said below.
+    let item = file
+        .item
+        .as_ref()
+        .filter(|_| file.for_each.is_some())
+        .and_then(|spec| {
+            compile(&spec.name, "item.name", in_validations).map(|name| item::CompiledItem {
+                kind: spec.kind,
+                name,
+            })
+        });
     let when: Vec<CompiledCondition> = file
         .when
         .iter()
@@ -726,6 +744,13 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             }
         }
     }
+    if let Some(spec) = file.item.as_ref().filter(|_| file.for_each.is_none()) {
+        errors.push(err(
+            spec.name.referenced.line(),
+            spec.name.referenced.column(),
+            "item names the elements of forEach: a check without forEach has none".into(),
+        ));
+    }
     if file
         .for_window
         .as_deref()
@@ -760,6 +785,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     // What the expressions read, from their syntax trees (not a search of their text).
     let reads: std::collections::BTreeSet<&str> = for_each
         .iter()
+        .chain(item.as_ref().map(|i| &i.name))
         .chain(when.iter().map(|c| &c.expression))
         .chain(
             validations
@@ -797,6 +823,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         kinds,
         namespaces,
         for_each,
+        item,
         when,
         validations,
         request: file.request,

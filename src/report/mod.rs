@@ -14,7 +14,7 @@ pub mod table;
 
 use crate::checks::{Severity, Source};
 use crate::sources::Location;
-pub use reason::SkipReason;
+pub use reason::{Item, SkipReason};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -124,6 +124,10 @@ pub struct CheckResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<SkipReason>,
     pub object: Option<ObjectRef>,
+    /// The elements of the object that failed (of a check whose `forEach` declares `item:`),
+    /// one per failing element; `message` joins their messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Item>,
     pub location: Option<Location>,
     pub checklist: Vec<String>,
     /// The outcome before a waiver applied (only on waived results).

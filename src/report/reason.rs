@@ -1,7 +1,9 @@
-//! Why a result is what it is, as data: the reason a result is `skipped`. The message says the
-//! same for people; the checklist decides on this.
+//! Why a result is what it is, as data: the reason a result is `skipped` and the items (the
+//! containers of a pod template, the keys of a ConfigMap) a per-item check found failing. The
+//! message says the same for people; the checklist and waivers decide on these.
 
 use crate::checks::Source;
+use crate::checks::item::ItemKind;
 use crate::config::Requirement;
 use serde::{Deserialize, Serialize};
 
@@ -30,4 +32,11 @@ impl SkipReason {
     pub fn not_applicable(&self) -> bool {
         matches!(self, Self::NotApplicable | Self::Optional { .. })
     }
+}
+/// One element a `forEach` check iterated, named by the check's `item:` declaration.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    pub kind: ItemKind,
+    pub name: String,
 }
