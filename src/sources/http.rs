@@ -600,7 +600,7 @@ async fn fetch_on(
                     cap + 1,
                 )
                 .await
-                .map_err(|e| format!("{} via the API server: {}", target.display, e.0))?;
+                .map_err(|e| format!("{} via the API server: {e}", target.display))?;
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             // A Kubernetes Status is the API server's own refusal (no endpoints, RBAC, address not
             // allowed), not the service's answer: the probe could not be made.
