@@ -79,7 +79,7 @@ pub enum Command {
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
-    /// Print the JSON Schema of a check file, or of .mlsdm-audit.yaml.
+    /// Print the JSON Schema of a check file, of .mlsdm-audit.yaml, or of the JSON report.
     Schema {
         #[arg(value_enum, default_value = "check")]
         of: SchemaOf,
@@ -339,6 +339,8 @@ pub enum SchemaOf {
     Check,
     /// The team config file, .mlsdm-audit.yaml.
     Config,
+    /// The JSON report (`-o json`).
+    Report,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -15,12 +15,15 @@ pub mod table;
 use crate::checks::{Severity, Source};
 use crate::sources::Location;
 pub use reason::{Item, SkipReason};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub const SCHEMA_VERSION: &str = "1";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Pass,
@@ -46,7 +49,7 @@ impl fmt::Display for Status {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct ObjectRef {
     pub kind: String,
     pub namespace: Option<String>,
@@ -63,7 +66,7 @@ impl fmt::Display for ObjectRef {
 }
 
 /// Who accepted a failure, why and until when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaiverInfo {
     pub reason: String,
@@ -75,7 +78,7 @@ pub struct WaiverInfo {
 }
 
 /// A reviewer's confirmation of a manual item.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attestation {
     pub by: String,
@@ -86,7 +89,7 @@ pub struct Attestation {
 }
 
 /// How a result compares with the baseline report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Change {
     /// Failing now, not failing in the baseline.
@@ -97,7 +100,7 @@ pub enum Change {
 }
 
 /// One reviewer's signature over the report's content.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Signoff {
     pub role: String,
@@ -110,7 +113,7 @@ pub struct Signoff {
     pub signature: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckResult {
     pub id: String,
@@ -149,7 +152,7 @@ pub struct CheckResult {
 }
 
 /// The window a metrics check asked for, and what the run could evaluate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WindowInfo {
     /// The check's `for`, e.g. `5m`.
@@ -160,7 +163,7 @@ pub struct WindowInfo {
     pub source: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub pass: usize,
@@ -190,13 +193,13 @@ impl Summary {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     /// What was audited: manifests, a live cluster, or only a service.
@@ -236,7 +239,7 @@ pub struct Target {
 }
 
 /// Which cluster a live audit read.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterTarget {
     pub server: String,
@@ -248,8 +251,9 @@ pub struct ClusterTarget {
     pub requests: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(title = "mlsdm-audit report")]
 pub struct Report {
     pub schema_version: String,
     pub tool: Tool,
@@ -271,14 +275,14 @@ pub struct Report {
 }
 
 /// Something the run did with its input, said once (not a check result).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Note {
     pub kind: NoteKind,
     pub message: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoteKind {
     /// A file found by walking a directory that holds no Kubernetes object (a kustomization,
@@ -301,7 +305,7 @@ impl fmt::Display for Note {
 }
 
 /// Where one check's definition came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckOrigin {
     pub id: String,
@@ -326,6 +330,13 @@ impl CheckOrigin {
             remediation: Some(check.remediation.clone()).filter(|r| !r.trim().is_empty()),
         }
     }
+}
+
+/// The JSON Schema of the report (`-o json`, and what `report` and `verify` read):
+/// `mlsdm-audit schema report`, committed as schema/report.schema.json.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Report);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }
 
 /// Sort key: the seed checklist's section order; sections it does not have sort after.
@@ -415,7 +426,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// What a run audited (the report's `target.mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Manifest files, or what kustomize or Helm rendered: a release not deployed yet.

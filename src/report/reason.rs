@@ -5,11 +5,12 @@
 use crate::checks::Source;
 use crate::checks::item::ItemKind;
 use crate::config::Requirement;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a check was not evaluated here. Only [`SkipReason::not_applicable`] reasons close a
 /// checklist line; every other skip leaves it open (the evidence was not gathered).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SkipReason {
     /// A `when` condition of the check did not hold for this object or response.
@@ -34,7 +35,7 @@ impl SkipReason {
     }
 }
 /// One element a `forEach` check iterated, named by the check's `item:` declaration.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     pub kind: ItemKind,

@@ -43,7 +43,17 @@ const CLUSTER_SCOPED: &[&str] = &[
 ];
 
 /// Where a manifest object was read from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    PartialOrd,
+    Ord,
+)]
 pub struct Location {
     pub file: String,
     pub line: u64,
