@@ -8,7 +8,7 @@ use crate::checks::{Check, Expr, Source};
 use crate::promql::QueryValue;
 use crate::report::{CheckResult, Item, ObjectRef, SkipReason, Status, WindowInfo};
 use crate::sources::Facts;
-use crate::sources::http::{HttpOutcome, MetricOutcome, Probe};
+use crate::sources::http::{HttpOutcome, MetricOutcome, Probe, ProbeSkip};
 use cel::Context;
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
@@ -492,7 +492,12 @@ fn evaluate_http(
     {
         let verdict = match outcome {
             HttpOutcome::Skipped(reason, why) => {
-                Verdict::skipped(reason.clone(), format!("not evaluated: {why}"))
+                let reason = match reason {
+                    ProbeSkip::NeedsActive => SkipReason::NeedsActive,
+                    ProbeSkip::NeedsEndpoint => SkipReason::NeedsEndpoint,
+                    ProbeSkip::NeedsApiKey => SkipReason::NeedsApiKey,
+                };
+                Verdict::skipped(reason, format!("not evaluated: {why}"))
             }
             HttpOutcome::Error(e) => (Status::Error, e.clone()).into(),
             HttpOutcome::Response(_) | HttpOutcome::Burst(_) | HttpOutcome::Load(_) => {

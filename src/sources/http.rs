@@ -14,7 +14,6 @@
 
 use crate::checks::{Check, HttpRequest, Source, parse_duration};
 use crate::promql::{self, QueryValue, Store};
-use crate::report::SkipReason;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error as _;
@@ -114,8 +113,19 @@ pub enum HttpOutcome {
     Burst(Vec<ResponseFacts>),
     Load(Value),
     /// Not sent: why, as data and for people.
-    Skipped(crate::report::SkipReason, String),
+    Skipped(ProbeSkip, String),
     Error(String),
+}
+
+/// Why a probe was not sent (the engine reports it as the result's `skipReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeSkip {
+    /// An active probe without `--active`.
+    NeedsActive,
+    /// Not a GET, authenticated, a burst or load: only to `--endpoint` URLs.
+    NeedsEndpoint,
+    /// Authenticated, with no API key given.
+    NeedsApiKey,
 }
 
 /// One http check's outcome at one target.
@@ -641,14 +651,14 @@ fn skip_reason(
     req: &HttpRequest,
     target: &Target,
     opts: &HttpOptions,
-) -> Option<(SkipReason, String)> {
+) -> Option<(ProbeSkip, String)> {
     if req.active && !opts.active {
-        return Some((SkipReason::NeedsActive, "active probe: sends more than a handful of requests or does real work; run with --active".into()));
+        return Some((ProbeSkip::NeedsActive, "active probe: sends more than a handful of requests or does real work; run with --active".into()));
     }
     if target.is_proxy() {
         if req.method != "GET" {
             return Some((
-                SkipReason::NeedsEndpoint,
+                ProbeSkip::NeedsEndpoint,
                 format!(
                     "{} probes go only to --endpoint URLs: through the API server the audit sends nothing but GET",
                     req.method
@@ -656,11 +666,11 @@ fn skip_reason(
             ));
         }
         if req.authenticated {
-            return Some((SkipReason::NeedsEndpoint, "authenticated probes need --endpoint: the API server's proxy does not pass a bearer key on".into()));
+            return Some((ProbeSkip::NeedsEndpoint, "authenticated probes need --endpoint: the API server's proxy does not pass a bearer key on".into()));
         }
         if req.load.is_some() || req.repeat.is_some() {
             return Some((
-                SkipReason::NeedsEndpoint,
+                ProbeSkip::NeedsEndpoint,
                 "bursts and load probes go only to --endpoint URLs, never through the API server"
                     .into(),
             ));
@@ -668,7 +678,7 @@ fn skip_reason(
     }
     if req.authenticated && opts.api_key.is_none() {
         return Some((
-            SkipReason::NeedsApiKey,
+            ProbeSkip::NeedsApiKey,
             "needs MLSDM's API key: give --api-key-env VAR".into(),
         ));
     }
