@@ -1,8 +1,29 @@
 //! MLSDM's production checklist (the seed), embedded: its sections and lines in their own order,
 //! so reports read top to bottom like the checklist a reviewer knows.
 
-/// The seed itself, embedded once (the Markdown renderer lays it out again from this text).
+/// The seed itself, embedded once (the Markdown renderer lays it out again from this text, by
+/// the lines of `items`).
 pub const TEXT: &str = include_str!("../fixtures/seed/PRODUCTION_CHECKLIST.md");
+
+/// One checkbox line of the seed, leaf or group, as the Markdown parser nests it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The line's index in the seed text (from 0): its identity.
+    pub line: usize,
+    /// The text after `- [ ] `, as written (bold and code marks kept: roles and check files
+    /// name lines by this text).
+    pub text: String,
+    /// `Part / Section / Group`, as check files write `section` (for a leaf).
+    pub section: String,
+    /// The lines of the checkbox items nested directly under this one (a group line has some).
+    pub children: Vec<usize>,
+}
+
+impl Item {
+    pub fn is_leaf(&self) -> bool {
+        self.children.is_empty()
+    }
+}
 
 /// One leaf checkbox line and the section path it sits in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,55 +52,112 @@ fn part(h2: &str) -> String {
     }
 }
 
-/// The leaf lines of the seed in order, each with its section path.
-pub fn lines() -> Vec<SeedLine> {
+/// Every checkbox item of the seed in document order, parsed once. This is the only parser of
+/// the checklist: the renderers lay the seed out again by these items' lines.
+pub fn items() -> &'static [Item] {
+    static ITEMS: std::sync::OnceLock<Vec<Item>> = std::sync::OnceLock::new();
+    ITEMS.get_or_init(|| parse(TEXT))
+}
+
+/// The checkbox item on `line` of the seed text, if there is one.
+pub fn item_at(line: usize) -> Option<&'static Item> {
+    let items = items();
+    items
+        .binary_search_by_key(&line, |i| i.line)
+        .ok()
+        .map(|k| &items[k])
+}
+
+/// The structure comes from pulldown-cmark (headings, lists nested as CommonMark nests them, task
+/// markers); the text of a heading or an item is taken from the source line as written.
+fn parse(text: &str) -> Vec<Item> {
+    use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |offset: usize| line_starts.partition_point(|&s| s <= offset) - 1;
+    let source_line = |line: usize| text.lines().nth(line).unwrap_or_default();
+
+    let mut items: Vec<Item> = Vec::new();
     let mut h2 = String::new();
     let mut h3: Option<String> = None;
-    let mut items: Vec<(usize, usize, String, String)> = Vec::new();
-    for (i, l) in TEXT.lines().enumerate() {
-        if let Some(h) = l.strip_prefix("## ") {
-            h2 = part(h.trim());
-            h3 = None;
-        } else if let Some(h) = l.strip_prefix("### ") {
-            h3 = Some(clean(h));
-        } else {
-            let trimmed = l.trim_start();
-            if let Some(t) = trimmed.strip_prefix("- [ ] ") {
-                let mut path = h2.clone();
-                if let Some(h) = &h3 {
-                    path = format!("{path} / {h}");
-                }
-                items.push((i, l.len() - trimmed.len(), t.to_string(), path));
-            }
-        }
-    }
-    let mut out = Vec::new();
+    // Open list items: (index in `items` once its task marker is seen, its line).
+    let mut open: Vec<(Option<usize>, usize)> = Vec::new();
+    // The group a top-level item with children names ("**Kubernetes Cluster** (if using K8s)").
     let mut group: Option<String> = None;
-    for (k, (i, indent, text, path)) in items.iter().enumerate() {
-        let has_children = items
-            .get(k + 1)
-            .is_some_and(|(j, next, _, _)| *j == i + 1 && next > indent);
-        if *indent == 0 {
-            // "**Kubernetes Cluster** (if using K8s)" is the group "Kubernetes Cluster".
-            group = has_children.then(|| {
-                let name = clean(text.split(':').next().unwrap_or(text));
-                name.split(" (").next().unwrap_or(&name).to_string()
-            });
+    for (event, range) in Parser::new_ext(text, Options::ENABLE_TASKLISTS).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                let heading = source_line(line_of(range.start))
+                    .trim_start_matches('#')
+                    .trim();
+                match level {
+                    HeadingLevel::H2 => {
+                        h2 = part(heading);
+                        h3 = None;
+                    }
+                    HeadingLevel::H3 => h3 = Some(clean(heading)),
+                    _ => {}
+                }
+            }
+            Event::Start(Tag::Item) => open.push((None, line_of(range.start))),
+            Event::End(TagEnd::Item) => {
+                open.pop();
+            }
+            Event::TaskListMarker(_) => {
+                let Some(&(_, line)) = open.last() else {
+                    continue;
+                };
+                let raw = source_line(line).trim_start();
+                let item_text = raw
+                    .strip_prefix("- [ ] ")
+                    .or_else(|| raw.get(6..))
+                    .unwrap_or(raw)
+                    .to_string();
+                let parent = open.iter().rev().skip(1).find_map(|(slot, _)| *slot);
+                let mut section = h2.clone();
+                if let Some(h) = &h3 {
+                    section = format!("{section} / {h}");
+                }
+                match parent {
+                    None => {
+                        let name = clean(item_text.split(':').next().unwrap_or(&item_text));
+                        group = Some(name.split(" (").next().unwrap_or(&name).to_string());
+                    }
+                    Some(p) => {
+                        if let Some(g) = &group {
+                            section = format!("{section} / {g}");
+                        }
+                        items[p].children.push(line);
+                    }
+                }
+                if let Some(last) = open.last_mut() {
+                    last.0 = Some(items.len());
+                }
+                items.push(Item {
+                    line,
+                    text: item_text,
+                    section,
+                    children: Vec::new(),
+                });
+            }
+            _ => {}
         }
-        if has_children {
-            continue;
-        }
-        let section = match (&group, *indent > 0) {
-            (Some(g), true) => format!("{path} / {g}"),
-            _ => path.clone(),
-        };
-        out.push(SeedLine {
-            section,
-            text: text.clone(),
-            seed_line: *i,
-        });
     }
-    out
+    items
+}
+
+/// The leaf lines of the seed in order, each with its section path.
+pub fn lines() -> Vec<SeedLine> {
+    items()
+        .iter()
+        .filter(|i| i.is_leaf())
+        .map(|i| SeedLine {
+            section: i.section.clone(),
+            text: i.text.clone(),
+            seed_line: i.line,
+        })
+        .collect()
 }
 
 /// The sign-off roles, in the seed's order: its Sign-Off lines' bold names
@@ -129,6 +207,31 @@ mod tests {
                 "Product Owner"
             ]
         );
+    }
+
+    /// CommonMark could read a checkbox line as the continuation of the one above it; every
+    /// `- [ ] ` line of the text must be an item, and a group's lines are indented under it.
+    #[test]
+    fn every_checkbox_line_is_an_item() {
+        let boxes: Vec<usize> = TEXT
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("- [ ] "))
+            .map(|(i, _)| i)
+            .collect();
+        let lines: Vec<usize> = items().iter().map(|i| i.line).collect();
+        assert_eq!(lines, boxes);
+        let indent = |line: usize| {
+            let l = TEXT.lines().nth(line).unwrap();
+            l.len() - l.trim_start().len()
+        };
+        for item in items() {
+            for &child in &item.children {
+                assert!(indent(child) > indent(item.line), "line {child}");
+                assert!(item_at(child).is_some());
+            }
+        }
+        assert_eq!(items().iter().filter(|i| !i.is_leaf()).count(), 41);
     }
 
     #[test]

@@ -196,6 +196,7 @@ pub struct HttpRequest {
     #[serde(default)]
     pub active: bool,
     /// Send the request this many times in a burst; validations see `responses` (a list).
+    #[schemars(range(min = 1, max = 1_000))]
     #[serde(default)]
     pub repeat: Option<u32>,
     /// A bounded load probe; validations see `load` (`requests`, `rps`, `p50Ms`, `p95Ms`, `errors`).
@@ -228,14 +229,43 @@ pub struct RetrySpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoadSpec {
     /// Total requests to send (bounded by `maxSeconds`).
+    #[schemars(range(min = 1, max = 100_000))]
     pub requests: u32,
     /// Requests in flight at once.
+    #[schemars(range(min = 1, max = 256))]
     pub concurrency: u32,
     /// Hard stop for the probe.
+    #[schemars(range(min = 1, max = 600))]
     pub max_seconds: u32,
 }
 
+/// The most a check may ask of the service: a burst, and a load probe's size, rate and length.
+/// A check file is input: without these a typo (`concurrency: 4000000000`) would spawn tasks
+/// until memory ran out, or keep the probe (and the service) busy for days.
+pub const MAX_REPEAT: u32 = 1_000;
+pub const MAX_LOAD_REQUESTS: u32 = 100_000;
+pub const MAX_LOAD_CONCURRENCY: u32 = 256;
+pub const MAX_LOAD_SECONDS: u32 = 600;
+
 impl HttpRequest {
+    /// Why the burst or the load this request asks for is out of bounds, if it is.
+    fn out_of_bounds(&self) -> Option<String> {
+        if let Some(n) = self.repeat
+            && !(1..=MAX_REPEAT).contains(&n)
+        {
+            return Some(format!("request.repeat is {n}: give 1 to {MAX_REPEAT}"));
+        }
+        let load = self.load.as_ref()?;
+        [
+            ("requests", load.requests, MAX_LOAD_REQUESTS),
+            ("concurrency", load.concurrency, MAX_LOAD_CONCURRENCY),
+            ("maxSeconds", load.max_seconds, MAX_LOAD_SECONDS),
+        ]
+        .into_iter()
+        .find(|(_, value, max)| !(1..=*max).contains(value))
+        .map(|(field, value, max)| format!("request.load.{field} is {value}: give 1 to {max}"))
+    }
+
     /// A plain GET of `path`, for the requests the tool makes itself (scrapes, queries).
     pub fn get(path: &str) -> Self {
         Self {
@@ -650,6 +680,9 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
                     if heavy && !r.active {
                         errors.push(err(line_of("request"), 1, "a request that repeats more than 5 times or carries a load must set active: true".into()));
                     }
+                    if let Some(problem) = r.out_of_bounds() {
+                        errors.push(err(line_of("request"), 1, problem));
+                    }
                     if !["GET", "POST", "HEAD"].contains(&r.method.as_str()) {
                         errors.push(err(
                             line_of("request"),
@@ -1002,7 +1035,14 @@ fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, S
     let mut out = Vec::new();
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-            Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
+            // An unreadable entry is an error, not a check file skipped.
+            Ok(rd) => match rd.map(|e| e.map(|e| e.path())).collect() {
+                Ok(paths) => paths,
+                Err(e) => {
+                    errors.push(io_err(path, &format!("cannot read directory: {e}")));
+                    return out;
+                }
+            },
             Err(e) => {
                 errors.push(io_err(path, &format!("cannot read directory: {e}")));
                 return out;
@@ -1126,6 +1166,45 @@ mod tests {
         let no_pointer =
             "  path: /generate\n  retry:\n    attempts: 2\n    whileJson:\n      accepted: false\n";
         assert!(check(no_pointer).is_some_and(|m| m.contains("JSON pointers")));
+    }
+
+    /// A burst or a load probe is bounded at load time: before, `concurrency: 4000000000` was
+    /// accepted and the probe spawned tasks until memory ran out.
+    #[test]
+    fn bursts_and_loads_are_bounded() {
+        let check = |request: &str| {
+            let text = format!(
+                "id: x\ntitle: t\nsection: s\nseverity: high\nsource: http\nrequest:\n  path: /generate\n  active: true\n{request}validations:\n  - expression: response.status == 200\nremediation: r\ndoc: d\n"
+            );
+            parse_check("x.yaml", &text, &cel::CelEnv::default())
+                .err()
+                .map(|e| e[0].message.clone())
+        };
+        let load = |r: u32, c: u32, s: u32| {
+            format!("  load:\n    requests: {r}\n    concurrency: {c}\n    maxSeconds: {s}\n")
+        };
+        assert_eq!(check(&load(200, 10, 30)), None);
+        assert_eq!(check("  repeat: 20\n"), None);
+        for (request, field) in [
+            (
+                load(200, 4_000_000_000, 30),
+                "request.load.concurrency is 4000000000",
+            ),
+            (load(0, 10, 30), "request.load.requests is 0"),
+            (load(200_000, 10, 30), "request.load.requests is 200000"),
+            (load(200, 10, 86_400), "request.load.maxSeconds is 86400"),
+            (
+                "  repeat: 4000000000\n".to_string(),
+                "request.repeat is 4000000000",
+            ),
+            ("  repeat: 0\n".to_string(), "request.repeat is 0"),
+        ] {
+            let got = check(&request);
+            assert!(
+                got.as_deref().is_some_and(|m| m.starts_with(field)),
+                "{request}: {got:?}"
+            );
+        }
     }
 
     #[test]

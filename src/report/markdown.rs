@@ -92,17 +92,13 @@ pub fn render(report: &Report) -> String {
         .flat_map(|s| s.lines.iter())
         .filter_map(|l| Some((l.seed_line?, l)))
         .collect();
-    let raw: Vec<&str> = SEED.lines().collect();
     let mut out = String::new();
-    let mut in_signoff = false;
     let mut wrote_preamble = false;
-    for (i, l) in raw.iter().enumerate() {
-        if l.starts_with("## ") {
-            in_signoff = l.trim() == "## Sign-Off";
-        }
-        let trimmed = l.trim_start();
-        let indent = &l[..l.len() - trimmed.len()];
-        let Some(text) = trimmed.strip_prefix("- [ ] ") else {
+    let mut wrote_signoff = false;
+    // The seed is laid out again line by line; `seed::item_at` says which lines are checkbox
+    // items (the seed module is the only parser of the checklist).
+    for (i, l) in SEED.lines().enumerate() {
+        let Some(item) = crate::seed::item_at(i) else {
             out.push_str(l);
             out.push('\n');
             if !wrote_preamble && l.starts_with("# ") {
@@ -134,31 +130,23 @@ pub fn render(report: &Report) -> String {
             }
             continue;
         };
-        let has_children = raw.get(i + 1).is_some_and(|n| {
-            let t = n.trim_start();
-            t.starts_with("- [ ] ") && n.len() - t.len() > indent.len()
-        });
-        if in_signoff {
+        let indent = &l[..l.len() - l.trim_start().len()];
+        let text = &item.text;
+        if item.section == "Sign-Off" {
             // The role lines become the sign-off table, written once.
-            if !raw[i - 1].trim_start().starts_with("- [ ] ") {
+            if !wrote_signoff {
+                wrote_signoff = true;
                 out.push_str(&signoff_table(report));
             }
             continue;
         }
-        if has_children {
+        if !item.is_leaf() {
             // A group line is done when all its lines are.
-            let mut j = i + 1;
-            let mut done = true;
-            while let Some(n) = raw.get(j) {
-                let t = n.trim_start();
-                if !(t.starts_with("- [ ] ") && n.len() - t.len() > indent.len()) {
-                    break;
-                }
-                done &= by_seed_line
-                    .get(&j)
-                    .is_some_and(|l| l.state == LineState::Done);
-                j += 1;
-            }
+            let done = item.children.iter().all(|c| {
+                by_seed_line
+                    .get(c)
+                    .is_some_and(|l| l.state == LineState::Done)
+            });
             let _ = writeln!(out, "{indent}- {} {text}", if done { "[x]" } else { "[ ]" });
             continue;
         }

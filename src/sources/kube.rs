@@ -211,7 +211,12 @@ pub struct ClusterFacts {
     pub requests: u64,
 }
 
-/// client-go-style token bucket: `burst` requests at once, then `qps` per second.
+/// client-go-style token bucket: `burst` requests at once, then `qps` per second (client-go's
+/// `flowcontrol.NewTokenBucketRateLimiter`, whose defaults `--qps`/`--burst` follow).
+///
+/// Kept here rather than taken from `governor`: that crate (std only, no quanta) adds seven
+/// crates and waits on futures-timer's own timer thread, for what these lines do on tokio's
+/// clock; the semantics (float qps, whole-token burst) are client-go's, which operators know.
 struct RateLimiter {
     qps: f64,
     burst: f64,

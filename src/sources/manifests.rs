@@ -327,16 +327,19 @@ fn collect(
             });
             return Ok(());
         }
+        let unreadable = |e: std::io::Error| ManifestError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read directory: {e}"),
+        };
+        // An entry that cannot be read is an error, not a file skipped: a manifest left out
+        // silently would be a release audited without it.
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| ManifestError {
-                file: path.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read directory: {e}"),
-            })?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
+            .map_err(unreadable)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(unreadable)?;
         entries.sort();
         for e in entries {
             let hidden = e
