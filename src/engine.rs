@@ -1,14 +1,15 @@
 //! Evaluates checks against facts: pure, synchronous, no I/O. A failed check is data (a result),
 //! and anything that could not be evaluated is `error`, `no-data` or `skipped`, never `pass`.
 
-use crate::checks::cel::json_to_cel;
 use crate::checks::cel::{CelEnv, display};
 use crate::checks::item::CompiledItem;
 use crate::checks::{Check, Expr, Source};
+use crate::facts::Facts;
+use crate::facts::service::{HttpOutcome, MetricOutcome, Probe, ProbeSkip};
+use crate::facts::values::json_to_cel;
+use crate::k8s::ObjectRef;
 use crate::promql::QueryValue;
-use crate::report::{CheckResult, Item, ObjectRef, SkipReason, Status, WindowInfo};
-use crate::sources::Facts;
-use crate::sources::http::{HttpOutcome, MetricOutcome, Probe, ProbeSkip};
+use crate::report::{CheckResult, Item, SkipReason, Status, WindowInfo};
 use cel::Context;
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;

@@ -1,7 +1,6 @@
 //! The report model: one serde struct that every output format renders, and that `--format json`
 //! is, serialized. Field names here are a contract other tools rely on.
 
-pub mod baseline;
 pub mod checklist;
 pub mod codeclimate;
 pub mod html;
@@ -13,13 +12,17 @@ pub mod sarif;
 pub mod table;
 
 use crate::checks::{Severity, Source};
-use crate::sources::Location;
+use crate::k8s::Location;
+pub use crate::k8s::ObjectRef;
 pub use reason::{Item, SkipReason};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub const SCHEMA_VERSION: &str = "1";
+
+/// How the message of a result skipped as optional begins (its `skipReason` is `optional`).
+pub const OPTIONAL_PREFIX: &str = "optional: declare it in .mlsdm-audit.yaml to check it";
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -46,22 +49,6 @@ impl fmt::Display for Status {
             Self::Waived => "waived",
             Self::Manual => "manual",
         })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub struct ObjectRef {
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
-            None => write!(f, "{}/{}", self.kind, self.name),
-        }
     }
 }
 

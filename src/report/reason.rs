@@ -4,7 +4,7 @@
 
 use crate::checks::Source;
 use crate::checks::item::ItemKind;
-use crate::config::Requirement;
+use crate::checks::requirements::Requirement;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

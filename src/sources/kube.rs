@@ -8,7 +8,7 @@
 //! it into `error` with the RBAC rule that is missing; a kind the server does not serve (a CRD
 //! that is not installed) is reported as such, never as a pass.
 
-use super::{Object, WORKLOAD_KINDS};
+use crate::k8s::{Object, WORKLOAD_KINDS};
 use http::{Request, StatusCode, header};
 use kube::Client;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
@@ -35,164 +35,6 @@ pub struct ClusterOptions {
 
 /// The default bound on pages per list: 5 million objects of one kind, far beyond any namespace.
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
-
-/// A kind the audit reads: its name, and the groups/versions to try in order of preference.
-struct Wanted {
-    kind: &'static str,
-    candidates: &'static [(&'static str, &'static str)],
-    metadata_only: bool,
-}
-
-/// Every kind the built-in checks and the `related` facts read. Newer versions first: the fallback
-/// reaches servers that only serve the older ones (autoscaling/v2beta2, policy/v1beta1).
-const WANTED: &[Wanted] = &[
-    Wanted {
-        kind: "Deployment",
-        candidates: &[("apps", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "StatefulSet",
-        candidates: &[("apps", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "DaemonSet",
-        candidates: &[("apps", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "ReplicaSet",
-        candidates: &[("apps", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "Pod",
-        candidates: &[("", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "Service",
-        candidates: &[("", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "ConfigMap",
-        candidates: &[("", "v1")],
-        metadata_only: false,
-    },
-    // Secret values never leave the API server: metadata only.
-    Wanted {
-        kind: "Secret",
-        candidates: &[("", "v1")],
-        metadata_only: true,
-    },
-    Wanted {
-        kind: "ServiceAccount",
-        candidates: &[("", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "ResourceQuota",
-        candidates: &[("", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "LimitRange",
-        candidates: &[("", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "Namespace",
-        candidates: &[("", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "HorizontalPodAutoscaler",
-        candidates: &[
-            ("autoscaling", "v2"),
-            ("autoscaling", "v2beta2"),
-            ("autoscaling", "v2beta1"),
-            ("autoscaling", "v1"),
-        ],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "PodDisruptionBudget",
-        candidates: &[("policy", "v1"), ("policy", "v1beta1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "NetworkPolicy",
-        candidates: &[("networking.k8s.io", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "Ingress",
-        candidates: &[
-            ("networking.k8s.io", "v1"),
-            ("networking.k8s.io", "v1beta1"),
-            ("extensions", "v1beta1"),
-        ],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "RoleBinding",
-        candidates: &[("rbac.authorization.k8s.io", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "ServiceMonitor",
-        candidates: &[("monitoring.coreos.com", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "PodMonitor",
-        candidates: &[("monitoring.coreos.com", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "PrometheusRule",
-        candidates: &[("monitoring.coreos.com", "v1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "AlertmanagerConfig",
-        candidates: &[
-            ("monitoring.coreos.com", "v1alpha1"),
-            ("monitoring.coreos.com", "v1beta1"),
-        ],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "Rollout",
-        candidates: &[("argoproj.io", "v1alpha1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "ExternalSecret",
-        candidates: &[
-            ("external-secrets.io", "v1"),
-            ("external-secrets.io", "v1beta1"),
-        ],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "SealedSecret",
-        candidates: &[("bitnami.com", "v1alpha1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "GrafanaDashboard",
-        candidates: &[("grafana.integreatly.org", "v1beta1")],
-        metadata_only: false,
-    },
-    Wanted {
-        kind: "VulnerabilityReport",
-        candidates: &[("aquasecurity.github.io", "v1alpha1")],
-        metadata_only: false,
-    },
-];
 
 mod error;
 pub use error::{ClusterError, ClusterErrorKind};
@@ -1207,7 +1049,7 @@ pub async fn gather(
                 .unwrap_or_else(|| default_ns.to_string()),
         )
     };
-    let mut plan: Vec<(String, Resolved, bool)> = WANTED
+    let mut plan: Vec<(String, Resolved, bool)> = crate::k8s::kinds::LISTED
         .iter()
         .map(|w| {
             (

@@ -2,8 +2,8 @@
 //! of every object so findings point at the YAML a user edits. Multi-document YAML, JSON and
 //! `kind: List` are accepted, which covers `helm template` and `kustomize build` output.
 
-use super::{Location, Object};
-use crate::checks::yaml_error_parts;
+use crate::diag::yaml_error_parts;
+use crate::k8s::{Location, Object};
 use crate::report::{Note, NoteKind};
 use serde_json::Value;
 use std::fmt;
