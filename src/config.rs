@@ -278,15 +278,15 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
             let r = c.requires.map_or("?", Requirement::name);
             CheckResult {
                 id: c.id.clone(),
-                title: c.title.clone(),
-                section: c.section.clone(),
+                title: c.title.as_str().into(),
+                section: c.section.as_str().into(),
                 severity: c.severity,
                 source: c.source,
                 status: Status::Skipped,
                 message: format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
                 object: None,
                 location: None,
-                checklist: c.checklist.clone(),
+                checklist: c.checklist.as_slice().into(),
                 outcome: None,
                 waiver: None,
                 attestation: None,

@@ -12,6 +12,7 @@ use cel::Context;
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::objects::Value;
+use std::sync::Arc;
 
 /// Evaluates every check; the order of the results is fixed later by the report. Checks are
 /// spread over the machine's cores: the facts are shared read-only, each thread has its own CEL
@@ -38,11 +39,38 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
     })
 }
 
+/// A check with the strings all its results share (one copy per check, not per result).
+struct Shared<'c> {
+    check: &'c Check,
+    title: Arc<str>,
+    section: Arc<str>,
+    checklist: Arc<[String]>,
+}
+
+impl<'c> Shared<'c> {
+    fn new(check: &'c Check) -> Self {
+        Self {
+            check,
+            title: check.title.as_str().into(),
+            section: check.section.as_str().into(),
+            checklist: check.checklist.as_slice().into(),
+        }
+    }
+}
+
+impl std::ops::Deref for Shared<'_> {
+    type Target = Check;
+    fn deref(&self) -> &Check {
+        self.check
+    }
+}
+
 fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
     let env = CelEnv::default();
     let root = env.root_context();
     let mut results = Vec::new();
     for &check in checks {
+        let check = &Shared::new(check);
         match check.source {
             Source::Manual => results.push(result(
                 check,
@@ -77,7 +105,7 @@ fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
 }
 
 fn evaluate_kubernetes(
-    check: &Check,
+    check: &Shared<'_>,
     facts: &Facts,
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
@@ -348,7 +376,7 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
 }
 
 fn result(
-    check: &Check,
+    check: &Shared<'_>,
     status: Status,
     message: String,
     object: Option<usize>,
@@ -380,7 +408,7 @@ fn result(
 }
 
 fn evaluate_http(
-    check: &Check,
+    check: &Shared<'_>,
     facts: &Facts,
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
@@ -536,7 +564,7 @@ fn evaluate_point(
 }
 
 fn evaluate_metrics(
-    check: &Check,
+    check: &Shared<'_>,
     facts: &Facts,
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
@@ -642,7 +670,7 @@ fn evaluate_metrics(
         }
     };
     let mut r = result(check, status, facts.redact(&message), None, facts);
-    r.window = window;
+    r.window = window.map(Box::new);
     r.endpoint = facts.service_origin();
     results.push(r);
 }
