@@ -11,6 +11,7 @@ pub mod docs;
 pub mod engine;
 pub mod fuzzing;
 pub mod input;
+pub mod parallel;
 pub mod promql;
 pub mod redact;
 pub mod report;
