@@ -32,10 +32,18 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
                 scope.spawn(move || evaluate_serial(&part, facts))
             })
             .collect();
-        handles
+        let mut parts = handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        // Concatenated in thread order into the first part, grown once to the exact total: a
+        // collect through flat_map would double a fresh vector while every part is alive.
+        let mut results = parts.next().unwrap_or_default();
+        let rest: Vec<Vec<CheckResult>> = parts.collect();
+        results.reserve_exact(rest.iter().map(Vec::len).sum());
+        for part in rest {
+            results.extend(part);
+        }
+        results
     })
 }
 
@@ -101,6 +109,8 @@ fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
             Source::Kubernetes => evaluate_kubernetes(check, facts, &root, &mut results),
         }
     }
+    // Up to half the capacity is slack from doubling; the report keeps these for the whole run.
+    results.shrink_to_fit();
     results
 }
 
