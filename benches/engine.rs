@@ -6,9 +6,9 @@
 
 #![allow(clippy::print_stdout)] // a bench reports on stdout
 
-use mlsdm_audit::checks::quantity::Quantity;
 use mlsdm_audit::checks::{self, Source};
 use mlsdm_audit::engine;
+use mlsdm_audit::k8s::quantity::Quantity;
 use mlsdm_audit::sources::Facts;
 use mlsdm_audit::sources::manifests::{Input, load_inputs};
 use mlsdm_audit_testservers::synthetic::manifest_files;

@@ -11,19 +11,20 @@ command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v openssl >/dev/null || need_apt+=(openssl)
 
-# A Python with junitparser (the real JUnit parser the JUnit test reads our XML with) and
-# jsonschema (the SARIF test validates against the SARIF 2.1.0 schema).
+# A Python with junitparser (the real JUnit parser the JUnit test reads our XML with),
+# jsonschema (the SARIF test validates against the SARIF 2.1.0 schema) and PyYAML
+# (scripts/gen-fixtures.py, whose output tests/catalog.rs checks is the committed one).
 python=""
 for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null && "$p" -c 'import junitparser, jsonschema' 2>/dev/null; then python="$p"; break; fi
+  if command -v "$p" >/dev/null && "$p" -c 'import junitparser, jsonschema, yaml' 2>/dev/null; then python="$p"; break; fi
 done
 if [ -z "$python" ]; then
   if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 \
-     && python3 -m pip install -q junitparser jsonschema 2>/dev/null \
-     && python3 -c 'import junitparser, jsonschema' 2>/dev/null; then
+     && python3 -m pip install -q junitparser jsonschema pyyaml 2>/dev/null \
+     && python3 -c 'import junitparser, jsonschema, yaml' 2>/dev/null; then
     python=python3
   else
-    need_apt+=(python3 python3-junitparser python3-jsonschema)
+    need_apt+=(python3 python3-junitparser python3-jsonschema python3-yaml)
     python=/usr/bin/python3
   fi
 fi

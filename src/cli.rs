@@ -45,7 +45,7 @@ pub enum Command {
         mut_arg("timeout", |a| a.help("Not used by watch: it runs until --until; every request is bounded by --request-timeout and --http-timeout").hide(true)),
         mut_arg("output", |a| a.help("Also write the final post-deployment report here"))
     )]
-    Watch(Box<crate::watch::WatchArgs>),
+    Watch(Box<WatchArgs>),
     /// List the loaded checks.
     ListChecks {
         #[arg(long, value_enum, default_value = "table")]
@@ -307,7 +307,7 @@ pub struct CheckArgs {
         value_delimiter = ',',
         value_name = "REQUIREMENT,..."
     )]
-    pub requirements: Vec<crate::config::Requirement>,
+    pub requirements: Vec<crate::checks::requirements::Requirement>,
     #[command(flatten)]
     pub view: ViewArgs,
 }
@@ -395,4 +395,44 @@ pub fn man_page() -> Vec<u8> {
     // Writing into a Vec cannot fail.
     let _ = clap_mangen::Man::new(Cli::command()).render(&mut out);
     out
+}
+
+/// How `watch` reports each evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// One status line per criterion and the time to the next checkpoint (default on a terminal).
+    Status,
+    /// One JSON object per line and event (default otherwise), for log pipelines.
+    Jsonl,
+}
+
+/// `mlsdm-audit watch`: `check`'s source flags plus the schedule.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// How often the rollback criteria are evaluated.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub interval: String,
+    /// When, after the rollout, to write a report of the post-deployment checks.
+    #[arg(
+        long,
+        default_value = "1h,4h,24h",
+        value_delimiter = ',',
+        value_name = "DURATION,..."
+    )]
+    pub checkpoints: Vec<String>,
+    /// The rollout time: RFC 3339 or a duration ago (`15m`). Default: the MLSDM Deployment's
+    /// newest ReplicaSet's creation (read from the cluster), else the start of the watch.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Stop this long after the rollout (default: at the last checkpoint).
+    #[arg(long, value_name = "DURATION")]
+    pub until: Option<String>,
+    /// Where the checkpoint, rollback and final reports are written (created if missing).
+    #[arg(long, default_value = "mlsdm-watch", value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Events as status lines or JSON lines (default: status on a terminal, else jsonl).
+    #[arg(long = "output", short = 'o', value_enum, value_name = "FORMAT")]
+    pub events: Option<EventFormat>,
 }

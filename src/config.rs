@@ -11,74 +11,18 @@
 //! `--no-config` ignores it. Fields are closed like check files': an unknown key is an error
 //! with its file:line (exit 2). Command-line flags win over the file.
 
+pub use crate::checks::requirements::{EvidenceObject, ExternalEvidence, Requirement};
 use crate::checks::{Check, Severity};
+use crate::k8s::Object;
+pub use crate::report::OPTIONAL_PREFIX;
 use crate::report::{CheckResult, Status};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_saphyr::Spanned;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The config file's name, looked for upward from the working directory.
 pub const FILE_NAME: &str = ".mlsdm-audit.yaml";
-
-/// Why an optional check was not evaluated: its result's message begins with this.
-pub const OPTIONAL_PREFIX: &str = "optional: declare it in .mlsdm-audit.yaml to check it";
-
-/// An optional or conditional checklist item a team declares applies to its deployment. Checks
-/// that cover such an item say so (`requires:` in the check file) and are `skipped` unless the
-/// requirement is declared (`requirements:` here, or `--require`).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Requirement {
-    /// "Tracing (Optional)": distributed tracing, its endpoint, sampling and storage.
-    Tracing,
-    /// "IP whitelisting configured (if required)": Ingresses restrict source IP ranges.
-    IpAllowlist,
-    /// "Penetration testing performed (if required)".
-    PenetrationTest,
-    /// "Multi-region setup (if required)".
-    MultiRegion,
-    /// "GDPR compliance reviewed (if applicable)".
-    Gdpr,
-    /// "Legal review completed (if required)".
-    LegalReview,
-    /// "Maintenance window announced (if required)".
-    MaintenanceWindow,
-}
-
-impl Requirement {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Tracing => "tracing",
-            Self::IpAllowlist => "ip-allowlist",
-            Self::PenetrationTest => "penetration-test",
-            Self::MultiRegion => "multi-region",
-            Self::Gdpr => "gdpr",
-            Self::LegalReview => "legal-review",
-            Self::MaintenanceWindow => "maintenance-window",
-        }
-    }
-}
-
-impl fmt::Display for Requirement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// `.mlsdm-audit.yaml`, exactly as written. Relative paths are relative to the file.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -177,7 +121,7 @@ pub fn load(path: &Path) -> Result<Config, String> {
         ConfigFile::default()
     } else {
         serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, col, msg) = crate::checks::yaml_error_parts(&e);
+            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
             format!("{name}:{line}:{col}: {msg}")
         })?
     };
@@ -298,78 +242,12 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
         .collect()
 }
 
-/// `externalEvidence` in a check file: the evidence may live outside the cluster's objects, but
-/// only when the cluster does not hold the objects that would carry it.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ExternalEvidence {
-    /// Where else the evidence may live (a central Alertmanager, Grafana, a vault).
-    pub elsewhere: String,
-    /// The objects that carry the evidence when it lives in the cluster. When any of them is in
-    /// the audited scope the evidence is not elsewhere: a failure stays `fail`. Only when none
-    /// is does a failure become `no-data` (attestable).
-    pub in_cluster: Vec<EvidenceObject>,
-}
-
-/// An object kind that carries the evidence, optionally only with a label or annotation key.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct EvidenceObject {
-    /// The object's kind, e.g. `AlertmanagerConfig`.
-    pub kind: String,
-    /// Only objects carrying this label key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// Only objects carrying this annotation key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotation: Option<String>,
-}
-
-impl EvidenceObject {
-    fn matches(&self, o: &crate::sources::Object) -> bool {
-        let has = |field: &str, key: &Option<String>| {
-            key.as_ref().is_none_or(|k| {
-                o.json
-                    .pointer(&format!("/metadata/{field}"))
-                    .and_then(|m| m.as_object())
-                    .is_some_and(|m| m.contains_key(k))
-            })
-        };
-        o.kind == self.kind && has("labels", &self.label) && has("annotations", &self.annotation)
-    }
-}
-
-impl fmt::Display for EvidenceObject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.kind)?;
-        if let Some(l) = &self.label {
-            write!(f, " labelled {l}")?;
-        }
-        if let Some(a) = &self.annotation {
-            write!(f, " annotated {a}")?;
-        }
-        Ok(())
-    }
-}
-
-impl ExternalEvidence {
-    /// The in-cluster objects, for messages: "an AlertmanagerConfig or a Secret annotated x".
-    pub fn objects(&self) -> String {
-        let names: Vec<String> = self.in_cluster.iter().map(|o| format!("a {o}")).collect();
-        names.join(" or ")
-    }
-}
-
 /// Checks whose evidence may live outside the cluster's objects (`externalEvidence`): a failure
 /// there, when none of the objects that would carry the evidence in the cluster is audited,
 /// means the audit did not find the evidence, not that it is missing, so it is `no-data` with
 /// where else it may be and how to attest it. When the cluster holds such an object the
 /// evidence is there and wrong: the failure stays `fail`, saying which object it found.
-pub fn external_evidence(
-    results: &mut [CheckResult],
-    checks: &[Check],
-    objects: &[crate::sources::Object],
-) {
+pub fn external_evidence(results: &mut [CheckResult], checks: &[Check], objects: &[Object]) {
     for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
         let Some(e) = checks
             .iter()

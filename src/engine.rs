@@ -1,13 +1,14 @@
 //! Evaluates checks against facts: pure, synchronous, no I/O. A failed check is data (a result),
 //! and anything that could not be evaluated is `error`, `no-data` or `skipped`, never `pass`.
 
-use crate::checks::cel::json_to_cel;
 use crate::checks::cel::{CelEnv, display};
 use crate::checks::{Check, Expr, Source};
+use crate::facts::Facts;
+use crate::facts::service::{HttpOutcome, MetricOutcome, Probe};
+use crate::facts::values::json_to_cel;
+use crate::k8s::ObjectRef;
 use crate::promql::QueryValue;
-use crate::report::{CheckResult, ObjectRef, Status, WindowInfo};
-use crate::sources::Facts;
-use crate::sources::http::{HttpOutcome, MetricOutcome, Probe};
+use crate::report::{CheckResult, Status, WindowInfo};
 use cel::Context;
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;

@@ -5,7 +5,8 @@
 //! They live in the library (not in `fuzz/`) so that the regression test runs exactly what the
 //! fuzzers ran, without the nightly-only fuzzing toolchain.
 
-use crate::checks::{self, cel::CelEnv, quantity::Quantity};
+use crate::checks::{self, cel::CelEnv};
+use crate::k8s::quantity::Quantity;
 use crate::promql::{self, Store};
 use crate::report::{self, Format, Report};
 use crate::signoff;
@@ -37,7 +38,7 @@ pub fn check_eval(data: &[u8]) {
     if manifests::parse_text("release.yaml", RELEASE, &mut objects).is_err() {
         return;
     }
-    let facts = crate::sources::Facts::new(
+    let facts = crate::facts::Facts::new(
         objects,
         std::collections::BTreeSet::from([checks::Source::Kubernetes]),
         None,
@@ -53,7 +54,7 @@ pub fn manifest(data: &[u8]) {
         let _ = manifests::parse_text("fuzz.yaml", t, &mut out);
         let _ = manifests::parse_text("fuzz.json", t, &mut out);
         // Objects that loaded go through the facts layer (secret summaries, relations).
-        let facts = crate::sources::Facts::new(
+        let facts = crate::facts::Facts::new(
             out,
             std::collections::BTreeSet::from([checks::Source::Kubernetes]),
             None,

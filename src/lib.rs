@@ -7,20 +7,26 @@ pub mod activity;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod diag;
 pub mod docs;
 pub mod engine;
+pub mod facts;
 pub mod fuzzing;
 pub mod input;
+pub mod k8s;
 pub mod parallel;
 pub mod promql;
 pub mod redact;
 pub mod report;
+pub mod review;
 pub mod seed;
 pub mod signoff;
 pub mod sources;
 pub mod testchecks;
-pub mod waivers;
 pub mod watch;
+
+// `waivers` was a top-level module before `review` gathered the review stage.
+pub use review::waivers;
 
 use anyhow::Result;
 use checks::{Check, Source};
@@ -40,6 +46,8 @@ pub enum UsageError {
     Waivers(#[from] waivers::WaiverErrors),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Attestations(#[from] review::attestations::AttestationError),
     #[error("{0}")]
     Signoff(#[from] signoff::SignoffError),
     /// The cluster could not be reached or refused the credentials (exit 3).
@@ -108,7 +116,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     let selector = args
         .selector
         .as_deref()
-        .map(sources::selector::parse)
+        .map(k8s::selector::parse)
         .transpose()
         .map_err(|e| UsageError::Invalid(format!("--selector: {e}")))?;
     let manifest_mode =
@@ -139,7 +147,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         .as_deref()
         .map(|p| {
             let selected: Vec<&Check> = checks.iter().chain(&optional_checks).collect();
-            sources::attestations::load(p, &selected)
+            review::attestations::load(p, &selected)
         })
         .transpose()?;
     let baseline = args.baseline.as_deref().map(read_report).transpose()?;
@@ -271,10 +279,10 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
     results.extend(optional);
     waivers::apply(&mut results, &waiver_set, &report::now_rfc3339()[..10]);
     if let Some(a) = &attestations {
-        sources::attestations::apply(&mut results, a);
+        review::attestations::apply(&mut results, a);
     }
     if let Some(b) = &baseline {
-        report::baseline::mark(&mut results, b);
+        review::baseline::mark(&mut results, b);
     }
     let target = Target {
         mode: if cluster_mode {

@@ -14,6 +14,7 @@
 use crate::UsageError;
 use crate::checks::{self, Check, Source};
 use crate::cli::CheckArgs;
+pub use crate::cli::{EventFormat, WatchArgs};
 use crate::report::{self, CheckResult, Report, Status};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -27,46 +28,6 @@ pub const POST_DEPLOYMENT_SECTION: &str = "Post-Deployment Monitoring";
 pub const EXIT_ROLLBACK: u8 = 4;
 /// Without Prometheus an evaluation scrapes for at least this long: a rate needs two scrapes.
 const MIN_OBSERVE: Duration = Duration::from_secs(3);
-
-/// How `watch` reports each evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum EventFormat {
-    /// One status line per criterion and the time to the next checkpoint (default on a terminal).
-    Status,
-    /// One JSON object per line and event (default otherwise), for log pipelines.
-    Jsonl,
-}
-
-/// `mlsdm-audit watch`: `check`'s source flags plus the schedule.
-#[derive(Debug, Clone, clap::Args)]
-pub struct WatchArgs {
-    #[command(flatten)]
-    pub check: CheckArgs,
-    /// How often the rollback criteria are evaluated.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub interval: String,
-    /// When, after the rollout, to write a report of the post-deployment checks.
-    #[arg(
-        long,
-        default_value = "1h,4h,24h",
-        value_delimiter = ',',
-        value_name = "DURATION,..."
-    )]
-    pub checkpoints: Vec<String>,
-    /// The rollout time: RFC 3339 or a duration ago (`15m`). Default: the MLSDM Deployment's
-    /// newest ReplicaSet's creation (read from the cluster), else the start of the watch.
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Stop this long after the rollout (default: at the last checkpoint).
-    #[arg(long, value_name = "DURATION")]
-    pub until: Option<String>,
-    /// Where the checkpoint, rollback and final reports are written (created if missing).
-    #[arg(long, default_value = "mlsdm-watch", value_name = "DIR")]
-    pub output_dir: PathBuf,
-    /// Events as status lines or JSON lines (default: status on a terminal, else jsonl).
-    #[arg(long = "output", short = 'o', value_enum, value_name = "FORMAT")]
-    pub events: Option<EventFormat>,
-}
 
 fn now_epoch() -> f64 {
     std::time::SystemTime::now()

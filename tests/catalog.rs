@@ -432,3 +432,60 @@ fn the_dimension_check_judges_the_dimension_the_service_runs_with() {
     assert_eq!(s, Status::Fail, "{m}");
     assert_eq!(m, "dimension is 10, not 384, 768 or 1024");
 }
+
+/// The derived fixtures are what `scripts/gen-fixtures.py` makes of `fixtures/compliant` and
+/// `fixtures/live` today: a hand edit of a generated file, or a change to the sources without
+/// regenerating, would test something other than what the README says.
+#[test]
+fn generated_fixtures_are_fresh() {
+    let python = std::env::var("MLSDM_AUDIT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let work = std::env::temp_dir().join(format!("mlsdm-audit-genfx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    for dir in ["fixtures/compliant", "fixtures/live"] {
+        let to = work.join(dir);
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = std::process::Command::new(&python)
+        .arg(root().join("scripts/gen-fixtures.py"))
+        .current_dir(&work)
+        .output()
+        .expect("python3 with PyYAML runs scripts/gen-fixtures.py (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "gen-fixtures.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = |base: &Path, dir: &str| -> BTreeMap<String, String> {
+        std::fs::read_dir(base.join(dir))
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect()
+    };
+    for dir in [
+        "fixtures/defects",
+        "fixtures/compliant-modular",
+        "fixtures/defective",
+    ] {
+        let (made, committed) = (files(&work, dir), files(&root(), dir));
+        let made_names: Vec<&String> = made.keys().collect();
+        let committed_names: Vec<&String> = committed.keys().collect();
+        assert_eq!(made_names, committed_names, "{dir}: files differ");
+        for (name, text) in &made {
+            assert!(
+                committed[name] == *text,
+                "{dir}/{name} is not what scripts/gen-fixtures.py makes: run `python3 scripts/gen-fixtures.py`"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}

@@ -389,6 +389,16 @@ fn selector_limits_the_workloads() {
         "json",
     ]);
     assert_eq!(statuses(&json(&out), "replicas-min-3"), ["pass"]);
+    // A selector the API server would refuse is bad input (exit 2), not a scope that matches
+    // nothing: before, `app=mlsdm api` was read as the value "mlsdm api" and exited 3.
+    let out = run(&["check", "-f", "fixtures/compliant", "-l", "app=mlsdm api"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--selector: in selector \"app=mlsdm api\": found 'api'"),
+        "{}",
+        transcript(&out)
+    );
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn state(results: &[&CheckResult]) -> LineState {
             Status::Fail | Status::Error | Status::NoData | Status::Manual
         ) || (r.status == Status::Skipped
             && !r.message.starts_with("not applicable")
-            && !r.message.starts_with(crate::config::OPTIONAL_PREFIX))
+            && !r.message.starts_with(super::OPTIONAL_PREFIX))
     };
     if results.iter().any(|r| open(&r)) {
         LineState::Open

@@ -1,25 +1,14 @@
 //! `--format html`: one self-contained page (no external assets): a summary with counts and a bar
 //! per section, the checklist with status filters, every result, and the sign-off table. It
 //! prints cleanly (filters hidden, everything expanded).
+//!
+//! Written with maud: every value interpolated into the page is escaped unless it is wrapped in
+//! `PreEscaped`, which only the page's own constant style and script are. Object names, messages
+//! and reviewers' names come from the audited cluster and from people; none can become markup.
 
 use super::checklist::{self, LineState};
-use super::{Report, Status};
-use std::fmt::Write as _;
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::{CheckResult, Report, Status};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// Checklist text keeps its `**bold**` and `code` markers out of the page.
 fn plain(s: &str) -> String {
@@ -103,7 +92,7 @@ fn remediation<'a>(report: &'a Report, id: &str) -> Option<&'a str> {
 }
 
 /// The gate's verdict and the score, first thing on the page, coloured as the exit code reads.
-fn verdict_banner(report: &Report) -> String {
+fn verdict_banner(report: &Report) -> Markup {
     let class = match report.exit_code() {
         0 => "pass",
         1 => "fail",
@@ -113,59 +102,60 @@ fn verdict_banner(report: &Report) -> String {
         || "score: n/a (nothing decided)".to_string(),
         |(pct, pass, decided)| format!("score {pct}% ({pass} of {decided} decided results pass)"),
     );
-    let trend = super::trend(report)
-        .map(|t| format!("<span id=\"trend\">{}</span>", esc(&t.line())))
-        .unwrap_or_default();
-    format!(
-        "<div class=\"verdict verdict-{class}\" id=\"verdict\"><b>{}</b><span>{}</span>{trend}</div>\n",
-        esc(&super::verdict(report)),
-        esc(&score)
-    )
+    html! {
+        div class={ "verdict verdict-" (class) } id="verdict" {
+            b { (super::verdict(report)) }
+            span { (score) }
+            @if let Some(t) = super::trend(report) {
+                span id="trend" { (t.line()) }
+            }
+        }
+    }
+}
+
+/// Where a result is: its object and the manifest line, as far as known.
+fn place(r: &CheckResult) -> Markup {
+    html! {
+        @match (&r.object, &r.location) {
+            (Some(o), Some(l)) => { (o.to_string()) " · " (l.file) ":" (l.line) }
+            (Some(o), None) => { (o.to_string()) }
+            (None, Some(l)) => { (l.file) ":" (l.line) }
+            (None, None) => {}
+        }
+    }
 }
 
 /// Failures and errors first, severest first, each with where, what and how to fix it.
-fn findings(report: &Report) -> String {
-    let mut open: Vec<&super::CheckResult> = report
+fn findings(report: &Report) -> Markup {
+    let mut open: Vec<&CheckResult> = report
         .results
         .iter()
         .filter(|r| matches!(r.status, Status::Fail | Status::Error))
         .collect();
-    if open.is_empty() {
-        return String::new();
-    }
     open.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
-    let mut h = format!(
-        "<h2 id=\"findings\">Failures and errors ({})</h2>\n<ol class=\"findings\">\n",
-        open.len()
-    );
-    for r in open {
-        let place = match (&r.object, &r.location) {
-            (Some(o), Some(l)) => format!(
-                "{} &middot; {}:{}",
-                esc(&o.to_string()),
-                esc(&l.file),
-                l.line
-            ),
-            (Some(o), None) => esc(&o.to_string()),
-            (None, Some(l)) => format!("{}:{}", esc(&l.file), l.line),
-            (None, None) => String::new(),
-        };
-        let fix = remediation(report, &r.id)
-            .map(|f| format!("<div class=\"fix\">{}</div>", esc(f)))
-            .unwrap_or_default();
-        let _ = writeln!(
-            h,
-            "<li data-status=\"{st}\"><span class=\"sev sev-{sev}\">{sev}</span> <span class=\"status status-{st}\">{st}{}</span> <code>{}</code> {}<br><span class=\"where\">{place}</span><div>{}</div>{fix}</li>",
-            super::change_mark(r),
-            esc(&r.id),
-            esc(&r.title),
-            esc(&r.message),
-            st = r.status,
-            sev = r.severity,
-        );
+    html! {
+        @if !open.is_empty() {
+            h2 id="findings" { "Failures and errors (" (open.len()) ")" }
+            ol class="findings" {
+                @for r in &open {
+                    li data-status=(r.status) {
+                        span class={ "sev sev-" (r.severity) } { (r.severity) }
+                        " "
+                        span class={ "status status-" (r.status) } { (r.status) (super::change_mark(r)) }
+                        " "
+                        code { (r.id) }
+                        " " (r.title)
+                        br;
+                        span class="where" { (place(r)) }
+                        div { (r.message) }
+                        @if let Some(fix) = remediation(report, &r.id) {
+                            div class="fix" { (fix) }
+                        }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("</ol>\n");
-    h
 }
 
 fn state_name(s: LineState) -> &'static str {
@@ -177,29 +167,72 @@ fn state_name(s: LineState) -> &'static str {
     }
 }
 
+/// One row of the sections table: red when a line fails or errs, amber when one is open for
+/// another reason (no data, a manual item, not evaluated), green when every line is done,
+/// waived or not applicable; and a bar of the lines' states.
+fn section_row(sec: &checklist::Section<'_>) -> Markup {
+    let total = sec.lines.len();
+    let count = |st: LineState| sec.lines.iter().filter(|l| l.state == st).count();
+    let done = count(LineState::Done) + count(LineState::Waived) + count(LineState::NotApplicable);
+    let failing = sec.lines.iter().filter(|l| is_failing(l)).count();
+    let rag = if failing > 0 {
+        "red"
+    } else if count(LineState::Open) > 0 {
+        "amber"
+    } else {
+        "green"
+    };
+    let parts = [
+        ("done", count(LineState::Done)),
+        ("waived", count(LineState::Waived)),
+        ("na", count(LineState::NotApplicable)),
+        ("fail", failing),
+        ("open", count(LineState::Open) - failing),
+    ];
+    html! {
+        tr data-rag=(rag) {
+            td { span class={ "rag rag-" (rag) } {} (sec.path) }
+            td { (done) "/" (total) }
+            td {
+                div class="bar" {
+                    @for (class, n) in parts {
+                        @if n > 0 {
+                            span class={ "s-" (class) }
+                                style=(format!("width:{:.1}%", 100.0 * n as f64 / total as f64)) {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const FILTERS: [(&str, &str); 10] = [
+    ("open", "open"),
+    ("done", "done"),
+    ("waived", "waived"),
+    ("na", "n/a"),
+    ("fail", "fail"),
+    ("error", "error"),
+    ("no-data", "no-data"),
+    ("manual", "manual"),
+    ("skipped", "skipped"),
+    ("pass", "pass"),
+];
+
+fn signoff_row(role: &str, name: &str, time: &str) -> Markup {
+    html! { tr { td { (role) } td { (name) } td { (super::first_chars(time, 10)) } } }
+}
+
 pub fn render(report: &Report) -> String {
     let view = checklist::build(report);
     let s = &report.summary;
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>MLSDM production checklist: audit report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-    );
-    let _ = writeln!(
-        h,
-        "<h1>MLSDM production checklist</h1>\n<p class=\"meta\">Audited by {} {} on {} &middot; {} &middot; fail-on {}</p>",
-        esc(&report.tool.name),
-        esc(&report.tool.version),
-        esc(&report.generated_at),
-        esc(&if report.target.manifests.is_empty() {
-            report.target.mode.to_string()
-        } else {
-            report.target.manifests.join(", ")
-        }),
-        report.target.fail_on
-    );
-    h.push_str("<div class=\"cards\" id=\"summary\">\n");
-    for (label, n) in [
+    let target = if report.target.manifests.is_empty() {
+        report.target.mode.to_string()
+    } else {
+        report.target.manifests.join(", ")
+    };
+    let cards = [
         ("pass", s.pass),
         ("fail", s.fail),
         ("error", s.error),
@@ -207,167 +240,171 @@ pub fn render(report: &Report) -> String {
         ("skipped", s.skipped),
         ("waived", s.waived),
         ("manual", s.manual),
-    ] {
-        let _ = writeln!(
-            h,
-            "<div class=\"card status-{label}\"><b>{n}</b>{label}</div>"
-        );
-    }
-    h.push_str("</div>\n");
-    h.push_str(&verdict_banner(report));
-    h.push_str(&findings(report));
-    h.push_str("<h2>Sections</h2>\n<div class=\"scroll\"><table class=\"sections\"><tr><th>Section</th><th>Lines done</th><th></th></tr>\n");
-    for sec in &view {
-        let total = sec.lines.len();
-        let count = |st: LineState| sec.lines.iter().filter(|l| l.state == st).count();
-        let done =
-            count(LineState::Done) + count(LineState::Waived) + count(LineState::NotApplicable);
-        // Red: a line with a failure or an error; amber: open for another reason (no data, a
-        // manual item, not evaluated); green: every line done, waived or not applicable.
-        let failing = sec.lines.iter().filter(|l| is_failing(l)).count();
-        let rag = if failing > 0 {
-            "red"
-        } else if count(LineState::Open) > 0 {
-            "amber"
-        } else {
-            "green"
-        };
-        let _ = write!(
-            h,
-            "<tr data-rag=\"{rag}\"><td><span class=\"rag rag-{rag}\"></span>{}</td><td>{done}/{total}</td><td><div class=\"bar\">",
-            esc(&sec.path)
-        );
-        for (class, n) in [
-            ("done", count(LineState::Done)),
-            ("waived", count(LineState::Waived)),
-            ("na", count(LineState::NotApplicable)),
-            ("fail", failing),
-            ("open", count(LineState::Open) - failing),
-        ] {
-            if n > 0 {
-                let _ = write!(
-                    h,
-                    "<span class=\"s-{class}\" style=\"width:{:.1}%\"></span>",
-                    100.0 * n as f64 / total as f64
-                );
-            }
-        }
-        h.push_str("</div></td></tr>\n");
-    }
-    h.push_str("</table></div>\n<div class=\"filters\">Show: ");
-    for (value, label) in [
-        ("open", "open"),
-        ("done", "done"),
-        ("waived", "waived"),
-        ("na", "n/a"),
-        ("fail", "fail"),
-        ("error", "error"),
-        ("no-data", "no-data"),
-        ("manual", "manual"),
-        ("skipped", "skipped"),
-        ("pass", "pass"),
-    ] {
-        let _ = write!(
-            h,
-            "<label><input type=\"checkbox\" value=\"{value}\" checked> {label}</label>"
-        );
-    }
-    h.push_str("</div>\n<h2>Checklist</h2>\n");
-    for sec in &view {
-        let _ = writeln!(h, "<h3>{}</h3>\n<ul class=\"checklist\">", esc(&sec.path));
-        for line in &sec.lines {
-            let tick = if line.state == LineState::Open {
-                "&#9744;"
-            } else {
-                "&#9745;"
-            };
-            let _ = writeln!(
-                h,
-                "<li data-state=\"{}\"{}><span class=\"tick\">{tick}</span>{}<span class=\"detail\">{}</span></li>",
-                state_name(line.state),
-                if is_failing(line) {
-                    " class=\"failing\""
-                } else {
-                    ""
-                },
-                esc(&plain(&line.text)),
-                esc(&checklist::detail(line))
-            );
-        }
-        h.push_str("</ul>\n");
-    }
-    h.push_str("<h2>Results</h2>\n<div class=\"scroll\"><table class=\"results\"><tr><th>Status</th><th>Severity</th><th>Check</th><th>Object</th><th>Message</th></tr>\n");
-    for r in &report.results {
-        let object = match (&r.object, &r.location) {
-            (Some(o), Some(l)) => format!(
-                "{}<br><small>{}:{}</small>",
-                esc(&o.to_string()),
-                esc(&l.file),
-                l.line
-            ),
-            (Some(o), None) => esc(&o.to_string()),
-            _ => "&ndash;".into(),
-        };
-        let fix = match (r.status, remediation(report, &r.id)) {
-            (Status::Fail | Status::Error, Some(fix)) => {
-                format!("<div class=\"fix\">{}</div>", esc(fix))
-            }
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            h,
-            "<tr data-status=\"{st}\"><td class=\"status status-{st}\">{st}</td><td>{}</td><td><code>{}</code></td><td>{object}</td><td>{}{fix}</td></tr>",
-            r.severity,
-            esc(&r.id),
-            esc(&r.message),
-            st = r.status
-        );
-    }
-    h.push_str("</table></div>\n");
-    if !report.notes.is_empty() {
-        h.push_str("<h2>Notes on the input</h2>\n<ul class=\"notes\">\n");
-        for n in &report.notes {
-            let _ = writeln!(h, "<li>{}</li>", esc(&n.message));
-        }
-        h.push_str("</ul>\n");
-    }
-    h.push_str("<h2>Sign-Off</h2>\n<table class=\"signoff\"><tr><th>Role</th><th>Name</th><th>Date</th></tr>\n");
-    for role in crate::seed::roles() {
-        let signed: Vec<_> = report.signoffs.iter().filter(|s| s.role == *role).collect();
-        if signed.is_empty() {
-            let _ = writeln!(h, "<tr><td>{}</td><td></td><td></td></tr>", esc(role));
-        }
-        for so in signed {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(role),
-                esc(&so.name),
-                esc(super::first_chars(&so.time, 10))
-            );
-        }
-    }
-    for so in report
-        .signoffs
-        .iter()
-        .filter(|s| !crate::seed::is_role(&s.role))
-    {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&so.role),
-            esc(&so.name),
-            esc(super::first_chars(&so.time, 10))
-        );
-    }
+    ];
     let waived = report
         .results
         .iter()
         .filter(|r| r.status == Status::Waived)
         .count();
-    let _ = writeln!(
-        h,
-        "</table>\n<p class=\"meta\">{waived} waived result(s). Signatures are checked with <code>mlsdm-audit verify</code>. Checklist text: MLSDM PRODUCTION_CHECKLIST.md (MIT, &copy; neuron7x).</p>\n<script>{SCRIPT}</script>\n</body>\n</html>"
-    );
-    h
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "MLSDM production checklist: audit report" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "MLSDM production checklist" }
+                p class="meta" {
+                    "Audited by " (report.tool.name) " " (report.tool.version) " on "
+                    (report.generated_at) " · " (target) " · fail-on " (report.target.fail_on)
+                }
+                div class="cards" id="summary" {
+                    @for (label, n) in cards {
+                        div class={ "card status-" (label) } { b { (n) } (label) }
+                    }
+                }
+                (verdict_banner(report))
+                (findings(report))
+                h2 { "Sections" }
+                div class="scroll" {
+                    table class="sections" {
+                        tr { th { "Section" } th { "Lines done" } th {} }
+                        @for sec in &view { (section_row(sec)) }
+                    }
+                }
+                div class="filters" {
+                    "Show: "
+                    @for (value, label) in FILTERS {
+                        label { input type="checkbox" value=(value) checked; " " (label) }
+                    }
+                }
+                h2 { "Checklist" }
+                @for sec in &view {
+                    h3 { (sec.path) }
+                    ul class="checklist" {
+                        @for line in &sec.lines {
+                            li data-state=(state_name(line.state))
+                                class=[is_failing(line).then_some("failing")] {
+                                span class="tick" {
+                                    // As character references, which tests and scrapers match.
+                                    @if line.state == LineState::Open {
+                                        (PreEscaped("&#9744;"))
+                                    } @else {
+                                        (PreEscaped("&#9745;"))
+                                    }
+                                }
+                                (plain(&line.text))
+                                span class="detail" { (checklist::detail(line)) }
+                            }
+                        }
+                    }
+                }
+                h2 { "Results" }
+                div class="scroll" {
+                    table class="results" {
+                        tr { th { "Status" } th { "Severity" } th { "Check" } th { "Object" } th { "Message" } }
+                        @for r in &report.results {
+                            tr data-status=(r.status) {
+                                td class={ "status status-" (r.status) } { (r.status) }
+                                td { (r.severity) }
+                                td { code { (r.id) } }
+                                td {
+                                    @match (&r.object, &r.location) {
+                                        (Some(o), Some(l)) => { (o.to_string()) br; small { (l.file) ":" (l.line) } }
+                                        (Some(o), None) => { (o.to_string()) }
+                                        _ => { "–" }
+                                    }
+                                }
+                                td {
+                                    (r.message)
+                                    @if matches!(r.status, Status::Fail | Status::Error) {
+                                        @if let Some(fix) = remediation(report, &r.id) {
+                                            div class="fix" { (fix) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !report.notes.is_empty() {
+                    h2 { "Notes on the input" }
+                    ul class="notes" {
+                        @for n in &report.notes { li { (n.message) } }
+                    }
+                }
+                h2 { "Sign-Off" }
+                table class="signoff" {
+                    tr { th { "Role" } th { "Name" } th { "Date" } }
+                    @for role in crate::seed::roles() {
+                        @let signed: Vec<_> = report.signoffs.iter().filter(|s| s.role == *role).collect();
+                        @if signed.is_empty() {
+                            tr { td { (role) } td {} td {} }
+                        }
+                        @for so in signed { (signoff_row(role, &so.name, &so.time)) }
+                    }
+                    @for so in report.signoffs.iter().filter(|s| !crate::seed::is_role(&s.role)) {
+                        (signoff_row(&so.role, &so.name, &so.time))
+                    }
+                }
+                p class="meta" {
+                    (waived) " waived result(s). Signatures are checked with "
+                    code { "mlsdm-audit verify" }
+                    ". Checklist text: MLSDM PRODUCTION_CHECKLIST.md (MIT, © neuron7x)."
+                }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    };
+    one_block_per_line(&page.into_string())
+}
+
+/// Elements that start a line of the page's source.
+const BLOCKS: &[&str] = &[
+    "head>",
+    "body>",
+    "/body>",
+    "/html>",
+    "meta ",
+    "title>",
+    "style>",
+    "script>",
+    "h1>",
+    "h2",
+    "h3>",
+    "p ",
+    "p>",
+    "ol ",
+    "/ol>",
+    "ul ",
+    "/ul>",
+    "li",
+    "table ",
+    "/table>",
+    "tr",
+    "div class=\"c",
+    "div class=\"v",
+    "div class=\"scroll",
+    "div class=\"filters",
+];
+
+/// maud writes the page on one line; a line break before each block element makes a changed
+/// report diff line by line (the committed snapshot, a reviewer's `diff`). Whitespace between
+/// these elements does not render. Escaped text never holds a `<`, so only tags are split.
+fn one_block_per_line(page: &str) -> String {
+    let mut out = String::with_capacity(page.len() + page.len() / 16);
+    for (i, piece) in page.split('<').enumerate() {
+        if i > 0 {
+            if BLOCKS.iter().any(|b| piece.starts_with(b)) && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push('<');
+        }
+        out.push_str(piece);
+    }
+    out.push('\n');
+    out
 }

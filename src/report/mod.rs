@@ -1,7 +1,6 @@
 //! The report model: one serde struct that every output format renders, and that `--format json`
 //! is, serialized. Field names here are a contract other tools rely on.
 
-pub mod baseline;
 pub mod checklist;
 pub mod codeclimate;
 pub mod html;
@@ -12,12 +11,16 @@ pub mod sarif;
 pub mod table;
 
 use crate::checks::{Severity, Source};
-use crate::sources::Location;
+use crate::k8s::Location;
+pub use crate::k8s::ObjectRef;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
 pub const SCHEMA_VERSION: &str = "1";
+
+/// Why an optional check was not evaluated: its result's message begins with this.
+pub const OPTIONAL_PREFIX: &str = "optional: declare it in .mlsdm-audit.yaml to check it";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -42,22 +45,6 @@ impl fmt::Display for Status {
             Self::Waived => "waived",
             Self::Manual => "manual",
         })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ObjectRef {
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
-            None => write!(f, "{}/{}", self.kind, self.name),
-        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Facts from the running service: the responses `http` checks ask for, and samples of its
-//! `/health/metrics` (or a Prometheus server's answers) for `metrics` checks.
+//! Facts from the running service: the responses `http` checks ask for; `gather` also runs the
+//! metrics source (`metrics.rs`: samples of `/health/metrics`, or a Prometheus server's answers)
+//! for `metrics` checks.
 //!
 //! Everything here is bounded: one timeout per request, a body cap, no redirect to another host,
 //! active probes only with `--active` and within their own count and time limits, and every probe
@@ -12,8 +13,14 @@
     clippy::cast_precision_loss
 )]
 
-use crate::checks::{Check, HttpRequest, Source, parse_duration};
-use crate::promql::{self, QueryValue, Store};
+use super::metrics::{
+    MetricQuery, evaluate_scraped, prometheus_down_targets, prometheus_query, scrape,
+};
+use crate::checks::{Check, HttpRequest, Source};
+pub use crate::facts::service::{
+    HttpOutcome, MetricOutcome, Probe, ProxyTarget, ResponseFacts, ServiceFacts,
+};
+use crate::promql::Store;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::error::Error as _;
@@ -22,9 +29,6 @@ use std::time::{Duration, Instant};
 
 /// Largest response body read from a probe; MLSDM's own answers are a few KiB.
 const BODY_CAP: usize = 1 << 20;
-/// Largest metrics page or Prometheus answer: a page of a busy service (or a range query over a
-/// window) is often several MB, which is data, not abuse.
-const METRICS_BODY_CAP: usize = 64 << 20;
 
 /// How to reach the service.
 #[derive(Debug, Clone, Default)]
@@ -44,19 +48,6 @@ pub struct HttpOptions {
     pub progress: bool,
     /// The workload an `--endpoint` serves, when the audit knows exactly one MLSDM workload.
     pub endpoint_workload: Option<usize>,
-}
-
-/// What a request returned, as expressions see it (`response`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResponseFacts {
-    pub status: u16,
-    /// Lower-cased header names.
-    pub headers: BTreeMap<String, String>,
-    pub body: String,
-    pub json: Value,
-    pub latency_ms: f64,
-    /// For Prometheus text: family name -> {type, samples}.
-    pub metrics: Option<Value>,
 }
 
 impl ResponseFacts {
@@ -93,63 +84,7 @@ impl ResponseFacts {
             metrics,
         }
     }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "status": self.status,
-            "headers": self.headers,
-            "body": self.body,
-            "json": self.json,
-            "latencyMs": self.latency_ms,
-            "metrics": self.metrics,
-        })
-    }
 }
-
-/// The outcome of one http check against one endpoint.
-#[derive(Debug, Clone)]
-pub enum HttpOutcome {
-    Response(ResponseFacts),
-    Burst(Vec<ResponseFacts>),
-    Load(Value),
-    Skipped(String),
-    Error(String),
-}
-
-/// One http check's outcome at one target.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub target: String,
-    pub object: Option<crate::report::ObjectRef>,
-    pub workload: Option<usize>,
-    pub outcome: HttpOutcome,
-}
-
-/// One metrics check's evaluation points: (time, value) pairs over the window.
-#[derive(Debug, Clone)]
-pub enum MetricOutcome {
-    Points {
-        points: Vec<(f64, QueryValue)>,
-        /// Seconds the check asked for (its `for`), if any.
-        asked: Option<u64>,
-        /// Seconds actually covered by data.
-        covered: f64,
-        /// Seconds the evaluation was meant to cover (after `--window`).
-        window: Option<u64>,
-        source: String,
-    },
-    Error(String),
-    NoData(String),
-}
-
-/// Facts gathered from the service.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceFacts {
-    /// check id -> what each target answered
-    pub http: BTreeMap<String, Vec<Probe>>,
-    pub metrics: BTreeMap<String, MetricOutcome>,
-}
-
 fn install_crypto() {
     // reqwest is built without a default provider; ring is the one this tool ships.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -186,7 +121,7 @@ pub fn client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
     b.build().map_err(|e| format!("cannot set up HTTP: {e}"))
 }
 
-fn join(base: &str, path: &str) -> String {
+pub(super) fn join(base: &str, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)
 }
 
@@ -528,30 +463,19 @@ pub struct Target {
     /// Shown in results: the URL, or `service ns/name:port via API server`.
     pub display: String,
     /// The Pod (or Service) a result is about, for per-pod results.
-    pub object: Option<crate::report::ObjectRef>,
+    pub object: Option<crate::k8s::ObjectRef>,
     pub per_pod: bool,
     pub transport: Transport,
     /// The workload (facts slot) behind this target, whose `mlsdm` facts http checks may compare with.
     pub workload: Option<usize>,
 }
 
-/// A service or pod reached through the API server's proxy (live audits without --endpoint).
-#[derive(Clone, Debug)]
-pub struct ProxyTarget {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub port: String,
-    /// The workload's slot in the facts.
-    pub workload: usize,
-}
-
 impl Target {
-    fn is_proxy(&self) -> bool {
+    pub(super) fn is_proxy(&self) -> bool {
         matches!(self.transport, Transport::Proxy { .. })
     }
 
-    fn instance(&self) -> String {
+    pub(super) fn instance(&self) -> String {
         match &self.transport {
             Transport::Direct { base, .. } => base
                 .split("://")
@@ -568,7 +492,7 @@ impl Target {
 }
 
 /// Sends one request to a target.
-async fn fetch_on(
+pub(super) async fn fetch_on(
     target: &Target,
     req: &HttpRequest,
     api_key: Option<&str>,
@@ -754,411 +678,6 @@ async fn probe_all(
     out
 }
 
-/// Scrapes `/health/metrics` from every target (each pod, or each --endpoint), once or
-/// repeatedly over `--observe`.
-async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String> {
-    let metrics_req = HttpRequest::get("/health/metrics");
-    let targets: Vec<Target> = targets
-        .iter()
-        .filter(|t| !t.is_proxy() || t.per_pod)
-        .cloned()
-        .collect();
-    if targets.is_empty() {
-        return Err(
-            "no pod of an MLSDM workload to scrape (give --endpoint or --prometheus)".into(),
-        );
-    }
-    let mut store = Store::default();
-    let start = Instant::now();
-    let epoch = |i: Instant| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64())
-            - i.elapsed().as_secs_f64()
-    };
-    let interval = if opts.observe.is_zero() {
-        Duration::ZERO
-    } else {
-        (opts.observe / 30).max(Duration::from_secs(1))
-    };
-    let bar = (opts.progress && !opts.observe.is_zero()).then(|| {
-        let b = indicatif::ProgressBar::new(opts.observe.as_secs());
-        b.set_style(
-            indicatif::ProgressStyle::with_template("observing metrics {bar:30} {pos}/{len}s")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let mut errors = Vec::new();
-    let mut ok = 0;
-    loop {
-        let now = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for target in &targets {
-            let (target, req) = (target.clone(), metrics_req.clone());
-            tasks.spawn(async move {
-                let res = fetch_on(&target, &req, None, METRICS_BODY_CAP).await;
-                (target, res)
-            });
-        }
-        let t = epoch(now);
-        while let Some(joined) = tasks.join_next().await {
-            // A scrape task that panicked is a target with no data this round: an error.
-            let (target, res) = match joined {
-                Ok(done) => done,
-                Err(e) => {
-                    errors.push(format!("a scrape did not complete: {e}"));
-                    continue;
-                }
-            };
-            match res {
-                Ok(r) if r.status == 200 => {
-                    match store.add_scrape(&target.instance(), t, &r.body) {
-                        Ok(()) => ok += 1,
-                        Err(e) => errors.push(format!(
-                            "{}/health/metrics: not Prometheus text: {e}",
-                            target.display
-                        )),
-                    }
-                }
-                Ok(r) => errors.push(format!(
-                    "{}/health/metrics answered {}",
-                    target.display, r.status
-                )),
-                Err(e) => errors.push(e),
-            }
-        }
-        if let Some(b) = &bar {
-            b.set_position(start.elapsed().as_secs().min(opts.observe.as_secs()));
-        }
-        if start.elapsed() + interval > opts.observe {
-            break;
-        }
-        tokio::time::sleep(interval.saturating_sub(now.elapsed())).await;
-    }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    // Every target must have answered every round: results computed from the targets that
-    // answered would claim to cover the ones that did not (one pod down, one --endpoint refused).
-    if ok == 0 || !errors.is_empty() {
-        errors.sort();
-        errors.dedup();
-        return Err(errors.join("; "));
-    }
-    Ok(store)
-}
-
-fn window_of(for_window: Option<&str>, opts: &HttpOptions) -> (Option<u64>, Option<u64>) {
-    let asked = for_window.and_then(parse_duration);
-    // --window replaces a check's `for`; a check without one stays an instant query.
-    let window = asked.map(|a| opts.window.map_or(a, |w| w.as_secs()));
-    (asked, window)
-}
-
-/// Evaluates a metrics check over scraped samples.
-fn evaluate_scraped(
-    check: &Check,
-    store: &Store,
-    opts: &HttpOptions,
-    targets: &[Target],
-) -> MetricOutcome {
-    let Some(query) = &check.query else {
-        return MetricOutcome::Error("no query".into());
-    };
-    let expr = match promql::parse(query) {
-        Ok(e) => e,
-        Err(e) => return MetricOutcome::Error(format!("invalid PromQL: {e}")),
-    };
-    let times = store.times();
-    let Some(&end) = times.last() else {
-        return MetricOutcome::NoData("nothing was scraped".into());
-    };
-    let (asked, window) = window_of(check.for_window.as_deref(), opts);
-    let at: Vec<f64> = match window {
-        Some(w) => times
-            .iter()
-            .copied()
-            .filter(|t| *t >= end - w as f64)
-            .collect(),
-        None => vec![end],
-    };
-    let mut points = Vec::new();
-    for t in at {
-        match promql::eval(&expr, store, t) {
-            Ok(v) => points.push((t, v)),
-            Err(e @ promql::EvalError::Absent(_)) => return MetricOutcome::NoData(e.to_string()),
-            Err(e) => return MetricOutcome::Error(e.to_string()),
-        }
-    }
-    let covered = times.first().map_or(0.0, |first| end - first);
-    MetricOutcome::Points {
-        points,
-        asked,
-        covered,
-        window,
-        source: format!(
-            "{} scrape(s) of {}",
-            times.len(),
-            targets
-                .iter()
-                .filter(|t| !t.is_proxy() || t.per_pod)
-                .map(|t| t.display.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// The Prometheus HTTP API's query answers (`/api/v1/query`, `/api/v1/query_range`), typed:
-/// an answer that does not match this schema is an error, never an empty result (a
-/// `"status":"success"` with no `result` would otherwise read as "no alert is firing").
-mod prom_api {
-    use super::ResponseFacts;
-    use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    #[serde(tag = "status", rename_all = "lowercase")]
-    enum Answer {
-        Success {
-            data: Data,
-        },
-        Error {
-            #[serde(rename = "errorType", default)]
-            error_type: String,
-            #[serde(default)]
-            error: String,
-        },
-    }
-
-    #[derive(Deserialize)]
-    #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
-    pub enum Data {
-        Scalar(Sample),
-        Vector(Vec<Instant>),
-        Matrix(Vec<Range>),
-    }
-
-    /// `[ <unix time>, "<value>" ]`
-    #[derive(Deserialize)]
-    pub struct Sample(pub f64, String);
-
-    impl Sample {
-        pub fn value(&self) -> f64 {
-            match self.1.as_str() {
-                "NaN" => f64::NAN,
-                "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                s => s.parse().unwrap_or(f64::NAN),
-            }
-        }
-    }
-
-    #[derive(Deserialize)]
-    pub struct Instant {
-        pub metric: crate::promql::Labels,
-        pub value: Sample,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Range {
-        pub metric: crate::promql::Labels,
-        pub values: Vec<Sample>,
-    }
-
-    /// The answer's data, or why it is not one.
-    pub fn decode(resp: &ResponseFacts) -> Result<Data, String> {
-        let content_type = resp.headers.get("content-type").map_or("", String::as_str);
-        let answer: Answer = serde_json::from_str(&resp.body).map_err(|e| {
-            if resp.json.is_null() {
-                format!(
-                    "answered HTTP {} with {} that is not the Prometheus API's JSON (is the URL Prometheus' base URL?)",
-                    resp.status,
-                    if content_type.is_empty() { "a body" } else { content_type }
-                )
-            } else if !(200..300).contains(&resp.status) {
-                format!(
-                    "answered HTTP {}, not a Prometheus API answer (is the URL Prometheus' base URL?)",
-                    resp.status
-                )
-            } else {
-                format!("answered HTTP {} with JSON that does not match the Prometheus API: {e}", resp.status)
-            }
-        })?;
-        match answer {
-            Answer::Success { data } => Ok(data),
-            Answer::Error { error_type, error } => Err(format!(
-                "rejected the query (HTTP {}, {error_type}): {error}",
-                resp.status
-            )),
-        }
-    }
-}
-
-/// What a Prometheus query needs from a check (the check itself holds compiled programs).
-#[derive(Debug, Clone)]
-struct MetricQuery {
-    id: String,
-    query: String,
-    for_window: Option<String>,
-}
-
-async fn prometheus_query(
-    client: &reqwest::Client,
-    base: &str,
-    check: &MetricQuery,
-    opts: &HttpOptions,
-) -> MetricOutcome {
-    let query = &check.query;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    let (asked, window) = window_of(check.for_window.as_deref(), opts);
-    let (path, params) = match window {
-        Some(w) => {
-            let step = (w as f64 / 60.0).max(1.0);
-            (
-                "/api/v1/query_range",
-                vec![
-                    ("query", query.clone()),
-                    ("start", format!("{:.3}", now - w as f64)),
-                    ("end", format!("{now:.3}")),
-                    ("step", format!("{step}")),
-                ],
-            )
-        }
-        None => (
-            "/api/v1/query",
-            vec![("query", query.clone()), ("time", format!("{now:.3}"))],
-        ),
-    };
-    let mut url = match reqwest::Url::parse(&join(base, path)) {
-        Ok(u) => u,
-        Err(e) => return MetricOutcome::Error(format!("--prometheus {base}: {e}")),
-    };
-    url.query_pairs_mut()
-        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
-    let req = HttpRequest::get("");
-    let resp = match fetch(client, url.as_str(), &req, None, METRICS_BODY_CAP).await {
-        Ok(r) => r,
-        Err(e) => return MetricOutcome::Error(format!("Prometheus {e}")),
-    };
-    let data = match prom_api::decode(&resp) {
-        Ok(d) => d,
-        Err(why) => return MetricOutcome::Error(format!("Prometheus at {base}: {why}")),
-    };
-    let mut points: Vec<(f64, QueryValue)> = Vec::new();
-    match data {
-        prom_api::Data::Scalar(s) => points.push((s.0, QueryValue::Scalar(s.value()))),
-        prom_api::Data::Vector(samples) => {
-            let v = samples
-                .into_iter()
-                .map(|s| (s.metric, s.value.value()))
-                .collect();
-            points.push((now, QueryValue::Vector(v)));
-        }
-        prom_api::Data::Matrix(series) => {
-            let mut by_time: BTreeMap<i64, Vec<(promql::Labels, f64)>> = BTreeMap::new();
-            for s in series {
-                for pair in s.values {
-                    by_time
-                        .entry((pair.0 * 1000.0) as i64)
-                        .or_default()
-                        .push((s.metric.clone(), pair.value()));
-                }
-            }
-            points = by_time
-                .into_iter()
-                .map(|(t, v)| (t as f64 / 1000.0, QueryValue::Vector(v)))
-                .collect();
-            if points.is_empty() {
-                return MetricOutcome::NoData(format!(
-                    "Prometheus at {base} has no samples for the query in the last {}s",
-                    window.unwrap_or(0)
-                ));
-            }
-        }
-    }
-    let covered = points.first().map_or(0.0, |(t, _)| now - t);
-    MetricOutcome::Points {
-        points,
-        asked,
-        covered,
-        window,
-        source: format!("Prometheus at {base}"),
-    }
-}
-
-/// Whether Prometheus watches MLSDM now: `Some(why)` when a target that exposed `mlsdm_*` series
-/// within the last hour is down (`up == 0`), when no target that is up exposes them, or when the
-/// question cannot be asked; `None` when it has current data from a live MLSDM target.
-async fn prometheus_down_targets(
-    client: &reqwest::Client,
-    base: &str,
-    opts: &HttpOptions,
-) -> Option<String> {
-    let q = MetricQuery {
-        id: "up".into(),
-        query: r#"up == 0 and on (job, instance) group by (job, instance) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#.into(),
-        for_window: None,
-    };
-    let points = match prometheus_query(client, base, &q, opts).await {
-        MetricOutcome::Points { points, .. } => points,
-        MetricOutcome::NoData(_) => Vec::new(),
-        MetricOutcome::Error(e) => {
-            return Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"));
-        }
-    };
-    let mut down: Vec<String> = points
-        .iter()
-        .flat_map(|(_, v)| match v {
-            QueryValue::Vector(items) => items.clone(),
-            QueryValue::Scalar(_) => Vec::new(),
-        })
-        .map(|(labels, _)| {
-            format!(
-                "{} (job {})",
-                labels.get("instance").map_or("?", String::as_str),
-                labels.get("job").map_or("?", String::as_str)
-            )
-        })
-        .collect();
-    down.sort();
-    down.dedup();
-    if !down.is_empty() {
-        return Some(format!(
-            "Prometheus at {base} cannot scrape MLSDM: up == 0 for {}; what it kept from before says nothing about the service now",
-            down.join(", ")
-        ));
-    }
-    // Positive evidence: some target that is up now exposes MLSDM's series. Without it the
-    // checks would judge an empty Prometheus (no ALERTS, no errors) as a healthy service: a
-    // release whose pods never came up, a ServiceMonitor that selects nothing.
-    let q = MetricQuery {
-        id: "up".into(),
-        query:
-            r#"up == 1 and on (job, instance) group by (job, instance) ({__name__=~"mlsdm_.+"})"#
-                .into(),
-        for_window: None,
-    };
-    match prometheus_query(client, base, &q, opts).await {
-        MetricOutcome::Points { points, .. }
-            if points.iter().any(|(_, v)| match v {
-                QueryValue::Vector(items) => !items.is_empty(),
-                QueryValue::Scalar(_) => false,
-            }) =>
-        {
-            None
-        }
-        MetricOutcome::Error(e) => {
-            Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"))
-        }
-        _ => Some(format!(
-            "Prometheus at {base} scrapes no MLSDM target that is up now (no current mlsdm_* series): it does not watch this service, so its answers say nothing about it (check the ServiceMonitor or scrape config)"
-        )),
-    }
-}
-
 /// Gathers every fact the http and metrics checks need.
 /// Gathers every fact the http and metrics checks need. `proxied` are the Services and Pods of
 /// the MLSDM workloads, reached through the API server when there is no `--endpoint`.
@@ -1195,7 +714,7 @@ pub async fn gather(
                     p.name,
                     p.port
                 ),
-                object: Some(crate::report::ObjectRef {
+                object: Some(crate::k8s::ObjectRef {
                     kind: p.kind.clone(),
                     namespace: Some(p.namespace.clone()),
                     name: p.name.clone(),

@@ -8,7 +8,7 @@
 //! it into `error` with the RBAC rule that is missing; a kind the server does not serve (a CRD
 //! that is not installed) is reported as such, never as a pass.
 
-use super::{Object, WORKLOAD_KINDS};
+use crate::k8s::{Object, WORKLOAD_KINDS};
 use http::{Request, StatusCode, header};
 use kube::Client;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
@@ -213,7 +213,12 @@ pub struct ClusterFacts {
     pub requests: u64,
 }
 
-/// client-go-style token bucket: `burst` requests at once, then `qps` per second.
+/// client-go-style token bucket: `burst` requests at once, then `qps` per second (client-go's
+/// `flowcontrol.NewTokenBucketRateLimiter`, whose defaults `--qps`/`--burst` follow).
+///
+/// Kept here rather than taken from `governor`: that crate (std only, no quanta) adds seven
+/// crates and waits on futures-timer's own timer thread, for what these lines do on tokio's
+/// clock; the semantics (float qps, whole-token burst) are client-go's, which operators know.
 struct RateLimiter {
     qps: f64,
     burst: f64,

@@ -2,8 +2,8 @@
 //! of every object so findings point at the YAML a user edits. Multi-document YAML, JSON and
 //! `kind: List` are accepted, which covers `helm template` and `kustomize build` output.
 
-use super::{Location, Object};
-use crate::checks::yaml_error_parts;
+use crate::diag::yaml_error_parts;
+use crate::k8s::{Location, Object};
 use crate::report::{Note, NoteKind};
 use serde_json::Value;
 use std::fmt;
@@ -335,16 +335,19 @@ fn collect(
             });
             return Ok(());
         }
+        let unreadable = |e: std::io::Error| ManifestError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read directory: {e}"),
+        };
+        // An entry that cannot be read is an error, not a file skipped: a manifest left out
+        // silently would be a release audited without it.
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| ManifestError {
-                file: path.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read directory: {e}"),
-            })?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
+            .map_err(unreadable)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(unreadable)?;
         entries.sort();
         for e in entries {
             let hidden = e

@@ -4,8 +4,8 @@
 //! result keeps its outcome, names the waiver, and stops counting towards the exit code until the
 //! waiver expires.
 
+use crate::k8s::Object;
 use crate::report::{CheckResult, Status, WaiverInfo};
-use crate::sources::Object;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::fmt;
@@ -105,7 +105,7 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
         Vec::new()
     } else {
         serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, col, msg) = crate::checks::yaml_error_parts(&e);
+            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
             one(format!("{file}:{line}:{col}"), msg)
         })?
     };

@@ -4,7 +4,7 @@
 //! predicate (unchanged from the straightforward scan in `reference.rs`) still decides, and the
 //! order is the input order the scan had.
 
-use super::{Object, WORKLOAD_KINDS};
+use crate::k8s::{Object, WORKLOAD_KINDS};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -75,7 +75,7 @@ pub(super) struct Lazy {
     /// (namespace, ConfigMap or Secret, name) -> workloads whose pod spec references it.
     pub pod_refs: OnceLock<HashMap<(Ns, String, String), Vec<usize>>>,
     /// The same for every workload: computed once, shared.
-    pub dashboards: OnceLock<crate::checks::cel::SharedVal>,
+    pub dashboards: OnceLock<super::values::SharedVal>,
     pub canaries: OnceLock<Vec<usize>>,
     /// Namespaces that hold an object a monitor's watch counts, and whether a namespace-less
     /// workload or Service exists (see `watchesAuditedNamespace`).

@@ -1,7 +1,7 @@
 //! Baselines: compare a run with the last approved report, so a team can adopt the audit on a
 //! cluster with known debt and gate only on regressions (`--baseline`, `--fail-on-new`).
 
-use super::{Change, CheckResult, Report, Status};
+use crate::report::{Change, CheckResult, Report, Status};
 use std::collections::HashSet;
 
 fn key(r: &CheckResult) -> (String, Option<String>) {

@@ -20,20 +20,25 @@ struct Entry {
     evidence: String,
 }
 
+/// A bad attestations file (exit 2): every problem, one per line, each naming file:line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AttestationError(pub String);
+
 /// Reads and validates an attestations file against the loaded checks; errors name file:line.
 pub fn load(
     path: &Path,
     checks: &[&Check],
-) -> Result<Vec<(String, Attestation)>, crate::UsageError> {
+) -> Result<Vec<(String, Attestation)>, AttestationError> {
     let file = path.display().to_string();
-    let text = crate::input::read_file(path)
-        .map_err(|e| crate::UsageError::Invalid(format!("{file}: {e}")))?;
+    let text =
+        crate::input::read_file(path).map_err(|e| AttestationError(format!("{file}: {e}")))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
         Vec::new()
     } else {
         serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, col, msg) = crate::checks::yaml_error_parts(&e);
-            crate::UsageError::Invalid(format!("{file}:{line}:{col}: {msg}"))
+            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
+            AttestationError(format!("{file}:{line}:{col}: {msg}"))
         })?
     };
     let mut out = Vec::new();
@@ -69,7 +74,7 @@ pub fn load(
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(crate::UsageError::Invalid(errors.join("\n")))
+        Err(AttestationError(errors.join("\n")))
     }
 }
 

@@ -2,10 +2,10 @@
 //! as before the indexes of issue 12. Kept as the reference the indexed path is tested against
 //! (tests/equivalence.rs compares whole reports), not used by a normal run.
 
-use super::{
-    Facts, Object, WORKLOAD_KINDS, ingress_backends, monitor_watches, pod_references, selector,
-};
-use crate::checks::cel::json_to_cel;
+use super::Facts;
+use super::values::json_to_cel;
+use crate::k8s::refs::{ingress_backends, monitor_watches, pod_references};
+use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::objects::Value as CelValue;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -631,7 +631,7 @@ fn parse_config_text(text: &str) -> Result<Value, String> {
         Ok(Value::Number(n)) if n.as_f64() == Some(0.0) => Ok(json!({})),
         Ok(_) => Err(" is not a YAML mapping".into()),
         Err(e) => {
-            let (line, col, msg) = crate::checks::yaml_error_parts(&e);
+            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
             Err(format!(":{line}:{col}: {msg}"))
         }
     }

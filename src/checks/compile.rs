@@ -1,0 +1,391 @@
+//! One check file validated and compiled: YAML shape, ids, kinds, CEL programs compiled once
+//! and PromQL parsed, every error with the file, line and column it points at.
+
+use super::{
+    Check, CheckError, CheckFile, CompiledCondition, CompiledValidation, DEPENDENCIES, Expr, cel,
+    parse_duration, sha256_hex,
+};
+use crate::diag::yaml_error_parts;
+use crate::facts::Source;
+use crate::k8s::KindMatcher;
+use serde_saphyr::Spanned;
+use std::path::Path;
+
+/// Where, in the check file, line `line` and column `column` (1-based, characters) of the
+/// expression in scalar `s` are. The scalar's own position when the expression's text cannot be
+/// found verbatim (a folded or escaped scalar).
+fn locate(text: &str, s: &Spanned<String>, line: usize, column: usize) -> (u64, u64) {
+    let fallback = (s.referenced.line(), s.referenced.column());
+    let file_lines: Vec<&str> = text.lines().collect();
+    let mut at = usize::try_from(s.referenced.line().saturating_sub(1)).unwrap_or(0);
+    let mut found = None;
+    for wanted in s.value.lines().take(line) {
+        let Some((i, col)) = file_lines
+            .iter()
+            .enumerate()
+            .skip(at)
+            .take(200)
+            .find_map(|(i, l)| l.find(wanted).map(|b| (i, l[..b].chars().count())))
+        else {
+            return fallback;
+        };
+        found = Some((i, col));
+        at = i + 1;
+    }
+    found.map_or(fallback, |(i, col)| (i as u64 + 1, (col + column) as u64))
+}
+
+/// Parses and validates one check file. `origin` names it in errors.
+pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check, Vec<CheckError>> {
+    let err = |line: u64, column: u64, message: String| CheckError {
+        file: origin.to_string(),
+        line,
+        column,
+        message,
+    };
+    let file: CheckFile = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column, message) = yaml_error_parts(&e);
+        vec![err(line, column, message)]
+    })?;
+    let mut errors = Vec::new();
+    let line_of = |key: &str| -> u64 {
+        text.lines()
+            .position(|l| l.starts_with(&format!("{key}:")))
+            .map_or(1, |i| i as u64 + 1)
+    };
+
+    if !is_kebab(&file.id) {
+        errors.push(err(
+            line_of("id"),
+            5,
+            format!(
+                "id {:?} must be kebab-case ([a-z0-9] words joined by '-')",
+                file.id
+            ),
+        ));
+    }
+    let stem = Path::new(origin)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if stem != file.id && origin != "<stdin>" {
+        errors.push(err(
+            line_of("id"),
+            5,
+            format!("id {:?} must equal the file name ({stem}.yaml)", file.id),
+        ));
+    }
+    for (field, value) in [("title", &file.title), ("section", &file.section)] {
+        if value.trim().is_empty() {
+            errors.push(err(line_of(field), 1, format!("{field} must not be empty")));
+        }
+    }
+
+    let base: &[&str] = match file.source {
+        Source::Kubernetes => &["object", "oldObject", "related", "mlsdm", "params"],
+        Source::Http => &["response", "responses", "load", "mlsdm"],
+        Source::Metrics => &["value", "series"],
+        Source::Manual => &[],
+    };
+    let with_item: Vec<&str> = base.iter().copied().chain(["item"]).collect();
+    let mut compile = |s: &Spanned<String>, what: &str, vars: &[&str]| -> Option<Expr> {
+        match env.compile(&s.value) {
+            Ok(program) => {
+                let unresolved = env.unresolved(&s.value, vars);
+                for u in &unresolved {
+                    let (line, column) = locate(text, s, u.line, u.column);
+                    errors.push(err(line, column, format!("{what}: {}", u.message)));
+                }
+                unresolved.is_empty().then(|| Expr {
+                    source: s.value.clone(),
+                    program,
+                    line: s.referenced.line(),
+                })
+            }
+            Err(e) => {
+                // Where the parser says, in the file; else where the expression starts.
+                let (line, column) = e.position.map_or_else(
+                    || (s.referenced.line(), s.referenced.column()),
+                    |(line, column)| locate(text, s, line, column),
+                );
+                errors.push(err(
+                    line,
+                    column,
+                    format!("invalid CEL in {what}: {}", e.message),
+                ));
+                None
+            }
+        }
+    };
+
+    let for_each = file
+        .for_each
+        .as_ref()
+        .and_then(|s| compile(s, "forEach", base));
+    // `item` is bound only while a forEach runs the validations.
+    let in_validations: &[&str] = if file.for_each.is_some() {
+        &with_item
+    } else {
+        base
+    };
+    let when: Vec<CompiledCondition> = file
+        .when
+        .iter()
+        .filter_map(|c| {
+            compile(&c.expression, "when.expression", base).map(|expression| CompiledCondition {
+                expression,
+                reason: c.reason.clone(),
+            })
+        })
+        .collect();
+    let mut validations = Vec::new();
+    for v in &file.validations {
+        let expression = compile(&v.expression, "validations.expression", in_validations);
+        let message_expression = v
+            .message_expression
+            .as_ref()
+            .and_then(|m| compile(m, "validations.messageExpression", in_validations));
+        if let Some(expression) = expression {
+            validations.push(CompiledValidation {
+                expression,
+                message: v.message.clone(),
+                message_expression,
+            });
+        }
+    }
+
+    let mut kinds = Vec::new();
+    let mut namespaces = Vec::new();
+    if let Some(m) = &file.match_ {
+        for k in &m.kinds {
+            match KindMatcher::parse(k) {
+                Some(km) => kinds.push(km),
+                None => errors.push(err(
+                    line_of("match"),
+                    1,
+                    format!("match.kinds: {k:?} is not Kind, version/Kind or group/version/Kind"),
+                )),
+            }
+        }
+        namespaces.clone_from(&m.namespaces);
+    }
+
+    let src_line = line_of("source");
+    match file.source {
+        Source::Kubernetes => {
+            if kinds.is_empty() {
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a kubernetes check needs match.kinds".into(),
+                ));
+            }
+            if file.validations.is_empty() {
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a kubernetes check needs at least one validation".into(),
+                ));
+            }
+        }
+        Source::Http => {
+            match &file.request {
+                None => errors.push(err(src_line, 1, "an http check needs a request".into())),
+                Some(r) => {
+                    let heavy = r.repeat.is_some_and(|n| n > 5) || r.load.is_some();
+                    if heavy && !r.active {
+                        errors.push(err(line_of("request"), 1, "a request that repeats more than 5 times or carries a load must set active: true".into()));
+                    }
+                    if let Some(problem) = r.out_of_bounds() {
+                        errors.push(err(line_of("request"), 1, problem));
+                    }
+                    if !["GET", "POST", "HEAD"].contains(&r.method.as_str()) {
+                        errors.push(err(
+                            line_of("request"),
+                            1,
+                            format!(
+                                "method {:?}: http checks send GET, HEAD or POST only",
+                                r.method
+                            ),
+                        ));
+                    }
+                    if let Some(retry) = &r.retry {
+                        if !(2..=5).contains(&retry.attempts) {
+                            errors.push(err(
+                                line_of("request"),
+                                1,
+                                format!(
+                                    "request.retry.attempts is {}: give 2 to 5 requests in all",
+                                    retry.attempts
+                                ),
+                            ));
+                        }
+                        if r.repeat.is_some() || r.load.is_some() {
+                            errors.push(err(
+                                line_of("request"),
+                                1,
+                                "request.retry does not go with repeat or load".into(),
+                            ));
+                        }
+                        if retry.while_json.is_empty()
+                            || retry.while_json.keys().any(|k| !k.starts_with('/'))
+                        {
+                            errors.push(err(
+                                line_of("request"),
+                                1,
+                                "request.retry.whileJson needs JSON pointers (starting with /) and the values that call for another attempt".into(),
+                            ));
+                        }
+                    }
+                    if !r.path.starts_with('/') {
+                        errors.push(err(
+                            line_of("request"),
+                            1,
+                            format!("request.path {:?} must start with /", r.path),
+                        ));
+                    }
+                }
+            }
+            if file.validations.is_empty() {
+                errors.push(err(
+                    src_line,
+                    1,
+                    "an http check needs at least one validation".into(),
+                ));
+            }
+        }
+        Source::Metrics => {
+            match &file.query {
+                None => errors.push(err(src_line, 1, "a metrics check needs a query".into())),
+                Some(q) => {
+                    if let Err(e) = crate::promql::parse(&q.value) {
+                        errors.push(err(
+                            q.referenced.line(),
+                            q.referenced.column(),
+                            format!("invalid PromQL: {}", e.lines().next().unwrap_or_default()),
+                        ));
+                    }
+                }
+            }
+            if file.validations.is_empty() {
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a metrics check needs at least one validation".into(),
+                ));
+            }
+        }
+        Source::Manual => {
+            if !file.validations.is_empty() || file.match_.is_some() || file.for_each.is_some() {
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a manual check has no match, forEach or validations: reviewers attest to it"
+                        .into(),
+                ));
+            }
+            if file.checklist.is_empty() {
+                errors.push(err(
+                    src_line,
+                    1,
+                    "a manual check must name the checklist lines it covers".into(),
+                ));
+            }
+        }
+    }
+    if file
+        .for_window
+        .as_deref()
+        .is_some_and(|w| parse_duration(w).is_none())
+    {
+        errors.push(err(
+            line_of("for"),
+            6,
+            format!(
+                "for: {:?} is not a duration like 30s, 1.5s, 5m or 1h30m",
+                file.for_window.clone().unwrap_or_default()
+            ),
+        ));
+    }
+    if file
+        .external_evidence
+        .as_ref()
+        .is_some_and(|e| e.in_cluster.is_empty() || e.elsewhere.trim().is_empty())
+    {
+        // Without inCluster every failure would become no-data, even with the object in the
+        // cluster and wrong.
+        errors.push(err(
+            line_of("externalEvidence"),
+            1,
+            "externalEvidence needs elsewhere and at least one inCluster object (kind, optionally label or annotation)".into(),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // What the expressions read, from their syntax trees (not a search of their text).
+    let reads: std::collections::BTreeSet<&str> = for_each
+        .iter()
+        .chain(when.iter().map(|c| &c.expression))
+        .chain(
+            validations
+                .iter()
+                .flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())),
+        )
+        .flat_map(|e| e.program.reads().iter().map(String::as_str))
+        .collect();
+    let reads_field = |field: &str| {
+        // `related.services`, or `related` used whole; `mlsdm.` stands for any field of `mlsdm`.
+        let (root, rest) = field.split_once('.').unwrap_or((field, ""));
+        reads.contains(root)
+            || reads.contains(field)
+            || (rest.is_empty() && reads.iter().any(|r| r.starts_with(&format!("{root}."))))
+    };
+    let uses_related = reads_field("related.");
+    let mut depends_on: Vec<String> = Vec::new();
+    for (field, kinds) in DEPENDENCIES {
+        if reads_field(field) {
+            for k in *kinds {
+                if !depends_on.iter().any(|d| d == k) {
+                    depends_on.push((*k).to_string());
+                }
+            }
+        }
+    }
+
+    Ok(Check {
+        id: file.id,
+        title: file.title,
+        section: file.section,
+        checklist: file.checklist,
+        severity: file.severity,
+        source: file.source,
+        kinds,
+        namespaces,
+        for_each,
+        when,
+        validations,
+        request: file.request,
+        query: file.query.map(|q| q.value),
+        for_window: file.for_window,
+        remediation: file.remediation,
+        doc: file.doc,
+        requires: file.requires,
+        external_evidence: file.external_evidence,
+        origin: origin.to_string(),
+        sha256: sha256_hex(text.as_bytes()),
+        builtin: false,
+        uses_related,
+        depends_on,
+    })
+}
+
+fn is_kebab(id: &str) -> bool {
+    !id.is_empty()
+        && id.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}

@@ -1,0 +1,170 @@
+//! Finding and reading check files: the built-in checks, `--checks` directories and files, with
+//! every error collected (a duplicate id, an unreadable file) before any check runs.
+
+use super::{Check, CheckError, CheckErrors, cel, parse_check};
+use std::path::{Path, PathBuf};
+
+/// The built-in checks, compiled into the binary (see `build.rs`).
+const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_checks.rs"));
+
+/// Loads the built-in checks, then each `--checks` directory. An id that is already loaded is an
+/// error: a team's file silently replacing a built-in check would change what the gate means.
+pub fn load(dirs: &[PathBuf]) -> Result<Vec<Check>, CheckErrors> {
+    load_with(dirs, false)
+}
+
+/// As [`load`]; with `override_builtin` (`--override-builtin`), a `--checks` file may replace a
+/// built-in check of the same id (the report records the file and its SHA-256).
+pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>, CheckErrors> {
+    let env = cel::CelEnv::default();
+    let mut errors = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
+    // The catalog's CEL is compiled on every core (most of a small run's start-up); results
+    // are taken in catalog order, so errors and checks come out as from a serial loop.
+    let builtin = crate::parallel::map_in_order(BUILTIN, |(name, text)| {
+        parse_check(&format!("checks/{name}"), text, &env)
+    });
+    for parsed in builtin {
+        match parsed {
+            Ok(mut c) => {
+                c.builtin = true;
+                checks.push(c);
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    let mut replaced = std::collections::HashSet::new();
+    for dir in dirs {
+        for (origin, text) in read_check_files(dir, &mut errors) {
+            match parse_check(&origin, &text, &env) {
+                Ok(c) => match checks.iter_mut().find(|e| e.id == c.id) {
+                    // An override may tighten a built-in check, never make a mandatory one
+                    // optional: `requires:` would skip it unless a team declares the requirement.
+                    Some(existing)
+                        if existing.builtin
+                            && override_builtin
+                            && existing.requires.is_none()
+                            && c.requires.is_some() =>
+                    {
+                        let line = text
+                            .lines()
+                            .position(|l| l.starts_with("requires:"))
+                            .map_or(1, |i| i as u64 + 1);
+                        errors.push(CheckError {
+                            file: origin,
+                            line,
+                            column: 1,
+                            message: format!(
+                                "requires: on an override of the built-in check {:?}, which is mandatory: it would be skipped unless the requirement is declared (remove requires:, or give the check another id)",
+                                c.id
+                            ),
+                        });
+                    }
+                    Some(existing)
+                        if existing.builtin
+                            && override_builtin
+                            && replaced.insert(c.id.clone()) =>
+                    {
+                        *existing = c;
+                    }
+                    Some(existing) => {
+                        let hint = if existing.builtin {
+                            "give it another id, or pass --override-builtin to replace the built-in check"
+                        } else {
+                            "each id may be defined once"
+                        };
+                        errors.push(CheckError {
+                            file: origin,
+                            line: 1,
+                            column: 1,
+                            message: format!(
+                                "check id {:?} is already defined by {} ({hint})",
+                                c.id, existing.origin
+                            ),
+                        });
+                    }
+                    None => checks.push(c),
+                },
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if errors.is_empty() {
+        checks.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(checks)
+    } else {
+        Err(CheckErrors(errors))
+    }
+}
+
+/// Validates check files for `validate-checks`; returns how many loaded.
+pub fn validate_paths(paths: &[PathBuf]) -> Result<usize, CheckErrors> {
+    let env = cel::CelEnv::default();
+    let mut errors = Vec::new();
+    let mut count = 0;
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for path in paths {
+        for (origin, text) in read_check_files(path, &mut errors) {
+            match parse_check(&origin, &text, &env) {
+                Ok(c) => {
+                    if let Some(first) = seen.insert(c.id.clone(), origin.clone()) {
+                        errors.push(CheckError {
+                            file: origin,
+                            line: 1,
+                            column: 1,
+                            message: format!("duplicate check id {:?} (also in {first})", c.id),
+                        });
+                    }
+                    count += 1;
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(count)
+    } else {
+        Err(CheckErrors(errors))
+    }
+}
+
+fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, String)> {
+    let io_err = |p: &Path, e: &String| CheckError {
+        file: p.display().to_string(),
+        line: 0,
+        column: 0,
+        message: e.clone(),
+    };
+    let mut out = Vec::new();
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            // An unreadable entry is an error, not a check file skipped.
+            Ok(rd) => match rd.map(|e| e.map(|e| e.path())).collect() {
+                Ok(paths) => paths,
+                Err(e) => {
+                    errors.push(io_err(path, &format!("cannot read directory: {e}")));
+                    return out;
+                }
+            },
+            Err(e) => {
+                errors.push(io_err(path, &format!("cannot read directory: {e}")));
+                return out;
+            }
+        };
+        entries.sort();
+        for p in entries {
+            if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                match crate::input::read_file(&p) {
+                    Ok(t) => out.push((p.display().to_string(), t)),
+                    Err(e) => errors.push(io_err(&p, &e)),
+                }
+            }
+        }
+    } else {
+        match crate::input::read_file(path) {
+            Ok(t) => out.push((path.display().to_string(), t)),
+            Err(e) => errors.push(io_err(path, &e)),
+        }
+    }
+    out
+}

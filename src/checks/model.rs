@@ -1,0 +1,209 @@
+//! The check file exactly as written (the YAML model, with its JSON Schema). Closed: an unknown
+//! key is an error. `compile.rs` turns it into a `Check`.
+
+use super::{Severity, requirements};
+use crate::facts::Source;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+/// One check file, exactly as written. Fields are closed: an unknown key is an error.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "mlsdm-audit check definition")]
+pub struct CheckFile {
+    /// Stable kebab-case id; must equal the file name without `.yaml`.
+    pub id: String,
+    /// One line saying what passing means.
+    pub title: String,
+    /// Where the check sits in the production checklist, `Part / Section / Sub-section`.
+    pub section: String,
+    /// The checklist lines this check covers, verbatim.
+    #[serde(default)]
+    pub checklist: Vec<String>,
+    pub severity: Severity,
+    pub source: Source,
+    /// Which objects a `kubernetes` check applies to.
+    #[serde(rename = "match", default)]
+    pub match_: Option<MatchSpec>,
+    /// CEL expression yielding a list; validations run once per element, bound to `item`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub for_each: Option<Spanned<String>>,
+    /// Conditions under which the check applies; when one is false the result is `skipped`
+    /// with its reason (for checklist lines such as "if required").
+    #[serde(default)]
+    pub when: Vec<Condition>,
+    /// CEL expressions that must all be true for the check to pass.
+    #[serde(default)]
+    pub validations: Vec<Validation>,
+    /// The request an `http` check sends to the MLSDM service.
+    #[serde(default)]
+    pub request: Option<HttpRequest>,
+    /// The PromQL query of a `metrics` check.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub query: Option<Spanned<String>>,
+    /// How long a `metrics` condition must hold, e.g. `5m`.
+    #[serde(default, rename = "for")]
+    pub for_window: Option<String>,
+    /// The optional or conditional checklist item this check covers: the check is `skipped`
+    /// unless the team declares it (`requirements:` in .mlsdm-audit.yaml, or `--require`).
+    #[serde(default)]
+    pub requires: Option<requirements::Requirement>,
+    /// Where the evidence may live outside the cluster's objects (a central Alertmanager, Grafana,
+    /// a vault) and which objects show it lives in the cluster: a failure is `no-data` saying so
+    /// and how to attest it only when none of those objects is in the audited scope.
+    #[serde(default)]
+    pub external_evidence: Option<requirements::ExternalEvidence>,
+    /// What to change to make the check pass. Optional for a team's own checks (a three-line
+    /// check is still a check); the built-in catalog's test requires it.
+    #[serde(default)]
+    pub remediation: String,
+    /// Why it matters (optional, like `remediation`).
+    #[serde(default)]
+    pub doc: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MatchSpec {
+    /// `Kind`, `version/Kind` (core group) or `group/version/Kind`; CRDs included.
+    pub kinds: Vec<String>,
+    /// Restrict to these namespaces (default: all audited namespaces).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Validation {
+    /// A CEL expression that must evaluate to `true`.
+    #[schemars(with = "String")]
+    pub expression: Spanned<String>,
+    /// Message when the expression is false.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// CEL expression building the message when the expression is false.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message_expression: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Condition {
+    /// A CEL expression; when false the check is `skipped` for this object.
+    #[schemars(with = "String")]
+    pub expression: Spanned<String>,
+    /// Why the check does not apply when the condition is false.
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRequest {
+    pub path: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Send the API key from `--api-key-env` as a bearer token.
+    #[serde(default)]
+    pub authenticated: bool,
+    /// Runs only with `--active`: the probe sends more than a handful of requests or does real work.
+    #[serde(default)]
+    pub active: bool,
+    /// Send the request this many times in a burst; validations see `responses` (a list).
+    #[schemars(range(min = 1, max = 1_000))]
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// A bounded load probe; validations see `load` (`requests`, `rps`, `p50Ms`, `p95Ms`, `errors`).
+    #[serde(default)]
+    pub load: Option<LoadSpec>,
+    /// Probe every pod (through the API server's pod proxy) instead of the Service.
+    #[serde(default)]
+    pub per_pod: bool,
+    /// Send the request again while its answer says it was refused for a passing reason (such as
+    /// MLSDM's adaptive moral filter); validations see the last answer as `response` and every
+    /// attempt in `responses`.
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetrySpec {
+    /// Requests in all, the first included (2 to 5).
+    pub attempts: u32,
+    /// Send another attempt while the answer is a 200 whose JSON has every one of these values
+    /// (JSON pointer, e.g. `/accepted`, to the value it must equal).
+    pub while_json: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The body of the later attempts (default: the first attempt's).
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadSpec {
+    /// Total requests to send (bounded by `maxSeconds`).
+    #[schemars(range(min = 1, max = 100_000))]
+    pub requests: u32,
+    /// Requests in flight at once.
+    #[schemars(range(min = 1, max = 256))]
+    pub concurrency: u32,
+    /// Hard stop for the probe.
+    #[schemars(range(min = 1, max = 600))]
+    pub max_seconds: u32,
+}
+
+/// The most a check may ask of the service: a burst, and a load probe's size, rate and length.
+/// A check file is input: without these a typo (`concurrency: 4000000000`) would spawn tasks
+/// until memory ran out, or keep the probe (and the service) busy for days.
+pub const MAX_REPEAT: u32 = 1_000;
+pub const MAX_LOAD_REQUESTS: u32 = 100_000;
+pub const MAX_LOAD_CONCURRENCY: u32 = 256;
+pub const MAX_LOAD_SECONDS: u32 = 600;
+
+impl HttpRequest {
+    /// Why the burst or the load this request asks for is out of bounds, if it is.
+    pub(super) fn out_of_bounds(&self) -> Option<String> {
+        if let Some(n) = self.repeat
+            && !(1..=MAX_REPEAT).contains(&n)
+        {
+            return Some(format!("request.repeat is {n}: give 1 to {MAX_REPEAT}"));
+        }
+        let load = self.load.as_ref()?;
+        [
+            ("requests", load.requests, MAX_LOAD_REQUESTS),
+            ("concurrency", load.concurrency, MAX_LOAD_CONCURRENCY),
+            ("maxSeconds", load.max_seconds, MAX_LOAD_SECONDS),
+        ]
+        .into_iter()
+        .find(|(_, value, max)| !(1..=*max).contains(value))
+        .map(|(field, value, max)| format!("request.load.{field} is {value}: give 1 to {max}"))
+    }
+
+    /// A plain GET of `path`, for the requests the tool makes itself (scrapes, queries).
+    pub fn get(path: &str) -> Self {
+        Self {
+            path: path.into(),
+            method: default_method(),
+            headers: std::collections::BTreeMap::new(),
+            body: None,
+            authenticated: false,
+            active: false,
+            repeat: None,
+            load: None,
+            per_pod: false,
+            retry: None,
+        }
+    }
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}

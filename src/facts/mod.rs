@@ -1,0 +1,351 @@
+//! The facts a run evaluates against, and the relations between them. No I/O: `sources` fills
+//! the store, the engine reads it.
+//!
+//! Derived facts that CEL alone cannot compute well (which objects relate to a workload, MLSDM's
+//! effective configuration, what a Secret holds without revealing it) are computed here, once per
+//! object and only when a check asks for them, then handed to expressions as plain values.
+
+mod index;
+pub mod mlsdm;
+mod reference;
+mod relations;
+pub mod service;
+mod source;
+pub mod values;
+
+pub use source::Source;
+
+use crate::k8s::{Object, selector};
+use cel::common::value::Val;
+use cel::objects::Value as CelValue;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+use values::{SharedVal, json_to_cel};
+
+/// Everything the engine evaluates against: the objects plus which sources this run has.
+pub struct Facts {
+    pub objects: Vec<Object>,
+    pub sources: BTreeSet<Source>,
+    /// `--selector`: which workloads count as MLSDM (default: all).
+    pub workload_selector: Option<Value>,
+    /// What the audit looked at, for messages ("in the audited manifests").
+    pub origin: String,
+    /// Responses and metric samples from the running service.
+    pub service: service::ServiceFacts,
+    pub endpoints: Vec<String>,
+    pub prometheus: Option<String>,
+    /// Live mode: kinds that could not be listed (403 or server error), with why.
+    pub kind_errors: BTreeMap<String, String>,
+    /// Live mode: kinds the cluster does not serve (CRDs not installed).
+    pub missing_kinds: BTreeSet<String>,
+    /// `params` in expressions: `expectImage`, `expectVersion`.
+    pub params: Value,
+    /// Evaluate with the straightforward relation scans of `reference.rs` and visit every
+    /// object for every check, as before the indexes: the reference the tests compare the
+    /// indexed path with. Never set by a normal run.
+    pub straightforward: bool,
+    /// Relations are looked up, not scanned.
+    index: index::Index,
+    lazy: index::Lazy,
+    cel_objects: Vec<OnceLock<CelValue>>,
+    related: Vec<OnceLock<CelValue>>,
+    mlsdm: Vec<OnceLock<CelValue>>,
+    /// The same values in the form cel 0.15 evaluates (`Box<dyn Val>`), converted once per
+    /// object: binding a `Value` to a context converts (deep-copies) it on every binding.
+    vals: Vec<ObjectValCache>,
+}
+
+#[derive(Default)]
+struct ObjectValCache {
+    object: OnceLock<SharedVal>,
+    mlsdm: OnceLock<Box<dyn Val>>,
+    related: OnceLock<Box<dyn Val>>,
+}
+
+impl Facts {
+    pub fn new(
+        objects: Vec<Object>,
+        sources: BTreeSet<Source>,
+        workload_selector: Option<Value>,
+        origin: &str,
+    ) -> Self {
+        let mut objects = objects;
+        for (slot, o) in objects.iter_mut().enumerate() {
+            o.slot = slot;
+        }
+        let index = index::Index::build(&objects);
+        let n = objects.len();
+        let mut redactions: Vec<&str> = objects
+            .iter()
+            .flat_map(|o| o.sensitive.iter().map(String::as_str))
+            .collect();
+        redactions.sort_unstable();
+        redactions.dedup();
+        for r in redactions {
+            crate::redact::register(r);
+        }
+        Self {
+            objects,
+            sources,
+            workload_selector,
+            origin: origin.to_string(),
+            service: service::ServiceFacts::default(),
+            endpoints: Vec::new(),
+            prometheus: None,
+            kind_errors: BTreeMap::new(),
+            missing_kinds: BTreeSet::new(),
+            params: json!({"expectImage": null, "expectVersion": null}),
+            straightforward: false,
+            index,
+            lazy: index::Lazy::new(n),
+            vals: (0..n).map(|_| ObjectValCache::default()).collect(),
+            cel_objects: (0..n).map(|_| OnceLock::new()).collect(),
+            related: (0..n).map(|_| OnceLock::new()).collect(),
+            mlsdm: (0..n).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// In-scope workloads that run MLSDM (a container with MLSDM's variables or image).
+    pub fn mlsdm_workloads(&self) -> impl Iterator<Item = &Object> {
+        self.objects
+            .iter()
+            .filter(|o| o.is_workload() && self.in_scope(o))
+            .filter(|o| {
+                o.pod_spec()
+                    .and_then(|s| s.get("containers"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| cs.iter().any(mlsdm::runs_mlsdm))
+            })
+    }
+
+    /// The Services and running Pods of the MLSDM workloads, to probe through the API server.
+    pub fn proxy_targets(&self) -> Vec<service::ProxyTarget> {
+        let mut out = Vec::new();
+        for w in self.mlsdm_workloads() {
+            let ns = w.namespace.clone().unwrap_or_else(|| "default".into());
+            for svc in self.services_for(w) {
+                let ports = svc
+                    .json
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let port = ports
+                    .iter()
+                    .find(|p| {
+                        p.get("name").and_then(Value::as_str) == Some("http")
+                            || p.get("targetPort") == Some(&json!(8000))
+                    })
+                    .or_else(|| ports.first())
+                    .and_then(|p| {
+                        p.get("name")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                            .or_else(|| p.get("port").map(ToString::to_string))
+                    });
+                if let Some(port) = port {
+                    out.push(service::ProxyTarget {
+                        workload: w.slot,
+                        kind: "Service".into(),
+                        namespace: ns.clone(),
+                        name: svc.name.clone(),
+                        port,
+                    });
+                }
+            }
+            let selector = w
+                .json
+                .pointer("/spec/selector")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let container_port = w
+                .pod_spec()
+                .and_then(|s| s.get("containers"))
+                .and_then(Value::as_array)
+                .and_then(|cs| {
+                    cs.iter()
+                        .flat_map(|c| {
+                            c.get("ports")
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .unwrap_or_default()
+                        })
+                        .find(|p| {
+                            p.get("name").and_then(Value::as_str) == Some("http")
+                                || p.get("containerPort") == Some(&json!(8000))
+                        })
+                })
+                .and_then(|p| p.get("containerPort").map(ToString::to_string))
+                .unwrap_or_else(|| "8000".into());
+            for pod in self.same_ns(w.namespace.as_deref(), "Pod") {
+                let running =
+                    pod.json.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
+                if running
+                    && !selector.is_null()
+                    && selector::matches(&selector, &pod.labels()).unwrap_or(false)
+                {
+                    out.push(service::ProxyTarget {
+                        workload: w.slot,
+                        kind: "Pod".into(),
+                        namespace: ns.clone(),
+                        name: pod.name.clone(),
+                        port: container_port.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Where metrics came from, for results: the Prometheus server or the scraped endpoints.
+    pub fn service_origin(&self) -> Option<String> {
+        self.prometheus
+            .clone()
+            .or_else(|| (!self.endpoints.is_empty()).then(|| self.endpoints.join(", ")))
+    }
+
+    /// Removes every known secret value from a message (the process-wide layer in `redact`,
+    /// which also sits in front of every output).
+    pub fn redact(&self, text: &str) -> String {
+        crate::redact::text(text).into_owned()
+    }
+
+    /// Whether a workload is in scope under `--selector`; other kinds always are.
+    pub fn in_scope(&self, obj: &Object) -> bool {
+        if !obj.is_workload() && obj.kind != "Pod" {
+            return true;
+        }
+        self.workload_selector.as_ref().is_none_or(|sel| {
+            selector::matches(sel, &obj.labels()).unwrap_or(false)
+                || selector::matches(sel, &obj.pod_labels()).unwrap_or(false)
+        })
+    }
+
+    pub fn cel_object(&self, i: usize) -> CelValue {
+        self.cel_objects[i]
+            .get_or_init(|| json_to_cel(&self.objects[i].json))
+            .clone()
+    }
+
+    /// `related` as the straightforward path builds it (by scanning, as a copied `Value`).
+    pub fn cel_related(&self, i: usize) -> CelValue {
+        self.related[i]
+            .get_or_init(|| self.naive_related_cel(i))
+            .clone()
+    }
+
+    /// Object `i` as cel evaluates it, converted once and shared.
+    pub fn object_val(&self, i: usize) -> &SharedVal {
+        self.vals[i]
+            .object
+            .get_or_init(|| SharedVal::from_json(&self.objects[i].json))
+    }
+
+    /// `object`, `mlsdm` and `related` of object `i` as cel evaluates them, converted once.
+    pub fn vals(&self, i: usize) -> ObjectVals<'_> {
+        let cache = &self.vals[i];
+        ObjectVals {
+            object: self.object_val(i).0.as_ref(),
+            mlsdm: cache
+                .mlsdm
+                .get_or_init(|| to_val(self.cel_mlsdm(i)))
+                .as_ref(),
+            related: &cache.related,
+            facts: self,
+            slot: i,
+        }
+    }
+
+    pub fn cel_mlsdm(&self, i: usize) -> CelValue {
+        self.mlsdm[i]
+            .get_or_init(|| {
+                let obj = &self.objects[i];
+                if obj.is_workload() {
+                    json_to_cel(&mlsdm::effective(obj, self))
+                } else {
+                    CelValue::Null
+                }
+            })
+            .clone()
+    }
+
+    fn same_ns(&self, ns: Option<&str>, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {
+        self.slots_in(ns, kind)
+            .iter()
+            .map(|&slot| &self.objects[slot])
+    }
+
+    fn slots_in(&self, ns: Option<&str>, kind: &str) -> &[usize] {
+        self.index
+            .by_kind_ns
+            .get(&(kind.to_string(), ns.map(str::to_string)))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn all_of(&self, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {
+        self.index
+            .by_kind
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|&slot| &self.objects[slot])
+    }
+
+    /// Every object of that kind, namespace and name (several only when API groups differ), in
+    /// input order.
+    fn named(&self, kind: &str, ns: Option<&str>, name: &str) -> &[usize] {
+        self.index
+            .by_name
+            .get(&(kind.to_string(), ns.map(str::to_string), name.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn find<'a>(&'a self, kind: &str, ns: Option<&str>, name: &str) -> Option<&'a Object> {
+        self.named(kind, ns, name)
+            .first()
+            .map(|&slot| &self.objects[slot])
+    }
+
+    /// The slots of the objects a check with these kind matchers applies to, in input order.
+    pub fn slots_of_kinds(&self, kinds: &[crate::k8s::KindMatcher]) -> Vec<usize> {
+        let mut names: Vec<&str> = kinds.iter().map(|k| k.kind.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut slots: Vec<usize> = names
+            .into_iter()
+            .filter_map(|k| self.index.by_kind.get(k))
+            .flatten()
+            .copied()
+            .filter(|&s| {
+                let o = &self.objects[s];
+                kinds.iter().any(|k| k.matches(&o.api_version, &o.kind))
+            })
+            .collect();
+        slots.sort_unstable();
+        slots
+    }
+}
+
+/// The per-object variables of an evaluation, borrowed from the facts' caches.
+pub struct ObjectVals<'f> {
+    pub object: &'f dyn Val,
+    pub mlsdm: &'f dyn Val,
+    related: &'f OnceLock<Box<dyn Val>>,
+    facts: &'f Facts,
+    slot: usize,
+}
+
+impl<'f> ObjectVals<'f> {
+    /// `related`, computed the first time a check asks for it.
+    pub fn related(&self) -> &'f dyn Val {
+        self.related
+            .get_or_init(|| self.facts.related_val(self.slot))
+            .as_ref()
+    }
+}
+
+fn to_val(v: CelValue) -> Box<dyn Val> {
+    v.try_into()
+        .expect("a value built from JSON converts to a cel Val")
+}

@@ -1,0 +1,680 @@
+//! The relations between objects (`related.*` in expressions): which Services, HPAs, PDBs,
+//! Ingresses, monitors, ReplicaSets and Pods belong to a workload, looked up through the
+//! indexes of `index.rs` so that each costs what it matches. `reference.rs` computes the same
+//! by plain scans, and tests/equivalence.rs proves the two agree.
+
+use super::Facts;
+use super::index::{LabelIndex, Selecting, SelectorIndex, required_label};
+use super::values::{SharedVal, json_to_val};
+use crate::k8s::refs::{ingress_backends, monitor_watches, pod_references};
+use crate::k8s::{Object, WORKLOAD_KINDS, selector};
+use cel::common::value::Val;
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+
+impl Facts {
+    /// Every workload, in scope or not: a Service selecting a non-MLSDM workload still selects pods.
+    pub(super) fn workloads(&self) -> impl Iterator<Item = &Object> {
+        WORKLOAD_KINDS.iter().flat_map(|k| self.all_of(k))
+    }
+
+    /// The workloads of one namespace, in `workloads()` order.
+    pub(super) fn workloads_in(&self, ns: Option<&str>) -> &[usize] {
+        self.index
+            .workloads_by_ns
+            .get(&ns.map(str::to_string))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Workloads of namespace `ns` whose pod labels `sel` may match (a superset, in no order):
+    /// those carrying one label the selector requires, else every workload there.
+    pub(super) fn workloads_selectable(&self, ns: Option<&str>, sel: &Value) -> Vec<usize> {
+        match sel.as_object().and_then(required_label) {
+            Some((k, v)) => self
+                .lazy
+                .workload_labels
+                .get_or_init(|| {
+                    LabelIndex::build(self.workloads().map(|w| {
+                        (
+                            w.slot,
+                            w.namespace.clone(),
+                            w.json.pointer("/spec/template/metadata/labels"),
+                        )
+                    }))
+                })
+                .get(ns, k, v)
+                .to_vec(),
+            None => self.workloads_in(ns).to_vec(),
+        }
+    }
+
+    /// Services whose selector picks this workload's pods (computed once per workload).
+    pub(super) fn services_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
+        self.lazy.services_of[w.slot]
+            .get_or_init(|| {
+                let labels = w.pod_labels();
+                self.selecting(Selecting::Service)
+                    .candidates(w.namespace.as_deref(), &labels)
+                    .into_iter()
+                    .filter(|&s| {
+                        self.objects[s]
+                            .json
+                            .pointer("/spec/selector")
+                            .filter(|sel| sel.as_object().is_some_and(|m| !m.is_empty()))
+                            .is_some_and(|sel| selector::matches(sel, &labels).unwrap_or(false))
+                    })
+                    .collect()
+            })
+            .iter()
+            .map(|&s| &self.objects[s])
+            .collect()
+    }
+
+    pub(super) fn selecting(&self, which: Selecting) -> &SelectorIndex {
+        let (cell, kind, pointer, empty_matches_all) = match which {
+            Selecting::Service => (&self.lazy.services, "Service", "/spec/selector", false),
+            Selecting::Pdb => (
+                &self.lazy.pdbs,
+                "PodDisruptionBudget",
+                "/spec/selector",
+                false,
+            ),
+            Selecting::NetworkPolicy => (
+                &self.lazy.network_policies,
+                "NetworkPolicy",
+                "/spec/podSelector",
+                true,
+            ),
+        };
+        cell.get_or_init(|| {
+            SelectorIndex::build(
+                self.all_of(kind)
+                    .map(|o| (o.slot, o.namespace.clone(), o.json.pointer(pointer))),
+                empty_matches_all,
+            )
+        })
+    }
+
+    pub(super) fn selected_by<'a>(
+        &'a self,
+        w: &Object,
+        kind: &str,
+        pointer: &str,
+        empty_matches_all: bool,
+    ) -> Vec<&'a Object> {
+        let which = match kind {
+            "PodDisruptionBudget" => Selecting::Pdb,
+            _ => Selecting::NetworkPolicy,
+        };
+        let labels = w.pod_labels();
+        self.selecting(which)
+            .candidates(w.namespace.as_deref(), &labels)
+            .into_iter()
+            .map(|s| &self.objects[s])
+            .filter(|o| match o.json.pointer(pointer) {
+                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
+                    selector::matches(sel, &labels).unwrap_or(false)
+                }
+                Some(_) => empty_matches_all,
+                None => false,
+            })
+            .collect()
+    }
+
+    pub(super) fn hpas_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
+        let targets = self.lazy.hpa_targets.get_or_init(|| {
+            let mut m: HashMap<(Option<String>, String, String), Vec<usize>> = HashMap::new();
+            for h in self.all_of("HorizontalPodAutoscaler") {
+                if let (Some(kind), Some(name)) = (
+                    h.json
+                        .pointer("/spec/scaleTargetRef/kind")
+                        .and_then(Value::as_str),
+                    h.json
+                        .pointer("/spec/scaleTargetRef/name")
+                        .and_then(Value::as_str),
+                ) {
+                    m.entry((h.namespace.clone(), kind.to_string(), name.to_string()))
+                        .or_default()
+                        .push(h.slot);
+                }
+            }
+            m
+        });
+        targets
+            .get(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
+            .into_iter()
+            .flatten()
+            .map(|&s| &self.objects[s])
+            .collect()
+    }
+
+    pub(super) fn ingresses_for<'a>(
+        &'a self,
+        ns: Option<&str>,
+        services: &[&Object],
+    ) -> Vec<&'a Object> {
+        if services.is_empty() {
+            return Vec::new();
+        }
+        let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        self.same_ns(ns, "Ingress")
+            .filter(|i| {
+                ingress_backends(&i.json)
+                    .iter()
+                    .any(|b| names.contains(b.as_str()))
+            })
+            .collect()
+    }
+
+    /// ServiceMonitors (any namespace they may watch from) selecting one of these Services.
+    pub(super) fn monitors_for<'a>(
+        &'a self,
+        kind: &str,
+        ns: Option<&str>,
+        labels_list: &[Value],
+    ) -> Vec<&'a Object> {
+        self.all_of(kind)
+            .filter(|m| {
+                let sel = m.json.pointer("/spec/selector").unwrap_or(&Value::Null);
+                monitor_watches(m, ns)
+                    && labels_list
+                        .iter()
+                        .any(|l| selector::matches(sel, l).unwrap_or(false))
+            })
+            .collect()
+    }
+
+    /// ConfigMaps labelled as Grafana dashboards and GrafanaDashboards: the same list for every
+    /// workload, built once.
+    pub(super) fn dashboards(&self) -> SharedVal {
+        self.lazy
+            .dashboards
+            .get_or_init(|| {
+                let list: Box<dyn Val> = Box::new(cel::common::types::CelList::from(
+                    self.all_of("ConfigMap")
+                        .filter(|o| {
+                            o.json
+                                .pointer("/metadata/labels")
+                                .and_then(|l| l.get("grafana_dashboard"))
+                                .is_some()
+                        })
+                        .chain(self.all_of("GrafanaDashboard"))
+                        .map(|o| Box::new(self.object_val(o.slot).clone()) as Box<dyn Val>)
+                        .collect::<Vec<_>>(),
+                ));
+                SharedVal(std::sync::Arc::from(list))
+            })
+            .clone()
+    }
+
+    /// Workloads named like a canary, in `workloads()` order (built once).
+    pub(super) fn canaries(&self) -> impl Iterator<Item = &Object> {
+        self.lazy
+            .canaries
+            .get_or_init(|| {
+                self.workloads()
+                    .filter(|o| o.name.contains("canary"))
+                    .map(|o| o.slot)
+                    .collect()
+            })
+            .iter()
+            .map(|&s| &self.objects[s])
+    }
+
+    /// ReplicaSets of the workload's namespace that name it as an owner.
+    pub(super) fn replica_sets_of<'a>(&'a self, obj: &Object) -> Vec<&'a Object> {
+        let owners = self.lazy.rs_owners.get_or_init(|| {
+            let mut m: HashMap<(Option<String>, String, String), Vec<usize>> = HashMap::new();
+            for r in self.all_of("ReplicaSet") {
+                let mut keys: Vec<(Option<String>, String, String)> = r
+                    .json
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|o| {
+                        Some((
+                            r.namespace.clone(),
+                            o.get("kind")?.as_str()?.to_string(),
+                            o.get("name")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                for k in keys {
+                    m.entry(k).or_default().push(r.slot);
+                }
+            }
+            m
+        });
+        owners
+            .get(&(obj.namespace.clone(), obj.kind.clone(), obj.name.clone()))
+            .into_iter()
+            .flatten()
+            .map(|&s| &self.objects[s])
+            .collect()
+    }
+
+    /// Pods of the workload's namespace its selector matches.
+    pub(super) fn pods_of<'a>(&'a self, obj: &Object) -> Vec<&'a Object> {
+        let ns = obj.namespace.as_deref();
+        let sel = obj.json.pointer("/spec/selector").unwrap_or(&Value::Null);
+        if sel.is_null() {
+            return Vec::new();
+        }
+        let candidates: Vec<usize> = match sel.as_object().and_then(required_label) {
+            Some((k, v)) => self
+                .lazy
+                .pod_labels
+                .get_or_init(|| {
+                    LabelIndex::build(self.all_of("Pod").map(|p| {
+                        (
+                            p.slot,
+                            p.namespace.clone(),
+                            p.json.pointer("/metadata/labels"),
+                        )
+                    }))
+                })
+                .get(ns, k, v)
+                .to_vec(),
+            None => self.slots_in(ns, "Pod").to_vec(),
+        };
+        candidates
+            .into_iter()
+            .map(|s| &self.objects[s])
+            .filter(|p| {
+                selector::matches(
+                    sel,
+                    p.json.pointer("/metadata/labels").unwrap_or(&Value::Null),
+                )
+                .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// The workloads a non-workload object may apply to (a superset, in `workloads()` order):
+    /// found through the objects of its kind, namespace and name, which is what the relation's
+    /// predicate compares.
+    pub(super) fn workload_candidates(&self, obj: &Object) -> Vec<&Object> {
+        let ns = obj.namespace.as_deref();
+        let same = |kind: &str| self.named(kind, ns, &obj.name).to_vec();
+        // The workloads a Service (by slot) selects, as `services_for` decides.
+        let selected_by_service = |s: usize| -> Vec<usize> {
+            match self.objects[s].json.pointer("/spec/selector") {
+                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
+                    self.workloads_selectable(ns, sel)
+                }
+                _ => Vec::new(),
+            }
+        };
+        let mut slots: Vec<usize> = match obj.kind.as_str() {
+            "Service" => same("Service")
+                .into_iter()
+                .flat_map(selected_by_service)
+                .collect(),
+            "PodDisruptionBudget" | "NetworkPolicy" => {
+                let (pointer, empty_matches_all) = if obj.kind == "NetworkPolicy" {
+                    ("/spec/podSelector", true)
+                } else {
+                    ("/spec/selector", false)
+                };
+                same(&obj.kind)
+                    .into_iter()
+                    .flat_map(|p| match self.objects[p].json.pointer(pointer) {
+                        Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
+                            self.workloads_selectable(ns, sel)
+                        }
+                        Some(_) if empty_matches_all => self.workloads_in(ns).to_vec(),
+                        _ => Vec::new(),
+                    })
+                    .collect()
+            }
+            "HorizontalPodAutoscaler" => same("HorizontalPodAutoscaler")
+                .into_iter()
+                .flat_map(|h| {
+                    let json = &self.objects[h].json;
+                    match (
+                        json.pointer("/spec/scaleTargetRef/kind")
+                            .and_then(Value::as_str),
+                        json.pointer("/spec/scaleTargetRef/name")
+                            .and_then(Value::as_str),
+                    ) {
+                        (Some(kind), Some(name)) => self.named(kind, ns, name).to_vec(),
+                        _ => Vec::new(),
+                    }
+                })
+                .collect(),
+            "Ingress" => same("Ingress")
+                .into_iter()
+                .flat_map(|i| ingress_backends(&self.objects[i].json))
+                .flat_map(|b| self.named("Service", ns, &b).to_vec())
+                .flat_map(selected_by_service)
+                .collect(),
+            "ServiceMonitor" | "PodMonitor" => {
+                let mut out = Vec::new();
+                for m in same(&obj.kind) {
+                    let m = &self.objects[m];
+                    let ns_sel = m.json.pointer("/spec/namespaceSelector");
+                    if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+                        out.extend(self.index.workload_pos.keys());
+                    } else if let Some(names) = ns_sel
+                        .and_then(|s| s.get("matchNames"))
+                        .and_then(Value::as_array)
+                    {
+                        for n in names {
+                            out.extend(self.workloads_in(n.as_str()));
+                        }
+                    } else {
+                        out.extend(self.workloads_in(m.namespace.as_deref()));
+                    }
+                }
+                out
+            }
+            "ConfigMap" | "Secret" => self
+                .lazy
+                .pod_refs
+                .get_or_init(|| {
+                    let mut m: HashMap<(Option<String>, String, String), Vec<usize>> =
+                        HashMap::new();
+                    for w in self.workloads() {
+                        let mut keys: Vec<(Option<String>, String, String)> =
+                            pod_references(w.pod_spec().unwrap_or(&Value::Null))
+                                .into_iter()
+                                .map(|r| (w.namespace.clone(), r.kind, r.name))
+                                .collect();
+                        keys.sort_unstable();
+                        keys.dedup();
+                        for k in keys {
+                            m.entry(k).or_default().push(w.slot);
+                        }
+                    }
+                    m
+                })
+                .get(&(ns.map(str::to_string), obj.kind.clone(), obj.name.clone()))
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        slots.retain(|s| self.objects[*s].is_workload());
+        slots.sort_unstable_by_key(|s| self.index.workload_pos.get(s).copied());
+        slots.dedup();
+        slots.into_iter().map(|s| &self.objects[s]).collect()
+    }
+
+    /// Whether a ServiceMonitor watches any namespace the input has an object in (namespace-less
+    /// workloads and Services, a kustomize base, count as in the monitor's own).
+    pub(super) fn watches_audited(&self, m: &Object) -> bool {
+        let (namespaces, namespaceless) = self.lazy.present.get_or_init(|| {
+            let namespaces = self
+                .objects
+                .iter()
+                .filter_map(|o| o.namespace.clone())
+                .collect();
+            let namespaceless = self
+                .objects
+                .iter()
+                .any(|o| o.namespace.is_none() && (o.is_workload() || o.kind == "Service"));
+            (namespaces, namespaceless)
+        });
+        let present = |n: Option<&str>| n.map_or(*namespaceless, |n| namespaces.contains(n));
+        let ns_sel = m.json.pointer("/spec/namespaceSelector");
+        if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+            !namespaces.is_empty() || *namespaceless
+        } else if let Some(names) = ns_sel
+            .and_then(|s| s.get("matchNames"))
+            .and_then(Value::as_array)
+        {
+            names.iter().any(|n| present(n.as_str()))
+        } else {
+            present(m.namespace.as_deref())
+        }
+    }
+
+    /// ConfigMaps and Secrets a pod spec references, found or missing.
+    pub(super) fn references<'a>(
+        &'a self,
+        w: &Object,
+    ) -> (Vec<&'a Object>, Vec<&'a Object>, Vec<Value>) {
+        let ns = w.namespace.as_deref();
+        let mut cms = Vec::new();
+        let mut secrets = Vec::new();
+        let mut missing = Vec::new();
+        for r in pod_references(w.pod_spec().unwrap_or(&Value::Null)) {
+            match self.find(&r.kind, ns, &r.name) {
+                Some(o) if r.kind == "ConfigMap" => {
+                    if !cms.iter().any(|c: &&Object| c.name == o.name) {
+                        cms.push(o);
+                    }
+                }
+                Some(o) => {
+                    if !secrets.iter().any(|c: &&Object| c.name == o.name) {
+                        secrets.push(o);
+                    }
+                }
+                None => missing.push(
+                    json!({"kind": r.kind, "name": r.name, "via": r.via, "optional": r.optional}),
+                ),
+            }
+        }
+        (cms, secrets, missing)
+    }
+
+    /// `related` for an object, built from the objects' cached CEL values (shared, not copied).
+    pub(super) fn related_val(&self, i: usize) -> Box<dyn Val> {
+        use cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelNull};
+        let obj = &self.objects[i];
+        let list = |v: Vec<&Object>| -> Box<dyn Val> {
+            Box::new(CelList::from(
+                v.into_iter()
+                    .map(|o| Box::new(self.object_val(o.slot).clone()) as Box<dyn Val>)
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let one = |o: Option<&Object>| -> Box<dyn Val> {
+            o.map_or_else(
+                || Box::new(CelNull) as Box<dyn Val>,
+                |o| Box::new(self.object_val(o.slot).clone()),
+            )
+        };
+        let map = |entries: Vec<(&str, Box<dyn Val>)>| -> Box<dyn Val> {
+            let m: HashMap<CelMapKey, Box<dyn Val>> = entries
+                .into_iter()
+                .map(|(k, v)| (CelMapKey::from(k.to_string()), v))
+                .collect();
+            Box::new(CelMap::from(m))
+        };
+        let json_val = |v: Value| json_to_val(&v);
+        let ns = obj.namespace.as_deref();
+        if obj.is_workload() {
+            let services = self.services_for(obj);
+            let service_labels: Vec<Value> = services.iter().map(|s| s.labels()).collect();
+            let (cms, secrets, missing) = self.references(obj);
+            let mut pull_missing = Vec::new();
+            for s in obj
+                .pod_spec()
+                .and_then(|p| p.get("imagePullSecrets"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(name) = s.get("name").and_then(Value::as_str)
+                    && self.find("Secret", ns, name).is_none()
+                {
+                    pull_missing.push(json!(name));
+                }
+            }
+            map(vec![
+                ("services", list(services.clone())),
+                (
+                    "pdbs",
+                    list(self.selected_by(obj, "PodDisruptionBudget", "/spec/selector", false)),
+                ),
+                ("hpas", list(self.hpas_for(obj))),
+                (
+                    "networkPolicies",
+                    list(self.selected_by(obj, "NetworkPolicy", "/spec/podSelector", true)),
+                ),
+                (
+                    "namespaceNetworkPolicies",
+                    list(self.same_ns(ns, "NetworkPolicy").collect()),
+                ),
+                ("ingresses", list(self.ingresses_for(ns, &services))),
+                (
+                    "serviceMonitors",
+                    list(self.monitors_for("ServiceMonitor", ns, &service_labels)),
+                ),
+                (
+                    "podMonitors",
+                    list(self.monitors_for("PodMonitor", ns, &[obj.pod_labels()])),
+                ),
+                (
+                    "prometheusRules",
+                    list(self.same_ns(ns, "PrometheusRule").collect()),
+                ),
+                (
+                    "resourceQuotas",
+                    list(self.same_ns(ns, "ResourceQuota").collect()),
+                ),
+                (
+                    "limitRanges",
+                    list(self.same_ns(ns, "LimitRange").collect()),
+                ),
+                ("configMaps", list(cms)),
+                ("secrets", list(secrets)),
+                ("missingReferences", json_val(json!(missing))),
+                ("missingImagePullSecrets", json_val(json!(pull_missing))),
+                (
+                    "namespace",
+                    one(ns.and_then(|n| self.find("Namespace", None, n))),
+                ),
+                (
+                    "serviceAccount",
+                    one(self.find(
+                        "ServiceAccount",
+                        ns,
+                        obj.pod_spec()
+                            .and_then(|p| p.get("serviceAccountName"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("default"),
+                    )),
+                ),
+                (
+                    "roleBindings",
+                    list(self.same_ns(ns, "RoleBinding").collect()),
+                ),
+                (
+                    "externalSecrets",
+                    list(
+                        self.same_ns(ns, "ExternalSecret")
+                            .chain(self.same_ns(ns, "SealedSecret"))
+                            .collect(),
+                    ),
+                ),
+                (
+                    "alertmanagerConfigs",
+                    list(self.same_ns(ns, "AlertmanagerConfig").collect()),
+                ),
+                ("dashboards", Box::new(self.dashboards())),
+                ("replicaSets", list(self.replica_sets_of(obj))),
+                ("pods", list(self.pods_of(obj))),
+                (
+                    "canaries",
+                    list(self.canaries().filter(|o| o.name != obj.name).collect()),
+                ),
+            ])
+        } else {
+            // The reverse direction: which in-scope workloads this object applies to.
+            let workloads: Vec<&Object> = self
+                .workload_candidates(obj)
+                .into_iter()
+                .filter(|w| {
+                    w.namespace.as_deref() == ns
+                        || obj.kind == "ServiceMonitor"
+                        || obj.kind == "PodMonitor"
+                })
+                .filter(|w| match obj.kind.as_str() {
+                    "Service" => self.services_for(w).iter().any(|s| s.name == obj.name),
+                    "PodDisruptionBudget" => self
+                        .selected_by(w, "PodDisruptionBudget", "/spec/selector", false)
+                        .iter()
+                        .any(|p| p.name == obj.name),
+                    "NetworkPolicy" => self
+                        .selected_by(w, "NetworkPolicy", "/spec/podSelector", true)
+                        .iter()
+                        .any(|p| p.name == obj.name),
+                    "HorizontalPodAutoscaler" => {
+                        self.hpas_for(w).iter().any(|h| h.name == obj.name)
+                    }
+                    "Ingress" => {
+                        let services = self.services_for(w);
+                        self.ingresses_for(ns, &services)
+                            .iter()
+                            .any(|x| x.name == obj.name)
+                    }
+                    "ServiceMonitor" => {
+                        let labels: Vec<Value> =
+                            self.services_for(w).iter().map(|s| s.labels()).collect();
+                        self.monitors_for("ServiceMonitor", w.namespace.as_deref(), &labels)
+                            .iter()
+                            .any(|m| m.name == obj.name && m.namespace == obj.namespace)
+                    }
+                    "PodMonitor" => self
+                        .monitors_for("PodMonitor", w.namespace.as_deref(), &[w.pod_labels()])
+                        .iter()
+                        .any(|m| m.name == obj.name && m.namespace == obj.namespace),
+                    "ConfigMap" | "Secret" => pod_references(w.pod_spec().unwrap_or(&Value::Null))
+                        .iter()
+                        .any(|r| r.kind == obj.kind && r.name == obj.name),
+                    _ => false,
+                })
+                .collect();
+            let backends: Vec<Value> = if obj.kind == "Ingress" {
+                ingress_backends(&obj.json)
+                    .into_iter()
+                    .map(|b| json!({"name": b, "exists": self.find("Service", ns, &b).is_some()}))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            // A ServiceMonitor: the Services it selects, and whether any namespace it watches is
+            // in the input at all (if none is, what it selects cannot be told).
+            let (monitored, watches_audited) = if obj.kind == "ServiceMonitor" {
+                let watched = |n: Option<&str>| monitor_watches(obj, n);
+                (
+                    self.all_of("Service")
+                        .filter(|s| {
+                            watched(s.namespace.as_deref())
+                                && selector::matches(
+                                    obj.json.pointer("/spec/selector").unwrap_or(&Value::Null),
+                                    &s.labels(),
+                                )
+                                .unwrap_or(false)
+                        })
+                        .collect(),
+                    self.watches_audited(obj),
+                )
+            } else {
+                (Vec::new(), false)
+            };
+            map(vec![
+                ("workloads", list(workloads)),
+                ("monitoredServices", list(monitored)),
+                (
+                    "watchesAuditedNamespace",
+                    Box::new(CelBool::from(watches_audited)),
+                ),
+                ("ingressBackends", json_val(Value::Array(backends))),
+                (
+                    "workloadsInNamespace",
+                    list(
+                        self.workloads_in(ns)
+                            .iter()
+                            .map(|&s| &self.objects[s])
+                            .collect(),
+                    ),
+                ),
+            ])
+        }
+    }
+}

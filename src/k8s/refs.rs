@@ -1,0 +1,152 @@
+//! What an object refers to, read from its spec: the ConfigMaps and Secrets a pod spec uses,
+//! the Services an Ingress routes to, the namespaces a ServiceMonitor or PodMonitor watches.
+
+use super::Object;
+use serde_json::Value;
+
+/// Whether a ServiceMonitor or PodMonitor watches namespace `ns` (its namespaceSelector, else
+/// its own namespace).
+pub fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
+    let ns_sel = m.json.pointer("/spec/namespaceSelector");
+    if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
+        true
+    } else if let Some(names) = ns_sel
+        .and_then(|s| s.get("matchNames"))
+        .and_then(Value::as_array)
+    {
+        names.iter().any(|n| n.as_str() == ns)
+    } else {
+        m.namespace.as_deref() == ns
+    }
+}
+
+/// Backend service names of an Ingress (default backend and every rule path).
+pub fn ingress_backends(ing: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = ing
+        .pointer("/spec/defaultBackend/service/name")
+        .and_then(Value::as_str)
+    {
+        out.push(n.to_string());
+    }
+    for rule in ing
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for path in rule
+            .pointer("/http/paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = path
+                .pointer("/backend/service/name")
+                .and_then(Value::as_str)
+            {
+                out.push(n.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A reference from a pod spec to a ConfigMap or Secret.
+#[derive(Debug, Clone)]
+pub struct PodRef {
+    pub kind: String,
+    pub name: String,
+    pub via: String,
+    pub optional: bool,
+}
+
+/// Every ConfigMap and Secret a pod spec uses: volumes, projected sources, env, envFrom and
+/// image pull secrets.
+pub fn pod_references(spec: &Value) -> Vec<PodRef> {
+    let mut out = Vec::new();
+    let mut push = |kind: &str, v: Option<&Value>, via: String| {
+        if let Some(v) = v {
+            let name = v
+                .get("name")
+                .or_else(|| v.get("secretName"))
+                .and_then(Value::as_str);
+            if let Some(name) = name {
+                out.push(PodRef {
+                    kind: kind.into(),
+                    name: name.into(),
+                    via,
+                    optional: v.get("optional").and_then(Value::as_bool).unwrap_or(false),
+                });
+            }
+        }
+    };
+    for vol in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let vname = vol.get("name").and_then(Value::as_str).unwrap_or("?");
+        push("ConfigMap", vol.get("configMap"), format!("volume {vname}"));
+        push("Secret", vol.get("secret"), format!("volume {vname}"));
+        for src in vol
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            push("ConfigMap", src.get("configMap"), format!("volume {vname}"));
+            push("Secret", src.get("secret"), format!("volume {vname}"));
+        }
+    }
+    for list in ["initContainers", "containers"] {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let cname = c.get("name").and_then(Value::as_str).unwrap_or("?");
+            for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+                let ename = e.get("name").and_then(Value::as_str).unwrap_or("?");
+                push(
+                    "ConfigMap",
+                    e.pointer("/valueFrom/configMapKeyRef"),
+                    format!("container {cname} env {ename}"),
+                );
+                push(
+                    "Secret",
+                    e.pointer("/valueFrom/secretKeyRef"),
+                    format!("container {cname} env {ename}"),
+                );
+            }
+            for e in c
+                .get("envFrom")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                push(
+                    "ConfigMap",
+                    e.get("configMapRef"),
+                    format!("container {cname} envFrom"),
+                );
+                push(
+                    "Secret",
+                    e.get("secretRef"),
+                    format!("container {cname} envFrom"),
+                );
+            }
+        }
+    }
+    for s in spec
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        push("Secret", Some(s), "imagePullSecrets".into());
+    }
+    out
+}

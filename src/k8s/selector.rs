@@ -1,0 +1,341 @@
+//! Kubernetes label selectors: `LabelSelector` objects (as in PDBs, NetworkPolicies, Deployments)
+//! and the string form users type (`-l app=mlsdm-api,tier in (api)`), with the API server's
+//! matching rules.
+//!
+//! Kept here rather than taken from kube's `Selector`: kube's converts a typed `LabelSelector`
+//! and matches a label map, but it has no parser for the string form, and the objects audited
+//! here are untyped JSON (manifests that may not deserialize into k8s-openapi's types, where a
+//! malformed selector must become a result naming it, not a failed decode of the whole object).
+//! The rules follow apimachinery's `labels.Parse` and `LabelSelectorAsSelector`;
+//! tests/selectors.rs holds the string form to a real kube-apiserver's answers.
+
+use serde_json::{Map, Value, json};
+
+/// Whether `selector` (a LabelSelector, or a plain label map as in a Service) matches `labels`.
+/// An empty selector matches everything.
+pub fn matches(selector: &Value, labels: &Value) -> Result<bool, String> {
+    let empty = Map::new();
+    let labels = labels.as_object().unwrap_or(&empty);
+    let Some(sel) = selector.as_object() else {
+        return if selector.is_null() {
+            Ok(true)
+        } else {
+            Err("a selector must be a map".into())
+        };
+    };
+    let is_label_selector = sel.contains_key("matchLabels") || sel.contains_key("matchExpressions");
+    let match_labels = if is_label_selector {
+        sel.get("matchLabels").and_then(Value::as_object)
+    } else {
+        Some(sel)
+    };
+    if let Some(ml) = match_labels {
+        for (k, v) in ml {
+            if labels.get(k) != Some(v) {
+                return Ok(false);
+            }
+        }
+    }
+    if let Some(exprs) = sel.get("matchExpressions").filter(|_| is_label_selector) {
+        for e in exprs.as_array().ok_or("matchExpressions must be a list")? {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or("matchExpressions entry without key")?;
+            let op = e
+                .get("operator")
+                .and_then(Value::as_str)
+                .ok_or("matchExpressions entry without operator")?;
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let actual = labels.get(key).and_then(Value::as_str);
+            let ok = match op {
+                "In" => actual.is_some_and(|a| values.contains(&a)),
+                "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
+                "Exists" => actual.is_some(),
+                "DoesNotExist" => actual.is_none(),
+                other => return Err(format!("unknown selector operator {other:?}")),
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// A token of the string form, as apimachinery's `labels.Parse` lexes it: identifiers run until
+/// whitespace or one of `!=(),<>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token<'a> {
+    Ident(&'a str),
+    Not,
+    Eq,
+    DoubleEq,
+    NotEq,
+    Open,
+    Close,
+    Comma,
+    Compare(char),
+}
+
+fn describe(t: Option<&Token<'_>>) -> String {
+    match t {
+        None => "end of string".into(),
+        Some(Token::Ident(s)) => format!("'{s}'"),
+        Some(Token::Not) => "'!'".into(),
+        Some(Token::Eq) => "'='".into(),
+        Some(Token::DoubleEq) => "'=='".into(),
+        Some(Token::NotEq) => "'!='".into(),
+        Some(Token::Open) => "'('".into(),
+        Some(Token::Close) => "')'".into(),
+        Some(Token::Comma) => "','".into(),
+        Some(Token::Compare(c)) => format!("'{c}'"),
+    }
+}
+
+fn lex(input: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut rest = input;
+    while let Some(c) = rest.chars().next() {
+        if c.is_whitespace() {
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let (token, len) = match c {
+            '!' if rest.starts_with("!=") => (Token::NotEq, 2),
+            '!' => (Token::Not, 1),
+            '=' if rest.starts_with("==") => (Token::DoubleEq, 2),
+            '=' => (Token::Eq, 1),
+            '(' => (Token::Open, 1),
+            ')' => (Token::Close, 1),
+            ',' => (Token::Comma, 1),
+            '<' | '>' => (Token::Compare(c), 1),
+            _ => {
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || "!=(),<>".contains(c))
+                    .unwrap_or(rest.len());
+                (Token::Ident(&rest[..end]), end)
+            }
+        };
+        out.push(token);
+        rest = &rest[len..];
+    }
+    out
+}
+
+/// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, at most 63 characters: a label value (when not
+/// empty) and the name part of a key.
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// A DNS-1123 subdomain: the optional prefix of a key (`example.com/`).
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|part| {
+            let b = part.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        })
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    let ok = match key.split_once('/') {
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid label key {key:?}: a name of at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric one, with an optional DNS subdomain prefix and '/' (example.com/name)"
+        ))
+    }
+}
+
+fn check_value(key: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() || is_label_name(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid label value {value:?} for key {key:?}: empty, or at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric one"
+        ))
+    }
+}
+
+/// Parses the string form users type (`app=mlsdm-api,tier in (api, web),!canary`) into a
+/// LabelSelector, with the grammar and validation of apimachinery's `labels.Parse` (which the
+/// API server applies to `?labelSelector=`): a selector the server would refuse is refused here,
+/// and tests/selectors.rs holds both to the same answers. The numeric `<`/`>` requirements have
+/// no LabelSelector form and are refused.
+pub fn parse(input: &str) -> Result<Value, String> {
+    let tokens = lex(input);
+    let mut match_labels = Map::new();
+    let mut exprs = Vec::new();
+    let mut pos = 0;
+    let fail = |what: &str, found: Option<&Token<'_>>| {
+        Err(format!(
+            "in selector {input:?}: found {}, expected {what}",
+            describe(found)
+        ))
+    };
+    while pos < tokens.len() {
+        let negated = tokens[pos] == Token::Not;
+        if negated {
+            pos += 1;
+        }
+        let Some(Token::Ident(key)) = tokens.get(pos) else {
+            return fail("a label key", tokens.get(pos));
+        };
+        check_key(key)?;
+        pos += 1;
+        let end_of_requirement = |t: Option<&Token<'_>>| t.is_none() || t == Some(&Token::Comma);
+        if negated || end_of_requirement(tokens.get(pos)) {
+            if !end_of_requirement(tokens.get(pos)) {
+                return fail("',' or end of string", tokens.get(pos));
+            }
+            let operator = if negated { "DoesNotExist" } else { "Exists" };
+            exprs.push(json!({"key": key, "operator": operator}));
+        } else {
+            let op = tokens[pos].clone();
+            pos += 1;
+            match op {
+                Token::Eq | Token::DoubleEq | Token::NotEq => {
+                    // An empty value is a value: `app=` selects `app: ""`.
+                    let value = match tokens.get(pos) {
+                        Some(Token::Ident(v)) => {
+                            pos += 1;
+                            *v
+                        }
+                        t if end_of_requirement(t) => "",
+                        t => return fail("a label value", t),
+                    };
+                    check_value(key, value)?;
+                    if op == Token::NotEq {
+                        exprs.push(json!({"key": key, "operator": "NotIn", "values": [value]}));
+                    } else if match_labels
+                        .get(*key)
+                        .is_some_and(|v| v.as_str() != Some(value))
+                    {
+                        // Two equalities on one key select nothing, as the server's AND does.
+                        exprs.push(json!({"key": key, "operator": "In", "values": [value]}));
+                    } else {
+                        match_labels.insert((*key).to_string(), Value::String(value.to_string()));
+                    }
+                }
+                Token::Ident(word @ ("in" | "notin")) => {
+                    if tokens.get(pos) != Some(&Token::Open) {
+                        return fail("'('", tokens.get(pos));
+                    }
+                    pos += 1;
+                    let mut values = Vec::new();
+                    // `()` is the set holding the empty value, as in apimachinery.
+                    loop {
+                        let value = match tokens.get(pos) {
+                            Some(Token::Ident(v)) => {
+                                pos += 1;
+                                *v
+                            }
+                            Some(Token::Comma | Token::Close) => "",
+                            t => return fail("a label value", t),
+                        };
+                        check_value(key, value)?;
+                        values.push(Value::String(value.to_string()));
+                        match tokens.get(pos) {
+                            Some(Token::Comma) => pos += 1,
+                            Some(Token::Close) => {
+                                pos += 1;
+                                break;
+                            }
+                            t => return fail("',' or ')'", t),
+                        }
+                    }
+                    let operator = if word == "in" { "In" } else { "NotIn" };
+                    exprs.push(json!({"key": key, "operator": operator, "values": values}));
+                }
+                Token::Compare(c) => {
+                    return Err(format!(
+                        "in selector {input:?}: the numeric '{c}' requirement has no LabelSelector form and is not supported"
+                    ));
+                }
+                other => return fail("'=', '==', '!=', 'in' or 'notin'", Some(&other)),
+            }
+        }
+        match tokens.get(pos) {
+            None => {}
+            Some(Token::Comma) => {
+                pos += 1;
+                if pos == tokens.len() {
+                    return fail("a requirement after ','", None);
+                }
+            }
+            t => return fail("',' or end of string", t),
+        }
+    }
+    Ok(json!({"matchLabels": match_labels, "matchExpressions": exprs}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_selector_semantics() {
+        let labels = json!({"app": "mlsdm-api", "tier": "api"});
+        assert!(matches(&json!({"matchLabels": {"app": "mlsdm-api"}}), &labels).unwrap());
+        assert!(!matches(&json!({"matchLabels": {"app": "neuro-engine"}}), &labels).unwrap());
+        assert!(matches(&json!({}), &labels).unwrap());
+        assert!(matches(&json!({"app": "mlsdm-api"}), &labels).unwrap());
+        assert!(matches(&json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["api", "web"]}]}), &labels).unwrap());
+        assert!(
+            !matches(
+                &json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}),
+                &labels
+            )
+            .unwrap()
+        );
+        assert!(
+            matches(
+                &json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}),
+                &labels
+            )
+            .unwrap()
+        );
+        assert!(
+            matches(
+                &json!({"matchExpressions": [{"key": "tier", "operator": "Bogus"}]}),
+                &labels
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn parses_the_string_form() {
+        let s = parse("app=mlsdm-api,tier in (api, web),!canary,env!=dev").unwrap();
+        let labels = json!({"app": "mlsdm-api", "tier": "web", "env": "prod"});
+        assert!(matches(&s, &labels).unwrap());
+        assert!(
+            !matches(
+                &s,
+                &json!({"app": "mlsdm-api", "tier": "web", "canary": "1"})
+            )
+            .unwrap()
+        );
+        assert!(parse("app=,").is_err());
+        assert!(parse("a b").is_err());
+    }
+}

@@ -1,0 +1,429 @@
+//! Facts for `metrics` checks: samples scraped from each target's `/health/metrics` (once, or
+//! repeatedly over `--observe`) and evaluated with the check's PromQL, or the answers of a
+//! Prometheus server. The same bounds as the http source (timeouts, body cap).
+
+// Epoch timestamps and windows are float arithmetic on small, positive numbers.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
+use super::http::{HttpOptions, ResponseFacts, Target, fetch, fetch_on, join};
+use crate::checks::{Check, HttpRequest, parse_duration};
+use crate::facts::service::MetricOutcome;
+use crate::promql::{self, QueryValue, Store};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Largest metrics page or Prometheus answer: a page of a busy service (or a range query over a
+/// window) is often several MB, which is data, not abuse.
+const METRICS_BODY_CAP: usize = 64 << 20;
+
+/// Scrapes `/health/metrics` from every target (each pod, or each --endpoint), once or
+/// repeatedly over `--observe`.
+pub(super) async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String> {
+    let metrics_req = HttpRequest::get("/health/metrics");
+    let targets: Vec<Target> = targets
+        .iter()
+        .filter(|t| !t.is_proxy() || t.per_pod)
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        return Err(
+            "no pod of an MLSDM workload to scrape (give --endpoint or --prometheus)".into(),
+        );
+    }
+    let mut store = Store::default();
+    let start = Instant::now();
+    let epoch = |i: Instant| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+            - i.elapsed().as_secs_f64()
+    };
+    let interval = if opts.observe.is_zero() {
+        Duration::ZERO
+    } else {
+        (opts.observe / 30).max(Duration::from_secs(1))
+    };
+    let bar = (opts.progress && !opts.observe.is_zero()).then(|| {
+        let b = indicatif::ProgressBar::new(opts.observe.as_secs());
+        b.set_style(
+            indicatif::ProgressStyle::with_template("observing metrics {bar:30} {pos}/{len}s")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut errors = Vec::new();
+    let mut ok = 0;
+    loop {
+        let now = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for target in &targets {
+            let (target, req) = (target.clone(), metrics_req.clone());
+            tasks.spawn(async move {
+                let res = fetch_on(&target, &req, None, METRICS_BODY_CAP).await;
+                (target, res)
+            });
+        }
+        let t = epoch(now);
+        while let Some(joined) = tasks.join_next().await {
+            // A scrape task that panicked is a target with no data this round: an error.
+            let (target, res) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    errors.push(format!("a scrape did not complete: {e}"));
+                    continue;
+                }
+            };
+            match res {
+                Ok(r) if r.status == 200 => {
+                    match store.add_scrape(&target.instance(), t, &r.body) {
+                        Ok(()) => ok += 1,
+                        Err(e) => errors.push(format!(
+                            "{}/health/metrics: not Prometheus text: {e}",
+                            target.display
+                        )),
+                    }
+                }
+                Ok(r) => errors.push(format!(
+                    "{}/health/metrics answered {}",
+                    target.display, r.status
+                )),
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(b) = &bar {
+            b.set_position(start.elapsed().as_secs().min(opts.observe.as_secs()));
+        }
+        if start.elapsed() + interval > opts.observe {
+            break;
+        }
+        tokio::time::sleep(interval.saturating_sub(now.elapsed())).await;
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    // Every target must have answered every round: results computed from the targets that
+    // answered would claim to cover the ones that did not (one pod down, one --endpoint refused).
+    if ok == 0 || !errors.is_empty() {
+        errors.sort();
+        errors.dedup();
+        return Err(errors.join("; "));
+    }
+    Ok(store)
+}
+
+pub(super) fn window_of(
+    for_window: Option<&str>,
+    opts: &HttpOptions,
+) -> (Option<u64>, Option<u64>) {
+    let asked = for_window.and_then(parse_duration);
+    // --window replaces a check's `for`; a check without one stays an instant query.
+    let window = asked.map(|a| opts.window.map_or(a, |w| w.as_secs()));
+    (asked, window)
+}
+
+/// Evaluates a metrics check over scraped samples.
+pub(super) fn evaluate_scraped(
+    check: &Check,
+    store: &Store,
+    opts: &HttpOptions,
+    targets: &[Target],
+) -> MetricOutcome {
+    let Some(query) = &check.query else {
+        return MetricOutcome::Error("no query".into());
+    };
+    let expr = match promql::parse(query) {
+        Ok(e) => e,
+        Err(e) => return MetricOutcome::Error(format!("invalid PromQL: {e}")),
+    };
+    let times = store.times();
+    let Some(&end) = times.last() else {
+        return MetricOutcome::NoData("nothing was scraped".into());
+    };
+    let (asked, window) = window_of(check.for_window.as_deref(), opts);
+    let at: Vec<f64> = match window {
+        Some(w) => times
+            .iter()
+            .copied()
+            .filter(|t| *t >= end - w as f64)
+            .collect(),
+        None => vec![end],
+    };
+    let mut points = Vec::new();
+    for t in at {
+        match promql::eval(&expr, store, t) {
+            Ok(v) => points.push((t, v)),
+            Err(e @ promql::EvalError::Absent(_)) => return MetricOutcome::NoData(e.to_string()),
+            Err(e) => return MetricOutcome::Error(e.to_string()),
+        }
+    }
+    let covered = times.first().map_or(0.0, |first| end - first);
+    MetricOutcome::Points {
+        points,
+        asked,
+        covered,
+        window,
+        source: format!(
+            "{} scrape(s) of {}",
+            times.len(),
+            targets
+                .iter()
+                .filter(|t| !t.is_proxy() || t.per_pod)
+                .map(|t| t.display.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The Prometheus HTTP API's query answers (`/api/v1/query`, `/api/v1/query_range`), typed:
+/// an answer that does not match this schema is an error, never an empty result (a
+/// `"status":"success"` with no `result` would otherwise read as "no alert is firing").
+mod prom_api {
+    use super::ResponseFacts;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(tag = "status", rename_all = "lowercase")]
+    enum Answer {
+        Success {
+            data: Data,
+        },
+        Error {
+            #[serde(rename = "errorType", default)]
+            error_type: String,
+            #[serde(default)]
+            error: String,
+        },
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+    pub enum Data {
+        Scalar(Sample),
+        Vector(Vec<Instant>),
+        Matrix(Vec<Range>),
+    }
+
+    /// `[ <unix time>, "<value>" ]`
+    #[derive(Deserialize)]
+    pub struct Sample(pub f64, String);
+
+    impl Sample {
+        pub fn value(&self) -> f64 {
+            match self.1.as_str() {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                s => s.parse().unwrap_or(f64::NAN),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Instant {
+        pub metric: crate::promql::Labels,
+        pub value: Sample,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Range {
+        pub metric: crate::promql::Labels,
+        pub values: Vec<Sample>,
+    }
+
+    /// The answer's data, or why it is not one.
+    pub fn decode(resp: &ResponseFacts) -> Result<Data, String> {
+        let content_type = resp.headers.get("content-type").map_or("", String::as_str);
+        let answer: Answer = serde_json::from_str(&resp.body).map_err(|e| {
+            if resp.json.is_null() {
+                format!(
+                    "answered HTTP {} with {} that is not the Prometheus API's JSON (is the URL Prometheus' base URL?)",
+                    resp.status,
+                    if content_type.is_empty() { "a body" } else { content_type }
+                )
+            } else if !(200..300).contains(&resp.status) {
+                format!(
+                    "answered HTTP {}, not a Prometheus API answer (is the URL Prometheus' base URL?)",
+                    resp.status
+                )
+            } else {
+                format!("answered HTTP {} with JSON that does not match the Prometheus API: {e}", resp.status)
+            }
+        })?;
+        match answer {
+            Answer::Success { data } => Ok(data),
+            Answer::Error { error_type, error } => Err(format!(
+                "rejected the query (HTTP {}, {error_type}): {error}",
+                resp.status
+            )),
+        }
+    }
+}
+
+/// What a Prometheus query needs from a check (the check itself holds compiled programs).
+#[derive(Debug, Clone)]
+pub(super) struct MetricQuery {
+    pub(super) id: String,
+    pub(super) query: String,
+    pub(super) for_window: Option<String>,
+}
+
+pub(super) async fn prometheus_query(
+    client: &reqwest::Client,
+    base: &str,
+    check: &MetricQuery,
+    opts: &HttpOptions,
+) -> MetricOutcome {
+    let query = &check.query;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let (asked, window) = window_of(check.for_window.as_deref(), opts);
+    let (path, params) = match window {
+        Some(w) => {
+            let step = (w as f64 / 60.0).max(1.0);
+            (
+                "/api/v1/query_range",
+                vec![
+                    ("query", query.clone()),
+                    ("start", format!("{:.3}", now - w as f64)),
+                    ("end", format!("{now:.3}")),
+                    ("step", format!("{step}")),
+                ],
+            )
+        }
+        None => (
+            "/api/v1/query",
+            vec![("query", query.clone()), ("time", format!("{now:.3}"))],
+        ),
+    };
+    let mut url = match reqwest::Url::parse(&join(base, path)) {
+        Ok(u) => u,
+        Err(e) => return MetricOutcome::Error(format!("--prometheus {base}: {e}")),
+    };
+    url.query_pairs_mut()
+        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    let req = HttpRequest::get("");
+    let resp = match fetch(client, url.as_str(), &req, None, METRICS_BODY_CAP).await {
+        Ok(r) => r,
+        Err(e) => return MetricOutcome::Error(format!("Prometheus {e}")),
+    };
+    let data = match prom_api::decode(&resp) {
+        Ok(d) => d,
+        Err(why) => return MetricOutcome::Error(format!("Prometheus at {base}: {why}")),
+    };
+    let mut points: Vec<(f64, QueryValue)> = Vec::new();
+    match data {
+        prom_api::Data::Scalar(s) => points.push((s.0, QueryValue::Scalar(s.value()))),
+        prom_api::Data::Vector(samples) => {
+            let v = samples
+                .into_iter()
+                .map(|s| (s.metric, s.value.value()))
+                .collect();
+            points.push((now, QueryValue::Vector(v)));
+        }
+        prom_api::Data::Matrix(series) => {
+            let mut by_time: BTreeMap<i64, Vec<(promql::Labels, f64)>> = BTreeMap::new();
+            for s in series {
+                for pair in s.values {
+                    by_time
+                        .entry((pair.0 * 1000.0) as i64)
+                        .or_default()
+                        .push((s.metric.clone(), pair.value()));
+                }
+            }
+            points = by_time
+                .into_iter()
+                .map(|(t, v)| (t as f64 / 1000.0, QueryValue::Vector(v)))
+                .collect();
+            if points.is_empty() {
+                return MetricOutcome::NoData(format!(
+                    "Prometheus at {base} has no samples for the query in the last {}s",
+                    window.unwrap_or(0)
+                ));
+            }
+        }
+    }
+    let covered = points.first().map_or(0.0, |(t, _)| now - t);
+    MetricOutcome::Points {
+        points,
+        asked,
+        covered,
+        window,
+        source: format!("Prometheus at {base}"),
+    }
+}
+
+/// Whether Prometheus watches MLSDM now: `Some(why)` when a target that exposed `mlsdm_*` series
+/// within the last hour is down (`up == 0`), when no target that is up exposes them, or when the
+/// question cannot be asked; `None` when it has current data from a live MLSDM target.
+pub(super) async fn prometheus_down_targets(
+    client: &reqwest::Client,
+    base: &str,
+    opts: &HttpOptions,
+) -> Option<String> {
+    let q = MetricQuery {
+        id: "up".into(),
+        query: r#"up == 0 and on (job, instance) group by (job, instance) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#.into(),
+        for_window: None,
+    };
+    let points = match prometheus_query(client, base, &q, opts).await {
+        MetricOutcome::Points { points, .. } => points,
+        MetricOutcome::NoData(_) => Vec::new(),
+        MetricOutcome::Error(e) => {
+            return Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"));
+        }
+    };
+    let mut down: Vec<String> = points
+        .iter()
+        .flat_map(|(_, v)| match v {
+            QueryValue::Vector(items) => items.clone(),
+            QueryValue::Scalar(_) => Vec::new(),
+        })
+        .map(|(labels, _)| {
+            format!(
+                "{} (job {})",
+                labels.get("instance").map_or("?", String::as_str),
+                labels.get("job").map_or("?", String::as_str)
+            )
+        })
+        .collect();
+    down.sort();
+    down.dedup();
+    if !down.is_empty() {
+        return Some(format!(
+            "Prometheus at {base} cannot scrape MLSDM: up == 0 for {}; what it kept from before says nothing about the service now",
+            down.join(", ")
+        ));
+    }
+    // Positive evidence: some target that is up now exposes MLSDM's series. Without it the
+    // checks would judge an empty Prometheus (no ALERTS, no errors) as a healthy service: a
+    // release whose pods never came up, a ServiceMonitor that selects nothing.
+    let q = MetricQuery {
+        id: "up".into(),
+        query:
+            r#"up == 1 and on (job, instance) group by (job, instance) ({__name__=~"mlsdm_.+"})"#
+                .into(),
+        for_window: None,
+    };
+    match prometheus_query(client, base, &q, opts).await {
+        MetricOutcome::Points { points, .. }
+            if points.iter().any(|(_, v)| match v {
+                QueryValue::Vector(items) => !items.is_empty(),
+                QueryValue::Scalar(_) => false,
+            }) =>
+        {
+            None
+        }
+        MetricOutcome::Error(e) => {
+            Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"))
+        }
+        _ => Some(format!(
+            "Prometheus at {base} scrapes no MLSDM target that is up now (no current mlsdm_* series): it does not watch this service, so its answers say nothing about it (check the ServiceMonitor or scrape config)"
+        )),
+    }
+}
