@@ -126,42 +126,17 @@ pub struct Check {
     pub depends_on: Vec<String>,
 }
 
-/// Which kinds each `related` field and the `mlsdm` variable are computed from.
-const DEPENDENCIES: &[(&str, &[&str])] = &[
-    ("related.services", &["Service"]),
-    ("related.pdbs", &["PodDisruptionBudget"]),
-    ("related.hpas", &["HorizontalPodAutoscaler"]),
-    ("related.networkPolicies", &["NetworkPolicy"]),
-    ("related.namespaceNetworkPolicies", &["NetworkPolicy"]),
-    ("related.ingresses", &["Ingress", "Service"]),
-    ("related.serviceMonitors", &["ServiceMonitor", "Service"]),
-    ("related.podMonitors", &["PodMonitor"]),
-    ("related.prometheusRules", &["PrometheusRule"]),
-    ("related.resourceQuotas", &["ResourceQuota"]),
-    ("related.limitRanges", &["LimitRange"]),
-    ("related.configMaps", &["ConfigMap"]),
-    ("related.secrets", &["Secret"]),
-    ("related.missingReferences", &["ConfigMap", "Secret"]),
-    ("related.missingImagePullSecrets", &["Secret"]),
-    ("related.namespace", &["Namespace"]),
-    ("related.serviceAccount", &["ServiceAccount"]),
-    ("related.roleBindings", &["RoleBinding"]),
-    (
-        "related.externalSecrets",
-        &["ExternalSecret", "SealedSecret"],
-    ),
-    ("related.alertmanagerConfigs", &["AlertmanagerConfig"]),
-    ("related.dashboards", &["ConfigMap", "GrafanaDashboard"]),
-    ("related.replicaSets", &["ReplicaSet"]),
-    ("related.pods", &["Pod"]),
-    ("related.monitoredServices", &["Service"]),
-    ("related.ingressBackends", &["Service"]),
-    (
-        "related.workloads",
-        &["Deployment", "StatefulSet", "DaemonSet", "Rollout"],
-    ),
-    ("mlsdm.", &["ConfigMap", "Secret"]),
-];
+/// Which kinds each `related` field and the `mlsdm` variable are computed from: the relation
+/// registry (`facts::registry`), with `mlsdm.` standing for any field of `mlsdm`.
+fn dependencies() -> impl Iterator<Item = (String, &'static [&'static str])> {
+    crate::facts::registry::RELATIONS
+        .iter()
+        .map(|r| (format!("related.{}", r.name), r.reads))
+        .chain(std::iter::once((
+            "mlsdm.".to_string(),
+            crate::facts::registry::MLSDM_READS,
+        )))
+}
 
 /// A problem in a check file, pointing at its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +299,38 @@ mod tests {
         let no_pointer =
             "  path: /generate\n  retry:\n    attempts: 2\n    whileJson:\n      accepted: false\n";
         assert!(check(no_pointer).is_some_and(|m| m.contains("JSON pointers")));
+    }
+
+    /// `match.kinds` takes a named group (expanded to its kinds, in order) and refuses a
+    /// lower-case name that is no group: `deployment` matched nothing and the check said no-data
+    /// on every release.
+    #[test]
+    fn kind_groups_expand_and_lowercase_kinds_are_refused() {
+        let check = |kinds: &str| {
+            let text = format!(
+                "id: x\ntitle: t\nsection: s\nseverity: high\nsource: kubernetes\nmatch:\n  kinds: [{kinds}]\nvalidations:\n  - expression: 'true'\n"
+            );
+            parse_check("x.yaml", &text, &cel::CelEnv::default())
+        };
+        let names = |kinds: &str| -> Vec<String> {
+            check(kinds)
+                .unwrap()
+                .kinds
+                .iter()
+                .map(|k| k.kind.clone())
+                .collect()
+        };
+        assert_eq!(
+            names("workloads"),
+            ["Deployment", "StatefulSet", "DaemonSet", "Rollout"]
+        );
+        assert_eq!(
+            names("replicated-workloads, Job"),
+            ["Deployment", "StatefulSet", "Rollout", "Job"]
+        );
+        let errors = check("deployment").err().unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("neither a kind"), "{errors:?}");
     }
 
     /// A burst or a load probe is bounded at load time: before, `concurrency: 4000000000` was
