@@ -415,6 +415,7 @@ fn result(
         change: None,
         endpoint: None,
         window: None,
+        cluster: None,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod docs;
 pub mod engine;
 pub mod facts;
+pub mod fleet;
 pub mod fuzzing;
 pub mod input;
 pub mod k8s;
@@ -310,6 +311,7 @@ pub fn run_check(args: &CheckArgs) -> Result<Report, UsageError> {
         active: http.active,
         observe_seconds: (!http.observe.is_zero()).then_some(http.observe.as_secs()),
         window_seconds: http.window.map(|w| w.as_secs()),
+        fleet: Vec::new(),
     };
     let mut report = Report::new(target, results);
     report.checks = checks.iter().map(report::CheckOrigin::of).collect();

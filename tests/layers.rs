@@ -34,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the audit pipeline (src/lib.rs)", &["crate"]),
     (
         "commands built on the pipeline",
-        &["watch", "testchecks", "fuzzing"],
+        &["watch", "testchecks", "fuzzing", "fleet"],
     ),
     ("the binary", &["main"]),
 ];
