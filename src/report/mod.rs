@@ -102,10 +102,10 @@ pub struct Signoff {
     pub signature: String,
 }
 
-/// One check's outcome on one object (or on the run). A run holds about 13 per object, so the
-/// strings every result of a check repeats (title, section, checklist lines) are shared with the
-/// check (`Arc`), and the fields few results carry are boxed: both halve the results' memory
-/// (issue 12). Serialized exactly as plain strings and structs.
+// A run holds about 13 results per object, so the strings every result of a check repeats
+// (title, section, checklist lines) are shared with the check (`Arc`), and the fields few
+// results carry are boxed: both halve the results' memory (issue 12). Serialized exactly as
+// plain strings and structs. (Not a doc comment: it would become the schema's description.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckResult {
