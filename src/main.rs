@@ -185,7 +185,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
             // Secrets are masked in the model first, then again in the rendered bytes.
-            let report = redact::report(report?);
+            let report = report?.redacted();
             // Files the directory walk skipped, and definitions a later one replaced, are said on
             // stderr too, where a CI log shows them whatever the format; every note is in the
             // report.

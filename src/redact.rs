@@ -205,16 +205,6 @@ pub fn model<T: serde::Serialize + serde::de::DeserializeOwned>(model: T) -> T {
     serde_json::from_value(value).unwrap_or(model)
 }
 
-/// [`model`] of a report, one result at a time: the whole report as a JSON tree would be several
-/// times its size (hundreds of MB at 5,000 objects) when any secret is registered.
-pub fn report(mut report: crate::report::Report) -> crate::report::Report {
-    let results = std::mem::take(&mut report.results);
-    let mut report = model(report);
-    // Collected in place: same element type, so the vector's allocation is reused.
-    report.results = results.into_iter().map(model).collect();
-    report
-}
-
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
