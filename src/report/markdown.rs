@@ -194,11 +194,7 @@ pub fn render(report: &Report) -> String {
         out.push_str("\n## Waivers in this report\n\n| Check | Object | Owner | Expires | Reason |\n| --- | --- | --- | --- | --- |\n");
         for r in waived {
             if let Some(w) = &r.waiver {
-                let obj = r
-                    .object
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
+                let obj = object_name(r);
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} | {} |",
@@ -221,6 +217,14 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// The object a result is about, or nothing for a result about the service or the run.
+fn object_name(r: &super::CheckResult) -> String {
+    r.object
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
 /// In a fleet report the checklist above is the fleet's (a line is ticked only when every
 /// cluster satisfies it); this says which cluster each failure and error is about.
 fn fleet_findings(report: &Report) -> String {
@@ -235,11 +239,7 @@ fn fleet_findings(report: &Report) -> String {
         .iter()
         .filter(|r| matches!(r.status, Status::Fail | Status::Error))
     {
-        let obj = r
-            .object
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let obj = object_name(r);
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
