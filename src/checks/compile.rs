@@ -2,8 +2,8 @@
 //! and PromQL parsed, every error with the file, line and column it points at.
 
 use super::{
-    Check, CheckError, CheckFile, CompiledCondition, CompiledValidation, DEPENDENCIES, Expr, cel,
-    parse_duration, sha256_hex,
+    Check, CheckError, CheckFile, CompiledCondition, CompiledValidation, Expr, cel, parse_duration,
+    sha256_hex,
 };
 use crate::diag::yaml_error_parts;
 use crate::facts::Source;
@@ -344,9 +344,9 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     };
     let uses_related = reads_field("related.");
     let mut depends_on: Vec<String> = Vec::new();
-    for (field, kinds) in DEPENDENCIES {
-        if reads_field(field) {
-            for k in *kinds {
+    for (field, kinds) in super::dependencies() {
+        if reads_field(&field) {
+            for k in kinds {
                 if !depends_on.iter().any(|d| d == k) {
                     depends_on.push((*k).to_string());
                 }

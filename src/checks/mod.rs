@@ -126,42 +126,17 @@ pub struct Check {
     pub depends_on: Vec<String>,
 }
 
-/// Which kinds each `related` field and the `mlsdm` variable are computed from.
-const DEPENDENCIES: &[(&str, &[&str])] = &[
-    ("related.services", &["Service"]),
-    ("related.pdbs", &["PodDisruptionBudget"]),
-    ("related.hpas", &["HorizontalPodAutoscaler"]),
-    ("related.networkPolicies", &["NetworkPolicy"]),
-    ("related.namespaceNetworkPolicies", &["NetworkPolicy"]),
-    ("related.ingresses", &["Ingress", "Service"]),
-    ("related.serviceMonitors", &["ServiceMonitor", "Service"]),
-    ("related.podMonitors", &["PodMonitor"]),
-    ("related.prometheusRules", &["PrometheusRule"]),
-    ("related.resourceQuotas", &["ResourceQuota"]),
-    ("related.limitRanges", &["LimitRange"]),
-    ("related.configMaps", &["ConfigMap"]),
-    ("related.secrets", &["Secret"]),
-    ("related.missingReferences", &["ConfigMap", "Secret"]),
-    ("related.missingImagePullSecrets", &["Secret"]),
-    ("related.namespace", &["Namespace"]),
-    ("related.serviceAccount", &["ServiceAccount"]),
-    ("related.roleBindings", &["RoleBinding"]),
-    (
-        "related.externalSecrets",
-        &["ExternalSecret", "SealedSecret"],
-    ),
-    ("related.alertmanagerConfigs", &["AlertmanagerConfig"]),
-    ("related.dashboards", &["ConfigMap", "GrafanaDashboard"]),
-    ("related.replicaSets", &["ReplicaSet"]),
-    ("related.pods", &["Pod"]),
-    ("related.monitoredServices", &["Service"]),
-    ("related.ingressBackends", &["Service"]),
-    (
-        "related.workloads",
-        &["Deployment", "StatefulSet", "DaemonSet", "Rollout"],
-    ),
-    ("mlsdm.", &["ConfigMap", "Secret"]),
-];
+/// Which kinds each `related` field and the `mlsdm` variable are computed from: the relation
+/// registry (`facts::registry`), with `mlsdm.` standing for any field of `mlsdm`.
+fn dependencies() -> impl Iterator<Item = (String, &'static [&'static str])> {
+    crate::facts::registry::RELATIONS
+        .iter()
+        .map(|r| (format!("related.{}", r.name), r.reads))
+        .chain(std::iter::once((
+            "mlsdm.".to_string(),
+            crate::facts::registry::MLSDM_READS,
+        )))
+}
 
 /// A problem in a check file, pointing at its place.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,7 +76,6 @@ pub(super) struct Lazy {
     pub pod_refs: OnceLock<HashMap<(Ns, String, String), Vec<usize>>>,
     /// The same for every workload: computed once, shared.
     pub dashboards: OnceLock<super::values::SharedVal>,
-    pub canaries: OnceLock<Vec<usize>>,
     /// Namespaces that hold an object a monitor's watch counts, and whether a namespace-less
     /// workload or Service exists (see `watchesAuditedNamespace`).
     pub present: OnceLock<(std::collections::HashSet<String>, bool)>,

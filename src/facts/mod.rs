@@ -8,6 +8,7 @@
 mod index;
 pub mod mlsdm;
 mod reference;
+pub mod registry;
 mod relations;
 pub mod service;
 mod source;

@@ -303,14 +303,6 @@ impl Facts {
                             .collect(),
                     ),
                 ),
-                (
-                    "canaries",
-                    list(
-                        self.naive_workloads()
-                            .filter(|o| o.name != obj.name && o.name.contains("canary"))
-                            .collect(),
-                    ),
-                ),
             ])
         } else {
             // The reverse direction: which in-scope workloads this object applies to.

@@ -207,20 +207,6 @@ impl Facts {
             .clone()
     }
 
-    /// Workloads named like a canary, in `workloads()` order (built once).
-    pub(super) fn canaries(&self) -> impl Iterator<Item = &Object> {
-        self.lazy
-            .canaries
-            .get_or_init(|| {
-                self.workloads()
-                    .filter(|o| o.name.contains("canary"))
-                    .map(|o| o.slot)
-                    .collect()
-            })
-            .iter()
-            .map(|&s| &self.objects[s])
-    }
-
     /// ReplicaSets of the workload's namespace that name it as an owner.
     pub(super) fn replica_sets_of<'a>(&'a self, obj: &Object) -> Vec<&'a Object> {
         let owners = self.lazy.rs_owners.get_or_init(|| {
@@ -578,10 +564,6 @@ impl Facts {
                 ("dashboards", Box::new(self.dashboards())),
                 ("replicaSets", list(self.replica_sets_of(obj))),
                 ("pods", list(self.pods_of(obj))),
-                (
-                    "canaries",
-                    list(self.canaries().filter(|o| o.name != obj.name).collect()),
-                ),
             ])
         } else {
             // The reverse direction: which in-scope workloads this object applies to.

@@ -3,6 +3,7 @@
 //! object is a credential (summarised at ingestion, so later layers never see a secret value).
 
 mod kind;
+pub mod kinds;
 mod object;
 pub mod quantity;
 pub mod refs;

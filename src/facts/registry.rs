@@ -1,0 +1,228 @@
+//! Every `related.*` value a check can read: which objects carry it, the kinds it is computed
+//! from, and what it holds. This table is where a relation is declared; what depends on the list
+//! is derived from it or held to it by a test:
+//! - a check's `depends_on` (src/checks/compile.rs): a live audit that could not list one of the
+//!   kinds a check reads makes that check `error`, never a pass on a missing list;
+//! - tests/registry.rs: the relations `Facts` computes are exactly these, for the objects named
+//!   here; every kind they read is listed by a live audit (`k8s::KINDS`) and granted in
+//!   deploy/rbac.yaml; docs/writing-checks.md names every relation;
+//! - `related_val` (relations.rs) and the straightforward reference (reference.rs) compute them.
+//!
+//! Adding a relation: a row here, its computation in both, and tests/equivalence.rs proves the
+//! two agree.
+
+/// Which objects carry a relation in their `related` map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Deployments, StatefulSets, DaemonSets and Rollouts (`k8s::WORKLOAD_KINDS`).
+    Workload,
+    /// Every other object (Services, PDBs, HPAs, policies, monitors, Ingresses...).
+    Other,
+}
+
+/// One `related.NAME` value.
+#[derive(Debug, Clone, Copy)]
+pub struct Relation {
+    pub name: &'static str,
+    pub holder: Holder,
+    /// The kinds it is computed from.
+    pub reads: &'static [&'static str],
+    pub doc: &'static str,
+}
+
+const WORKLOADS: &[&str] = crate::k8s::WORKLOAD_KINDS;
+
+const fn rel(
+    name: &'static str,
+    holder: Holder,
+    reads: &'static [&'static str],
+    doc: &'static str,
+) -> Relation {
+    Relation {
+        name,
+        holder,
+        reads,
+        doc,
+    }
+}
+
+use Holder::{Other, Workload};
+
+pub const RELATIONS: &[Relation] = &[
+    rel(
+        "services",
+        Workload,
+        &["Service"],
+        "Services selecting the pods",
+    ),
+    rel(
+        "pdbs",
+        Workload,
+        &["PodDisruptionBudget"],
+        "PodDisruptionBudgets selecting the pods",
+    ),
+    rel(
+        "hpas",
+        Workload,
+        &["HorizontalPodAutoscaler"],
+        "HPAs whose scaleTargetRef names the workload",
+    ),
+    rel(
+        "networkPolicies",
+        Workload,
+        &["NetworkPolicy"],
+        "NetworkPolicies selecting the pods",
+    ),
+    rel(
+        "namespaceNetworkPolicies",
+        Workload,
+        &["NetworkPolicy"],
+        "every NetworkPolicy of the namespace",
+    ),
+    rel(
+        "ingresses",
+        Workload,
+        &["Ingress", "Service"],
+        "Ingresses routing to one of the workload's Services",
+    ),
+    rel(
+        "serviceMonitors",
+        Workload,
+        &["ServiceMonitor", "Service"],
+        "ServiceMonitors selecting one of its Services",
+    ),
+    rel(
+        "podMonitors",
+        Workload,
+        &["PodMonitor"],
+        "PodMonitors selecting the pods",
+    ),
+    rel(
+        "prometheusRules",
+        Workload,
+        &["PrometheusRule"],
+        "PrometheusRules of the namespace",
+    ),
+    rel(
+        "resourceQuotas",
+        Workload,
+        &["ResourceQuota"],
+        "ResourceQuotas of the namespace",
+    ),
+    rel(
+        "limitRanges",
+        Workload,
+        &["LimitRange"],
+        "LimitRanges of the namespace",
+    ),
+    rel(
+        "configMaps",
+        Workload,
+        &["ConfigMap"],
+        "ConfigMaps the pod spec references",
+    ),
+    rel(
+        "secrets",
+        Workload,
+        &["Secret"],
+        "Secrets the pod spec references",
+    ),
+    rel(
+        "missingReferences",
+        Workload,
+        &["ConfigMap", "Secret"],
+        "references to ConfigMaps and Secrets that do not exist",
+    ),
+    rel(
+        "missingImagePullSecrets",
+        Workload,
+        &["Secret"],
+        "imagePullSecrets that do not exist",
+    ),
+    rel(
+        "namespace",
+        Workload,
+        &["Namespace"],
+        "the workload's Namespace object, or null",
+    ),
+    rel(
+        "serviceAccount",
+        Workload,
+        &["ServiceAccount"],
+        "the pods' ServiceAccount, or null",
+    ),
+    rel(
+        "roleBindings",
+        Workload,
+        &["RoleBinding"],
+        "RoleBindings of the namespace",
+    ),
+    rel(
+        "externalSecrets",
+        Workload,
+        &["ExternalSecret", "SealedSecret"],
+        "ExternalSecrets and SealedSecrets of the namespace",
+    ),
+    rel(
+        "alertmanagerConfigs",
+        Workload,
+        &["AlertmanagerConfig"],
+        "AlertmanagerConfigs of the namespace",
+    ),
+    rel(
+        "dashboards",
+        Workload,
+        &["ConfigMap", "GrafanaDashboard"],
+        "Grafana dashboards (labelled ConfigMaps, GrafanaDashboards)",
+    ),
+    rel(
+        "replicaSets",
+        Workload,
+        &["ReplicaSet"],
+        "ReplicaSets the workload owns",
+    ),
+    rel("pods", Workload, &["Pod"], "the workload's Pods"),
+    rel(
+        "workloads",
+        Other,
+        WORKLOADS,
+        "the in-scope workloads this object applies to",
+    ),
+    rel(
+        "monitoredServices",
+        Other,
+        &["Service"],
+        "a ServiceMonitor's selected Services",
+    ),
+    rel(
+        "watchesAuditedNamespace",
+        Other,
+        &[],
+        "whether a ServiceMonitor watches a namespace the input holds objects of",
+    ),
+    rel(
+        "ingressBackends",
+        Other,
+        &["Service"],
+        "an Ingress's backend Services and whether each exists",
+    ),
+    rel(
+        "workloadsInNamespace",
+        Other,
+        WORKLOADS,
+        "every workload of the object's namespace",
+    ),
+];
+
+/// The kinds the `mlsdm` variable (a workload's effective MLSDM configuration) is resolved from.
+pub const MLSDM_READS: &[&str] = &["ConfigMap", "Secret"];
+
+/// The relations objects of this kind carry.
+pub fn relations_of(kind: &str) -> impl Iterator<Item = &'static Relation> {
+    let holder = if WORKLOADS.contains(&kind) {
+        Workload
+    } else {
+        Other
+    };
+    RELATIONS.iter().filter(move |r| r.holder == holder)
+}

@@ -1,0 +1,163 @@
+//! The kinds a live audit lists: one table, which src/sources/kube.rs reads to plan its lists and
+//! tests/registry.rs holds the relations (`facts::registry`), the built-in checks' kinds,
+//! deploy/rbac.yaml and the README to.
+
+/// A kind the audit reads: its name, and the groups/versions to try in order of preference.
+pub struct Listed {
+    pub kind: &'static str,
+    /// (group, version) pairs, preferred first; "" is the core group.
+    pub candidates: &'static [(&'static str, &'static str)],
+    /// Listed as metadata only (Secrets: the values never leave the API server).
+    pub metadata_only: bool,
+}
+
+/// Every kind the built-in checks and the `related` facts read. Newer versions first: the fallback
+/// reaches servers that only serve the older ones (autoscaling/v2beta2, policy/v1beta1).
+pub const LISTED: &[Listed] = &[
+    Listed {
+        kind: "Deployment",
+        candidates: &[("apps", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "StatefulSet",
+        candidates: &[("apps", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "DaemonSet",
+        candidates: &[("apps", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "ReplicaSet",
+        candidates: &[("apps", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "Pod",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "Service",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "ConfigMap",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    // Secret values never leave the API server: metadata only.
+    Listed {
+        kind: "Secret",
+        candidates: &[("", "v1")],
+        metadata_only: true,
+    },
+    Listed {
+        kind: "ServiceAccount",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "ResourceQuota",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "LimitRange",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "Namespace",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "HorizontalPodAutoscaler",
+        candidates: &[
+            ("autoscaling", "v2"),
+            ("autoscaling", "v2beta2"),
+            ("autoscaling", "v2beta1"),
+            ("autoscaling", "v1"),
+        ],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "PodDisruptionBudget",
+        candidates: &[("policy", "v1"), ("policy", "v1beta1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "NetworkPolicy",
+        candidates: &[("networking.k8s.io", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "Ingress",
+        candidates: &[
+            ("networking.k8s.io", "v1"),
+            ("networking.k8s.io", "v1beta1"),
+            ("extensions", "v1beta1"),
+        ],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "RoleBinding",
+        candidates: &[("rbac.authorization.k8s.io", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "ServiceMonitor",
+        candidates: &[("monitoring.coreos.com", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "PodMonitor",
+        candidates: &[("monitoring.coreos.com", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "PrometheusRule",
+        candidates: &[("monitoring.coreos.com", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "AlertmanagerConfig",
+        candidates: &[
+            ("monitoring.coreos.com", "v1alpha1"),
+            ("monitoring.coreos.com", "v1beta1"),
+        ],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "Rollout",
+        candidates: &[("argoproj.io", "v1alpha1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "ExternalSecret",
+        candidates: &[
+            ("external-secrets.io", "v1"),
+            ("external-secrets.io", "v1beta1"),
+        ],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "SealedSecret",
+        candidates: &[("bitnami.com", "v1alpha1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "GrafanaDashboard",
+        candidates: &[("grafana.integreatly.org", "v1beta1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "VulnerabilityReport",
+        candidates: &[("aquasecurity.github.io", "v1alpha1")],
+        metadata_only: false,
+    },
+];
