@@ -12,7 +12,7 @@ use crate::cli::CheckArgs;
 use crate::report::{self, Attestation, Report, Target};
 use crate::review::{self, waivers};
 use crate::sources::{self, render::Renderer};
-use crate::{activity, config, docs, engine, input, k8s, promql, redact, signoff};
+use crate::{activity, config, diag, docs, engine, input, k8s, promql, redact, signoff};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,16 +20,12 @@ use std::time::Duration;
 /// Why the audit could not start (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    /// Input files the user must fix (checks, manifests, waivers, attestations, a saved
+    /// report), every problem at its place.
     #[error("{0}")]
-    Checks(#[from] checks::CheckErrors),
-    #[error("{0}")]
-    Manifest(#[from] sources::manifests::ManifestError),
-    #[error("{0}")]
-    Waivers(#[from] waivers::WaiverErrors),
+    Input(#[from] diag::Diagnostics),
     #[error("{0}")]
     Invalid(String),
-    #[error("{0}")]
-    Attestations(#[from] review::attestations::AttestationError),
     #[error("{0}")]
     Signoff(#[from] signoff::SignoffError),
     /// The cluster could not be reached or refused the credentials (exit 3).
@@ -39,6 +35,12 @@ pub enum UsageError {
     /// that matches nothing is not a pass.
     #[error("{0}")]
     NothingAudited(String),
+}
+
+impl From<diag::Diagnostic> for UsageError {
+    fn from(d: diag::Diagnostic) -> Self {
+        Self::Input(d.into())
+    }
 }
 
 impl UsageError {
@@ -539,14 +541,14 @@ pub fn total_timeout(args: &CheckArgs) -> Result<std::time::Duration, UsageError
 /// Reads a saved JSON report (signed or not).
 pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
     let text = input::read_file(path)
-        .map_err(|e| UsageError::Invalid(format!("{}: {e}", path.display())))?;
+        .map_err(|e| diag::Diagnostic::file(path.display().to_string(), e))?;
     serde_json::from_str(&text).map_err(|e| {
-        UsageError::Invalid(format!(
-            "{}:{}:{}: not an mlsdm-audit JSON report: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
+        diag::Diagnostic::json(
+            path.display().to_string(),
+            "not an mlsdm-audit JSON report",
+            &e,
+        )
+        .into()
     })
 }
 
