@@ -151,7 +151,25 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     let mut namespaces = Vec::new();
     if let Some(m) = &file.match_ {
         for k in &m.kinds {
+            if let Some(group) = crate::k8s::kinds::group(k) {
+                kinds.extend(group.iter().filter_map(|g| KindMatcher::parse(g)));
+                continue;
+            }
             match KindMatcher::parse(k) {
+                // Kinds are UpperCamelCase: `deployment` would match nothing, and the check would
+                // report no-data on every release instead of checking it.
+                Some(km) if !km.kind.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                    let groups: Vec<&str> =
+                        crate::k8s::kinds::GROUPS.iter().map(|(g, _)| *g).collect();
+                    errors.push(err(
+                        line_of("match"),
+                        1,
+                        format!(
+                            "match.kinds: {k:?} is neither a kind (UpperCamelCase, as Deployment) nor a group ({})",
+                            groups.join(", ")
+                        ),
+                    ));
+                }
                 Some(km) => kinds.push(km),
                 None => errors.push(err(
                     line_of("match"),
@@ -166,7 +184,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     let src_line = line_of("source");
     match file.source {
         Source::Kubernetes => {
-            if kinds.is_empty() {
+            if file.match_.as_ref().is_none_or(|m| m.kinds.is_empty()) {
                 errors.push(err(
                     src_line,
                     1,

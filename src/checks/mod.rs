@@ -272,6 +272,38 @@ mod tests {
         assert!(check(no_pointer).is_some_and(|m| m.contains("JSON pointers")));
     }
 
+    /// `match.kinds` takes a named group (expanded to its kinds, in order) and refuses a
+    /// lower-case name that is no group: `deployment` matched nothing and the check said no-data
+    /// on every release.
+    #[test]
+    fn kind_groups_expand_and_lowercase_kinds_are_refused() {
+        let check = |kinds: &str| {
+            let text = format!(
+                "id: x\ntitle: t\nsection: s\nseverity: high\nsource: kubernetes\nmatch:\n  kinds: [{kinds}]\nvalidations:\n  - expression: 'true'\n"
+            );
+            parse_check("x.yaml", &text, &cel::CelEnv::default())
+        };
+        let names = |kinds: &str| -> Vec<String> {
+            check(kinds)
+                .unwrap()
+                .kinds
+                .iter()
+                .map(|k| k.kind.clone())
+                .collect()
+        };
+        assert_eq!(
+            names("workloads"),
+            ["Deployment", "StatefulSet", "DaemonSet", "Rollout"]
+        );
+        assert_eq!(
+            names("replicated-workloads, Job"),
+            ["Deployment", "StatefulSet", "Rollout", "Job"]
+        );
+        let errors = check("deployment").err().unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("neither a kind"), "{errors:?}");
+    }
+
     /// A burst or a load probe is bounded at load time: before, `concurrency: 4000000000` was
     /// accepted and the probe spawned tasks until memory ran out.
     #[test]

@@ -161,3 +161,24 @@ pub const LISTED: &[Listed] = &[
         metadata_only: false,
     },
 ];
+
+/// Named groups of kinds a check's `match.kinds` may give instead of repeating them (as
+/// kube-linter's `DeploymentLike`). Lower case, so no group can be taken for a kind (kinds are
+/// UpperCamelCase).
+pub const GROUPS: &[(&str, &[&str])] = &[
+    // Every kind that runs a pod template (`k8s::WORKLOAD_KINDS`).
+    ("workloads", crate::k8s::WORKLOAD_KINDS),
+    // The workloads with spec.replicas (a DaemonSet runs one pod per node instead).
+    (
+        "replicated-workloads",
+        &["Deployment", "StatefulSet", "Rollout"],
+    ),
+];
+
+/// The kinds a group name stands for.
+pub fn group(name: &str) -> Option<&'static [&'static str]> {
+    GROUPS
+        .iter()
+        .find(|(g, _)| *g == name)
+        .map(|(_, kinds)| *kinds)
+}
