@@ -44,6 +44,14 @@ impl From<diag::Diagnostic> for UsageError {
 }
 
 impl UsageError {
+    /// The input errors at their places, for tools that read them as data (`-o json`).
+    pub fn diagnostics(&self) -> Option<&diag::Diagnostics> {
+        match self {
+            Self::Input(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// 3 when a source could not be reached, 2 for everything the user must fix in the input.
     pub fn exit_code(&self) -> u8 {
         if matches!(self, Self::Unreachable(_) | Self::NothingAudited(_)) {
