@@ -1393,7 +1393,7 @@ fn the_total_timeout_bounds_a_stdin_that_never_ends() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        if started.elapsed() > std::time::Duration::from_secs(120) {
+        if started.elapsed() > std::time::Duration::from_mins(2) {
             let _ = child.kill();
             panic!("--timeout 10s did not end the run within 120 s");
         }
