@@ -18,13 +18,11 @@ WORKDIR /src
 COPY . .
 ARG GIT_COMMIT=unknown
 ENV MLSDM_AUDIT_GIT_COMMIT=${GIT_COMMIT}
+# The final stage's whole root file system is assembled by packaging/rootfs.sh, the script
+# scripts/install-test.sh also runs (in CI) to run the binary inside it with chroot, as 65532,
+# on a read-only mount.
 RUN cargo build --release --locked --bin mlsdm-audit \
- && mkdir -p /rootfs/usr/local/bin /rootfs/etc/ssl/certs \
- && cp target/release/mlsdm-audit /rootfs/usr/local/bin/mlsdm-audit \
- && ldd target/release/mlsdm-audit | grep -o '/[^ ]*' | xargs -I{} cp --parents -L {} /rootfs/ \
- && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
- && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' > /rootfs/etc/passwd \
- && echo 'nonroot:x:65532:' > /rootfs/etc/group \
+ && bash packaging/rootfs.sh target/release/mlsdm-audit /rootfs \
  && /rootfs/usr/local/bin/mlsdm-audit --version
 
 FROM scratch

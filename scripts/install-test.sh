@@ -3,7 +3,9 @@
 #   1. `cargo install --path .` (into a scratch root; --debug reuses the test build's artifacts);
 #   2. the .deb from `cargo deb` (scripts/deb.sh), installed with `dpkg -i`: the binary, the man
 #      page, bash/zsh/fish completions where those shells look, and `kubectl mlsdm-audit` through
-#      kubectl's own plugin lookup; then removed with `dpkg -r`, leaving nothing behind.
+#      kubectl's own plugin lookup; then removed with `dpkg -r`, leaving nothing behind;
+#   3. the container image's root file system (packaging/rootfs.sh, what the Dockerfile copies
+#      into its final stage), run with chroot as 65532:65532 on a read-only bind mount.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -22,11 +24,42 @@ cargo install -q --locked --debug --path . --root "$work/cargo" --bin mlsdm-audi
   || fail "cargo install: --version does not say $version and its commit"
 "$work/cargo/bin/mlsdm-audit" check -f fixtures/compliant -q || fail "cargo install: the compliant example does not pass"
 
+# The container image's contents, as far as a machine without a container runtime can run them:
+# the root file system the Dockerfile's final stage copies (packaging/rootfs.sh), with the
+# compliant example copied in, bind-mounted read-only in a private mount namespace and entered
+# with chroot as 65532:65532; no shell inside, nothing writable.
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v chroot >/dev/null; then
+  echo "install-test: the container image's root file system (chroot, 65532:65532, read-only)"
+  rootfs="$work/rootfs"
+  bash packaging/rootfs.sh "$work/cargo/bin/mlsdm-audit" "$rootfs"
+  mkdir -p "$rootfs/audit" "$work/ro"
+  cp -r fixtures/compliant "$rootfs/audit/compliant"
+  REPORT_VERSION=$version unshare -m sh -eu -c '
+    rootfs=$1; ro=$2
+    mount --bind "$rootfs" "$ro"
+    mount -o remount,bind,ro "$ro"
+    run() { chroot --userspec=65532:65532 "$ro" "$@"; }
+    run /usr/local/bin/mlsdm-audit --version | grep -q "^mlsdm-audit $REPORT_VERSION (commit "       || { echo "image: --version" >&2; exit 1; }
+    run /usr/local/bin/mlsdm-audit check --manifests /audit/compliant -q       || { echo "image: the compliant example does not pass as 65532 on a read-only root" >&2; exit 1; }
+    # Read-only for real: the audit cannot write into its root, and says so (exit 2).
+    code=0; run /usr/local/bin/mlsdm-audit check --manifests /audit/compliant -q --output-file /report.json 2>/dev/null || code=$?
+    [ "$code" = 2 ] || { echo "image: writing into the read-only root gave exit $code, not 2" >&2; exit 1; }
+    # No shell in the image.
+    code=0; run /bin/sh -c true 2>/dev/null || code=$?
+    [ "$code" = 127 ] || { echo "image: /bin/sh ran (exit $code)" >&2; exit 1; }
+  ' sh "$rootfs" "$work/ro" || fail "the image's root file system does not run the audit as 65532 on a read-only root"
+  [ -z "$(find "$rootfs" -name sh -o -name bash -o -name busybox)" ] || fail "the image's root file system has a shell"
+else
+  echo "install-test: the image's root file system needs root, unshare and chroot: skipped"
+fi
+
 [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null || { echo "install-test: the .deb needs root and dpkg: skipped"; exit 0; }
 echo "install-test: the .deb"
 deb=$(bash scripts/deb.sh dev | tail -1)
 [ -f "$deb" ] || fail "scripts/deb.sh printed no package ($deb)"
-dpkg-deb --info "$deb" | grep -q "Package: mlsdm-audit" || fail "$deb is not the mlsdm-audit package"
+# Not `| grep -q`: grep would exit at the first match and, under pipefail, the writer's SIGPIPE
+# would fail the check.
+[ "$(dpkg-deb --field "$deb" Package)" = mlsdm-audit ] || fail "$deb is not the mlsdm-audit package"
 dpkg -i "$deb" >/dev/null
 installed=yes
 [ "$(command -v mlsdm-audit)" = /usr/bin/mlsdm-audit ] || fail "mlsdm-audit is not /usr/bin/mlsdm-audit"
@@ -38,7 +71,7 @@ for f in /usr/share/man/man1/mlsdm-audit.1.gz \
          /usr/share/doc/mlsdm-audit/README.md; do
   [ -s "$f" ] || fail "$f is missing or empty"
 done
-zcat /usr/share/man/man1/mlsdm-audit.1.gz | grep -q '^\.SH NAME' || fail "the man page has no NAME section"
+zcat /usr/share/man/man1/mlsdm-audit.1.gz | grep '^\.SH NAME' >/dev/null || fail "the man page has no NAME section"
 bash -n /usr/share/bash-completion/completions/mlsdm-audit || fail "the bash completion does not parse"
 kubectl=${MLSDM_AUDIT_KUBECTL:-${MLSDM_AUDIT_CACHE:-/var/cache/mlsdm-audit}/kubernetes-client/usr/bin/kubectl}
 if [ -x "$kubectl" ]; then
@@ -50,4 +83,4 @@ fi
 dpkg -r mlsdm-audit >/dev/null
 installed=""
 [ ! -e /usr/bin/mlsdm-audit ] && [ ! -e /usr/bin/kubectl-mlsdm_audit ] || fail "dpkg -r left the binaries"
-echo "install-test: cargo install and the .deb (dpkg -i, man page, completions, kubectl plugin, dpkg -r) work"
+echo "install-test: cargo install, the image's root file system (chroot as 65532, read-only) and the .deb (dpkg -i, man page, completions, kubectl plugin, dpkg -r) work"

@@ -82,10 +82,19 @@ pub enum Command {
         #[arg(value_enum, default_value = "check")]
         of: SchemaOf,
     },
-    /// Re-render a saved JSON report (signed or not) without re-running the audit.
+    /// Re-render a saved JSON report (signed or not) without re-running the audit; or, with
+    /// --merge, join the JSON reports of several clusters into one fleet report.
+    #[command(
+        after_help = "Exit codes: 0 rendered; 2 bad input. With --merge: the merged report's gate, as `check` (0, 1 or 3; the worst of its parts), or 2 when the reports cannot be merged."
+    )]
     Report {
-        #[arg(value_name = "REPORT.json")]
-        report: PathBuf,
+        #[arg(value_name = "REPORT.json", required_unless_present = "merge")]
+        report: Option<PathBuf>,
+        /// Merge these JSON reports (one per cluster, or fleet reports) into one fleet report;
+        /// each cluster is named by its file's name without .json (a fleet report keeps its
+        /// clusters' names).
+        #[arg(long, num_args = 1.., value_name = "REPORT.json", conflicts_with = "report")]
+        merge: Vec<PathBuf>,
         /// Output format, as kubectl's -o (default: from --output-file's extension, else table).
         #[arg(
             long = "output",
@@ -178,9 +187,13 @@ pub struct CheckArgs {
     /// Path to the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long, value_name = "NAME")]
+    /// The kubeconfig context to use; several, comma-separated (`a,b,c`), audit each of those
+    /// clusters into one fleet report.
+    #[arg(long, value_name = "NAME[,NAME...]", conflicts_with_all = ["manifests", "kustomize", "helm_chart"])]
     pub context: Option<String>,
+    /// Audit the cluster of every context in the kubeconfig into one fleet report.
+    #[arg(long, conflicts_with_all = ["context", "manifests", "kustomize", "helm_chart", "no_cluster", "endpoints", "prometheus", "baseline"])]
+    pub all_contexts: bool,
     /// Namespace to audit (default: the context's namespace).
     #[arg(long, short = 'n', value_name = "NAMESPACE")]
     pub namespace: Option<String>,
@@ -188,7 +201,7 @@ pub struct CheckArgs {
     #[arg(long, short = 'A', conflicts_with = "namespace")]
     pub all_namespaces: bool,
     /// Do not read a cluster: audit only --endpoint / --prometheus.
-    #[arg(long, conflicts_with_all = ["manifests", "kustomize", "helm_chart", "kubeconfig", "context"])]
+    #[arg(long, conflicts_with_all = ["manifests", "kustomize", "helm_chart", "kubeconfig", "context", "all_contexts"])]
     pub no_cluster: bool,
     /// Requests per second to the API server (client-go style limiter).
     #[arg(long, default_value_t = 50.0, value_name = "N")]

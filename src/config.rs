@@ -238,6 +238,7 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 change: None,
                 endpoint: None,
                 window: None,
+                cluster: None,
             }
         })
         .collect()

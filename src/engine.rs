@@ -377,6 +377,7 @@ fn result(
         change: None,
         endpoint: None,
         window: None,
+        cluster: None,
     }
 }
 

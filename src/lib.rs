@@ -12,6 +12,7 @@ pub mod diag;
 pub mod docs;
 pub mod engine;
 pub mod facts;
+pub mod fleet;
 pub mod fuzzing;
 pub mod input;
 pub mod k8s;

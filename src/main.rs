@@ -97,7 +97,7 @@ fn print(text: &str) {
 
 /// Every report written to a file passes the redaction layer.
 fn write_file(path: &std::path::Path, text: &str) -> Result<(), UsageError> {
-    std::fs::write(path, redact::text(text).as_bytes())
+    mlsdm_audit::fleet::write_whole(path, redact::text(text).as_bytes())
         .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -170,7 +170,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             let started = std::time::Instant::now();
             let limit = mlsdm_audit::total_timeout(&args)?;
             let done = watchdog(limit, args.timeout.clone());
-            let report = mlsdm_audit::run_check(&args);
+            let report = mlsdm_audit::fleet::run(&args);
             // From here the watchdog stands down: the report is either complete or an error.
             *done
                 .lock()
@@ -207,6 +207,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             if let Some(c) = &config {
                 mlsdm_audit::config::apply(&mut args.check, c);
             }
+            mlsdm_audit::fleet::refuse_in_watch(&args.check)?;
             let terminal = std::io::stdout().is_terminal();
             mlsdm_audit::watch::run(&args, &mut |text: &str| print(text), terminal)
         }
@@ -268,6 +269,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
         }
         Command::Report {
             report,
+            merge,
             format,
             output,
             view,
@@ -275,6 +277,17 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             let format =
                 report::Format::resolve(format, output.as_deref()).map_err(UsageError::Invalid)?;
             view_applies(&view, format)?;
+            if !merge.is_empty() {
+                // A merged fleet report gates like `check`: the worst of its parts.
+                let r = redact::model(mlsdm_audit::fleet::merge(&merge)?);
+                emit(&r, format, output.as_deref(), &view)?;
+                return Ok(u8::try_from(r.exit_code()).unwrap_or(2));
+            }
+            let Some(report) = report else {
+                return Err(UsageError::Invalid(
+                    "report: give REPORT.json or --merge".into(),
+                ));
+            };
             let r = mlsdm_audit::read_report(&report)?;
             emit(&r, format, output.as_deref(), &view)?;
             Ok(0)

@@ -454,6 +454,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         active: http.active,
         observe_seconds: (!http.observe.is_zero()).then_some(http.observe.as_secs()),
         window_seconds: http.window.map(|w| w.as_secs()),
+        fleet: Vec::new(),
     };
     let mut report = Report::new(target, results);
     report.checks = checks.iter().map(report::CheckOrigin::of).collect();

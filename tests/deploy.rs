@@ -262,3 +262,65 @@ fn cronjob_runs_the_image_the_dockerfile_builds() {
         "the README documents the build"
     );
 }
+
+/// The in-cluster fleet flow: the CronJob variant that publishes its report to a ConfigMap runs
+/// the same audit container as deploy/cronjob.yaml, plus `publish`, and the extra RBAC is one
+/// `update` on that one ConfigMap, by name, in the job's namespace.
+#[test]
+fn the_report_configmap_flow_adds_one_named_update_and_nothing_else() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |f: &str| std::fs::read_to_string(format!("{root}/deploy/{f}")).unwrap();
+    let plain: serde_json::Value = serde_saphyr::from_str(&read("cronjob.yaml")).unwrap();
+    let fleet: serde_json::Value =
+        serde_saphyr::from_str(&read("cronjob-report-configmap.yaml")).unwrap();
+    let pod = |c: &serde_json::Value| c["spec"]["jobTemplate"]["spec"]["template"]["spec"].clone();
+    let (plain_pod, pod) = (pod(&plain), pod(&fleet));
+    let audit = &pod["containers"][0];
+    let publish = &pod["containers"][1];
+    assert_eq!(pod["containers"].as_array().unwrap().len(), 2);
+    assert_eq!(audit["image"], plain_pod["containers"][0]["image"]);
+    assert_eq!(
+        audit["securityContext"],
+        plain_pod["containers"][0]["securityContext"]
+    );
+    assert_eq!(pod["serviceAccountName"], plain_pod["serviceAccountName"]);
+    // The audit writes JSON to the shared volume that `publish` reads.
+    let args: Vec<&str> = audit["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let flag = |name: &str| args.iter().position(|a| *a == name).map(|i| args[i + 1]);
+    assert_eq!(flag("-o"), Some("json"));
+    assert_eq!(flag("--output-file"), Some("/report/report.json"));
+    for c in [audit, publish] {
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/report", "{c}");
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{c}");
+        assert_eq!(c["securityContext"]["runAsNonRoot"], true, "{c}");
+    }
+    let script = publish["command"][2].as_str().unwrap();
+    assert!(script.contains("kubectl create configmap mlsdm-audit-report --namespace mlsdm-audit"));
+    assert!(script.contains("kubectl replace -f -"));
+
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&read("report-configmap-rbac.yaml")).unwrap();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ConfigMap", "Role", "RoleBinding"]);
+    let cm = &docs[0];
+    assert_eq!(cm["metadata"]["name"], "mlsdm-audit-report");
+    assert_eq!(cm["metadata"]["namespace"], fleet["metadata"]["namespace"]);
+    let role = &docs[1];
+    assert_eq!(role["metadata"]["namespace"], "mlsdm-audit");
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["mlsdm-audit-report"], "verbs": ["update"]}])
+    );
+    let binding = &docs[2];
+    assert_eq!(binding["roleRef"]["kind"], "Role");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": "mlsdm-audit"}])
+    );
+}

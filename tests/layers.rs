@@ -41,7 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "commands built on the pipeline",
-        &["watch", "testchecks", "fuzzing"],
+        &["watch", "testchecks", "fuzzing", "fleet"],
     ),
     ("the binary", &["main"]),
 ];

@@ -179,6 +179,34 @@ fn the_real_server_saw_only_reads_from_the_audit() {
         "--format",
         "json",
     ]);
+    // And a fleet run (the same server under two contexts): its concurrent audits only read too.
+    let fleet_dir =
+        std::env::temp_dir().join(format!("mlsdm-audit-real-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&fleet_dir).unwrap();
+    let base = std::fs::read_to_string(kubeconfig("auditor")).unwrap();
+    let fleet = fleet_dir.join("kubeconfig");
+    std::fs::write(
+        &fleet,
+        base.replace("- name: real\n  context:", "- name: one\n  context:\n    cluster: real\n    user: auditor\n- name: real\n  context:"),
+    )
+    .unwrap();
+    let out = audit(&[
+        "check",
+        "--kubeconfig",
+        fleet.to_str().unwrap(),
+        "--context",
+        "real,one",
+        "--format",
+        "json",
+    ]);
+    let fleet_report = report(&out);
+    assert_eq!(
+        fleet_report["target"]["fleet"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        fleet_report["target"]
+    );
+    std::fs::remove_dir_all(&fleet_dir).unwrap();
     let log = std::fs::read_to_string(dir().join("audit.log")).unwrap();
     let mut seen = 0;
     for line in log.lines() {

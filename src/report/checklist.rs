@@ -69,7 +69,7 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
             .collect();
         // A line that appears twice in the seed ("Status page updated") belongs to the checks of its own section.
         let duplicate = lines.iter().filter(|o| o.text == l.text).count() > 1;
-        let covering: Vec<&CheckResult> = if duplicate {
+        let mut covering: Vec<&CheckResult> = if duplicate {
             covering
                 .into_iter()
                 .filter(|r| r.section == l.section)
@@ -77,6 +77,14 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
         } else {
             covering
         };
+        // A fleet with a cluster that could not be audited satisfies no line: what holds in the
+        // other clusters says nothing about that one.
+        covering.extend(
+            report
+                .results
+                .iter()
+                .filter(|r| r.id == super::fleet::UNAUDITED_ID),
+        );
         let line = Line {
             seed_line: Some(l.seed_line),
             text: l.text.clone(),
@@ -179,6 +187,8 @@ pub fn detail(line: &Line<'_>) -> String {
                 None => format!("{} {status}{}: {}", r.id, super::change_mark(r), r.message),
             },
         };
+        // In a fleet report: which cluster.
+        let text = format!("{}{text}", super::fleet::prefix(r));
         if !parts.contains(&text) {
             parts.push(text);
         }

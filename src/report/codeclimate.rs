@@ -47,7 +47,11 @@ pub fn render(report: &Report) -> String {
             // Stable across runs (no message: it may carry measured values), distinct per
             // check and object, so GitLab can say which findings are new in a merge request.
             // The n-th finding of one check on one object (one per container) stays distinct.
-            let key = format!("{}\0{object}\0{path}", r.id);
+            // A fleet's cluster joins the key only there, so single-cluster fingerprints stay.
+            let key = match &r.cluster {
+                Some(c) => format!("{}\0{object}\0{path}\0{c}", r.id),
+                None => format!("{}\0{object}\0{path}", r.id),
+            };
             let n = seen.entry(key.clone()).or_default();
             *n += 1;
             let fingerprint = crate::checks::sha256_hex(format!("{key}\0{n}").as_bytes());
@@ -59,7 +63,7 @@ pub fn render(report: &Report) -> String {
             json!({
                 "type": "issue",
                 "check_name": r.id,
-                "description": format!("{}{status}: {}", r.title, r.message),
+                "description": format!("{}{}{status}: {}", super::fleet::prefix(r), r.title, r.message),
                 "categories": ["Security"],
                 "severity": severity(r.severity),
                 "fingerprint": fingerprint,

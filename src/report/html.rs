@@ -116,11 +116,27 @@ fn verdict_banner(report: &Report) -> Markup {
 /// Where a result is: its object and the manifest line, as far as known.
 fn place(r: &CheckResult) -> Markup {
     html! {
+        // In a fleet report the cluster first: the same object is in every cluster.
+        (super::fleet::prefix(r))
         @match (&r.object, &r.location) {
             (Some(o), Some(l)) => { (o.to_string()) " · " (l.file) ":" (l.line) }
             (Some(o), None) => { (o.to_string()) }
             (None, Some(l)) => { (l.file) ":" (l.line) }
             (None, None) => {}
+        }
+    }
+}
+
+/// A fleet report's clusters, each with its counts or why it could not be audited.
+fn fleet_list(report: &Report) -> Markup {
+    html! {
+        @if !report.target.fleet.is_empty() {
+            h2 id="fleet" { "Clusters" }
+            ul class="fleet" {
+                @for (m, line) in report.target.fleet.iter().zip(super::fleet::lines(report)) {
+                    li data-status=(m.status) { (line) }
+                }
+            }
         }
     }
 }
@@ -267,6 +283,7 @@ pub fn render(report: &Report) -> String {
                     }
                 }
                 (verdict_banner(report))
+                (fleet_list(report))
                 (findings(report))
                 h2 { "Sections" }
                 div class="scroll" {
@@ -312,6 +329,10 @@ pub fn render(report: &Report) -> String {
                                 td { (r.severity) }
                                 td { code { (r.id) } }
                                 td {
+                                    @if let Some(c) = &r.cluster {
+                                        small { "cluster " (c) }
+                                        br;
+                                    }
                                     @match (&r.object, &r.location) {
                                         (Some(o), Some(l)) => { (o.to_string()) br; small { (l.file) ":" (l.line) } }
                                         (Some(o), None) => { (o.to_string()) }

@@ -33,13 +33,16 @@ pub fn render(report: &Report) -> String {
             status.set_type(r.severity.to_string());
         }
         let name = match &r.object {
-            Some(o) => format!("{} {o}", r.id),
-            None => r.id.clone(),
+            Some(o) => format!("{}{} {o}", super::fleet::prefix(r), r.id),
+            None => format!("{}{}", super::fleet::prefix(r), r.id),
         };
         let mut case = TestCase::new(name, status);
         case.set_classname(format!("mlsdm-audit.{}", r.id));
         if let Some(l) = &r.location {
             case.add_property(("file", format!("{}:{}", l.file, l.line).as_str()));
+        }
+        if let Some(c) = &r.cluster {
+            case.add_property(("cluster", c.as_str()));
         }
         if let Some(change) = r.change {
             case.add_property(("baseline", format!("{change:?}").to_lowercase().as_str()));

@@ -127,6 +127,9 @@ pub fn render(report: &Report) -> String {
                 if let Some(t) = super::trend(report) {
                     let _ = writeln!(out, "> {}.", t.line());
                 }
+                for line in super::fleet::lines(report) {
+                    let _ = writeln!(out, ">\n> {}", md(&line));
+                }
             }
             continue;
         };
@@ -208,11 +211,44 @@ pub fn render(report: &Report) -> String {
             }
         }
     }
+    out.push_str(&fleet_findings(report));
     if !report.notes.is_empty() {
         out.push_str("\n## Notes on the input\n\n");
         for n in &report.notes {
             let _ = writeln!(out, "- {}", md(&n.message));
         }
+    }
+    out
+}
+
+/// In a fleet report the checklist above is the fleet's (a line is ticked only when every
+/// cluster satisfies it); this says which cluster each failure and error is about.
+fn fleet_findings(report: &Report) -> String {
+    if report.target.fleet.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Failures and errors by cluster\n\n| Cluster | Status | Check | Object | Message |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for r in report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+    {
+        let obj = r
+            .object
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            md(r.cluster.as_deref().unwrap_or_default()),
+            r.status,
+            md(&r.id),
+            md(&obj),
+            md(&r.message)
+        );
     }
     out
 }

@@ -3,6 +3,7 @@
 
 pub mod checklist;
 pub mod codeclimate;
+pub mod fleet;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -124,6 +125,9 @@ pub struct CheckResult {
     /// For metrics results: the window the check asked for and the one evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowInfo>,
+    /// In a fleet report: the cluster (kubeconfig context) this result is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// The window a metrics check asked for, and what the run could evaluate.
@@ -211,6 +215,10 @@ pub struct Target {
     /// The cluster audited, in cluster mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterTarget>,
+    /// A fleet run (`--context a,b`, `--all-contexts`, `report --merge`): every cluster and
+    /// what became of it, in order; its results carry their cluster's name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fleet: Vec<fleet::Member>,
 }
 
 /// Which cluster a live audit read.

@@ -72,20 +72,31 @@ pub fn render(report: &Report) -> String {
                 )
                 .build(),
         );
+        // In a fleet report the cluster leads the name: the same object is in every cluster.
+        let cluster = r
+            .cluster
+            .as_ref()
+            .map(|c| format!("{c}/"))
+            .unwrap_or_default();
         let logical = match (&r.object, &r.endpoint) {
             (Some(o), _) => Some(
                 LogicalLocation::builder()
-                    .fully_qualified_name(o.to_string())
+                    .fully_qualified_name(format!("{cluster}{o}"))
                     .kind(o.kind.clone())
                     .build(),
             ),
             (None, Some(e)) => Some(
                 LogicalLocation::builder()
-                    .fully_qualified_name(e.clone())
+                    .fully_qualified_name(format!("{cluster}{e}"))
                     .kind("endpoint")
                     .build(),
             ),
-            _ => None,
+            (None, None) => r.cluster.as_ref().map(|c| {
+                LogicalLocation::builder()
+                    .fully_qualified_name(c.clone())
+                    .kind("cluster")
+                    .build()
+            }),
         };
         location.logical_locations = logical.map(|l| vec![l]);
         let level = if r.status == Status::Error {
@@ -102,7 +113,8 @@ pub fn render(report: &Report) -> String {
             .message(
                 Message::builder()
                     .text(format!(
-                        "{}{}",
+                        "{}{}{}",
+                        super::fleet::prefix(r),
                         if r.status == Status::Error {
                             "could not evaluate: "
                         } else {

@@ -132,11 +132,17 @@ fn paint(text: &str, code: &str, color: bool) -> String {
 }
 
 fn object_text(r: &CheckResult) -> Option<String> {
-    match (&r.object, &r.location) {
+    let place = match (&r.object, &r.location) {
         (Some(o), Some(l)) => Some(format!("{o}\n{}:{}", l.file, l.line)),
         (Some(o), None) => Some(o.to_string()),
         (None, Some(l)) => Some(format!("{}:{}", l.file, l.line)),
         (None, None) => r.endpoint.clone(),
+    };
+    // In a fleet report the cluster comes first: the same object exists in every cluster.
+    match (&r.cluster, place) {
+        (Some(c), Some(p)) => Some(format!("cluster {c}: {p}")),
+        (Some(c), None) => Some(format!("cluster {c}")),
+        (None, p) => p,
     }
 }
 
@@ -159,6 +165,9 @@ fn summary_lines(report: &Report, color: bool) -> String {
     let _ = writeln!(out, "{score}; verdict: {}", paint(&verdict, code, color));
     if let Some(t) = super::trend(report) {
         let _ = writeln!(out, "{}", t.line());
+    }
+    for line in super::fleet::lines(report) {
+        let _ = writeln!(out, "{line}");
     }
     out
 }
@@ -350,6 +359,7 @@ pub fn verbose_lines(report: &Report, level: u8) -> Vec<String> {
         );
     }
     lines.push(what);
+    lines.extend(super::fleet::lines(report));
     if !t.endpoints.is_empty() {
         lines.push(format!("endpoints: {}", t.endpoints.join(", ")));
     }
@@ -375,7 +385,8 @@ pub fn verbose_lines(report: &Report, level: u8) -> Vec<String> {
                 .map(|o| format!(" {o}"))
                 .unwrap_or_default();
             lines.push(format!(
-                "{} {} {}{object}: {}",
+                "{}{} {} {}{object}: {}",
+                super::fleet::prefix(r),
                 r.status,
                 r.severity,
                 r.id,

@@ -362,7 +362,7 @@ pub enum ConnectError {
 const NOT_SHOWN: &str = "its content is not shown: it may hold credentials";
 
 /// A kubeconfig problem, described without quoting the file: YAML errors carry only where.
-fn kubeconfig_error(e: &kube::config::KubeconfigError) -> String {
+pub(crate) fn kubeconfig_error(e: &kube::config::KubeconfigError) -> String {
     use kube::config::{KubeconfigError as K, LoadDataError as D};
     let data = |what: &str, d: &D| match d {
         D::DecodeBase64(_) => format!("{what}-data is not valid base64"),

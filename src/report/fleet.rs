@@ -1,0 +1,101 @@
+//! Fleet reports: one report over several clusters (kubeconfig contexts). Each result carries
+//! the cluster it is about, and the target lists every cluster with what became of it, so a
+//! cluster that could not be audited is in the report as an error, never left out.
+
+use super::{CheckResult, ClusterTarget, Report, Status, Summary};
+use serde::{Deserialize, Serialize};
+
+/// The id of the result that stands for a cluster that could not be audited. It is an `error`
+/// at critical severity so that every format shows it and the gate never opens on it.
+pub const UNAUDITED_ID: &str = "cluster-audited";
+
+/// What became of one cluster of a fleet run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The kubeconfig context, or the cluster's name in a merged report.
+    pub name: String,
+    pub status: MemberStatus,
+    /// Why it could not be audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterTarget>,
+    /// Its results' counts.
+    pub summary: Summary,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberStatus {
+    Audited,
+    Error,
+}
+
+impl std::fmt::Display for MemberStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Audited => "audited",
+            Self::Error => "error",
+        })
+    }
+}
+
+/// `cluster NAME: ` before a result's place in the text formats; empty outside a fleet.
+pub fn prefix(r: &CheckResult) -> String {
+    r.cluster
+        .as_ref()
+        .map(|c| format!("cluster {c}: "))
+        .unwrap_or_default()
+}
+
+/// The result standing for a cluster that could not be audited (or audited nothing).
+pub fn unaudited(name: &str, reason: &str) -> CheckResult {
+    CheckResult {
+        id: UNAUDITED_ID.into(),
+        title: "Cluster audited".into(),
+        section: "Fleet".into(),
+        severity: crate::checks::Severity::Critical,
+        source: crate::checks::Source::Kubernetes,
+        status: Status::Error,
+        message: format!("cluster {name} could not be audited: {reason}"),
+        object: None,
+        location: None,
+        checklist: Vec::new(),
+        outcome: None,
+        waiver: None,
+        attestation: None,
+        change: None,
+        endpoint: None,
+        window: None,
+        cluster: Some(name.into()),
+    }
+}
+
+/// One line per cluster: its counts, or why it was not audited.
+pub fn lines(report: &Report) -> Vec<String> {
+    report
+        .target
+        .fleet
+        .iter()
+        .map(|m| match m.status {
+            MemberStatus::Audited => {
+                let s = &m.summary;
+                let server = m
+                    .cluster
+                    .as_ref()
+                    .map(|c| format!(" ({})", c.server))
+                    .unwrap_or_default();
+                format!(
+                    "cluster {}{server}: {} pass, {} fail, {} error, {} no-data, {} skipped, {} waived, {} manual",
+                    m.name, s.pass, s.fail, s.error, s.no_data, s.skipped, s.waived, s.manual
+                )
+            }
+            MemberStatus::Error => format!(
+                "cluster {}: error: {}",
+                m.name,
+                m.reason.as_deref().unwrap_or("not audited")
+            ),
+        })
+        .collect()
+}
