@@ -10,8 +10,10 @@ const EXIT_CODES: &str = "Exit codes:
   1  a check failed at or above --fail-on
   2  the audit could not start (bad flags, invalid check files, manifests, waivers or kubeconfig)
   3  no failure, but a check at or above --fail-on ended in error; or a source could not be
-     reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty)
+     reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty);
+     or --timeout passed
   4  (watch only) a rollback criterion held for its whole window: roll back
+  101  an internal error (a bug: stderr says where; please report it); never a verdict
 no-data, skipped, manual and waived results never change the exit code.";
 
 /// `--version`: the crate's version and the commit it was built from ("unknown" without git).
@@ -77,7 +79,7 @@ pub enum Command {
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
-    /// Print the JSON Schema of a check file, or of .mlsdm-audit.yaml.
+    /// Print the JSON Schema of a check file, of .mlsdm-audit.yaml, or of the JSON report.
     Schema {
         #[arg(value_enum, default_value = "check")]
         of: SchemaOf,
@@ -350,6 +352,8 @@ pub enum SchemaOf {
     Check,
     /// The team config file, .mlsdm-audit.yaml.
     Config,
+    /// The JSON report (`-o json`).
+    Report,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -15,7 +15,7 @@ pub use crate::checks::requirements::{EvidenceObject, ExternalEvidence, Requirem
 use crate::checks::{Check, Severity};
 use crate::k8s::Object;
 pub use crate::report::OPTIONAL_PREFIX;
-use crate::report::{CheckResult, Status};
+use crate::report::{CheckResult, SkipReason, Status};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -221,6 +221,10 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
         .iter()
         .map(|c| {
             let r = c.requires.map_or("?", Requirement::name);
+            // `partition` only sets aside checks that have a requirement.
+            let skip_reason = c
+                .requires
+                .map(|requirement| SkipReason::Optional { requirement });
             CheckResult {
                 id: c.id.clone(),
                 title: c.title.clone(),
@@ -229,7 +233,9 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 source: c.source,
                 status: Status::Skipped,
                 message: format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
+                skip_reason,
                 object: None,
+                items: Vec::new(),
                 location: None,
                 checklist: c.checklist.clone(),
                 outcome: None,

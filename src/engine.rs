@@ -2,13 +2,14 @@
 //! and anything that could not be evaluated is `error`, `no-data` or `skipped`, never `pass`.
 
 use crate::checks::cel::{CelEnv, display};
+use crate::checks::item::CompiledItem;
 use crate::checks::{Check, Expr, Source};
 use crate::facts::Facts;
-use crate::facts::service::{HttpOutcome, MetricOutcome, Probe};
+use crate::facts::service::{HttpOutcome, MetricOutcome, Probe, ProbeSkip};
 use crate::facts::values::json_to_cel;
 use crate::k8s::ObjectRef;
 use crate::promql::QueryValue;
-use crate::report::{CheckResult, Status, WindowInfo};
+use crate::report::{CheckResult, Item, SkipReason, Status, WindowInfo};
 use cel::Context;
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
@@ -58,18 +59,19 @@ fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
                 } else {
                     "not evaluated: no metrics source in this run (give --prometheus or --endpoint)"
                 };
-                results.push(result(check, Status::Skipped, why.into(), None, facts));
+                let skip = SkipReason::NoSource {
+                    source: check.source,
+                };
+                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
             }
             Source::Http => evaluate_http(check, facts, &root, &mut results),
             Source::Metrics => evaluate_metrics(check, facts, &root, &mut results),
             Source::Kubernetes if !facts.sources.contains(&Source::Kubernetes) => {
-                results.push(result(
-                    check,
-                    Status::Skipped,
-                    "not evaluated: no Kubernetes objects in this run (give --manifests)".into(),
-                    None,
-                    facts,
-                ));
+                let skip = SkipReason::NoSource {
+                    source: Source::Kubernetes,
+                };
+                let why = "not evaluated: no Kubernetes objects in this run (give --manifests)";
+                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
             }
             Source::Kubernetes => evaluate_kubernetes(check, facts, &root, &mut results),
         }
@@ -127,7 +129,7 @@ fn evaluate_kubernetes(
             continue;
         }
         matched += 1;
-        let (status, message) = if facts.straightforward {
+        let verdict = if facts.straightforward {
             let mut ctx = root.new_inner_scope();
             ctx.add_variable_from_value("object", facts.cel_object(i));
             ctx.add_variable_from_value("oldObject", Value::Null);
@@ -151,13 +153,11 @@ fn evaluate_kubernetes(
             ctx.set_variable_resolver(&variables);
             evaluate_object(check, &ctx)
         };
-        results.push(result(
-            check,
-            status,
-            facts.redact(&message),
-            Some(i),
-            facts,
-        ));
+        let verdict = Verdict {
+            message: facts.redact(&verdict.message),
+            ..verdict
+        };
+        results.push(result_of(check, verdict, Some(i), facts));
     }
     if matched == 0 {
         let kinds: Vec<&str> = check.kinds.iter().map(|k| k.kind.as_str()).collect();
@@ -218,47 +218,89 @@ fn where_(check: &Check, e: &Expr) -> String {
     format!("{}:{}", check.origin, e.line)
 }
 
+/// What evaluating a check on one object (or one response) gave.
+struct Verdict {
+    status: Status,
+    message: String,
+    /// Set exactly when `status` is `Skipped`.
+    skip: Option<SkipReason>,
+    /// The failing elements of a `forEach` check that declares `item:`.
+    items: Vec<Item>,
+}
+
+impl Verdict {
+    fn skipped(reason: SkipReason, message: impl Into<String>) -> Self {
+        Self {
+            status: Status::Skipped,
+            message: message.into(),
+            skip: Some(reason),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl From<(Status, String)> for Verdict {
+    fn from((status, message): (Status, String)) -> Self {
+        debug_assert_ne!(status, Status::Skipped, "a skip carries its reason");
+        Self {
+            status,
+            message,
+            skip: None,
+            items: Vec::new(),
+        }
+    }
+}
+
 /// The check's `when` conditions: `Some` (skipped, or error) when one does not hold.
-fn conditions(check: &Check, ctx: &Context) -> Option<(Status, String)> {
+fn conditions(check: &Check, ctx: &Context) -> Option<Verdict> {
     for cond in &check.when {
         match cond.expression.program.execute(ctx) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
-                return Some((Status::Skipped, format!("not applicable: {}", cond.reason)));
+                return Some(Verdict::skipped(
+                    SkipReason::NotApplicable,
+                    format!("not applicable: {}", cond.reason),
+                ));
             }
             Ok(other) => {
-                return Some((
+                return Some(Verdict::from((
                     Status::Error,
                     format!(
                         "{}: when must be a bool, got {}",
                         where_(check, &cond.expression),
                         other.type_of()
                     ),
-                ));
+                )));
             }
             Err(e) => {
-                return Some((
+                return Some(Verdict::from((
                     Status::Error,
                     format!("{}: {e}", where_(check, &cond.expression)),
-                ));
+                )));
             }
         }
     }
     None
 }
 
-fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
+fn evaluate_object(check: &Check, ctx: &Context) -> Verdict {
     // One cost budget for everything this check evaluates on this object.
     let budget = crate::checks::cel::Budget::start();
     if let Some(skip) = conditions(check, ctx) {
         return skip;
     }
+    evaluate_items(check, ctx, &budget)
+}
+
+fn evaluate_items(check: &Check, ctx: &Context, budget: &crate::checks::cel::Budget) -> Verdict {
     let Some(for_each) = &check.for_each else {
-        return run_validations(check, ctx);
+        return run_validations(check, ctx).into();
     };
     let items = match for_each.program.execute(ctx) {
         Ok(Value::List(items)) => items,
-        Ok(Value::Null) => return (Status::NoData, "nothing to check: forEach is null".into()),
+        Ok(Value::Null) => {
+            return (Status::NoData, "nothing to check: forEach is null".into()).into();
+        }
         Ok(other) => {
             return (
                 Status::Error,
@@ -267,17 +309,20 @@ fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
                     where_(check, for_each),
                     other.type_of()
                 ),
-            );
+            )
+                .into();
         }
-        Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))),
+        Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))).into(),
     };
     if items.is_empty() {
         return (
             Status::NoData,
             format!("nothing to check: {} is empty", for_each.source),
-        );
+        )
+            .into();
     }
     let mut failures = Vec::new();
+    let mut failing = Vec::new();
     let mut errors = Vec::new();
     for item in items.iter() {
         if budget.exhausted() {
@@ -292,17 +337,46 @@ fn evaluate_object(check: &Check, ctx: &Context) -> (Status, String) {
         let mut inner = ctx.new_inner_scope();
         inner.add_variable_from_value("item", item.clone());
         match run_validations(check, &inner) {
-            (Status::Fail, m) => failures.push(m),
+            (Status::Fail, m) => {
+                failures.push(m);
+                // A failing element that cannot be named makes the result an error: a waiver
+                // for one container must never cover an element nobody can tell apart.
+                if let Some(spec) = &check.item {
+                    match item_name(check, spec, &inner) {
+                        Ok(name) => failing.push(Item {
+                            kind: spec.kind,
+                            name,
+                        }),
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
             (Status::Error, m) => errors.push(m),
             _ => {}
         }
     }
     if !errors.is_empty() {
-        (Status::Error, errors.join("; "))
+        (Status::Error, errors.join("; ")).into()
     } else if !failures.is_empty() {
-        (Status::Fail, failures.join("; "))
+        Verdict {
+            items: failing,
+            ..(Status::Fail, failures.join("; ")).into()
+        }
     } else {
-        (Status::Pass, check.title.clone())
+        (Status::Pass, check.title.clone()).into()
+    }
+}
+
+/// The name of the element bound to `item`, by the check's `item.name` expression.
+fn item_name(check: &Check, spec: &CompiledItem, ctx: &Context) -> Result<String, String> {
+    match spec.name.program.execute(ctx) {
+        Ok(Value::String(s)) => Ok(s.to_string()),
+        Ok(other) => Err(format!(
+            "{}: item.name must be a string, got {}",
+            where_(check, &spec.name),
+            other.type_of()
+        )),
+        Err(e) => Err(format!("{}: item.name: {e}", where_(check, &spec.name))),
     }
 }
 
@@ -348,6 +422,13 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
     (Status::Pass, check.title.clone())
 }
 
+fn result_of(check: &Check, verdict: Verdict, object: Option<usize>, facts: &Facts) -> CheckResult {
+    let mut r = result(check, verdict.status, verdict.message, object, facts);
+    r.skip_reason = verdict.skip;
+    r.items = verdict.items;
+    r
+}
+
 fn result(
     check: &Check,
     status: Status,
@@ -364,6 +445,8 @@ fn result(
         source: check.source,
         status,
         message,
+        skip_reason: None,
+        items: Vec::new(),
         object: obj.map(|o| ObjectRef {
             kind: o.kind.clone(),
             namespace: o.namespace.clone(),
@@ -409,9 +492,16 @@ fn evaluate_http(
         outcome,
     } in outcomes
     {
-        let (status, message) = match outcome {
-            HttpOutcome::Skipped(why) => (Status::Skipped, format!("not evaluated: {why}")),
-            HttpOutcome::Error(e) => (Status::Error, e.clone()),
+        let verdict = match outcome {
+            HttpOutcome::Skipped(reason, why) => {
+                let reason = match reason {
+                    ProbeSkip::NeedsActive => SkipReason::NeedsActive,
+                    ProbeSkip::NeedsEndpoint => SkipReason::NeedsEndpoint,
+                    ProbeSkip::NeedsApiKey => SkipReason::NeedsApiKey,
+                };
+                Verdict::skipped(reason, format!("not evaluated: {why}"))
+            }
+            HttpOutcome::Error(e) => (Status::Error, e.clone()).into(),
             HttpOutcome::Response(_) | HttpOutcome::Burst(_) | HttpOutcome::Load(_) => {
                 let mut ctx = root.new_inner_scope();
                 let (response, responses, load) = match outcome {
@@ -444,30 +534,37 @@ fn evaluate_http(
                     "mlsdm",
                     workload.map_or(Value::Null, |w| facts.cel_mlsdm(w)),
                 );
-                let (status, message) =
-                    conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx));
+                let verdict =
+                    conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx).into());
                 // An expression that reads `response.json` of a body that is not JSON fails
                 // with CEL's own words ("No such key"); say what the service answered instead.
                 match outcome {
-                    HttpOutcome::Response(r) if status == Status::Error && r.json.is_null() => {
+                    HttpOutcome::Response(r)
+                        if verdict.status == Status::Error && r.json.is_null() =>
+                    {
                         let kind = r
                             .headers
                             .get("content-type")
                             .map_or("no content type", String::as_str);
-                        (
-                            status,
-                            format!(
-                                "the service answered {} with a body that is not JSON ({kind}, {} bytes): {message}",
+                        Verdict {
+                            message: format!(
+                                "the service answered {} with a body that is not JSON ({kind}, {} bytes): {}",
                                 r.status,
-                                r.body.len()
+                                r.body.len(),
+                                verdict.message
                             ),
-                        )
+                            ..verdict
+                        }
                     }
-                    _ => (status, message),
+                    _ => verdict,
                 }
             }
         };
-        let mut r = result(check, status, facts.redact(&message), None, facts);
+        let verdict = Verdict {
+            message: facts.redact(&verdict.message),
+            ..verdict
+        };
+        let mut r = result_of(check, verdict, None, facts);
         r.endpoint = Some(target.clone());
         r.object.clone_from(object);
         results.push(r);

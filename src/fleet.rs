@@ -129,7 +129,9 @@ pub fn audit_fleet(args: &CheckArgs, names: &[String]) -> Result<Report, UsageEr
         .zip(outcomes.into_iter().map(|o| {
             o.unwrap_or_else(|| {
                 Err(UsageError::Unreachable(
-                    "the audit of this cluster did not run".into(),
+                    crate::sources::kube::ClusterError::other(
+                        "the audit of this cluster did not run".into(),
+                    ),
                 ))
             })
         }))

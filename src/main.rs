@@ -403,6 +403,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             print(&match of {
                 SchemaOf::Check => checks::schema_json(),
                 SchemaOf::Config => mlsdm_audit::config::schema_json(),
+                SchemaOf::Report => report::schema_json(),
             });
             Ok(0)
         }

@@ -28,9 +28,9 @@ pub enum UsageError {
     Invalid(String),
     #[error("{0}")]
     Signoff(#[from] signoff::SignoffError),
-    /// The cluster could not be reached or refused the credentials (exit 3).
+    /// The cluster could not be reached or refused the credentials: the exit code is its kind's.
     #[error("{0}")]
-    Unreachable(String),
+    Unreachable(#[from] sources::kube::ClusterError),
     /// No source of the run gave anything to decide on (exit 3): an empty input or a selector
     /// that matches nothing is not a pass.
     #[error("{0}")]
@@ -54,7 +54,9 @@ impl UsageError {
 
     /// 3 when a source could not be reached, 2 for everything the user must fix in the input.
     pub fn exit_code(&self) -> u8 {
-        if matches!(self, Self::Unreachable(_) | Self::NothingAudited(_)) {
+        if let Self::Unreachable(e) = self {
+            e.exit_code()
+        } else if matches!(self, Self::NothingAudited(_)) {
             3
         } else {
             2
@@ -336,7 +338,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
                     .await
                     .map_err(|e| match e {
                         sources::kube::ConnectError::Config(m) => UsageError::Invalid(m),
-                        sources::kube::ConnectError::Cluster(c) => UsageError::Unreachable(c.0),
+                        sources::kube::ConnectError::Cluster(c) => UsageError::Unreachable(c),
                     })?;
                 sources::kube::gather(&api, cluster_opts, &default_ns, &extra)
                     .await
@@ -344,7 +346,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
                         f.context = context;
                         (f, api)
                     })
-                    .map_err(|e| UsageError::Unreachable(e.0))
+                    .map_err(UsageError::Unreachable)
             })?;
             let (cf, api) = cf;
             cluster_api = Some(api);

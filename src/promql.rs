@@ -6,8 +6,10 @@
 //!
 //! Supported: selectors with label matchers, `rate`/`irate`/`increase`/`deriv` over ranges,
 //! `sum`/`avg`/`min`/`max`/`count` with `by`/`without`, `histogram_quantile`, arithmetic and
-//! comparison operators (with `bool`), numbers and parentheses. Anything else is rejected when the
-//! checks load, with a pointer to `--prometheus`.
+//! comparison operators (with `bool`), numbers and parentheses. Syntax is checked when the checks
+//! load; the subset only when a run will evaluate metrics without `--prometheus` (with
+//! `--endpoint` or a cluster): such a run stops before sending anything (exit 2,
+//! `reject_unsupported_queries` in src/lib.rs), with a pointer to `--prometheus`.
 
 // Prometheus compares sample values exactly and casts timestamps; so does this port of it.
 #![allow(
@@ -190,7 +192,6 @@ pub fn parse(query: &str) -> Result<Expr, String> {
     parsed.unwrap_or_else(|_| Err(format!("cannot parse {query:?}: the PromQL parser failed on it (a duration or number out of range?)")))
 }
 
-/// Checks a parsed query stays within the subset this evaluator implements.
 /// How far back before its evaluation time a query reads samples: its longest range selector
 /// (`rate(x[5m])`: 300 s), a subquery's range plus what its inner query reads, plus offsets.
 /// `watch` uses it so that a verdict is never made of the previous version's samples.
@@ -219,6 +220,7 @@ pub fn lookback(expr: &Expr) -> std::time::Duration {
     }
 }
 
+/// Checks a parsed query stays within the subset this evaluator implements.
 pub fn check_supported(expr: &Expr) -> Result<(), EvalError> {
     let unsupported = |what: String| Err(EvalError::Unsupported(what));
     match expr {

@@ -1202,7 +1202,7 @@ fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, UsageError> {
     rt.block_on(async {
         let (api, _, _) = crate::sources::kube::connect(&opts).await.map_err(|e| match e {
             crate::sources::kube::ConnectError::Config(m) => UsageError::Invalid(m),
-            crate::sources::kube::ConnectError::Cluster(c) => UsageError::Unreachable(c.0),
+            crate::sources::kube::ConnectError::Cluster(c) => UsageError::Unreachable(c),
         })?;
         let get = |path: String| {
             let api = api.clone();
@@ -1210,7 +1210,7 @@ fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, UsageError> {
                 let answer = api
                     .get(&path, "application/json")
                     .await
-                    .map_err(|e| UsageError::Unreachable(e.0))?;
+                    .map_err(UsageError::Unreachable)?;
                 if !answer.status.is_success() {
                     return Ok(Value::Null);
                 }

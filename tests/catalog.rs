@@ -87,10 +87,10 @@ fn every_kubernetes_check_fails_on_its_defect() {
         }
         let layers = [base[0].as_path(), base[1].as_path(), defect.as_path()];
         let results = evaluate(&checks, overlay(&layers));
-        if !results
-            .iter()
-            .any(|r| r.id == c.id && r.status == Status::Fail)
-        {
+        // A per-item check's failure names its failing items as data (what waivers match on).
+        if !results.iter().any(|r| {
+            r.id == c.id && r.status == Status::Fail && (c.item.is_none() || !r.items.is_empty())
+        }) {
             not_failing.push(format!(
                 "{}: {:?}",
                 c.id,
@@ -110,6 +110,22 @@ fn every_kubernetes_check_fails_on_its_defect() {
         not_failing.is_empty(),
         "defects that do not fail their check:\n{}",
         not_failing.join("\n")
+    );
+}
+
+/// Issue 11: a built-in per-element check says what its elements are (`item:`), so its failures
+/// name their containers or keys as data instead of only in the message.
+#[test]
+fn every_built_in_for_each_check_declares_its_item() {
+    let undeclared: Vec<String> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.for_each.is_some() && c.item.is_none())
+        .map(|c| c.id)
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "forEach without item: {undeclared:?}"
     );
 }
 

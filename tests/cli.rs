@@ -1590,6 +1590,22 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     let report = json(&out);
     assert_eq!(report["summary"]["fail"], 0);
+    // Issue 11: every skip says why as data, and only skips carry a reason.
+    let mut kinds = std::collections::BTreeSet::new();
+    for r in report["results"].as_array().unwrap() {
+        if r["status"] == "skipped" {
+            kinds.insert(r["skipReason"]["kind"].as_str().unwrap().to_string());
+        } else {
+            assert!(r.get("skipReason").is_none(), "{r}");
+        }
+    }
+    assert_eq!(
+        kinds,
+        ["no-source", "not-applicable", "optional"]
+            .map(String::from)
+            .into(),
+        "{report}"
+    );
     for (id, requirement) in [
         ("tracing-configured", "tracing"),
         ("tracing-endpoint-configured", "tracing"),
@@ -1602,6 +1618,11 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
     ] {
         let r = result(&report, id);
         assert_eq!(r["status"], "skipped", "{id}: {r}");
+        assert_eq!(
+            r["skipReason"],
+            serde_json::json!({"kind": "optional", "requirement": requirement}),
+            "{id}"
+        );
         assert_eq!(
             r["message"],
             format!(
@@ -1917,6 +1938,97 @@ fn config_schema_is_current() {
         "schema/config.schema.json is stale: run `mlsdm-audit schema config > schema/config.schema.json`"
     );
     assert!(committed.contains("\"ip-allowlist\"") && committed.contains("\"failOn\""));
+}
+
+/// Issue 11: the JSON report's field names are a contract; its schema is generated from the
+/// model (`mlsdm-audit schema report`) and kept current.
+#[test]
+fn report_schema_is_current() {
+    let out = run(&["schema", "report"]);
+    let committed = std::fs::read_to_string(root().join("schema/report.schema.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        committed,
+        "schema/report.schema.json is stale: run `mlsdm-audit schema report > schema/report.schema.json`"
+    );
+}
+
+/// The JSON reports the tool writes validate against schema/report.schema.json, with Python's
+/// jsonschema as the independent validator (as the SARIF test does): the compliant example, the
+/// defective one with waivers (waived and expired), and per-container failures (`items`). A
+/// report with a status the model does not have must not validate: the schema is not vacuous.
+#[test]
+fn json_reports_validate_against_the_report_schema() {
+    let dir = temp_dir("report-schema");
+    let runs: [&[&str]; 3] = [
+        &["check", "--manifests", "fixtures/compliant", "-o", "json"],
+        &[
+            "check",
+            "--manifests",
+            "fixtures/defective",
+            "--waivers",
+            "tests/data/waivers/valid.yaml",
+            "-o",
+            "json",
+        ],
+        &[
+            "check",
+            "--manifests",
+            "tests/data/waivers/containers/deployment.yaml",
+            "--checks",
+            "tests/data/waivers/containers/checks",
+            "--waivers",
+            "tests/data/waivers/containers/waivers.yaml",
+            "-o",
+            "json",
+        ],
+    ];
+    let mut files = Vec::new();
+    for (i, args) in runs.iter().enumerate() {
+        let out = run(args);
+        let report = json(&out);
+        assert!(!report["results"].as_array().unwrap().is_empty());
+        let file = dir.join(format!("report-{i}.json"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        files.push(file.to_str().unwrap().to_string());
+    }
+    let script = r"
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+Draft202012Validator.check_schema(schema)
+validator = Draft202012Validator(schema)
+bad = 0
+for path in sys.argv[2:]:
+    report = json.load(open(path))
+    for e in validator.iter_errors(report):
+        bad += 1
+        print(path, '/'.join(map(str, e.absolute_path)), e.message[:300])
+# A status the model does not have, and a skip reason of an unknown kind, are rejected.
+report = json.load(open(sys.argv[2]))
+report['results'][0]['status'] = 'passed'
+if validator.is_valid(report):
+    print('a report with status passed validates'); bad += 1
+report = json.load(open(sys.argv[2]))
+report['results'][0]['skipReason'] = {'kind': 'because'}
+if validator.is_valid(report):
+    print('a report with an unknown skip reason validates'); bad += 1
+sys.exit(1 if bad else 0)
+";
+    let python = std::env::var("MLSDM_AUDIT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let schema = root().join("schema/report.schema.json");
+    let out = Command::new(python)
+        .args(["-c", script, schema.to_str().unwrap()])
+        .args(&files)
+        .output()
+        .expect("python3 with jsonschema is needed; scripts/test.sh installs it");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "a report does not validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The config's Prometheus and endpoints are the deployed release's: a manifest run ignores them

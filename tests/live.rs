@@ -287,6 +287,16 @@ fn healthy_cluster_passes_like_the_manifest_audit_of_the_same_objects() {
             .all(|x| x.0 == "skipped" && x.2.contains("POST probes go only to --endpoint")),
         "{generate:?}"
     );
+    // Issue 11: and say so as data.
+    for r in live["results"].as_array().unwrap() {
+        if r["id"] == "auth-required-generate" {
+            assert_eq!(
+                r["skipReason"],
+                serde_json::json!({"kind": "needs-endpoint"}),
+                "{r}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -282,3 +282,89 @@ fn a_degraded_release_on_a_real_server_fails_naming_pod_and_container() {
         "2 of 3 updated replicas available"
     ));
 }
+
+/// Issue 11: a cluster failure's kind is decided from the error chain's types, and its message
+/// and exit code from the kind. Against the real kube-apiserver: a token it does not know is
+/// `Unauthorized`, a CA that did not sign its certificate is `Tls`, a port nothing listens on is
+/// `Connect`; the CLI says the same in one line, exit 3.
+#[test]
+fn cluster_failures_on_a_real_server_are_typed() {
+    use mlsdm_audit::sources::kube::{self, ClusterErrorKind, ClusterOptions, ConnectError};
+    use std::time::Duration;
+
+    let good = std::fs::read_to_string(kubeconfig("auditor")).unwrap();
+    let server = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_string();
+    let ca = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .unwrap()
+        .to_string();
+    let other = mlsdm_audit_testservers::tls::pki("other", &["127.0.0.1"]);
+    let other_ca = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(other.ca_pem.as_bytes())
+    };
+    let work = std::env::temp_dir().join(format!("mlsdm-audit-typed-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let cases = [
+        (
+            "bad-token",
+            good.replace("auditor-token", "not-a-known-token"),
+            ClusterErrorKind::Unauthorized,
+            "unauthorized (401): the credentials were rejected",
+        ),
+        (
+            "wrong-ca",
+            good.replace(&ca, &other_ca),
+            ClusterErrorKind::Tls,
+            "TLS: the server's certificate is not trusted",
+        ),
+        (
+            "closed-port",
+            good.replace(&server, "https://127.0.0.1:9"),
+            ClusterErrorKind::Connect,
+            "https://127.0.0.1:9: cannot connect: ",
+        ),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (name, text, kind, says) in cases {
+        let path = work.join(name);
+        std::fs::write(&path, text).unwrap();
+        let opts = ClusterOptions {
+            kubeconfig: Some(path.clone()),
+            qps: 50.0,
+            burst: 100,
+            // An upper bound only: every case here fails at once.
+            timeout: Duration::from_mins(1),
+            max_pages: kube::DEFAULT_MAX_PAGES,
+            ..ClusterOptions::default()
+        };
+        let err = rt.block_on(async {
+            match kube::connect(&opts).await {
+                Err(ConnectError::Cluster(e)) => e,
+                Err(ConnectError::Config(m)) => panic!("{name}: a config error: {m}"),
+                Ok((api, _, ns)) => kube::gather(&api, &opts, &ns, &[])
+                    .await
+                    .err()
+                    .unwrap_or_else(|| panic!("{name}: the audit read the cluster")),
+            }
+        });
+        assert_eq!(err.kind, kind, "{name}: {err}");
+        assert!(err.to_string().contains(says), "{name}: {err}");
+        let out = audit(&["check", "--kubeconfig", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says) && stderr.lines().count() == 1,
+            "{name}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}

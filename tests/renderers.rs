@@ -557,3 +557,75 @@ sys.exit(1 if bad else 0)
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 11: whether a skipped line is "not applicable" was read from the message's first words.
+/// The reason is data now: a skip for want of `--active` stays open whatever its message says,
+/// and an undeclared optional item is n/a whatever its message says.
+#[test]
+fn the_skip_reason_not_the_message_decides_a_line_is_not_applicable() {
+    use mlsdm_audit::checks::{self, Severity, Source};
+    use mlsdm_audit::config::Requirement;
+    use mlsdm_audit::report::checklist::{self, LineState};
+    use mlsdm_audit::report::{SkipReason, Status, Target};
+    use mlsdm_audit::{engine, sources::Facts};
+    use std::collections::BTreeSet;
+
+    let check: Vec<_> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == "manual-gdpr-compliance-reviewed")
+        .collect();
+    assert_eq!(check.len(), 1);
+    let facts = Facts::new(Vec::new(), BTreeSet::new(), None, "nothing");
+    let base = engine::evaluate(&check, &facts);
+    let state_with = |reason: SkipReason, message: &str| {
+        let mut results = base.clone();
+        results[0].status = Status::Skipped;
+        results[0].skip_reason = Some(reason);
+        results[0].message = message.into();
+        let report = Report::new(
+            Target {
+                mode: mlsdm_audit::report::Mode::Manifests,
+                fail_on: Severity::High,
+                ..Target::default()
+            },
+            results,
+        );
+        let states: Vec<LineState> = checklist::build(&report)
+            .iter()
+            .flat_map(|s| &s.lines)
+            .filter(|l| l.results.iter().any(|r| r.id == check[0].id))
+            .map(|l| l.state)
+            .collect();
+        assert!(!states.is_empty());
+        states
+    };
+    assert!(
+        state_with(
+            SkipReason::NeedsActive,
+            "not applicable here: run with --active"
+        )
+        .iter()
+        .all(|s| *s == LineState::Open)
+    );
+    assert!(
+        state_with(
+            SkipReason::Optional {
+                requirement: Requirement::Gdpr
+            },
+            "the team did not declare gdpr"
+        )
+        .iter()
+        .all(|s| *s == LineState::NotApplicable)
+    );
+    assert!(
+        state_with(
+            SkipReason::NoSource {
+                source: Source::Http
+            },
+            "not applicable"
+        )
+        .iter()
+        .all(|s| *s == LineState::Open)
+    );
+}

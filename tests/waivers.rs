@@ -164,3 +164,56 @@ fn annotation_waivers_and_their_opt_out() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("a waiver needs an owner"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Issue 11: a container waiver matched when every failing message contained "container NAME ".
+/// Results now name their failing containers as data (`items`), and a waiver for one container
+/// covers a result only when that container is all that fails; here the API container's message
+/// ("container api runs the same image as container worker") names the worker and must not be
+/// waived by the worker's waiver.
+#[test]
+fn a_container_waiver_covers_only_that_container_not_a_message_naming_it() {
+    let dir = "tests/data/waivers/containers";
+    let out = run(&[
+        "check",
+        "--manifests",
+        &format!("{dir}/deployment.yaml"),
+        "--checks",
+        &format!("{dir}/checks"),
+        "--waivers",
+        &format!("{dir}/waivers.yaml"),
+        "--only",
+        "distinct-container-images,image-pinned",
+        "--format",
+        "json",
+    ]);
+    let r = report(&out);
+    let on = |id: &str, name: &str| {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id && x["object"]["name"] == name)
+            .unwrap_or_else(|| panic!("{id} on {name}: {r}"))
+            .clone()
+    };
+    let both = serde_json::json!([
+        {"kind": "container", "name": "api"},
+        {"kind": "container", "name": "worker"}
+    ]);
+    // Both containers fail on `twins`: the worker's waiver does not cover the API's failure.
+    for id in ["distinct-container-images", "image-pinned"] {
+        let twins = on(id, "twins");
+        assert_eq!(twins["status"], "fail", "{twins}");
+        assert_eq!(twins["items"], both, "{twins}");
+        assert!(twins.get("waiver").is_none(), "{twins}");
+    }
+    // Only the worker fails on `solo`: waived, by the worker's waiver.
+    let solo = on("image-pinned", "solo");
+    assert_eq!(solo["status"], "waived", "{solo}");
+    assert_eq!(
+        solo["items"],
+        serde_json::json!([{"kind": "container", "name": "worker"}])
+    );
+    assert_eq!(solo["waiver"]["origin"], format!("{dir}/waivers.yaml:6"));
+    assert_eq!(out.status.code(), Some(1));
+}

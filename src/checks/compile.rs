@@ -121,6 +121,17 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     } else {
         base
     };
+    // Without forEach there are no elements to name: said below.
+    let item = file
+        .item
+        .as_ref()
+        .filter(|_| file.for_each.is_some())
+        .and_then(|spec| {
+            compile(&spec.name, "item.name", in_validations).map(|name| super::item::CompiledItem {
+                kind: spec.kind,
+                name,
+            })
+        });
     let when: Vec<CompiledCondition> = file
         .when
         .iter()
@@ -304,6 +315,13 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             }
         }
     }
+    if let Some(spec) = file.item.as_ref().filter(|_| file.for_each.is_none()) {
+        errors.push(err(
+            spec.name.referenced.line(),
+            spec.name.referenced.column(),
+            "item names the elements of forEach: a check without forEach has none".into(),
+        ));
+    }
     if file
         .for_window
         .as_deref()
@@ -338,6 +356,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     // What the expressions read, from their syntax trees (not a search of their text).
     let reads: std::collections::BTreeSet<&str> = for_each
         .iter()
+        .chain(item.as_ref().map(|i| &i.name))
         .chain(when.iter().map(|c| &c.expression))
         .chain(
             validations
@@ -375,6 +394,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         kinds,
         namespaces,
         for_each,
+        item,
         when,
         validations,
         request: file.request,

@@ -6,6 +6,7 @@
 
 pub mod cel;
 mod compile;
+pub mod item;
 pub mod k8s_lib;
 mod load;
 mod model;
@@ -100,6 +101,8 @@ pub struct Check {
     pub kinds: Vec<KindMatcher>,
     pub namespaces: Vec<String>,
     pub for_each: Option<Expr>,
+    /// What the elements of `for_each` are, and their names.
+    pub item: Option<item::CompiledItem>,
     pub when: Vec<CompiledCondition>,
     pub validations: Vec<CompiledValidation>,
     pub request: Option<HttpRequest>,

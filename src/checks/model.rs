@@ -30,6 +30,10 @@ pub struct CheckFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub for_each: Option<Spanned<String>>,
+    /// What each element of `forEach` is (a container, a data key) and its name: failing
+    /// elements are reported by it, and a waiver's `container:` matches on it.
+    #[serde(default)]
+    pub item: Option<super::item::ItemSpec>,
     /// Conditions under which the check applies; when one is false the result is `skipped`
     /// with its reason (for checklist lines such as "if required").
     #[serde(default)]

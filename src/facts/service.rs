@@ -38,8 +38,20 @@ pub enum HttpOutcome {
     Response(ResponseFacts),
     Burst(Vec<ResponseFacts>),
     Load(Value),
-    Skipped(String),
+    /// Not sent: why, as data and for people.
+    Skipped(ProbeSkip, String),
     Error(String),
+}
+
+/// Why a probe was not sent (the engine reports it as the result's `skipReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeSkip {
+    /// An active probe without `--active`.
+    NeedsActive,
+    /// Not a GET, authenticated, a burst or load: only to `--endpoint` URLs.
+    NeedsEndpoint,
+    /// Authenticated, with no API key given.
+    NeedsApiKey,
 }
 
 /// One http check's outcome at one target.

@@ -23,7 +23,9 @@ const CLUSTER_SCOPED: &[&str] = &[
 ];
 
 /// Where a manifest object was read from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, PartialOrd, Ord,
+)]
 pub struct Location {
     pub file: String,
     pub line: u64,
@@ -104,7 +106,9 @@ impl Object {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ObjectRef {
     pub kind: String,
     pub namespace: Option<String>,

@@ -1,7 +1,7 @@
 //! The report laid out as the seed checklist: its sections and lines in order, each line with the
 //! state its checks give it. Markdown and HTML render this one view.
 
-use super::{CheckResult, Report, Status};
+use super::{CheckResult, Report, SkipReason, Status};
 use crate::seed;
 
 /// The state of one checklist line.
@@ -43,8 +43,10 @@ fn state(results: &[&CheckResult]) -> LineState {
             r.status,
             Status::Fail | Status::Error | Status::NoData | Status::Manual
         ) || (r.status == Status::Skipped
-            && !r.message.starts_with("not applicable")
-            && !r.message.starts_with(super::OPTIONAL_PREFIX))
+            && !r
+                .skip_reason
+                .as_ref()
+                .is_some_and(SkipReason::not_applicable))
     };
     if results.iter().any(|r| open(&r)) {
         LineState::Open

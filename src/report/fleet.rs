@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const UNAUDITED_ID: &str = "cluster-audited";
 
 /// What became of one cluster of a fleet run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     /// The kubeconfig context, or the cluster's name in a merged report.
@@ -25,7 +25,7 @@ pub struct Member {
     pub summary: Summary,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MemberStatus {
     Audited,
@@ -69,6 +69,8 @@ pub fn unaudited(name: &str, reason: &str) -> CheckResult {
         endpoint: None,
         window: None,
         cluster: Some(name.into()),
+        items: Vec::new(),
+        skip_reason: None,
     }
 }
 

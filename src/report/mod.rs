@@ -8,21 +8,26 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod reason;
 pub mod sarif;
 pub mod table;
 
 use crate::checks::{Severity, Source};
 use crate::k8s::Location;
 pub use crate::k8s::ObjectRef;
+pub use reason::{Item, SkipReason};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub const SCHEMA_VERSION: &str = "1";
 
-/// Why an optional check was not evaluated: its result's message begins with this.
+/// How the message of a result skipped as optional begins (its `skipReason` is `optional`).
 pub const OPTIONAL_PREFIX: &str = "optional: declare it in .mlsdm-audit.yaml to check it";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Pass,
@@ -49,7 +54,7 @@ impl fmt::Display for Status {
 }
 
 /// Who accepted a failure, why and until when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaiverInfo {
     pub reason: String,
@@ -61,7 +66,7 @@ pub struct WaiverInfo {
 }
 
 /// A reviewer's confirmation of a manual item.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attestation {
     pub by: String,
@@ -72,7 +77,7 @@ pub struct Attestation {
 }
 
 /// How a result compares with the baseline report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Change {
     /// Failing now, not failing in the baseline.
@@ -83,7 +88,7 @@ pub enum Change {
 }
 
 /// One reviewer's signature over the report's content.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Signoff {
     pub role: String,
@@ -96,7 +101,7 @@ pub struct Signoff {
     pub signature: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckResult {
     pub id: String,
@@ -106,7 +111,14 @@ pub struct CheckResult {
     pub source: Source,
     pub status: Status,
     pub message: String,
+    /// Why the result is `skipped` (only on skipped results); `message` says it for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<SkipReason>,
     pub object: Option<ObjectRef>,
+    /// The elements of the object that failed (of a check whose `forEach` declares `item:`),
+    /// one per failing element; `message` joins their messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Item>,
     pub location: Option<Location>,
     pub checklist: Vec<String>,
     /// The outcome before a waiver applied (only on waived results).
@@ -131,7 +143,7 @@ pub struct CheckResult {
 }
 
 /// The window a metrics check asked for, and what the run could evaluate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WindowInfo {
     /// The check's `for`, e.g. `5m`.
@@ -142,7 +154,7 @@ pub struct WindowInfo {
     pub source: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub pass: usize,
@@ -172,13 +184,13 @@ impl Summary {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     /// What was audited: manifests, a live cluster, or only a service.
@@ -222,7 +234,7 @@ pub struct Target {
 }
 
 /// Which cluster a live audit read.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterTarget {
     pub server: String,
@@ -234,8 +246,9 @@ pub struct ClusterTarget {
     pub requests: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(title = "mlsdm-audit report")]
 pub struct Report {
     pub schema_version: String,
     pub tool: Tool,
@@ -257,14 +270,14 @@ pub struct Report {
 }
 
 /// Something the run did with its input, said once (not a check result).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Note {
     pub kind: NoteKind,
     pub message: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoteKind {
     /// A file found by walking a directory that holds no Kubernetes object (a kustomization,
@@ -287,7 +300,7 @@ impl fmt::Display for Note {
 }
 
 /// Where one check's definition came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckOrigin {
     pub id: String,
@@ -312,6 +325,13 @@ impl CheckOrigin {
             remediation: Some(check.remediation.clone()).filter(|r| !r.trim().is_empty()),
         }
     }
+}
+
+/// The JSON Schema of the report (`-o json`, and what `report` and `verify` read):
+/// `mlsdm-audit schema report`, committed as schema/report.schema.json.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Report);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }
 
 /// Sort key: the seed checklist's section order; sections it does not have sort after.
@@ -401,7 +421,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// What a run audited (the report's `target.mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Manifest files, or what kustomize or Helm rendered: a release not deployed yet.

@@ -203,11 +203,14 @@ fn applies(w: &Waiver, r: &CheckResult) -> bool {
             return false;
         }
     }
-    // A container waiver covers a result only when every failing item it names is that container.
+    // A container waiver covers a result only when every failing item is that container (as
+    // Polaris' exemptions match on the container's name); a result that names no item (a check
+    // that does not iterate containers) is not covered.
     if let Some(c) = &w.container {
-        return r.message.split("; ").all(|m| {
-            m.contains(&format!("container {c} ")) || m.contains(&format!("container {c}:"))
-        });
+        return !r.items.is_empty()
+            && r.items
+                .iter()
+                .all(|i| i.kind.is_container() && &i.name == c);
     }
     true
 }

@@ -18,7 +18,7 @@ use super::metrics::{
 };
 use crate::checks::{Check, HttpRequest, Source};
 pub use crate::facts::service::{
-    HttpOutcome, MetricOutcome, Probe, ProxyTarget, ResponseFacts, ServiceFacts,
+    HttpOutcome, MetricOutcome, Probe, ProbeSkip, ProxyTarget, ResponseFacts, ServiceFacts,
 };
 use crate::promql::Store;
 use serde_json::{Value, json};
@@ -432,7 +432,7 @@ async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) 
         HttpOutcome::Response(r) => r.status == 401,
         HttpOutcome::Burst(all) => all.iter().any(|r| r.status == 401),
         HttpOutcome::Load(l) => l.get("unauthorized").and_then(Value::as_u64).unwrap_or(0) > 0,
-        HttpOutcome::Skipped(_) | HttpOutcome::Error(_) => false,
+        HttpOutcome::Skipped(..) | HttpOutcome::Error(_) => false,
     };
     if refused {
         HttpOutcome::Error(format!("{}: {KEY_REFUSED}", target.display))
@@ -522,7 +522,7 @@ pub(super) async fn fetch_on(
                     cap + 1,
                 )
                 .await
-                .map_err(|e| format!("{} via the API server: {}", target.display, e.0))?;
+                .map_err(|e| format!("{} via the API server: {e}", target.display))?;
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             // A Kubernetes Status is the API server's own refusal (no endpoints, RBAC, address not
             // allowed), not the service's answer: the probe could not be made.
@@ -559,29 +559,40 @@ pub(super) async fn fetch_on(
 }
 
 /// Why a check is not sent to a target, if it is not.
-fn skip_reason(req: &HttpRequest, target: &Target, opts: &HttpOptions) -> Option<String> {
+fn skip_reason(
+    req: &HttpRequest,
+    target: &Target,
+    opts: &HttpOptions,
+) -> Option<(ProbeSkip, String)> {
     if req.active && !opts.active {
-        return Some("active probe: sends more than a handful of requests or does real work; run with --active".into());
+        return Some((ProbeSkip::NeedsActive, "active probe: sends more than a handful of requests or does real work; run with --active".into()));
     }
     if target.is_proxy() {
         if req.method != "GET" {
-            return Some(format!(
-                "{} probes go only to --endpoint URLs: through the API server the audit sends nothing but GET",
-                req.method
+            return Some((
+                ProbeSkip::NeedsEndpoint,
+                format!(
+                    "{} probes go only to --endpoint URLs: through the API server the audit sends nothing but GET",
+                    req.method
+                ),
             ));
         }
         if req.authenticated {
-            return Some("authenticated probes need --endpoint: the API server's proxy does not pass a bearer key on".into());
+            return Some((ProbeSkip::NeedsEndpoint, "authenticated probes need --endpoint: the API server's proxy does not pass a bearer key on".into()));
         }
         if req.load.is_some() || req.repeat.is_some() {
-            return Some(
+            return Some((
+                ProbeSkip::NeedsEndpoint,
                 "bursts and load probes go only to --endpoint URLs, never through the API server"
                     .into(),
-            );
+            ));
         }
     }
     if req.authenticated && opts.api_key.is_none() {
-        return Some("needs MLSDM's API key: give --api-key-env VAR".into());
+        return Some((
+            ProbeSkip::NeedsApiKey,
+            "needs MLSDM's API key: give --api-key-env VAR".into(),
+        ));
     }
     None
 }
@@ -622,7 +633,7 @@ async fn probe_all(
                     target: target.display.clone(),
                     object: target.object.clone(),
                     workload: target.workload,
-                    outcome: HttpOutcome::Skipped(why),
+                    outcome: HttpOutcome::Skipped(why.0, why.1),
                 });
                 continue;
             }

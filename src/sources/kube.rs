@@ -3,8 +3,8 @@
 //! endpoints), then one paged list per kind and namespace scope, all kinds at once, politely
 //! rate-limited and retried. Only GET is ever sent.
 //!
-//! Errors are classified by HTTP status, not by the `reason` text: 401, a bad CA, a refused
-//! connection or a timeout end the run with one line; 403 on a kind turns the checks that need
+//! Errors are classified by type, not by text (src/sources/kube/error.rs): 401, a bad CA, a
+//! refused connection or a timeout end the run with one line; 403 on a kind turns the checks that need
 //! it into `error` with the RBAC rule that is missing; a kind the server does not serve (a CRD
 //! that is not installed) is reported as such, never as a pass.
 
@@ -36,10 +36,8 @@ pub struct ClusterOptions {
 /// The default bound on pages per list: 5 million objects of one kind, far beyond any namespace.
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 
-/// A failure that ends the run: bad credentials, TLS, no connection.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ClusterError(pub String);
+mod error;
+pub use error::{ClusterError, ClusterErrorKind};
 
 /// What listing the cluster produced.
 #[derive(Debug, Default)]
@@ -174,10 +172,11 @@ impl Api {
             "--request-timeout"
         };
         let timed_out = |limit: Duration| {
-            ClusterError(format!(
-                "{}: no complete answer within {limit:?} ({flag}) ({path_and_query})",
-                self.server
-            ))
+            ClusterError::new(
+                ClusterErrorKind::Timeout,
+                &self.server,
+                &format!("no complete answer within {limit:?} ({flag}) ({path_and_query})"),
+            )
         };
         let mut attempt = 0u32;
         loop {
@@ -200,7 +199,13 @@ impl Api {
                     concat!("mlsdm-audit/", env!("CARGO_PKG_VERSION")),
                 )
                 .body(kube::client::Body::empty())
-                .map_err(|e| ClusterError(format!("bad request path {path_and_query}: {e}")))?;
+                .map_err(|e| {
+                    ClusterError::new(
+                        ClusterErrorKind::Other,
+                        &self.server,
+                        &format!("bad request path {path_and_query}: {e}"),
+                    )
+                })?;
             let sent = tokio::time::timeout(limit, async {
                 let resp = self.client.send(req).await?;
                 let (parts, body) = resp.into_parts();
@@ -228,7 +233,13 @@ impl Api {
             })
             .await;
             let sent = match sent {
-                Ok(Ok(Err(too_big))) => return Err(ClusterError(too_big)),
+                Ok(Ok(Err(too_big))) => {
+                    return Err(ClusterError::new(
+                        ClusterErrorKind::Other,
+                        &self.server,
+                        &too_big,
+                    ));
+                }
                 Ok(Ok(Ok(a))) => Ok(Ok(a)),
                 Ok(Err(e)) => Ok(Err(e)),
                 Err(elapsed) => Err(elapsed),
@@ -288,42 +299,14 @@ impl Api {
     }
 
     fn fatal(&self, e: &kube::Error) -> ClusterError {
-        if let Some(why) = auth_in_chain(e) {
-            return ClusterError(format!("{}: {why}", self.server));
-        }
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = s.to_string();
-            source = s.source();
-        }
-        let lower = text.to_lowercase();
-        let why = if lower.contains("certificate")
-            || lower.contains("unknownissuer")
-            || lower.contains("invalid peer")
+        let kind = ClusterErrorKind::of(e);
+        if kind == ClusterErrorKind::Other
+            && let Some(why) = auth_in_chain(e)
         {
-            format!(
-                "TLS: the server's certificate is not trusted ({text}); check certificate-authority-data in the kubeconfig"
-            )
-        } else if lower.contains("refused") {
-            format!("cannot connect: {text}")
-        } else {
-            text
-        };
-        ClusterError(format!("{}: {why}", self.server))
+            return ClusterError::new(kind, &self.server, &why);
+        }
+        ClusterError::new(kind, &self.server, &error::root_cause(e))
     }
-}
-
-/// Every message in an error's source chain, lower-cased.
-fn chain_text(e: &kube::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(" | ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text.to_lowercase()
 }
 
 /// Whether the deadline layer ended this request.
@@ -339,15 +322,7 @@ fn timed_out_in_chain(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 fn retryable(e: &kube::Error) -> bool {
-    let text = chain_text(e);
-    // A connection dropped mid-response is worth another try; TLS and refused are not.
-    !(text.contains("certificate") || text.contains("refused") || text.contains("dns"))
-        && (text.contains("connection")
-            || text.contains("closed")
-            || text.contains("reset")
-            || text.contains("incomplete")
-            || text.contains("body")
-            || text.contains("eof"))
+    error::retryable(e)
 }
 
 /// Why `connect` failed: the user's configuration (exit 2) or the cluster (exit 3).
@@ -510,10 +485,11 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
                 | kube::client::AuthError::InvalidBearerToken(_)
                 | kube::client::AuthError::InvalidBasicAuth(_)),
             ) => ConnectError::Config(format!("kubeconfig user for {server}: {}", auth_error(a))),
-            _ => ConnectError::Cluster(ClusterError(format!(
-                "{server}: {}",
-                auth_in_chain(&e).unwrap_or_else(|| e.to_string())
-            ))),
+            _ => ConnectError::Cluster(ClusterError::new(
+                ClusterErrorKind::of(&e),
+                &server,
+                &auth_in_chain(&e).unwrap_or_else(|| e.to_string()),
+            )),
         })?;
     let api = Api {
         client,
@@ -568,8 +544,9 @@ fn run_exec_plugin(
     };
     let user_error =
         |why: String| ConnectError::Config(format!("kubeconfig user for {server}: {why}"));
-    let cluster_error =
-        |why: String| ConnectError::Cluster(ClusterError(format!("{server}: {why}")));
+    let cluster_error = |why: String| {
+        ConnectError::Cluster(ClusterError::new(ClusterErrorKind::Other, server, &why))
+    };
     let Some(command) = &exec.command else {
         return Err(user_error(
             "the exec credential plugin has no command".into(),
@@ -809,13 +786,7 @@ where
 async fn discover(api: &Api) -> Result<Discovery, ClusterError> {
     let _running = crate::activity::start(format!("API discovery at {}", api.server));
     // kube's discovery does not go through our limiter; it is a handful of requests.
-    let classify = |e: kube::Error| match &e {
-        kube::Error::Api(s) if s.code == 401 => ClusterError(format!(
-            "{}: unauthorized (401): the credentials were rejected",
-            api.server
-        )),
-        _ => api.fatal(&e),
-    };
+    let classify = |e: kube::Error| api.fatal(&e);
     let aggregated = Discovery::new(api.client.clone()).run_aggregated().await;
     match aggregated {
         Ok(d) if d.groups().count() > 0 => Ok(d),
@@ -825,8 +796,10 @@ async fn discover(api: &Api) -> Result<Discovery, ClusterError> {
             .map_err(classify),
         Err(e) => {
             let err = classify(e);
-            if err.0.contains("(401)") || err.0.contains("TLS") || err.0.contains("cannot connect")
-            {
+            if matches!(
+                err.kind,
+                ClusterErrorKind::Unauthorized | ClusterErrorKind::Tls | ClusterErrorKind::Connect
+            ) {
                 return Err(err);
             }
             Discovery::new(api.client.clone())
@@ -935,10 +908,11 @@ async fn list_all(
         match a.status {
             s if s.is_success() => {}
             StatusCode::UNAUTHORIZED => {
-                return Err(ListError::Fatal(ClusterError(format!(
-                    "{}: unauthorized (401): the credentials were rejected",
-                    api.server
-                ))));
+                return Err(ListError::Fatal(ClusterError::new(
+                    ClusterErrorKind::Unauthorized,
+                    &api.server,
+                    "",
+                )));
             }
             StatusCode::FORBIDDEN => {
                 let scope = scope_ns.map_or("cluster-wide".to_string(), |ns| {
@@ -1131,7 +1105,7 @@ pub async fn gather(
         let (kind, r, res) = match joined {
             Ok(done) => done,
             Err(e) => {
-                fatal = Some(ClusterError(format!("a list did not complete: {e}")));
+                fatal = Some(ClusterError::other(format!("a list did not complete: {e}")));
                 continue;
             }
         };
