@@ -250,6 +250,10 @@ fn metric_families(text: &str) -> Option<Value> {
     Some(Value::Object(families))
 }
 
+/// The nearest-rank percentile of every latency the load probe measured. Kept here rather than
+/// taken from `hdrhistogram`: the probe is bounded (at most 100,000 requests, so at most 800 KB
+/// of samples), and an exact rank over all of them is what the check's threshold compares,
+/// where a histogram would round each latency to its bucket.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -307,10 +311,18 @@ async fn load_probe(
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut unauthorized = 0;
-    while let Some(Ok((lat, e, u))) = tasks.join_next().await {
-        latencies.extend(lat);
-        errors += e;
-        unauthorized += u;
+    // A worker that did not finish is an error of the probe: stopping at the first failed join
+    // (as `while let Some(Ok(..))` did) measured the other workers' share only, and a p95 of
+    // part of the run could pass.
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((lat, e, u)) => {
+                latencies.extend(lat);
+                errors += e;
+                unauthorized += u;
+            }
+            Err(e) => return HttpOutcome::Error(format!("a load-probe worker failed: {e}")),
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
@@ -779,8 +791,17 @@ pub async fn gather(
                     )
                 });
             }
-            while let Some(Ok((id, outcome))) = tasks.join_next().await {
-                out.insert(id, outcome);
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok((id, outcome)) = joined {
+                    out.insert(id, outcome);
+                }
+            }
+            // A query task that did not finish leaves its check an error, never without an
+            // outcome (and a join failure no longer drops the queries after it).
+            for c in &metric_checks {
+                out.entry(c.id.clone()).or_insert_with(|| {
+                    MetricOutcome::Error("the Prometheus query did not finish".into())
+                });
             }
         } else if !targets.is_empty() {
             match scrape(&targets, opts).await {
