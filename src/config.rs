@@ -227,8 +227,8 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 .map(|requirement| SkipReason::Optional { requirement });
             CheckResult {
                 id: c.id.clone(),
-                title: c.title.clone(),
-                section: c.section.clone(),
+                title: c.title.as_str().into(),
+                section: c.section.as_str().into(),
                 severity: c.severity,
                 source: c.source,
                 status: Status::Skipped,
@@ -237,7 +237,7 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 object: None,
                 items: Vec::new(),
                 location: None,
-                checklist: c.checklist.clone(),
+                checklist: c.checklist.as_slice().into(),
                 outcome: None,
                 waiver: None,
                 attestation: None,

@@ -14,6 +14,7 @@ use cel::Context;
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::objects::Value;
+use std::sync::Arc;
 
 /// Evaluates every check; the order of the results is fixed later by the report. Checks are
 /// spread over the machine's cores: the facts are shared read-only, each thread has its own CEL
@@ -33,11 +34,45 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
                 scope.spawn(move || evaluate_serial(&part, facts))
             })
             .collect();
-        handles
+        let mut parts = handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        // Concatenated in thread order into the first part, grown once to the exact total: a
+        // collect through flat_map would double a fresh vector while every part is alive.
+        let mut results = parts.next().unwrap_or_default();
+        let rest: Vec<Vec<CheckResult>> = parts.collect();
+        results.reserve_exact(rest.iter().map(Vec::len).sum());
+        for part in rest {
+            results.extend(part);
+        }
+        results
     })
+}
+
+/// A check with the strings all its results share (one copy per check, not per result).
+struct Shared<'c> {
+    check: &'c Check,
+    title: Arc<str>,
+    section: Arc<str>,
+    checklist: Arc<[String]>,
+}
+
+impl<'c> Shared<'c> {
+    fn new(check: &'c Check) -> Self {
+        Self {
+            check,
+            title: check.title.as_str().into(),
+            section: check.section.as_str().into(),
+            checklist: check.checklist.as_slice().into(),
+        }
+    }
+}
+
+impl std::ops::Deref for Shared<'_> {
+    type Target = Check;
+    fn deref(&self) -> &Check {
+        self.check
+    }
 }
 
 fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
@@ -45,6 +80,7 @@ fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
     let root = env.root_context();
     let mut results = Vec::new();
     for &check in checks {
+        let check = &Shared::new(check);
         match check.source {
             Source::Manual => results.push(result(
                 check,
@@ -76,11 +112,13 @@ fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
             Source::Kubernetes => evaluate_kubernetes(check, facts, &root, &mut results),
         }
     }
+    // Up to half the capacity is slack from doubling; the report keeps these for the whole run.
+    results.shrink_to_fit();
     results
 }
 
 fn evaluate_kubernetes(
-    check: &Check,
+    check: &Shared<'_>,
     facts: &Facts,
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
@@ -422,7 +460,12 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
     (Status::Pass, check.title.clone())
 }
 
-fn result_of(check: &Check, verdict: Verdict, object: Option<usize>, facts: &Facts) -> CheckResult {
+fn result_of(
+    check: &Shared<'_>,
+    verdict: Verdict,
+    object: Option<usize>,
+    facts: &Facts,
+) -> CheckResult {
     let mut r = result(check, verdict.status, verdict.message, object, facts);
     r.skip_reason = verdict.skip;
     r.items = verdict.items;
@@ -430,7 +473,7 @@ fn result_of(check: &Check, verdict: Verdict, object: Option<usize>, facts: &Fac
 }
 
 fn result(
-    check: &Check,
+    check: &Shared<'_>,
     status: Status,
     message: String,
     object: Option<usize>,
@@ -465,7 +508,7 @@ fn result(
 }
 
 fn evaluate_http(
-    check: &Check,
+    check: &Shared<'_>,
     facts: &Facts,
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
@@ -635,7 +678,7 @@ fn evaluate_point(
 }
 
 fn evaluate_metrics(
-    check: &Check,
+    check: &Shared<'_>,
     facts: &Facts,
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
@@ -741,7 +784,7 @@ fn evaluate_metrics(
         }
     };
     let mut r = result(check, status, facts.redact(&message), None, facts);
-    r.window = window;
+    r.window = window.map(Box::new);
     r.endpoint = facts.service_origin();
     results.push(r);
 }

@@ -101,6 +101,14 @@ fn write_file(path: &std::path::Path, text: &str) -> Result<(), UsageError> {
         .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))
 }
 
+/// A JSON report streamed through the redaction layer to `out`, not rendered into one string
+/// first: the largest allocation of a big run (issue 12).
+fn write_json(report: &report::Report, out: impl Write) -> std::io::Result<()> {
+    let mut out = redact::Writer::new(out);
+    report::json::write(report, &mut out)?;
+    out.finish()?.flush()
+}
+
 /// `--show` lays out the table: with another format it would be silently ignored.
 fn view_applies(view: &ViewArgs, format: report::Format) -> Result<(), UsageError> {
     match view.show {
@@ -139,8 +147,15 @@ fn emit(
         }
     }
     match output {
+        Some(path) if format == report::Format::Json => std::fs::File::create(path)
+            .and_then(|f| write_json(report, f))
+            .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))?,
         Some(path) => write_file(path, &report::render_view(report, format, layout))?,
         None if view.quiet => {}
+        // A closed pipe (`| head`) is not an error worth reporting.
+        None if format == report::Format::Json => {
+            let _ = write_json(report, std::io::stdout().lock());
+        }
         None => print(&report::render_view(report, format, layout)),
     }
     Ok(())
@@ -176,7 +191,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
             // Secrets are masked in the model first, then again in the rendered bytes.
-            let report = redact::model(report?);
+            let report = redact::report(report?);
             // Files the directory walk skipped, and definitions a later one replaced, are said on
             // stderr too, where a CI log shows them whatever the format; every note is in the
             // report.

@@ -408,6 +408,9 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     let mut results = engine::evaluate(checks, &facts);
     drop(running);
     config::external_evidence(&mut results, checks, &facts.objects);
+    // The objects and their cel values are not read after this: freed before the results are
+    // sorted and rendered, so their memory and the report's do not add up (issue 12).
+    drop(facts);
     // Whatever the sources: a run in which no check was evaluated (every result skipped or
     // awaiting a reviewer) decided nothing, and is not a pass.
     if !plan.allow_empty

@@ -65,6 +65,106 @@ pub fn text(text: &str) -> Cow<'_, str> {
     if reg.patterns.is_empty() {
         return Cow::Borrowed(text);
     }
+    let Some(m) = matcher(&mut reg) else {
+        // Unreachable with valid patterns; never print unredacted text if it happens.
+        return Cow::Owned(MASK.to_string());
+    };
+    if m.is_match(text) {
+        Cow::Owned(m.replace_all(text, &vec![MASK; m.patterns_len()]))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A writer that masks every registered secret in the bytes written through it, exactly as
+/// [`text`] masks a whole string, without holding the whole output: a report streamed to its
+/// output (tens of MB at 5,000 objects) is redacted as it goes. Call [`Writer::finish`] at the
+/// end; bytes it has not written yet are held back until then.
+pub struct Writer<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+/// How much a [`Writer`] gathers before it masks and writes.
+const CHUNK: usize = 64 * 1024;
+
+impl<W: std::io::Write> Writer<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            pending: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    /// Masks and writes what is pending, flushes, and gives the inner writer back.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.drain(true)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// Writes the pending bytes, masked, except (unless `all`) the last ones a secret could
+    /// still be continuing in. A match that starts before that tail ends inside what is pending
+    /// (no pattern is longer than the tail plus one), so leftmost-longest matching over the
+    /// pieces finds what it finds over the whole text.
+    fn drain(&mut self, all: bool) -> std::io::Result<()> {
+        let (matcher, longest) = {
+            let mut reg = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+            if reg.patterns.is_empty() {
+                (None, 0)
+            } else {
+                let longest = reg.patterns.iter().map(String::len).max().unwrap_or(0);
+                (Some(matcher(&mut reg)), longest)
+            }
+        };
+        let Some(matcher) = matcher else {
+            self.inner.write_all(&self.pending)?;
+            self.pending.clear();
+            return Ok(());
+        };
+        let Some(matcher) = matcher else {
+            // Unreachable with valid patterns; never write unredacted bytes if it happens.
+            self.pending.clear();
+            return self.inner.write_all(MASK.as_bytes());
+        };
+        let keep = if all { 0 } else { longest.saturating_sub(1) };
+        let limit = self.pending.len().saturating_sub(keep);
+        let mut written = 0;
+        for m in matcher.find_iter(&self.pending) {
+            if m.start() >= limit {
+                break;
+            }
+            self.inner.write_all(&self.pending[written..m.start()])?;
+            self.inner.write_all(MASK.as_bytes())?;
+            written = m.end();
+        }
+        let upto = written.max(limit);
+        self.inner.write_all(&self.pending[written..upto])?;
+        self.pending.drain(..upto);
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= CHUNK {
+            self.drain(false)?;
+        }
+        Ok(buf.len())
+    }
+
+    /// Flushes what can be written: the tail a secret could continue in waits for more bytes
+    /// or [`Writer::finish`].
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.drain(false)?;
+        self.inner.flush()
+    }
+}
+
+/// The registry's matcher, built when a pattern was added since the last one; `None` only if
+/// the patterns cannot be compiled.
+fn matcher(reg: &mut Registry) -> Option<AhoCorasick> {
     if reg.matcher.is_none() {
         // Leftmost-longest: a secret that contains another is masked whole.
         reg.matcher = AhoCorasick::builder()
@@ -72,15 +172,7 @@ pub fn text(text: &str) -> Cow<'_, str> {
             .build(&reg.patterns)
             .ok();
     }
-    let Some(m) = &reg.matcher else {
-        // Unreachable with valid patterns; never print unredacted text if it happens.
-        return Cow::Owned(MASK.to_string());
-    };
-    if m.is_match(text) {
-        Cow::Owned(m.replace_all(text, &vec![MASK; reg.patterns.len()]))
-    } else {
-        Cow::Borrowed(text)
-    }
+    reg.matcher.clone()
 }
 
 /// Every string of a serializable model (a report) with the registered secrets masked, before
@@ -113,6 +205,16 @@ pub fn model<T: serde::Serialize + serde::de::DeserializeOwned>(model: T) -> T {
     serde_json::from_value(value).unwrap_or(model)
 }
 
+/// [`model`] of a report, one result at a time: the whole report as a JSON tree would be several
+/// times its size (hundreds of MB at 5,000 objects) when any secret is registered.
+pub fn report(mut report: crate::report::Report) -> crate::report::Report {
+    let results = std::mem::take(&mut report.results);
+    let mut report = model(report);
+    // Collected in place: same element type, so the vector's allocation is reused.
+    report.results = results.into_iter().map(model).collect();
+    report
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -136,6 +238,33 @@ mod tests {
         assert!(!out.contains("s3cr3t"), "{out}");
         assert!(!out.contains(&b64), "{out}");
         assert_eq!(out.matches(MASK).count(), 4, "{out}");
+    }
+
+    #[test]
+    fn the_writer_masks_as_text_does_across_chunk_boundaries() {
+        use std::io::Write as _;
+        register("w-secret-Zq9");
+        register("w-secret-Zq9-longer-one");
+        let mut whole = String::new();
+        for i in 0..40_000 {
+            whole.push_str(match i % 7 {
+                0 => "w-secret-Zq9 ",
+                1 => "w-secret-Zq9-longer-one,",
+                2 => "w-secret-Zq",
+                _ => "filler text ",
+            });
+        }
+        let expected = text(&whole).into_owned();
+        // Written in pieces of every size, so that secrets straddle every boundary.
+        for piece in [1, 7, 13, 4096, CHUNK - 3, CHUNK + 5] {
+            let mut w = Writer::new(Vec::new());
+            for part in whole.as_bytes().chunks(piece) {
+                w.write_all(part).unwrap();
+            }
+            let out = String::from_utf8(w.finish().unwrap()).unwrap();
+            assert!(out == expected, "pieces of {piece} bytes");
+            assert!(!out.contains("w-secret-Zq9"));
+        }
     }
 
     #[test]

@@ -806,7 +806,7 @@ impl Watcher<'_> {
         }
         let mut undecided = Vec::new();
         for r in report.results.iter().filter(|r| {
-            r.section == ROLLBACK_SECTION && matches!(r.status, Status::NoData | Status::Error)
+            &*r.section == ROLLBACK_SECTION && matches!(r.status, Status::NoData | Status::Error)
         }) {
             let series = self
                 .plan

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation: no crate imports",
-        &["activity", "input", "redact", "seed", "promql"],
+        &["activity", "input", "redact", "seed", "promql", "parallel"],
     ),
     ("diagnostics for input errors", &["diag"]),
     ("the Kubernetes object model, pure", &["k8s"]),

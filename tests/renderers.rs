@@ -192,7 +192,7 @@ fn hostile_strings_stay_text_in_every_format() {
     let mut r = shared_report();
     for x in &mut r.results {
         x.message = format!("{EVIL} message");
-        x.title = format!("{EVIL} title");
+        x.title = format!("{EVIL} title").into();
         if let Some(o) = &mut x.object {
             o.name = format!("{EVIL} name");
             o.kind = format!("{EVIL} kind");
@@ -205,12 +205,12 @@ fn hostile_strings_stay_text_in_every_format() {
             w.reason = format!("{EVIL} reason");
             w.owner = format!("{EVIL} owner");
         }
-        x.attestation = Some(mlsdm_audit::report::Attestation {
+        x.attestation = Some(Box::new(mlsdm_audit::report::Attestation {
             by: format!("{EVIL} by"),
             date: "2026-11-01".into(),
             evidence: format!("{EVIL} evidence"),
             origin: format!("{EVIL} origin"),
-        });
+        }));
     }
     r.target.manifests = vec![format!("{EVIL} manifest")];
     r.signoffs.push(mlsdm_audit::report::Signoff {
@@ -273,12 +273,12 @@ fn attesting_one_manual_item_ticks_exactly_its_own_lines() {
         let mut results = base.clone();
         let r = &mut results[k];
         r.status = Status::Pass;
-        r.attestation = Some(Attestation {
+        r.attestation = Some(Box::new(Attestation {
             by: "Reviewer".into(),
             date: "2026-11-01".into(),
             evidence: "seen".into(),
             origin: "attest.yaml:1".into(),
-        });
+        }));
         let attested = r.clone();
         let report = Report::new(
             Target {
@@ -294,7 +294,7 @@ fn attesting_one_manual_item_ticks_exactly_its_own_lines() {
             .filter(|l| attested.checklist.contains(&l.text))
             .filter(|l| {
                 seed_lines.iter().filter(|o| o.text == l.text).count() == 1
-                    || l.section == attested.section
+                    || *l.section == *attested.section
             })
             .map(|l| plain(&l.text))
             .collect();
@@ -310,7 +310,7 @@ fn attesting_one_manual_item_ticks_exactly_its_own_lines() {
         ticked.sort();
         assert_eq!(ticked, expected, "HTML, attesting {}", attested.id);
 
-        if attested.section == "Sign-Off" {
+        if &*attested.section == "Sign-Off" {
             continue; // the Markdown lays the Sign-Off lines out as the signature table
         }
         let md = report::render(&report, Format::Markdown, false);

@@ -74,7 +74,7 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
         let mut covering: Vec<&CheckResult> = if duplicate {
             covering
                 .into_iter()
-                .filter(|r| r.section == l.section)
+                .filter(|r| *r.section == *l.section)
                 .collect()
         } else {
             covering
@@ -113,7 +113,7 @@ fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Secti
     let mut by_section: BTreeMap<&str, BTreeMap<&str, Vec<&CheckResult>>> = BTreeMap::new();
     for r in &report.results {
         let own: Vec<&str> = if r.checklist.is_empty() {
-            vec![r.title.as_str()]
+            vec![&*r.title]
         } else {
             r.checklist
                 .iter()
@@ -123,7 +123,7 @@ fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Secti
         };
         for text in own {
             by_section
-                .entry(r.section.as_str())
+                .entry(&*r.section)
                 .or_default()
                 .entry(text)
                 .or_default()

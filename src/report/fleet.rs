@@ -61,7 +61,7 @@ pub fn unaudited(name: &str, reason: &str) -> CheckResult {
         message: format!("cluster {name} could not be audited: {reason}"),
         object: None,
         location: None,
-        checklist: Vec::new(),
+        checklist: std::sync::Arc::from([]),
         outcome: None,
         waiver: None,
         attestation: None,

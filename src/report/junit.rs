@@ -12,8 +12,8 @@ pub fn render(report: &Report) -> String {
     }
     let mut suites: Vec<TestSuite> = Vec::new();
     for r in &report.results {
-        if suites.last().is_none_or(|s| s.name.as_str() != r.section) {
-            suites.push(TestSuite::new(r.section.as_str()));
+        if suites.last().is_none_or(|s| s.name.as_str() != &*r.section) {
+            suites.push(TestSuite::new(&*r.section));
         }
         let mut status = match r.status {
             Status::Pass => TestCaseStatus::success(),

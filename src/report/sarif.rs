@@ -27,14 +27,14 @@ pub fn render(report: &Report) -> String {
             rule_ids.push(&r.id);
             let mut props = BTreeMap::new();
             props.insert("severity".to_string(), serde_json::json!(r.severity));
-            props.insert("section".to_string(), serde_json::json!(r.section));
-            props.insert("checklist".to_string(), serde_json::json!(r.checklist));
+            props.insert("section".to_string(), serde_json::json!(&*r.section));
+            props.insert("checklist".to_string(), serde_json::json!(&*r.checklist));
             rules.push(
                 ReportingDescriptor::builder()
                     .id(r.id.clone())
                     .short_description(
                         MultiformatMessageString::builder()
-                            .text(r.title.clone())
+                            .text(r.title.to_string())
                             .build(),
                     )
                     .properties(PropertyBag::builder().additional_properties(props).build())

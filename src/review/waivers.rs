@@ -227,13 +227,13 @@ pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: &str) {
             continue;
         };
         let expired = w.expires.as_str() < today;
-        r.waiver = Some(WaiverInfo {
+        r.waiver = Some(Box::new(WaiverInfo {
             reason: w.reason.clone(),
             owner: w.owner.clone(),
             expires: w.expires.clone(),
             origin: w.origin.clone(),
             expired,
-        });
+        }));
         if expired {
             r.message = format!(
                 "{} (waiver from {} expired on {})",

@@ -53,26 +53,34 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                 let mut files = Vec::new();
                 collect(path, &mut files, true, &mut loaded.notes)?;
                 let patches = kustomize_patches(&files);
-                for (file, explicit) in files {
+                // Files are read and parsed on every core; what each gives (objects, notes, or
+                // the first error) is taken in file order, as a serial read would.
+                let parsed = crate::parallel::map_in_order(&files, |(file, explicit)| {
+                    let mut one = Loaded::default();
                     let name = file.display().to_string();
-                    if let Some(kustomization) =
-                        patches.get(&canonical(&file)).filter(|_| !explicit)
+                    if let Some(kustomization) = patches.get(&canonical(file)).filter(|_| !explicit)
                     {
                         let dir = kustomization
                             .parent()
                             .map_or_else(|| ".".into(), |d| d.display().to_string());
-                        loaded.notes.push(Note {
+                        one.notes.push(Note {
                             kind: NoteKind::SkippedFile,
                             message: format!(
                                 "skipped {name}: a patch {} applies, not a whole object (audit what it renders with --kustomize {dir})",
                                 kustomization.display()
                             ),
                         });
-                        continue;
+                        return Ok(one);
                     }
-                    let text = crate::input::read_file(&file)
+                    let text = crate::input::read_file(file)
                         .map_err(|message| ManifestError::file(name.clone(), message))?;
-                    parse_file(&name, &text, !explicit, &mut loaded)?;
+                    parse_file(&name, &text, !explicit, &mut one)?;
+                    Ok::<_, ManifestError>(one)
+                });
+                for one in parsed {
+                    let one = one?;
+                    loaded.objects.extend(one.objects);
+                    loaded.notes.extend(one.notes);
                 }
             }
         }

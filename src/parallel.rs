@@ -1,0 +1,46 @@
+//! Work spread over the machine's cores with results in input order, so that a parallel stage
+//! (parsing manifest files, compiling the catalog's CEL) gives exactly what the serial one gave.
+
+/// `f` of each item, on up to as many threads as there are cores (at most 8), in `items`' order.
+/// Items are dealt round-robin: neighbours (files of one directory, checks of one section) cost
+/// about the same, so each thread gets a similar share without a work queue.
+pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 8)
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    let parts: Vec<Vec<R>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || items.iter().skip(t).step_by(threads).map(f).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    // Item i is the (i / threads)-th result of thread i % threads.
+    let mut parts: Vec<std::vec::IntoIter<R>> = parts.into_iter().map(Vec::into_iter).collect();
+    (0..items.len())
+        .map(|i| {
+            parts[i % threads]
+                .next()
+                .expect("each thread returns one result per item it was dealt")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn results_keep_the_input_order() {
+        for n in [0, 1, 2, 3, 17, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let out = super::map_in_order(&items, |i| i * 2);
+            assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        }
+    }
+}
