@@ -89,10 +89,11 @@ fn trusted(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt as _;
     let me = rustix::process::geteuid().as_raw();
     untrusted_reason(meta.uid(), meta.mode(), me).map_or(Ok(()), |why| {
-        Err(format!(
-            "{}: refusing the config file: {why} (it sets the gate, waivers and checks; fix its owner or mode, or pass --no-config)",
-            path.display()
-        ))
+        Err(crate::diag::Diagnostic::file(
+            path.display().to_string(),
+            format!("refusing the config file: {why} (it sets the gate, waivers and checks; fix its owner or mode, or pass --no-config)"),
+        )
+        .to_string())
     })
 }
 
@@ -114,16 +115,15 @@ fn untrusted_reason(owner: u32, mode: u32, me: u32) -> Option<String> {
 /// Reads and validates a config file; errors name file:line:column.
 pub fn load(path: &Path) -> Result<Config, String> {
     let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| format!("{name}: {e}"))?;
+    let whole = |e: String| crate::diag::Diagnostic::file(name.clone(), e).to_string();
+    let meta = std::fs::metadata(path).map_err(|e| whole(e.to_string()))?;
     trusted(path, &meta)?;
-    let text = crate::input::read_file(path).map_err(|e| format!("{name}: {e}"))?;
+    let text = crate::input::read_file(path).map_err(whole)?;
     let mut file: ConfigFile = if text.trim().is_empty() {
         ConfigFile::default()
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
-            format!("{name}:{line}:{col}: {msg}")
-        })?
+        serde_saphyr::from_str(&text)
+            .map_err(|e| crate::diag::Diagnostic::yaml(name.clone(), &e).to_string())?
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let rel = |p: &PathBuf| {
@@ -139,12 +139,13 @@ pub fn load(path: &Path) -> Result<Config, String> {
     let mut seen = Vec::new();
     for r in &file.requirements {
         if seen.contains(&r.value) {
-            return Err(format!(
-                "{name}:{}:{}: requirement {} is declared twice",
+            return Err(crate::diag::Diagnostic::new(
+                name,
                 r.referenced.line(),
                 r.referenced.column(),
-                r.value
-            ));
+                format!("requirement {} is declared twice", r.value),
+            )
+            .to_string());
         }
         seen.push(r.value);
     }

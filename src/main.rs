@@ -35,11 +35,17 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // `check -o json`: input errors go to stderr as JSON diagnostics, for CI tools.
+    let json_errors =
+        matches!(&cli.command, Command::Check(a) if a.format == Some(report::Format::Json));
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             #[allow(clippy::print_stderr)] // main is the one place that prints errors
-            {
+            if json_errors && let Some(d) = e.diagnostics() {
+                let json = serde_json::json!({ "diagnostics": d }).to_string();
+                eprintln!("{}", mlsdm_audit::redact::text(&json));
+            } else {
                 // Unreachable-source errors are one line; input errors may list several problems.
                 // Redact before collapsing whitespace: a secret with a newline must still match.
                 let text = mlsdm_audit::redact::text(&e.to_string()).into_owned();

@@ -19,6 +19,9 @@ pub const NAMESPACE: &str = "mlsdm-audit";
 pub enum SignoffError {
     #[error("{0}")]
     Input(String),
+    /// A report, key or allowed-signers file that is wrong at a place.
+    #[error("{0}")]
+    File(#[from] crate::diag::Diagnostic),
 }
 
 fn input(msg: impl Into<String>) -> SignoffError {
@@ -29,25 +32,18 @@ fn input(msg: impl Into<String>) -> SignoffError {
 pub fn read(path: &Path) -> Result<Value, SignoffError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        input(format!(
-            "{}:{}:{}: invalid JSON: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let file = path.display().to_string();
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| crate::diag::Diagnostic::json(file.clone(), "invalid JSON", &e))?;
     if v.get("schemaVersion").is_none() || !v.get("results").is_some_and(Value::is_array) {
-        return Err(input(format!(
-            "{}: not an mlsdm-audit JSON report (no schemaVersion/results)",
-            path.display()
-        )));
+        return Err(crate::diag::Diagnostic::file(
+            file,
+            "not an mlsdm-audit JSON report (no schemaVersion/results)",
+        )
+        .into());
     }
     if v.get("signoffs").is_some_and(|s| !s.is_array()) {
-        return Err(input(format!(
-            "{}: \"signoffs\" is not a list",
-            path.display()
-        )));
+        return Err(crate::diag::Diagnostic::file(file, "\"signoffs\" is not a list").into());
     }
     Ok(v)
 }
@@ -443,8 +439,8 @@ fn parse_options(opts: &str) -> Result<(bool, Option<String>, Option<i64>, Optio
 /// `valid-before="..."`. A line ssh-keygen would reject stops the run naming the line (ssh-keygen
 /// skips it): a trust file with a typo is not quietly half used.
 pub fn parse_allowed_signers(path: &Path) -> Result<Vec<AllowedSigner>, SignoffError> {
-    let text =
-        crate::input::read_file(path).map_err(|e| input(format!("{}: {e}", path.display())))?;
+    let text = crate::input::read_file(path)
+        .map_err(|e| crate::diag::Diagnostic::file(path.display().to_string(), e))?;
     parse_allowed_signers_text(&path.display().to_string(), &text)
 }
 
@@ -459,8 +455,9 @@ pub fn parse_allowed_signers_text(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let at = format!("{origin}:{}", n + 1);
-        let bad = |why: String| input(format!("{at}: {why}"));
+        let bad = |why: String| {
+            SignoffError::from(crate::diag::Diagnostic::new(origin, n as u64 + 1, 0, why))
+        };
         let (principals, rest) = next_token(line)
             .filter(|(_, rest)| !rest.trim().is_empty())
             .ok_or_else(|| bad("expected `principals [options] keytype key`".into()))?;

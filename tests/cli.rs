@@ -2377,3 +2377,39 @@ fn a_minimal_team_check_loads_and_runs() {
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     assert_eq!(statuses(&json(&out), "three-replicas"), ["pass"]);
 }
+
+/// `check -o json` prints input errors as JSON diagnostics on stderr (file, line, column, code,
+/// message), so a CI tool can annotate the line; the exit code is still 2 and no report is
+/// printed. Without `-o json` the same error is the one `file:line:column: message` line.
+#[test]
+fn input_errors_are_json_diagnostics_with_output_json() {
+    let bad = std::env::temp_dir().join(format!("mlsdm-audit-diag-{}.yaml", std::process::id()));
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: [unclosed\n",
+    )
+    .unwrap();
+    let path = bad.to_str().unwrap();
+    let out = run(&["check", "--no-config", "-f", path, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(out.stdout.is_empty(), "{}", transcript(&out));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", transcript(&out)));
+    let d = &err["diagnostics"][0];
+    assert_eq!(d["file"], path, "{err}");
+    assert_eq!(d["code"], "yaml", "{err}");
+    assert!(d["line"].as_u64().is_some_and(|l| l >= 3), "{err}");
+    assert!(d["column"].as_u64().is_some_and(|c| c >= 1), "{err}");
+    assert!(
+        d["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("invalid YAML")),
+        "{err}"
+    );
+    let text = run(&["check", "--no-config", "-f", path]);
+    assert_eq!(text.status.code(), Some(2));
+    let line = String::from_utf8_lossy(&text.stderr);
+    let want = format!("error: {path}:{}:{}: ", d["line"], d["column"]);
+    assert!(line.starts_with(&want), "{line} (want {want})");
+    let _ = std::fs::remove_file(&bad);
+}

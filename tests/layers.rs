@@ -31,7 +31,14 @@ const LAYERS: &[(&str, &[&str])] = &[
         "documents and sign-off over the report",
         &["docs", "signoff"],
     ),
-    ("the audit pipeline (src/lib.rs)", &["crate"]),
+    (
+        "the audit plan: arguments resolved once, the audit over them",
+        &["plan"],
+    ),
+    (
+        "the crate root (src/lib.rs): re-exports, run_check",
+        &["crate"],
+    ),
     (
         "commands built on the pipeline",
         &["watch", "testchecks", "fuzzing", "fleet"],

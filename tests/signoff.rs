@@ -535,15 +535,15 @@ fn roles_and_bad_attestations_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.yaml:1: unknown check \"no-such-check\""),
+        err.contains("bad.yaml:1:3: unknown check \"no-such-check\""),
         "{err}"
     );
     assert!(
-        err.contains("bad.yaml:5: image-pinned is a kubernetes check"),
+        err.contains("bad.yaml:5:3: image-pinned is a kubernetes check"),
         "{err}"
     );
     assert!(
-        err.contains("bad.yaml:9: date \"yesterday\" is not YYYY-MM-DD"),
+        err.contains("bad.yaml:9:3: date \"yesterday\" is not YYYY-MM-DD"),
         "{err}"
     );
     assert_eq!(

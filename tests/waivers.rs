@@ -94,11 +94,11 @@ fn invalid_waivers_stop_the_audit_with_their_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("tests/data/waivers/missing-owner.yaml:1: a waiver needs an owner"),
+        err.contains("tests/data/waivers/missing-owner.yaml:1:3: a waiver needs an owner"),
         "{err}"
     );
     assert!(
-        err.contains("tests/data/waivers/missing-owner.yaml:4: unknown check \"no-such-check\""),
+        err.contains("tests/data/waivers/missing-owner.yaml:4:3: unknown check \"no-such-check\""),
         "{err}"
     );
 }

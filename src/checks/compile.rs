@@ -5,7 +5,6 @@ use super::{
     Check, CheckError, CheckFile, CompiledCondition, CompiledValidation, Expr, cel, parse_duration,
     sha256_hex,
 };
-use crate::diag::yaml_error_parts;
 use crate::facts::Source;
 use crate::k8s::KindMatcher;
 use serde_saphyr::Spanned;
@@ -37,16 +36,10 @@ fn locate(text: &str, s: &Spanned<String>, line: usize, column: usize) -> (u64, 
 
 /// Parses and validates one check file. `origin` names it in errors.
 pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check, Vec<CheckError>> {
-    let err = |line: u64, column: u64, message: String| CheckError {
-        file: origin.to_string(),
-        line,
-        column,
-        message,
-    };
-    let file: CheckFile = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column, message) = yaml_error_parts(&e);
-        vec![err(line, column, message)]
-    })?;
+    let err =
+        |line: u64, column: u64, message: String| CheckError::new(origin, line, column, message);
+    let file: CheckFile =
+        serde_saphyr::from_str(text).map_err(|e| vec![CheckError::yaml(origin, &e)])?;
     let mut errors = Vec::new();
     let line_of = |key: &str| -> u64 {
         text.lines()

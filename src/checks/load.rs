@@ -51,6 +51,7 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
                             .position(|l| l.starts_with("requires:"))
                             .map_or(1, |i| i as u64 + 1);
                         errors.push(CheckError {
+                            code: None,
                             file: origin,
                             line,
                             column: 1,
@@ -74,6 +75,7 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
                             "each id may be defined once"
                         };
                         errors.push(CheckError {
+                            code: None,
                             file: origin,
                             line: 1,
                             column: 1,
@@ -93,7 +95,7 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
         checks.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(checks)
     } else {
-        Err(CheckErrors(errors))
+        Err(crate::diag::Diagnostics(errors))
     }
 }
 
@@ -109,6 +111,7 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<usize, CheckErrors> {
                 Ok(c) => {
                     if let Some(first) = seen.insert(c.id.clone(), origin.clone()) {
                         errors.push(CheckError {
+                            code: None,
                             file: origin,
                             line: 1,
                             column: 1,
@@ -124,12 +127,13 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<usize, CheckErrors> {
     if errors.is_empty() {
         Ok(count)
     } else {
-        Err(CheckErrors(errors))
+        Err(crate::diag::Diagnostics(errors))
     }
 }
 
 fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, String)> {
     let io_err = |p: &Path, e: &String| CheckError {
+        code: None,
         file: p.display().to_string(),
         line: 0,
         column: 0,

@@ -142,39 +142,10 @@ fn dependencies() -> impl Iterator<Item = (String, &'static [&'static str])> {
 }
 
 /// A problem in a check file, pointing at its place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckError {
-    pub file: String,
-    pub line: u64,
-    pub column: u64,
-    pub message: String,
-}
-
-impl fmt::Display for CheckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
-}
+pub type CheckError = crate::diag::Diagnostic;
 
 /// Every problem found while loading a set of check files (all reported, not only the first).
-#[derive(Debug, thiserror::Error)]
-pub struct CheckErrors(pub Vec<CheckError>);
-
-impl fmt::Display for CheckErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
+pub type CheckErrors = crate::diag::Diagnostics;
 
 /// SHA-256 in lowercase hex (check definitions, report fingerprints).
 pub fn sha256_hex(bytes: &[u8]) -> String {

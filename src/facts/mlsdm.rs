@@ -322,7 +322,10 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
                         Ok(v) => file_config = v,
                         // `.inf` is refused here but a float to PyYAML: undecided, below.
                         Err(_) if !divergent.is_empty() => {}
-                        Err(e) => config_error = json!(format!("{cm_name}/{key}{e}")),
+                        Err(mut e) => {
+                            e.file = format!("{cm_name}/{key}");
+                            config_error = json!(e.to_string());
+                        }
                     }
                     undecided.extend(divergent);
                 }
@@ -620,7 +623,8 @@ fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
 }
 
 /// PyYAML keeps the last of duplicate keys, so the later value is the one MLSDM validates.
-fn parse_config_text(text: &str) -> Result<Value, String> {
+/// An error has the place in the text and no file: the caller names the ConfigMap key.
+fn parse_config_text(text: &str) -> Result<Value, crate::diag::Diagnostic> {
     let mut options = serde_saphyr::Options::default();
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     match serde_saphyr::from_str_with_options::<Value>(text, options) {
@@ -629,11 +633,8 @@ fn parse_config_text(text: &str) -> Result<Value, String> {
         Ok(Value::String(s)) if s.is_empty() => Ok(json!({})),
         Ok(Value::Array(a)) if a.is_empty() => Ok(json!({})),
         Ok(Value::Number(n)) if n.as_f64() == Some(0.0) => Ok(json!({})),
-        Ok(_) => Err(" is not a YAML mapping".into()),
-        Err(e) => {
-            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
-            Err(format!(":{line}:{col}: {msg}"))
-        }
+        Ok(_) => Err(crate::diag::Diagnostic::file("", "not a YAML mapping")),
+        Err(e) => Err(crate::diag::Diagnostic::yaml("", &e)),
     }
 }
 

@@ -3,6 +3,7 @@
 //! into the report as `pass` with who confirmed it, when, and the evidence.
 
 use crate::checks::{Check, Source};
+use crate::diag::Diagnostic;
 use crate::report::{Attestation, CheckResult, Status};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -20,10 +21,8 @@ struct Entry {
     evidence: String,
 }
 
-/// A bad attestations file (exit 2): every problem, one per line, each naming file:line.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AttestationError(pub String);
+/// Every problem of an attestations file, at its place.
+pub type AttestationError = crate::diag::Diagnostics;
 
 /// Reads and validates an attestations file against the loaded checks; errors name file:line.
 pub fn load(
@@ -31,35 +30,39 @@ pub fn load(
     checks: &[&Check],
 ) -> Result<Vec<(String, Attestation)>, AttestationError> {
     let file = path.display().to_string();
-    let text =
-        crate::input::read_file(path).map_err(|e| AttestationError(format!("{file}: {e}")))?;
+    let text = crate::input::read_file(path).map_err(|e| Diagnostic::file(file.clone(), e))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
         Vec::new()
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
-            AttestationError(format!("{file}:{line}:{col}: {msg}"))
-        })?
+        serde_saphyr::from_str(&text).map_err(|e| Diagnostic::yaml(file.clone(), &e))?
     };
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for e in entries {
         let origin = format!("{file}:{}", e.referenced.line());
+        let at = |message: String| {
+            Diagnostic::new(
+                file.clone(),
+                e.referenced.line(),
+                e.referenced.column(),
+                message,
+            )
+        };
         let a = e.value;
         match checks.iter().find(|c| c.id == a.check) {
-            None => errors.push(format!("{origin}: unknown check {:?}", a.check)),
+            None => errors.push(at(format!("unknown check {:?}", a.check))),
             Some(c) if c.source != Source::Manual && c.external_evidence.is_none() => {
-                errors.push(format!("{origin}: {} is a {} check, decided by the audit; only manual checks and checks whose evidence may live outside the cluster are attested", c.id, c.source));
+                errors.push(at(format!("{} is a {} check, decided by the audit; only manual checks and checks whose evidence may live outside the cluster are attested", c.id, c.source)));
             }
             Some(_) => {}
         }
         for (field, value) in [("by", &a.by), ("date", &a.date), ("evidence", &a.evidence)] {
             if value.trim().is_empty() {
-                errors.push(format!("{origin}: an attestation needs {field}"));
+                errors.push(at(format!("an attestation needs {field}")));
             }
         }
         if !a.date.is_empty() && chrono::NaiveDate::parse_from_str(&a.date, "%Y-%m-%d").is_err() {
-            errors.push(format!("{origin}: date {:?} is not YYYY-MM-DD", a.date));
+            errors.push(at(format!("date {:?} is not YYYY-MM-DD", a.date)));
         }
         out.push((
             a.check,
@@ -74,7 +77,7 @@ pub fn load(
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(AttestationError(errors.join("\n")))
+        Err(crate::diag::Diagnostics(errors))
     }
 }
 

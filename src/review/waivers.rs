@@ -8,7 +8,6 @@ use crate::k8s::Object;
 use crate::report::{CheckResult, Status, WaiverInfo};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
-use std::fmt;
 use std::path::Path;
 
 pub const DEFAULT_FILE: &str = ".mlsdm-audit-waivers.yaml";
@@ -42,25 +41,11 @@ pub struct Waiver {
     pub origin: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct WaiverError {
-    pub origin: String,
-    pub message: String,
-}
+/// A waiver that is incomplete or names no known check, at its place.
+pub type WaiverError = crate::diag::Diagnostic;
 
-#[derive(Debug, thiserror::Error)]
-pub struct WaiverErrors(pub Vec<WaiverError>);
-
-impl fmt::Display for WaiverErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines: Vec<String> = self
-            .0
-            .iter()
-            .map(|e| format!("{}: {}", e.origin, e.message))
-            .collect();
-        f.write_str(&lines.join("\n"))
-    }
-}
+/// Every invalid waiver of a file or of the audited objects' annotations.
+pub type WaiverErrors = crate::diag::Diagnostics;
 
 fn valid_date(s: &str) -> bool {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
@@ -99,19 +84,16 @@ fn validate(w: &Waiver, known: &[&str]) -> Vec<String> {
 /// Loads a waiver file, checking every entry against the loaded check ids.
 pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
     let file = path.display().to_string();
-    let one = |origin: String, message: String| WaiverErrors(vec![WaiverError { origin, message }]);
-    let text = crate::input::read_file(path).map_err(|e| one(file.clone(), e))?;
+    let text = crate::input::read_file(path).map_err(|e| WaiverError::file(file.clone(), e))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
         Vec::new()
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, col, msg) = crate::diag::yaml_error_parts(&e);
-            one(format!("{file}:{line}:{col}"), msg)
-        })?
+        serde_saphyr::from_str(&text).map_err(|e| WaiverError::yaml(file.clone(), &e))?
     };
     let mut candidates = Vec::new();
     for e in entries {
         let origin = format!("{file}:{}", e.referenced.line());
+        let place = WaiverError::new(file.clone(), e.referenced.line(), e.referenced.column(), "");
         let w = Waiver {
             check: e.value.check,
             object: e.value.object,
@@ -121,7 +103,7 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
             expires: e.value.expires.unwrap_or_default(),
             origin: origin.clone(),
         };
-        candidates.push(w);
+        candidates.push((w, place));
     }
     validated(candidates, known)
 }
@@ -152,6 +134,12 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
                     expires = v.trim().to_string();
                 }
             }
+            // Errors name the object's file and line when it has one, else the object.
+            let what = format!("annotation {key} on {}", obj.reference());
+            let place = match &obj.location {
+                Some(l) => WaiverError::new(l.file.clone(), l.line, 0, format!("{what}: ")),
+                None => WaiverError::file(what, ""),
+            };
             let origin = match &obj.location {
                 Some(l) => format!(
                     "{}:{} (annotation {key} on {})",
@@ -170,31 +158,36 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
                 expires,
                 origin: origin.clone(),
             };
-            candidates.push(w);
+            candidates.push((w, place));
         }
     }
     validated(candidates, known)
 }
 
 /// Keeps the waivers that are complete and name a known check; any other is an error at its origin.
-fn validated(candidates: Vec<Waiver>, known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
+/// `place` is where the waiver was written; its message is a prefix for each problem.
+fn validated(
+    candidates: Vec<(Waiver, WaiverError)>,
+    known: &[&str],
+) -> Result<Vec<Waiver>, WaiverErrors> {
     let mut errors = Vec::new();
     let mut out = Vec::new();
-    for w in candidates {
+    for (w, place) in candidates {
         let problems = validate(&w, known);
         if problems.is_empty() {
             out.push(w);
         } else {
-            errors.extend(problems.into_iter().map(|message| WaiverError {
-                origin: w.origin.clone(),
-                message,
-            }));
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| place.with_message(format!("{}{p}", place.message))),
+            );
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(WaiverErrors(errors))
+        Err(crate::diag::Diagnostics(errors))
     }
 }
 

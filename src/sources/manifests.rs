@@ -2,37 +2,13 @@
 //! of every object so findings point at the YAML a user edits. Multi-document YAML, JSON and
 //! `kind: List` are accepted, which covers `helm template` and `kustomize build` output.
 
-use crate::diag::yaml_error_parts;
 use crate::k8s::{Location, Object};
 use crate::report::{Note, NoteKind};
 use serde_json::Value;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A manifest the audit cannot read, pointing at the file, line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestError {
-    pub file: String,
-    pub line: u64,
-    pub column: u64,
-    pub message: String,
-}
-
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )
-        }
-    }
-}
-
-impl std::error::Error for ManifestError {}
+/// A manifest that cannot be read or parsed, at its place (line 0: the file as a whole).
+pub type ManifestError = crate::diag::Diagnostic;
 
 /// What a load produced: the objects, and what was skipped or replaced on the way.
 #[derive(Debug, Default)]
@@ -69,15 +45,8 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                 parse_file(name, text, false, &mut loaded)?;
             }
             Input::Path(path) if path.as_os_str() == "-" => {
-                let text =
-                    crate::input::read_capped(std::io::stdin().lock()).map_err(|message| {
-                        ManifestError {
-                            file: "<stdin>".into(),
-                            line: 0,
-                            column: 0,
-                            message,
-                        }
-                    })?;
+                let text = crate::input::read_capped(std::io::stdin().lock())
+                    .map_err(|message| ManifestError::file("<stdin>", message))?;
                 parse_file("<stdin>", &text, false, &mut loaded)?;
             }
             Input::Path(path) => {
@@ -103,12 +72,8 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                         });
                         return Ok(one);
                     }
-                    let text = crate::input::read_file(file).map_err(|message| ManifestError {
-                        file: name.clone(),
-                        line: 0,
-                        column: 0,
-                        message,
-                    })?;
+                    let text = crate::input::read_file(file)
+                        .map_err(|message| ManifestError::file(name.clone(), message))?;
                     parse_file(&name, &text, !explicit, &mut one)?;
                     Ok::<_, ManifestError>(one)
                 });
@@ -316,11 +281,8 @@ fn collect(
     explicit: bool,
     notes: &mut Vec<Note>,
 ) -> Result<(), ManifestError> {
-    let meta = std::fs::metadata(path).map_err(|e| ManifestError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read: {e}"),
+    let meta = std::fs::metadata(path).map_err(|e| {
+        ManifestError::file(path.display().to_string(), format!("cannot read: {e}"))
     })?;
     if meta.is_dir() {
         // A Helm chart's templates are not YAML until rendered, and values.yaml is not an object.
@@ -335,11 +297,11 @@ fn collect(
             });
             return Ok(());
         }
-        let unreadable = |e: std::io::Error| ManifestError {
-            file: path.display().to_string(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read directory: {e}"),
+        let unreadable = |e: std::io::Error| {
+            ManifestError::file(
+                path.display().to_string(),
+                format!("cannot read directory: {e}"),
+            )
         };
         // An entry that cannot be read is an error, not a file skipped: a manifest left out
         // silently would be a release audited without it.
@@ -367,12 +329,10 @@ fn collect(
     {
         // Found by walking a directory: a FIFO or device would block or never end.
         if !meta.is_file() {
-            return Err(ManifestError {
-                file: path.display().to_string(),
-                line: 0,
-                column: 0,
-                message: "not a regular file (a FIFO, socket or device); name it on the command line to read it".into(),
-            });
+            return Err(ManifestError::file(
+                path.display().to_string(),
+                "not a regular file (a FIFO, socket or device); name it on the command line to read it",
+            ));
         }
         out.push((path.to_path_buf(), false));
     }
@@ -392,12 +352,8 @@ fn documents(file: &str, text: &str) -> Result<Vec<(u64, Value)>, ManifestError>
     let is_json = Path::new(file).extension().is_some_and(|e| e == "json")
         || text.trim_start().starts_with('{');
     if is_json {
-        let value: Value = serde_json::from_str(text).map_err(|e| ManifestError {
-            file: file.to_string(),
-            line: e.line() as u64,
-            column: e.column() as u64,
-            message: format!("invalid JSON: {e}"),
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ManifestError::json(file, "invalid JSON", &e))?;
         return Ok(vec![(1, value)]);
     }
     let docs = serde_saphyr::from_multiple_with_options::<serde_saphyr::Spanned<Value>>(
@@ -405,13 +361,8 @@ fn documents(file: &str, text: &str) -> Result<Vec<(u64, Value)>, ManifestError>
         yaml_options(),
     )
     .map_err(|e| {
-        let (line, column, message) = yaml_error_parts(&e);
-        ManifestError {
-            file: file.to_string(),
-            line,
-            column,
-            message: format!("invalid YAML: {message}"),
-        }
+        let d = ManifestError::yaml(file, &e);
+        d.with_message(format!("invalid YAML: {}", d.message))
     })?;
     Ok(docs
         .into_iter()
@@ -441,12 +392,7 @@ fn add_document(
     value: Value,
     out: &mut Vec<Object>,
 ) -> Result<(), ManifestError> {
-    let err = |message: String| ManifestError {
-        file: file.to_string(),
-        line,
-        column: 1,
-        message,
-    };
+    let err = |message: String| ManifestError::new(file.to_string(), line, 1, message);
     if value.is_null() {
         return Ok(());
     }
