@@ -831,6 +831,96 @@ fn resolve(
     None
 }
 
+/// How a kind that only custom checks name was found in discovery.
+enum Named {
+    Found(ApiResource, ApiCapabilities),
+    /// No group serves the kind at any version (a CRD not installed, or a misspelt kind).
+    NotServed,
+    /// It cannot be read as the checks name it: why, for their `error`.
+    Unreadable(String),
+}
+
+/// Every group/version that serves `kind`, group by group (the core group first; discovery's
+/// map has no order), each group's preferred version first, then its others most stable first.
+fn serving(d: &Discovery, kind: &str) -> Vec<(ApiResource, ApiCapabilities)> {
+    let mut groups: Vec<_> = d.groups().collect();
+    groups.sort_by_key(|g| g.name());
+    let mut found = Vec::new();
+    for g in groups {
+        let preferred = g.preferred_version_or_latest();
+        let versions = std::iter::once(preferred).chain(g.versions().filter(|v| *v != preferred));
+        for version in versions {
+            found.extend(
+                g.versioned_resources(version)
+                    .into_iter()
+                    .filter(|(r, _)| r.kind == kind),
+            );
+        }
+    }
+    found
+}
+
+/// Finds a kind that only custom checks name, as kubectl resolves `kubectl get KIND`: at the one
+/// version the checks name, else in the core group or the one group that serves it, at that
+/// group's preferred version (else its most stable one). Before, only each group's preferred
+/// version was searched, so a CronJob served in batch/v1beta1 (Kubernetes 1.20, where batch
+/// prefers v1) was called "not served" and its checks no-data, though the cluster was never asked.
+fn resolve_named(d: &Discovery, kind: &str, versions: &BTreeSet<&str>) -> Named {
+    let served = serving(d, kind);
+    let listable = |(r, caps): (ApiResource, ApiCapabilities)| {
+        if caps.supports_operation(kube::discovery::verbs::LIST) {
+            Named::Found(r, caps)
+        } else {
+            Named::Unreadable(format!(
+                "the server does not allow listing {} ({}): no object of kind {kind} can be read",
+                r.plural, r.api_version
+            ))
+        }
+    };
+    let where_served = || {
+        served
+            .iter()
+            .map(|(r, _)| r.api_version.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match versions.iter().collect::<Vec<_>>().as_slice() {
+        [] if served.is_empty() => Named::NotServed,
+        [] => {
+            let groups: BTreeSet<&str> = served.iter().map(|(r, _)| r.group.as_str()).collect();
+            if groups.len() > 1 && !groups.contains("") {
+                return Named::Unreadable(format!(
+                    "the server serves kind {kind} in several API groups ({}): name one in match.kinds as group/version/{kind}",
+                    where_served()
+                ));
+            }
+            // The core group first (as kubectl's `Event` is core's), else the one group's best.
+            served
+                .iter()
+                .find(|(r, _)| r.group.is_empty())
+                .or_else(|| served.first())
+                .cloned()
+                .map_or(Named::NotServed, listable)
+        }
+        [version] => match served.iter().find(|(r, _)| r.api_version == **version) {
+            Some(found) => listable(found.clone()),
+            None if served.is_empty() => Named::NotServed,
+            None => Named::Unreadable(format!(
+                "the server has no resource of kind {kind} in {version} (it serves {kind} in {})",
+                where_served()
+            )),
+        },
+        several => Named::Unreadable(format!(
+            "checks match kind {kind} at {}; a live audit lists a kind at one version: name the same one (or none) in every check's match.kinds",
+            several
+                .iter()
+                .map(|v| **v)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )),
+    }
+}
+
 fn list_path(r: &ApiResource, namespace: Option<&str>) -> String {
     let base = if r.group.is_empty() {
         format!("/api/{}", r.version)
@@ -1059,17 +1149,25 @@ pub async fn gather(
             )
         })
         .collect();
-    // Kinds only custom checks name: found by name (and group/version when given) in discovery.
+    // Kinds only custom checks name, found through discovery as kubectl finds them (a kind the
+    // built-in table lists is read at the version the table resolved).
+    let mut unreadable = BTreeMap::new();
+    let mut named: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (kind, api_version) in extra_kinds {
         if plan.iter().any(|(k, _, _)| k == kind) {
             continue;
         }
-        let found = discovery.groups().find_map(|g| {
-            g.recommended_resources().into_iter().find(|(r, _)| {
-                &r.kind == kind && api_version.as_ref().is_none_or(|v| &r.api_version == v)
-            })
-        });
-        plan.push((kind.clone(), found, false));
+        let versions = named.entry(kind.as_str()).or_default();
+        versions.extend(api_version.as_deref());
+    }
+    for (kind, versions) in named {
+        match resolve_named(&discovery, kind, &versions) {
+            Named::Found(r, caps) => plan.push((kind.to_string(), Some((r, caps)), false)),
+            Named::NotServed => plan.push((kind.to_string(), None, false)),
+            Named::Unreadable(why) => {
+                unreadable.insert(kind.to_string(), why);
+            }
+        }
     }
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new(plan.len() as u64);
@@ -1083,6 +1181,7 @@ pub async fn gather(
         server: api.server.clone(),
         namespace: namespace.clone(),
         context: opts.context.clone(),
+        kind_errors: unreadable,
         ..Default::default()
     };
     let mut tasks = tokio::task::JoinSet::new();
