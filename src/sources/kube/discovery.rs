@@ -91,7 +91,15 @@ pub(super) fn serving(d: &Discovery, kind: &str) -> Vec<(ApiResource, ApiCapabil
 /// version was searched, so a CronJob served in batch/v1beta1 (Kubernetes 1.20, where batch
 /// prefers v1) was called "not served" and its checks no-data, though the cluster was never asked.
 pub(super) fn resolve_named(d: &Discovery, kind: &str, versions: &BTreeSet<&str>) -> Named {
-    let served = serving(d, kind);
+    choose(kind, versions, serving(d, kind))
+}
+
+/// The choice `resolve_named` makes among what serves `kind` (in `serving`'s order).
+fn choose(
+    kind: &str,
+    versions: &BTreeSet<&str>,
+    served: Vec<(ApiResource, ApiCapabilities)>,
+) -> Named {
     let listable = |(r, caps): (ApiResource, ApiCapabilities)| {
         if caps.supports_operation(kube::discovery::verbs::LIST) {
             Named::Found(r, caps)
@@ -143,5 +151,110 @@ pub(super) fn resolve_named(d: &Discovery, kind: &str, versions: &BTreeSet<&str>
                 .collect::<Vec<_>>()
                 .join(" and ")
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Named, choose};
+    use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+    use std::collections::BTreeSet;
+
+    fn served(group: &str, version: &str, verbs: &[&str]) -> (ApiResource, ApiCapabilities) {
+        let api_version = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        (
+            ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version,
+                kind: "Widget".into(),
+                plural: "widgets".into(),
+            },
+            ApiCapabilities {
+                scope: Scope::Namespaced,
+                subresources: Vec::new(),
+                operations: verbs.iter().map(ToString::to_string).collect(),
+            },
+        )
+    }
+
+    fn found(n: &Named) -> Option<&str> {
+        match n {
+            Named::Found(r, _) => Some(r.api_version.as_str()),
+            _ => None,
+        }
+    }
+
+    fn why(n: &Named) -> &str {
+        match n {
+            Named::Unreadable(why) => why,
+            _ => "",
+        }
+    }
+
+    #[test]
+    fn a_kind_only_custom_checks_name_is_chosen_as_kubectl_would() {
+        let list = &["get", "list"];
+        let none = BTreeSet::new();
+        // No version named: the first (preferred) version of the one group serving it.
+        let n = choose(
+            "Widget",
+            &none,
+            vec![
+                served("a.example", "v1", list),
+                served("a.example", "v1beta1", list),
+            ],
+        );
+        assert_eq!(found(&n), Some("a.example/v1"));
+        // The version a check names, even when it is not the preferred one.
+        let named = BTreeSet::from(["a.example/v1beta1"]);
+        let n = choose(
+            "Widget",
+            &named,
+            vec![
+                served("a.example", "v1", list),
+                served("a.example", "v1beta1", list),
+            ],
+        );
+        assert_eq!(found(&n), Some("a.example/v1beta1"));
+        // Named but served only elsewhere: an error saying where it is served.
+        let n = choose("Widget", &named, vec![served("a.example", "v1", list)]);
+        assert!(
+            why(&n).contains(
+                "no resource of kind Widget in a.example/v1beta1 (it serves Widget in a.example/v1)"
+            ),
+            "{}",
+            why(&n)
+        );
+        // Served nowhere: not served (no-data saying so), whatever the version named.
+        assert!(matches!(choose("Widget", &none, vec![]), Named::NotServed));
+        assert!(matches!(choose("Widget", &named, vec![]), Named::NotServed));
+        // Two groups and no version: ambiguous, unless the core group is one of them.
+        let two = vec![
+            served("a.example", "v1", list),
+            served("b.example", "v1", list),
+        ];
+        assert!(why(&choose("Widget", &none, two)).contains("several API groups"));
+        let with_core = vec![served("", "v1", list), served("b.example", "v1", list)];
+        assert_eq!(found(&choose("Widget", &none, with_core)), Some("v1"));
+        // Checks naming two versions: an error, not a guess.
+        let both = BTreeSet::from(["a.example/v1", "a.example/v1beta1"]);
+        let n = choose("Widget", &both, vec![served("a.example", "v1", list)]);
+        assert!(
+            why(&n).contains("at a.example/v1 and a.example/v1beta1"),
+            "{}",
+            why(&n)
+        );
+        // Served without `list`: nothing can be read, said as such.
+        let n = choose("Widget", &none, vec![served("a.example", "v1", &["get"])]);
+        assert!(
+            why(&n).contains("does not allow listing widgets"),
+            "{}",
+            why(&n)
+        );
     }
 }
