@@ -7,7 +7,6 @@ use crate::checks::{Check, Expr, Source};
 use crate::facts::Facts;
 use crate::facts::service::{HttpOutcome, MetricOutcome, Probe, ProbeSkip};
 use crate::facts::values::json_to_cel;
-use crate::k8s::ObjectRef;
 use crate::promql::QueryValue;
 use crate::report::{CheckResult, Item, SkipReason, Status, WindowInfo};
 use cel::Context;
@@ -479,7 +478,10 @@ fn result(
     object: Option<usize>,
     facts: &Facts,
 ) -> CheckResult {
-    let obj = object.map(|i| &facts.objects[i]);
+    let (object, location) = object.map_or((None, None), |i| {
+        let (object, location) = facts.result_ref(i);
+        (Some(object), location)
+    });
     CheckResult {
         id: check.id.clone(),
         title: check.title.clone(),
@@ -490,12 +492,8 @@ fn result(
         message,
         skip_reason: None,
         items: Vec::new(),
-        object: obj.map(|o| ObjectRef {
-            kind: o.kind.clone(),
-            namespace: o.namespace.clone(),
-            name: o.name.clone(),
-        }),
-        location: obj.and_then(|o| o.location.clone()),
+        object,
+        location,
         checklist: check.checklist.clone(),
         outcome: None,
         waiver: None,
@@ -609,7 +607,7 @@ fn evaluate_http(
         };
         let mut r = result_of(check, verdict, None, facts);
         r.endpoint = Some(target.clone());
-        r.object.clone_from(object);
+        r.object = object.clone().map(Arc::new);
         results.push(r);
     }
 }

@@ -194,12 +194,13 @@ fn hostile_strings_stay_text_in_every_format() {
         x.message = format!("{EVIL} message");
         x.title = format!("{EVIL} title").into();
         if let Some(o) = &mut x.object {
+            let o = std::sync::Arc::make_mut(o);
             o.name = format!("{EVIL} name");
             o.kind = format!("{EVIL} kind");
             o.namespace = Some(format!("{EVIL} ns"));
         }
         if let Some(l) = &mut x.location {
-            l.file = format!("{EVIL} file");
+            std::sync::Arc::make_mut(l).file = format!("{EVIL} file");
         }
         if let Some(w) = &mut x.waiver {
             w.reason = format!("{EVIL} reason");

@@ -16,12 +16,12 @@ pub mod values;
 
 pub use source::Source;
 
-use crate::k8s::{Object, selector};
+use crate::k8s::{Location, Object, ObjectRef, selector};
 use cel::common::value::Val;
 use cel::objects::Value as CelValue;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use values::{SharedVal, json_to_cel};
 
 /// Everything the engine evaluates against: the objects plus which sources this run has.
@@ -55,6 +55,11 @@ pub struct Facts {
     /// The same values in the form cel 0.15 evaluates (`Box<dyn Val>`), converted once per
     /// object: binding a `Value` to a context converts (deep-copies) it on every binding.
     vals: Vec<ObjectValCache>,
+    /// How results name each object and where it was read, one copy per object shared by its
+    /// results (about 13 per object), not one per result.
+    result_refs: Vec<(Arc<ObjectRef>, Option<Arc<Location>>)>,
+    /// `shared_mlsdm`: converted configurations by their JSON text.
+    mlsdm_vals: std::sync::Mutex<std::collections::HashMap<String, SharedVal>>,
 }
 
 #[derive(Default)]
@@ -76,6 +81,17 @@ impl Facts {
             o.slot = slot;
         }
         let index = index::Index::build(&objects);
+        let result_refs = objects
+            .iter()
+            .map(|o| {
+                let object = ObjectRef {
+                    kind: o.kind.clone(),
+                    namespace: o.namespace.clone(),
+                    name: o.name.clone(),
+                };
+                (Arc::new(object), o.location.clone().map(Arc::new))
+            })
+            .collect();
         let n = objects.len();
         let mut redactions: Vec<&str> = objects
             .iter()
@@ -104,6 +120,8 @@ impl Facts {
             cel_objects: (0..n).map(|_| OnceLock::new()).collect(),
             related: (0..n).map(|_| OnceLock::new()).collect(),
             mlsdm: (0..n).map(|_| OnceLock::new()).collect(),
+            result_refs,
+            mlsdm_vals: std::sync::Mutex::default(),
         }
     }
 
@@ -223,6 +241,11 @@ impl Facts {
         })
     }
 
+    /// How a result names object `i`, and where it was read (shared by its results).
+    pub fn result_ref(&self, i: usize) -> (Arc<ObjectRef>, Option<Arc<Location>>) {
+        self.result_refs[i].clone()
+    }
+
     pub fn cel_object(&self, i: usize) -> CelValue {
         self.cel_objects[i]
             .get_or_init(|| json_to_cel(&self.objects[i].json))
@@ -248,9 +271,16 @@ impl Facts {
         let cache = &self.vals[i];
         ObjectVals {
             object: self.object_val(i).0.as_ref(),
+            // Converted straight from JSON: the `CelValue` of `cel_mlsdm` is the straightforward
+            // path's, and caching it here too would hold every effective config twice.
             mlsdm: cache
                 .mlsdm
-                .get_or_init(|| to_val(self.cel_mlsdm(i)))
+                .get_or_init(|| {
+                    self.mlsdm_json(i).map_or_else(
+                        || to_val(CelValue::Null),
+                        |v| Box::new(self.shared_mlsdm(&v)),
+                    )
+                })
                 .as_ref(),
             related: &cache.related,
             facts: self,
@@ -261,14 +291,29 @@ impl Facts {
     pub fn cel_mlsdm(&self, i: usize) -> CelValue {
         self.mlsdm[i]
             .get_or_init(|| {
-                let obj = &self.objects[i];
-                if obj.is_workload() {
-                    json_to_cel(&mlsdm::effective(obj, self))
-                } else {
-                    CelValue::Null
-                }
+                self.mlsdm_json(i)
+                    .map_or(CelValue::Null, |v| json_to_cel(&v))
             })
             .clone()
+    }
+
+    /// One converted value per distinct effective configuration. Every workload has one (its
+    /// first container's, when none runs MLSDM), and workloads that do not set MLSDM's
+    /// variables share the image's defaults: converted once, not once per workload.
+    fn shared_mlsdm(&self, config: &Value) -> SharedVal {
+        let mut seen = self
+            .mlsdm_vals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.entry(config.to_string())
+            .or_insert_with(|| SharedVal::from_json(config))
+            .clone()
+    }
+
+    /// MLSDM's effective configuration in workload `i`; `None` for other kinds.
+    fn mlsdm_json(&self, i: usize) -> Option<Value> {
+        let obj = &self.objects[i];
+        obj.is_workload().then(|| mlsdm::effective(obj, self))
     }
 
     fn same_ns(&self, ns: Option<&str>, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {

@@ -184,7 +184,7 @@ impl Indexer for SharedIndexer {
 /// uints, the rest doubles; strings, lists and maps as cel builds them).
 pub fn json_to_val(v: &serde_json::Value) -> Box<dyn Val> {
     use cel::common::types::{
-        CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+        CelBool, CelDouble, CelInt, CelList, CelMap, CelNull, CelString, CelUInt,
     };
     match v {
         serde_json::Value::Null => Box::new(CelNull),
@@ -200,8 +200,46 @@ pub fn json_to_val(v: &serde_json::Value) -> Box<dyn Val> {
         }
         serde_json::Value::Object(o) => Box::new(CelMap::from(
             o.iter()
-                .map(|(k, v)| (CelMapKey::from(k.clone()), json_to_val(v)))
+                .map(|(k, v)| (map_key(k), json_to_val(v)))
                 .collect::<std::collections::HashMap<_, _>>(),
         )),
     }
+}
+
+/// Bytes of distinct map keys kept for the whole process (see `map_key`).
+const INTERNED_KEY_BYTES: usize = 4 << 20;
+
+/// A map key as cel holds it. Keys are a small vocabulary (field names, label and annotation
+/// keys) that every object repeats, so each distinct key is stored once for the process and
+/// every map borrows it, instead of one heap string per key of every map (issue 12). Bounded:
+/// past `INTERNED_KEY_BYTES` of distinct keys (a long `watch` of ever new keys) new keys are
+/// owned, as cel's own conversion makes them. Either way the key's value is the same.
+fn map_key(k: &str) -> cel::common::types::CelMapKey<'static> {
+    use std::collections::HashSet;
+    use std::sync::{OnceLock, RwLock};
+    static KEYS: OnceLock<RwLock<(HashSet<&'static str>, usize)>> = OnceLock::new();
+    let keys = KEYS.get_or_init(RwLock::default);
+    // A poisoned lock only means another thread panicked while inserting: the set is intact.
+    if let Some(&interned) = keys
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .0
+        .get(k)
+    {
+        return interned.into();
+    }
+    let mut guard = keys
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (set, bytes) = &mut *guard;
+    if let Some(&interned) = set.get(k) {
+        return interned.into();
+    }
+    if *bytes + k.len() > INTERNED_KEY_BYTES {
+        return k.to_string().into();
+    }
+    *bytes += k.len();
+    let interned: &'static str = Box::leak(k.into());
+    set.insert(interned);
+    interned.into()
 }

@@ -107,8 +107,9 @@ pub struct Signoff {
 }
 
 // A run holds about 13 results per object, so the strings every result of a check repeats
-// (title, section, checklist lines) are shared with the check (`Arc`), and the fields few
-// results carry are boxed: both halve the results' memory (issue 12). Serialized exactly as
+// (title, section, checklist lines) are shared with the check (`Arc`), the object and location
+// every result of one object repeats are shared per object, and the fields few
+// results carry are boxed, to keep the results small (issue 12). Serialized exactly as
 // plain strings and structs. (Not a doc comment: it would become the schema's description.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -127,12 +128,16 @@ pub struct CheckResult {
     /// Why the result is `skipped` (only on skipped results); `message` says it for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<SkipReason>,
-    pub object: Option<ObjectRef>,
+    #[serde(default, with = "shared_option")]
+    #[schemars(with = "Option<ObjectRef>")]
+    pub object: Option<Arc<ObjectRef>>,
     /// The elements of the object that failed (of a check whose `forEach` declares `item:`),
     /// one per failing element; `message` joins their messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<Item>,
-    pub location: Option<Location>,
+    #[serde(default, with = "shared_option")]
+    #[schemars(with = "Option<Location>")]
+    pub location: Option<Arc<Location>>,
     #[serde(with = "shared_lines")]
     #[schemars(with = "Vec<String>")]
     pub checklist: Arc<[String]>,
@@ -183,6 +188,27 @@ mod shared_lines {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[String]>, D::Error> {
         Vec::<String>::deserialize(d).map(Arc::from)
+    }
+}
+
+/// `Option<Arc<T>>` as a plain `Option<T>`: the object and location every result of one
+/// object repeats are one copy per object (see `shared_str`).
+mod shared_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    #[allow(clippy::ref_option)] // serde's `with` passes the field by reference
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Arc<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.as_deref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Arc<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(|v| v.map(Arc::new))
     }
 }
 
