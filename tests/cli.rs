@@ -1,5 +1,7 @@
 //! Golden tests of the whole CLI: stdout, stderr and exit code, as a user sees them.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -7,27 +9,18 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The golden runs: a fixed clock, so reports and snapshots do not change with the day.
+fn golden() -> support::Cmd {
+    support::cmd().env("SOURCE_DATE_EPOCH", "1798761600")
+}
+
 fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"));
-    cmd.args(args)
-        .current_dir(root())
-        .env("SOURCE_DATE_EPOCH", "1798761600")
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run mlsdm-audit");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        // The tool may stop reading early (a cap): a broken pipe here is its answer, not ours.
-        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    let cmd = golden().args(args);
+    match stdin {
+        Some(input) => cmd.stdin(input),
+        None => cmd,
     }
-    child.wait_with_output().unwrap()
+    .run()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -759,17 +752,7 @@ fn large_valid_inputs_are_accepted() {
 
 /// Runs the binary with extra environment (PATH for the renderers).
 fn run_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"));
-    cmd.args(args)
-        .current_dir(root())
-        .env("SOURCE_DATE_EPOCH", "1798761600")
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+    golden().args(args).envs(env.iter().copied()).run()
 }
 
 /// The dangling references of the modular tree (upstream's `mlsdm-api` selectors next to
@@ -1374,45 +1357,19 @@ fn a_regex_too_large_to_compile_cheaply_is_an_error_for_the_object() {
 
 #[test]
 fn the_total_timeout_bounds_a_stdin_that_never_ends() {
-    use std::io::Read as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+    let run = support::cmd()
         // 10 s, not less: on a loaded 2-core machine the debug build's loading of the catalog
         // alone took over 2 s, and the timeout then fired before stdin was read at all.
         .args(["check", "--manifests", "-", "--timeout", "10s"])
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // stdin stays open: the writer never finishes.
-    let _stdin = child.stdin.take();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > std::time::Duration::from_mins(2) {
-            let _ = child.kill();
-            panic!("--timeout 10s did not end the run within 120 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+        // stdin stays open: the writer never finishes.
+        .stdin_open()
+        .deadline(std::time::Duration::from_mins(2))
+        .run();
+    let (status, out, err) = (
+        run.status,
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
     assert_eq!(status.code(), Some(3), "{err}");
     assert!(out.is_empty(), "no report: {out}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -1545,15 +1502,7 @@ fn terminal_view_switches() {
 }
 
 fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .current_dir(dir)
-        .env("SOURCE_DATE_EPOCH", "1798761600")
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    golden().current_dir(dir).args(args).run()
 }
 
 fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {

@@ -1,6 +1,8 @@
 //! The in-cluster deployment files: they parse, and the audit's own pod passes the container
 //! security checks it applies to MLSDM.
 
+mod support;
+
 use std::process::Command;
 
 #[test]
@@ -20,22 +22,19 @@ fn the_cronjob_passes_the_tools_own_container_checks() {
     let file = dir.join("wrapped.json");
     std::fs::write(&file, wrapped.to_string()).unwrap();
     let only = "security-run-as-non-root,security-read-only-root-fs,security-context-hardened,security-capabilities-drop-all,image-pinned";
-    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args([
-            "check",
-            "--manifests",
-            file.to_str().unwrap(),
-            "--manifests",
-            &format!("{root}/deploy/rbac.yaml"),
-            "--only",
-            only,
-            // The audit's own pod is not an MLSDM workload (its image is mlsdm-audit, not MLSDM's).
-            "--allow-empty",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
+    let out = support::run([
+        "check",
+        "--manifests",
+        file.to_str().unwrap(),
+        "--manifests",
+        &format!("{root}/deploy/rbac.yaml"),
+        "--only",
+        only,
+        // The audit's own pod is not an MLSDM workload (its image is mlsdm-audit, not MLSDM's).
+        "--allow-empty",
+        "--format",
+        "json",
+    ]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     for r in report["results"].as_array().unwrap() {
@@ -89,10 +88,7 @@ fn rbac_grants_only_reads() {
 }
 
 fn bin(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .output()
-        .unwrap()
+    support::run(args)
 }
 
 fn have(tool: &str) -> bool {

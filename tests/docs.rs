@@ -3,6 +3,8 @@
 //! repository's fixtures and examples beside it; a line starting with `!` must fail, any other
 //! must succeed), and every check file shown in a `yaml` block, validated.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,12 +44,9 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn path_env() -> String {
-    let bin = Path::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .parent()
-        .unwrap();
     format!(
         "{}:{}",
-        bin.display(),
+        support::bin_dir().display(),
         std::env::var("PATH").unwrap_or_default()
     )
 }
@@ -133,10 +132,7 @@ fn check_files_in_the_docs_are_valid() {
         n += 1;
     }
     assert_eq!(n, 4);
-    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(["validate-checks", checks.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = support::run(["validate-checks", checks.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",

@@ -4,6 +4,8 @@
 //! the steps that install mlsdm-audit (the test has built it) or call a CI service's own
 //! actions are not run; for those, the files they upload must exist.
 
+mod support;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,10 +21,7 @@ fn yaml(path: &str) -> Value {
 
 /// PATH with the built mlsdm-audit first, then the kubectl the suite uses.
 fn path_env() -> String {
-    let bin = Path::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .parent()
-        .unwrap();
-    let mut dirs = vec![bin.to_path_buf()];
+    let mut dirs = vec![support::bin_dir().to_path_buf()];
     if let Ok(k) = std::env::var("MLSDM_AUDIT_KUBECTL")
         && let Some(d) = Path::new(&k).parent()
     {

@@ -2,18 +2,28 @@
 //! scripts/test.sh starts (the same server under two context names, one context with a token the
 //! server refuses, one pointing at a closed 127.0.0.1 port), and `report --merge`.
 
+mod support;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary at a fixed clock, so reports do not change with the day.
+fn bin() -> support::Cmd {
+    support::cmd().env("SOURCE_DATE_EPOCH", "1700000000")
+}
+
 fn audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap()
+    bin().args(args).run()
+}
+
+/// `report --merge FILES EXTRA`: the fleet merge, as every test here runs it.
+fn merge<P: AsRef<std::ffi::OsStr>>(files: &[P], extra: &[&str]) -> Output {
+    bin()
+        .args(["report", "--merge"])
+        .args(files)
+        .args(extra)
+        .run()
 }
 
 fn real_dir() -> PathBuf {
@@ -356,10 +366,9 @@ fn merged_reports_are_one_fleet_report_whose_verdict_is_the_worst_part() {
     let dir = tempdir("merge");
     let eu = cluster_report(&dir, "prod-eu", "fixtures/compliant");
     let us = cluster_report(&dir, "prod-us", "fixtures/defective");
-    let (eu, us) = (eu.to_str().unwrap(), us.to_str().unwrap());
-    let alone = audit(&["report", "--merge", eu, "-o", "json"]);
+    let alone = merge(&[&eu], &["-o", "json"]);
     let alone_code = alone.status.code();
-    let out = audit(&["report", "--merge", eu, us, "-o", "json"]);
+    let out = merge(&[&eu, &us], &["-o", "json"]);
     let r = json(&out);
     // The defective release fails: the fleet fails, whatever the compliant one says.
     assert_eq!(out.status.code(), Some(1), "{}", r["summary"]);
@@ -387,7 +396,7 @@ fn merged_reports_are_one_fleet_report_whose_verdict_is_the_worst_part() {
     );
     // Every format renders the merged report with the same gate.
     for format in ["table", "markdown", "html", "junit", "sarif", "codeclimate"] {
-        let out = audit(&["report", "--merge", eu, us, "-o", format]);
+        let out = merge(&[&eu, &us], &["-o", format]);
         assert_eq!(out.status.code(), Some(1), "{format}");
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("prod-us"),
@@ -396,20 +405,9 @@ fn merged_reports_are_one_fleet_report_whose_verdict_is_the_worst_part() {
     }
     // A merged fleet report merges again with another cluster, keeping its clusters' names.
     let fleet = dir.join("fleet.json");
-    std::fs::write(
-        &fleet,
-        out_json(&["report", "--merge", eu, us, "-o", "json"]),
-    )
-    .unwrap();
+    std::fs::write(&fleet, merge(&[&eu, &us], &["-o", "json"]).stdout).unwrap();
     let ap = cluster_report(&dir, "prod-ap", "fixtures/compliant");
-    let out = audit(&[
-        "report",
-        "--merge",
-        fleet.to_str().unwrap(),
-        ap.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
+    let out = merge(&[&fleet, &ap], &["-o", "json"]);
     let r = json(&out);
     assert_eq!(r["target"]["fleet"].as_array().unwrap().len(), 3);
     assert_eq!(out.status.code(), Some(1));
@@ -426,9 +424,7 @@ fn reports_that_cannot_be_merged_are_refused_naming_the_files() {
     let a = cluster_report(&dir, "a", "fixtures/compliant");
     let b = cluster_report(&dir, "b", "fixtures/compliant");
     let refuse = |files: &[&Path], says: &str| {
-        let mut args = vec!["report", "--merge"];
-        args.extend(files.iter().map(|f| f.to_str().unwrap()));
-        let out = audit(&args);
+        let out = merge(files, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(says), "{says}: {err}");
@@ -460,12 +456,7 @@ fn reports_that_cannot_be_merged_are_refused_naming_the_files() {
         out_json(&["check", "-f", "fixtures/compliant", "-o", "json"]),
     )
     .unwrap();
-    let out = audit(&[
-        "report",
-        "--merge",
-        a.to_str().unwrap(),
-        manifests.to_str().unwrap(),
-    ]);
+    let out = merge(&[&a, &manifests], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("manifests.json"));
     std::fs::remove_dir_all(dir).unwrap();
@@ -631,14 +622,7 @@ fn the_cronjob_publishes_to_its_configmap_and_a_central_job_merges_the_fleet() {
     };
     let east = gather("east");
     let west = gather("west");
-    let out = audit(&[
-        "report",
-        "--merge",
-        east.to_str().unwrap(),
-        west.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
+    let out = merge(&[&east, &west], &["-o", "json"]);
     let r = json(&out);
     assert_eq!(out.status.code(), Some(0), "{}", r["target"]);
     assert_eq!(r["target"]["fleet"].as_array().unwrap().len(), 2);
@@ -663,12 +647,7 @@ fn the_cronjob_publishes_to_its_configmap_and_a_central_job_merges_the_fleet() {
             .unwrap()
             .starts_with("no report: the audit wrote none")
     );
-    let out = audit(&[
-        "report",
-        "--merge",
-        east.to_str().unwrap(),
-        north.to_str().unwrap(),
-    ]);
+    let out = merge(&[&east, &north], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("north.json"));
     std::fs::remove_dir_all(dir).unwrap();
@@ -690,9 +669,7 @@ fn run_fleet_docs(dir: &Path, kubeconfig: &Path) {
         dir.join("fixtures"),
     )
     .unwrap();
-    let bin = Path::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .parent()
-        .unwrap();
+    let bin = support::bin_dir();
     let kubectl = kubectl();
     let kubectl_dir = Path::new(&kubectl)
         .parent()

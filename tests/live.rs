@@ -8,7 +8,7 @@ use mlsdm_audit::sources::manifests;
 use mlsdm_audit_testservers::kubeapi::{self, ApiConfig, Fault, FaultKind, Role};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 struct Cluster {
     server: kubeapi::ApiServer,
@@ -42,13 +42,7 @@ impl Cluster {
 }
 
 fn audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap()
+    support::run(args)
 }
 
 fn root() -> PathBuf {
@@ -768,11 +762,10 @@ fn kubeconfig_problems_are_input_errors_that_never_quote_the_file() {
         );
     }
     // The same through $KUBECONFIG.
-    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(["check"])
+    let out = support::cmd()
+        .arg("check")
         .env("KUBECONFIG", &broken[2].1)
-        .output()
-        .unwrap();
+        .run();
     let text = without_canary("$KUBECONFIG", &out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains(&broken[2].1), "{text}");
@@ -973,43 +966,7 @@ fn an_endless_answer_from_the_api_server_is_capped() {
 
 /// Runs the audit, killing it after `limit`: None when it did not finish in time.
 fn audit_within(args: &[&str], limit: std::time::Duration) -> Option<Output> {
-    use std::io::Read as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read both pipes while waiting: a report larger than a pipe's buffer would block the audit.
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(Output {
-                status,
-                stdout: stdout.join().unwrap(),
-                stderr: stderr.join().unwrap(),
-            });
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    support::cmd().args(args).deadline(limit).run_within()
 }
 
 /// Generous: the audits below are bounded at 2 or 3 seconds; a loaded machine may take longer,

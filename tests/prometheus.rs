@@ -2,6 +2,8 @@
 //! second, and the same checks evaluated by the tool's own PromQL over samples it scrapes itself:
 //! the two must agree. scripts/test.sh starts one stand-in and one Prometheus per mode.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -80,11 +82,7 @@ fn audit(args: &[&str]) -> Output {
     if args.first() == Some(&"check") {
         args.insert(1, "--no-cluster");
     }
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(&args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    support::run(&args)
 }
 
 fn statuses(out: &Output) -> Vec<(String, String, String)> {

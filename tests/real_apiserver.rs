@@ -15,12 +15,7 @@ fn dir() -> PathBuf {
 }
 
 fn audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap()
+    support::run(args)
 }
 
 fn kubeconfig(user: &str) -> String {

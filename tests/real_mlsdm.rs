@@ -7,6 +7,8 @@
 //! Nothing here asserts a latency. Readiness is MLSDM's view of the node (503 at 98 % node CPU),
 //! so on a busy machine the two readiness checks may fail, and only for that reason.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -204,12 +206,10 @@ fn audit_with_timeout(
     if active {
         args.push("--active");
     }
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+    let out: Output = support::cmd()
         .args(&args)
-        .env("NO_COLOR", "1")
         .env("MLSDM_AUDIT_REAL_KEY", key.unwrap_or_default())
-        .output()
-        .unwrap();
+        .run();
     let r: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     r["results"]
@@ -734,18 +734,14 @@ impl Prometheus {
 
 /// The metrics checks' statuses and messages, from Prometheus.
 fn audit_prometheus(prometheus: &str) -> BTreeMap<String, (String, String)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args([
-            "check",
-            "--no-cluster",
-            "--prometheus",
-            prometheus,
-            "--format",
-            "json",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = support::run([
+        "check",
+        "--no-cluster",
+        "--prometheus",
+        prometheus,
+        "--format",
+        "json",
+    ]);
     let r: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     r["results"]

@@ -406,7 +406,7 @@ fn audit(case: &Case, dir: &Path) -> String {
         )
         .unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+    let out = support::cmd()
         .args(["check", "--manifests"])
         .arg(&file)
         .args([
@@ -415,8 +415,7 @@ fn audit(case: &Case, dir: &Path) -> String {
             "--format",
             "json",
         ])
-        .output()
-        .unwrap();
+        .run();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{}: {e}: {}",

@@ -2,8 +2,10 @@
 //! the checks it should, empty metrics are no-data (never pass), and a hanging service costs one
 //! timeout, not one per check.
 
+mod support;
+
 use mlsdm_audit_testservers::mlsdm::{Config, Server, start};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 struct Running {
@@ -44,14 +46,11 @@ fn audit_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     if args.first() == Some(&"check") {
         args.insert(1, "--no-cluster");
     }
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+    support::cmd()
         .args(&args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
         .env("MLSDM_TEST_KEY", KEY)
         .envs(env.iter().copied())
-        .output()
-        .unwrap()
+        .run()
 }
 
 fn report(out: &Output) -> serde_json::Value {
@@ -595,12 +594,7 @@ fn the_running_backend_is_compared_with_the_declared_one() {
 
 /// Runs the CLI as given (these runs read manifests, so no --no-cluster).
 fn audit_with_cluster_objects(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    support::run(args)
 }
 
 /// Regression (issue 10.5): a metrics validation that fails at run time was no-data; it is

@@ -1,6 +1,8 @@
 //! Sign-off end to end: attest, sign twice, verify, tamper, wrong key, unknown signer, and
 //! interop with `ssh-keygen -Y sign` / `-Y verify` both ways.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,14 +20,13 @@ fn tmp(name: &str) -> Tmp {
     Tmp(dir)
 }
 
+/// The binary without a passphrase in its environment: an encrypted key must ask for one.
+fn bin() -> support::Cmd {
+    support::cmd().env_remove("MLSDM_AUDIT_KEY_PASSPHRASE")
+}
+
 fn audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env_remove("MLSDM_AUDIT_KEY_PASSPHRASE")
-        .output()
-        .unwrap()
+    bin().args(args).run()
 }
 
 fn ok(out: &Output) -> String {
@@ -465,7 +466,7 @@ fn encrypted_keys_need_a_passphrase() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is encrypted and there is no terminal"));
-    let signed = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+    let signed = support::cmd()
         .args([
             "signoff",
             &r,
@@ -477,14 +478,13 @@ fn encrypted_keys_need_a_passphrase() {
             &key,
         ])
         .env("MLSDM_AUDIT_KEY_PASSPHRASE", "correct horse")
-        .output()
-        .unwrap();
+        .run();
     assert!(
         signed.status.success(),
         "{}",
         String::from_utf8_lossy(&signed.stderr)
     );
-    let wrong = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+    let wrong = support::cmd()
         .args([
             "signoff",
             &r,
@@ -496,8 +496,7 @@ fn encrypted_keys_need_a_passphrase() {
             &key,
         ])
         .env("MLSDM_AUDIT_KEY_PASSPHRASE", "battery staple")
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
     let allowed = allowed_file(&t.0, &[("dana@example.com", &key)]);
@@ -663,14 +662,12 @@ fn baseline_marks_new_fixed_unchanged_and_gates_on_new() {
 
 /// Signs `report` as `role` with `key` at the fixed time `epoch`.
 fn sign_at(report: &str, role: &str, name: &str, key: &str, epoch: i64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+    let out = bin()
         .args([
             "signoff", report, "--role", role, "--name", name, "--key", key,
         ])
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
-        .env_remove("MLSDM_AUDIT_KEY_PASSPHRASE")
-        .output()
-        .unwrap();
+        .run();
     ok(&out);
 }
 
@@ -877,11 +874,10 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
                 .env("TZ", "JST-9")
                 .output()
                 .unwrap();
-            let ours = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
+            let ours = support::cmd()
                 .args(["verify", &r, "--allowed-signers", file, "--principal", id])
                 .env("TZ", "JST-9")
-                .output()
-                .unwrap();
+                .run();
             assert_ne!(ours.status.code(), Some(2), "{what}: {ours:?}");
             let ours_ok = ours.status.success();
             assert_eq!(

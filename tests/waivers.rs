@@ -1,16 +1,13 @@
 //! Waivers from a file and from annotations: a waived failure keeps its outcome and owner, an
 //! expired waiver does not apply, an invalid waiver stops the audit.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    support::run(args)
 }
 
 fn report(out: &Output) -> serde_json::Value {

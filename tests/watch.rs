@@ -7,6 +7,8 @@
 //! No assertion depends on how fast the machine is: deadlines are generous upper bounds that
 //! only stop a hung watch.
 
+mod support;
+
 use mlsdm_audit_testservers::mlsdm::{Config, Jump, Server, start};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -56,44 +58,14 @@ fn tmp(name: &str) -> Tmp {
     Tmp(dir)
 }
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mlsdm-audit"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1");
-    c
+fn bin() -> support::Cmd {
+    support::cmd()
 }
 
 /// Runs a watch to its end; a watch still running after `limit` (far beyond what it needs) is
 /// killed and fails the test.
 fn watch(args: &[&str], limit: Duration) -> Output {
-    let child = bin()
-        .arg("watch")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let id = child.id();
-    let deadline = Instant::now() + limit;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    loop {
-        if let Ok(out) = rx.try_recv() {
-            return out.unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = Command::new("kill").arg(id.to_string()).status();
-            let out = rx.recv().unwrap().unwrap();
-            panic!(
-                "the watch did not end within {limit:?}: {}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    bin().arg("watch").args(args).deadline(limit).run()
 }
 
 fn events(out: &Output) -> Vec<Value> {
@@ -339,8 +311,7 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
     let report = out_dir.join("checkpoint-5s.json");
     let rendered = bin()
         .args(["report", report.to_str().unwrap(), "-o", "markdown"])
-        .output()
-        .unwrap();
+        .run();
     assert!(rendered.status.success(), "{}", transcript(&rendered));
     let key = dir.0.join("sre");
     let k = ssh_keygen(&[
@@ -366,8 +337,7 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
             "--key",
             key.to_str().unwrap(),
         ])
-        .output()
-        .unwrap();
+        .run();
     assert!(signed.status.success(), "{}", transcript(&signed));
     let public = std::fs::read_to_string(dir.0.join("sre.pub")).unwrap();
     let public: Vec<&str> = public.split_whitespace().take(2).collect();
@@ -382,8 +352,7 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
             "--fail-on-unsigned",
             "DevOps/SRE Lead",
         ])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(verified.status.code(), Some(0), "{}", transcript(&verified));
 }
 
@@ -435,8 +404,7 @@ fn a_rollback_criterion_that_never_gets_data_ends_like_an_error_naming_its_serie
     for format in ["html", "table"] {
         let out = bin()
             .args(["report", cp.to_str().unwrap(), "-o", format])
-            .output()
-            .unwrap();
+            .run();
         let r = transcript(&out);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!text.contains("PASS:"), "{format}: {r}");
@@ -480,10 +448,7 @@ fn criteria_undecided_between_checkpoints_end_the_watch_like_an_error() {
             "-o",
             "jsonl",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -555,7 +520,7 @@ fn watch_refuses_manifests_and_bad_flags() {
             "yesterday",
         ][..],
     ] {
-        let out = bin().arg("watch").args(args).output().unwrap();
+        let out = bin().arg("watch").args(args).run();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", transcript(&out));
     }
 }
@@ -577,8 +542,7 @@ fn watch_reads_the_config_file_like_check() {
             "--checkpoints",
             "1s",
         ])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.yaml"),
@@ -1052,10 +1016,7 @@ impl RealRelease {
             ])
             .args(extra)
             .env_remove("KUBECONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .spawn();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {

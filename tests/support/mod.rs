@@ -1,6 +1,11 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 
+mod binary;
+// Each test binary uses the part it needs.
+#[allow(unused_imports)]
+pub use binary::{BIN, Cmd, DEADLINE, bin_dir, cmd, run};
+
 use mlsdm_audit::checks::{self, Severity, Source};
 use mlsdm_audit::report::{Report, Target};
 use mlsdm_audit::sources::{Facts, Object, manifests};
