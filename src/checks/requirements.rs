@@ -99,6 +99,7 @@ impl EvidenceObject {
                     .is_some_and(|m| m.contains_key(k))
             })
         };
+        // The kind first: it rules out nearly every object without a lookup.
         o.kind == self.kind && has("labels", &self.label) && has("annotations", &self.annotation)
     }
 }
