@@ -230,7 +230,7 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 title: c.title.as_str().into(),
                 section: c.section.as_str().into(),
                 severity: c.severity,
-                source: c.source,
+                source: c.source(),
                 status: Status::Skipped,
                 message: format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
                 skip_reason,

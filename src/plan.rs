@@ -327,7 +327,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
             let extra: Vec<(String, Option<String>)> = checks
                 .iter()
                 .flat_map(|c| {
-                    c.kinds
+                    c.kinds()
                         .iter()
                         .map(|k| (k.kind.clone(), k.api_version.clone()))
                 })
@@ -654,15 +654,11 @@ pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOption
 /// Without Prometheus the tool evaluates PromQL itself; a query outside its subset stops the run.
 fn reject_unsupported_queries(checks: &[Check]) -> Result<(), UsageError> {
     let mut problems = Vec::new();
-    for c in checks.iter().filter(|c| c.source == Source::Metrics) {
-        let Some(q) = &c.query else { continue };
-        match promql::parse(q) {
-            Err(e) => problems.push(format!("{}: invalid PromQL: {e}", c.origin)),
-            Ok(expr) => {
-                if let Err(e) = promql::check_supported(&expr) {
-                    problems.push(format!("{}: {e}", c.origin));
-                }
-            }
+    for c in checks {
+        if let Some(m) = c.metrics()
+            && let Err(e) = promql::check_supported(m.query.expr())
+        {
+            problems.push(format!("{}: {e}", c.origin));
         }
     }
     if problems.is_empty() {

@@ -15,7 +15,9 @@ use crate::UsageError;
 use crate::checks::{self, Check, Source};
 use crate::cli::CheckArgs;
 pub use crate::cli::{EventFormat, WatchArgs};
+use crate::promql::{self, Query};
 use crate::report::{self, CheckResult, Report, Status};
+use promql_parser::parser::Expr;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -107,50 +109,6 @@ fn parse_since(value: &str, now: f64) -> Result<f64, UsageError> {
         })
 }
 
-/// The metric names a query selects (identifiers followed by `{` or `[`), to say which series
-/// never came.
-pub fn series_names(query: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let bytes = query.as_bytes();
-    let mut i = 0;
-    let mut in_braces = false;
-    let mut in_string = false;
-    while i < bytes.len() {
-        let c = bytes[i] as char;
-        if in_string {
-            if c == '\\' {
-                i += 1;
-            } else if c == '"' {
-                in_string = false;
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' => in_braces = true,
-            '}' => in_braces = false,
-            c if !in_braces && (c.is_ascii_alphabetic() || c == '_' || c == ':') => {
-                let start = i;
-                while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b':')
-                {
-                    i += 1;
-                }
-                let word = &query[start..i];
-                let next = query[i..].trim_start().chars().next();
-                if matches!(next, Some('{' | '[')) && !names.iter().any(|n| n == word) {
-                    names.push(word.to_string());
-                }
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    names
-}
-
 /// One rollback criterion's state between evaluations.
 struct Criterion {
     check: Check,
@@ -203,8 +161,9 @@ struct Plan {
     post_ids: Vec<String>,
     /// check id -> the window a metrics check with a `for` is evaluated over (after --window).
     windows: BTreeMap<String, u64>,
-    /// check id -> its PromQL, to name the series that never came.
-    queries: BTreeMap<String, String>,
+    /// check id -> its PromQL (parsed at load), to name the series that never came and to see
+    /// how far back it reads.
+    queries: BTreeMap<String, Query>,
     output_dir: PathBuf,
     jsonl: bool,
     /// stdout is a terminal: the status block is redrawn in place.
@@ -257,15 +216,14 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         })
         .map(|k| k.id.clone())
         .collect();
-    let queries: BTreeMap<String, String> = all
+    let queries: BTreeMap<String, Query> = all
         .iter()
-        .filter_map(|k| k.query.clone().map(|q| (k.id.clone(), q)))
+        .filter_map(|k| k.metrics().map(|m| (k.id.clone(), m.query.clone())))
         .collect();
     let windows: BTreeMap<String, u64> = all
         .iter()
-        .filter(|k| k.source == Source::Metrics)
         .filter_map(|k| {
-            let asked = k.for_window.as_deref().and_then(checks::parse_duration)?;
+            let asked = k.metrics()?.window.as_ref()?.secs();
             Some((k.id.clone(), window_override.unwrap_or(asked)))
         })
         .collect();
@@ -274,7 +232,7 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
     } else {
         all.iter()
             .filter(|k| {
-                k.section == ROLLBACK_SECTION && selected(k) && k.source == Source::Kubernetes
+                k.section == ROLLBACK_SECTION && selected(k) && k.source() == Source::Kubernetes
             })
             .map(|k| k.id.clone())
             .collect()
@@ -284,12 +242,12 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         .filter(|k| k.section == ROLLBACK_SECTION && selected(k))
         // A reviewer decides the manual ones ("data corruption detected"); the checkpoint
         // reports carry them for attestation.
-        .filter(|k| k.source != Source::Manual)
+        .filter(|k| k.source() != Source::Manual)
         // Without a cluster the Kubernetes criteria cannot be evaluated: said once, below.
-        .filter(|k| cluster || k.source != Source::Kubernetes)
+        .filter(|k| cluster || k.source() != Source::Kubernetes)
         .map(|k| Criterion {
             window: window_override
-                .or_else(|| k.for_window.as_deref().and_then(checks::parse_duration))
+                .or_else(|| k.metrics()?.window.as_ref().map(checks::Window::secs))
                 .unwrap_or(0),
             check: k,
             failing_since: None,
@@ -518,7 +476,7 @@ impl Watcher<'_> {
         // Which run evaluates which criterion, and over which window.
         let mut groups: BTreeMap<Option<u64>, Vec<usize>> = BTreeMap::new();
         for (i, c) in criteria.iter().enumerate() {
-            let key = if c.check.source != Source::Metrics {
+            let key = if c.check.source() != Source::Metrics {
                 None
             } else if p.prometheus {
                 // Never before the rollout: the old version's samples are not this release's.
@@ -612,7 +570,7 @@ impl Watcher<'_> {
                     json!({
                         "message": r.message,
                         "object": r.object.as_ref().map(ToString::to_string),
-                        "query": c.check.query,
+                        "query": c.check.metrics().map(|m| m.query.text()),
                         "source": r.window.as_ref().map(|w| w.source.clone()).or_else(|| r.endpoint.clone()),
                         "evaluatedSeconds": r.window.as_ref().map(|w| w.evaluated_seconds),
                     })
@@ -639,7 +597,7 @@ impl Watcher<'_> {
                 if let Some(o) = &r.object {
                     let _ = write!(line, " [{o}]");
                 }
-                if let Some(q) = &c.check.query {
+                if let Some(q) = c.check.metrics().map(|m| &m.query) {
                     let _ = write!(line, " (query: {q})");
                 }
                 if let Some(w) = &r.window {
@@ -747,7 +705,7 @@ impl Watcher<'_> {
                 .windows
                 .get(&r.id)
                 .map_or(0, |w| (*w).min(since_rollout));
-            if let Some(reach) = reaches_before_rollout(query, window, since_rollout) {
+            if let Some(reach) = reaches_before_rollout(query.expr(), window, since_rollout) {
                 r.status = Status::NoData;
                 r.message = format!(
                     "not decided yet: the query reads {reach}s back (its window and range), and the rollout was {since_rollout}s ago, so the previous version's samples could pass it"
@@ -812,7 +770,7 @@ impl Watcher<'_> {
                 .plan
                 .queries
                 .get(&r.id)
-                .map(|q| series_names(q))
+                .map(|q| promql::metric_names(q.expr()))
                 .unwrap_or_default();
             undecided.push(json!({
                 "check": r.id,
@@ -836,7 +794,7 @@ impl Watcher<'_> {
                 .plan
                 .queries
                 .get(&c.check.id)
-                .map(|q| series_names(q))
+                .map(|q| promql::metric_names(q.expr()))
                 .unwrap_or_default();
             undecided.push(json!({
                 "check": c.check.id,
@@ -986,7 +944,7 @@ fn current_values(args: &CheckArgs, criteria: &[Criterion]) -> BTreeMap<String, 
         return out;
     };
     for c in criteria {
-        let Some(query) = c.check.query.as_deref() else {
+        let Some(query) = c.check.metrics().map(|m| m.query.text()) else {
             continue;
         };
         let Ok(mut url) = reqwest::Url::parse(&format!("{base}/api/v1/query")) else {
@@ -1062,7 +1020,7 @@ fn update(
     } else {
         status
     };
-    c.held = match (c.status, c.check.source) {
+    c.held = match (c.status, c.check.source()) {
         (Status::Fail, Source::Metrics) if plan.prometheus => {
             // The range query covered min(window, time since the rollout): a fail there held that
             // long, and counts as a rollback only when that is the whole window.
@@ -1259,8 +1217,8 @@ fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, UsageError> {
 
 /// How far back `query` over `window` seconds reads, when that is before the rollout
 /// (`since_rollout` seconds ago); `None` when every sample it reads is this release's.
-fn reaches_before_rollout(query: &str, window: u64, since_rollout: u64) -> Option<u64> {
-    let lookback = crate::promql::lookback(&crate::promql::parse(query).ok()?).as_secs();
+fn reaches_before_rollout(query: &Expr, window: u64, since_rollout: u64) -> Option<u64> {
+    let lookback = promql::lookback(query).as_secs();
     let reach = window + lookback;
     (reach > since_rollout).then_some(reach)
 }
@@ -1272,33 +1230,41 @@ mod tests {
     /// a 15-minute checkpoint).
     #[test]
     fn a_query_reaching_before_the_rollout_decides_nothing_yet() {
+        let reach = |query: &str, window, since| {
+            let q = super::Query::parse(query).unwrap();
+            super::reaches_before_rollout(q.expr(), window, since)
+        };
         let memory = "max(deriv(container_memory_working_set_bytes{container=~\"mlsdm-api|neuro-engine\"}[30m]))";
-        assert_eq!(
-            super::reaches_before_rollout(memory, 0, 15 * 60),
-            Some(1800)
-        );
-        assert_eq!(super::reaches_before_rollout(memory, 0, 3600), None);
+        assert_eq!(reach(memory, 0, 15 * 60), Some(1800));
+        assert_eq!(reach(memory, 0, 3600), None);
         let errors = "sum(rate(mlsdm_http_requests_total{status=~\"5..\"}[5m])) / sum(rate(mlsdm_http_requests_total[5m]))";
-        assert_eq!(super::reaches_before_rollout(errors, 300, 480), Some(600));
-        assert_eq!(super::reaches_before_rollout(errors, 300, 3600), None);
-        assert_eq!(super::reaches_before_rollout("up", 0, 1), None);
+        assert_eq!(reach(errors, 300, 480), Some(600));
+        assert_eq!(reach(errors, 300, 3600), None);
+        assert_eq!(reach("up", 0, 1), None);
     }
 
     use super::*;
 
+    /// The series named come from the parsed query: a bare selector (`up`) is one, a function
+    /// (`vector(0)`) and a label value are not.
     #[test]
     fn names_the_series_a_query_selects() {
+        let names = |q: &str| promql::metric_names(Query::parse(q).unwrap().expr());
         assert_eq!(
-            series_names(
+            names(
                 r#"(sum(rate(mlsdm_http_requests_total{status=~"5.."}[5m])) or vector(0)) / sum(rate(mlsdm_http_requests_total[5m]))"#
             ),
             vec!["mlsdm_http_requests_total"]
         );
         assert_eq!(
-            series_names(
+            names(
                 "histogram_quantile(0.95, sum by (le) (rate(mlsdm_http_request_latency_seconds_bucket[5m])))"
             ),
             vec!["mlsdm_http_request_latency_seconds_bucket"]
+        );
+        assert_eq!(
+            names(r#"up{job="x"} + on() count({__name__="a_b", le="y"})"#),
+            vec!["up", "a_b"]
         );
     }
 

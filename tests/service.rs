@@ -521,7 +521,7 @@ fn every_http_and_metrics_check_passes_and_fails_on_its_fixture() {
     let catalog = mlsdm_audit::checks::load(&[]).unwrap();
     for c in catalog.iter().filter(|c| {
         matches!(
-            c.source,
+            c.source(),
             mlsdm_audit::checks::Source::Http | mlsdm_audit::checks::Source::Metrics
         )
     }) {
@@ -906,7 +906,7 @@ fn a_refused_key_makes_every_authenticated_probe_an_error() {
     let catalog = mlsdm_audit::checks::load(&[]).unwrap();
     let mut authenticated = 0;
     for c in &catalog {
-        let Some(req) = &c.request else { continue };
+        let Some(req) = c.request() else { continue };
         let (st, msg) = status(&r, &c.id);
         if req.authenticated {
             authenticated += 1;
