@@ -490,15 +490,9 @@ fn result(
 ) -> CheckResult {
     let obj = object.map(|i| &facts.objects[i]);
     CheckResult {
-        id: check.id.clone(),
         title: check.title.clone(),
         section: check.section.clone(),
         severity: check.severity,
-        source: check.source(),
-        status,
-        message,
-        skip_reason: None,
-        items: Vec::new(),
         object: obj.map(|o| ObjectRef {
             kind: o.kind.clone(),
             namespace: o.namespace.clone(),
@@ -506,13 +500,7 @@ fn result(
         }),
         location: obj.and_then(|o| o.location.clone()),
         checklist: check.checklist.clone(),
-        outcome: None,
-        waiver: None,
-        attestation: None,
-        change: None,
-        endpoint: None,
-        window: None,
-        cluster: None,
+        ..CheckResult::new(check.id.clone(), check.source(), status, message)
     }
 }
 
