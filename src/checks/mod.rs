@@ -451,7 +451,7 @@ mod tests {
         assert_eq!(m.query.text(), "rate(up[5m])");
         assert_eq!(
             crate::promql::lookback(m.query.expr()),
-            std::time::Duration::from_secs(300)
+            std::time::Duration::from_mins(5)
         );
         let w = m.window.as_ref().unwrap();
         assert_eq!((w.text.as_str(), w.secs()), ("1.5s", 2));
