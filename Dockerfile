@@ -10,7 +10,11 @@
 # runs as 65532:65532 and writes nothing to its root file system, so it runs with
 # readOnlyRootFilesystem: true (reports go to stdout, or to --output-file on a mounted volume).
 
-FROM rust:1.91-slim-bookworm AS build
+# The build stage's base: the official Rust image. scripts/image-test.sh (CI, where no container
+# registry is reachable) passes an image of the same contents assembled locally: Debian bookworm
+# by debootstrap plus the machine's Rust toolchain.
+ARG BUILDER_IMAGE=rust:1.91-slim-bookworm
+FROM ${BUILDER_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
@@ -21,8 +25,11 @@ ENV MLSDM_AUDIT_GIT_COMMIT=${GIT_COMMIT}
 # The final stage's whole root file system is assembled by packaging/rootfs.sh, the script
 # scripts/install-test.sh also runs (in CI) to run the binary inside it with chroot, as 65532,
 # on a read-only mount.
-RUN cargo build --release --locked --bin mlsdm-audit \
- && bash packaging/rootfs.sh target/release/mlsdm-audit /rootfs \
+# PROFILE=dev lets CI reuse its test build's artifacts (a mounted target/); images are release.
+ARG PROFILE=release
+RUN cargo build --profile "$PROFILE" --locked --bin mlsdm-audit \
+ && out=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE") \
+ && bash packaging/rootfs.sh "target/$out/mlsdm-audit" /rootfs \
  && /rootfs/usr/local/bin/mlsdm-audit --version
 
 FROM scratch

@@ -4,8 +4,9 @@
 #   2. the .deb from `cargo deb` (scripts/deb.sh), installed with `dpkg -i`: the binary, the man
 #      page, bash/zsh/fish completions where those shells look, and `kubectl mlsdm-audit` through
 #      kubectl's own plugin lookup; then removed with `dpkg -r`, leaving nothing behind;
-#   3. the container image's root file system (packaging/rootfs.sh, what the Dockerfile copies
-#      into its final stage), run with chroot as 65532:65532 on a read-only bind mount.
+#   3. the container image, built from the Dockerfile by buildah (scripts/image.sh), run with
+#      buildah run, and its root file system entered with chroot as 65532:65532 on a read-only
+#      bind mount.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -24,14 +25,25 @@ cargo install -q --locked --debug --path . --root "$work/cargo" --bin mlsdm-audi
   || fail "cargo install: --version does not say $version and its commit"
 "$work/cargo/bin/mlsdm-audit" check -f fixtures/compliant -q || fail "cargo install: the compliant example does not pass"
 
-# The container image's contents, as far as a machine without a container runtime can run them:
-# the root file system the Dockerfile's final stage copies (packaging/rootfs.sh), with the
-# compliant example copied in, bind-mounted read-only in a private mount namespace and entered
-# with chroot as 65532:65532; no shell inside, nothing writable.
+# The container image, built from the Dockerfile with buildah (scripts/image.sh: no Docker engine
+# runs here), checked as it is configured (USER 65532:65532, the binary as ENTRYPOINT), run as a
+# container (buildah run), and its root file system, with the compliant example copied in,
+# bind-mounted read-only in a private mount namespace and entered with chroot as 65532:65532:
+# the audit passes, cannot write its root, and there is no shell.
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v chroot >/dev/null; then
-  echo "install-test: the container image's root file system (chroot, 65532:65532, read-only)"
-  rootfs="$work/rootfs"
-  bash packaging/rootfs.sh "$work/cargo/bin/mlsdm-audit" "$rootfs"
+  echo "install-test: the container image (Dockerfile built by buildah; run as 65532, read-only root)"
+  storage=$(bash scripts/image.sh "$work/storage" "localhost/mlsdm-audit:$version" | tail -1)
+  b() { buildah --root "$storage/root" --runroot "$storage/run" --storage-driver vfs "$@"; }
+  image="localhost/mlsdm-audit:$version"
+  [ "$(b inspect --format '{{.OCIv1.Config.User}}' "$image")" = "65532:65532" ] || fail "the image does not run as 65532:65532"
+  [ "$(b inspect --format '{{index .OCIv1.Config.Entrypoint 0}}' "$image")" = /usr/local/bin/mlsdm-audit ] \
+    || fail "the image's entrypoint is not /usr/local/bin/mlsdm-audit"
+  ctr=$(b from --quiet --pull=false "$image")
+  b run --isolation chroot "$ctr" -- /usr/local/bin/mlsdm-audit --version | grep -q "^mlsdm-audit $version (commit " \
+    || fail "buildah run of the image: --version"
+  b run --isolation chroot -v "$PWD/fixtures/compliant:/audit:ro" "$ctr" -- /usr/local/bin/mlsdm-audit check --manifests /audit -q \
+    || fail "buildah run of the image: the compliant example does not pass"
+  rootfs=$(b mount "$ctr")
   mkdir -p "$rootfs/audit" "$work/ro"
   cp -r fixtures/compliant "$rootfs/audit/compliant"
   REPORT_VERSION=$version unshare -m sh -eu -c '
@@ -49,8 +61,10 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v chroot >/de
     [ "$code" = 127 ] || { echo "image: /bin/sh ran (exit $code)" >&2; exit 1; }
   ' sh "$rootfs" "$work/ro" || fail "the image's root file system does not run the audit as 65532 on a read-only root"
   [ -z "$(find "$rootfs" -name sh -o -name bash -o -name busybox)" ] || fail "the image's root file system has a shell"
+  b umount "$ctr" >/dev/null
+  b rm "$ctr" >/dev/null
 else
-  echo "install-test: the image's root file system needs root, unshare and chroot: skipped"
+  echo "install-test: the container image needs root, unshare and chroot: skipped"
 fi
 
 [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null || { echo "install-test: the .deb needs root and dpkg: skipped"; exit 0; }
@@ -83,4 +97,4 @@ fi
 dpkg -r mlsdm-audit >/dev/null
 installed=""
 [ ! -e /usr/bin/mlsdm-audit ] && [ ! -e /usr/bin/kubectl-mlsdm_audit ] || fail "dpkg -r left the binaries"
-echo "install-test: cargo install, the image's root file system (chroot as 65532, read-only) and the .deb (dpkg -i, man page, completions, kubectl plugin, dpkg -r) work"
+echo "install-test: cargo install, the container image (built from the Dockerfile; buildah run, chroot as 65532, read-only) and the .deb (dpkg -i, man page, completions, kubectl plugin, dpkg -r) work"
