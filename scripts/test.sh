@@ -10,6 +10,7 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v jq >/dev/null || need_apt+=(jq)
 
 # A Python with junitparser (the real JUnit parser the JUnit test reads our XML with),
 # jsonschema (the SARIF test validates against the SARIF 2.1.0 schema) and PyYAML

@@ -10,6 +10,11 @@
 //! load; the subset only when a run will evaluate metrics without `--prometheus` (with
 //! `--endpoint` or a cluster): such a run stops before sending anything (exit 2,
 //! `reject_unsupported_queries` in src/plan.rs), with a pointer to `--prometheus`.
+//!
+//! One file (about 760 lines of code, then tests against values Prometheus computes): the
+//! evaluator is one recursive `eval` whose arms (selectors, range functions, aggregation, binary
+//! matching) share the store, the lookback and the label rules; split, each part would import
+//! all of them back.
 
 // Prometheus compares sample values exactly and casts timestamps; so does this port of it.
 #![allow(

@@ -368,3 +368,135 @@ fn cluster_failures_on_a_real_server_are_typed() {
     }
     std::fs::remove_dir_all(&work).unwrap();
 }
+
+/// Issue 11 (first rule): a live audit lists every kind a selected check matches, not only the
+/// built-in ones. Found through discovery as kubectl does: on Kubernetes 1.20 `CronJob` is served
+/// only in batch/v1beta1 (batch prefers v1, which has only Job), so a check on `CronJob` reads the
+/// CronJob there (before: no-data, the cluster never asked); a check naming batch/v1 says the
+/// server serves no CronJob there (error, not "no CronJob object"); a kind no group serves is
+/// no-data saying so; without RBAC for it the check is an error naming the rule to grant; and
+/// the server saw only reads of cronjobs.
+#[test]
+fn a_custom_checks_kinds_are_listed_live_through_discovery() {
+    let kubectl = std::env::var("MLSDM_AUDIT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    // A CronJob beside the release, and `list` on cronjobs for the auditor (not for restricted).
+    // Cluster-scoped RBAC and a kind no built-in check lists: the other tests' audits of this
+    // namespace do not see them. `apply` so a second run against the same server passes too.
+    let objects = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: batch/v1beta1
+  kind: CronJob
+  metadata: {name: memory-compaction, namespace: mlsdm-production}
+  spec:
+    schedule: "0 3 * * *"
+    failedJobsHistoryLimit: 3
+    jobTemplate:
+      spec:
+        template:
+          spec:
+            restartPolicy: OnFailure
+            containers: [{name: compact, image: "busybox:1.36"}]
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: ClusterRole
+  metadata: {name: mlsdm-audit-cronjobs}
+  rules: [{apiGroups: [batch], resources: [cronjobs], verbs: [get, list]}]
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: ClusterRoleBinding
+  metadata: {name: mlsdm-audit-cronjobs-auditor}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: mlsdm-audit-cronjobs}
+  subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: auditor}]
+"#;
+    let mut apply = Command::new(&kubectl)
+        .args(["--kubeconfig", &kubeconfig("admin"), "apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut apply.stdin.take().unwrap(), objects.as_bytes()).unwrap();
+    let applied = apply.wait_with_output().unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    // A kind is listed at one version, so a check naming batch/v1 runs on its own here: beside
+    // it, the check naming no version would share its error.
+    let custom = |user: &str, only: &str| {
+        report(&audit(&[
+            "check",
+            "--kubeconfig",
+            &kubeconfig(user),
+            "--checks",
+            "tests/data/checks-live-kinds",
+            "--only",
+            only,
+            "--format",
+            "json",
+        ]))
+    };
+    let result = |r: &Value, id: &str| -> (String, String, String) {
+        let x = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap_or_else(|| panic!("no result for {id}: {r}"));
+        (
+            x["status"].as_str().unwrap().to_string(),
+            x["object"]["name"].as_str().unwrap_or_default().to_string(),
+            x["message"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+
+    let r = custom("auditor", "cronjob-history-limit,widget-sized");
+    let (status, object, message) = result(&r, "cronjob-history-limit");
+    assert_eq!(
+        (status.as_str(), object.as_str()),
+        ("fail", "memory-compaction"),
+        "{message}"
+    );
+    let (status, _, message) = result(&r, "widget-sized");
+    assert_eq!(status, "no-data", "{message}");
+    assert!(message.contains("Widget is not served"), "{message}");
+
+    let r = custom("auditor", "cronjob-batch-v1");
+    let (status, _, message) = result(&r, "cronjob-batch-v1");
+    assert_eq!(status, "error", "{message}");
+    assert!(
+        message.contains("no resource of kind CronJob in batch/v1 ")
+            && message.contains("batch/v1beta1"),
+        "{message}"
+    );
+
+    // Without `list` on cronjobs: an error naming the rule to grant, never no-data.
+    let r = custom("restricted", "cronjob-history-limit");
+    let (status, _, message) = result(&r, "cronjob-history-limit");
+    assert_eq!(status, "error", "{message}");
+    assert!(
+        message.contains("forbidden (403) listing cronjobs")
+            && message.contains("`list` on `cronjobs` in API group \"batch\""),
+        "{message}"
+    );
+
+    // The cluster was asked, and only read.
+    let log = std::fs::read_to_string(dir().join("audit.log")).unwrap();
+    let mut asked = 0;
+    for line in log.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let user = e["user"]["username"].as_str().unwrap_or_default();
+        let uri = e["requestURI"].as_str().unwrap_or_default();
+        if (user == "auditor" || user == "restricted") && uri.contains("/cronjobs") {
+            asked += 1;
+            let verb = e["verb"].as_str().unwrap_or_default();
+            assert!(
+                ["get", "list"].contains(&verb),
+                "the audit sent {verb} {uri}"
+            );
+        }
+    }
+    assert!(asked >= 2, "the audit listed cronjobs ({asked} requests)");
+}

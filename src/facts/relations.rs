@@ -2,6 +2,9 @@
 //! Ingresses, monitors, ReplicaSets and Pods belong to a workload, looked up through the
 //! indexes of `index.rs` so that each costs what it matches. `reference.rs` computes the same
 //! by plain scans, and tests/equivalence.rs proves the two agree.
+//!
+//! One file: one `related_val` arm per relation, each beside the index lookup it uses; in one
+//! place they can be read against `RELATIONS` (registry.rs) and against reference.rs arm by arm.
 
 use super::Facts;
 use super::index::{LabelIndex, Selecting, SelectorIndex, required_label};

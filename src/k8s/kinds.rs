@@ -1,4 +1,4 @@
-//! The kinds a live audit lists: one table, which src/sources/kube.rs reads to plan its lists and
+//! The kinds a live audit lists: one table, which src/sources/kube/ reads to plan its lists and
 //! tests/registry.rs holds the relations (`facts::registry`), the built-in checks' kinds,
 //! deploy/rbac.yaml and the README to.
 

@@ -1,5 +1,9 @@
 //! The report model: one serde struct that every output format renders, and that `--format json`
 //! is, serialized. Field names here are a contract other tools rely on.
+//!
+//! One file: the model is one contract (schema/report.schema.json is generated from it), read in
+//! one place; the rest is what every renderer shares about it (sorting, `Format`, verdict, score,
+//! trend). Each format is its own file beside it.
 
 pub mod checklist;
 pub mod codeclimate;

@@ -5,6 +5,10 @@
 //! Everything here is bounded: one timeout per request, a body cap, no redirect to another host,
 //! active probes only with `--active` and within their own count and time limits, and every probe
 //! runs concurrently, so a hanging endpoint costs one timeout, not one per check.
+//!
+//! One file: the client, the probes with their retries and bounds, the proxy and direct targets
+//! and `gather` share one request model and one set of limits, read top to bottom as one
+//! source; the metrics source and PromQL glue are already in metrics.rs.
 
 // Latency percentiles and epoch timestamps are float arithmetic on small, positive numbers.
 #![allow(

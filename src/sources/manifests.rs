@@ -1,6 +1,8 @@
 //! Reads Kubernetes objects from manifest files, directories and stdin, keeping the file and line
 //! of every object so findings point at the YAML a user edits. Multi-document YAML, JSON and
 //! `kind: List` are accepted, which covers `helm template` and `kustomize build` output.
+//!
+//! One file: about 440 lines of code (one reader, from path to objects), the rest its tests.
 
 use crate::k8s::{Location, Object};
 use crate::report::{Note, NoteKind};

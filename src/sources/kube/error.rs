@@ -45,7 +45,7 @@ impl ClusterErrorKind {
                     status => Self::Http { status },
                 };
             }
-            if err.is::<super::TimedOut>() {
+            if err.is::<super::deadline::TimedOut>() {
                 return Self::Timeout;
             }
             if err.is::<rustls::Error>() {
@@ -210,7 +210,7 @@ mod tests {
             K::Tls,
             "through kube's error"
         );
-        let deadline = super::super::TimedOut(std::time::Duration::from_secs(1));
+        let deadline = super::super::deadline::TimedOut(std::time::Duration::from_secs(1));
         assert_eq!(K::of(&kube::Error::Service(Box::new(deadline))), K::Timeout);
         // Words are not a kind.
         let words = io::Error::other("connection refused: certificate expired (401)");

@@ -1,0 +1,340 @@
+//! The host functions: Kubernetes' quantity library, `selectorMatches`, the credential
+//! heuristics, a bounded `matches`, and the conversions between CEL values and JSON.
+
+use super::cost::{CHARGE_ITER, CHARGE_RESULT, charging};
+use crate::k8s::quantity::Quantity;
+use cel::extractors::This;
+use cel::objects::{Key, Value};
+use cel::{Context, ExecutionError, FunctionContext};
+use std::sync::Arc;
+
+/// The functions `register` adds, for resolving names when checks load.
+pub const HOST_FUNCTIONS: &[&str] = &[
+    "quantity",
+    "isQuantity",
+    "compareTo",
+    "isGreaterThan",
+    "isLessThan",
+    "asInteger",
+    "isInteger",
+    "asApproximateFloat",
+    "sign",
+    "add",
+    "sub",
+    "selectorMatches",
+    "shannonEntropy",
+    "isCredentialName",
+    "looksLikeCredential",
+    "matches",
+    "undecided",
+    // Kubernetes' libraries (see `k8s_lib`).
+    "isSorted",
+    "sum",
+    "find",
+    "findAll",
+    "url",
+    "isURL",
+    "getScheme",
+    "getHost",
+    "getHostname",
+    "getPort",
+    "getEscapedPath",
+    "getQuery",
+    "ip",
+    "isIP",
+    "family",
+    "isUnspecified",
+    "isLoopback",
+    "isLinkLocalMulticast",
+    "isLinkLocalUnicast",
+    "isGlobalUnicast",
+    "cidr",
+    "isCIDR",
+    "containsIP",
+    "containsCIDR",
+    "masked",
+    "prefixLength",
+];
+
+/// The most memory one `matches` pattern may compile to (and its lazy DFA may use): a pattern
+/// like `(a|b){20000}X` is refused instead of costing seconds on every object.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// `matches` as cel defines it (RE2 syntax, unanchored), with the compiled size bounded and
+/// compiled patterns cached: checks call it with the same few patterns on every object.
+pub(super) fn matches(
+    ftx: &FunctionContext,
+    This(this): This<Arc<String>>,
+    pattern: Arc<String>,
+) -> Result<bool, ExecutionError> {
+    bounded_regex(&pattern)
+        .map(|re| re.is_match(&this))
+        .map_err(|e| ftx.error(e))
+}
+
+/// A check's regular expression, compiled within [`REGEX_SIZE_LIMIT`] and cached: checks use
+/// the same few patterns on every object (`matches`, `find`, `findAll`).
+pub fn bounded_regex(pattern: &str) -> Result<regex::Regex, String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Compiled = Result<regex::Regex, String>;
+    static CACHE: Mutex<Option<HashMap<String, Compiled>>> = Mutex::new(None);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if cache.len() > 1024 {
+        cache.clear();
+    }
+    cache
+        .entry(pattern.to_string())
+        .or_insert_with(|| {
+            regex::RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| match e {
+                    regex::Error::CompiledTooBig(_) => format!(
+                        "the regular expression is too large: it compiles to more than {} KiB (the limit for a check's pattern)",
+                        REGEX_SIZE_LIMIT / 1024
+                    ),
+                    other => format!("not a valid regular expression: {other}"),
+                })
+        })
+        .clone()
+}
+
+pub(super) fn register(ctx: &mut Context<'static, 'static>) {
+    // Registration only fails on a duplicate name, which is a programming error caught by tests.
+    const MSG: &str = "CEL function registered twice";
+    ctx.add_function("quantity", quantity).expect(MSG);
+    ctx.add_function("isQuantity", is_quantity).expect(MSG);
+    ctx.add_function("compareTo", compare_to).expect(MSG);
+    ctx.add_function("isGreaterThan", is_greater_than)
+        .expect(MSG);
+    ctx.add_function("isLessThan", is_less_than).expect(MSG);
+    ctx.add_function("asInteger", as_integer).expect(MSG);
+    ctx.add_function("isInteger", is_integer).expect(MSG);
+    ctx.add_function("asApproximateFloat", as_approximate_float)
+        .expect(MSG);
+    ctx.add_function("sign", sign).expect(MSG);
+    ctx.add_function("add", add_quantity).expect(MSG);
+    ctx.add_function("sub", sub_quantity).expect(MSG);
+    ctx.add_function("selectorMatches", selector_matches)
+        .expect(MSG);
+    ctx.add_function("shannonEntropy", |s: Arc<String>| {
+        crate::k8s::secrets::entropy(&s)
+    })
+    .expect(MSG);
+    ctx.add_function("isCredentialName", |s: Arc<String>| {
+        crate::k8s::secrets::is_credential_key(&s)
+    })
+    .expect(MSG);
+    ctx.add_function("looksLikeCredential", |s: Arc<String>| {
+        crate::k8s::secrets::looks_like_credential(&s)
+    })
+    .expect(MSG);
+    ctx.add_function("matches", matches).expect(MSG);
+    ctx.add_function("undecided", undecided).expect(MSG);
+    {
+        use super::super::k8s_lib as k;
+        ctx.add_function("isSorted", k::is_sorted).expect(MSG);
+        ctx.add_function("sum", k::sum).expect(MSG);
+        ctx.add_function("find", k::find).expect(MSG);
+        ctx.add_function("findAll", k::find_all).expect(MSG);
+        ctx.add_function("url", k::url).expect(MSG);
+        ctx.add_function("isURL", k::is_url).expect(MSG);
+        ctx.add_function("getScheme", k::get_scheme).expect(MSG);
+        ctx.add_function("getHost", k::get_host).expect(MSG);
+        ctx.add_function("getHostname", k::get_hostname).expect(MSG);
+        ctx.add_function("getPort", k::get_port).expect(MSG);
+        ctx.add_function("getEscapedPath", k::get_escaped_path)
+            .expect(MSG);
+        ctx.add_function("getQuery", k::get_query).expect(MSG);
+        ctx.add_function("ip", k::ip).expect(MSG);
+        ctx.add_function("isIP", k::is_ip).expect(MSG);
+        ctx.add_function("family", k::family).expect(MSG);
+        ctx.add_function("isUnspecified", k::is_unspecified)
+            .expect(MSG);
+        ctx.add_function("isLoopback", k::is_loopback).expect(MSG);
+        ctx.add_function("isLinkLocalMulticast", k::is_link_local_multicast)
+            .expect(MSG);
+        ctx.add_function("isLinkLocalUnicast", k::is_link_local_unicast)
+            .expect(MSG);
+        ctx.add_function("isGlobalUnicast", k::is_global_unicast)
+            .expect(MSG);
+        ctx.add_function("cidr", k::cidr).expect(MSG);
+        ctx.add_function("isCIDR", k::is_cidr).expect(MSG);
+        ctx.add_function("containsIP", k::contains_ip).expect(MSG);
+        ctx.add_function("containsCIDR", k::contains_cidr)
+            .expect(MSG);
+        ctx.add_function("masked", k::masked).expect(MSG);
+        ctx.add_function("prefixLength", k::prefix_length)
+            .expect(MSG);
+    }
+    // The cost meter (see `Program`): a comprehension pays per element, a call per byte built.
+    ctx.add_function(CHARGE_ITER, charging(0)).expect(MSG);
+    ctx.add_function(CHARGE_RESULT, charging(1)).expect(MSG);
+}
+
+/// `undecided(why)`: the check cannot be decided; the result is `error` with `why`.
+#[allow(clippy::needless_pass_by_value)]
+pub(super) fn undecided(ftx: &FunctionContext, why: Arc<String>) -> Result<Value, ExecutionError> {
+    Err(ftx.error(why.to_string()))
+}
+
+pub(super) fn quantity(ftx: &FunctionContext, s: Arc<String>) -> Result<Value, ExecutionError> {
+    Quantity::parse(&s)
+        .map(|q| Value::Opaque(Arc::new(q)))
+        .map_err(|e| ftx.error(e))
+}
+
+#[allow(clippy::needless_pass_by_value)]
+pub(super) fn is_quantity(s: Arc<String>) -> bool {
+    Quantity::parse(&s).is_ok()
+}
+
+pub(super) fn as_quantity(ftx: &FunctionContext, v: &Value) -> Result<Quantity, ExecutionError> {
+    match v {
+        Value::Opaque(o) => o
+            .downcast_ref::<Quantity>()
+            .cloned()
+            .ok_or_else(|| ftx.error("expected a quantity")),
+        Value::Int(i) => Ok(Quantity::from_integer(*i)),
+        other => Err(ftx.error(format!("expected a quantity, got {}", other.type_of()))),
+    }
+}
+
+pub(super) fn this_quantity(
+    ftx: &FunctionContext,
+    this: &Value,
+) -> Result<Quantity, ExecutionError> {
+    as_quantity(ftx, this)
+}
+
+pub(super) fn compare_to(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<i64, ExecutionError> {
+    let a = this_quantity(ftx, &this)?;
+    let b = as_quantity(ftx, &other)?;
+    Ok(a.cmp(&b) as i64)
+}
+
+pub(super) fn is_greater_than(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<bool, ExecutionError> {
+    Ok(this_quantity(ftx, &this)? > as_quantity(ftx, &other)?)
+}
+
+pub(super) fn is_less_than(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<bool, ExecutionError> {
+    Ok(this_quantity(ftx, &this)? < as_quantity(ftx, &other)?)
+}
+
+pub(super) fn as_integer(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+) -> Result<i64, ExecutionError> {
+    let q = this_quantity(ftx, &this)?;
+    q.as_integer()
+        .ok_or_else(|| ftx.error(format!("cannot convert value {q} to integer")))
+}
+
+pub(super) fn is_integer(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+) -> Result<bool, ExecutionError> {
+    Ok(this_quantity(ftx, &this)?.is_integer())
+}
+
+pub(super) fn as_approximate_float(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+) -> Result<f64, ExecutionError> {
+    Ok(this_quantity(ftx, &this)?.as_approximate_float())
+}
+
+pub(super) fn sign(ftx: &FunctionContext, This(this): This<Value>) -> Result<i64, ExecutionError> {
+    Ok(this_quantity(ftx, &this)?.sign())
+}
+
+pub(super) fn add_quantity(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<Value, ExecutionError> {
+    let sum = this_quantity(ftx, &this)?.add(&as_quantity(ftx, &other)?);
+    Ok(Value::Opaque(Arc::new(sum)))
+}
+
+pub(super) fn sub_quantity(
+    ftx: &FunctionContext,
+    This(this): This<Value>,
+    other: Value,
+) -> Result<Value, ExecutionError> {
+    let diff = this_quantity(ftx, &this)?.sub(&as_quantity(ftx, &other)?);
+    Ok(Value::Opaque(Arc::new(diff)))
+}
+
+/// `selectorMatches(selector, labels)`: Kubernetes label-selector semantics. `selector` is a
+/// `LabelSelector` (`matchLabels` and `matchExpressions`) or a plain map (a Service selector).
+/// An empty selector matches everything, as for NetworkPolicy `podSelector: {}`.
+pub(super) fn selector_matches(
+    ftx: &FunctionContext,
+    selector: Value,
+    labels: Value,
+) -> Result<bool, ExecutionError> {
+    let sel = cel_to_json(&selector);
+    let labels = cel_to_json(&labels);
+    crate::k8s::selector::matches(&sel, &labels).map_err(|e| ftx.error(e))
+}
+
+/// Converts a CEL value back to JSON (for helpers that share Rust code with the facts layer).
+pub fn cel_to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::UInt(u) => (*u).into(),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
+        Value::String(s) => s.as_str().into(),
+        Value::List(l) => l.iter().map(cel_to_json).collect(),
+        Value::Map(m) => m
+            .map
+            .iter()
+            .map(|(k, v)| {
+                let key = match k {
+                    Key::String(s) => s.to_string(),
+                    other => other.to_string(),
+                };
+                (key, cel_to_json(v))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        Value::Opaque(o) => o.downcast_ref::<Quantity>().map_or_else(
+            || {
+                super::super::k8s_lib::display(o.as_ref())
+                    .map_or(serde_json::Value::Null, Into::into)
+            },
+            |q| q.to_string().into(),
+        ),
+        other => format!("{other:?}").into(),
+    }
+}
+
+/// Renders a CEL value for a message: strings bare, everything else as JSON.
+pub fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string(),
+        other => cel_to_json(other).to_string(),
+    }
+}

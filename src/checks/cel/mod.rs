@@ -1,0 +1,214 @@
+//! The CEL environment every check expression runs in: the CEL standard library plus the
+//! Kubernetes library functions checks need, with the names and semantics Kubernetes gives them
+//! (`quantity()`, `isQuantity()`, and the quantity methods), and `selectorMatches()` for label
+//! selectors. Programs are compiled once, when the checks load.
+//!
+//! Every evaluation runs under a cost budget ([`COST_LIMIT`]), as Kubernetes gives
+//! ValidatingAdmissionPolicy expressions one: a check file is data a team (or an attacker) wrote,
+//! and a nested comprehension or a string doubled in a loop must end as `error` for that object,
+//! not as minutes of CPU or gigabytes of memory. The `cel` crate has no cost hook, so
+//! [`Program`] rewrites the compiled AST once: each comprehension's range and each call that can
+//! build a large value pass through an internal function (a name no expression can write) that
+//! charges what they cost to a per-thread meter and fails the evaluation once it is spent.
+//!
+//! The parts: the environment and compiling here; `cost.rs` (the meter, [`Program`],
+//! [`Budget`]), `limits.rs` (source length, nesting and depth bounds), `names.rs` (what an
+//! expression reads, unresolved names, suggestions), `functions.rs` (the host functions and the
+//! value conversions); Kubernetes' extension libraries are in `../k8s_lib.rs`.
+
+mod cost;
+mod functions;
+mod limits;
+mod names;
+#[cfg(test)]
+mod tests;
+
+pub use cost::{Budget, COST_LIMIT, Program, budget_message};
+use functions::register;
+pub use functions::{HOST_FUNCTIONS, REGEX_SIZE_LIMIT, bounded_regex, cel_to_json, display};
+pub use limits::{MAX_DEPTH, MAX_SOURCE};
+use limits::{bounded_source, depth, with_stack};
+use names::{MACROS, SUGGESTIONS, Walk, collect_calls};
+pub use names::{Unresolved, near};
+
+pub use crate::facts::values::{SharedVal, json_to_cel, json_to_val};
+use crate::k8s::quantity::Quantity;
+use cel::objects::Opaque;
+use cel::{Context, Env};
+use std::sync::Arc;
+
+impl Opaque for Quantity {
+    fn runtime_type_name(&self) -> &'static str {
+        "kubernetes.Quantity"
+    }
+}
+
+/// Compiles expressions and hands out contexts with the function library registered.
+pub struct CelEnv {
+    env: Arc<Env>,
+}
+
+impl Default for CelEnv {
+    fn default() -> Self {
+        // Kubernetes enables the strings and lists extension libraries; so do we.
+        let mut env = Env::stdlib();
+        for ext in [
+            cel::extensions::strings,
+            cel::extensions::lists,
+            cel::extensions::math,
+        ] {
+            env.add_extension(ext)
+                .expect("CEL extension registers once");
+        }
+        Self { env: Arc::new(env) }
+    }
+}
+
+impl CelEnv {
+    /// Compiles an expression; the error text carries the CEL parser's own column pointer.
+    pub fn compile(&self, source: &str) -> Result<Program, CompileError> {
+        let nesting = bounded_source(source).map_err(CompileError::whole)?;
+        let program = with_stack(source, nesting, || {
+            let program = self.env.compile(source).map_err(|e| CompileError::parse(&e))?;
+            let depth = depth(program.expression());
+            if depth > MAX_DEPTH {
+                return Err(CompileError::whole(format!(
+                    "the expression nests {depth} levels deep; the most is {MAX_DEPTH} (split it into several validations)"
+                )));
+            }
+            Ok(program)
+        })
+        .map_err(CompileError::whole)??;
+        Ok(Program::new(program.expression()))
+    }
+
+    /// Whether a call to `name` reaches a function: cel's standard library and extensions (the
+    /// environment refuses to let a context redeclare those) or one of ours.
+    pub fn is_function(&self, name: &str) -> bool {
+        HOST_FUNCTIONS.contains(&name)
+            || Context::with_env(self.env.clone())
+                .add_function(name, || false)
+                .is_err()
+    }
+
+    /// Whether `name` is a type (`int`, `string`, `list`...), which an expression may name.
+    pub fn is_type(&self, name: &str) -> bool {
+        self.env.types().find_type(name).is_some()
+    }
+
+    fn unknown_function(&self, name: &str) -> String {
+        if MACROS.contains(&name) {
+            return format!(
+                "`{name}` is a macro called with the wrong number of arguments (e.g. `list.{name}(x, p)`, `has(a.b)`)"
+            );
+        }
+        let known = SUGGESTIONS
+            .iter()
+            .copied()
+            .filter(|f| self.is_function(f))
+            .chain(HOST_FUNCTIONS.iter().copied())
+            .chain(MACROS.iter().copied());
+        let hint = near(name, known);
+        let hint = if hint.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean `{}`?)", hint.join("`, `"))
+        };
+        format!(
+            "unknown function `{name}`{hint}; available: the CEL standard library and macros, its strings, lists and math extensions, Kubernetes' libraries (quantity, url, ip, cidr, lists, regex) and this tool's (docs/writing-checks.md lists them)"
+        )
+    }
+
+    /// Every variable or function `source` names that is neither in `variables` (nor bound by
+    /// a comprehension) nor declared in this environment: each would be an error on every
+    /// object. Empty when the source does not parse (`compile` reports that).
+    pub fn unresolved(&self, source: &str, variables: &[&str]) -> Vec<Unresolved> {
+        // Only called on a source that compiled: its size and depth are within bounds.
+        let nesting = bounded_source(source).unwrap_or(MAX_DEPTH);
+        let Ok(Ok((expr, info))) = with_stack(source, nesting, || {
+            self.env.parser().parse_with_source_info(source)
+        }) else {
+            return Vec::new();
+        };
+        let mut walk = Walk {
+            env: self,
+            scope: variables.iter().map(|v| (*v).to_string()).collect(),
+            found: Vec::new(),
+        };
+        walk.expr(&expr);
+        let mut calls = std::collections::HashMap::new();
+        collect_calls(&expr, &mut calls);
+        walk.found
+            .into_iter()
+            .map(|(id, message)| {
+                let mut start = info.offset_for(id).map_or(0, |(s, _)| s as usize);
+                // A call's offset is its `(`: point at the function's name instead.
+                if let Some(name) = calls.get(&id)
+                    && source
+                        .get(..start)
+                        .is_some_and(|b| b.trim_end().ends_with(name.as_str()))
+                {
+                    start = source[..start].trim_end().len() - name.len();
+                }
+                let before = source.get(..start.min(source.len())).unwrap_or(source);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                Unresolved {
+                    line,
+                    column,
+                    message,
+                }
+            })
+            .collect()
+    }
+
+    /// A root context with the function library; evaluations add variables in inner scopes.
+    pub fn root_context(&self) -> Context<'static, 'static> {
+        let mut ctx = Context::with_env(self.env.clone());
+        register(&mut ctx);
+        ctx
+    }
+}
+
+/// Why an expression does not compile, and where in it when the parser says (the caller maps
+/// that to the check file's line and column: no message is parsed back for a position).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub message: String,
+    /// 1-based line and column within the expression.
+    pub position: Option<(usize, usize)>,
+}
+
+impl CompileError {
+    fn whole(message: String) -> Self {
+        Self {
+            message,
+            position: None,
+        }
+    }
+
+    /// The parser's first error (the others usually follow from it).
+    fn parse(errors: &cel::ParseErrors) -> Self {
+        errors.errors.first().map_or_else(
+            || Self::whole("the expression does not parse".into()),
+            |e| Self {
+                message: e.msg.clone(),
+                position: match (usize::try_from(e.pos.0), usize::try_from(e.pos.1)) {
+                    (Ok(line), Ok(column)) if line > 0 => Some((line, column.max(1))),
+                    _ => None,
+                },
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.position {
+            Some((line, column)) => {
+                write!(f, "{} (at {line}:{column} of the expression)", self.message)
+            }
+            None => f.write_str(&self.message),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The CEL environment's tests: compiling, the cost meter, the bounds, reads and names, the
+//! Kubernetes functions.
+
+use super::cost::*;
+use super::functions::*;
+use super::limits::*;
+use super::*;
+use cel::objects::Value;
+
+#[test]
+fn names_resolve_against_the_environment() {
+    let env = CelEnv::default();
+    for f in HOST_FUNCTIONS {
+        assert!(env.is_function(f), "{f}");
+        // Each is really callable: not an undeclared reference.
+        let p = env.compile(&format!("{f}('1')")).unwrap();
+        let err = p.execute(&env.root_context()).err().map(|e| e.to_string());
+        assert!(
+            !err.as_deref().unwrap_or_default().contains("Undeclared"),
+            "{f}: {err:?}"
+        );
+    }
+    for ok in [
+        "size(object) > 0 && object.name.startsWith('a') && object.name.matches('^a')",
+        "object.items.all(x, x.exists(y, y == 1)) && object.items.map(x, x + 1).size() > 0",
+        "math.greatest(1, 2) == 2 && strings.quote('a') != '' && type(object) == map",
+        "int('1') + double(2) > 0.0 && string(1) == '1' && has(object.a) && duration('1s') > duration('0s')",
+        "object.items.filter(x, x > 1).exists_one(y, y == 2) && [1, 2].sort() == [1, 2]",
+        "{'a': object}.a != null && dyn(1) == 1 && quantity('1Gi').isGreaterThan(quantity('1Mi'))",
+    ] {
+        assert_eq!(env.unresolved(ok, &["object"]), Vec::new(), "{ok}");
+    }
+    let bad = env.unresolved("objects.size() > 0 && lenght(object) > 0", &["object"]);
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(
+        bad[0]
+            .message
+            .starts_with("unknown variable `objects` (did you mean `object`?)")
+    );
+    assert_eq!((bad[0].line, bad[0].column), (1, 1));
+    assert!(bad[1].message.starts_with("unknown function `lenght`"));
+    assert_eq!((bad[1].line, bad[1].column), (1, 23));
+    // A comprehension's variable is not visible outside it.
+    let bad = env.unresolved("object.all(x, x > 0) && x > 0", &["object"]);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!((bad[0].line, bad[0].column), (1, 25));
+}
+
+/// Evaluates `src` with `xs` bound to the list 0..n.
+fn run_over(env: &CelEnv, src: &str, n: i64) -> Result<Value, String> {
+    let mut ctx = env.root_context();
+    ctx.add_variable_from_value("xs", (0..n).map(Value::Int).collect::<Vec<_>>());
+    env.compile(src)
+        .unwrap()
+        .execute(&ctx)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn evaluation_cost_is_bounded() {
+    let env = CelEnv::default();
+    // 400^3 = 64 million steps (26 s before the budget): an error, after a million.
+    let nested =
+        run_over(&env, "xs.all(a, xs.all(b, xs.all(c, a + b + c >= 0)))", 400).unwrap_err();
+    assert!(nested.contains("cost budget"), "{nested}");
+    // What a call builds is charged by its size: 2,000 copies of a 1,000-byte string.
+    let joined = run_over(
+        &env,
+        &format!("size(xs.map(x, '{}').join('')) > 0", "a".repeat(1000)),
+        2000,
+    )
+    .unwrap_err();
+    assert!(joined.contains("cost budget"), "{joined}");
+    // CEL absorbs an error in `||` and `exists`: an exhausted budget is never absorbed.
+    let absorbed = run_over(
+        &env,
+        "xs.exists(a, a == 399 || xs.exists(b, xs.exists(c, b + c < 0)))",
+        400,
+    )
+    .unwrap_err();
+    assert!(absorbed.contains("cost budget"), "{absorbed}");
+    let absorbed = run_over(&env, "xs.all(b, xs.all(c, b + c >= 0)) || true", 2000).unwrap_err();
+    assert!(absorbed.contains("cost budget"), "{absorbed}");
+}
+
+#[test]
+fn nesting_is_bounded_at_load_so_evaluation_cannot_overflow_the_stack() {
+    let env = CelEnv::default();
+    let nest = |levels: usize| {
+        let mut e = String::from("'ab'");
+        for level in 0..levels {
+            e = format!("[{e}].map(s{level}, s{level} + s{level})[0]");
+        }
+        format!("size({e}) > 0")
+    };
+    // Twenty levels aborted the audit with a stack overflow: refused when the check loads.
+    let deep = env
+        .compile(&nest(20))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        deep.contains("nests") && deep.contains("the most is"),
+        "{deep}"
+    );
+    // The deepest expression allowed runs on a thread with the default 2 MiB stack (a test
+    // thread's, and less than the engine's), in a debug build.
+    let mut levels = 0;
+    while env.compile(&nest(levels + 1)).is_ok() {
+        levels += 1;
+    }
+    assert!(levels >= 5, "{levels}");
+    assert_eq!(run_over(&env, &nest(levels), 0), Ok(Value::Bool(true)));
+    let mut ors = String::from("xs.size() == 0");
+    while env.compile(&format!("({ors} || false)")).is_ok() {
+        ors = format!("({ors} || false)");
+    }
+    assert_eq!(run_over(&env, &ors, 0), Ok(Value::Bool(true)));
+}
+
+#[test]
+fn hostile_sources_are_refused_not_a_crash() {
+    let env = CelEnv::default();
+    let refused = |src: &str| {
+        env.compile(src)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    // Each of these aborted the process with a stack overflow when a check file held it.
+    let parens = format!("{}true{}", "(".repeat(2000), ")".repeat(2000));
+    assert!(refused(&parens).contains("nests brackets"), "parens");
+    let long = format!("1{} > 0", " + 1".repeat(50_000));
+    assert!(refused(&long).contains("bytes long"), "long");
+    // Brackets inside string literals are text, not nesting.
+    assert!(env.compile(&format!("'{}' != ''", "(".repeat(100))).is_ok());
+    // The worst a bounded source can be still parses on the parser's own thread: long
+    // chains of operators, selections and negations, at the size limit.
+    let chain = |unit: &str, head: &str, tail: &str| {
+        let n = (MAX_SOURCE - head.len() - tail.len()) / unit.len();
+        format!("{head}{}{tail}", unit.repeat(n))
+    };
+    for src in [
+        chain(" + 1", "1", " > 0"),
+        chain(".a", "xs", " == 1"),
+        chain("!", "", "true"),
+        chain("-", "", "1 < 0"),
+        chain(" || false", "true", ""),
+    ] {
+        // Refused by depth, or compiled: never a crash.
+        let _ = env.compile(&src);
+    }
+}
+
+/// Review findings: a user-named accumulator (`optMap`'s) escaped the meter, and calls that
+/// read their operands (`contains`, `in`, `==` on lists) were free inside a loop.
+#[test]
+fn no_call_escapes_the_meter() {
+    let env = CelEnv::default();
+    let big = "a".repeat(4000);
+    let opt_map = run_over(
+        &env,
+        &format!("optional.of('{big}').optMap(s, xs.all(i, size(s + s) > 0)).value()"),
+        200_000,
+    )
+    .unwrap_err();
+    assert!(opt_map.contains("cost budget"), "{opt_map}");
+    let contains = run_over(
+        &env,
+        &format!("['{big}'].all(s, xs.all(i, !s.contains('bb')))"),
+        200_000,
+    )
+    .unwrap_err();
+    assert!(contains.contains("cost budget"), "{contains}");
+    let member = run_over(&env, "xs.all(a, a in xs)", 5_000).unwrap_err();
+    assert!(member.contains("cost budget"), "{member}");
+    let equal = run_over(&env, "xs.all(a, xs != [a])", 5_000).unwrap_err();
+    assert!(equal.contains("cost budget"), "{equal}");
+    // Comparing with a literal costs nothing extra: the catalog's common case.
+    assert_eq!(
+        run_over(&env, "xs.all(a, a != 7 && 'x' != 'y')", 3),
+        Ok(Value::Bool(true))
+    );
+}
+
+/// One budget for everything a check evaluates on one object: `forEach` items do not each
+/// get a fresh one.
+#[test]
+fn a_budget_spans_several_evaluations() {
+    let env = CelEnv::default();
+    let each = env.compile("xs.all(a, a >= 0)").unwrap();
+    let mut ctx = env.root_context();
+    ctx.add_variable_from_value("xs", (0..400_000).map(Value::Int).collect::<Vec<_>>());
+    // Alone, every evaluation fits.
+    for _ in 0..3 {
+        assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
+    }
+    let budget = Budget::start();
+    assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
+    assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
+    assert!(
+        each.execute(&ctx)
+            .unwrap_err()
+            .to_string()
+            .contains("cost budget")
+    );
+    assert!(budget.exhausted());
+    drop(budget);
+    assert_eq!(each.execute(&ctx), Ok(Value::Bool(true)));
+}
+
+#[test]
+fn the_cost_meter_keeps_cel_semantics() {
+    let env = CelEnv::default();
+    for (src, want) in [
+        ("xs.map(x, x * 2) == [0, 2, 4]", true),
+        ("xs.filter(x, x > 0).size() == 2", true),
+        ("xs.exists_one(x, x == 1)", true),
+        ("xs.all(x, xs.exists(y, y == x))", true),
+        ("[1, 2] + [3] == [1, 2, 3] && 'a' + 'b' == 'ab'", true),
+        ("'a,b'.split(',').join('-') == 'a-b'", true),
+        ("{'a': 1}.all(k, k == 'a')", true),
+        ("xs.exists(x, x == 7)", false),
+    ] {
+        assert_eq!(run_over(&env, src, 3), Ok(Value::Bool(want)), "{src}");
+    }
+    // The meter resets per evaluation: a program near the budget runs again and again.
+    for _ in 0..3 {
+        assert_eq!(
+            run_over(&env, "xs.all(a, xs.all(b, a + b >= 0))", 600),
+            Ok(Value::Bool(true))
+        );
+    }
+    // Errors keep their CEL meaning: `error || true` is true when the budget is not spent.
+    assert_eq!(
+        run_over(&env, "xs.exists(x, x / 0 == 1 || true)", 3),
+        Ok(Value::Bool(true))
+    );
+}
+
+#[test]
+fn matches_is_bounded_and_keeps_cel_semantics() {
+    let env = CelEnv::default();
+    let run = |src: &str| {
+        env.compile(src)
+            .unwrap()
+            .execute(&env.root_context())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(run("'abc'.matches('^a')"), Ok(Value::Bool(true)));
+    assert_eq!(
+        run("'abc'.matches('b')"),
+        Ok(Value::Bool(true)),
+        "unanchored"
+    );
+    assert_eq!(run("matches('abc', 'd')"), Ok(Value::Bool(false)));
+    let started = std::time::Instant::now();
+    let big = run("'ab'.matches('(a|b){20000}X')").unwrap_err();
+    assert!(big.contains("too large"), "{big}");
+    // Generous: refusing takes milliseconds; compiling it took seconds per object.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let invalid = run("'a'.matches('(a')").unwrap_err();
+    assert!(
+        invalid.contains("not a valid regular expression"),
+        "{invalid}"
+    );
+}

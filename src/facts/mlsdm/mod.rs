@@ -1,0 +1,296 @@
+//! MLSDM's effective configuration for a workload, computed the way the service computes it at
+//! startup: the YAML file at `CONFIG_PATH` (from the ConfigMap the pod mounts there), with every
+//! `MLSDM_*` environment variable merged in (`MLSDM_A__B=v` sets `a.b`). MLSDM rejects unknown
+//! top-level keys and crashes, so the unknown keys are computed here for the checks.
+//!
+//! The parts: detection and `effective` here; `env.rs` (a container's environment, the mounted
+//! config), `yaml.rs` (the config text as PyYAML reads it), `rules.rs` (MLSDM 1.2.0's value
+//! rules, one table), `validate.rs` (running the table; Python's number grammar).
+
+mod env;
+mod rules;
+#[cfg(test)]
+mod tests;
+mod validate;
+mod yaml;
+
+use env::{environment, mounted_config};
+use rules::{DEFAULT_DIMENSION, show};
+pub use validate::validate_config;
+use validate::{as_int, lookup, parse_env_value};
+use yaml::{DEFAULT_CONFIG_TEXT, parse_config_text, yaml11_divergences};
+
+use super::{Facts, Object};
+use serde_json::{Map, Value, json};
+
+/// Top-level keys MLSDM 1.2.0's strict config validation accepts.
+pub const ALLOWED_TOP_LEVEL_KEYS: &[&str] = &[
+    "aphasia",
+    "api",
+    "cognitive_controller",
+    "cognitive_rhythm",
+    "dimension",
+    "drift_logging",
+    "moral_filter",
+    "multi_level_memory",
+    "neuro_hybrid",
+    "neurolang",
+    "ontology_matcher",
+    "pelm",
+    "strict_mode",
+    "synergy_experience",
+];
+
+const DEFAULT_CONFIG_PATH: &str = "config/default_config.yaml";
+
+/// Whether a container sets MLSDM's own variables (`MLSDM_*`, `CONFIG_PATH`, `LLM_BACKEND`,
+/// `API_KEY`; not this tool's `MLSDM_AUDIT_*`).
+pub fn sets_mlsdm_env(c: &Value) -> bool {
+    c.get("env").and_then(Value::as_array).is_some_and(|env| {
+        env.iter().any(|e| {
+            e.get("name").and_then(Value::as_str).is_some_and(|n| {
+                ["CONFIG_PATH", "LLM_BACKEND", "API_KEY"].contains(&n)
+                    || (n.starts_with("MLSDM_") && !n.starts_with("MLSDM_AUDIT_"))
+            })
+        })
+    })
+}
+
+/// Whether a container's image is MLSDM's: its repository's last name (no registry, tag or
+/// digest) names `mlsdm` or `neuro-engine`, and is not this tool's own `mlsdm-audit` (the
+/// in-cluster CronJob's pod is not an MLSDM workload).
+pub fn image_names_mlsdm(c: &Value) -> bool {
+    c.get("image").and_then(Value::as_str).is_some_and(|image| {
+        let without_digest = image.split('@').next().unwrap_or(image);
+        let name = without_digest.rsplit('/').next().unwrap_or(without_digest);
+        let repo = name.split(':').next().unwrap_or(name);
+        repo != "mlsdm-audit" && (repo.contains("mlsdm") || repo.contains("neuro-engine"))
+    })
+}
+
+/// Whether a container runs MLSDM: one place for the workload detection and the container
+/// choice below.
+pub fn runs_mlsdm(c: &Value) -> bool {
+    sets_mlsdm_env(c) || image_names_mlsdm(c)
+}
+
+/// Picks the MLSDM container: the one that sets MLSDM's own variables, else one whose image
+/// names MLSDM, else the first.
+pub fn mlsdm_container(spec: &Value) -> Option<&Value> {
+    let containers = spec.get("containers")?.as_array()?;
+    containers
+        .iter()
+        .find(|c| sets_mlsdm_env(c))
+        .or_else(|| containers.iter().find(|c| image_names_mlsdm(c)))
+        .or_else(|| containers.first())
+}
+
+/// The `mlsdm` variable for a workload.
+// Python's `str.endswith` is case-sensitive: `config.YAML` is refused by MLSDM too.
+#[allow(clippy::case_sensitive_file_extension_comparisons)]
+pub fn effective(w: &Object, facts: &Facts) -> Value {
+    let Some(spec) = w.pod_spec() else {
+        return Value::Null;
+    };
+    let Some(container) = mlsdm_container(spec) else {
+        return Value::Null;
+    };
+    let (env, env_from_unresolved) = environment(container, w, facts);
+    let config_path_entry = env.get("CONFIG_PATH");
+    let config_path = config_path_entry
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_CONFIG_PATH)
+        .to_string();
+
+    let mut config_error = Value::Null;
+    let mut config_source = Value::Null;
+    let mut file_config = Value::Null;
+    let mut violations: Vec<String> = Vec::new();
+    // MLSDM_* or CONFIG_PATH may come from an envFrom source whose variables are unknown.
+    let mut undecided: Vec<String> = env_from_unresolved
+        .iter()
+        .map(|why| format!("{why}, so the MLSDM_* and CONFIG_PATH it may set cannot be checked"))
+        .collect();
+    match config_path_entry.map(|e| e.get("source").and_then(Value::as_str)) {
+        Some(Some("value" | "configMapKeyRef"))
+            if config_path_entry
+                .and_then(|e| e.get("value"))
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.contains("$(")) => {}
+        Some(_) => undecided.push(
+            "the value of CONFIG_PATH is not in the audited objects, so the config file MLSDM loads is unknown".into(),
+        ),
+        None => {}
+    }
+    let mounted = if config_path.starts_with('/') {
+        mounted_config(container, spec, &config_path)
+    } else {
+        None
+    };
+    if let Some((cm_name, key)) = &mounted {
+        config_source = json!({"configMap": cm_name, "key": key});
+        match facts.find("ConfigMap", w.namespace.as_deref(), cm_name) {
+            None => {
+                config_error = json!(format!(
+                    "ConfigMap {cm_name} mounted at {config_path} is not among the audited objects"
+                ));
+            }
+            Some(cm) => match cm
+                .json
+                .get("data")
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_str)
+            {
+                None => {
+                    config_error = json!(format!(
+                        "ConfigMap {cm_name} has no key {key} for {config_path}"
+                    ));
+                }
+                Some(text) => {
+                    let (divergent, bad_keys) = yaml11_divergences(text);
+                    let divergent: Vec<String> = divergent
+                        .into_iter()
+                        .map(|d| format!("{cm_name}/{key} {d}"))
+                        .collect();
+                    violations.extend(bad_keys);
+                    match parse_config_text(text) {
+                        Ok(v) => file_config = v,
+                        // `.inf` is refused here but a float to PyYAML: undecided, below.
+                        Err(_) if !divergent.is_empty() => {}
+                        Err(mut e) => {
+                            e.file = format!("{cm_name}/{key}");
+                            config_error = json!(e.to_string());
+                        }
+                    }
+                    undecided.extend(divergent);
+                }
+            },
+        }
+    } else if config_path.starts_with('/') {
+        config_error = json!(format!(
+            "CONFIG_PATH {config_path} is not on a ConfigMap volume mount"
+        ));
+    } else if config_path == DEFAULT_CONFIG_PATH {
+        // The image's own file (packaged as mlsdm/config/default_config.yaml too).
+        file_config = parse_config_text(DEFAULT_CONFIG_TEXT).unwrap_or_default();
+    } else {
+        undecided.push(format!(
+            "CONFIG_PATH {config_path} is relative to the image's working directory, whose files are not audited"
+        ));
+    }
+    // config_loader.py:249-253: only these extensions load; INI files are flattened
+    // (config_loader.py:329-353), which is not modelled here.
+    if config_path.ends_with(".ini") {
+        undecided.push(format!(
+            "CONFIG_PATH {config_path} is an INI file, whose flattening is not modelled"
+        ));
+    } else if !config_path.ends_with(".yaml") && !config_path.ends_with(".yml") {
+        violations.push(format!(
+            "CONFIG_PATH {config_path} does not end in .yaml, .yml or .ini: MLSDM refuses the file (config_loader.py:249-253)"
+        ));
+    }
+
+    let mut merged = if file_config.is_object() {
+        file_config.clone()
+    } else {
+        json!({})
+    };
+    let mut overrides = Map::new();
+    // config_loader.py:355-402: every MLSDM_* variable, lowercased, split on `__` (empty parts
+    // dropped), typed by `_parse_env_value`. No exception: MLSDM_MAX_CONCURRENT,
+    // MLSDM_QUEUE_TIMEOUT and MLSDM_REQUEST_TIMEOUT, read by the bulkhead middleware, are merged
+    // too and crash start-up (measured on 1.2.0).
+    for (name, e) in &env {
+        let Some(rest) = name.strip_prefix("MLSDM_") else {
+            continue;
+        };
+        let path: Vec<String> = rest
+            .to_lowercase()
+            .split("__")
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        if path.is_empty() {
+            continue;
+        }
+        overrides.insert(path.join("."), json!(name));
+        let value = if let Some(v) = e.get("value").and_then(Value::as_str) {
+            if v.contains("$(") {
+                undecided.push(format!(
+                    "{name}={v}: Kubernetes expands $(VAR) references in env values, which is not modelled"
+                ));
+            }
+            parse_env_value(v)
+        } else {
+            undecided.push(format!(
+                "the value of {name} is not in the audited objects, so the {} it sets cannot be checked",
+                path.join(".")
+            ));
+            Value::Null
+        };
+        let mut node = &mut merged;
+        for (i, part) in path.iter().enumerate() {
+            let Value::Object(map) = node else { break };
+            if i + 1 == path.len() {
+                map.insert(part.clone(), value.clone());
+                break;
+            }
+            let next = map.entry(part.clone()).or_insert(Value::Null);
+            if next.is_null() {
+                *next = json!({});
+            } else if !next.is_object() {
+                violations.push(format!(
+                    "{name} sets {} under {}, which is {}, not a mapping: MLSDM refuses to overwrite it (config_loader.py:384-398)",
+                    path.join("."),
+                    path[..=i].join("."),
+                    show(next)
+                ));
+                break;
+            }
+            node = next;
+        }
+    }
+    let unknown: Vec<Value> = merged
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| !ALLOWED_TOP_LEVEL_KEYS.contains(&k.as_str()))
+        .map(|k| json!(k))
+        .collect();
+    let configured = file_config.is_object() || !overrides.is_empty();
+    if config_error.is_null() {
+        violations.extend(validate_config(&merged));
+    }
+    // The dimension the process runs with (/status config.dimension): the validated config's,
+    // whose default is 384 (config_schema.py:426); `EMBEDDING_DIM` is not read on this path
+    // (api/app.py:121-130 builds the engine with the config's dimension).
+    let running_dimension = if config_error.is_null()
+        && undecided.is_empty()
+        && violations.is_empty()
+        && unknown.is_empty()
+    {
+        lookup(&merged, "dimension")
+            .and_then(as_int)
+            .map_or(json!(DEFAULT_DIMENSION), |d| json!(d))
+    } else {
+        Value::Null
+    };
+    json!({
+        "container": container.get("name"),
+        "env": env,
+        "configPath": config_path,
+        "configMounted": mounted.is_some(),
+        "configSource": config_source,
+        "configError": config_error,
+        "fileConfig": file_config,
+        "config": if configured { merged } else { Value::Null },
+        "envOverrides": overrides,
+        "unknownTopLevelKeys": unknown,
+        "allowedTopLevelKeys": ALLOWED_TOP_LEVEL_KEYS,
+        "configViolations": violations,
+        "configUndecided": undecided,
+        "envFromUnresolved": env_from_unresolved,
+        "runningDimension": running_dimension,
+    })
+}

@@ -1,0 +1,203 @@
+//! MLSDM detection and config validation tests.
+
+use super::validate::{as_float, parse_env_value, validate_config};
+use super::yaml::{parse_config_text, yaml11_divergences};
+use super::*;
+
+/// This tool's own image and variables are not MLSDM's (an audit of a namespace that runs
+/// the in-cluster CronJob as a Deployment probed the auditor as the service).
+#[test]
+fn the_auditor_is_not_mlsdm() {
+    for (container, want) in [
+        (
+            json!({"image": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0"}),
+            true,
+        ),
+        (
+            json!({"image": "registry.example:5000/team/mlsdm@sha256:abc"}),
+            true,
+        ),
+        (
+            json!({"image": "ghcr.io/neuron7x/mlsdm-audit:0.1.0"}),
+            false,
+        ),
+        (json!({"image": "mlsdm-audit"}), false),
+        (json!({"image": "ghcr.io/mlsdm-team/redis:7"}), false),
+        (
+            json!({"image": "x", "env": [{"name": "MLSDM_AUDIT_KEY_PASSPHRASE"}]}),
+            false,
+        ),
+        (
+            json!({"image": "x", "env": [{"name": "MLSDM_ENV", "value": "prod"}]}),
+            true,
+        ),
+        (
+            json!({"image": "x", "env": [{"name": "LLM_BACKEND", "value": "local"}]}),
+            true,
+        ),
+    ] {
+        assert_eq!(super::runs_mlsdm(&container), want, "{container}");
+    }
+}
+
+fn broken(yaml: &str) -> Vec<String> {
+    validate_config(&parse_config_text(yaml).unwrap())
+}
+
+#[test]
+fn accepted_configs_break_no_rule() {
+    for ok in [
+        "",
+        "dimension: 384\nstrict_mode: true\npelm:\n  capacity: 20000\nmoral_filter:\n  threshold: 0.5\n  adapt_rate: 0.05\n  min_threshold: 0.3\n  max_threshold: 0.9\ncognitive_rhythm:\n  wake_duration: 8\n  sleep_duration: 3\n",
+        DEFAULT_CONFIG_TEXT,
+        "moral_filter:\n  threshold: 0.9\n",
+        "moral_filter:\n  threshold: '0.1'\n  min_threshold: 0.1\n",
+        "pelm:\n  capacity: 100\n",
+        "pelm:\n  capacity: 99\npelm:\n  capacity: 100\n",
+        "pelm:\n  capacity: 1000000\n  unknown_sub_key: 1\n",
+        "dimension: 2\nontology_matcher:\n  ontology_vectors: [[1, 0], [0, 1]]\n",
+        "dimension: 384.0\n",
+        "multi_level_memory:\n  lambda_l1: 1\n  lambda_l2: 1\n  lambda_l3: 1\n",
+        "api:\n  priority:\n    default_priority: HIGH\n",
+        "drift_logging: null\nneurolang:\n  mode: disabled\n  checkpoint_path: null\n",
+    ] {
+        assert_eq!(broken(ok), Vec::<String>::new(), "{ok}");
+    }
+}
+
+#[test]
+fn refused_configs_name_the_field_and_the_rule() {
+    for (bad, want) in [
+        (
+            "dimension: 768\n",
+            "ontology vector dimension (384) (the default ontology) must match dimension (768)",
+        ),
+        (
+            "moral_filter:\n  threshold: 0.95\n",
+            "moral_filter.threshold = 0.95: must be >= 0.1 and <= 0.9",
+        ),
+        (
+            "moral_filter:\n  threshold: 0.2\n",
+            "moral_filter.threshold (0.2) must be >= min_threshold (0.3)",
+        ),
+        (
+            "moral_filter:\n  min_threshold: 0.9\n",
+            "moral_filter.min_threshold (0.9) must be < max_threshold (0.9)",
+        ),
+        ("dimension: 1\n", "dimension = 1: must be in 2..4096"),
+        ("dimension: 4097\n", "dimension = 4097: must be in 2..4096"),
+        (
+            "dimension: 384.5\n",
+            "dimension = 384.5: must be an integer",
+        ),
+        ("dimension:\n", "dimension = null: must be an integer"),
+        (
+            "pelm:\n  capacity: 99\n",
+            "pelm.capacity = 99: must be in 100..1000000",
+        ),
+        ("pelm:\n", "pelm = null: must be a mapping"),
+        (
+            "multi_level_memory:\n  lambda_l3: 0\n",
+            "multi_level_memory.lambda_l3 = 0: must be > 0 and <= 1",
+        ),
+        (
+            "multi_level_memory:\n  lambda_l2: 0.6\n",
+            "decay rates must follow",
+        ),
+        (
+            "multi_level_memory:\n  theta_l1: 2.0\n",
+            "theta_l2 (2) must be > theta_l1 (2)",
+        ),
+        (
+            "cognitive_rhythm:\n  wake_duration: 0\n",
+            "cognitive_rhythm.wake_duration = 0: must be in 1..100",
+        ),
+        (
+            "neurolang:\n  mode: lazy\n",
+            "neurolang.mode = \"lazy\": must be one of",
+        ),
+        (
+            "drift_logging: quiet\n",
+            "drift_logging = \"quiet\": must be one of silent, verbose",
+        ),
+        (
+            "strict_mode: maybe\n",
+            "strict_mode = \"maybe\": must be a boolean",
+        ),
+        (
+            "ontology_matcher:\n  ontology_vectors: []\n",
+            "cannot be empty",
+        ),
+        (
+            "ontology_matcher:\n  ontology_vectors: [[1, 0], [1]]\n",
+            "same length",
+        ),
+        (
+            "dimension: 2\nontology_matcher:\n  ontology_vectors: [[1, 0]]\n  ontology_labels: [a, b]\n",
+            "number of ontology_labels (2)",
+        ),
+        (
+            "ontology_matcher:\n  ontology_labels: [1, 2]\n",
+            "must be a list of strings",
+        ),
+        (
+            "api:\n  max_concurrent_requests: 0\n",
+            "api.max_concurrent_requests = 0: must be in 1..10000",
+        ),
+    ] {
+        let got = broken(bad);
+        assert!(
+            got.iter().any(|m| m.contains(want)),
+            "{bad:?}: want {want:?}, got {got:?}"
+        );
+        assert!(
+            got.iter().all(|m| m.contains(".py:")),
+            "{got:?} cites upstream lines"
+        );
+    }
+}
+
+#[test]
+fn plain_scalars_read_differently_by_yaml_1_1_are_found() {
+    let text = "a: y\nb: 1e3\nc: 012\nd: 1:30\ne: 2024-01-01\nf: .inf\ng: 0o7\nh: 1.0e+3\n\
+                i: 'y'\nj: yes\nk: 1_000\nl: 0.5\nm: 384\nkey: -0.25\no: ~\np: 0x1F\nq: text\nN: 1\n";
+    let found = yaml11_divergences(text).0;
+    let lines: Vec<&str> = found.iter().map(|d| d.split(':').next().unwrap()).collect();
+    // `N` as a key is a boolean to YAML 1.2's parser here, a string to PyYAML.
+    assert_eq!(
+        lines,
+        [
+            "line 1", "line 2", "line 3", "line 4", "line 5", "line 6", "line 7", "line 18"
+        ],
+        "{found:?}"
+    );
+    assert_eq!(yaml11_divergences(DEFAULT_CONFIG_TEXT), (vec![], vec![]));
+    let (_, keys) = yaml11_divergences(
+        "neuro_hybrid:
+  module_overrides:
+    1: true
+    'two': true
+    three: true
+pelm:
+  1: 2
+",
+    );
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].contains("key `1` (line 3)"), "{keys:?}");
+}
+
+#[test]
+fn env_values_are_typed_as_mlsdm_types_them() {
+    assert_eq!(parse_env_value("1"), json!(true));
+    assert_eq!(parse_env_value("0"), json!(false));
+    assert_eq!(parse_env_value("Yes"), json!(true));
+    assert_eq!(parse_env_value("768"), json!(768));
+    assert_eq!(parse_env_value(" 1_000 "), json!(1000));
+    assert_eq!(parse_env_value("0.95"), json!(0.95));
+    assert_eq!(parse_env_value("1e3"), json!(1000.0));
+    assert_eq!(parse_env_value("nan"), json!("nan"));
+    assert_eq!(parse_env_value("verbose"), json!("verbose"));
+    assert_eq!(as_float(&json!("nan")).map(f64::is_nan), Some(true));
+    let nan = validate_config(&json!({"moral_filter": {"threshold": "nan"}}));
+    assert!(nan[0].starts_with("moral_filter.threshold"), "{nan:?}");
+}

@@ -1,0 +1,183 @@
+//! MLSDM's config text as MLSDM reads it: PyYAML's YAML 1.1 plain scalars, where they diverge
+//! from this crate's YAML 1.2 parser, and the image's default config.
+
+use serde_json::{Value, json};
+
+/// The image's `config/default_config.yaml` (MLSDM 1.2.0), loaded when `CONFIG_PATH` is unset.
+pub(super) const DEFAULT_CONFIG_TEXT: &str = include_str!("default_config.yaml");
+
+/// `yaml.safe_load(f) or {}` (config_loader.py:318-325): an empty or falsy document is `{}`; any
+/// other non-mapping makes `SystemConfig(**config)` fail.
+/// What PyYAML's `SafeLoader` (YAML 1.1 resolvers, `yaml/resolver.py`) makes of a plain scalar;
+/// `None` for what JSON cannot hold (timestamps, infinities, NaN).
+pub(super) fn pyyaml_plain(s: &str) -> Option<Value> {
+    let digits =
+        |t: &str, ok: fn(u8) -> bool| !t.is_empty() && t.bytes().all(|c| c == b'_' || ok(c));
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Some(Value::Bool(true));
+        }
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Some(Value::Bool(false));
+        }
+        _ => {}
+    }
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let plain: String = body.chars().filter(|c| *c != '_').collect();
+    let int = |v: Option<i64>| v.map(|v| json!(if neg { -v } else { v }));
+    if let Some(b) = body.strip_prefix("0b") {
+        return if digits(b, |c| matches!(c, b'0' | b'1')) {
+            int(i64::from_str_radix(&plain[2..], 2).ok())
+        } else {
+            Some(json!(s))
+        };
+    }
+    if let Some(h) = body.strip_prefix("0x") {
+        return if digits(h, |c| c.is_ascii_hexdigit()) {
+            int(i64::from_str_radix(&plain[2..], 16).ok())
+        } else {
+            Some(json!(s))
+        };
+    }
+    if body.len() > 1 && body.starts_with('0') && digits(&body[1..], |c| (b'0'..=b'7').contains(&c))
+    {
+        return int(i64::from_str_radix(&plain[1..], 8).ok());
+    }
+    if body == "0"
+        || (body.starts_with(|c: char| c.is_ascii_digit() && c != '0')
+            && digits(body, |c| c.is_ascii_digit()))
+    {
+        return int(plain.parse().ok());
+    }
+    // Sexagesimal (`1:30`), timestamps, `.inf` and `.nan`: not modelled.
+    if body.contains(':') && body.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() >= 8 && s.as_bytes()[4] == b'-' && s[..4].bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if matches!(body, ".inf" | ".Inf" | ".INF") || matches!(s, ".nan" | ".NaN" | ".NAN") {
+        return None;
+    }
+    // `[0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)?` or `\.[0-9][0-9_]*([eE][-+][0-9]+)?`
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let float = mantissa.split_once('.').is_some_and(|(a, b)| {
+        let a_ok = if a.is_empty() {
+            b.starts_with(|c: char| c.is_ascii_digit())
+        } else {
+            a.starts_with(|c: char| c.is_ascii_digit()) && digits(a, |c| c.is_ascii_digit())
+        };
+        a_ok && (b.is_empty() || digits(b, |c| c.is_ascii_digit()))
+    }) && exponent.is_none_or(|e| {
+        e.starts_with(['-', '+']) && e.len() > 1 && e[1..].bytes().all(|c| c.is_ascii_digit())
+    });
+    if float {
+        let v: f64 = plain.parse().ok()?;
+        return serde_json::Number::from_f64(if neg { -v } else { v }).map(Value::Number);
+    }
+    Some(json!(s))
+}
+
+/// Plain scalars that PyYAML (YAML 1.1, what MLSDM loads its config with) and this crate's
+/// YAML 1.2 parser read as different values (`y`, `1e3`, `012`, `1:30`, a date...): the config
+/// MLSDM validates is then not the one audited, so these make the result undecided (first list).
+/// The second list: keys of `neuro_hybrid.module_overrides` that PyYAML reads as something other
+/// than a string, which its `dict[str, bool]` refuses (config_schema.py:177-180); the JSON model
+/// here turns every key into a string, so they are found on the text.
+pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
+    use granit_parser::Event;
+    // (is a mapping, the next node is a key, the current key)
+    let mut stack: Vec<(bool, bool, Option<String>)> = Vec::new();
+    let (mut divergent, mut bad_keys) = (Vec::new(), Vec::new());
+    for event in granit_parser::Parser::new_from_str(text) {
+        let Ok((event, span)) = event else { break };
+        let node = matches!(
+            event,
+            Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+        );
+        let mut is_key = false;
+        if node && let Some((true, key_next, key)) = stack.last_mut() {
+            is_key = *key_next;
+            *key_next = !*key_next;
+            if is_key {
+                *key = None;
+            }
+        }
+        match event {
+            Event::MappingStart(..) => stack.push((true, true, None)),
+            Event::SequenceStart(..) => stack.push((false, false, None)),
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            Event::Scalar(v, style, _, tag) => {
+                let plain = style == granit_parser::ScalarStyle::Plain && tag.is_none();
+                let theirs = if plain {
+                    pyyaml_plain(&v)
+                } else {
+                    Some(json!(v.as_ref()))
+                };
+                if plain {
+                    let ours =
+                        serde_saphyr::from_str::<Value>(&v).unwrap_or_else(|_| json!(v.as_ref()));
+                    let same = match (&theirs, &ours) {
+                        (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
+                        (Some(theirs), ours) => theirs == ours,
+                        (None, _) => false,
+                    };
+                    if !same {
+                        divergent.push(format!(
+                            "line {}: the plain value `{v}` reads differently in YAML 1.1 (PyYAML, which MLSDM uses) and YAML 1.2; quote it or write it unambiguously",
+                            span.start.line()
+                        ));
+                    }
+                }
+                if is_key {
+                    let path: Vec<&str> = stack[..stack.len() - 1]
+                        .iter()
+                        .filter_map(|(_, _, k)| k.as_deref())
+                        .collect();
+                    if path == ["neuro_hybrid", "module_overrides"]
+                        && !theirs.as_ref().is_some_and(Value::is_string)
+                    {
+                        bad_keys.push(format!(
+                            "neuro_hybrid.module_overrides key `{v}` (line {}) is not a string to PyYAML: must be a mapping of names to booleans (config_schema.py:177-180)",
+                            span.start.line()
+                        ));
+                    }
+                    if let Some((_, _, key)) = stack.last_mut() {
+                        *key = Some(v.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (divergent, bad_keys)
+}
+
+/// PyYAML keeps the last of duplicate keys, so the later value is the one MLSDM validates.
+/// An error has the place in the text and no file: the caller names the ConfigMap key.
+pub(super) fn parse_config_text(text: &str) -> Result<Value, crate::diag::Diagnostic> {
+    let mut options = serde_saphyr::Options::default();
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    match serde_saphyr::from_str_with_options::<Value>(text, options) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(Value::Null | Value::Bool(false)) => Ok(json!({})),
+        Ok(Value::String(s)) if s.is_empty() => Ok(json!({})),
+        Ok(Value::Array(a)) if a.is_empty() => Ok(json!({})),
+        Ok(Value::Number(n)) if n.as_f64() == Some(0.0) => Ok(json!({})),
+        Ok(_) => Err(crate::diag::Diagnostic::file("", "not a YAML mapping")),
+        Err(e) => Err(crate::diag::Diagnostic::yaml("", &e)),
+    }
+}

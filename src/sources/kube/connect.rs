@@ -1,0 +1,185 @@
+//! Reaching the cluster as kubectl does (kubeconfig, context, in-cluster config), and describing
+//! what went wrong without quoting a credential.
+
+use super::ClusterOptions;
+use super::api::{Api, RateLimiter};
+use super::deadline::DeadlineLayer;
+use super::error::{ClusterError, ClusterErrorKind};
+use super::exec::run_exec_plugin;
+use std::sync::Arc;
+
+/// Why `connect` failed: the user's configuration (exit 2) or the cluster (exit 3).
+#[derive(Debug)]
+pub enum ConnectError {
+    /// A missing, empty or malformed kubeconfig, or a credential setting that cannot work.
+    Config(String),
+    Cluster(ClusterError),
+}
+
+/// Not echoed: a credential file's content (a bearer token may be on a neighbouring line).
+pub(super) const NOT_SHOWN: &str = "its content is not shown: it may hold credentials";
+
+/// A kubeconfig problem, described without quoting the file: YAML errors carry only where.
+pub(crate) fn kubeconfig_error(e: &kube::config::KubeconfigError) -> String {
+    use kube::config::{KubeconfigError as K, LoadDataError as D};
+    let data = |what: &str, d: &D| match d {
+        D::DecodeBase64(_) => format!("{what}-data is not valid base64"),
+        D::ReadFile(io, path) => format!("cannot read the {what} file {}: {io}", path.display()),
+        D::NoBase64DataOrFile => format!("no {what} data or file"),
+    };
+    match e {
+        K::Parse(err) => {
+            let at = err.location().map_or_else(String::new, |l| {
+                format!(" at line {}, column {}", l.line(), l.column())
+            });
+            format!("not a valid kubeconfig: a YAML syntax or structure error{at} ({NOT_SHOWN})")
+        }
+        K::ReadConfig(io, _) => format!("cannot read: {io}"),
+        K::CurrentContextNotSet => {
+            "no current-context (set current-context in the file or pass --context)".to_string()
+        }
+        K::LoadCertificateAuthority(d) => data("certificate-authority", d),
+        K::LoadClientCertificate(d) => data("client-certificate", d),
+        K::LoadClientKey(d) => data("client-key", d),
+        K::ParseCertificates(_) => format!("a certificate is not valid PEM ({NOT_SHOWN})"),
+        K::ParseClusterUrl(_) => "the cluster's server is not a valid URL".to_string(),
+        K::ParseProxyUrl(_) => "the cluster's proxy-url is not a valid URL".to_string(),
+        // The rest carry no file content (context and cluster names at most).
+        other => other.to_string(),
+    }
+}
+
+/// A client authentication problem (token, exec plugin), described without credentials: exec
+/// plugin output and auth-provider details are never quoted.
+pub(super) fn auth_error(e: &kube::client::AuthError) -> String {
+    use kube::client::AuthError as A;
+    match e {
+        A::InvalidBasicAuth(_) => {
+            "the kubeconfig's username/password is not a valid HTTP header value".to_string()
+        }
+        A::InvalidBearerToken(_) => {
+            "the bearer token is not a valid HTTP header value".to_string()
+        }
+        A::MalformedTokenExpirationDate(_) => {
+            "the exec credential plugin's expirationTimestamp is not a valid time".to_string()
+        }
+        A::AuthExecStart(io) => format!("cannot start the exec credential plugin: {io}"),
+        // Not the command either: kube-rs renders it with the plugin's environment (`env:`).
+        A::AuthExecRun { out, .. } => format!(
+            "the exec credential plugin failed ({}; its command, environment and output are not shown: they may hold credentials)",
+            out.status
+        ),
+        A::AuthExecParse(err) => {
+            let at = err.location().map_or_else(String::new, |l| {
+                format!(" (line {}, column {})", l.line(), l.column())
+            });
+            format!(
+                "the exec credential plugin's output is not a valid ExecCredential{at}; its output is not shown: it may hold credentials"
+            )
+        }
+        A::AuthExec(_) => {
+            "the exec credential plugin or auth-provider failed (details are not shown: they may hold credentials)".to_string()
+        }
+        A::ReadTokenFile(io, path) => {
+            format!("cannot read the token file {}: {io}", path.display())
+        }
+        A::ParseTokenKey(_) => format!("the auth-provider's token-key is not valid ({NOT_SHOWN})"),
+        other => other.to_string(),
+    }
+}
+
+/// An authentication error anywhere in an error's source chain, described safely.
+pub(super) fn auth_in_chain(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(a) = err.downcast_ref::<kube::client::AuthError>() {
+            return Some(auth_error(a));
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// Which kubeconfig kube-rs reads without --kubeconfig, for messages.
+pub(super) fn default_kubeconfig() -> String {
+    match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(v) => format!("$KUBECONFIG ({})", v.to_string_lossy()),
+        None => "~/.kube/config".to_string(),
+    }
+}
+
+/// Loads kubeconfig (flags, $KUBECONFIG, ~/.kube/config) or in-cluster config, like kubectl.
+pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, String), ConnectError> {
+    let options = kube::config::KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
+    let mut config = match &opts.kubeconfig {
+        Some(path) => {
+            let named = |why: String| ConnectError::Config(format!("--kubeconfig {}: {why}", path.display()));
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| named(kubeconfig_error(&e)))?;
+            if kc.clusters.is_empty() && kc.contexts.is_empty() {
+                return Err(named("no clusters and no contexts: the file is empty or not a kubeconfig".into()));
+            }
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| named(kubeconfig_error(&e)))?
+        }
+        None if opts.context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| {
+                ConnectError::Config(format!("{}: {}", default_kubeconfig(), kubeconfig_error(&e)))
+            })?,
+        None => kube::Config::infer().await.map_err(|e| {
+            let kubeconfig = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<kube::config::KubeconfigError>());
+            ConnectError::Config(match kubeconfig {
+                Some(kube::config::KubeconfigError::FindPath) | None => "no cluster configuration: no kubeconfig and not running in a pod (give --kubeconfig, set KUBECONFIG, or run in a pod)".to_string(),
+                Some(kube::config::KubeconfigError::ReadConfig(io, _)) if io.kind() == std::io::ErrorKind::NotFound => format!(
+                    "no cluster configuration: {} does not exist and this is not a pod (give --kubeconfig, set KUBECONFIG, or run in a pod)",
+                    default_kubeconfig()
+                ),
+                Some(k) => format!("{}: {}", default_kubeconfig(), kubeconfig_error(k)),
+            })
+        })?,
+    };
+    config.connect_timeout = Some(opts.timeout);
+    config.read_timeout = Some(opts.timeout);
+    // Retries are ours: bounded, and honouring Retry-After.
+    config.default_retry = false;
+    let server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    let namespace = config.default_namespace.clone();
+    // kube-rs would run an exec credential plugin synchronously and without a bound (twice):
+    // it is run here, once, with a deadline, and its answer takes the plugin's place.
+    run_exec_plugin(&mut config, &server, opts.timeout)?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map(|b| b.with_layer(&DeadlineLayer(opts.timeout)).build())
+        .map_err(|e| match &e {
+            // Credentials the kubeconfig names but that cannot work: the user's input.
+            kube::Error::Auth(
+                a @ (kube::client::AuthError::AuthExecStart(_)
+                | kube::client::AuthError::MissingCommand
+                | kube::client::AuthError::ReadTokenFile(..)
+                | kube::client::AuthError::InvalidBearerToken(_)
+                | kube::client::AuthError::InvalidBasicAuth(_)),
+            ) => ConnectError::Config(format!("kubeconfig user for {server}: {}", auth_error(a))),
+            _ => ConnectError::Cluster(ClusterError::new(
+                ClusterErrorKind::of(&e),
+                &server,
+                &auth_in_chain(&e).unwrap_or_else(|| e.to_string()),
+            )),
+        })?;
+    let api = Api {
+        client,
+        limiter: Arc::new(RateLimiter::new(opts.qps, opts.burst)),
+        server: server.clone(),
+        timeout: opts.timeout,
+        counter: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+    };
+    Ok((api, opts.context.clone(), namespace))
+}

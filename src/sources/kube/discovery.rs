@@ -1,0 +1,260 @@
+//! Which resource serves each kind: API discovery (GET /api, /apis and the group versions), the
+//! built-in table's kinds at their candidate versions, and the kinds only custom checks name,
+//! found as kubectl finds them.
+
+use super::api::Api;
+use super::error::{ClusterError, ClusterErrorKind};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery};
+use std::collections::BTreeSet;
+
+/// Discovery, aggregated first; servers without it answer zero groups, so fall back to legacy.
+pub(super) async fn discover(api: &Api) -> Result<Discovery, ClusterError> {
+    let _running = crate::activity::start(format!("API discovery at {}", api.server));
+    // kube's discovery does not go through our limiter; it is a handful of requests.
+    let classify = |e: kube::Error| api.fatal(&e);
+    let aggregated = Discovery::new(api.client.clone()).run_aggregated().await;
+    match aggregated {
+        Ok(d) if d.groups().count() > 0 => Ok(d),
+        Ok(_) => Discovery::new(api.client.clone())
+            .run()
+            .await
+            .map_err(classify),
+        Err(e) => {
+            let err = classify(e);
+            if matches!(
+                err.kind,
+                ClusterErrorKind::Unauthorized | ClusterErrorKind::Tls | ClusterErrorKind::Connect
+            ) {
+                return Err(err);
+            }
+            Discovery::new(api.client.clone())
+                .run()
+                .await
+                .map_err(classify)
+        }
+    }
+}
+
+/// A kind found in discovery, or None when the server does not serve it.
+pub(super) type Resolved = Option<(ApiResource, ApiCapabilities)>;
+
+pub(super) fn resolve(
+    d: &Discovery,
+    kind: &str,
+    candidates: &[(&str, &str)],
+) -> Option<(ApiResource, ApiCapabilities)> {
+    for (group, version) in candidates {
+        if let Some(g) = d.get(group)
+            && let Some(found) = g
+                .versioned_resources(version)
+                .into_iter()
+                .find(|(r, _)| r.kind == kind)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// How a kind that only custom checks name was found in discovery.
+pub(super) enum Named {
+    Found(ApiResource, ApiCapabilities),
+    /// No group serves the kind at any version (a CRD not installed, or a misspelt kind).
+    NotServed,
+    /// It cannot be read as the checks name it: why, for their `error`.
+    Unreadable(String),
+}
+
+/// Every group/version that serves `kind`, group by group (the core group first; discovery's
+/// map has no order), each group's preferred version first, then its others most stable first.
+pub(super) fn serving(d: &Discovery, kind: &str) -> Vec<(ApiResource, ApiCapabilities)> {
+    let mut groups: Vec<_> = d.groups().collect();
+    groups.sort_by_key(|g| g.name());
+    let mut found = Vec::new();
+    for g in groups {
+        let preferred = g.preferred_version_or_latest();
+        let versions = std::iter::once(preferred).chain(g.versions().filter(|v| *v != preferred));
+        for version in versions {
+            found.extend(
+                g.versioned_resources(version)
+                    .into_iter()
+                    .filter(|(r, _)| r.kind == kind),
+            );
+        }
+    }
+    found
+}
+
+/// Finds a kind that only custom checks name, as kubectl resolves `kubectl get KIND`: at the one
+/// version the checks name, else in the core group or the one group that serves it, at that
+/// group's preferred version (else its most stable one). Before, only each group's preferred
+/// version was searched, so a CronJob served in batch/v1beta1 (Kubernetes 1.20, where batch
+/// prefers v1) was called "not served" and its checks no-data, though the cluster was never asked.
+pub(super) fn resolve_named(d: &Discovery, kind: &str, versions: &BTreeSet<&str>) -> Named {
+    choose(kind, versions, serving(d, kind))
+}
+
+/// The choice `resolve_named` makes among what serves `kind` (in `serving`'s order).
+fn choose(
+    kind: &str,
+    versions: &BTreeSet<&str>,
+    served: Vec<(ApiResource, ApiCapabilities)>,
+) -> Named {
+    let listable = |(r, caps): (ApiResource, ApiCapabilities)| {
+        if caps.supports_operation(kube::discovery::verbs::LIST) {
+            Named::Found(r, caps)
+        } else {
+            Named::Unreadable(format!(
+                "the server does not allow listing {} ({}): no object of kind {kind} can be read",
+                r.plural, r.api_version
+            ))
+        }
+    };
+    let where_served = || {
+        served
+            .iter()
+            .map(|(r, _)| r.api_version.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match versions.iter().collect::<Vec<_>>().as_slice() {
+        [] if served.is_empty() => Named::NotServed,
+        [] => {
+            let groups: BTreeSet<&str> = served.iter().map(|(r, _)| r.group.as_str()).collect();
+            if groups.len() > 1 && !groups.contains("") {
+                return Named::Unreadable(format!(
+                    "the server serves kind {kind} in several API groups ({}): name one in match.kinds as group/version/{kind}",
+                    where_served()
+                ));
+            }
+            // The core group first (as kubectl's `Event` is core's), else the one group's best.
+            served
+                .iter()
+                .find(|(r, _)| r.group.is_empty())
+                .or_else(|| served.first())
+                .cloned()
+                .map_or(Named::NotServed, listable)
+        }
+        [version] => match served.iter().find(|(r, _)| r.api_version == **version) {
+            Some(found) => listable(found.clone()),
+            None if served.is_empty() => Named::NotServed,
+            None => Named::Unreadable(format!(
+                "the server has no resource of kind {kind} in {version} (it serves {kind} in {})",
+                where_served()
+            )),
+        },
+        several => Named::Unreadable(format!(
+            "checks match kind {kind} at {}; a live audit lists a kind at one version: name the same one (or none) in every check's match.kinds",
+            several
+                .iter()
+                .map(|v| **v)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Named, choose};
+    use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+    use std::collections::BTreeSet;
+
+    fn served(group: &str, version: &str, verbs: &[&str]) -> (ApiResource, ApiCapabilities) {
+        let api_version = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        (
+            ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version,
+                kind: "Widget".into(),
+                plural: "widgets".into(),
+            },
+            ApiCapabilities {
+                scope: Scope::Namespaced,
+                subresources: Vec::new(),
+                operations: verbs.iter().map(ToString::to_string).collect(),
+            },
+        )
+    }
+
+    fn found(n: &Named) -> Option<&str> {
+        match n {
+            Named::Found(r, _) => Some(r.api_version.as_str()),
+            _ => None,
+        }
+    }
+
+    fn why(n: &Named) -> &str {
+        match n {
+            Named::Unreadable(why) => why,
+            _ => "",
+        }
+    }
+
+    #[test]
+    fn a_kind_only_custom_checks_name_is_chosen_as_kubectl_would() {
+        let list = &["get", "list"];
+        let none = BTreeSet::new();
+        // No version named: the first (preferred) version of the one group serving it.
+        let n = choose(
+            "Widget",
+            &none,
+            vec![
+                served("a.example", "v1", list),
+                served("a.example", "v1beta1", list),
+            ],
+        );
+        assert_eq!(found(&n), Some("a.example/v1"));
+        // The version a check names, even when it is not the preferred one.
+        let named = BTreeSet::from(["a.example/v1beta1"]);
+        let n = choose(
+            "Widget",
+            &named,
+            vec![
+                served("a.example", "v1", list),
+                served("a.example", "v1beta1", list),
+            ],
+        );
+        assert_eq!(found(&n), Some("a.example/v1beta1"));
+        // Named but served only elsewhere: an error saying where it is served.
+        let n = choose("Widget", &named, vec![served("a.example", "v1", list)]);
+        assert!(
+            why(&n).contains(
+                "no resource of kind Widget in a.example/v1beta1 (it serves Widget in a.example/v1)"
+            ),
+            "{}",
+            why(&n)
+        );
+        // Served nowhere: not served (no-data saying so), whatever the version named.
+        assert!(matches!(choose("Widget", &none, vec![]), Named::NotServed));
+        assert!(matches!(choose("Widget", &named, vec![]), Named::NotServed));
+        // Two groups and no version: ambiguous, unless the core group is one of them.
+        let two = vec![
+            served("a.example", "v1", list),
+            served("b.example", "v1", list),
+        ];
+        assert!(why(&choose("Widget", &none, two)).contains("several API groups"));
+        let with_core = vec![served("", "v1", list), served("b.example", "v1", list)];
+        assert_eq!(found(&choose("Widget", &none, with_core)), Some("v1"));
+        // Checks naming two versions: an error, not a guess.
+        let both = BTreeSet::from(["a.example/v1", "a.example/v1beta1"]);
+        let n = choose("Widget", &both, vec![served("a.example", "v1", list)]);
+        assert!(
+            why(&n).contains("at a.example/v1 and a.example/v1beta1"),
+            "{}",
+            why(&n)
+        );
+        // Served without `list`: nothing can be read, said as such.
+        let n = choose("Widget", &none, vec![served("a.example", "v1", &["get"])]);
+        assert!(
+            why(&n).contains("does not allow listing widgets"),
+            "{}",
+            why(&n)
+        );
+    }
+}

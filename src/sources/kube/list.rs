@@ -1,0 +1,209 @@
+//! Listing one kind: paged (500 a page, opaque continue tokens), and complete or an error.
+
+use super::api::{Api, status_message};
+use super::error::{ClusterError, ClusterErrorKind};
+use http::StatusCode;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+pub(super) fn list_path(r: &ApiResource, namespace: Option<&str>) -> String {
+    let base = if r.group.is_empty() {
+        format!("/api/{}", r.version)
+    } else {
+        format!("/apis/{}/{}", r.group, r.version)
+    };
+    match namespace {
+        Some(ns) => format!("{base}/namespaces/{ns}/{}", r.plural),
+        None => format!("{base}/{}", r.plural),
+    }
+}
+
+pub(super) fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// What went wrong listing one kind.
+pub(super) enum ListError {
+    /// 403: the audit's RBAC lacks list on this resource.
+    Forbidden(String),
+    NotServed,
+    Other(String),
+    Fatal(ClusterError),
+}
+
+/// Lists every object of a kind, page by page (limit 500, opaque continue tokens). A list that
+/// does not complete (an error on a later page, a token that repeats or never ends, a page
+/// without an `items` array) is an error for the whole kind: a partial list is never evaluated.
+pub(super) async fn list_all(
+    api: &Api,
+    r: &ApiResource,
+    caps: &ApiCapabilities,
+    namespace: Option<&str>,
+    metadata_only: bool,
+    max_pages: u32,
+) -> Result<Vec<Value>, ListError> {
+    let scope_ns = if caps.scope == Scope::Namespaced {
+        namespace
+    } else {
+        None
+    };
+    let path = list_path(r, scope_ns);
+    let _running = crate::activity::start(format!("listing {} from {}", r.plural, api.server));
+    let accept = if metadata_only {
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    } else {
+        "application/json"
+    };
+    let mut items = Vec::new();
+    let mut cont: Option<String> = None;
+    let mut seen_tokens = BTreeSet::new();
+    let mut pages: u32 = 0;
+    // `page` counts from 1: the page where the list broke off.
+    let incomplete = |page: u32, why: String| {
+        ListError::Other(format!(
+            "{}: listing {} did not complete: {why} (page {page}); a partial list is not evaluated",
+            api.server, r.plural
+        ))
+    };
+    loop {
+        let mut q = format!("{path}?limit=500");
+        if let Some(c) = &cont {
+            q.push_str("&continue=");
+            q.push_str(&encode(c));
+        }
+        let a = api.get(&q, accept).await.map_err(ListError::Fatal)?;
+        match a.status {
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED => {
+                return Err(ListError::Fatal(ClusterError::new(
+                    ClusterErrorKind::Unauthorized,
+                    &api.server,
+                    "",
+                )));
+            }
+            StatusCode::FORBIDDEN => {
+                let scope = scope_ns.map_or("cluster-wide".to_string(), |ns| {
+                    format!("in namespace {ns}")
+                });
+                return Err(ListError::Forbidden(format!(
+                    "forbidden (403) listing {} {scope}: {}; grant the audit's ServiceAccount `list` on `{}` in API group \"{}\" (see deploy/rbac.yaml)",
+                    r.plural,
+                    status_message(&a.body),
+                    r.plural,
+                    r.group
+                )));
+            }
+            // 404 on the first page: the kind is not served (a CRD removed since discovery).
+            StatusCode::NOT_FOUND if pages == 0 => return Err(ListError::NotServed),
+            // On a later page the kind was served: the earlier pages are not the whole list.
+            s @ (StatusCode::NOT_FOUND | StatusCode::GONE) if pages > 0 => {
+                return Err(incomplete(
+                    pages + 1,
+                    format!(
+                        "the continue page answered {}: {}",
+                        s.as_u16(),
+                        status_message(&a.body)
+                    ),
+                ));
+            }
+            s => {
+                return Err(ListError::Other(format!(
+                    "{} answered {} listing {}: {}",
+                    api.server,
+                    s.as_u16(),
+                    r.plural,
+                    status_message(&a.body)
+                )));
+            }
+        }
+        let page: Value = serde_json::from_slice(&a.body).map_err(|e| {
+            ListError::Other(format!(
+                "{}: listing {} returned invalid JSON: {e}",
+                api.server, r.plural
+            ))
+        })?;
+        let page_items = match page.get("items") {
+            Some(Value::Array(list)) => list.clone(),
+            // kube-apiserver builds metadata-only pages by appending to a nil slice, so an empty
+            // one is encoded `items: null`. Full lists always carry `[]` (kubernetes#39822).
+            Some(Value::Null)
+                if page.get("kind").and_then(Value::as_str)
+                    == Some("PartialObjectMetadataList") =>
+            {
+                Vec::new()
+            }
+            None => return Err(incomplete(pages + 1, "a page has no `items`".into())),
+            Some(Value::Null) => {
+                return Err(incomplete(pages + 1, "a page has `items: null`".into()));
+            }
+            Some(other) => {
+                return Err(incomplete(
+                    pages + 1,
+                    format!("a page's `items` is {}, not a list", json_type(other)),
+                ));
+            }
+        };
+        for mut item in page_items {
+            // List items carry no kind/apiVersion; the resource says what they are.
+            if let Some(m) = item.as_object_mut() {
+                m.insert("kind".into(), Value::String(r.kind.clone()));
+                m.insert("apiVersion".into(), Value::String(r.api_version.clone()));
+                if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.remove("managedFields");
+                }
+            }
+            items.push(item);
+        }
+        pages += 1;
+        cont = match page.pointer("/metadata/continue") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(c)) if c.is_empty() => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(other) => {
+                return Err(incomplete(
+                    pages,
+                    format!("the continue token is {}, not a string", json_type(other)),
+                ));
+            }
+        };
+        let Some(token) = &cont else {
+            return Ok(items);
+        };
+        if !seen_tokens.insert(token.clone()) {
+            return Err(incomplete(
+                pages,
+                "the server sent a continue token it had already sent; the list would never end"
+                    .into(),
+            ));
+        }
+        if pages >= max_pages {
+            return Err(incomplete(
+                pages,
+                format!(
+                    "more than {max_pages} pages of 500 items, the cap (--max-list-pages {max_pages}); the server may be sending endless continue tokens"
+                ),
+            ));
+        }
+    }
+}
+
+/// A JSON value's type, for messages that must not quote the value.
+pub(super) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
