@@ -227,25 +227,17 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
                 .requires
                 .map(|requirement| SkipReason::Optional { requirement });
             CheckResult {
-                id: c.id.clone(),
                 title: c.title.as_str().into(),
                 section: c.section.as_str().into(),
                 severity: c.severity,
-                source: c.source,
-                status: Status::Skipped,
-                message: format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
                 skip_reason,
-                object: None,
-                items: Vec::new(),
-                location: None,
                 checklist: c.checklist.as_slice().into(),
-                outcome: None,
-                waiver: None,
-                attestation: None,
-                change: None,
-                endpoint: None,
-                window: None,
-                cluster: None,
+                ..CheckResult::new(
+                    c.id.clone(),
+                    c.source(),
+                    Status::Skipped,
+                    format!("{OPTIONAL_PREFIX} (requirements: [{r}], or --require {r})"),
+                )
             }
         })
         .collect()

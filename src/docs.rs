@@ -1,7 +1,7 @@
 //! Text about checks for people: `explain ID` and the generated `docs/checks.md` come from here,
 //! from the same fields of the check files, so they cannot disagree.
 
-use crate::checks::{Check, Source};
+use crate::checks::{Check, Probe};
 use crate::report::section_rank;
 use std::fmt::Write as _;
 
@@ -9,7 +9,11 @@ use std::fmt::Write as _;
 pub fn explain(c: &Check) -> String {
     let mut s = format!(
         "{}: {}\n\nseverity: {}   source: {}\nsection:  {}\n",
-        c.id, c.title, c.severity, c.source, c.section
+        c.id,
+        c.title,
+        c.severity,
+        c.source(),
+        c.section
     );
     if let Some(r) = c.requires {
         let _ = writeln!(
@@ -47,9 +51,9 @@ pub fn explain(c: &Check) -> String {
 /// The check's logic as its file states it: what it reads, when it applies, what passes.
 fn logic(c: &Check) -> String {
     let mut s = String::new();
-    match c.source {
-        Source::Kubernetes => {
-            let kinds: Vec<String> = c
+    match &c.probe {
+        Probe::Kubernetes(k) => {
+            let kinds: Vec<String> = k
                 .kinds
                 .iter()
                 .map(|k| match &k.api_version {
@@ -58,39 +62,35 @@ fn logic(c: &Check) -> String {
                 })
                 .collect();
             let _ = writeln!(s, "  reads:     {} objects", kinds.join(", "));
-            if !c.namespaces.is_empty() {
-                let _ = writeln!(s, "  in:        namespaces {}", c.namespaces.join(", "));
+            if !k.namespaces.is_empty() {
+                let _ = writeln!(s, "  in:        namespaces {}", k.namespaces.join(", "));
             }
         }
-        Source::Http => {
-            if let Some(r) = &c.request {
-                let mut how = Vec::new();
-                if r.authenticated {
-                    how.push("with the API key");
-                }
-                if r.active {
-                    how.push("only with --active");
-                }
-                if r.per_pod {
-                    how.push("on every pod");
-                }
-                let how = if how.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", how.join(", "))
-                };
-                let _ = writeln!(s, "  request:   {} {}{how}", r.method, r.path);
+        Probe::Http(r) => {
+            let mut how = Vec::new();
+            if r.authenticated {
+                how.push("with the API key");
+            }
+            if r.active {
+                how.push("only with --active");
+            }
+            if r.per_pod {
+                how.push("on every pod");
+            }
+            let how = if how.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", how.join(", "))
+            };
+            let _ = writeln!(s, "  request:   {} {}{how}", r.method, r.path);
+        }
+        Probe::Metrics(m) => {
+            let _ = writeln!(s, "  query:     {}", m.query);
+            if let Some(w) = &m.window {
+                let _ = writeln!(s, "  held for:  {}", w.text);
             }
         }
-        Source::Metrics => {
-            if let Some(q) = &c.query {
-                let _ = writeln!(s, "  query:     {q}");
-            }
-            if let Some(w) = &c.for_window {
-                let _ = writeln!(s, "  held for:  {w}");
-            }
-        }
-        Source::Manual => {
+        Probe::Manual => {
             s.push_str("  a reviewer attests it (`check --attest ID`, or an attestations file)\n");
         }
     }
@@ -102,7 +102,7 @@ fn logic(c: &Check) -> String {
             w.reason
         );
     }
-    if let Some(f) = &c.for_each {
+    if let Some(f) = c.kubernetes().and_then(|k| k.for_each.as_ref()) {
         let _ = writeln!(s, "  for each:  {}", one_line(&f.source));
     }
     for v in &c.validations {
@@ -167,7 +167,7 @@ pub fn catalog_markdown(checks: &[Check]) -> String {
     });
     let automated = checks
         .iter()
-        .filter(|c| c.source != crate::checks::Source::Manual)
+        .filter(|c| c.source() != crate::checks::Source::Manual)
         .count();
     let mut s = String::from("# mlsdm-audit checks\n\n");
     let _ = writeln!(
@@ -186,7 +186,10 @@ pub fn catalog_markdown(checks: &[Check]) -> String {
         let _ = writeln!(
             s,
             "### `{}`\n\n{}\n\n- severity: {}, source: {}",
-            c.id, c.title, c.severity, c.source
+            c.id,
+            c.title,
+            c.severity,
+            c.source()
         );
         if let Some(r) = c.requires {
             let _ = writeln!(s, "- optional: runs only when `{r}` is declared");

@@ -31,7 +31,7 @@ pub fn check_eval(data: &[u8]) {
     let Ok(check) = checks::parse_check("fuzz.yaml", t, &CelEnv::default()) else {
         return;
     };
-    if check.source != checks::Source::Kubernetes {
+    if check.source() != checks::Source::Kubernetes {
         return;
     }
     let mut objects = Vec::new();

@@ -236,7 +236,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 ListFormat::Json => {
                     let list: Vec<serde_json::Value> = checks
                         .iter()
-                        .map(|c| serde_json::json!({"id": c.id, "title": c.title, "section": c.section, "severity": c.severity, "source": c.source, "checklist": c.checklist, "requires": c.requires, "externalEvidence": c.external_evidence}))
+                        .map(|c| serde_json::json!({"id": c.id, "title": c.title, "section": c.section, "severity": c.severity, "source": c.source(), "checklist": c.checklist, "requires": c.requires, "externalEvidence": c.external_evidence}))
                         .collect();
                     print(&(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"));
                 }
@@ -250,7 +250,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                         t.add_row(vec![
                             c.id.clone(),
                             c.severity.to_string(),
-                            c.source.to_string(),
+                            c.source().to_string(),
                             c.section.clone(),
                             c.title.clone(),
                         ]);

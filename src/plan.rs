@@ -6,6 +6,9 @@
 //! Everything the user must fix in the arguments or the files they name (checks, waivers,
 //! attestations, baseline, flags) fails in `from_args`, before any network I/O; `audit` reads
 //! the manifests, the cluster, the service and its metrics.
+//!
+//! One file (about 690 lines): `from_args` and `audit` are the two halves of one contract (what
+//! the plan holds is what the audit may rely on), read together when a flag is added.
 
 use crate::checks::{self, Check, Source};
 use crate::cli::CheckArgs;
@@ -327,7 +330,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
             let extra: Vec<(String, Option<String>)> = checks
                 .iter()
                 .flat_map(|c| {
-                    c.kinds
+                    c.kinds()
                         .iter()
                         .map(|k| (k.kind.clone(), k.api_version.clone()))
                 })
@@ -654,15 +657,11 @@ pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOption
 /// Without Prometheus the tool evaluates PromQL itself; a query outside its subset stops the run.
 fn reject_unsupported_queries(checks: &[Check]) -> Result<(), UsageError> {
     let mut problems = Vec::new();
-    for c in checks.iter().filter(|c| c.source == Source::Metrics) {
-        let Some(q) = &c.query else { continue };
-        match promql::parse(q) {
-            Err(e) => problems.push(format!("{}: invalid PromQL: {e}", c.origin)),
-            Ok(expr) => {
-                if let Err(e) = promql::check_supported(&expr) {
-                    problems.push(format!("{}: {e}", c.origin));
-                }
-            }
+    for c in checks {
+        if let Some(m) = c.metrics()
+            && let Err(e) = promql::check_supported(m.query.expr())
+        {
+            problems.push(format!("{}: {e}", c.origin));
         }
     }
     if problems.is_empty() {

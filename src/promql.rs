@@ -197,6 +197,82 @@ pub fn parse(query: &str) -> Result<Expr, String> {
     parsed.unwrap_or_else(|_| Err(format!("cannot parse {query:?}: the PromQL parser failed on it (a duration or number out of range?)")))
 }
 
+/// A check's query, parsed once when the checks load: the text as written (sent to Prometheus,
+/// shown in reports and events) and its syntax tree (evaluated here, inspected by `watch`).
+#[derive(Debug, Clone)]
+pub struct Query {
+    text: String,
+    expr: Expr,
+}
+
+impl Query {
+    /// Parses `text` ([`parse`]'s errors).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        parse(text).map(|expr| Self {
+            text: text.to_string(),
+            expr,
+        })
+    }
+
+    /// The query as the check file wrote it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+}
+
+impl std::fmt::Display for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The metric names a query selects, in the order written and each once, to say which series
+/// never came. A selector without a literal name (`{__name__=~"x.*"}`) names nothing.
+pub fn metric_names(expr: &Expr) -> Vec<String> {
+    fn walk(expr: &Expr, out: &mut Vec<String>) {
+        let mut name = |vs: &VectorSelector| {
+            let literal = vs.name.clone().or_else(|| {
+                vs.matchers
+                    .matchers
+                    .iter()
+                    .find(|m| m.name == "__name__" && m.op == MatchOp::Equal)
+                    .map(|m| m.value.clone())
+            });
+            if let Some(n) = literal
+                && !out.contains(&n)
+            {
+                out.push(n);
+            }
+        };
+        match expr {
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+            Expr::VectorSelector(vs) => name(vs),
+            Expr::MatrixSelector(ms) => name(&ms.vs),
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+                walk(&a.expr, out);
+            }
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::Subquery(sq) => walk(&sq.expr, out),
+        }
+    }
+    let mut out = Vec::new();
+    walk(expr, &mut out);
+    out
+}
+
 /// How far back before its evaluation time a query reads samples: its longest range selector
 /// (`rate(x[5m])`: 300 s), a subquery's range plus what its inner query reads, plus offsets.
 /// `watch` uses it so that a verdict is never made of the previous version's samples.

@@ -58,12 +58,12 @@ pub fn run(dirs: &[PathBuf]) -> Result<(String, bool), UsageError> {
                 untested.push(check.id.clone());
                 continue;
             }
-            if check.source != Source::Kubernetes {
+            if check.source() != Source::Kubernetes {
                 return Err(UsageError::Invalid(format!(
                     "{}: fixtures are manifests, and {} is a {} check",
                     base.display(),
                     check.id,
-                    check.source
+                    check.source()
                 )));
             }
             for (expect, fixture) in fixtures {

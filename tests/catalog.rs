@@ -50,7 +50,7 @@ fn every_kubernetes_check_passes_on_the_compliant_live_release() {
     let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
     let results = evaluate(&checks, overlay(&refs));
     let mut bad = Vec::new();
-    for c in checks.iter().filter(|c| c.source == Source::Kubernetes) {
+    for c in checks.iter().filter(|c| c.source() == Source::Kubernetes) {
         let mine: Vec<&CheckResult> = results.iter().filter(|r| r.id == c.id).collect();
         if !mine.iter().any(|r| r.status == Status::Pass)
             || mine
@@ -79,7 +79,7 @@ fn every_kubernetes_check_fails_on_its_defect() {
     let base = base_layers();
     let mut missing = Vec::new();
     let mut not_failing = Vec::new();
-    for c in checks.iter().filter(|c| c.source == Source::Kubernetes) {
+    for c in checks.iter().filter(|c| c.source() == Source::Kubernetes) {
         let defect = root().join(format!("fixtures/defects/{}.yaml", c.id));
         if !defect.exists() {
             missing.push(c.id.clone());
@@ -89,7 +89,9 @@ fn every_kubernetes_check_fails_on_its_defect() {
         let results = evaluate(&checks, overlay(&layers));
         // A per-item check's failure names its failing items as data (what waivers match on).
         if !results.iter().any(|r| {
-            r.id == c.id && r.status == Status::Fail && (c.item.is_none() || !r.items.is_empty())
+            r.id == c.id
+                && r.status == Status::Fail
+                && (c.kubernetes().is_none_or(|k| k.item.is_none()) || !r.items.is_empty())
         }) {
             not_failing.push(format!(
                 "{}: {:?}",
@@ -120,7 +122,10 @@ fn every_built_in_for_each_check_declares_its_item() {
     let undeclared: Vec<String> = checks::load(&[])
         .unwrap()
         .into_iter()
-        .filter(|c| c.for_each.is_some() && c.item.is_none())
+        .filter(|c| {
+            c.kubernetes()
+                .is_some_and(|k| k.for_each.is_some() && k.item.is_none())
+        })
         .map(|c| c.id)
         .collect();
     assert!(
@@ -196,7 +201,7 @@ fn every_seed_line_is_covered_and_most_are_automated() {
                 c.id
             );
             covered.insert(line.clone());
-            if c.source != Source::Manual {
+            if c.source() != Source::Manual {
                 automated.insert(line.clone());
             }
         }

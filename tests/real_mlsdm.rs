@@ -325,7 +325,7 @@ fn assert_table(
         .into_iter()
         .filter(|c| {
             matches!(
-                c.source,
+                c.source(),
                 mlsdm_audit::checks::Source::Http | mlsdm_audit::checks::Source::Metrics
             )
         })
@@ -773,7 +773,7 @@ fn prometheus_scraping_a_service_that_went_down() {
     let metric_ids: Vec<String> = mlsdm_audit::checks::load(&[])
         .unwrap()
         .into_iter()
-        .filter(|c| c.source == mlsdm_audit::checks::Source::Metrics)
+        .filter(|c| c.source() == mlsdm_audit::checks::Source::Metrics)
         .map(|c| c.id)
         .collect();
     // Up: what the real service's metrics give through Prometheus (no request samples, no

@@ -256,7 +256,7 @@ fn attesting_one_manual_item_ticks_exactly_its_own_lines() {
     let manual: Vec<_> = checks::load(&[])
         .unwrap()
         .into_iter()
-        .filter(|c| c.source == Source::Manual)
+        .filter(|c| c.source() == Source::Manual)
         .collect();
     assert!(manual.len() > 50);
     let facts = Facts::new(Vec::new(), BTreeSet::new(), None, "nothing");

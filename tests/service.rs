@@ -520,7 +520,7 @@ fn every_http_and_metrics_check_passes_and_fails_on_its_fixture() {
     let catalog = mlsdm_audit::checks::load(&[]).unwrap();
     for c in catalog.iter().filter(|c| {
         matches!(
-            c.source,
+            c.source(),
             mlsdm_audit::checks::Source::Http | mlsdm_audit::checks::Source::Metrics
         )
     }) {
@@ -621,6 +621,33 @@ fn a_metrics_check_that_cannot_be_evaluated_is_an_error() {
         "{msg}"
     );
     assert_eq!(out.status.code(), Some(3));
+}
+
+/// First rule: a metrics query that returns no series measured nothing. A check on `series`
+/// that did not mention `value` was evaluated on the empty list, and `series.all(..)` of no
+/// series passed. An absence counts as evidence only where the check declares it
+/// (`whenEmpty: evaluate`).
+#[test]
+fn an_empty_query_result_is_no_data_unless_the_check_declares_it() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--checks",
+        "tests/data/checks-metrics-empty",
+        "--only",
+        "series-all-on-nothing,absence-is-the-evidence",
+        "--format",
+        "json",
+    ]);
+    let r = report(&out);
+    let (st, msg) = status(&r, "series-all-on-nothing");
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(msg.contains("no samples"), "{msg}");
+    let (st, msg) = status(&r, "absence-is-the-evidence");
+    assert_eq!(st, "pass", "{msg}");
 }
 
 /// A loopback port nothing listens on.
@@ -900,7 +927,7 @@ fn a_refused_key_makes_every_authenticated_probe_an_error() {
     let catalog = mlsdm_audit::checks::load(&[]).unwrap();
     let mut authenticated = 0;
     for c in &catalog {
-        let Some(req) = &c.request else { continue };
+        let Some(req) = c.request() else { continue };
         let (st, msg) = status(&r, &c.id);
         if req.authenticated {
             authenticated += 1;

@@ -2,8 +2,8 @@
 //! and PromQL parsed, every error with the file, line and column it points at.
 
 use super::{
-    Check, CheckError, CheckFile, CompiledCondition, CompiledValidation, Expr, cel, parse_duration,
-    sha256_hex,
+    Check, CheckError, CheckFile, CompiledCondition, CompiledValidation, Expr, KubernetesProbe,
+    MetricsProbe, Probe, Window, cel, parse_duration, sha256_hex,
 };
 use crate::facts::Source;
 use crate::k8s::KindMatcher;
@@ -193,6 +193,8 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     }
 
     let src_line = line_of("source");
+    // A metrics check's query, parsed here once: every later stage uses this tree.
+    let mut query = None;
     match file.source {
         Source::Kubernetes => {
             if file.match_.as_ref().is_none_or(|m| m.kinds.is_empty()) {
@@ -279,15 +281,14 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         Source::Metrics => {
             match &file.query {
                 None => errors.push(err(src_line, 1, "a metrics check needs a query".into())),
-                Some(q) => {
-                    if let Err(e) = crate::promql::parse(&q.value) {
-                        errors.push(err(
-                            q.referenced.line(),
-                            q.referenced.column(),
-                            format!("invalid PromQL: {}", e.lines().next().unwrap_or_default()),
-                        ));
-                    }
-                }
+                Some(q) => match crate::promql::Query::parse(&q.value) {
+                    Ok(parsed) => query = Some(parsed),
+                    Err(e) => errors.push(err(
+                        q.referenced.line(),
+                        q.referenced.column(),
+                        format!("invalid PromQL: {}", e.lines().next().unwrap_or_default()),
+                    )),
+                },
             }
             if file.validations.is_empty() {
                 errors.push(err(
@@ -315,6 +316,37 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             }
         }
     }
+    // A field of another source was ignored before (a forEach on an http check ran nothing per
+    // element, a `for` on a kubernetes check held nothing): refused, so what the file says is
+    // what runs. A manual check's match/forEach and an item without forEach are said elsewhere.
+    let manual = file.source == Source::Manual;
+    for (key, present, owner) in [
+        (
+            "match",
+            file.match_.is_some() && !manual,
+            Source::Kubernetes,
+        ),
+        (
+            "forEach",
+            file.for_each.is_some() && !manual,
+            Source::Kubernetes,
+        ),
+        ("request", file.request.is_some(), Source::Http),
+        ("query", file.query.is_some(), Source::Metrics),
+        ("for", file.for_window.is_some(), Source::Metrics),
+        ("whenEmpty", file.when_empty.is_some(), Source::Metrics),
+    ] {
+        if present && file.source != owner {
+            errors.push(err(
+                line_of(key),
+                1,
+                format!(
+                    "{key} is for {owner} checks; this is a {} check, which would ignore it",
+                    file.source
+                ),
+            ));
+        }
+    }
     if let Some(spec) = file.item.as_ref().filter(|_| file.for_each.is_none()) {
         errors.push(err(
             spec.name.referenced.line(),
@@ -322,11 +354,13 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
             "item names the elements of forEach: a check without forEach has none".into(),
         ));
     }
-    if file
-        .for_window
-        .as_deref()
-        .is_some_and(|w| parse_duration(w).is_none())
-    {
+    let window = file.for_window.as_ref().and_then(|w| {
+        parse_duration(w).map(|secs| Window {
+            text: w.clone(),
+            duration: std::time::Duration::from_secs(secs),
+        })
+    });
+    if file.for_window.is_some() && window.is_none() {
         errors.push(err(
             line_of("for"),
             6,
@@ -384,22 +418,52 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         }
     }
 
+    let probe = match file.source {
+        Source::Kubernetes => Probe::Kubernetes(KubernetesProbe {
+            kinds,
+            namespaces,
+            for_each,
+            item,
+            uses_related,
+            depends_on,
+        }),
+        // Checked above: an http check has a request, a metrics check a parsed query.
+        Source::Http => match file.request {
+            Some(r) => Probe::Http(r),
+            None => {
+                return Err(vec![err(
+                    src_line,
+                    1,
+                    "an http check needs a request".into(),
+                )]);
+            }
+        },
+        Source::Metrics => match query {
+            Some(query) => Probe::Metrics(MetricsProbe {
+                query,
+                window,
+                when_empty: file.when_empty.unwrap_or_default(),
+            }),
+            None => {
+                return Err(vec![err(
+                    src_line,
+                    1,
+                    "a metrics check needs a query".into(),
+                )]);
+            }
+        },
+        Source::Manual => Probe::Manual,
+    };
+
     Ok(Check {
         id: file.id,
         title: file.title,
         section: file.section,
         checklist: file.checklist,
         severity: file.severity,
-        source: file.source,
-        kinds,
-        namespaces,
-        for_each,
-        item,
+        probe,
         when,
         validations,
-        request: file.request,
-        query: file.query.map(|q| q.value),
-        for_window: file.for_window,
         remediation: file.remediation,
         doc: file.doc,
         requires: file.requires,
@@ -407,8 +471,6 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         origin: origin.to_string(),
         sha256: sha256_hex(text.as_bytes()),
         builtin: false,
-        uses_related,
-        depends_on,
     })
 }
 

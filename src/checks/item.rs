@@ -77,7 +77,10 @@ mod tests {
         );
         let check = parse_check("x.yaml", &text, &env).unwrap();
         assert_eq!(
-            check.item.map(|i| i.kind),
+            check
+                .kubernetes()
+                .and_then(|k| k.item.as_ref())
+                .map(|i| i.kind),
             Some(super::ItemKind::InitContainer)
         );
     }

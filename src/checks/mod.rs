@@ -14,7 +14,9 @@ pub mod requirements;
 
 pub use compile::parse_check;
 pub use load::{load, load_with, validate_paths};
-pub use model::{CheckFile, Condition, HttpRequest, LoadSpec, MatchSpec, RetrySpec, Validation};
+pub use model::{
+    CheckFile, Condition, HttpRequest, LoadSpec, MatchSpec, RetrySpec, Validation, WhenEmpty,
+};
 
 use self::cel::Program;
 pub use crate::diag::yaml_error_parts;
@@ -89,7 +91,8 @@ pub struct CompiledCondition {
     pub reason: String,
 }
 
-/// A loaded, validated check, ready for the engine.
+/// A loaded, validated check, ready for the engine: what every check has, and its probe (what
+/// it reads, one variant per source, so a check carries no field of another source).
 #[derive(Debug)]
 pub struct Check {
     pub id: String,
@@ -97,17 +100,11 @@ pub struct Check {
     pub section: String,
     pub checklist: Vec<String>,
     pub severity: Severity,
-    pub source: Source,
-    pub kinds: Vec<KindMatcher>,
-    pub namespaces: Vec<String>,
-    pub for_each: Option<Expr>,
-    /// What the elements of `for_each` are, and their names.
-    pub item: Option<item::CompiledItem>,
+    pub probe: Probe,
+    /// Conditions under which the check applies (empty for manual checks).
     pub when: Vec<CompiledCondition>,
+    /// What must hold for a pass (empty for manual checks).
     pub validations: Vec<CompiledValidation>,
-    pub request: Option<HttpRequest>,
-    pub query: Option<String>,
-    pub for_window: Option<String>,
     pub remediation: String,
     pub doc: String,
     /// Skipped unless this requirement is declared.
@@ -122,11 +119,92 @@ pub struct Check {
     pub sha256: String,
     /// A built-in check (embedded from `checks/`), or one loaded with `--checks`.
     pub builtin: bool,
+}
+
+/// What a check reads, by source. `Check::source` is derived from it.
+#[derive(Debug)]
+pub enum Probe {
+    Kubernetes(KubernetesProbe),
+    Http(HttpRequest),
+    Metrics(MetricsProbe),
+    /// Reviewers attest to it.
+    Manual,
+}
+
+/// The objects a kubernetes check runs on, and how.
+#[derive(Debug)]
+pub struct KubernetesProbe {
+    pub kinds: Vec<KindMatcher>,
+    pub namespaces: Vec<String>,
+    pub for_each: Option<Expr>,
+    /// What the elements of `for_each` are, and their names.
+    pub item: Option<item::CompiledItem>,
     /// Whether any expression reads `related`, so the facts layer computes it only when needed.
     pub uses_related: bool,
-    /// Kinds besides `match.kinds` the expressions read (through `related` or `mlsdm`): if the
+    /// Kinds besides `kinds` the expressions read (through `related` or `mlsdm`): if the
     /// cluster would not list one of them, the check cannot be evaluated.
     pub depends_on: Vec<String>,
+}
+
+/// A metrics check's query, parsed at load, and how long its condition must hold.
+#[derive(Debug)]
+pub struct MetricsProbe {
+    pub query: crate::promql::Query,
+    pub window: Option<Window>,
+    /// Whether a query that returns no series is no-data (the default) or decided by the
+    /// validations.
+    pub when_empty: model::WhenEmpty,
+}
+
+/// A `for:` window: as written (reports show it) and in whole seconds, a fraction rounded up
+/// (`1.5s` asks the condition to hold for 2 s: longer, never shorter, than written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub text: String,
+    pub duration: std::time::Duration,
+}
+
+impl Window {
+    pub fn secs(&self) -> u64 {
+        self.duration.as_secs()
+    }
+}
+
+impl Check {
+    pub fn source(&self) -> Source {
+        match self.probe {
+            Probe::Kubernetes(_) => Source::Kubernetes,
+            Probe::Http(_) => Source::Http,
+            Probe::Metrics(_) => Source::Metrics,
+            Probe::Manual => Source::Manual,
+        }
+    }
+
+    pub fn kubernetes(&self) -> Option<&KubernetesProbe> {
+        match &self.probe {
+            Probe::Kubernetes(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    pub fn request(&self) -> Option<&HttpRequest> {
+        match &self.probe {
+            Probe::Http(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn metrics(&self) -> Option<&MetricsProbe> {
+        match &self.probe {
+            Probe::Metrics(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The kinds a kubernetes check matches; none for other sources.
+    pub fn kinds(&self) -> &[KindMatcher] {
+        self.kubernetes().map_or(&[], |k| &k.kinds)
+    }
 }
 
 /// Which kinds each `related` field and the `mlsdm` variable are computed from: the relation
@@ -289,7 +367,7 @@ mod tests {
         let names = |kinds: &str| -> Vec<String> {
             check(kinds)
                 .unwrap()
-                .kinds
+                .kinds()
                 .iter()
                 .map(|k| k.kind.clone())
                 .collect()
@@ -346,6 +424,46 @@ mod tests {
         }
     }
 
+    /// A field of another source is refused: before, a `forEach` on an http check or a `for` on
+    /// a kubernetes check loaded and was ignored, so the check ran other than its file said.
+    #[test]
+    fn a_field_of_another_source_is_refused() {
+        let env = cel::CelEnv::default();
+        let http = "id: x\ntitle: t\nsection: s\nseverity: high\nsource: http\nrequest:\n  path: /health\nforEach: response.json.items\nvalidations:\n  - expression: response.status == 200\n";
+        let errs = parse_check("x.yaml", http, &env).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, 8);
+        assert!(
+            errs[0]
+                .message
+                .starts_with("forEach is for kubernetes checks; this is a http check"),
+            "{errs:?}"
+        );
+        let kube = "id: x\ntitle: t\nsection: s\nseverity: high\nsource: kubernetes\nmatch:\n  kinds: [Deployment]\nfor: 5m\nquery: up\nwhenEmpty: evaluate\nvalidations:\n  - expression: 'true'\n";
+        let errs = parse_check("x.yaml", kube, &env).unwrap_err();
+        let messages: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "query is for metrics checks; this is a kubernetes check, which would ignore it",
+                "for is for metrics checks; this is a kubernetes check, which would ignore it",
+                "whenEmpty is for metrics checks; this is a kubernetes check, which would ignore it",
+            ]
+        );
+        // The parsed query and window are what the check holds.
+        let metrics = "id: x\ntitle: t\nsection: s\nseverity: high\nsource: metrics\nquery: rate(up[5m])\nfor: 1.5s\nvalidations:\n  - expression: value == 1.0\n";
+        let check = parse_check("x.yaml", metrics, &env).unwrap();
+        let m = check.metrics().unwrap();
+        assert_eq!(m.query.text(), "rate(up[5m])");
+        assert_eq!(
+            crate::promql::lookback(m.query.expr()),
+            std::time::Duration::from_mins(5)
+        );
+        let w = m.window.as_ref().unwrap();
+        assert_eq!((w.text.as_str(), w.secs()), ("1.5s", 2));
+        assert_eq!(check.source(), Source::Metrics);
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("5m"), Some(300));
@@ -381,6 +499,7 @@ mod reads {
             .iter()
             .find(|c| c.id == "network-policy-default-deny")
             .unwrap();
+        let deny = deny.kubernetes().unwrap();
         assert_eq!(deny.depends_on, ["NetworkPolicy"]);
         assert!(deny.uses_related);
         let env = super::cel::CelEnv::default();

@@ -51,6 +51,12 @@ pub struct CheckFile {
     /// How long a `metrics` condition must hold, e.g. `5m`.
     #[serde(default, rename = "for")]
     pub for_window: Option<String>,
+    /// What a `metrics` query that returns no series means: `no-data` (the default: nothing was
+    /// measured, so nothing is decided) or `evaluate` (the validations decide on the empty
+    /// result, for checks whose evidence is an absence: `size(series) == 0` for "no alert is
+    /// firing").
+    #[serde(default)]
+    pub when_empty: Option<WhenEmpty>,
     /// The optional or conditional checklist item this check covers: the check is `skipped`
     /// unless the team declares it (`requirements:` in .mlsdm-audit.yaml, or `--require`).
     #[serde(default)]
@@ -210,4 +216,17 @@ impl HttpRequest {
 
 fn default_method() -> String {
     "GET".to_string()
+}
+
+/// What an empty query result means for a `metrics` check (`whenEmpty`).
+///
+/// No-data by default: `series.all(..)` is true of no series, so a check evaluated on an empty
+/// result would pass on nothing measured. Deciding on an absence is declared, never guessed
+/// from what the expressions mention.
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenEmpty {
+    #[default]
+    NoData,
+    Evaluate,
 }

@@ -52,25 +52,16 @@ pub fn prefix(r: &CheckResult) -> String {
 /// The result standing for a cluster that could not be audited (or audited nothing).
 pub fn unaudited(name: &str, reason: &str) -> CheckResult {
     CheckResult {
-        id: UNAUDITED_ID.into(),
         title: "Cluster audited".into(),
         section: "Fleet".into(),
         severity: crate::checks::Severity::Critical,
-        source: crate::checks::Source::Kubernetes,
-        status: Status::Error,
-        message: format!("cluster {name} could not be audited: {reason}"),
-        object: None,
-        location: None,
-        checklist: std::sync::Arc::from([]),
-        outcome: None,
-        waiver: None,
-        attestation: None,
-        change: None,
-        endpoint: None,
-        window: None,
         cluster: Some(name.into()),
-        items: Vec::new(),
-        skip_reason: None,
+        ..CheckResult::new(
+            UNAUDITED_ID,
+            crate::checks::Source::Kubernetes,
+            Status::Error,
+            format!("cluster {name} could not be audited: {reason}"),
+        )
     }
 }
 

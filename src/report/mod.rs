@@ -162,6 +162,35 @@ pub struct CheckResult {
     pub cluster: Option<String>,
 }
 
+impl CheckResult {
+    /// A result of check `id` with nothing but its outcome: no title, section or checklist lines,
+    /// and every optional part (object, items, waiver, window, cluster, ...) empty. Callers set
+    /// what they know with struct update syntax, so adding a field to results is one place.
+    pub fn new(id: impl Into<String>, source: Source, status: Status, message: String) -> Self {
+        Self {
+            id: id.into(),
+            title: Arc::from(""),
+            section: Arc::from(""),
+            severity: Severity::default(),
+            source,
+            status,
+            message,
+            skip_reason: None,
+            object: None,
+            items: Vec::new(),
+            location: None,
+            checklist: Arc::from([]),
+            outcome: None,
+            waiver: None,
+            attestation: None,
+            change: None,
+            endpoint: None,
+            window: None,
+            cluster: None,
+        }
+    }
+}
+
 /// `Arc<str>` as a plain string (serde's own impl needs its `rc` feature, which would rebuild
 /// every crate that uses serde for two fields).
 mod shared_str {

@@ -51,8 +51,8 @@ pub fn load(
         let a = e.value;
         match checks.iter().find(|c| c.id == a.check) {
             None => errors.push(at(format!("unknown check {:?}", a.check))),
-            Some(c) if c.source != Source::Manual && c.external_evidence.is_none() => {
-                errors.push(at(format!("{} is a {} check, decided by the audit; only manual checks and checks whose evidence may live outside the cluster are attested", c.id, c.source)));
+            Some(c) if c.source() != Source::Manual && c.external_evidence.is_none() => {
+                errors.push(at(format!("{} is a {} check, decided by the audit; only manual checks and checks whose evidence may live outside the cluster are attested", c.id, c.source())));
             }
             Some(_) => {}
         }

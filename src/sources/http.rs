@@ -20,7 +20,7 @@
 use super::metrics::{
     MetricQuery, evaluate_scraped, prometheus_down_targets, prometheus_query, scrape,
 };
-use crate::checks::{Check, HttpRequest, Source};
+use crate::checks::{Check, HttpRequest, MetricsProbe};
 pub use crate::facts::service::{
     HttpOutcome, MetricOutcome, Probe, ProbeSkip, ProxyTarget, ResponseFacts, ServiceFacts,
 };
@@ -625,7 +625,7 @@ async fn probe_all(
     let mut started: HashSet<(usize, String)> = HashSet::new();
     let mut later = Vec::new();
     for check in checks {
-        let Some(req) = &check.request else { continue };
+        let Some(req) = check.request() else { continue };
         // Per-pod checks go to every pod; the others to the Service (or the --endpoint).
         let chosen: Vec<usize> = {
             let matching: Vec<usize> = (0..targets.len())
@@ -759,10 +759,10 @@ pub async fn gather(
             });
         }
     }
-    let http_checks: Vec<&Check> = checks.iter().filter(|c| c.source == Source::Http).collect();
-    let metric_checks: Vec<&Check> = checks
+    let http_checks: Vec<&Check> = checks.iter().filter(|c| c.request().is_some()).collect();
+    let metric_checks: Vec<(&Check, &MetricsProbe)> = checks
         .iter()
-        .filter(|c| c.source == Source::Metrics)
+        .filter_map(|c| c.metrics().map(|m| (c, m)))
         .collect();
     let mut facts = ServiceFacts::default();
     let probes = probe_all(&http_checks, &targets, opts);
@@ -776,16 +776,16 @@ pub async fn gather(
         {
             // Samples Prometheus kept from before the target went down do not describe the
             // service now: no metrics check may pass on them.
-            for c in &metric_checks {
+            for (c, _) in &metric_checks {
                 out.insert(c.id.clone(), MetricOutcome::Error(down.clone()));
             }
         } else if let Some(base) = &opts.prometheus {
             let mut tasks = tokio::task::JoinSet::new();
-            for c in &metric_checks {
+            for (c, m) in &metric_checks {
                 let q = MetricQuery {
                     id: c.id.clone(),
-                    query: c.query.clone().unwrap_or_default(),
-                    for_window: c.for_window.clone(),
+                    query: m.query.text().to_string(),
+                    window: m.window.clone(),
                 };
                 let (client, base, opts) = (client.clone(), base.clone(), opts.clone());
                 tasks.spawn(async move {
@@ -802,7 +802,7 @@ pub async fn gather(
             }
             // A query task that did not finish leaves its check an error, never without an
             // outcome (and a join failure no longer drops the queries after it).
-            for c in &metric_checks {
+            for (c, _) in &metric_checks {
                 out.entry(c.id.clone()).or_insert_with(|| {
                     MetricOutcome::Error("the Prometheus query did not finish".into())
                 });
@@ -810,12 +810,12 @@ pub async fn gather(
         } else if !targets.is_empty() {
             match scrape(&targets, opts).await {
                 Ok(store) => {
-                    for c in &metric_checks {
-                        out.insert(c.id.clone(), evaluate_scraped(c, &store, opts, &targets));
+                    for (c, m) in &metric_checks {
+                        out.insert(c.id.clone(), evaluate_scraped(m, &store, opts, &targets));
                     }
                 }
                 Err(e) => {
-                    for c in &metric_checks {
+                    for (c, _) in &metric_checks {
                         out.insert(
                             c.id.clone(),
                             MetricOutcome::Error(format!("cannot scrape metrics: {e}")),

@@ -10,7 +10,7 @@
 )]
 
 use super::http::{HttpOptions, ResponseFacts, Target, fetch, fetch_on, join};
-use crate::checks::{Check, HttpRequest, parse_duration};
+use crate::checks::{HttpRequest, MetricsProbe, Window};
 use crate::facts::service::MetricOutcome;
 use crate::promql::{self, QueryValue, Store};
 use std::collections::BTreeMap;
@@ -116,34 +116,28 @@ pub(super) async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Sto
 }
 
 pub(super) fn window_of(
-    for_window: Option<&str>,
+    for_window: Option<&Window>,
     opts: &HttpOptions,
 ) -> (Option<u64>, Option<u64>) {
-    let asked = for_window.and_then(parse_duration);
+    let asked = for_window.map(Window::secs);
     // --window replaces a check's `for`; a check without one stays an instant query.
     let window = asked.map(|a| opts.window.map_or(a, |w| w.as_secs()));
     (asked, window)
 }
 
-/// Evaluates a metrics check over scraped samples.
+/// Evaluates a metrics check's query (parsed when the checks loaded) over scraped samples.
 pub(super) fn evaluate_scraped(
-    check: &Check,
+    probe: &MetricsProbe,
     store: &Store,
     opts: &HttpOptions,
     targets: &[Target],
 ) -> MetricOutcome {
-    let Some(query) = &check.query else {
-        return MetricOutcome::Error("no query".into());
-    };
-    let expr = match promql::parse(query) {
-        Ok(e) => e,
-        Err(e) => return MetricOutcome::Error(format!("invalid PromQL: {e}")),
-    };
+    let expr = probe.query.expr();
     let times = store.times();
     let Some(&end) = times.last() else {
         return MetricOutcome::NoData("nothing was scraped".into());
     };
-    let (asked, window) = window_of(check.for_window.as_deref(), opts);
+    let (asked, window) = window_of(probe.window.as_ref(), opts);
     let at: Vec<f64> = match window {
         Some(w) => times
             .iter()
@@ -154,7 +148,7 @@ pub(super) fn evaluate_scraped(
     };
     let mut points = Vec::new();
     for t in at {
-        match promql::eval(&expr, store, t) {
+        match promql::eval(expr, store, t) {
             Ok(v) => points.push((t, v)),
             Err(e @ promql::EvalError::Absent(_)) => return MetricOutcome::NoData(e.to_string()),
             Err(e) => return MetricOutcome::Error(e.to_string()),
@@ -269,7 +263,7 @@ mod prom_api {
 pub(super) struct MetricQuery {
     pub(super) id: String,
     pub(super) query: String,
-    pub(super) for_window: Option<String>,
+    pub(super) window: Option<Window>,
 }
 
 pub(super) async fn prometheus_query(
@@ -282,7 +276,7 @@ pub(super) async fn prometheus_query(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let (asked, window) = window_of(check.for_window.as_deref(), opts);
+    let (asked, window) = window_of(check.window.as_ref(), opts);
     let (path, params) = match window {
         Some(w) => {
             let step = (w as f64 / 60.0).max(1.0);
@@ -369,7 +363,7 @@ pub(super) async fn prometheus_down_targets(
     let q = MetricQuery {
         id: "up".into(),
         query: r#"up == 0 and on (job, instance) group by (job, instance) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#.into(),
-        for_window: None,
+        window: None,
     };
     let points = match prometheus_query(client, base, &q, opts).await {
         MetricOutcome::Points { points, .. } => points,
@@ -408,7 +402,7 @@ pub(super) async fn prometheus_down_targets(
         query:
             r#"up == 1 and on (job, instance) group by (job, instance) ({__name__=~"mlsdm_.+"})"#
                 .into(),
-        for_window: None,
+        window: None,
     };
     match prometheus_query(client, base, &q, opts).await {
         MetricOutcome::Points { points, .. }
