@@ -217,8 +217,45 @@ fn evaluate_kubernetes(
                 check,
                 Status::NoData,
                 format!(
-                    "{} is not served by the cluster (its CRD is not installed)",
+                    "{} is not served by the cluster (no API group serves it: a CRD that is not installed, or a kind this Kubernetes version does not have)",
                     missing.join(" / ")
+                ),
+                None,
+                facts,
+            ));
+            return;
+        }
+        // A kind named at a version the audit does not hold it at: the objects are there, so
+        // "no X object" would be false, and nothing was decided about them.
+        let elsewhere: Vec<String> = probe
+            .kinds
+            .iter()
+            .filter_map(|k| {
+                let wanted = k.api_version.as_deref()?;
+                let held: std::collections::BTreeSet<&str> = facts
+                    .objects
+                    .iter()
+                    .filter(|o| o.kind == k.kind && o.api_version != wanted)
+                    .map(|o| o.api_version.as_str())
+                    .collect();
+                (!held.is_empty()).then(|| {
+                    let held: Vec<&str> = held.into_iter().collect();
+                    format!(
+                        "{} objects at {}, none at the {wanted} this check names",
+                        k.kind,
+                        held.join(", ")
+                    )
+                })
+            })
+            .collect();
+        if !elsewhere.is_empty() {
+            results.push(result(
+                check,
+                Status::Error,
+                format!(
+                    "{} holds {}: name the kind without a version, or at the version held",
+                    facts.origin,
+                    elsewhere.join("; ")
                 ),
                 None,
                 facts,

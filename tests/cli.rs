@@ -2362,3 +2362,30 @@ fn input_errors_are_json_diagnostics_with_output_json() {
     assert!(line.starts_with(&want), "{line} (want {want})");
     let _ = std::fs::remove_file(&bad);
 }
+
+/// First rule: a check naming a kind at a version the input does not hold it at said no-data
+/// "no HorizontalPodAutoscaler object" although the release has one (at autoscaling/v2). The
+/// objects are there and nothing was decided about them: an error naming both versions.
+#[test]
+fn a_kind_named_at_a_version_not_held_is_an_error_not_no_such_object() {
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        "tests/data/checks-kind-version",
+        "--only",
+        "hpa-v1-min-replicas",
+        "-o",
+        "json",
+    ]);
+    let report = json(&out);
+    let r = &report["results"][0];
+    assert_eq!(r["status"], "error", "{r}");
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.contains("HorizontalPodAutoscaler objects at autoscaling/v2, none at the autoscaling/v1 this check names"),
+        "{message}"
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
