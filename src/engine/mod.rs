@@ -1,0 +1,270 @@
+//! Evaluates checks against facts: pure, synchronous, no I/O. A failed check is data (a result),
+//! and anything that could not be evaluated is `error`, `no-data` or `skipped`, never `pass`.
+//!
+//! Parts: this file (the entry point, spreading checks over the cores, and what every evaluator
+//! ends in: `run_validations`, `result`, the verdict), `kubernetes` (per object and per item)
+//! and `service` (http responses, metrics points). A new source is a new part whose evaluator
+//! ends in the same functions, so one rule decides what a verdict may be.
+
+mod kubernetes;
+mod service;
+
+use kubernetes::evaluate_kubernetes;
+use service::{evaluate_http, evaluate_metrics};
+
+use crate::checks::cel::{CelEnv, display};
+use crate::checks::{self, Check, Expr, Source};
+use crate::facts::Facts;
+use crate::report::{CheckResult, Item, SkipReason, Status};
+use cel::Context;
+use cel::objects::Value;
+use std::sync::Arc;
+
+/// Evaluates every check; the order of the results is fixed later by the report. Checks are
+/// spread over the machine's cores: the facts are shared read-only, each thread has its own CEL
+/// context.
+pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 8);
+    if threads == 1 || checks.len() < 2 {
+        return evaluate_serial(&checks.iter().collect::<Vec<_>>(), facts);
+    }
+    // Round-robin, so that cheap (manual) and expensive (per-pod) checks spread evenly.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let part: Vec<&Check> = checks.iter().skip(t).step_by(threads).collect();
+                scope.spawn(move || evaluate_serial(&part, facts))
+            })
+            .collect();
+        let mut parts = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        // Concatenated in thread order into the first part, grown once to the exact total: a
+        // collect through flat_map would double a fresh vector while every part is alive.
+        let mut results = parts.next().unwrap_or_default();
+        let rest: Vec<Vec<CheckResult>> = parts.collect();
+        results.reserve_exact(rest.iter().map(Vec::len).sum());
+        for part in rest {
+            results.extend(part);
+        }
+        results
+    })
+}
+
+/// A check with the strings all its results share (one copy per check, not per result).
+struct Shared<'c> {
+    check: &'c Check,
+    title: Arc<str>,
+    section: Arc<str>,
+    checklist: Arc<[String]>,
+}
+
+impl<'c> Shared<'c> {
+    fn new(check: &'c Check) -> Self {
+        Self {
+            check,
+            title: check.title.as_str().into(),
+            section: check.section.as_str().into(),
+            checklist: check.checklist.as_slice().into(),
+        }
+    }
+}
+
+impl std::ops::Deref for Shared<'_> {
+    type Target = Check;
+    fn deref(&self) -> &Check {
+        self.check
+    }
+}
+
+fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
+    let env = CelEnv::default();
+    let root = env.root_context();
+    let mut results = Vec::new();
+    for &check in checks {
+        let check = &Shared::new(check);
+        let source = check.source();
+        match &check.probe {
+            checks::Probe::Manual => results.push(result(
+                check,
+                Status::Manual,
+                "awaiting reviewer attestation".into(),
+                None,
+                facts,
+            )),
+            checks::Probe::Http(_) | checks::Probe::Metrics(_)
+                if !facts.sources.contains(&source) =>
+            {
+                let why = if source == Source::Http {
+                    "not evaluated: no running service in this run (give --endpoint)"
+                } else {
+                    "not evaluated: no metrics source in this run (give --prometheus or --endpoint)"
+                };
+                let skip = SkipReason::NoSource { source };
+                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
+            }
+            checks::Probe::Http(_) => evaluate_http(check, facts, &root, &mut results),
+            checks::Probe::Metrics(m) => evaluate_metrics(check, m, facts, &root, &mut results),
+            checks::Probe::Kubernetes(_) if !facts.sources.contains(&Source::Kubernetes) => {
+                let skip = SkipReason::NoSource {
+                    source: Source::Kubernetes,
+                };
+                let why = "not evaluated: no Kubernetes objects in this run (give --manifests)";
+                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
+            }
+            checks::Probe::Kubernetes(k) => {
+                evaluate_kubernetes(check, k, facts, &root, &mut results);
+            }
+        }
+    }
+    // Up to half the capacity is slack from doubling; the report keeps these for the whole run.
+    results.shrink_to_fit();
+    results
+}
+
+fn where_(check: &Check, e: &Expr) -> String {
+    format!("{}:{}", check.origin, e.line)
+}
+
+/// What evaluating a check on one object (or one response) gave.
+struct Verdict {
+    status: Status,
+    message: String,
+    /// Set exactly when `status` is `Skipped`.
+    skip: Option<SkipReason>,
+    /// The failing elements of a `forEach` check that declares `item:`.
+    items: Vec<Item>,
+}
+
+impl Verdict {
+    fn skipped(reason: SkipReason, message: impl Into<String>) -> Self {
+        Self {
+            status: Status::Skipped,
+            message: message.into(),
+            skip: Some(reason),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl From<(Status, String)> for Verdict {
+    fn from((status, message): (Status, String)) -> Self {
+        debug_assert_ne!(status, Status::Skipped, "a skip carries its reason");
+        Self {
+            status,
+            message,
+            skip: None,
+            items: Vec::new(),
+        }
+    }
+}
+
+/// The check's `when` conditions: `Some` (skipped, or error) when one does not hold.
+fn conditions(check: &Check, ctx: &Context) -> Option<Verdict> {
+    for cond in &check.when {
+        match cond.expression.program.execute(ctx) {
+            Ok(Value::Bool(true)) => {}
+            Ok(Value::Bool(false)) => {
+                return Some(Verdict::skipped(
+                    SkipReason::NotApplicable,
+                    format!("not applicable: {}", cond.reason),
+                ));
+            }
+            Ok(other) => {
+                return Some(Verdict::from((
+                    Status::Error,
+                    format!(
+                        "{}: when must be a bool, got {}",
+                        where_(check, &cond.expression),
+                        other.type_of()
+                    ),
+                )));
+            }
+            Err(e) => {
+                return Some(Verdict::from((
+                    Status::Error,
+                    format!("{}: {e}", where_(check, &cond.expression)),
+                )));
+            }
+        }
+    }
+    None
+}
+
+fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
+    for v in &check.validations {
+        match v.expression.program.execute(ctx) {
+            Ok(Value::Bool(true)) => {}
+            Ok(Value::Bool(false)) => {
+                let message = match &v.message_expression {
+                    Some(m) => match m.program.execute(ctx) {
+                        Ok(value) => display(&value),
+                        Err(e) => format!(
+                            "{} (messageExpression failed at {}: {e})",
+                            v.message.clone().unwrap_or_else(|| check.title.clone()),
+                            where_(check, m)
+                        ),
+                    },
+                    None => v
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| format!("failed: {}", v.expression.source)),
+                };
+                return (Status::Fail, message);
+            }
+            Ok(other) => {
+                return (
+                    Status::Error,
+                    format!(
+                        "{}: validation must be a bool, got {}",
+                        where_(check, &v.expression),
+                        other.type_of()
+                    ),
+                );
+            }
+            Err(e) => {
+                return (
+                    Status::Error,
+                    format!("{}: cannot evaluate: {e}", where_(check, &v.expression)),
+                );
+            }
+        }
+    }
+    (Status::Pass, check.title.clone())
+}
+
+fn result_of(
+    check: &Shared<'_>,
+    verdict: Verdict,
+    object: Option<usize>,
+    facts: &Facts,
+) -> CheckResult {
+    let mut r = result(check, verdict.status, verdict.message, object, facts);
+    r.skip_reason = verdict.skip;
+    r.items = verdict.items;
+    r
+}
+
+fn result(
+    check: &Shared<'_>,
+    status: Status,
+    message: String,
+    object: Option<usize>,
+    facts: &Facts,
+) -> CheckResult {
+    let (object, location) = object.map_or((None, None), |i| {
+        let (object, location) = facts.result_ref(i);
+        (Some(object), location)
+    });
+    CheckResult {
+        title: check.title.clone(),
+        section: check.section.clone(),
+        severity: check.severity,
+        object,
+        location,
+        checklist: check.checklist.clone(),
+        ..CheckResult::new(check.id.clone(), check.source(), status, message)
+    }
+}
