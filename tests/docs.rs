@@ -12,26 +12,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The fenced blocks of `lang` in a Markdown file, in order.
-fn blocks(markdown: &str, lang: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim_start().strip_prefix("```")) {
-            (None, Some(tag)) if tag.trim() == lang => current = Some(String::new()),
-            (Some(block), Some("")) => {
-                out.push(std::mem::take(block));
-                current = None;
-            }
-            (Some(block), _) => {
-                block.push_str(line);
-                block.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
-    out
-}
+use support::markdown_blocks as blocks;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mlsdm-audit-docs-{name}-{}", std::process::id()));

@@ -10,6 +10,8 @@
 //!   that runs it. A README command that is in neither fails the test, so a new one cannot be
 //!   left untried.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,26 +23,7 @@ fn readme() -> String {
     std::fs::read_to_string(root().join("README.md")).unwrap()
 }
 
-/// The fenced blocks of `lang` in a Markdown file, in order.
-fn blocks(markdown: &str, lang: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.trim_start().strip_prefix("```")) {
-            (None, Some(tag)) if tag.trim() == lang => current = Some(String::new()),
-            (Some(block), Some("")) => {
-                out.push(std::mem::take(block));
-                current = None;
-            }
-            (Some(block), _) => {
-                block.push_str(line);
-                block.push('\n');
-            }
-            (None, _) => {}
-        }
-    }
-    out
-}
+use support::markdown_blocks as blocks;
 
 /// The command lines of the README's `sh` blocks: continuation lines joined, the trailing
 /// `# comment` and surrounding spaces removed.

@@ -109,3 +109,24 @@ pub fn apply_layer(out: &mut Vec<Object>, layer: Vec<Object>) {
         }
     }
 }
+
+/// The fenced blocks of `lang` in a Markdown file, in order (the docs' and README's commands).
+pub fn markdown_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_start().strip_prefix("```")) {
+            (None, Some(tag)) if tag.trim() == lang => current = Some(String::new()),
+            (Some(block), Some("")) => {
+                out.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    out
+}
