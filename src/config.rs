@@ -275,7 +275,8 @@ pub fn external_evidence(results: &mut [CheckResult], checks: &[Check], objects:
                 r.message.trim_end_matches('.'),
                 o.kind,
                 o.name
-            );
+            )
+            .into();
             continue;
         }
         r.status = Status::NoData;
@@ -289,7 +290,7 @@ pub fn external_evidence(results: &mut [CheckResult], checks: &[Check], objects:
                 .collect::<Vec<_>>()
                 .join(", "),
             r.id
-        );
+        ).into();
     }
 }
 

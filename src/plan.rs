@@ -408,12 +408,15 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         waiver_set.extend(waivers::from_annotations(&facts.objects, &ids)?);
     }
     let running = activity::start("evaluating the checks");
-    let mut results = engine::evaluate(checks, &facts);
+    let mut parts = engine::evaluate_parts(checks, &facts);
     drop(running);
-    config::external_evidence(&mut results, checks, &facts.objects);
+    for part in &mut parts {
+        config::external_evidence(part, checks, &facts.objects);
+    }
     // The objects and their cel values are not read after this: freed before the results are
-    // sorted and rendered, so their memory and the report's do not add up (issue 12).
+    // joined, sorted and rendered, so their memory and the report's do not add up (issue 12).
     drop(facts);
+    let mut results = engine::concat(parts);
     // Whatever the sources: a run in which no check was evaluated (every result skipped or
     // awaiting a reviewer) decided nothing, and is not a pass.
     if !plan.allow_empty

@@ -147,7 +147,7 @@ fn run_case(dir: &Path, id: &str, expect: Expect, fixture: PathBuf) -> Result<Ca
         .results
         .iter()
         .filter(|r| r.id == id)
-        .map(|r| (r.status, r.message.as_str()))
+        .map(|r| (r.status, &*r.message))
         .collect();
     let count = |s: Status| statuses.iter().filter(|(st, _)| *st == s).count();
     let first = |s: Status| {

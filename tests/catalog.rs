@@ -310,6 +310,32 @@ fn minimal_objects_give_no_evaluation_errors() {
     assert_eq!(rollback.status, Status::Pass, "{}", rollback.message);
 }
 
+/// A `forEach` that yields no element decided nothing: no-data, never a pass (the borrowed
+/// evaluation of `forEach` lists once dropped this and passed every workload without a
+/// credential variable).
+#[test]
+fn a_for_each_that_yields_no_element_is_no_data_not_a_pass() {
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == "api-key-from-secret")
+        .collect();
+    let mut objects = with_config(None, &[]);
+    let deployment = objects
+        .iter_mut()
+        .find(|o| o.kind == "Deployment" && o.name == "mlsdm-api")
+        .unwrap();
+    deployment.json["spec"]["template"]["spec"]["containers"][0]["env"] =
+        serde_json::json!([{"name": "LOG_LEVEL", "value": "INFO"}]);
+    let results = evaluate(&checks, objects);
+    let r = results
+        .iter()
+        .find(|r| r.object.as_ref().is_some_and(|o| o.name == "mlsdm-api"))
+        .unwrap();
+    assert_eq!(r.status, Status::NoData, "{}", r.message);
+    assert!(r.message.starts_with("nothing to check: "), "{}", r.message);
+}
+
 /// The compliant release with the MLSDM Deployment's config file text and extra env replaced.
 fn with_config(config: Option<&str>, env: &[(&str, &str)]) -> Vec<Object> {
     let layers = base_layers();
@@ -451,7 +477,7 @@ fn the_dimension_check_judges_the_dimension_the_service_runs_with() {
         .retain(|e| e["name"] != "CONFIG_PATH");
     let (s, m) = verdict(objects);
     assert_eq!(s, Status::Fail, "{m}");
-    assert_eq!(m, "dimension is 10, not 384, 768 or 1024");
+    assert_eq!(&*m, "dimension is 10, not 384, 768 or 1024");
 }
 
 /// The derived fixtures are what `scripts/gen-fixtures.py` makes of `fixtures/compliant` and

@@ -191,7 +191,7 @@ fn hostile_strings_stay_text_in_every_format() {
         "<script>alert(1)</script><img src=x onerror=alert(2)>|`[x](javascript:alert(3))\n& ü時🙂";
     let mut r = shared_report();
     for x in &mut r.results {
-        x.message = format!("{EVIL} message");
+        x.message = format!("{EVIL} message").into();
         x.title = format!("{EVIL} title").into();
         if let Some(o) = &mut x.object {
             let o = std::sync::Arc::make_mut(o);
@@ -393,7 +393,7 @@ fn multi_byte_text_in_every_field_renders_in_every_format() {
     assert_eq!(report.signoffs[0].time, WIDE);
     assert_eq!(report.signoffs[0].public_key, WIDE);
     assert_eq!(report.signoffs[1].role, WIDE);
-    assert_eq!(report.results[0].message, WIDE);
+    assert_eq!(&*report.results[0].message, WIDE);
     for &format in <Format as clap::ValueEnum>::value_variants() {
         for color in [false, true] {
             let text = std::panic::catch_unwind(|| report::render(&report, format, color))

@@ -7,7 +7,7 @@ use crate::facts::Facts;
 use crate::facts::values::json_to_cel;
 use crate::report::{CheckResult, Item, Status};
 use cel::Context;
-use cel::common::value::{CowVal, Val};
+use cel::common::value::{BuiltinRef, CowVal, Val};
 use cel::context::VariableResolver;
 use cel::objects::Value;
 
@@ -86,10 +86,8 @@ pub(super) fn evaluate_kubernetes(
             ctx.set_variable_resolver(&variables);
             evaluate_object(check, probe, &ctx)
         };
-        let verdict = Verdict {
-            message: facts.redact(&verdict.message),
-            ..verdict
-        };
+        let mut verdict = verdict;
+        verdict.message = facts.redact(std::mem::take(&mut verdict.message));
         results.push(result_of(check, verdict, Some(i), facts));
     }
     if matched == 0 {
@@ -202,23 +200,47 @@ fn evaluate_items(
     let Some(for_each) = &probe.for_each else {
         return run_validations(check, ctx).into();
     };
-    let items = match for_each.program.execute(ctx) {
-        Ok(Value::List(items)) => items,
-        Ok(Value::Null) => {
-            return (Status::NoData, "nothing to check: forEach is null".into()).into();
-        }
-        Ok(other) => {
-            return (
-                Status::Error,
-                format!(
-                    "{}: forEach must yield a list, got {}",
-                    where_(check, for_each),
-                    other.type_of()
-                ),
-            )
-                .into();
-        }
+    // The list is borrowed from the object where it can be (`object.spec...containers`), and
+    // each element is bound to `item` by reference: converting it to a `Value` and back into
+    // each `item` copied every element twice, for every check with a `forEach`.
+    let evaluated = match for_each.program.execute_val(ctx) {
+        Ok(v) => v,
         Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))).into(),
+    };
+    let owned;
+    let items: Vec<&dyn Val> = if let BuiltinRef::List(list) = evaluated.as_builtin() {
+        list.inner().iter().map(AsRef::as_ref).collect()
+    } else {
+        let converted: Result<Value, _> = evaluated.as_ref().try_into();
+        match converted {
+            Ok(Value::Null) => {
+                return (Status::NoData, "nothing to check: forEach is null".into()).into();
+            }
+            Ok(Value::List(list)) => {
+                owned = list
+                    .iter()
+                    .map(|item| {
+                        Box::<dyn Val>::try_from(item.clone())
+                            .expect("a list element converts back to a cel Val")
+                    })
+                    .collect::<Vec<_>>();
+                owned.iter().map(AsRef::as_ref).collect()
+            }
+            Ok(other) => {
+                return (
+                    Status::Error,
+                    format!(
+                        "{}: forEach must yield a list, got {}",
+                        where_(check, for_each),
+                        other.type_of()
+                    ),
+                )
+                    .into();
+            }
+            Err(e) => {
+                return (Status::Error, format!("{}: {e}", where_(check, for_each))).into();
+            }
+        }
     };
     if items.is_empty() {
         return (
@@ -230,7 +252,7 @@ fn evaluate_items(
     let mut failures = Vec::new();
     let mut failing = Vec::new();
     let mut errors = Vec::new();
-    for item in items.iter() {
+    for item in &items {
         if budget.exhausted() {
             // The rest would only fail at once: one error says it, not one per item.
             errors.push(format!(
@@ -240,8 +262,9 @@ fn evaluate_items(
             ));
             break;
         }
+        let bound = ItemVar(*item);
         let mut inner = ctx.new_inner_scope();
-        inner.add_variable_from_value("item", item.clone());
+        inner.set_variable_resolver(&bound);
         match run_validations(check, &inner) {
             (Status::Fail, m) => {
                 failures.push(m);
@@ -283,5 +306,14 @@ fn item_name(check: &Check, spec: &CompiledItem, ctx: &Context) -> Result<String
             other.type_of()
         )),
         Err(e) => Err(format!("{}: item.name: {e}", where_(check, &spec.name))),
+    }
+}
+
+/// `item` of a `forEach`, borrowed from the evaluated list.
+struct ItemVar<'a>(&'a dyn Val);
+
+impl VariableResolver for ItemVar<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        (variable == "item").then_some(CowVal::Borrowed(self.0))
     }
 }

@@ -107,10 +107,8 @@ pub(super) fn evaluate_http(
                 }
             }
         };
-        let verdict = Verdict {
-            message: facts.redact(&verdict.message),
-            ..verdict
-        };
+        let mut verdict = verdict;
+        verdict.message = facts.redact(std::mem::take(&mut verdict.message));
         let mut r = result_of(check, verdict, None, facts);
         r.endpoint = Some(target.clone());
         r.object = object.clone().map(Arc::new);
@@ -297,7 +295,7 @@ pub(super) fn evaluate_metrics(
             }
         }
     };
-    let mut r = result(check, status, facts.redact(&message), None, facts);
+    let mut r = result(check, status, facts.redact(message), None, facts);
     r.window = window.map(Box::new);
     r.endpoint = facts.service_origin();
     results.push(r);

@@ -226,8 +226,13 @@ impl Facts {
 
     /// Removes every known secret value from a message (the process-wide layer in `redact`,
     /// which also sits in front of every output).
-    pub fn redact(&self, text: &str) -> String {
-        crate::redact::text(text).into_owned()
+    pub fn redact(&self, text: String) -> String {
+        // Most messages hold no secret: kept as they are, not copied.
+        let masked = match crate::redact::text(&text) {
+            std::borrow::Cow::Owned(masked) => Some(masked),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        masked.unwrap_or(text)
     }
 
     /// Whether a workload is in scope under `--selector`; other kinds always are.

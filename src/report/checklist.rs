@@ -166,7 +166,11 @@ pub fn detail(line: &Line<'_>) -> String {
                 .map(|a| format!("attested by {} on {}: {}", a.by, a.date, a.evidence))
                 .unwrap_or_default(),
             (LineState::Done, Status::Pass) => {
-                format!("{}: {}", r.id, object.unwrap_or_else(|| r.message.clone()))
+                format!(
+                    "{}: {}",
+                    r.id,
+                    object.unwrap_or_else(|| r.message.to_string())
+                )
             }
             (_, Status::Waived) => {
                 let w = r.waiver.as_ref();

@@ -124,7 +124,10 @@ pub struct CheckResult {
     pub severity: Severity,
     pub source: Source,
     pub status: Status,
-    pub message: String,
+    // Shared with the check's title when that is all a pass says (one copy per check).
+    #[serde(with = "shared_str")]
+    #[schemars(with = "String")]
+    pub message: Arc<str>,
     /// Why the result is `skipped` (only on skipped results); `message` says it for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<SkipReason>,
@@ -166,7 +169,12 @@ impl CheckResult {
     /// A result of check `id` with nothing but its outcome: no title, section or checklist lines,
     /// and every optional part (object, items, waiver, window, cluster, ...) empty. Callers set
     /// what they know with struct update syntax, so adding a field to results is one place.
-    pub fn new(id: impl Into<String>, source: Source, status: Status, message: String) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        source: Source,
+        status: Status,
+        message: impl Into<Arc<str>>,
+    ) -> Self {
         Self {
             id: id.into(),
             title: Arc::from(""),
@@ -174,7 +182,7 @@ impl CheckResult {
             severity: Severity::default(),
             source,
             status,
-            message,
+            message: message.into(),
             skip_reason: None,
             object: None,
             items: Vec::new(),

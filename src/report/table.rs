@@ -261,7 +261,7 @@ fn checklist(report: &Report, show: Show, view: View) -> String {
         let mut table = new_table(view);
         table.set_header(vec!["Status", "Severity", "Check", "Object", "Message"]);
         while let Some(r) = results.next_if(|r| r.section == section) {
-            let mut message = r.message.clone();
+            let mut message = r.message.to_string();
             if let Some(w) = r.waiver.as_ref().filter(|w| !w.expired) {
                 let _ = write!(
                     message,

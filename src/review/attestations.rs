@@ -91,7 +91,7 @@ pub fn apply(results: &mut [CheckResult], attestations: &[(String, Attestation)]
     {
         if let Some((_, a)) = attestations.iter().find(|(id, _)| *id == r.id) {
             r.status = Status::Pass;
-            r.message = format!("attested by {} on {}: {}", a.by, a.date, a.evidence);
+            r.message = format!("attested by {} on {}: {}", a.by, a.date, a.evidence).into();
             r.attestation = Some(Box::new(a.clone()));
         }
     }

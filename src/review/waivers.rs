@@ -238,7 +238,8 @@ pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: &str) {
             r.message = format!(
                 "{} (waiver from {} expired on {})",
                 r.message, w.origin, w.expires
-            );
+            )
+            .into();
         } else {
             r.outcome = Some(r.status);
             r.status = Status::Waived;

@@ -38,7 +38,7 @@ impl Watcher<'_> {
                 r.status = Status::NoData;
                 r.message = format!(
                     "not decided yet: the query reads {reach}s back (its window and range), and the rollout was {since_rollout}s ago, so the previous version's samples could pass it"
-                );
+                ).into();
             }
         }
         report.summary = crate::report::Summary::of(&report.results);
@@ -107,7 +107,7 @@ impl Watcher<'_> {
             undecided.push(json!({
                 "check": r.id,
                 "status": r.status,
-                "message": r.message,
+                "message": &*r.message,
                 "series": series,
             }));
         }

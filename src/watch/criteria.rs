@@ -7,7 +7,6 @@ use crate::cli::CheckArgs;
 use crate::report::{CheckResult, Report, Status};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 /// After an evaluation ending at `at`: a decided criterion moves its `decided_at`; an undecided
 /// one keeps the longest stretch since it was last decided.
@@ -92,7 +91,7 @@ pub(super) fn update(
         .unwrap_or_else(|| results.first().map_or(Status::NoData, |r| r.status));
     let pick = results.iter().find(|r| r.status == status).map_or_else(
         || "no result (the check did not run)".into(),
-        |r| r.message.clone(),
+        |r| r.message.to_string(),
     );
     // Without Prometheus each run is evaluated at its last scrape (`--window 0s`): the engine's
     // note about that window would misstate the window this watch counts.
@@ -136,11 +135,11 @@ pub(super) fn unwaive(mut r: CheckResult) -> CheckResult {
     {
         r.status = outcome;
         if let Some(w) = r.waiver.take() {
-            let _ = write!(
-                r.message,
-                " (waived by {}, but a waiver does not hold back a rollback signal)",
-                w.origin
-            );
+            r.message = format!(
+                "{} (waived by {}, but a waiver does not hold back a rollback signal)",
+                r.message, w.origin
+            )
+            .into();
         }
     }
     r

@@ -222,7 +222,7 @@ impl Watcher<'_> {
                 .filter(|r| r.status == Status::Fail)
                 .map(|r| {
                     json!({
-                        "message": r.message,
+                        "message": &*r.message,
                         "object": r.object.as_ref().map(ToString::to_string),
                         "query": c.check.metrics().map(|m| m.query.text()),
                         "source": r.window.as_ref().map(|w| w.source.clone()).or_else(|| r.endpoint.clone()),

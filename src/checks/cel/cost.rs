@@ -143,6 +143,24 @@ impl Program {
         }
         result
     }
+
+    /// [`Program::execute`] without converting the result to a `Value`: it borrows what it
+    /// can from the context (a `forEach` over an object's containers borrows the containers
+    /// instead of copying them twice, into a `Value` and back into each `item`).
+    pub fn execute_val<'e, 'v>(
+        &'e self,
+        ctx: &'e Context<'_, 'v>,
+    ) -> Result<CowVal<'e, 'v>, cel::ExecutionError> {
+        if !SCOPED.with(Cell::get) {
+            SPENT.with(|s| s.set(0));
+        }
+        let result = Value::resolve_val(&self.metered, ctx);
+        let spent = SPENT.with(Cell::get);
+        if spent > COST_LIMIT {
+            return Err(cost_exceeded());
+        }
+        result
+    }
 }
 
 pub(super) fn cost_exceeded() -> ExecutionError {
