@@ -5,7 +5,7 @@ use crate::report::{Change, CheckResult, Report, Status};
 use std::collections::HashSet;
 
 fn key(r: &CheckResult) -> (String, Option<String>) {
-    (r.id.clone(), r.object.as_ref().map(ToString::to_string))
+    (r.id.to_string(), r.object.as_ref().map(ToString::to_string))
 }
 
 /// Marks every result new, fixed or unchanged against `baseline`.

@@ -26,13 +26,13 @@ impl Watcher<'_> {
                 && r.source == Source::Metrics
                 && r.section.starts_with(POST_DEPLOYMENT_SECTION)
         }) {
-            let Some(query) = self.plan.queries.get(&r.id) else {
+            let Some(query) = self.plan.queries.get(r.id.as_str()) else {
                 continue;
             };
             let window = self
                 .plan
                 .windows
-                .get(&r.id)
+                .get(r.id.as_str())
                 .map_or(0, |w| (*w).min(since_rollout));
             if let Some(reach) = reaches_before_rollout(query, window, since_rollout) {
                 r.status = Status::NoData;
@@ -101,7 +101,7 @@ impl Watcher<'_> {
             let series = self
                 .plan
                 .queries
-                .get(&r.id)
+                .get(r.id.as_str())
                 .map(|q| promql::metric_names(q.expr()))
                 .unwrap_or_default();
             undecided.push(json!({
