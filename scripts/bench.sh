@@ -196,7 +196,7 @@ mean_ms() {
   t1=$(date +%s%N)
   awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n / 1e6}'
 }
-echo "== 4. start-up: check on one manifest file (mean of $startup_runs runs each) =="
+echo "== 4. start-up: check on one manifest file, $startup_file (mean of $startup_runs runs each) =="
 # Each command must do its work once before it is timed: a baseline or a run that fails at once
 # would be timed as fast.
 target/$profile/yaml-parse "$startup_file" >"$work/out"
@@ -210,5 +210,5 @@ printf '%-58s %9s\n' "true" "$true_ms"
 base_ms=$(mean_ms "$startup_runs" "target/$profile/yaml-parse" "$startup_file")
 printf '%-58s %9s\n' "yaml-parse (process start + YAML parse, the baseline)" "$base_ms"
 ours_ms=$(mean_ms "$startup_runs" "$ours" check --manifests "$startup_file" --format json --allow-empty)
-printf '%-58s %9s\n' "mlsdm-audit check --manifests $startup_file" "$ours_ms"
+printf '%-58s %9s\n' "mlsdm-audit check --manifests (that file) --format json" "$ours_ms"
 echo "mlsdm-audit / baseline: $(awk -v a="$ours_ms" -v b="$base_ms" 'BEGIN {printf "%.1f", a / b}')x (target <= 2: $(verdict "$ours_ms <= 2 * $base_ms"))"

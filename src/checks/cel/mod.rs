@@ -1,7 +1,8 @@
 //! The CEL environment every check expression runs in: the CEL standard library plus the
 //! Kubernetes library functions checks need, with the names and semantics Kubernetes gives them
 //! (`quantity()`, `isQuantity()`, and the quantity methods), and `selectorMatches()` for label
-//! selectors. Programs are compiled once, when the checks load.
+//! selectors. Programs are compiled once: a `--checks` file's when it loads, a built-in check's
+//! when first evaluated (`checks::Expr::program`).
 //!
 //! Every evaluation runs under a cost budget ([`COST_LIMIT`]), as Kubernetes gives
 //! ValidatingAdmissionPolicy expressions one: a check file is data a team (or an attacker) wrote,
