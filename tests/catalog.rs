@@ -36,6 +36,30 @@ fn evaluate(checks: &[Check], objects: Vec<Object>) -> Vec<CheckResult> {
     engine::evaluate(checks, &facts)
 }
 
+/// The built-in checks' expressions are compiled when first evaluated, not when they load
+/// (src/checks/compile.rs, `parse_builtin`): this holds them to what a `--checks` file must pass
+/// when it loads (every expression compiles, within the bounds, and names only what exists), and
+/// to the same dependencies, so a built-in check that loads can be evaluated.
+#[test]
+fn every_built_in_check_compiles_as_a_checks_file_does() {
+    let env = checks::cel::CelEnv::default();
+    let loaded = checks::load(&[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.len(), checks::builtin_files().len());
+    for (name, text) in checks::builtin_files() {
+        let mut eager = checks::parse_check(&format!("checks/{name}"), text, &env)
+            .unwrap_or_else(|e| panic!("checks/{name}: {e:?}"));
+        eager.builtin = true;
+        let deferred = loaded
+            .iter()
+            .find(|c| c.id == eager.id)
+            .unwrap_or_else(|| panic!("{} is not loaded", eager.id));
+        assert_eq!(deferred.dependencies(), eager.dependencies(), "{name}");
+        assert_eq!(deferred.origin, eager.origin);
+        assert_eq!(deferred.sha256, eager.sha256);
+        assert_eq!(format!("{deferred:?}"), format!("{eager:?}"), "{name}");
+    }
+}
+
 fn base_layers() -> Vec<PathBuf> {
     vec![
         root().join("fixtures/compliant"),

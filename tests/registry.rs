@@ -86,7 +86,7 @@ fn every_kind_read_is_listed() {
                 m.kind
             );
         }
-        for k in check.kubernetes().map_or(&[][..], |k| &k.depends_on) {
+        for k in check.dependencies().map_or(&[][..], |d| &d.depends_on) {
             assert!(listed.contains(k.as_str()), "{} depends on {k}", check.id);
         }
     }

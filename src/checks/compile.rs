@@ -34,8 +34,21 @@ fn locate(text: &str, s: &Spanned<String>, line: usize, column: usize) -> (u64, 
     found.map_or(fallback, |(i, col)| (i as u64 + 1, (col + column) as u64))
 }
 
-/// Parses and validates one check file. `origin` names it in errors.
+/// Parses and validates one check file, compiling its expressions. `origin` names it in errors.
 pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check, Vec<CheckError>> {
+    parse(origin, text, Some(env))
+}
+
+/// A built-in check: as [`parse_check`], with its expressions compiled when first evaluated
+/// (`Expr::program`). Only for text a test has compiled with [`parse_check`]: an expression's
+/// errors are not looked for here.
+pub(super) fn parse_builtin(origin: &str, text: &str) -> Result<Check, Vec<CheckError>> {
+    parse(origin, text, None)
+}
+
+/// `env`: compile every expression now (and report what does not compile), or, without,
+/// defer them (a built-in check).
+fn parse(origin: &str, text: &str, env: Option<&cel::CelEnv>) -> Result<Check, Vec<CheckError>> {
     let err =
         |line: u64, column: u64, message: String| CheckError::new(origin, line, column, message);
     let file: CheckFile =
@@ -82,18 +95,18 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
     };
     let with_item: Vec<&str> = base.iter().copied().chain(["item"]).collect();
     let mut compile = |s: &Spanned<String>, what: &str, vars: &[&str]| -> Option<Expr> {
-        match env.compile(&s.value) {
-            Ok(program) => {
-                let unresolved = env.unresolved(&s.value, vars);
+        let Some(env) = env else {
+            return Some(Expr::deferred(s.value.clone(), s.referenced.line()));
+        };
+        match env.compile_resolved(&s.value, vars) {
+            Ok((program, unresolved)) => {
                 for u in &unresolved {
                     let (line, column) = locate(text, s, u.line, u.column);
                     errors.push(err(line, column, format!("{what}: {}", u.message)));
                 }
-                unresolved.is_empty().then(|| Expr {
-                    source: s.value.clone(),
-                    program,
-                    line: s.referenced.line(),
-                })
+                unresolved
+                    .is_empty()
+                    .then(|| Expr::compiled(s.value.clone(), program, s.referenced.line()))
             }
             Err(e) => {
                 // Where the parser says, in the file; else where the expression starts.
@@ -387,45 +400,13 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         return Err(errors);
     }
 
-    // What the expressions read, from their syntax trees (not a search of their text).
-    let reads: std::collections::BTreeSet<&str> = for_each
-        .iter()
-        .chain(item.as_ref().map(|i| &i.name))
-        .chain(when.iter().map(|c| &c.expression))
-        .chain(
-            validations
-                .iter()
-                .flat_map(|v| std::iter::once(&v.expression).chain(v.message_expression.as_ref())),
-        )
-        .flat_map(|e| e.program.reads().iter().map(String::as_str))
-        .collect();
-    let reads_field = |field: &str| {
-        // `related.services`, or `related` used whole; `mlsdm.` stands for any field of `mlsdm`.
-        let (root, rest) = field.split_once('.').unwrap_or((field, ""));
-        reads.contains(root)
-            || reads.contains(field)
-            || (rest.is_empty() && reads.iter().any(|r| r.starts_with(&format!("{root}."))))
-    };
-    let uses_related = reads_field("related.");
-    let mut depends_on: Vec<String> = Vec::new();
-    for (field, kinds) in super::dependencies() {
-        if reads_field(&field) {
-            for k in kinds {
-                if !depends_on.iter().any(|d| d == k) {
-                    depends_on.push((*k).to_string());
-                }
-            }
-        }
-    }
-
     let probe = match file.source {
         Source::Kubernetes => Probe::Kubernetes(KubernetesProbe {
             kinds,
             namespaces,
             for_each,
             item,
-            uses_related,
-            depends_on,
+            dependencies: std::sync::OnceLock::new(),
         }),
         // Checked above: an http check has a request, a metrics check a parsed query.
         Source::Http => match file.request {
@@ -455,7 +436,7 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         Source::Manual => Probe::Manual,
     };
 
-    Ok(Check {
+    let check = Check {
         id: file.id,
         title: file.title,
         section: file.section,
@@ -471,7 +452,12 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
         origin: origin.to_string(),
         sha256: sha256_hex(text.as_bytes()),
         builtin: false,
-    })
+    };
+    if env.is_some() {
+        // Compiled now: what the expressions read is known now too.
+        let _ = check.dependencies();
+    }
+    Ok(check)
 }
 
 fn is_kebab(id: &str) -> bool {

@@ -1,11 +1,17 @@
 //! Finding and reading check files: the built-in checks, `--checks` directories and files, with
 //! every error collected (a duplicate id, an unreadable file) before any check runs.
 
+use super::compile::parse_builtin;
 use super::{Check, CheckError, CheckErrors, cel, parse_check};
 use std::path::{Path, PathBuf};
 
 /// The built-in checks, compiled into the binary (see `build.rs`).
 const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_checks.rs"));
+
+/// The built-in check files as embedded: file name and text.
+pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+    BUILTIN
+}
 
 /// Loads the built-in checks, then each `--checks` directory. An id that is already loaded is an
 /// error: a team's file silently replacing a built-in check would change what the gate means.
@@ -16,13 +22,15 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Check>, CheckErrors> {
 /// As [`load`]; with `override_builtin` (`--override-builtin`), a `--checks` file may replace a
 /// built-in check of the same id (the report records the file and its SHA-256).
 pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>, CheckErrors> {
-    let env = cel::CelEnv::default();
+    // Built only when a `--checks` file is compiled.
+    let env = std::cell::OnceCell::new();
     let mut errors = Vec::new();
     let mut checks: Vec<Check> = Vec::new();
-    // The catalog's CEL is compiled on every core (most of a small run's start-up); results
-    // are taken in catalog order, so errors and checks come out as from a serial loop.
+    // The catalog's expressions are compiled when first evaluated (`parse_builtin`): a run
+    // compiles only what it evaluates. Its YAML is read on every core; results are taken in
+    // catalog order, so errors and checks come out as from a serial loop.
     let builtin = crate::parallel::map_in_order(BUILTIN, |(name, text)| {
-        parse_check(&format!("checks/{name}"), text, &env)
+        parse_builtin(&format!("checks/{name}"), text)
     });
     for parsed in builtin {
         match parsed {
@@ -36,7 +44,7 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
     let mut replaced = std::collections::HashSet::new();
     for dir in dirs {
         for (origin, text) in read_check_files(dir, &mut errors) {
-            match parse_check(&origin, &text, &env) {
+            match parse_check(&origin, &text, env.get_or_init(cel::CelEnv::default)) {
                 Ok(c) => match checks.iter_mut().find(|e| e.id == c.id) {
                     // An override may tighten a built-in check, never make a mandatory one
                     // optional: `requires:` would skip it unless a team declares the requirement.

@@ -1,8 +1,11 @@
 //! Check definitions: the YAML model users write, loaded and validated once, up front.
 //!
 //! A typo in a check file is the check author's problem to fix, so every error names the file,
-//! line and column and what was expected, and no expression is compiled lazily: a check that
-//! loads can always be evaluated.
+//! line and column and what was expected, and a `--checks` file's expressions are compiled when
+//! it loads: a check that loads can always be evaluated. The built-in checks' expressions are
+//! compiled when first evaluated (most of a small run's start-up was compiling a catalog most of
+//! which that run never evaluates); a test compiles every one of them as a `--checks` file is
+//! (`every_built_in_check_compiles_as_a_checks_file_does`), so they hold the same guarantee.
 
 pub mod cel;
 mod compile;
@@ -13,7 +16,7 @@ mod model;
 pub mod requirements;
 
 pub use compile::parse_check;
-pub use load::{load, load_with, validate_paths};
+pub use load::{builtin_files, load, load_with, validate_paths};
 pub use model::{
     CheckFile, Condition, HttpRequest, LoadSpec, MatchSpec, RetrySpec, Validation, WhenEmpty,
 };
@@ -62,11 +65,47 @@ impl fmt::Display for Severity {
     }
 }
 
-/// A compiled CEL expression with the place it was written.
+/// A CEL expression with the place it was written, and its program.
 pub struct Expr {
     pub source: String,
-    pub program: Program,
+    /// Set at load for a `--checks` file; a built-in check's is compiled on first use.
+    program: std::sync::OnceLock<Program>,
     pub line: u64,
+}
+
+impl Expr {
+    /// An expression compiled at load.
+    fn compiled(source: String, program: Program, line: u64) -> Self {
+        Self {
+            source,
+            program: program.into(),
+            line,
+        }
+    }
+
+    /// A built-in check's expression, compiled when first needed.
+    fn deferred(source: String, line: u64) -> Self {
+        Self {
+            source,
+            program: std::sync::OnceLock::new(),
+            line,
+        }
+    }
+
+    /// The compiled program. A built-in expression that does not compile is a defect of this
+    /// build, which the catalog's tests rule out: it ends the run, never a result.
+    pub fn program(&self) -> &Program {
+        self.program.get_or_init(|| {
+            static ENV: std::sync::LazyLock<cel::CelEnv> =
+                std::sync::LazyLock::new(cel::CelEnv::default);
+            ENV.compile(&self.source).unwrap_or_else(|e| {
+                panic!(
+                    "a built-in check's expression does not compile ({e}): {}",
+                    self.source
+                )
+            })
+        })
+    }
 }
 
 impl fmt::Debug for Expr {
@@ -139,11 +178,51 @@ pub struct KubernetesProbe {
     pub for_each: Option<Expr>,
     /// What the elements of `for_each` are, and their names.
     pub item: Option<item::CompiledItem>,
+    /// What the expressions read: see [`Check::dependencies`].
+    dependencies: std::sync::OnceLock<Dependencies>,
+}
+
+/// What a kubernetes check's expressions read besides its objects, from their syntax trees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependencies {
     /// Whether any expression reads `related`, so the facts layer computes it only when needed.
     pub uses_related: bool,
     /// Kinds besides `kinds` the expressions read (through `related` or `mlsdm`): if the
     /// cluster would not list one of them, the check cannot be evaluated.
     pub depends_on: Vec<String>,
+}
+
+impl Dependencies {
+    /// What `expressions` read (the programs' syntax trees, not a search of their text).
+    fn of<'e>(expressions: impl Iterator<Item = &'e Expr>) -> Self {
+        let programs: Vec<&Program> = expressions.map(Expr::program).collect();
+        let reads: std::collections::BTreeSet<&str> = programs
+            .iter()
+            .flat_map(|p| p.reads().iter().map(String::as_str))
+            .collect();
+        let reads_field = |field: &str| {
+            // `related.services`, or `related` used whole; `mlsdm.` stands for any field of
+            // `mlsdm`.
+            let (root, rest) = field.split_once('.').unwrap_or((field, ""));
+            reads.contains(root)
+                || reads.contains(field)
+                || (rest.is_empty() && reads.iter().any(|r| r.starts_with(&format!("{root}."))))
+        };
+        let mut depends_on: Vec<String> = Vec::new();
+        for (field, kinds) in dependencies() {
+            if reads_field(&field) {
+                for k in kinds {
+                    if !depends_on.iter().any(|d| d == k) {
+                        depends_on.push((*k).to_string());
+                    }
+                }
+            }
+        }
+        Self {
+            uses_related: reads_field("related."),
+            depends_on,
+        }
+    }
 }
 
 /// A metrics check's query, parsed at load, and how long its condition must hold.
@@ -199,6 +278,32 @@ impl Check {
             Probe::Metrics(m) => Some(m),
             _ => None,
         }
+    }
+
+    /// Every expression of the check, in the order they are written.
+    fn expressions(&self) -> impl Iterator<Item = &Expr> {
+        let probe = self.kubernetes();
+        probe
+            .and_then(|k| k.for_each.as_ref())
+            .into_iter()
+            .chain(probe.and_then(|k| k.item.as_ref()).map(|i| &i.name))
+            .chain(self.when.iter().map(|c| &c.expression))
+            .chain(
+                self.validations.iter().flat_map(|v| {
+                    std::iter::once(&v.expression).chain(v.message_expression.as_ref())
+                }),
+            )
+    }
+
+    /// What a kubernetes check's expressions read (none for other sources). For a built-in
+    /// check this compiles its expressions, so the engine asks only for a check it evaluates.
+    pub fn dependencies(&self) -> Option<&Dependencies> {
+        let probe = self.kubernetes()?;
+        Some(
+            probe
+                .dependencies
+                .get_or_init(|| Dependencies::of(self.expressions())),
+        )
     }
 
     /// The kinds a kubernetes check matches; none for other sources.
@@ -499,7 +604,7 @@ mod reads {
             .iter()
             .find(|c| c.id == "network-policy-default-deny")
             .unwrap();
-        let deny = deny.kubernetes().unwrap();
+        let deny = deny.dependencies().unwrap();
         assert_eq!(deny.depends_on, ["NetworkPolicy"]);
         assert!(deny.uses_related);
         let env = super::cel::CelEnv::default();

@@ -19,13 +19,19 @@ pub(super) fn evaluate_kubernetes(
     results: &mut Vec<CheckResult>,
 ) {
     // In a live audit, a kind the check reads that could not be listed makes it unevaluable.
-    let unreadable: Vec<&String> = probe
-        .kinds
-        .iter()
-        .map(|k| &k.kind)
-        .chain(probe.depends_on.iter())
-        .filter_map(|k| facts.kind_errors.get(k))
-        .collect();
+    // Its dependencies are asked for only then: for a built-in check that compiles them.
+    let dependencies = || check.dependencies().map_or(&[][..], |d| &d.depends_on);
+    let unreadable: Vec<&String> = if facts.kind_errors.is_empty() {
+        Vec::new()
+    } else {
+        probe
+            .kinds
+            .iter()
+            .map(|k| &k.kind)
+            .chain(dependencies().iter())
+            .filter_map(|k| facts.kind_errors.get(k))
+            .collect()
+    };
     if let Some(first) = unreadable.first() {
         results.push(result(
             check,
@@ -62,13 +68,15 @@ pub(super) fn evaluate_kubernetes(
             continue;
         }
         matched += 1;
+        // Compiles a built-in check's expressions when its first object is met.
+        let uses_related = check.dependencies().is_some_and(|d| d.uses_related);
         let verdict = if facts.straightforward {
             let mut ctx = root.new_inner_scope();
             ctx.add_variable_from_value("object", facts.cel_object(i));
             ctx.add_variable_from_value("oldObject", Value::Null);
             ctx.add_variable_from_value("mlsdm", facts.cel_mlsdm(i));
             ctx.add_variable_from_value("params", json_to_cel(&facts.params));
-            if probe.uses_related {
+            if uses_related {
                 ctx.add_variable_from_value("related", facts.cel_related(i));
             }
             evaluate_object(check, probe, &ctx)
@@ -80,7 +88,7 @@ pub(super) fn evaluate_kubernetes(
                 old_object: null.as_ref(),
                 mlsdm: cached.mlsdm,
                 params: params.as_ref(),
-                related: probe.uses_related.then(|| cached.related()),
+                related: uses_related.then(|| cached.related()),
             };
             let mut ctx = root.new_inner_scope();
             ctx.set_variable_resolver(&variables);
@@ -203,7 +211,7 @@ fn evaluate_items(
     // The list is borrowed from the object where it can be (`object.spec...containers`), and
     // each element is bound to `item` by reference: converting it to a `Value` and back into
     // each `item` copied every element twice, for every check with a `forEach`.
-    let evaluated = match for_each.program.execute_val(ctx) {
+    let evaluated = match for_each.program().execute_val(ctx) {
         Ok(v) => v,
         Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))).into(),
     };
@@ -298,7 +306,7 @@ fn evaluate_items(
 
 /// The name of the element bound to `item`, by the check's `item.name` expression.
 fn item_name(check: &Check, spec: &CompiledItem, ctx: &Context) -> Result<String, String> {
-    match spec.name.program.execute(ctx) {
+    match spec.name.program().execute(ctx) {
         Ok(Value::String(s)) => Ok(s.to_string()),
         Ok(other) => Err(format!(
             "{}: item.name must be a string, got {}",

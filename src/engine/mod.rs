@@ -176,7 +176,7 @@ impl From<(Status, String)> for Verdict {
 /// The check's `when` conditions: `Some` (skipped, or error) when one does not hold.
 fn conditions(check: &Check, ctx: &Context) -> Option<Verdict> {
     for cond in &check.when {
-        match cond.expression.program.execute(ctx) {
+        match cond.expression.program().execute(ctx) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
                 return Some(Verdict::skipped(
@@ -207,11 +207,11 @@ fn conditions(check: &Check, ctx: &Context) -> Option<Verdict> {
 
 fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
     for v in &check.validations {
-        match v.expression.program.execute(ctx) {
+        match v.expression.program().execute(ctx) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
                 let message = match &v.message_expression {
-                    Some(m) => match m.program.execute(ctx) {
+                    Some(m) => match m.program().execute(ctx) {
                         Ok(value) => display(&value),
                         Err(e) => format!(
                             "{} (messageExpression failed at {}: {e})",

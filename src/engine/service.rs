@@ -194,7 +194,7 @@ pub(super) fn evaluate_metrics(
         std::iter::once(&v.expression)
             .chain(v.message_expression.as_ref())
             .any(|e| {
-                e.program
+                e.program()
                     .reads()
                     .iter()
                     .any(|r| r == "value" || r.starts_with("value."))

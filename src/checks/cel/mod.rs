@@ -1,7 +1,8 @@
 //! The CEL environment every check expression runs in: the CEL standard library plus the
 //! Kubernetes library functions checks need, with the names and semantics Kubernetes gives them
 //! (`quantity()`, `isQuantity()`, and the quantity methods), and `selectorMatches()` for label
-//! selectors. Programs are compiled once, when the checks load.
+//! selectors. Programs are compiled once: a `--checks` file's when it loads, a built-in check's
+//! when first evaluated (`checks::Expr::program`).
 //!
 //! Every evaluation runs under a cost budget ([`COST_LIMIT`]), as Kubernetes gives
 //! ValidatingAdmissionPolicy expressions one: a check file is data a team (or an attacker) wrote,
@@ -67,8 +68,32 @@ impl Default for CelEnv {
 impl CelEnv {
     /// Compiles an expression; the error text carries the CEL parser's own column pointer.
     pub fn compile(&self, source: &str) -> Result<Program, CompileError> {
+        self.parse_bounded(source)
+            .map(|program| Program::new(program.expression()))
+    }
+
+    /// As [`CelEnv::compile`], with what [`CelEnv::unresolved`] says of the same source, from
+    /// one parse: the parser is most of a small run's start-up, and loading the catalog parsed
+    /// every expression twice.
+    pub fn compile_resolved(
+        &self,
+        source: &str,
+        variables: &[&str],
+    ) -> Result<(Program, Vec<Unresolved>), CompileError> {
+        let program = self.parse_bounded(source)?;
+        let unresolved = self.unresolved_in(
+            source,
+            program.expression(),
+            program.source_info(),
+            variables,
+        );
+        Ok((Program::new(program.expression()), unresolved))
+    }
+
+    /// `source` parsed within the bounds on its length, nesting and depth.
+    fn parse_bounded(&self, source: &str) -> Result<cel::Program, CompileError> {
         let nesting = bounded_source(source).map_err(CompileError::whole)?;
-        let program = with_stack(source, nesting, || {
+        with_stack(source, nesting, || {
             let program = self.env.compile(source).map_err(|e| CompileError::parse(&e))?;
             let depth = depth(program.expression());
             if depth > MAX_DEPTH {
@@ -78,8 +103,7 @@ impl CelEnv {
             }
             Ok(program)
         })
-        .map_err(CompileError::whole)??;
-        Ok(Program::new(program.expression()))
+        .map_err(CompileError::whole)?
     }
 
     /// Whether a call to `name` reaches a function: cel's standard library and extensions (the
@@ -130,14 +154,25 @@ impl CelEnv {
         }) else {
             return Vec::new();
         };
+        self.unresolved_in(source, &expr, &info, variables)
+    }
+
+    /// [`CelEnv::unresolved`] of `expr`, parsed from `source` with `info`.
+    fn unresolved_in(
+        &self,
+        source: &str,
+        expr: &cel::IdedExpr,
+        info: &cel::common::ast::SourceInfo,
+        variables: &[&str],
+    ) -> Vec<Unresolved> {
         let mut walk = Walk {
             env: self,
             scope: variables.iter().map(|v| (*v).to_string()).collect(),
             found: Vec::new(),
         };
-        walk.expr(&expr);
+        walk.expr(expr);
         let mut calls = std::collections::HashMap::new();
-        collect_calls(&expr, &mut calls);
+        collect_calls(expr, &mut calls);
         walk.found
             .into_iter()
             .map(|(id, message)| {
