@@ -597,23 +597,31 @@ fn audit_with_cluster_objects(args: &[&str]) -> Output {
     support::run(args)
 }
 
+/// Audits the healthy stand-in with the test checks in `dir`, only those in `only`.
+fn audit_healthy_with_checks(dir: &str, only: &str) -> Output {
+    let s = serve(Config::healthy());
+    audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--checks",
+        dir,
+        "--only",
+        only,
+        "--format",
+        "json",
+    ])
+}
+
 /// Regression (issue 10.5): a metrics validation that fails at run time was no-data; it is
 /// error, as in kubernetes checks.
 #[test]
 fn a_metrics_check_that_cannot_be_evaluated_is_an_error() {
     let _serial = serial();
-    let s = serve(Config::healthy());
-    let out = audit(&[
-        "check",
-        "--endpoint",
-        &s.server.url,
-        "--checks",
+    let out = audit_healthy_with_checks(
         "tests/data/checks-metrics-runtime-error",
-        "--only",
         "metrics-value-typo",
-        "--format",
-        "json",
-    ]);
+    );
     let (st, msg) = status(&report(&out), "metrics-value-typo");
     assert_eq!(st, "error", "{msg}");
     assert!(
@@ -630,18 +638,10 @@ fn a_metrics_check_that_cannot_be_evaluated_is_an_error() {
 #[test]
 fn an_empty_query_result_is_no_data_unless_the_check_declares_it() {
     let _serial = serial();
-    let s = serve(Config::healthy());
-    let out = audit(&[
-        "check",
-        "--endpoint",
-        &s.server.url,
-        "--checks",
+    let out = audit_healthy_with_checks(
         "tests/data/checks-metrics-empty",
-        "--only",
         "series-all-on-nothing,absence-is-the-evidence",
-        "--format",
-        "json",
-    ]);
+    );
     let r = report(&out);
     let (st, msg) = status(&r, "series-all-on-nothing");
     assert_eq!(st, "no-data", "{msg}");
