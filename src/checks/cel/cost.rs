@@ -159,7 +159,7 @@ pub(super) fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
             // a loop costs what it reads.
             let host = host_metering(&name);
             let linear = LINEAR_IN_OPERANDS.contains(&name.as_str())
-                || host == Some(Metering::Operands)
+                || matches!(host, Some(Metering::Operands | Metering::OperandsAndResult))
                 || (matches!(name.as_str(), "_==_" | "_!=_")
                     && !call.args.iter().any(|a| matches!(a.expr, Expr::Literal(_))));
             if linear {
@@ -177,7 +177,9 @@ pub(super) fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
             let grows = name == "_+_"
                 || (name.starts_with(|c: char| c.is_ascii_alphabetic())
                     && !UNMETERED.contains(&name.as_str())
-                    && host.is_none_or(|m| m == Metering::Result));
+                    && host.is_none_or(|m| {
+                        matches!(m, Metering::Result | Metering::OperandsAndResult)
+                    }));
             if grows && !steps_accumulator {
                 wrap(e, CHARGE_RESULT);
             }

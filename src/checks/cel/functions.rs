@@ -20,6 +20,8 @@ pub enum Metering {
     /// The size of each operand that is not a literal: work linear in what it reads, nothing
     /// built.
     Operands,
+    /// Both: work linear in what it reads, and a value built (`find`, `findAll`, `sum`).
+    OperandsAndResult,
 }
 
 /// The functions `register` adds, for resolving names when checks load and for the cost meter.
@@ -42,10 +44,10 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("matches", Metering::Operands),
     ("undecided", Metering::Free),
     // Kubernetes' libraries (see `k8s_lib`).
-    ("isSorted", Metering::Result),
-    ("sum", Metering::Result),
-    ("find", Metering::Result),
-    ("findAll", Metering::Result),
+    ("isSorted", Metering::Operands),
+    ("sum", Metering::OperandsAndResult),
+    ("find", Metering::OperandsAndResult),
+    ("findAll", Metering::OperandsAndResult),
     ("url", Metering::Result),
     ("isURL", Metering::Result),
     ("getScheme", Metering::Result),
