@@ -131,6 +131,15 @@ CONFIG
   wait_port "$pport"
 done
 
+# One more Prometheus scraping the healthy stand-in, with no rule files: it has no alerting rule,
+# so ALERTS is empty whatever the service does (tests/prometheus.rs).
+grep -v '^rule_files:' "$work/prometheus-healthy.yml" > "$work/prometheus-no-rules.yml"
+prometheus --config.file="$work/prometheus-no-rules.yml" --storage.tsdb.path="$work/data-no-rules" \
+  --web.listen-address="127.0.0.1:19097" --log.level=warn >"$work/prometheus-no-rules.log" 2>&1 &
+pids+=($!)
+export MLSDM_AUDIT_TEST_PROMETHEUS_NO_RULES=http://127.0.0.1:19097
+wait_port 19097
+
 # A real kube-apiserver (Debian's Kubernetes 1.20, built once into the cache) with etcd, loaded
 # with the healthy fixture release.
 bash scripts/kube-apiserver.sh build

@@ -230,28 +230,13 @@ impl std::fmt::Display for Query {
     }
 }
 
-/// The metric names a query selects, in the order written and each once, to say which series
-/// never came. A selector without a literal name (`{__name__=~"x.*"}`) names nothing.
-pub fn metric_names(expr: &Expr) -> Vec<String> {
-    fn walk(expr: &Expr, out: &mut Vec<String>) {
-        let mut name = |vs: &VectorSelector| {
-            let literal = vs.name.clone().or_else(|| {
-                vs.matchers
-                    .matchers
-                    .iter()
-                    .find(|m| m.name == "__name__" && m.op == MatchOp::Equal)
-                    .map(|m| m.value.clone())
-            });
-            if let Some(n) = literal
-                && !out.contains(&n)
-            {
-                out.push(n);
-            }
-        };
+/// Every vector selector of a query (those inside range selectors too), in the order written.
+fn selectors(expr: &Expr) -> Vec<&VectorSelector> {
+    fn walk<'a>(expr: &'a Expr, out: &mut Vec<&'a VectorSelector>) {
         match expr {
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-            Expr::VectorSelector(vs) => name(vs),
-            Expr::MatrixSelector(ms) => name(&ms.vs),
+            Expr::VectorSelector(vs) => out.push(vs),
+            Expr::MatrixSelector(ms) => out.push(&ms.vs),
             Expr::Paren(p) => walk(&p.expr, out),
             Expr::Unary(u) => walk(&u.expr, out),
             Expr::Aggregate(a) => {
@@ -271,6 +256,43 @@ pub fn metric_names(expr: &Expr) -> Vec<String> {
     let mut out = Vec::new();
     walk(expr, &mut out);
     out
+}
+
+/// The metric names a query selects, in the order written and each once, to say which series
+/// never came. A selector without a literal name (`{__name__=~"x.*"}`) names nothing.
+pub fn metric_names(expr: &Expr) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for vs in selectors(expr) {
+        let literal = vs.name.clone().or_else(|| {
+            vs.matchers
+                .matchers
+                .iter()
+                .find(|m| m.name == "__name__" && m.op == MatchOp::Equal)
+                .map(|m| m.value.clone())
+        });
+        if let Some(n) = literal
+            && !out.contains(&n)
+        {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Whether some selector of the query picks the metric `name` by its name: `name{..}`, or
+/// `{__name__="name"}` / `{__name__=~"re"}` matchers that `name` satisfies. A selector with no
+/// name constraint at all (`{job="x"}`) does not count: it is not about that metric.
+pub fn selects_metric(expr: &Expr, name: &str) -> bool {
+    let by_name = |ms: &[promql_parser::label::Matcher]| {
+        let names: Vec<_> = ms.iter().filter(|m| m.name == "__name__").collect();
+        !names.is_empty() && names.iter().all(|m| m.is_match(name))
+    };
+    selectors(expr).into_iter().any(|vs| match &vs.name {
+        Some(n) => n == name,
+        None => {
+            by_name(&vs.matchers.matchers) || vs.matchers.or_matchers.iter().any(|g| by_name(g))
+        }
+    })
 }
 
 /// How far back before its evaluation time a query reads samples: its longest range selector
@@ -861,6 +883,22 @@ mod tests {
             300
         );
     }
+    /// Which queries read a metric by name, whichever way the name is written: what decides
+    /// that a check on `ALERTS` needs a Prometheus with alerting rules.
+    #[test]
+    fn a_metric_is_selected_by_name_literal_or_matcher() {
+        let reads = |q: &str| selects_metric(&parse(q).unwrap(), "ALERTS");
+        assert!(reads(r#"ALERTS{alertstate="firing"}"#));
+        assert!(reads(r#"count(ALERTS{alertstate="firing"}) or vector(0)"#));
+        assert!(reads(r#"{__name__="ALERTS", alertstate="firing"}"#));
+        assert!(reads(r#"{__name__=~"ALERTS|up"}"#));
+        assert!(reads("max_over_time(ALERTS[5m])"));
+        assert!(!reads("ALERTS_FOR_STATE"));
+        assert!(!reads(r#"{__name__=~"mlsdm_.+"}"#));
+        assert!(!reads(r#"{alertstate="firing"}"#));
+        assert!(!reads("vector(0)"));
+    }
+
     #[test]
     fn out_of_range_durations_are_errors_not_panics() {
         // Found by the promql fuzz target: promql-parser's duration arithmetic overflowed.

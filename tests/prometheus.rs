@@ -217,6 +217,48 @@ fn firing_alerts_fail_the_check_only_prometheus_can_answer() {
     assert_eq!(status_of(&healthy, "no-alerts-firing").1, "pass");
 }
 
+/// Regression (first rule): on a Prometheus with no alerting rules, ALERTS is empty whatever
+/// the service does, and no-alerts-firing passed on that. It is no-data, saying why.
+#[test]
+fn no_alert_firing_is_no_evidence_without_alerting_rules() {
+    let prom = env_url("PROMETHEUS", "no-rules");
+    wait_for_data(&prom, 3);
+    // The premise, asked the way the tool asks: this server has no alerting rule.
+    let rules: serde_json::Value =
+        serde_json::from_str(&get(&format!("{prom}/api/v1/rules?type=alert"))).unwrap();
+    assert_eq!(rules["status"], "success", "{rules}");
+    assert_eq!(rules["data"]["groups"], serde_json::json!([]), "{rules}");
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        &prom,
+        "--only",
+        "no-alerts-firing",
+        "--format",
+        "json",
+    ]);
+    let s = statuses(&out);
+    let (_, st, msg) = status_of(&s, "no-alerts-firing");
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(
+        msg.contains("Prometheus has no alerting rules: no alert could fire"),
+        "{msg}"
+    );
+    // The same server still answers the checks that do not read ALERTS.
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        &prom,
+        "--only",
+        "metrics-being-collected",
+        "--format",
+        "json",
+    ]);
+    let s = statuses(&out);
+    let (_, st, msg) = status_of(&s, "metrics-being-collected");
+    assert_eq!(st, "pass", "{msg}");
+}
+
 #[test]
 fn memory_growth_is_caught_from_cadvisor_series() {
     for (mode, want) in [("healthy", "pass"), ("leak", "fail")] {

@@ -597,23 +597,31 @@ fn audit_with_cluster_objects(args: &[&str]) -> Output {
     support::run(args)
 }
 
+/// Audits the healthy stand-in with the test checks in `dir`, only those in `only`.
+fn audit_healthy_with_checks(dir: &str, only: &str) -> Output {
+    let s = serve(Config::healthy());
+    audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--checks",
+        dir,
+        "--only",
+        only,
+        "--format",
+        "json",
+    ])
+}
+
 /// Regression (issue 10.5): a metrics validation that fails at run time was no-data; it is
 /// error, as in kubernetes checks.
 #[test]
 fn a_metrics_check_that_cannot_be_evaluated_is_an_error() {
     let _serial = serial();
-    let s = serve(Config::healthy());
-    let out = audit(&[
-        "check",
-        "--endpoint",
-        &s.server.url,
-        "--checks",
+    let out = audit_healthy_with_checks(
         "tests/data/checks-metrics-runtime-error",
-        "--only",
         "metrics-value-typo",
-        "--format",
-        "json",
-    ]);
+    );
     let (st, msg) = status(&report(&out), "metrics-value-typo");
     assert_eq!(st, "error", "{msg}");
     assert!(
@@ -630,18 +638,10 @@ fn a_metrics_check_that_cannot_be_evaluated_is_an_error() {
 #[test]
 fn an_empty_query_result_is_no_data_unless_the_check_declares_it() {
     let _serial = serial();
-    let s = serve(Config::healthy());
-    let out = audit(&[
-        "check",
-        "--endpoint",
-        &s.server.url,
-        "--checks",
+    let out = audit_healthy_with_checks(
         "tests/data/checks-metrics-empty",
-        "--only",
         "series-all-on-nothing,absence-is-the-evidence",
-        "--format",
-        "json",
-    ]);
+    );
     let r = report(&out);
     let (st, msg) = status(&r, "series-all-on-nothing");
     assert_eq!(st, "no-data", "{msg}");
@@ -794,6 +794,121 @@ fn a_prometheus_answer_outside_the_api_schema_is_an_error() {
     assert_eq!(st, "error", "{msg}");
     assert!(
         msg.contains("scrapes no MLSDM target that is up now"),
+        "{msg}"
+    );
+}
+
+/// A stand-in Prometheus whose query API says it scrapes an MLSDM target that is up (what the
+/// tool asks before any check), and whose `/api/v1/rules` answers `rules` (status, content
+/// type, body): a real Prometheus cannot be made to fail that endpoint alone.
+fn prometheus_with_rules_answer(rules: (u16, &'static str, &'static str)) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Bounded: an audit of one check sends a handful of requests.
+        for stream in listener.incoming().take(100) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let line = head.lines().next().unwrap_or_default().to_string();
+            let up = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"mlsdm","instance":"x:8000"},"value":[1,"1"]}]}}"#;
+            let none = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+            let (code, content_type, body) = if line.contains("/api/v1/rules") {
+                rules
+            } else if line.contains("up+%3D%3D+0") || line.contains("ALERTS") {
+                // No target down, no alert firing.
+                (200, "application/json", none)
+            } else {
+                (200, "application/json", up)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// First rule: no alert firing is evidence only from a Prometheus that has alerting rules. When
+/// `/api/v1/rules` cannot say how many it has, the check is an error, never a pass.
+#[test]
+fn no_alerts_firing_is_an_error_when_the_rules_cannot_be_read() {
+    let _serial = serial();
+    let cases: [((u16, &str, &str), &str); 3] = [
+        ((500, "text/plain", "internal error"), "answered HTTP 500"),
+        (
+            (200, "application/json", r#"{"status":"success","data":{}}"#),
+            "does not match the Prometheus API",
+        ),
+        (
+            (
+                200,
+                "application/json",
+                r#"{"status":"success","data":{"groups":[{"rules":[{"type":"paging"}]}]}}"#,
+            ),
+            "does not match the Prometheus API",
+        ),
+    ];
+    for (rules, needle) in cases {
+        let url = prometheus_with_rules_answer(rules);
+        let out = audit(&[
+            "check",
+            "--prometheus",
+            &url,
+            "--only",
+            "no-alerts-firing",
+            "--format",
+            "json",
+        ]);
+        let (st, msg) = status(&report(&out), "no-alerts-firing");
+        assert_eq!(st, "error", "{}: {msg}", rules.2);
+        assert!(
+            msg.contains("cannot tell whether Prometheus has alerting rules"),
+            "{msg}"
+        );
+        assert!(msg.contains(needle), "{}: {msg}", rules.2);
+        assert_eq!(out.status.code(), Some(3), "{}", rules.2);
+    }
+    // The same stand-in with one alerting rule and no ALERTS series: the absence is evidence.
+    let url = prometheus_with_rules_answer((
+        200,
+        "application/json",
+        r#"{"status":"success","data":{"groups":[{"name":"g","rules":[{"type":"alerting","name":"A"},{"type":"recording","name":"r"}]}]}}"#,
+    ));
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        &url,
+        "--only",
+        "no-alerts-firing",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "no-alerts-firing");
+    assert_eq!(st, "pass", "{msg}");
+    // Recording rules alone fire nothing.
+    let url = prometheus_with_rules_answer((
+        200,
+        "application/json",
+        r#"{"status":"success","data":{"groups":[{"name":"g","rules":[{"type":"recording","name":"r"}]}]}}"#,
+    ));
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        &url,
+        "--only",
+        "no-alerts-firing",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "no-alerts-firing");
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(
+        msg.contains("Prometheus has no alerting rules: no alert could fire"),
         "{msg}"
     );
 }

@@ -235,6 +235,22 @@ pub struct MetricsProbe {
     pub when_empty: model::WhenEmpty,
 }
 
+/// The series Prometheus writes only by evaluating alerting rules: with no rule loaded they are
+/// empty whatever the service does, so no answer read from them is evidence.
+const ALERT_SERIES: [&str; 2] = ["ALERTS", "ALERTS_FOR_STATE"];
+
+impl MetricsProbe {
+    /// Whether the query's answer is evidence only when Prometheus has alerting rules: it
+    /// selects `ALERTS` or `ALERTS_FOR_STATE` (by name, or a `__name__` matcher they satisfy).
+    /// Read from the query rather than declared, so a team's own check on `ALERTS` cannot forget
+    /// it and pass on a Prometheus that could never fire an alert.
+    pub fn needs_alerting_rules(&self) -> bool {
+        ALERT_SERIES
+            .iter()
+            .any(|name| crate::promql::selects_metric(self.query.expr(), name))
+    }
+}
+
 /// A `for:` window: as written (reports show it) and in whole seconds, a fraction rounded up
 /// (`1.5s` asks the condition to hold for 2 s: longer, never shorter, than written).
 #[derive(Debug, Clone, PartialEq, Eq)]

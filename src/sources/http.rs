@@ -18,7 +18,8 @@
 )]
 
 use super::metrics::{
-    MetricQuery, evaluate_scraped, prometheus_down_targets, prometheus_query, scrape,
+    MetricQuery, evaluate_scraped, prometheus_alerting_rules, prometheus_down_targets,
+    prometheus_query, scrape,
 };
 use crate::checks::{Check, HttpRequest, MetricsProbe};
 pub use crate::facts::service::{
@@ -780,8 +781,38 @@ pub async fn gather(
                 out.insert(c.id.clone(), MetricOutcome::Error(down.clone()));
             }
         } else if let Some(base) = &opts.prometheus {
+            // Asked once, and only when a check reads ALERTS: an absence of alerts is evidence
+            // only from a Prometheus that has alerting rules to fire.
+            let rules = if metric_checks.iter().any(|(_, m)| m.needs_alerting_rules()) {
+                Some(prometheus_alerting_rules(&client, base).await)
+            } else {
+                None
+            };
             let mut tasks = tokio::task::JoinSet::new();
             for (c, m) in &metric_checks {
+                if m.needs_alerting_rules() {
+                    match &rules {
+                        Some(Ok(0)) => {
+                            out.insert(
+                                c.id.clone(),
+                                MetricOutcome::NoData(
+                                    "Prometheus has no alerting rules: no alert could fire, so none firing is no evidence (/api/v1/rules?type=alert lists none)".into(),
+                                ),
+                            );
+                            continue;
+                        }
+                        Some(Err(e)) => {
+                            out.insert(
+                                c.id.clone(),
+                                MetricOutcome::Error(format!(
+                                    "cannot tell whether Prometheus has alerting rules, without which no alert could fire: {e}"
+                                )),
+                            );
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
                 let q = MetricQuery {
                     id: c.id.clone(),
                     query: m.query.text().to_string(),

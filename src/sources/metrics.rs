@@ -173,18 +173,19 @@ pub(super) fn evaluate_scraped(
     }
 }
 
-/// The Prometheus HTTP API's query answers (`/api/v1/query`, `/api/v1/query_range`), typed:
-/// an answer that does not match this schema is an error, never an empty result (a
-/// `"status":"success"` with no `result` would otherwise read as "no alert is firing").
+/// The Prometheus HTTP API's answers the tool reads (`/api/v1/query`, `/api/v1/query_range`,
+/// `/api/v1/rules`), typed: an answer that does not match this schema is an error, never an
+/// empty result (a `"status":"success"` with no `result` would otherwise read as "no alert is
+/// firing", one with no `groups` as "no rules").
 mod prom_api {
     use super::ResponseFacts;
     use serde::Deserialize;
 
     #[derive(Deserialize)]
     #[serde(tag = "status", rename_all = "lowercase")]
-    enum Answer {
+    enum Answer<D> {
         Success {
-            data: Data,
+            data: D,
         },
         Error {
             #[serde(rename = "errorType", default)]
@@ -229,10 +230,34 @@ mod prom_api {
         pub values: Vec<Sample>,
     }
 
+    /// `/api/v1/rules`' data: rule groups, each with its rules.
+    #[derive(Deserialize)]
+    pub struct Rules {
+        pub groups: Vec<RuleGroup>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct RuleGroup {
+        pub rules: Vec<Rule>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Rule {
+        #[serde(rename = "type")]
+        pub kind: RuleKind,
+    }
+
+    #[derive(Deserialize, PartialEq, Eq)]
+    #[serde(rename_all = "lowercase")]
+    pub enum RuleKind {
+        Alerting,
+        Recording,
+    }
+
     /// The answer's data, or why it is not one.
-    pub fn decode(resp: &ResponseFacts) -> Result<Data, String> {
+    pub fn decode<D: serde::de::DeserializeOwned>(resp: &ResponseFacts) -> Result<D, String> {
         let content_type = resp.headers.get("content-type").map_or("", String::as_str);
-        let answer: Answer = serde_json::from_str(&resp.body).map_err(|e| {
+        let answer: Answer<D> = serde_json::from_str(&resp.body).map_err(|e| {
             if resp.json.is_null() {
                 format!(
                     "answered HTTP {} with {} that is not the Prometheus API's JSON (is the URL Prometheus' base URL?)",
@@ -306,7 +331,7 @@ pub(super) async fn prometheus_query(
         Ok(r) => r,
         Err(e) => return MetricOutcome::Error(format!("Prometheus {e}")),
     };
-    let data = match prom_api::decode(&resp) {
+    let data = match prom_api::decode::<prom_api::Data>(&resp) {
         Ok(d) => d,
         Err(why) => return MetricOutcome::Error(format!("Prometheus at {base}: {why}")),
     };
@@ -350,6 +375,30 @@ pub(super) async fn prometheus_query(
         window,
         source: format!("Prometheus at {base}"),
     }
+}
+
+/// How many alerting rules Prometheus evaluates (`GET /api/v1/rules?type=alert`): with none,
+/// `ALERTS` is empty whatever the service does. An answer that cannot be read is an error.
+pub(super) async fn prometheus_alerting_rules(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<usize, String> {
+    let mut url = reqwest::Url::parse(&join(base, "/api/v1/rules"))
+        .map_err(|e| format!("--prometheus {base}: {e}"))?;
+    url.query_pairs_mut().append_pair("type", "alert");
+    let req = HttpRequest::get("");
+    let resp = fetch(client, url.as_str(), &req, None, METRICS_BODY_CAP)
+        .await
+        .map_err(|e| format!("Prometheus {e}"))?;
+    let rules = prom_api::decode::<prom_api::Rules>(&resp)
+        .map_err(|why| format!("Prometheus at {base}: {why}"))?;
+    // Counted by kind as well: a server that ignores `type` lists recording rules too.
+    Ok(rules
+        .groups
+        .iter()
+        .flat_map(|g| &g.rules)
+        .filter(|r| r.kind == prom_api::RuleKind::Alerting)
+        .count())
 }
 
 /// Whether Prometheus watches MLSDM now: `Some(why)` when a target that exposed `mlsdm_*` series

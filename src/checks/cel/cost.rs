@@ -1,6 +1,7 @@
 //! The cost meter: [`Program`] rewrites a compiled tree once so that comprehension ranges and
 //! value-building calls charge a per-thread budget ([`COST_LIMIT`], shared by a [`Budget`]).
 
+use super::functions::{Metering, host_metering};
 use super::names::collect_reads;
 use cel::common::ast::{CallExpr, EntryExpr, Expr};
 use cel::common::value::CowVal;
@@ -23,8 +24,9 @@ thread_local! {
 pub(super) const CHARGE_ITER: &str = "@cost_iter";
 pub(super) const CHARGE_RESULT: &str = "@cost_result";
 
-/// Calls that cost at most the size of their operands (already charged when they were built)
-/// and build nothing bigger: not metered, so checks pay nothing for them.
+/// The standard library's calls that cost at most the size of their operands (already charged
+/// when they were built) and build nothing bigger: not metered, so checks pay nothing for them.
+/// Host functions say how they are charged in `HOST_FUNCTIONS` (a test keeps them out of here).
 pub(super) const UNMETERED: &[&str] = &[
     "size",
     "int",
@@ -37,36 +39,16 @@ pub(super) const UNMETERED: &[&str] = &[
     "startsWith",
     "endsWith",
     "contains",
-    "matches",
     "duration",
     "timestamp",
-    "quantity",
-    "isQuantity",
-    "compareTo",
-    "isGreaterThan",
-    "isLessThan",
-    "asInteger",
-    "isInteger",
-    "asApproximateFloat",
-    "sign",
-    "selectorMatches",
-    "shannonEntropy",
-    "isCredentialName",
-    "looksLikeCredential",
-    "undecided",
 ];
 
-/// Calls whose work is linear in their operands' sizes without building anything: charged the
-/// size of each operand that is not a literal (see `meter`).
+/// The standard library's calls whose work is linear in their operands' sizes without building
+/// anything: charged the size of each operand that is not a literal (see `meter`).
 pub(super) const LINEAR_IN_OPERANDS: &[&str] = &[
     "contains",
     "startsWith",
     "endsWith",
-    "matches",
-    "shannonEntropy",
-    "looksLikeCredential",
-    "isCredentialName",
-    "selectorMatches",
     "indexOf",
     "lastIndexOf",
     "@in",
@@ -193,7 +175,9 @@ pub(super) fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
             // Work linear in an operand's size (a search in a string, `in` a list, comparing two
             // lists): each operand that is not a literal is charged its size, so the same call in
             // a loop costs what it reads.
+            let host = host_metering(&name);
             let linear = LINEAR_IN_OPERANDS.contains(&name.as_str())
+                || matches!(host, Some(Metering::Operands | Metering::OperandsAndResult))
                 || (matches!(name.as_str(), "_==_" | "_!=_")
                     && !call.args.iter().any(|a| matches!(a.expr, Expr::Literal(_))));
             if linear {
@@ -210,7 +194,10 @@ pub(super) fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
             }
             let grows = name == "_+_"
                 || (name.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && !UNMETERED.contains(&name.as_str()));
+                    && !UNMETERED.contains(&name.as_str())
+                    && host.is_none_or(|m| {
+                        matches!(m, Metering::Result | Metering::OperandsAndResult)
+                    }));
             if grows && !steps_accumulator {
                 wrap(e, CHARGE_RESULT);
             }

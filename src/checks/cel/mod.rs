@@ -26,7 +26,10 @@ mod tests;
 
 pub use cost::{Budget, COST_LIMIT, Program, budget_message};
 use functions::register;
-pub use functions::{HOST_FUNCTIONS, REGEX_SIZE_LIMIT, bounded_regex, cel_to_json, display};
+pub use functions::{
+    HOST_FUNCTIONS, Metering, REGEX_SIZE_LIMIT, bounded_regex, cel_to_json, display,
+    host_function_names,
+};
 pub use limits::{MAX_DEPTH, MAX_SOURCE};
 use limits::{bounded_source, depth, with_stack};
 use names::{MACROS, SUGGESTIONS, Walk, collect_calls};
@@ -109,7 +112,7 @@ impl CelEnv {
     /// Whether a call to `name` reaches a function: cel's standard library and extensions (the
     /// environment refuses to let a context redeclare those) or one of ours.
     pub fn is_function(&self, name: &str) -> bool {
-        HOST_FUNCTIONS.contains(&name)
+        host_function_names().any(|f| f == name)
             || Context::with_env(self.env.clone())
                 .add_function(name, || false)
                 .is_err()
@@ -130,7 +133,7 @@ impl CelEnv {
             .iter()
             .copied()
             .filter(|f| self.is_function(f))
-            .chain(HOST_FUNCTIONS.iter().copied())
+            .chain(host_function_names())
             .chain(MACROS.iter().copied());
         let hint = near(name, known);
         let hint = if hint.is_empty() {

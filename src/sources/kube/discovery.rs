@@ -200,27 +200,24 @@ mod tests {
     fn a_kind_only_custom_checks_name_is_chosen_as_kubectl_would() {
         let list = &["get", "list"];
         let none = BTreeSet::new();
-        // No version named: the first (preferred) version of the one group serving it.
-        let n = choose(
-            "Widget",
-            &none,
+        // One group serving Widget at two versions, v1 preferred.
+        let two_versions = || {
             vec![
                 served("a.example", "v1", list),
                 served("a.example", "v1beta1", list),
-            ],
+            ]
+        };
+        // No version named: the first (preferred) version of the one group serving it.
+        assert_eq!(
+            found(&choose("Widget", &none, two_versions())),
+            Some("a.example/v1")
         );
-        assert_eq!(found(&n), Some("a.example/v1"));
         // The version a check names, even when it is not the preferred one.
         let named = BTreeSet::from(["a.example/v1beta1"]);
-        let n = choose(
-            "Widget",
-            &named,
-            vec![
-                served("a.example", "v1", list),
-                served("a.example", "v1beta1", list),
-            ],
+        assert_eq!(
+            found(&choose("Widget", &named, two_versions())),
+            Some("a.example/v1beta1")
         );
-        assert_eq!(found(&n), Some("a.example/v1beta1"));
         // Named but served only elsewhere: an error saying where it is served.
         let n = choose("Widget", &named, vec![served("a.example", "v1", list)]);
         assert!(
