@@ -125,7 +125,7 @@ pub(super) async fn list_all(
                 )));
             }
         }
-        let mut page: Value = serde_json::from_slice(&a.body).map_err(|e| {
+        let mut page: Value = super::page::parse(&a.body).map_err(|e| {
             ListError::Other(format!(
                 "{}: listing {} returned invalid JSON: {e}",
                 api.server, r.plural

@@ -53,6 +53,7 @@ mod discovery;
 mod error;
 mod exec;
 mod list;
+mod page;
 pub use api::{Answer, Api};
 pub(crate) use connect::kubeconfig_error;
 pub use connect::{ConnectError, connect};
