@@ -198,6 +198,7 @@ fn prepare(item: &mut Value, r: &ApiResource) {
     if let Some(m) = item.as_object_mut() {
         m.insert("kind".into(), Value::String(r.kind.clone()));
         m.insert("apiVersion".into(), Value::String(r.api_version.clone()));
+        // page::parse never builds it; removed here too so that no other parse can let it in.
         if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("managedFields");
         }
