@@ -186,7 +186,8 @@ impl Api {
                 Ok::<_, kube::Error>(Ok(Answer {
                     status: parts.status,
                     headers: parts.headers,
-                    body: body.to_vec(),
+                    // The collected bytes become the Vec without a copy when they are one chunk.
+                    body: Vec::from(body),
                 }))
             })
             .await;

@@ -125,22 +125,22 @@ pub(super) async fn list_all(
                 )));
             }
         }
-        let page: Value = serde_json::from_slice(&a.body).map_err(|e| {
+        let mut page: Value = super::page::parse(&a.body).map_err(|e| {
             ListError::Other(format!(
                 "{}: listing {} returned invalid JSON: {e}",
                 api.server, r.plural
             ))
         })?;
-        let page_items = match page.get("items") {
-            Some(Value::Array(list)) => list.clone(),
+        // The body is parsed: its bytes are not needed while the items are converted.
+        drop(a);
+        let partial_metadata =
+            page.get("kind").and_then(Value::as_str) == Some("PartialObjectMetadataList");
+        // The items are moved out of the page, not copied: a page of 500 pods is then held once.
+        let page_items = match page.get_mut("items") {
+            Some(Value::Array(list)) => std::mem::take(list),
             // kube-apiserver builds metadata-only pages by appending to a nil slice, so an empty
             // one is encoded `items: null`. Full lists always carry `[]` (kubernetes#39822).
-            Some(Value::Null)
-                if page.get("kind").and_then(Value::as_str)
-                    == Some("PartialObjectMetadataList") =>
-            {
-                Vec::new()
-            }
+            Some(Value::Null) if partial_metadata => Vec::new(),
             None => return Err(incomplete(pages + 1, "a page has no `items`".into())),
             Some(Value::Null) => {
                 return Err(incomplete(pages + 1, "a page has `items: null`".into()));
@@ -152,15 +152,9 @@ pub(super) async fn list_all(
                 ));
             }
         };
+        items.reserve(page_items.len());
         for mut item in page_items {
-            // List items carry no kind/apiVersion; the resource says what they are.
-            if let Some(m) = item.as_object_mut() {
-                m.insert("kind".into(), Value::String(r.kind.clone()));
-                m.insert("apiVersion".into(), Value::String(r.api_version.clone()));
-                if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.remove("managedFields");
-                }
-            }
+            prepare(&mut item, r);
             items.push(item);
         }
         pages += 1;
@@ -196,6 +190,36 @@ pub(super) async fn list_all(
     }
 }
 
+/// What the audit keeps of one list item: the item as the server sent it, with the `kind` and
+/// `apiVersion` that list items leave out, without `metadata.managedFields` (server-side apply's
+/// bookkeeping of which manager set which field: often half an object's size, read by no
+/// built-in check; see the module doc), and with its arrays no larger than they are.
+fn prepare(item: &mut Value, r: &ApiResource) {
+    if let Some(m) = item.as_object_mut() {
+        m.insert("kind".into(), Value::String(r.kind.clone()));
+        m.insert("apiVersion".into(), Value::String(r.api_version.clone()));
+        // page::parse never builds it; removed here too so that no other parse can let it in.
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+    }
+    compact(item);
+}
+
+/// Gives every array in `v` its exact length as capacity. The parser grows arrays by doubling
+/// (a one-container list holds room for four), and the objects live until every check has run:
+/// this keeps them as small as the copy the list made before (issue 12, docs/performance.md).
+fn compact(v: &mut Value) {
+    match v {
+        Value::Array(list) => {
+            list.shrink_to_fit();
+            list.iter_mut().for_each(compact);
+        }
+        Value::Object(map) => map.values_mut().for_each(compact),
+        _ => {}
+    }
+}
+
 /// A JSON value's type, for messages that must not quote the value.
 pub(super) fn json_type(v: &Value) -> &'static str {
     match v {
@@ -205,5 +229,51 @@ pub(super) fn json_type(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pods() -> ApiResource {
+        ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            plural: "pods".into(),
+        }
+    }
+
+    #[test]
+    fn an_item_keeps_every_field_but_managed_fields() {
+        let sent = json!({
+            "metadata": {"name": "a", "namespace": "n", "labels": {"app": "a"},
+                         "annotations": {"x": "y"},
+                         "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"containers": [{"name": "main", "env": [{"name": "A", "value": "1"}]}]},
+            "status": {"phase": "Running", "conditions": []}
+        });
+        let mut item = sent.clone();
+        prepare(&mut item, &pods());
+        let mut expected = sent;
+        let meta = expected["metadata"].as_object_mut().unwrap();
+        meta.remove("managedFields");
+        expected["kind"] = json!("Pod");
+        expected["apiVersion"] = json!("v1");
+        assert_eq!(item, expected);
+    }
+
+    #[test]
+    fn arrays_hold_no_spare_room() {
+        let mut v: Value = serde_json::from_str(r#"{"a": [1], "b": [{"c": [2, 3]}]}"#).unwrap();
+        compact(&mut v);
+        let cap = |p: &str| match v.pointer(p) {
+            Some(Value::Array(l)) => l.capacity(),
+            _ => unreachable!("{p} is an array"),
+        };
+        assert_eq!((cap("/a"), cap("/b"), cap("/b/0/c")), (1, 1, 2));
     }
 }

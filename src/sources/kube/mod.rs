@@ -8,10 +8,20 @@
 //! it into `error` with the RBAC rule that is missing; a kind the server does not serve (a CRD
 //! that is not installed) is reported as such, never as a pass.
 //!
+//! What is kept of each listed object: every field the server sent, so a custom check
+//! (`--checks`) can read any of them, with two exceptions. Secrets are listed metadata-only
+//! (their values never reach the audit), and `metadata.managedFields` is skipped in every item
+//! while its page is parsed (`page.rs`), never built: it is server-side apply's record of which
+//! manager set which field, often half an object's size, and no built-in check, relation,
+//! evidence or report field reads it. A custom check that reads it sees it absent in a live
+//! audit (a manifest that carries it keeps it). Each page's items are moved out of the parsed
+//! page, not copied, and the page's bytes are freed once parsed, so an object is held once while
+//! the next page is fetched (docs/performance.md, "Live memory (fifth round)").
+//!
 //! The parts, in the order a run uses them: `connect.rs` (kubeconfig, with `exec.rs` for a
 //! credential plugin and `deadline.rs` bounding each request), `api.rs` (the rate-limited,
-//! retrying GET), `discovery.rs` (which resource serves each kind), `list.rs` (one kind, paged);
-//! `gather` here runs them over every kind the checks need.
+//! retrying GET), `discovery.rs` (which resource serves each kind), `list.rs` (one kind, paged, each
+//! page parsed by `page.rs`); `gather` here runs them over every kind the checks need.
 
 use crate::k8s::{Object, WORKLOAD_KINDS};
 use serde_json::Value;
@@ -43,6 +53,7 @@ mod discovery;
 mod error;
 mod exec;
 mod list;
+mod page;
 pub use api::{Answer, Api};
 pub(crate) use connect::kubeconfig_error;
 pub use connect::{ConnectError, connect};
