@@ -248,7 +248,11 @@ pub fn skipped_results(optional: &[Check]) -> Vec<CheckResult> {
 /// means the audit did not find the evidence, not that it is missing, so it is `no-data` with
 /// where else it may be and how to attest it. When the cluster holds such an object the
 /// evidence is there and wrong: the failure stays `fail`, saying which object it found.
-pub fn external_evidence(results: &mut [CheckResult], checks: &[Check], objects: &[Object]) {
+pub fn external_evidence<'r>(
+    results: impl Iterator<Item = &'r mut CheckResult>,
+    checks: &[Check],
+    objects: &[Object],
+) {
     // Per check, once: whether the audit holds an object that would carry the evidence (the
     // first one, named in messages). Searched per failing result, this was results x objects:
     // a check failing on every workload made a 20,000-object audit quadratic.
@@ -261,7 +265,7 @@ pub fn external_evidence(results: &mut [CheckResult], checks: &[Check], objects:
             evidence.insert(c.id.as_str(), (e, found));
         }
     }
-    for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
+    for r in results.filter(|r| r.status == Status::Fail) {
         let Some(&(e, found)) = evidence.get(r.id.as_str()) else {
             continue;
         };

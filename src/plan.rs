@@ -410,9 +410,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     let running = activity::start("evaluating the checks");
     let mut parts = engine::evaluate_parts(checks, &facts);
     drop(running);
-    for part in &mut parts {
-        config::external_evidence(part, checks, &facts.objects);
-    }
+    config::external_evidence(parts.iter_mut().flatten(), checks, &facts.objects);
     // The objects and their cel values are not read after this: freed before the results are
     // joined, sorted and rendered, so their memory and the report's do not add up (issue 12).
     drop(facts);
