@@ -193,8 +193,66 @@ pub fn parse(query: &str) -> Result<Expr, String> {
             ));
         }
     }
+    if let Some(number) = huge_number(query) {
+        return Err(format!(
+            "{query:?}: the number {number} is out of range (at most 1e18)"
+        ));
+    }
     let parsed = std::panic::catch_unwind(|| parser::parse(query));
     parsed.unwrap_or_else(|_| Err(format!("cannot parse {query:?}: the PromQL parser failed on it (a duration or number out of range?)")))
+}
+
+/// A number outside quotes whose value is 1e18 or more, or not finite, written any way the
+/// 19-digit rule of `parse` does not see (`1e888888888888`, `.5e30`): promql-parser panics on
+/// such a duration (`Duration::from_secs_f64`; found by the `promql` fuzz target), and no check
+/// needs one.
+fn huge_number(query: &str) -> Option<&str> {
+    let bytes = query.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i += 2;
+                continue;
+            }
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if matches!(c, b'"' | b'\'' | b'`') {
+            quote = Some(c);
+            i += 1;
+            continue;
+        }
+        let starts =
+            c.is_ascii_digit() || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
+        let in_name =
+            i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || matches!(bytes[i - 1], b'_' | b':'));
+        if !starts || in_name {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len()
+            && (bytes[i].is_ascii_alphanumeric()
+                || bytes[i] == b'.'
+                || (matches!(bytes[i], b'+' | b'-') && matches!(bytes[i - 1], b'e' | b'E')))
+        {
+            i += 1;
+        }
+        let token = &query[start..i];
+        if token
+            .parse::<f64>()
+            .is_ok_and(|v| v.is_nan() || v.abs() >= 1e18)
+        {
+            return Some(token);
+        }
+    }
+    None
 }
 
 /// A check's query, parsed once when the checks load: the text as written (sent to Prometheus,
@@ -1085,5 +1143,33 @@ mod tests {
         let inc = scalar_of("increase(c_total[30s])", &s, 20.0).unwrap();
         // 10 before the reset and 5 after: 15 over 20 s, extrapolated to the 30 s window.
         assert!((inc - 22.5).abs() < 1e-9, "{inc}");
+    }
+}
+
+#[cfg(test)]
+mod huge_number_tests {
+    use super::{huge_number, parse};
+
+    /// The `promql` fuzz target's crash: a duration in exponent form past what promql-parser's
+    /// duration conversion takes (it panics, and aborts under the fuzzer).
+    #[test]
+    fn a_huge_number_in_exponent_form_is_a_syntax_error_not_a_panic() {
+        let crash = std::fs::read("fuzz/regressions/promql/exponent-duration-overflow").unwrap();
+        let query = String::from_utf8_lossy(&crash);
+        assert!(parse(&query).unwrap_err().contains("out of range"));
+        assert_eq!(
+            huge_number("rate(x[1e888888888888])"),
+            Some("1e888888888888")
+        );
+        assert_eq!(huge_number("x > .5e30"), Some(".5e30"));
+        // Names, label values and ordinary numbers are left to the parser.
+        for ok in [
+            "rate(http2e99_total[5m]) > 1e3",
+            "x{job=\"1e99\"} > 0.5",
+            "histogram_quantile(0.99, rate(x_bucket[1h])) > 1e17",
+        ] {
+            assert_eq!(huge_number(ok), None, "{ok}");
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
     }
 }
