@@ -228,34 +228,14 @@ fn no_alert_firing_is_no_evidence_without_alerting_rules() {
         serde_json::from_str(&get(&format!("{prom}/api/v1/rules?type=alert"))).unwrap();
     assert_eq!(rules["status"], "success", "{rules}");
     assert_eq!(rules["data"]["groups"], serde_json::json!([]), "{rules}");
-    let out = audit(&[
-        "check",
-        "--prometheus",
-        &prom,
-        "--only",
-        "no-alerts-firing",
-        "--format",
-        "json",
-    ]);
-    let s = statuses(&out);
-    let (_, st, msg) = status_of(&s, "no-alerts-firing");
+    let (st, msg) = only_check(&prom, "no-alerts-firing");
     assert_eq!(st, "no-data", "{msg}");
     assert!(
         msg.contains("Prometheus has no alerting rules: no alert could fire"),
         "{msg}"
     );
     // The same server still answers the checks that do not read ALERTS.
-    let out = audit(&[
-        "check",
-        "--prometheus",
-        &prom,
-        "--only",
-        "metrics-being-collected",
-        "--format",
-        "json",
-    ]);
-    let s = statuses(&out);
-    let (_, st, msg) = status_of(&s, "metrics-being-collected");
+    let (st, msg) = only_check(&prom, "metrics-being-collected");
     assert_eq!(st, "pass", "{msg}");
 }
 
@@ -367,4 +347,20 @@ fn a_prometheus_error_is_an_error_result() {
         "{}",
         status_of(&s, "error-rate-below-1pct").2
     );
+}
+
+/// One check's status and message, audited against the Prometheus at `prom` alone.
+fn only_check(prom: &str, check: &str) -> (String, String) {
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        prom,
+        "--only",
+        check,
+        "--format",
+        "json",
+    ]);
+    let s = statuses(&out);
+    let (_, st, msg) = status_of(&s, check);
+    (st.clone(), msg.clone())
 }

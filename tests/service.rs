@@ -781,16 +781,7 @@ fn a_prometheus_answer_outside_the_api_schema_is_an_error() {
         "application/json",
         r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
     );
-    let out = audit(&[
-        "check",
-        "--prometheus",
-        &url,
-        "--only",
-        "no-alerts-firing",
-        "--format",
-        "json",
-    ]);
-    let (st, msg) = status(&report(&out), "no-alerts-firing");
+    let (st, msg) = no_alerts_firing_against(&url);
     assert_eq!(st, "error", "{msg}");
     assert!(
         msg.contains("scrapes no MLSDM target that is up now"),
@@ -879,16 +870,7 @@ fn no_alerts_firing_is_an_error_when_the_rules_cannot_be_read() {
         "application/json",
         r#"{"status":"success","data":{"groups":[{"name":"g","rules":[{"type":"alerting","name":"A"},{"type":"recording","name":"r"}]}]}}"#,
     ));
-    let out = audit(&[
-        "check",
-        "--prometheus",
-        &url,
-        "--only",
-        "no-alerts-firing",
-        "--format",
-        "json",
-    ]);
-    let (st, msg) = status(&report(&out), "no-alerts-firing");
+    let (st, msg) = no_alerts_firing_against(&url);
     assert_eq!(st, "pass", "{msg}");
     // Recording rules alone fire nothing.
     let url = prometheus_with_rules_answer((
@@ -896,16 +878,7 @@ fn no_alerts_firing_is_an_error_when_the_rules_cannot_be_read() {
         "application/json",
         r#"{"status":"success","data":{"groups":[{"name":"g","rules":[{"type":"recording","name":"r"}]}]}}"#,
     ));
-    let out = audit(&[
-        "check",
-        "--prometheus",
-        &url,
-        "--only",
-        "no-alerts-firing",
-        "--format",
-        "json",
-    ]);
-    let (st, msg) = status(&report(&out), "no-alerts-firing");
+    let (st, msg) = no_alerts_firing_against(&url);
     assert_eq!(st, "no-data", "{msg}");
     assert!(
         msg.contains("Prometheus has no alerting rules: no alert could fire"),
@@ -1190,4 +1163,18 @@ fn a_body_that_is_not_json_is_named_as_such() {
         msg.starts_with("the service answered 200 with a body that is not JSON (text/html"),
         "{msg}"
     );
+}
+
+/// `no-alerts-firing`'s status and message, audited against the Prometheus at `url` alone.
+fn no_alerts_firing_against(url: &str) -> (String, String) {
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        url,
+        "--only",
+        "no-alerts-firing",
+        "--format",
+        "json",
+    ]);
+    status(&report(&out), "no-alerts-firing")
 }

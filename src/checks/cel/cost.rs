@@ -115,15 +115,7 @@ impl Program {
     /// Evaluates the expression. Spending more than [`COST_LIMIT`] is an error even where CEL
     /// would absorb the error (`error || true` is `true` in CEL; an exhausted budget never is).
     pub fn execute(&self, ctx: &Context) -> cel::ResolveResult {
-        if !SCOPED.with(Cell::get) {
-            SPENT.with(|s| s.set(0));
-        }
-        let result = Value::resolve(&self.metered, ctx);
-        let spent = SPENT.with(Cell::get);
-        if spent > COST_LIMIT {
-            return Err(cost_exceeded());
-        }
-        result
+        self.execute_val(ctx)?.as_ref().try_into()
     }
 
     /// [`Program::execute`] without converting the result to a `Value`: it borrows what it
