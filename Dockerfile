@@ -12,7 +12,7 @@
 
 # The build stage's base: the official Rust image. scripts/image-test.sh (CI, where no container
 # registry is reachable) passes an image of the same contents assembled locally: Debian bookworm
-# by debootstrap plus the machine's Rust toolchain.
+# by debootstrap, with the machine's Rust toolchain mounted.
 ARG BUILDER_IMAGE=rust:1.91-slim-bookworm
 FROM ${BUILDER_IMAGE} AS build
 RUN apt-get update \

@@ -11,8 +11,8 @@
 # The final stage is the Dockerfile's own, FROM scratch, unchanged.
 #
 # PROFILE=dev (the default here) builds with the test build's artifacts: the repository's
-# target/ and cargo's registry are mounted into the build stage at the paths they have here, so
-# only the crate itself is compiled. PROFILE=release builds what a published image holds.
+# target/, cargo's registry and the toolchain are mounted into the build stage at the paths they
+# have here, so only the crate itself is compiled. PROFILE=release builds what a published image holds.
 #
 # Usage: scripts/image.sh STORAGE_DIR [TAG]
 set -euo pipefail
@@ -35,7 +35,10 @@ fi
 b() { buildah --root "$storage/root" --runroot "$storage/run" --storage-driver vfs "$@"; }
 
 # The build stage's base: Debian bookworm with a C compiler (ring builds C) and CA certificates,
-# debootstrapped once into the cache, plus the toolchain that built the tests, at its own path.
+# debootstrapped once into the cache. The toolchain that built the tests is bind-mounted
+# read-only at its own path, not copied: with vfs storage every layer is a full copy of the
+# root file system, and a copied toolchain (1.4 GB) made the build need about 10 GB of scratch
+# space, which a CI machine did not have (buildah commit died with "read/write on closed pipe").
 base="$cache/image-builder-bookworm"
 if [ ! -f "$base/.complete" ]; then
   rm -rf "$base"
@@ -49,8 +52,6 @@ builder=$(b from --quiet scratch)
 b copy --quiet "$builder" "$base" / >/dev/null
 mnt=$(b mount "$builder")
 mkdir -p "$mnt$sysroot" "$mnt$cargo_home/registry" "$cargo_home/registry"
-cp -a "$sysroot/bin" "$sysroot/lib" "$mnt$sysroot/"
-[ -d "$sysroot/libexec" ] && cp -a "$sysroot/libexec" "$mnt$sysroot/"
 b umount "$builder" >/dev/null
 b config --env "PATH=$sysroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   --env "CARGO_HOME=$cargo_home" "$builder"
@@ -62,6 +63,6 @@ b bud --quiet --isolation chroot --pull=false \
   --build-arg BUILDER_IMAGE=localhost/mlsdm-audit-builder \
   --build-arg PROFILE="$profile" \
   --build-arg GIT_COMMIT="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
-  -v "$cargo_home/registry:$cargo_home/registry" -v "$PWD/target:/src/target" \
+  -v "$sysroot:$sysroot:ro" -v "$cargo_home/registry:$cargo_home/registry" -v "$PWD/target:/src/target" \
   -t "$tag" . >&2 || fail "buildah bud of the Dockerfile failed"
 echo "$storage"
