@@ -1,16 +1,71 @@
 //! Kubernetes checks: each object of the check's kinds, and each element of its `forEach`.
+//!
+//! A run evaluates them object by object ([`KubeChecks`]): every check that applies to an
+//! object is evaluated while that object's cel values (and its `related`) exist, and they are
+//! dropped a few objects later ([`ValScope`]). Check by check, every object's cel values had to
+//! live for the whole evaluation, beside the JSON they were converted from (issue 12). The
+//! straightforward reference path (`Facts::straightforward`) still goes check by check, with
+//! values converted per binding ([`evaluate_kubernetes`]); tests/equivalence.rs holds the two
+//! to the same report.
 
 use super::{Shared, Verdict, conditions, result, result_of, run_validations, where_};
 use crate::checks::item::CompiledItem;
-use crate::checks::{Check, KubernetesProbe};
-use crate::facts::Facts;
+use crate::checks::{Check, KubernetesProbe, Probe};
 use crate::facts::values::json_to_cel;
+use crate::facts::{Facts, ValScope};
+use crate::k8s::Object;
 use crate::report::{CheckResult, Item, Status};
 use cel::Context;
 use cel::common::value::{BuiltinRef, CowVal, Val};
 use cel::context::VariableResolver;
 use cel::objects::Value;
+use std::collections::HashMap;
+use std::ops::Range;
 
+/// Objects evaluated within one [`ValScope`]: neighbours share their converted values, and no
+/// more than this many objects' values (and their related objects') are alive per thread.
+const SCOPE_OBJECTS: usize = 64;
+
+/// In a live audit, a kind the check reads that could not be listed makes it unevaluable: the
+/// error result, or `None`. Its dependencies are asked for only then (for a built-in check that
+/// compiles them).
+fn unreadable(check: &Shared<'_>, probe: &KubernetesProbe, facts: &Facts) -> Option<CheckResult> {
+    if facts.kind_errors.is_empty() {
+        return None;
+    }
+    let dependencies = check.dependencies().map_or(&[][..], |d| &d.depends_on);
+    let first = probe
+        .kinds
+        .iter()
+        .map(|k| &k.kind)
+        .chain(dependencies.iter())
+        .find_map(|k| facts.kind_errors.get(k))?;
+    Some(result(
+        check,
+        Status::Error,
+        format!("cannot evaluate: {first}"),
+        None,
+        facts,
+    ))
+}
+
+/// Whether the check applies to the object: one of its kinds, in one of its namespaces (any,
+/// when it names none), in scope of `--selector`.
+fn applies(probe: &KubernetesProbe, obj: &Object, facts: &Facts) -> bool {
+    probe
+        .kinds
+        .iter()
+        .any(|k| k.matches(&obj.api_version, &obj.kind))
+        && (probe.namespaces.is_empty()
+            || obj
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| probe.namespaces.contains(ns)))
+        && facts.in_scope(obj)
+}
+
+/// One check over every object, with values converted per binding: the straightforward
+/// reference the object-by-object evaluation is compared with (tests/equivalence.rs).
 pub(super) fn evaluate_kubernetes(
     check: &Shared<'_>,
     probe: &KubernetesProbe,
@@ -18,151 +73,221 @@ pub(super) fn evaluate_kubernetes(
     root: &Context<'static, 'static>,
     results: &mut Vec<CheckResult>,
 ) {
-    // In a live audit, a kind the check reads that could not be listed makes it unevaluable.
-    // Its dependencies are asked for only then: for a built-in check that compiles them.
-    let dependencies = || check.dependencies().map_or(&[][..], |d| &d.depends_on);
-    let unreadable: Vec<&String> = if facts.kind_errors.is_empty() {
-        Vec::new()
-    } else {
-        probe
-            .kinds
-            .iter()
-            .map(|k| &k.kind)
-            .chain(dependencies().iter())
-            .filter_map(|k| facts.kind_errors.get(k))
-            .collect()
-    };
-    if let Some(first) = unreadable.first() {
-        results.push(result(
-            check,
-            Status::Error,
-            format!("cannot evaluate: {first}"),
-            None,
-            facts,
-        ));
+    if let Some(error) = unreadable(check, probe, facts) {
+        results.push(error);
         return;
     }
     let mut matched = 0;
-    // Only the objects of the check's kinds (the straightforward path visits every object).
-    let slots: Vec<usize> = if facts.straightforward {
-        (0..facts.objects.len()).collect()
-    } else {
-        facts.slots_of_kinds(&probe.kinds)
-    };
-    let params: Box<dyn Val> = json_to_cel(&facts.params)
-        .try_into()
-        .expect("a value built from JSON converts to a cel Val");
-    let null: Box<dyn Val> = Value::Null.try_into().expect("null converts to a cel Val");
-    for i in slots {
-        let obj = &facts.objects[i];
-        let kind_ok = probe
-            .kinds
-            .iter()
-            .any(|k| k.matches(&obj.api_version, &obj.kind));
-        let ns_ok = probe.namespaces.is_empty()
-            || obj
-                .namespace
-                .as_ref()
-                .is_some_and(|ns| probe.namespaces.contains(ns));
-        if !kind_ok || !ns_ok || !facts.in_scope(obj) {
+    for (i, obj) in facts.objects.iter().enumerate() {
+        if !applies(probe, obj, facts) {
             continue;
         }
         matched += 1;
-        // Compiles a built-in check's expressions when its first object is met.
-        let uses_related = check.dependencies().is_some_and(|d| d.uses_related);
-        let verdict = if facts.straightforward {
-            let mut ctx = root.new_inner_scope();
-            ctx.add_variable_from_value("object", facts.cel_object(i));
-            ctx.add_variable_from_value("oldObject", Value::Null);
-            ctx.add_variable_from_value("mlsdm", facts.cel_mlsdm(i));
-            ctx.add_variable_from_value("params", json_to_cel(&facts.params));
-            if uses_related {
-                ctx.add_variable_from_value("related", facts.cel_related(i));
-            }
-            evaluate_object(check, probe, &ctx)
-        } else {
-            // The object's values are converted once per run and borrowed by every check.
-            let cached = facts.vals(i);
-            let variables = Vars {
-                object: cached.object,
-                old_object: null.as_ref(),
-                mlsdm: cached.mlsdm,
-                params: params.as_ref(),
-                related: uses_related.then(|| cached.related()),
-            };
-            let mut ctx = root.new_inner_scope();
-            ctx.set_variable_resolver(&variables);
-            evaluate_object(check, probe, &ctx)
-        };
-        let mut verdict = verdict;
+        let mut ctx = root.new_inner_scope();
+        ctx.add_variable_from_value("object", facts.cel_object(i));
+        ctx.add_variable_from_value("oldObject", Value::Null);
+        ctx.add_variable_from_value("mlsdm", facts.cel_mlsdm(i));
+        ctx.add_variable_from_value("params", json_to_cel(&facts.params));
+        if check.dependencies().is_some_and(|d| d.uses_related) {
+            ctx.add_variable_from_value("related", facts.cel_related(i));
+        }
+        let mut verdict = evaluate_object(check, probe, &ctx);
         verdict.message = facts.redact(std::mem::take(&mut verdict.message));
         results.push(result_of(check, verdict, Some(i), facts));
     }
     if matched == 0 {
-        let kinds: Vec<&str> = probe.kinds.iter().map(|k| k.kind.as_str()).collect();
-        let missing: Vec<&str> = kinds
-            .iter()
-            .copied()
-            .filter(|k| facts.missing_kinds.contains(*k))
-            .collect();
-        if !missing.is_empty() && missing.len() == kinds.len() {
-            results.push(result(
-                check,
-                Status::NoData,
-                format!(
-                    "{} is not served by the cluster (no API group serves it: a CRD that is not installed, or a kind this Kubernetes version does not have)",
-                    missing.join(" / ")
-                ),
-                None,
-                facts,
-            ));
-            return;
+        results.push(no_object(check, probe, facts));
+    }
+}
+
+/// The Kubernetes checks of a run, evaluated object by object.
+pub(super) struct KubeChecks<'s, 'c> {
+    checks: Vec<(&'s Shared<'c>, &'c KubernetesProbe)>,
+    /// For each kind, the indexes in `checks` of those that name it, in check order.
+    by_kind: HashMap<&'c str, Vec<usize>>,
+}
+
+impl<'s, 'c> KubeChecks<'s, 'c> {
+    /// The run's Kubernetes checks; a check that cannot be evaluated (an unreadable kind) gets
+    /// its error result here, in `results`, and is not evaluated per object.
+    pub(super) fn new(
+        checks: &'s [Shared<'c>],
+        facts: &Facts,
+        results: &mut Vec<CheckResult>,
+    ) -> Self {
+        let mut kube = Self {
+            checks: Vec::new(),
+            by_kind: HashMap::new(),
+        };
+        for check in checks {
+            let Probe::Kubernetes(probe) = &check.check.probe else {
+                continue;
+            };
+            if let Some(error) = unreadable(check, probe, facts) {
+                results.push(error);
+                continue;
+            }
+            let index = kube.checks.len();
+            kube.checks.push((check, probe));
+            let mut kinds: Vec<&str> = probe.kinds.iter().map(|k| k.kind.as_str()).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            for kind in kinds {
+                kube.by_kind.entry(kind).or_default().push(index);
+            }
         }
-        // A kind named at a version the audit does not hold it at: the objects are there, so
-        // "no X object" would be false, and nothing was decided about them.
-        let elsewhere: Vec<String> = probe
-            .kinds
-            .iter()
-            .filter_map(|k| {
-                let wanted = k.api_version.as_deref()?;
-                let held: std::collections::BTreeSet<&str> = facts
-                    .objects
-                    .iter()
-                    .filter(|o| o.kind == k.kind && o.api_version != wanted)
-                    .map(|o| o.api_version.as_str())
-                    .collect();
-                (!held.is_empty()).then(|| {
-                    let held: Vec<&str> = held.into_iter().collect();
-                    format!(
-                        "{} objects at {}, none at the {wanted} this check names",
-                        k.kind,
-                        held.join(", ")
-                    )
-                })
-            })
-            .collect();
-        if !elsewhere.is_empty() {
-            results.push(result(
-                check,
-                Status::Error,
-                format!(
-                    "{} holds {}: name the kind without a version, or at the version held",
-                    facts.origin,
-                    elsewhere.join("; ")
-                ),
-                None,
-                facts,
-            ));
-            return;
+        kube
+    }
+
+    /// The objects cut into `parts` contiguous ranges of about equal work (the number of checks
+    /// that name each object's kind), in input order: the results of a check stay in input
+    /// order when the parts are joined in order, whatever the number of threads.
+    pub(super) fn ranges(&self, facts: &Facts, parts: usize) -> Vec<Range<usize>> {
+        let weight = |o: &Object| 1 + self.by_kind.get(o.kind.as_str()).map_or(0, Vec::len);
+        let total: usize = facts.objects.iter().map(weight).sum();
+        let mut ranges = Vec::with_capacity(parts);
+        let (mut start, mut done) = (0, 0);
+        for (i, o) in facts.objects.iter().enumerate() {
+            done += weight(o);
+            if ranges.len() + 1 < parts && done * parts >= total * (ranges.len() + 1) {
+                ranges.push(start..i + 1);
+                start = i + 1;
+            }
         }
-        results.push(result(
+        ranges.push(start..facts.objects.len());
+        ranges.resize(parts, facts.objects.len()..facts.objects.len());
+        ranges
+    }
+
+    /// Every check on every object of `range`; returns how many objects each check applied to.
+    pub(super) fn evaluate_range(
+        &self,
+        facts: &Facts,
+        range: Range<usize>,
+        root: &Context<'static, 'static>,
+        results: &mut Vec<CheckResult>,
+    ) -> Vec<usize> {
+        let mut matched = vec![0; self.checks.len()];
+        let params: Box<dyn Val> = json_to_cel(&facts.params)
+            .try_into()
+            .expect("a value built from JSON converts to a cel Val");
+        let null: Box<dyn Val> = Value::Null.try_into().expect("null converts to a cel Val");
+        let mut scope = ValScope::default();
+        for i in range.clone() {
+            if (i - range.start).is_multiple_of(SCOPE_OBJECTS) {
+                scope = ValScope::default();
+            }
+            let obj = &facts.objects[i];
+            let Some(candidates) = self.by_kind.get(obj.kind.as_str()) else {
+                continue;
+            };
+            let mut object = None;
+            let related = std::cell::OnceCell::new();
+            for &c in candidates {
+                let (check, probe) = self.checks[c];
+                if !applies(probe, obj, facts) {
+                    continue;
+                }
+                matched[c] += 1;
+                let object: &crate::facts::values::SharedVal =
+                    object.get_or_insert_with(|| scope.object(facts, i));
+                // Compiles a built-in check's expressions when its first object is met.
+                let uses_related = check.dependencies().is_some_and(|d| d.uses_related);
+                let variables = Vars {
+                    object: object.0.as_ref(),
+                    old_object: null.as_ref(),
+                    mlsdm: facts.mlsdm_val(i),
+                    params: params.as_ref(),
+                    related: uses_related.then(|| {
+                        related
+                            .get_or_init(|| facts.related_val(i, &scope))
+                            .as_ref()
+                    }),
+                };
+                let mut ctx = root.new_inner_scope();
+                ctx.set_variable_resolver(&variables);
+                let mut verdict = evaluate_object(check, probe, &ctx);
+                verdict.message = facts.redact(std::mem::take(&mut verdict.message));
+                results.push(result_of(check, verdict, Some(i), facts));
+            }
+        }
+        matched
+    }
+
+    /// The result of each check that applied to no object (`matched`: the sum over the ranges).
+    pub(super) fn finish(&self, facts: &Facts, matched: &[usize], results: &mut Vec<CheckResult>) {
+        for (&(check, probe), &n) in self.checks.iter().zip(matched) {
+            if n == 0 {
+                results.push(no_object(check, probe, facts));
+            }
+        }
+    }
+}
+
+/// Why a check that applied to no object decided nothing: its kinds are not served, held at
+/// another version, or absent.
+fn no_object(check: &Shared<'_>, probe: &KubernetesProbe, facts: &Facts) -> CheckResult {
+    let kinds: Vec<&str> = probe.kinds.iter().map(|k| k.kind.as_str()).collect();
+    let missing: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| facts.missing_kinds.contains(*k))
+        .collect();
+    if !missing.is_empty() && missing.len() == kinds.len() {
+        return result(
             check,
             Status::NoData,
-            format!("no {} object in {}", kinds.join(" or "), facts.origin),
+            format!(
+                "{} is not served by the cluster (no API group serves it: a CRD that is not installed, or a kind this Kubernetes version does not have)",
+                missing.join(" / ")
+            ),
             None,
             facts,
-        ));
+        );
     }
+    // A kind named at a version the audit does not hold it at: the objects are there, so
+    // "no X object" would be false, and nothing was decided about them.
+    let elsewhere: Vec<String> = probe
+        .kinds
+        .iter()
+        .filter_map(|k| {
+            let wanted = k.api_version.as_deref()?;
+            let held: std::collections::BTreeSet<&str> = facts
+                .objects
+                .iter()
+                .filter(|o| o.kind == k.kind && o.api_version != wanted)
+                .map(|o| o.api_version.as_str())
+                .collect();
+            (!held.is_empty()).then(|| {
+                let held: Vec<&str> = held.into_iter().collect();
+                format!(
+                    "{} objects at {}, none at the {wanted} this check names",
+                    k.kind,
+                    held.join(", ")
+                )
+            })
+        })
+        .collect();
+    if !elsewhere.is_empty() {
+        return result(
+            check,
+            Status::Error,
+            format!(
+                "{} holds {}: name the kind without a version, or at the version held",
+                facts.origin,
+                elsewhere.join("; ")
+            ),
+            None,
+            facts,
+        );
+    }
+    result(
+        check,
+        Status::NoData,
+        format!("no {} object in {}", kinds.join(" or "), facts.origin),
+        None,
+        facts,
+    )
 }
 
 /// The variables of a kubernetes check, borrowed (cel's `add_variable_from_value` would copy

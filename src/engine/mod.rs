@@ -9,7 +9,7 @@
 mod kubernetes;
 mod service;
 
-use kubernetes::evaluate_kubernetes;
+use kubernetes::{KubeChecks, evaluate_kubernetes};
 use service::{evaluate_http, evaluate_metrics};
 
 use crate::checks::cel::{CelEnv, display};
@@ -27,29 +27,69 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
     concat(evaluate_parts(checks, facts))
 }
 
-/// The results of each evaluation thread, in thread order (every check's results are in one
-/// part). The audit frees the facts before it joins them with [`concat`], so that the joined
-/// vector is not added to the facts at the run's peak.
+/// The results of each evaluation thread, in thread order. The audit frees the facts before it
+/// joins them with [`concat`], so that the joined vector is not added to the facts at the run's
+/// peak.
+///
+/// Each thread takes a share of the checks that are evaluated once (manual, http, metrics,
+/// skipped), round-robin, and a contiguous range of the objects, on which it evaluates every
+/// Kubernetes check ([`KubeChecks`]). A Kubernetes check's own result (it applied to no object,
+/// or a kind it reads could not be listed) is the last part.
 pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .clamp(1, 8);
-    if threads == 1 || checks.len() < 2 {
-        return vec![evaluate_serial(&checks.iter().collect::<Vec<_>>(), facts)];
+    let threads = if checks.len() < 2 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .clamp(1, 8)
+    };
+    let shared: Vec<Shared> = checks.iter().map(Shared::new).collect();
+    let mut own = Vec::new();
+    let kube = (!facts.straightforward && facts.sources.contains(&Source::Kubernetes))
+        .then(|| KubeChecks::new(&shared, facts, &mut own));
+    let ranges = kube
+        .as_ref()
+        .map_or_else(Vec::new, |k| k.ranges(facts, threads));
+    let run = |t: usize| {
+        let env = CelEnv::default();
+        let root = env.root_context();
+        let mut results = Vec::new();
+        // Round-robin, so that cheap (manual) and expensive (metrics) checks spread evenly.
+        for check in shared.iter().skip(t).step_by(threads) {
+            evaluate_check(check, facts, &root, &mut results);
+        }
+        let matched = kube.as_ref().map_or_else(Vec::new, |k| {
+            k.evaluate_range(facts, ranges[t].clone(), &root, &mut results)
+        });
+        // Up to half the capacity is slack from doubling; the report keeps these for the run.
+        results.shrink_to_fit();
+        (results, matched)
+    };
+    let outcomes: Vec<(Vec<CheckResult>, Vec<usize>)> = if threads == 1 {
+        vec![run(0)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || run(t))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    let mut parts = Vec::with_capacity(threads + 1);
+    let mut matched: Vec<usize> = Vec::new();
+    for (results, counts) in outcomes {
+        parts.push(results);
+        matched.resize(counts.len().max(matched.len()), 0);
+        for (total, n) in matched.iter_mut().zip(counts) {
+            *total += n;
+        }
     }
-    // Round-robin, so that cheap (manual) and expensive (per-pod) checks spread evenly.
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let part: Vec<&Check> = checks.iter().skip(t).step_by(threads).collect();
-                scope.spawn(move || evaluate_serial(&part, facts))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    if let Some(kube) = &kube {
+        kube.finish(facts, &matched, &mut own);
+    }
+    parts.push(own);
+    parts
 }
 
 /// The parts of [`evaluate_parts`] as one vector, in thread order: the first part grown once
@@ -95,49 +135,47 @@ impl std::ops::Deref for Shared<'_> {
     }
 }
 
-fn evaluate_serial(checks: &[&Check], facts: &Facts) -> Vec<CheckResult> {
-    let env = CelEnv::default();
-    let root = env.root_context();
-    let mut results = Vec::new();
-    for &check in checks {
-        let check = &Shared::new(check);
-        let source = check.source();
-        match &check.probe {
-            checks::Probe::Manual => results.push(result(
-                check,
-                Status::Manual,
-                "awaiting reviewer attestation".into(),
-                None,
-                facts,
-            )),
-            checks::Probe::Http(_) | checks::Probe::Metrics(_)
-                if !facts.sources.contains(&source) =>
-            {
-                let why = if source == Source::Http {
-                    "not evaluated: no running service in this run (give --endpoint)"
-                } else {
-                    "not evaluated: no metrics source in this run (give --prometheus or --endpoint)"
-                };
-                let skip = SkipReason::NoSource { source };
-                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
-            }
-            checks::Probe::Http(_) => evaluate_http(check, facts, &root, &mut results),
-            checks::Probe::Metrics(m) => evaluate_metrics(check, m, facts, &root, &mut results),
-            checks::Probe::Kubernetes(_) if !facts.sources.contains(&Source::Kubernetes) => {
-                let skip = SkipReason::NoSource {
-                    source: Source::Kubernetes,
-                };
-                let why = "not evaluated: no Kubernetes objects in this run (give --manifests)";
-                results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
-            }
-            checks::Probe::Kubernetes(k) => {
-                evaluate_kubernetes(check, k, facts, &root, &mut results);
-            }
+/// A check evaluated once, not per object: manual, http, metrics, a skip for want of a source,
+/// and on the straightforward path a Kubernetes check over every object. On the normal path a
+/// Kubernetes check is evaluated per object ([`KubeChecks`]), not here.
+fn evaluate_check(
+    check: &Shared<'_>,
+    facts: &Facts,
+    root: &Context<'static, 'static>,
+    results: &mut Vec<CheckResult>,
+) {
+    let source = check.source();
+    match &check.probe {
+        checks::Probe::Manual => results.push(result(
+            check,
+            Status::Manual,
+            "awaiting reviewer attestation".into(),
+            None,
+            facts,
+        )),
+        checks::Probe::Http(_) | checks::Probe::Metrics(_) if !facts.sources.contains(&source) => {
+            let why = if source == Source::Http {
+                "not evaluated: no running service in this run (give --endpoint)"
+            } else {
+                "not evaluated: no metrics source in this run (give --prometheus or --endpoint)"
+            };
+            let skip = SkipReason::NoSource { source };
+            results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
         }
+        checks::Probe::Http(_) => evaluate_http(check, facts, root, results),
+        checks::Probe::Metrics(m) => evaluate_metrics(check, m, facts, root, results),
+        checks::Probe::Kubernetes(_) if !facts.sources.contains(&Source::Kubernetes) => {
+            let skip = SkipReason::NoSource {
+                source: Source::Kubernetes,
+            };
+            let why = "not evaluated: no Kubernetes objects in this run (give --manifests)";
+            results.push(result_of(check, Verdict::skipped(skip, why), None, facts));
+        }
+        checks::Probe::Kubernetes(k) if facts.straightforward => {
+            evaluate_kubernetes(check, k, facts, root, results);
+        }
+        checks::Probe::Kubernetes(_) => {}
     }
-    // Up to half the capacity is slack from doubling; the report keeps these for the whole run.
-    results.shrink_to_fit();
-    results
 }
 
 fn where_(check: &Check, e: &Expr) -> String {

@@ -52,21 +52,16 @@ pub struct Facts {
     cel_objects: Vec<OnceLock<CelValue>>,
     related: Vec<OnceLock<CelValue>>,
     mlsdm: Vec<OnceLock<CelValue>>,
-    /// The same values in the form cel 0.15 evaluates (`Box<dyn Val>`), converted once per
-    /// object: binding a `Value` to a context converts (deep-copies) it on every binding.
-    vals: Vec<ObjectValCache>,
+    /// Each workload's `mlsdm` in the form cel 0.15 evaluates (`Box<dyn Val>`), converted once
+    /// (binding a `Value` to a context converts, deep-copies, it on every binding). Small: a
+    /// handle on one of `mlsdm_vals`. The objects' own converted values are not kept here but
+    /// by the evaluation, a few objects at a time ([`ValScope`]).
+    mlsdm_val_cache: Vec<OnceLock<Box<dyn Val>>>,
     /// How results name each object and where it was read, one copy per object shared by its
     /// results (about 13 per object), not one per result.
     result_refs: Vec<(Arc<ObjectRef>, Option<Arc<Location>>)>,
     /// `shared_mlsdm`: converted configurations by their JSON text.
     mlsdm_vals: std::sync::Mutex<std::collections::HashMap<String, SharedVal>>,
-}
-
-#[derive(Default)]
-struct ObjectValCache {
-    object: OnceLock<SharedVal>,
-    mlsdm: OnceLock<Box<dyn Val>>,
-    related: OnceLock<Box<dyn Val>>,
 }
 
 impl Facts {
@@ -116,7 +111,7 @@ impl Facts {
             straightforward: false,
             index,
             lazy: index::Lazy::new(n),
-            vals: (0..n).map(|_| ObjectValCache::default()).collect(),
+            mlsdm_val_cache: (0..n).map(|_| OnceLock::new()).collect(),
             cel_objects: (0..n).map(|_| OnceLock::new()).collect(),
             related: (0..n).map(|_| OnceLock::new()).collect(),
             mlsdm: (0..n).map(|_| OnceLock::new()).collect(),
@@ -264,33 +259,18 @@ impl Facts {
             .clone()
     }
 
-    /// Object `i` as cel evaluates it, converted once and shared.
-    pub fn object_val(&self, i: usize) -> &SharedVal {
-        self.vals[i]
-            .object
-            .get_or_init(|| SharedVal::from_json(&self.objects[i].json))
-    }
-
-    /// `object`, `mlsdm` and `related` of object `i` as cel evaluates them, converted once.
-    pub fn vals(&self, i: usize) -> ObjectVals<'_> {
-        let cache = &self.vals[i];
-        ObjectVals {
-            object: self.object_val(i).0.as_ref(),
-            // Converted straight from JSON: the `CelValue` of `cel_mlsdm` is the straightforward
-            // path's, and caching it here too would hold every effective config twice.
-            mlsdm: cache
-                .mlsdm
-                .get_or_init(|| {
-                    self.mlsdm_json(i).map_or_else(
-                        || to_val(CelValue::Null),
-                        |v| Box::new(self.shared_mlsdm(&v)),
-                    )
-                })
-                .as_ref(),
-            related: &cache.related,
-            facts: self,
-            slot: i,
-        }
+    /// `mlsdm` of object `i` as cel evaluates it, converted once per distinct configuration.
+    pub fn mlsdm_val(&self, i: usize) -> &dyn Val {
+        // Converted straight from JSON: the `CelValue` of `cel_mlsdm` is the straightforward
+        // path's, and caching it here too would hold every effective config twice.
+        self.mlsdm_val_cache[i]
+            .get_or_init(|| {
+                self.mlsdm_json(i).map_or_else(
+                    || to_val(CelValue::Null),
+                    |v| Box::new(self.shared_mlsdm(&v)),
+                )
+            })
+            .as_ref()
     }
 
     pub fn cel_mlsdm(&self, i: usize) -> CelValue {
@@ -378,21 +358,25 @@ impl Facts {
     }
 }
 
-/// The per-object variables of an evaluation, borrowed from the facts' caches.
-pub struct ObjectVals<'f> {
-    pub object: &'f dyn Val,
-    pub mlsdm: &'f dyn Val,
-    related: &'f OnceLock<Box<dyn Val>>,
-    facts: &'f Facts,
-    slot: usize,
+/// The objects' values as cel evaluates them, converted from JSON once while a few objects
+/// are evaluated, and dropped with the scope. The engine evaluates object by object and opens
+/// one scope per run of neighbouring objects: an object and the objects related to it (mostly
+/// its neighbours in a manifest or a list) are converted once per scope, and a run never holds
+/// every object twice, as JSON and as cel values (at 5,000 objects the cel copies were about
+/// 20 MB of a 98 MB heap, issue 12). An object met again in a later scope is converted again.
+#[derive(Default)]
+pub struct ValScope {
+    vals: std::cell::RefCell<std::collections::HashMap<usize, SharedVal>>,
 }
 
-impl<'f> ObjectVals<'f> {
-    /// `related`, computed the first time a check asks for it.
-    pub fn related(&self) -> &'f dyn Val {
-        self.related
-            .get_or_init(|| self.facts.related_val(self.slot))
-            .as_ref()
+impl ValScope {
+    /// Object `slot` of `facts` as cel evaluates it, shared within this scope.
+    pub fn object(&self, facts: &Facts, slot: usize) -> SharedVal {
+        self.vals
+            .borrow_mut()
+            .entry(slot)
+            .or_insert_with(|| SharedVal::from_json(&facts.objects[slot].json))
+            .clone()
     }
 }
 

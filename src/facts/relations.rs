@@ -202,7 +202,7 @@ impl Facts {
                                 .is_some()
                         })
                         .chain(self.all_of("GrafanaDashboard"))
-                        .map(|o| Box::new(self.object_val(o.slot).clone()) as Box<dyn Val>)
+                        .map(|o| Box::new(SharedVal::from_json(&o.json)) as Box<dyn Val>)
                         .collect::<Vec<_>>(),
                 ));
                 SharedVal(std::sync::Arc::from(list))
@@ -449,21 +449,22 @@ impl Facts {
         (cms, secrets, missing)
     }
 
-    /// `related` for an object, built from the objects' cached CEL values (shared, not copied).
-    pub(super) fn related_val(&self, i: usize) -> Box<dyn Val> {
+    /// `related` for an object, built from the scope's CEL values of the objects (shared, not
+    /// copied).
+    pub fn related_val(&self, i: usize, scope: &super::ValScope) -> Box<dyn Val> {
         use cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelNull};
         let obj = &self.objects[i];
         let list = |v: Vec<&Object>| -> Box<dyn Val> {
             Box::new(CelList::from(
                 v.into_iter()
-                    .map(|o| Box::new(self.object_val(o.slot).clone()) as Box<dyn Val>)
+                    .map(|o| Box::new(scope.object(self, o.slot)) as Box<dyn Val>)
                     .collect::<Vec<_>>(),
             ))
         };
         let one = |o: Option<&Object>| -> Box<dyn Val> {
             o.map_or_else(
                 || Box::new(CelNull) as Box<dyn Val>,
-                |o| Box::new(self.object_val(o.slot).clone()),
+                |o| Box::new(scope.object(self, o.slot)),
             )
         };
         let map = |entries: Vec<(&str, Box<dyn Val>)>| -> Box<dyn Val> {
