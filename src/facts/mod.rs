@@ -60,6 +60,8 @@ pub struct Facts {
     /// How results name each object and where it was read, one copy per object shared by its
     /// results (about 13 per object), not one per result.
     result_refs: Vec<(Arc<ObjectRef>, Option<Arc<Location>>)>,
+    /// MLSDM config texts (mounted ConfigMaps, the image's default), each read once.
+    config_texts: mlsdm::ReadTexts,
     /// `shared_mlsdm`: converted configurations by their JSON text.
     mlsdm_vals: std::sync::Mutex<std::collections::HashMap<String, SharedVal>>,
 }
@@ -116,6 +118,7 @@ impl Facts {
             related: (0..n).map(|_| OnceLock::new()).collect(),
             mlsdm: (0..n).map(|_| OnceLock::new()).collect(),
             result_refs,
+            config_texts: mlsdm::ReadTexts::default(),
             mlsdm_vals: std::sync::Mutex::default(),
         }
     }

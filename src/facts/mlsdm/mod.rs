@@ -18,7 +18,8 @@ use env::{environment, mounted_config};
 use rules::{DEFAULT_DIMENSION, show};
 pub use validate::validate_config;
 use validate::{as_int, lookup, parse_env_value};
-use yaml::{DEFAULT_CONFIG_TEXT, parse_config_text, yaml11_divergences};
+use yaml::DEFAULT_CONFIG_TEXT;
+pub use yaml::ReadTexts;
 
 use super::{Facts, Object};
 use serde_json::{Map, Value, json};
@@ -148,17 +149,19 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
                     ));
                 }
                 Some(text) => {
-                    let (divergent, bad_keys) = yaml11_divergences(text);
-                    let divergent: Vec<String> = divergent
-                        .into_iter()
+                    let read = facts.config_texts.read(text);
+                    let divergent: Vec<String> = read
+                        .divergent
+                        .iter()
                         .map(|d| format!("{cm_name}/{key} {d}"))
                         .collect();
-                    violations.extend(bad_keys);
-                    match parse_config_text(text) {
-                        Ok(v) => file_config = v,
+                    violations.extend(read.bad_keys.iter().cloned());
+                    match &read.parsed {
+                        Ok(v) => file_config = v.clone(),
                         // `.inf` is refused here but a float to PyYAML: undecided, below.
                         Err(_) if !divergent.is_empty() => {}
-                        Err(mut e) => {
+                        Err(e) => {
+                            let mut e = e.clone();
                             e.file = format!("{cm_name}/{key}");
                             config_error = json!(e.to_string());
                         }
@@ -173,7 +176,10 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         ));
     } else if config_path == DEFAULT_CONFIG_PATH {
         // The image's own file (packaged as mlsdm/config/default_config.yaml too).
-        file_config = parse_config_text(DEFAULT_CONFIG_TEXT).unwrap_or_default();
+        file_config = match &facts.config_texts.read(DEFAULT_CONFIG_TEXT).parsed {
+            Ok(v) => v.clone(),
+            Err(_) => Value::Null,
+        };
     } else {
         undecided.push(format!(
             "CONFIG_PATH {config_path} is relative to the image's working directory, whose files are not audited"
