@@ -44,7 +44,11 @@ pub struct SharedVal(pub Arc<dyn Val>);
 impl SharedVal {
     /// Converts a JSON value once.
     pub fn from_json(v: &serde_json::Value) -> Self {
-        Self(Arc::from(json_to_val(v)))
+        match v {
+            serde_json::Value::Array(a) => Self(shared_list(a)),
+            serde_json::Value::Object(o) => Self(shared_map(o)),
+            _ => Self(Arc::from(json_to_val(v))),
+        }
     }
 }
 
@@ -182,10 +186,13 @@ impl Indexer for SharedIndexer {
 /// `json_to_cel` and cel's conversion of its result to `Box<dyn Val>` in one pass, without the
 /// intermediate `Value` tree: the same values (integers that fit `i64` are ints, other integers
 /// uints, the rest doubles; strings, lists and maps as cel builds them).
+///
+/// Every list and map is a [`SharedVal`]: cel copies a value whenever an expression keeps it
+/// (`containers.filter(c, ...)` keeps whole containers, a variable resolved by value), and a
+/// deep copy of a container was 15 % of a manifest audit's instructions (issue 12); a shared
+/// one is copied by reference count.
 pub fn json_to_val(v: &serde_json::Value) -> Box<dyn Val> {
-    use cel::common::types::{
-        CelBool, CelDouble, CelInt, CelList, CelMap, CelNull, CelString, CelUInt,
-    };
+    use cel::common::types::{CelBool, CelDouble, CelInt, CelNull, CelString, CelUInt};
     match v {
         serde_json::Value::Null => Box::new(CelNull),
         serde_json::Value::Bool(b) => Box::new(CelBool::from(*b)),
@@ -195,15 +202,25 @@ pub fn json_to_val(v: &serde_json::Value) -> Box<dyn Val> {
             (None, None) => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
         },
         serde_json::Value::String(s) => Box::new(CelString::from(s.clone())),
-        serde_json::Value::Array(a) => {
-            Box::new(CelList::from(a.iter().map(json_to_val).collect::<Vec<_>>()))
-        }
-        serde_json::Value::Object(o) => Box::new(CelMap::from(
-            o.iter()
-                .map(|(k, v)| (map_key(k), json_to_val(v)))
-                .collect::<std::collections::HashMap<_, _>>(),
-        )),
+        serde_json::Value::Array(a) => Box::new(SharedVal(shared_list(a))),
+        serde_json::Value::Object(o) => Box::new(SharedVal(shared_map(o))),
     }
+}
+
+/// A JSON list converted, behind the reference count of a [`SharedVal`].
+fn shared_list(a: &[serde_json::Value]) -> Arc<dyn Val> {
+    Arc::new(cel::common::types::CelList::from(
+        a.iter().map(json_to_val).collect::<Vec<_>>(),
+    ))
+}
+
+/// A JSON map converted, behind the reference count of a [`SharedVal`].
+fn shared_map(o: &serde_json::Map<String, serde_json::Value>) -> Arc<dyn Val> {
+    Arc::new(cel::common::types::CelMap::from(
+        o.iter()
+            .map(|(k, v)| (map_key(k), json_to_val(v)))
+            .collect::<std::collections::HashMap<_, _>>(),
+    ))
 }
 
 /// Bytes of distinct map keys kept for the whole process (see `map_key`).
