@@ -143,20 +143,12 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
     /// that name each object's kind), in input order: the results of a check stay in input
     /// order when the parts are joined in order, whatever the number of threads.
     pub(super) fn ranges(&self, facts: &Facts, parts: usize) -> Vec<Range<usize>> {
-        let weight = |o: &Object| 1 + self.by_kind.get(o.kind.as_str()).map_or(0, Vec::len);
-        let total: usize = facts.objects.iter().map(weight).sum();
-        let mut ranges = Vec::with_capacity(parts);
-        let (mut start, mut done) = (0, 0);
-        for (i, o) in facts.objects.iter().enumerate() {
-            done += weight(o);
-            if ranges.len() + 1 < parts && done * parts >= total * (ranges.len() + 1) {
-                ranges.push(start..i + 1);
-                start = i + 1;
-            }
-        }
-        ranges.push(start..facts.objects.len());
-        ranges.resize(parts, facts.objects.len()..facts.objects.len());
-        ranges
+        let weights: Vec<usize> = facts
+            .objects
+            .iter()
+            .map(|o| 1 + self.by_kind.get(o.kind.as_str()).map_or(0, Vec::len))
+            .collect();
+        cut(&weights, parts)
     }
 
     /// Every check on every object of `range`; returns how many objects each check applied to.
@@ -222,6 +214,25 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
             }
         }
     }
+}
+
+/// `weights.len()` items cut into `parts` contiguous ranges of about equal total weight, in
+/// order, covering every item exactly once (trailing ranges may be empty).
+fn cut(weights: &[usize], parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.max(1);
+    let total: usize = weights.iter().sum();
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut start, mut done) = (0, 0);
+    for (i, w) in weights.iter().enumerate() {
+        done += w;
+        if ranges.len() + 1 < parts && done * parts >= total * (ranges.len() + 1) {
+            ranges.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    ranges.push(start..weights.len());
+    ranges.resize(parts, weights.len()..weights.len());
+    ranges
 }
 
 /// Why a check that applied to no object decided nothing: its kinds are not served, held at
@@ -448,5 +459,44 @@ struct ItemVar<'a>(&'a dyn Val);
 impl VariableResolver for ItemVar<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         (variable == "item").then_some(CowVal::Borrowed(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    /// An object left out of every range would never be evaluated: its checks would pass by
+    /// saying nothing. Every cut covers every item once, in order, in `parts` ranges.
+    #[test]
+    fn ranges_cover_every_object_once_in_order() {
+        let weights_sets: Vec<Vec<usize>> = vec![
+            vec![],
+            vec![5],
+            vec![1, 1, 1, 1, 1],
+            vec![100, 1, 1, 1],
+            vec![1, 1, 1, 100],
+            vec![0, 0, 7, 0, 3, 0],
+            (0..1000).map(|i| 1 + (i * 7919) % 13).collect(),
+        ];
+        for weights in &weights_sets {
+            for parts in 1..=9 {
+                let ranges = cut(weights, parts);
+                assert_eq!(ranges.len(), parts, "{weights:?} in {parts}");
+                let covered: Vec<usize> = ranges.iter().flat_map(Clone::clone).collect();
+                assert_eq!(
+                    covered,
+                    (0..weights.len()).collect::<Vec<_>>(),
+                    "{weights:?} in {parts}: {ranges:?}"
+                );
+            }
+        }
+        // About equal work: no range of the uniform set holds more than its share plus one.
+        let uniform = vec![3; 1000];
+        for parts in 1..=8 {
+            for r in cut(&uniform, parts) {
+                assert!(r.len() <= 1000 / parts + 1, "{parts}: {r:?}");
+            }
+        }
     }
 }

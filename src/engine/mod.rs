@@ -1,8 +1,9 @@
 //! Evaluates checks against facts: pure, synchronous, no I/O. A failed check is data (a result),
 //! and anything that could not be evaluated is `error`, `no-data` or `skipped`, never `pass`.
 //!
-//! Parts: this file (the entry point, spreading checks over the cores, and what every evaluator
-//! ends in: `run_validations`, `result`, the verdict), `kubernetes` (per object and per item)
+//! Parts: this file (the entry point, spreading checks and objects over the cores, and what
+//! every evaluator ends in: `run_validations`, `result`, the verdict), `kubernetes` (object by
+//! object, every check on each, and per item)
 //! and `service` (http responses, metrics points). A new source is a new part whose evaluator
 //! ends in the same functions, so one rule decides what a verdict may be.
 
