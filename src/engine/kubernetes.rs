@@ -105,6 +105,9 @@ pub(super) struct KubeChecks<'s, 'c> {
     checks: Vec<(&'s Shared<'c>, &'c KubernetesProbe)>,
     /// For each kind, the indexes in `checks` of those that name it, in check order.
     by_kind: HashMap<&'c str, Vec<usize>>,
+    /// The indexes in `checks` of those that name a kind the run holds objects of: the ones
+    /// whose expressions will be compiled.
+    used: Vec<usize>,
 }
 
 impl<'s, 'c> KubeChecks<'s, 'c> {
@@ -118,7 +121,10 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
         let mut kube = Self {
             checks: Vec::new(),
             by_kind: HashMap::new(),
+            used: Vec::new(),
         };
+        let held: std::collections::HashSet<&str> =
+            facts.objects.iter().map(|o| o.kind.as_str()).collect();
         for check in checks {
             let Probe::Kubernetes(probe) = &check.check.probe else {
                 continue;
@@ -132,11 +138,24 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
             let mut kinds: Vec<&str> = probe.kinds.iter().map(|k| k.kind.as_str()).collect();
             kinds.sort_unstable();
             kinds.dedup();
+            if kinds.iter().any(|k| held.contains(k)) {
+                kube.used.push(index);
+            }
             for kind in kinds {
                 kube.by_kind.entry(kind).or_default().push(index);
             }
         }
         kube
+    }
+
+    /// Compiles share `part` of `parts` of the used checks' expressions (a built-in check's
+    /// are compiled when first needed): spread over the threads before they evaluate, instead
+    /// of by whichever thread meets the check first (one thread, when the objects that use
+    /// most checks sit in one range: a single Deployment compiled the whole catalog serially).
+    pub(super) fn compile(&self, part: usize, parts: usize) {
+        for &c in self.used.iter().skip(part).step_by(parts) {
+            let _ = self.checks[c].0.dependencies();
+        }
     }
 
     /// The objects cut into `parts` contiguous ranges of about equal work (the number of checks

@@ -60,6 +60,7 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
             evaluate_check(check, facts, &root, &mut results);
         }
         let matched = kube.as_ref().map_or_else(Vec::new, |k| {
+            k.compile(t, threads);
             k.evaluate_range(facts, ranges[t].clone(), &root, &mut results)
         });
         // Up to half the capacity is slack from doubling; the report keeps these for the run.
