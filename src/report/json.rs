@@ -91,14 +91,13 @@ fn render_chunk(first: bool, chunk: &[CheckResult]) -> std::io::Result<Vec<u8>> 
         serde_json::to_writer_pretty(&mut one, result)?;
         // Every newline of the element is the printer's own (strings escape theirs): indent
         // each following line by the two levels the element sits at.
-        let mut lines = one.split(|&b| b == b'\n');
-        if let Some(line) = lines.next() {
-            out.extend_from_slice(line);
-        }
-        for line in lines {
+        let mut from = 0;
+        for newline in memchr::memchr_iter(b'\n', &one) {
+            out.extend_from_slice(&one[from..newline]);
             out.extend_from_slice(b"\n    ");
-            out.extend_from_slice(line);
+            from = newline + 1;
         }
+        out.extend_from_slice(&one[from..]);
     }
     Ok(out)
 }
