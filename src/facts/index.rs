@@ -76,6 +76,10 @@ pub(super) struct Lazy {
     pub pod_refs: OnceLock<HashMap<(Ns, String, String), Vec<usize>>>,
     /// The same for every workload: computed once, shared.
     pub dashboards: OnceLock<super::values::SharedVal>,
+    /// Every object of some kinds in a namespace, as one cel list: the same for every workload
+    /// of the namespace, converted once per run (`Facts::namespace_list`).
+    pub namespace_lists:
+        std::sync::Mutex<HashMap<(&'static [&'static str], Ns), super::values::SharedVal>>,
     /// Namespaces that hold an object a monitor's watch counts, and whether a namespace-less
     /// workload or Service exists (see `watchesAuditedNamespace`).
     pub present: OnceLock<(std::collections::HashSet<String>, bool)>,

@@ -210,6 +210,38 @@ impl Facts {
             .clone()
     }
 
+    /// Every object of `kinds` in namespace `ns`, as one shared cel list. It is the same for
+    /// every workload of the namespace, so it is converted once per run and kept: converted
+    /// per `ValScope` instead, a namespace of thousands of workloads and RoleBindings would
+    /// convert every RoleBinding once per 64 workloads.
+    pub(super) fn namespace_list(
+        &self,
+        ns: Option<&str>,
+        kinds: &'static [&'static str],
+    ) -> SharedVal {
+        let key = (kinds, ns.map(str::to_string));
+        let lists = || {
+            self.lazy
+                .namespace_lists
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(list) = lists().get(&key) {
+            return list.clone();
+        }
+        // Converted outside the lock: another thread converting the same list meanwhile only
+        // repeats the work.
+        let list: Box<dyn Val> = Box::new(cel::common::types::CelList::from(
+            kinds
+                .iter()
+                .flat_map(|k| self.same_ns(ns, k))
+                .map(|o| Box::new(SharedVal::from_json(&o.json)) as Box<dyn Val>)
+                .collect::<Vec<_>>(),
+        ));
+        let list = SharedVal(std::sync::Arc::from(list));
+        lists().entry(key).or_insert(list).clone()
+    }
+
     /// ReplicaSets of the workload's namespace that name it as an owner.
     pub(super) fn replica_sets_of<'a>(&'a self, obj: &Object) -> Vec<&'a Object> {
         let owners = self.lazy.rs_owners.get_or_init(|| {
@@ -507,7 +539,7 @@ impl Facts {
                 ),
                 (
                     "namespaceNetworkPolicies",
-                    list(self.same_ns(ns, "NetworkPolicy").collect()),
+                    Box::new(self.namespace_list(ns, &["NetworkPolicy"])),
                 ),
                 ("ingresses", list(self.ingresses_for(ns, &services))),
                 (
@@ -520,15 +552,15 @@ impl Facts {
                 ),
                 (
                     "prometheusRules",
-                    list(self.same_ns(ns, "PrometheusRule").collect()),
+                    Box::new(self.namespace_list(ns, &["PrometheusRule"])),
                 ),
                 (
                     "resourceQuotas",
-                    list(self.same_ns(ns, "ResourceQuota").collect()),
+                    Box::new(self.namespace_list(ns, &["ResourceQuota"])),
                 ),
                 (
                     "limitRanges",
-                    list(self.same_ns(ns, "LimitRange").collect()),
+                    Box::new(self.namespace_list(ns, &["LimitRange"])),
                 ),
                 ("configMaps", list(cms)),
                 ("secrets", list(secrets)),
@@ -551,19 +583,15 @@ impl Facts {
                 ),
                 (
                     "roleBindings",
-                    list(self.same_ns(ns, "RoleBinding").collect()),
+                    Box::new(self.namespace_list(ns, &["RoleBinding"])),
                 ),
                 (
                     "externalSecrets",
-                    list(
-                        self.same_ns(ns, "ExternalSecret")
-                            .chain(self.same_ns(ns, "SealedSecret"))
-                            .collect(),
-                    ),
+                    Box::new(self.namespace_list(ns, &["ExternalSecret", "SealedSecret"])),
                 ),
                 (
                     "alertmanagerConfigs",
-                    list(self.same_ns(ns, "AlertmanagerConfig").collect()),
+                    Box::new(self.namespace_list(ns, &["AlertmanagerConfig"])),
                 ),
                 ("dashboards", Box::new(self.dashboards())),
                 ("replicaSets", list(self.replica_sets_of(obj))),

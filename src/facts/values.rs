@@ -38,8 +38,16 @@ pub fn json_to_cel(v: &serde_json::Value) -> Value {
 /// and deep-copies a `Value` into one on every binding, so each object is converted once and the
 /// `related` lists of other objects hold these handles instead of copies. Every operation is the
 /// inner value's own; only taking the value apart by move copies (that part of) it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SharedVal(pub Arc<dyn Val>);
+
+/// As the inner value: cel prints a value in some error messages (a function given a map where
+/// it takes a string), which must read the same as for the value cel would have built.
+impl std::fmt::Debug for SharedVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 impl SharedVal {
     /// Converts a JSON value once.
