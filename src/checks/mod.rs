@@ -98,7 +98,7 @@ impl Expr {
         self.program.get_or_init(|| {
             static ENV: std::sync::LazyLock<cel::CelEnv> =
                 std::sync::LazyLock::new(cel::CelEnv::default);
-            ENV.compile(&self.source).unwrap_or_else(|e| {
+            ENV.compile_builtin(&self.source).unwrap_or_else(|e| {
                 panic!(
                     "a built-in check's expression does not compile ({e}): {}",
                     self.source
@@ -297,7 +297,7 @@ impl Check {
     }
 
     /// Every expression of the check, in the order they are written.
-    fn expressions(&self) -> impl Iterator<Item = &Expr> {
+    pub fn expressions(&self) -> impl Iterator<Item = &Expr> {
         let probe = self.kubernetes();
         probe
             .and_then(|k| k.for_each.as_ref())

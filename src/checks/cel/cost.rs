@@ -90,7 +90,7 @@ pub fn budget_message() -> String {
 }
 
 /// A compiled expression that runs under the cost budget.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Program {
     metered: IdedExpr,
     reads: std::collections::BTreeSet<String>,
