@@ -2,6 +2,7 @@
 //! else a check's evidence may live (`externalEvidence:`). Part of the check model; the team
 //! config declares requirements and the review stage applies external evidence.
 
+use crate::k8s::At as _;
 use crate::k8s::Object;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -94,7 +95,7 @@ impl EvidenceObject {
         let has = |field: &str, key: &Option<String>| {
             key.as_ref().is_none_or(|k| {
                 o.json
-                    .pointer(&format!("/metadata/{field}"))
+                    .at(&format!("/metadata/{field}"))
                     .and_then(|m| m.as_object())
                     .is_some_and(|m| m.contains_key(k))
             })

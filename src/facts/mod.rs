@@ -16,6 +16,7 @@ pub mod values;
 
 pub use source::Source;
 
+use crate::k8s::At as _;
 use crate::k8s::{Location, Object, ObjectRef, selector};
 use cel::common::value::Val;
 use cel::objects::Value as CelValue;
@@ -144,7 +145,7 @@ impl Facts {
             for svc in self.services_for(w) {
                 let ports = svc
                     .json
-                    .pointer("/spec/ports")
+                    .at("/spec/ports")
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
@@ -171,11 +172,7 @@ impl Facts {
                     });
                 }
             }
-            let selector = w
-                .json
-                .pointer("/spec/selector")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let selector = w.json.at("/spec/selector").cloned().unwrap_or(Value::Null);
             let container_port = w
                 .pod_spec()
                 .and_then(|s| s.get("containers"))
@@ -197,7 +194,7 @@ impl Facts {
                 .unwrap_or_else(|| "8000".into());
             for pod in self.same_ns(w.namespace.as_deref(), "Pod") {
                 let running =
-                    pod.json.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
+                    pod.json.at("/status/phase").and_then(Value::as_str) == Some("Running");
                 if running
                     && !selector.is_null()
                     && selector::matches(&selector, &pod.labels()).unwrap_or(false)

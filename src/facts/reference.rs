@@ -4,6 +4,7 @@
 
 use super::Facts;
 use super::values::json_to_cel;
+use crate::k8s::At as _;
 use crate::k8s::refs::{ingress_backends, monitor_watches, pod_references};
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::objects::Value as CelValue;
@@ -26,7 +27,7 @@ impl Facts {
         self.same_ns(w.namespace.as_deref(), "Service")
             .filter(|s| {
                 s.json
-                    .pointer("/spec/selector")
+                    .at("/spec/selector")
                     .and_then(Value::as_object)
                     .is_some_and(|sel| {
                         !sel.is_empty()
@@ -46,7 +47,7 @@ impl Facts {
     ) -> Vec<&'a Object> {
         let labels = w.pod_labels();
         self.same_ns(w.namespace.as_deref(), kind)
-            .filter(|o| match o.json.pointer(pointer) {
+            .filter(|o| match o.json.at(pointer) {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     selector::matches(sel, &labels).unwrap_or(false)
                 }
@@ -60,11 +61,11 @@ impl Facts {
         self.same_ns(w.namespace.as_deref(), "HorizontalPodAutoscaler")
             .filter(|h| {
                 h.json
-                    .pointer("/spec/scaleTargetRef/kind")
+                    .at("/spec/scaleTargetRef/kind")
                     .and_then(Value::as_str)
                     == Some(w.kind.as_str())
                     && h.json
-                        .pointer("/spec/scaleTargetRef/name")
+                        .at("/spec/scaleTargetRef/name")
                         .and_then(Value::as_str)
                         == Some(w.name.as_str())
             })
@@ -98,11 +99,7 @@ impl Facts {
             .filter(|m| m.kind == kind)
             .filter(|m| {
                 let ns_ok = monitor_watches(m, ns);
-                let sel = m
-                    .json
-                    .pointer("/spec/selector")
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                let sel = m.json.at("/spec/selector").cloned().unwrap_or(Value::Null);
                 ns_ok
                     && labels_list
                         .iter()
@@ -273,7 +270,7 @@ impl Facts {
                         self.same_ns(ns, "ReplicaSet")
                             .filter(|r| {
                                 r.json
-                                    .pointer("/metadata/ownerReferences")
+                                    .at("/metadata/ownerReferences")
                                     .and_then(Value::as_array)
                                     .is_some_and(|o| {
                                         o.iter().any(|o| {
@@ -294,7 +291,7 @@ impl Facts {
                             .filter(|p| {
                                 let sel = obj
                                     .json
-                                    .pointer("/spec/selector")
+                                    .at("/spec/selector")
                                     .cloned()
                                     .unwrap_or(Value::Null);
                                 !sel.is_null()
@@ -372,7 +369,7 @@ impl Facts {
                         .filter(|s| {
                             watched(s.namespace.as_deref())
                                 && selector::matches(
-                                    obj.json.pointer("/spec/selector").unwrap_or(&Value::Null),
+                                    obj.json.at("/spec/selector").unwrap_or(&Value::Null),
                                     &s.labels(),
                                 )
                                 .unwrap_or(false)

@@ -9,6 +9,7 @@
 use super::Facts;
 use super::index::{LabelIndex, Selecting, SelectorIndex, required_label};
 use super::values::{SharedVal, json_to_val};
+use crate::k8s::At as _;
 use crate::k8s::refs::{ingress_backends, monitor_watches, pod_references};
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::common::value::Val;
@@ -41,7 +42,7 @@ impl Facts {
                         (
                             w.slot,
                             w.namespace.clone(),
-                            w.json.pointer("/spec/template/metadata/labels"),
+                            w.json.at("/spec/template/metadata/labels"),
                         )
                     }))
                 })
@@ -62,7 +63,7 @@ impl Facts {
                     .filter(|&s| {
                         self.objects[s]
                             .json
-                            .pointer("/spec/selector")
+                            .at("/spec/selector")
                             .filter(|sel| sel.as_object().is_some_and(|m| !m.is_empty()))
                             .is_some_and(|sel| selector::matches(sel, &labels).unwrap_or(false))
                     })
@@ -92,7 +93,7 @@ impl Facts {
         cell.get_or_init(|| {
             SelectorIndex::build(
                 self.all_of(kind)
-                    .map(|o| (o.slot, o.namespace.clone(), o.json.pointer(pointer))),
+                    .map(|o| (o.slot, o.namespace.clone(), o.json.at(pointer))),
                 empty_matches_all,
             )
         })
@@ -114,7 +115,7 @@ impl Facts {
             .candidates(w.namespace.as_deref(), &labels)
             .into_iter()
             .map(|s| &self.objects[s])
-            .filter(|o| match o.json.pointer(pointer) {
+            .filter(|o| match o.json.at(pointer) {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     selector::matches(sel, &labels).unwrap_or(false)
                 }
@@ -130,10 +131,10 @@ impl Facts {
             for h in self.all_of("HorizontalPodAutoscaler") {
                 if let (Some(kind), Some(name)) = (
                     h.json
-                        .pointer("/spec/scaleTargetRef/kind")
+                        .at("/spec/scaleTargetRef/kind")
                         .and_then(Value::as_str),
                     h.json
-                        .pointer("/spec/scaleTargetRef/name")
+                        .at("/spec/scaleTargetRef/name")
                         .and_then(Value::as_str),
                 ) {
                     m.entry((h.namespace.clone(), kind.to_string(), name.to_string()))
@@ -178,7 +179,7 @@ impl Facts {
     ) -> Vec<&'a Object> {
         self.all_of(kind)
             .filter(|m| {
-                let sel = m.json.pointer("/spec/selector").unwrap_or(&Value::Null);
+                let sel = m.json.at("/spec/selector").unwrap_or(&Value::Null);
                 monitor_watches(m, ns)
                     && labels_list
                         .iter()
@@ -197,7 +198,7 @@ impl Facts {
                     self.all_of("ConfigMap")
                         .filter(|o| {
                             o.json
-                                .pointer("/metadata/labels")
+                                .at("/metadata/labels")
                                 .and_then(|l| l.get("grafana_dashboard"))
                                 .is_some()
                         })
@@ -249,7 +250,7 @@ impl Facts {
             for r in self.all_of("ReplicaSet") {
                 let mut keys: Vec<(Option<String>, String, String)> = r
                     .json
-                    .pointer("/metadata/ownerReferences")
+                    .at("/metadata/ownerReferences")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
@@ -280,7 +281,7 @@ impl Facts {
     /// Pods of the workload's namespace its selector matches.
     pub(super) fn pods_of<'a>(&'a self, obj: &Object) -> Vec<&'a Object> {
         let ns = obj.namespace.as_deref();
-        let sel = obj.json.pointer("/spec/selector").unwrap_or(&Value::Null);
+        let sel = obj.json.at("/spec/selector").unwrap_or(&Value::Null);
         if sel.is_null() {
             return Vec::new();
         }
@@ -289,13 +290,10 @@ impl Facts {
                 .lazy
                 .pod_labels
                 .get_or_init(|| {
-                    LabelIndex::build(self.all_of("Pod").map(|p| {
-                        (
-                            p.slot,
-                            p.namespace.clone(),
-                            p.json.pointer("/metadata/labels"),
-                        )
-                    }))
+                    LabelIndex::build(
+                        self.all_of("Pod")
+                            .map(|p| (p.slot, p.namespace.clone(), p.json.at("/metadata/labels"))),
+                    )
                 })
                 .get(ns, k, v)
                 .to_vec(),
@@ -305,11 +303,8 @@ impl Facts {
             .into_iter()
             .map(|s| &self.objects[s])
             .filter(|p| {
-                selector::matches(
-                    sel,
-                    p.json.pointer("/metadata/labels").unwrap_or(&Value::Null),
-                )
-                .unwrap_or(false)
+                selector::matches(sel, p.json.at("/metadata/labels").unwrap_or(&Value::Null))
+                    .unwrap_or(false)
             })
             .collect()
     }
@@ -322,7 +317,7 @@ impl Facts {
         let same = |kind: &str| self.named(kind, ns, &obj.name).to_vec();
         // The workloads a Service (by slot) selects, as `services_for` decides.
         let selected_by_service = |s: usize| -> Vec<usize> {
-            match self.objects[s].json.pointer("/spec/selector") {
+            match self.objects[s].json.at("/spec/selector") {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     self.workloads_selectable(ns, sel)
                 }
@@ -342,7 +337,7 @@ impl Facts {
                 };
                 same(&obj.kind)
                     .into_iter()
-                    .flat_map(|p| match self.objects[p].json.pointer(pointer) {
+                    .flat_map(|p| match self.objects[p].json.at(pointer) {
                         Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                             self.workloads_selectable(ns, sel)
                         }
@@ -356,10 +351,8 @@ impl Facts {
                 .flat_map(|h| {
                     let json = &self.objects[h].json;
                     match (
-                        json.pointer("/spec/scaleTargetRef/kind")
-                            .and_then(Value::as_str),
-                        json.pointer("/spec/scaleTargetRef/name")
-                            .and_then(Value::as_str),
+                        json.at("/spec/scaleTargetRef/kind").and_then(Value::as_str),
+                        json.at("/spec/scaleTargetRef/name").and_then(Value::as_str),
                     ) {
                         (Some(kind), Some(name)) => self.named(kind, ns, name).to_vec(),
                         _ => Vec::new(),
@@ -376,7 +369,7 @@ impl Facts {
                 let mut out = Vec::new();
                 for m in same(&obj.kind) {
                     let m = &self.objects[m];
-                    let ns_sel = m.json.pointer("/spec/namespaceSelector");
+                    let ns_sel = m.json.at("/spec/namespaceSelector");
                     if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
                         out.extend(self.index.workload_pos.keys());
                     } else if let Some(names) = ns_sel
@@ -439,7 +432,7 @@ impl Facts {
             (namespaces, namespaceless)
         });
         let present = |n: Option<&str>| n.map_or(*namespaceless, |n| namespaces.contains(n));
-        let ns_sel = m.json.pointer("/spec/namespaceSelector");
+        let ns_sel = m.json.at("/spec/namespaceSelector");
         if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
             !namespaces.is_empty() || *namespaceless
         } else if let Some(names) = ns_sel
@@ -660,7 +653,7 @@ impl Facts {
                         .filter(|s| {
                             watched(s.namespace.as_deref())
                                 && selector::matches(
-                                    obj.json.pointer("/spec/selector").unwrap_or(&Value::Null),
+                                    obj.json.at("/spec/selector").unwrap_or(&Value::Null),
                                     &s.labels(),
                                 )
                                 .unwrap_or(false)

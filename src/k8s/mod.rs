@@ -2,6 +2,7 @@
 //! reports: objects and their references, label selectors, resource quantities, and what in an
 //! object is a credential (summarised at ingestion, so later layers never see a secret value).
 
+mod json;
 mod kind;
 pub mod kinds;
 mod object;
@@ -10,5 +11,6 @@ pub mod refs;
 pub mod secrets;
 pub mod selector;
 
+pub use json::At;
 pub use kind::KindMatcher;
 pub use object::{Location, Object, ObjectRef, WORKLOAD_KINDS};

@@ -1,5 +1,6 @@
 //! One Kubernetes object as every layer sees it, where it was read from, and how results name it.
 
+use super::At as _;
 use super::secrets::redact;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -81,20 +82,20 @@ impl Object {
     /// Labels of the pods this workload creates.
     pub fn pod_labels(&self) -> Value {
         self.json
-            .pointer("/spec/template/metadata/labels")
+            .at("/spec/template/metadata/labels")
             .cloned()
             .unwrap_or_else(|| json!({}))
     }
 
     pub fn labels(&self) -> Value {
         self.json
-            .pointer("/metadata/labels")
+            .at("/metadata/labels")
             .cloned()
             .unwrap_or_else(|| json!({}))
     }
 
     pub fn pod_spec(&self) -> Option<&Value> {
-        self.json.pointer("/spec/template/spec")
+        self.json.at("/spec/template/spec")
     }
 
     /// `Kind/namespace/name`, the form waivers and messages use.

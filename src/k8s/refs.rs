@@ -1,13 +1,14 @@
 //! What an object refers to, read from its spec: the ConfigMaps and Secrets a pod spec uses,
 //! the Services an Ingress routes to, the namespaces a ServiceMonitor or PodMonitor watches.
 
+use super::At as _;
 use super::Object;
 use serde_json::Value;
 
 /// Whether a ServiceMonitor or PodMonitor watches namespace `ns` (its namespaceSelector, else
 /// its own namespace).
 pub fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
-    let ns_sel = m.json.pointer("/spec/namespaceSelector");
+    let ns_sel = m.json.at("/spec/namespaceSelector");
     if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
         true
     } else if let Some(names) = ns_sel
@@ -24,27 +25,24 @@ pub fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
 pub fn ingress_backends(ing: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(n) = ing
-        .pointer("/spec/defaultBackend/service/name")
+        .at("/spec/defaultBackend/service/name")
         .and_then(Value::as_str)
     {
         out.push(n.to_string());
     }
     for rule in ing
-        .pointer("/spec/rules")
+        .at("/spec/rules")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
         for path in rule
-            .pointer("/http/paths")
+            .at("/http/paths")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            if let Some(n) = path
-                .pointer("/backend/service/name")
-                .and_then(Value::as_str)
-            {
+            if let Some(n) = path.at("/backend/service/name").and_then(Value::as_str) {
                 out.push(n.to_string());
             }
         }
@@ -91,7 +89,7 @@ pub fn pod_references(spec: &Value) -> Vec<PodRef> {
         push("ConfigMap", vol.get("configMap"), format!("volume {vname}"));
         push("Secret", vol.get("secret"), format!("volume {vname}"));
         for src in vol
-            .pointer("/projected/sources")
+            .at("/projected/sources")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -112,12 +110,12 @@ pub fn pod_references(spec: &Value) -> Vec<PodRef> {
                 let ename = e.get("name").and_then(Value::as_str).unwrap_or("?");
                 push(
                     "ConfigMap",
-                    e.pointer("/valueFrom/configMapKeyRef"),
+                    e.at("/valueFrom/configMapKeyRef"),
                     format!("container {cname} env {ename}"),
                 );
                 push(
                     "Secret",
-                    e.pointer("/valueFrom/secretKeyRef"),
+                    e.at("/valueFrom/secretKeyRef"),
                     format!("container {cname} env {ename}"),
                 );
             }

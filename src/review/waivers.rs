@@ -4,6 +4,7 @@
 //! result keeps its outcome, names the waiver, and stops counting towards the exit code until the
 //! waiver expires.
 
+use crate::k8s::At as _;
 use crate::k8s::Object;
 use crate::report::{CheckResult, Status, WaiverInfo};
 use serde::Deserialize;
@@ -114,7 +115,7 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
     for obj in objects {
         let Some(ann) = obj
             .json
-            .pointer("/metadata/annotations")
+            .at("/metadata/annotations")
             .and_then(|a| a.as_object())
         else {
             continue;

@@ -25,6 +25,7 @@ use crate::checks::{Check, HttpRequest, MetricsProbe};
 pub use crate::facts::service::{
     HttpOutcome, MetricOutcome, Probe, ProbeSkip, ProxyTarget, ResponseFacts, ServiceFacts,
 };
+use crate::k8s::At as _;
 use crate::promql::Store;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -368,7 +369,7 @@ fn wants_retry(r: &ResponseFacts, retry: &crate::checks::RetrySpec) -> bool {
         && retry
             .while_json
             .iter()
-            .all(|(pointer, want)| r.json.pointer(pointer) == Some(want))
+            .all(|(pointer, want)| r.json.at(pointer) == Some(want))
 }
 
 /// Sends `n` copies of a request all at once: sent one after another, each would wait for the

@@ -4,6 +4,7 @@
 //!
 //! One file: about 440 lines of code (one reader, from path to objects), the rest its tests.
 
+use crate::k8s::At as _;
 use crate::k8s::{Location, Object};
 use crate::report::{Note, NoteKind};
 use serde_json::Value;
@@ -416,12 +417,12 @@ fn add_document(
         return Ok(());
     }
     let name = value
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .ok_or_else(|| err(format!("{kind} has no metadata.name")))?
         .to_string();
     let namespace = value
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .map(str::to_string);
     out.push(Object::new(

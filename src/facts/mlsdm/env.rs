@@ -2,6 +2,7 @@
 //! never read), and which ConfigMap key a mounted config path resolves to.
 
 use super::super::{Facts, Object};
+use crate::k8s::At as _;
 use serde_json::{Map, Value, json};
 
 /// included; ConfigMap-sourced values are resolved when the ConfigMap is known. The second list
@@ -21,8 +22,8 @@ pub(super) fn environment(
         .into_iter()
         .flatten()
     {
-        let optional = |r: &str| from.pointer(&format!("/{r}/optional")) == Some(&json!(true));
-        if let Some(name) = from.pointer("/configMapRef/name").and_then(Value::as_str)
+        let optional = |r: &str| from.at(&format!("/{r}/optional")) == Some(&json!(true));
+        if let Some(name) = from.at("/configMapRef/name").and_then(Value::as_str)
             && facts.find("ConfigMap", ns, name).is_none()
         {
             unresolved.push(format!(
@@ -34,7 +35,7 @@ pub(super) fn environment(
                 }
             ));
         }
-        if let Some(name) = from.pointer("/secretRef/name").and_then(Value::as_str) {
+        if let Some(name) = from.at("/secretRef/name").and_then(Value::as_str) {
             match facts.find("Secret", ns, name) {
                 None => unresolved.push(format!(
                     "envFrom Secret {name}{} is not among the audited objects",
@@ -68,7 +69,7 @@ pub(super) fn environment(
             .get("prefix")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if let Some(name) = from.pointer("/configMapRef/name").and_then(Value::as_str)
+        if let Some(name) = from.at("/configMapRef/name").and_then(Value::as_str)
             && let Some(cm) = facts.find("ConfigMap", ns, name)
         {
             for (k, v) in cm
@@ -84,7 +85,7 @@ pub(super) fn environment(
                 );
             }
         }
-        if let Some(name) = from.pointer("/secretRef/name").and_then(Value::as_str)
+        if let Some(name) = from.at("/secretRef/name").and_then(Value::as_str)
             && let Some(s) = facts.find("Secret", ns, name)
         {
             for k in s
@@ -112,15 +113,15 @@ pub(super) fn environment(
         };
         let entry = if let Some(v) = e.get("value") {
             json!({"source": "value", "value": v})
-        } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
+        } else if let Some(r) = e.at("/valueFrom/secretKeyRef") {
             json!({"source": "secretKeyRef", "name": r.get("name"), "key": r.get("key")})
-        } else if let Some(r) = e.pointer("/valueFrom/configMapKeyRef") {
+        } else if let Some(r) = e.at("/valueFrom/configMapKeyRef") {
             let cm_name = r.get("name").and_then(Value::as_str).unwrap_or_default();
             let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
             let value = facts
                 .find("ConfigMap", ns, cm_name)
                 .and_then(|cm| {
-                    cm.json.pointer(&format!(
+                    cm.json.at(&format!(
                         "/data/{}",
                         key.replace('~', "~0").replace('/', "~1")
                     ))
@@ -128,9 +129,9 @@ pub(super) fn environment(
                 .cloned()
                 .unwrap_or(Value::Null);
             json!({"source": "configMapKeyRef", "name": cm_name, "key": key, "value": value})
-        } else if e.pointer("/valueFrom/fieldRef").is_some() {
+        } else if e.at("/valueFrom/fieldRef").is_some() {
             json!({"source": "fieldRef"})
-        } else if e.pointer("/valueFrom/resourceFieldRef").is_some() {
+        } else if e.at("/valueFrom/resourceFieldRef").is_some() {
             json!({"source": "resourceFieldRef"})
         } else {
             json!({"source": "value", "value": ""})

@@ -2,6 +2,7 @@
 
 use super::api::{Api, status_message};
 use super::error::{ClusterError, ClusterErrorKind};
+use crate::k8s::At as _;
 use http::StatusCode;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::Value;
@@ -158,7 +159,7 @@ pub(super) async fn list_all(
             items.push(item);
         }
         pages += 1;
-        cont = match page.pointer("/metadata/continue") {
+        cont = match page.at("/metadata/continue") {
             None | Some(Value::Null) => None,
             Some(Value::String(c)) if c.is_empty() => None,
             Some(Value::String(c)) => Some(c.clone()),
@@ -270,7 +271,7 @@ mod tests {
     fn arrays_hold_no_spare_room() {
         let mut v: Value = serde_json::from_str(r#"{"a": [1], "b": [{"c": [2, 3]}]}"#).unwrap();
         compact(&mut v);
-        let cap = |p: &str| match v.pointer(p) {
+        let cap = |p: &str| match v.at(p) {
             Some(Value::Array(l)) => l.capacity(),
             _ => unreachable!("{p} is an array"),
         };

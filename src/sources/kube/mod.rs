@@ -23,6 +23,7 @@
 //! retrying GET), `discovery.rs` (which resource serves each kind), `list.rs` (one kind, paged, each
 //! page parsed by `page.rs`); `gather` here runs them over every kind the checks need.
 
+use crate::k8s::At as _;
 use crate::k8s::{Object, WORKLOAD_KINDS};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -170,12 +171,12 @@ pub async fn gather(
             Ok(items) => {
                 for item in items {
                     let name = item
-                        .pointer("/metadata/name")
+                        .at("/metadata/name")
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string();
                     let ns = item
-                        .pointer("/metadata/namespace")
+                        .at("/metadata/namespace")
                         .and_then(Value::as_str)
                         .map(str::to_string);
                     facts.objects.push(Object::new(
