@@ -96,9 +96,7 @@ impl Expr {
     /// build, which the catalog's tests rule out: it ends the run, never a result.
     pub fn program(&self) -> &Program {
         self.program.get_or_init(|| {
-            static ENV: std::sync::LazyLock<cel::CelEnv> =
-                std::sync::LazyLock::new(cel::CelEnv::default);
-            ENV.compile_builtin(&self.source).unwrap_or_else(|e| {
+            cel::CelEnv::compile_builtin(&self.source).unwrap_or_else(|e| {
                 panic!(
                     "a built-in check's expression does not compile ({e}): {}",
                     self.source

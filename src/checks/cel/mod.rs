@@ -99,7 +99,8 @@ impl CelEnv {
     /// macros and does not report a `--checks` file's syntax errors as the ANTLR parser words
     /// them, so it is kept to the catalog, where `tests/catalog.rs` holds every expression's
     /// tree to the ANTLR parser's: the same tree is the same program.
-    pub fn compile_builtin(&self, source: &str) -> Result<Program, CompileError> {
+    /// It needs no environment: the Pratt parser is built from nothing but its defaults.
+    pub fn compile_builtin(source: &str) -> Result<Program, CompileError> {
         let nesting = bounded_source(source).map_err(CompileError::whole)?;
         with_stack(source, nesting, || {
             let expr = cel::parser::PrattParser::new()
