@@ -44,8 +44,23 @@ if [ ! -f "$base/.complete" ]; then
   rm -rf "$base"
   debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates bookworm "$base" >/dev/null \
     || fail "debootstrap of Debian bookworm into $base failed"
+  # What a build never reads (the downloaded packages, package lists the Dockerfile fetches again,
+  # translations, manuals): 200 of its 467 MB, and vfs copies the base whole at every layer.
+  rm -rf "$base"/var/cache/apt/archives/*.deb "$base"/var/lib/apt/lists/* \
+    "$base"/usr/share/locale "$base"/usr/share/doc "$base"/usr/share/man "$base"/usr/share/info
   touch "$base/.complete"
 fi
+
+# buildah writes each layer it commits to a file under TMPDIR (/var/tmp by default, a small
+# tmpfs on some machines) before storing it: keep that beside the storage. A machine short of
+# disk is named here, not by buildah's "io: read/write on closed pipe" (CI failed on it twice).
+mkdir -p "$storage/tmp"
+export TMPDIR="$storage/tmp"
+need_mb=$(( $(du -sm "$base" | cut -f1) * 4 + 256 ))
+free_mb=$(df -Pm "$storage" | awk 'NR == 2 { print $4 }')
+echo "image.sh: $free_mb MB free in $storage's file system; the build needs about $need_mb MB" >&2
+[ "$free_mb" -ge "$need_mb" ] \
+  || fail "only $free_mb MB free in $storage's file system, the image build needs about $need_mb MB (vfs storage copies the $(du -sh "$base" | cut -f1) build base whole per layer)"
 sysroot=$(rustc --print sysroot)
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 builder=$(b from --quiet scratch)
