@@ -47,6 +47,27 @@ pub fn check_eval(data: &[u8]) {
     let _ = crate::engine::evaluate(std::slice::from_ref(&check), &facts);
 }
 
+/// A manifest's YAML read by the fast path (`sources::manifest_yaml`) and by serde-saphyr, the
+/// reference: wherever the fast path answers, the two give the same documents, and the fast path
+/// never reads a text the reference refuses. A difference panics, which is the fuzzer's finding.
+pub fn manifest_yaml(data: &[u8]) {
+    let Some(t) = text(data) else { return };
+    let budget = manifests::yaml_budget();
+    let Some(ours) = crate::sources::manifest_yaml::documents(t, &budget) else {
+        return;
+    };
+    // Null documents are skipped by the loader; the two may differ on whether they list them.
+    let non_null = |docs: Vec<(u64, serde_json::Value)>| {
+        docs.into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .collect::<Vec<_>>()
+    };
+    match manifests::reference_documents(t) {
+        Ok(theirs) => assert_eq!(non_null(ours), non_null(theirs), "on {t:?}"),
+        Err(e) => panic!("the fast path read a text serde-saphyr refuses ({e}): {t:?}"),
+    }
+}
+
 /// A manifest file, as YAML and as JSON.
 pub fn manifest(data: &[u8]) {
     if let Some(t) = text(data) {
@@ -142,6 +163,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("check_file", check_file),
     ("check_eval", check_eval),
     ("manifest", manifest),
+    ("manifest_yaml", manifest_yaml),
     ("metrics_text", metrics_text),
     ("promql", promql),
     ("quantity", quantity),

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod kube;
+pub(crate) mod manifest_yaml;
 pub mod manifests;
 pub mod metrics;
 pub mod render;

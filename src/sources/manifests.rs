@@ -359,24 +359,43 @@ fn documents(file: &str, text: &str) -> Result<Vec<(u64, Value)>, ManifestError>
             .map_err(|e| ManifestError::json(file, "invalid JSON", &e))?;
         return Ok(vec![(1, value)]);
     }
-    let docs = serde_saphyr::from_multiple_with_options::<serde_saphyr::Spanned<Value>>(
-        text,
-        yaml_options(),
-    )
-    .map_err(|e| {
+    let budget = yaml_budget();
+    // The shape manifests have, read fast; anything else, and every error, by serde-saphyr.
+    if let Some(docs) = super::manifest_yaml::documents(text, &budget) {
+        return Ok(docs);
+    }
+    reference_yaml(text, budget).map_err(|e| {
         let d = ManifestError::yaml(file, &e);
         d.with_message(format!("invalid YAML: {}", d.message))
-    })?;
+    })
+}
+
+/// The documents of a YAML text as serde-saphyr reads them: the reference the fast path
+/// (`manifest_yaml`) is held to, and what reads every text the fast path leaves.
+fn reference_yaml(
+    text: &str,
+    budget: serde_saphyr::Budget,
+) -> Result<Vec<(u64, Value)>, serde_saphyr::Error> {
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    let docs =
+        serde_saphyr::from_multiple_with_options::<serde_saphyr::Spanned<Value>>(text, options)?;
     Ok(docs
         .into_iter()
         .map(|doc| (doc.referenced.line().max(1), doc.value))
         .collect())
 }
 
+/// [`reference_yaml`] with the manifests' budget, its error as text: for the fast path's tests
+/// and its fuzz target.
+pub(crate) fn reference_documents(text: &str) -> Result<Vec<(u64, Value)>, String> {
+    reference_yaml(text, yaml_budget()).map_err(|e| e.to_string())
+}
+
 /// The YAML parser's budgets, raised from its defaults (1,024 documents, 250,000 nodes) to what
 /// real cluster dumps hold. The input cap bounds the work; the alias limits, which are what keep
 /// a "billion laughs" out, stay as they are.
-fn yaml_options() -> serde_saphyr::Options {
+pub(crate) fn yaml_budget() -> serde_saphyr::Budget {
     let cap = usize::try_from(crate::input::cap()).unwrap_or(usize::MAX);
     let mut budget = serde_saphyr::Budget::default();
     budget.max_reader_input_bytes = Some(cap);
@@ -384,9 +403,7 @@ fn yaml_options() -> serde_saphyr::Options {
     budget.max_nodes = 100_000_000;
     budget.max_events = 200_000_000;
     budget.max_total_scalar_bytes = cap;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    options
+    budget
 }
 
 fn add_document(
