@@ -56,7 +56,7 @@ measure() {
   for i in $(seq 1 "$n"); do
     /usr/bin/time -v -o "$work/time" "$@" >"$work/out" 2>"$work/err" || true
     local w u m
-    w=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$work/time")
+    w=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; printf "%.2f", s}' "$work/time")
     u=$(awk -F': ' '/User time/ {print $2}' "$work/time")
     m=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$work/time")
     if [ -z "$best" ] || awk -v a="$w" -v b="$best" 'BEGIN {exit !(a < b)}'; then
