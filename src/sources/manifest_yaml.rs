@@ -95,9 +95,8 @@ pub(crate) fn documents(text: &str, budget: &serde_saphyr::Budget) -> Option<Vec
             }
             Event::Scalar(value, style, ..) => {
                 if let Some(Frame::Map(_, key @ None)) = stack.last_mut() {
-                    // A key: its text, as serde_json's map keys are read (`deserialize_str`),
-                    // which refuses a plain null-like key; `<<` is a merge key.
-                    if style == ScalarStyle::Plain && (is_null(&value) || value.as_ref() == "<<") {
+                    // A key: its text, as serde_json's map keys are read (`deserialize_str`).
+                    if !plain_key(&value, style) {
                         return None;
                     }
                     *key = Some(value.into_owned());
@@ -145,6 +144,36 @@ pub(crate) fn documents(text: &str, budget: &serde_saphyr::Budget) -> Option<Vec
 enum Frame {
     Seq(Vec<Value>),
     Map(Map<String, Value>, Option<String>),
+}
+
+/// Whether a scalar in a key's place is the key its text spells, to serde-saphyr and to
+/// serde_json as the reference runs them. Not: a plain null-like key (refused), `<<` (a merge
+/// key), a plain key that spells a number in more than one way (serde-saphyr's duplicate check
+/// compares integer keys by value: `1` and `+1`, `16` and `0x10`, `10` and `1_0` are the same
+/// key to it, an error, and two keys here), and serde_json's private marker keys (with its
+/// `raw_value` or `arbitrary_precision` feature, a map whose first key is one is read as
+/// something else).
+fn plain_key(key: &str, style: ScalarStyle) -> bool {
+    if key.starts_with("$serde_json::private::") {
+        return false;
+    }
+    if style != ScalarStyle::Plain {
+        return true;
+    }
+    if is_null(key) || key == "<<" {
+        return false;
+    }
+    // After one sign, a digit or a point starts a number's spelling: only the one decimal
+    // spelling of a natural number (`0`, `8080`), which no other key text equals, is taken.
+    let unsigned = key.strip_prefix(['+', '-']).unwrap_or(key).as_bytes();
+    match unsigned.first() {
+        Some(b'0'..=b'9' | b'.') => {
+            unsigned.len() == key.len()
+                && unsigned.iter().all(u8::is_ascii_digit)
+                && (unsigned[0] != b'0' || unsigned.len() == 1)
+        }
+        _ => true,
+    }
 }
 
 /// serde-saphyr's null spellings for a plain scalar (`scalar_is_nullish`).
@@ -439,8 +468,17 @@ mod tests {
             "a: &x 1\nb: *x\n",
             "a: &x {b: 1}\n",
             "base: &b {x: 1}\nc:\n  <<: *b\n",
-            // Duplicate keys, null and complex keys.
+            // Duplicate keys, null and complex keys; integer keys spelled two ways, which
+            // serde-saphyr compares by value (a duplicate to it).
             "a: 1\na: 2\n",
+            "1: a\n+1: b\n",
+            "0: a\n-0: b\n",
+            "16: a\n0x10: b\n",
+            "10: a\n1_0: b\n",
+            "1: a\n01: b\n",
+            "x:\n  1.0: a\n  1.00: b\n",
+            // serde_json's private marker keys.
+            "$serde_json::private::RawValue: '1'\n",
             "~: 1\n",
             "? [a]\n: 1\n",
             // Parse errors: the reference's message is the one a user sees.
@@ -448,6 +486,10 @@ mod tests {
             "a: b: c\n",
         ] {
             assert!(fast(text).is_none(), "the fast path answered on:\n{text}");
+        }
+        // Why integer keys spelled two ways are left: to the reference they are one key twice.
+        for text in ["1: a\n+1: b\n", "16: a\n0x10: b\n", "10: a\n1_0: b\n"] {
+            assert!(reference(text).is_err(), "the reference read:\n{text}");
         }
     }
 
@@ -467,6 +509,7 @@ mod tests {
             "%YAML 1.2\n---\na: 1\n",
             "a:\nb:\n  c:\n  d: ''\n",
             "'1': a\n\"true\": b\ntrue: c\n1: d\n",
+            "0: a\n8080: b\n'+1': c\n\"0x10\": d\n-a: e\n.x: f\n",
             "{a: 1, b: [x, y], c: {}}\n",
             "key with spaces: value with: colon\n",
             "a: 1 # trailing comment\n# between\nb: 2\n",
