@@ -46,7 +46,7 @@ fn every_built_in_check_compiles_as_a_checks_file_does() {
     let loaded = checks::load(&[]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.len(), checks::builtin_files().len());
     let ids = regex::Regex::new(r"\bid: \d+").unwrap();
-    for (name, text) in checks::builtin_files() {
+    for checks::BuiltinFile { name, text, .. } in checks::builtin_files() {
         let mut eager = checks::parse_check(&format!("checks/{name}"), text, &env)
             .unwrap_or_else(|e| panic!("checks/{name}: {e:?}"));
         eager.builtin = true;

@@ -36,19 +36,29 @@ fn locate(text: &str, s: &Spanned<String>, line: usize, column: usize) -> (u64, 
 
 /// Parses and validates one check file, compiling its expressions. `origin` names it in errors.
 pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check, Vec<CheckError>> {
-    parse(origin, text, Some(env))
+    parse(origin, text, Some(env), None)
 }
 
 /// A built-in check: as [`parse_check`], with its expressions compiled when first evaluated
 /// (`Expr::program`). Only for text a test has compiled with [`parse_check`]: an expression's
 /// errors are not looked for here.
-pub(super) fn parse_builtin(origin: &str, text: &str) -> Result<Check, Vec<CheckError>> {
-    parse(origin, text, None)
+pub(super) fn parse_builtin(
+    origin: &str,
+    text: &str,
+    sha256: &str,
+) -> Result<Check, Vec<CheckError>> {
+    parse(origin, text, None, Some(sha256))
 }
 
 /// `env`: compile every expression now (and report what does not compile), or, without,
 /// defer them (a built-in check).
-fn parse(origin: &str, text: &str, env: Option<&cel::CelEnv>) -> Result<Check, Vec<CheckError>> {
+/// `sha256`: the text's hash when it is already known (a built-in check's, from `build.rs`).
+fn parse(
+    origin: &str,
+    text: &str,
+    env: Option<&cel::CelEnv>,
+    sha256: Option<&str>,
+) -> Result<Check, Vec<CheckError>> {
     let err =
         |line: u64, column: u64, message: String| CheckError::new(origin, line, column, message);
     let file: CheckFile =
@@ -450,7 +460,7 @@ fn parse(origin: &str, text: &str, env: Option<&cel::CelEnv>) -> Result<Check, V
         requires: file.requires,
         external_evidence: file.external_evidence,
         origin: origin.to_string(),
-        sha256: sha256_hex(text.as_bytes()),
+        sha256: sha256.map_or_else(|| sha256_hex(text.as_bytes()), str::to_owned),
         builtin: false,
     };
     if env.is_some() {

@@ -5,11 +5,22 @@ use super::compile::parse_builtin;
 use super::{Check, CheckError, CheckErrors, cel, parse_check};
 use std::path::{Path, PathBuf};
 
-/// The built-in checks, compiled into the binary (see `build.rs`).
-const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_checks.rs"));
+/// A built-in check file as embedded in the binary.
+#[derive(Debug)]
+pub struct BuiltinFile {
+    /// The file's name in `checks/`.
+    pub name: &'static str,
+    pub text: &'static str,
+    /// SHA-256 of `text` in lowercase hex, computed by `build.rs` (`tests/catalog.rs` holds it
+    /// to the hash a `--checks` file of the same text gets).
+    pub sha256: &'static str,
+}
 
-/// The built-in check files as embedded: file name and text.
-pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+/// The built-in checks, compiled into the binary (see `build.rs`).
+const BUILTIN: &[BuiltinFile] = include!(concat!(env!("OUT_DIR"), "/builtin_checks.rs"));
+
+/// The built-in check files as embedded.
+pub fn builtin_files() -> &'static [BuiltinFile] {
     BUILTIN
 }
 
@@ -29,8 +40,8 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
     // The catalog's expressions are compiled when first evaluated (`parse_builtin`): a run
     // compiles only what it evaluates. Its YAML is read on every core; results are taken in
     // catalog order, so errors and checks come out as from a serial loop.
-    let builtin = crate::parallel::map_in_order(BUILTIN, |(name, text)| {
-        parse_builtin(&format!("checks/{name}"), text)
+    let builtin = crate::parallel::map_in_order(BUILTIN, |file| {
+        parse_builtin(&format!("checks/{}", file.name), file.text, file.sha256)
     });
     for parsed in builtin {
         match parsed {

@@ -16,7 +16,7 @@ mod model;
 pub mod requirements;
 
 pub use compile::parse_check;
-pub use load::{builtin_files, load, load_with, validate_paths};
+pub use load::{BuiltinFile, builtin_files, load, load_with, validate_paths};
 pub use model::{
     CheckFile, Condition, HttpRequest, LoadSpec, MatchSpec, RetrySpec, Validation, WhenEmpty,
 };
