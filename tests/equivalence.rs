@@ -130,3 +130,61 @@ fn a_generated_release_mixed_with_the_fixtures_gives_the_same_report() {
     inputs.push(path("fixtures/modular-kustomize"));
     assert_same("generated release", &inputs, None);
 }
+
+#[test]
+fn objects_that_sort_the_same_keep_their_input_order() {
+    // Two ConfigMaps of one namespace and name from two API groups (the loader keeps both: their
+    // identity includes the group), with objects between and around them in input order. The
+    // indexed path evaluates in namespace and name order; their results must still come out in
+    // the order the straightforward path, which goes in input order, gives them.
+    let text = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: same, namespace: tie}
+data: {password: hunter2-but-longer}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: between, namespace: tie}
+data: {a: b}
+---
+apiVersion: example.com/v1
+kind: ConfigMap
+metadata: {name: same, namespace: tie}
+data: {b: c}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: aaa, namespace: tie}
+data: {c: d}
+";
+    let mut objects = overlay(&[path("fixtures/compliant")]);
+    let rendered = Input::Rendered {
+        name: "tie.yaml".into(),
+        text: text.into(),
+    };
+    objects.extend(load_inputs(&[rendered]).expect("loads").objects);
+    let same = objects
+        .iter()
+        .filter(|o| o.kind == "ConfigMap" && o.name == "same")
+        .count();
+    assert_eq!(same, 2, "the loader keeps both");
+    let indexed = report(objects.clone(), false, None);
+    let straightforward = report(objects, true, None);
+    assert!(
+        indexed == straightforward,
+        "the indexed report orders the two ConfigMaps' results differently from the straightforward one"
+    );
+    let results: serde_json::Value = serde_json::from_str(&indexed).expect("json");
+    let lines: Vec<u64> = results["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["id"] == "configmap-no-credentials" && r["object"]["name"] == "same")
+        .filter_map(|r| r["location"]["line"].as_u64())
+        .collect();
+    assert!(
+        lines.first() == Some(&1) && lines.last() == Some(&11) && lines.is_sorted(),
+        "both ConfigMaps have results, the first in the input first: {lines:?}"
+    );
+}
