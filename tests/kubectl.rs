@@ -36,6 +36,13 @@ struct Setup {
     _rt: tokio::runtime::Runtime,
 }
 
+/// The kubeconfig (a test server's address and token) does not outlive the test.
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.kubeconfig);
+    }
+}
+
 fn setup(config: ApiConfig) -> Setup {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
