@@ -1,6 +1,114 @@
-//! Embeds every `checks/*.yaml` into the binary, so it works with no files beside it.
+//! Embeds every `checks/*.yaml` into the binary, so it works with no files beside it, with its
+//! SHA-256 and, where it can, the same file as JSON (see [`check_json`]).
 use sha2::Digest as _;
 use std::fmt::Write as _;
+
+// The scalar rules the manifests' fast YAML path uses (serde-saphyr's reading, where certain).
+#[allow(dead_code)]
+#[path = "src/sources/yaml_plain.rs"]
+mod yaml_plain;
+
+/// The strings of a check file that carry their position (`checks::model::Located`), by path
+/// from the root (`[]` is any element of a sequence). A path missing here gives a check whose
+/// JSON does not read (`tests/catalog.rs` reads every built-in check both ways).
+const LOCATED: &[&[&str]] = &[
+    &["forEach"],
+    &["query"],
+    &["item", "name"],
+    &["when", "[]", "expression"],
+    &["validations", "[]", "expression"],
+    &["validations", "[]", "messageExpression"],
+];
+
+/// A check file's YAML as the JSON text serde_json reads into the same `CheckFile` that
+/// serde-saphyr reads from the YAML: parsing 164 KB of YAML was half of a one-file audit's
+/// instructions (issue 12, target 4), reading JSON is a small part of that.
+///
+/// The events come from granit-parser, the parser serde-saphyr runs; scalars follow the fast
+/// manifest path's rules (`src/sources/yaml_plain.rs`). `None` (the file is read from its YAML
+/// at run time, as before) for anything else: several documents, anchors, aliases, tags,
+/// duplicate or unusual keys, plain scalars those rules are not sure of. The strings listed in
+/// [`LOCATED`] become `{"value", "line", "column"}`, the position serde-saphyr gives them.
+fn check_json(text: &str) -> Option<String> {
+    use granit_parser::{Event, Parser, ScalarStyle};
+    use serde_json::{Map, Value};
+    enum Frame {
+        Seq(Vec<Value>),
+        Map(Map<String, Value>, Option<String>),
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root = None;
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.ok()?;
+        let value = match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Comment(..) => {
+                continue;
+            }
+            Event::DocumentStart(..) if root.is_none() => continue,
+            Event::Scalar(_, _, anchor, ref tag) if anchor != 0 || tag.is_some() => return None,
+            Event::SequenceStart(_, 0, None) => {
+                stack.push(Frame::Seq(Vec::new()));
+                continue;
+            }
+            Event::MappingStart(_, 0, None) => {
+                stack.push(Frame::Map(Map::new(), None));
+                continue;
+            }
+            Event::Scalar(value, style, ..) => {
+                if let Some(Frame::Map(_, key @ None)) = stack.last_mut() {
+                    if !yaml_plain::plain_key(&value, style) {
+                        return None;
+                    }
+                    *key = Some(value.into_owned());
+                    continue;
+                }
+                let path: Vec<&str> = stack
+                    .iter()
+                    .map(|frame| match frame {
+                        Frame::Seq(_) => "[]",
+                        Frame::Map(_, key) => key.as_deref().unwrap_or(""),
+                    })
+                    .collect();
+                if LOCATED.contains(&path.as_slice()) {
+                    if style == ScalarStyle::Plain && yaml_plain::is_null(&value) {
+                        return None;
+                    }
+                    serde_json::json!({
+                        "value": value,
+                        "line": span.start.line(),
+                        "column": span.start.col() + 1,
+                    })
+                } else if style == ScalarStyle::Plain {
+                    yaml_plain::plain(&value)?
+                } else {
+                    Value::String(value.into_owned())
+                }
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items)) => Value::Array(items),
+                _ => return None,
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(map, None)) => Value::Object(map),
+                _ => return None,
+            },
+            // A second document, aliases, anchored or tagged collections.
+            _ => return None,
+        };
+        match stack.last_mut() {
+            None if root.is_none() => root = Some(value),
+            None => return None,
+            Some(Frame::Seq(items)) => items.push(value),
+            Some(Frame::Map(map, key)) => {
+                if map.insert(key.take()?, value).is_some() {
+                    return None;
+                }
+            }
+        }
+    }
+    // A check is a mapping; anything else is the YAML reader's to refuse, with its message.
+    root.filter(Value::is_object).map(|v| v.to_string())
+}
 
 /// The commit `--version` names: `git rev-parse` in a checkout, else `MLSDM_AUDIT_GIT_COMMIT`
 /// (a container build without `.git` passes it as a build argument), else "unknown".
@@ -32,6 +140,7 @@ fn git_commit() -> String {
 
 fn main() {
     println!("cargo:rerun-if-changed=checks");
+    println!("cargo:rerun-if-changed=src/sources/yaml_plain.rs");
     println!("cargo:rustc-env=MLSDM_AUDIT_GIT_COMMIT={}", git_commit());
     // Read at run time: a build script compiled for another checkout must not embed its checks.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
@@ -63,9 +172,20 @@ fn main() {
                     let _ = write!(s, "{b:02x}");
                     s
                 });
+        let json = std::str::from_utf8(&text)
+            .ok()
+            .and_then(check_json)
+            .map_or_else(
+                || "None".into(),
+                |json| {
+                    let json_path = path.with_extension("json");
+                    std::fs::write(&json_path, json).expect("the check file's JSON in OUT_DIR");
+                    format!("Some(include_str!({:?}))", json_path.display().to_string())
+                },
+            );
         writeln!(
             out,
-            "    BuiltinFile {{ name: {n:?}, text: include_str!({:?}), sha256: {sha256:?} }},",
+            "    BuiltinFile {{ name: {n:?}, text: include_str!({:?}), sha256: {sha256:?}, json: {json} }},",
             path.display().to_string()
         )
         .unwrap();

@@ -7,6 +7,7 @@ pub(crate) mod manifest_yaml;
 pub mod manifests;
 pub mod metrics;
 pub mod render;
+pub(crate) mod yaml_plain;
 
 // The paths these items had before `k8s` and `facts` were split out of this module, kept so
 // that code written against them still compiles; new code names the lower layer.

@@ -40,6 +40,27 @@ fn evaluate(checks: &[Check], objects: Vec<Object>) -> Vec<CheckResult> {
 /// (src/checks/compile.rs, `parse_builtin`): this holds them to what a `--checks` file must pass
 /// when it loads (every expression compiles, within the bounds, and names only what exists), and
 /// to the same dependencies, so a built-in check that loads can be evaluated.
+/// `build.rs` gives each built-in check file as JSON, which the run reads instead of parsing its
+/// YAML (issue 12, target 4). Every file must have it (a file without falls back to its YAML,
+/// slowly), and it must read into the model the YAML reads into, every string, number and
+/// expression position included.
+#[test]
+fn every_built_in_check_reads_from_its_json_as_from_its_yaml() {
+    for file in checks::builtin_files() {
+        let name = file.name;
+        let from_json = checks::builtin_model_from_json(file)
+            .unwrap_or_else(|| panic!("checks/{name}: build.rs gave no JSON for it"))
+            .unwrap_or_else(|e| panic!("checks/{name}: its JSON does not read: {e}"));
+        let from_yaml =
+            checks::read_yaml(name, file.text).unwrap_or_else(|e| panic!("checks/{name}: {e:?}"));
+        assert_eq!(
+            format!("{from_json:#?}"),
+            format!("{from_yaml:#?}"),
+            "checks/{name}"
+        );
+    }
+}
+
 #[test]
 fn every_built_in_check_compiles_as_a_checks_file_does() {
     let env = checks::cel::CelEnv::default();

@@ -3,20 +3,19 @@
 
 use super::{
     Check, CheckError, CheckFile, CompiledCondition, CompiledValidation, Expr, KubernetesProbe,
-    MetricsProbe, Probe, Window, cel, parse_duration, sha256_hex,
+    Located, MetricsProbe, Probe, Window, cel, parse_duration, sha256_hex,
 };
 use crate::facts::Source;
 use crate::k8s::KindMatcher;
-use serde_saphyr::Spanned;
 use std::path::Path;
 
 /// Where, in the check file, line `line` and column `column` (1-based, characters) of the
 /// expression in scalar `s` are. The scalar's own position when the expression's text cannot be
 /// found verbatim (a folded or escaped scalar).
-fn locate(text: &str, s: &Spanned<String>, line: usize, column: usize) -> (u64, u64) {
-    let fallback = (s.referenced.line(), s.referenced.column());
+fn locate(text: &str, s: &Located, line: usize, column: usize) -> (u64, u64) {
+    let fallback = (s.line, s.column);
     let file_lines: Vec<&str> = text.lines().collect();
-    let mut at = usize::try_from(s.referenced.line().saturating_sub(1)).unwrap_or(0);
+    let mut at = usize::try_from(s.line.saturating_sub(1)).unwrap_or(0);
     let mut found = None;
     for wanted in s.value.lines().take(line) {
         let Some((i, col)) = file_lines
@@ -41,28 +40,57 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
 
 /// A built-in check: as [`parse_check`], with its expressions compiled when first evaluated
 /// (`Expr::program`). Only for text a test has compiled with [`parse_check`]: an expression's
-/// errors are not looked for here.
+/// errors are not looked for here. Read from the JSON `build.rs` made of the file when it could
+/// (the same `CheckFile`, without parsing YAML at run time: `tests/catalog.rs` holds the two
+/// readings equal), else from the YAML.
 pub(super) fn parse_builtin(
     origin: &str,
-    text: &str,
-    sha256: &str,
+    file: &super::BuiltinFile,
 ) -> Result<Check, Vec<CheckError>> {
-    parse(origin, text, None, Some(sha256))
+    let model = match file.json {
+        Some(json) => serde_json::from_str(json).unwrap_or_else(|e| {
+            panic!("{origin}: the catalog's JSON from build.rs does not read as a check ({e})")
+        }),
+        None => read_yaml(origin, file.text)?,
+    };
+    compile(origin, file.text, model, None, Some(file.sha256))
 }
 
-/// `env`: compile every expression now (and report what does not compile), or, without,
-/// defer them (a built-in check).
-/// `sha256`: the text's hash when it is already known (a built-in check's, from `build.rs`).
+/// A built-in check file read into the model from the JSON `build.rs` wrote, or `None` when it
+/// wrote none (a test compares this reading with the YAML's).
+#[doc(hidden)]
+pub fn builtin_model_from_json(file: &super::BuiltinFile) -> Option<Result<CheckFile, String>> {
+    file.json
+        .map(|json| serde_json::from_str(json).map_err(|e| e.to_string()))
+}
+
+/// A check file's YAML read into the model.
+pub fn read_yaml(origin: &str, text: &str) -> Result<CheckFile, Vec<CheckError>> {
+    serde_saphyr::from_str(text).map_err(|e| vec![CheckError::yaml(origin, &e)])
+}
+
 fn parse(
     origin: &str,
     text: &str,
     env: Option<&cel::CelEnv>,
     sha256: Option<&str>,
 ) -> Result<Check, Vec<CheckError>> {
+    compile(origin, text, read_yaml(origin, text)?, env, sha256)
+}
+
+/// Validates `file` (read from `text`, which errors point into) and compiles it.
+/// `env`: compile every expression now (and report what does not compile), or, without,
+/// defer them (a built-in check).
+/// `sha256`: the text's hash when it is already known (a built-in check's, from `build.rs`).
+fn compile(
+    origin: &str,
+    text: &str,
+    file: CheckFile,
+    env: Option<&cel::CelEnv>,
+    sha256: Option<&str>,
+) -> Result<Check, Vec<CheckError>> {
     let err =
         |line: u64, column: u64, message: String| CheckError::new(origin, line, column, message);
-    let file: CheckFile =
-        serde_saphyr::from_str(text).map_err(|e| vec![CheckError::yaml(origin, &e)])?;
     let mut errors = Vec::new();
     let line_of = |key: &str| -> u64 {
         text.lines()
@@ -104,9 +132,9 @@ fn parse(
         Source::Manual => &[],
     };
     let with_item: Vec<&str> = base.iter().copied().chain(["item"]).collect();
-    let mut compile = |s: &Spanned<String>, what: &str, vars: &[&str]| -> Option<Expr> {
+    let mut compile = |s: &Located, what: &str, vars: &[&str]| -> Option<Expr> {
         let Some(env) = env else {
-            return Some(Expr::deferred(s.value.clone(), s.referenced.line()));
+            return Some(Expr::deferred(s.value.clone(), s.line));
         };
         match env.compile_resolved(&s.value, vars) {
             Ok((program, unresolved)) => {
@@ -116,12 +144,12 @@ fn parse(
                 }
                 unresolved
                     .is_empty()
-                    .then(|| Expr::compiled(s.value.clone(), program, s.referenced.line()))
+                    .then(|| Expr::compiled(s.value.clone(), program, s.line))
             }
             Err(e) => {
                 // Where the parser says, in the file; else where the expression starts.
                 let (line, column) = e.position.map_or_else(
-                    || (s.referenced.line(), s.referenced.column()),
+                    || (s.line, s.column),
                     |(line, column)| locate(text, s, line, column),
                 );
                 errors.push(err(
@@ -307,8 +335,8 @@ fn parse(
                 Some(q) => match crate::promql::Query::parse(&q.value) {
                     Ok(parsed) => query = Some(parsed),
                     Err(e) => errors.push(err(
-                        q.referenced.line(),
-                        q.referenced.column(),
+                        q.line,
+                        q.column,
                         format!("invalid PromQL: {}", e.lines().next().unwrap_or_default()),
                     )),
                 },
@@ -372,8 +400,8 @@ fn parse(
     }
     if let Some(spec) = file.item.as_ref().filter(|_| file.for_each.is_none()) {
         errors.push(err(
-            spec.name.referenced.line(),
-            spec.name.referenced.column(),
+            spec.name.line,
+            spec.name.column,
             "item names the elements of forEach: a check without forEach has none".into(),
         ));
     }

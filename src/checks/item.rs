@@ -4,7 +4,6 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
 
 /// The kind of element a `forEach` yields.
 #[derive(
@@ -41,7 +40,7 @@ pub struct ItemSpec {
     /// CEL expression over `item` (and the check's variables) giving the element's name, e.g.
     /// `item.name`.
     #[schemars(with = "String")]
-    pub name: Spanned<String>,
+    pub name: super::model::Located,
 }
 
 /// `item:` compiled: the kind, and the name expression over `item`.

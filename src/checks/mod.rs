@@ -15,10 +15,11 @@ mod load;
 mod model;
 pub mod requirements;
 
-pub use compile::parse_check;
+pub use compile::{builtin_model_from_json, parse_check, read_yaml};
 pub use load::{BuiltinFile, builtin_files, load, load_with, validate_paths};
 pub use model::{
-    CheckFile, Condition, HttpRequest, LoadSpec, MatchSpec, RetrySpec, Validation, WhenEmpty,
+    CheckFile, Condition, HttpRequest, LoadSpec, Located, MatchSpec, RetrySpec, Validation,
+    WhenEmpty,
 };
 
 use self::cel::Program;

@@ -6,6 +6,105 @@ use crate::facts::Source;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
+use std::fmt;
+
+/// A string of a check file (an expression, a query) and where it starts, for errors that point
+/// into the expression and for the line a result cites.
+///
+/// Read from YAML through serde-saphyr's `Spanned`, which knows the position. The built-in
+/// catalog is also read from the JSON `build.rs` writes for it (no YAML is parsed at run time:
+/// issue 12, target 4); there the position travels with the value, as
+/// `{"value": ..., "line": ..., "column": ...}`. `Spanned` hands such a map to the inner type
+/// with an unknown location (its documented behaviour outside serde-saphyr), so each form is
+/// taken only where it belongs: a map in a YAML check file is refused as before (a string is
+/// expected), and a plain string without a position is refused in the built-in JSON.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Located {
+    pub value: String,
+    /// 1-based, as serde-saphyr counts.
+    pub line: u64,
+    /// 1-based, in characters.
+    pub column: u64,
+}
+
+impl fmt::Debug for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}@{}:{}", self.value, self.line, self.column)
+    }
+}
+
+impl<'de> Deserialize<'de> for Located {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<LocatedRepr>::deserialize(deserializer)?;
+        let known = spanned.referenced.line() != 0;
+        match spanned.value {
+            LocatedRepr::Plain(value) if known => Ok(Self {
+                value,
+                line: spanned.referenced.line(),
+                column: spanned.referenced.column(),
+            }),
+            LocatedRepr::Placed(located) if !known => Ok(located),
+            _ => Err(serde::de::Error::custom(
+                "expected a string (or, in the built-in catalog's JSON, a string with its position)",
+            )),
+        }
+    }
+}
+
+/// What [`Located`] reads inside `Spanned`: a string (YAML), or a string with its position (the
+/// built-in catalog's JSON).
+enum LocatedRepr {
+    Plain(String),
+    Placed(Located),
+}
+
+impl<'de> Deserialize<'de> for LocatedRepr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = LocatedRepr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                // As `String` says: a YAML check file sees this message.
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LocatedRepr, E> {
+                Ok(LocatedRepr::Plain(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<LocatedRepr, E> {
+                Ok(LocatedRepr::Plain(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LocatedRepr, A::Error> {
+                let (mut value, mut line, mut column) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "value" => value = Some(map.next_value()?),
+                        "line" => line = Some(map.next_value()?),
+                        "column" => column = Some(map.next_value()?),
+                        other => {
+                            return Err(serde::de::Error::unknown_field(
+                                other,
+                                &["value", "line", "column"],
+                            ));
+                        }
+                    }
+                }
+                let missing = serde::de::Error::missing_field;
+                Ok(LocatedRepr::Placed(Located {
+                    value: value.ok_or_else(|| missing("value"))?,
+                    line: line.ok_or_else(|| missing("line"))?,
+                    column: column.ok_or_else(|| missing("column"))?,
+                }))
+            }
+        }
+        // `deserialize_string`, as `String` asks: a YAML scalar is read as text whatever it
+        // spells (`true`, `1`). Serde's map deserializer, which `Spanned` hands the JSON form
+        // to, answers any request with the map.
+        deserializer.deserialize_string(Visitor)
+    }
+}
 
 /// One check file, exactly as written. Fields are closed: an unknown key is an error.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -29,7 +128,7 @@ pub struct CheckFile {
     /// CEL expression yielding a list; validations run once per element, bound to `item`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub for_each: Option<Spanned<String>>,
+    pub for_each: Option<Located>,
     /// What each element of `forEach` is (a container, a data key) and its name: failing
     /// elements are reported by it, and a waiver's `container:` matches on it.
     #[serde(default)]
@@ -47,7 +146,7 @@ pub struct CheckFile {
     /// The PromQL query of a `metrics` check.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub query: Option<Spanned<String>>,
+    pub query: Option<Located>,
     /// How long a `metrics` condition must hold, e.g. `5m`.
     #[serde(default, rename = "for")]
     pub for_window: Option<String>,
@@ -90,14 +189,14 @@ pub struct MatchSpec {
 pub struct Validation {
     /// A CEL expression that must evaluate to `true`.
     #[schemars(with = "String")]
-    pub expression: Spanned<String>,
+    pub expression: Located,
     /// Message when the expression is false.
     #[serde(default)]
     pub message: Option<String>,
     /// CEL expression building the message when the expression is false.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub message_expression: Option<Spanned<String>>,
+    pub message_expression: Option<Located>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -105,7 +204,7 @@ pub struct Validation {
 pub struct Condition {
     /// A CEL expression; when false the check is `skipped` for this object.
     #[schemars(with = "String")]
-    pub expression: Spanned<String>,
+    pub expression: Located,
     /// Why the check does not apply when the condition is false.
     pub reason: String,
 }
