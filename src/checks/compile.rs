@@ -332,6 +332,8 @@ fn compile(
         Source::Metrics => {
             match &file.query {
                 None => errors.push(err(src_line, 1, "a metrics check needs a query".into())),
+                // A built-in check's query is parsed when first needed, as its expressions are.
+                Some(q) if env.is_none() => query = Some(crate::promql::Query::deferred(&q.value)),
                 Some(q) => match crate::promql::Query::parse(&q.value) {
                     Ok(parsed) => query = Some(parsed),
                     Err(e) => errors.push(err(

@@ -199,17 +199,20 @@ impl Dependencies {
             .iter()
             .flat_map(|p| p.reads().iter().map(String::as_str))
             .collect();
-        let reads_field = |field: &str| {
-            // `related.services`, or `related` used whole; `mlsdm.` stands for any field of
-            // `mlsdm`.
-            let (root, rest) = field.split_once('.').unwrap_or((field, ""));
+        // Whether the expressions read `root.field` (`related.services`, also when `related` is
+        // used whole), or, without a field, any field of `root` (`mlsdm.`). No string is built:
+        // this runs for every check a run evaluates.
+        let reads_field = |root: &str, field: Option<&str>| {
             reads.contains(root)
-                || reads.contains(field)
-                || (rest.is_empty() && reads.iter().any(|r| r.starts_with(&format!("{root}."))))
+                || reads.iter().any(|r| {
+                    r.strip_prefix(root)
+                        .and_then(|rest| rest.strip_prefix('.'))
+                        .is_some_and(|rest| field.is_none_or(|f| rest == f))
+                })
         };
         let mut depends_on: Vec<String> = Vec::new();
-        for (field, kinds) in dependencies() {
-            if reads_field(&field) {
+        for (root, field, kinds) in dependencies() {
+            if reads_field(root, field) {
                 for k in kinds {
                     if !depends_on.iter().any(|d| d == k) {
                         depends_on.push((*k).to_string());
@@ -218,7 +221,7 @@ impl Dependencies {
             }
         }
         Self {
-            uses_related: reads_field("related."),
+            uses_related: reads_field("related", None),
             depends_on,
         }
     }
@@ -328,13 +331,16 @@ impl Check {
 }
 
 /// Which kinds each `related` field and the `mlsdm` variable are computed from: the relation
-/// registry (`facts::registry`), with `mlsdm.` standing for any field of `mlsdm`.
-fn dependencies() -> impl Iterator<Item = (String, &'static [&'static str])> {
+/// registry (`facts::registry`), as (variable, field, kinds), with no field for `mlsdm` (any of
+/// its fields).
+fn dependencies()
+-> impl Iterator<Item = (&'static str, Option<&'static str>, &'static [&'static str])> {
     crate::facts::registry::RELATIONS
         .iter()
-        .map(|r| (format!("related.{}", r.name), r.reads))
+        .map(|r| ("related", Some(r.name), r.reads))
         .chain(std::iter::once((
-            "mlsdm.".to_string(),
+            "mlsdm",
+            None,
             crate::facts::registry::MLSDM_READS,
         )))
 }

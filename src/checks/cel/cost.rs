@@ -97,12 +97,16 @@ pub struct Program {
 }
 
 impl Program {
-    pub(super) fn new(expression: &IdedExpr) -> Self {
-        let mut metered = expression.clone();
-        meter(&mut metered, &mut Vec::new());
+    /// Takes the parser's tree (cloning it was a tenth of compiling an expression): what it
+    /// reads is collected before the tree is metered.
+    pub(super) fn new(mut expression: IdedExpr) -> Self {
         let mut reads = std::collections::BTreeSet::new();
-        collect_reads(expression, &mut Vec::new(), &mut reads);
-        Self { metered, reads }
+        collect_reads(&expression, &mut Vec::new(), &mut reads);
+        meter(&mut expression, &mut Vec::new());
+        Self {
+            metered: expression,
+            reads,
+        }
     }
 
     /// What the expression reads, from its syntax tree: each variable it names (`object`) and
@@ -163,15 +167,21 @@ pub(super) fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
                 .args
                 .iter()
                 .any(|a| matches!(&a.expr, Expr::Ident(n) if accumulators.contains(n)));
-            let name = call.func_name.clone();
+            let name = call.func_name.as_str();
             // Work linear in an operand's size (a search in a string, `in` a list, comparing two
             // lists): each operand that is not a literal is charged its size, so the same call in
             // a loop costs what it reads.
-            let host = host_metering(&name);
-            let linear = LINEAR_IN_OPERANDS.contains(&name.as_str())
+            let host = host_metering(name);
+            let linear = LINEAR_IN_OPERANDS.contains(&name)
                 || matches!(host, Some(Metering::Operands | Metering::OperandsAndResult))
-                || (matches!(name.as_str(), "_==_" | "_!=_")
+                || (matches!(name, "_==_" | "_!=_")
                     && !call.args.iter().any(|a| matches!(a.expr, Expr::Literal(_))));
+            let grows = name == "_+_"
+                || (name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && !UNMETERED.contains(&name)
+                    && host.is_none_or(|m| {
+                        matches!(m, Metering::Result | Metering::OperandsAndResult)
+                    }));
             if linear {
                 for operand in call
                     .target
@@ -184,12 +194,6 @@ pub(super) fn meter(e: &mut IdedExpr, accumulators: &mut Vec<String>) {
                     }
                 }
             }
-            let grows = name == "_+_"
-                || (name.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && !UNMETERED.contains(&name.as_str())
-                    && host.is_none_or(|m| {
-                        matches!(m, Metering::Result | Metering::OperandsAndResult)
-                    }));
             if grows && !steps_accumulator {
                 wrap(e, CHARGE_RESULT);
             }

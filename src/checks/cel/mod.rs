@@ -72,7 +72,7 @@ impl CelEnv {
     /// Compiles an expression; the error text carries the CEL parser's own column pointer.
     pub fn compile(&self, source: &str) -> Result<Program, CompileError> {
         self.parse_bounded(source)
-            .map(|program| Program::new(program.expression()))
+            .map(|program| Program::new(program.expression().clone()))
     }
 
     /// As [`CelEnv::compile`], with what [`CelEnv::unresolved`] says of the same source, from
@@ -90,7 +90,7 @@ impl CelEnv {
             program.source_info(),
             variables,
         );
-        Ok((Program::new(program.expression()), unresolved))
+        Ok((Program::new(program.expression().clone()), unresolved))
     }
 
     /// A built-in check's expression, parsed by cel's hand-written Pratt parser instead of its
@@ -112,7 +112,7 @@ impl CelEnv {
                     "the expression nests {depth} levels deep; the most is {MAX_DEPTH} (split it into several validations)"
                 )));
             }
-            Ok(Program::new(&expr))
+            Ok(Program::new(expr))
         })
         .map_err(CompileError::whole)?
     }
