@@ -5,10 +5,7 @@
 /// Items are dealt round-robin: neighbours (files of one directory, checks of one section) cost
 /// about the same, so each thread gets a similar share without a work queue.
 pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .clamp(1, 8)
-        .min(items.len());
+    let threads = threads().min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
@@ -31,6 +28,18 @@ pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
                 .expect("each thread returns one result per item it was dealt")
         })
         .collect()
+}
+
+/// The machine's cores (its CPU quota in a container), at most 8: the threads a parallel stage
+/// uses. Read once: `available_parallelism` reads the cgroup's quota from /proc and /sys at every
+/// call, and a one-file audit asked five times.
+pub fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .clamp(1, 8)
+    })
 }
 
 #[cfg(test)]

@@ -40,9 +40,7 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
     let threads = if checks.len() < 2 {
         1
     } else {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .clamp(1, 8)
+        crate::parallel::threads()
     };
     let shared: Vec<Shared> = checks.iter().map(Shared::new).collect();
     let mut own = Vec::new();
@@ -71,7 +69,10 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
         vec![run(0)]
     } else {
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || run(t))).collect();
+            // With a parse-sized stack: the catalog's expressions compile on these threads.
+            let handles: Vec<_> = (0..threads)
+                .map(|t| crate::checks::cel::spawn_scoped(scope, "evaluate", move || run(t)))
+                .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))

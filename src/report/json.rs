@@ -58,9 +58,7 @@ fn write_results(results: &[CheckResult], out: &mut impl std::io::Write) -> std:
         return out.write_all(b"[]");
     }
     out.write_all(b"[")?;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .clamp(1, 8);
+    let threads = crate::parallel::threads();
     for (b, batch) in results.chunks(CHUNK * threads).enumerate() {
         let chunks: Vec<(bool, &[CheckResult])> = batch
             .chunks(CHUNK)

@@ -547,18 +547,20 @@ pub fn schema_json() -> String {
 
 /// Sort key: the seed checklist's section order; sections it does not have sort after.
 pub fn section_rank(section: &str) -> usize {
-    static ORDER: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let order = ORDER.get_or_init(crate::seed::sections);
+    let order = SEED_SECTIONS;
     order
         .iter()
-        .position(|s| s == section)
+        .position(|s| *s == section)
         .or_else(|| {
             order
                 .iter()
-                .position(|s| s.starts_with(section) || section.starts_with(s.as_str()))
+                .position(|s| s.starts_with(section) || section.starts_with(s))
         })
         .unwrap_or(order.len())
 }
+
+/// `seed::sections()`, computed by `build.rs` with the same parser (a test holds the two equal).
+const SEED_SECTIONS: &[&str] = include!(concat!(env!("OUT_DIR"), "/seed_sections.rs"));
 
 /// Ranks of `items` in their order, equal items sharing a rank: `ranks(items)[i]` is the place of
 /// item `i`.
@@ -972,6 +974,11 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_section_order_from_build_rs_is_the_seeds() {
+        assert_eq!(SEED_SECTIONS, crate::seed::sections());
+    }
 
     /// The sort by ranked checks and objects gives the order of the plain comparison of the
     /// strings, ties in input order: results sharing their check's and object's `Arc`s, equal

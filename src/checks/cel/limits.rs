@@ -67,7 +67,7 @@ pub(super) fn with_stack<T: Send>(
     nesting: usize,
     parse: impl FnOnce() -> T + Send,
 ) -> Result<T, String> {
-    if source.len() <= INLINE_SOURCE && nesting <= INLINE_NESTING {
+    if (source.len() <= INLINE_SOURCE && nesting <= INLINE_NESTING) || ON_PARSE_STACK.get() {
         return Ok(parse());
     }
     std::thread::scope(|scope| {
@@ -120,4 +120,43 @@ pub(super) fn entries_depth(entries: &[cel::common::ast::IdedEntryExpr]) -> usiz
         })
         .max()
         .unwrap_or(0)
+}
+
+std::thread_local! {
+    /// Whether this thread was started with [`PARSE_STACK`] of stack ([`spawn_scoped`]): any
+    /// expression parses on it without a thread of its own.
+    static ON_PARSE_STACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Starts `f` on a scoped thread with [`PARSE_STACK`] of stack (reserved, committed only as
+/// touched), on which expressions compile inline: the evaluation threads, which compile the
+/// catalog's expressions as they first evaluate them, would otherwise start one more thread per
+/// long expression (three in a one-file audit, each a stack and a malloc arena to set up). If
+/// such a stack cannot be had (an address-space limit), `f` gets a default thread, and long
+/// expressions their own threads as before.
+pub fn spawn_scoped<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    let f = std::sync::Arc::new(std::sync::Mutex::new(Some(f)));
+    let big = {
+        let f = std::sync::Arc::clone(&f);
+        std::thread::Builder::new()
+            .name(name.into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(scope, move || {
+                ON_PARSE_STACK.set(true);
+                take(&f)()
+            })
+    };
+    big.unwrap_or_else(|_| scope.spawn(move || take(&f)()))
+}
+
+/// The closure a spawn attempt was given (a failed attempt leaves it for the next).
+fn take<F>(f: &std::sync::Mutex<Option<F>>) -> F {
+    f.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .expect("a thread takes its closure once")
 }

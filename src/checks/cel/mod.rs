@@ -30,7 +30,7 @@ pub use functions::{
     HOST_FUNCTIONS, Metering, REGEX_SIZE_LIMIT, bounded_regex, cel_to_json, display,
     host_function_names,
 };
-pub use limits::{MAX_DEPTH, MAX_SOURCE};
+pub use limits::{MAX_DEPTH, MAX_SOURCE, spawn_scoped};
 use limits::{bounded_source, depth, with_stack};
 use names::{MACROS, SUGGESTIONS, Walk, collect_calls};
 pub use names::{Unresolved, near};
