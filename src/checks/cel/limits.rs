@@ -34,20 +34,22 @@ pub(super) fn bounded_source(source: &str) -> Result<usize, String> {
         ));
     }
     let (mut level, mut deepest) = (0usize, 0usize);
-    let mut quote: Option<char> = None;
-    let mut chars = source.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(_), '\\') => {
-                chars.next();
+    let mut quote: Option<u8> = None;
+    // Bytes, not chars: every delimiter is ASCII, and no byte of a multi-byte character equals
+    // one, so skipping the byte after a backslash skips what skipping its character did.
+    let mut bytes = source.bytes();
+    while let Some(b) = bytes.next() {
+        match (quote, b) {
+            (Some(_), b'\\') => {
+                bytes.next();
             }
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[' | '{') => {
+            (Some(q), b) if b == q => quote = None,
+            (None, b'\'' | b'"') => quote = Some(b),
+            (None, b'(' | b'[' | b'{') => {
                 level += 1;
                 deepest = deepest.max(level);
             }
-            (None, ')' | ']' | '}') => level = level.saturating_sub(1),
+            (None, b')' | b']' | b'}') => level = level.saturating_sub(1),
             // Text inside a literal, or any other token.
             _ => {}
         }

@@ -7,13 +7,13 @@ use cel::common::ast::{EntryExpr, Expr};
 
 /// What `e` reads from the variables it is given (`bound`: names a comprehension binds, which
 /// are not inputs).
-pub(super) fn collect_reads(
-    e: &IdedExpr,
-    bound: &mut Vec<String>,
+pub(super) fn collect_reads<'e>(
+    e: &'e IdedExpr,
+    bound: &mut Vec<&'e str>,
     out: &mut std::collections::BTreeSet<String>,
 ) {
-    let free = |name: &String, bound: &Vec<String>| !bound.contains(name);
-    let field_of = |e: &IdedExpr, bound: &Vec<String>| -> Option<String> {
+    let free = |name: &str, bound: &Vec<&str>| !bound.contains(&name);
+    let field_of = |e: &IdedExpr, bound: &Vec<&str>| -> Option<String> {
         match &e.expr {
             Expr::Select(s) => match &s.operand.expr {
                 Expr::Ident(root) if free(root, bound) => Some(format!("{root}.{}", s.field)),
@@ -38,7 +38,7 @@ pub(super) fn collect_reads(
     }
     match &e.expr {
         Expr::Ident(name) => {
-            if free(name, bound) {
+            if free(name, bound) && !out.contains(name.as_str()) {
                 out.insert(name.clone());
             }
         }
@@ -51,9 +51,9 @@ pub(super) fn collect_reads(
             collect_reads(&c.iter_range, bound, out);
             collect_reads(&c.accu_init, bound, out);
             let depth = bound.len();
-            bound.push(c.iter_var.clone());
-            bound.extend(c.iter_var2.clone());
-            bound.push(c.accu_var.clone());
+            bound.push(&c.iter_var);
+            bound.extend(c.iter_var2.as_deref());
+            bound.push(&c.accu_var);
             for x in [&c.loop_cond, &c.loop_step, &c.result] {
                 collect_reads(x, bound, out);
             }
@@ -73,9 +73,9 @@ pub(super) fn collect_reads(
     }
 }
 
-pub(super) fn entry_reads(
-    entry: &cel::common::ast::IdedEntryExpr,
-    bound: &mut Vec<String>,
+pub(super) fn entry_reads<'e>(
+    entry: &'e cel::common::ast::IdedEntryExpr,
+    bound: &mut Vec<&'e str>,
     out: &mut std::collections::BTreeSet<String>,
 ) {
     match &entry.expr {
