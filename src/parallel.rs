@@ -10,14 +10,21 @@ pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
         return items.iter().map(f).collect();
     }
     let f = &f;
+    let share =
+        move |t: usize| -> Vec<R> { items.iter().skip(t).step_by(threads).map(f).collect() };
+    // The calling thread takes the first share: one thread fewer to start (and to give a malloc
+    // arena), which a run that loads only the catalog notices.
     let parts: Vec<Vec<R>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| scope.spawn(move || items.iter().skip(t).step_by(threads).map(f).collect()))
+        let handles: Vec<_> = (1..threads)
+            .map(|t| scope.spawn(move || share(t)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        let mut parts = vec![share(0)];
+        parts.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+        );
+        parts
     });
     // Item i is the (i / threads)-th result of thread i % threads.
     let mut parts: Vec<std::vec::IntoIter<R>> = parts.into_iter().map(Vec::into_iter).collect();

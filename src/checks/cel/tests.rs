@@ -152,6 +152,42 @@ fn hostile_sources_are_refused_not_a_crash() {
     }
 }
 
+/// The evaluation threads compile the catalog's expressions inline (`spawn_scoped` gives them
+/// the parser's stack): a long expression parses there, not on a thread of its own, and the
+/// worst a bounded source can be still parses on that stack.
+#[test]
+fn a_thread_with_the_parse_stack_parses_inline() {
+    let long = format!("1{} > 0", " + 1".repeat(INLINE_SOURCE));
+    let parsed_on = |source: &str| {
+        with_stack(source, 0, || {
+            std::thread::current().name().map(String::from)
+        })
+        .expect("a thread for the parser")
+    };
+    assert_eq!(parsed_on(&long).as_deref(), Some("cel-parse"));
+    let chain = |unit: &str, head: &str, tail: &str| {
+        let n = (MAX_SOURCE - head.len() - tail.len()) / unit.len();
+        format!("{head}{}{tail}", unit.repeat(n))
+    };
+    std::thread::scope(|scope| {
+        spawn_scoped(scope, "evaluate", || {
+            assert_eq!(parsed_on(&long).as_deref(), Some("evaluate"));
+            for src in [
+                chain(" + 1", "1", " > 0"),
+                chain(".a", "xs", " == 1"),
+                chain("!", "", "true"),
+                chain("-", "", "1 < 0"),
+                chain(" || false", "true", ""),
+            ] {
+                // Refused by depth, or compiled: never a crash.
+                let _ = CelEnv::compile_builtin(&src);
+            }
+        })
+        .join()
+        .expect("the thread finishes");
+    });
+}
+
 /// Review findings: a user-named accumulator (`optMap`'s) escaped the meter, and calls that
 /// read their operands (`contains`, `in`, `==` on lists) were free inside a loop.
 #[test]
