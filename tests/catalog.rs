@@ -36,10 +36,6 @@ fn evaluate(checks: &[Check], objects: Vec<Object>) -> Vec<CheckResult> {
     engine::evaluate(checks, &facts)
 }
 
-/// The built-in checks' expressions are compiled when first evaluated, not when they load
-/// (src/checks/compile.rs, `parse_builtin`): this holds them to what a `--checks` file must pass
-/// when it loads (every expression compiles, within the bounds, and names only what exists), and
-/// to the same dependencies, so a built-in check that loads can be evaluated.
 /// `build.rs` gives each built-in check file as JSON, which the run reads instead of parsing its
 /// YAML (issue 12, target 4). Every file must have it (a file without falls back to its YAML,
 /// slowly), and it must read into the model the YAML reads into, every string, number and
@@ -61,6 +57,10 @@ fn every_built_in_check_reads_from_its_json_as_from_its_yaml() {
     }
 }
 
+/// The built-in checks' expressions are compiled when first evaluated, not when they load
+/// (src/checks/compile.rs, `parse_builtin`): this holds them to what a `--checks` file must pass
+/// when it loads (every expression compiles, within the bounds, and names only what exists), and
+/// to the same dependencies, so a built-in check that loads can be evaluated.
 #[test]
 fn every_built_in_check_compiles_as_a_checks_file_does() {
     let env = checks::cel::CelEnv::default();

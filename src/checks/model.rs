@@ -36,12 +36,18 @@ impl fmt::Debug for Located {
 impl<'de> Deserialize<'de> for Located {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<LocatedRepr>::deserialize(deserializer)?;
-        let known = spanned.referenced.line() != 0;
+        // Where the value is used, else where it is written (serde-saphyr gives both in YAML).
+        let at = if spanned.referenced.line() != 0 {
+            spanned.referenced
+        } else {
+            spanned.defined
+        };
+        let known = at.line() != 0;
         match spanned.value {
             LocatedRepr::Plain(value) if known => Ok(Self {
                 value,
-                line: spanned.referenced.line(),
-                column: spanned.referenced.column(),
+                line: at.line(),
+                column: at.column(),
             }),
             LocatedRepr::Placed(located) if !known => Ok(located),
             _ => Err(serde::de::Error::custom(
