@@ -33,6 +33,14 @@ impl fmt::Debug for Located {
     }
 }
 
+/// As the string alone, as `Spanned` serializes: the JSON Schema's defaults are serialized
+/// values (`"default": null` for an absent `forEach`).
+impl Serialize for Located {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
 impl<'de> Deserialize<'de> for Located {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<LocatedRepr>::deserialize(deserializer)?;
