@@ -134,22 +134,27 @@ fn hostile_sources_are_refused_not_a_crash() {
     assert!(refused(&long).contains("bytes long"), "long");
     // Brackets inside string literals are text, not nesting.
     assert!(env.compile(&format!("'{}' != ''", "(".repeat(100))).is_ok());
-    // The worst a bounded source can be still parses on the parser's own thread: long
-    // chains of operators, selections and negations, at the size limit.
+    // The worst a bounded source can be still parses on the parser's own thread.
+    for src in worst_bounded_sources() {
+        // Refused by depth, or compiled: never a crash.
+        let _ = env.compile(&src);
+    }
+}
+
+/// The worst a source within the bounds can be for the parser's recursion: long chains of
+/// operators, selections and negations, at the size limit.
+fn worst_bounded_sources() -> [String; 5] {
     let chain = |unit: &str, head: &str, tail: &str| {
         let n = (MAX_SOURCE - head.len() - tail.len()) / unit.len();
         format!("{head}{}{tail}", unit.repeat(n))
     };
-    for src in [
+    [
         chain(" + 1", "1", " > 0"),
         chain(".a", "xs", " == 1"),
         chain("!", "", "true"),
         chain("-", "", "1 < 0"),
         chain(" || false", "true", ""),
-    ] {
-        // Refused by depth, or compiled: never a crash.
-        let _ = env.compile(&src);
-    }
+    ]
 }
 
 /// The evaluation threads compile the catalog's expressions inline (`spawn_scoped` gives them
@@ -165,20 +170,10 @@ fn a_thread_with_the_parse_stack_parses_inline() {
         .expect("a thread for the parser")
     };
     assert_eq!(parsed_on(&long).as_deref(), Some("cel-parse"));
-    let chain = |unit: &str, head: &str, tail: &str| {
-        let n = (MAX_SOURCE - head.len() - tail.len()) / unit.len();
-        format!("{head}{}{tail}", unit.repeat(n))
-    };
     std::thread::scope(|scope| {
         spawn_scoped(scope, "evaluate", || {
             assert_eq!(parsed_on(&long).as_deref(), Some("evaluate"));
-            for src in [
-                chain(" + 1", "1", " > 0"),
-                chain(".a", "xs", " == 1"),
-                chain("!", "", "true"),
-                chain("-", "", "1 < 0"),
-                chain(" || false", "true", ""),
-            ] {
+            for src in worst_bounded_sources() {
                 // Refused by depth, or compiled: never a crash.
                 let _ = CelEnv::compile_builtin(&src);
             }
