@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod fuzzing;
 pub mod input;
 pub mod k8s;
+pub mod nesting;
 pub mod parallel;
 pub mod plan;
 pub mod promql;

@@ -181,7 +181,27 @@ impl std::fmt::Display for EvalError {
 /// promql-parser panics on some inputs (a range like `[51111111111111111111]` overflows its
 /// duration arithmetic; found by the `promql` fuzz target): a panic is a syntax error here, never
 /// the end of the process.
+///
+/// A query longer than [`MAX_QUERY`], or whose tree nests deeper than [`MAX_DEPTH`], is refused
+/// too: everything that reads a query (the subset check, the evaluator, `watch`'s lookback, the
+/// tree's own drop) recurses once per level, and a `--checks` file's chain of 50,000 `up + up`
+/// overflowed the main thread's stack and aborted the run (exit 134).
 pub fn parse(query: &str) -> Result<Expr, String> {
+    if query.len() > MAX_QUERY {
+        return Err(format!(
+            "the query is {} bytes long; the most is {MAX_QUERY} (split it into several checks, or a recording rule)",
+            query.len()
+        ));
+    }
+    // promql-parser's checks of a call recurse into its arguments: 3,000 nested `sum(`
+    // overflowed a debug build's 2 MiB thread stack inside `parser::parse`. Its lexer takes a
+    // backslash as an escape in every string, backtick ones too (Prometheus does not), and the
+    // count must end each string where the parser does.
+    if crate::nesting::deepest(query, b"\"'`", Some(b'#')) > MAX_DEPTH {
+        return Err(format!(
+            "the query nests brackets more than {MAX_DEPTH} levels deep; split it into several checks, or a recording rule"
+        ));
+    }
     // Integers past i64 (19 digits or more) are what overflow it; refuse them up front, since a
     // caught panic still prints on stderr (and aborts under the fuzzer).
     let mut run = 0;
@@ -199,7 +219,51 @@ pub fn parse(query: &str) -> Result<Expr, String> {
         ));
     }
     let parsed = std::panic::catch_unwind(|| parser::parse(query));
-    parsed.unwrap_or_else(|_| Err(format!("cannot parse {query:?}: the PromQL parser failed on it (a duration or number out of range?)")))
+    let expr = parsed.unwrap_or_else(|_| Err(format!("cannot parse {query:?}: the PromQL parser failed on it (a duration or number out of range?)")))?;
+    if deeper_than(&expr, MAX_DEPTH) {
+        return Err(format!(
+            "the query nests more than {MAX_DEPTH} levels deep (operators, functions and brackets each add one); split it into several checks, or a recording rule"
+        ));
+    }
+    Ok(expr)
+}
+
+/// The longest query text. The built-in catalog's longest is 113 bytes; at this length a
+/// rejected tree (a chain of `a+a+...`, 8,000 levels) is still dropped within a debug build's
+/// 2 MiB thread stack (`hostile_queries_are_refused_not_a_crash`).
+pub const MAX_QUERY: usize = 16 * 1024;
+
+/// How deep a query's syntax tree may nest: each level is a frame of the evaluator and of every
+/// walk over the tree. The built-in catalog nests at most 6 levels; CEL's bound is 40.
+pub const MAX_DEPTH: usize = 64;
+
+/// Whether `expr`'s tree is deeper than `max` levels, walked with a stack of its own: the tree
+/// being measured may be the one that would overflow a recursive walk.
+fn deeper_than(expr: &Expr, max: usize) -> bool {
+    let mut pending = vec![(expr, 1usize)];
+    while let Some((e, level)) = pending.pop() {
+        if level > max {
+            return true;
+        }
+        let next = level + 1;
+        match e {
+            Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector(_)
+            | Expr::Extension(_) => {}
+            Expr::Paren(p) => pending.push((&p.expr, next)),
+            Expr::Unary(u) => pending.push((&u.expr, next)),
+            Expr::Subquery(sq) => pending.push((&sq.expr, next)),
+            Expr::Aggregate(a) => {
+                pending.push((&a.expr, next));
+                pending.extend(a.param.iter().map(|p| (&**p, next)));
+            }
+            Expr::Binary(b) => pending.extend([(&*b.lhs, next), (&*b.rhs, next)]),
+            Expr::Call(c) => pending.extend(c.args.args.iter().map(|a| (&**a, next))),
+        }
+    }
+    false
 }
 
 /// A number outside quotes whose value is 1e18 or more, or not finite, written any way the
@@ -1197,6 +1261,82 @@ mod huge_number_tests {
         ] {
             assert_eq!(huge_number(ok), None, "{ok}");
             assert!(parse(ok).is_ok(), "{ok}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::{
+        MAX_DEPTH, MAX_QUERY, QueryValue, Store, check_supported, eval, lookback, parse, selectors,
+    };
+
+    /// A query padded with `unit` to `MAX_QUERY` bytes between `head` and `tail`.
+    fn longest(head: &str, unit: &str, middle: &str, close: &str) -> String {
+        let n = (MAX_QUERY - head.len() - middle.len()) / (unit.len() + close.len());
+        format!("{head}{}{middle}{}", unit.repeat(n), close.repeat(n))
+    }
+
+    /// A `--checks` file's chain of 50,000 `up + up` overflowed the main thread's stack when the
+    /// run walked its tree (exit 134). The worst trees that fit in `MAX_QUERY` (each a deep
+    /// chain, call or bracket nesting) are refused with a message, and their trees dropped, on a
+    /// test thread's stack in a debug build.
+    #[test]
+    fn hostile_queries_are_refused_not_a_crash() {
+        let chain = format!("a{}", "+a".repeat((MAX_QUERY - 1) / 2));
+        let right =
+            format!("{}a", "a+(".repeat((MAX_QUERY - 1) / 4)) + &")".repeat((MAX_QUERY - 1) / 4);
+        for query in [
+            chain,
+            right,
+            longest("", "sum(", "up", ")"),
+            longest("", "(", "up", ")"),
+            longest("", "-", "up", ""),
+            longest("", "max_over_time((", "up", ")[5m:1m])"),
+        ] {
+            assert!(query.len() <= MAX_QUERY, "{}", query.len());
+            let error = parse(&query).expect_err("a hostile query parsed");
+            assert!(error.contains("levels deep"), "{error}");
+        }
+        let long = format!("up{}", " ".repeat(MAX_QUERY - 1));
+        assert!(parse(&long).unwrap_err().contains("bytes long"));
+    }
+
+    /// The deepest query accepted is evaluated, checked and walked on a test thread's stack in a
+    /// debug build; one level more is refused.
+    #[test]
+    fn the_deepest_query_accepted_evaluates() {
+        // `sum(` adds a level per call; the selector is the last.
+        let deepest = format!(
+            "{}up{}",
+            "sum(".repeat(MAX_DEPTH - 1),
+            ")".repeat(MAX_DEPTH - 1)
+        );
+        let expr = parse(&deepest).unwrap();
+        let mut store = Store::default();
+        store.add_scrape("a", 0.0, "up 1\n").unwrap();
+        check_supported(&expr).unwrap();
+        assert_eq!(selectors(&expr).len(), 1);
+        assert_eq!(lookback(&expr).as_secs(), 0);
+        let QueryValue::Vector(v) = eval(&expr, &store, 10.0).unwrap() else {
+            panic!("not a vector")
+        };
+        assert_eq!(v.len(), 1);
+        let deeper = format!("sum({deepest})");
+        assert!(parse(&deeper).unwrap_err().contains("levels deep"));
+    }
+
+    /// Brackets in strings (escaped quotes in them too) and comments are text, not nesting.
+    #[test]
+    fn brackets_in_strings_and_comments_do_not_nest() {
+        let many = "(".repeat(100);
+        for query in [
+            format!("up{{job=\"{many}\"}}"),
+            format!("up{{job='\\'{many}'}}"),
+            format!("up{{job=~`a`}} # {many}\n+ up"),
+            format!("label_replace(up, \"a\", `{many}`, \"b\", \"c\")"),
+        ] {
+            parse(&query).unwrap_or_else(|e| panic!("{query}: {e}"));
         }
     }
 }

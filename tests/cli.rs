@@ -449,6 +449,50 @@ fn promql_syntax_errors_point_at_the_query() {
     );
 }
 
+/// A `--checks` file's query of 50,000 `up + up` aborted `check` with a stack overflow (exit 134)
+/// when the run walked its tree: a query too deep or too long is a check-file error (exit 2)
+/// naming the file, before anything is sent.
+#[test]
+fn a_query_too_deep_is_a_check_file_error_not_a_crash() {
+    let dir = temp_dir("deep-query");
+    let check = |query: &str| {
+        format!(
+            "id: deep-query\ntitle: t\nsection: s\nseverity: low\nsource: metrics\nquery: '{query}'\nvalidations:\n  - expression: value == 1.0\nremediation: r\ndoc: d\n"
+        )
+    };
+    let file = dir.join("deep-query.yaml");
+    for (query, says) in [
+        (
+            vec!["up"; 3000].join(" + "),
+            "the query nests more than 64 levels deep",
+        ),
+        (
+            format!("{}up{}", "sum(".repeat(100), ")".repeat(100)),
+            "the query nests brackets more than 64 levels deep",
+        ),
+        (
+            format!("up{}", " ".repeat(20_000)),
+            "the query is 20002 bytes long; the most is 16384",
+        ),
+    ] {
+        std::fs::write(&file, check(&query)).unwrap();
+        let out = run(&[
+            "check",
+            "--no-cluster",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--checks",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {}:", file.display())) && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+}
+
 /// Regression (issue 10.1): an empty input, closed stdin or a selector that matches nothing was
 /// exit 0 with "0 fail, 71 no-data". Nothing audited is exit 3, one line, unless --allow-empty.
 #[test]

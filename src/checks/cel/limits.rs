@@ -33,27 +33,10 @@ pub(super) fn bounded_source(source: &str) -> Result<usize, String> {
             source.len()
         ));
     }
-    let (mut level, mut deepest) = (0usize, 0usize);
-    let mut quote: Option<u8> = None;
-    // Bytes, not chars: every delimiter is ASCII, and no byte of a multi-byte character equals
-    // one, so skipping the byte after a backslash skips what skipping its character did.
-    let mut bytes = source.bytes();
-    while let Some(b) = bytes.next() {
-        match (quote, b) {
-            (Some(_), b'\\') => {
-                bytes.next();
-            }
-            (Some(q), b) if b == q => quote = None,
-            (None, b'\'' | b'"') => quote = Some(b),
-            (None, b'(' | b'[' | b'{') => {
-                level += 1;
-                deepest = deepest.max(level);
-            }
-            (None, b')' | b']' | b'}') => level = level.saturating_sub(1),
-            // Text inside a literal, or any other token.
-            _ => {}
-        }
-    }
+    // CEL's quotes; no comment syntax is given: a bracket in a `//` comment over-counts, and a
+    // raw string ending in a backslash under-counts (MAX_SOURCE and the parse stack still bound
+    // the parser).
+    let deepest = crate::nesting::deepest(source, b"'\"", None);
     if deepest > MAX_DEPTH {
         return Err(format!(
             "the expression nests brackets {deepest} deep; the most is {MAX_DEPTH} (split it into several validations)"
