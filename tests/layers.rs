@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. `crate` is src/lib.rs (the root's own items, such as `run_check`).
 const LAYERS: &[(&str, &[&str])] = &[
+    ("bounds on untrusted text, no crate imports", &["nesting"]),
     (
-        "foundation: no crate imports",
+        "foundation: no crate imports but the bounds",
         &["activity", "input", "redact", "seed", "promql", "parallel"],
     ),
     ("diagnostics for input errors", &["diag"]),
