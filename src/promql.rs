@@ -893,8 +893,10 @@ fn aggregate(a: &AggregateExpr, store: &Store, t: f64) -> Result<QueryValue, Eva
             let r = match op {
                 "sum" => vals.iter().sum(),
                 "avg" => vals.iter().sum::<f64>() / vals.len() as f64,
-                "min" => vals.iter().copied().fold(f64::INFINITY, f64::min),
-                "max" => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                // As Prometheus: a NaN gives way to any number, and only NaNs give NaN (folded
+                // from an infinity, all NaNs gave -Inf to `max`, which `max(x) < 0.8` passed).
+                "min" => vals.iter().copied().reduce(f64::min).unwrap_or(f64::NAN),
+                "max" => vals.iter().copied().reduce(f64::max).unwrap_or(f64::NAN),
                 _ => vals.len() as f64,
             };
             (l, r)
@@ -1220,6 +1222,24 @@ mod tests {
             eval(&parse(q).unwrap(), &s, 1010.0).unwrap(),
             QueryValue::Vector(vec![])
         );
+    }
+
+    /// Prometheus' `max` and `min` of NaNs are NaN (which a check reads as no value), and a NaN
+    /// beside a number gives way to it.
+    #[test]
+    fn max_and_min_of_nans_are_nan_as_in_prometheus() {
+        let mut s = Store::default();
+        s.add_scrape(
+            "a",
+            0.0,
+            "g{a=\"1\"} NaN\ng{a=\"2\"} NaN\nh{a=\"1\"} NaN\nh{a=\"2\"} 3\n",
+        )
+        .unwrap();
+        for q in ["max(g)", "min(g)"] {
+            assert!(scalar_of(q, &s, 10.0).unwrap().is_nan(), "{q}");
+        }
+        assert_eq!(scalar_of("max(h)", &s, 10.0), Some(3.0));
+        assert_eq!(scalar_of("min(h)", &s, 10.0), Some(3.0));
     }
 
     #[test]
