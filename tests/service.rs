@@ -728,11 +728,18 @@ fn fixed_http_server(content_type: &'static str, body: &'static str) -> String {
 }
 
 /// Regression (issue 10.3): a Prometheus answering `"status":"success"` with no or a malformed
-/// `result` made no-alerts-firing pass. An answer that does not match the API's schema is error.
+/// `result` made no-alerts-firing pass. An answer that does not match the API's schema is error,
+/// as is one with `warnings` (a querier's partial answer: "none firing" from the stores that
+/// answered).
 #[test]
 fn a_prometheus_answer_outside_the_api_schema_is_an_error() {
     let _serial = serial();
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "application/json",
+            r#"{"status":"success","warnings":["store 10.0.0.7:10901 unavailable"],"data":{"resultType":"vector","result":[]}}"#,
+            "answered with warnings, so the result may be partial: store 10.0.0.7:10901 unavailable",
+        ),
         (
             "application/json",
             r#"{"status":"success","data":{"resultType":"vector"}}"#,

@@ -186,6 +186,11 @@ mod prom_api {
     enum Answer<D> {
         Success {
             data: D,
+            /// What Prometheus (or a Thanos or Mimir querier: a store that did not answer, a
+            /// partial response) says is wrong with `data`. Prometheus 3's `infos` (a counter
+            /// without `_total`) are not read: they qualify nothing.
+            #[serde(default)]
+            warnings: Vec<String>,
         },
         Error {
             #[serde(rename = "errorType", default)]
@@ -274,7 +279,13 @@ mod prom_api {
             }
         })?;
         match answer {
-            Answer::Success { data } => Ok(data),
+            Answer::Success { data, warnings } if warnings.is_empty() => Ok(data),
+            // A partial answer decides nothing: an alert query that missed the store holding
+            // the firing alert answers "none firing".
+            Answer::Success { warnings, .. } => Err(format!(
+                "answered with warnings, so the result may be partial: {}",
+                warnings.join("; ")
+            )),
             Answer::Error { error_type, error } => Err(format!(
                 "rejected the query (HTTP {}, {error_type}): {error}",
                 resp.status
