@@ -493,6 +493,56 @@ fn a_query_too_deep_is_a_check_file_error_not_a_crash() {
     }
 }
 
+/// An Ingress in the `v1beta1` shape (`serviceName`, `spec.backend`), which the kinds table
+/// matches, routed to nothing: the Ingress checks skipped it ("routes to no MLSDM workload"), and
+/// one without TLS passed the release.
+#[test]
+fn a_v1beta1_ingress_is_read_as_routing_to_its_services() {
+    let dir = temp_dir("v1beta1-ingress");
+    for entry in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = text
+            .split("\n---\n")
+            .filter(|doc| !doc.contains("\nkind: Ingress\n"))
+            .collect();
+        std::fs::write(dir.join(path.file_name().unwrap()), kept.join("\n---\n")).unwrap();
+    }
+    for (file, backend) in [
+        (
+            "90-ingress-rule.yaml",
+            "  rules:\n    - host: mlsdm.example.com\n      http:\n        paths:\n          - path: /\n            backend:\n              serviceName: mlsdm-api\n              servicePort: 8000\n",
+        ),
+        (
+            "90-ingress-default.yaml",
+            "  backend:\n    serviceName: mlsdm-api\n    servicePort: 8000\n",
+        ),
+    ] {
+        let ingress = format!(
+            "apiVersion: networking.k8s.io/v1beta1\nkind: Ingress\nmetadata:\n  name: mlsdm-api\n  namespace: mlsdm-production\nspec:\n{backend}"
+        );
+        std::fs::write(dir.join(file), ingress).unwrap();
+        let out = run(&[
+            "check",
+            "--manifests",
+            dir.to_str().unwrap(),
+            "--only",
+            "ingress-tls,ingress-backend-exists",
+            "--format",
+            "json",
+        ]);
+        let report = json(&out);
+        assert_eq!(statuses(&report, "ingress-tls"), ["fail"], "{file}");
+        assert_eq!(
+            statuses(&report, "ingress-backend-exists"),
+            ["pass"],
+            "{file}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        std::fs::remove_file(dir.join(file)).unwrap();
+    }
+}
+
 /// Regression (issue 10.1): an empty input, closed stdin or a selector that matches nothing was
 /// exit 0 with "0 fail, 71 no-data". Nothing audited is exit 3, one line, unless --allow-empty.
 #[test]

@@ -21,33 +21,34 @@ pub fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
     }
 }
 
-/// Backend service names of an Ingress (default backend and every rule path).
+/// Backend service names of an Ingress (default backend and every rule path), in either shape
+/// a manifest may be written in: `networking.k8s.io/v1`'s `service.name` (and `defaultBackend`),
+/// or the `v1beta1` APIs' `serviceName` (and `backend`), which the kinds table still matches. Read
+/// in one shape only, a v1beta1 Ingress routed nowhere, and every Ingress check skipped it.
 pub fn ingress_backends(ing: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(n) = ing
-        .at("/spec/defaultBackend/service/name")
-        .and_then(Value::as_str)
-    {
-        out.push(n.to_string());
-    }
-    for rule in ing
+    let service = |backend: &Value| {
+        backend
+            .at("/service/name")
+            .or_else(|| backend.get("serviceName"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let default = ing
+        .at("/spec/defaultBackend")
+        .or_else(|| ing.at("/spec/backend"));
+    let paths = ing
         .at("/spec/rules")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        for path in rule
-            .at("/http/paths")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(n) = path.at("/backend/service/name").and_then(Value::as_str) {
-                out.push(n.to_string());
-            }
-        }
-    }
-    out
+        .filter_map(|rule| rule.at("/http/paths").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|path| path.get("backend"));
+    default
+        .into_iter()
+        .chain(paths)
+        .filter_map(service)
+        .collect()
 }
 
 /// A reference from a pod spec to a ConfigMap or Secret.
