@@ -543,6 +543,50 @@ fn a_v1beta1_ingress_is_read_as_routing_to_its_services() {
     }
 }
 
+/// A workload whose pod spec names no pull secret pulls with its ServiceAccount's (the admission
+/// controller copies them into its pods): a missing one fails the release as a pod spec's does.
+/// Read from the pod spec alone, it passed.
+#[test]
+fn a_service_accounts_missing_pull_secret_fails() {
+    let dir = temp_dir("sa-pull-secret");
+    let secret_doc =
+        |doc: &str| doc.contains("kind: Secret\n") && doc.contains("name: registry-credentials\n");
+    for missing in [false, true] {
+        for entry in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("      imagePullSecrets:\n        - name: registry-credentials\n", "")
+                .replace(
+                    "  name: mlsdm-api\n  namespace: mlsdm-production\nautomountServiceAccountToken: false\n",
+                    "  name: mlsdm-api\n  namespace: mlsdm-production\nautomountServiceAccountToken: false\nimagePullSecrets:\n  - name: registry-credentials\n",
+                );
+            let kept: Vec<&str> = text
+                .split("\n---\n")
+                .filter(|doc| !(missing && secret_doc(doc)))
+                .collect();
+            std::fs::write(dir.join(path.file_name().unwrap()), kept.join("\n---\n")).unwrap();
+        }
+        let out = run(&[
+            "check",
+            "--manifests",
+            dir.to_str().unwrap(),
+            "--only",
+            "image-pull-secrets-resolvable",
+            "--format",
+            "json",
+        ]);
+        let report = json(&out);
+        let want = if missing { "fail" } else { "pass" };
+        assert_eq!(
+            statuses(&report, "image-pull-secrets-resolvable"),
+            [want],
+            "{}",
+            transcript(&out)
+        );
+    }
+}
+
 /// Regression (issue 10.1): an empty input, closed stdin or a selector that matches nothing was
 /// exit 0 with "0 fail, 71 no-data". Nothing audited is exit 3, one line, unless --allow-empty.
 #[test]

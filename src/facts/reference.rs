@@ -5,7 +5,9 @@
 use super::Facts;
 use super::values::json_to_cel;
 use crate::k8s::At as _;
-use crate::k8s::refs::{ingress_backends, monitor_watches, pod_references};
+use crate::k8s::refs::{
+    ingress_backends, monitor_watches, pod_references, pull_secret_names, service_account_name,
+};
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::objects::Value as CelValue;
 use serde_json::{Value, json};
@@ -165,20 +167,13 @@ impl Facts {
             let services = self.naive_services_for(obj);
             let service_labels: Vec<Value> = services.iter().map(|s| s.labels()).collect();
             let (cms, secrets, missing) = self.naive_references(obj);
-            let mut pull_missing = Vec::new();
-            for s in obj
-                .pod_spec()
-                .and_then(|p| p.get("imagePullSecrets"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(name) = s.get("name").and_then(Value::as_str)
-                    && self.naive_find("Secret", ns, name).is_none()
-                {
-                    pull_missing.push(json!(name));
-                }
-            }
+            let service_account =
+                self.naive_find("ServiceAccount", ns, service_account_name(obj.pod_spec()));
+            let pull_missing: Vec<&str> =
+                pull_secret_names(obj.pod_spec(), service_account.map(|sa| &sa.json))
+                    .into_iter()
+                    .filter(|name| self.naive_find("Secret", ns, name).is_none())
+                    .collect();
             map(vec![
                 ("services", list(services.clone())),
                 (
@@ -228,17 +223,7 @@ impl Facts {
                     "namespace",
                     one(ns.and_then(|n| self.naive_find("Namespace", None, n))),
                 ),
-                (
-                    "serviceAccount",
-                    one(self.naive_find(
-                        "ServiceAccount",
-                        ns,
-                        obj.pod_spec()
-                            .and_then(|p| p.get("serviceAccountName"))
-                            .and_then(Value::as_str)
-                            .unwrap_or("default"),
-                    )),
-                ),
+                ("serviceAccount", one(service_account)),
                 (
                     "roleBindings",
                     list(self.same_ns(ns, "RoleBinding").collect()),

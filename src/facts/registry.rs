@@ -136,8 +136,8 @@ pub const RELATIONS: &[Relation] = &[
     rel(
         "missingImagePullSecrets",
         Workload,
-        &["Secret"],
-        "imagePullSecrets that do not exist",
+        &["Secret", "ServiceAccount"],
+        "imagePullSecrets that do not exist: the pod spec's, or when it names none its ServiceAccount's",
     ),
     rel(
         "namespace",

@@ -10,7 +10,9 @@ use super::Facts;
 use super::index::{LabelIndex, Selecting, SelectorIndex, required_label};
 use super::values::{SharedVal, json_to_val};
 use crate::k8s::At as _;
-use crate::k8s::refs::{ingress_backends, monitor_watches, pod_references};
+use crate::k8s::refs::{
+    ingress_backends, monitor_watches, pod_references, pull_secret_names, service_account_name,
+};
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::common::value::Val;
 use serde_json::{Value, json};
@@ -505,20 +507,13 @@ impl Facts {
             let services = self.services_for(obj);
             let service_labels: Vec<Value> = services.iter().map(|s| s.labels()).collect();
             let (cms, secrets, missing) = self.references(obj);
-            let mut pull_missing = Vec::new();
-            for s in obj
-                .pod_spec()
-                .and_then(|p| p.get("imagePullSecrets"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(name) = s.get("name").and_then(Value::as_str)
-                    && self.find("Secret", ns, name).is_none()
-                {
-                    pull_missing.push(json!(name));
-                }
-            }
+            let service_account =
+                self.find("ServiceAccount", ns, service_account_name(obj.pod_spec()));
+            let pull_missing: Vec<&str> =
+                pull_secret_names(obj.pod_spec(), service_account.map(|sa| &sa.json))
+                    .into_iter()
+                    .filter(|name| self.find("Secret", ns, name).is_none())
+                    .collect();
             map(vec![
                 ("services", list(services.clone())),
                 (
@@ -563,17 +558,7 @@ impl Facts {
                     "namespace",
                     one(ns.and_then(|n| self.find("Namespace", None, n))),
                 ),
-                (
-                    "serviceAccount",
-                    one(self.find(
-                        "ServiceAccount",
-                        ns,
-                        obj.pod_spec()
-                            .and_then(|p| p.get("serviceAccountName"))
-                            .and_then(Value::as_str)
-                            .unwrap_or("default"),
-                    )),
-                ),
+                ("serviceAccount", one(service_account)),
                 (
                     "roleBindings",
                     Box::new(self.namespace_list(ns, &["RoleBinding"])),

@@ -51,6 +51,38 @@ pub fn ingress_backends(ing: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The names of the image pull secrets a workload's pods use: its pod spec's, or, when that
+/// names none, its ServiceAccount's (`service_account`: that object's JSON), which the
+/// ServiceAccount admission controller copies into such pods, and only into those. Read from the
+/// pod spec alone, a release whose only pull secret comes from its ServiceAccount, and is
+/// missing, passed.
+pub fn pull_secret_names<'a>(
+    pod_spec: Option<&'a Value>,
+    service_account: Option<&'a Value>,
+) -> Vec<&'a str> {
+    let names = |list: Option<&'a Value>| -> Vec<&'a str> {
+        list.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("name").and_then(Value::as_str))
+            .collect()
+    };
+    let own = names(pod_spec.and_then(|p| p.get("imagePullSecrets")));
+    if own.is_empty() {
+        names(service_account.and_then(|sa| sa.get("imagePullSecrets")))
+    } else {
+        own
+    }
+}
+
+/// The name of the ServiceAccount a workload's pods run as.
+pub fn service_account_name(pod_spec: Option<&Value>) -> &str {
+    pod_spec
+        .and_then(|p| p.get("serviceAccountName"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+}
+
 /// A reference from a pod spec to a ConfigMap or Secret.
 #[derive(Debug, Clone)]
 pub struct PodRef {
