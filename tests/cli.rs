@@ -1549,6 +1549,78 @@ fn an_unresolved_env_from_is_undecided_never_a_pass() {
     );
 }
 
+/// Review finding: DISABLE_RATE_LIMIT whose value the audit cannot read (from a Secret by
+/// valueFrom, or possibly from an envFrom source it cannot see) passed rate-limit-configured.
+/// Undecided is an error with the reason; a value it can read decides.
+#[test]
+fn a_rate_limit_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
+    let dir = temp_dir("rate-limit-switch");
+    let file = dir.join("deployment.yaml");
+    let base =
+        std::fs::read_to_string(root().join("tests/data/envfrom-unresolved/deployment.yaml"))
+            .unwrap()
+            .replace(
+                "        envFrom:\n        - secretRef: {name: mlsdm-extra-env}\n",
+                "",
+            );
+    assert!(!base.contains("envFrom"), "the fixture changed: {base}");
+    let with_env = |entry: &str| {
+        base.replace(
+            "        env:\n",
+            &format!("        env:\n        - {entry}\n"),
+        )
+    };
+    let cases = [
+        (
+            std::fs::read_to_string(root().join("tests/data/envfrom-unresolved/deployment.yaml"))
+                .unwrap(),
+            "error",
+            "envFrom Secret mlsdm-extra-env is not among the audited objects, which may set DISABLE_RATE_LIMIT",
+        ),
+        (
+            with_env("{name: DISABLE_RATE_LIMIT, valueFrom: {secretKeyRef: {name: s, key: k}}}"),
+            "error",
+            "DISABLE_RATE_LIMIT comes from secretKeyRef, whose value the audit cannot read",
+        ),
+        (
+            with_env("{name: DISABLE_RATE_LIMIT, value: \"true\"}"),
+            "fail",
+            "DISABLE_RATE_LIMIT turns MLSDM's rate limiter off",
+        ),
+        (
+            with_env("{name: DISABLE_RATE_LIMIT, value: \"0\"}"),
+            "pass",
+            "",
+        ),
+        (base.clone(), "pass", ""),
+    ];
+    for (manifest, want, says) in cases {
+        std::fs::write(&file, &manifest).unwrap();
+        let out = run(&[
+            "check",
+            "-f",
+            file.to_str().unwrap(),
+            "--only",
+            "rate-limit-configured",
+            "--format",
+            "json",
+        ]);
+        let report = json(&out);
+        let result = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "rate-limit-configured")
+            .unwrap()
+            .clone();
+        assert_eq!(result["status"], want, "{manifest}\n{result}");
+        assert!(
+            result["message"].as_str().unwrap().contains(says),
+            "{result}"
+        );
+    }
+}
+
 /// Review finding: in a namespace-less tree (a kustomize base) a ServiceMonitor was never
 /// evaluated ("none of the namespaces it watches is audited"), so a dangling selector passed by.
 #[test]
