@@ -55,8 +55,23 @@ pub struct Store {
 }
 
 impl Store {
-    /// Adds one scrape of Prometheus text exposition from `instance` at time `t`.
+    /// Adds one scrape of Prometheus text exposition from `instance` at time `t`. A page with
+    /// a line that is neither a sample, a comment nor blank is refused whole, as Prometheus
+    /// fails such a scrape: prometheus-parse skips what it cannot read, so an HTML page (a
+    /// login page, a proxy's error) answered with 200 read as a target with no series, and its
+    /// checks as no-data instead of an error.
     pub fn add_scrape(&mut self, instance: &str, t: f64, text: &str) -> Result<(), String> {
+        if let Some((n, line)) = text
+            .lines()
+            .enumerate()
+            .find(|(_, line)| !is_exposition_line(line))
+        {
+            let shown: String = line.trim().chars().take(60).collect();
+            return Err(format!(
+                "line {}: {shown:?} is not a sample, a comment or blank (as prometheus-parse reads them)",
+                n + 1
+            ));
+        }
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
             .map_err(|e| e.to_string())?;
         for name in scrape.docs.keys() {
@@ -172,6 +187,24 @@ impl std::fmt::Display for EvalError {
                 f,
                 "{what} is not supported without a Prometheus server (give --prometheus)"
             ),
+        }
+    }
+}
+
+/// Whether prometheus-parse reads a line of a text exposition page: blank, a comment (`# HELP`,
+/// `# TYPE` or any other), or a sample whose value is a number (`NaN` and `+Inf` too). Its
+/// parser skips any other line without a word, including some valid ones (a recording rule's
+/// `name:with:colons`, `name{}`, a `}` inside a label value); refusing the page is what keeps a
+/// skipped line from being a series that silently was not there.
+fn is_exposition_line(line: &str) -> bool {
+    use prometheus_parse::LineInfo;
+    match LineInfo::parse(line) {
+        LineInfo::Empty | LineInfo::Doc { .. } | LineInfo::Type { .. } => true,
+        LineInfo::Ignored => line.trim_start().starts_with('#'),
+        // As prometheus-parse reads the value (it skips the line when this fails).
+        LineInfo::Sample { value, .. } => {
+            let value = value.to_ascii_lowercase();
+            value == "nan" || value.parse::<f64>().is_ok()
         }
     }
 }
@@ -1222,6 +1255,34 @@ mod tests {
             eval(&parse(q).unwrap(), &s, 1010.0).unwrap(),
             QueryValue::Vector(vec![])
         );
+    }
+
+    /// A page with a line that is not exposition text is refused, naming the line; every shape
+    /// a page of real exporters uses is read.
+    #[test]
+    fn a_page_that_is_not_exposition_text_is_refused() {
+        let mut s = Store::default();
+        for (page, line) in [
+            ("<html><body>Sign in</body></html>\n", 1),
+            ("# TYPE up gauge\nup 1\nup{a=\"b\"}\n", 3),
+            ("up one\n", 1),
+            ("{a=\"b\"} 1\n", 1),
+        ] {
+            let e = s.add_scrape("a", 0.0, page).unwrap_err();
+            assert!(e.starts_with(&format!("line {line}: ")), "{page:?}: {e}");
+        }
+        let good = "# HELP up Whether up.\n# TYPE up gauge\nup 1\n\nup{a=\"b\",le=\"+Inf\"} NaN 1700000000000\n  up{c=\"d\"} -Inf\nup_total 2.5e-3\n# EOF\n";
+        s.add_scrape("a", 0.0, good).unwrap();
+        assert_eq!(s.series.len(), 4);
+        // Valid exposition prometheus-parse does not read is refused, not dropped.
+        for page in ["up:rate_5m 1\n", "up{} 1\n", "up{a=\"x}y\"} 1\n"] {
+            assert!(
+                s.add_scrape("a", 0.0, page)
+                    .unwrap_err()
+                    .starts_with("line 1: "),
+                "{page:?}"
+            );
+        }
     }
 
     /// Prometheus' `max` and `min` of NaNs are NaN (which a check reads as no value), and a NaN

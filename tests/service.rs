@@ -727,6 +727,37 @@ fn fixed_http_server(content_type: &'static str, body: &'static str) -> String {
     url
 }
 
+/// Review finding: a second `--endpoint` answering `/health/metrics` with 200 and an HTML page (a
+/// login page, a proxy's error) counted as scraped, with no series: the metrics checks passed on
+/// the first endpoint's data while the report said both were scraped. A page that is not
+/// exposition text is a failed scrape, named by its line.
+#[test]
+fn a_metrics_page_that_is_not_exposition_text_is_a_failed_scrape() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let html = fixed_http_server("text/html", "<html><body>Sign in</body></html>");
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--endpoint",
+        &html,
+        "--only",
+        "metrics-being-collected",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "metrics-being-collected");
+    assert_eq!(st, "error", "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "{html}/health/metrics: not Prometheus text: line 1: \"<html><body>Sign in</body></html>\" is not a sample"
+        )),
+        "{msg}"
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
 /// Regression (issue 10.3): a Prometheus answering `"status":"success"` with no or a malformed
 /// `result` made no-alerts-firing pass. An answer that does not match the API's schema is error,
 /// as is one with `warnings` (a querier's partial answer: "none firing" from the stores that
