@@ -386,6 +386,32 @@ fn forbidden_kind_is_an_error_with_the_rbac_hint() {
     assert_eq!(results(&r, "replicas-min-3")[0].0, "pass");
 }
 
+/// Review finding: an Ingress's workloads are found through its Services; with Services
+/// forbidden, the Ingress checks said it "routes to no MLSDM workload" and skipped it instead of
+/// being errors, since the relation declared it read workloads only.
+#[test]
+fn a_relation_through_a_forbidden_kind_is_an_error_not_a_skip() {
+    let mut config = ApiConfig::new(healthy());
+    config.tokens.insert(
+        "restricted-token".into(),
+        Role::Restricted(vec!["services".into()]),
+    );
+    let c = cluster(config);
+    let out = c.audit(Some("restricted-token"), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let r = report(&out);
+    for id in ["ingress-tls", "ingress-https-redirect"] {
+        let res = results(&r, id);
+        assert_eq!(res.len(), 1, "{id}");
+        assert_eq!(res[0].0, "error", "{id}: {:?}", res[0]);
+        assert!(
+            res[0].2.contains("forbidden (403) listing services"),
+            "{}",
+            res[0].2
+        );
+    }
+}
+
 #[test]
 fn older_servers_are_served_through_version_fallback_and_legacy_discovery() {
     let mut objs = healthy();

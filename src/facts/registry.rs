@@ -32,6 +32,17 @@ pub struct Relation {
 
 const WORKLOADS: &[&str] = crate::k8s::WORKLOAD_KINDS;
 
+/// `workloads` of an Ingress or a ServiceMonitor are found through the Services they route to or
+/// select: a live audit that cannot list Services cannot say an Ingress routes to no MLSDM
+/// workload (it said so, and the Ingress checks skipped it instead of being errors).
+const WORKLOADS_THROUGH_SERVICES: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Rollout",
+    "Service",
+];
+
 const fn rel(
     name: &'static str,
     holder: Holder,
@@ -185,8 +196,8 @@ pub const RELATIONS: &[Relation] = &[
     rel(
         "workloads",
         Other,
-        WORKLOADS,
-        "the in-scope workloads this object applies to",
+        WORKLOADS_THROUGH_SERVICES,
+        "the in-scope workloads this object applies to (an Ingress's and a ServiceMonitor's through their Services)",
     ),
     rel(
         "monitoredServices",
@@ -225,4 +236,15 @@ pub fn relations_of(kind: &str) -> impl Iterator<Item = &'static Relation> {
         Other
     };
     RELATIONS.iter().filter(move |r| r.holder == holder)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The list spelled out for `workloads` stays the workload kinds plus Service.
+    #[test]
+    fn workloads_through_services_are_the_workload_kinds_and_service() {
+        let (service, kinds) = super::WORKLOADS_THROUGH_SERVICES.split_last().unwrap();
+        assert_eq!(kinds, super::WORKLOADS);
+        assert_eq!(*service, "Service");
+    }
 }
