@@ -1621,6 +1621,67 @@ fn a_rate_limit_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
     }
 }
 
+/// Review findings: a PDB's `minAvailable` as a percentage was not judged (`"100%"` passed
+/// pdb-allows-rollout), and a config without `dimension` skipped the memory-fit rule of
+/// mlsdm-config-capacity although MLSDM then runs with 384.
+#[test]
+fn percentages_and_default_dimensions_are_judged() {
+    let dir = temp_dir("percent-dimension");
+    let cases = [
+        (
+            "  minAvailable: 2\n",
+            "  minAvailable: \"100%\"\n",
+            "pdb-allows-rollout",
+            "fail",
+        ),
+        (
+            "  minAvailable: 2\n",
+            "  minAvailable: \"67%\"\n",
+            "pdb-allows-rollout",
+            "fail",
+        ),
+        (
+            "  minAvailable: 2\n",
+            "  minAvailable: \"50%\"\n",
+            "pdb-allows-rollout",
+            "pass",
+        ),
+        ("    dimension: 384\n", "", "mlsdm-config-capacity", "pass"),
+        (
+            "    dimension: 384\n",
+            "",
+            "mlsdm-config-capacity",
+            // With capacity 1,000,000 below: 1.5 GB of vectors against a 2Gi limit.
+            "fail",
+        ),
+    ];
+    for (i, (from, to, id, want)) in cases.into_iter().enumerate() {
+        for entry in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
+            let path = entry.unwrap().path();
+            let mut text = std::fs::read_to_string(&path).unwrap().replace(from, to);
+            if i == 4 {
+                text = text.replace("      capacity: 20000\n", "      capacity: 1000000\n");
+            }
+            std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+        }
+        let out = run(&[
+            "check",
+            "--manifests",
+            dir.to_str().unwrap(),
+            "--only",
+            id,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(
+            statuses(&json(&out), id),
+            [want],
+            "{to:?}: {}",
+            transcript(&out)
+        );
+    }
+}
+
 /// Review finding: in a namespace-less tree (a kustomize base) a ServiceMonitor was never
 /// evaluated ("none of the namespaces it watches is audited"), so a dangling selector passed by.
 #[test]
