@@ -1549,59 +1549,56 @@ fn an_unresolved_env_from_is_undecided_never_a_pass() {
     );
 }
 
-/// Review finding: DISABLE_RATE_LIMIT whose value the audit cannot read (from a Secret by
-/// valueFrom, or possibly from an envFrom source it cannot see) passed rate-limit-configured.
-/// Undecided is an error with the reason; a value it can read decides.
+/// Review finding: a switch whose value the audit cannot read (from a Secret by valueFrom, or
+/// possibly from an envFrom source it cannot see) passed: DISABLE_RATE_LIMIT, OTEL_SDK_DISABLED,
+/// LLM_BACKEND. Undecided is an error with the reason; a value it can read decides.
 #[test]
-fn a_rate_limit_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
-    let dir = temp_dir("rate-limit-switch");
+fn a_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
+    let dir = temp_dir("env-switch");
     let file = dir.join("deployment.yaml");
-    let base =
+    let unresolved =
         std::fs::read_to_string(root().join("tests/data/envfrom-unresolved/deployment.yaml"))
-            .unwrap()
-            .replace(
-                "        envFrom:\n        - secretRef: {name: mlsdm-extra-env}\n",
-                "",
-            );
+            .unwrap();
+    let base = unresolved.replace(
+        "        envFrom:\n        - secretRef: {name: mlsdm-extra-env}\n",
+        "",
+    );
     assert!(!base.contains("envFrom"), "the fixture changed: {base}");
-    let with_env = |entry: &str| {
+    let with_env = |entries: &[&str]| {
+        let lines: Vec<String> = entries.iter().map(|e| format!("        - {e}\n")).collect();
         base.replace(
             "        env:\n",
-            &format!("        env:\n        - {entry}\n"),
+            &format!("        env:\n{}", lines.concat()),
         )
     };
+    let secret =
+        |name: &str| format!("{{name: {name}, valueFrom: {{secretKeyRef: {{name: s, key: k}}}}}}");
+    let otel = "{name: OTEL_EXPORTER_TYPE, value: otlp}";
+    let unread = ", whose value the audit cannot read";
     let cases = [
-        (
-            std::fs::read_to_string(root().join("tests/data/envfrom-unresolved/deployment.yaml"))
-                .unwrap(),
-            "error",
-            "envFrom Secret mlsdm-extra-env is not among the audited objects, which may set DISABLE_RATE_LIMIT",
-        ),
-        (
-            with_env("{name: DISABLE_RATE_LIMIT, valueFrom: {secretKeyRef: {name: s, key: k}}}"),
-            "error",
-            "DISABLE_RATE_LIMIT comes from secretKeyRef, whose value the audit cannot read",
-        ),
-        (
-            with_env("{name: DISABLE_RATE_LIMIT, value: \"true\"}"),
-            "fail",
-            "DISABLE_RATE_LIMIT turns MLSDM's rate limiter off",
-        ),
-        (
-            with_env("{name: DISABLE_RATE_LIMIT, value: \"0\"}"),
-            "pass",
-            "",
-        ),
-        (base.clone(), "pass", ""),
+        ("rate-limit-configured", unresolved.clone(), "error", "envFrom Secret mlsdm-extra-env is not among the audited objects, which may set DISABLE_RATE_LIMIT".to_string()),
+        ("rate-limit-configured", with_env(&[&secret("DISABLE_RATE_LIMIT")]), "error", format!("DISABLE_RATE_LIMIT comes from secretKeyRef{unread}")),
+        ("rate-limit-configured", with_env(&["{name: DISABLE_RATE_LIMIT, value: \"true\"}"]), "fail", "DISABLE_RATE_LIMIT turns MLSDM's rate limiter off".to_string()),
+        ("rate-limit-configured", with_env(&["{name: DISABLE_RATE_LIMIT, value: \"0\"}"]), "pass", String::new()),
+        ("rate-limit-configured", base.clone(), "pass", String::new()),
+        ("tracing-configured", unresolved.replace("        env:\n", &format!("        env:\n        - {otel}\n")), "error", "which may set OTEL_SDK_DISABLED".to_string()),
+        ("tracing-configured", with_env(&[otel, &secret("OTEL_SDK_DISABLED")]), "error", format!("OTEL_SDK_DISABLED comes from secretKeyRef{unread}")),
+        ("tracing-configured", with_env(&[otel, "{name: OTEL_SDK_DISABLED, value: \"true\"}"]), "fail", "OTEL_SDK_DISABLED=true".to_string()),
+        ("tracing-configured", with_env(&[otel]), "pass", String::new()),
+        ("llm-backend-set", base.replace("{name: LLM_BACKEND, value: local_stub}", &secret("LLM_BACKEND")), "error", format!("LLM_BACKEND comes from secretKeyRef{unread}")),
+        ("llm-backend-set", base.replace("value: local_stub", "value: gpt"), "fail", "LLM_BACKEND is gpt".to_string()),
+        ("llm-backend-set", base.clone(), "pass", String::new()),
     ];
-    for (manifest, want, says) in cases {
+    for (id, manifest, want, says) in cases {
         std::fs::write(&file, &manifest).unwrap();
         let out = run(&[
             "check",
             "-f",
             file.to_str().unwrap(),
             "--only",
-            "rate-limit-configured",
+            id,
+            "--require",
+            "tracing",
             "--format",
             "json",
         ]);
@@ -1610,13 +1607,13 @@ fn a_rate_limit_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["id"] == "rate-limit-configured")
+            .find(|r| r["id"] == id)
             .unwrap()
             .clone();
-        assert_eq!(result["status"], want, "{manifest}\n{result}");
+        assert_eq!(result["status"], want, "{id}: {manifest}\n{result}");
         assert!(
-            result["message"].as_str().unwrap().contains(says),
-            "{result}"
+            result["message"].as_str().unwrap().contains(&says),
+            "{id}: {result}"
         );
     }
 }
