@@ -298,7 +298,7 @@ pub struct CheckArgs {
     /// The last approved JSON report: mark each result new, fixed or unchanged.
     #[arg(long, value_name = "REPORT.json")]
     pub baseline: Option<PathBuf>,
-    /// Gate only on failures that are new against --baseline.
+    /// Gate only on failures that are new against --baseline (errors always gate).
     #[arg(long, requires = "baseline")]
     pub fail_on_new: bool,
     /// Accept a run in which no object, or no MLSDM workload, was audited (exit 0 instead of 3).

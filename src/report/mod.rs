@@ -670,27 +670,28 @@ impl Report {
             .find(|n| n.kind == NoteKind::WatchUndecided)
     }
 
-    /// The CI gate: 1 if a failure at or above `fail_on`, else 3 if an error at or above it (or
-    /// the watch that wrote it could not decide), else 0.
+    /// Whether `r` counts for the gate: at or above `fail_on`, and, with `--fail-on-new`, a
+    /// failure only when it is new against the baseline. An error always counts: nothing was
+    /// decided, so it cannot be known debt (with the baseline narrowing errors too, a check that
+    /// a forbidden list or a broken expression turned into an error exited 0).
+    pub fn gates(&self, r: &CheckResult) -> bool {
+        r.severity >= self.target.fail_on
+            && (r.status != Status::Fail
+                || !self.target.fail_on_new
+                || r.change == Some(Change::New))
+    }
+
+    /// The CI gate: 1 if a failure at or above `fail_on` (new, with `--fail-on-new`), else 3 if
+    /// an error at or above it (or the watch that wrote it could not decide), else 0.
     pub fn exit_code(&self) -> i32 {
-        let at_or_above = |r: &&CheckResult| {
-            r.severity >= self.target.fail_on
-                && (!self.target.fail_on_new || r.change == Some(Change::New))
+        let gated = |status: Status| {
+            self.results
+                .iter()
+                .any(|r| r.status == status && self.gates(r))
         };
-        if self
-            .results
-            .iter()
-            .filter(at_or_above)
-            .any(|r| r.status == Status::Fail)
-        {
+        if gated(Status::Fail) {
             1
-        } else if self
-            .results
-            .iter()
-            .filter(at_or_above)
-            .any(|r| r.status == Status::Error)
-            || self.watch_undecided().is_some()
-        {
+        } else if gated(Status::Error) || self.watch_undecided().is_some() {
             3
         } else {
             0
@@ -829,11 +830,7 @@ pub fn verdict(report: &Report) -> String {
         report
             .results
             .iter()
-            .filter(|r| {
-                r.status == st
-                    && r.severity >= at
-                    && (!report.target.fail_on_new || r.change == Some(Change::New))
-            })
+            .filter(|r| r.status == st && report.gates(r))
             .count()
     };
     let scope = if report.target.fail_on_new {
@@ -852,7 +849,7 @@ pub fn verdict(report: &Report) -> String {
             format!("ERROR: the watch could not decide: {}", n.message)
         }
         3 => format!(
-            "ERROR: {} check(s) at or above {at} could not be evaluated{scope}",
+            "ERROR: {} check(s) at or above {at} could not be evaluated",
             gated(Status::Error)
         ),
         _ => {

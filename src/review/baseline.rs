@@ -4,8 +4,16 @@
 use crate::report::{Change, CheckResult, Report, Status};
 use std::collections::HashSet;
 
-fn key(r: &CheckResult) -> (String, Option<String>) {
-    (r.id.to_string(), r.object.as_ref().map(ToString::to_string))
+/// What a result is about: its check, object, endpoint and cluster. Without the endpoint, a
+/// service check failing on one `--endpoint` in the baseline hid the same check newly failing on
+/// another (service results have no object).
+fn key(r: &CheckResult) -> (String, Option<String>, Option<String>, Option<String>) {
+    (
+        r.id.to_string(),
+        r.object.as_ref().map(ToString::to_string),
+        r.endpoint.clone(),
+        r.cluster.clone(),
+    )
 }
 
 /// Marks every result new, fixed or unchanged against `baseline`.
@@ -17,12 +25,53 @@ pub fn mark(results: &mut [CheckResult], baseline: &Report) {
         .map(key)
         .collect();
     for r in results.iter_mut() {
-        let failing_now = r.status == Status::Fail;
         let failed_before = failing_before.contains(&key(r));
-        r.change = Some(match (failing_now, failed_before) {
-            (true, false) => Change::New,
-            (false, true) => Change::Fixed,
+        r.change = Some(match (r.status, failed_before) {
+            (Status::Fail, false) => Change::New,
+            // Fixed is a pass: an error or no-data where the baseline failed decided nothing.
+            (Status::Pass, true) => Change::Fixed,
             _ => Change::Unchanged,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mark;
+    use crate::report::{Change, CheckResult, Report, Status, Target};
+
+    fn at(endpoint: &str, status: Status) -> CheckResult {
+        CheckResult {
+            endpoint: Some(endpoint.into()),
+            ..CheckResult::new("health-live", crate::checks::Source::Http, status, "")
+        }
+    }
+
+    /// A service check failing on one endpoint in the baseline is not the same result as that
+    /// check failing on another endpoint now (service results have no object); fixed is a pass.
+    #[test]
+    fn results_are_matched_by_endpoint_too() {
+        let baseline = Report::new(
+            Target::default(),
+            vec![
+                at("https://eu", Status::Fail),
+                at("https://asia", Status::Fail),
+            ],
+        );
+        let mut now = vec![
+            at("https://eu", Status::Fail),
+            at("https://us", Status::Fail),
+            at("https://asia", Status::Error),
+        ];
+        mark(&mut now, &baseline);
+        let changes: Vec<_> = now.iter().map(|r| r.change).collect();
+        assert_eq!(
+            changes,
+            [
+                Some(Change::Unchanged),
+                Some(Change::New),
+                Some(Change::Unchanged)
+            ]
+        );
     }
 }
