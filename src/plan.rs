@@ -593,23 +593,56 @@ fn timeout_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageErr
 }
 
 fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
+    // Credentials in the URL (https://user:pass@host, https://TOKEN@host, ?token=...) are sent
+    // by the client and must never be printed: every form of them is masked before anything,
+    // an error about this very URL included, can print it. The URL is kept as typed (it is
+    // shown masked), so the forms are the typed one, the decoded one the client sends (in the
+    // Authorization header, base64 of user:password) and the url crate's re-encoded one.
+    register_url_credentials(value);
     match reqwest::Url::parse(value) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
-            // Credentials in the URL (https://user:pass@host) are sent as basic auth by the
-            // client and must never be printed: the password and the header's value are masked.
-            if let Some(password) = u.password() {
-                use base64::Engine as _;
-                redact::register(password);
-                redact::register(
-                    &base64::engine::general_purpose::STANDARD
-                        .encode(format!("{}:{password}", u.username())),
-                );
-            }
             Ok(value.trim_end_matches('/').to_string())
         }
         _ => Err(UsageError::Invalid(format!(
-            "{flag} {value:?}: expected an http:// or https:// URL"
+            "{flag} {:?}: expected an http:// or https:// URL",
+            redact::text(value)
         ))),
+    }
+}
+
+/// Registers the user information and query values of a URL as typed (parsed or not: a URL the
+/// parser refuses is still echoed in the error).
+fn register_url_credentials(value: &str) {
+    use base64::Engine as _;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let rest = value.split_once("://").map_or(value, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if let Some((userinfo, _host)) = authority.rsplit_once('@') {
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        // A token given as the user name is the secret; with a password, the name is not.
+        let secret = if password.is_empty() { user } else { password };
+        redact::register(secret);
+        redact::register(&decode(secret));
+        let basic = format!("{}:{}", decode(user), decode(password));
+        redact::register(&base64::engine::general_purpose::STANDARD.encode(basic));
+        if let Ok(u) = reqwest::Url::parse(value) {
+            redact::register(u.password().unwrap_or(u.username()));
+        }
+    }
+    // A query parameter named like a credential (`?token=`, `?api_key=`): not every value, or
+    // `?format=json` would mask "json" in the whole report.
+    if let Some((_, query)) = rest.split_once('?') {
+        let query = query.split('#').next().unwrap_or_default();
+        for (key, v) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            if crate::k8s::secrets::is_credential_key(&decode(key)) {
+                redact::register(v);
+                redact::register(&decode(v));
+            }
+        }
     }
 }
 

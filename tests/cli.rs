@@ -417,6 +417,52 @@ fn secret_values_never_reach_any_output() {
     }
 }
 
+/// Review finding: credentials in a `--prometheus` or `--endpoint` URL were masked only in the
+/// url crate's re-encoded form, while the URL is printed as typed (a password with `=` or `@`
+/// leaked in every format); a token as the user name or in the query was not masked at all; a
+/// URL the parser refused was echoed whole in the error.
+#[test]
+fn credentials_in_a_url_never_reach_any_output() {
+    let cases = [
+        ("https://audit:Zm9vYmFy-pw==@127.0.0.1:9", "Zm9vYmFy-pw=="),
+        ("https://admin:p@ss-w0rd@127.0.0.1:9", "p@ss-w0rd"),
+        ("https://admin:p%40ss-w1rd@127.0.0.1:9", "p@ss-w1rd"),
+        ("https://tok3n-as-user-123@127.0.0.1:9", "tok3n-as-user-123"),
+        (
+            "https://127.0.0.1:9/?format=x&access_token=qv-s3cret-77",
+            "qv-s3cret-77",
+        ),
+        ("https://admin:s3cr3t-port@127.0.0.1:99999", "s3cr3t-port"),
+        ("admin:s3cr3t-noscheme@127.0.0.1:9090", "s3cr3t-noscheme"),
+    ];
+    for (url, secret) in cases {
+        for flag in ["--prometheus", "--endpoint"] {
+            for format in ["table", "json", "markdown", "junit", "sarif", "html"] {
+                let out = run(&[
+                    "check",
+                    "--manifests",
+                    "fixtures/compliant",
+                    flag,
+                    url,
+                    "--only",
+                    "no-alerts-firing,health-live",
+                    "--timeout",
+                    "20s",
+                    "--format",
+                    format,
+                    "-v",
+                ]);
+                let text = transcript(&out);
+                let encoded = secret.replace('@', "%40").replace('=', "%3D");
+                assert!(
+                    !text.contains(secret) && !text.contains(&encoded),
+                    "{flag} {url} {format} leaks {secret}:\n{text}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn schema_is_current() {
     let out = run(&["schema"]);
@@ -2373,6 +2419,56 @@ fn fail_on_new_verdict_counts_baseline_failures_apart() {
         )),
         "{stdout}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Review finding: with --fail-on-new the baseline narrowed errors too, so a check that errored
+/// (here a --checks expression reading a field that is not there; a forbidden list does the
+/// same) exited 0, and one that failed in the baseline and errors now read "fixed". Errors
+/// always gate, and fixed is a pass.
+#[test]
+fn fail_on_new_never_narrows_errors() {
+    let dir = temp_dir("fail-on-new-errors");
+    let base = dir.join("base.json");
+    let checks = dir.join("checks");
+    std::fs::create_dir_all(&checks).unwrap();
+    let check = std::fs::read_to_string("tests/data/checks-runtime-error/replicas-field-typo.yaml")
+        .unwrap();
+    // In the baseline the check fails (replicas below 30); now it reads a field that is not there.
+    std::fs::write(
+        checks.join("replicas-field-typo.yaml"),
+        check.replace("object.spec.replicaz >= 3", "object.spec.replicas >= 30"),
+    )
+    .unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--checks",
+            checks.to_str().unwrap(),
+            "--only",
+            "replicas-field-typo,replicas-min-3",
+            "-o",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let out = args(&["--output-file", base.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    std::fs::write(checks.join("replicas-field-typo.yaml"), &check).unwrap();
+    let out = args(&["--baseline", base.to_str().unwrap(), "--fail-on-new"]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let report = json(&out);
+    let result = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "replicas-field-typo")
+        .unwrap();
+    assert_eq!(result["status"], "error");
+    assert_eq!(result["change"], "unchanged", "{result}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
