@@ -60,6 +60,55 @@ fn file_waiver_waives_and_expired_waiver_does_not() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// Review finding: waiver expiry took today from `SOURCE_DATE_EPOCH` (which dates reproducible
+/// reports; Nix sets it to 1980 in its builds), so every expired waiver applied; and compared
+/// dates as text, so `2025-9- 30`, which chrono reads, never expired. Today is the wall clock's
+/// date, and an expiry is exactly YYYY-MM-DD.
+#[test]
+fn waiver_expiry_uses_the_wall_clock_and_exact_dates() {
+    let out = support::cmd()
+        .env("SOURCE_DATE_EPOCH", "315532800")
+        .args([
+            "check",
+            "--manifests",
+            "fixtures/defective",
+            "--waivers",
+            "tests/data/waivers/valid.yaml",
+            "--only",
+            "image-pinned",
+            "--format",
+            "json",
+        ])
+        .run();
+    let r = report(&out);
+    assert_eq!(result(&r, "image-pinned")["status"], "fail");
+    assert_eq!(out.status.code(), Some(1));
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-waiver-date-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for expires in ["2025-9- 30", "2025-09-3", "2025-9-30", " 2025-09-30"] {
+        let file = dir.join("waivers.yaml");
+        std::fs::write(
+            &file,
+            format!("- check: image-pinned\n  reason: r\n  owner: o\n  expires: \"{expires}\"\n"),
+        )
+        .unwrap();
+        let out = run(&[
+            "check",
+            "--manifests",
+            "fixtures/defective",
+            "--waivers",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{expires:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a date (YYYY-MM-DD)"),
+            "{expires:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn waived_failures_do_not_gate() {
     let out = run(&[

@@ -48,8 +48,17 @@ pub type WaiverError = crate::diag::Diagnostic;
 /// Every invalid waiver of a file or of the audited objects' annotations.
 pub type WaiverErrors = crate::diag::Diagnostics;
 
+/// The date a waiver's `expires` names, written exactly `YYYY-MM-DD`: chrono's parser also takes
+/// `2025-9- 30` (it skips spaces before a number), which compared as text with today's date
+/// never expired.
+fn date(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|d| d.format("%Y-%m-%d").to_string() == s)
+}
+
 fn valid_date(s: &str) -> bool {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
+    date(s).is_some()
 }
 
 fn validate(w: &Waiver, known: &[&str]) -> Vec<String> {
@@ -217,17 +226,20 @@ fn applies(w: &Waiver, r: &CheckResult) -> bool {
 }
 
 /// Marks failed results covered by an unexpired waiver as `waived`; an expired waiver is shown
-/// on the result but does not apply. `today` is `YYYY-MM-DD`.
-pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: &str) {
+/// on the result but does not apply. `today` is the wall clock's date, never a date the
+/// environment can set (`SOURCE_DATE_EPOCH`, which dates reproducible reports, moved today back
+/// to 1980 under Nix, and every expired waiver applied).
+pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: chrono::NaiveDate) {
     for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
         let Some(w) = waivers
             .iter()
             .filter(|w| applies(w, r))
-            .max_by(|a, b| a.expires.cmp(&b.expires))
+            .max_by_key(|w| date(&w.expires))
         else {
             continue;
         };
-        let expired = w.expires.as_str() < today;
+        // A date that does not read (none does: every waiver is validated) has expired.
+        let expired = date(&w.expires).is_none_or(|d| d < today);
         r.waiver = Some(Box::new(WaiverInfo {
             reason: w.reason.clone(),
             owner: w.owner.clone(),

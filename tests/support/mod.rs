@@ -43,7 +43,11 @@ pub fn shared_report() -> Report {
         &["topology-spread-zones", "image-pinned"],
     )
     .unwrap();
-    waivers::apply(&mut results, &w, "2026-11-26");
+    waivers::apply(
+        &mut results,
+        &w,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+    );
     let mut report = Report::new(
         Target {
             mode: mlsdm_audit::report::Mode::Manifests,
