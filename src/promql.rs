@@ -201,10 +201,23 @@ fn is_exposition_line(line: &str) -> bool {
     match LineInfo::parse(line) {
         LineInfo::Empty | LineInfo::Doc { .. } | LineInfo::Type { .. } => true,
         LineInfo::Ignored => line.trim_start().starts_with('#'),
-        // As prometheus-parse reads the value (it skips the line when this fails).
-        LineInfo::Sample { value, .. } => {
+        // As prometheus-parse reads the value (it skips the line when this fails), and labels
+        // it reads as written: it splits them at every `,` and `=`, so a value holding either
+        // (or an escape) lost pairs or came back cut short.
+        LineInfo::Sample { value, labels, .. } => {
             let value = value.to_ascii_lowercase();
-            value == "nan" || value.parse::<f64>().is_ok()
+            (value == "nan" || value.parse::<f64>().is_ok())
+                && labels.is_none_or(|l| {
+                    l.split(',').filter(|pair| !pair.is_empty()).all(|pair| {
+                        pair.split_once('=').is_some_and(|(name, v)| {
+                            !name.is_empty()
+                                && v.len() >= 2
+                                && v.starts_with('"')
+                                && v.ends_with('"')
+                                && !v[1..v.len() - 1].contains(['"', '=', '\\'])
+                        })
+                    })
+                })
         }
     }
 }
@@ -1274,8 +1287,16 @@ mod tests {
         let good = "# HELP up Whether up.\n# TYPE up gauge\nup 1\n\nup{a=\"b\",le=\"+Inf\"} NaN 1700000000000\n  up{c=\"d\"} -Inf\nup_total 2.5e-3\n# EOF\n";
         s.add_scrape("a", 0.0, good).unwrap();
         assert_eq!(s.series.len(), 4);
-        // Valid exposition prometheus-parse does not read is refused, not dropped.
-        for page in ["up:rate_5m 1\n", "up{} 1\n", "up{a=\"x}y\"} 1\n"] {
+        // Valid exposition prometheus-parse does not read, or reads wrong, is refused, not
+        // dropped or cut.
+        for page in [
+            "up:rate_5m 1\n",
+            "up{} 1\n",
+            "up{a=\"x}y\"} 1\n",
+            "up{path=\"/a,b\"} 1\n",
+            "up{q=\"x=1\"} 1\n",
+            "up{q=\"say \\\"hi\\\"\"} 1\n",
+        ] {
             assert!(
                 s.add_scrape("a", 0.0, page)
                     .unwrap_err()

@@ -263,8 +263,20 @@ fn the_stand_in_speaks_like_the_real_service() {
         }
     }
     // Metrics: a subset of the real families, with the same types, including every family a check reads.
-    let real = families(&capture("GET_health_metrics").body);
+    let real_page = capture("GET_health_metrics").body;
+    let real = families(&real_page);
     let ours = request(&addr, "GET", "/health/metrics", &[], "");
+    // Both pages are read whole: a line prometheus-parse would skip or cut fails the scrape
+    // (`Store::add_scrape`), so the real service's page must have none.
+    for (page, who) in [
+        (&real_page, "the real service's"),
+        (&ours.body, "the stand-in's"),
+    ] {
+        let mut store = mlsdm_audit::promql::Store::default();
+        if let Err(e) = store.add_scrape("a:8000", 0.0, page) {
+            panic!("{who} metrics page does not read: {e}");
+        }
+    }
     assert_eq!(
         ours.headers.get("content-type").map(String::as_str),
         Some("text/plain; charset=utf-8")
