@@ -212,6 +212,64 @@ fn a_waived_rollback_criterion_still_signals_a_rollback() {
     );
 }
 
+/// Review finding: a checkpoint kept a waived rollback criterion waived (only the interval
+/// evaluations un-waived it), so a breach that a checkpoint saw before its window had held read
+/// as no failure and the watch exited 0. Here the watch ends at its checkpoint, 5 s after it
+/// starts and 2 s or more after the error rate jumps (3 s after the stand-in starts): the breach
+/// has not held its 5 s window, and only the checkpoint sees it.
+#[test]
+fn a_checkpoint_never_lets_a_waiver_hide_a_rollback_criterion() {
+    let _guard = serial();
+    let s = serve(jump_config(0.5, 0.02));
+    let dir = tmp("checkpoint-waiver");
+    let file = dir.0.join("waivers.yaml");
+    std::fs::write(
+        &file,
+        "- check: rollback-error-rate\n  reason: flaky upstream\n  owner: sre\n  expires: \"2099-01-01\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.0.join("reports");
+    let out = watch(
+        &[
+            "--waivers",
+            file.to_str().unwrap(),
+            "--no-cluster",
+            "--endpoint",
+            &s.server.url,
+            "--interval",
+            "1s",
+            "--window",
+            "5s",
+            "--checkpoints",
+            "5s",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("checkpoint-5s.json")).unwrap())
+            .unwrap();
+    let result = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "rollback-error-rate")
+        .unwrap();
+    assert_eq!(result["status"], "fail", "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("a waiver does not hold back a rollback signal"),
+        "{result}"
+    );
+}
+
 #[test]
 fn a_latency_jump_ends_in_exit_4_with_the_undo_command() {
     rollback_over_jump(jump_config(0.0, 0.8), "rollback-p95-latency", "latency");

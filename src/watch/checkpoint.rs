@@ -91,6 +91,21 @@ impl Watcher<'_> {
         let Some(mut report) = merge(reports) else {
             return Ok(Err(3));
         };
+        // As at every interval: a waiver never holds back a rollback criterion. Waived here, a
+        // failing criterion read as no failure, and a watch whose checkpoints were its only
+        // evaluation after the breach exited 0.
+        report.results = report
+            .results
+            .into_iter()
+            .map(|r| {
+                if &*r.section == ROLLBACK_SECTION {
+                    super::criteria::unwaive(r)
+                } else {
+                    r
+                }
+            })
+            .collect();
+        report.summary = report::Summary::of(&report.results);
         if self.plan.prometheus {
             self.not_before_the_rollout(&mut report, since_rollout);
         }
