@@ -140,9 +140,9 @@ pub enum Command {
     },
     /// Print the man page (roff): `mlsdm-audit man > mlsdm-audit.1; man ./mlsdm-audit.1`.
     Man,
-    /// Verify every signature in a signed report.
+    /// Verify every signature in a signed report, and the report's own gate.
     #[command(
-        after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed); 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned; 2 bad input."
+        after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed) and the report passed its own gate; 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned, or the report failed its gate; 2 bad input; 3 the report's gate could not decide (an error at or above its --fail-on)."
     )]
     Verify {
         #[arg(value_name = "REPORT.json")]

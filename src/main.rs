@@ -348,13 +348,13 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             Ok(0)
         }
         Command::Verify {
-            report,
+            report: report_path,
             allowed_signers,
             principal,
             payload,
             fail_on_unsigned,
         } => {
-            let value = signoff::read(&report)?;
+            let value = signoff::read(&report_path)?;
             let entries = value
                 .get("signoffs")
                 .and_then(serde_json::Value::as_array)
@@ -405,7 +405,33 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                     ok = false;
                 }
             }
-            Ok(u8::from(!ok))
+            // The signatures vouch for the report; they do not make it pass. A signed report
+            // whose own gate failed (or could not decide) verified with exit 0, so a deploy step
+            // that ran only `verify` shipped it.
+            // Read without its signoffs, which the lines above judged (a malformed one is
+            // INVALID there, not a report that does not read).
+            let mut content = value;
+            if let Some(o) = content.as_object_mut() {
+                o.insert("signoffs".into(), serde_json::Value::Array(Vec::new()));
+            }
+            let signed: report::Report = serde_json::from_value(content).map_err(|e| {
+                UsageError::Invalid(format!(
+                    "{}: not a report of this tool's schema: {e}",
+                    report_path.display()
+                ))
+            })?;
+            let gate = signed.exit_code();
+            if gate != 0 {
+                print(&format!(
+                    "the report does not pass its own gate: {}\n",
+                    report::verdict(&signed)
+                ));
+            }
+            Ok(if ok {
+                u8::try_from(gate).unwrap_or(1)
+            } else {
+                1
+            })
         }
         Command::Completions { shell } => {
             let _ = std::io::stdout()

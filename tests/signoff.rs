@@ -1199,3 +1199,73 @@ fn empty_or_malformed_signatures_are_named_by_signoff() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"signoffs\" is not a list"));
 }
+
+/// Review finding: `verify` checked the signatures and never the report they vouch for, so a
+/// signed report whose own gate failed verified with exit 0, and a deploy step that ran only
+/// `verify` shipped it. Valid signatures on a failing report exit 1; on one that could not be
+/// decided, 3; the line says which.
+#[test]
+fn valid_signatures_do_not_make_a_failing_report_pass() {
+    let t = tmp("signed-failure");
+    let key = keygen(&t.0, "alice", "ed25519", "");
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
+    let failing = t.0.join("failing.json");
+    let out = audit(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--format",
+        "json",
+        "--output-file",
+        failing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = failing.to_str().unwrap();
+    ok(&audit(&[
+        "signoff",
+        r,
+        "--role",
+        "Security Team",
+        "--name",
+        "Alice",
+        "--key",
+        &key,
+    ]));
+    let out = audit(&[
+        "verify",
+        r,
+        "--allowed-signers",
+        &allowed,
+        "--principal",
+        "alice@example.com",
+        "--fail-on-unsigned",
+        "Security Team",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("| valid"), "{text}");
+    assert!(
+        text.contains("the report does not pass its own gate: FAIL: "),
+        "{text}"
+    );
+    // The passing report still verifies with exit 0.
+    let passing = report(&t.0);
+    ok(&audit(&[
+        "signoff",
+        &passing,
+        "--role",
+        "Security Team",
+        "--name",
+        "Alice",
+        "--key",
+        &key,
+    ]));
+    ok(&audit(&[
+        "verify",
+        &passing,
+        "--allowed-signers",
+        &allowed,
+        "--principal",
+        "alice@example.com",
+    ]));
+}
