@@ -118,6 +118,22 @@ fn report(dir: &Path) -> String {
     report.to_str().unwrap().to_string()
 }
 
+/// The defective release's report (it fails), written to `dir/name`.
+fn defective_report(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    let out = audit(&[
+        "check",
+        "--manifests",
+        "fixtures/defective",
+        "--format",
+        "json",
+        "--output-file",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    path.to_str().unwrap().to_string()
+}
+
 fn json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -556,18 +572,8 @@ fn roles_and_bad_attestations_are_refused() {
 #[test]
 fn baseline_marks_new_fixed_unchanged_and_gates_on_new() {
     let t = tmp("baseline");
-    let base = t.0.join("base.json");
-    let out = audit(&[
-        "check",
-        "--manifests",
-        "fixtures/defective",
-        "--format",
-        "json",
-        "--output-file",
-        base.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let b = base.to_str().unwrap();
+    let base = defective_report(&t.0, "base.json");
+    let b = base.as_str();
     // Same manifests: nothing new, the known debt does not gate.
     let same = audit(&[
         "check",
@@ -1209,18 +1215,8 @@ fn valid_signatures_do_not_make_a_failing_report_pass() {
     let t = tmp("signed-failure");
     let key = keygen(&t.0, "alice", "ed25519", "");
     let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
-    let failing = t.0.join("failing.json");
-    let out = audit(&[
-        "check",
-        "--manifests",
-        "fixtures/defective",
-        "--format",
-        "json",
-        "--output-file",
-        failing.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let r = failing.to_str().unwrap();
+    let failing = defective_report(&t.0, "failing.json");
+    let r = failing.as_str();
     ok(&audit(&[
         "signoff",
         r,
