@@ -270,6 +270,45 @@ fn a_checkpoint_never_lets_a_waiver_hide_a_rollback_criterion() {
     );
 }
 
+/// Review finding: without Prometheus a criterion's window is counted by the watch from its own
+/// start, but the guard measured from the rollout: a watch started (or restarted) late, close
+/// to --until, was accepted and could never signal the rollback it watches for.
+#[test]
+fn a_late_watch_without_prometheus_that_cannot_cover_its_window_is_refused() {
+    let _guard = serial();
+    let s = serve(Config::healthy());
+    let dir = tmp("late-watch");
+    let since = (chrono::Utc::now() - chrono::Duration::seconds(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let out = watch(
+        &[
+            "--no-cluster",
+            "--endpoint",
+            &s.server.url,
+            "--since",
+            &since,
+            "--interval",
+            "1s",
+            "--window",
+            "30s",
+            "--checkpoints",
+            "65s",
+            "--output-dir",
+            dir.0.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("after it starts, before rollback-error-rate's 30s window is covered (without --prometheus this watch counts a criterion's window from its own start)")
+            || t.contains("after it starts, before rollback-p95-latency's 30s window is covered (without --prometheus this watch counts a criterion's window from its own start)"),
+        "{t}"
+    );
+}
+
 #[test]
 fn a_latency_jump_ends_in_exit_4_with_the_undo_command() {
     rollback_over_jump(jump_config(0.0, 0.8), "rollback-p95-latency", "latency");

@@ -226,13 +226,28 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         None => since + checkpoints.last().map_or(0, |(_, s)| *s) as f64,
     };
     // A watch that ends before a criterion's window can be covered could never signal that
-    // rollback: it would end in exit 1 or 3 where the release deserved exit 4.
+    // rollback: it would end in exit 1 or 3 where the release deserved exit 4. Prometheus
+    // covers the window from the rollout; without it, the time a criterion held is counted by
+    // this watch from its own start, so a watch started late (or restarted) covers less.
+    let covered_from = if c.prometheus.is_some() {
+        since
+    } else {
+        since.max(start)
+    };
     if let Some(longest) = criteria.iter().max_by_key(|c| c.window)
-        && until - since < longest.window as f64
+        && until - covered_from < longest.window as f64
     {
+        let (from, how) = if covered_from > since {
+            (
+                "it starts",
+                "without --prometheus this watch counts a criterion's window from its own start",
+            )
+        } else {
+            ("the rollout", "the watch cannot count past its end")
+        };
         return Err(UsageError::Invalid(format!(
-            "--until: the watch ends {}s after the rollout, before {}'s {}s window is covered: it could never signal that rollback (make --until or the last checkpoint at least {}s)",
-            (until - since).max(0.0).round(),
+            "--until: the watch ends {}s after {from}, before {}'s {}s window is covered ({how}): it could never signal that rollback (make --until or the last checkpoint at least {}s after that)",
+            (until - covered_from).max(0.0).round(),
             longest.check.id,
             longest.window,
             longest.window
