@@ -74,6 +74,12 @@ impl Store {
         }
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
             .map_err(|e| e.to_string())?;
+        // An empty page (a stub answering 200 with nothing) or one of comments only is no
+        // exporter's: read as a target with no series, it let the other endpoints' data decide
+        // for it.
+        if scrape.samples.is_empty() {
+            return Err("the page has no sample (it is empty, or comments only)".into());
+        }
         for name in scrape.docs.keys() {
             self.declare(name);
         }
@@ -1283,6 +1289,10 @@ mod tests {
         ] {
             let e = s.add_scrape("a", 0.0, page).unwrap_err();
             assert!(e.starts_with(&format!("line {line}: ")), "{page:?}: {e}");
+        }
+        for page in ["", "\n\n", "# HELP up Whether up.\n# TYPE up gauge\n"] {
+            let e = s.add_scrape("a", 0.0, page).unwrap_err();
+            assert!(e.contains("has no sample"), "{page:?}: {e}");
         }
         let good = "# HELP up Whether up.\n# TYPE up gauge\nup 1\n\nup{a=\"b\",le=\"+Inf\"} NaN 1700000000000\n  up{c=\"d\"} -Inf\nup_total 2.5e-3\n# EOF\n";
         s.add_scrape("a", 0.0, good).unwrap();
