@@ -765,7 +765,12 @@ fn a_metrics_page_that_is_not_exposition_text_is_a_failed_scrape() {
 #[test]
 fn a_prometheus_answer_outside_the_api_schema_is_an_error() {
     let _serial = serial();
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "application/json",
+            r#"{"status":"success","warnings":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\"","store 10.0.0.7:10901 unavailable"],"data":{"resultType":"vector","result":[]}}"#,
+            "answered with warnings, so the result may be partial: store 10.0.0.7:10901 unavailable",
+        ),
         (
             "application/json",
             r#"{"status":"success","warnings":["store 10.0.0.7:10901 unavailable"],"data":{"resultType":"vector","result":[]}}"#,

@@ -278,11 +278,22 @@ mod prom_api {
                 format!("answered HTTP {} with JSON that does not match the Prometheus API: {e}", resp.status)
             }
         })?;
+        // Before Prometheus 2.54, informational annotations (a counter not named `_total`,
+        // buckets fixed for monotonicity) came in `warnings` too, marked "PromQL info:": they
+        // qualify nothing, as `infos` do now.
+        let warnings: Vec<String> = match &answer {
+            Answer::Success { warnings, .. } => warnings
+                .iter()
+                .filter(|w| !w.starts_with("PromQL info:"))
+                .cloned()
+                .collect(),
+            Answer::Error { .. } => Vec::new(),
+        };
         match answer {
-            Answer::Success { data, warnings } if warnings.is_empty() => Ok(data),
+            Answer::Success { data, .. } if warnings.is_empty() => Ok(data),
             // A partial answer decides nothing: an alert query that missed the store holding
             // the firing alert answers "none firing".
-            Answer::Success { warnings, .. } => Err(format!(
+            Answer::Success { .. } => Err(format!(
                 "answered with warnings, so the result may be partial: {}",
                 warnings.join("; ")
             )),
