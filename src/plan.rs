@@ -620,8 +620,11 @@ fn register_url_credentials(value: &str) {
             .into_owned()
     };
     let rest = value.split_once("://").map_or(value, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if let Some((userinfo, _host)) = authority.rsplit_once('@') {
+    // Up to the last `@` before the query: a password typed with `/` in it (generated and
+    // base64 ones have them) ends the authority for a URL parser, but it is still the password
+    // (an `@` in a path masks a little more than it needs to; a password never leaks).
+    let before_query = rest.split(['?', '#']).next().unwrap_or_default();
+    if let Some((userinfo, _host)) = before_query.rsplit_once('@') {
         let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
         // A token given as the user name is the secret; with a password, the name is not.
         let secret = if password.is_empty() { user } else { password };

@@ -433,6 +433,8 @@ fn credentials_in_a_url_never_reach_any_output() {
             "qv-s3cret-77",
         ),
         ("https://admin:s3cr3t-port@127.0.0.1:99999", "s3cr3t-port"),
+        ("https://admin:Zx9/kQ+w-slash@127.0.0.1:9", "Zx9/kQ+w-slash"),
+        ("https://admin:123/x-digits@127.0.0.1:9", "123/x-digits"),
         ("admin:s3cr3t-noscheme@127.0.0.1:9090", "s3cr3t-noscheme"),
     ];
     for (url, secret) in cases {
@@ -1670,40 +1672,60 @@ fn a_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
 #[test]
 fn percentages_and_default_dimensions_are_judged() {
     let dir = temp_dir("percent-dimension");
+    let pdb = "pdb-allows-rollout";
+    let capacity = "mlsdm-config-capacity";
+    // (replace, with, and replace, with, check, status)
     let cases = [
         (
             "  minAvailable: 2\n",
             "  minAvailable: \"100%\"\n",
-            "pdb-allows-rollout",
+            "",
+            "",
+            pdb,
             "fail",
         ),
         (
             "  minAvailable: 2\n",
             "  minAvailable: \"67%\"\n",
-            "pdb-allows-rollout",
+            "",
+            "",
+            pdb,
             "fail",
         ),
         (
             "  minAvailable: 2\n",
             "  minAvailable: \"50%\"\n",
-            "pdb-allows-rollout",
+            "",
+            "",
+            pdb,
             "pass",
         ),
-        ("    dimension: 384\n", "", "mlsdm-config-capacity", "pass"),
+        // Under its HPA (minReplicas 3) without spec.replicas: 50 % of 3 leaves one to evict.
+        (
+            "  minAvailable: 2\n",
+            "  minAvailable: \"50%\"\n",
+            "  replicas: 3\n",
+            "",
+            pdb,
+            "pass",
+        ),
+        ("    dimension: 384\n", "", "", "", capacity, "pass"),
+        // 1,000,000 vectors of 384 float32 are 1.5 GB, against a 2Gi limit.
         (
             "    dimension: 384\n",
             "",
-            "mlsdm-config-capacity",
-            // With capacity 1,000,000 below: 1.5 GB of vectors against a 2Gi limit.
+            "      capacity: 20000\n",
+            "      capacity: 1000000\n",
+            capacity,
             "fail",
         ),
     ];
-    for (i, (from, to, id, want)) in cases.into_iter().enumerate() {
+    for (from, to, from2, to2, id, want) in cases {
         for entry in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
             let path = entry.unwrap().path();
             let mut text = std::fs::read_to_string(&path).unwrap().replace(from, to);
-            if i == 4 {
-                text = text.replace("      capacity: 20000\n", "      capacity: 1000000\n");
+            if !from2.is_empty() {
+                text = text.replace(from2, to2);
             }
             std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
         }
