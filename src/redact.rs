@@ -178,26 +178,27 @@ fn matcher(reg: &mut Registry) -> Option<AhoCorasick> {
 /// Every string of a serializable model (a report) with the registered secrets masked, before
 /// any renderer wraps, escapes or truncates it (after which the output pass could miss them).
 ///
-/// Strings that are one short lowercase word (`pass`, `info`, `kubernetes`, `no-data`) are left
-/// to the output pass: they are the model's enum values, which must read back, and no renderer
-/// wraps or escapes them. A registered secret inside one (a Secret holding `LOG_LEVEL=info`)
-/// made the masked model unreadable, and the unmasked one was returned whole.
+/// When masking every string leaves the model unreadable (a registered secret inside one of its
+/// enum values: a Secret holding `LOG_LEVEL=info` against the severity `info`), strings that
+/// are one short lowercase word (`pass`, `info`, `kubernetes`, `no-data`) are left to the output
+/// pass and the rest masked again: no renderer wraps or escapes such a word. Returning the
+/// unmasked model there, as this did, printed every secret of the report.
 pub fn model<T: serde::Serialize + serde::de::DeserializeOwned>(model: T) -> T {
     fn is_word(s: &str) -> bool {
         s.len() <= 16
             && s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
     }
-    fn walk(v: &mut serde_json::Value) {
+    fn walk(v: &mut serde_json::Value, keep_words: bool) {
         match v {
-            serde_json::Value::String(s) if is_word(s) => {}
+            serde_json::Value::String(s) if keep_words && is_word(s) => {}
             serde_json::Value::String(s) => {
                 if let Cow::Owned(masked) = text(s) {
                     *s = masked;
                 }
             }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
-            serde_json::Value::Object(m) => m.values_mut().for_each(walk),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, keep_words)),
+            serde_json::Value::Object(m) => m.values_mut().for_each(|x| walk(x, keep_words)),
             _ => {}
         }
     }
@@ -209,13 +210,14 @@ pub fn model<T: serde::Serialize + serde::de::DeserializeOwned>(model: T) -> T {
     {
         return model;
     }
-    let Ok(mut value) = serde_json::to_value(&model) else {
-        return model;
+    let masked = |keep_words: bool| {
+        let mut value = serde_json::to_value(&model).ok()?;
+        walk(&mut value, keep_words);
+        serde_json::from_value(value).ok()
     };
-    walk(&mut value);
     // A typed string other than an enum value holding a secret (none in the report model
-    // today): the output pass still masks what is printed.
-    serde_json::from_value(value).unwrap_or(model)
+    // today) reads back in neither pass: the output pass still masks what is printed.
+    masked(false).or_else(|| masked(true)).unwrap_or(model)
 }
 
 fn html_escape(s: &str) -> String {
@@ -245,6 +247,10 @@ mod tests {
             source: Source,
             message: String,
         }
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Plain {
+            message: String,
+        }
         register("zkubernetesq");
         register("m-secret-in-msg");
         let masked = model(Result {
@@ -262,6 +268,12 @@ mod tests {
             "{}",
             masked.message
         );
+        // Without a clash, a one-word string is masked like any other.
+        register("qzonewordq");
+        let masked = model(Plain {
+            message: "qzonewordq".into(),
+        });
+        assert_eq!(masked.message, MASK);
     }
 
     #[test]
