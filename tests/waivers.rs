@@ -24,19 +24,26 @@ fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value 
         .unwrap()
 }
 
-#[test]
-fn file_waiver_waives_and_expired_waiver_does_not() {
-    let out = run(&[
+/// `check` of the defective release with tests/data/waivers/valid.yaml, checks `only`, JSON.
+fn valid_waivers_on_the_defective_release(only: &str) -> [&str; 9] {
+    [
         "check",
         "--manifests",
         "fixtures/defective",
         "--waivers",
         "tests/data/waivers/valid.yaml",
         "--only",
-        "topology-spread-zones,image-pinned",
+        only,
         "--format",
         "json",
-    ]);
+    ]
+}
+
+#[test]
+fn file_waiver_waives_and_expired_waiver_does_not() {
+    let out = run(&valid_waivers_on_the_defective_release(
+        "topology-spread-zones,image-pinned",
+    ));
     let r = report(&out);
     let waived = result(&r, "topology-spread-zones");
     assert_eq!(waived["status"], "waived");
@@ -68,17 +75,7 @@ fn file_waiver_waives_and_expired_waiver_does_not() {
 fn waiver_expiry_uses_the_wall_clock_and_exact_dates() {
     let out = support::cmd()
         .env("SOURCE_DATE_EPOCH", "315532800")
-        .args([
-            "check",
-            "--manifests",
-            "fixtures/defective",
-            "--waivers",
-            "tests/data/waivers/valid.yaml",
-            "--only",
-            "image-pinned",
-            "--format",
-            "json",
-        ])
+        .args(valid_waivers_on_the_defective_release("image-pinned"))
         .run();
     let r = report(&out);
     assert_eq!(result(&r, "image-pinned")["status"], "fail");

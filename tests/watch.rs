@@ -68,6 +68,27 @@ fn watch(args: &[&str], limit: Duration) -> Output {
     bin().arg("watch").args(args).deadline(limit).run()
 }
 
+/// `watch` of the stand-in at `url`, without a cluster: an evaluation every second, 5 s windows,
+/// `checkpoints`, reports in `out_dir`, events as JSON lines; `extra` first.
+fn watch_stand_in(url: &str, checkpoints: &str, out_dir: &str, extra: &[&str]) -> Output {
+    let common = [
+        "--no-cluster",
+        "--endpoint",
+        url,
+        "--interval",
+        "1s",
+        "--window",
+        "5s",
+        "--checkpoints",
+        checkpoints,
+        "--output-dir",
+        out_dir,
+        "-o",
+        "jsonl",
+    ];
+    watch(&[extra, &common].concat(), LIMIT)
+}
+
 fn events(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -112,28 +133,7 @@ fn rollback_over_jump_with(config: Config, criterion: &str, name: &str, extra: &
     let dir = tmp(name);
     let out_dir = dir.0.to_str().unwrap();
     let started = std::time::SystemTime::now();
-    let out = watch(
-        &[
-            extra,
-            &[
-                "--no-cluster",
-                "--endpoint",
-                &s.server.url,
-                "--interval",
-                "1s",
-                "--window",
-                "5s",
-                "--checkpoints",
-                "10s,20s",
-                "--output-dir",
-                out_dir,
-                "-o",
-                "jsonl",
-            ],
-        ]
-        .concat(),
-        LIMIT,
-    );
+    let out = watch_stand_in(&s.server.url, "10s,20s", out_dir, extra);
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(4), "{t}");
     let ev = events(&out);
@@ -229,25 +229,11 @@ fn a_checkpoint_never_lets_a_waiver_hide_a_rollback_criterion() {
     )
     .unwrap();
     let out_dir = dir.0.join("reports");
-    let out = watch(
-        &[
-            "--waivers",
-            file.to_str().unwrap(),
-            "--no-cluster",
-            "--endpoint",
-            &s.server.url,
-            "--interval",
-            "1s",
-            "--window",
-            "5s",
-            "--checkpoints",
-            "5s",
-            "--output-dir",
-            out_dir.to_str().unwrap(),
-            "-o",
-            "jsonl",
-        ],
-        LIMIT,
+    let out = watch_stand_in(
+        &s.server.url,
+        "5s",
+        out_dir.to_str().unwrap(),
+        &["--waivers", file.to_str().unwrap()],
     );
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
@@ -327,24 +313,7 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
     let s = serve(Config::healthy());
     let dir = tmp("healthy");
     let out_dir = dir.0.join("reports");
-    let out = watch(
-        &[
-            "--no-cluster",
-            "--endpoint",
-            &s.server.url,
-            "--interval",
-            "1s",
-            "--window",
-            "5s",
-            "--checkpoints",
-            "5s,10s",
-            "--output-dir",
-            out_dir.to_str().unwrap(),
-            "-o",
-            "jsonl",
-        ],
-        LIMIT,
-    );
+    let out = watch_stand_in(&s.server.url, "5s,10s", out_dir.to_str().unwrap(), &[]);
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let ev = events(&out);
