@@ -140,6 +140,27 @@ pids+=($!)
 export MLSDM_AUDIT_TEST_PROMETHEUS_NO_RULES=http://127.0.0.1:19097
 wait_port 19097
 
+# One more scraping two releases at once, as a shared Prometheus does: the healthy stand-in as
+# namespace mlsdm-production and the erroring one as mlsdm-staging (tests/prometheus.rs: the
+# checks refuse to add them together, and --prometheus-selector picks one).
+cat > "$work/prometheus-mixed.yml" <<CONFIG
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: mlsdm
+    metrics_path: /health/metrics
+    static_configs:
+      - targets: ["${MLSDM_AUDIT_TEST_MLSDM_HEALTHY#http://}"]
+        labels: {namespace: mlsdm-production}
+      - targets: ["${MLSDM_AUDIT_TEST_MLSDM_ERRORS#http://}"]
+        labels: {namespace: mlsdm-staging}
+CONFIG
+prometheus --config.file="$work/prometheus-mixed.yml" --storage.tsdb.path="$work/data-mixed" \
+  --web.listen-address="127.0.0.1:19098" --log.level=warn >"$work/prometheus-mixed.log" 2>&1 &
+pids+=($!)
+export MLSDM_AUDIT_TEST_PROMETHEUS_MIXED=http://127.0.0.1:19098
+wait_port 19098
+
 # A real kube-apiserver (Debian's Kubernetes 1.20, built once into the cache) with etcd, loaded
 # with the healthy fixture release.
 bash scripts/kube-apiserver.sh build

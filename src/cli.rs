@@ -11,10 +11,11 @@ const EXIT_CODES: &str = "Exit codes:
   2  the audit could not start (bad flags, invalid check files, manifests, waivers or kubeconfig)
   3  no failure, but a check at or above --fail-on ended in error; or a source could not be
      reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty);
-     or --timeout passed
+     or nothing was decided (every evaluated result no-data); or --timeout passed
   4  (watch only) a rollback criterion held for its whole window: roll back
   101  an internal error (a bug: stderr says where; please report it); never a verdict
-no-data, skipped, manual and waived results never change the exit code.";
+no-data, skipped, manual and waived results never change the exit code, except that a run whose
+every evaluated result is no-data decided nothing (3).";
 
 /// `--version`: the crate's version and the commit it was built from ("unknown" without git).
 pub const VERSION: &str = concat!(
@@ -229,12 +230,18 @@ pub struct CheckArgs {
     #[arg(long, value_name = "VERSION")]
     pub expect_version: Option<String>,
     /// MLSDM's base URL (an Ingress, a port-forward); repeatable. Enables the http checks, and
-    /// the metrics checks by scraping /health/metrics when there is no --prometheus.
+    /// the metrics checks by scraping /health/metrics when there is no --prometheus (rates need
+    /// one process behind it: a load-balanced URL is refused for them).
     #[arg(long = "endpoint", value_name = "URL")]
     pub endpoints: Vec<String>,
     /// A Prometheus server to evaluate the metrics checks with PromQL.
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<String>,
+    /// Label matchers added to every query sent to --prometheus, e.g.
+    /// '{namespace="mlsdm-production"}': needed when it holds more than one MLSDM release's
+    /// series (the checks aggregate over all it holds).
+    #[arg(long, value_name = "MATCHERS")]
+    pub prometheus_selector: Option<String>,
     /// Extra CA certificates (PEM) to trust for --endpoint and --prometheus.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -301,7 +308,8 @@ pub struct CheckArgs {
     /// Gate only on failures that are new against --baseline (errors always gate).
     #[arg(long, requires = "baseline")]
     pub fail_on_new: bool,
-    /// Accept a run in which no object, or no MLSDM workload, was audited (exit 0 instead of 3).
+    /// Accept a run in which no object, or no MLSDM workload, was audited, or every evaluated
+    /// result is no-data (exit 0 instead of 3).
     #[arg(long)]
     pub allow_empty: bool,
     /// Largest manifest file or stdin stream read (default 256Mi; suffixes Ki, Mi, Gi).

@@ -52,6 +52,10 @@ pub struct ConfigFile {
     /// taken with `endpoints` only when neither `--prometheus` nor `--endpoint` is given.
     #[serde(default)]
     pub prometheus: Option<String>,
+    /// Default for `--prometheus-selector`, taken with `prometheus` (the label matchers that
+    /// pick this release's series out of what that Prometheus holds).
+    #[serde(default)]
+    pub prometheus_selector: Option<String>,
     /// Default for `--endpoint` in live audits (not with --manifests, --kustomize, --helm-chart),
     /// taken with `prometheus` only when neither `--prometheus` nor `--endpoint` is given.
     #[serde(default)]
@@ -200,6 +204,10 @@ pub fn apply(args: &mut crate::cli::CheckArgs, config: &Config) {
     if !manifest_run && !named_on_command_line {
         args.prometheus.clone_from(&f.prometheus);
         args.endpoints.clone_from(&f.endpoints);
+        // The selector picks series out of the file's Prometheus: it comes with it or not at all.
+        if args.prometheus_selector.is_none() && f.prometheus.is_some() {
+            args.prometheus_selector.clone_from(&f.prometheus_selector);
+        }
     }
     for r in &f.requirements {
         if !args.requirements.contains(&r.value) {

@@ -376,6 +376,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     let selector = plan.selector.as_ref().map(|(_, v)| v.clone());
     let mut facts = sources::Facts::new(objects, sources, selector, &origin);
     facts.kind_errors = kind_errors;
+    facts.live = cluster_mode;
     facts.missing_kinds = missing_kinds;
     facts.params =
         serde_json::json!({"expectImage": plan.expect_image, "expectVersion": plan.expect_version});
@@ -438,6 +439,38 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     if let Some((_, b)) = &plan.baseline {
         review::baseline::mark(&mut results, b);
     }
+    // Evaluated, but nothing decided (after attestations, which may decide a result): every
+    // result at or above the gate is no-data (one scrape of a service gives no rate; a window
+    // with no traffic gives no latency), or, with none there, every result at all. Reported,
+    // so each result says why, but its gate is an error: exit 0 would pass a release on
+    // nothing, and a check below the gate that passed or errored decides nothing the gate asks.
+    let mut notes = notes;
+    let decided = |r: &&report::CheckResult| {
+        matches!(
+            r.status,
+            report::Status::Pass
+                | report::Status::Fail
+                | report::Status::Error
+                | report::Status::Waived
+        )
+    };
+    let no_data = |r: &&report::CheckResult| r.status == report::Status::NoData;
+    let gated: Vec<&report::CheckResult> = results
+        .iter()
+        .filter(|r| r.severity >= plan.fail_on)
+        .collect();
+    let undecided_at_gate = gated.iter().any(no_data) && !gated.iter().any(decided);
+    let undecided_at_all = gated.is_empty()
+        && results.iter().any(|r| no_data(&r))
+        && !results.iter().any(|r| decided(&r));
+    if !plan.allow_empty && (undecided_at_gate || undecided_at_all) {
+        let considered: Vec<report::CheckResult> = if gated.is_empty() {
+            results.clone()
+        } else {
+            gated.into_iter().cloned().collect()
+        };
+        notes.push(nothing_decided(&considered, plan.fail_on));
+    }
     let manifests = match &plan.objects {
         Objects::Manifests {
             paths, renderers, ..
@@ -462,6 +495,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         fail_on_new: plan.fail_on_new,
         endpoints: http.endpoints.clone(),
         prometheus: http.prometheus.clone(),
+        prometheus_selector: http.prometheus_scope.as_ref().map(|s| s.text().to_string()),
         insecure_skip_tls_verify: http.insecure,
         active: http.active,
         observe_seconds: (!http.observe.is_zero()).then_some(http.observe.as_secs()),
@@ -502,6 +536,38 @@ fn load_manifests(
         inputs.push(sources::render::render(r, render_timeout).map_err(UsageError::Invalid)?);
     }
     Ok(sources::manifests::load_inputs(&inputs)?)
+}
+
+/// The note of a run that decided nothing at its gate (`fail_on`): which checks are no-data, and
+/// the first one's reason.
+fn nothing_decided(results: &[report::CheckResult], fail_on: checks::Severity) -> report::Note {
+    let no_data: Vec<&report::CheckResult> = results
+        .iter()
+        .filter(|r| r.status == report::Status::NoData)
+        .collect();
+    let ids: Vec<&str> = no_data
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let shown = ids.len().min(5);
+    let more = if ids.len() > shown {
+        format!(" and {} more", ids.len() - shown)
+    } else {
+        String::new()
+    };
+    let why = no_data
+        .first()
+        .map(|r| format!(" ({}: {})", r.id.as_str(), r.message))
+        .unwrap_or_default();
+    report::Note {
+        kind: report::NoteKind::NothingDecided,
+        message: format!(
+            "nothing decided at or above {fail_on}: every evaluated check there is no-data: {}{more}{why}; --allow-empty accepts an undecided run",
+            ids[..shown].join(", ")
+        ),
+    }
 }
 
 /// Refuses a run whose Kubernetes source gave nothing to audit: every kubernetes check would be
@@ -673,6 +739,18 @@ pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOption
             .as_deref()
             .map(|p| url_flag("--prometheus", p))
             .transpose()?,
+        prometheus_scope: match (&args.prometheus_selector, &args.prometheus) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(UsageError::Invalid(
+                    "--prometheus-selector scopes the queries sent to --prometheus: give --prometheus too".into(),
+                ));
+            }
+            (Some(s), Some(_)) => Some(
+                crate::promql::Scope::parse(s)
+                    .map_err(|e| UsageError::Invalid(format!("--prometheus-selector {e}")))?,
+            ),
+        },
         timeout: timeout_flag("--http-timeout", &args.http_timeout)?,
         ca_file: args.ca_file.clone(),
         insecure: args.insecure_skip_tls_verify,

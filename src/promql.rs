@@ -52,6 +52,9 @@ pub struct Store {
     /// Labels -> position in `series`: adding a sample is a lookup, not a scan (a 44,000-series
     /// page was quadratic to ingest).
     index: std::collections::HashMap<Labels, usize>,
+    /// Per instance, each scrape's time and the earliest `*_created` sample of its page: when
+    /// the process that answered created its counters (see [`Store::mixed_processes`]).
+    processes: BTreeMap<String, Vec<(f64, f64)>>,
 }
 
 impl Store {
@@ -91,6 +94,24 @@ impl Store {
                 self.declare(name);
             }
         }
+        let created = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric.ends_with("_created"))
+            .filter_map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v)
+                | prometheus_parse::Value::Counter(v) => Some(v),
+                _ => None,
+            })
+            .filter(|v| v.is_finite())
+            .reduce(f64::min);
+        if let Some(created) = created {
+            self.processes
+                .entry(instance.to_string())
+                .or_default()
+                .push((t, created));
+        }
         for s in scrape.samples {
             let mut base: Labels = s
                 .labels
@@ -126,6 +147,33 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether one instance's pages came from more than one process at a time: a load-balanced
+    /// `--endpoint` (an Ingress, a Service) answers each scrape from whichever pod it picks, and
+    /// rates over the mix read every switch as a counter reset (a pod's errors vanish into the
+    /// others' traffic). The `*_created` time a page gives tells the processes apart: it changes
+    /// when the process restarts, to a time after the last scrape; a time from before the last
+    /// scrape, or one seen before, is another process answering. `Some(why)` then.
+    pub fn mixed_processes(&self) -> Option<String> {
+        // Clocks of the pod and of this machine may differ by this much.
+        const SKEW: f64 = 60.0;
+        for (instance, seen) in &self.processes {
+            let mut before: Vec<f64> = Vec::new();
+            for pair in seen.windows(2) {
+                let ((t0, c0), (_, c1)) = (pair[0], pair[1]);
+                before.push(c0);
+                if c1 == c0 {
+                    continue;
+                }
+                if before.contains(&c1) || c1 < t0 - SKEW {
+                    return Some(format!(
+                        "{instance} answered from more than one process (its counters' creation time went from {c0} to {c1} between scrapes, which is no restart): it is load-balanced, and rates over it would mix the pods' counters; scrape each pod (a live audit does, through the API server) or give --prometheus"
+                    ));
+                }
+            }
+        }
+        None
     }
 
     fn declare(&mut self, name: &str) {
@@ -428,6 +476,155 @@ impl Query {
 impl std::fmt::Display for Query {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// `--prometheus-selector`: label matchers added to every selector of every query sent to
+/// Prometheus, as prom-label-proxy enforces a tenant's label. The built-in queries aggregate
+/// over everything a Prometheus holds; one that scrapes staging and production would judge
+/// production on both (its errors diluted by staging's traffic), so a run names its release's
+/// series, e.g. `{namespace="mlsdm-production"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    text: String,
+    matchers: Vec<promql_parser::label::Matcher>,
+}
+
+impl Scope {
+    /// Reads `{label="value", ...}`: label matchers only (any of `=`, `!=`, `=~`, `!~`), no
+    /// metric name, no `or`, no modifier.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let refuse = |why: &str| {
+            Err(format!(
+                "{text:?}: {why} (give label matchers in braces, e.g. '{{namespace=\"mlsdm-production\"}}')"
+            ))
+        };
+        let text = text.trim();
+        if !text.starts_with('{') {
+            return refuse(if text.contains('{') {
+                "a scope names labels, not a metric"
+            } else {
+                "not a set of label matchers"
+            });
+        }
+        // Read as a selector of some metric: on its own, `{namespace!="staging"}` is refused by
+        // PromQL (it could match every series), though added to a query's selectors it is fine.
+        let Ok(Expr::VectorSelector(mut vs)) = parse(&format!("scope{text}")) else {
+            return refuse("not a set of label matchers");
+        };
+        if !vs.matchers.or_matchers.is_empty() || vs.offset.is_some() || vs.at.is_some() {
+            return refuse("a scope is matchers joined by commas, with no `or`, offset or @");
+        }
+        vs.matchers
+            .matchers
+            .retain(|m| !(m.name == "__name__" && m.value == "scope"));
+        if vs.matchers.matchers.iter().any(|m| m.name == "__name__") {
+            return refuse("a scope names labels, not a metric");
+        }
+        if vs.matchers.matchers.is_empty() {
+            return refuse("no label matcher");
+        }
+        Ok(Self {
+            text: text.to_string(),
+            matchers: vs.matchers.matchers,
+        })
+    }
+
+    /// The scope as given.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `expr` with the scope's matchers added to each of its selectors (to each `or` group of
+    /// one that has them), as PromQL text. The text is parsed back and must select through the
+    /// scope everywhere: a query this cannot scope faithfully is an error, never sent unscoped.
+    pub fn apply(&self, expr: &Expr) -> Result<String, String> {
+        let mut scoped = expr.clone();
+        scope_selectors(&mut scoped, &self.matchers);
+        let text = scoped.to_string();
+        let back =
+            parse(&text).map_err(|e| format!("cannot scope the query by {}: {e}", self.text))?;
+        let all_scoped = selectors(&back)
+            .iter()
+            .filter(|vs| !is_alerts(vs))
+            .all(|vs| {
+                let groups: Vec<&Vec<promql_parser::label::Matcher>> =
+                    if vs.matchers.or_matchers.is_empty() {
+                        vec![&vs.matchers.matchers]
+                    } else {
+                        vs.matchers.or_matchers.iter().collect()
+                    };
+                groups
+                    .iter()
+                    .all(|g| self.matchers.iter().all(|m| g.contains(m)))
+            });
+        if !all_scoped || lookback(&back) != lookback(expr) {
+            return Err(format!(
+                "cannot scope the query by {}: the scoped text {text:?} reads differently",
+                self.text
+            ));
+        }
+        Ok(text)
+    }
+
+    /// `text` scoped ([`Scope::apply`] of its parse).
+    pub fn apply_text(&self, text: &str) -> Result<String, String> {
+        self.apply(&parse(text)?)
+    }
+}
+
+/// Whether a selector reads Prometheus' own alert series (`ALERTS`, `ALERTS_FOR_STATE`). They
+/// carry the labels their rule gives them, which need not include the scope's (a rule summing
+/// over namespaces drops `namespace`): scoped, a firing alert without the label would vanish and
+/// no-alerts-firing pass. They are left unscoped: another release's alert fails the check, which
+/// is the safe side.
+fn is_alerts(vs: &VectorSelector) -> bool {
+    let alerts = |n: &str| n == "ALERTS" || n == "ALERTS_FOR_STATE";
+    vs.name.as_deref().is_some_and(alerts)
+        || vs
+            .matchers
+            .matchers
+            .iter()
+            .any(|m| m.name == "__name__" && m.op == MatchOp::Equal && alerts(&m.value))
+}
+
+/// Adds `matchers` to every selector of `expr` (the walk of [`selectors`], mutable) but the
+/// alerts' ([`is_alerts`]).
+fn scope_selectors(expr: &mut Expr, matchers: &[promql_parser::label::Matcher]) {
+    let add = |vs: &mut VectorSelector| {
+        if is_alerts(vs) {
+            return;
+        }
+        if vs.matchers.or_matchers.is_empty() {
+            vs.matchers.matchers.extend(matchers.iter().cloned());
+        } else {
+            for g in &mut vs.matchers.or_matchers {
+                g.extend(matchers.iter().cloned());
+            }
+        }
+    };
+    match expr {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        Expr::VectorSelector(vs) => add(vs),
+        Expr::MatrixSelector(ms) => add(&mut ms.vs),
+        Expr::Paren(p) => scope_selectors(&mut p.expr, matchers),
+        Expr::Unary(u) => scope_selectors(&mut u.expr, matchers),
+        Expr::Aggregate(a) => {
+            if let Some(p) = &mut a.param {
+                scope_selectors(p, matchers);
+            }
+            scope_selectors(&mut a.expr, matchers);
+        }
+        Expr::Binary(b) => {
+            scope_selectors(&mut b.lhs, matchers);
+            scope_selectors(&mut b.rhs, matchers);
+        }
+        Expr::Call(c) => c
+            .args
+            .args
+            .iter_mut()
+            .for_each(|a| scope_selectors(a, matchers)),
+        Expr::Subquery(sq) => scope_selectors(&mut sq.expr, matchers),
     }
 }
 
@@ -1450,5 +1647,162 @@ mod bound_tests {
         ] {
             parse(&query).unwrap_or_else(|e| panic!("{query}: {e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::{Scope, parse, selectors};
+
+    /// Every selector of a scoped query carries the scope, `or` groups each, and the text sent
+    /// parses back (the catalog's queries are in tests/prometheus.rs, against a real server).
+    #[test]
+    fn a_scope_reaches_every_selector() {
+        let alerts = Scope::parse(r#"{namespace="prod"}"#)
+            .unwrap()
+            .apply_text(r#"ALERTS{alertstate="firing"}"#)
+            .unwrap();
+        assert_eq!(alerts, r#"ALERTS{alertstate="firing"}"#);
+        let scope = Scope::parse(r#"{namespace="prod", job=~"mlsdm|api"}"#).unwrap();
+        for (query, want) in [
+            (
+                r#"sum(rate(mlsdm_http_requests_total{status=~"5.."}[5m])) / sum(rate(mlsdm_http_requests_total[5m]))"#,
+                2,
+            ),
+            (
+                r#"up == 1 and on (job, instance) group by (job, instance) ({__name__=~"mlsdm_.+"})"#,
+                2,
+            ),
+            (
+                "histogram_quantile(0.95, sum by (le) (rate(x_bucket[5m] offset 1m)))",
+                1,
+            ),
+            ("max_over_time(rate(x[1m])[10m:1m])", 1),
+            (r#"x{a="1" or b="2"}"#, 1),
+            ("vector(1) + 2", 0),
+            // The alerts' series are left unscoped (is_alerts): the last selector only.
+            (r#"count(ALERTS{alertstate="firing"}) + count(up)"#, 1),
+        ] {
+            let scoped = scope.apply_text(query).unwrap();
+            let back = parse(&scoped).unwrap();
+            let found: Vec<_> = selectors(&back)
+                .into_iter()
+                .filter(|vs| !super::is_alerts(vs))
+                .collect();
+            assert_eq!(found.len(), want, "{query} -> {scoped}");
+            for vs in found {
+                let groups = if vs.matchers.or_matchers.is_empty() {
+                    vec![vs.matchers.matchers.clone()]
+                } else {
+                    vs.matchers.or_matchers.clone()
+                };
+                for g in groups {
+                    assert!(
+                        g.iter().any(|m| m.name == "namespace" && m.value == "prod")
+                            && g.iter().any(|m| m.name == "job"),
+                        "{query} -> {scoped}"
+                    );
+                }
+            }
+        }
+        assert!(
+            scope
+                .apply_text("rate(x[5m] offset 1m)")
+                .unwrap()
+                .contains("offset 1m")
+        );
+    }
+
+    #[test]
+    fn a_scope_is_label_matchers_only() {
+        for bad in [
+            "namespace=prod",
+            "up",
+            r#"up{namespace="x"}"#,
+            r#"{__name__="up"}"#,
+            r#"{a="1" or b="2"}"#,
+            r#"{a="1"} offset 5m"#,
+            "",
+            "{}",
+        ] {
+            assert!(Scope::parse(bad).is_err(), "{bad:?}");
+        }
+        // A negative matcher alone would match every series, which PromQL refuses for a
+        // selector on its own; as a scope it is added to named selectors, and is fine.
+        let not_staging = Scope::parse(r#"{namespace!="staging"}"#).unwrap();
+        assert_eq!(
+            not_staging.apply_text("sum(rate(x[5m]))").unwrap(),
+            r#"sum(rate(x{namespace!="staging"}[5m]))"#
+        );
+        assert_eq!(
+            Scope::parse(r#" {namespace="mlsdm-production"} "#)
+                .unwrap()
+                .text(),
+            r#"{namespace="mlsdm-production"}"#
+        );
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::Store;
+
+    fn page(created: f64) -> String {
+        format!(
+            "# TYPE mlsdm_events_processed_total counter\nmlsdm_events_processed_total 0.0\n# TYPE mlsdm_events_processed_created gauge\nmlsdm_events_processed_created {created}\n"
+        )
+    }
+
+    fn store(scrapes: &[(f64, f64)]) -> Store {
+        let mut s = Store::default();
+        for (t, created) in scrapes {
+            s.add_scrape("http://lb", *t, &page(*created)).unwrap();
+        }
+        s
+    }
+
+    /// A load-balanced endpoint answers from several processes: one creation time seen again
+    /// after another, or one from before the previous scrape, is not a restart.
+    #[test]
+    fn pages_from_more_than_one_process_are_told_apart() {
+        let start = 1_800_000_000.0;
+        assert!(
+            store(&[(start + 100.0, start), (start + 110.0, start)])
+                .mixed_processes()
+                .is_none()
+        );
+        // A restart: the new process created its counters after the last scrape.
+        assert!(
+            store(&[
+                (start + 100.0, start),
+                (start + 110.0, start + 105.0),
+                (start + 120.0, start + 105.0)
+            ])
+            .mixed_processes()
+            .is_none()
+        );
+        // Back and forth between two pods.
+        let why = store(&[
+            (start + 100.0, start),
+            (start + 110.0, start + 90.0),
+            (start + 120.0, start),
+        ])
+        .mixed_processes()
+        .unwrap();
+        assert!(
+            why.starts_with("http://lb answered from more than one process"),
+            "{why}"
+        );
+        // Another pod, older than the previous scrape: not a restart even seen once.
+        assert!(
+            store(&[(start + 1000.0, start + 500.0), (start + 1010.0, start)])
+                .mixed_processes()
+                .is_some()
+        );
+        // Pages without creation times (another exporter) say nothing either way.
+        let mut s = Store::default();
+        s.add_scrape("http://x", 1.0, "up 1\n").unwrap();
+        s.add_scrape("http://x", 2.0, "up 1\n").unwrap();
+        assert!(s.mixed_processes().is_none());
     }
 }

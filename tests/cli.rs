@@ -559,11 +559,11 @@ fn a_v1beta1_ingress_is_read_as_routing_to_its_services() {
     for (file, backend) in [
         (
             "90-ingress-rule.yaml",
-            "  rules:\n    - host: mlsdm.example.com\n      http:\n        paths:\n          - path: /\n            backend:\n              serviceName: mlsdm-api\n              servicePort: 8000\n",
+            "  rules:\n    - host: mlsdm.example.com\n      http:\n        paths:\n          - path: /\n            backend:\n              serviceName: mlsdm-api\n              servicePort: 80\n",
         ),
         (
             "90-ingress-default.yaml",
-            "  backend:\n    serviceName: mlsdm-api\n    servicePort: 8000\n",
+            "  backend:\n    serviceName: mlsdm-api\n    servicePort: http\n",
         ),
     ] {
         let ingress = format!(
@@ -1599,7 +1599,9 @@ fn an_unresolved_env_from_is_undecided_never_a_pass() {
 
 /// Review finding: a switch whose value the audit cannot read (from a Secret by valueFrom, or
 /// possibly from an envFrom source it cannot see) passed: DISABLE_RATE_LIMIT, OTEL_SDK_DISABLED,
-/// LLM_BACKEND. Undecided is an error with the reason; a value it can read decides.
+/// LLM_BACKEND, and later RATE_LIMIT_REQUESTS/RATE_LIMIT_WINDOW (judged valid unread) and
+/// OTEL_TRACES_SAMPLER (judged not a ratio sampler unread). Undecided is an error with the
+/// reason; a value it can read decides.
 #[test]
 fn a_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
     let dir = temp_dir("env-switch");
@@ -1629,13 +1631,20 @@ fn a_switch_the_audit_cannot_read_is_undecided_not_a_pass() {
         ("rate-limit-configured", with_env(&["{name: DISABLE_RATE_LIMIT, value: \"true\"}"]), "fail", "DISABLE_RATE_LIMIT turns MLSDM's rate limiter off".to_string()),
         ("rate-limit-configured", with_env(&["{name: DISABLE_RATE_LIMIT, value: \"0\"}"]), "pass", String::new()),
         ("rate-limit-configured", base.clone(), "pass", String::new()),
-        ("tracing-configured", unresolved.replace("        env:\n", &format!("        env:\n        - {otel}\n")), "error", "which may set OTEL_SDK_DISABLED".to_string()),
+        ("tracing-configured", unresolved.replace("        env:\n", &format!("        env:\n        - {otel}\n")), "error", "which may set MLSDM_OTEL_ENABLED (it takes precedence) or OTEL_SDK_DISABLED".to_string()),
         ("tracing-configured", with_env(&[otel, &secret("OTEL_SDK_DISABLED")]), "error", format!("OTEL_SDK_DISABLED comes from secretKeyRef{unread}")),
         ("tracing-configured", with_env(&[otel, "{name: OTEL_SDK_DISABLED, value: \"true\"}"]), "fail", "OTEL_SDK_DISABLED=true".to_string()),
         ("tracing-configured", with_env(&[otel]), "pass", String::new()),
         ("llm-backend-set", base.replace("{name: LLM_BACKEND, value: local_stub}", &secret("LLM_BACKEND")), "error", format!("LLM_BACKEND comes from secretKeyRef{unread}")),
         ("llm-backend-set", base.replace("value: local_stub", "value: gpt"), "fail", "LLM_BACKEND is gpt".to_string()),
         ("llm-backend-set", base.clone(), "pass", String::new()),
+        ("rate-limit-configured", with_env(&[&secret("RATE_LIMIT_REQUESTS")]), "error", format!("RATE_LIMIT_REQUESTS comes from secretKeyRef{unread}")),
+        ("rate-limit-configured", with_env(&["{name: RATE_LIMIT_REQUESTS, value: \"0\"}"]), "fail", "must be positive integers".to_string()),
+        ("rate-limit-configured", with_env(&["{name: RATE_LIMIT_WINDOW, value: \"2\"}"]), "pass", String::new()),
+        ("tracing-sampling-configured", with_env(&[otel, &secret("OTEL_TRACES_SAMPLER")]), "error", format!("OTEL_TRACES_SAMPLER comes from secretKeyRef{unread}")),
+        ("tracing-sampling-configured", with_env(&[otel, &secret("OTEL_TRACES_SAMPLER"), "{name: OTEL_TRACES_SAMPLER_ARG, value: \"0.1\"}"]), "pass", String::new()),
+        ("tracing-sampling-configured", with_env(&[otel, "{name: OTEL_TRACES_SAMPLER, value: parentbased_traceidratio}"]), "fail", "needs OTEL_TRACES_SAMPLER_ARG".to_string()),
+        ("tracing-sampling-configured", with_env(&[otel, "{name: OTEL_TRACES_SAMPLER, value: always_on}"]), "pass", String::new()),
     ];
     for (id, manifest, want, says) in cases {
         std::fs::write(&file, &manifest).unwrap();
@@ -1983,7 +1992,20 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
         "json",
     ];
     let out = run(&args);
-    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    // Nothing else selected: the run decided nothing, and says so (exit 3, not a pass).
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let notes = json(&out)["notes"].clone();
+    assert!(
+        notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "nothing-decided"
+                && n["message"].as_str().unwrap().starts_with(
+                    "nothing decided at or above info: every evaluated check there is no-data: grafana-dashboard-present ("
+                )),
+        "{notes}"
+    );
     let r = json(&out)["results"][0].clone();
     assert_eq!(r["status"], "no-data", "{r}");
     let message = r["message"].as_str().unwrap();
@@ -2004,6 +2026,7 @@ fn optional_items_are_skipped_and_outside_evidence_is_no_data() {
     let mut attested = args.to_vec();
     attested.extend(["--attestations", file.to_str().unwrap()]);
     let out = run(&attested);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     let r = json(&out)["results"][0].clone();
     assert_eq!(r["status"], "pass", "{r}");
     assert_eq!(r["attestation"]["by"], "sre@example.com");
@@ -2774,4 +2797,831 @@ fn a_kind_named_at_a_version_not_held_is_an_error_not_no_such_object() {
         "{message}"
     );
     assert_eq!(out.status.code(), Some(3));
+}
+
+/// Review finding: a VulnerabilityReport whose summary has no `criticalCount` passed
+/// vulnerability-scan-clean (a critical check) on a scan it could not read.
+#[test]
+fn a_vulnerability_report_without_a_critical_count_is_undecided() {
+    let dir = temp_dir("vuln-count");
+    let workload =
+        std::fs::read_to_string(root().join("tests/data/envfrom-unresolved/deployment.yaml"))
+            .unwrap()
+            .replace(
+                "        envFrom:\n        - secretRef: {name: mlsdm-extra-env}\n",
+                "",
+            );
+    let report = |summary: &str| {
+        format!(
+            "apiVersion: aquasecurity.github.io/v1alpha1\nkind: VulnerabilityReport\nmetadata: {{name: r, namespace: mlsdm-production}}\nreport:\n  artifact: {{repository: mlsdm}}\n  summary: {summary}\n"
+        )
+    };
+    for (summary, want) in [
+        ("{highCount: 3}", "error"),
+        ("{criticalCount: 0, highCount: 3}", "pass"),
+        ("{criticalCount: 2}", "fail"),
+    ] {
+        let file = dir.join("all.yaml");
+        std::fs::write(&file, format!("{workload}\n---\n{}", report(summary))).unwrap();
+        let out = run(&[
+            "check",
+            "-f",
+            file.to_str().unwrap(),
+            "--only",
+            "vulnerability-scan-clean",
+            "--format",
+            "json",
+        ]);
+        let r = json(&out);
+        let result = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "vulnerability-scan-clean")
+            .unwrap()
+            .clone();
+        assert_eq!(result["status"], want, "{summary}: {result}");
+        if want == "error" {
+            assert!(
+                result["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("has no criticalCount"),
+                "{result}"
+            );
+        }
+    }
+}
+
+/// `--prometheus-selector` is label matchers for --prometheus: without it, or not matchers, the
+/// run does not start (exit 2), before any query is sent.
+#[test]
+fn a_prometheus_selector_is_checked_before_the_run() {
+    for (args, says) in [
+        (
+            vec!["--prometheus-selector", r#"{namespace="x"}"#],
+            "--prometheus-selector scopes the queries sent to --prometheus: give --prometheus too",
+        ),
+        (
+            vec![
+                "--prometheus",
+                "http://127.0.0.1:9",
+                "--prometheus-selector",
+                "namespace=x",
+            ],
+            "--prometheus-selector \"namespace=x\": not a set of label matchers",
+        ),
+        (
+            vec![
+                "--prometheus",
+                "http://127.0.0.1:9",
+                "--prometheus-selector",
+                r#"up{namespace="x"}"#,
+            ],
+            "a scope names labels, not a metric",
+        ),
+    ] {
+        let mut all = vec!["check", "--no-cluster", "--endpoint", "http://127.0.0.1:9"];
+        all.extend(args);
+        let out = run(&all);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{}",
+            transcript(&out)
+        );
+    }
+}
+
+/// Review finding: API_KEY from a Secret reference marked `optional: true` passed
+/// api-key-configured (critical) when the Secret, or its key, does not exist: Kubernetes then
+/// starts MLSDM without API_KEY, and authentication is off. A Secret the manifests do not hold
+/// may be created elsewhere (that is what `optional` is for): undecided; a key the Secret does
+/// not have is unset, a failure.
+#[test]
+fn an_optional_api_key_reference_to_nothing_leaves_it_unset() {
+    let dir = temp_dir("optional-api-key");
+    let original =
+        std::fs::read_to_string(root().join("fixtures/compliant/20-deployment.yaml")).unwrap();
+    let reference = "                  name: mlsdm-secrets\n                  key: api-key\n";
+    assert!(original.contains(reference), "the fixture changed");
+    for (name, key, want, says) in [
+        (
+            "mlsdm-api-key",
+            "api-key",
+            "error",
+            "API_KEY comes from optional Secret mlsdm-api-key, which is not among the audited objects: where it does not exist, Kubernetes leaves API_KEY unset",
+        ),
+        (
+            "mlsdm-secrets",
+            "no-such-key",
+            "fail",
+            "(optional Secret mlsdm-secrets has no key no-such-key, so Kubernetes leaves it unset)",
+        ),
+        ("mlsdm-secrets", "api-key", "pass", ""),
+    ] {
+        let release = dir.join(name).join(key);
+        std::fs::create_dir_all(&release).unwrap();
+        for f in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, release.join(f.file_name().unwrap())).unwrap();
+        }
+        std::fs::write(
+            release.join("20-deployment.yaml"),
+            original.replace(
+                reference,
+                &format!(
+                    "                  name: {name}\n                  key: {key}\n                  optional: true\n"
+                ),
+            ),
+        )
+        .unwrap();
+        let out = run(&[
+            "check",
+            "-f",
+            release.to_str().unwrap(),
+            "--only",
+            "api-key-configured",
+            "--format",
+            "json",
+        ]);
+        let r = json(&out)["results"][0].clone();
+        assert_eq!(r["status"], want, "{name}/{key}: {r}");
+        assert!(r["message"].as_str().unwrap().contains(says), "{r}");
+    }
+}
+
+/// The compliant example with `edits` (file, text, replacement) applied, audited for `id`:
+/// (status, message) of its first result.
+fn compliant_with(name: &str, edits: &[(&str, &str, &str)], id: &str) -> (String, String) {
+    compliant_with_args(name, edits, id, &[])
+}
+
+/// [`compliant_with`], with `extra` arguments to `check`.
+fn compliant_with_args(
+    name: &str,
+    edits: &[(&str, &str, &str)],
+    id: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let dir = temp_dir(name);
+    for f in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    for (file, from, to) in edits {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} no longer holds {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+    let mut args = vec![
+        "check",
+        "-f",
+        dir.to_str().unwrap(),
+        "--only",
+        id,
+        "--format",
+        "json",
+    ];
+    args.extend(extra);
+    let out = run(&args);
+    let r = json(&out)["results"][0].clone();
+    (
+        r["status"].as_str().unwrap().to_string(),
+        r["message"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Review findings, each a relation or fact that Kubernetes decides otherwise than the audit
+/// did, and each a pass it had not earned:
+/// - an HPA whose scaleTargetRef has apiVersion `v1` or none scales nothing (the controller looks
+///   the kind up in that API group: FailedGetScale), yet it counted as the workload's HPA;
+/// - a ConfigMap volume with `items` projects only the paths it lists: the config file MLSDM
+///   reads was judged from the key of the same name, which is not there;
+/// - a Service port without targetPort targets the same number on the pods, and passed;
+/// - a ServiceMonitor's `matchNames: []` watches its own namespace, and was skipped as watching
+///   none;
+/// - a sidecar listed first that sets API_KEY was judged as the MLSDM container.
+#[test]
+fn relations_follow_what_kubernetes_does() {
+    let hpa_ref = "    apiVersion: apps/v1\n    kind: Deployment\n    name: mlsdm-api\n";
+    for (name, replacement) in [
+        (
+            "hpa-core",
+            "    apiVersion: v1\n    kind: Deployment\n    name: mlsdm-api\n",
+        ),
+        ("hpa-none", "    kind: Deployment\n    name: mlsdm-api\n"),
+    ] {
+        let (status, msg) = compliant_with(
+            name,
+            &[("30-service.yaml", hpa_ref, replacement)],
+            "hpa-target-exists",
+        );
+        assert_eq!(status, "fail", "{name}: {msg}");
+    }
+    assert_eq!(
+        compliant_with("hpa-apps", &[], "hpa-target-exists").0,
+        "pass"
+    );
+
+    let volume = "          configMap:\n            name: mlsdm-config\n";
+    let (status, msg) = compliant_with(
+        "config-items",
+        &[(
+            "20-deployment.yaml",
+            volume,
+            "          configMap:\n            name: mlsdm-config\n            items: [{key: config.yaml, path: mlsdm.yaml}]\n",
+        )],
+        "mlsdm-config-valid",
+    );
+    assert_eq!(status, "fail", "{msg}");
+    let (status, msg) = compliant_with(
+        "config-items-listed",
+        &[(
+            "20-deployment.yaml",
+            volume,
+            "          configMap:\n            name: mlsdm-config\n            items: [{key: config.yaml, path: config.yaml}]\n",
+        )],
+        "mlsdm-config-valid",
+    );
+    assert_eq!(status, "pass", "{msg}");
+
+    let (status, msg) = compliant_with(
+        "no-target-port",
+        &[("30-service.yaml", "      targetPort: http\n", "")],
+        "service-selects-workload",
+    );
+    assert_eq!(status, "fail", "{msg}");
+    assert!(msg.contains("where none is given, the port"), "{msg}");
+    let (status, msg) = compliant_with(
+        "port-is-target",
+        &[(
+            "30-service.yaml",
+            "      port: 80\n      targetPort: http\n",
+            "      port: 8000\n",
+        )],
+        "service-selects-workload",
+    );
+    assert_eq!(status, "pass", "{msg}");
+
+    let (status, msg) = compliant_with(
+        "monitor-own-namespace",
+        &[(
+            "50-monitoring.yaml",
+            "spec:\n  selector:\n    matchLabels:\n      app: mlsdm-api\n",
+            "spec:\n  namespaceSelector: {matchNames: []}\n  selector:\n    matchLabels:\n      app: nothing\n",
+        )],
+        "service-monitor-selects-service",
+    );
+    assert_eq!(status, "fail", "{msg}");
+
+    let (status, msg) = compliant_with(
+        "auth-sidecar-first",
+        &[(
+            "20-deployment.yaml",
+            "      containers:\n",
+            "      containers:\n        - name: auth-proxy\n          image: ghcr.io/example/auth-proxy:1.0.0\n          env:\n            - {name: API_KEY, valueFrom: {secretKeyRef: {name: mlsdm-secrets, key: api-key}}}\n",
+        )],
+        "llm-backend-set",
+    );
+    assert_eq!(
+        status, "pass",
+        "the MLSDM container (LLM_BACKEND local_stub) was not the one judged: {msg}"
+    );
+
+    // A sidecar whose image names MLSDM (an exporter) is not MLSDM when the real container,
+    // with a renamed image, sets MLSDM's own variables.
+    let (status, msg) = compliant_with(
+        "exporter-first",
+        &[
+            (
+                "20-deployment.yaml",
+                "          image: ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0@",
+                "          image: registry.example.com/ml/inference-api:1.2.0@",
+            ),
+            (
+                "20-deployment.yaml",
+                "      containers:\n",
+                "      containers:\n        - name: exporter\n          image: ghcr.io/acme/mlsdm-exporter:1.0.0\n",
+            ),
+        ],
+        "llm-backend-set",
+    );
+    assert_eq!(status, "pass", "the exporter was judged as MLSDM: {msg}");
+
+    // network-policy-allows-api reads the rules as Kubernetes does.
+    let allow = "  policyTypes: [Ingress, Egress]\n  ingress:\n";
+    let port = "        - port: 8000\n          protocol: TCP\n";
+    for (name, from, to, want) in [
+        (
+            "np-egress-only",
+            allow,
+            "  policyTypes: [Egress]\n  ingress:\n",
+            "fail",
+        ),
+        (
+            "np-udp",
+            port,
+            "        - port: 8000\n          protocol: UDP\n",
+            "fail",
+        ),
+        (
+            "np-named-elsewhere",
+            port,
+            "        - port: metrics\n",
+            "fail",
+        ),
+        ("np-named", port, "        - port: http\n", "pass"),
+        (
+            "np-range",
+            port,
+            "        - port: 7000\n          endPort: 9000\n",
+            "pass",
+        ),
+        ("np-any-port", port, "        - protocol: TCP\n", "pass"),
+    ] {
+        let (status, msg) = compliant_with(
+            name,
+            &[("40-network.yaml", from, to)],
+            "network-policy-allows-api",
+        );
+        assert_eq!(status, want, "{name}: {msg}");
+    }
+
+    // Two PDBs over the same pods: the eviction API refuses to evict them at all.
+    let (status, msg) = compliant_with(
+        "pdb-two",
+        &[(
+            "30-service.yaml",
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\n",
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: second, namespace: mlsdm-production}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: mlsdm-api}}\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\n",
+        )],
+        "pdb-allows-rollout",
+    );
+    assert_eq!(status, "fail", "{msg}");
+    assert!(
+        msg.contains("2 PodDisruptionBudgets select these pods (mlsdm-api-pdb, second)")
+            || msg.contains("2 PodDisruptionBudgets select these pods (second, mlsdm-api-pdb)"),
+        "{msg}"
+    );
+}
+
+/// Review findings on the catalog (each passed before, and fails now):
+/// - init containers (a native sidecar runs for the pod's whole life) were never checked: a
+///   privileged root sidecar with a literal key passed every security check (as in the Pod
+///   Security Standards' restricted profile; memory limits stay the app containers', as
+///   Polaris has them);
+/// - a container's seccompProfile overrides the pod's, but the two were ORed;
+/// - `$(VAR)` in an env value is expanded by the kubelet (`DISABLE_RATE_LIMIT=$(OFF)`);
+/// - the deepest mount holds the config file (a subPath file over the ConfigMap directory);
+/// - API_KEY empty in a Secret, from envFrom, or through an optional reference the manifests
+///   do not hold;
+/// - a credential-named binaryData key in a ConfigMap.
+#[test]
+fn the_catalog_reads_pods_as_the_kubelet_does() {
+    let containers = "      containers:\n";
+    let sidecar = "      initContainers:\n        - name: proxy\n          image: nginx:latest\n          restartPolicy: Always\n          securityContext: {runAsUser: 0, privileged: true, allowPrivilegeEscalation: true}\n          env:\n            - {name: OPENAI_API_KEY, value: sk-proj-abcdefghijklmnopqrstuvwxyz0123456789}\n      containers:\n";
+    for id in [
+        "security-run-as-non-root",
+        "security-context-hardened",
+        "security-read-only-root-fs",
+        "security-capabilities-drop-all",
+        "image-pinned",
+        "image-digest-pinned",
+        "api-key-from-secret",
+    ] {
+        let (status, msg) = compliant_with(
+            &format!("init-{id}"),
+            &[("20-deployment.yaml", containers, sidecar)],
+            id,
+        );
+        assert_eq!(status, "fail", "{id}: {msg}");
+        assert!(msg.contains("proxy"), "{id}: {msg}");
+    }
+
+    let (status, msg) = compliant_with(
+        "seccomp-override",
+        &[(
+            "20-deployment.yaml",
+            "            readOnlyRootFilesystem: true\n",
+            "            readOnlyRootFilesystem: true\n            seccompProfile: {type: Unconfined}\n",
+        )],
+        "security-context-hardened",
+    );
+    assert_eq!(status, "fail", "{msg}");
+
+    let rate = "            - name: RATE_LIMIT_REQUESTS\n";
+    let (status, msg) = compliant_with(
+        "env-expansion",
+        &[(
+            "20-deployment.yaml",
+            rate,
+            "            - {name: \"OFF\", value: \"1\"}\n            - {name: DISABLE_RATE_LIMIT, value: $(OFF)}\n            - name: RATE_LIMIT_REQUESTS\n",
+        )],
+        "rate-limit-configured",
+    );
+    assert_eq!(status, "fail", "{msg}");
+    let (status, msg) = compliant_with(
+        "env-expansion-escaped",
+        &[(
+            "20-deployment.yaml",
+            rate,
+            "            - {name: \"OFF\", value: \"1\"}\n            - {name: DISABLE_RATE_LIMIT, value: $$(OFF)}\n            - name: RATE_LIMIT_REQUESTS\n",
+        )],
+        "rate-limit-configured",
+    );
+    assert_eq!(status, "pass", "$$( is a literal $(: {msg}");
+    let (status, msg) = compliant_with(
+        "env-expansion-secret",
+        &[(
+            "20-deployment.yaml",
+            rate,
+            "            - {name: \"OFF\", valueFrom: {secretKeyRef: {name: mlsdm-secrets, key: api-key}}}\n            - {name: DISABLE_RATE_LIMIT, value: $(OFF)}\n            - name: RATE_LIMIT_REQUESTS\n",
+        )],
+        "rate-limit-configured",
+    );
+    assert_eq!(status, "error", "{msg}");
+
+    let (status, msg) = compliant_with(
+        "config-shadowed",
+        &[
+            (
+                "20-deployment.yaml",
+                "            - name: tmp\n              mountPath: /tmp\n",
+                "            - name: tmp\n              mountPath: /tmp\n            - {name: override, mountPath: /etc/mlsdm/config.yaml, subPath: config.yaml}\n",
+            ),
+            (
+                "20-deployment.yaml",
+                "      volumes:\n",
+                "      volumes:\n        - {name: override, configMap: {name: mlsdm-override}}\n",
+            ),
+            (
+                "10-config.yaml",
+                "kind: ConfigMap\n",
+                "kind: ConfigMap\nmetadata: {name: mlsdm-override, namespace: mlsdm-production}\ndata:\n  config.yaml: |\n    capacity: 10\n---\napiVersion: v1\nkind: ConfigMap\n",
+            ),
+        ],
+        "mlsdm-config-valid",
+    );
+    assert_eq!(status, "fail", "{msg}");
+    assert!(msg.contains("capacity"), "{msg}");
+
+    let key_ref = "                  name: mlsdm-secrets\n                  key: api-key\n";
+    let (status, msg) = compliant_with(
+        "api-key-empty",
+        &[(
+            "10-config.yaml",
+            "  api-key: a1k3cVo5bVJ0TjJ4V3BMNHZCOGNIMWRGNmdKM3NZMGVRNXVBN2lPMm5Y\n",
+            "  api-key: \"\"\n",
+        )],
+        "api-key-configured",
+    );
+    assert_eq!(status, "fail", "{msg}");
+    assert!(msg.contains("empty string"), "{msg}");
+    let (status, msg) = compliant_with(
+        "api-key-absent",
+        &[(
+            "20-deployment.yaml",
+            key_ref,
+            "                  name: elsewhere\n                  key: api-key\n                  optional: true\n",
+        )],
+        "api-key-configured",
+    );
+    assert_eq!(status, "error", "{msg}");
+    assert!(
+        msg.contains("optional Secret elsewhere, which is not among the audited objects"),
+        "{msg}"
+    );
+
+    let (status, msg) = compliant_with(
+        "configmap-binary",
+        &[(
+            "10-config.yaml",
+            "data:\n  config.yaml: |\n",
+            "binaryData:\n  API_KEY: c2stcHJvai1hYmNkZWZnaGlqa2xtbm9w\ndata:\n  config.yaml: |\n",
+        )],
+        "configmap-no-credentials",
+    );
+    assert_eq!(status, "fail", "{msg}");
+}
+
+/// Review findings on the catalog, second part (each passed before):
+/// - probes on a port the container does not declare, or over HTTPS (MLSDM serves plain HTTP);
+/// - MLSDM_OTEL_ENABLED, which takes precedence over OTEL_SDK_DISABLED, and MLSDM's truthy
+///   spellings (`1`, `yes`, `on`);
+/// - an HPA without minReplicas (1) under a workload of 3 replicas;
+/// - a NetworkPolicy allowing all ingress next to the default deny (policies add up);
+/// - a ServiceMonitor endpoint naming a port no Service of the pods has;
+/// - a Service port of another protocol than the container port its targetPort names;
+/// - a pod's automountServiceAccountToken over its ServiceAccount's, and a binding to
+///   cluster-admin;
+/// - preStop sleeps written as `sh -c "sleep N"`, `/bin/sleep N` or the native `sleep` action;
+/// - an Ingress backend port the Service does not have (a number is the Service's port, not
+///   the container's).
+#[test]
+fn the_catalog_reads_the_rest_as_kubernetes_and_mlsdm_do() {
+    for (name, edits, id, want) in [
+        (
+            "probe-port",
+            vec![(
+                "20-deployment.yaml",
+                "              path: /health/liveness\n              port: http\n            periodSeconds: 20\n",
+                "              path: /health/liveness\n              port: 9000\n            periodSeconds: 20\n",
+            )],
+            "probe-liveness-path",
+            "fail",
+        ),
+        (
+            "probe-https",
+            vec![(
+                "20-deployment.yaml",
+                "              path: /health/readiness\n              port: http\n",
+                "              path: /health/readiness\n              port: http\n              scheme: HTTPS\n",
+            )],
+            "probe-readiness-path",
+            "fail",
+        ),
+        (
+            "probe-port-number",
+            vec![(
+                "20-deployment.yaml",
+                "              path: /health/liveness\n              port: http\n            periodSeconds: 20\n",
+                "              path: /health/liveness\n              port: 8000\n            periodSeconds: 20\n",
+            )],
+            "probe-liveness-path",
+            "pass",
+        ),
+        (
+            "otel-mlsdm-off",
+            vec![(
+                "20-deployment.yaml",
+                "            - name: OTEL_EXPORTER_TYPE\n",
+                "            - {name: MLSDM_OTEL_ENABLED, value: \"false\"}\n            - name: OTEL_EXPORTER_TYPE\n",
+            )],
+            "tracing-configured",
+            "fail",
+        ),
+        (
+            "otel-disabled-1",
+            vec![(
+                "20-deployment.yaml",
+                "            - name: OTEL_EXPORTER_TYPE\n",
+                "            - {name: OTEL_SDK_DISABLED, value: \" 1\"}\n            - name: OTEL_EXPORTER_TYPE\n",
+            )],
+            "tracing-configured",
+            "fail",
+        ),
+        (
+            "otel-enabled-wins",
+            vec![(
+                "20-deployment.yaml",
+                "            - name: OTEL_EXPORTER_TYPE\n",
+                "            - {name: OTEL_SDK_DISABLED, value: \"true\"}\n            - {name: MLSDM_OTEL_ENABLED, value: \"yes\"}\n            - name: OTEL_EXPORTER_TYPE\n",
+            )],
+            "tracing-configured",
+            "pass",
+        ),
+        (
+            "llm-backend-case",
+            vec![(
+                "20-deployment.yaml",
+                "value: local_stub",
+                "value: Local_Stub",
+            )],
+            "llm-backend-set",
+            "pass",
+        ),
+        (
+            "hpa-default-min",
+            vec![("30-service.yaml", "  minReplicas: 3\n", "")],
+            "replicas-min-3",
+            "fail",
+        ),
+        (
+            "np-allow-all",
+            vec![(
+                "40-network.yaml",
+                "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\n",
+                "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: open, namespace: mlsdm-production}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress: [{}]\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\n",
+            )],
+            "network-policy-default-deny",
+            "fail",
+        ),
+        (
+            "np-deny-default-types",
+            vec![(
+                "40-network.yaml",
+                "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n",
+                "  podSelector: {}\n",
+            )],
+            "network-policy-default-deny",
+            "pass",
+        ),
+        (
+            "sm-port",
+            vec![(
+                "50-monitoring.yaml",
+                "    - port: http\n",
+                "    - port: metrics\n",
+            )],
+            "prometheus-scrape-configured",
+            "fail",
+        ),
+        (
+            "svc-udp",
+            vec![(
+                "30-service.yaml",
+                "      targetPort: http\n      protocol: TCP\n",
+                "      targetPort: http\n      protocol: UDP\n",
+            )],
+            "service-selects-workload",
+            "fail",
+        ),
+        (
+            "rbac-pod-automount",
+            vec![
+                (
+                    "20-deployment.yaml",
+                    "      automountServiceAccountToken: false\n",
+                    "      automountServiceAccountToken: true\n",
+                ),
+                (
+                    "00-namespace.yaml",
+                    "subjects:\n  - kind: ServiceAccount\n    name: mlsdm-api\n",
+                    "subjects:\n  - kind: ServiceAccount\n    name: someone-else\n",
+                ),
+            ],
+            "rbac-service-account",
+            "fail",
+        ),
+        (
+            "rbac-cluster-admin",
+            vec![(
+                "00-namespace.yaml",
+                "  kind: Role\n  name: mlsdm-api\n",
+                "  kind: ClusterRole\n  name: cluster-admin\n",
+            )],
+            "rbac-service-account",
+            "fail",
+        ),
+        (
+            "grace-sh-sleep",
+            vec![(
+                "20-deployment.yaml",
+                "                command: [\"sleep\", \"15\"]\n",
+                "                command: [\"/bin/sh\", \"-c\", \"sleep 45\"]\n",
+            )],
+            "termination-grace-period",
+            "fail",
+        ),
+        (
+            "grace-native-sleep",
+            vec![(
+                "20-deployment.yaml",
+                "              exec:\n                command: [\"sleep\", \"15\"]\n",
+                "              sleep: {seconds: 45}\n",
+            )],
+            "termination-grace-period",
+            "fail",
+        ),
+        (
+            "grace-bin-sleep-ok",
+            vec![(
+                "20-deployment.yaml",
+                "                command: [\"sleep\", \"15\"]\n",
+                "                command: [\"/bin/sleep\", \"15\"]\n",
+            )],
+            "termination-grace-period",
+            "pass",
+        ),
+        (
+            "ingress-port-name",
+            vec![(
+                "40-network.yaml",
+                "                port:\n                  name: http\n",
+                "                port:\n                  name: grpc\n",
+            )],
+            "ingress-backend-exists",
+            "fail",
+        ),
+        (
+            "ingress-port-number",
+            vec![(
+                "40-network.yaml",
+                "                port:\n                  name: http\n",
+                "                port:\n                  number: 80\n",
+            )],
+            "ingress-backend-exists",
+            "pass",
+        ),
+        (
+            "ingress-port-target",
+            vec![(
+                "40-network.yaml",
+                "                port:\n                  name: http\n",
+                "                port:\n                  number: 8000\n",
+            )],
+            "ingress-backend-exists",
+            "fail",
+        ),
+        (
+            "svc-no-container-ports",
+            vec![
+                (
+                    "20-deployment.yaml",
+                    "          ports:\n            - name: http\n              containerPort: 8000\n              protocol: TCP\n",
+                    "",
+                ),
+                (
+                    "30-service.yaml",
+                    "      targetPort: http\n",
+                    "      targetPort: 8000\n",
+                ),
+            ],
+            "service-selects-workload",
+            "pass",
+        ),
+        (
+            "grace-sh-and",
+            vec![(
+                "20-deployment.yaml",
+                "                command: [\"sleep\", \"15\"]\n",
+                "                command: [\"/bin/sh\", \"-c\", \"sleep 45 && nginx -s quit\"]\n",
+            )],
+            "termination-grace-period",
+            "fail",
+        ),
+        (
+            "api-key-empty-secret",
+            vec![
+                (
+                    "20-deployment.yaml",
+                    "                  name: mlsdm-secrets\n                  key: api-key\n",
+                    "                  name: mlsdm-secrets\n                  key: api-key\n                  optional: true\n",
+                ),
+                (
+                    "10-config.yaml",
+                    "data:\n  # A fixture key, not a real one: 42 random characters.\n  api-key: a1k3cVo5bVJ0TjJ4V3BMNHZCOGNIMWRGNmdKM3NZMGVRNXVBN2lPMm5Y\n",
+                    "data: {}\n",
+                ),
+            ],
+            "api-key-configured",
+            "fail",
+        ),
+        (
+            "otel-envfrom-unread",
+            vec![(
+                "20-deployment.yaml",
+                "          env:\n            - name: CONFIG_PATH\n",
+                "          envFrom:\n            - configMapRef: {name: elsewhere}\n          env:\n            - {name: OTEL_SDK_DISABLED, value: \"false\"}\n            - name: CONFIG_PATH\n",
+            )],
+            "tracing-configured",
+            "error",
+        ),
+        (
+            "configmap-binary-value",
+            vec![(
+                "10-config.yaml",
+                "data:\n  config.yaml: |\n",
+                "binaryData:\n  app.conf: c2stcHJvai1hYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk=\ndata:\n  config.yaml: |\n",
+            )],
+            "configmap-no-credentials",
+            "fail",
+        ),
+    ] {
+        let with_tracing = id.starts_with("tracing");
+        let (status, msg) = if with_tracing {
+            compliant_with_args(name, &edits, id, &["--require", "tracing"])
+        } else {
+            compliant_with(name, &edits, id)
+        };
+        assert_eq!(status, want, "{name}: {msg}");
+    }
+}
+
+/// Review finding: a run-once init container retried before it completed (waiting for a
+/// dependency) failed pod-no-restarts once init containers were read; a native sidecar's
+/// restart still does, as does any init container in CrashLoopBackOff.
+#[test]
+fn a_retried_init_container_is_not_a_restart_but_a_sidecars_is() {
+    for (policy, state, want) in [
+        ("", "{terminated: {reason: Completed, exitCode: 0}}", "pass"),
+        ("\n      restartPolicy: Always", "{running: {}}", "fail"),
+        ("", "{waiting: {reason: CrashLoopBackOff}}", "fail"),
+    ] {
+        let pod = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: mlsdm-api-1, namespace: mlsdm-production, labels: {{app: mlsdm-api}}}}\nspec:\n  initContainers:\n    - name: wait\n      image: busybox:1.36{policy}\n  containers:\n    - name: mlsdm-api\n      image: ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0\nstatus:\n  containerStatuses:\n    - {{name: mlsdm-api, restartCount: 0, state: {{running: {{}}}}}}\n  initContainerStatuses:\n    - {{name: wait, restartCount: 2, state: {state}}}\n---\napiVersion: apps/v1\nkind: Deployment\n"
+        );
+        let (status, msg) = compliant_with(
+            "init-restarts",
+            &[(
+                "20-deployment.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\n",
+                &pod,
+            )],
+            "pod-no-restarts",
+        );
+        assert_eq!(status, want, "{policy} {state}: {msg}");
+    }
 }

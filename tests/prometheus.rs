@@ -364,3 +364,70 @@ fn only_check(prom: &str, check: &str) -> (String, String) {
     let (_, st, msg) = status_of(&s, check);
     (st.clone(), msg.clone())
 }
+
+/// A Prometheus that scrapes two releases (production healthy, staging erroring: a shared
+/// Prometheus) answered the checks' queries with both added together, so production was judged
+/// on staging's traffic too. The guard refuses the mix and names the deployments;
+/// `--prometheus-selector` scopes every query to one, and each is judged on its own series.
+#[test]
+fn a_prometheus_holding_two_releases_is_scoped_or_refused() {
+    let prom = env_url("PROMETHEUS", "mixed");
+    wait_for_data(&prom, 25);
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--prometheus",
+            &prom,
+            "--window",
+            "20s",
+            "--only",
+            "error-rate-below-1pct,metrics-being-collected",
+            "--format",
+            "json",
+        ];
+        args.extend(extra);
+        let out = audit(&args);
+        (out.status.code(), statuses(&out))
+    };
+    let (code, s) = check(&[]);
+    assert_eq!(code, Some(3), "{s:?}");
+    for id in ["error-rate-below-1pct", "metrics-being-collected"] {
+        let (_, st, msg) = status_of(&s, id);
+        assert_eq!(st, "error", "{id}: {msg}");
+        assert!(
+            msg.contains("scrapes 2 MLSDM deployments (namespace mlsdm-production job mlsdm; namespace mlsdm-staging job mlsdm)")
+                && msg.contains("--prometheus-selector"),
+            "{id}: {msg}"
+        );
+    }
+    let (code, s) = check(&["--prometheus-selector", r#"{namespace="mlsdm-production"}"#]);
+    assert_eq!(code, Some(0), "{s:?}");
+    assert_eq!(status_of(&s, "error-rate-below-1pct").1, "pass", "{s:?}");
+    let (code, s) = check(&["--prometheus-selector", r#"{namespace="mlsdm-staging"}"#]);
+    assert_eq!(code, Some(1), "{s:?}");
+    assert_eq!(status_of(&s, "error-rate-below-1pct").1, "fail", "{s:?}");
+    // Matching nothing is not a pass either: no MLSDM target under that scope.
+    let (code, s) = check(&["--prometheus-selector", r#"{namespace="elsewhere"}"#]);
+    assert_eq!(code, Some(3), "{s:?}");
+    assert!(
+        status_of(&s, "error-rate-below-1pct")
+            .2
+            .contains("scrapes no MLSDM target that is up now"),
+        "{s:?}"
+    );
+    // Every query of the catalog is sent scoped and answered: the full metrics run decides.
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        &prom,
+        "--prometheus-selector",
+        r#"{namespace="mlsdm-production"}"#,
+        "--window",
+        "20s",
+        "--format",
+        "json",
+    ]);
+    for (id, st, msg) in statuses(&out) {
+        assert_ne!(st, "error", "{id}: {msg}");
+    }
+}

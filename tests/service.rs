@@ -240,6 +240,49 @@ fn one_scrape_gives_no_rate() {
     assert_eq!(status(&r, "error-rate-below-1pct").0, "no-data");
 }
 
+/// A run whose checks at or above the gate are all no-data decided nothing the gate asks: it
+/// exits 3 with a note saying so, even when a check below the gate was decided (review
+/// finding: a medium check decided below the gate let two high no-data results exit 0). `--allow-empty`
+/// accepts it.
+#[test]
+fn nothing_decided_at_the_gate_is_not_a_pass() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--format",
+            "json",
+            "--only",
+            "rollback-error-rate,error-rate-below-1pct,request-id-echoed",
+        ];
+        args.extend(extra);
+        audit(&args)
+    };
+    let out = run(&[]);
+    let r = report(&out);
+    assert_eq!(status(&r, "error-rate-below-1pct").0, "no-data");
+    assert_eq!(status(&r, "request-id-echoed").0, "pass", "{r}");
+    assert_eq!(out.status.code(), Some(3), "{r}");
+    let note = r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "nothing-decided")
+        .unwrap_or_else(|| panic!("no note: {r}"))
+        .clone();
+    assert!(
+        note["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing decided at or above high: every evaluated check there is no-data: error-rate-below-1pct, rollback-error-rate ("),
+        "{note}"
+    );
+    assert_eq!(run(&["--allow-empty"]).status.code(), Some(0));
+}
+
 #[test]
 fn a_hanging_service_costs_one_timeout() {
     let _serial = serial();
@@ -1220,4 +1263,96 @@ fn no_alerts_firing_against(url: &str) -> (String, String) {
         "json",
     ]);
     status(&report(&out), "no-alerts-firing")
+}
+
+/// A stand-in for a load balancer in front of two pods (an Ingress controller balances each
+/// request): every connection carries one request, sent to the next backend in turn with
+/// `Connection: close`, so the client opens a new connection for the next request. Bounded: it
+/// serves at most 200 connections.
+fn round_robin(backends: [String; 2]) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (i, client) in listener.incoming().take(200).enumerate() {
+            let Ok(client) = client else { continue };
+            let backend = backends[i % 2].trim_start_matches("http://").to_string();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if !line.to_ascii_lowercase().starts_with("connection:") {
+                        head.push_str(&line);
+                    }
+                }
+                head.push_str("Connection: close\r\n\r\n");
+                let Ok(mut upstream) = std::net::TcpStream::connect(&backend) else {
+                    return;
+                };
+                let _ = upstream.write_all(head.as_bytes());
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                let mut client = client;
+                let _ = client.write_all(&answer);
+            });
+        }
+    });
+    url
+}
+
+/// An `--endpoint` that is a load balancer over two pods answered each scrape from either one:
+/// the rates read every switch as a counter reset, and an erroring pod's errors were averaged
+/// with the healthy one's (or vanished). The pages' `*_created` times tell the processes apart:
+/// the metrics checks are errors saying so.
+#[test]
+fn a_load_balanced_endpoint_is_refused_for_rates() {
+    let _serial = serial();
+    let a = serve(Config::healthy());
+    let b = serve(Config::mode("errors").unwrap());
+    let lb = round_robin([a.server.url.clone(), b.server.url.clone()]);
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &lb,
+        "--observe",
+        "4s",
+        "--window",
+        "3s",
+        "--only",
+        "error-rate-below-1pct,metrics-being-collected",
+        "--format",
+        "json",
+    ]);
+    let r = report(&out);
+    for id in ["error-rate-below-1pct", "metrics-being-collected"] {
+        let (st, msg) = status(&r, id);
+        assert_eq!(st, "error", "{id}: {msg}");
+        assert!(
+            msg.contains(&format!(
+                "{} answered from more than one process",
+                lb.trim_start_matches("http://")
+            )),
+            "{id}: {msg}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(3));
+    // Each pod on its own is scraped as before.
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &a.server.url,
+        "--observe",
+        "4s",
+        "--window",
+        "3s",
+        "--only",
+        "metrics-being-collected",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(status(&report(&out), "metrics-being-collected").0, "pass");
 }

@@ -1351,3 +1351,42 @@ fn the_real_mlsdm_never_feeding_its_counters_ends_the_watch_like_an_error() {
         "{t}"
     );
 }
+
+/// Review finding: `watch` reads the rollout time with a `check` of its own that drops
+/// --prometheus, but kept --prometheus-selector, which then refused to start without it (exit
+/// 2) before the cluster was even asked.
+#[test]
+fn a_prometheus_selector_does_not_stop_the_rollout_lookup() {
+    let dir = tmp("selector-rollout");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = dir.0.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster: {{server: \"http://127.0.0.1:{closed}\"}}\ncontexts:\n- name: c\n  context: {{cluster: k, user: u, namespace: mlsdm-production}}\nusers:\n- name: u\n  user: {{token: t0k3n}}\n"
+        ),
+    )
+    .unwrap();
+    let out = watch(
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--prometheus",
+            &format!("http://127.0.0.1:{closed}"),
+            "--prometheus-selector",
+            r#"{namespace="mlsdm-production"}"#,
+            "--checkpoints",
+            "5s",
+            "--output-dir",
+            dir.0.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    let t = transcript(&out);
+    assert!(!t.contains("--prometheus-selector scopes"), "{t}");
+    assert_eq!(out.status.code(), Some(3), "{t}");
+}

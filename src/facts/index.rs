@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 type Ns = Option<String>;
+/// (namespace, API group, kind, name): what an HPA's scaleTargetRef names.
+pub type ScaleTargetKey = (Ns, String, String, String);
 
 /// Built with the facts: cheap, one pass over the objects.
 #[derive(Default)]
@@ -68,8 +70,8 @@ pub(super) struct Lazy {
     pub workload_labels: OnceLock<LabelIndex>,
     /// Labels of the Pods.
     pub pod_labels: OnceLock<LabelIndex>,
-    /// (namespace, target kind, target name) -> HPAs.
-    pub hpa_targets: OnceLock<HashMap<(Ns, String, String), Vec<usize>>>,
+    /// (namespace, API group, kind, name) of each HPA's scaleTargetRef -> the HPAs.
+    pub hpa_targets: OnceLock<HashMap<ScaleTargetKey, Vec<usize>>>,
     /// (namespace, owner kind, owner name) -> ReplicaSets.
     pub rs_owners: OnceLock<HashMap<(Ns, String, String), Vec<usize>>>,
     /// (namespace, ConfigMap or Secret, name) -> workloads whose pod spec references it.

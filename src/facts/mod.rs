@@ -37,6 +37,9 @@ pub struct Facts {
     pub service: service::ServiceFacts,
     pub endpoints: Vec<String>,
     pub prometheus: Option<String>,
+    /// The objects are a live cluster's (every listed kind complete), not manifests: an object
+    /// missing from them does not exist.
+    pub live: bool,
     /// Live mode: kinds that could not be listed (403 or server error), with why.
     pub kind_errors: BTreeMap<String, String>,
     /// Live mode: kinds the cluster does not serve (CRDs not installed).
@@ -108,6 +111,7 @@ impl Facts {
             service: service::ServiceFacts::default(),
             endpoints: Vec::new(),
             prometheus: None,
+            live: false,
             kind_errors: BTreeMap::new(),
             missing_kinds: BTreeSet::new(),
             params: json!({"expectImage": null, "expectVersion": null}),

@@ -6,7 +6,8 @@ use super::Facts;
 use super::values::json_to_cel;
 use crate::k8s::At as _;
 use crate::k8s::refs::{
-    ingress_backends, monitor_watches, pod_references, pull_secret_names, service_account_name,
+    api_group, ingress_backend_facts, ingress_backends, monitor_watches, pod_references,
+    pull_secret_names, scale_target, service_account_name,
 };
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::objects::Value as CelValue;
@@ -62,14 +63,7 @@ impl Facts {
     fn naive_hpas_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
         self.same_ns(w.namespace.as_deref(), "HorizontalPodAutoscaler")
             .filter(|h| {
-                h.json
-                    .at("/spec/scaleTargetRef/kind")
-                    .and_then(Value::as_str)
-                    == Some(w.kind.as_str())
-                    && h.json
-                        .at("/spec/scaleTargetRef/name")
-                        .and_then(Value::as_str)
-                        == Some(w.name.as_str())
+                scale_target(&h.json) == Some((api_group(&w.api_version), &w.kind, &w.name))
             })
             .collect()
     }
@@ -338,10 +332,7 @@ impl Facts {
                 })
                 .collect();
             let backends: Vec<Value> = if obj.kind == "Ingress" {
-                ingress_backends(&obj.json)
-                    .into_iter()
-                    .map(|b| json!({"name": b, "exists": self.naive_find("Service", ns, &b).is_some()}))
-                    .collect()
+                ingress_backend_facts(&obj.json, |b| self.naive_find("Service", ns, b))
             } else {
                 Vec::new()
             };

@@ -11,7 +11,8 @@ use super::index::{LabelIndex, Selecting, SelectorIndex, required_label};
 use super::values::{SharedVal, json_to_val};
 use crate::k8s::At as _;
 use crate::k8s::refs::{
-    ingress_backends, monitor_watches, pod_references, pull_secret_names, service_account_name,
+    MonitorNamespaces, api_group, ingress_backend_facts, ingress_backends, monitor_namespaces,
+    monitor_watches, pod_references, pull_secret_names, scale_target, service_account_name,
 };
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::common::value::Val;
@@ -129,25 +130,28 @@ impl Facts {
 
     pub(super) fn hpas_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
         let targets = self.lazy.hpa_targets.get_or_init(|| {
-            let mut m: HashMap<(Option<String>, String, String), Vec<usize>> = HashMap::new();
+            let mut m: HashMap<super::index::ScaleTargetKey, Vec<usize>> = HashMap::new();
             for h in self.all_of("HorizontalPodAutoscaler") {
-                if let (Some(kind), Some(name)) = (
-                    h.json
-                        .at("/spec/scaleTargetRef/kind")
-                        .and_then(Value::as_str),
-                    h.json
-                        .at("/spec/scaleTargetRef/name")
-                        .and_then(Value::as_str),
-                ) {
-                    m.entry((h.namespace.clone(), kind.to_string(), name.to_string()))
-                        .or_default()
-                        .push(h.slot);
+                if let Some((group, kind, name)) = scale_target(&h.json) {
+                    m.entry((
+                        h.namespace.clone(),
+                        group.to_string(),
+                        kind.to_string(),
+                        name.to_string(),
+                    ))
+                    .or_default()
+                    .push(h.slot);
                 }
             }
             m
         });
         targets
-            .get(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
+            .get(&(
+                w.namespace.clone(),
+                api_group(&w.api_version).to_string(),
+                w.kind.clone(),
+                w.name.clone(),
+            ))
             .into_iter()
             .flatten()
             .map(|&s| &self.objects[s])
@@ -350,15 +354,14 @@ impl Facts {
             }
             "HorizontalPodAutoscaler" => same("HorizontalPodAutoscaler")
                 .into_iter()
-                .flat_map(|h| {
-                    let json = &self.objects[h].json;
-                    match (
-                        json.at("/spec/scaleTargetRef/kind").and_then(Value::as_str),
-                        json.at("/spec/scaleTargetRef/name").and_then(Value::as_str),
-                    ) {
-                        (Some(kind), Some(name)) => self.named(kind, ns, name).to_vec(),
-                        _ => Vec::new(),
-                    }
+                .flat_map(|h| match scale_target(&self.objects[h].json) {
+                    Some((group, kind, name)) => self
+                        .named(kind, ns, name)
+                        .iter()
+                        .copied()
+                        .filter(|&w| api_group(&self.objects[w].api_version) == group)
+                        .collect(),
+                    None => Vec::new(),
                 })
                 .collect(),
             "Ingress" => same("Ingress")
@@ -371,18 +374,16 @@ impl Facts {
                 let mut out = Vec::new();
                 for m in same(&obj.kind) {
                     let m = &self.objects[m];
-                    let ns_sel = m.json.at("/spec/namespaceSelector");
-                    if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
-                        out.extend(self.index.workload_pos.keys());
-                    } else if let Some(names) = ns_sel
-                        .and_then(|s| s.get("matchNames"))
-                        .and_then(Value::as_array)
-                    {
-                        for n in names {
-                            out.extend(self.workloads_in(n.as_str()));
+                    match monitor_namespaces(m) {
+                        MonitorNamespaces::Any => out.extend(self.index.workload_pos.keys()),
+                        MonitorNamespaces::Own => {
+                            out.extend(self.workloads_in(m.namespace.as_deref()));
                         }
-                    } else {
-                        out.extend(self.workloads_in(m.namespace.as_deref()));
+                        MonitorNamespaces::Named(names) => {
+                            for n in names {
+                                out.extend(self.workloads_in(Some(n)));
+                            }
+                        }
                     }
                 }
                 out
@@ -434,16 +435,10 @@ impl Facts {
             (namespaces, namespaceless)
         });
         let present = |n: Option<&str>| n.map_or(*namespaceless, |n| namespaces.contains(n));
-        let ns_sel = m.json.at("/spec/namespaceSelector");
-        if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
-            !namespaces.is_empty() || *namespaceless
-        } else if let Some(names) = ns_sel
-            .and_then(|s| s.get("matchNames"))
-            .and_then(Value::as_array)
-        {
-            names.iter().any(|n| present(n.as_str()))
-        } else {
-            present(m.namespace.as_deref())
+        match monitor_namespaces(m) {
+            MonitorNamespaces::Any => !namespaces.is_empty() || *namespaceless,
+            MonitorNamespaces::Own => present(m.namespace.as_deref()),
+            MonitorNamespaces::Named(names) => names.into_iter().any(|n| present(Some(n))),
         }
     }
 
@@ -622,10 +617,7 @@ impl Facts {
                 })
                 .collect();
             let backends: Vec<Value> = if obj.kind == "Ingress" {
-                ingress_backends(&obj.json)
-                    .into_iter()
-                    .map(|b| json!({"name": b, "exists": self.find("Service", ns, &b).is_some()}))
-                    .collect()
+                ingress_backend_facts(&obj.json, |b| self.find("Service", ns, b))
             } else {
                 Vec::new()
             };

@@ -5,20 +5,60 @@ use super::At as _;
 use super::Object;
 use serde_json::Value;
 
-/// Whether a ServiceMonitor or PodMonitor watches namespace `ns` (its namespaceSelector, else
-/// its own namespace).
-pub fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
+/// The namespaces a ServiceMonitor or PodMonitor watches, as the Prometheus Operator reads its
+/// `namespaceSelector`: `any: true` is every namespace; `matchNames` those named, where an empty
+/// list is the monitor's own namespace (as with no selector), not none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorNamespaces<'a> {
+    Any,
+    Own,
+    Named(Vec<&'a str>),
+}
+
+pub fn monitor_namespaces(m: &Object) -> MonitorNamespaces<'_> {
     let ns_sel = m.json.at("/spec/namespaceSelector");
     if ns_sel.and_then(|s| s.get("any")).and_then(Value::as_bool) == Some(true) {
-        true
-    } else if let Some(names) = ns_sel
+        return MonitorNamespaces::Any;
+    }
+    let names: Vec<&str> = ns_sel
         .and_then(|s| s.get("matchNames"))
         .and_then(Value::as_array)
-    {
-        names.iter().any(|n| n.as_str() == ns)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if names.is_empty() {
+        MonitorNamespaces::Own
     } else {
-        m.namespace.as_deref() == ns
+        MonitorNamespaces::Named(names)
     }
+}
+
+/// Whether a ServiceMonitor or PodMonitor watches namespace `ns` ([`monitor_namespaces`]).
+pub fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
+    match monitor_namespaces(m) {
+        MonitorNamespaces::Any => true,
+        MonitorNamespaces::Own => m.namespace.as_deref() == ns,
+        MonitorNamespaces::Named(names) => ns.is_some_and(|ns| names.contains(&ns)),
+    }
+}
+
+/// The API group of an apiVersion: `apps/v1` is `apps`, `v1` (or nothing) the core group, "".
+pub fn api_group(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// What a HorizontalPodAutoscaler scales: the group, kind and name of its `scaleTargetRef`. The
+/// controller looks the target up by group and kind, so an apiVersion of `v1`, or none, names
+/// the core group, which holds no Deployment: such an HPA scales nothing (FailedGetScale).
+pub fn scale_target(hpa: &Value) -> Option<(&str, &str, &str)> {
+    let r = hpa.at("/spec/scaleTargetRef")?;
+    let group = api_group(r.get("apiVersion").and_then(Value::as_str).unwrap_or(""));
+    Some((
+        group,
+        r.get("kind").and_then(Value::as_str)?,
+        r.get("name").and_then(Value::as_str)?,
+    ))
 }
 
 /// Backend service names of an Ingress (default backend and every rule path), in either shape
@@ -26,12 +66,28 @@ pub fn monitor_watches(m: &Object, ns: Option<&str>) -> bool {
 /// or the `v1beta1` APIs' `serviceName` (and `backend`), which the kinds table still matches. Read
 /// in one shape only, a v1beta1 Ingress routed nowhere, and every Ingress check skipped it.
 pub fn ingress_backends(ing: &Value) -> Vec<String> {
+    ingress_backend_refs(ing)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// [`ingress_backends`], each with the Service port it names: v1's `service.port` (`{number}`
+/// or `{name}`), v1beta1's `servicePort` (a number or a name); `Null` when none is given.
+pub fn ingress_backend_refs(ing: &Value) -> Vec<(String, Value)> {
     let service = |backend: &Value| {
-        backend
+        let name = backend
             .at("/service/name")
             .or_else(|| backend.get("serviceName"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
+            .and_then(Value::as_str)?
+            .to_string();
+        let port = backend
+            .at("/service/port/number")
+            .or_else(|| backend.at("/service/port/name"))
+            .or_else(|| backend.get("servicePort"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        Some((name, port))
     };
     let default = ing
         .at("/spec/defaultBackend")
@@ -49,6 +105,43 @@ pub fn ingress_backends(ing: &Value) -> Vec<String> {
         .chain(paths)
         .filter_map(service)
         .collect()
+}
+
+/// The `ingressBackends` fact of an Ingress: each backend's Service name and port, whether the
+/// Service exists (`find`: the Service of that name in the Ingress's namespace) and has the port.
+pub fn ingress_backend_facts<'a>(
+    ing: &Value,
+    find: impl Fn(&str) -> Option<&'a Object>,
+) -> Vec<Value> {
+    ingress_backend_refs(ing)
+        .into_iter()
+        .map(|(name, port)| {
+            let svc = find(&name);
+            serde_json::json!({
+                "name": name,
+                "exists": svc.is_some(),
+                "portExists": svc.is_some_and(|s| service_has_port(&s.json, &port)),
+                "port": port,
+            })
+        })
+        .collect()
+}
+
+/// Whether Service `svc` has the port an Ingress backend names (`port`: a number is the
+/// Service's `port`, a string its port's `name`; `Null`, no port named, is any).
+pub fn service_has_port(svc: &Value, port: &Value) -> bool {
+    let ports = svc.at("/spec/ports").and_then(Value::as_array);
+    match port {
+        Value::Null => true,
+        Value::String(name) => ports
+            .into_iter()
+            .flatten()
+            .any(|p| p.get("name").and_then(Value::as_str) == Some(name)),
+        number => ports
+            .into_iter()
+            .flatten()
+            .any(|p| p.get("port").and_then(Value::as_i64) == number.as_i64()),
+    }
 }
 
 /// The names of the image pull secrets a workload's pods use: its pod spec's, or, when that

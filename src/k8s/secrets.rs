@@ -150,14 +150,37 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
             }
             root.insert("data".into(), Value::Object(summaries));
         }
-    } else if obj.kind == "ConfigMap"
-        && let Some(data) = obj.json.get("data").and_then(Value::as_object)
-    {
-        for (k, v) in data {
+    } else if obj.kind == "ConfigMap" {
+        for (k, v) in obj
+            .json
+            .get("data")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             if let Some(s) = v.as_str()
                 && ((is_credential_key(k) && s.len() >= 4) || looks_like_credential(s))
             {
                 sensitive.push(s.to_string());
+            }
+        }
+        // binaryData holds base64: a credential there is masked as written and decoded.
+        for (k, v) in obj
+            .json
+            .get("binaryData")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let Some(raw) = v.as_str() else { continue };
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(raw.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
+            if (is_credential_key(k) && decoded.len() >= 4) || looks_like_credential(&decoded) {
+                sensitive.push(raw.to_string());
+                sensitive.push(decoded);
             }
         }
     }

@@ -320,6 +320,9 @@ pub struct Target {
     pub endpoints: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<String>,
+    /// `--prometheus-selector`: the label matchers every query to `prometheus` carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_selector: Option<String>,
     /// TLS verification was turned off (`--insecure-skip-tls-verify`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_tls_verify: bool,
@@ -399,6 +402,10 @@ pub enum NoteKind {
     /// `watch` could not watch these rollback criteria at all (the Kubernetes ones without a
     /// cluster): the checkpoint was decided without them.
     NotWatched,
+    /// `check` decided nothing: every result it evaluated is no-data (a service-only run right
+    /// after a deploy: one scrape gives no rate). Like `WatchUndecided`, the gate is an error
+    /// whatever the results say: a run with no evidence is not a pass.
+    NothingDecided,
 }
 
 impl fmt::Display for Note {
@@ -670,6 +677,14 @@ impl Report {
             .find(|n| n.kind == NoteKind::WatchUndecided)
     }
 
+    /// The note that makes the report's gate an error whatever its results say: the watch could
+    /// not decide a checkpoint, or the run decided nothing.
+    pub fn undecided(&self) -> Option<&Note> {
+        self.notes
+            .iter()
+            .find(|n| matches!(n.kind, NoteKind::WatchUndecided | NoteKind::NothingDecided))
+    }
+
     /// Whether `r` counts for the gate: at or above `fail_on`, and, with `--fail-on-new`, a
     /// failure only when it is new against the baseline. An error always counts: nothing was
     /// decided, so it cannot be known debt (with the baseline narrowing errors too, a check that
@@ -682,7 +697,8 @@ impl Report {
     }
 
     /// The CI gate: 1 if a failure at or above `fail_on` (new, with `--fail-on-new`), else 3 if
-    /// an error at or above it (or the watch that wrote it could not decide), else 0.
+    /// an error at or above it (or the run decided nothing, or the watch that wrote it could not
+    /// decide), else 0.
     pub fn exit_code(&self) -> i32 {
         let gated = |status: Status| {
             self.results
@@ -691,7 +707,7 @@ impl Report {
         };
         if gated(Status::Fail) {
             1
-        } else if gated(Status::Error) || self.watch_undecided().is_some() {
+        } else if gated(Status::Error) || self.undecided().is_some() {
             3
         } else {
             0
@@ -844,9 +860,13 @@ pub fn verdict(report: &Report) -> String {
             gated(Status::Fail)
         ),
         3 if gated(Status::Error) == 0
-            && let Some(n) = report.watch_undecided() =>
+            && let Some(n) = report.undecided() =>
         {
-            format!("ERROR: the watch could not decide: {}", n.message)
+            if n.kind == NoteKind::WatchUndecided {
+                format!("ERROR: the watch could not decide: {}", n.message)
+            } else {
+                format!("ERROR: {}", n.message)
+            }
         }
         3 => format!(
             "ERROR: {} check(s) at or above {at} could not be evaluated",

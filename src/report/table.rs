@@ -364,7 +364,10 @@ pub fn verbose_lines(report: &Report, level: u8) -> Vec<String> {
         lines.push(format!("endpoints: {}", t.endpoints.join(", ")));
     }
     if let Some(p) = &t.prometheus {
-        lines.push(format!("prometheus: {p}"));
+        match &t.prometheus_selector {
+            Some(s) => lines.push(format!("prometheus: {p} (series {s})")),
+            None => lines.push(format!("prometheus: {p}")),
+        }
     }
     let files = report
         .checks

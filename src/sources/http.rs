@@ -41,6 +41,8 @@ const BODY_CAP: usize = 1 << 20;
 pub struct HttpOptions {
     pub endpoints: Vec<String>,
     pub prometheus: Option<String>,
+    /// `--prometheus-selector`: added to every query sent to `prometheus`.
+    pub prometheus_scope: Option<crate::promql::Scope>,
     pub timeout: Duration,
     pub ca_file: Option<std::path::PathBuf>,
     pub insecure: bool,

@@ -315,13 +315,36 @@ fn collect(
             .map_err(unreadable)?;
         entries.sort();
         for e in entries {
-            let hidden = e
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if !hidden {
-                collect(&e, out, false, notes)?;
+            // kubectl applies a hidden file (`.canary.yaml`) like any other, and so it is read:
+            // skipped silently, its objects were never audited. A hidden directory (`.git`,
+            // `.github`) holds tooling, not the release: skipped, and said when it holds
+            // something that could be a manifest.
+            let name = e.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            // An editor's lock (`.#x.yaml`, a dangling link) or macOS's resource fork
+            // (`._x.yaml`, binary) is no manifest, and reading it would stop the walk.
+            if name.starts_with(".#") || name.starts_with("._") {
+                notes.push(Note {
+                    kind: NoteKind::SkippedFile,
+                    message: format!(
+                        "skipped {}: an editor lock or macOS resource file",
+                        e.display()
+                    ),
+                });
+                continue;
             }
+            if name.starts_with('.') && e.is_dir() {
+                if name != ".git" && holds_manifest_files(&e) {
+                    notes.push(Note {
+                        kind: NoteKind::SkippedFile,
+                        message: format!(
+                            "skipped {}: a hidden directory (name it on the command line to audit it)",
+                            e.display()
+                        ),
+                    });
+                }
+                continue;
+            }
+            collect(&e, out, false, notes)?;
         }
     } else if explicit {
         // Named on the command line: a FIFO (`-f <(helm template ...)`) is read as asked.
@@ -340,6 +363,19 @@ fn collect(
         out.push((path.to_path_buf(), false));
     }
     Ok(())
+}
+
+/// Whether a directory (not followed below its first level) holds a `.yaml`, `.yml` or `.json`
+/// file: what a hidden directory being skipped is worth saying for.
+fn holds_manifest_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let p = e.path();
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+        })
+    })
 }
 
 /// Parses one file's text (YAML, possibly multi-document, or JSON).
@@ -378,6 +414,10 @@ fn reference_yaml(
 ) -> Result<Vec<(u64, Value)>, serde_saphyr::Error> {
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    // kubectl reads manifests with YAML 1.1's integers (go-yaml's `ParseInt(s, 0, 64)`): a
+    // leading zero is octal, so `runAsUser: 01000` is UID 512 on the cluster. Read as decimal,
+    // a value the cluster never runs with was judged.
+    options.legacy_octal_numbers = true;
     let docs =
         serde_saphyr::from_multiple_with_options::<serde_saphyr::Spanned<Value>>(text, options)?;
     Ok(docs
@@ -471,6 +511,25 @@ mod tests {
         assert_eq!(out[1].location.as_ref().unwrap().line, 8);
     }
 
+    /// Review finding: `runAsUser: 01000` was read as 1000 while kubectl (go-yaml, YAML 1.1)
+    /// sends 512; the checks judged a value the cluster never runs with. Numbers are read as
+    /// kubectl reads them: a leading zero is octal, `08`/`09` (not octal) a decimal float.
+    #[test]
+    fn numbers_with_a_leading_zero_are_read_as_kubectl_reads_them() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nspec:\n  octal: 01000\n  negative: -010\n  underscored: 0_10\n  nine: 089\n  plain: 1000\n  hex: 0x10\n  zero: 0\n  quoted: \"0100\"\n";
+        let mut out = Vec::new();
+        parse_text("x.yaml", text, &mut out).unwrap();
+        let spec = &out[0].json["spec"];
+        assert_eq!(spec["octal"], 512, "{spec}");
+        assert_eq!(spec["negative"], -8, "{spec}");
+        assert_eq!(spec["underscored"], 8, "{spec}");
+        assert_eq!(spec["nine"].as_f64(), Some(89.0), "{spec}");
+        assert_eq!(spec["plain"], 1000, "{spec}");
+        assert_eq!(spec["hex"], 16, "{spec}");
+        assert_eq!(spec["zero"], 0, "{spec}");
+        assert_eq!(spec["quoted"], "0100", "{spec}");
+    }
+
     fn rendered(name: &str, text: &str) -> Input {
         Input::Rendered {
             name: name.into(),
@@ -528,6 +587,44 @@ mod tests {
         .unwrap();
         assert_eq!(l.notes.len(), 3);
         assert!(l.objects.is_empty());
+    }
+
+    /// Review finding: a hidden file in a walked directory (`.canary.yaml`, which kubectl
+    /// applies) was skipped silently, and the release passed without its objects. It is read;
+    /// a hidden directory holding manifest files is skipped with a note.
+    #[test]
+    fn hidden_files_are_read_and_hidden_directories_said() {
+        let dir = std::env::temp_dir().join(format!("mlsdm-hidden-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join(".staging")).unwrap();
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+        let cm = |name: &str| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: n}}\n")
+        };
+        std::fs::write(dir.join("release.yaml"), cm("release")).unwrap();
+        std::fs::write(dir.join(".canary.yaml"), cm("canary")).unwrap();
+        std::fs::write(dir.join(".staging/x.yaml"), cm("staging")).unwrap();
+        std::fs::write(dir.join(".git/config.yaml"), cm("git")).unwrap();
+        std::fs::write(dir.join("._release.yaml"), [0u8, 5, 22, 7, 0xff]).unwrap();
+        let l = load_inputs(&[Input::Path(dir.clone())]).unwrap();
+        let names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["canary", "release"]);
+        assert_eq!(l.notes.len(), 2, "{:?}", l.notes);
+        assert!(
+            l.notes
+                .iter()
+                .any(|n| n.message.contains(".staging: a hidden directory")),
+            "{:?}",
+            l.notes
+        );
+        assert!(
+            l.notes.iter().any(|n| n
+                .message
+                .contains("._release.yaml: an editor lock or macOS")),
+            "{:?}",
+            l.notes
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

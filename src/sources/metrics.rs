@@ -13,7 +13,8 @@ use super::http::{HttpOptions, ResponseFacts, Target, fetch, fetch_on, join};
 use crate::checks::{HttpRequest, MetricsProbe, Window};
 use crate::facts::service::MetricOutcome;
 use crate::promql::{self, QueryValue, Store};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 /// Largest metrics page or Prometheus answer: a page of a busy service (or a range query over a
@@ -111,6 +112,9 @@ pub(super) async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Sto
         errors.sort();
         errors.dedup();
         return Err(errors.join("; "));
+    }
+    if let Some(why) = store.mixed_processes() {
+        return Err(why);
     }
     Ok(store)
 }
@@ -319,7 +323,19 @@ pub(super) async fn prometheus_query(
     check: &MetricQuery,
     opts: &HttpOptions,
 ) -> MetricOutcome {
-    let query = &check.query;
+    // The one place a query leaves for Prometheus: `--prometheus-selector` scopes them all,
+    // the checks' and the guards' alike.
+    let scoped;
+    let query = match &opts.prometheus_scope {
+        None => &check.query,
+        Some(scope) => match scope.apply_text(&check.query) {
+            Ok(text) => {
+                scoped = text;
+                &scoped
+            }
+            Err(e) => return MetricOutcome::Error(format!("--prometheus-selector: {e}")),
+        },
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -423,9 +439,60 @@ pub(super) async fn prometheus_alerting_rules(
         .count())
 }
 
+/// The MLSDM targets that are up (the `up` series of the guard's query) belong to more than
+/// one (cluster, namespace, job): the checks' queries aggregate over everything they select, so staging's
+/// healthy traffic would dilute production's errors into a pass. `Some(why)` then, naming them
+/// and the flag that picks one.
+fn more_than_one_release(
+    base: &str,
+    points: &[(f64, QueryValue)],
+    opts: &HttpOptions,
+) -> Option<String> {
+    let releases: BTreeSet<String> = points
+        .iter()
+        .flat_map(|(_, v)| match v {
+            QueryValue::Vector(items) => items.as_slice(),
+            QueryValue::Scalar(_) => &[],
+        })
+        .map(|(labels, _)| {
+            // What tells deployments apart: the cluster (an external label a Thanos or a
+            // federating Prometheus adds), the namespace and the scrape job; the pods of one
+            // deployment differ only in instance and pod.
+            let job = labels.get("job").map_or("?", String::as_str);
+            let mut id = String::new();
+            if let Some(c) = labels.get("cluster") {
+                let _ = write!(id, "cluster {c} ");
+            }
+            if let Some(ns) = labels.get("namespace") {
+                let _ = write!(id, "namespace {ns} ");
+            }
+            let _ = write!(id, "job {job}");
+            id
+        })
+        .collect();
+    if releases.len() < 2 {
+        return None;
+    }
+    let listed: Vec<&str> = releases.iter().map(String::as_str).collect();
+    Some(match &opts.prometheus_scope {
+        None => format!(
+            "Prometheus at {base} scrapes {} MLSDM deployments ({}): the checks' queries add them together, so one release's failures could pass on another's traffic; pick this release's series with --prometheus-selector (e.g. '{{namespace=\"...\"}}')",
+            releases.len(),
+            listed.join("; ")
+        ),
+        Some(scope) => format!(
+            "Prometheus at {base} still scrapes {} MLSDM deployments under --prometheus-selector {} ({}): the checks' queries would add them together; narrow the selector to one release",
+            releases.len(),
+            scope.text(),
+            listed.join("; ")
+        ),
+    })
+}
+
 /// Whether Prometheus watches MLSDM now: `Some(why)` when a target that exposed `mlsdm_*` series
-/// within the last hour is down (`up == 0`), when no target that is up exposes them, or when the
-/// question cannot be asked; `None` when it has current data from a live MLSDM target.
+/// within the last hour is down (`up == 0`), when no target that is up exposes them, when those
+/// that do are more than one deployment, or when the question cannot be asked; `None` when it
+/// has current data from one live MLSDM deployment.
 pub(super) async fn prometheus_down_targets(
     client: &reqwest::Client,
     base: &str,
@@ -482,7 +549,7 @@ pub(super) async fn prometheus_down_targets(
                 QueryValue::Scalar(_) => false,
             }) =>
         {
-            None
+            more_than_one_release(base, &points, opts)
         }
         MetricOutcome::Error(e) => {
             Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"))
@@ -490,5 +557,57 @@ pub(super) async fn prometheus_down_targets(
         _ => Some(format!(
             "Prometheus at {base} scrapes no MLSDM target that is up now (no current mlsdm_* series): it does not watch this service, so its answers say nothing about it (check the ServiceMonitor or scrape config)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::{HttpOptions, QueryValue, more_than_one_release};
+
+    fn up(labels: &[(&str, &str)]) -> (crate::promql::Labels, f64) {
+        (
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            1.0,
+        )
+    }
+
+    /// The pods of one deployment differ in instance and pod only; a second namespace, job or
+    /// cluster (a Thanos over two clusters) is a second release, and the checks would add them.
+    #[test]
+    fn targets_of_more_than_one_release_are_told_apart() {
+        let opts = HttpOptions::default();
+        let pods = vec![(
+            0.0,
+            QueryValue::Vector(vec![
+                up(&[
+                    ("job", "mlsdm"),
+                    ("namespace", "prod"),
+                    ("instance", "a"),
+                    ("pod", "a"),
+                ]),
+                up(&[
+                    ("job", "mlsdm"),
+                    ("namespace", "prod"),
+                    ("instance", "b"),
+                    ("pod", "b"),
+                ]),
+            ]),
+        )];
+        assert_eq!(more_than_one_release("p", &pods, &opts), None);
+        let clusters = vec![(
+            0.0,
+            QueryValue::Vector(vec![
+                up(&[("cluster", "eu"), ("job", "mlsdm"), ("namespace", "prod")]),
+                up(&[("cluster", "us"), ("job", "mlsdm"), ("namespace", "prod")]),
+            ]),
+        )];
+        let why = more_than_one_release("p", &clusters, &opts).unwrap();
+        assert!(
+            why.contains("scrapes 2 MLSDM deployments (cluster eu namespace prod job mlsdm; cluster us namespace prod job mlsdm)"),
+            "{why}"
+        );
     }
 }

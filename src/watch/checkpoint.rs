@@ -76,7 +76,14 @@ impl Watcher<'_> {
         for (window, ids) in groups {
             let args = self.args_for(ids, window);
             match crate::run_check(&args) {
-                Ok(r) => reports.push(crate::redact::model(r)),
+                Ok(r) => {
+                    let mut r = crate::redact::model(r);
+                    // One window's group all no-data is not the checkpoint's verdict: the
+                    // watch's own rule below decides (a rollback criterion no-data fails it).
+                    r.notes
+                        .retain(|n| n.kind != report::NoteKind::NothingDecided);
+                    reports.push(r);
+                }
                 Err(e) if e.exit_code() == 2 => return Err(e),
                 Err(e) => {
                     let why = crate::redact::text(&e.to_string()).into_owned();

@@ -44,13 +44,17 @@ pub(super) fn current_values(args: &CheckArgs, criteria: &[Criterion]) -> BTreeM
         return out;
     };
     for c in criteria {
-        let Some(query) = c.check.metrics().map(|m| m.query.text()) else {
+        let Some(query) = c.check.metrics().map(|m| match &opts.prometheus_scope {
+            None => Ok(m.query.text().to_string()),
+            Some(scope) => scope.apply(m.query.expr()),
+        }) else {
             continue;
         };
+        let Ok(query) = query else { continue };
         let Ok(mut url) = reqwest::Url::parse(&format!("{base}/api/v1/query")) else {
             continue;
         };
-        url.query_pairs_mut().append_pair("query", query);
+        url.query_pairs_mut().append_pair("query", &query);
         let answer = rt.block_on(async {
             let resp = client.get(url).timeout(opts.timeout).send().await.ok()?;
             let body = resp.bytes().await.ok()?;

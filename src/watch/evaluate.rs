@@ -173,6 +173,12 @@ impl Watcher<'_> {
                 }
                 Ok(report) => {
                     let mut report = crate::redact::model(report);
+                    // A run of criteria that are all no-data is `check`'s "nothing decided";
+                    // the watch decides what no-data means itself (held, undecided, or a
+                    // checkpoint not passed), so that note is not its verdict.
+                    report
+                        .notes
+                        .retain(|n| n.kind != report::NoteKind::NothingDecided);
                     // Every result of this run is a rollback criterion's.
                     report.results = report.results.into_iter().map(unwaive).collect();
                     report.summary = report::Summary::of(&report.results);

@@ -13,6 +13,7 @@ pub(super) fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, Us
     a.skip = Vec::new();
     a.endpoints = Vec::new();
     a.prometheus = None;
+    a.prometheus_selector = None;
     a.format = None;
     a.output = None;
     let report = match crate::run_check(&a) {

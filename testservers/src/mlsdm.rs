@@ -230,6 +230,9 @@ struct Inner {
     metrics: Mutex<Metrics>,
     bucket: Mutex<Bucket>,
     started: Instant,
+    /// When this process's counters were created (seconds since the epoch): what the real
+    /// service's `*_created` samples say, and what tells one process's page from another's.
+    created: f64,
     request_ids: Mutex<u64>,
     seen: Mutex<Vec<(String, String, String)>>,
     /// Valid generation requests that reached the engine (past auth, validation and limiter).
@@ -310,6 +313,9 @@ async fn start_with(
         config,
         metrics: Mutex::new(Metrics::default()),
         started: Instant::now(),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
         request_ids: Mutex::new(0),
         seen: Mutex::new(Vec::new()),
         generations: std::sync::atomic::AtomicU64::new(0),
@@ -574,6 +580,13 @@ fn exposition(inner: &Inner) -> String {
     let _ = writeln!(
         s,
         "mlsdm_processing_latency_milliseconds_bucket{{le=\"+Inf\"}} 0.0\nmlsdm_processing_latency_milliseconds_count 0.0\nmlsdm_processing_latency_milliseconds_sum 0.0"
+    );
+    // As the real service's prometheus_client writes a counter: the total, then its creation
+    // time as a gauge family of its own.
+    let _ = writeln!(
+        s,
+        "# HELP mlsdm_events_processed_total Total number of events processed by the system\n# TYPE mlsdm_events_processed_total counter\nmlsdm_events_processed_total 0.0\n# HELP mlsdm_events_processed_created Total number of events processed by the system\n# TYPE mlsdm_events_processed_created gauge\nmlsdm_events_processed_created {}",
+        inner.created
     );
     let _ = writeln!(
         s,

@@ -41,6 +41,7 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("shannonEntropy", Metering::Operands),
     ("isCredentialName", Metering::Operands),
     ("looksLikeCredential", Metering::Operands),
+    ("base64Text", Metering::OperandsAndResult),
     ("matches", Metering::Operands),
     ("undecided", Metering::Free),
     // Kubernetes' libraries (see `k8s_lib`).
@@ -161,6 +162,16 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     .expect(MSG);
     ctx.add_function("looksLikeCredential", |s: Arc<String>| {
         crate::k8s::secrets::looks_like_credential(&s)
+    })
+    .expect(MSG);
+    // A ConfigMap's binaryData as the text the pod reads ('' when it is not base64 of UTF-8).
+    ctx.add_function("base64Text", |s: Arc<String>| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default()
     })
     .expect(MSG);
     ctx.add_function("matches", matches).expect(MSG);

@@ -22,6 +22,7 @@ use yaml::DEFAULT_CONFIG_TEXT;
 pub use yaml::ReadTexts;
 
 use super::{Facts, Object};
+use crate::k8s::At as _;
 use serde_json::{Map, Value, json};
 
 /// Top-level keys MLSDM 1.2.0's strict config validation accepts.
@@ -75,15 +76,67 @@ pub fn runs_mlsdm(c: &Value) -> bool {
     sets_mlsdm_env(c) || image_names_mlsdm(c)
 }
 
-/// Picks the MLSDM container: the one that sets MLSDM's own variables, else one whose image
-/// names MLSDM, else the first.
+/// Whether a container sets a variable only MLSDM reads (`MLSDM_*`, `CONFIG_PATH`,
+/// `LLM_BACKEND`): a stronger sign than `API_KEY`, which an auth proxy beside it may carry too.
+fn sets_mlsdm_only_env(c: &Value) -> bool {
+    c.get("env").and_then(Value::as_array).is_some_and(|env| {
+        env.iter().any(|e| {
+            e.get("name").and_then(Value::as_str).is_some_and(|n| {
+                ["CONFIG_PATH", "LLM_BACKEND"].contains(&n)
+                    || (n.starts_with("MLSDM_") && !n.starts_with("MLSDM_AUDIT_"))
+            })
+        })
+    })
+}
+
+/// Whether a container's probes ask MLSDM's health paths, or it declares MLSDM's port 8000.
+fn serves_like_mlsdm(c: &Value) -> (bool, bool) {
+    let health = ["livenessProbe", "readinessProbe", "startupProbe"]
+        .iter()
+        .any(|p| {
+            c.get(*p)
+                .and_then(|probe| probe.at("/httpGet/path"))
+                .and_then(Value::as_str)
+                .is_some_and(|path| {
+                    [
+                        "/health",
+                        "/health/live",
+                        "/health/liveness",
+                        "/health/ready",
+                        "/health/readiness",
+                    ]
+                    .contains(&path)
+                })
+        });
+    let port = c
+        .get("ports")
+        .and_then(Value::as_array)
+        .is_some_and(|ports| {
+            ports
+                .iter()
+                .any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(8000))
+        });
+    (health, port)
+}
+
+/// Picks the MLSDM container: the one with the most signs of it, the first on a tie. Each sign
+/// alone misleads: a sidecar listed first may carry API_KEY (an auth proxy) or have "mlsdm" in
+/// its image (an exporter, a log shipper), and MLSDM's own image may be renamed. Weights, so
+/// that the stronger sign wins: variables only MLSDM reads (`MLSDM_*`, `CONFIG_PATH`,
+/// `LLM_BACKEND`) 8, an image naming MLSDM 4, probes on MLSDM's health paths 3, API_KEY 1,
+/// port 8000 1.
 pub fn mlsdm_container(spec: &Value) -> Option<&Value> {
     let containers = spec.get("containers")?.as_array()?;
-    containers
-        .iter()
-        .find(|c| sets_mlsdm_env(c))
-        .or_else(|| containers.iter().find(|c| image_names_mlsdm(c)))
-        .or_else(|| containers.first())
+    let score = |c: &Value| {
+        let (health, port) = serves_like_mlsdm(c);
+        8 * u32::from(sets_mlsdm_only_env(c))
+            + 4 * u32::from(image_names_mlsdm(c))
+            + 3 * u32::from(health)
+            + u32::from(sets_mlsdm_env(c))
+            + u32::from(port)
+    };
+    // `max_by_key` keeps the last of equals: the first wins a tie when scanning reversed.
+    containers.iter().rev().max_by_key(|c| score(c))
 }
 
 /// The `mlsdm` variable for a workload.
@@ -96,7 +149,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     let Some(container) = mlsdm_container(spec) else {
         return Value::Null;
     };
-    let (env, env_from_unresolved) = environment(container, w, facts);
+    let (env, env_from_unresolved, env_unset) = environment(container, w, facts);
     let config_path_entry = env.get("CONFIG_PATH");
     let config_path = config_path_entry
         .and_then(|e| e.get("value"))
@@ -297,6 +350,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         "configViolations": violations,
         "configUndecided": undecided,
         "envFromUnresolved": env_from_unresolved,
+        "envUnset": env_unset,
         "runningDimension": running_dimension,
     })
 }

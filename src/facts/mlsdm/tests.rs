@@ -40,6 +40,54 @@ fn the_auditor_is_not_mlsdm() {
     }
 }
 
+/// Review findings, both ways: an auth proxy listed first carrying API_KEY, an exporter or
+/// log shipper whose image says "mlsdm", and MLSDM's own image renamed. The container with the
+/// most signs of MLSDM is judged, the first on a tie.
+#[test]
+fn the_mlsdm_container_is_the_one_with_the_most_signs() {
+    let probes = json!({"httpGet": {"path": "/health/ready", "port": 8000}});
+    for (containers, want) in [
+        // An auth proxy with API_KEY before MLSDM's image.
+        (
+            json!([
+                {"name": "proxy", "image": "oauth2-proxy", "env": [{"name": "API_KEY", "value": "x"}]},
+                {"name": "api", "image": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0"}
+            ]),
+            "api",
+        ),
+        // An exporter whose image says mlsdm before MLSDM renamed, setting MLSDM's variables.
+        (
+            json!([
+                {"name": "exporter", "image": "ghcr.io/acme/mlsdm-exporter:1"},
+                {"name": "api", "image": "registry.acme/ml/inference", "env": [{"name": "MLSDM_ENV", "value": "p"}]}
+            ]),
+            "api",
+        ),
+        // A log shipper whose image says mlsdm before MLSDM renamed, with only API_KEY and its
+        // health probes.
+        (
+            json!([
+                {"name": "shipper", "image": "registry.acme/mlsdm-log-shipper:1"},
+                {"name": "api", "image": "registry.acme/platform/api", "readinessProbe": probes,
+                 "ports": [{"containerPort": 8000}], "env": [{"name": "API_KEY", "value": "x"}]}
+            ]),
+            "api",
+        ),
+        // Nothing to tell them apart: the first.
+        (
+            json!([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]),
+            "a",
+        ),
+    ] {
+        let spec = json!({"containers": containers});
+        assert_eq!(
+            mlsdm_container(&spec).unwrap()["name"],
+            want,
+            "{containers}"
+        );
+    }
+}
+
 fn broken(yaml: &str) -> Vec<String> {
     validate_config(&parse_config_text(yaml).unwrap())
 }
