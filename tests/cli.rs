@@ -3486,6 +3486,26 @@ fn the_catalog_reads_the_rest_as_kubernetes_and_mlsdm_do() {
             "fail",
         ),
         (
+            "grace-sleep-seconds-suffix",
+            vec![(
+                "20-deployment.yaml",
+                "                command: [\"sleep\", \"15\"]\n",
+                "                command: [\"sleep\", \"45s\"]\n",
+            )],
+            "termination-grace-period",
+            "fail",
+        ),
+        (
+            "svc-headless-no-ports",
+            vec![(
+                "30-service.yaml",
+                "  ports:\n    - name: http\n      port: 80\n      targetPort: http\n      protocol: TCP\n",
+                "  clusterIP: None\n",
+            )],
+            "service-selects-workload",
+            "pass",
+        ),
+        (
             "grace-bin-sleep-ok",
             vec![(
                 "20-deployment.yaml",
