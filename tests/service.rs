@@ -281,6 +281,36 @@ fn nothing_decided_at_the_gate_is_not_a_pass() {
         "{note}"
     );
     assert_eq!(run(&["--allow-empty"]).status.code(), Some(0));
+    // The formats a CI shows read as not passed too: JUnit has an error case, SARIF an
+    // unsuccessful invocation (their results alone are all skipped, or none).
+    let rerun = |format: &str| {
+        let out = audit(&[
+            "check",
+            "--endpoint",
+            &s.server.url,
+            "--only",
+            "rollback-error-rate,error-rate-below-1pct",
+            "--format",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(3));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let junit = rerun("junit");
+    assert!(
+        junit.contains("mlsdm-audit gate") && junit.contains("nothing decided at or above high"),
+        "{junit}"
+    );
+    let sarif: serde_json::Value = serde_json::from_str(&rerun("sarif")).unwrap();
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false, "{sarif}");
+    assert!(
+        invocation["toolExecutionNotifications"][0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing decided"),
+        "{sarif}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `--format junit`: one testcase per result, grouped in a testsuite per section, for CI systems'
 //! test views. Failures are failures, errors are errors; everything not evaluated to pass or fail
-//! is skipped with its reason. Written with quick-junit, not by hand.
+//! is skipped with its reason, and a run whose gate is an error whatever its results (it decided
+//! nothing) adds one error case saying so. Written with quick-junit, not by hand.
 
 use super::{Report, Status};
 use quick_junit::{NonSuccessKind, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
@@ -50,6 +51,17 @@ pub fn render(report: &Report) -> String {
         if let Some(suite) = suites.last_mut() {
             suite.add_test_case(case);
         }
+    }
+    // A run that decided nothing (or a watch that could not decide) has only skipped cases,
+    // which a CI's test view shows green: one error case says the gate did not pass, and why.
+    if let Some(n) = report.undecided() {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(n.message.clone());
+        let mut gate = TestSuite::new("mlsdm-audit gate");
+        let mut case = TestCase::new("gate", status);
+        case.set_classname("mlsdm-audit.gate");
+        gate.add_test_case(case);
+        suites.push(gate);
     }
     junit.add_test_suites(suites);
     junit.to_string().unwrap_or_default()

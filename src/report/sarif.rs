@@ -4,9 +4,9 @@
 
 use super::{Report, Status};
 use serde_sarif::sarif::{
-    ArtifactLocation, Location, LogicalLocation, Message, MultiformatMessageString,
-    PhysicalLocation, PropertyBag, Region, ReportingDescriptor, Result as SarifResult, ResultLevel,
-    Run, Sarif, Suppression, Tool, ToolComponent,
+    ArtifactLocation, Invocation, Location, LogicalLocation, Message, MultiformatMessageString,
+    Notification, PhysicalLocation, PropertyBag, Region, ReportingDescriptor,
+    Result as SarifResult, ResultLevel, Run, Sarif, Suppression, Tool, ToolComponent,
 };
 use std::collections::BTreeMap;
 
@@ -153,10 +153,25 @@ pub fn render(report: &Report) -> String {
         .information_uri("https://github.com/neuron7x/mlsdm-governed-cognitive-memory")
         .rules(rules)
         .build();
-    let run = Run::builder()
+    let mut run = Run::builder()
         .tool(Tool::builder().driver(driver).build())
         .results(results)
         .build();
+    // A run that decided nothing (or a watch that could not decide) has no failing result, and
+    // a code-scanning UI would show it clean: the invocation says it did not succeed, and why.
+    if let Some(n) = report.undecided() {
+        run.invocations = Some(vec![
+            Invocation::builder()
+                .execution_successful(false)
+                .tool_execution_notifications(vec![
+                    Notification::builder()
+                        .message(Message::builder().text(n.message.clone()).build())
+                        .level(serde_json::json!("error"))
+                        .build(),
+                ])
+                .build(),
+        ]);
+    }
     let sarif = Sarif::builder()
         .version(serde_json::json!("2.1.0"))
         .schema("https://json.schemastore.org/sarif-2.1.0.json")
