@@ -242,12 +242,28 @@ fn conditions(check: &Check, ctx: &Context) -> Option<Verdict> {
             Err(e) => {
                 return Some(Verdict::from((
                     Status::Error,
-                    format!("{}: {e}", where_(check, &cond.expression)),
+                    format!(
+                        "{}: {}",
+                        where_(check, &cond.expression),
+                        not_evaluated(&e, "")
+                    ),
                 )));
             }
         }
     }
     None
+}
+
+/// Why an expression gave no value: for `undecided(why)`, the check's own reason (the
+/// runtime's "Error executing function 'undecided'" wording around it said nothing); for any
+/// other error, `prefix` and the runtime's message.
+fn not_evaluated(e: &cel::ExecutionError, prefix: &str) -> String {
+    match e {
+        cel::ExecutionError::FunctionError { function, message } if function == "undecided" => {
+            format!("undecided: {message}")
+        }
+        other => format!("{prefix}{other}"),
+    }
 }
 
 fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
@@ -284,7 +300,11 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
             Err(e) => {
                 return (
                     Status::Error,
-                    format!("{}: cannot evaluate: {e}", where_(check, &v.expression)),
+                    format!(
+                        "{}: {}",
+                        where_(check, &v.expression),
+                        not_evaluated(&e, "cannot evaluate: ")
+                    ),
                 );
             }
         }
