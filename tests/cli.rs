@@ -2993,6 +2993,74 @@ fn compliant_with_args(
     )
 }
 
+/// What the pods' ServiceAccount may do is read from every binding that grants to it, as the
+/// RBAC authorizer reads subjects: before, only the RoleBindings of the workload's namespace were
+/// read, so a ClusterRoleBinding of the group every ServiceAccount is in to cluster-admin, or a
+/// RoleBinding in kube-system letting the account read Secrets there, passed.
+#[test]
+fn rbac_reads_every_binding_that_grants_to_the_service_account() {
+    let tail = "    name: mlsdm-api\n    namespace: mlsdm-production\n";
+    let crb = |subject: &str, role: &str| {
+        format!(
+            "{tail}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: extra\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\nsubjects:\n- {subject}\n"
+        )
+    };
+    let reader = format!(
+        "{tail}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: reader, namespace: kube-system}}\nrules:\n- apiGroups: ['']\n  resources: [secrets]\n  verbs: [list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: reader, namespace: kube-system}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}}\nsubjects:\n- {{kind: User, name: 'system:serviceaccount:mlsdm-production:mlsdm-api'}}\n"
+    );
+    for (name, extra, expected, says) in [
+        (
+            "crb-group",
+            crb(
+                "{kind: Group, name: 'system:serviceaccounts'}",
+                "cluster-admin",
+            ),
+            "fail",
+            "ClusterRole cluster-admin by ClusterRoleBinding extra (Group system:serviceaccounts)",
+        ),
+        (
+            "crb-sa",
+            crb(
+                "{kind: ServiceAccount, name: mlsdm-api, namespace: mlsdm-production}",
+                "edit",
+            ),
+            "fail",
+            "ClusterRole edit by ClusterRoleBinding extra (ServiceAccount)",
+        ),
+        (
+            "secrets-elsewhere",
+            reader,
+            "fail",
+            "Role reader by RoleBinding kube-system/reader (User)",
+        ),
+        // A ClusterRoleBinding's ServiceAccount subject without a namespace grants nothing, and
+        // another namespace's group is not this account's.
+        (
+            "crb-no-namespace",
+            crb("{kind: ServiceAccount, name: mlsdm-api}", "cluster-admin"),
+            "pass",
+            "",
+        ),
+        (
+            "crb-other-group",
+            crb(
+                "{kind: Group, name: 'system:serviceaccounts:staging'}",
+                "cluster-admin",
+            ),
+            "pass",
+            "",
+        ),
+    ] {
+        let (status, msg) = compliant_with(
+            name,
+            &[("00-namespace.yaml", tail, &extra)],
+            "rbac-service-account",
+        );
+        assert_eq!(status, expected, "{name}: {msg}");
+        assert!(msg.contains(says), "{name}: {msg}");
+    }
+}
+
 /// Review findings, each a relation or fact that Kubernetes decides otherwise than the audit
 /// did, and each a pass it had not earned:
 /// - an HPA whose scaleTargetRef has apiVersion `v1` or none scales nothing (the controller looks

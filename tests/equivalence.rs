@@ -109,6 +109,12 @@ fn every_fixture_gives_the_same_report() {
             None,
         );
     }
+    // Every way a binding grants to a ServiceAccount, and some that do not.
+    assert_same(
+        "fixtures/compliant with RBAC grants",
+        &[path("fixtures/compliant"), path("tests/data/rbac-grants")],
+        None,
+    );
     // Under --selector, workloads out of scope still relate to what selects them.
     assert_same(
         "fixtures/compliant with a selector",

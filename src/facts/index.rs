@@ -76,6 +76,9 @@ pub(super) struct Lazy {
     pub rs_owners: OnceLock<HashMap<(Ns, String, String), Vec<usize>>>,
     /// (namespace, ConfigMap or Secret, name) -> workloads whose pod spec references it.
     pub pod_refs: OnceLock<HashMap<(Ns, String, String), Vec<usize>>>,
+    /// Subject name of each RoleBinding and ClusterRoleBinding (`k8s::rbac::subject_index_name`)
+    /// -> the bindings.
+    pub rbac_subjects: OnceLock<HashMap<String, Vec<usize>>>,
     /// The same for every workload: computed once, shared.
     pub dashboards: OnceLock<super::values::SharedVal>,
     /// Every object of some kinds in a namespace, as one cel list: the same for every workload

@@ -389,3 +389,25 @@ fn to_val(v: CelValue) -> Box<dyn Val> {
     v.try_into()
         .expect("a value built from JSON converts to a cel Val")
 }
+
+/// `related.serviceAccountGrants` from the bindings that may grant to the workload's
+/// ServiceAccount (in input order), each with the role it refers to when the audit holds it;
+/// both relation builders call it, so they differ only in how they find the candidates.
+fn grants_value<'a>(
+    bindings: impl Iterator<Item = &'a Object>,
+    w: &Object,
+    find: impl Fn(&str, Option<&str>, &str) -> Option<&'a Object>,
+) -> Value {
+    use crate::k8s::rbac;
+    let ns = w.namespace.as_deref();
+    let name = crate::k8s::refs::service_account_name(w.pod_spec());
+    Value::Array(
+        bindings
+            .filter_map(|b| {
+                let via = rbac::grants_to(b, ns, name)?;
+                let role = rbac::role_ref(b).and_then(|(k, rns, n)| find(k, rns, n));
+                Some(rbac::grant_value(b, &via, role))
+            })
+            .collect(),
+    )
+}

@@ -222,6 +222,18 @@ impl Facts {
                     "roleBindings",
                     list(self.same_ns(ns, "RoleBinding").collect()),
                 ),
+                ("serviceAccountGrants", {
+                    let mut bindings: Vec<&Object> = crate::k8s::rbac::BINDING_KINDS
+                        .iter()
+                        .flat_map(|k| self.all_of(k))
+                        .collect();
+                    bindings.sort_by_key(|b| b.slot);
+                    json_to_cel(&super::grants_value(
+                        bindings.into_iter(),
+                        obj,
+                        |k, ns, n| self.naive_find(k, ns, n),
+                    ))
+                }),
                 (
                     "externalSecrets",
                     list(

@@ -169,6 +169,12 @@ pub const RELATIONS: &[Relation] = &[
         "RoleBindings of the namespace",
     ),
     rel(
+        "serviceAccountGrants",
+        Workload,
+        &["RoleBinding", "ClusterRoleBinding", "Role", "ClusterRole"],
+        "what every RoleBinding and ClusterRoleBinding grants the pods' ServiceAccount, as the RBAC authorizer reads subjects (`{binding: {kind, namespace, name}, subject, direct, roleRef: {kind, name}, role}`; `subject` is `ServiceAccount`, `User` or `Group NAME`, `direct` false for a group, `role` the Role or ClusterRole object when audited, else null)",
+    ),
+    rel(
         "externalSecrets",
         Workload,
         &["ExternalSecret", "SealedSecret"],

@@ -14,7 +14,7 @@ use crate::k8s::refs::{
     MonitorNamespaces, api_group, ingress_backend_facts, ingress_backends, monitor_namespaces,
     monitor_watches, pod_references, pull_secret_names, scale_target, service_account_name,
 };
-use crate::k8s::{Object, WORKLOAD_KINDS, selector};
+use crate::k8s::{Object, WORKLOAD_KINDS, rbac, selector};
 use cel::common::value::Val;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -247,6 +247,48 @@ impl Facts {
         ));
         let list = SharedVal(std::sync::Arc::from(list));
         lists().entry(key).or_insert(list).clone()
+    }
+
+    /// `serviceAccountGrants`: the bindings that grant to the workload's ServiceAccount, found
+    /// through an index of the bindings' subject names (a workload costs the bindings that
+    /// name it or its groups, not every binding of the cluster).
+    pub(super) fn service_account_grants(&self, w: &Object) -> Value {
+        let index = self.lazy.rbac_subjects.get_or_init(|| {
+            let mut m: HashMap<String, Vec<usize>> = HashMap::new();
+            for b in rbac::BINDING_KINDS.iter().flat_map(|k| self.all_of(k)) {
+                for s in rbac::subjects(b) {
+                    if let Some(n) = rbac::subject_index_name(s) {
+                        m.entry(n.to_string()).or_default().push(b.slot);
+                    }
+                }
+            }
+            m
+        });
+        let ns = w.namespace.as_deref();
+        let name = service_account_name(w.pod_spec());
+        let mut slots: Vec<usize> = match ns {
+            Some(_) => rbac::subject_names(ns, name)
+                .iter()
+                .filter_map(|k| index.get(k))
+                .flatten()
+                .copied()
+                .collect(),
+            // A workload without a namespace may be applied in any: a group of any
+            // namespace's accounts may grant to it.
+            None => index
+                .iter()
+                .filter(|(k, _)| {
+                    *k == name || k.starts_with(rbac::GROUP_ALL) || *k == rbac::GROUP_AUTHENTICATED
+                })
+                .flat_map(|(_, v)| v)
+                .copied()
+                .collect(),
+        };
+        slots.sort_unstable();
+        slots.dedup();
+        super::grants_value(slots.iter().map(|&s| &self.objects[s]), w, |k, ns, n| {
+            self.find(k, ns, n)
+        })
     }
 
     /// ReplicaSets of the workload's namespace that name it as an owner.
@@ -557,6 +599,10 @@ impl Facts {
                 (
                     "roleBindings",
                     Box::new(self.namespace_list(ns, &["RoleBinding"])),
+                ),
+                (
+                    "serviceAccountGrants",
+                    json_val(self.service_account_grants(obj)),
                 ),
                 (
                     "externalSecrets",

@@ -110,6 +110,21 @@ pub const LISTED: &[Listed] = &[
         metadata_only: false,
     },
     Listed {
+        kind: "ClusterRoleBinding",
+        candidates: &[("rbac.authorization.k8s.io", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "Role",
+        candidates: &[("rbac.authorization.k8s.io", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "ClusterRole",
+        candidates: &[("rbac.authorization.k8s.io", "v1")],
+        metadata_only: false,
+    },
+    Listed {
         kind: "ServiceMonitor",
         candidates: &[("monitoring.coreos.com", "v1")],
         metadata_only: false,

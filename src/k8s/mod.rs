@@ -7,6 +7,7 @@ mod kind;
 pub mod kinds;
 mod object;
 pub mod quantity;
+pub mod rbac;
 pub mod refs;
 pub mod secrets;
 pub mod selector;

@@ -73,6 +73,20 @@ pub const CORE: &[Resource] = &[
         "rolebindings",
         true,
     ),
+    r(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
 ];
 
 /// autoscaling/v2 and policy/v1, as current servers serve them.
