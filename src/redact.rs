@@ -46,6 +46,13 @@ pub fn register(secret: &str) {
     ];
     let json = serde_json::to_string(secret).unwrap_or_default();
     forms.push(json.trim_matches('"').to_string());
+    // Percent-encoded, as a URL's user info or query carries it (a password in
+    // `postgres://app:PASS@db`): every byte but the unreserved ones, with upper- and lower-case
+    // hex digits, and the form encoding's `+` for a space.
+    let encoded = percent_encoding::utf8_percent_encode(secret, URL_ENCODE).to_string();
+    forms.push(encoded.replace("%20", "+"));
+    forms.push(lower_hex_escapes(&encoded));
+    forms.push(encoded);
     forms.push(html_escape(secret));
     let mut reg = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
     let before = reg.patterns.len();
@@ -57,6 +64,27 @@ pub fn register(secret: &str) {
     if reg.patterns.len() != before {
         reg.matcher = None;
     }
+}
+
+/// What percent-encoding leaves as it is: RFC 3986's unreserved characters.
+const URL_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `%2F` as `%2f`: both decode the same, and encoders differ in which they write.
+fn lower_hex_escapes(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let escape = rest.get(i..i + 3).unwrap_or(&rest[i..]);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &rest[i + escape.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with every registered secret replaced by [`MASK`].
@@ -287,6 +315,20 @@ mod tests {
         assert!(!out.contains("s3cr3t"), "{out}");
         assert!(!out.contains(&b64), "{out}");
         assert_eq!(out.matches(MASK).count(), 4, "{out}");
+    }
+
+    /// A password in a connection URL is written percent-encoded: it was printed as it was.
+    #[test]
+    fn masks_the_percent_encoded_forms() {
+        register("Sup3r@Secret/Pass:word q");
+        for form in [
+            "postgres://app:Sup3r%40Secret%2FPass%3Aword%20q@db/x",
+            "postgres://app:Sup3r%40Secret%2fPass%3aword%20q@db/x",
+            "?password=Sup3r%40Secret%2FPass%3Aword+q&x=1",
+        ] {
+            let out = text(form).into_owned();
+            assert!(!out.contains("Sup3r"), "{out}");
+        }
     }
 
     #[test]

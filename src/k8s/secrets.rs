@@ -51,30 +51,127 @@ pub fn looks_like_credential(value: &str) -> bool {
     {
         return true;
     }
-    v.len() >= 32 && !v.contains(char::is_whitespace) && !v.contains('/') && entropy(v) >= 4.0
+    (v.len() >= 32 && !v.contains(char::is_whitespace) && !v.contains('/') && entropy(v) >= 4.0)
+        || !embedded_credentials(v).is_empty()
 }
+
+/// Credentials written inside a longer value, as the parts to mask: the password of a URL's
+/// user info (`postgres://app:PASS@db:5432/app`), and the value of a `password = ...`,
+/// `client_secret: ...` or `export API_TOKEN=...` line of a config file a ConfigMap holds.
+/// Neither looks like a credential as a whole (a URL has `/`, a file has spaces), and both are
+/// what a ConfigMap must not hold. References and placeholders (`$(DB_PASSWORD)`, `${X}`,
+/// `<password>`, `changeme`), booleans and numbers are not credentials.
+pub fn embedded_credentials(value: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = value;
+    while let Some(at) = rest.find("://") {
+        let after = &rest[at + 3..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ';'))
+            .unwrap_or(after.len());
+        let token = &after[..end];
+        // Up to the last `@` before the query: a generated password may hold `/`.
+        let before_query = token.split(['?', '#']).next().unwrap_or_default();
+        if let Some((userinfo, _host)) = before_query.rsplit_once('@')
+            && let Some((_user, password)) = userinfo.split_once(':')
+            && is_real_secret(password)
+        {
+            found.push(password);
+        }
+        rest = &after[end..];
+    }
+    for line in value.lines() {
+        let line = line.trim_start();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        // `key = value`, `key=value`, or YAML's `key: value` (a colon then a space, so a URL's
+        // `http://` is not a key).
+        let split = match (line.find('='), line.find(": ")) {
+            (Some(e), Some(c)) => Some(e.min(c)),
+            (e, c) => e.or(c),
+        };
+        let Some(at) = split else { continue };
+        let key = line[..at].trim();
+        let sep = if line[at..].starts_with('=') { 1 } else { 2 };
+        let mut v = line[at + sep..].trim();
+        if let Some(hash) = v.find(" #") {
+            v = v[..hash].trim_end();
+        }
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(v);
+        if key_names_a_credential(key) && is_real_secret(v) {
+            found.push(v);
+        }
+    }
+    found
+}
+
+/// A config key that holds a credential: it ends with a credential's name (`db_password`,
+/// `client_secret`, `API_TOKEN`), not one that only mentions one (`max_tokens`,
+/// `api_key_required`, `secrets_in_env_only` in MLSDM's own configuration).
+fn key_names_a_credential(key: &str) -> bool {
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return false;
+    }
+    let k = key.to_ascii_lowercase().replace(['-', '.'], "_");
+    [
+        "password",
+        "passwd",
+        "secret",
+        "secret_key",
+        "token",
+        "api_key",
+        "apikey",
+        "private_key",
+        "access_key",
+        "credential",
+        "credentials",
+    ]
+    .iter()
+    .any(|w| k == *w || k.ends_with(&format!("_{w}")) || k.ends_with(w) && w.len() > 6)
+}
+
+/// A value that is a secret rather than a reference to one, a placeholder, a flag or a number.
+fn is_real_secret(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    v.chars().count() >= 4
+        && !v.starts_with(['$', '{', '<', '%', '['])
+        && !v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '-'))
+        && !["true", "false", "null", "none", "yes", "no", "password", "secret"].contains(&lower.as_str())
+        && v.parse::<f64>().is_err()
+        // An environment variable's name (`api_key_env: MLSDM_API_KEY`), not its value.
+        && !v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !PLACEHOLDER_WORDS.iter().any(|p| lower.contains(p))
+}
+
+/// Words that make a value a placeholder (`changeme`, `your-api-key`).
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "change_me",
+    "example",
+    "placeholder",
+    "replace",
+    "your-",
+    "your_",
+    "xxxx",
+    "todo",
+    "dummy",
+];
 
 /// Values that are obviously placeholders rather than real keys.
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
     v.len() < 16
-        || [
-            "change-me",
-            "changeme",
-            "change_me",
-            "example",
-            "placeholder",
-            "replace",
-            "your-",
-            "your_",
-            "xxxx",
-            "todo",
-            "dummy",
-            "<",
-            "${",
-        ]
-        .iter()
-        .any(|p| v.contains(p))
+        || v.contains('<')
+        || v.contains("${")
+        || PLACEHOLDER_WORDS.iter().any(|p| v.contains(p))
 }
 
 /// Shannon entropy in bits per character.
@@ -95,9 +192,28 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
+/// Base64 as the API server decodes a Secret's `data` or a ConfigMap's `binaryData` (Go's
+/// standard encoding, which skips line breaks): a value wrapped at 76 columns, as `base64` writes
+/// it, is as valid to the cluster as one on a single line, and must be read (and masked) as such.
+pub fn decode_base64(raw: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let joined: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(joined)
+        .ok()
+}
+
+/// [`decode_base64`] as text; `None` when it is not base64 of UTF-8.
+pub fn decode_base64_text(raw: &str) -> Option<String> {
+    decode_base64(raw).and_then(|b| String::from_utf8(b).ok())
+}
+
 /// Replaces Secret data with summaries and returns every value that must never be printed.
 pub(super) fn redact(obj: &mut Object) -> Vec<String> {
-    use base64::Engine as _;
     let mut sensitive = Vec::new();
     // `kubectl apply` copies the whole object, Secret data included, into this annotation.
     if let Some(ann) = obj
@@ -121,10 +237,7 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
                     for (k, v) in data {
                         let raw = v.as_str().unwrap_or_default().to_string();
                         let decoded = if encoded {
-                            base64::engine::general_purpose::STANDARD
-                                .decode(raw.trim())
-                                .ok()
-                                .and_then(|b| String::from_utf8(b).ok())
+                            decode_base64_text(&raw)
                         } else {
                             Some(raw.clone())
                         };
@@ -162,6 +275,8 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
                 && ((is_credential_key(k) && s.len() >= 4) || looks_like_credential(s))
             {
                 sensitive.push(s.to_string());
+                // The parts too: a message quotes one line of a file, not the whole file.
+                sensitive.extend(embedded_credentials(s).into_iter().map(str::to_string));
             }
         }
         // binaryData holds base64: a credential there is masked as written and decoded.
@@ -173,13 +288,14 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
             .flatten()
         {
             let Some(raw) = v.as_str() else { continue };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(raw.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .unwrap_or_default();
+            let decoded = decode_base64_text(raw).unwrap_or_default();
             if (is_credential_key(k) && decoded.len() >= 4) || looks_like_credential(&decoded) {
                 sensitive.push(raw.to_string());
+                sensitive.extend(
+                    embedded_credentials(&decoded)
+                        .into_iter()
+                        .map(str::to_string),
+                );
                 sensitive.push(decoded);
             }
         }
@@ -195,6 +311,7 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
                         || looks_like_credential(value))
                 {
                     sensitive.push(value.clone());
+                    sensitive.extend(embedded_credentials(value).into_iter().map(str::to_string));
                 }
                 stack.extend(m.values());
             }
@@ -203,4 +320,62 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
         }
     }
     sensitive
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_inside_longer_values() {
+        assert_eq!(
+            embedded_credentials("postgres://app:Pg5ecretPw77@db:5432/app"),
+            ["Pg5ecretPw77"]
+        );
+        // A generated password may hold `/`; the authority ends at the last `@`.
+        assert_eq!(
+            embedded_credentials("url: redis://:a/b+c9Zq@cache:6379/0 # cache"),
+            ["a/b+c9Zq"]
+        );
+        assert_eq!(
+            embedded_credentials("[db]\nhost = db\npassword = \"Pg5ecretIniPw88\"\n"),
+            ["Pg5ecretIniPw88"]
+        );
+        assert_eq!(
+            embedded_credentials("export API_TOKEN=tok-81fj2kd9"),
+            ["tok-81fj2kd9"]
+        );
+        assert_eq!(
+            embedded_credentials("client_secret: s3cr3t-value"),
+            ["s3cr3t-value"]
+        );
+        // References, placeholders, flags, numbers and MLSDM's own keys are not credentials.
+        for value in [
+            "postgres://app:$(DB_PASSWORD)@db/app",
+            "postgres://app:${DB_PASSWORD}@db/app",
+            "postgres://app:<password>@db/app",
+            "postgres://app:password@db/app",
+            "http://otel-collector.observability:4317",
+            "https://host/@user:x",
+            "password = changeme",
+            "password: ${PASSWORD}",
+            "secret: true",
+            "token: 12345",
+            "max_tokens: 2048",
+            "api_key_required: true\napi_key_env_var: API_KEY\nsecrets_in_env_only: true",
+            "api_key: MLSDM_API_KEY",
+            "password:",
+        ] {
+            assert!(embedded_credentials(value).is_empty(), "{value}");
+        }
+    }
+
+    #[test]
+    fn base64_as_the_api_server_reads_it() {
+        assert_eq!(
+            decode_base64_text("c2stbGl2ZS1h\nYmNk\r\n").as_deref(),
+            Some("sk-live-abcd")
+        );
+        assert_eq!(decode_base64_text("not base64!"), None);
+    }
 }

@@ -149,7 +149,11 @@ pub fn render(r: &Renderer, timeout: Duration) -> Result<Input, String> {
     let stdout_text = stdout_text.map_err(|e| format!("{what}: the output of {shown} is {e}"))?;
     if !status.success() {
         let tail: Vec<&str> = stderr_text.trim_end().lines().collect();
-        let tail = tail[tail.len().saturating_sub(20)..].join("\n");
+        let tail = tail[tail.len().saturating_sub(20)..]
+            .iter()
+            .map(|line| shown_error_line(line))
+            .collect::<Vec<_>>()
+            .join("\n");
         return Err(format!(
             "{what}: {shown} failed ({status}){}",
             if tail.is_empty() {
@@ -163,4 +167,79 @@ pub fn render(r: &Renderer, timeout: Duration) -> Result<Input, String> {
         name: r.source_name(),
         text: stdout_text,
     })
+}
+
+/// A line of a failed render's error output, as it can be shown. kustomize and Helm quote what
+/// they failed on, and that can be a Secret generator's literal (`invalid literal source
+/// API_KEY: sk-...`) or a chart value; renders run before any manifest is read, so no secret of
+/// the run is registered with the redaction layer yet. The words of the error stay (a user needs
+/// them to fix the input); masked are the literal sources kustomize quotes, and anything that
+/// looks like a credential, alone or as a `password: ...` pair.
+fn shown_error_line(line: &str) -> String {
+    use crate::k8s::secrets::{embedded_credentials, looks_like_credential};
+    // Errors nest (`Error: loading x: password = ...`): each part after a `: ` is read as a
+    // line of its own too.
+    let mut secrets: Vec<String> = std::iter::once(line)
+        .chain(line.match_indices(": ").map(|(at, _)| &line[at + 2..]))
+        .flat_map(embedded_credentials)
+        .map(str::to_string)
+        .collect();
+    // kustomize: `literal sources [A B]: invalid literal source A, expected key=value`.
+    for marker in ["literal source ", "literal sources "] {
+        let mut rest = line;
+        while let Some(at) = rest.find(marker) {
+            let after = &rest[at + marker.len()..];
+            let quoted = match after.strip_prefix('[') {
+                Some(list) => list.split(']').next().unwrap_or(list),
+                None => after.split(", expected").next().unwrap_or(after),
+            };
+            if !quoted.trim().is_empty() {
+                secrets.push(quoted.trim().to_string());
+            }
+            rest = after;
+        }
+    }
+    secrets.extend(
+        line.split(|c: char| c.is_whitespace() || "[](),;\"'`=".contains(c))
+            .filter(|w| looks_like_credential(w))
+            .map(str::to_string),
+    );
+    // Longest first: a secret inside a longer quoted one is masked with it.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut shown = line.to_string();
+    for s in secrets {
+        shown = shown.replace(&s, crate::redact::MASK);
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_error_line;
+
+    #[test]
+    fn a_render_error_does_not_show_what_it_quotes_of_secrets() {
+        for (line, secret) in [
+            (
+                r#"E1130 run.go:72] "command failed" err="loading KV pairs: literal sources [sk-live-KustLiteral0123456789abcdef]: invalid literal source sk-live-KustLiteral0123456789abcdef, expected key=value""#,
+                "KustLiteral",
+            ),
+            (
+                "invalid literal source API_KEY: plainpass-hunter2, expected key=value",
+                "hunter2",
+            ),
+            (
+                "Error: execution error at (c/templates/s.yaml:3:4): bad url postgres://app:Pg5ecret77@db/app",
+                "Pg5ecret77",
+            ),
+            ("Error: password = Zq9plain-pw", "Zq9plain"),
+        ] {
+            let shown = shown_error_line(line);
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+        // An error that quotes no value is shown as it is.
+        let plain = "Error: accumulating resources: missing.yaml: no such file or directory";
+        assert_eq!(shown_error_line(plain), plain);
+    }
 }

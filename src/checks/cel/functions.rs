@@ -166,12 +166,7 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     .expect(MSG);
     // A ConfigMap's binaryData as the text the pod reads ('' when it is not base64 of UTF-8).
     ctx.add_function("base64Text", |s: Arc<String>| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .decode(s.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_default()
+        crate::k8s::secrets::decode_base64_text(&s).unwrap_or_default()
     })
     .expect(MSG);
     ctx.add_function("matches", matches).expect(MSG);

@@ -169,6 +169,18 @@ pub(super) fn environment(
         }
         env.insert(name.to_string(), entry);
     }
+    // Ingestion masked credentials as the manifests write them. A value assembled by `$(NAME)`
+    // expansion, or read from a ConfigMap under a credential's name (`envFrom` with `prefix:
+    // API_` over a key `KEY`), is the same secret in a form no manifest holds: registered here,
+    // before any result that carries it can be written.
+    for (name, entry) in &env {
+        if let Some(v) = entry.get("value").and_then(Value::as_str)
+            && (crate::k8s::secrets::is_credential_key(name)
+                || crate::k8s::secrets::looks_like_credential(v))
+        {
+            crate::redact::register(v);
+        }
+    }
     (env, unresolved, unset)
 }
 
