@@ -157,6 +157,7 @@ D['hpa-conditions-healthy'] = ('HPA ScalingActive False', obj('HorizontalPodAuto
 D['pdb-disruptions-allowed'] = ('PDB allows no disruption', obj('PodDisruptionBudget', 'mlsdm-api-pdb', lambda p: p['status'].update({'disruptionsAllowed': 0, 'currentHealthy': 2})))
 D['rollback-history-present'] = ('no previous ReplicaSet', [{'apiVersion': 'apps/v1', 'kind': 'ReplicaSet', 'metadata': {'name': 'mlsdm-api-5f7d8c6b4', 'namespace': 'mlsdm-production', 'annotations': {'fixtures.mlsdm-audit.io/delete': 'true'}}}])
 D['image-version-expected'] = ('the previous release 1.1.0 deployed (the checks expect 1.2.0)', dep(lambda d, c: setp(c, 'image', 'ghcr.io/neuron7x/mlsdm-neuro-engine:1.1.0')))
+D['release-not-being-deleted'] = ('the Deployment is being deleted', dep(lambda d, c: setp(d, 'metadata.deletionTimestamp', '2026-11-30T10:00:00Z')))
 D['vulnerability-scan-clean'] = ('2 critical vulnerabilities', obj('VulnerabilityReport', 'replicaset-mlsdm-api-6b8f9d7c5-mlsdm-api', lambda v: v['report']['summary'].update({'criticalCount': 2})))
 
 os.makedirs('fixtures/defects', exist_ok=True)

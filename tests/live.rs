@@ -594,6 +594,73 @@ fn an_error_on_a_later_page_is_an_error_not_a_missing_kind() {
     }
 }
 
+/// Discovery serves the kind, its list answers 404: an error for every check of the kind. It was
+/// read as "not served" (no-data), and a failure of a critical check vanished from the gate.
+#[test]
+fn a_404_on_a_kind_discovery_serves_is_an_error() {
+    let mut config = ApiConfig::new(healthy());
+    config.faults = vec![Fault {
+        path_contains: "/pods".into(),
+        kind: FaultKind::Status(404),
+        times: 10_000,
+    }];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let r = report(&out);
+    for id in ["pod-no-restarts", "pod-no-oom-kills"] {
+        for (status, _, message) in results(&r, id) {
+            assert_eq!(status, "error", "{id}: {message}");
+            assert!(
+                message.contains("answered 404 listing pods, which its discovery serves"),
+                "{id}: {message}"
+            );
+        }
+    }
+}
+
+/// `HTTPS_PROXY` reaches the API server unless `NO_PROXY` names it, as with kubectl. Any proxy
+/// variable used to fail every audit (kube's proxy support was off), and kube holds `NO_PROXY`
+/// to the proxy's own address.
+#[test]
+fn https_proxy_is_used_unless_no_proxy_names_the_server() {
+    let c = cluster(ApiConfig::new(healthy()));
+    let kc = c.kubeconfig(Some("reader-token"));
+    // A proxy that refuses every connection: reaching the server through it fails.
+    let proxy = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let run = |env: &[(&str, &str)]| {
+        support::cmd()
+            .args([
+                "check",
+                "--kubeconfig",
+                kc.as_str(),
+                "--only",
+                "replicas-min-3",
+                "--format",
+                "json",
+            ])
+            .envs(env.iter().copied())
+            .run()
+    };
+    let out = run(&[("HTTPS_PROXY", &proxy), ("NO_PROXY", "localhost,127.0.0.1")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[("HTTPS_PROXY", &proxy)]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_list_without_an_items_array_is_an_error_not_empty() {
     for (fault, cause) in [

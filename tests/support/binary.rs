@@ -36,6 +36,19 @@ pub fn cmd() -> Cmd {
         .env("NO_COLOR", "1")
         // The developer's cluster is never a test's input: a test that wants one names it.
         .env_remove("KUBECONFIG");
+    // Nor their proxy: every server a test talks to is on 127.0.0.1.
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        command.env_remove(var);
+    }
     Cmd {
         command,
         shown: String::from("mlsdm-audit"),

@@ -100,6 +100,27 @@ pub(super) fn auth_in_chain(e: &(dyn std::error::Error + 'static)) -> Option<Str
     None
 }
 
+/// The proxy to reach the API server through, decided as kubectl and curl decide it: a
+/// kubeconfig's `proxy-url` is the user's explicit choice and stays; otherwise `HTTPS_PROXY`
+/// (`HTTP_PROXY` for an http:// server, `ALL_PROXY`) unless `NO_PROXY` names the server.
+/// kube-rs reads `HTTPS_PROXY` itself but holds `NO_PROXY` to the proxy's own address, not the
+/// server's: a cluster that `NO_PROXY` names went through the proxy (and, without kube's proxy
+/// features, every audit failed as soon as `HTTPS_PROXY` was set). hyper-util's matcher reads
+/// the variables as curl does.
+fn proxy_for(cluster: &http::Uri, from_kube: Option<http::Uri>) -> Option<http::Uri> {
+    let env_proxy = ["HTTPS_PROXY", "https_proxy"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()))
+        .and_then(|p| p.parse::<http::Uri>().ok());
+    match from_kube {
+        // Not the environment's: the kubeconfig's `proxy-url`.
+        Some(explicit) if Some(&explicit) != env_proxy.as_ref() => Some(explicit),
+        _ => hyper_util::client::proxy::matcher::Matcher::from_env()
+            .intercept(cluster)
+            .map(|i| i.uri().clone()),
+    }
+}
+
 /// Which kubeconfig kube-rs reads without --kubeconfig, for messages.
 pub(super) fn default_kubeconfig() -> String {
     match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
@@ -144,6 +165,7 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
             })
         })?,
     };
+    config.proxy_url = proxy_for(&config.cluster_url, config.proxy_url.take());
     config.connect_timeout = Some(opts.timeout);
     config.read_timeout = Some(opts.timeout);
     // Retries are ours: bounded, and honouring Retry-After.

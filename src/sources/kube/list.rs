@@ -36,7 +36,6 @@ pub(super) fn encode(s: &str) -> String {
 pub(super) enum ListError {
     /// 403: the audit's RBAC lacks list on this resource.
     Forbidden(String),
-    NotServed,
     Other(String),
     Fatal(ClusterError),
 }
@@ -103,8 +102,16 @@ pub(super) async fn list_all(
                     r.group
                 )));
             }
-            // 404 on the first page: the kind is not served (a CRD removed since discovery).
-            StatusCode::NOT_FOUND if pages == 0 => return Err(ListError::NotServed),
+            // Discovery served the kind a moment ago: a 404 now (a CRD being removed or not yet
+            // established, a proxy or gateway in between) says nothing about its objects. Read
+            // as "not served", it made every check of the kind no-data, and a failing
+            // vulnerability report or Ingress vanished from a gate that then passed.
+            StatusCode::NOT_FOUND if pages == 0 => {
+                return Err(ListError::Other(format!(
+                    "{} answered 404 listing {}, which its discovery serves (a CRD removed or not yet established, or a proxy in between): not evaluated",
+                    api.server, r.plural
+                )));
+            }
             // On a later page the kind was served: the earlier pages are not the whole list.
             s @ (StatusCode::NOT_FOUND | StatusCode::GONE) if pages > 0 => {
                 return Err(incomplete(

@@ -145,7 +145,12 @@ pub async fn gather(
             facts.missing_kinds.insert(kind);
             continue;
         };
-        let (api, ns) = (api.clone(), namespace.clone());
+        let ns = if crate::k8s::kinds::EVERY_NAMESPACE.contains(&kind.as_str()) {
+            None
+        } else {
+            namespace.clone()
+        };
+        let api = api.clone();
         let max_pages = opts.max_pages.max(1);
         tasks.spawn(async move {
             let res = list_all(&api, &r, &caps, ns.as_deref(), metadata_only, max_pages).await;
@@ -191,9 +196,6 @@ pub async fn gather(
             }
             Err(ListError::Forbidden(m) | ListError::Other(m)) => {
                 facts.kind_errors.insert(kind, m);
-            }
-            Err(ListError::NotServed) => {
-                facts.missing_kinds.insert(kind);
             }
             Err(ListError::Fatal(e)) => fatal = Some(e),
         }
