@@ -294,7 +294,21 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         } => {
             let _reading = activity::start("reading the manifests");
             let loaded = load_manifests(paths, renderers, *render_timeout)?;
-            (loaded.objects, loaded.notes)
+            // Every input named is part of the release: one that gave nothing (an overlay that
+            // renders empty, a directory of other YAML) next to one that gave objects was
+            // passed as if the release were the others alone. With no object at all,
+            // `nothing_audited` says so below.
+            let mut notes = loaded.notes;
+            if !plan.allow_empty && !loaded.objects.is_empty() && !loaded.empty_inputs.is_empty() {
+                notes.push(report::Note {
+                    kind: report::NoteKind::EmptyInput,
+                    message: format!(
+                        "nothing audited from {}: no Kubernetes object in it, while the other inputs gave some; the release was audited without it (--allow-empty accepts it)",
+                        loaded.empty_inputs.join(", ")
+                    ),
+                });
+            }
+            (loaded.objects, notes)
         }
         _ => (Vec::new(), Vec::new()),
     };
@@ -718,11 +732,18 @@ fn register_url_credentials(value: &str) {
 pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageError> {
     let api_key = match &args.api_key_env {
         None => None,
-        Some(var) => Some(std::env::var(var).map_err(|_| {
-            UsageError::Invalid(format!(
-                "--api-key-env {var}: that environment variable is not set"
-            ))
-        })?),
+        // A key read from a file (`KEY=$(cat key)` keeps no newline, `export KEY=$'...\n'`
+        // does) ends the line: no header value can hold the newline, and no key ends in one.
+        Some(var) => Some(
+            std::env::var(var)
+                .map_err(|_| {
+                    UsageError::Invalid(format!(
+                        "--api-key-env {var}: that environment variable is not set"
+                    ))
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        ),
     };
     // A service may reflect the Authorization header: the key is masked in every output.
     if let Some(key) = &api_key {

@@ -981,10 +981,11 @@ fn a_directory_walk_skips_what_is_not_kubernetes_with_a_note() {
         "note: skipped fixtures/modular-kustomize/kustomization.yaml: a kustomization, not a Kubernetes object (audit what it renders with --kustomize fixtures/modular-kustomize)\n\
          note: skipped tests/data/non-kubernetes/chart: a Helm chart, not Kubernetes objects (audit what it renders with --helm-chart tests/data/non-kubernetes/chart)\n\
          note: skipped tests/data/non-kubernetes/ci.yaml: not a Kubernetes object, no apiVersion and kind (if it is kustomize or Helm input, audit what it renders with --kustomize DIR or --helm-chart DIR)\n\
-         note: skipped tests/data/non-kubernetes/templates/helm-template.yaml: a template ({{ }}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)\n"
+         note: skipped tests/data/non-kubernetes/templates/helm-template.yaml: a template ({{ }}), not YAML until rendered (audit what its chart renders with --helm-chart DIR)\n\
+         note: nothing audited from tests/data/non-kubernetes: no Kubernetes object in it, while the other inputs gave some; the release was audited without it (--allow-empty accepts it)\n"
     );
     let report = json(&out);
-    assert_eq!(report["notes"].as_array().unwrap().len(), 4);
+    assert_eq!(report["notes"].as_array().unwrap().len(), 5);
     assert_eq!(report["notes"][0]["kind"], "skipped-file");
     // Outside a `templates/` folder a file with `{{` that is not YAML stays an error: a typo in
     // a PrometheusRule (`{{ $labels.instance }}`) must not drop its objects.
@@ -1386,7 +1387,12 @@ fn a_directory_walk_skips_kustomize_patches() {
         "skipped tests/data/kustomize-overlay/prod/replicas.yaml: a patch tests/data/kustomize-overlay/prod/kustomization.yaml applies, not a whole object (audit what it renders with --kustomize tests/data/kustomize-overlay/prod)",
         "{notes:#?}"
     );
-    assert_eq!(notes.len(), 4, "{notes:#?}");
+    // The overlay directory gave no object: the release was audited without it.
+    assert!(
+        notes[4].starts_with("nothing audited from tests/data/kustomize-overlay:"),
+        "{notes:#?}"
+    );
+    assert_eq!(notes.len(), 5, "{notes:#?}");
     assert!(!notes.iter().any(|n| n.contains("defined twice")));
     // The base Deployment is audited whole.
     assert_eq!(
@@ -2991,6 +2997,167 @@ fn compliant_with_args(
         r["status"].as_str().unwrap().to_string(),
         r["message"].as_str().unwrap().to_string(),
     )
+}
+
+/// Credentials in the forms a manifest can hide them in are judged and never printed, even by a
+/// check written to print every value: a value assembled by `$(VAR)` expansion, one an `envFrom`
+/// prefix turns into API_KEY from a ConfigMap (api-key-from-secret passed), Secret data and
+/// binaryData wrapped as `base64` writes them (read as no credential and not masked), a
+/// password percent-encoded in a URL, and passwords in a URL or a config file a ConfigMap holds
+/// (configmap-no-credentials passed). Each was printed in every format before.
+#[test]
+fn credentials_in_every_form_are_judged_and_masked() {
+    let secrets = [
+        "Qm7Xv2Lp9Rt4Zs8W",
+        "Kx8pQ-hunter2",
+        "Wr4ppedDbPassw0rd",
+        "Sup3r%40Secret",
+        "Pg5ecretPw77",
+        "Pg5ecretIniPw88",
+        "ghp_Zx9Q",
+        "Z2hwX1p4",
+    ];
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--no-config",
+            "-f",
+            "fixtures/compliant",
+            "-f",
+            "tests/data/credential-forms",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    for format in ["json", "table", "markdown", "sarif"] {
+        let out = audit(&[
+            "--checks",
+            "tests/data/checks-dump-values",
+            "--format",
+            format,
+        ]);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for s in secrets {
+            assert!(!all.contains(s), "{format} prints {s}: {all}");
+        }
+        // The checklist (markdown) names items, not messages.
+        assert!(
+            format == "markdown" || all.contains("<redacted>"),
+            "{format}: {all}"
+        );
+    }
+    let out = audit(&[
+        "--only",
+        "api-key-from-secret,configmap-no-credentials",
+        "--format",
+        "json",
+    ]);
+    let report = json(&out);
+    let message = |id: &str, name: &str| -> (String, String) {
+        let r = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id && r["object"]["name"] == name)
+            .unwrap_or_else(|| panic!("{id} {name}"));
+        (
+            r["status"].as_str().unwrap().to_string(),
+            r["message"].as_str().unwrap().to_string(),
+        )
+    };
+    let (status, msg) = message("api-key-from-secret", "creds");
+    assert_eq!(status, "fail", "{msg}");
+    assert!(
+        msg.contains("env API_KEY comes from ConfigMap api-env through envFrom"),
+        "{msg}"
+    );
+    let (status, msg) = message("configmap-no-credentials", "app-settings");
+    assert_eq!(status, "fail", "{msg}");
+    for key in ["DATABASE_URL", "settings.ini", "token.txt"] {
+        assert!(msg.contains(&format!("key {key} ")), "{key}: {msg}");
+    }
+    assert!(!msg.contains("key note "), "{msg}");
+}
+
+/// A release being torn down (a namespace terminating, a PDB with a deletionTimestamp) is read
+/// back whole until its finalizers finish: every check passed it.
+#[test]
+fn a_release_being_deleted_fails() {
+    let dir = temp_dir("being-deleted");
+    let at = "  deletionTimestamp: \"2026-11-30T10:00:00Z\"\n";
+    for (name, doc, says) in [
+        (
+            "namespace",
+            format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: mlsdm-production\n{at}status: {{phase: Terminating}}\n"
+            ),
+            "namespace mlsdm-production is terminating",
+        ),
+        (
+            "pdb",
+            format!(
+                "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: mlsdm-api-pdb\n  namespace: mlsdm-production\n{at}spec:\n  minAvailable: 2\n  selector: {{matchLabels: {{app: mlsdm-api}}}}\n"
+            ),
+            "being deleted: PodDisruptionBudget mlsdm-api-pdb",
+        ),
+    ] {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, doc).unwrap();
+        let out = run(&[
+            "check",
+            "--no-config",
+            "-f",
+            "fixtures/compliant",
+            "-f",
+            "fixtures/live/healthy.yaml",
+            "-f",
+            file.to_str().unwrap(),
+            "--only",
+            "release-not-being-deleted",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", transcript(&out));
+        let r = &json(&out)["results"][0];
+        assert_eq!(r["status"], "fail", "{name}: {r}");
+        assert!(r["message"].as_str().unwrap().contains(says), "{name}: {r}");
+    }
+}
+
+/// Every input named is part of the release: one that gives no object next to one that gives
+/// the release (a directory of other YAML, an overlay that renders nothing) was audited as if
+/// the release were the others alone, and passed.
+#[test]
+fn an_input_that_gives_nothing_is_not_audited_silently() {
+    let dir = temp_dir("empty-input");
+    std::fs::write(dir.join("values.yaml"), "replicas: 3\n").unwrap();
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["check", "--no-config", "-f", "fixtures/compliant", "-f"];
+        args.extend_from_slice(&[dir.to_str().unwrap(), "--format", "json"]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = audit(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    let report = json(&out);
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "empty-input"
+                && n["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("nothing audited from {}", dir.display()))),
+        "{report}"
+    );
+    let out = audit(&["--allow-empty"]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
 }
 
 /// What the pods' ServiceAccount may do is read from every binding that grants to it, as the

@@ -375,6 +375,57 @@ fn unreachable_endpoint_is_an_error_naming_it() {
     );
 }
 
+/// An endpoint that does not serve MLSDM's routes (a wrong path prefix) answers 404 to every
+/// probe: nothing was measured. A malformed request's 404 passed "a malformed request gets a
+/// 4xx", and the rate-limit and authentication checks made claims about a service nobody
+/// reached. A load probe that reached nothing was "5000 of 5000 requests failed".
+#[test]
+fn a_route_the_endpoint_does_not_serve_is_an_error() {
+    let _serial = serial();
+    let s = serve(Config::healthy());
+    let url = format!("{}/wrongprefix", s.server.url);
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &url,
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+        "--only",
+        "api-error-handling,status-rate-limit,auth-required-generate,health-live",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let r = report(&out);
+    for id in [
+        "api-error-handling",
+        "status-rate-limit",
+        "auth-required-generate",
+        "health-live",
+    ] {
+        let (st, msg) = status(&r, id);
+        assert_eq!(st, "error", "{id}: {msg}");
+        assert!(
+            msg.contains("answered 404 (Not Found): the endpoint does not serve MLSDM's"),
+            "{id}: {msg}"
+        );
+    }
+    // Nothing listening: the load probe reached nothing, and says so.
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &format!("http://127.0.0.1:{}", closed_port()),
+        "--active",
+        "--only",
+        "load-probe",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "load-probe");
+    assert_eq!(st, "error", "{msg}");
+    assert!(msg.contains("load requests reached the service"), "{msg}");
+}
+
 #[test]
 fn bad_flags_are_usage_errors() {
     let _serial = serial();
@@ -1069,6 +1120,13 @@ fn end_to_end_passes_only_when_something_is_generated() {
             "fail",
             "POST /generate answered 200 but generated nothing (accepted: false, rejected_at: generation, phase: sleep) in 1 attempt(s)",
             1,
+        ),
+        // Generated, by the answer that puts the engine to sleep for good: it passed.
+        (
+            "falls-asleep",
+            "fail",
+            "POST /generate was accepted, but MLSDM answered from its sleep phase",
+            2,
         ),
         (
             "backend-dead",

@@ -223,6 +223,9 @@ pub struct Condition {
     pub reason: String,
 }
 
+// The flags are a check file's independent YAML switches (`authenticated: true`), not states
+// of one machine: an enum per flag would only rename `true`.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpRequest {
@@ -254,6 +257,12 @@ pub struct HttpRequest {
     /// attempt in `responses`.
     #[serde(default)]
     pub retry: Option<RetrySpec>,
+    /// The route may be turned off (FastAPI's `/openapi.json`): a 404 or 405 is an answer the
+    /// validations judge. Otherwise such an answer means the endpoint does not serve the route
+    /// at all (an `--endpoint` with a wrong path prefix, another service), nothing was measured,
+    /// and the check is an error whatever its validations would say of it.
+    #[serde(default)]
+    pub may_be_absent: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema, Clone)]
@@ -323,6 +332,7 @@ impl HttpRequest {
             load: None,
             per_pod: false,
             retry: None,
+            may_be_absent: false,
         }
     }
 }

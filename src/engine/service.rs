@@ -49,6 +49,11 @@ pub(super) fn evaluate_http(
                 Verdict::skipped(reason, format!("not evaluated: {why}"))
             }
             HttpOutcome::Error(e) => (Status::Error, e.clone()).into(),
+            outcome if route_missing(check, outcome).is_some() => (
+                Status::Error,
+                route_missing(check, outcome).unwrap_or_default(),
+            )
+                .into(),
             HttpOutcome::Response(_) | HttpOutcome::Burst(_) | HttpOutcome::Load(_) => {
                 let mut ctx = root.new_inner_scope();
                 let (response, responses, load) = match outcome {
@@ -114,6 +119,43 @@ pub(super) fn evaluate_http(
         r.object = object.clone().map(Arc::new);
         results.push(r);
     }
+}
+
+/// Why an answer says the endpoint does not serve the check's route, if it does: every answer
+/// a 404 (Not Found) or a 405 (Method Not Allowed). Judged by the validations, a 404 passed
+/// "a malformed request gets a 4xx" and failed "rate limiting" and "authentication" with claims
+/// about a service that was never reached; a check whose route may be turned off says so
+/// (`request.mayBeAbsent`).
+fn route_missing(check: &Shared<'_>, outcome: &HttpOutcome) -> Option<String> {
+    let request = check.request()?;
+    if request.may_be_absent {
+        return None;
+    }
+    let absent = |status: u16| matches!(status, 404 | 405);
+    let status = match outcome {
+        HttpOutcome::Response(r) => Some(r.status).filter(|&s| absent(s)),
+        HttpOutcome::Burst(all) => all
+            .first()
+            .map(|r| r.status)
+            .filter(|&s| absent(s) && all.iter().all(|r| r.status == s)),
+        HttpOutcome::Load(l) => {
+            let requests = l.get("requests").and_then(serde_json::Value::as_u64);
+            let not_found = l.get("notFound").and_then(serde_json::Value::as_u64);
+            (requests.is_some_and(|n| n > 0) && requests == not_found).then_some(404)
+        }
+        _ => None,
+    }?;
+    Some(format!(
+        "{} {} answered {status} ({}): the endpoint does not serve MLSDM's {}, so nothing was measured (is the endpoint the service's root URL, without a path prefix?)",
+        request.method,
+        request.path,
+        if status == 404 {
+            "Not Found"
+        } else {
+            "Method Not Allowed"
+        },
+        request.path
+    ))
 }
 
 fn query_vars(v: &QueryValue) -> (Value, Value, bool) {

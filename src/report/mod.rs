@@ -406,6 +406,11 @@ pub enum NoteKind {
     /// after a deploy: one scrape gives no rate). Like `WatchUndecided`, the gate is an error
     /// whatever the results say: a run with no evidence is not a pass.
     NothingDecided,
+    /// An input the run was given (a manifest path, a kustomize overlay, a Helm chart) gave no
+    /// Kubernetes object while others did: the release was audited without it. Like
+    /// `NothingDecided`, the gate is an error unless something failed (`--allow-empty`
+    /// accepts it).
+    EmptyInput,
 }
 
 impl fmt::Display for Note {
@@ -680,9 +685,12 @@ impl Report {
     /// The note that makes the report's gate an error whatever its results say: the watch could
     /// not decide a checkpoint, or the run decided nothing.
     pub fn undecided(&self) -> Option<&Note> {
-        self.notes
-            .iter()
-            .find(|n| matches!(n.kind, NoteKind::WatchUndecided | NoteKind::NothingDecided))
+        self.notes.iter().find(|n| {
+            matches!(
+                n.kind,
+                NoteKind::WatchUndecided | NoteKind::NothingDecided | NoteKind::EmptyInput
+            )
+        })
     }
 
     /// Whether `r` counts for the gate: at or above `fail_on`, and, with `--fail-on-new`, a

@@ -295,6 +295,9 @@ async fn load_probe(
             let mut lat = Vec::new();
             let mut errors = 0u32;
             let mut unauthorized = 0u32;
+            let mut not_found = 0u32;
+            // Requests that got no answer at all, and the first reason.
+            let mut unreached = (0u32, None::<String>);
             while Instant::now() < deadline
                 && remaining
                     .fetch_update(
@@ -310,24 +313,38 @@ async fn load_probe(
                         unauthorized += 1;
                         errors += 1;
                     }
-                    _ => errors += 1,
+                    Ok(r) => {
+                        not_found += u32::from(matches!(r.status, 404 | 405));
+                        errors += 1;
+                    }
+                    Err(e) => {
+                        unreached.0 += 1;
+                        unreached.1.get_or_insert(e);
+                        errors += 1;
+                    }
                 }
             }
-            (lat, errors, unauthorized)
+            (lat, errors, unauthorized, not_found, unreached)
         });
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut unauthorized = 0;
+    let mut not_found = 0;
+    let mut unreached = 0;
+    let mut unreached_why = None;
     // A worker that did not finish is an error of the probe: stopping at the first failed join
     // (as `while let Some(Ok(..))` did) measured the other workers' share only, and a p95 of
     // part of the run could pass.
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((lat, e, u)) => {
+            Ok((lat, e, u, n, (x, why))) => {
                 latencies.extend(lat);
                 errors += e;
                 unauthorized += u;
+                not_found += n;
+                unreached += x;
+                unreached_why = unreached_why.or(why);
             }
             Err(e) => return HttpOutcome::Error(format!("a load-probe worker failed: {e}")),
         }
@@ -335,10 +352,20 @@ async fn load_probe(
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let done = u32::try_from(latencies.len()).unwrap_or(u32::MAX) + errors;
+    // Not one request reached the service: there is no load behaviour to judge, only an
+    // endpoint that could not be reached (counted as failed requests, it was "5000 of 5000
+    // requests failed under load", a verdict on a service nobody measured).
+    if done > 0 && unreached == done {
+        return HttpOutcome::Error(format!(
+            "none of the {done} load requests reached the service: {}",
+            unreached_why.unwrap_or_default()
+        ));
+    }
     HttpOutcome::Load(json!({
         "requests": done,
         "errors": errors,
         "unauthorized": unauthorized,
+        "notFound": not_found,
         "seconds": elapsed,
         "rps": f64::from(done) / elapsed.max(1e-9),
         "p50Ms": percentile(&latencies, 0.50),

@@ -18,6 +18,10 @@ pub type ManifestError = crate::diag::Diagnostic;
 pub struct Loaded {
     pub objects: Vec<Object>,
     pub notes: Vec<Note>,
+    /// The inputs (as named on the command line, or the renderer's name) that gave no
+    /// Kubernetes object: a `--kustomize` overlay that renders nothing next to a base that
+    /// renders the release was audited as the base alone.
+    pub empty_inputs: Vec<String>,
 }
 
 /// One input of a run: a path (`-` is stdin) or the output of a renderer (`kustomize build`,
@@ -43,6 +47,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
 pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
     let mut loaded = Loaded::default();
     for input in inputs {
+        let before = loaded.objects.len();
         match input {
             Input::Rendered { name, text } => {
                 parse_file(name, text, false, &mut loaded)?;
@@ -86,6 +91,13 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                     loaded.notes.extend(one.notes);
                 }
             }
+        }
+        if loaded.objects.len() == before {
+            loaded.empty_inputs.push(match input {
+                Input::Rendered { name, .. } => name.clone(),
+                Input::Path(p) if p.as_os_str() == "-" => "<stdin>".to_string(),
+                Input::Path(p) => p.display().to_string(),
+            });
         }
     }
     dedupe(&mut loaded);

@@ -89,6 +89,9 @@ pub enum Engine {
     Asleep,
     /// The LLM backend fails (a dead `openai` backend): nothing is generated, in the wake phase.
     BackendDead,
+    /// The eighth accepted generation of an MLSDM 1.2.0 process: generated, and answered from
+    /// the sleep phase the engine enters with it (and never leaves).
+    FallsAsleep,
 }
 
 impl Config {
@@ -127,7 +130,7 @@ impl Config {
     /// A named mode: healthy, or one failure: not-ready, no-headers, errors, slow, empty-metrics,
     /// hanging, open, dead, no-legacy-paths, no-request-id, dimension-512, no-rate-limit,
     /// status-broken, generate-fails, crashes-on-bad-input, no-docs, no-metrics, big-memory,
-    /// busy-cpu, infer-auth, slow-health, leak (memory grows), backend-openai, asleep,
+    /// busy-cpu, infer-auth, slow-health, leak (memory grows), backend-openai, asleep, falls-asleep,
     /// backend-dead, error-jump (50 % errors after 10 s), latency-jump (P95 800 ms after 10 s).
     pub fn mode(name: &str) -> Option<Self> {
         let mut c = Self::healthy();
@@ -171,6 +174,7 @@ impl Config {
             }
             "backend-openai" => c.backend = "openai",
             "asleep" => c.engine = Engine::Asleep,
+            "falls-asleep" => c.engine = Engine::FallsAsleep,
             "backend-dead" => {
                 c.backend = "openai";
                 c.engine = Engine::BackendDead;
@@ -911,12 +915,12 @@ fn generation(engine: Engine, is_generate: bool, prompt: &str, moral_value: f64)
         };
     }
     let morally_accepted = moral_value >= THRESHOLD;
-    let phase = if engine == Engine::Asleep {
+    let accepted = morally_accepted && matches!(engine, Engine::Working | Engine::FallsAsleep);
+    let phase = if engine == Engine::Asleep || (engine == Engine::FallsAsleep && accepted) {
         "sleep"
     } else {
         "wake"
     };
-    let accepted = morally_accepted && engine == Engine::Working;
     let text = if accepted {
         format!("NEURO-RESPONSE: {prompt} [stub]")
     } else {
