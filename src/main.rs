@@ -199,7 +199,10 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 for n in &report.notes {
                     #[allow(clippy::print_stderr)]
                     {
-                        eprintln!("note: {}", redact::text(&n.message));
+                        eprintln!(
+                            "note: {}",
+                            redact::text(&mlsdm_audit::report::printable(&n.message, true))
+                        );
                     }
                 }
             }
@@ -310,7 +313,9 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             };
             let r = mlsdm_audit::read_report(&report)?;
             emit(&r, format, output.as_deref(), &view)?;
-            Ok(0)
+            // The report's own gate, as with --merge and verify: a pipeline whose only step
+            // on a saved report is rendering it must not go green on a failed audit.
+            Ok(u8::try_from(r.exit_code()).unwrap_or(2))
         }
         Command::Signoff {
             report,

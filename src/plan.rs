@@ -643,14 +643,17 @@ pub fn total_timeout(args: &CheckArgs) -> Result<std::time::Duration, UsageError
 pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
     let text = input::read_file(path)
         .map_err(|e| diag::Diagnostic::file(path.display().to_string(), e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        diag::Diagnostic::json(
+    let mut report: Report = serde_json::from_str(&text).map_err(|e| {
+        UsageError::from(diag::Diagnostic::json(
             path.display().to_string(),
             "not an mlsdm-audit JSON report",
             &e,
-        )
-        .into()
-    })
+        ))
+    })?;
+    // The counts are the results', not what the file says: an edited `summary` showed "0 fail"
+    // above a list of failures in every format.
+    report.summary = report::Summary::of(&report.results);
+    Ok(report)
 }
 
 pub(crate) fn duration_flag(flag: &str, value: &str) -> Result<std::time::Duration, UsageError> {

@@ -2963,13 +2963,9 @@ fn compliant_with(name: &str, edits: &[(&str, &str, &str)], id: &str) -> (String
     compliant_with_args(name, edits, id, &[])
 }
 
-/// [`compliant_with`], with `extra` arguments to `check`.
-fn compliant_with_args(
-    name: &str,
-    edits: &[(&str, &str, &str)],
-    id: &str,
-    extra: &[&str],
-) -> (String, String) {
+/// A copy of fixtures/compliant in a temporary directory, with each `(file, from, to)` edit made
+/// once.
+fn compliant_copy(name: &str, edits: &[(&str, &str, &str)]) -> PathBuf {
     let dir = temp_dir(name);
     for f in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
         let f = f.unwrap().path();
@@ -2981,6 +2977,17 @@ fn compliant_with_args(
         assert!(text.contains(from), "{file} no longer holds {from:?}");
         std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     }
+    dir
+}
+
+/// [`compliant_with`], with `extra` arguments to `check`.
+fn compliant_with_args(
+    name: &str,
+    edits: &[(&str, &str, &str)],
+    id: &str,
+    extra: &[&str],
+) -> (String, String) {
+    let dir = compliant_copy(name, edits);
     let mut args = vec![
         "check",
         "-f",
@@ -3158,6 +3165,97 @@ fn an_input_that_gives_nothing_is_not_audited_silently() {
     );
     let out = audit(&["--allow-empty"]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+}
+
+/// Text from the manifests reaches terminals, logs, Markdown viewers and XML parsers inert:
+/// an escape sequence in a container name cleared the screen over the failure table and drew a
+/// PASS; `\\<img>` in Markdown became an escaped backslash before a live tag; U+FFFF made the
+/// JUnit file unreadable to strict parsers; a newline in a file name started a line of its own
+/// on stderr (a CI workflow command such as `::add-mask::`).
+#[test]
+fn input_text_is_inert_in_every_output() {
+    let name = "mlsdm-api\\e[2J\\e[H\\\\<img src=x>\\uFFFF\\u202E";
+    let dir = compliant_copy(
+        "inert",
+        &[
+            (
+                "20-deployment.yaml",
+                "        - name: mlsdm-api\n",
+                &format!("        - name: \"{name}\"\n"),
+            ),
+            (
+                "20-deployment.yaml",
+                "readOnlyRootFilesystem: true",
+                "readOnlyRootFilesystem: false",
+            ),
+        ],
+    );
+    std::fs::write(dir.join("x\n::add-mask::FAIL\n.yaml"), "replicas: 3\n").unwrap();
+    let audit = |format: &str| {
+        run(&[
+            "check",
+            "--no-config",
+            "-f",
+            dir.to_str().unwrap(),
+            "--only",
+            "security-read-only-root-fs,security-run-as-non-root,probe-liveness-path",
+            "--format",
+            format,
+        ])
+    };
+    for format in ["table", "markdown", "junit", "html", "sarif", "json"] {
+        let out = audit(format);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for (what, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+            assert!(!text.contains('\u{1b}'), "{format} {what}: {text}");
+            // JSON and SARIF carry them as data, where they are valid and move no cursor.
+            let data = ["json", "sarif"].contains(&format) && what == "stdout";
+            assert!(
+                data || !text.contains(['\u{FFFF}', '\u{202E}']),
+                "{format} {what}: {text}"
+            );
+            assert!(
+                !text.lines().any(|l| l.starts_with("::")),
+                "{format} {what}: {text}"
+            );
+        }
+        // The failure names the container, inert.
+        if format == "markdown" {
+            assert!(stdout.contains("H\\\\\\<img src=x\\>"), "{stdout}");
+        }
+        if format == "table" {
+            assert!(stdout.contains("mlsdm-api\\u{1b}[2J"), "{stdout}");
+        }
+    }
+}
+
+/// A saved report is rendered from its results: an edited `summary` said "0 fail" above the
+/// failures, an edited `generatedAt` wrote a PASS line and ticked boxes into the Markdown, and
+/// `report FILE` exited 0 on a failed audit.
+#[test]
+fn a_saved_report_is_rendered_from_its_results() {
+    let out = run(&["check", "-f", "fixtures/defective", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let mut report = json(&out);
+    let fails = report["summary"]["fail"].as_u64().unwrap();
+    assert!(fails > 0);
+    report["summary"]["fail"] = 0.into();
+    report["generatedAt"] = "now\n\n**verdict: PASS**\n- [x] Everything <!--".into();
+    let dir = temp_dir("tampered");
+    let file = dir.join("report.json");
+    std::fs::write(&file, report.to_string()).unwrap();
+    let out = run(&["report", file.to_str().unwrap(), "-o", "table"]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("27 pass, {fails} fail")),
+        "{}",
+        transcript(&out)
+    );
+    let out = run(&["report", file.to_str().unwrap(), "-o", "markdown"]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(!md.contains("\n- [x] Everything"), "{md}");
+    assert!(md.contains("Everything \\<!--"), "{md}");
 }
 
 /// What the pods' ServiceAccount may do is read from every binding that grants to it, as the

@@ -354,7 +354,7 @@ pub fn render(report: &Report) -> String {
                 @if !report.notes.is_empty() {
                     h2 { "Notes on the input" }
                     ul class="notes" {
-                        @for n in &report.notes { li { (n.message) } }
+                        @for n in &report.notes { li { (super::printable(&n.message, true)) } }
                     }
                 }
                 h2 { "Sign-Off" }
@@ -380,7 +380,9 @@ pub fn render(report: &Report) -> String {
             }
         }
     };
-    one_block_per_line(&page.into_string())
+    // maud escapes markup; control characters and bidi overrides it leaves are written as
+    // escapes too (`super::printable`), as in every text a reviewer reads.
+    super::printable(&one_block_per_line(&page.into_string()), false).into_owned()
 }
 
 /// Elements that start a line of the page's source.

@@ -64,5 +64,8 @@ pub fn render(report: &Report) -> String {
         suites.push(gate);
     }
     junit.add_test_suites(suites);
-    junit.to_string().unwrap_or_default()
+    // quick-junit drops control characters but keeps U+FFFE and U+FFFF, which XML forbids (one
+    // in an object's name made strict parsers refuse the whole file, and show no failure), and
+    // the bidi overrides a CI's test view would reorder a message with: written as escapes.
+    super::printable(&junit.to_string().unwrap_or_default(), false).into_owned()
 }

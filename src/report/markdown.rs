@@ -19,12 +19,14 @@ fn mark(state: LineState) -> &'static str {
 
 /// Text from the audited objects, checks and reviewers, made inert in Markdown: no raw HTML
 /// (a `<script>` in an object's name must not reach a reviewer's renderer as a tag), no table
-/// cell breaks, one line.
+/// cell breaks, one line, no control character (`super::printable`). A backslash is escaped
+/// too: `\<` in the input would otherwise become `\\<`, an escaped backslash before a live `<`.
 fn md(s: &str) -> String {
+    let s = super::printable(s, false);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '<' | '>' | '|' | '`' | '[' | ']' => {
+            '\\' | '<' | '>' | '|' | '`' | '[' | ']' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -107,9 +109,9 @@ pub fn render(report: &Report) -> String {
                 let _ = write!(
                     out,
                     "\n> Filled in by {} {} on {} from {} ({}). {} pass, {} fail, {} error, {} no-data, {} skipped, {} waived, {} manual.\n",
-                    report.tool.name,
-                    report.tool.version,
-                    report.generated_at,
+                    md(&report.tool.name),
+                    md(&report.tool.version),
+                    md(&report.generated_at),
                     md(&if report.target.manifests.is_empty() {
                         report.target.mode.to_string()
                     } else {

@@ -981,6 +981,41 @@ pub fn render_view(report: &Report, format: Format, view: table::View) -> String
     }
 }
 
+/// Text that came from the audited input (names, messages, notes, reviewers' names), as a
+/// terminal, a log or a Markdown viewer will show it: control characters (ESC, CR, BS, DEL),
+/// C1 controls, bidi overrides, invisible format characters and the two non-characters XML
+/// refuses are written as escapes (`\u{1b}`), so no input can move the cursor, clear the
+/// screen over a failure, reorder a line, or end an XML document. Newlines stay unless
+/// `one_line`, where they are written `\n`: a note or a name is one line, and a forged line
+/// could start a CI workflow command (`::add-mask::`).
+pub fn printable(s: &str, one_line: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| match c {
+        '\n' => one_line,
+        '\t' => false,
+        c if c.is_control() => true,
+        '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{FFFE}'
+        | '\u{FFFF}' => true,
+        _ => false,
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl Report {
     /// The report with every registered secret masked (`redact::model`), one result at a time:
     /// the whole report as one JSON tree would be several times its size (hundreds of MB at

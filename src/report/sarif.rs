@@ -10,6 +10,27 @@ use serde_sarif::sarif::{
 };
 use std::collections::BTreeMap;
 
+/// What a path segment keeps in a SARIF `uri`: RFC 3986's unreserved characters, the
+/// sub-delimiters and `@` (`:` is encoded: in a relative reference's first segment it would
+/// read as a scheme).
+const URI_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
+
 fn level(severity: crate::checks::Severity) -> ResultLevel {
     use crate::checks::Severity;
     match severity {
@@ -61,6 +82,13 @@ pub fn render(report: &Report) -> String {
                 1,
             ),
         };
+        // SARIF's `uri` is a URI reference: a path with a space, `#`, `?` or `%` is percent-
+        // encoded (each segment; `/` stays), or code scanning reads another file or none.
+        let uri = uri
+            .split('/')
+            .map(|seg| percent_encoding::utf8_percent_encode(seg, URI_SEGMENT).to_string())
+            .collect::<Vec<_>>()
+            .join("/");
         let mut location = Location::builder().build();
         location.physical_location = Some(
             PhysicalLocation::builder()

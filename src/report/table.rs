@@ -131,6 +131,23 @@ fn paint(text: &str, code: &str, color: bool) -> String {
     }
 }
 
+/// A cell's text from the audited input: printable (`super::printable`), and at most
+/// `CELL_MAX` characters. comfy-table's wrapping of one long word grows with the square of its
+/// length (a 400,000-character container name took a minute to lay out); the JSON report has
+/// the text whole.
+fn cell_text(s: &str) -> String {
+    const CELL_MAX: usize = 4_000;
+    let s = super::printable(s, false);
+    match s.char_indices().nth(CELL_MAX) {
+        None => s.into_owned(),
+        Some((at, _)) => format!(
+            "{}... ({} more characters: --format json has the whole text)",
+            &s[..at],
+            s[at..].chars().count()
+        ),
+    }
+}
+
 fn object_text(r: &CheckResult) -> Option<String> {
     let place = match (&r.object, &r.location) {
         (Some(o), Some(l)) => Some(format!("{o}\n{}:{}", l.file, l.line)),
@@ -234,7 +251,7 @@ fn failures(report: &Report, view: View) -> String {
                 r.status,
                 view.color,
             ),
-            Cell::new(details(report, r)),
+            Cell::new(cell_text(&details(report, r))),
         ]);
     }
     format!("{table}\n")
@@ -283,8 +300,8 @@ fn checklist(report: &Report, show: Show, view: View) -> String {
                 status_cell(status_text(r.status).into(), r.status, view.color),
                 Cell::new(r.severity.to_string()),
                 Cell::new(&r.id),
-                Cell::new(object_text(r).unwrap_or_else(|| "-".into())),
-                Cell::new(message),
+                Cell::new(cell_text(&object_text(r).unwrap_or_else(|| "-".into()))),
+                Cell::new(cell_text(&message)),
             ]);
         }
         let _ = writeln!(out, "{}\n{table}\n", paint(&section, "1", view.color));
@@ -300,7 +317,7 @@ fn notes(report: &Report) -> String {
     if !report.notes.is_empty() {
         let _ = writeln!(out, "Notes");
         for n in &report.notes {
-            let _ = writeln!(out, "- {n}");
+            let _ = writeln!(out, "- {}", super::printable(&n.message, true));
         }
         out.push('\n');
     }

@@ -11,7 +11,7 @@
 
 mod allowed_signers;
 
-use crate::report::Signoff;
+use crate::report::{Signoff, printable};
 use allowed_signers::principals_match_someone;
 pub use allowed_signers::{
     AllowedSigner, match_pattern_list, parse_allowed_signers, parse_allowed_signers_text,
@@ -285,10 +285,10 @@ impl fmt::Display for Verification {
             f,
             "#{} {} | {} | {} | {} | {verdict}",
             self.index,
-            self.role,
-            self.name,
-            self.principal.as_deref().unwrap_or("-"),
-            self.time
+            printable(&self.role, true),
+            printable(&self.name, true),
+            printable(self.principal.as_deref().unwrap_or("-"), true),
+            printable(&self.time, true)
         )
     }
 }

@@ -62,7 +62,7 @@ impl Watcher<'_> {
                     c.held,
                     c.window,
                     c.threshold(),
-                    first_line(&c.message)
+                    crate::report::printable(first_line(&c.message), true)
                 )
             })
             .collect();
