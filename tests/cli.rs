@@ -3258,6 +3258,33 @@ fn a_saved_report_is_rendered_from_its_results() {
     assert!(md.contains("Everything \\<!--"), "{md}");
 }
 
+/// A PodDisruptionBudget's empty selector selects every pod of its namespace in policy/v1 and
+/// none in policy/v1beta1: read as none in both, a v1 PDB with `selector: {}` failed.
+#[test]
+fn an_empty_pdb_selector_follows_its_api_version() {
+    let pdb = "  minAvailable: 2\n  selector:\n    matchLabels:\n      app: mlsdm-api\n";
+    let empty = "  minAvailable: 2\n  selector: {}\n";
+    let (status, msg) = compliant_with(
+        "pdb-empty-v1",
+        &[("30-service.yaml", pdb, empty)],
+        "pdb-min-available",
+    );
+    assert_eq!(status, "pass", "{msg}");
+    let (status, msg) = compliant_with(
+        "pdb-empty-v1beta1",
+        &[
+            ("30-service.yaml", pdb, empty),
+            (
+                "30-service.yaml",
+                "apiVersion: policy/v1\n",
+                "apiVersion: policy/v1beta1\n",
+            ),
+        ],
+        "pdb-min-available",
+    );
+    assert_eq!(status, "fail", "{msg}");
+}
+
 /// What the pods' ServiceAccount may do is read from every binding that grants to it, as the
 /// RBAC authorizer reads subjects: before, only the RoleBindings of the workload's namespace were
 /// read, so a ClusterRoleBinding of the group every ServiceAccount is in to cluster-admin, or a

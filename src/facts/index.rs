@@ -159,14 +159,11 @@ pub(super) struct SelectorIndex {
 }
 
 impl SelectorIndex {
-    /// `items`: (slot, namespace, the selector). An absent selector selects nothing; an empty or
-    /// non-map one selects everything only when `empty_matches_all`.
-    pub fn build<'a>(
-        items: impl Iterator<Item = (usize, Ns, Option<&'a Value>)>,
-        empty_matches_all: bool,
-    ) -> Self {
+    /// `items`: (slot, namespace, the selector, whether an empty one selects everything:
+    /// `selector::empty_selects_all`). An absent selector selects nothing.
+    pub fn build<'a>(items: impl Iterator<Item = (usize, Ns, Option<&'a Value>, bool)>) -> Self {
         let mut index = Self::default();
-        for (slot, ns, sel) in items {
+        for (slot, ns, sel, empty_matches_all) in items {
             match sel {
                 Some(Value::Object(m)) if !m.is_empty() => match required_label(m) {
                     Some((k, v)) => index

@@ -41,20 +41,14 @@ impl Facts {
             .collect()
     }
 
-    fn naive_selected_by<'a>(
-        &'a self,
-        w: &Object,
-        kind: &str,
-        pointer: &str,
-        empty_matches_all: bool,
-    ) -> Vec<&'a Object> {
+    fn naive_selected_by<'a>(&'a self, w: &Object, kind: &str, pointer: &str) -> Vec<&'a Object> {
         let labels = w.pod_labels();
         self.same_ns(w.namespace.as_deref(), kind)
             .filter(|o| match o.json.at(pointer) {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     selector::matches(sel, &labels).unwrap_or(false)
                 }
-                Some(_) => empty_matches_all,
+                Some(_) => selector::empty_selects_all(o),
                 None => false,
             })
             .collect()
@@ -172,17 +166,12 @@ impl Facts {
                 ("services", list(services.clone())),
                 (
                     "pdbs",
-                    list(self.naive_selected_by(
-                        obj,
-                        "PodDisruptionBudget",
-                        "/spec/selector",
-                        false,
-                    )),
+                    list(self.naive_selected_by(obj, "PodDisruptionBudget", "/spec/selector")),
                 ),
                 ("hpas", list(self.naive_hpas_for(obj))),
                 (
                     "networkPolicies",
-                    list(self.naive_selected_by(obj, "NetworkPolicy", "/spec/podSelector", true)),
+                    list(self.naive_selected_by(obj, "NetworkPolicy", "/spec/podSelector")),
                 ),
                 (
                     "namespaceNetworkPolicies",
@@ -307,11 +296,11 @@ impl Facts {
                         .iter()
                         .any(|s| s.name == obj.name),
                     "PodDisruptionBudget" => self
-                        .naive_selected_by(w, "PodDisruptionBudget", "/spec/selector", false)
+                        .naive_selected_by(w, "PodDisruptionBudget", "/spec/selector")
                         .iter()
                         .any(|p| p.name == obj.name),
                     "NetworkPolicy" => self
-                        .naive_selected_by(w, "NetworkPolicy", "/spec/podSelector", true)
+                        .naive_selected_by(w, "NetworkPolicy", "/spec/podSelector")
                         .iter()
                         .any(|p| p.name == obj.name),
                     "HorizontalPodAutoscaler" => {

@@ -78,27 +78,24 @@ impl Facts {
     }
 
     pub(super) fn selecting(&self, which: Selecting) -> &SelectorIndex {
-        let (cell, kind, pointer, empty_matches_all) = match which {
-            Selecting::Service => (&self.lazy.services, "Service", "/spec/selector", false),
-            Selecting::Pdb => (
-                &self.lazy.pdbs,
-                "PodDisruptionBudget",
-                "/spec/selector",
-                false,
-            ),
+        let (cell, kind, pointer) = match which {
+            Selecting::Service => (&self.lazy.services, "Service", "/spec/selector"),
+            Selecting::Pdb => (&self.lazy.pdbs, "PodDisruptionBudget", "/spec/selector"),
             Selecting::NetworkPolicy => (
                 &self.lazy.network_policies,
                 "NetworkPolicy",
                 "/spec/podSelector",
-                true,
             ),
         };
         cell.get_or_init(|| {
-            SelectorIndex::build(
-                self.all_of(kind)
-                    .map(|o| (o.slot, o.namespace.clone(), o.json.at(pointer))),
-                empty_matches_all,
-            )
+            SelectorIndex::build(self.all_of(kind).map(|o| {
+                (
+                    o.slot,
+                    o.namespace.clone(),
+                    o.json.at(pointer),
+                    selector::empty_selects_all(o),
+                )
+            }))
         })
     }
 
@@ -107,7 +104,6 @@ impl Facts {
         w: &Object,
         kind: &str,
         pointer: &str,
-        empty_matches_all: bool,
     ) -> Vec<&'a Object> {
         let which = match kind {
             "PodDisruptionBudget" => Selecting::Pdb,
@@ -122,7 +118,7 @@ impl Facts {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     selector::matches(sel, &labels).unwrap_or(false)
                 }
-                Some(_) => empty_matches_all,
+                Some(_) => selector::empty_selects_all(o),
                 None => false,
             })
             .collect()
@@ -378,10 +374,10 @@ impl Facts {
                 .flat_map(selected_by_service)
                 .collect(),
             "PodDisruptionBudget" | "NetworkPolicy" => {
-                let (pointer, empty_matches_all) = if obj.kind == "NetworkPolicy" {
-                    ("/spec/podSelector", true)
+                let pointer = if obj.kind == "NetworkPolicy" {
+                    "/spec/podSelector"
                 } else {
-                    ("/spec/selector", false)
+                    "/spec/selector"
                 };
                 same(&obj.kind)
                     .into_iter()
@@ -389,7 +385,9 @@ impl Facts {
                         Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                             self.workloads_selectable(ns, sel)
                         }
-                        Some(_) if empty_matches_all => self.workloads_in(ns).to_vec(),
+                        Some(_) if selector::empty_selects_all(&self.objects[p]) => {
+                            self.workloads_in(ns).to_vec()
+                        }
                         _ => Vec::new(),
                     })
                     .collect()
@@ -555,12 +553,12 @@ impl Facts {
                 ("services", list(services.clone())),
                 (
                     "pdbs",
-                    list(self.selected_by(obj, "PodDisruptionBudget", "/spec/selector", false)),
+                    list(self.selected_by(obj, "PodDisruptionBudget", "/spec/selector")),
                 ),
                 ("hpas", list(self.hpas_for(obj))),
                 (
                     "networkPolicies",
-                    list(self.selected_by(obj, "NetworkPolicy", "/spec/podSelector", true)),
+                    list(self.selected_by(obj, "NetworkPolicy", "/spec/podSelector")),
                 ),
                 (
                     "namespaceNetworkPolicies",
@@ -629,11 +627,11 @@ impl Facts {
                 .filter(|w| match obj.kind.as_str() {
                     "Service" => self.services_for(w).iter().any(|s| s.name == obj.name),
                     "PodDisruptionBudget" => self
-                        .selected_by(w, "PodDisruptionBudget", "/spec/selector", false)
+                        .selected_by(w, "PodDisruptionBudget", "/spec/selector")
                         .iter()
                         .any(|p| p.name == obj.name),
                     "NetworkPolicy" => self
-                        .selected_by(w, "NetworkPolicy", "/spec/podSelector", true)
+                        .selected_by(w, "NetworkPolicy", "/spec/podSelector")
                         .iter()
                         .any(|p| p.name == obj.name),
                     "HorizontalPodAutoscaler" => {

@@ -288,6 +288,18 @@ pub fn parse(input: &str) -> Result<Value, String> {
     Ok(json!({"matchLabels": match_labels, "matchExpressions": exprs}))
 }
 
+/// Whether an object's empty label selector (`{}`) selects every pod of its namespace. A
+/// NetworkPolicy's `podSelector: {}` does; a PodDisruptionBudget's `selector: {}` does in
+/// policy/v1 and selects nothing in policy/v1beta1 (the meaning changed with v1); a Service's
+/// selects nothing (no endpoints are managed for it).
+pub fn empty_selects_all(o: &super::Object) -> bool {
+    match o.kind.as_str() {
+        "NetworkPolicy" => true,
+        "PodDisruptionBudget" => o.api_version == "policy/v1",
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
