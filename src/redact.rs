@@ -47,12 +47,17 @@ pub fn register(secret: &str) {
     let json = serde_json::to_string(secret).unwrap_or_default();
     forms.push(json.trim_matches('"').to_string());
     // Percent-encoded, as a URL's user info or query carries it (a password in
-    // `postgres://app:PASS@db`): every byte but the unreserved ones, with upper- and lower-case
-    // hex digits, and the form encoding's `+` for a space.
-    let encoded = percent_encoding::utf8_percent_encode(secret, URL_ENCODE).to_string();
-    forms.push(encoded.replace("%20", "+"));
-    forms.push(lower_hex_escapes(&encoded));
-    forms.push(encoded);
+    // `postgres://app:PASS@db`), as the common encoders write it: every byte but the unreserved
+    // ones (RFC 3986), JavaScript's encodeURIComponent, Python's quote (keeps `/`), the WHATWG
+    // user-info set; each with upper- and lower-case hex digits, and `+` for a space.
+    for set in URL_ENCODINGS {
+        let encoded = percent_encoding::utf8_percent_encode(secret, set).to_string();
+        let lower = lower_hex_escapes(&encoded);
+        forms.push(encoded.replace("%20", "+"));
+        forms.push(lower.replace("%20", "+"));
+        forms.push(lower);
+        forms.push(encoded);
+    }
     forms.push(html_escape(secret));
     let mut reg = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
     let before = reg.patterns.len();
@@ -66,8 +71,40 @@ pub fn register(secret: &str) {
     }
 }
 
-/// What percent-encoding leaves as it is: RFC 3986's unreserved characters.
-const URL_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+/// What each common percent-encoder escapes (`register`).
+const URL_ENCODINGS: [&percent_encoding::AsciiSet; 4] = [
+    UNRESERVED,
+    &UNRESERVED
+        .remove(b'!')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')')
+        .remove(b'*'),
+    &UNRESERVED.remove(b'/'),
+    &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'/')
+        .add(b':')
+        .add(b';')
+        .add(b'=')
+        .add(b'@')
+        .add(b'[')
+        .add(b'\\')
+        .add(b']')
+        .add(b'^')
+        .add(b'|'),
+];
+
+/// Everything but RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -321,10 +358,14 @@ mod tests {
     #[test]
     fn masks_the_percent_encoded_forms() {
         register("Sup3r@Secret/Pass:word q");
+        register("Pa!ss(1)*x");
+        let out = text("a=Pa!ss(1)*x&b=Pa%21ss%281%29%2Ax").into_owned();
+        assert!(!out.contains("Pa"), "{out}");
         for form in [
             "postgres://app:Sup3r%40Secret%2FPass%3Aword%20q@db/x",
             "postgres://app:Sup3r%40Secret%2fPass%3aword%20q@db/x",
             "?password=Sup3r%40Secret%2FPass%3Aword+q&x=1",
+            "?password=Sup3r%40Secret/Pass%3Aword%20q",
         ] {
             let out = text(form).into_owned();
             assert!(!out.contains("Sup3r"), "{out}");

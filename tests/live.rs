@@ -659,6 +659,62 @@ fn https_proxy_is_used_unless_no_proxy_names_the_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // `ALL_PROXY` is not kubectl's: the server is reached directly.
+    let out = run(&[("ALL_PROXY", &proxy)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A kubeconfig's proxy-url is used whatever NO_PROXY says (kube-rs dropped it when NO_PROXY
+    // named the proxy's own address, and went direct).
+    let text = std::fs::read_to_string(&kc).unwrap();
+    let with_proxy = text.replacen(
+        "    certificate-authority-data:",
+        &format!("    proxy-url: {proxy}\n    certificate-authority-data:"),
+        1,
+    );
+    assert_ne!(text, with_proxy);
+    std::fs::write(&kc, with_proxy).unwrap();
+    let out = run(&[("NO_PROXY", "localhost,127.0.0.1")]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Under `-n`, a RoleBinding and the Role it grants in another namespace are still read: the
+/// pods' ServiceAccount may read kube-system's Secrets. Listed in the audited namespace only,
+/// the binding was never seen (and then its Role), and rbac-service-account passed.
+#[test]
+fn grants_in_another_namespace_are_read_under_a_namespace() {
+    let mut objects = healthy();
+    objects.push(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "secret-reader", "namespace": "kube-system"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+    }));
+    objects.push(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "mlsdm-reads-secrets", "namespace": "kube-system"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secret-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "mlsdm-api", "namespace": "mlsdm-production"}],
+    }));
+    let c = cluster(ApiConfig::new(objects));
+    // The kubeconfig's namespace is mlsdm-production: a namespaced audit.
+    let out = c.audit(Some("reader-token"), &["--only", "rbac-service-account"]);
+    let r = report(&out);
+    let res = results(&r, "rbac-service-account");
+    assert_eq!(res.len(), 1, "{r}");
+    let (status, _, message) = &res[0];
+    assert_eq!(status, "fail", "{message}");
+    assert!(
+        message.contains("Role secret-reader by RoleBinding kube-system/mlsdm-reads-secrets"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -282,6 +282,22 @@ fn compile(
                     if let Some(problem) = r.out_of_bounds() {
                         errors.push(err(line_of("request"), 1, problem));
                     }
+                    // A 404 or 405 makes the check an error before its validations run unless
+                    // it declares the route may be absent: a check that expects one (a route
+                    // that must stay off) could otherwise never pass, and said nothing of why.
+                    let names_absent = file.validations.iter().any(|v| {
+                        v.expression
+                            .value
+                            .split(|c: char| !c.is_ascii_digit())
+                            .any(|n| n == "404" || n == "405")
+                    });
+                    if names_absent && !r.may_be_absent {
+                        errors.push(err(
+                            line_of("request"),
+                            1,
+                            "the validations judge a 404 or 405 answer, which never reaches them unless request.mayBeAbsent is true (without it such an answer means the endpoint does not serve the route, and the check is an error)".into(),
+                        ));
+                    }
                     if !["GET", "POST", "HEAD"].contains(&r.method.as_str()) {
                         errors.push(err(
                             line_of("request"),

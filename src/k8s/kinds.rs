@@ -13,9 +13,9 @@ pub struct Listed {
 
 /// Kinds listed in every namespace even when the audit is namespaced (`-n`): a RoleBinding in
 /// any namespace grants the pods' ServiceAccount rights there (`related.serviceAccountGrants`),
-/// and one the audit did not list cannot be judged. Without `list` on them cluster-wide, the
+/// through a Role of that namespace, and one the audit did not list cannot be judged. Without `list` on them cluster-wide, the
 /// checks that read them are errors.
-pub const EVERY_NAMESPACE: &[&str] = &["RoleBinding"];
+pub const EVERY_NAMESPACE: &[&str] = &["RoleBinding", "Role"];
 
 /// Every kind the built-in checks and the `related` facts read. Newer versions first: the fallback
 /// reaches servers that only serve the older ones (autoscaling/v2beta2, policy/v1beta1).

@@ -4,7 +4,9 @@
 use super::Object;
 use serde_json::{Map, Value, json};
 
-/// Key names that hold credentials.
+/// Key names that may hold credentials, broadly (any name that mentions one: `max_tokens` too):
+/// what masking registers, where masking a harmless value costs nothing. Judging a name is
+/// [`names_a_credential`].
 pub fn is_credential_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', '.'], "_");
     [
@@ -20,6 +22,120 @@ pub fn is_credential_key(key: &str) -> bool {
     ]
     .iter()
     .any(|w| k.contains(w))
+}
+
+/// The words of a name: split at `_`, `-`, `.`, spaces and camelCase (`apiKey`, `APIKey`),
+/// lowercased.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1);
+        let boundary = c.is_ascii_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_ascii_uppercase() && next.is_some_and(char::is_ascii_lowercase))
+            });
+        if boundary && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        word.push(c.to_ascii_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Whether a variable or key names a credential: one of its words is one (`GITHUB_TOKEN`,
+/// `client_secret`, `DB_PASSWORD`, `apiKey`, `OPENAI_API_KEY`), and it does not name something
+/// about one (`TOKEN_URL`, `PASSWORD_FILE`, `SECRET_NAME`, `api_key_required`, `token_limit`,
+/// `existing_secret`) or only contain one (`TOKENIZER_MODEL`, `max_tokens`). What the checks
+/// judge by (`isCredentialName`): a substring match failed releases on `TOKENIZER_MODEL`.
+pub fn names_a_credential(name: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "credential",
+        "credentials",
+        "privatekey",
+        "accesskey",
+        "secretkey",
+    ];
+    const PAIRS: &[(&str, &str)] = &[
+        ("api", "key"),
+        ("private", "key"),
+        ("access", "key"),
+        ("signing", "key"),
+        ("encryption", "key"),
+        ("master", "key"),
+    ];
+    // About a credential, not one: where it is, what it is called, how it is used.
+    const ABOUT: &[&str] = &[
+        "name",
+        "names",
+        "ref",
+        "path",
+        "file",
+        "dir",
+        "url",
+        "uri",
+        "endpoint",
+        "env",
+        "var",
+        "length",
+        "len",
+        "ttl",
+        "expiry",
+        "expires",
+        "expiration",
+        "rotation",
+        "enabled",
+        "enable",
+        "required",
+        "type",
+        "mode",
+        "header",
+        "policy",
+        "version",
+        "limit",
+        "limits",
+        "count",
+        "size",
+        "schedule",
+        "seconds",
+        "timeout",
+        "format",
+        "only",
+        "source",
+        "method",
+    ];
+    const BEFORE: &[&str] = &["existing", "use", "create", "enable", "disable", "rotate"];
+    let words = name_words(name);
+    let (Some(first), Some(last)) = (words.first(), words.last()) else {
+        return false;
+    };
+    if ABOUT.contains(&last.as_str()) || BEFORE.contains(&first.as_str()) {
+        return false;
+    }
+    words.iter().any(|w| WORDS.contains(&w.as_str()))
+        || words
+            .windows(2)
+            .any(|p| PAIRS.contains(&(p[0].as_str(), p[1].as_str())))
+        || (last == "pass" && words.len() > 1)
 }
 
 /// Values that look like a credential: well-known key prefixes, private keys, or a long
@@ -70,78 +186,86 @@ pub fn embedded_credentials(value: &str) -> Vec<&str> {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ';'))
             .unwrap_or(after.len());
         let token = &after[..end];
-        // Up to the last `@` before the query: a generated password may hold `/`.
-        let before_query = token.split(['?', '#']).next().unwrap_or_default();
-        if let Some((userinfo, _host)) = before_query.rsplit_once('@')
+        // The authority ends at the first `/`, `?` or `#` (a password holding one is written
+        // percent-encoded in a URL): `oci://host:5000/img@sha256:...` has no user info.
+        let authority = token.split(['/', '?', '#']).next().unwrap_or_default();
+        if let Some((userinfo, _host)) = authority.rsplit_once('@')
             && let Some((_user, password)) = userinfo.split_once(':')
             && is_real_secret(password)
         {
             found.push(password);
+        }
+        // A credential in the query (`jdbc:...?user=app&password=...`).
+        if let Some((_, query)) = token.split_once('?') {
+            for (k, v) in query
+                .split('#')
+                .next()
+                .unwrap_or_default()
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+            {
+                if names_a_credential(k) && is_real_secret(v) {
+                    found.push(v);
+                }
+            }
         }
         rest = &after[end..];
     }
     for line in value.lines() {
         let line = line.trim_start();
         let line = line.strip_prefix("export ").unwrap_or(line);
-        // `key = value`, `key=value`, or YAML's `key: value` (a colon then a space, so a URL's
-        // `http://` is not a key).
+        // `key = value`, `key=value`, or YAML's and JSON's `key: value` (a colon then a space, so
+        // a URL's `http://` is not a key).
         let split = match (line.find('='), line.find(": ")) {
             (Some(e), Some(c)) => Some(e.min(c)),
             (e, c) => e.or(c),
         };
         let Some(at) = split else { continue };
-        let key = line[..at].trim();
+        let key = line[..at].trim().trim_matches(|c| c == '"' || c == '\'');
         let sep = if line[at..].starts_with('=') { 1 } else { 2 };
         let mut v = line[at + sep..].trim();
         if let Some(hash) = v.find(" #") {
             v = v[..hash].trim_end();
         }
+        // JSON: `"password": "...",`.
+        let v = v.strip_suffix(',').unwrap_or(v).trim_end();
         let v = v
             .strip_prefix('"')
             .and_then(|x| x.strip_suffix('"'))
             .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
             .unwrap_or(v);
-        if key_names_a_credential(key) && is_real_secret(v) {
+        if key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            && names_a_credential(key)
+            && is_real_secret(v)
+        {
             found.push(v);
         }
     }
     found
 }
 
-/// A config key that holds a credential: it ends with a credential's name (`db_password`,
-/// `client_secret`, `API_TOKEN`), not one that only mentions one (`max_tokens`,
-/// `api_key_required`, `secrets_in_env_only` in MLSDM's own configuration).
-fn key_names_a_credential(key: &str) -> bool {
-    if key.is_empty()
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-    {
-        return false;
-    }
-    let k = key.to_ascii_lowercase().replace(['-', '.'], "_");
-    [
-        "password",
-        "passwd",
-        "secret",
-        "secret_key",
-        "token",
-        "api_key",
-        "apikey",
-        "private_key",
-        "access_key",
-        "credential",
-        "credentials",
-    ]
-    .iter()
-    .any(|w| k == *w || k.ends_with(&format!("_{w}")) || k.ends_with(w) && w.len() > 6)
-}
-
 /// A value that is a secret rather than a reference to one, a placeholder, a flag or a number.
+/// Also not: a path (`/etc/tls/tls.key`), code that reads one from the environment
+/// (`os.environ['SECRET_KEY']`), or a lowercase name such as a Secret's (`secret: mlsdm-tls`,
+/// `password: required`): a short lowercase password is missed, where these were critical
+/// false alarms.
 fn is_real_secret(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
+    let is_name = v.starts_with(|c: char| c.is_ascii_lowercase())
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c));
     v.chars().count() >= 4
-        && !v.starts_with(['$', '{', '<', '%', '['])
+        && !v.starts_with(['$', '{', '<', '[', '/', '~'])
+        && !v.starts_with("./")
+        && !v.starts_with("../")
+        && !v.starts_with("%(")
+        && !v.starts_with("%{")
+        && !is_name
+        && !["environ", "getenv", "process.env", "env[", "env("]
+            .iter()
+            .any(|r| lower.contains(r))
         && !v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '-'))
         && !["true", "false", "null", "none", "yes", "no", "password", "secret"].contains(&lower.as_str())
         && v.parse::<f64>().is_err()
@@ -332,22 +456,34 @@ mod tests {
             embedded_credentials("postgres://app:Pg5ecretPw77@db:5432/app"),
             ["Pg5ecretPw77"]
         );
-        // A generated password may hold `/`; the authority ends at the last `@`.
+        // A `/` in a password is percent-encoded in a URL.
         assert_eq!(
-            embedded_credentials("url: redis://:a/b+c9Zq@cache:6379/0 # cache"),
-            ["a/b+c9Zq"]
+            embedded_credentials("url: redis://:a%2Fb+c9Zq@cache:6379/0 # cache"),
+            ["a%2Fb+c9Zq"]
+        );
+        assert_eq!(
+            embedded_credentials("postgres://app:%21Zq9xLmW2kP@db/app"),
+            ["%21Zq9xLmW2kP"]
+        );
+        assert_eq!(
+            embedded_credentials("jdbc:postgresql://db:5432/app?user=app&password=Zq9xL-mW2kP"),
+            ["Zq9xL-mW2kP"]
+        );
+        assert_eq!(
+            embedded_credentials("{\n  \"password\": \"Zq9xL-mW2kP\",\n  \"user\": \"app\"\n}"),
+            ["Zq9xL-mW2kP"]
         );
         assert_eq!(
             embedded_credentials("[db]\nhost = db\npassword = \"Pg5ecretIniPw88\"\n"),
             ["Pg5ecretIniPw88"]
         );
         assert_eq!(
-            embedded_credentials("export API_TOKEN=tok-81fj2kd9"),
-            ["tok-81fj2kd9"]
+            embedded_credentials("export API_TOKEN=tok-81Fj2kd9"),
+            ["tok-81Fj2kd9"]
         );
         assert_eq!(
-            embedded_credentials("client_secret: s3cr3t-value"),
-            ["s3cr3t-value"]
+            embedded_credentials("client_secret: S3cr3t-value"),
+            ["S3cr3t-value"]
         );
         // References, placeholders, flags, numbers and MLSDM's own keys are not credentials.
         for value in [
@@ -365,8 +501,59 @@ mod tests {
             "api_key_required: true\napi_key_env_var: API_KEY\nsecrets_in_env_only: true",
             "api_key: MLSDM_API_KEY",
             "password:",
+            // Paths, names, words, code and URLs whose `@` is not user info.
+            "private_key = /etc/tls/tls.key",
+            "token = \"/var/run/secrets/kubernetes.io/serviceaccount/token\"",
+            "secret: mlsdm-tls",
+            "existing_secret: mlsdm-db",
+            "password: required",
+            "token: bearer",
+            "SECRET_KEY = os.environ['SECRET_KEY']",
+            "image: oci://registry.internal:5000/img@sha256:0123abcd",
+            "hook: https://alerts.internal:8443/notify/oncall@example.org",
+            "repo: ssh://git@host:2222/repo.git@v1.2.0",
+            "TOKENIZER_MODEL=Bert-Base-Uncased",
+            "token_endpoint_auth_method: client_secret_basic",
+            "userPasswordKey: password",
         ] {
             assert!(embedded_credentials(value).is_empty(), "{value}");
+        }
+    }
+
+    #[test]
+    fn names_that_are_credentials() {
+        for name in [
+            "API_KEY",
+            "OPENAI_API_KEY",
+            "apiKey",
+            "APIKey",
+            "GITHUB_TOKEN",
+            "client_secret",
+            "DB_PASSWORD",
+            "MLSDM_API__PASSWORD",
+            "SECRET_KEY_BASE",
+            "AWS_SECRET_ACCESS_KEY",
+            "DB_PASS",
+            "privateKey",
+        ] {
+            assert!(names_a_credential(name), "{name}");
+        }
+        for name in [
+            "TOKENIZER_MODEL",
+            "max_tokens",
+            "token_limit",
+            "TOKEN_URL",
+            "PASSWORD_FILE",
+            "SECRET_NAME",
+            "secretName",
+            "existing_secret",
+            "api_key_required",
+            "api_key_env_var",
+            "secrets_in_env_only",
+            "KEYCLOAK_REALM",
+            "PASS",
+        ] {
+            assert!(!names_a_credential(name), "{name}");
         }
     }
 

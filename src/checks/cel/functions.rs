@@ -157,7 +157,7 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     })
     .expect(MSG);
     ctx.add_function("isCredentialName", |s: Arc<String>| {
-        crate::k8s::secrets::is_credential_key(&s)
+        crate::k8s::secrets::names_a_credential(&s)
     })
     .expect(MSG);
     ctx.add_function("looksLikeCredential", |s: Arc<String>| {

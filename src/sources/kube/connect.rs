@@ -100,25 +100,61 @@ pub(super) fn auth_in_chain(e: &(dyn std::error::Error + 'static)) -> Option<Str
     None
 }
 
-/// The proxy to reach the API server through, decided as kubectl and curl decide it: a
-/// kubeconfig's `proxy-url` is the user's explicit choice and stays; otherwise `HTTPS_PROXY`
-/// (`HTTP_PROXY` for an http:// server, `ALL_PROXY`) unless `NO_PROXY` names the server.
-/// kube-rs reads `HTTPS_PROXY` itself but holds `NO_PROXY` to the proxy's own address, not the
-/// server's: a cluster that `NO_PROXY` names went through the proxy (and, without kube's proxy
-/// features, every audit failed as soon as `HTTPS_PROXY` was set). hyper-util's matcher reads
-/// the variables as curl does.
-fn proxy_for(cluster: &http::Uri, from_kube: Option<http::Uri>) -> Option<http::Uri> {
-    let env_proxy = ["HTTPS_PROXY", "https_proxy"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()))
-        .and_then(|p| p.parse::<http::Uri>().ok());
-    match from_kube {
-        // Not the environment's: the kubeconfig's `proxy-url`.
-        Some(explicit) if Some(&explicit) != env_proxy.as_ref() => Some(explicit),
-        _ => hyper_util::client::proxy::matcher::Matcher::from_env()
-            .intercept(cluster)
-            .map(|i| i.uri().clone()),
+/// The proxy to reach the API server through, decided as kubectl decides it: the kubeconfig
+/// cluster's `proxy-url` when it has one (`NO_PROXY` does not apply to it); otherwise
+/// `HTTPS_PROXY` for an https:// server (`HTTP_PROXY` for http://) unless `NO_PROXY` names the
+/// server (`ALL_PROXY` is not read, as by kubectl). kube-rs decides otherwise: it holds
+/// `NO_PROXY` to the proxy's own address (so a proxy-url on 127.0.0.1 was dropped, and a
+/// server `NO_PROXY` names went through `HTTPS_PROXY`). hyper-util's matcher reads `NO_PROXY`
+/// as curl does.
+fn proxy_for(cluster: &http::Uri, kubeconfig_proxy: Option<&str>) -> Option<http::Uri> {
+    if let Some(p) = kubeconfig_proxy.filter(|p| !p.is_empty()) {
+        return p.parse().ok();
     }
+    let var = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()))
+            .unwrap_or_default()
+    };
+    hyper_util::client::proxy::matcher::Matcher::builder()
+        .http(var(["HTTP_PROXY", "http_proxy"]))
+        .https(var(["HTTPS_PROXY", "https_proxy"]))
+        .no(var(["NO_PROXY", "no_proxy"]))
+        .build()
+        .intercept(cluster)
+        .map(|i| i.uri().clone())
+}
+
+/// The `proxy-url` of the kubeconfig cluster the audit talks to (the `--context`, else the
+/// current context), read from the file kubectl would read; `None` without one, or in a pod.
+fn kubeconfig_proxy_url(
+    kc: Option<&kube::config::Kubeconfig>,
+    context: Option<&str>,
+) -> Option<String> {
+    let read;
+    let kc = if let Some(kc) = kc {
+        kc
+    } else {
+        read = kube::config::Kubeconfig::read().ok()?;
+        &read
+    };
+    let context = context.or(kc.current_context.as_deref())?;
+    let cluster = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .cluster
+        .as_str();
+    kc.clusters
+        .iter()
+        .find(|c| c.name == cluster)?
+        .cluster
+        .as_ref()?
+        .proxy_url
+        .clone()
 }
 
 /// Which kubeconfig kube-rs reads without --kubeconfig, for messages.
@@ -135,6 +171,8 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
         context: opts.context.clone(),
         ..Default::default()
     };
+    // Read from the kubeconfig before kube-rs loads it (kube-rs drops it under some NO_PROXY).
+    let mut kubeconfig_proxy = None;
     let mut config = match &opts.kubeconfig {
         Some(path) => {
             let named = |why: String| ConnectError::Config(format!("--kubeconfig {}: {why}", path.display()));
@@ -143,6 +181,7 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
             if kc.clusters.is_empty() && kc.contexts.is_empty() {
                 return Err(named("no clusters and no contexts: the file is empty or not a kubeconfig".into()));
             }
+            kubeconfig_proxy = kubeconfig_proxy_url(Some(&kc), opts.context.as_deref());
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| named(kubeconfig_error(&e)))?
@@ -165,7 +204,10 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
             })
         })?,
     };
-    config.proxy_url = proxy_for(&config.cluster_url, config.proxy_url.take());
+    if opts.kubeconfig.is_none() {
+        kubeconfig_proxy = kubeconfig_proxy_url(None, opts.context.as_deref());
+    }
+    config.proxy_url = proxy_for(&config.cluster_url, kubeconfig_proxy.as_deref());
     config.connect_timeout = Some(opts.timeout);
     config.read_timeout = Some(opts.timeout);
     // Retries are ours: bounded, and honouring Retry-After.

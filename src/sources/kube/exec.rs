@@ -36,6 +36,22 @@ pub(super) fn run_exec_plugin(
     use base64::Engine as _;
     use std::io::Read as _;
     let auth = &config.auth_info;
+    // The gcp and azure auth-providers were removed from Kubernetes' clients in 1.26, and kubectl
+    // refuses them. kube-rs still runs gcp's `cmd-path` itself, synchronously and without a
+    // bound (a command that hung kept the audit past --request-timeout, and outlived it).
+    if let Some(provider) = &auth.auth_provider
+        && matches!(provider.name.as_str(), "gcp" | "azure")
+    {
+        return Err(ConnectError::Config(format!(
+            "kubeconfig user for {server}: the {} auth-provider was removed from Kubernetes clients in 1.26 (kubectl refuses it too); use its exec credential plugin ({})",
+            provider.name,
+            if provider.name == "gcp" {
+                "gke-gcloud-auth-plugin"
+            } else {
+                "kubelogin"
+            }
+        )));
+    }
     // kube-rs's precedence: auth-provider, username/password, token, token file, then exec.
     if auth.auth_provider.is_some()
         || (auth.username.is_some() && auth.password.is_some())
