@@ -286,7 +286,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         Objects::Cluster(_) => (false, true),
         Objects::None => (false, false),
     };
-    let (loaded_objects, notes) = match &plan.objects {
+    let (loaded_objects, mut notes) = match &plan.objects {
         Objects::Manifests {
             paths,
             renderers,
@@ -397,6 +397,22 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     if !plan.allow_empty {
         nothing_audited(&facts, selector_text.as_deref(), &notes)?;
     }
+    if let Some(sel) = &selector_text {
+        let left_out: Vec<String> = facts
+            .mlsdm_workloads_out_of_scope()
+            .map(sources::Object::reference)
+            .collect();
+        if !left_out.is_empty() {
+            notes.push(report::Note {
+                kind: report::NoteKind::OutOfScope,
+                message: format!(
+                    "not audited: {} run(s) MLSDM but the selector {sel:?} leaves {} out",
+                    left_out.join(", "),
+                    if left_out.len() == 1 { "it" } else { "them" }
+                ),
+            });
+        }
+    }
     let mlsdm_workloads: Vec<usize> = facts.mlsdm_workloads().map(|w| w.slot).collect();
     http.endpoint_workload = (mlsdm_workloads.len() == 1).then(|| mlsdm_workloads[0]);
     let proxy_targets = if cluster_api.is_some() && http.endpoints.is_empty() {
@@ -458,7 +474,6 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     // with no traffic gives no latency), or, with none there, every result at all. Reported,
     // so each result says why, but its gate is an error: exit 0 would pass a release on
     // nothing, and a check below the gate that passed or errored decides nothing the gate asks.
-    let mut notes = notes;
     let decided = |r: &&report::CheckResult| {
         matches!(
             r.status,
@@ -516,10 +531,44 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         window_seconds: http.window.map(|w| w.as_secs()),
         fleet: Vec::new(),
     };
+    if let Some((path, b)) = &plan.baseline
+        && let Some(why) = baseline_mismatch(&b.target, &target)
+    {
+        notes.push(report::Note {
+            kind: report::NoteKind::BaselineMismatch,
+            message: format!(
+                "the baseline {} is a report of {why}: a failure it holds is read as known debt here",
+                path.display()
+            ),
+        });
+    }
     let mut report = Report::new(target, results);
     report.checks = checks.iter().map(report::CheckOrigin::of).collect();
     report.notes = notes;
     Ok(report)
+}
+
+/// How a baseline's audit differs from this run's, if it does: another mode, cluster or
+/// namespace (results carry no cluster outside a fleet run, so staging's report matched
+/// production's objects by kind, namespace and name, and was accepted without a word).
+fn baseline_mismatch(baseline: &Target, run: &Target) -> Option<String> {
+    if baseline.mode != run.mode {
+        return Some(format!(
+            "a {} audit, not a {} audit",
+            baseline.mode, run.mode
+        ));
+    }
+    match (&baseline.cluster, &run.cluster) {
+        (Some(b), Some(r)) if b.server != r.server => {
+            Some(format!("the cluster at {}, not {}", b.server, r.server))
+        }
+        (Some(b), Some(r)) if b.namespace != r.namespace => Some(format!(
+            "namespace {}, not {}",
+            b.namespace.as_deref().unwrap_or("(all)"),
+            r.namespace.as_deref().unwrap_or("(all)")
+        )),
+        _ => None,
+    }
 }
 
 fn renderers(args: &CheckArgs) -> Vec<Renderer> {

@@ -3349,6 +3349,120 @@ fn checks_and_kubeconfigs_that_cannot_work_are_refused_up_front() {
     );
 }
 
+/// What leaves a failure out of the gate is said: MLSDM workloads a selector leaves out are
+/// named in a note (they were passed over in silence), a baseline of another audit is said,
+/// and a failure on an element the baseline did not fail on (a new container) is new, not the
+/// baseline's known debt. An attestation dated in the future is refused.
+#[test]
+fn what_leaves_a_failure_out_of_the_gate_is_said() {
+    let out = run(&[
+        "check",
+        "--no-config",
+        "-f",
+        "fixtures/compliant",
+        "-f",
+        "fixtures/defective",
+        "--selector",
+        "app=mlsdm-api",
+        "--format",
+        "json",
+    ]);
+    let report = json(&out);
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "out-of-scope"
+                && n["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Deployment/mlsdm-production/neuro-engine")),
+        "{report}"
+    );
+
+    // One container without a memory request in the baseline; a second one now.
+    let request = "            requests:\n              memory: 512Mi\n";
+    let one = compliant_copy(
+        "baseline-one",
+        &[("20-deployment.yaml", request, "            requests:\n")],
+    );
+    let sidecar = "        - name: sidecar\n          image: registry.example.org/sidecar:1.0.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n          resources: {limits: {memory: 64Mi, cpu: 100m}}\n";
+    let two = compliant_copy(
+        "baseline-two",
+        &[
+            ("20-deployment.yaml", request, "            requests:\n"),
+            (
+                "20-deployment.yaml",
+                "      volumes:\n",
+                &format!("{sidecar}      volumes:\n"),
+            ),
+        ],
+    );
+    let id = "resources-memory-request-min";
+    let out = run(&[
+        "check",
+        "--no-config",
+        "-f",
+        one.to_str().unwrap(),
+        "--only",
+        id,
+        "--format",
+        "json",
+    ]);
+    let baseline = one.join("baseline.json");
+    std::fs::write(&baseline, &out.stdout).unwrap();
+    let audit = |dir: &std::path::Path| {
+        json(&run(&[
+            "check",
+            "--no-config",
+            "-f",
+            dir.to_str().unwrap(),
+            "--only",
+            id,
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--fail-on-new",
+            "--format",
+            "json",
+        ]))
+    };
+    assert_eq!(audit(&one)["results"][0]["change"], "unchanged");
+    let now = audit(&two);
+    assert_eq!(now["results"][0]["change"], "new", "{now}");
+
+    // A baseline of a live audit, for a manifests run.
+    let mut other: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    other["target"]["mode"] = "cluster".into();
+    std::fs::write(&baseline, other.to_string()).unwrap();
+    let now = audit(&one);
+    assert!(
+        now["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "baseline-mismatch"),
+        "{now}"
+    );
+
+    let file = one.join("attestations.yaml");
+    std::fs::write(
+        &file,
+        "- check: manual-dr-plan-documented\n  by: sre@example.com\n  date: 2999-01-01\n  evidence: https://wiki.example.com/dr\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "check",
+        "--no-config",
+        "-f",
+        "fixtures/compliant",
+        "--attestations",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("date 2999-01-01 is in the future"));
+}
+
 /// What the pods' ServiceAccount may do is read from every binding that grants to it, as the
 /// RBAC authorizer reads subjects: before, only the RoleBindings of the workload's namespace were
 /// read, so a ClusterRoleBinding of the group every ServiceAccount is in to cluster-admin, or a

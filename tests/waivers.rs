@@ -260,3 +260,84 @@ fn a_container_waiver_covers_only_that_container_not_a_message_naming_it() {
     assert_eq!(solo["waiver"]["origin"], format!("{dir}/waivers.yaml:6"));
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// An annotation waives the object that carries it, nothing else: a namespace-less copy of the
+/// failing Deployment, or one of another API group with its namespace and name, carrying the
+/// annotation waived the release's own Deployment (a waivers file's `Kind/name` matches every
+/// namespace; an annotation named its carrier that way). A waived failure at the gate is said
+/// in the verdict, with how many the audited objects waived themselves.
+#[test]
+fn an_annotation_waives_only_its_own_object_and_the_verdict_says_so() {
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-decoy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/defective/all.yaml");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::copy(&base, dir.join("all.yaml")).unwrap();
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["check", "--no-config", "--manifests", dir.to_str().unwrap()];
+        args.extend_from_slice(&["--only", "topology-spread-zones"]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let waive = "  annotations:\n    mlsdm-audit.io/waive.topology-spread-zones: \"known; owner=x@example.com; expires=2999-12-31\"\n";
+    for (name, head, to) in [
+        (
+            "no-namespace",
+            "  name: neuro-engine\n  namespace: mlsdm-production\n",
+            format!("  name: neuro-engine\n{waive}"),
+        ),
+        (
+            "other-group",
+            "apiVersion: apps/v1\nkind: Deployment\n",
+            "apiVersion: shadow.example.com/v1\nkind: Deployment\n".to_string(),
+        ),
+    ] {
+        // The decoy: the Deployment's document alone, changed, after the release.
+        let doc = text
+            .split("---\n")
+            .find(|d| d.contains("kind: Deployment"))
+            .unwrap();
+        let mut decoy = doc.replacen(head, &to, 1);
+        if name == "other-group" {
+            decoy = decoy.replacen(
+                "  namespace: mlsdm-production\n",
+                &format!("  namespace: mlsdm-production\n{waive}"),
+                1,
+            );
+        }
+        assert_ne!(decoy, doc, "{name}: fixture layout changed");
+        std::fs::write(dir.join("zz-decoy.yaml"), decoy).unwrap();
+        let r = report(&audit(&["--format", "json"]));
+        let real = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| {
+                x["object"]["namespace"] == "mlsdm-production"
+                    && x["location"]["file"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("all.yaml")
+            })
+            .unwrap();
+        assert_eq!(real["status"], "fail", "{name}: {real}");
+    }
+    // The object waiving itself: waived, and the verdict says it.
+    std::fs::remove_file(dir.join("zz-decoy.yaml")).unwrap();
+    std::fs::write(
+        dir.join("all.yaml"),
+        text.replacen(
+            "  name: neuro-engine\n  namespace: mlsdm-production\n  labels:",
+            &format!("  name: neuro-engine\n  namespace: mlsdm-production\n{waive}  labels:"),
+            1,
+        ),
+    )
+    .unwrap();
+    let out = audit(&["--fail-on", "low"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("1 failure(s) waived, 1 by annotations on the audited objects"),
+        "{table}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

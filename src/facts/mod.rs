@@ -132,13 +132,14 @@ impl Facts {
     pub fn mlsdm_workloads(&self) -> impl Iterator<Item = &Object> {
         self.objects
             .iter()
-            .filter(|o| o.is_workload() && self.in_scope(o))
-            .filter(|o| {
-                o.pod_spec()
-                    .and_then(|s| s.get("containers"))
-                    .and_then(Value::as_array)
-                    .is_some_and(|cs| cs.iter().any(mlsdm::runs_mlsdm))
-            })
+            .filter(|o| o.is_workload() && self.in_scope(o) && runs_mlsdm(o))
+    }
+
+    /// Workloads that run MLSDM but the workload selector leaves out: not audited, and said so.
+    pub fn mlsdm_workloads_out_of_scope(&self) -> impl Iterator<Item = &Object> {
+        self.objects
+            .iter()
+            .filter(|o| o.is_workload() && !self.in_scope(o) && runs_mlsdm(o))
     }
 
     /// The Services and running Pods of the MLSDM workloads, to probe through the API server.
@@ -410,4 +411,12 @@ fn grants_value<'a>(
             })
             .collect(),
     )
+}
+
+/// Whether a workload's pods run MLSDM (a container with MLSDM's variables or image).
+fn runs_mlsdm(o: &Object) -> bool {
+    o.pod_spec()
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(mlsdm::runs_mlsdm))
 }

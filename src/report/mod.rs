@@ -411,6 +411,13 @@ pub enum NoteKind {
     /// `NothingDecided`, the gate is an error unless something failed (`--allow-empty`
     /// accepts it).
     EmptyInput,
+    /// Workloads that run MLSDM but the workload selector (`--selector`, or the config file's
+    /// `selector:`) leaves out: not audited. Said in every format, so a failing release a
+    /// selector leaves out is not read as audited.
+    OutOfScope,
+    /// The `--baseline` report audited something else (another mode, cluster or namespace):
+    /// its failures are taken as known debt here all the same, so it is said.
+    BaselineMismatch,
 }
 
 impl fmt::Display for Note {
@@ -891,6 +898,31 @@ pub fn verdict(report: &Report) -> String {
             }
             if !below.is_empty() {
                 counts.push(format!("{} failure(s) below", below.len()));
+            }
+            // A waived failure at the gate is a failure someone decided to ship: the verdict
+            // says how many, and how many the audited objects waived themselves (annotations).
+            let waived: Vec<&CheckResult> = report
+                .results
+                .iter()
+                .filter(|r| r.status == Status::Waived && r.severity >= at)
+                .collect();
+            if !waived.is_empty() {
+                let by_annotation = waived
+                    .iter()
+                    .filter(|r| {
+                        r.waiver
+                            .as_ref()
+                            .is_some_and(|w| w.origin.contains("annotation "))
+                    })
+                    .count();
+                counts.push(if by_annotation == 0 {
+                    format!("{} failure(s) waived", waived.len())
+                } else {
+                    format!(
+                        "{} failure(s) waived, {by_annotation} by annotations on the audited objects",
+                        waived.len()
+                    )
+                });
             }
             if counts.is_empty() {
                 format!("PASS: nothing failed at or above {at}{scope}")

@@ -61,8 +61,20 @@ pub fn load(
                 errors.push(at(format!("an attestation needs {field}")));
             }
         }
-        if !a.date.is_empty() && chrono::NaiveDate::parse_from_str(&a.date, "%Y-%m-%d").is_err() {
-            errors.push(at(format!("date {:?} is not YYYY-MM-DD", a.date)));
+        // Exactly YYYY-MM-DD, as waivers' dates (chrono alone takes `2025-9- 30`), and not
+        // after tomorrow (a reviewer's timezone ahead of UTC): an attestation of what has not
+        // happened yet is not evidence.
+        if !a.date.is_empty() {
+            match chrono::NaiveDate::parse_from_str(&a.date, "%Y-%m-%d")
+                .ok()
+                .filter(|d| d.format("%Y-%m-%d").to_string() == a.date)
+            {
+                None => errors.push(at(format!("date {:?} is not YYYY-MM-DD", a.date))),
+                Some(d) if d > chrono::Utc::now().date_naive() + chrono::Days::new(1) => {
+                    errors.push(at(format!("date {} is in the future", a.date)));
+                }
+                Some(_) => {}
+            }
         }
         out.push((
             a.check,

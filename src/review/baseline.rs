@@ -2,7 +2,7 @@
 //! cluster with known debt and gate only on regressions (`--baseline`, `--fail-on-new`).
 
 use crate::report::{Change, CheckResult, Report, Status};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// What a result is about: its check, object, endpoint and cluster. Without the endpoint, a
 /// service check failing on one `--endpoint` in the baseline hid the same check newly failing on
@@ -16,16 +16,27 @@ fn key(r: &CheckResult) -> (String, Option<String>, Option<String>, Option<Strin
     )
 }
 
-/// Marks every result new, fixed or unchanged against `baseline`.
-pub fn mark(results: &mut [CheckResult], baseline: &Report) {
-    let failing_before: HashSet<_> = baseline
-        .results
+/// The elements a result failed on (containers, keys), as `kind/name`.
+fn items(r: &CheckResult) -> HashSet<String> {
+    r.items
         .iter()
-        .filter(|r| r.status == Status::Fail)
-        .map(key)
-        .collect();
+        .map(|i| format!("{:?}/{}", i.kind, i.name))
+        .collect()
+}
+
+/// Marks every result new, fixed or unchanged against `baseline`. A failure is new when the
+/// baseline did not fail the same check on the same object, or failed it on fewer of its
+/// elements: a sidecar added with no resource limits next to a container that already had
+/// none fails the same check on the same Deployment, and was read as known debt.
+pub fn mark(results: &mut [CheckResult], baseline: &Report) {
+    let mut failing_before: HashMap<_, HashSet<String>> = HashMap::new();
+    for r in baseline.results.iter().filter(|r| r.status == Status::Fail) {
+        failing_before.entry(key(r)).or_default().extend(items(r));
+    }
     for r in results.iter_mut() {
-        let failed_before = failing_before.contains(&key(r));
+        let failed_before = failing_before
+            .get(&key(r))
+            .is_some_and(|before| items(r).is_subset(before));
         r.change = Some(match (r.status, failed_before) {
             (Status::Fail, false) => Change::New,
             // Fixed is a pass: an error or no-data where the baseline failed decided nothing.

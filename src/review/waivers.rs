@@ -40,6 +40,11 @@ pub struct Waiver {
     pub owner: String,
     pub expires: String,
     pub origin: String,
+    /// An annotation waiver's object: it waives that object's results only, matched by its whole
+    /// reference and, for a manifest, its file and line. Matched as a waivers file's
+    /// `object:` is, an annotation on a namespace-less copy (`Kind/name`) or on an object of
+    /// another API group with the same name waived the release's own failing object.
+    pub carrier: Option<(String, Option<crate::k8s::Location>)>,
 }
 
 /// A waiver that is incomplete or names no known check, at its place.
@@ -112,6 +117,7 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
             owner: e.value.owner.unwrap_or_default(),
             expires: e.value.expires.unwrap_or_default(),
             origin: origin.clone(),
+            carrier: None,
         };
         candidates.push((w, place));
     }
@@ -167,6 +173,7 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
                 owner,
                 expires,
                 origin: origin.clone(),
+                carrier: Some((obj.reference(), obj.location.clone())),
             };
             candidates.push((w, place));
         }
@@ -204,6 +211,12 @@ fn validated(
 fn applies(w: &Waiver, r: &CheckResult) -> bool {
     if w.check != r.id {
         return false;
+    }
+    if let Some((reference, location)) = &w.carrier {
+        let Some(obj) = &r.object else { return false };
+        if &obj.to_string() != reference || r.location.as_deref() != location.as_ref() {
+            return false;
+        }
     }
     if let Some(o) = &w.object {
         let Some(obj) = &r.object else { return false };
