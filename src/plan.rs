@@ -392,8 +392,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     facts.kind_errors = kind_errors;
     facts.live = cluster_mode;
     facts.missing_kinds = missing_kinds;
-    facts.params =
-        serde_json::json!({"expectImage": plan.expect_image, "expectVersion": plan.expect_version});
+    facts.params = serde_json::json!({"expectImage": plan.expect_image, "expectVersion": plan.expect_version, "live": cluster_mode});
     if !plan.allow_empty {
         nothing_audited(&facts, selector_text.as_deref(), &notes)?;
     }

@@ -32,7 +32,7 @@ fn evaluate(checks: &[Check], objects: Vec<Object>) -> Vec<CheckResult> {
         "the fixtures",
     );
     // As `--expect-image ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0 --expect-version 1.2.0` set them.
-    facts.params = serde_json::json!({"expectImage": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0", "expectVersion": "1.2.0"});
+    facts.params = serde_json::json!({"expectImage": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0", "expectVersion": "1.2.0", "live": false});
     engine::evaluate(checks, &facts)
 }
 

@@ -3191,10 +3191,15 @@ fn input_text_is_inert_in_every_output() {
         ],
     );
     std::fs::write(dir.join("x\n::add-mask::FAIL\n.yaml"), "replicas: 3\n").unwrap();
+    // An input that gives nothing: its name is in the verdict line (ERROR: nothing audited from).
+    let empty = temp_dir("inert-empty").join("zz\u{1b}[2J\u{1b}[HPASS.yaml");
+    std::fs::write(&empty, "# nothing\n").unwrap();
     let audit = |format: &str| {
         run(&[
             "check",
             "--no-config",
+            "-f",
+            empty.to_str().unwrap(),
             "-f",
             dir.to_str().unwrap(),
             "--only",
@@ -3283,6 +3288,13 @@ fn an_empty_pdb_selector_follows_its_api_version() {
         "pdb-min-available",
     );
     assert_eq!(status, "fail", "{msg}");
+    // A null selector (`selector:` with no value) selects nothing in either version.
+    let (status, msg) = compliant_with(
+        "pdb-null",
+        &[("30-service.yaml", pdb, "  minAvailable: 2\n  selector:\n")],
+        "pdb-min-available",
+    );
+    assert_eq!(status, "fail", "{msg}");
 }
 
 /// Configuration that names credentials without holding one passes: Secret names, paths, code
@@ -3355,18 +3367,21 @@ fn checks_and_kubeconfigs_that_cannot_work_are_refused_up_front() {
 /// baseline's known debt. An attestation dated in the future is refused.
 #[test]
 fn what_leaves_a_failure_out_of_the_gate_is_said() {
-    let out = run(&[
-        "check",
-        "--no-config",
-        "-f",
-        "fixtures/compliant",
-        "-f",
-        "fixtures/defective",
-        "--selector",
-        "app=mlsdm-api",
-        "--format",
-        "json",
-    ]);
+    let selected = |format: &str| {
+        run(&[
+            "check",
+            "--no-config",
+            "-f",
+            "fixtures/compliant",
+            "-f",
+            "fixtures/defective",
+            "--selector",
+            "app=mlsdm-api",
+            "--format",
+            format,
+        ])
+    };
+    let out = selected("json");
     let report = json(&out);
     assert!(
         report["notes"]
@@ -3380,6 +3395,15 @@ fn what_leaves_a_failure_out_of_the_gate_is_said() {
                     .contains("Deployment/mlsdm-production/neuro-engine")),
         "{report}"
     );
+    // Every format says it, JUnit and SARIF included.
+    for format in ["junit", "sarif"] {
+        let out = selected(format);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("leaves it out"),
+            "{format}: {}",
+            transcript(&out)
+        );
+    }
 
     // One container without a memory request in the baseline; a second one now.
     let request = "            requests:\n              memory: 512Mi\n";
@@ -3431,6 +3455,13 @@ fn what_leaves_a_failure_out_of_the_gate_is_said() {
     let now = audit(&two);
     assert_eq!(now["results"][0]["change"], "new", "{now}");
 
+    // A baseline written before results named their elements covers the whole object.
+    let mut old: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in old["results"].as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("items");
+    }
+    std::fs::write(&baseline, old.to_string()).unwrap();
+    assert_eq!(audit(&two)["results"][0]["change"], "unchanged");
     // A baseline of a live audit, for a manifests run.
     let mut other: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     other["target"]["mode"] = "cluster".into();

@@ -36,7 +36,7 @@ fn report(objects: Vec<Object>, straightforward: bool, workload_selector: Option
         "the audited manifests",
     );
     facts.straightforward = straightforward;
-    facts.params = serde_json::json!({"expectImage": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0", "expectVersion": "1.2.0"});
+    facts.params = serde_json::json!({"expectImage": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0", "expectVersion": "1.2.0", "live": false});
     let results = engine::evaluate(checks, &facts);
     let mut json = serde_json::to_value(Report::new(Target::default(), results)).expect("json");
     json.as_object_mut()

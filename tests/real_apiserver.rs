@@ -44,7 +44,7 @@ fn real_apiserver_audit_matches_the_manifest_audit() {
     // The same objects, read back by kubectl (an independent client) as one List. HPAs are asked
     // for in autoscaling/v2beta2: kubectl would otherwise take the preferred v1, which has no metrics.
     let kubectl = std::env::var("MLSDM_AUDIT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let kinds = "deployments,replicasets,statefulsets,daemonsets,pods,services,configmaps,secrets,serviceaccounts,resourcequotas,limitranges,horizontalpodautoscalers.v2beta2.autoscaling,poddisruptionbudgets,networkpolicies,ingresses,rolebindings,servicemonitors,prometheusrules,alertmanagerconfigs,vulnerabilityreports";
+    let kinds = "deployments,replicasets,statefulsets,daemonsets,pods,services,configmaps,secrets,serviceaccounts,resourcequotas,limitranges,horizontalpodautoscalers.v2beta2.autoscaling,poddisruptionbudgets,networkpolicies,ingresses,rolebindings,roles,servicemonitors,prometheusrules,alertmanagerconfigs,vulnerabilityreports";
     let got = Command::new(&kubectl)
         .args([
             "--kubeconfig",

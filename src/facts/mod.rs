@@ -44,7 +44,9 @@ pub struct Facts {
     pub kind_errors: BTreeMap<String, String>,
     /// Live mode: kinds the cluster does not serve (CRDs not installed).
     pub missing_kinds: BTreeSet<String>,
-    /// `params` in expressions: `expectImage`, `expectVersion`.
+    /// `params` in expressions: `expectImage`, `expectVersion`, and `live` (the objects come
+    /// from the cluster, not from manifests: a check cannot tell by `object.status`, which a
+    /// `kubectl get -o yaml` export carries too).
     pub params: Value,
     /// Evaluate with the straightforward relation scans of `reference.rs` and visit every
     /// object for every check, as before the indexes: the reference the tests compare the
@@ -114,7 +116,7 @@ impl Facts {
             live: false,
             kind_errors: BTreeMap::new(),
             missing_kinds: BTreeSet::new(),
-            params: json!({"expectImage": null, "expectVersion": null}),
+            params: json!({"expectImage": null, "expectVersion": null, "live": false}),
             straightforward: false,
             index,
             lazy: index::Lazy::new(n),

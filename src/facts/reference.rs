@@ -48,7 +48,7 @@ impl Facts {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     selector::matches(sel, &labels).unwrap_or(false)
                 }
-                Some(_) => selector::empty_selects_all(o),
+                Some(sel) => selector::empty_selects_all(o, sel),
                 None => false,
             })
             .collect()

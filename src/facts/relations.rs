@@ -93,7 +93,9 @@ impl Facts {
                     o.slot,
                     o.namespace.clone(),
                     o.json.at(pointer),
-                    selector::empty_selects_all(o),
+                    o.json
+                        .at(pointer)
+                        .is_some_and(|sel| selector::empty_selects_all(o, sel)),
                 )
             }))
         })
@@ -118,7 +120,7 @@ impl Facts {
                 Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                     selector::matches(sel, &labels).unwrap_or(false)
                 }
-                Some(_) => selector::empty_selects_all(o),
+                Some(sel) => selector::empty_selects_all(o, sel),
                 None => false,
             })
             .collect()
@@ -385,7 +387,7 @@ impl Facts {
                         Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
                             self.workloads_selectable(ns, sel)
                         }
-                        Some(_) if selector::empty_selects_all(&self.objects[p]) => {
+                        Some(sel) if selector::empty_selects_all(&self.objects[p], sel) => {
                             self.workloads_in(ns).to_vec()
                         }
                         _ => Vec::new(),

@@ -56,12 +56,64 @@ fn name_words(name: &str) -> Vec<String> {
     words
 }
 
-/// Whether a variable or key names a credential: one of its words is one (`GITHUB_TOKEN`,
-/// `client_secret`, `DB_PASSWORD`, `apiKey`, `OPENAI_API_KEY`), and it does not name something
-/// about one (`TOKEN_URL`, `PASSWORD_FILE`, `SECRET_NAME`, `api_key_required`, `token_limit`,
-/// `existing_secret`) or only contain one (`TOKENIZER_MODEL`, `max_tokens`). What the checks
-/// judge by (`isCredentialName`): a substring match failed releases on `TOKENIZER_MODEL`.
+/// Whether a variable or key names a credential: its last word is one (`GITHUB_TOKEN`,
+/// `client_secret`, `DB_PASSWORD2`, `ADMIN_PASSWORDS`, `PGPASSWORD`, `apiKey`, `OPENAI_API_KEY`),
+/// or the word before a qualifier (`SECRET_KEY_BASE`, `API_KEY_PROD`). A name where the
+/// credential is not last names something about one (`TOKEN_URL`, `PASSWORD_FILE`,
+/// `SIGNING_KEY_ID`, `password.encoder`, `ACCESS_TOKEN_LIFETIME`, `api_key_required`) or only
+/// contains one (`TOKENIZER_MODEL`, `max_tokens`); `existing_secret` names a Secret. What the
+/// checks judge by (`isCredentialName`); a substring match failed releases on `TOKENIZER_MODEL`.
 pub fn names_a_credential(name: &str) -> bool {
+    const PAIRS: &[(&str, &str)] = &[
+        ("api", "key"),
+        ("api", "keys"),
+        ("private", "key"),
+        ("access", "key"),
+        ("secret", "key"),
+        ("signing", "key"),
+        ("encryption", "key"),
+        ("master", "key"),
+    ];
+    // After the credential, a word that only says which one.
+    const QUALIFIERS: &[&str] = &[
+        "base",
+        "value",
+        "prod",
+        "production",
+        "staging",
+        "dev",
+        "primary",
+        "secondary",
+        "old",
+        "new",
+        "current",
+        "previous",
+        "v",
+    ];
+    const BEFORE: &[&str] = &["existing", "use", "create", "enable", "disable", "rotate"];
+    let words: Vec<String> = name_words(name)
+        .into_iter()
+        .map(|w| w.trim_end_matches(|c: char| c.is_ascii_digit()).to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.first().is_some_and(|w| BEFORE.contains(&w.as_str())) {
+        return false;
+    }
+    let mut end = words.len();
+    if end > 1 && QUALIFIERS.contains(&words[end - 1].as_str()) {
+        end -= 1;
+    }
+    let Some(last) = words[..end].last() else {
+        return false;
+    };
+    is_credential_word(last)
+        || (end >= 2 && PAIRS.contains(&(words[end - 2].as_str(), last.as_str())))
+}
+
+/// One word that is a credential: the word itself, its plural (not `tokens`: `max_tokens`
+/// counts them), or run together with what it is for (`pgpassword`, `authtoken`, `jwtsecret`,
+/// `htpasswd`).
+fn is_credential_word(w: &str) -> bool {
     const WORDS: &[&str] = &[
         "password",
         "passwd",
@@ -70,72 +122,15 @@ pub fn names_a_credential(name: &str) -> bool {
         "token",
         "apikey",
         "credential",
-        "credentials",
         "privatekey",
         "accesskey",
         "secretkey",
     ];
-    const PAIRS: &[(&str, &str)] = &[
-        ("api", "key"),
-        ("private", "key"),
-        ("access", "key"),
-        ("signing", "key"),
-        ("encryption", "key"),
-        ("master", "key"),
-    ];
-    // About a credential, not one: where it is, what it is called, how it is used.
-    const ABOUT: &[&str] = &[
-        "name",
-        "names",
-        "ref",
-        "path",
-        "file",
-        "dir",
-        "url",
-        "uri",
-        "endpoint",
-        "env",
-        "var",
-        "length",
-        "len",
-        "ttl",
-        "expiry",
-        "expires",
-        "expiration",
-        "rotation",
-        "enabled",
-        "enable",
-        "required",
-        "type",
-        "mode",
-        "header",
-        "policy",
-        "version",
-        "limit",
-        "limits",
-        "count",
-        "size",
-        "schedule",
-        "seconds",
-        "timeout",
-        "format",
-        "only",
-        "source",
-        "method",
-    ];
-    const BEFORE: &[&str] = &["existing", "use", "create", "enable", "disable", "rotate"];
-    let words = name_words(name);
-    let (Some(first), Some(last)) = (words.first(), words.last()) else {
-        return false;
-    };
-    if ABOUT.contains(&last.as_str()) || BEFORE.contains(&first.as_str()) {
-        return false;
-    }
-    words.iter().any(|w| WORDS.contains(&w.as_str()))
-        || words
-            .windows(2)
-            .any(|p| PAIRS.contains(&(p[0].as_str(), p[1].as_str())))
-        || (last == "pass" && words.len() > 1)
+    WORDS.iter().any(|c| {
+        w == *c
+            || (w.ends_with(c) && w.len() > c.len())
+            || (*c != "token" && w.strip_suffix('s') == Some(c))
+    })
 }
 
 /// Values that look like a credential: well-known key prefixes, private keys, or a long
@@ -253,11 +248,17 @@ pub fn embedded_credentials(value: &str) -> Vec<&str> {
 /// false alarms.
 fn is_real_secret(v: &str) -> bool {
     let lower = v.to_ascii_lowercase();
+    // A name: lowercase words, each letters then digits (`mlsdm-tls`, `db01`, `kid-2024-01`,
+    // `client_secret_basic`). Generated secrets mix them (`k9x2m4p7q8w3`, hex, UUIDs).
     let is_name = v.starts_with(|c: char| c.is_ascii_lowercase())
-        && v.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c));
+        && v.split(['-', '.', '_']).all(|seg| {
+            let letters = seg.trim_end_matches(|c: char| c.is_ascii_digit());
+            letters.chars().all(|c| c.is_ascii_lowercase())
+        });
     v.chars().count() >= 4
         && !v.starts_with(['$', '{', '<', '[', '/', '~'])
+        // A URL's credentials are read from the URL (`embedded_credentials`).
+        && !v.contains("://")
         && !v.starts_with("./")
         && !v.starts_with("../")
         && !v.starts_with("%(")
@@ -485,6 +486,19 @@ mod tests {
             embedded_credentials("client_secret: S3cr3t-value"),
             ["S3cr3t-value"]
         );
+        // Generated lowercase secrets: hex, UUIDs, pwgen.
+        assert_eq!(
+            embedded_credentials("spring.datasource.password=9f86d081884c7d65"),
+            ["9f86d081884c7d65"]
+        );
+        assert_eq!(
+            embedded_credentials("WEBHOOK_SECRET=3f2a9c1e-8b7d-4a5f-9e2d-1c0b9a8f7e6d"),
+            ["3f2a9c1e-8b7d-4a5f-9e2d-1c0b9a8f7e6d"]
+        );
+        assert_eq!(
+            embedded_credentials("postgres://mlsdm:k9x2m4p7q8w3@db:5432/mlsdm"),
+            ["k9x2m4p7q8w3"]
+        );
         // References, placeholders, flags, numbers and MLSDM's own keys are not credentials.
         for value in [
             "postgres://app:$(DB_PASSWORD)@db/app",
@@ -515,6 +529,10 @@ mod tests {
             "TOKENIZER_MODEL=Bert-Base-Uncased",
             "token_endpoint_auth_method: client_secret_basic",
             "userPasswordKey: password",
+            "proxyPass: http://mlsdm-api:8000",
+            "SIGNING_KEY_ID=Kid-2024-01",
+            "password-hash: Argon2id",
+            "kid: kid-2024-01",
         ] {
             assert!(embedded_credentials(value).is_empty(), "{value}");
         }
@@ -533,8 +551,15 @@ mod tests {
             "MLSDM_API__PASSWORD",
             "SECRET_KEY_BASE",
             "AWS_SECRET_ACCESS_KEY",
-            "DB_PASS",
             "privateKey",
+            "PGPASSWORD",
+            "API_KEYS",
+            "ADMIN_PASSWORDS",
+            "AUTHTOKEN",
+            "JWTSECRET",
+            "DB_PASSWORD2",
+            ".htpasswd",
+            "API_KEY_PROD",
         ] {
             assert!(names_a_credential(name), "{name}");
         }
@@ -552,6 +577,18 @@ mod tests {
             "secrets_in_env_only",
             "KEYCLOAK_REALM",
             "PASS",
+            "PROXY_PASS",
+            "SIGNING_KEY_ID",
+            "jwt.token-prefix",
+            "password.encoder",
+            "secret.key.algorithm",
+            "TOKEN_ISSUER",
+            "ACCESS_TOKEN_LIFETIME",
+            "tokenExpiresIn",
+            "password.reset.subject",
+            "SECRET_STORE",
+            "tokenAudience",
+            "password-hash",
         ] {
             assert!(!names_a_credential(name), "{name}");
         }

@@ -288,14 +288,16 @@ pub fn parse(input: &str) -> Result<Value, String> {
     Ok(json!({"matchLabels": match_labels, "matchExpressions": exprs}))
 }
 
-/// Whether an object's empty label selector (`{}`) selects every pod of its namespace. A
-/// NetworkPolicy's `podSelector: {}` does; a PodDisruptionBudget's `selector: {}` does in
-/// policy/v1 and selects nothing in policy/v1beta1 (the meaning changed with v1); a Service's
-/// selects nothing (no endpoints are managed for it).
-pub fn empty_selects_all(o: &super::Object) -> bool {
+/// Whether a selector that is not a non-empty map (`{}`, null, or something else) selects every
+/// pod of its namespace. A NetworkPolicy's `podSelector` is a struct: `{}` and null both decode
+/// to the empty selector, which selects all. A PodDisruptionBudget's `selector` is a pointer:
+/// `{}` selects all in policy/v1 and nothing in policy/v1beta1 (the meaning changed with v1),
+/// and null selects nothing in both. A Service's selects nothing (no endpoints are managed).
+pub fn empty_selects_all(o: &super::Object, sel: &serde_json::Value) -> bool {
+    let empty_map = sel.as_object().is_some_and(serde_json::Map::is_empty);
     match o.kind.as_str() {
-        "NetworkPolicy" => true,
-        "PodDisruptionBudget" => o.api_version == "policy/v1",
+        "NetworkPolicy" => empty_map || sel.is_null(),
+        "PodDisruptionBudget" => empty_map && o.api_version == "policy/v1",
         _ => false,
     }
 }

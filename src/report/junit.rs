@@ -63,6 +63,20 @@ pub fn render(report: &Report) -> String {
         gate.add_test_case(case);
         suites.push(gate);
     }
+    // Every note (a workload a selector left out, a baseline of another audit, a file skipped)
+    // as the report's output: each says something the test cases alone do not.
+    if !report.notes.is_empty() {
+        let mut notes = TestSuite::new("mlsdm-audit notes");
+        notes.set_system_out(
+            report
+                .notes
+                .iter()
+                .map(|n| super::printable(&n.message, true))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        suites.push(notes);
+    }
     junit.add_test_suites(suites);
     // quick-junit drops control characters but keeps U+FFFE and U+FFFF, which XML forbids (one
     // in an object's name made strict parsers refuse the whole file, and show no failure), and

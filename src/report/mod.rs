@@ -877,10 +877,12 @@ pub fn verdict(report: &Report) -> String {
         3 if gated(Status::Error) == 0
             && let Some(n) = report.undecided() =>
         {
+            // A note can quote the input (a file name): printable, as every note is shown.
+            let message = printable(&n.message, true);
             if n.kind == NoteKind::WatchUndecided {
-                format!("ERROR: the watch could not decide: {}", n.message)
+                format!("ERROR: the watch could not decide: {message}")
             } else {
-                format!("ERROR: {}", n.message)
+                format!("ERROR: {message}")
             }
         }
         3 => format!(

@@ -187,16 +187,25 @@ pub fn render(report: &Report) -> String {
         .build();
     // A run that decided nothing (or a watch that could not decide) has no failing result, and
     // a code-scanning UI would show it clean: the invocation says it did not succeed, and why.
-    if let Some(n) = report.undecided() {
+    // Every other note (a workload a selector left out, a baseline of another audit, a file
+    // skipped) is a notification too: each says something the results alone do not.
+    if !report.notes.is_empty() {
+        let undecided = report.undecided();
+        let notifications = report
+            .notes
+            .iter()
+            .map(|n| {
+                let gate = undecided.is_some_and(|u| std::ptr::eq(u, n));
+                Notification::builder()
+                    .message(Message::builder().text(n.message.clone()).build())
+                    .level(serde_json::json!(if gate { "error" } else { "note" }))
+                    .build()
+            })
+            .collect::<Vec<_>>();
         run.invocations = Some(vec![
             Invocation::builder()
-                .execution_successful(false)
-                .tool_execution_notifications(vec![
-                    Notification::builder()
-                        .message(Message::builder().text(n.message.clone()).build())
-                        .level(serde_json::json!("error"))
-                        .build(),
-                ])
+                .execution_successful(undecided.is_none())
+                .tool_execution_notifications(notifications)
                 .build(),
         ]);
     }

@@ -29,14 +29,23 @@ fn items(r: &CheckResult) -> HashSet<String> {
 /// elements: a sidecar added with no resource limits next to a container that already had
 /// none fails the same check on the same Deployment, and was read as known debt.
 pub fn mark(results: &mut [CheckResult], baseline: &Report) {
-    let mut failing_before: HashMap<_, HashSet<String>> = HashMap::new();
+    // `None`: the baseline's failure named no element (a check that does not iterate, or a
+    // report written before results named their elements): it covers the whole object.
+    let mut failing_before: HashMap<_, Option<HashSet<String>>> = HashMap::new();
     for r in baseline.results.iter().filter(|r| r.status == Status::Fail) {
-        failing_before.entry(key(r)).or_default().extend(items(r));
+        let covered = failing_before
+            .entry(key(r))
+            .or_insert_with(|| Some(HashSet::new()));
+        match (covered.as_mut(), r.items.is_empty()) {
+            (Some(_), true) => *covered = None,
+            (Some(set), false) => set.extend(items(r)),
+            (None, _) => {}
+        }
     }
     for r in results.iter_mut() {
         let failed_before = failing_before
             .get(&key(r))
-            .is_some_and(|before| items(r).is_subset(before));
+            .is_some_and(|before| before.as_ref().is_none_or(|b| items(r).is_subset(b)));
         r.change = Some(match (r.status, failed_before) {
             (Status::Fail, false) => Change::New,
             // Fixed is a pass: an error or no-data where the baseline failed decided nothing.
