@@ -37,6 +37,16 @@ fn transcript(out: &Output) -> String {
     )
 }
 
+/// Asserts the run exited `code` and said `needle` on stderr.
+fn assert_exit_says(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", transcript(out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(needle),
+        "{}",
+        transcript(out)
+    );
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", transcript(out)))
 }
@@ -844,12 +854,10 @@ fn inputs_are_bounded() {
         "--max-input-size",
         "4Mi",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("zero.yaml: larger than the 4 MiB input cap (--max-input-size raises it)"),
-        "{}",
-        transcript(&out)
+    assert_exit_says(
+        &out,
+        2,
+        "zero.yaml: larger than the 4 MiB input cap (--max-input-size raises it)",
     );
     std::fs::remove_file(&zero).unwrap();
 
@@ -865,12 +873,7 @@ fn inputs_are_bounded() {
             .success()
     );
     let out = run(&["check", "-f", fifo_dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("blocks.yaml: not a regular file"),
-        "{}",
-        transcript(&out)
-    );
+    assert_exit_says(&out, 2, "blocks.yaml: not a regular file");
 
     let big = "# padding\n".repeat(200_000);
     let out = run_with_stdin(&["check", "-f", "-", "--max-input-size", "1Mi"], Some(&big));
@@ -997,12 +1000,7 @@ fn a_directory_walk_skips_what_is_not_kubernetes_with_a_note() {
     )
     .unwrap();
     let out = run(&["check", "-f", dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("rules.yaml:"),
-        "{}",
-        transcript(&out)
-    );
+    assert_exit_says(&out, 2, "rules.yaml:");
     std::fs::remove_dir_all(&dir).unwrap();
     let results = report["results"].as_array().unwrap();
     assert!(
@@ -1446,12 +1444,7 @@ fn dash_o_is_the_output_format_as_in_kubectl() {
         "--output-file",
         file.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("-o table conflicts with --output-file"),
-        "{}",
-        transcript(&out)
-    );
+    assert_exit_says(&out, 2, "-o table conflicts with --output-file");
     assert!(!file.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -3335,12 +3328,7 @@ fn checks_and_kubeconfigs_that_cannot_work_are_refused_up_front() {
     let check = "id: docs-off\ntitle: Docs are off\nsection: Pre-Deployment / Security / API Security\nseverity: high\nsource: http\nrequest:\n  path: /docs\nvalidations:\n  - expression: response.status == 404\n";
     std::fs::write(dir.join("docs-off.yaml"), check).unwrap();
     let out = run(&["validate-checks", dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("unless request.mayBeAbsent is true"),
-        "{}",
-        transcript(&out)
-    );
+    assert_exit_says(&out, 2, "unless request.mayBeAbsent is true");
     std::fs::write(
         dir.join("docs-off.yaml"),
         check.replace("  path: /docs\n", "  path: /docs\n  mayBeAbsent: true\n"),
@@ -3352,12 +3340,10 @@ fn checks_and_kubeconfigs_that_cannot_work_are_refused_up_front() {
     let kc = dir.join("kubeconfig");
     std::fs::write(&kc, "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:9'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user:\n    auth-provider:\n      name: gcp\n      config: {cmd-path: /bin/sleep, cmd-args: '600'}\n").unwrap();
     let out = run(&["check", "--kubeconfig", kc.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("the gcp auth-provider was removed from Kubernetes clients in 1.26"),
-        "{}",
-        transcript(&out)
+    assert_exit_says(
+        &out,
+        2,
+        "the gcp auth-provider was removed from Kubernetes clients in 1.26",
     );
 }
 
