@@ -206,12 +206,18 @@ for d in bad:
         c['securityContext'].pop('readOnlyRootFilesystem')
         d['spec']['strategy'] = {'type': 'RollingUpdate', 'rollingUpdate': {'maxSurge': '25%', 'maxUnavailable': '25%'}}
         spec.pop('topologySpreadConstraints')
+    if d['kind'] == 'PrometheusRule':
+        # Upstream's alerts read MLSDM's request metrics, which 1.2.0 never feeds: they never fire.
+        for r in d['spec']['groups'][0]['rules']:
+            r['expr'] = {'MLSDMHighErrorRate': 'sum(rate(mlsdm_http_requests_total{status=~"5.."}[5m])) / sum(rate(mlsdm_http_requests_total[5m])) > 0.10',
+                         'MLSDMHighLatency': 'histogram_quantile(0.95, sum by (le) (rate(mlsdm_http_request_latency_seconds_bucket[5m]))) > 0.5'}.get(r['alert'], r['expr'])
     if d['kind'] == 'ConfigMap' and 'config.yaml' in d.get('data', {}):
         d['data']['config.yaml'] = d['data']['config.yaml'].replace('pelm:\n  capacity: 20000\n', '') + 'capacity: 20000\n'
         d['data']['config.yaml'] = d['data']['config.yaml'].replace('dimension: 384', 'dimension: 512')
 with open('fixtures/defective/all.yaml', 'w') as f:
     f.write('# A release with upstream\'s modular-manifest mistakes (Service, NetworkPolicy, HPA and ServiceMonitor\n'
             '# select mlsdm-api while the Deployment is neuro-engine), MLSDM_ENV and a top-level capacity that\n'
-            '# crash MLSDM at startup, a literal API key, :latest, no PDB, and more.\n')
+            '# crash MLSDM at startup, a literal API key, :latest, no PDB, alerts on metrics MLSDM never feeds,\n'
+            '# and more.\n')
     yaml.safe_dump_all(bad, f, sort_keys=False)
 print(len(D), 'defects')

@@ -49,13 +49,11 @@ pub fn register(secret: &str) {
     // Percent-encoded, as a URL's user info or query carries it (a password in
     // `postgres://app:PASS@db`), as the common encoders write it: every byte but the unreserved
     // ones (RFC 3986), JavaScript's encodeURIComponent, Python's quote (keeps `/`), the WHATWG
-    // user-info set; each with upper- and lower-case hex digits, and `+` for a space.
+    // user-info set; each also with `+` for a space. Upper-, lower- and mixed-case hex digits
+    // (`%2F`, `%2f`, `%2f%3A`: all decode the same) are matched by the matcher ignoring ASCII case.
     for set in URL_ENCODINGS {
         let encoded = percent_encoding::utf8_percent_encode(secret, set).to_string();
-        let lower = lower_hex_escapes(&encoded);
         forms.push(encoded.replace("%20", "+"));
-        forms.push(lower.replace("%20", "+"));
-        forms.push(lower);
         forms.push(encoded);
     }
     forms.push(html_escape(secret));
@@ -109,20 +107,6 @@ const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// `%2F` as `%2f`: both decode the same, and encoders differ in which they write.
-fn lower_hex_escapes(encoded: &str) -> String {
-    let mut out = String::with_capacity(encoded.len());
-    let mut rest = encoded;
-    while let Some(i) = rest.find('%') {
-        out.push_str(&rest[..i]);
-        let escape = rest.get(i..i + 3).unwrap_or(&rest[i..]);
-        out.push_str(&escape.to_ascii_lowercase());
-        rest = &rest[i + escape.len()..];
-    }
-    out.push_str(rest);
-    out
-}
 
 /// `text` with every registered secret replaced by [`MASK`].
 pub fn text(text: &str) -> Cow<'_, str> {
@@ -231,9 +215,13 @@ impl<W: std::io::Write> std::io::Write for Writer<W> {
 /// the patterns cannot be compiled.
 fn matcher(reg: &mut Registry) -> Option<AhoCorasick> {
     if reg.matcher.is_none() {
-        // Leftmost-longest: a secret that contains another is masked whole.
+        // Leftmost-longest: a secret that contains another is masked whole. ASCII case is
+        // ignored: a percent-encoded form may write its hex digits in any case, each escape its
+        // own (2^n spellings of one secret); masking a secret's case variants too errs toward
+        // hiding, never toward printing.
         reg.matcher = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
             .build(&reg.patterns)
             .ok();
     }
@@ -366,6 +354,9 @@ mod tests {
             "postgres://app:Sup3r%40Secret%2fPass%3aword%20q@db/x",
             "?password=Sup3r%40Secret%2FPass%3Aword+q&x=1",
             "?password=Sup3r%40Secret/Pass%3Aword%20q",
+            // Mixed case, escape by escape: all decode the same.
+            "postgres://app:Sup3r%40Secret%2fPass%3Aword%20q@db/x",
+            "postgres://app:Sup3r%40Secret%2FPass%3aword+q@db/x",
         ] {
             let out = text(form).into_owned();
             assert!(!out.contains("Sup3r"), "{out}");

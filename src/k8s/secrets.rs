@@ -207,6 +207,7 @@ pub fn embedded_credentials(value: &str) -> Vec<&str> {
         rest = &after[end..];
     }
     for line in value.lines() {
+        connection_string_passwords(line, &mut found);
         let line = line.trim_start();
         let line = line.strip_prefix("export ").unwrap_or(line);
         // `key = value`, `key=value`, or YAML's and JSON's `key: value` (a colon then a space, so
@@ -239,6 +240,39 @@ pub fn embedded_credentials(value: &str) -> Vec<&str> {
         }
     }
     found
+}
+
+/// The password of a `;`-separated connection string: ADO.NET and ODBC
+/// (`Server=db;User Id=sa;Password=...;`, `PWD={...}`) and the properties JDBC drivers take after
+/// the URL (`jdbc:sqlserver://db:1433;user=sa;password=...`). The whole line is neither a URL
+/// nor one `key=value`, so neither reading above sees the password. `Pwd` is a password only
+/// here (as a variable, `PWD` is the working directory).
+fn connection_string_passwords<'a>(line: &'a str, found: &mut Vec<&'a str>) {
+    let mut pairs = Vec::new();
+    let mut start = 0;
+    for segment in line.split(';') {
+        if let Some((k, v)) = segment.split_once('=') {
+            // Where the value starts in the line: a braced one may run past this `;`.
+            pairs.push((k.trim(), start + k.len() + 1, v));
+        }
+        start += segment.len() + 1;
+    }
+    if pairs.len() < 2 && !line.contains("jdbc:") {
+        return;
+    }
+    for (k, at, v) in pairs {
+        let v = v.trim();
+        // ODBC braces a value that holds `;` (`PWD={a;b}`): up to the closing brace.
+        let v = if v.starts_with('{') {
+            let braced = line[at..].trim_start().trim_start_matches('{');
+            braced.split_once('}').map_or(braced, |(inner, _)| inner)
+        } else {
+            v.trim_matches(|c| c == '"' || c == '\'')
+        };
+        if (names_a_credential(k) || k.eq_ignore_ascii_case("pwd")) && is_real_secret(v) {
+            found.push(v);
+        }
+    }
 }
 
 /// A value that is a secret rather than a reference to one, a placeholder, a flag or a number.
@@ -499,8 +533,25 @@ mod tests {
             embedded_credentials("postgres://mlsdm:k9x2m4p7q8w3@db:5432/mlsdm"),
             ["k9x2m4p7q8w3"]
         );
+        // Connection strings: ADO.NET, ODBC (a braced value may hold `;`), JDBC properties.
+        assert_eq!(
+            embedded_credentials("Server=db;Database=app;User Id=sa;Password=Zq9xL-mW2kP;"),
+            ["Zq9xL-mW2kP"]
+        );
+        assert_eq!(
+            embedded_credentials("Driver={ODBC Driver 18};Server=db;UID=sa;PWD={Zq9;xL-mW2kP};"),
+            ["Zq9;xL-mW2kP"]
+        );
+        assert_eq!(
+            embedded_credentials(
+                "url: jdbc:sqlserver://db:1433;databaseName=app;password=Zq9xLmW2kP"
+            ),
+            ["Zq9xLmW2kP"]
+        );
         // References, placeholders, flags, numbers and MLSDM's own keys are not credentials.
         for value in [
+            "Server=db;Database=app;User Id=sa;Password=$(DB_PASSWORD);",
+            "Server=db;Integrated Security=true;PWD=;",
             "postgres://app:$(DB_PASSWORD)@db/app",
             "postgres://app:${DB_PASSWORD}@db/app",
             "postgres://app:<password>@db/app",
