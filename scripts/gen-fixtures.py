@@ -74,6 +74,9 @@ def root(d, c):
     setp(c, 'securityContext.runAsNonRoot', False); setp(c, 'securityContext.runAsUser', 0)
     setp(d, 'spec.template.spec.securityContext.runAsNonRoot', False); setp(d, 'spec.template.spec.securityContext.runAsUser', 0)
 D['security-run-as-non-root'] = ('runs as root', dep(root))
+def host_pid(d, c):
+    d['spec']['template']['spec']['hostPID'] = True
+D['security-host-isolation'] = ('shares the host PID namespace', dep(host_pid))
 D['security-read-only-root-fs'] = ('writable root filesystem', dep(lambda d, c: setp(c, 'securityContext.readOnlyRootFilesystem', False)))
 D['security-context-hardened'] = ('privilege escalation allowed', dep(lambda d, c: setp(c, 'securityContext.allowPrivilegeEscalation', True)))
 D['security-capabilities-drop-all'] = ('adds NET_ADMIN', dep(lambda d, c: setp(c, 'securityContext.capabilities.add', ['NET_ADMIN'])))
@@ -206,6 +209,9 @@ for d in bad:
         c['securityContext'].pop('readOnlyRootFilesystem')
         d['spec']['strategy'] = {'type': 'RollingUpdate', 'rollingUpdate': {'maxSurge': '25%', 'maxUnavailable': '25%'}}
         spec.pop('topologySpreadConstraints')
+        # Upstream's pods take the kubelet's service links: the Service mlsdm-api gives them
+        # MLSDM_API_SERVICE_HOST and the rest, which MLSDM refuses to start on.
+        spec.pop('enableServiceLinks')
     if d['kind'] == 'PrometheusRule':
         # Upstream's alerts read MLSDM's request metrics, which 1.2.0 never feeds: they never fire.
         for r in d['spec']['groups'][0]['rules']:
@@ -217,7 +223,7 @@ for d in bad:
 with open('fixtures/defective/all.yaml', 'w') as f:
     f.write('# A release with upstream\'s modular-manifest mistakes (Service, NetworkPolicy, HPA and ServiceMonitor\n'
             '# select mlsdm-api while the Deployment is neuro-engine), MLSDM_ENV and a top-level capacity that\n'
-            '# crash MLSDM at startup, a literal API key, :latest, no PDB, alerts on metrics MLSDM never feeds,\n'
-            '# and more.\n')
+            '# crash MLSDM at startup (and the Service mlsdm-api\'s service links), a literal API key, :latest,\n'
+            '# no PDB, alerts on metrics MLSDM never feeds, and more.\n')
     yaml.safe_dump_all(bad, f, sort_keys=False)
 print(len(D), 'defects')

@@ -11,7 +11,8 @@ const EXIT_CODES: &str = "Exit codes:
   2  the audit could not start (bad flags, invalid check files, manifests, waivers or kubeconfig)
   3  no failure, but a check at or above --fail-on ended in error; or a source could not be
      reached; or nothing was audited (no object or no MLSDM workload; see --allow-empty);
-     or nothing was decided (every evaluated result no-data); or --timeout passed
+     or nothing was decided (every evaluated result no-data); or a walked directory's
+     kustomization changes the files it lists (audit it with --kustomize); or --timeout passed
   4  (watch only) a rollback criterion held for its whole window: roll back
   101  an internal error (a bug: stderr says where; please report it); never a verdict
 no-data, skipped, manual and waived results never change the exit code, except that a run whose
@@ -159,9 +160,15 @@ pub enum Command {
         /// Print exactly the bytes signoff N (from 1) signed, for `ssh-keygen -Y verify -n mlsdm-audit`.
         #[arg(long, value_name = "N")]
         payload: Option<usize>,
-        /// Fail unless each of these roles has a valid signature.
+        /// Fail unless each of these roles has a valid signature, each by a different signer
+        /// (one key signing two required roles counts for one of them).
         #[arg(long, value_delimiter = ',', value_name = "ROLE,...")]
         fail_on_unsigned: Vec<String>,
+        /// Accept a report of a narrowed audit (checks left out with --only/--skip,
+        /// --allow-empty, --fail-on-new, or --fail-on critical); without it such a report does
+        /// not verify: its pass is not the release's.
+        #[arg(long)]
+        allow_narrowed: bool,
     },
 }
 

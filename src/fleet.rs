@@ -309,6 +309,25 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
         if ids(r) != ids(first) {
             return Err(differs("the set of checks that ran", "one set", "another"));
         }
+        // What each member audited must be the same slice of its cluster: a member whose
+        // selector, checks left out or --allow-empty differ is a different audit, and the merged
+        // report (which keeps the first's target) would say otherwise.
+        if r.target.selector != first.target.selector {
+            return Err(differs(
+                "the workload selector",
+                first.target.selector.as_deref().unwrap_or("(none)"),
+                r.target.selector.as_deref().unwrap_or("(none)"),
+            ));
+        }
+        if r.target.left_out != first.target.left_out
+            || r.target.allow_empty != first.target.allow_empty
+        {
+            return Err(differs(
+                "the scope (--only/--skip, --allow-empty)",
+                "one",
+                "another",
+            ));
+        }
         if r.target.fail_on != first.target.fail_on
             || r.target.fail_on_new != first.target.fail_on_new
         {

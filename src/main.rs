@@ -359,6 +359,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             principal,
             payload,
             fail_on_unsigned,
+            allow_narrowed,
         } => {
             let value = signoff::read(&report_path)?;
             let entries = value
@@ -411,6 +412,10 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                     ok = false;
                 }
             }
+            if let Some(why) = signoff::shared_signers(&results, &fail_on_unsigned) {
+                print(&format!("{why}\n"));
+                ok = false;
+            }
             // The signatures vouch for the report; they do not make it pass. A signed report
             // whose own gate failed (or could not decide) verified with exit 0, so a deploy step
             // that ran only `verify` shipped it.
@@ -426,13 +431,80 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                     report_path.display()
                 ))
             })?;
-            let gate = signed.exit_code();
-            if gate != 0 {
+            for why in signed.inconsistencies() {
+                print(&format!("the report does not hold together: {why}\n"));
+                ok = false;
+            }
+            // The report's own account of what it ran (checks, leftOut) is held to the catalog
+            // of the version that wrote it: a check taken out of both `results` and `checks`
+            // (failures removed, summary fixed) left a report that held together.
+            if signed.tool.version == env!("CARGO_PKG_VERSION") {
+                let builtin = mlsdm_audit::checks::load_with(&[], false)?;
+                let missing: Vec<&str> = builtin
+                    .iter()
+                    .map(|c| c.id.as_str())
+                    .filter(|id| {
+                        !signed.checks.iter().any(|c| c.id == *id)
+                            && !signed.target.left_out.iter().any(|l| l == id)
+                            && !signed.results.iter().any(|r| &*r.id == *id)
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    print(&format!(
+                        "the report does not hold together: {} built-in check(s) are neither in it nor left out by --only/--skip: {}\n",
+                        missing.len(),
+                        missing.join(", ")
+                    ));
+                    ok = false;
+                }
+            } else {
                 print(&format!(
-                    "the report does not pass its own gate: {}\n",
-                    report::verdict(&signed)
+                    "written by mlsdm-audit {}, not {}: its checks are not held to this version's catalog\n",
+                    report::printable(&signed.tool.version, true),
+                    env!("CARGO_PKG_VERSION")
                 ));
             }
+            let narrowed = signed.narrowed();
+            if !narrowed.is_empty() {
+                print(&format!(
+                    "a narrowed audit: {}{}\n",
+                    narrowed.join("; "),
+                    if allow_narrowed {
+                        " (accepted: --allow-narrowed)"
+                    } else {
+                        ": not the release's pass (--allow-narrowed accepts it)"
+                    }
+                ));
+                ok &= allow_narrowed;
+            }
+            // A waiver is an exception until its date: one that has lapsed since the audit no
+            // longer accepts the failure it waived (a year-old signed report with an expired
+            // waiver verified as a pass).
+            let today = chrono::Utc::now().date_naive();
+            for r in &signed.results {
+                if r.status == report::Status::Waived
+                    && let Some(w) = &r.waiver
+                    && chrono::NaiveDate::parse_from_str(&w.expires, "%Y-%m-%d")
+                        .map_or(true, |d| d < today)
+                {
+                    print(&format!(
+                        "the waiver of {}{} ({}) expired on {}: the failure it waived is not accepted now\n",
+                        r.id,
+                        r.object
+                            .as_ref()
+                            .map_or_else(String::new, |o| format!(" on {o}")),
+                        report::printable(&w.origin, true),
+                        report::printable(&w.expires, true)
+                    ));
+                    ok = false;
+                }
+            }
+            let gate = signed.exit_code();
+            print(&format!(
+                "the report {} its own gate: {}\n",
+                if gate == 0 { "passes" } else { "does not pass" },
+                report::verdict(&signed)
+            ));
             Ok(if ok {
                 u8::try_from(gate).unwrap_or(1)
             } else {

@@ -128,6 +128,9 @@ pub struct Plan {
     pub fail_on_new: bool,
     /// `--allow-empty`: a run that decided nothing is reported rather than refused.
     pub allow_empty: bool,
+    /// The ids of the checks `--only`/`--skip` left out, recorded in the report: a subset
+    /// audit's pass must not read as the whole checklist's.
+    pub left_out: Vec<String>,
 }
 
 impl Plan {
@@ -164,6 +167,7 @@ impl Plan {
             fail_on: checks::Severity::High,
             fail_on_new: false,
             allow_empty: false,
+            left_out: Vec::new(),
         })
     }
 
@@ -184,6 +188,11 @@ impl Plan {
         // Waivers are validated against every known check, not only those --only selects.
         let known_checks: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
         let checks = select_checks(all, &args.only, &args.skip)?;
+        let left_out: Vec<String> = known_checks
+            .iter()
+            .filter(|id| !checks.iter().any(|c| &c.id == *id))
+            .cloned()
+            .collect();
         // Optional checks whose requirement the team has not declared are not evaluated.
         let (checks, optional_checks) = config::partition(checks, &args.requirements);
         if checks.is_empty() && !optional_checks.is_empty() && !args.allow_empty {
@@ -263,6 +272,7 @@ impl Plan {
             fail_on: args.fail_on.map_or(checks::Severity::High, Into::into),
             fail_on_new: args.fail_on_new,
             allow_empty: args.allow_empty,
+            left_out,
         })
     }
 
@@ -299,12 +309,14 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
             // passed as if the release were the others alone. With no object at all,
             // `nothing_audited` says so below.
             let mut notes = loaded.notes;
-            if !plan.allow_empty && !loaded.objects.is_empty() && !loaded.empty_inputs.is_empty() {
+            // With --allow-empty it is still said (and recorded): accepted, not hidden.
+            if !loaded.objects.is_empty() && !loaded.empty_inputs.is_empty() {
                 notes.push(report::Note {
                     kind: report::NoteKind::EmptyInput,
                     message: format!(
-                        "nothing audited from {}: no Kubernetes object in it, while the other inputs gave some; the release was audited without it (--allow-empty accepts it)",
-                        loaded.empty_inputs.join(", ")
+                        "nothing audited from {}: no Kubernetes object in it, while the other inputs gave some; the release was audited without it ({})",
+                        loaded.empty_inputs.join(", "),
+                        accepts(plan.allow_empty)
                     ),
                 });
             }
@@ -393,8 +405,17 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     facts.live = cluster_mode;
     facts.missing_kinds = missing_kinds;
     facts.params = serde_json::json!({"expectImage": plan.expect_image, "expectVersion": plan.expect_version, "live": cluster_mode});
-    if !plan.allow_empty {
-        nothing_audited(&facts, selector_text.as_deref(), &notes)?;
+    if let Some(why) = nothing_audited(&facts, selector_text.as_deref(), &notes) {
+        if !plan.allow_empty {
+            return Err(UsageError::NothingAudited(format!(
+                "{why} ({})",
+                accepts(false)
+            )));
+        }
+        notes.push(report::Note {
+            kind: report::NoteKind::NothingAudited,
+            message: format!("{why} ({})", accepts(true)),
+        });
     }
     if let Some(sel) = &selector_text {
         let left_out: Vec<String> = facts
@@ -450,15 +471,22 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     let mut results = engine::concat(parts);
     // Whatever the sources: a run in which no check was evaluated (every result skipped or
     // awaiting a reviewer) decided nothing, and is not a pass.
-    if !plan.allow_empty
-        && !results
-            .iter()
-            .any(|r| !matches!(r.status, report::Status::Skipped | report::Status::Manual))
+    if !results
+        .iter()
+        .any(|r| !matches!(r.status, report::Status::Skipped | report::Status::Manual))
     {
-        return Err(UsageError::NothingAudited(format!(
-            "nothing audited: none of the {} selected check(s) could be evaluated from the sources of this run (give --manifests, a cluster, --endpoint or --prometheus for them; --allow-empty accepts an empty run)",
-            checks.len()
-        )));
+        let why = format!(
+            "nothing audited: none of the {} selected check(s) could be evaluated from the sources of this run (give --manifests, a cluster, --endpoint or --prometheus for them; {})",
+            checks.len(),
+            accepts(plan.allow_empty)
+        );
+        if !plan.allow_empty {
+            return Err(UsageError::NothingAudited(why));
+        }
+        notes.push(report::Note {
+            kind: report::NoteKind::NothingAudited,
+            message: why,
+        });
     }
     results.extend(optional);
     waivers::apply(&mut results, &waiver_set, chrono::Utc::now().date_naive());
@@ -491,7 +519,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     let undecided_at_all = gated.is_empty()
         && results.iter().any(|r| no_data(&r))
         && !results.iter().any(|r| decided(&r));
-    if !plan.allow_empty && (undecided_at_gate || undecided_at_all) {
+    if undecided_at_gate || undecided_at_all {
         let considered: Vec<report::CheckResult> = if gated.is_empty() {
             results.clone()
         } else {
@@ -529,7 +557,37 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         observe_seconds: (!http.observe.is_zero()).then_some(http.observe.as_secs()),
         window_seconds: http.window.map(|w| w.as_secs()),
         fleet: Vec::new(),
+        left_out: plan.left_out.clone(),
+        allow_empty: plan.allow_empty,
     };
+    if !plan.left_out.is_empty() {
+        // The shorter list: what ran (`--only`) or what was left out (`--skip`).
+        let ran: Vec<&str> = plan
+            .known_checks
+            .iter()
+            .filter(|id| !plan.left_out.contains(id))
+            .map(String::as_str)
+            .collect();
+        let message = if ran.len() < plan.left_out.len() {
+            format!(
+                "a subset audit: --only/--skip ran {} of the {} checks ({}); the checklist lines only the others cover were not audited",
+                ran.len(),
+                plan.known_checks.len(),
+                ran.join(", ")
+            )
+        } else {
+            format!(
+                "a subset audit: --only/--skip left out {} of the {} checks ({}); the checklist lines only they cover were not audited",
+                plan.left_out.len(),
+                plan.known_checks.len(),
+                plan.left_out.join(", ")
+            )
+        };
+        notes.push(report::Note {
+            kind: report::NoteKind::Subset,
+            message,
+        });
+    }
     if let Some((path, b)) = &plan.baseline
         && let Some(why) = baseline_mismatch(&b.target, &target)
     {
@@ -634,13 +692,23 @@ fn nothing_decided(results: &[report::CheckResult], fail_on: checks::Severity) -
 
 /// Refuses a run whose Kubernetes source gave nothing to audit: every kubernetes check would be
 /// no-data and the gate would open on an empty `helm template` or a selector that matches nothing.
+/// What `--allow-empty` does to an empty input or run, said in its note or error.
+fn accepts(allowed: bool) -> &'static str {
+    if allowed {
+        "accepted: --allow-empty"
+    } else {
+        "--allow-empty accepts it"
+    }
+}
+
+/// Why the run audited nothing, if it did not: no object, or no MLSDM workload.
 fn nothing_audited(
     facts: &sources::Facts,
     selector: Option<&str>,
     notes: &[report::Note],
-) -> Result<(), UsageError> {
+) -> Option<String> {
     if !facts.sources.contains(&Source::Kubernetes) || facts.mlsdm_workloads().next().is_some() {
-        return Ok(());
+        return None;
     }
     let what = if facts.objects.is_empty() {
         "no Kubernetes object".to_string()
@@ -669,10 +737,10 @@ fn nothing_audited(
     } else {
         format!("; {}", skipped.join("; "))
     };
-    Err(UsageError::NothingAudited(format!(
-        "nothing audited: {what} in {}{unreadable}{skipped} (--allow-empty accepts an empty run)",
+    Some(format!(
+        "nothing audited: {what} in {}{unreadable}{skipped}",
         facts.origin
-    )))
+    ))
 }
 
 /// `--timeout`: the bound on the whole `check` run.
@@ -698,6 +766,29 @@ pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
             &e,
         ))
     })?;
+    if report.schema_version != report::SCHEMA_VERSION {
+        return Err(diag::Diagnostic::file(
+            path.display().to_string(),
+            format!(
+                "schemaVersion {:?}: this mlsdm-audit reads reports of schema version {:?}",
+                report.schema_version,
+                report::SCHEMA_VERSION
+            ),
+        )
+        .into());
+    }
+    // Said, then rendered from the results: results taken out of a report (its summary and
+    // its list of checks still count them) must not pass unremarked.
+    for why in report.inconsistencies() {
+        let line = format!(
+            "warning: {}: the report does not hold together: {why}\n",
+            path.display()
+        );
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            crate::redact::text(&line).as_bytes(),
+        );
+    }
     // The counts are the results', not what the file says: an edited `summary` showed "0 fail"
     // above a list of failures in every format.
     report.summary = report::Summary::of(&report.results);

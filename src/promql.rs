@@ -32,6 +32,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub type Labels = BTreeMap<String, String>;
 
+/// How far from the scrape a sample's own timestamp may be (clocks differ).
+const SAMPLE_TIME_SKEW_SECONDS: i64 = 60;
+
 /// Prometheus' default lookback for instant selectors.
 const LOOKBACK_SECONDS: f64 = 300.0;
 
@@ -112,6 +115,21 @@ impl Store {
                 .or_default()
                 .push((t, created));
         }
+        // A sample with its own timestamp is as old as it says (Prometheus honours it): two
+        // hours old, it is not now's, and a future one is no measurement. prometheus-parse
+        // gives a sample without one the time of parsing.
+        let now = chrono::Utc::now();
+        if let Some(s) = scrape
+            .samples
+            .iter()
+            .find(|s| (s.timestamp - now).num_seconds().abs() > SAMPLE_TIME_SKEW_SECONDS)
+        {
+            return Err(format!(
+                "the sample {} is timestamped {}, not at the scrape: stale or from the future, so not read as now",
+                s.metric,
+                s.timestamp.to_rfc3339()
+            ));
+        }
         for s in scrape.samples {
             let mut base: Labels = s
                 .labels
@@ -126,14 +144,14 @@ impl Store {
                 | prometheus_parse::Value::Untyped(v) => {
                     let mut l = base.clone();
                     l.insert("__name__".into(), s.metric.clone());
-                    self.push(l, t, *v);
+                    self.push(l, t, *v)?;
                 }
                 prometheus_parse::Value::Histogram(buckets) => {
                     for b in buckets {
                         let mut l = base.clone();
                         l.insert("__name__".into(), format!("{}_bucket", s.metric));
                         l.insert("le".into(), format_le(b.less_than));
-                        self.push(l, t, b.count);
+                        self.push(l, t, b.count)?;
                     }
                 }
                 prometheus_parse::Value::Summary(qs) => {
@@ -141,7 +159,7 @@ impl Store {
                         let mut l = base.clone();
                         l.insert("__name__".into(), s.metric.clone());
                         l.insert("quantile".into(), q.quantile.to_string());
-                        self.push(l, t, q.count);
+                        self.push(l, t, q.count)?;
                     }
                 }
             }
@@ -173,6 +191,27 @@ impl Store {
                 }
             }
         }
+        // Without `*_created` samples (prometheus_client's PROMETHEUS_DISABLE_CREATED_SERIES),
+        // a restart and another pod answering look the same: a counter going down. Read as a
+        // reset, pods taking turns passed a 50 % error rate; it is refused instead.
+        for s in &self.series {
+            let Some(instance) = s.labels.get("instance") else {
+                continue;
+            };
+            let name = s.labels.get("__name__").map_or("", String::as_str);
+            let monotonic = ["_total", "_count", "_bucket", "_sum"]
+                .iter()
+                .any(|suffix| name.ends_with(suffix));
+            if !monotonic || self.processes.contains_key(instance) {
+                continue;
+            }
+            if let Some(pair) = s.samples.windows(2).find(|p| p[1].1 < p[0].1) {
+                return Some(format!(
+                    "{instance}'s counter {name} went down between scrapes ({} to {}) and the page has no *_created sample to tell a restart from another pod answering: it may be load-balanced, and rates over it would mix the pods' counters; scrape each pod (a live audit does, through the API server) or give --prometheus",
+                    pair[0].1, pair[1].1
+                ));
+            }
+        }
         None
     }
 
@@ -183,9 +222,20 @@ impl Store {
         }
     }
 
-    fn push(&mut self, labels: Labels, t: f64, v: f64) {
+    /// Adds a sample of the scrape at `t`; a second one of the same series in that scrape is
+    /// refused, as Prometheus refuses the page ("duplicate sample for timestamp"): kept, it read
+    /// as a counter reset and doubled the rate it was part of (a 50 % error rate passed).
+    fn push(&mut self, labels: Labels, t: f64, v: f64) -> Result<(), String> {
         if let Some(&i) = self.index.get(&labels) {
-            self.series[i].samples.push((t, v));
+            let series = &mut self.series[i];
+            if series.samples.last().is_some_and(|&(last, _)| last == t) {
+                let shown: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                return Err(format!(
+                    "the page has the series {{{}}} twice",
+                    shown.join(", ")
+                ));
+            }
+            series.samples.push((t, v));
         } else {
             self.index.insert(labels.clone(), self.series.len());
             self.series.push(Series {
@@ -193,6 +243,7 @@ impl Store {
                 samples: vec![(t, v)],
             });
         }
+        Ok(())
     }
 
     /// Times at which scrapes happened, ascending.
@@ -912,7 +963,9 @@ fn extrapolated(
     range_end: f64,
     is_rate: bool,
 ) -> Option<f64> {
-    if samples.len() < 2 {
+    // A counter that is not a number (+Inf) gives no rate: Prometheus' arithmetic made the
+    // ratio over it 0, and an error rate of 50 % passed.
+    if samples.len() < 2 || samples.iter().any(|(_, v)| !v.is_finite()) {
         return None;
     }
     let (first_t, first_v) = samples[0];
@@ -1075,6 +1128,10 @@ fn bucket_quantile(phi: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
             false
         }
     });
+    // One bucket left (`le="+Inf"` written twice): nothing to interpolate between.
+    if buckets.len() < 2 {
+        return f64::NAN;
+    }
     let mut max = f64::NEG_INFINITY;
     for b in &mut buckets {
         if b.1 < max {
@@ -1092,8 +1149,12 @@ fn bucket_quantile(phi: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
         .iter()
         .position(|b| b.1 >= rank)
         .unwrap_or(buckets.len() - 1);
+    // Prometheus answers the second-highest bound when the quantile lies in the +Inf bucket:
+    // a lower bound, which an auditor must not compare as the value (every request taking 2 s
+    // in a histogram whose finite buckets end at 50 ms passed a 100 ms P95). +Inf says "above
+    // every bound": it fails every latency limit, as the true value does.
     if idx == buckets.len() - 1 {
-        return buckets[buckets.len() - 2].0;
+        return f64::INFINITY;
     }
     if idx == 0 && buckets[0].0 <= 0.0 {
         return buckets[0].0;
@@ -1381,14 +1442,16 @@ mod tests {
     #[test]
     fn histogram_quantile_interpolates_like_prometheus() {
         let s = store();
-        // Increase in the window: 50 under 0.1, 90 under 0.5, 100 total. P95 lies in the +Inf bucket: upper bound of the previous.
+        // Increase in the window: 50 under 0.1, 90 under 0.5, 100 total. P95 lies in the +Inf
+        // bucket: Prometheus answers the previous bound (0.5), a lower bound that passed a
+        // latency limit above it; here it is +Inf ("above every bound"), which fails any limit.
         let p95 = scalar_of(
             "histogram_quantile(0.95, sum by (le) (rate(lat_seconds_bucket[5m])))",
             &s,
             1010.0,
         )
         .unwrap();
-        assert!((p95 - 0.5).abs() < 1e-9, "{p95}");
+        assert!(p95.is_infinite() && p95 > 0.0, "{p95}");
         let p50 = scalar_of(
             "histogram_quantile(0.5, sum by (le) (rate(lat_seconds_bucket[5m])))",
             &s,
@@ -1491,8 +1554,12 @@ mod tests {
             let e = s.add_scrape("a", 0.0, page).unwrap_err();
             assert!(e.contains("has no sample"), "{page:?}: {e}");
         }
-        let good = "# HELP up Whether up.\n# TYPE up gauge\nup 1\n\nup{a=\"b\",le=\"+Inf\"} NaN 1700000000000\n  up{c=\"d\"} -Inf\nup_total 2.5e-3\n# EOF\n";
-        s.add_scrape("a", 0.0, good).unwrap();
+        // A sample's own timestamp (now's: an old one is refused as stale).
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let good = format!(
+            "# HELP up Whether up.\n# TYPE up gauge\nup 1\n\nup{{a=\"b\",le=\"+Inf\"}} NaN {now_ms}\n  up{{c=\"d\"}} -Inf\nup_total 2.5e-3\n# EOF\n"
+        );
+        s.add_scrape("a", 0.0, &good).unwrap();
         assert_eq!(s.series.len(), 4);
         // Valid exposition prometheus-parse does not read, or reads wrong, is refused, not
         // dropped or cut.
@@ -1543,6 +1610,53 @@ mod tests {
         let inc = scalar_of("increase(c_total[30s])", &s, 20.0).unwrap();
         // 10 before the reset and 5 after: 15 over 20 s, extrapolated to the 30 s window.
         assert!((inc - 22.5).abs() < 1e-9, "{inc}");
+    }
+
+    /// What a page must not pass as: the same series twice (Prometheus refuses the scrape; kept,
+    /// the second read as a reset and a 50 % error rate passed), samples timestamped far from
+    /// the scrape (stale, or from the future), a counter at +Inf (its ratio was 0), a histogram
+    /// of one `+Inf` bucket written twice (a crash).
+    #[test]
+    fn pages_that_cannot_be_read_as_now_are_refused_or_decide_nothing() {
+        let mut s = Store::default();
+        let why = s
+            .add_scrape(
+                "a",
+                1.0,
+                "# TYPE r_total counter\nr_total{status=\"200\"} 5\nr_total{status=\"200\"} 0\n",
+            )
+            .unwrap_err();
+        assert!(why.contains("twice"), "{why}");
+        let old = chrono::Utc::now().timestamp_millis() - 2 * 3600 * 1000;
+        let why = s
+            .add_scrape("a", 1.0, &format!("r_total 5 {old}\n"))
+            .unwrap_err();
+        assert!(why.contains("stale or from the future"), "{why}");
+        let mut s = Store::default();
+        s.add_scrape("a", 0.0, "# TYPE r_total counter\nr_total 5\n")
+            .unwrap();
+        s.add_scrape("a", 10.0, "# TYPE r_total counter\nr_total +Inf\n")
+            .unwrap();
+        assert!(scalar_of("rate(r_total[1m])", &s, 10.0).is_none());
+        let mut s = Store::default();
+        s.add_scrape(
+            "a",
+            0.0,
+            "h_bucket{le=\"+Inf\"} 1\nh_bucket{le=\"Inf\"} 1\nh_count 1\nh_sum 1\n",
+        )
+        .unwrap();
+        s.add_scrape(
+            "a",
+            10.0,
+            "h_bucket{le=\"+Inf\"} 3\nh_bucket{le=\"Inf\"} 3\nh_count 3\nh_sum 3\n",
+        )
+        .unwrap();
+        let q = scalar_of(
+            "histogram_quantile(0.95, sum by (le) (rate(h_bucket[1m])))",
+            &s,
+            10.0,
+        );
+        assert!(q.is_none_or(f64::is_nan), "{q:?}");
     }
 }
 
@@ -1804,5 +1918,17 @@ mod process_tests {
         s.add_scrape("http://x", 1.0, "up 1\n").unwrap();
         s.add_scrape("http://x", 2.0, "up 1\n").unwrap();
         assert!(s.mixed_processes().is_none());
+        // Without them, a counter going down may be another pod answering: refused, where two
+        // pods taking turns (one at 50 % errors) read as resets and passed.
+        for (t, v) in [(1.0, "100"), (2.0, "40"), (3.0, "110")] {
+            s.add_scrape(
+                "http://x",
+                t,
+                &format!("# TYPE req_total counter\nreq_total{{status=\"500\"}} {v}\n"),
+            )
+            .unwrap();
+        }
+        let why = s.mixed_processes().unwrap();
+        assert!(why.contains("req_total went down between scrapes"), "{why}");
     }
 }

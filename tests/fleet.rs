@@ -361,6 +361,26 @@ fn cluster_report(dir: &Path, name: &str, fixture: &str) -> PathBuf {
     path
 }
 
+/// Members audited with different selectors or checks left out were merged under the first's
+/// target, as if every cluster had been audited as it says.
+#[test]
+fn a_merge_refuses_members_of_another_scope() {
+    let dir = tempdir("merge-scope");
+    let eu = cluster_report(&dir, "prod-eu", "fixtures/compliant");
+    let us = cluster_report(&dir, "prod-us", "fixtures/compliant");
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&us).unwrap()).unwrap();
+    r["target"]["selector"] = "tier=canary".into();
+    std::fs::write(&us, r.to_string()).unwrap();
+    let out = merge(&[&eu, &us], &["-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the workload selector differs"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn merged_reports_are_one_fleet_report_whose_verdict_is_the_worst_part() {
     let dir = tempdir("merge");

@@ -129,7 +129,7 @@ fn sarif() {
         .unwrap();
     assert_eq!(
         pinned["locations"][0]["physicalLocation"]["region"]["startLine"],
-        93
+        94
     );
     assert_eq!(pinned["level"], "error");
 }

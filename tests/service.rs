@@ -971,13 +971,22 @@ fn prometheus_with_rules_answer(rules: (u16, &'static str, &'static str)) -> Str
             let n = stream.read(&mut buf).unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]).into_owned();
             let line = head.lines().next().unwrap_or_default().to_string();
-            let up = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"mlsdm","instance":"x:8000"},"value":[1,"1"]}]}}"#;
+            // Answered at the time asked, as Prometheus does (an answer of another time is
+            // refused as stale).
+            let time = line
+                .split(['?', '&', ' '])
+                .find_map(|p| p.strip_prefix("time="))
+                .unwrap_or("0")
+                .to_string();
+            let up = format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"job":"mlsdm","instance":"x:8000"}},"value":[{time},"1"]}}]}}}}"#
+            );
             let none = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
             let (code, content_type, body) = if line.contains("/api/v1/rules") {
-                rules
+                (rules.0, rules.1, rules.2.to_string())
             } else if line.contains("up+%3D%3D+0") || line.contains("ALERTS") {
                 // No target down, no alert firing.
-                (200, "application/json", none)
+                (200, "application/json", none.to_string())
             } else {
                 (200, "application/json", up)
             };

@@ -29,6 +29,15 @@ fn audit(args: &[&str]) -> Output {
     bin().args(args).run()
 }
 
+/// An audit dated 2026-09-21: the tests sign at fixed times after it (a signoff dated before
+/// the report it signs is refused).
+fn audit_dated(args: &[&str]) -> Output {
+    bin()
+        .env("SOURCE_DATE_EPOCH", "1790000000")
+        .args(args)
+        .run()
+}
+
 fn ok(out: &Output) -> String {
     assert_eq!(
         out.status.code(),
@@ -98,7 +107,7 @@ fn report(dir: &Path) -> String {
     let att = dir.join("attestations.yaml");
     std::fs::write(&att, "- check: manual-on-call-rotation-established\n  by: Alice <alice@example.com>\n  date: 2026-11-20\n  evidence: https://wiki.example.com/oncall\n").unwrap();
     let report = dir.join("report.json");
-    let out = audit(&[
+    let out = audit_dated(&[
         "check",
         "--manifests",
         "fixtures/compliant",
@@ -121,7 +130,7 @@ fn report(dir: &Path) -> String {
 /// The defective release's report (it fails), written to `dir/name`.
 fn defective_report(dir: &Path, name: &str) -> String {
     let path = dir.join(name);
-    let out = audit(&[
+    let out = audit_dated(&[
         "check",
         "--manifests",
         "fixtures/defective",
@@ -711,16 +720,284 @@ fn without_allowed_signers_no_signature_is_trusted_and_no_role_is_signed() {
             "{text}"
         );
     }
-    // Trusting the key makes the same signatures count.
+    // Trusting the key makes the signatures valid, but one signer signing as four roles (any
+    // name can be typed beside a role) counts for one of them: it verified with exit 0.
     let allowed = allowed_file(&t.0, &[("mallory@example.com", &throwaway)]);
-    ok(&audit(&[
+    let out = audit(&[
         "verify",
         &r,
         "--allowed-signers",
         &allowed,
         "--fail-on-unsigned",
         &roles.join(","),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.matches("| valid").count(), 4, "{text}");
+    assert!(
+        text.contains("are signed only by signers who sign another required role"),
+        "{text}"
+    );
+    // One role is enough for one signer.
+    ok(&audit(&[
+        "verify",
+        &r,
+        "--allowed-signers",
+        &allowed,
+        "--fail-on-unsigned",
+        roles[0],
     ]));
+}
+
+/// What a reviewer trusts after the run: a report of part of the audit (`--only`, `--skip`,
+/// `--allow-empty`, `--fail-on-new`, `--fail-on critical`) verified as a pass of the release,
+/// one with failures taken out after the run verified, one of another schema version was
+/// relabelled, and a signoff backdated past its key's `valid-before` was valid.
+#[test]
+fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
+    let t = tmp("narrowed");
+    let key = keygen(&t.0, "bob", "ed25519", "");
+    let allowed = allowed_file(&t.0, &[("bob@example.com", &key)]);
+    let signed = |name: &str, args: &[&str]| -> String {
+        let path = t.0.join(name).to_str().unwrap().to_string();
+        let mut all = vec!["check", "--format", "json", "--output-file", &path];
+        all.extend_from_slice(args);
+        let out = audit_dated(&all);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ok(&audit(&[
+            "signoff",
+            &path,
+            "--role",
+            "Security Team",
+            "--name",
+            "Bob",
+            "--key",
+            &key,
+        ]));
+        path
+    };
+    let verify = |path: &str, extra: &[&str]| -> (i32, String) {
+        let mut args = vec!["verify", path, "--allowed-signers", &allowed];
+        args.extend_from_slice(extra);
+        let out = audit(&args);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let only = signed(
+        "only.json",
+        &[
+            "-f",
+            "fixtures/defective",
+            "--only",
+            "namespace-defined,replicas-min-3",
+        ],
+    );
+    let (code, text) = verify(&only, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("a narrowed audit: --only/--skip left out 182 check(s)"),
+        "{text}"
+    );
+    assert!(text.contains("[a narrowed audit:"), "{text}");
+    let (code, text) = verify(&only, &["--allow-narrowed"]);
+    assert_eq!(code, 0, "{text}");
+    // The report says it in every format, and the checklist does not call the lines of the
+    // checks left out uncovered.
+    let md = ok(&audit(&["report", &only, "-o", "markdown"]));
+    assert!(
+        md.contains("a subset audit: --only/--skip ran 2 of the 184 checks"),
+        "{md}"
+    );
+    assert!(md.contains("no check of this run covers this line"), "{md}");
+    let report = json(&only);
+    assert_eq!(report["target"]["leftOut"].as_array().unwrap().len(), 182);
+
+    let empty = t.0.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let allow_empty = signed(
+        "allow-empty.json",
+        &[
+            "-f",
+            "fixtures/compliant",
+            "-f",
+            empty.to_str().unwrap(),
+            "--allow-empty",
+        ],
+    );
+    let report = json(&allow_empty);
+    assert_eq!(report["target"]["allowEmpty"], true);
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "empty-input"
+                && n["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("accepted: --allow-empty")),
+        "{report}"
+    );
+    assert_eq!(verify(&allow_empty, &[]).0, 1);
+
+    let critical = signed(
+        "critical.json",
+        &[
+            "-f",
+            "fixtures/defective",
+            "--fail-on",
+            "critical",
+            "--skip",
+            "mlsdm-config-valid,api-key-from-secret,mlsdm-env-overrides-valid",
+        ],
+    );
+    let (code, text) = verify(&critical, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("--fail-on critical: failures below it do not gate"),
+        "{text}"
+    );
+
+    // Failures taken out after the run, before signing.
+    let full = t.0.join("full.json");
+    let out = audit_dated(&[
+        "check",
+        "-f",
+        "fixtures/defective",
+        "--format",
+        "json",
+        "--output-file",
+        full.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let mut v = json(full.to_str().unwrap());
+    v["results"] = serde_json::Value::Array(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] != "fail")
+            .cloned()
+            .collect(),
+    );
+    let stripped = t.0.join("stripped.json");
+    std::fs::write(&stripped, v.to_string()).unwrap();
+    let stripped = stripped.to_str().unwrap();
+    ok(&audit(&[
+        "signoff",
+        stripped,
+        "--role",
+        "Security Team",
+        "--name",
+        "Bob",
+        "--key",
+        &key,
+    ]));
+    let (code, text) = verify(stripped, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("its summary is not what its results count"),
+        "{text}"
+    );
+    assert!(text.contains("check(s) it ran have no result"), "{text}");
+
+    // Another schema version is not read as this one.
+    let mut v = json(full.to_str().unwrap());
+    v["schemaVersion"] = "2".into();
+    let other = t.0.join("v2.json");
+    std::fs::write(&other, v.to_string()).unwrap();
+    for args in [
+        vec!["verify", other.to_str().unwrap()],
+        vec!["report", other.to_str().unwrap()],
+    ] {
+        let out = audit(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("schemaVersion \"2\""),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A waiver that has lapsed since the audit no longer accepts the failure it waived.
+    let waivers = t.0.join("waivers.yaml");
+    std::fs::write(
+        &waivers,
+        "- check: image-pinned\n  reason: canary tag, OPS-77\n  owner: platform@example.com\n  expires: 2999-01-31\n",
+    )
+    .unwrap();
+    let waived = t.0.join("waived.json");
+    let out = audit_dated(&[
+        "check",
+        "-f",
+        "fixtures/defective",
+        "--only",
+        "image-pinned",
+        "--waivers",
+        waivers.to_str().unwrap(),
+        "--format",
+        "json",
+        "--output-file",
+        waived.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v = json(waived.to_str().unwrap());
+    for r in v["results"].as_array_mut().unwrap() {
+        if r["status"] == "waived" {
+            r["waiver"]["expires"] = "2026-01-01".into();
+        }
+    }
+    std::fs::write(&waived, v.to_string()).unwrap();
+    let waived = waived.to_str().unwrap();
+    ok(&audit(&[
+        "signoff",
+        waived,
+        "--role",
+        "Security Team",
+        "--name",
+        "Bob",
+        "--key",
+        &key,
+    ]));
+    let (code, text) = verify(waived, &["--allow-narrowed"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("expired on 2026-01-01: the failure it waived is not accepted now"),
+        "{text}"
+    );
+
+    // A signoff dated before its report, or in the future, is refused when signing and invalid
+    // when verifying.
+    let backdated = bin()
+        .env("SOURCE_DATE_EPOCH", "1735689600")
+        .args([
+            "signoff",
+            &only,
+            "--role",
+            "DevOps/SRE Lead",
+            "--name",
+            "Bob",
+            "--key",
+            &key,
+        ])
+        .run();
+    assert_eq!(backdated.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&backdated.stderr).contains("before the report was generated"),
+        "{}",
+        String::from_utf8_lossy(&backdated.stderr)
+    );
 }
 
 /// `YYYYMMDDHHMMSS` (UTC) of a Unix time, as ssh-keygen's time options take it.

@@ -409,16 +409,28 @@ fn a_healthy_release_passes_every_checkpoint_with_reports_that_sign_and_verify()
     let public: Vec<&str> = public.split_whitespace().take(2).collect();
     let allowed = dir.0.join("allowed_signers");
     std::fs::write(&allowed, format!("sam@example.org {}\n", public.join(" "))).unwrap();
-    let verified = bin()
-        .args([
-            "verify",
-            report.to_str().unwrap(),
-            "--allowed-signers",
-            allowed.to_str().unwrap(),
-            "--fail-on-unsigned",
-            "DevOps/SRE Lead",
-        ])
-        .run();
+    // A checkpoint is part of the audit: verified as a pass only when that is what is meant.
+    let verify = |extra: &[&str]| {
+        bin()
+            .args([
+                "verify",
+                report.to_str().unwrap(),
+                "--allowed-signers",
+                allowed.to_str().unwrap(),
+                "--fail-on-unsigned",
+                "DevOps/SRE Lead",
+            ])
+            .args(extra)
+            .run()
+    };
+    let refused = verify(&[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", transcript(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("a narrowed audit"),
+        "{}",
+        transcript(&refused)
+    );
+    let verified = verify(&["--allow-narrowed"]);
     assert_eq!(verified.status.code(), Some(0), "{}", transcript(&verified));
 }
 

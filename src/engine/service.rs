@@ -158,6 +158,11 @@ fn route_missing(check: &Shared<'_>, outcome: &HttpOutcome) -> Option<String> {
     ))
 }
 
+/// A value that decides nothing: NaN, or -Inf.
+fn undecidable(x: f64) -> bool {
+    x.is_nan() || x == f64::NEG_INFINITY
+}
+
 fn query_vars(v: &QueryValue) -> (Value, Value, bool) {
     let series_of = |items: &[(crate::promql::Labels, f64)]| {
         Value::List(
@@ -169,11 +174,19 @@ fn query_vars(v: &QueryValue) -> (Value, Value, bool) {
         )
     };
     match v {
-        QueryValue::Scalar(x) => (Value::Float(*x), Value::List(Vec::new().into()), x.is_nan()),
+        // Not a number decides nothing: NaN (no traffic), and -Inf (an error rate of -Inf passed
+        // `<= 0.10`). +Inf is a value: "above every bound" (a quantile in the +Inf bucket), which
+        // fails every upper limit, as it must (a P95 of 10 s and more is no pass and no
+        // no-data).
+        QueryValue::Scalar(x) => (
+            Value::Float(*x),
+            Value::List(Vec::new().into()),
+            undecidable(*x),
+        ),
         QueryValue::Vector(items) if items.len() == 1 => (
             Value::Float(items[0].1),
             series_of(items),
-            items[0].1.is_nan(),
+            undecidable(items[0].1),
         ),
         QueryValue::Vector(items) => (Value::Null, series_of(items), false),
     }
@@ -193,10 +206,10 @@ fn evaluate_point(
     when_empty: WhenEmpty,
     reads_value: bool,
 ) -> Result<Point, String> {
-    let (value, series, nan) = query_vars(v);
-    if nan {
+    let (value, series, not_a_number) = query_vars(v);
+    if not_a_number {
         return Ok(Point::NoData(
-            "the query returned NaN (no traffic in the window?)".into(),
+            "the query returned NaN or -Inf (no traffic in the window, or a counter that is not a number?)".into(),
         ));
     }
     if let QueryValue::Vector(items) = v {

@@ -72,6 +72,71 @@ pub struct Facts {
     mlsdm_vals: std::sync::Mutex<std::collections::HashMap<String, SharedVal>>,
 }
 
+/// An Argo Rollout with `workloadRef` runs the pod template of the Deployment it names (Argo
+/// reads it from there; the Rollout has none of its own): the template, and the selector when
+/// the Rollout gives none, are copied in, so that every check reads the pods the Rollout runs.
+/// Read without them, every check of the Rollout was an error ("no such key: template") and
+/// api-key-configured failed it. A reference to a Deployment the input does not hold is left
+/// as it is: the checks' errors say the template is not there. A referenced Deployment scaled
+/// to zero (Argo's `scaleDown`, as its docs recommend) runs no pod: it is the Rollout's
+/// template, audited as the Rollout, and is not judged as a workload of its own (it failed
+/// replicas-min-3 and hpa-targets-workload, so such a release could never pass).
+fn resolve_workload_refs(objects: &mut Vec<Object>) {
+    use crate::k8s::At as _;
+    let mut copies = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        if o.kind != "Rollout" || o.json.at("/spec/template").is_some() {
+            continue;
+        }
+        let Some(r) = o.json.at("/spec/workloadRef") else {
+            continue;
+        };
+        if r.get("kind").and_then(Value::as_str) != Some("Deployment") {
+            continue;
+        }
+        let Some(name) = r.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some((j, d)) = objects
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.kind == "Deployment" && d.namespace == o.namespace && d.name == name)
+        {
+            let scaled_to_zero = d.json.at("/spec/replicas").and_then(Value::as_i64) == Some(0);
+            copies.push((
+                i,
+                d.json.at("/spec/template").cloned(),
+                d.json.at("/spec/selector").cloned(),
+                scaled_to_zero.then_some(j),
+                // The template's secrets go with it: masked wherever the Rollout is printed.
+                d.sensitive.clone(),
+            ));
+        }
+    }
+    let mut templates_only = Vec::new();
+    for (i, template, selector, deployment, sensitive) in copies {
+        templates_only.extend(deployment);
+        objects[i].sensitive.extend(sensitive);
+        if let Some(spec) = objects[i]
+            .json
+            .get_mut("spec")
+            .and_then(Value::as_object_mut)
+        {
+            if let Some(t) = template {
+                spec.insert("template".into(), t);
+            }
+            if let Some(sel) = selector {
+                spec.entry("selector").or_insert(sel);
+            }
+        }
+    }
+    templates_only.sort_unstable();
+    templates_only.dedup();
+    for j in templates_only.into_iter().rev() {
+        objects.remove(j);
+    }
+}
+
 impl Facts {
     pub fn new(
         objects: Vec<Object>,
@@ -80,6 +145,7 @@ impl Facts {
         origin: &str,
     ) -> Self {
         let mut objects = objects;
+        resolve_workload_refs(&mut objects);
         for (slot, o) in objects.iter_mut().enumerate() {
             o.slot = slot;
         }
@@ -306,6 +372,11 @@ impl Facts {
     fn mlsdm_json(&self, i: usize) -> Option<Value> {
         let obj = &self.objects[i];
         obj.is_workload().then(|| mlsdm::effective(obj, self))
+    }
+
+    /// The objects of `kind` in namespace `ns`, in input order.
+    pub fn same_kind_in(&self, kind: &str, ns: Option<&str>) -> impl Iterator<Item = &Object> {
+        self.same_ns(ns, kind)
     }
 
     fn same_ns(&self, ns: Option<&str>, kind: &str) -> impl Iterator<Item = &Object> + use<'_> {

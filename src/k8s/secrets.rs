@@ -206,9 +206,15 @@ pub fn embedded_credentials(value: &str) -> Vec<&str> {
         }
         rest = &after[end..];
     }
+    query_credentials(value, &mut found);
+    header_credentials(value, &mut found);
+    xml_credentials(value, &mut found);
+    json_credentials(value, &mut found);
     for line in value.lines() {
         connection_string_passwords(line, &mut found);
         let line = line.trim_start();
+        // A YAML list item (`- password: ...`) is a `key: value` line.
+        let line = line.trim_start_matches(['-', ' ']);
         let line = line.strip_prefix("export ").unwrap_or(line);
         // `key = value`, `key=value`, or YAML's and JSON's `key: value` (a colon then a space, so
         // a URL's `http://` is not a key).
@@ -239,7 +245,163 @@ pub fn embedded_credentials(value: &str) -> Vec<&str> {
             found.push(v);
         }
     }
+    found.sort_unstable();
+    found.dedup();
     found
+}
+
+/// Credentials in a query string, with or without a scheme before it: a probe's
+/// `/health/live?api_key=...`, a `jdbc:...?password=...`.
+fn query_credentials<'a>(value: &'a str, found: &mut Vec<&'a str>) {
+    for token in value.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`')) {
+        let Some((_, query)) = token.split_once('?') else {
+            continue;
+        };
+        for (k, v) in query
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .split(['&', ';'])
+            .filter_map(|pair| pair.split_once('='))
+        {
+            // A value that is a credential whatever its name (`key=AIza...`, `auth=ghp_...`, a
+            // long random signature): a probe's path is printed by the checks that judge it.
+            if (names_a_credential(k) && is_real_secret(v))
+                || (!v.contains('?') && looks_like_credential(v))
+            {
+                found.push(v);
+            }
+        }
+    }
+}
+
+/// The token of an HTTP `Authorization` value written into a variable or file
+/// (`OTEL_EXPORTER_OTLP_HEADERS=Authorization=Basic ...`, `Bearer eyJ...`, Dynatrace's
+/// `Api-Token dt0c01...`): a scheme word, then the credential.
+fn header_credentials<'a>(value: &'a str, found: &mut Vec<&'a str>) {
+    // Within a line: the scheme word and its token are one header value. OTEL's header list
+    // percent-encodes the space (`Authorization=Basic%20...`).
+    for line in value.lines() {
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace())
+            .flat_map(|w| w.split("%20"))
+            .filter(|w| !w.is_empty())
+            .collect();
+        header_token(&words, found);
+    }
+}
+
+/// [`header_credentials`] over the words of one line.
+fn header_token<'a>(words: &[&'a str], found: &mut Vec<&'a str>) {
+    const SCHEMES: &[&str] = &["basic", "bearer", "token", "api-token", "apikey"];
+    for pair in words.windows(2) {
+        let scheme = pair[0]
+            .rsplit(['=', ':', '"', '\'', ','])
+            .next()
+            .unwrap_or_default();
+        let token = pair[1].trim_end_matches(['"', '\'', ',', ';', '}', ']']);
+        let body = token.trim_end_matches('=');
+        // A credential, not a word: long enough, RFC 6750's b64token characters (`=` only as
+        // padding), and not letters alone (`Basic Authentication`, `Token Authentication`).
+        if SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s))
+            && token.len() >= 16
+            && body
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c))
+            && !body.chars().all(|c| c.is_ascii_alphabetic())
+            && is_real_secret(token)
+        {
+            found.push(token);
+        }
+    }
+}
+
+/// How far after an opening tag its closing tag is looked for.
+const XML_VALUE_MAX: usize = 4096;
+
+/// The largest index at most `at` that is a char boundary of `s`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut i = at.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// `<password>...</password>` in an XML file a ConfigMap holds.
+fn xml_credentials<'a>(value: &'a str, found: &mut Vec<&'a str>) {
+    let mut rest = value;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else { break };
+        let tag = &after[..close];
+        let body = &after[close + 1..];
+        rest = body;
+        if tag.is_empty()
+            || !tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            continue;
+        }
+        // The value is short: its closing tag is looked for nearby, not through the rest of
+        // the text for every opening tag (quadratic on a 200 KB file of unclosed tags).
+        let near = &body[..floor_char_boundary(body, XML_VALUE_MAX)];
+        if names_a_credential(tag)
+            && let Some(end) = near.find(&format!("</{tag}>"))
+        {
+            let v = body[..end].trim();
+            if is_real_secret(v) {
+                found.push(v);
+            }
+        }
+    }
+}
+
+/// Credentials in a JSON document written on one line (Helm's `toJson`), where no line is a
+/// `key: value`: every string under a credential-named key, at any depth.
+fn json_credentials<'a>(value: &'a str, found: &mut Vec<&'a str>) {
+    let v = value.trim();
+    if !(v.starts_with('{') || v.starts_with('[')) {
+        return;
+    }
+    let Ok(doc) = serde_json::from_str::<Value>(v) else {
+        return;
+    };
+    let mut stack = vec![&doc];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if let Value::String(text) = x {
+                        // `"Authorization": "Bearer eyJ..."`: the token, as written.
+                        let mut tokens = Vec::new();
+                        header_credentials(text, &mut tokens);
+                        for t in tokens {
+                            if let Some(at) = value.find(t) {
+                                found.push(&value[at..at + t.len()]);
+                            }
+                        }
+                    }
+                    if let Value::String(secret) = x
+                        && names_a_credential(k)
+                        && is_real_secret(secret)
+                    {
+                        // As written in the text (an escaped one is masked with its line).
+                        let quoted = format!("\"{secret}\"");
+                        found.push(
+                            value
+                                .find(&quoted)
+                                .map_or(value, |at| &value[at + 1..at + 1 + secret.len()]),
+                        );
+                    }
+                    stack.push(x);
+                }
+            }
+            Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
 }
 
 /// The password of a `;`-separated connection string: ADO.NET and ODBC
@@ -261,15 +423,33 @@ fn connection_string_passwords<'a>(line: &'a str, found: &mut Vec<&'a str>) {
         return;
     }
     for (k, at, v) in pairs {
+        // A key is a word or two (`Password`, `User Id`), not code (`local token = f()`).
+        if k.is_empty()
+            || k.split(' ').count() > 2
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " _-.".contains(c))
+        {
+            continue;
+        }
         let v = v.trim();
-        // ODBC braces a value that holds `;` (`PWD={a;b}`): up to the closing brace.
-        let v = if v.starts_with('{') {
-            let braced = line[at..].trim_start().trim_start_matches('{');
-            braced.split_once('}').map_or(braced, |(inner, _)| inner)
-        } else {
-            v.trim_matches(|c| c == '"' || c == '\'')
+        // ODBC braces a value that holds `;` (`PWD={a;b}`), ADO.NET quotes it
+        // (`Password="a;b"`): up to the closing brace or quote, which must be there.
+        let rest = line[at..].trim_start();
+        let v = match rest.chars().next() {
+            Some(open @ ('{' | '"' | '\'')) => {
+                let close = if open == '{' { '}' } else { open };
+                match rest[1..].split_once(close) {
+                    Some((inner, _)) => inner,
+                    None => continue,
+                }
+            }
+            _ => v,
         };
-        if (names_a_credential(k) || k.eq_ignore_ascii_case("pwd")) && is_real_secret(v) {
+        if (names_a_credential(k) || k.eq_ignore_ascii_case("pwd"))
+            && !v.contains(['(', ')'])
+            && is_real_secret(v)
+        {
             found.push(v);
         }
     }
@@ -472,6 +652,22 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
                     sensitive.push(value.clone());
                     sensitive.extend(embedded_credentials(value).into_iter().map(str::to_string));
                 }
+                // Credentials written into a probe's path (`/health/live?api_key=...`), a
+                // command line or an annotation: the checks print these.
+                let quoted = ["path", "command", "args", "annotations"]
+                    .iter()
+                    .filter_map(|k| m.get(*k));
+                for v in quoted {
+                    let strings: Vec<&str> = match v {
+                        Value::String(x) => vec![x.as_str()],
+                        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                        Value::Object(o) => o.values().filter_map(Value::as_str).collect(),
+                        _ => Vec::new(),
+                    };
+                    for x in strings {
+                        sensitive.extend(embedded_credentials(x).into_iter().map(str::to_string));
+                    }
+                }
                 stack.extend(m.values());
             }
             Value::Array(a) => stack.extend(a.iter()),
@@ -548,8 +744,67 @@ mod tests {
             ),
             ["Zq9xLmW2kP"]
         );
+        // One-line JSON (Helm's toJson), YAML list items, XML, HTTP authorization values and
+        // a query string without a scheme (a probe's path).
+        assert_eq!(
+            embedded_credentials(
+                r#"{"openai":{"api_key":"Zx81kPq2LmW9"},"db":{"password":"N7qPw-4kd9Lm"}}"#
+            ),
+            ["N7qPw-4kd9Lm", "Zx81kPq2LmW9"]
+        );
+        assert_eq!(
+            embedded_credentials("users:\n  - password: Rk29xLmW4pQ\n"),
+            ["Rk29xLmW4pQ"]
+        );
+        assert_eq!(
+            embedded_credentials("<db><password>Xm1Lq8Pw7Zk</password></db>"),
+            ["Xm1Lq8Pw7Zk"]
+        );
+        assert_eq!(
+            embedded_credentials("Authorization=Basic ODQ2MzQ6Z2xjX2V5SnZJam9pTVRJ"),
+            ["ODQ2MzQ6Z2xjX2V5SnZJam9pTVRJ"]
+        );
+        assert_eq!(
+            embedded_credentials("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"),
+            ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"]
+        );
+        assert_eq!(
+            embedded_credentials("/health/live?api_key=Zq8kP2vLx9mW4rT7yU3iO5pA"),
+            ["Zq8kP2vLx9mW4rT7yU3iO5pA"]
+        );
+        // ADO.NET quotes a value holding `;`; a JSON header value; OTEL's percent-encoded space;
+        // a probe query value that is a key whatever its name.
+        assert_eq!(
+            embedded_credentials(r#"Server=db;User Id=sa;Password="Zq9;xLmW2kP";"#),
+            ["Zq9;xLmW2kP"]
+        );
+        assert_eq!(
+            embedded_credentials(
+                r#"{"headers":{"Authorization":"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"}}"#
+            ),
+            ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"]
+        );
+        assert_eq!(
+            embedded_credentials("headers: \"Authorization=Basic%20ODQ2MzQ6Z2xjX2V5SnZJam9pTVRJ\""),
+            ["ODQ2MzQ6Z2xjX2V5SnZJam9pTVRJ"]
+        );
+        assert_eq!(
+            embedded_credentials("/healthz?key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv"),
+            ["AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv"]
+        );
+        // Unclosed braces and tags give nothing (they made the parsers quadratic).
+        assert!(embedded_credentials(&"password={;".repeat(2000)).is_empty());
+        assert!(embedded_credentials(&"<password>x".repeat(2000)).is_empty());
         // References, placeholders, flags, numbers and MLSDM's own keys are not credentials.
         for value in [
+            "# HTTP Basic Authentication for the admin pages",
+            "# Clients send a Bearer Authorization header",
+            "description: Token Authentication is required",
+            "local token = get_token(); local ok = verify(token)",
+            "Authorization=Bearer $(TOKEN)",
+            "/health/live?verbose=1",
+            "<password>changeme</password>",
+            r#"{"password": "${DB_PASSWORD}"}"#,
             "Server=db;Database=app;User Id=sa;Password=$(DB_PASSWORD);",
             "Server=db;Integrated Security=true;PWD=;",
             "postgres://app:$(DB_PASSWORD)@db/app",

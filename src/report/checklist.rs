@@ -26,6 +26,8 @@ pub struct Line<'a> {
     pub text: String,
     pub state: LineState,
     pub results: Vec<&'a CheckResult>,
+    /// `--only`/`--skip` left checks out of the run: a line without results may be one of theirs.
+    pub subset: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +63,7 @@ fn state(results: &[&CheckResult]) -> LineState {
 
 /// The checklist view of a report, in the seed's order.
 pub fn build(report: &Report) -> Vec<Section<'_>> {
+    let subset = !report.target.left_out.is_empty();
     let lines = seed::lines();
     let mut sections: Vec<Section<'_>> = Vec::new();
     for l in &lines {
@@ -92,6 +95,7 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
             text: l.text.clone(),
             state: state(&covering),
             results: covering,
+            subset,
         };
         match sections.last_mut() {
             Some(s) if s.path == l.section => s.lines.push(line),
@@ -141,6 +145,8 @@ fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Secti
                     text: text.to_string(),
                     state: state(&results),
                     results,
+                    // Every line here has results.
+                    subset: false,
                 })
                 .collect(),
         })
@@ -200,7 +206,11 @@ pub fn detail(line: &Line<'_>) -> String {
         }
     }
     if line.results.is_empty() {
-        parts.push("no check covers this line".into());
+        parts.push(if line.subset {
+            "no check of this run covers this line (--only/--skip left checks out)".into()
+        } else {
+            "no check covers this line".into()
+        });
     }
     parts.join("; ")
 }

@@ -359,6 +359,7 @@ pub fn render(report: &Report) -> String {
                 }
                 h2 { "Sign-Off" }
                 table class="signoff" {
+                    caption { "As the report lists them, not verified here: " code { "mlsdm-audit verify" } " checks them." }
                     tr { th { "Role" } th { "Name" } th { "Date" } }
                     @for role in crate::seed::roles() {
                         @let signed: Vec<_> = report.signoffs.iter().filter(|s| s.role == *role).collect();

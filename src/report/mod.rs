@@ -300,6 +300,7 @@ pub struct Tool {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::struct_excessive_bools)] // one per command-line switch the run was given
 pub struct Target {
     /// What was audited: manifests, a live cluster, or only a service.
     pub mode: Mode,
@@ -338,6 +339,13 @@ pub struct Target {
     /// The cluster audited, in cluster mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterTarget>,
+    /// The checks `--only`/`--skip` left out: a subset audit (`Report::narrowed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
+    /// `--allow-empty`: empty inputs and a run that decided nothing did not make the gate an
+    /// error (their notes are still in the report).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
     /// A fleet run (`--context a,b`, `--all-contexts`, `report --merge`): every cluster and
     /// what became of it, in order; its results carry their cluster's name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -418,6 +426,15 @@ pub enum NoteKind {
     /// The `--baseline` report audited something else (another mode, cluster or namespace):
     /// its failures are taken as known debt here all the same, so it is said.
     BaselineMismatch,
+    /// No source of the run gave anything to decide on, accepted with `--allow-empty` (without
+    /// it the run is refused, exit 3): recorded so that the report does not read as an audit.
+    NothingAudited,
+    /// `--only`/`--skip` left checks out: the report is a subset audit (`target.leftOut`).
+    Subset,
+    /// A walked directory's kustomization changes the files it lists (patches, images,
+    /// replicas...): they were audited as written, not as deployed. Like `EmptyInput`, the gate
+    /// is an error unless something failed; `--kustomize DIR` audits what it renders.
+    Unrendered,
 }
 
 impl fmt::Display for Note {
@@ -691,13 +708,76 @@ impl Report {
 
     /// The note that makes the report's gate an error whatever its results say: the watch could
     /// not decide a checkpoint, or the run decided nothing.
+    ///
+    /// `--allow-empty` accepts an empty input and a run that audited or decided nothing: their
+    /// notes stay, and the verdict says the audit was narrowed (`narrowed`).
     pub fn undecided(&self) -> Option<&Note> {
-        self.notes.iter().find(|n| {
-            matches!(
-                n.kind,
-                NoteKind::WatchUndecided | NoteKind::NothingDecided | NoteKind::EmptyInput
-            )
+        self.notes.iter().find(|n| match n.kind {
+            NoteKind::WatchUndecided | NoteKind::Unrendered => true,
+            NoteKind::NothingDecided | NoteKind::EmptyInput | NoteKind::NothingAudited => {
+                !self.target.allow_empty
+            }
+            _ => false,
         })
+    }
+
+    /// What in a saved report does not hold together: another schema version, a `summary` the
+    /// results do not give, a check the run lists without any result (every check of a run
+    /// gives at least one). A report with results taken out after the run signed and verified
+    /// as a pass.
+    pub fn inconsistencies(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if self.schema_version != SCHEMA_VERSION {
+            why.push(format!(
+                "schemaVersion is {:?}; this mlsdm-audit reads {SCHEMA_VERSION:?}",
+                self.schema_version
+            ));
+        }
+        if self.summary != Summary::of(&self.results) {
+            why.push("its summary is not what its results count".to_string());
+        }
+        let missing: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| !self.results.iter().any(|r| *r.id == *c.id))
+            .map(|c| c.id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            why.push(format!(
+                "{} check(s) it ran have no result: {}",
+                missing.len(),
+                missing.join(", ")
+            ));
+        }
+        why
+    }
+
+    /// How this audit was narrowed from the whole checklist at its default gate, each said in a
+    /// few words: checks left out, empty runs accepted, only new failures gating, a gate above
+    /// `high`. The verdict says them, and `verify` refuses such a report unless told to accept
+    /// it: a signed pass of part of the audit must not read as a pass of the release.
+    pub fn narrowed(&self) -> Vec<String> {
+        let t = &self.target;
+        let mut why = Vec::new();
+        if !t.left_out.is_empty() {
+            why.push(format!(
+                "--only/--skip left out {} check(s)",
+                t.left_out.len()
+            ));
+        }
+        if t.allow_empty {
+            why.push("--allow-empty".to_string());
+        }
+        if t.fail_on_new {
+            why.push("--fail-on-new: failures already in the baseline do not gate".to_string());
+        }
+        if t.fail_on > Severity::High {
+            why.push(format!(
+                "--fail-on {}: failures below it do not gate",
+                t.fail_on
+            ));
+        }
+        why
     }
 
     /// Whether `r` counts for the gate: at or above `fail_on`, and, with `--fail-on-new`, a
@@ -926,11 +1006,17 @@ pub fn verdict(report: &Report) -> String {
                     )
                 });
             }
+            let narrowed = report.narrowed();
+            let narrowed = if narrowed.is_empty() {
+                String::new()
+            } else {
+                format!(" [a narrowed audit: {}]", narrowed.join("; "))
+            };
             if counts.is_empty() {
-                format!("PASS: nothing failed at or above {at}{scope}")
+                format!("PASS: nothing failed at or above {at}{scope}{narrowed}")
             } else {
                 format!(
-                    "PASS: nothing failed at or above {at}{scope} ({})",
+                    "PASS: nothing failed at or above {at}{scope} ({}){narrowed}",
                     counts.join(", ")
                 )
             }

@@ -50,6 +50,18 @@ pub fn read(path: &Path) -> Result<Value, SignoffError> {
         )
         .into());
     }
+    let version = v.get("schemaVersion").and_then(Value::as_str);
+    if version != Some(crate::report::SCHEMA_VERSION) {
+        return Err(crate::diag::Diagnostic::file(
+            file,
+            format!(
+                "schemaVersion {}: this mlsdm-audit reads reports of schema version {:?}",
+                v["schemaVersion"],
+                crate::report::SCHEMA_VERSION
+            ),
+        )
+        .into());
+    }
     if v.get("signoffs").is_some_and(|s| !s.is_array()) {
         return Err(crate::diag::Diagnostic::file(file, "\"signoffs\" is not a list").into());
     }
@@ -215,6 +227,9 @@ pub fn sign(
     if name.trim().is_empty() {
         return Err(input("--name must not be empty"));
     }
+    if let Err(why) = time_in_bounds(report, time) {
+        return Err(input(format!("cannot sign now: {why}")));
+    }
     let key = load_key(key_path)?;
     let message = payload(report, role, name, time);
     let sig = sign_message(&key, &message)
@@ -378,6 +393,94 @@ fn allowed_by(
     })
 }
 
+/// Kuhn's augmenting path: gives `role` a signer, moving another role to another of its own
+/// signers when needed.
+fn assign<'a>(
+    role: usize,
+    options: &[Vec<&'a str>],
+    taken: &mut std::collections::HashMap<&'a str, usize>,
+    seen: &mut Vec<&'a str>,
+) -> bool {
+    for &s in &options[role] {
+        if seen.contains(&s) {
+            continue;
+        }
+        seen.push(s);
+        let free = match taken.get(s) {
+            None => true,
+            Some(&other) => assign(other, options, taken, seen),
+        };
+        if free {
+            taken.insert(s, role);
+            return true;
+        }
+    }
+    false
+}
+
+/// Why the required roles are not each signed by a signer of their own, if they are not: one
+/// key signing as two roles (any name can be typed beside a role) counted as both.
+/// Each role is matched to a different principal among its valid signoffs (a bipartite
+/// matching: a signer valid for several roles is given the one no one else can take).
+pub fn shared_signers(results: &[Verification], roles: &[String]) -> Option<String> {
+    let signers = |role: &String| -> Vec<&str> {
+        results
+            .iter()
+            .filter(|v| &v.role == role && v.verdict == Verdict::Valid)
+            .filter_map(|v| v.principal.as_deref())
+            .collect()
+    };
+    let roles: Vec<&String> = {
+        let mut seen = Vec::new();
+        for r in roles {
+            if !seen.contains(&r) && !signers(r).is_empty() {
+                seen.push(r);
+            }
+        }
+        seen
+    };
+    // taken[signer] = the role it is matched to.
+    let mut taken: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let options: Vec<Vec<&str>> = roles.iter().map(|r| signers(r)).collect();
+    let unmatched: Vec<&str> = (0..roles.len())
+        .filter(|&i| !assign(i, &options, &mut taken, &mut Vec::new()))
+        .map(|i| roles[i].as_str())
+        .collect();
+    (!unmatched.is_empty()).then(|| {
+        format!(
+            "required role(s) {} are signed only by signers who sign another required role: each role needs a signer of its own",
+            unmatched
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// How far ahead of this machine's clock a signoff's time may be (clocks differ).
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// A signoff's time is the signer's word, and what `valid-after`/`valid-before` are judged at:
+/// it must be RFC 3339, not before the report it signs was generated, and not in the future. A
+/// key past its `valid-before` signed with a backdated time (`SOURCE_DATE_EPOCH`), and verified.
+fn time_in_bounds(report: &Value, time: &str) -> Result<(), String> {
+    let at = chrono::DateTime::parse_from_rfc3339(time)
+        .map_err(|_| format!("the signoff time {time:?} is not RFC 3339"))?;
+    if let Some(generated) = report.get("generatedAt").and_then(Value::as_str)
+        && let Ok(g) = chrono::DateTime::parse_from_rfc3339(generated)
+        && at < g
+    {
+        return Err(format!(
+            "the signoff time {time} is before the report was generated ({generated})"
+        ));
+    }
+    if at.timestamp() > chrono::Utc::now().timestamp() + CLOCK_SKEW_SECONDS {
+        return Err(format!("the signoff time {time} is in the future"));
+    }
+    Ok(())
+}
+
 fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
     entry.get(name).and_then(Value::as_str).unwrap_or_default()
 }
@@ -440,6 +543,7 @@ pub fn verify(
                         "the report or this signoff's role, name or time changed after signing"
                             .to_string()
                     })?;
+                time_in_bounds(report, time)?;
                 Ok(declared)
             })();
             let (verdict, principal) = match verdict {

@@ -466,7 +466,14 @@ async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) 
             }
             failure.map_or(HttpOutcome::Burst(all), HttpOutcome::Error)
         } else {
-            match fetch_on(target, req, api_key.as_deref(), BODY_CAP).await {
+            // A check probing the metrics page reads it whole, as the scrape does: a busy
+            // service's page is several MB (the 1 MiB cap made metrics-endpoint an error).
+            let cap = if req.path.split('?').next() == Some(super::metrics::METRICS_PATH) {
+                super::metrics::METRICS_BODY_CAP
+            } else {
+                BODY_CAP
+            };
+            match fetch_on(target, req, api_key.as_deref(), cap).await {
                 Ok(r) => HttpOutcome::Response(r),
                 Err(e) => HttpOutcome::Error(e),
             }

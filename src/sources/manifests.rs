@@ -61,6 +61,7 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                 let mut files = Vec::new();
                 collect(path, &mut files, true, &mut loaded.notes)?;
                 let patches = kustomize_patches(&files);
+                loaded.notes.extend(unrendered_kustomizations(&files));
                 // Files are read and parsed on every core; what each gives (objects, notes, or
                 // the first error) is taken in file order, as a serial read would.
                 let parsed = crate::parallel::map_in_order(&files, |(file, explicit)| {
@@ -144,6 +145,86 @@ fn kustomize_patches(files: &[(PathBuf, bool)]) -> std::collections::HashMap<Pat
         }
     }
     out
+}
+
+/// What a kustomization may do to the files it lists, besides listing them: `namespace` is left
+/// out (it only sets what a file leaves unset, and a namespace-less object fails on its own).
+const KUSTOMIZE_TRANSFORMS: &[&str] = &[
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "images",
+    "replicas",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "components",
+    "helmCharts",
+    "replacements",
+    "vars",
+    "transformers",
+    "generators",
+];
+
+/// A note for each walked kustomization that changes what it lists (patches, images, replicas,
+/// generators...): its files were read as written, and what the cluster gets is what kustomize
+/// renders. Walked, a kustomization whose patch set `replicas: 1`, `:latest` and `privileged`
+/// left its base files passing. The note makes the gate an error (`Report::undecided`); the fix
+/// is `--kustomize DIR`.
+fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
+    // The walk collects YAML and JSON files; kustomize also reads a file named `Kustomization`
+    // in each directory, which the walk never sees.
+    let mut all: Vec<PathBuf> = files.iter().map(|(f, _)| f.clone()).collect();
+    let dirs: std::collections::BTreeSet<PathBuf> = files
+        .iter()
+        .filter_map(|(f, _)| f.parent().map(Path::to_path_buf))
+        .collect();
+    for d in dirs {
+        let bare = d.join("Kustomization");
+        if bare.is_file() && !all.contains(&bare) {
+            all.push(bare);
+        }
+    }
+    let mut notes = Vec::new();
+    for file in &all {
+        let name = file.display().to_string();
+        if !is_kustomization_file(&name) {
+            continue;
+        }
+        let Ok(text) = crate::input::read_file(file) else {
+            continue;
+        };
+        let Ok(docs) = documents(&name, &text) else {
+            continue;
+        };
+        let used: Vec<&str> = KUSTOMIZE_TRANSFORMS
+            .iter()
+            .copied()
+            .filter(|k| {
+                docs.iter()
+                    .any(|(_, d)| d.get(*k).is_some_and(|v| !v.is_null()))
+            })
+            .collect();
+        if used.is_empty() {
+            continue;
+        }
+        let dir = file
+            .parent()
+            .map_or_else(|| ".".into(), |d| d.display().to_string());
+        notes.push(Note {
+            kind: NoteKind::Unrendered,
+            message: format!(
+                "{name} changes what it lists ({}): the files were audited as written, not as kustomize renders them for the cluster; audit with --kustomize {dir}",
+                used.join(", ")
+            ),
+        });
+    }
+    notes
 }
 
 /// Parses one file; `lenient` (found by a directory walk) skips, with a note, a file none of

@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 
 /// Largest metrics page or Prometheus answer: a page of a busy service (or a range query over a
 /// window) is often several MB, which is data, not abuse.
-const METRICS_BODY_CAP: usize = 64 << 20;
+pub(super) const METRICS_BODY_CAP: usize = 64 << 20;
+
+/// Where MLSDM serves its Prometheus page (there is no `/metrics`).
+pub(super) const METRICS_PATH: &str = "/health/metrics";
 
 /// Scrapes `/health/metrics` from every target (each pod, or each --endpoint), once or
 /// repeatedly over `--observe`.
 pub(super) async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String> {
-    let metrics_req = HttpRequest::get("/health/metrics");
+    let metrics_req = HttpRequest::get(METRICS_PATH);
     let targets: Vec<Target> = targets
         .iter()
         .filter(|t| !t.is_proxy() || t.per_pod)
@@ -317,6 +320,10 @@ pub(super) struct MetricQuery {
     pub(super) window: Option<Window>,
 }
 
+/// How far from the time asked an answer's timestamps may be: Prometheus answers at exactly the
+/// evaluation time it was given (printed to the millisecond).
+const ANSWER_SKEW_SECONDS: f64 = 1.0;
+
 pub(super) async fn prometheus_query(
     client: &reqwest::Client,
     base: &str,
@@ -373,17 +380,54 @@ pub(super) async fn prometheus_query(
         Ok(d) => d,
         Err(why) => return MetricOutcome::Error(format!("Prometheus at {base}: {why}")),
     };
+    // The answer must be to the question asked: an instant query's vector or scalar at the time
+    // asked, a range query's matrix within its range. A matrix answering an instant query (an
+    // hour-old good point next to the bad current one) passed on its best point, and a vector
+    // stamped hours before the time asked (a caching proxy) passed as now.
+    let asked_at = |t: f64| (t - now).abs() <= ANSWER_SKEW_SECONDS;
     let mut points: Vec<(f64, QueryValue)> = Vec::new();
-    match data {
-        prom_api::Data::Scalar(s) => points.push((s.0, QueryValue::Scalar(s.value()))),
-        prom_api::Data::Vector(samples) => {
+    match (window, data) {
+        (None, prom_api::Data::Scalar(s)) if asked_at(s.0) => {
+            points.push((s.0, QueryValue::Scalar(s.value())));
+        }
+        (None, prom_api::Data::Vector(samples)) if samples.iter().all(|s| asked_at(s.value.0)) => {
             let v = samples
                 .into_iter()
                 .map(|s| (s.metric, s.value.value()))
                 .collect();
             points.push((now, QueryValue::Vector(v)));
         }
-        prom_api::Data::Matrix(series) => {
+        (None, prom_api::Data::Scalar(_) | prom_api::Data::Vector(_)) => {
+            return MetricOutcome::Error(format!(
+                "Prometheus at {base} answered the query for time {now:.3} with samples of another time (a cached or stale answer)"
+            ));
+        }
+        (Some(_), prom_api::Data::Scalar(_) | prom_api::Data::Vector(_)) => {
+            return MetricOutcome::Error(format!(
+                "Prometheus at {base} answered a range query (query_range) with an instant result, not a matrix"
+            ));
+        }
+        (None, prom_api::Data::Matrix(_)) => {
+            return MetricOutcome::Error(format!(
+                "Prometheus at {base} answered an instant query with a matrix, not a vector or scalar"
+            ));
+        }
+        (Some(w), prom_api::Data::Matrix(series)) => {
+            // A query frontend (Thanos, Cortex) aligns the range to its step: the first point
+            // may be up to a step before the start asked.
+            let step = (w as f64 / 60.0).max(1.0);
+            let start = now - w as f64 - step - ANSWER_SKEW_SECONDS;
+            let end = now + ANSWER_SKEW_SECONDS;
+            if let Some(t) = series
+                .iter()
+                .flat_map(|s| s.values.iter().map(|p| p.0))
+                .find(|t| !(start..=end).contains(t))
+            {
+                return MetricOutcome::Error(format!(
+                    "Prometheus at {base} answered the range query with a point at {t:.3}, outside the range asked ({:.3} to {now:.3})",
+                    now - w as f64
+                ));
+            }
             let mut by_time: BTreeMap<i64, Vec<(promql::Labels, f64)>> = BTreeMap::new();
             for s in series {
                 for pair in s.values {

@@ -82,6 +82,18 @@ impl Watcher<'_> {
                     // watch's own rule below decides (a rollback criterion no-data fails it).
                     r.notes
                         .retain(|n| n.kind != report::NoteKind::NothingDecided);
+                    // A checkpoint runs the post-deployment checks only: a narrowed audit (the
+                    // report records the others as left out, and `verify` asks for
+                    // --allow-narrowed), said as what it is.
+                    let total = r.checks.len() + r.target.left_out.len();
+                    for n in &mut r.notes {
+                        if n.kind == report::NoteKind::Subset {
+                            n.message = format!(
+                                "a watch checkpoint: the post-deployment and rollback checks only ({} of the {total} checks), not the release's whole audit",
+                                r.checks.len()
+                            );
+                        }
+                    }
                     reports.push(r);
                 }
                 Err(e) if e.exit_code() == 2 => return Err(e),

@@ -290,6 +290,7 @@ pub(super) fn mounted_config(
     container: &Value,
     spec: &Value,
     path: &str,
+    has_key: impl Fn(&str, &str) -> bool,
 ) -> Option<(String, String)> {
     // The mount that holds `path` is the deepest one whose mount path contains it: the runtime
     // mounts deeper paths over shallower ones (a subPath file at /etc/mlsdm/config.yaml hides
@@ -333,25 +334,49 @@ pub(super) fn mounted_config(
             .and_then(Value::as_array)?
             .iter()
             .find(|v| v.get("name").and_then(Value::as_str) == Some(vol_name))?;
-        let cm = vol.get("configMap")?;
-        let cm_name = cm.get("name").and_then(Value::as_str)?.to_string();
-        // `items` maps keys to paths inside the volume, and only the keys it lists are there:
-        // a path it does not name is no file (the key of the same name is not projected).
-        let key = match cm
-            .get("items")
-            .and_then(Value::as_array)
-            .filter(|items| !items.is_empty())
-        {
-            None => rel,
-            Some(items) => items
-                .iter()
-                .find(|i| i.get("path").and_then(Value::as_str) == Some(rel.as_str()))
-                .and_then(|i| i.get("key").and_then(Value::as_str))?
-                .to_string(),
-        };
-        return Some((cm_name, key));
+        if let Some(cm) = vol.get("configMap") {
+            return configmap_file(cm, &rel);
+        }
+        // A projected volume joins several sources in one directory: the file is the ConfigMap
+        // source's that projects it (its `items` path, or a key of that name when it lists
+        // none; a source without the key projects no such file), else the first candidate's
+        // (whose missing key is then the finding). Read only as a plain `configMap` volume,
+        // CONFIG_PATH on one was "not on a ConfigMap volume mount", a critical false failure.
+        let candidates: Vec<(String, String)> = vol
+            .get("projected")?
+            .get("sources")?
+            .as_array()?
+            .iter()
+            .filter_map(|src| src.get("configMap"))
+            .filter_map(|cm| configmap_file(cm, &rel))
+            .collect();
+        return candidates
+            .iter()
+            .find(|(cm, key)| has_key(cm, key))
+            .or(candidates.first())
+            .cloned();
     }
     None
+}
+
+/// The ConfigMap and key a `configMap` volume (or projected source) puts at `rel` inside it.
+fn configmap_file(cm: &Value, rel: &str) -> Option<(String, String)> {
+    let cm_name = cm.get("name").and_then(Value::as_str)?.to_string();
+    // `items` maps keys to paths inside the volume, and only the keys it lists are there: a
+    // path it does not name is no file (the key of the same name is not projected).
+    let key = match cm
+        .get("items")
+        .and_then(Value::as_array)
+        .filter(|items| !items.is_empty())
+    {
+        None => rel.to_string(),
+        Some(items) => items
+            .iter()
+            .find(|i| i.get("path").and_then(Value::as_str) == Some(rel))
+            .and_then(|i| i.get("key").and_then(Value::as_str))?
+            .to_string(),
+    };
+    Some((cm_name, key))
 }
 
 #[cfg(test)]

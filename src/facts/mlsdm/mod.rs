@@ -139,6 +139,70 @@ pub fn mlsdm_container(spec: &Value) -> Option<&Value> {
     containers.iter().rev().max_by_key(|c| score(c))
 }
 
+/// The service-link variables the kubelet gives the pod that start with `MLSDM_`, each with the
+/// Service it comes from. Unless the pod sets `enableServiceLinks: false`, every Service of its
+/// namespace with a cluster IP gives `{NAME}_SERVICE_HOST`, `{NAME}_SERVICE_PORT`,
+/// `{NAME}_SERVICE_PORT_{PORT_NAME}`, `{NAME}_PORT` and `{NAME}_PORT_{PORT}_{PROTO}[_PROTO|_PORT|_ADDR]`
+/// (NAME: the Service's name, upper-cased, `-` as `_`; kubelet's envvars.FromServices). A
+/// Service named `mlsdm-api` gives `MLSDM_API_SERVICE_HOST`, which MLSDM merges into its config
+/// as the unknown key `api_service_host` and refuses to start on (measured on 1.2.0: the
+/// upstream all-in-one manifests' own Service does it). In manifests a Service has no cluster
+/// IP yet: one is assigned unless it is headless (`None`) or an ExternalName.
+fn service_links(spec: &Value, w: &Object, facts: &Facts) -> Vec<(String, String)> {
+    if spec.get("enableServiceLinks") == Some(&Value::Bool(false)) {
+        return Vec::new();
+    }
+    let mut links = Vec::new();
+    for svc in facts.same_kind_in("Service", w.namespace.as_deref()) {
+        let prefix = svc.name.to_uppercase().replace('-', "_");
+        if !format!("{prefix}_").starts_with("MLSDM_") {
+            continue;
+        }
+        let cluster_ip = svc.json.at("/spec/clusterIP").and_then(Value::as_str);
+        let external = svc.json.at("/spec/type").and_then(Value::as_str) == Some("ExternalName");
+        // Live, a Service without a cluster IP has none; in manifests one is assigned.
+        let no_ip = match cluster_ip {
+            Some("None") => true,
+            Some("") | None => facts.live,
+            Some(_) => false,
+        };
+        if external || no_ip {
+            continue;
+        }
+        let mut names = vec![format!("{prefix}_SERVICE_HOST")];
+        let ports = svc
+            .json
+            .at("/spec/ports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for (i, p) in ports.iter().enumerate() {
+            let number = p.get("port").map(ToString::to_string).unwrap_or_default();
+            let proto = p
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("TCP")
+                .to_uppercase();
+            if i == 0 {
+                names.push(format!("{prefix}_SERVICE_PORT"));
+                names.push(format!("{prefix}_PORT"));
+            }
+            if let Some(port_name) = p.get("name").and_then(Value::as_str) {
+                names.push(format!(
+                    "{prefix}_SERVICE_PORT_{}",
+                    port_name.to_uppercase().replace('-', "_")
+                ));
+            }
+            let link = format!("{prefix}_PORT_{number}_{proto}");
+            for suffix in ["", "_PROTO", "_PORT", "_ADDR"] {
+                names.push(format!("{link}{suffix}"));
+            }
+        }
+        links.extend(names.into_iter().map(|n| (n, svc.name.clone())));
+    }
+    links
+}
+
 /// The `mlsdm` variable for a workload.
 // Python's `str.endswith` is case-sensitive: `config.YAML` is refused by MLSDM too.
 #[allow(clippy::case_sensitive_file_extension_comparisons)]
@@ -178,7 +242,11 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         None => {}
     }
     let mounted = if config_path.starts_with('/') {
-        mounted_config(container, spec, &config_path)
+        mounted_config(container, spec, &config_path, |cm, key| {
+            facts
+                .find("ConfigMap", w.namespace.as_deref(), cm)
+                .is_some_and(|o| o.json.get("data").and_then(|d| d.get(key)).is_some())
+        })
     } else {
         None
     };
@@ -318,6 +386,23 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         .map(|k| json!(k))
         .collect();
     let configured = file_config.is_object() || !overrides.is_empty();
+    // Per Service, the MLSDM_* service links the container does not set itself (its own
+    // variable replaces the kubelet's), in the kubelet's order: a list, so that the message
+    // naming them reads the same every run.
+    let mut links: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, service) in service_links(spec, w, facts) {
+        if env.contains_key(&name) {
+            continue;
+        }
+        match links.last_mut() {
+            Some((s, vars)) if *s == service => vars.push(name),
+            _ => links.push((service, vec![name])),
+        }
+    }
+    let service_links: Vec<Value> = links
+        .into_iter()
+        .map(|(service, variables)| json!({"service": service, "variables": variables}))
+        .collect();
     if config_error.is_null() {
         violations.extend(validate_config(&merged));
     }
@@ -345,6 +430,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         "fileConfig": file_config,
         "config": if configured { merged } else { Value::Null },
         "envOverrides": overrides,
+        "serviceLinks": service_links,
         "unknownTopLevelKeys": unknown,
         "allowedTopLevelKeys": ALLOWED_TOP_LEVEL_KEYS,
         "configViolations": violations,
