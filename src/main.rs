@@ -457,12 +457,40 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                     ));
                     ok = false;
                 }
+                // A built-in check replaced by a team's file (--override-builtin) is the team's
+                // check, not the catalog's: a narrowed audit too.
+                let replaced: Vec<&str> = signed
+                    .checks
+                    .iter()
+                    .filter(|c| c.kind != "built-in" && builtin.iter().any(|b| b.id == c.id))
+                    .map(|c| c.id.as_str())
+                    .collect();
+                if !replaced.is_empty() {
+                    print(&format!(
+                        "a narrowed audit: built-in check(s) replaced by the team's files (--override-builtin): {}{}\n",
+                        replaced.join(", "),
+                        if allow_narrowed {
+                            " (accepted: --allow-narrowed)"
+                        } else {
+                            ": not the release's pass (--allow-narrowed accepts it)"
+                        }
+                    ));
+                    ok &= allow_narrowed;
+                }
             } else {
+                // The version is signed content, written by whoever could also take checks out:
+                // a report this version cannot hold to a catalog is not verified as a pass.
                 print(&format!(
-                    "written by mlsdm-audit {}, not {}: its checks are not held to this version's catalog\n",
+                    "written by mlsdm-audit {}, not {}: which checks it ran cannot be held to a catalog here{}\n",
                     report::printable(&signed.tool.version, true),
-                    env!("CARGO_PKG_VERSION")
+                    env!("CARGO_PKG_VERSION"),
+                    if allow_narrowed {
+                        " (accepted: --allow-narrowed)"
+                    } else {
+                        "; verify it with the version that wrote it (--allow-narrowed accepts it)"
+                    }
                 ));
+                ok &= allow_narrowed;
             }
             let narrowed = signed.narrowed();
             if !narrowed.is_empty() {

@@ -58,6 +58,9 @@ pub struct Store {
     /// Per instance, each scrape's time and the earliest `*_created` sample of its page: when
     /// the process that answered created its counters (see [`Store::mixed_processes`]).
     processes: BTreeMap<String, Vec<(f64, f64)>>,
+    /// Series names that only go up (a counter's, a histogram's or summary's `_count`,
+    /// `_bucket`, `_sum`), from the pages' `# TYPE` lines: a gauge named `*_total` is no counter.
+    monotonic: BTreeSet<String>,
 }
 
 impl Store {
@@ -95,7 +98,31 @@ impl Store {
                 && let Some(name) = rest.split_whitespace().next()
             {
                 self.declare(name);
+                match rest.split_whitespace().nth(1) {
+                    Some("counter") => {
+                        self.monotonic.insert(name.to_string());
+                        self.monotonic.insert(format!("{name}_total"));
+                    }
+                    Some("histogram" | "summary") => {
+                        for suffix in ["_count", "_bucket"] {
+                            self.monotonic.insert(format!("{name}{suffix}"));
+                        }
+                    }
+                    _ => {}
+                }
             }
+        }
+        // A counter or bucket that is not a number is no count: refused, as it was dropped
+        // from a rate before (and `or vector(0)` then made a 50 % error rate 0).
+        if let Some(s) = scrape.samples.iter().find(|s| match &s.value {
+            prometheus_parse::Value::Counter(v) => !v.is_finite(),
+            prometheus_parse::Value::Histogram(b) => b.iter().any(|b| !b.count.is_finite()),
+            _ => false,
+        }) {
+            return Err(format!(
+                "the counter {} is not a number (NaN or an infinity)",
+                s.metric
+            ));
         }
         let created = scrape
             .samples
@@ -199,10 +226,7 @@ impl Store {
                 continue;
             };
             let name = s.labels.get("__name__").map_or("", String::as_str);
-            let monotonic = ["_total", "_count", "_bucket", "_sum"]
-                .iter()
-                .any(|suffix| name.ends_with(suffix));
-            if !monotonic || self.processes.contains_key(instance) {
+            if !self.monotonic.contains(name) || self.processes.contains_key(instance) {
                 continue;
             }
             if let Some(pair) = s.samples.windows(2).find(|p| p[1].1 < p[0].1) {
@@ -309,9 +333,19 @@ fn is_exposition_line(line: &str) -> bool {
         // As prometheus-parse reads the value (it skips the line when this fails), and labels
         // it reads as written: it splits them at every `,` and `=`, so a value holding either
         // (or an escape) lost pairs or came back cut short.
-        LineInfo::Sample { value, labels, .. } => {
+        // A timestamp is an integer of milliseconds: prometheus-parse reads another (OpenMetrics'
+        // seconds, `1.0`, a word) as "now", and a 2-hour-old sample passed as fresh.
+        LineInfo::Sample {
+            value,
+            labels,
+            timestamp,
+            ..
+        } => {
             let value = value.to_ascii_lowercase();
-            (value == "nan" || value.parse::<f64>().is_ok())
+            timestamp.is_none_or(|t| {
+                t.parse::<i64>()
+                    .is_ok_and(|ms| (0..=i64::MAX / 1_000_000).contains(&ms))
+            }) && (value == "nan" || value.parse::<f64>().is_ok())
                 && labels.is_none_or(|l| {
                     l.split(',').filter(|pair| !pair.is_empty()).all(|pair| {
                         pair.split_once('=').is_some_and(|(name, v)| {
@@ -1635,9 +1669,32 @@ mod tests {
         let mut s = Store::default();
         s.add_scrape("a", 0.0, "# TYPE r_total counter\nr_total 5\n")
             .unwrap();
-        s.add_scrape("a", 10.0, "# TYPE r_total counter\nr_total +Inf\n")
+        let why = s
+            .add_scrape("a", 10.0, "# TYPE r_total counter\nr_total +Inf\n")
+            .unwrap_err();
+        assert!(why.contains("not a number"), "{why}");
+        // Untyped, it is read, and gives no rate.
+        s.add_scrape("a", 20.0, "u_total 5\n").unwrap();
+        s.add_scrape("a", 30.0, "u_total +Inf\n").unwrap();
+        assert!(scalar_of("rate(u_total[1m])", &s, 30.0).is_none());
+        // A timestamp that is not integer milliseconds is refused, not read as now.
+        for ts in ["1700000000.25", "1.0", "abc"] {
+            let why = Store::default()
+                .add_scrape("a", 0.0, &format!("r_total 5 {ts}\n"))
+                .unwrap_err();
+            assert!(why.starts_with("line 1: "), "{ts}: {why}");
+        }
+        // A gauge named *_total going down is no counter reset.
+        let mut g = Store::default();
+        for (t, v) in [(1.0, "1000"), (2.0, "990")] {
+            g.add_scrape(
+                "http://x",
+                t,
+                &format!("# TYPE items_total gauge\nitems_total {v}\n"),
+            )
             .unwrap();
-        assert!(scalar_of("rate(r_total[1m])", &s, 10.0).is_none());
+        }
+        assert!(g.mixed_processes().is_none());
         let mut s = Store::default();
         s.add_scrape(
             "a",

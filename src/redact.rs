@@ -14,6 +14,9 @@ use base64::Engine as _;
 use std::borrow::Cow;
 use std::sync::{Mutex, PoisonError};
 
+/// Registered secrets' total bytes past which the matcher is built as a contiguous NFA.
+const LARGE_PATTERNS: usize = 64 * 1024;
+
 /// What replaces a secret.
 pub const MASK: &str = "<redacted>";
 
@@ -219,9 +222,14 @@ fn matcher(reg: &mut Registry) -> Option<AhoCorasick> {
         // ignored: a percent-encoded form may write its hex digits in any case, each escape its
         // own (2^n spellings of one secret); masking a secret's case variants too errs toward
         // hiding, never toward printing.
+        // A DFA (what the builder picks for few patterns) grows with the patterns' bytes times
+        // the alphabet: a 600 KB credential-named value took gigabytes. Past a size, the
+        // contiguous NFA, linear in the patterns' bytes.
+        let bytes: usize = reg.patterns.iter().map(String::len).sum();
         reg.matcher = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .ascii_case_insensitive(true)
+            .kind((bytes > LARGE_PATTERNS).then_some(aho_corasick::AhoCorasickKind::ContiguousNFA))
             .build(&reg.patterns)
             .ok();
     }

@@ -1396,6 +1396,20 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
     .unwrap();
     let out = run(&["check", "--no-config", "-f", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    // A file the kustomization does not list is not deployed: its NetworkPolicies passed the
+    // network checks for a release that would not have them.
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 50-monitoring.yaml]\n",
+    )
+    .unwrap();
+    let out = run(&["check", "--no-config", "-f", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    assert!(
+        transcript(&out).contains("40-network.yaml in its resources"),
+        "{}",
+        transcript(&out)
+    );
 }
 
 /// A kustomize overlay's patch files look like objects but are fragments: read as objects they

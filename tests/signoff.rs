@@ -907,6 +907,42 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
     );
     assert!(text.contains("check(s) it ran have no result"), "{text}");
 
+    // The version is signed content: one this version cannot hold to its catalog does not
+    // verify as a pass (failures removed, then the version edited, verified with exit 0).
+    let mut v = json(stripped);
+    v["tool"]["version"] = "0.0.9".into();
+    v["checks"] = serde_json::Value::Array(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                v["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["id"] == c["id"])
+            })
+            .cloned()
+            .collect(),
+    );
+    let older = t.0.join("older.json");
+    std::fs::write(&older, v.to_string()).unwrap();
+    let older = older.to_str().unwrap();
+    ok(&audit(&[
+        "signoff",
+        older,
+        "--role",
+        "Security Team",
+        "--name",
+        "Bob",
+        "--key",
+        &key,
+    ]));
+    let (code, text) = verify(older, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("written by mlsdm-audit 0.0.9"), "{text}");
+
     // Another schema version is not read as this one.
     let mut v = json(full.to_str().unwrap());
     v["schemaVersion"] = "2".into();

@@ -301,14 +301,16 @@ fn header_token<'a>(words: &[&'a str], found: &mut Vec<&'a str>) {
             .unwrap_or_default();
         let token = pair[1].trim_end_matches(['"', '\'', ',', ';', '}', ']']);
         let body = token.trim_end_matches('=');
-        // A credential, not a word: long enough, RFC 6750's b64token characters (`=` only as
-        // padding), and not letters alone (`Basic Authentication`, `Token Authentication`).
+        // A credential, not words: long enough, RFC 6750's b64token characters (`=` only as
+        // padding), with a digit, and random-looking (`Token-Authentication`,
+        // `OAuth2-AccessToken`, `JWT-from-Keycloak` are prose).
         if SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s))
-            && token.len() >= 16
+            && token.len() >= 20
             && body
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c))
-            && !body.chars().all(|c| c.is_ascii_alphabetic())
+            && body.chars().any(|c| c.is_ascii_digit())
+            && entropy(body) >= 3.5
             && is_real_secret(token)
         {
             found.push(token);
@@ -415,7 +417,7 @@ fn connection_string_passwords<'a>(line: &'a str, found: &mut Vec<&'a str>) {
     for segment in line.split(';') {
         if let Some((k, v)) = segment.split_once('=') {
             // Where the value starts in the line: a braced one may run past this `;`.
-            pairs.push((k.trim(), start + k.len() + 1, v));
+            pairs.push((k, start + k.len() + 1, v));
         }
         start += segment.len() + 1;
     }
@@ -423,6 +425,12 @@ fn connection_string_passwords<'a>(line: &'a str, found: &mut Vec<&'a str>) {
         return;
     }
     for (k, at, v) in pairs {
+        // Code assigns with spaces around `=` (`let password = form.Password;`, a k6 script's
+        // `const TOKEN = __ENV.API_TOKEN;`); a connection string writes `Password=...`.
+        if k.len() != k.trim_end().len() || v.starts_with(' ') {
+            continue;
+        }
+        let k = k.trim();
         // A key is a word or two (`Password`, `User Id`), not code (`local token = f()`).
         if k.is_empty()
             || k.split(' ').count() > 2
@@ -801,6 +809,11 @@ mod tests {
             "# Clients send a Bearer Authorization header",
             "description: Token Authentication is required",
             "local token = get_token(); local ok = verify(token)",
+            "# Supports Basic and Bearer Token-Authentication for the admin API",
+            "# Clients send Authorization: Bearer JWT-from-Keycloak",
+            "description: Bearer OAuth2-AccessToken required",
+            "const TOKEN = __ENV.API_TOKEN; const BASE = __ENV.BASE_URL;",
+            "let password = form.Password; let user = form.User;",
             "Authorization=Bearer $(TOKEN)",
             "/health/live?verbose=1",
             "<password>changeme</password>",

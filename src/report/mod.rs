@@ -771,6 +771,9 @@ impl Report {
         if t.fail_on_new {
             why.push("--fail-on-new: failures already in the baseline do not gate".to_string());
         }
+        if self.notes.iter().any(|n| n.kind == NoteKind::OutOfScope) {
+            why.push("the workload selector left MLSDM workloads out".to_string());
+        }
         if t.fail_on > Severity::High {
             why.push(format!(
                 "--fail-on {}: failures below it do not gate",

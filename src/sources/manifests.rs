@@ -210,12 +210,24 @@ fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
                     .any(|(_, d)| d.get(*k).is_some_and(|v| !v.is_null()))
             })
             .collect();
+        let dir_path = file.parent().unwrap_or_else(|| Path::new("."));
+        let unlisted = unlisted_files(dir_path, &docs, files);
+        let dir = dir_path.display().to_string();
+        if !unlisted.is_empty() {
+            // The walk audits every file of the directory; kustomize deploys what `resources`
+            // lists. An object in an unlisted file (a NetworkPolicy left out of the render)
+            // satisfied checks for a release that will not have it.
+            notes.push(Note {
+                kind: NoteKind::Unrendered,
+                message: format!(
+                    "{name} does not list {} in its resources: the walk audited what kustomize does not deploy; audit with --kustomize {dir}",
+                    unlisted.join(", ")
+                ),
+            });
+        }
         if used.is_empty() {
             continue;
         }
-        let dir = file
-            .parent()
-            .map_or_else(|| ".".into(), |d| d.display().to_string());
         notes.push(Note {
             kind: NoteKind::Unrendered,
             message: format!(
@@ -225,6 +237,54 @@ fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
         });
     }
     notes
+}
+
+/// The walked YAML/JSON files beside a kustomization (its own directory only) that its
+/// `resources`, `components` and patches do not name, directly or through a listed directory.
+fn unlisted_files(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) -> Vec<String> {
+    let mut listed: Vec<PathBuf> = Vec::new();
+    for (_, doc) in docs {
+        for key in [
+            "resources",
+            "components",
+            "patchesStrategicMerge",
+            "crds",
+            "configurations",
+        ] {
+            for r in doc
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                listed.push(canonical(&dir.join(r)));
+            }
+        }
+        for key in ["patches", "patchesJson6902"] {
+            for p in doc
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.get("path").and_then(Value::as_str))
+            {
+                listed.push(canonical(&dir.join(p)));
+            }
+        }
+    }
+    files
+        .iter()
+        .map(|(f, _)| f)
+        .filter(|f| f.parent() == Some(dir) && !is_kustomization_file(&f.display().to_string()))
+        .filter(|f| {
+            let c = canonical(f);
+            !listed
+                .iter()
+                .any(|l| c == *l || c.starts_with(l) && l.is_dir())
+        })
+        .map(|f| f.display().to_string())
+        .collect()
 }
 
 /// Parses one file; `lenient` (found by a directory walk) skips, with a note, a file none of
