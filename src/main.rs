@@ -431,6 +431,12 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                     report_path.display()
                 ))
             })?;
+            // What every narrowing line ends with: accepted, or why it is refused.
+            let narrowed_suffix = if allow_narrowed {
+                " (accepted: --allow-narrowed)"
+            } else {
+                ": not the release's pass (--allow-narrowed accepts it)"
+            };
             for why in signed.inconsistencies() {
                 print(&format!("the report does not hold together: {why}\n"));
                 ok = false;
@@ -469,11 +475,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                     print(&format!(
                         "a narrowed audit: built-in check(s) replaced by the team's files (--override-builtin): {}{}\n",
                         replaced.join(", "),
-                        if allow_narrowed {
-                            " (accepted: --allow-narrowed)"
-                        } else {
-                            ": not the release's pass (--allow-narrowed accepts it)"
-                        }
+                        narrowed_suffix
                     ));
                     ok &= allow_narrowed;
                 }
@@ -497,11 +499,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 print(&format!(
                     "a narrowed audit: {}{}\n",
                     narrowed.join("; "),
-                    if allow_narrowed {
-                        " (accepted: --allow-narrowed)"
-                    } else {
-                        ": not the release's pass (--allow-narrowed accepts it)"
-                    }
+                    narrowed_suffix
                 ));
                 ok &= allow_narrowed;
             }

@@ -109,20 +109,25 @@ fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// A kustomization file's name and documents; `None` for another file, or one that does not
+/// read (the walk's own parse reports it).
+fn kustomization_docs(file: &Path) -> Option<(String, Vec<(u64, Value)>)> {
+    let name = file.display().to_string();
+    if !is_kustomization_file(&name) {
+        return None;
+    }
+    let text = crate::input::read_file(file).ok()?;
+    let docs = documents(&name, &text).ok()?;
+    Some((name, docs))
+}
+
 /// The patch files the walked kustomizations name (`patchesStrategicMerge`, `patches[].path`,
 /// `patchesJson6902[].path`), each with its kustomization: a strategic-merge patch looks like an
 /// object but is a fragment, and read as one it would replace the whole object it patches.
 fn kustomize_patches(files: &[(PathBuf, bool)]) -> std::collections::HashMap<PathBuf, PathBuf> {
     let mut out = std::collections::HashMap::new();
     for (file, _) in files {
-        let name = file.display().to_string();
-        if !is_kustomization_file(&name) {
-            continue;
-        }
-        let Ok(text) = crate::input::read_file(file) else {
-            continue;
-        };
-        let Ok(docs) = documents(&name, &text) else {
+        let Some((_, docs)) = kustomization_docs(file) else {
             continue;
         };
         let dir = file.parent().unwrap_or_else(|| Path::new("."));
@@ -192,14 +197,7 @@ fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
     }
     let mut notes = Vec::new();
     for file in &all {
-        let name = file.display().to_string();
-        if !is_kustomization_file(&name) {
-            continue;
-        }
-        let Ok(text) = crate::input::read_file(file) else {
-            continue;
-        };
-        let Ok(docs) = documents(&name, &text) else {
+        let Some((name, docs)) = kustomization_docs(file) else {
             continue;
         };
         let used: Vec<&str> = KUSTOMIZE_TRANSFORMS
