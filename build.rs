@@ -14,6 +14,11 @@ mod yaml_plain;
 #[path = "src/seed.rs"]
 mod seed;
 
+// The built-in expressions' syntax trees, parsed here so a run decodes them (issue 12, target 4).
+#[allow(dead_code)]
+#[path = "src/checks/cel/tree_code.rs"]
+mod tree_code;
+
 /// The strings of a check file that carry their position (`checks::model::Located`), by path
 /// from the root (`[]` is any element of a sequence). A path missing here gives a check whose
 /// JSON does not read (`tests/catalog.rs` reads every built-in check both ways).
@@ -35,7 +40,10 @@ const LOCATED: &[&[&str]] = &[
 /// at run time, as before) for anything else: several documents, anchors, aliases, tags,
 /// duplicate or unusual keys, plain scalars those rules are not sure of. The strings listed in
 /// [`LOCATED`] become `{"value", "line", "column"}`, the position serde-saphyr gives them.
-fn check_json(text: &str) -> Option<String> {
+///
+/// The CEL expressions it meets (every located string but the PromQL `query`) are added to
+/// `cel` when the file reads.
+fn check_json(text: &str, cel: &mut std::collections::BTreeSet<String>) -> Option<String> {
     use granit_parser::{Event, Parser, ScalarStyle};
     use serde_json::{Map, Value};
     enum Frame {
@@ -44,6 +52,7 @@ fn check_json(text: &str) -> Option<String> {
     }
     let mut stack: Vec<Frame> = Vec::new();
     let mut root = None;
+    let mut expressions = Vec::new();
     for item in Parser::new_from_str(text) {
         let (event, span) = item.ok()?;
         let value = match event {
@@ -79,6 +88,9 @@ fn check_json(text: &str) -> Option<String> {
                     if style == ScalarStyle::Plain && yaml_plain::is_null(&value) {
                         return None;
                     }
+                    if path != ["query"] {
+                        expressions.push(value.to_string());
+                    }
                     serde_json::json!({
                         "value": value,
                         "line": span.start.line(),
@@ -113,7 +125,29 @@ fn check_json(text: &str) -> Option<String> {
         }
     }
     // A check is a mapping; anything else is the YAML reader's to refuse, with its message.
-    root.filter(Value::is_object).map(|v| v.to_string())
+    let json = root.filter(Value::is_object).map(|v| v.to_string())?;
+    cel.extend(expressions);
+    Some(json)
+}
+
+/// The built-in expressions' syntax trees, by cel's Pratt parser (the one
+/// `CelEnv::compile_builtin` runs), as `cel_trees.bin` and its index `cel_trees.rs`: (source,
+/// start, end) sorted by source. An expression that does not parse is left out: the run parses
+/// it and reports its error as before.
+fn cel_trees(out_dir: &std::path::Path, sources: &std::collections::BTreeSet<String>) {
+    let mut blob = Vec::new();
+    let mut index = String::from("&[\n");
+    for source in sources {
+        let Ok(tree) = cel::parser::PrattParser::new().parse(source) else {
+            continue;
+        };
+        let start = blob.len();
+        tree_code::encode(&tree, &mut blob);
+        writeln!(index, "    ({source:?}, {start}, {}),", blob.len()).unwrap();
+    }
+    index.push(']');
+    std::fs::write(out_dir.join("cel_trees.bin"), blob).expect("cel_trees.bin in OUT_DIR");
+    std::fs::write(out_dir.join("cel_trees.rs"), index).expect("cel_trees.rs in OUT_DIR");
 }
 
 /// The commit `--version` names: `git rev-parse` in a checkout, else `MLSDM_AUDIT_GIT_COMMIT`
@@ -144,10 +178,31 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Links the binaries as position-dependent executables on Linux (issue 12, target 4). A PIE
+/// binary of this size starts by writing 61,000 relative relocations into 1.5 MB of its data
+/// (chrono-tz's tables, vtables, panic locations): 390 copy-on-write page faults, which were
+/// half of `--version`'s time and more than the whole budget a one-file `check` has beyond a
+/// process start. The code is still position-independent (only the link changes), and heap,
+/// stack, mmap and libraries keep their address randomisation; what is given up is the
+/// randomisation of the executable's own image, a mitigation for memory corruption that safe
+/// Rust mostly rules out. A packager whose policy requires PIE builds with `MLSDM_AUDIT_PIE=1`.
+fn no_pie() {
+    println!("cargo:rerun-if-env-changed=MLSDM_AUDIT_PIE");
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    if linux
+        && std::env::var("MLSDM_AUDIT_PIE")
+            .ok()
+            .is_none_or(|v| v != "1")
+    {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=checks");
     println!("cargo:rerun-if-changed=src/sources/yaml_plain.rs");
     println!("cargo:rerun-if-changed=src/seed.rs");
+    println!("cargo:rerun-if-changed=src/checks/cel/tree_code.rs");
     println!("cargo:rerun-if-changed=fixtures/seed/PRODUCTION_CHECKLIST.md");
     // The seed's sections in order, for `report::section_rank`: parsing the checklist's Markdown
     // was a fifteenth of a one-file audit.
@@ -158,6 +213,7 @@ fn main() {
     )
     .expect("seed_sections.rs in OUT_DIR");
     println!("cargo:rustc-env=MLSDM_AUDIT_GIT_COMMIT={}", git_commit());
+    no_pie();
     // Read at run time: a build script compiled for another checkout must not embed its checks.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = std::path::Path::new(&manifest_dir).join("checks");
@@ -172,6 +228,7 @@ fn main() {
         })
         .collect();
     names.sort();
+    let mut expressions = std::collections::BTreeSet::new();
     let mut out = String::from("&[\n");
     for n in names {
         // The file's SHA-256, which every report lists per check: hashing the catalog's 164 KB
@@ -190,7 +247,7 @@ fn main() {
                 });
         let json = std::str::from_utf8(&text)
             .ok()
-            .and_then(check_json)
+            .and_then(|text| check_json(text, &mut expressions))
             .map_or_else(
                 || "None".into(),
                 |json| {
@@ -209,4 +266,5 @@ fn main() {
     out.push(']');
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin_checks.rs");
     std::fs::write(dest, out).unwrap();
+    cel_trees(std::path::Path::new(&out_dir), &expressions);
 }

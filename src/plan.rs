@@ -846,7 +846,12 @@ fn register_url_credentials(value: &str) {
     // base64 ones have them) ends the authority for a URL parser, but it is still the password
     // (an `@` in a path masks a little more than it needs to; a password never leaks).
     let before_query = rest.split(['?', '#']).next().unwrap_or_default();
-    if let Some((userinfo, _host)) = before_query.rsplit_once('@') {
+    // And up to the last `@` at all: a password typed with a raw `?` or `#` (which a URL parser
+    // reads as the start of a query or fragment) was echoed whole in the error about it.
+    let userinfos = [before_query, rest]
+        .into_iter()
+        .filter_map(|part| part.rsplit_once('@').map(|(userinfo, _)| userinfo));
+    for userinfo in userinfos {
         let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
         // A token given as the user name is the secret; with a password, the name is not.
         let secret = if password.is_empty() { user } else { password };
@@ -871,6 +876,15 @@ fn register_url_credentials(value: &str) {
     }
 }
 
+/// A conventional environment variable name (`MLSDM_API_KEY`): letters, digits and `_`, not
+/// starting with a digit, and nothing a key would look like.
+fn is_variable_name(s: &str) -> bool {
+    s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !crate::k8s::secrets::looks_like_credential(s)
+}
+
 pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOptions, UsageError> {
     let api_key = match &args.api_key_env {
         None => None,
@@ -879,9 +893,22 @@ pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOption
         Some(var) => Some(
             std::env::var(var)
                 .map_err(|_| {
-                    UsageError::Invalid(format!(
-                        "--api-key-env {var}: that environment variable is not set"
-                    ))
+                    // `--api-key-env "$MLSDM_API_KEY"` (the key, not its variable's name) is an
+                    // easy slip, and CI logs keep what this prints: only a variable's name is
+                    // echoed.
+                    if is_variable_name(var) {
+                        UsageError::Invalid(format!(
+                            "--api-key-env {var}: that environment variable is not set"
+                        ))
+                    } else {
+                        redact::register(var);
+                        UsageError::Invalid(
+                            "--api-key-env: the value given is not an environment variable's name \
+                             (it is not shown: it may be the key itself); give the name of the \
+                             variable that holds the key, e.g. --api-key-env MLSDM_API_KEY"
+                                .into(),
+                        )
+                    }
                 })?
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),

@@ -446,6 +446,10 @@ fn credentials_in_a_url_never_reach_any_output() {
         ("https://admin:Zx9/kQ+w-slash@127.0.0.1:9", "Zx9/kQ+w-slash"),
         ("https://admin:123/x-digits@127.0.0.1:9", "123/x-digits"),
         ("admin:s3cr3t-noscheme@127.0.0.1:9090", "s3cr3t-noscheme"),
+        // A raw `#` or `?` in the password: the parser reads a fragment or a query there, and
+        // the URL, refused, was echoed whole.
+        ("https://mlsdm:Pr0m#Pass2024@127.0.0.1:9", "Pr0m#Pass2024"),
+        ("https://ops:Mlsdm?2024x@127.0.0.1:9", "Mlsdm?2024x"),
     ];
     for (url, secret) in cases {
         for flag in ["--prometheus", "--endpoint"] {
@@ -473,6 +477,37 @@ fn credentials_in_a_url_never_reach_any_output() {
             }
         }
     }
+}
+
+/// Review finding: `--api-key-env "$MLSDM_API_KEY"` (the key where its variable's name belongs)
+/// echoed the key in the error, which CI logs keep.
+#[test]
+fn a_key_given_for_its_variable_name_is_not_echoed() {
+    let with_key_env = |var: &str| {
+        run(&[
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--api-key-env",
+            var,
+        ])
+    };
+    let out = with_key_env("sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12");
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(!text.contains("Ab12Cd34"), "{text}");
+    assert!(
+        text.contains("not an environment variable's name"),
+        "{text}"
+    );
+    // A variable's name is still named.
+    assert_exit_says(
+        &with_key_env("MLSDM_AUDIT_TEST_UNSET_KEY"),
+        2,
+        "--api-key-env MLSDM_AUDIT_TEST_UNSET_KEY: that environment variable is not set",
+    );
 }
 
 #[test]

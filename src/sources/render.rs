@@ -148,7 +148,7 @@ pub fn render(r: &Renderer, timeout: Duration) -> Result<Input, String> {
     // Past the cap the child dies of the closed pipe: the cap is the reason to report.
     let stdout_text = stdout_text.map_err(|e| format!("{what}: the output of {shown} is {e}"))?;
     if !status.success() {
-        let tail: Vec<&str> = stderr_text.trim_end().lines().collect();
+        let tail: Vec<&str> = shown_error_lines(&stderr_text);
         let tail = tail[tail.len().saturating_sub(20)..]
             .iter()
             .map(|line| shown_error_line(line))
@@ -167,6 +167,26 @@ pub fn render(r: &Renderer, timeout: Duration) -> Result<Input, String> {
         name: r.source_name(),
         text: stdout_text,
     })
+}
+
+/// The lines of a failed render's error output that can be shown at all. kustomize's errors
+/// about a node (`wrong node kind: ... node contents:`) go on to dump the node, which is a piece
+/// of the manifests: a Secret's value when the replacement targets one, on a line of its own
+/// that no pattern can tell from a word. The dump is left out, from its marker to the end.
+fn shown_error_lines(stderr: &str) -> Vec<&str> {
+    const DUMP: &str = "node contents:";
+    let mut lines = Vec::new();
+    for line in stderr.trim_end().lines() {
+        if let Some(at) = line.find(DUMP) {
+            lines.push(&line[..at + DUMP.len()]);
+            lines.push(
+                "  (not shown: it is a piece of the manifests, and can hold a Secret's value)",
+            );
+            break;
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 /// A line of a failed render's error output, as it can be shown. kustomize and Helm quote what
@@ -210,12 +230,33 @@ fn shown_error_line(line: &str) -> String {
     for s in secrets {
         shown = shown.replace(&s, crate::redact::MASK);
     }
+    without_byte_lists(&shown)
+}
+
+/// `line` with every bracketed list of byte values (`[68 66 95 80 ...]`) masked: kustomize
+/// quotes a line of an env file that is not UTF-8 as its bytes, and the bytes of
+/// `DB_PASSWORD=...` are the password, read back with no effort.
+fn without_byte_lists(line: &str) -> String {
+    let mut shown = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('[') {
+        shown.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(']') else { break };
+        let inside = &rest[..close];
+        let numbers = inside.split_ascii_whitespace();
+        if numbers.clone().count() >= 4 && numbers.clone().all(|n| n.parse::<u8>().is_ok()) {
+            shown.push_str(crate::redact::MASK);
+            rest = &rest[close..];
+        }
+    }
+    shown.push_str(rest);
     shown
 }
 
 #[cfg(test)]
 mod tests {
-    use super::shown_error_line;
+    use super::{shown_error_line, shown_error_lines};
 
     #[test]
     fn a_render_error_does_not_show_what_it_quotes_of_secrets() {
@@ -241,5 +282,38 @@ mod tests {
         // An error that quotes no value is shown as it is.
         let plain = "Error: accumulating resources: missing.yaml: no such file or directory";
         assert_eq!(shown_error_line(plain), plain);
+    }
+
+    /// What kustomize prints of the manifests themselves: a node's dump (a Secret's value on a
+    /// line of its own, as a replacement targeting it prints it) and an env file's line that is
+    /// not UTF-8, as its bytes (`DB_PASSWORD=Contrase\xf1a-Mlsdm-2024`).
+    #[test]
+    fn a_render_error_shows_no_dump_of_the_manifests() {
+        let stderr = "Error: unable to find field \"stringData.api-key.url\" in replacement target: wrong node kind: expected MappingNode but got ScalarNode: node contents:\n\tMlsdm-Key-7f3Qx9\n\n";
+        let shown = shown_error_lines(stderr).join("\n");
+        assert!(!shown.contains("Mlsdm-Key"), "{shown}");
+        assert!(shown.contains("wrong node kind"), "{shown}");
+        let bytes: Vec<String> = "DB_PASSWORD=Contrase\u{f1}a-Mlsdm-2024"
+            .bytes()
+            .map(|b| b.to_string())
+            .collect();
+        let line = format!(
+            "Error: line [{}] has invalid utf8 bytes : DB_PASSWORD=<redacted>",
+            bytes.join(" ")
+        );
+        let shown = shown_error_line(&line);
+        assert!(!shown.contains(&bytes[12..16].join(" ")), "{shown}");
+        assert!(
+            shown.starts_with("Error: line [<redacted>] has invalid utf8"),
+            "{shown}"
+        );
+        // Brackets around anything else stay.
+        for plain in [
+            "resources [a.yaml b.yaml]",
+            "ports [80 443]",
+            "unclosed [1 2 3 4",
+        ] {
+            assert_eq!(shown_error_line(plain), plain);
+        }
     }
 }

@@ -349,3 +349,64 @@ fn matches_is_bounded_and_keeps_cel_semantics() {
         "{invalid}"
     );
 }
+
+/// Every built-in expression's tree comes from build.rs, and is exactly the one the Pratt parser
+/// gives at run time (node ids included): the decoded tree is the program that would have been
+/// compiled.
+#[test]
+fn every_built_in_expression_decodes_to_its_parse() {
+    let checks = crate::checks::load(&[]).unwrap();
+    let mut seen = 0;
+    for check in &checks {
+        for e in check.expressions() {
+            let decoded = prebuilt(&e.source)
+                .unwrap_or_else(|| panic!("{}: no tree built for `{}`", check.id, e.source));
+            let parsed = cel::parser::PrattParser::new().parse(&e.source).unwrap();
+            assert!(decoded == parsed, "{}: `{}`", check.id, e.source);
+            seen += 1;
+        }
+    }
+    assert!(seen > 300, "{seen} expressions");
+    // A source that is no built-in expression has no tree.
+    assert!(prebuilt("1 + 1 == 3").is_none());
+}
+
+/// Every node and literal kind survives the round trip, and a damaged encoding is refused
+/// (never a panic, never a different tree).
+#[test]
+fn trees_round_trip_and_damage_is_refused() {
+    for source in [
+        "{'a': 1, 2: [1, 2u, 3.5, -4, b'\\x00\\xff', null, true]}.a == 1",
+        "x.all(k, v, v > 0) && [?a, b].size() == 2 && has(a.b) && a.?b.orValue(1) == 1",
+        "Msg{field: 1, ?other: optional.none()}.field == 1 ? 'y\\u00e9' : \"\\n\"",
+        "object.items.map(i, i.name).filter(n, n.startsWith('a')).exists_one(n, n == 'a')",
+        "18446744073709551615u > 0u && -9223372036854775808 < 0 && 1e308 > 0.0",
+    ] {
+        let mut parser = cel::parser::PrattParser::new();
+        parser.enable_optional_syntax = true;
+        let Ok(tree) = parser.parse(source) else {
+            panic!("{source}");
+        };
+        let mut encoded = Vec::new();
+        tree_code::encode(&tree, &mut encoded);
+        assert!(tree_code::decode(&encoded) == Some(tree), "{source}");
+        for cut in 0..encoded.len() {
+            assert!(
+                tree_code::decode(&encoded[..cut]).is_none(),
+                "{source}: cut at {cut}"
+            );
+        }
+        let mut longer = encoded.clone();
+        longer.push(0);
+        assert!(tree_code::decode(&longer).is_none());
+        for i in 0..encoded.len() {
+            let mut damaged = encoded.clone();
+            damaged[i] ^= 0xff;
+            let _ = tree_code::decode(&damaged);
+        }
+    }
+    // A length past the end allocates nothing; a nesting past the bound ends the decoding.
+    assert!(tree_code::decode(&[0, 3, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_none());
+    let deep: Vec<u8> = std::iter::repeat_n([0u8, 6], 5_000).flatten().collect();
+    assert!(tree_code::decode(&deep).is_none());
+}
