@@ -81,6 +81,7 @@ D['security-read-only-root-fs'] = ('writable root filesystem', dep(lambda d, c: 
 D['security-context-hardened'] = ('privilege escalation allowed', dep(lambda d, c: setp(c, 'securityContext.allowPrivilegeEscalation', True)))
 D['security-capabilities-drop-all'] = ('adds NET_ADMIN', dep(lambda d, c: setp(c, 'securityContext.capabilities.add', ['NET_ADMIN'])))
 D['api-key-from-secret'] = ('API_KEY as a literal value', dep(lambda d, c: env_set(c, 'API_KEY', 'sk-fixture-literal-key-0123456789abcdef')))
+D['mlsdm-serves-api'] = ('uvicorn on its default address, 127.0.0.1', dep(lambda d, c: setp(c, 'command', ['uvicorn', 'mlsdm.api.app:app', '--port', '8000'])))
 D['api-key-configured'] = ('API_KEY not set', dep(lambda d, c: env_set(c, 'API_KEY', None)))
 def placeholder(s):
     import base64
@@ -212,6 +213,8 @@ for d in bad:
         # Upstream's pods take the kubelet's service links: the Service mlsdm-api gives them
         # MLSDM_API_SERVICE_HOST and the rest, which MLSDM refuses to start on.
         spec.pop('enableServiceLinks')
+        # Upstream's Deployment sets no command: its image's exits at once with nothing listening.
+        c.pop('command')
     if d['kind'] == 'PrometheusRule':
         # Upstream's alerts read MLSDM's request metrics, which 1.2.0 never feeds: they never fire.
         for r in d['spec']['groups'][0]['rules']:

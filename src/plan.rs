@@ -876,12 +876,15 @@ fn register_url_credentials(value: &str) {
     }
 }
 
-/// A conventional environment variable name (`MLSDM_API_KEY`): letters, digits and `_`, not
-/// starting with a digit, and nothing a key would look like.
+/// A conventional environment variable name (`MLSDM_API_KEY`): upper-case letters, digits and
+/// `_`, not starting with a digit, words joined by `_` when it is long, and nothing a key would
+/// look like (a key from `openssl rand -hex 32` is letters and digits too).
 fn is_variable_name(s: &str) -> bool {
     s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && (s.len() <= 16 || s.contains('_'))
         && !crate::k8s::secrets::looks_like_credential(s)
 }
 

@@ -494,10 +494,19 @@ fn a_key_given_for_its_variable_name_is_not_echoed() {
             var,
         ])
     };
+    for key in [
+        "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12",
+        // `openssl rand -hex 32`, lower and upper case (review 28c).
+        "ae6cce48d11e7504e1385501b3bebbe2a1dbc228156b453fe42ab721d50e46a9",
+        "AE6CCE48D11E7504E1385501B3BEBBE2A1DBC228156B453FE42AB721D50E46A9",
+    ] {
+        let out = with_key_env(key);
+        let text = transcript(&out);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(!text.contains(&key[8..20]), "{text}");
+    }
     let out = with_key_env("sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12");
     let text = transcript(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(!text.contains("Ab12Cd34"), "{text}");
     assert!(
         text.contains("not an environment variable's name"),
         "{text}"
@@ -625,7 +634,13 @@ fn a_v1beta1_ingress_is_read_as_routing_to_its_services() {
             "json",
         ]);
         let report = json(&out);
-        assert_eq!(statuses(&report, "ingress-tls"), ["fail"], "{file}");
+        // The Ingress fails; the ClusterIP Service behind it is judged by ingress-tls too
+        // (skipped: it is not exposed outside the cluster).
+        assert_eq!(
+            statuses(&report, "ingress-tls"),
+            ["fail", "skipped"],
+            "{file}"
+        );
         assert_eq!(
             statuses(&report, "ingress-backend-exists"),
             ["pass"],
@@ -1123,7 +1138,7 @@ fn a_later_definition_replaces_an_earlier_one_and_the_report_says_so() {
     // Replacements are in the report, and on stderr where a CI log shows them.
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "note: ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\nnote: a subset audit: --only/--skip ran 1 of the 184 checks (mlsdm-config-valid); the checklist lines only the others cover were not audited\n"
+        "note: ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\nnote: a subset audit: --only/--skip ran 1 of the 185 checks (mlsdm-config-valid); the checklist lines only the others cover were not audited\n"
     );
     let mut json_args = args.to_vec();
     json_args.extend(["--format", "json"]);

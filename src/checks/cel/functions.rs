@@ -41,6 +41,7 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("shannonEntropy", Metering::Operands),
     ("isCredentialName", Metering::Operands),
     ("looksLikeCredential", Metering::Operands),
+    ("commandLineHasCredential", Metering::Operands),
     ("base64Text", Metering::OperandsAndResult),
     ("matches", Metering::Operands),
     ("undecided", Metering::Free),
@@ -162,6 +163,18 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     .expect(MSG);
     ctx.add_function("looksLikeCredential", |s: Arc<String>| {
         crate::k8s::secrets::looks_like_credential(&s)
+    })
+    .expect(MSG);
+    // A container's `command` + `args` (a list of strings): whether they pass a credential.
+    ctx.add_function("commandLineHasCredential", |words: Arc<Vec<Value>>| {
+        let words: Vec<&str> = words
+            .iter()
+            .filter_map(|w| match w {
+                Value::String(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        !crate::k8s::command_line::credentials(&words).is_empty()
     })
     .expect(MSG);
     // A ConfigMap's binaryData as the text the pod reads ('' when it is not base64 of UTF-8).

@@ -9,6 +9,7 @@
 
 mod env;
 mod rules;
+mod serve;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -431,6 +432,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         "config": if configured { merged } else { Value::Null },
         "envOverrides": overrides,
         "serviceLinks": service_links,
+        "serving": serve::serving(container, &env),
         "unknownTopLevelKeys": unknown,
         "allowedTopLevelKeys": ALLOWED_TOP_LEVEL_KEYS,
         "configViolations": violations,

@@ -1,0 +1,400 @@
+//! How the MLSDM container starts its HTTP server, read from its command line: whether it
+//! listens at all, and on which address and port. Measured on MLSDM 1.2.0 (its source and the
+//! running service):
+//!
+//! - upstream's image runs `python -m mlsdm.service.neuro_engine_service`, a shim with no
+//!   `__main__` block: it exits 0 at once with nothing listening, so a container that sets no
+//!   command on that image never serves;
+//! - `mlsdm serve` (also `python -m mlsdm.cli serve`) listens on 0.0.0.0:8000 by default; with
+//!   `--mode` it sets `MLSDM_RUNTIME_MODE`, and the deprecated `python -m mlsdm.entrypoints.*`
+//!   set it and other `MLSDM_*` variables, which MLSDM merges into its config as unknown keys
+//!   and refuses to start on;
+//! - `uvicorn mlsdm.api.app:app` listens on 127.0.0.1:8000 unless `--host`/`--port` (or
+//!   `UVICORN_HOST`/`UVICORN_PORT`) say otherwise; gunicorn binds 127.0.0.1:8000 unless `-b`.
+//!
+//! A loopback address is unreachable for the kubelet's probes and the Service (they use the
+//! pod's IP). Anything else (a team's own image with its own command, a script) is not decided
+//! here. Our own reading: no crate reads these programs' command lines.
+
+use serde_json::{Map, Value, json};
+
+/// Upstream's image, whose command does not serve (see the module doc).
+const UPSTREAM_IMAGE: &str = "neuron7x/mlsdm-neuro-engine";
+
+/// What the container's command line does, as the `mlsdm.serving` fact: `decided`, and when
+/// decided `listens`, `host`, `port` and `why` (what a failure says).
+pub(super) fn serving(container: &Value, env: &Map<String, Value>) -> Value {
+    let words = |field: &str| -> Vec<String> {
+        container
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let (command, args) = (words("command"), words("args"));
+    let undecided = |why: &str| json!({"decided": false, "why": why});
+    if command.is_empty() && args.is_empty() {
+        let image = container
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let repository = image.split('@').next().unwrap_or(image);
+        let repository = repository
+            .rsplit_once(':')
+            .filter(|(_, tag)| !tag.contains('/'))
+            .map_or(repository, |(r, _)| r);
+        if repository.ends_with(UPSTREAM_IMAGE) {
+            return json!({
+                "decided": true,
+                "listens": false,
+                "why": "the container sets no command, so it runs the image's: upstream's image runs python -m mlsdm.service.neuro_engine_service, which exits at once with nothing listening (MLSDM 1.2.0)",
+            });
+        }
+        return undecided(
+            "the container runs its image's own command, which the manifest does not show",
+        );
+    }
+    let line: Vec<String> = command.into_iter().chain(args).collect();
+    let var = |name: &str| {
+        env.get(name)
+            .and_then(|e| e.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let line = expand(&line, &var);
+    let words = program_words(&line);
+    let Some(words) = words else {
+        return undecided("the command line is not one this check reads");
+    };
+    read_program(&words, &var)
+}
+
+/// `$(VAR)` references expanded from the container's variables, once and left to right as the
+/// kubelet does (a value is not expanded again, so `X: /a$(X)` ends); a reference it cannot
+/// expand stays as written (and is then not decided on).
+fn expand(words: &[String], var: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+    words
+        .iter()
+        .map(|w| {
+            let mut out = String::with_capacity(w.len());
+            let mut rest = w.as_str();
+            while let Some(start) = rest.find("$(") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                if let Some((len, value)) = after
+                    .find(')')
+                    .and_then(|len| Some((len, var(&after[..len])?)))
+                {
+                    out.push_str(&value);
+                    rest = &after[len + 1..];
+                } else {
+                    out.push_str("$(");
+                    rest = after;
+                }
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
+
+/// Programs that only start the next one (`tini -- uvicorn ...`).
+const WRAPPERS: &[&str] = &["tini", "dumb-init", "--", "exec", "env", "nice", "chpst"];
+
+/// The words of the program that starts the server: the command line itself (after wrappers
+/// such as `tini --`), or in a `sh -c` script the command it `exec`s, else the last one this
+/// check reads (`mlsdm check && exec mlsdm serve`: the server is what runs last).
+fn program_words(line: &[String]) -> Option<Vec<String>> {
+    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
+    let unwrap = |words: Vec<String>| -> Vec<String> {
+        words
+            .into_iter()
+            .skip_while(|w| {
+                WRAPPERS.contains(&base(w).as_str()) || (w.contains('=') && !w.starts_with('-'))
+            })
+            .collect()
+    };
+    let first = base(line.first()?);
+    if matches!(first.as_str(), "sh" | "bash" | "dash" | "ash") {
+        let script = line.iter().skip_while(|w| *w != "-c").nth(1)?;
+        // A line ending in `\` goes on on the next one.
+        let script = script.replace("\\\n", " ");
+        let segments: Vec<Vec<String>> = script
+            .split(['\n', ';', '&', '|'])
+            .map(|part| {
+                part.split_whitespace()
+                    .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_string())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|words| !words.is_empty())
+            .collect();
+        let exec = segments
+            .iter()
+            .find(|words| words.first().is_some_and(|w| w == "exec"));
+        let chosen = match exec {
+            Some(words) => unwrap(words.clone()),
+            None => segments
+                .into_iter()
+                .map(unwrap)
+                .rev()
+                .find(|words| words.first().is_some_and(|w| known(&base(w), words)))?,
+        };
+        return (!chosen.is_empty()).then_some(chosen);
+    }
+    let words = unwrap(line.to_vec());
+    (!words.is_empty()).then_some(words)
+}
+
+/// Whether `program` (with its words) is one [`read_program`] decides on.
+fn known(program: &str, words: &[String]) -> bool {
+    matches!(program, "uvicorn" | "gunicorn" | "mlsdm")
+        || (program.starts_with("python") && words.iter().any(|w| w == "-m"))
+}
+
+/// A flag's value: `--port 8000`, `--port=8000`.
+fn flag(words: &[String], names: &[&str]) -> Option<String> {
+    words.iter().enumerate().find_map(|(i, w)| {
+        names.iter().find_map(|n| {
+            if w == n {
+                words.get(i + 1).cloned()
+            } else {
+                w.strip_prefix(n)
+                    .and_then(|rest| rest.strip_prefix('='))
+                    .map(str::to_string)
+            }
+        })
+    })
+}
+
+fn read_program(words: &[String], var: &impl Fn(&str) -> Option<String>) -> Value {
+    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
+    let program = base(&words[0]);
+    // `python -m MODULE args...` is MODULE's program.
+    let (program, rest): (String, &[String]) = if program.starts_with("python") {
+        match words.iter().position(|w| w == "-m") {
+            Some(i) if i + 1 < words.len() => (words[i + 1].clone(), &words[i + 2..]),
+            _ => {
+                return json!({"decided": false, "why": "the command line is not one this check reads"});
+            }
+        }
+    } else {
+        (program, &words[1..])
+    };
+    let fails = |why: String| json!({"decided": true, "listens": false, "why": why});
+    let unread =
+        || json!({"decided": false, "why": "the command line is not one this check reads"});
+    // uvicorn and gunicorn serve whatever app they are given: MLSDM's names its module.
+    let serves_mlsdm = rest.iter().any(|w| w.contains("mlsdm"));
+    match program.as_str() {
+        "mlsdm.api.app" => fails(
+            "it runs python -m mlsdm.api.app, which defines the app but does not serve it: it exits at once (MLSDM 1.2.0 has no __main__ block there)".into(),
+        ),
+        "mlsdm.service.neuro_engine_service" => fails(
+            "it runs python -m mlsdm.service.neuro_engine_service, which exits at once with nothing listening (MLSDM 1.2.0: the shim has no __main__ block)".into(),
+        ),
+        p if p.starts_with("mlsdm.entrypoints") => fails(format!(
+            "it runs python -m {p}, which sets MLSDM_RUNTIME_MODE and other MLSDM_* variables that MLSDM 1.2.0 refuses at start (unknown config keys): use mlsdm serve"
+        )),
+        "mlsdm" | "mlsdm.cli" => {
+            if rest.first().map(String::as_str) != Some("serve") {
+                return fails(format!(
+                    "it runs {program} {}, which does not start the server (mlsdm serve does)",
+                    rest.first().map_or("", String::as_str)
+                ));
+            }
+            if flag(rest, &["--mode"]).is_some() {
+                return fails(
+                    "mlsdm serve --mode sets MLSDM_RUNTIME_MODE, which MLSDM 1.2.0 merges into its config as an unknown key and refuses to start on".into(),
+                );
+            }
+            listening(
+                flag(rest, &["--host"]).unwrap_or_else(|| "0.0.0.0".into()),
+                flag(rest, &["--port"]).unwrap_or_else(|| "8000".into()),
+            )
+        }
+        "uvicorn" | "gunicorn" if !serves_mlsdm => unread(),
+        "uvicorn" => {
+            if flag(rest, &["--uds", "--fd"]).is_some() {
+                return fails(
+                    "uvicorn listens on a Unix socket or an inherited descriptor, not on a port the probes and the Service reach".into(),
+                );
+            }
+            listening(
+                flag(rest, &["--host"])
+                    .or_else(|| var("UVICORN_HOST"))
+                    .unwrap_or_else(|| "127.0.0.1".into()),
+                flag(rest, &["--port"])
+                    .or_else(|| var("UVICORN_PORT"))
+                    .unwrap_or_else(|| "8000".into()),
+            )
+        }
+        // Without `-b` on the command line, gunicorn's address may come from a config file
+        // (`-c`, or ./gunicorn.conf.py), GUNICORN_CMD_ARGS or PORT: not decided.
+        "gunicorn" => match flag(rest, &["-b", "--bind"]) {
+            Some(bind) => {
+                let (host, port) = bind.rsplit_once(':').unwrap_or((bind.as_str(), "8000"));
+                listening(host.trim_matches(['[', ']']).into(), port.into())
+            }
+            None => unread(),
+        },
+        _ => unread(),
+    }
+}
+
+/// The verdict on an address and port as written (after `$(VAR)` expansion).
+fn listening(host: String, port: String) -> Value {
+    let Ok(port) = port.parse::<u16>() else {
+        return json!({"decided": false, "why": format!("the port {port:?} is not a number this check can read")});
+    };
+    if host.contains("$(") || host.contains('$') {
+        return json!({"decided": false, "why": "the address the server binds is set at run time"});
+    }
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return json!({
+            "decided": true,
+            "listens": false,
+            "host": host,
+            "port": port,
+            "why": format!("the server listens on {host} only (the default of uvicorn and gunicorn when no address is given): the kubelet's probes and the Service reach the pod's IP, where nothing answers; bind 0.0.0.0"),
+        });
+    }
+    json!({"decided": true, "listens": true, "host": host, "port": port})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serving;
+    use serde_json::{Map, Value, json};
+
+    fn verdict(container: Value) -> Value {
+        let mut env = Map::new();
+        env.insert("PORT_VAR".into(), json!({"value": "9000"}));
+        serving(&container, &env)
+    }
+
+    #[test]
+    fn command_lines_measured_on_mlsdm_1_2_0() {
+        let image = "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0@sha256:4f2a";
+        for (container, listens, port) in [
+            (json!({"image": image}), false, None),
+            (
+                json!({"image": "registry.local:5000/neuron7x/mlsdm-neuro-engine:1.2.0"}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["uvicorn", "mlsdm.api.app:app", "--host", "0.0.0.0", "--port", "8000"]}),
+                true,
+                Some(8000),
+            ),
+            (
+                json!({"command": ["uvicorn", "mlsdm.api.app:app"]}),
+                false,
+                Some(8000),
+            ),
+            (
+                json!({"command": ["uvicorn"], "args": ["mlsdm.api.app:app", "--host=::", "--port=$(PORT_VAR)"]}),
+                true,
+                Some(9000),
+            ),
+            (json!({"command": ["mlsdm", "serve"]}), true, Some(8000)),
+            (
+                json!({"command": ["python", "-m", "mlsdm.cli", "serve", "--port", "8080"]}),
+                true,
+                Some(8080),
+            ),
+            (
+                json!({"command": ["mlsdm", "serve", "--mode", "cloud-prod"]}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["python", "-m", "mlsdm.entrypoints.cloud"]}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["python", "-m", "mlsdm.service.neuro_engine_service"]}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["sh", "-c", "cd /app && exec uvicorn mlsdm.api.app:app --host 127.0.0.1"]}),
+                false,
+                Some(8000),
+            ),
+            (
+                json!({"command": ["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-b", "0.0.0.0:8000", "mlsdm.api.app:app"]}),
+                true,
+                Some(8000),
+            ),
+        ] {
+            let v = verdict(container.clone());
+            assert_eq!(v["decided"], json!(true), "{container}: {v}");
+            assert_eq!(v["listens"], json!(listens), "{container}: {v}");
+            if let Some(port) = port {
+                assert_eq!(v["port"], json!(port), "{container}: {v}");
+            }
+        }
+        // Not decided: a team's own image with its own command, a script, a run-time address.
+        for container in [
+            json!({"image": "acme/mlsdm:1.2.0"}),
+            json!({"command": ["/app/start.sh"]}),
+            json!({"command": ["uvicorn", "mlsdm.api.app:app", "--host", "$(POD_IP)"]}),
+        ] {
+            assert_eq!(
+                verdict(container.clone())["decided"],
+                json!(false),
+                "{container}"
+            );
+        }
+    }
+
+    /// Review 28c: a script continued over lines, a preflight before the server, a wrapper,
+    /// the app module run as a program, a self-referencing variable; gunicorn without `-b` and
+    /// another team's app are not decided.
+    #[test]
+    fn scripts_wrappers_and_other_apps() {
+        let mut env = Map::new();
+        env.insert("SELF".into(), json!({"value": "/a$(SELF)"}));
+        let v = |c: Value| serving(&c, &env);
+        let cases = [
+            (
+                json!({"command": ["/bin/sh", "-c"], "args": ["exec uvicorn mlsdm.api.app:app \\\n  --host 0.0.0.0 \\\n  --port 8000\n"]}),
+                true,
+            ),
+            (
+                json!({"command": ["sh", "-c", "mlsdm check && exec mlsdm serve --host 0.0.0.0 --port 8000"]}),
+                true,
+            ),
+            (
+                json!({"command": ["uvicorn", "mlsdm.api.app:app", "--host", "0.0.0.0", "--root-path", "$(SELF)"]}),
+                true,
+            ),
+            (
+                json!({"command": ["tini", "--", "uvicorn", "mlsdm.api.app:app"]}),
+                false,
+            ),
+            (json!({"command": ["python", "-m", "mlsdm.api.app"]}), false),
+        ];
+        for (container, listens) in cases {
+            let got = v(container.clone());
+            assert_eq!(got["decided"], json!(true), "{container}: {got}");
+            assert_eq!(got["listens"], json!(listens), "{container}: {got}");
+        }
+        for container in [
+            json!({"command": ["gunicorn", "-c", "/etc/mlsdm/gunicorn.conf.py", "mlsdm.api.app:app"]}),
+            json!({"command": ["gunicorn", "admin.wsgi"]}),
+            json!({"command": ["uvicorn", "admin.main:app"]}),
+        ] {
+            assert_eq!(v(container.clone())["decided"], json!(false), "{container}");
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! False passes a reviewer reproduced on realistic edits of `fixtures/compliant` (review 28a),
+//! each pinned by its own test: the edited release goes through the real loader and engine and
+//! the check must fail, naming the object and saying why; the ordinary forms beside each
+//! (what a team writes on purpose) must still pass.
+
+mod support;
+
+use mlsdm_audit::checks::{self, Check, Source};
+use mlsdm_audit::engine;
+use mlsdm_audit::report::Status;
+use mlsdm_audit::sources::{Facts, Object, manifests};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The compliant release with `yaml` applied over it (an object of the same kind, namespace and
+/// name replaces the compliant one), loaded from a file as `--manifests` loads it.
+fn compliant_with(yaml: &str) -> Vec<Object> {
+    let mut objects = manifests::load(&[root().join("fixtures/compliant")]).unwrap();
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-false-passes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!(
+        "layer-{:x}.yaml",
+        yaml.bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))
+    ));
+    std::fs::write(&file, yaml).unwrap();
+    support::apply_layer(
+        &mut objects,
+        manifests::load(std::slice::from_ref(&file)).unwrap(),
+    );
+    let _ = std::fs::remove_file(&file);
+    objects
+}
+
+/// The status and message of check `id` on the Deployment mlsdm-api.
+fn verdict(id: &str, objects: Vec<Object>) -> (Status, String) {
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == id)
+        .collect();
+    assert_eq!(checks.len(), 1, "{id} is not a built-in check");
+    let facts = Facts::new(
+        objects,
+        BTreeSet::from([Source::Kubernetes]),
+        None,
+        "the test",
+    );
+    let results = engine::evaluate(&checks, &facts);
+    let r = results
+        .iter()
+        .find(|r| {
+            r.object
+                .as_ref()
+                .is_some_and(|o| o.kind == "Deployment" && o.name == "mlsdm-api")
+        })
+        .unwrap_or_else(|| panic!("{id}: no result on Deployment/mlsdm-api: {results:?}"));
+    (r.status, r.message.to_string())
+}
+
+/// The compliant `mlsdm-api-allow` NetworkPolicy with `rule` (YAML, indented for the list) as
+/// its only ingress rule.
+fn allow_policy(rule: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: mlsdm-api-allow
+  namespace: mlsdm-production
+spec:
+  podSelector:
+    matchLabels:
+      app: mlsdm-api
+  policyTypes: [Ingress]
+  ingress:
+{rule}"
+    )
+}
+
+const INGRESS_NGINX: &str = "    - from:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: ingress-nginx
+      ports:
+        - port: 8000
+          protocol: TCP
+";
+
+/// Repros A, B, C: policies add up, so a second policy over the MLSDM pods that admits port
+/// 8000 from any source voids the namespace's default deny.
+#[test]
+fn a_policy_admitting_port_8000_from_any_source_voids_the_default_deny() {
+    let open = [
+        // C: ports but no from.
+        "    - ports:\n        - port: 8000\n          protocol: TCP\n",
+        // A: every pod of every namespace.
+        "    - from:\n        - namespaceSelector: {}\n      ports:\n        - port: 8000\n",
+        "    - from:\n        - namespaceSelector: {}\n          podSelector: {}\n      ports:\n        - port: http\n",
+        // B: the whole address space, IPv4 or IPv6, whatever it excepts.
+        "    - from:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n      ports:\n        - port: 8000\n",
+        "    - from:\n        - ipBlock:\n            cidr: ::/0\n            except: [fd00::/8]\n      ports:\n        - port: 7000\n          endPort: 9000\n",
+        // The literal allow-all rule, caught before too.
+        "    - {}\n",
+    ];
+    for rule in open {
+        let (s, m) = verdict(
+            "network-policy-default-deny",
+            compliant_with(&allow_policy(&format!("{INGRESS_NGINX}{rule}"))),
+        );
+        assert_eq!(s, Status::Fail, "{rule}: {m}");
+        assert!(
+            m.starts_with("NetworkPolicy mlsdm-api-allow admits TCP port 8000 from any source")
+                && m.contains("default deny does not hold"),
+            "{rule}: {m}"
+        );
+    }
+    // Allow-lists, and open rules on ports MLSDM does not serve, keep the default deny.
+    let narrow = [
+        INGRESS_NGINX,
+        "    - from:\n        - namespaceSelector: {}\n          podSelector:\n            matchLabels:\n              app.kubernetes.io/name: prometheus\n      ports:\n        - port: 8000\n",
+        "    - from:\n        - ipBlock:\n            cidr: 10.0.0.0/8\n      ports:\n        - port: 8000\n",
+        "    - ports:\n        - port: 15090\n",
+        "    - ports:\n        - port: 8000\n          protocol: UDP\n",
+    ];
+    for rule in narrow {
+        let (s, m) = verdict(
+            "network-policy-default-deny",
+            compliant_with(&allow_policy(&format!("{INGRESS_NGINX}{rule}"))),
+        );
+        assert_eq!(s, Status::Pass, "{rule}: {m}");
+    }
+}
+
+/// Repro M3: a peer with only a podSelector admits pods of the policy's own namespace; the
+/// ingress controller and Prometheus run in others, so under default deny the API is cut off.
+#[test]
+fn a_policy_admitting_port_8000_only_from_its_own_namespace_does_not_allow_the_api() {
+    let own_namespace = "    - from:\n        - podSelector:\n            matchLabels:\n              app: mlsdm-api\n      ports:\n        - port: 8000\n          protocol: TCP\n";
+    let (s, m) = verdict(
+        "network-policy-allows-api",
+        compliant_with(&allow_policy(own_namespace)),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.starts_with(
+            "NetworkPolicy mlsdm-api-allow admits TCP port 8000 only from pods of its own namespace"
+        ),
+        "{m}"
+    );
+    // Another namespace's pods, by namespaceSelector (alone or with a podSelector) or address.
+    for rule in [
+        INGRESS_NGINX,
+        "    - from:\n        - namespaceSelector:\n            matchLabels:\n              kubernetes.io/metadata.name: monitoring\n          podSelector:\n            matchLabels:\n              app.kubernetes.io/name: prometheus\n      ports:\n        - port: 8000\n",
+        "    - from:\n        - ipBlock:\n            cidr: 10.0.0.0/8\n      ports:\n        - port: http\n",
+    ] {
+        let (s, m) = verdict(
+            "network-policy-allows-api",
+            compliant_with(&allow_policy(&format!("{own_namespace}{rule}"))),
+        );
+        assert_eq!(s, Status::Pass, "{rule}: {m}");
+    }
+}
+
+/// The compliant Deployment's YAML with `edit` applied to its text.
+fn deployment_with(edit: impl Fn(String) -> String) -> Vec<Object> {
+    let text =
+        std::fs::read_to_string(root().join("fixtures/compliant/20-deployment.yaml")).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    compliant_with(&edited)
+}
+
+/// Repro P1: `httpGet.host` sends the kubelet to that host, not the pod (`localhost` is the
+/// node's loopback): the probe never reaches MLSDM.
+#[test]
+fn a_probe_with_an_http_get_host_does_not_check_mlsdm() {
+    for (id, probe, path) in [
+        ("probe-liveness-path", "livenessProbe", "/health/liveness"),
+        (
+            "probe-readiness-path",
+            "readinessProbe",
+            "/health/readiness",
+        ),
+        (
+            "probe-startup-configured",
+            "startupProbe",
+            "/health/liveness",
+        ),
+    ] {
+        let with_host = |host: &'static str| {
+            deployment_with(move |text| {
+                let at = text.find(&format!("{probe}:")).unwrap();
+                let (head, tail) = text.split_at(at);
+                format!(
+                    "{head}{}",
+                    tail.replacen(
+                        &format!("path: {path}\n"),
+                        &format!("path: {path}\n              host: {host}\n"),
+                        1
+                    )
+                )
+            })
+        };
+        let (s, m) = verdict(id, with_host("localhost"));
+        assert_eq!(s, Status::Fail, "{id}: {m}");
+        assert!(
+            m.starts_with(&format!(
+                "container mlsdm-api {probe} sets httpGet.host localhost"
+            )),
+            "{id}: {m}"
+        );
+        assert_eq!(verdict(id, with_host("10.0.0.7")).0, Status::Fail, "{id}");
+        // An empty host is the default: the pod's IP.
+        let (s, m) = verdict(id, with_host("\"\""));
+        assert_eq!(s, Status::Pass, "{id}: {m}");
+    }
+}
+
+/// Repro H1: two HPAs on one workload; since Kubernetes 1.26 both are AmbiguousSelector and
+/// neither scales.
+#[test]
+fn two_hpas_targeting_one_workload_fail() {
+    let second = "apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: mlsdm-api
+  namespace: mlsdm-production
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: mlsdm-api
+  minReplicas: 3
+  maxReplicas: 10
+";
+    let (s, m) = verdict("hpa-targets-workload", compliant_with(second));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.starts_with("2 HorizontalPodAutoscalers have scaleTargetRef Deployment/mlsdm-api (")
+            && m.contains("mlsdm-api-hpa")
+            && m.ends_with(
+                ": the HPA controller marks each AmbiguousSelector and scales none of them"
+            ),
+        "{m}"
+    );
+    // One HPA on another workload of the namespace does not count against this one.
+    let (s, m) = verdict(
+        "hpa-targets-workload",
+        compliant_with(&second.replace(
+            "    name: mlsdm-api\n  minReplicas",
+            "    name: other\n  minReplicas",
+        )),
+    );
+    assert_eq!(s, Status::Pass, "{m}");
+}
+
+/// Repro R1: a native sidecar (an init container with restartPolicy Always) runs for the pod's
+/// whole life and counts in its resources, as the same container under `containers` does.
+#[test]
+fn native_sidecars_count_in_the_resource_checks() {
+    let sidecar = |requests: &str, limits: &str, restart: &str| {
+        let requests = requests.to_string();
+        let limits = limits.to_string();
+        let restart = restart.to_string();
+        deployment_with(move |text| {
+            text.replacen(
+                "      containers:\n",
+                &format!(
+                    "      initContainers:
+        - name: log-shipper
+          image: fluent/fluent-bit:3.0.7@sha256:4f2a9c1e8b7d6a5f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a09
+{restart}          resources:
+            requests: {requests}
+            limits: {limits}
+      containers:\n"
+                ),
+                1,
+            )
+        })
+    };
+    let always = "          restartPolicy: Always\n";
+    let (s, m) = verdict(
+        "resources-memory-limit-max",
+        sidecar("{memory: 6Gi, cpu: '2'}", "{memory: 8Gi, cpu: '4'}", always),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+    assert_eq!(
+        m,
+        "container log-shipper memory limit 8Gi is above the 2Gi maximum"
+    );
+    // MLSDM's request floors (250m, 512Mi) are not a proxy's or a log shipper's: a small
+    // native sidecar passes them (review 28c: cloud-sql-proxy at 100m/128Mi failed).
+    let small = sidecar("{memory: 64Mi, cpu: 50m}", "{memory: 128Mi}", always);
+    for id in ["resources-cpu-request-min", "resources-memory-request-min"] {
+        let (s, m) = verdict(id, small.clone());
+        assert_eq!(s, Status::Pass, "{id}: {m}");
+    }
+    let (s, m) = verdict("resources-limits-match-workload", small);
+    assert_eq!(s, Status::Fail, "{m}");
+    assert_eq!(m, "a container has no CPU or memory limit");
+    let (s, m) = verdict(
+        "resources-limits-match-workload",
+        sidecar(
+            "{memory: 1Gi, cpu: '1'}",
+            "{memory: 512Mi, cpu: '1'}",
+            always,
+        ),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+    assert_eq!(m, "a container's limit is below its request");
+    // A sidecar within the bounds passes them all.
+    let fine = sidecar(
+        "{memory: 512Mi, cpu: 250m}",
+        "{memory: 1Gi, cpu: 500m}",
+        always,
+    );
+    for id in [
+        "resources-memory-limit-max",
+        "resources-cpu-request-min",
+        "resources-memory-request-min",
+        "resources-limits-match-workload",
+    ] {
+        let (s, m) = verdict(id, fine.clone());
+        assert_eq!(s, Status::Pass, "{id}: {m}");
+    }
+}
+
+/// Repro P2: timings that leave a probe meaningless. The bounds are generous (600 s of failures
+/// for liveness and readiness, an hour for startup, 300 s of initial delay) and catch only the
+/// absurd.
+#[test]
+fn absurd_probe_timings_fail_probe_timeouts() {
+    let timing = |probe: &'static str, from: &'static str, to: &'static str| {
+        deployment_with(move |text| {
+            let at = text.find(&format!("{probe}:")).unwrap();
+            let (head, tail) = text.split_at(at);
+            format!("{head}{}", tail.replacen(from, to, 1))
+        })
+    };
+    let (s, m) = verdict(
+        "probe-timeouts",
+        timing(
+            "livenessProbe",
+            "periodSeconds: 20\n            timeoutSeconds: 5\n            failureThreshold: 3\n",
+            "periodSeconds: 3600\n            timeoutSeconds: 5\n            failureThreshold: 100000\n",
+        ),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+    assert_eq!(
+        m,
+        "container mlsdm-api livenessProbe acts on a failure only after periodSeconds 3600 x \
+         failureThreshold 100000 = 360000000 s, above 600 s: a hung container is not restarted"
+    );
+    let (s, m) = verdict(
+        "probe-timeouts",
+        timing(
+            "readinessProbe",
+            "periodSeconds: 10\n",
+            "initialDelaySeconds: 86400\n            periodSeconds: 10\n",
+        ),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.starts_with("container mlsdm-api readinessProbe initialDelaySeconds is 86400, above 300"),
+        "{m}"
+    );
+    // A startup probe may wait an hour (10 s x 360), not more.
+    let startup =
+        |failures: &'static str| timing("startupProbe", "failureThreshold: 30\n", failures);
+    let (s, m) = verdict("probe-timeouts", startup("failureThreshold: 360\n"));
+    assert_eq!(s, Status::Pass, "{m}");
+    let (s, m) = verdict("probe-timeouts", startup("failureThreshold: 361\n"));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.ends_with("above 3600 s: a start that hangs is never killed"),
+        "{m}"
+    );
+}
+
+/// Every result of check `id` on the release, as (object kind, status, message).
+fn results(id: &str, objects: Vec<Object>) -> Vec<(String, Status, String)> {
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == id)
+        .collect();
+    let facts = Facts::new(
+        objects,
+        BTreeSet::from([Source::Kubernetes]),
+        None,
+        "the test",
+    );
+    engine::evaluate(&checks, &facts)
+        .into_iter()
+        .map(|r| {
+            let kind = r
+                .object
+                .as_ref()
+                .map(|o| o.kind.clone())
+                .unwrap_or_default();
+            (kind, r.status, r.message.to_string())
+        })
+        .collect()
+}
+
+/// Review 28b: a key passed on the command line (`args: [--openai-api-key, sk-...]`, `curl -u`
+/// in a script) passed api-key-from-secret, whose items were env entries only.
+#[test]
+fn a_credential_on_the_command_line_fails_api_key_from_secret() {
+    let with_args = |args: &'static str| {
+        deployment_with(move |text| {
+            text.replacen(
+                "          imagePullPolicy: IfNotPresent\n",
+                &format!("          imagePullPolicy: IfNotPresent\n          args: {args}\n"),
+                1,
+            )
+        })
+    };
+    for args in [
+        r#"["--openai-api-key", "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12"]"#,
+        r#"["--password=My5qlR00tPw"]"#,
+        r#"["sh", "-c", "curl -sf -u ops:Cu7xQ2mLp9 http://x && exec app"]"#,
+    ] {
+        let all = results("api-key-from-secret", with_args(args));
+        assert!(
+            all.iter().any(|(_, s, m)| *s == Status::Fail
+                && m.contains("passes a credential on its command line")),
+            "{args}: {all:?}"
+        );
+        assert!(
+            !all.iter().any(|(.., m)| m.contains("Ab12Cd34")
+                || m.contains("My5qlR00")
+                || m.contains("Cu7xQ2")),
+            "{all:?}"
+        );
+    }
+    // References are what a manifest should pass.
+    let all = results(
+        "api-key-from-secret",
+        with_args(r#"["--api-key", "$(API_KEY)", "--port", "8000"]"#),
+    );
+    assert!(all.iter().all(|(_, s, _)| *s == Status::Pass), "{all:?}");
+}
+
+/// Review 28a, repros t1/t2: a Service of type LoadBalancer (or NodePort, or with externalIPs)
+/// selecting MLSDM's pods exposes its plain-HTTP port outside the cluster, around the TLS
+/// Ingress, and ingress-tls passed (it read Ingresses only).
+#[test]
+fn a_service_exposing_mlsdm_outside_the_cluster_without_tls_fails_ingress_tls() {
+    let service = |spec_extra: &str, annotations: &str| {
+        compliant_with(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: mlsdm-api\n  namespace: mlsdm-production\n{annotations}\
+             spec:\n  selector: {{app: mlsdm-api}}\n  ports:\n    - {{name: http, port: 80, targetPort: http}}\n{spec_extra}"
+        ))
+    };
+    let service_verdicts = |objects| {
+        results("ingress-tls", objects)
+            .into_iter()
+            .filter(|(kind, ..)| kind == "Service")
+            .map(|(_, s, m)| (s, m))
+            .collect::<Vec<_>>()
+    };
+    for extra in [
+        "  type: LoadBalancer\n",
+        "  type: NodePort\n",
+        "  externalIPs: [203.0.113.7]\n",
+    ] {
+        let v = service_verdicts(service(extra, ""));
+        assert!(
+            matches!(&v[..], [(Status::Fail, m)] if m.contains("exposes MLSDM outside the cluster in clear text")),
+            "{extra}: {v:?}"
+        );
+    }
+    // Listing TLS ports without a certificate terminates nothing (review 28c).
+    let v = service_verdicts(service(
+        "  type: LoadBalancer\n",
+        "  annotations: {service.beta.kubernetes.io/aws-load-balancer-ssl-ports: \"443\"}\n",
+    ));
+    assert!(matches!(&v[..], [(Status::Fail, _)]), "{v:?}");
+    // TLS terminated at the load balancer, and the ClusterIP Service behind the Ingress.
+    let v = service_verdicts(service(
+        "  type: LoadBalancer\n",
+        "  annotations: {service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:x}\n",
+    ));
+    assert!(matches!(&v[..], [(Status::Pass, _)]), "{v:?}");
+    let v = service_verdicts(service("", ""));
+    assert!(matches!(&v[..], [(Status::Skipped, _)]), "{v:?}");
+}
