@@ -876,15 +876,15 @@ fn register_url_credentials(value: &str) {
     }
 }
 
-/// A conventional environment variable name (`MLSDM_API_KEY`): upper-case letters, digits and
-/// `_`, not starting with a digit, words joined by `_` when it is long, and nothing a key would
-/// look like (a key from `openssl rand -hex 32` is letters and digits too).
+/// A conventional environment variable name (`MLSDM_API_KEY`, `mlsdm_api_key`): letters,
+/// digits and `_`, not starting with a digit, words joined by `_` unless it is short, and
+/// nothing a key would look like (a key from `openssl rand -hex 32`, or a base32 secret like
+/// `JBSWY3DPEHPK3PXP`, is letters and digits with no `_`).
 fn is_variable_name(s: &str) -> bool {
     s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && (s.len() <= 16 || s.contains('_'))
+        && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && (s.len() <= 8 || s.contains('_'))
         && !crate::k8s::secrets::looks_like_credential(s)
 }
 

@@ -499,6 +499,8 @@ fn a_key_given_for_its_variable_name_is_not_echoed() {
         // `openssl rand -hex 32`, lower and upper case (review 28c).
         "ae6cce48d11e7504e1385501b3bebbe2a1dbc228156b453fe42ab721d50e46a9",
         "AE6CCE48D11E7504E1385501B3BEBBE2A1DBC228156B453FE42AB721D50E46A9",
+        // A base32 secret (review 28d).
+        "JBSWY3DPEHPK3PXPJBSW",
     ] {
         let out = with_key_env(key);
         let text = transcript(&out);
@@ -511,7 +513,12 @@ fn a_key_given_for_its_variable_name_is_not_echoed() {
         text.contains("not an environment variable's name"),
         "{text}"
     );
-    // A variable's name is still named.
+    // A variable's name is still named, in either case.
+    assert_exit_says(
+        &with_key_env("mlsdm_audit_test_unset_key"),
+        2,
+        "--api-key-env mlsdm_audit_test_unset_key: that environment variable is not set",
+    );
     assert_exit_says(
         &with_key_env("MLSDM_AUDIT_TEST_UNSET_KEY"),
         2,

@@ -464,11 +464,7 @@ fn a_service_exposing_mlsdm_outside_the_cluster_without_tls_fails_ingress_tls() 
             .map(|(_, s, m)| (s, m))
             .collect::<Vec<_>>()
     };
-    for extra in [
-        "  type: LoadBalancer\n",
-        "  type: NodePort\n",
-        "  externalIPs: [203.0.113.7]\n",
-    ] {
+    for extra in ["  type: LoadBalancer\n", "  externalIPs: [203.0.113.7]\n"] {
         let v = service_verdicts(service(extra, ""));
         assert!(
             matches!(&v[..], [(Status::Fail, m)] if m.contains("exposes MLSDM outside the cluster in clear text")),
@@ -489,4 +485,25 @@ fn a_service_exposing_mlsdm_outside_the_cluster_without_tls_fails_ingress_tls() 
     assert!(matches!(&v[..], [(Status::Pass, _)]), "{v:?}");
     let v = service_verdicts(service("", ""));
     assert!(matches!(&v[..], [(Status::Skipped, _)]), "{v:?}");
+    // A NodePort backend of a GKE or AWS Ingress, and a load balancer kept inside the cloud's
+    // network, are not exposed by themselves (review 28d); an empty certificate is none.
+    for (extra, annotations, expected) in [
+        ("  type: NodePort\n", "", Status::Skipped),
+        (
+            "  type: LoadBalancer\n",
+            "  annotations: {service.beta.kubernetes.io/aws-load-balancer-internal: \"true\"}\n",
+            Status::Skipped,
+        ),
+        (
+            "  type: LoadBalancer\n",
+            "  annotations: {service.beta.kubernetes.io/aws-load-balancer-ssl-cert: \"\"}\n",
+            Status::Fail,
+        ),
+    ] {
+        let v = service_verdicts(service(extra, annotations));
+        assert!(
+            matches!(&v[..], [(s, _)] if *s == expected),
+            "{extra}{annotations}: {v:?}"
+        );
+    }
 }

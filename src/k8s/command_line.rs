@@ -86,7 +86,14 @@ fn scan<'a>(words: &[&'a str], found: &mut Vec<&'a str>, scripts: bool) {
             }
             continue;
         }
-        if looks_like_credential(word) {
+        if let Some((_, value)) = word.rsplit_once('=')
+            && looks_like_credential(value)
+            && is_real_secret(value)
+        {
+            // An assignment (`OPENAI_API_KEY=sk-...`, or in code
+            // `os.environ['OPENAI_API_KEY']='sk-...'` once quotes are removed): its value.
+            found.push(value);
+        } else if looks_like_credential(word) {
             let embedded = embedded_credentials(word);
             if embedded.is_empty() {
                 found.push(word);
@@ -119,6 +126,14 @@ fn scan<'a>(words: &[&'a str], found: &mut Vec<&'a str>, scripts: bool) {
             // curl's and wget's `-u user:password` / `--user user:password`.
             (Some("user"), _) | (None, "u") => {
                 if let Some((_, password)) = next.and_then(|v| v.split_once(':'))
+                    && is_real_secret(password)
+                {
+                    found.push(password);
+                }
+            }
+            // curl's glued `-uuser:password`.
+            (None, glued) if glued.len() > 2 && glued.starts_with('u') && glued.contains(':') => {
+                if let Some((_, password)) = glued.split_once(':')
                     && is_real_secret(password)
                 {
                     found.push(password);
@@ -208,6 +223,18 @@ mod tests {
                     "curl -H 'X-API-Key: Zq8kP2vLx9mW4rT7yU3iO5pA' http://x",
                 ][..],
                 "Zq8kP2vLx9mW4rT7yU3iO5pA",
+            ),
+            (
+                &[
+                    "python",
+                    "-c",
+                    "import os; os.environ['OPENAI_API_KEY']='sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12'",
+                ][..],
+                "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12",
+            ),
+            (
+                &["curl", "-uadmin:Cu7xQ2mLp9", "http://x"][..],
+                "Cu7xQ2mLp9",
             ),
         ] {
             assert_eq!(credentials(words), vec![secret], "{words:?}");

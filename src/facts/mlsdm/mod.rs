@@ -421,6 +421,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     } else {
         Value::Null
     };
+    let serving = serve::serving(container, &env, env_from_unresolved.is_empty());
     json!({
         "container": container.get("name"),
         "env": env,
@@ -432,7 +433,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         "config": if configured { merged } else { Value::Null },
         "envOverrides": overrides,
         "serviceLinks": service_links,
-        "serving": serve::serving(container, &env),
+        "serving": serving,
         "unknownTopLevelKeys": unknown,
         "allowedTopLevelKeys": ALLOWED_TOP_LEVEL_KEYS,
         "configViolations": violations,

@@ -23,7 +23,9 @@ const UPSTREAM_IMAGE: &str = "neuron7x/mlsdm-neuro-engine";
 
 /// What the container's command line does, as the `mlsdm.serving` fact: `decided`, and when
 /// decided `listens`, `host`, `port` and `why` (what a failure says).
-pub(super) fn serving(container: &Value, env: &Map<String, Value>) -> Value {
+/// `env_complete` is false when an `envFrom` source is not among the audited objects: a variable
+/// the server reads (`UVICORN_HOST`) may come from it.
+pub(super) fn serving(container: &Value, env: &Map<String, Value>, env_complete: bool) -> Value {
     let words = |field: &str| -> Vec<String> {
         container
             .get(field)
@@ -58,13 +60,34 @@ pub(super) fn serving(container: &Value, env: &Map<String, Value>) -> Value {
         );
     }
     let line: Vec<String> = command.into_iter().chain(args).collect();
-    let var = |name: &str| {
-        env.get(name)
-            .and_then(|e| e.get("value"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
+    // A variable set on the command line or in a script (`env UVICORN_HOST=0.0.0.0 uvicorn`,
+    // `export UVICORN_HOST=...`) wins over the container's.
+    let assigned: Vec<(String, String)> = line
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .filter_map(|w| w.split_once('='))
+        .filter(|(name, _)| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        })
+        .map(|(name, value)| (name.to_string(), value.replace(['"', '\''], "")))
+        .collect();
+    // What the server reads of the environment: a literal, or not known (a `fieldRef`, a
+    // Secret, an `envFrom` source not audited) - `Err` then, and nothing is decided on it.
+    let var = |name: &str| -> Result<Option<String>, ()> {
+        if let Some((_, v)) = assigned.iter().rev().find(|(n, _)| n == name) {
+            return Ok(Some(v.clone()));
+        }
+        match env.get(name) {
+            Some(e) => e
+                .get("value")
+                .and_then(Value::as_str)
+                .map(|v| Some(v.to_string()))
+                .ok_or(()),
+            None if env_complete => Ok(None),
+            None => Err(()),
+        }
     };
-    let line = expand(&line, &var);
+    let line = expand(&line, &|name| var(name).ok().flatten());
     let words = program_words(&line);
     let Some(words) = words else {
         return undecided("the command line is not one this check reads");
@@ -122,20 +145,31 @@ fn program_words(line: &[String]) -> Option<Vec<String>> {
         let script = line.iter().skip_while(|w| *w != "-c").nth(1)?;
         // A line ending in `\` goes on on the next one.
         let script = script.replace("\\\n", " ");
+        // A server left in the background (`mlsdm serve &`) or chosen by a branch is not read.
+        let background = script
+            .match_indices('&')
+            .any(|(at, _)| !script[at..].starts_with("&&") && !script[..at].ends_with('&'));
+        if background {
+            return None;
+        }
         let segments: Vec<Vec<String>> = script
             .split(['\n', ';', '&', '|'])
             .map(|part| {
                 part.split_whitespace()
-                    .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_string())
+                    .map(|w| w.replace(['"', '\''], ""))
                     .collect::<Vec<_>>()
             })
             .filter(|words| !words.is_empty())
             .collect();
-        let exec = segments
+        let execs: Vec<&Vec<String>> = segments
             .iter()
-            .find(|words| words.first().is_some_and(|w| w == "exec"));
-        let chosen = match exec {
-            Some(words) => unwrap(words.clone()),
+            .filter(|words| words.first().is_some_and(|w| w == "exec"))
+            .collect();
+        if execs.len() > 1 {
+            return None;
+        }
+        let chosen = match execs.first() {
+            Some(words) => unwrap((*words).clone()),
             None => segments
                 .into_iter()
                 .map(unwrap)
@@ -156,20 +190,36 @@ fn known(program: &str, words: &[String]) -> bool {
 
 /// A flag's value: `--port 8000`, `--port=8000`.
 fn flag(words: &[String], names: &[&str]) -> Option<String> {
-    words.iter().enumerate().find_map(|(i, w)| {
-        names.iter().find_map(|n| {
-            if w == n {
-                words.get(i + 1).cloned()
-            } else {
-                w.strip_prefix(n)
-                    .and_then(|rest| rest.strip_prefix('='))
-                    .map(str::to_string)
-            }
-        })
-    })
+    flags(words, names).into_iter().next()
 }
 
-fn read_program(words: &[String], var: &impl Fn(&str) -> Option<String>) -> Value {
+/// Every value of a flag, in order; a flag with no value gives `""` (the program refuses to
+/// start, and an empty port is not read as one).
+fn flags(words: &[String], names: &[&str]) -> Vec<String> {
+    words
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            names.iter().find_map(|n| {
+                if w == n {
+                    Some(
+                        words
+                            .get(i + 1)
+                            .filter(|v| !v.starts_with('-'))
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                } else {
+                    w.strip_prefix(n)
+                        .and_then(|rest| rest.strip_prefix('='))
+                        .map(str::to_string)
+                }
+            })
+        })
+        .collect()
+}
+
+fn read_program(words: &[String], var: &impl Fn(&str) -> Result<Option<String>, ()>) -> Value {
     let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
     let program = base(&words[0]);
     // `python -m MODULE args...` is MODULE's program.
@@ -222,24 +272,38 @@ fn read_program(words: &[String], var: &impl Fn(&str) -> Option<String>) -> Valu
                     "uvicorn listens on a Unix socket or an inherited descriptor, not on a port the probes and the Service reach".into(),
                 );
             }
-            listening(
-                flag(rest, &["--host"])
-                    .or_else(|| var("UVICORN_HOST"))
-                    .unwrap_or_else(|| "127.0.0.1".into()),
-                flag(rest, &["--port"])
-                    .or_else(|| var("UVICORN_PORT"))
-                    .unwrap_or_else(|| "8000".into()),
-            )
+            let setting = |flag_names: &[&str], variable: &str, default: &str| {
+                match flag(rest, flag_names) {
+                    Some(v) => Ok(v),
+                    None => var(variable).map(|v| v.unwrap_or_else(|| default.into())),
+                }
+            };
+            match (
+                setting(&["--host"], "UVICORN_HOST", "127.0.0.1"),
+                setting(&["--port"], "UVICORN_PORT", "8000"),
+            ) {
+                (Ok(host), Ok(port)) => listening(host, port),
+                _ => json!({"decided": false, "why": "uvicorn's address comes from a variable whose value is not in the audited objects"}),
+            }
         }
         // Without `-b` on the command line, gunicorn's address may come from a config file
         // (`-c`, or ./gunicorn.conf.py), GUNICORN_CMD_ARGS or PORT: not decided.
-        "gunicorn" => match flag(rest, &["-b", "--bind"]) {
-            Some(bind) => {
-                let (host, port) = bind.rsplit_once(':').unwrap_or((bind.as_str(), "8000"));
-                listening(host.trim_matches(['[', ']']).into(), port.into())
-            }
-            None => unread(),
-        },
+        // Several binds: one the probes reach is enough.
+        "gunicorn" => {
+            let verdicts: Vec<Value> = flags(rest, &["-b", "--bind"])
+                .iter()
+                .map(|bind| {
+                    let (host, port) = bind.rsplit_once(':').unwrap_or((bind.as_str(), "8000"));
+                    listening(host.trim_matches(['[', ']']).into(), port.into())
+                })
+                .collect();
+            verdicts
+                .iter()
+                .find(|v| v["listens"] == json!(true))
+                .or_else(|| verdicts.first())
+                .cloned()
+                .unwrap_or_else(unread)
+        }
         _ => unread(),
     }
 }
@@ -276,7 +340,7 @@ mod tests {
     fn verdict(container: Value) -> Value {
         let mut env = Map::new();
         env.insert("PORT_VAR".into(), json!({"value": "9000"}));
-        serving(&container, &env)
+        serving(&container, &env, true)
     }
 
     #[test]
@@ -364,7 +428,7 @@ mod tests {
     fn scripts_wrappers_and_other_apps() {
         let mut env = Map::new();
         env.insert("SELF".into(), json!({"value": "/a$(SELF)"}));
-        let v = |c: Value| serving(&c, &env);
+        let v = |c: Value| serving(&c, &env, true);
         let cases = [
             (
                 json!({"command": ["/bin/sh", "-c"], "args": ["exec uvicorn mlsdm.api.app:app \\\n  --host 0.0.0.0 \\\n  --port 8000\n"]}),
@@ -389,7 +453,48 @@ mod tests {
             assert_eq!(got["decided"], json!(true), "{container}: {got}");
             assert_eq!(got["listens"], json!(listens), "{container}: {got}");
         }
+        // Review 28d: the address from a variable set on the command line or in the script,
+        // several binds, quotes inside a word, a flag without its value.
+        let cases = [
+            (
+                json!({"command": ["env", "UVICORN_HOST=0.0.0.0", "uvicorn", "mlsdm.api.app:app", "--port", "8000"]}),
+                true,
+            ),
+            (
+                json!({"command": ["sh", "-c", "export UVICORN_HOST=0.0.0.0\nexec uvicorn mlsdm.api.app:app --port 8000"]}),
+                true,
+            ),
+            (
+                json!({"command": ["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-b", "127.0.0.1:9000", "-b", "0.0.0.0:8000", "mlsdm.api.app:app"]}),
+                true,
+            ),
+            (
+                json!({"command": ["sh", "-c", "exec uvicorn mlsdm.api.app:app --host=\"127.0.0.1\" --port 8000"]}),
+                false,
+            ),
+        ];
+        for (container, listens) in cases {
+            let got = v(container.clone());
+            assert_eq!(got["decided"], json!(true), "{container}: {got}");
+            assert_eq!(got["listens"], json!(listens), "{container}: {got}");
+        }
+        // Not decided: a host from a variable not in the manifest, branches, the background.
+        let mut from_pod = Map::new();
+        from_pod.insert("UVICORN_HOST".into(), json!({"source": "fieldRef"}));
+        let uvicorn = json!({"command": ["uvicorn", "mlsdm.api.app:app", "--port", "8000"]});
+        assert_eq!(serving(&uvicorn, &from_pod, true)["decided"], json!(false));
+        assert_eq!(
+            serving(&uvicorn, &Map::new(), false)["decided"],
+            json!(false)
+        );
+        assert_eq!(
+            serving(&uvicorn, &Map::new(), true)["listens"],
+            json!(false)
+        );
         for container in [
+            json!({"command": ["sh", "-c", "if [ -n \"$DEV\" ]; then\n exec uvicorn mlsdm.api.app:app --host 127.0.0.1\nelse\n exec uvicorn mlsdm.api.app:app --host 0.0.0.0\nfi"]}),
+            json!({"command": ["sh", "-c", "mlsdm serve --host 0.0.0.0 --port 8000 &"]}),
+            json!({"command": ["uvicorn", "mlsdm.api.app:app", "--host", "0.0.0.0", "--port"]}),
             json!({"command": ["gunicorn", "-c", "/etc/mlsdm/gunicorn.conf.py", "mlsdm.api.app:app"]}),
             json!({"command": ["gunicorn", "admin.wsgi"]}),
             json!({"command": ["uvicorn", "admin.main:app"]}),
