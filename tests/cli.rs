@@ -1422,12 +1422,17 @@ fn renderers_are_bounded() {
 #[test]
 fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
     let dir = compliant_copy("walked-kustomization", &[]);
-    std::fs::write(
-        dir.join("kustomization.yaml"),
+    // The directory with `file` holding `kustomization`, walked with `-f`.
+    let walked = |file: &str, kustomization: &str| {
+        std::fs::write(dir.join(file), kustomization).unwrap();
+        let out = run(&["check", "--no-config", "-f", dir.to_str().unwrap()]);
+        std::fs::remove_file(dir.join(file)).unwrap();
+        out
+    };
+    let out = walked(
+        "kustomization.yaml",
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\nimages:\n  - name: ghcr.io/neuron7x/mlsdm-neuro-engine\n    newTag: latest\n",
-    )
-    .unwrap();
-    let out = run(&["check", "--no-config", "-f", dir.to_str().unwrap()]);
+    );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     assert!(
         transcript(&out)
@@ -1436,31 +1441,23 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
         transcript(&out)
     );
     // kustomize also reads a file named `Kustomization`, which the walk does not collect.
-    std::fs::remove_file(dir.join("kustomization.yaml")).unwrap();
-    std::fs::write(
-        dir.join("Kustomization"),
+    let out = walked(
+        "Kustomization",
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [20-deployment.yaml]\nreplicas:\n  - name: mlsdm-api\n    count: 1\n",
-    )
-    .unwrap();
-    let out = run(&["check", "--no-config", "-f", dir.to_str().unwrap()]);
+    );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
-    std::fs::remove_file(dir.join("Kustomization")).unwrap();
     // Listing only (and setting the namespace the files have) changes nothing: a pass.
-    std::fs::write(
-        dir.join("kustomization.yaml"),
+    let out = walked(
+        "kustomization.yaml",
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: mlsdm-production\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\n",
-    )
-    .unwrap();
-    let out = run(&["check", "--no-config", "-f", dir.to_str().unwrap()]);
+    );
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     // A file the kustomization does not list is not deployed: its NetworkPolicies passed the
     // network checks for a release that would not have them.
-    std::fs::write(
-        dir.join("kustomization.yaml"),
+    let out = walked(
+        "kustomization.yaml",
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 50-monitoring.yaml]\n",
-    )
-    .unwrap();
-    let out = run(&["check", "--no-config", "-f", dir.to_str().unwrap()]);
+    );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     assert!(
         transcript(&out).contains("40-network.yaml in its resources"),

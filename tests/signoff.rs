@@ -758,6 +758,18 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
     let t = tmp("narrowed");
     let key = keygen(&t.0, "bob", "ed25519", "");
     let allowed = allowed_file(&t.0, &[("bob@example.com", &key)]);
+    let sign_as_bob = |path: &str| {
+        ok(&audit(&[
+            "signoff",
+            path,
+            "--role",
+            "Security Team",
+            "--name",
+            "Bob",
+            "--key",
+            &key,
+        ]));
+    };
     let signed = |name: &str, args: &[&str]| -> String {
         let path = t.0.join(name).to_str().unwrap().to_string();
         let mut all = vec!["check", "--format", "json", "--output-file", &path];
@@ -768,16 +780,7 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        ok(&audit(&[
-            "signoff",
-            &path,
-            "--role",
-            "Security Team",
-            "--name",
-            "Bob",
-            "--key",
-            &key,
-        ]));
+        sign_as_bob(&path);
         path
     };
     let verify = |path: &str, extra: &[&str]| -> (i32, String) {
@@ -864,6 +867,15 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
         "{text}"
     );
 
+    // An edited report `v`, written as `name` and signed by Bob as Security Team: its path.
+    let signed_by_bob = |name: &str, v: &serde_json::Value| -> String {
+        let path = t.0.join(name);
+        std::fs::write(&path, v.to_string()).unwrap();
+        let path = path.to_str().unwrap().to_string();
+        sign_as_bob(&path);
+        path
+    };
+
     // Failures taken out after the run, before signing.
     let full = t.0.join("full.json");
     let out = audit_dated(&[
@@ -886,19 +898,7 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
             .cloned()
             .collect(),
     );
-    let stripped = t.0.join("stripped.json");
-    std::fs::write(&stripped, v.to_string()).unwrap();
-    let stripped = stripped.to_str().unwrap();
-    ok(&audit(&[
-        "signoff",
-        stripped,
-        "--role",
-        "Security Team",
-        "--name",
-        "Bob",
-        "--key",
-        &key,
-    ]));
+    let stripped = &signed_by_bob("stripped.json", &v);
     let (code, text) = verify(stripped, &[]);
     assert_eq!(code, 1, "{text}");
     assert!(
@@ -926,19 +926,7 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
             .cloned()
             .collect(),
     );
-    let older = t.0.join("older.json");
-    std::fs::write(&older, v.to_string()).unwrap();
-    let older = older.to_str().unwrap();
-    ok(&audit(&[
-        "signoff",
-        older,
-        "--role",
-        "Security Team",
-        "--name",
-        "Bob",
-        "--key",
-        &key,
-    ]));
+    let older = &signed_by_bob("older.json", &v);
     let (code, text) = verify(older, &[]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("written by mlsdm-audit 0.0.9"), "{text}");
@@ -994,18 +982,7 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
             r["waiver"]["expires"] = "2026-01-01".into();
         }
     }
-    std::fs::write(&waived, v.to_string()).unwrap();
-    let waived = waived.to_str().unwrap();
-    ok(&audit(&[
-        "signoff",
-        waived,
-        "--role",
-        "Security Team",
-        "--name",
-        "Bob",
-        "--key",
-        &key,
-    ]));
+    let waived = &signed_by_bob("waived.json", &v);
     let (code, text) = verify(waived, &["--allow-narrowed"]);
     assert_eq!(code, 1, "{text}");
     assert!(

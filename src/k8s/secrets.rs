@@ -1119,6 +1119,12 @@ pub(super) fn redact(obj: &mut Object) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// `value` holds exactly one credential, `secret`, and looks like one as a whole.
+    fn finds_exactly(value: &str, secret: &str) {
+        assert_eq!(embedded_credentials(value), [secret], "{value}");
+        assert!(looks_like_credential(value), "{value}");
+    }
+
     #[test]
     fn credentials_inside_longer_values() {
         assert_eq!(
@@ -1367,8 +1373,7 @@ mod tests {
                 "Pr0beSecret2024",
             ),
         ] {
-            assert_eq!(embedded_credentials(path), [secret], "{path}");
-            assert!(looks_like_credential(path), "{path}");
+            finds_exactly(path, secret);
         }
         // Their look-alikes: flags, numbers, words, references.
         for path in [
@@ -1503,8 +1508,7 @@ mod tests {
             ),
             ("amqp://mlsdm:rabbitpass@rabbitmq:5672//", "rabbitpass"),
         ] {
-            assert_eq!(embedded_credentials(url), [password], "{url}");
-            assert!(looks_like_credential(url), "{url}");
+            finds_exactly(url, password);
         }
         for url in [
             "postgres://app:$(DB_PASSWORD)@db/app",
