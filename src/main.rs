@@ -31,14 +31,25 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            // --help and --version go to stdout, which may fail like any other write.
+            stdout_wrote(e.print());
+            let failed = !e.use_stderr() && stdout_failure().is_some();
+            return ExitCode::from(if e.use_stderr() || failed { 2 } else { 0 });
         }
     };
     // `check -o json`: input errors go to stderr as JSON diagnostics, for CI tools.
     let json_errors =
         matches!(&cli.command, Command::Check(a) if a.format == Some(report::Format::Json));
     match run(cli) {
+        // A report cut short on stdout (a full disk, a bad descriptor) was not delivered: a gate
+        // that read half a JUnit file must not also read exit 0.
+        Ok(_) if let Some(why) = stdout_failure() => {
+            #[allow(clippy::print_stderr)] // main is the one place that prints errors
+            {
+                eprintln!("error: cannot write to standard output: {why}");
+            }
+            ExitCode::from(2)
+        }
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             #[allow(clippy::print_stderr)] // main is the one place that prints errors
@@ -88,11 +99,44 @@ fn watchdog(limit: std::time::Duration, flag: String) -> std::sync::Arc<std::syn
     done
 }
 
-/// Every byte written to stdout passes the redaction layer.
+/// The first failure to write stdout, kept for `main`, which turns it into exit 2 whatever the
+/// verdict: every writer of stdout goes through [`stdout_wrote`], so no caller can drop one.
+static STDOUT_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Records a write to stdout that failed. A closed pipe (`| head`) is the reader's choice, not a
+/// failure: it is let go, as grep and kubectl do.
+fn stdout_wrote(result: std::io::Result<()>) {
+    if let Err(e) = result
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let mut first = STDOUT_FAILURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        first.get_or_insert_with(|| e.to_string());
+    }
+}
+
+fn stdout_failure() -> Option<String> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// Every byte written to stdout passes the redaction layer. Flushed here: an error on the last
+/// line would otherwise surface only when the lock is dropped, where it is lost.
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error worth reporting.
-    let _ = out.write_all(redact::text(text).as_bytes());
+    stdout_wrote(
+        out.write_all(redact::text(text).as_bytes())
+            .and_then(|()| out.flush()),
+    );
+}
+
+/// Bytes that must reach stdout as they are (a payload to sign, a man page, completions).
+fn print_bytes(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    stdout_wrote(out.write_all(bytes).and_then(|()| out.flush()));
 }
 
 /// Every report written to a file passes the redaction layer.
@@ -152,9 +196,8 @@ fn emit(
             .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))?,
         Some(path) => write_file(path, &report::render_view(report, format, layout))?,
         None if view.quiet => {}
-        // A closed pipe (`| head`) is not an error worth reporting.
         None if format == report::Format::Json => {
-            let _ = write_json(report, std::io::stdout().lock());
+            stdout_wrote(write_json(report, std::io::stdout().lock()));
         }
         None => print(&report::render_view(report, format, layout)),
     }
@@ -382,7 +425,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 };
                 let bytes =
                     signoff::payload(&value, &field("role"), &field("name"), &field("time"));
-                let _ = std::io::stdout().lock().write_all(&bytes);
+                print_bytes(&bytes);
                 return Ok(0);
             }
             let allowed = allowed_signers
@@ -538,15 +581,11 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             })
         }
         Command::Completions { shell } => {
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(&mlsdm_audit::cli::completions(shell));
+            print_bytes(&mlsdm_audit::cli::completions(shell));
             Ok(0)
         }
         Command::Man => {
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(&mlsdm_audit::cli::man_page());
+            print_bytes(&mlsdm_audit::cli::man_page());
             Ok(0)
         }
         Command::Schema { of } => {

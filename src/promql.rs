@@ -806,6 +806,22 @@ pub fn lookback(expr: &Expr) -> std::time::Duration {
     }
 }
 
+/// The longest range a query counts over (`increase(x[1h])`: one hour), if it counts: its value
+/// over samples that span less is a count of that span only, a lower bound of the query's own.
+/// (`rate` and `deriv` are per second: a shorter span estimates them, it does not undercount.)
+pub fn counted_range(expr: &Expr) -> Option<std::time::Duration> {
+    match expr {
+        Expr::Paren(p) => counted_range(&p.expr),
+        Expr::Unary(u) => counted_range(&u.expr),
+        Expr::Aggregate(a) => counted_range(&a.expr),
+        Expr::Binary(b) => counted_range(&b.lhs).max(counted_range(&b.rhs)),
+        Expr::Call(c) if c.func.name == "increase" => Some(lookback(expr)),
+        Expr::Call(c) => c.args.args.iter().filter_map(|a| counted_range(a)).max(),
+        Expr::Subquery(sq) => counted_range(&sq.expr),
+        _ => None,
+    }
+}
+
 /// Checks a parsed query stays within the subset this evaluator implements.
 pub fn check_supported(expr: &Expr) -> Result<(), EvalError> {
     let unsupported = |what: String| Err(EvalError::Unsupported(what));

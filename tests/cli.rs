@@ -176,19 +176,51 @@ fn output_file() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A report that could not be written (a full disk) was not delivered: exit 2, whatever the
+/// verdict, never the 0 of a compliant run (it was 0 while the JSON, SARIF or JUnit file a CI
+/// job reads stayed empty). A closed pipe stays the reader's choice: the verdict's code.
 #[test]
-fn evaluation_error_is_exit_3_never_pass() {
-    let out = run(&[
+fn a_report_stdout_cannot_take_is_exit_2() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        // Straight to stderr, past the test harness' capture, so the skip is seen.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: no /dev/full on this system\n",
+        );
+        return;
+    };
+    for format in ["json", "sarif", "junit", "table"] {
+        let out = golden()
+            .args(["check", "-f", "fixtures/compliant", "-o", format])
+            .stdout_to(full.try_clone().unwrap())
+            .run();
+        assert_exit_says(&out, 2, "cannot write to standard output");
+    }
+    let out = golden()
+        .arg("list-checks")
+        .stdout_to(full.try_clone().unwrap())
+        .run();
+    assert_exit_says(&out, 2, "cannot write to standard output");
+}
+
+/// The compliant fixture audited with one check of tests/data/checks-runtime-error, as JSON.
+fn run_broken_check(id: &str) -> Output {
+    run(&[
         "check",
         "--manifests",
         "fixtures/compliant",
         "--checks",
         "tests/data/checks-runtime-error",
         "--only",
-        "replicas-field-typo",
+        id,
         "--format",
         "json",
-    ]);
+    ])
+}
+
+#[test]
+fn evaluation_error_is_exit_3_never_pass() {
+    let out = run_broken_check("replicas-field-typo");
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     let report = json(&out);
     assert_eq!(statuses(&report, "replicas-field-typo"), ["error"]);
@@ -197,6 +229,22 @@ fn evaluation_error_is_exit_3_never_pass() {
             .as_str()
             .unwrap()
             .contains("tests/data/checks-runtime-error/replicas-field-typo.yaml:9")
+    );
+}
+
+/// A failure whose messageExpression cannot be evaluated showed the check's title ("Every MLSDM
+/// Deployment runs thirty replicas") as its message: a pass's words on a failure.
+#[test]
+fn a_failure_whose_message_breaks_never_reads_as_its_title() {
+    let out = run_broken_check("message-expression-typo");
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report = json(&out);
+    let message = report["results"][0]["message"].as_str().unwrap();
+    assert_eq!(report["results"][0]["status"], "fail");
+    assert!(
+        message.starts_with("failed: object.spec.replicas >= 30 (messageExpression failed at")
+            && !message.contains("thirty"),
+        "{message}"
     );
 }
 
@@ -1452,6 +1500,19 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: mlsdm-production\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    // Another namespace is set on every object it lists, over the files' own: walked, the set
+    // passed namespace-defined while the cluster gets it in `default`.
+    let out = walked(
+        "kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: default\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    assert!(
+        transcript(&out).contains("sets namespace default on what it lists, over ")
+            && transcript(&out).contains("20-deployment.yaml (mlsdm-production)"),
+        "{}",
+        transcript(&out)
+    );
     // A file the kustomization does not list is not deployed: its NetworkPolicies passed the
     // network checks for a release that would not have them.
     let out = walked(

@@ -638,6 +638,89 @@ const CHECK_MODES: &[(&str, &str, &str)] = &[
     ("rollback-p95-latency", "healthy", "slow"),
 ];
 
+/// Answers MLSDM 1.2.0 never sends but a proxy, a mock or another version may: each passed a
+/// check it could not earn (an empty readiness list is "every check true", `null != ''`, a
+/// negative memory is within the bound). Each must fail or be an error, never pass.
+#[test]
+fn odd_answers_never_pass() {
+    let _serial = serial();
+    let ready = |body: serde_json::Value| ("/health/ready", body);
+    let cases: Vec<(&str, (&'static str, serde_json::Value), &str)> = vec![
+        (
+            "health-ready",
+            ready(serde_json::json!({"ready": true, "status": "ready", "checks": []})),
+            "fail",
+        ),
+        (
+            "health-ready",
+            ready(serde_json::json!({"ready": true, "status": "ready", "checks": {}})),
+            "fail",
+        ),
+        (
+            "health-ready",
+            ready(
+                serde_json::json!({"ready": true, "status": "not_ready", "checks": {"memory_manager": true}}),
+            ),
+            "fail",
+        ),
+        (
+            "health-ready",
+            ready(serde_json::json!({"ready": true})),
+            "fail",
+        ),
+        (
+            "health-readiness-legacy",
+            (
+                "/health/readiness",
+                serde_json::json!({"ready": true, "status": "not_ready"}),
+            ),
+            "fail",
+        ),
+        (
+            "status-ok",
+            (
+                "/status",
+                serde_json::json!({"status": "ok", "version": null}),
+            ),
+            "fail",
+        ),
+        (
+            "memory-within-bounds",
+            (
+                "/status",
+                serde_json::json!({"status": "ok", "version": "1.2.0", "system": {"memory_mb": -5}}),
+            ),
+            "error",
+        ),
+        (
+            "memory-within-bounds",
+            (
+                "/status",
+                serde_json::json!({"status": "ok", "version": "1.2.0", "system": {"memory_mb": 0}}),
+            ),
+            "error",
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (id, answer, want) in cases {
+        let shown = format!("{} {}", answer.0, answer.1);
+        let mut config = Config::healthy();
+        config.answers = vec![answer];
+        let s = serve(config);
+        let (st, msg) = status(&run(&s.server.url, &["--only", id]), id);
+        if st != want {
+            problems.push(format!("{id} on {shown}: {st} {msg} (want {want})"));
+        }
+        // The message is a failure's, never the title's claim.
+        if msg.contains("answers 200 with every readiness check true") {
+            problems.push(format!(
+                "{id} on {shown}: a failure said as the title: {msg}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
 #[test]
 fn every_http_and_metrics_check_passes_and_fails_on_its_fixture() {
     let _serial = serial();
@@ -849,6 +932,82 @@ fn fixed_http_server(content_type: &'static str, body: &'static str) -> String {
         }
     });
     url
+}
+
+/// Review finding: a metrics page that took longer to answer than `--observe` was scraped once, so
+/// every rate was no-data and a service failing a third of its requests exited 0. An
+/// observation is at least two scrapes. The server below answers each scrape after 2 s, with 100
+/// more requests of which 50 are 500s: once, no rate; twice, a 50 % error rate. (The delay only
+/// makes one scrape outlast `--observe 1s`: the outcome does not depend on the machine's speed.)
+#[test]
+fn an_observation_is_at_least_two_scrapes() {
+    use std::io::{Read, Write};
+    let _serial = serial();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Bounded: the audit below scrapes a few times.
+        for (n, stream) in listener.incoming().take(20).enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let n = n as u64 + 1;
+            let body = format!(
+                "# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"200\"}} {}\nmlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"500\"}} {}\n",
+                50 * n,
+                50 * n
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &url,
+        "--only",
+        "error-rate-below-1pct",
+        "--observe",
+        "1s",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "error-rate-below-1pct");
+    assert_eq!(st, "fail", "{msg}");
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+}
+
+/// Review finding: `no-unexpected-errors` (`sum(increase(mlsdm_errors_total[1h])) == 0`) passed
+/// "MLSDM recorded no errors in the last hour" on 3 s of scrapes of a counter already at 4,000:
+/// a count over 3 s says nothing of the hour. It is no-data, and says why; errors that grow
+/// while observed still fail (a count over part of the range is a lower bound).
+#[test]
+fn a_count_over_less_than_its_range_never_passes() {
+    let _serial = serial();
+    let page = "# TYPE mlsdm_errors_total counter\nmlsdm_errors_total{error_type=\"internal_error\"} 4000\n# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{method=\"GET\",endpoint=\"/health\",status=\"200\"} 100\n";
+    let url = fixed_http_server("text/plain; version=0.0.4", page);
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &url,
+        "--only",
+        "no-unexpected-errors",
+        "--observe",
+        "3s",
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), "no-unexpected-errors");
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(
+        msg.contains("the scrapes cover") && msg.contains("1h"),
+        "{msg}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{msg}");
 }
 
 /// Review finding: a second `--endpoint` answering `/health/metrics` with 200 and an HTML page (a

@@ -603,6 +603,39 @@ fn watch_refuses_manifests_and_bad_flags() {
     }
 }
 
+/// Review finding: without Prometheus nothing is scraped between runs, and `--interval 40s
+/// --observe 3s` left 37 s of every 40 unseen, longer than the 10 s window: an error rate of
+/// 83 % for 26 s of every 40 passed every run and the watch ended 0. Refused, with the smallest
+/// --observe that covers the window.
+#[test]
+fn watch_refuses_an_observation_gap_as_long_as_a_window() {
+    let out = bin()
+        .args([
+            "watch",
+            "--no-config",
+            "--no-cluster",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--interval",
+            "40s",
+            "--observe",
+            "3s",
+            "--window",
+            "10s",
+            "--checkpoints",
+            "120s",
+        ])
+        .run();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--observe 3s leaves 37s of every --interval 40s unscraped")
+            && String::from_utf8_lossy(&out.stderr).contains("at least 31s"),
+        "{}",
+        transcript(&out)
+    );
+}
+
 /// Review F1: `watch` read neither `--config` nor `.mlsdm-audit.yaml`, so a missing config
 /// file went unnoticed (and a team's failOn, selector and waivers were dropped).
 #[test]

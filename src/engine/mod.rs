@@ -271,19 +271,23 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
         match v.expression.program().execute(ctx) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
+                // Never the check's title: it says what passing looks like, and a failure
+                // shown with it read as a pass in every format that shows only the message.
+                let plain = || {
+                    v.message
+                        .clone()
+                        .unwrap_or_else(|| format!("failed: {}", v.expression.source))
+                };
                 let message = match &v.message_expression {
                     Some(m) => match m.program().execute(ctx) {
                         Ok(value) => display(&value),
                         Err(e) => format!(
                             "{} (messageExpression failed at {}: {e})",
-                            v.message.clone().unwrap_or_else(|| check.title.clone()),
+                            plain(),
                             where_(check, m)
                         ),
                     },
-                    None => v
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| format!("failed: {}", v.expression.source)),
+                    None => plain(),
                 };
                 return (Status::Fail, message);
             }

@@ -269,6 +269,7 @@ pub(super) fn evaluate_metrics(
             covered,
             window,
             source,
+            lower_bound,
         }) => {
             let mut info = WindowInfo {
                 asked: probe.window.as_ref().map(|w| w.text.clone()),
@@ -330,7 +331,10 @@ pub(super) fn evaluate_metrics(
                     Some(info),
                 )
             } else if decided.iter().any(|(_, p)| matches!(p, Point::Pass)) {
-                (Status::Pass, format!("{}{note}", check.title), Some(info))
+                match lower_bound {
+                    Some(why) => (Status::NoData, why.clone(), Some(info)),
+                    None => (Status::Pass, format!("{}{note}", check.title), Some(info)),
+                }
             } else if window.is_none_or(|w| span + 1e-6 >= w as f64 * 0.9) {
                 (
                     Status::Fail,

@@ -75,6 +75,10 @@ pub enum MetricOutcome {
         /// Seconds the evaluation was meant to cover (after `--window`).
         window: Option<u64>,
         source: String,
+        /// Why the values are only a lower bound: the query counts over a range (`increase(x[1h])`)
+        /// longer than the scraped samples span. A failure on a lower bound is earned (a counter
+        /// only grows); a pass is not, and becomes no-data with this reason.
+        lower_bound: Option<String>,
     },
     Error(String),
     NoData(String),

@@ -15,4 +15,4 @@ pub mod selector;
 
 pub use json::At;
 pub use kind::KindMatcher;
-pub use object::{Location, Object, ObjectRef, WORKLOAD_KINDS};
+pub use object::{Location, Object, ObjectRef, WORKLOAD_KINDS, is_cluster_scoped};

@@ -23,6 +23,11 @@ const CLUSTER_SCOPED: &[&str] = &[
     "MutatingWebhookConfiguration",
 ];
 
+/// Whether objects of `kind` live outside namespaces (among the kinds this tool reads).
+pub fn is_cluster_scoped(kind: &str) -> bool {
+    CLUSTER_SCOPED.contains(&kind)
+}
+
 /// Where a manifest object was read from.
 #[derive(
     Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, PartialOrd, Ord,
@@ -56,7 +61,7 @@ impl Object {
         json: Value,
         location: Option<Location>,
     ) -> Self {
-        let namespace = if CLUSTER_SCOPED.contains(&kind.as_str()) {
+        let namespace = if is_cluster_scoped(&kind) {
             None
         } else {
             namespace

@@ -91,6 +91,8 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                     loaded.objects.extend(one.objects);
                     loaded.notes.extend(one.notes);
                 }
+                let notes = namespace_overrides(&files, &loaded.objects[before..]);
+                loaded.notes.extend(notes);
             }
         }
         if loaded.objects.len() == before {
@@ -152,9 +154,11 @@ fn kustomize_patches(files: &[(PathBuf, bool)]) -> std::collections::HashMap<Pat
     out
 }
 
-/// What a kustomization may do to the files it lists, besides listing them: `namespace` is left
-/// out (it only sets what a file leaves unset, and a namespace-less object fails on its own).
+/// What a kustomization may do to the files it lists, besides listing them (`configurations`
+/// changes what the other transforms touch). `namespace` is judged apart, once the files are
+/// read ([`namespace_overrides`]): it changes something only where a file says another.
 const KUSTOMIZE_TRANSFORMS: &[&str] = &[
+    "configurations",
     "patches",
     "patchesStrategicMerge",
     "patchesJson6902",
@@ -182,24 +186,8 @@ const KUSTOMIZE_TRANSFORMS: &[&str] = &[
 /// left its base files passing. The note makes the gate an error (`Report::undecided`); the fix
 /// is `--kustomize DIR`.
 fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
-    // The walk collects YAML and JSON files; kustomize also reads a file named `Kustomization`
-    // in each directory, which the walk never sees.
-    let mut all: Vec<PathBuf> = files.iter().map(|(f, _)| f.clone()).collect();
-    let dirs: std::collections::BTreeSet<PathBuf> = files
-        .iter()
-        .filter_map(|(f, _)| f.parent().map(Path::to_path_buf))
-        .collect();
-    for d in dirs {
-        let bare = d.join("Kustomization");
-        if bare.is_file() && !all.contains(&bare) {
-            all.push(bare);
-        }
-    }
     let mut notes = Vec::new();
-    for file in &all {
-        let Some((name, docs)) = kustomization_docs(file) else {
-            continue;
-        };
+    for (file, name, docs) in walked_kustomizations(files) {
         let used: Vec<&str> = KUSTOMIZE_TRANSFORMS
             .iter()
             .copied()
@@ -231,6 +219,80 @@ fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
             message: format!(
                 "{name} changes what it lists ({}): the files were audited as written, not as kustomize renders them for the cluster; audit with --kustomize {dir}",
                 used.join(", ")
+            ),
+        });
+    }
+    notes
+}
+
+/// A file's documents, each with its line.
+type Documents = Vec<(u64, Value)>;
+
+/// The kustomizations among the walked files, with their names and documents. The walk collects
+/// YAML and JSON files; kustomize also reads a file named `Kustomization` in each directory,
+/// which the walk never sees.
+fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<(PathBuf, String, Documents)> {
+    let mut all: Vec<PathBuf> = files.iter().map(|(f, _)| f.clone()).collect();
+    let dirs: std::collections::BTreeSet<PathBuf> = files
+        .iter()
+        .filter_map(|(f, _)| f.parent().map(Path::to_path_buf))
+        .collect();
+    for d in dirs {
+        let bare = d.join("Kustomization");
+        if bare.is_file() && !all.contains(&bare) {
+            all.push(bare);
+        }
+    }
+    all.into_iter()
+        .filter_map(|file| kustomization_docs(&file).map(|(name, docs)| (file, name, docs)))
+        .collect()
+}
+
+/// A note for each walked kustomization whose `namespace:` differs from what a file under it
+/// says: kustomize sets it on every namespaced object it lists, over the file's own (`kubectl
+/// kustomize` moves a Deployment written for `mlsdm` to `default`), so the walk audited objects
+/// in a namespace the cluster will not see them in. Walked, such a set passed
+/// `namespace-defined`. Files that already say the same namespace change nothing: no note.
+fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Note> {
+    let mut notes = Vec::new();
+    for (file, name, docs) in walked_kustomizations(files) {
+        let Some(namespace) = docs
+            .iter()
+            .find_map(|(_, d)| d.get("namespace").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let dir = file.parent().unwrap_or_else(|| Path::new("."));
+        let mut differing: Vec<String> = Vec::new();
+        for o in objects {
+            let Some(at) = &o.location else { continue };
+            if crate::k8s::is_cluster_scoped(&o.kind)
+                || o.namespace.as_deref() == Some(namespace)
+                || !Path::new(&at.file).starts_with(dir)
+            {
+                continue;
+            }
+            let says = format!(
+                "{} ({})",
+                at.file,
+                o.namespace.as_deref().unwrap_or("no namespace")
+            );
+            if !differing.contains(&says) {
+                differing.push(says);
+            }
+        }
+        if differing.is_empty() {
+            continue;
+        }
+        let shown = differing.len().min(3);
+        let more = differing.len() - shown;
+        notes.push(Note {
+            kind: NoteKind::Unrendered,
+            message: format!(
+                "{name} sets namespace {namespace} on what it lists, over {}{}: the files were audited as written, not as kustomize renders them for the cluster; audit with --kustomize {}",
+                differing[..shown].join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() },
+                dir.display()
             ),
         });
     }

@@ -61,7 +61,9 @@ pub(super) async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Sto
     });
     let mut errors = Vec::new();
     let mut ok = 0;
+    let mut rounds = 0;
     loop {
+        rounds += 1;
         let now = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for target in &targets {
@@ -101,7 +103,10 @@ pub(super) async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Sto
         if let Some(b) = &bar {
             b.set_position(start.elapsed().as_secs().min(opts.observe.as_secs()));
         }
-        if start.elapsed() + interval > opts.observe {
+        // An observation is at least two rounds, however long one takes: a rate needs two
+        // scrapes, and a page slow to serve or to read (megabytes of series) gave one, which
+        // left every rate no-data and the run passing.
+        if start.elapsed() + interval > opts.observe && (opts.observe.is_zero() || rounds >= 2) {
             break;
         }
         tokio::time::sleep(interval.saturating_sub(now.elapsed())).await;
@@ -162,11 +167,22 @@ pub(super) fn evaluate_scraped(
         }
     }
     let covered = times.first().map_or(0.0, |first| end - first);
+    // A 0 from `increase(errors[1h])` over 4 s of scrapes counts those 4 s, not the hour: it
+    // passed "no errors in the last hour" on a counter already at 4,000.
+    let lower_bound = promql::counted_range(expr)
+        .filter(|range| covered < range.as_secs_f64() * 0.9)
+        .map(|range| {
+            format!(
+                "the scrapes cover {covered:.0}s of the {} the query counts over: a count of those seconds says nothing of the rest; observe for that long (--observe) or ask a Prometheus (--prometheus)",
+                humantime::format_duration(range)
+            )
+        });
     MetricOutcome::Points {
         points,
         asked,
         covered,
         window,
+        lower_bound,
         source: format!(
             "{} scrape(s) of {}",
             times.len(),
@@ -456,6 +472,8 @@ pub(super) async fn prometheus_query(
         covered,
         window,
         source: format!("Prometheus at {base}"),
+        // Prometheus holds the whole range the query counts over (its retention, not this run).
+        lower_bound: None,
     }
 }
 

@@ -108,25 +108,14 @@ pub(super) fn update(
     } else {
         status
     };
-    c.held = match (c.status, c.check.source()) {
-        (Status::Fail, Source::Metrics) if plan.prometheus => {
-            // The range query covered min(window, time since the rollout): a fail there held that
-            // long, and counts as a rollback only when that is the whole window.
-            window.unwrap_or(0) as f64
-        }
-        // Scrapes without Prometheus, and the cluster's state (readiness, OOM kills): this
-        // watch counts how long it has seen the criterion fail. A criterion with no window (no
-        // `for`, no --window) signals at once; with --window a not-ready majority must last
-        // that long (a rollout still starting pods is not a rollback).
-        (Status::Fail, _) => scrape_held(&mut c.failing_since, observed_to),
-        _ => {
-            c.failing_since = None;
-            0.0
-        }
-    };
-    if c.status != Status::Fail {
-        c.failing_since = None;
-    }
+    c.held = held_after(
+        c.status,
+        c.check.source(),
+        plan.prometheus,
+        window,
+        &mut c.failing_since,
+        observed_to,
+    );
     c.results = results;
 }
 
@@ -147,6 +136,40 @@ pub(super) fn unwaive(mut r: CheckResult) -> CheckResult {
         }
     }
     r
+}
+
+/// How long a criterion's failure has held after a run that ended at `observed_to` with
+/// `status`; `failing_since` carries the count from run to run.
+fn held_after(
+    status: Status,
+    source: Source,
+    prometheus: bool,
+    window: Option<u64>,
+    failing_since: &mut Option<f64>,
+    observed_to: f64,
+) -> f64 {
+    match (status, source) {
+        (Status::Fail, Source::Metrics) if prometheus => {
+            // The range query covered min(window, time since the rollout): a fail there held that
+            // long, and counts as a rollback only when that is the whole window.
+            window.unwrap_or(0) as f64
+        }
+        // Scrapes without Prometheus, and the cluster's state (readiness, OOM kills): this
+        // watch counts how long it has seen the criterion fail. A criterion with no window (no
+        // `for`, no --window) signals at once; with --window a not-ready majority must last
+        // that long (a rollout still starting pods is not a rollback).
+        (Status::Fail, _) => scrape_held(failing_since, observed_to),
+        // A run with nothing to decide on (no traffic, a failed scrape) is no evidence the
+        // failure ended: it keeps the count going, and only a run that passes stops it. A canary
+        // failing every request whenever it had traffic, with quiet runs between, never held
+        // a window and never rolled back. (Undecided runs longer than a window make the watch
+        // an error on their own: `track_undecided`.)
+        (Status::NoData | Status::Error, _) => 0.0,
+        _ => {
+            *failing_since = None;
+            0.0
+        }
+    }
 }
 
 /// How long a condition counted by this watch has held. A run sees it at its end (`observed_to`),
@@ -197,5 +220,23 @@ mod tests {
         assert!(scrape_held(&mut since, 103.0).abs() < 1e-9);
         // Next failing run ends at 106: held 3 s, not 6.
         assert!((scrape_held(&mut since, 106.0) - 3.0).abs() < 1e-9);
+    }
+
+    /// Review finding: runs with no traffic between failing ones restarted the count, so a
+    /// canary that failed every request whenever it had any never held its window and never
+    /// rolled back. Only a pass stops the count.
+    #[test]
+    fn undecided_runs_neither_stop_nor_restart_a_failure() {
+        let mut since = None;
+        let mut run =
+            |status, at| held_after(status, Source::Metrics, false, Some(30), &mut since, at);
+        assert!(run(Status::Fail, 100.0).abs() < 1e-9);
+        assert!(run(Status::NoData, 110.0).abs() < 1e-9);
+        assert!(run(Status::Error, 115.0).abs() < 1e-9);
+        assert!((run(Status::Fail, 130.0) - 30.0).abs() < 1e-9);
+        // A pass ends it: the next failure counts from itself.
+        assert!(run(Status::Pass, 140.0).abs() < 1e-9);
+        assert!(run(Status::Fail, 150.0).abs() < 1e-9);
+        assert!((run(Status::Fail, 160.0) - 10.0).abs() < 1e-9);
     }
 }

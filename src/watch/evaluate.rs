@@ -165,7 +165,7 @@ impl Watcher<'_> {
                         let c = &mut criteria[i];
                         c.status = Status::Error;
                         c.message.clone_from(&why);
-                        c.failing_since = None;
+                        // No evidence the failure ended: `failing_since` stays (criteria.rs).
                         c.held = 0.0;
                         c.results.clear();
                         track_undecided(c, observed_to);

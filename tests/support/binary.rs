@@ -53,6 +53,7 @@ pub fn cmd() -> Cmd {
         command,
         shown: String::from("mlsdm-audit"),
         stdin: Input::Closed,
+        stdout: None,
         deadline: DEADLINE,
     }
 }
@@ -69,6 +70,8 @@ pub struct Cmd {
     /// The command line, for failure messages.
     shown: String,
     stdin: Input,
+    /// Where stdout goes instead of a pipe the test reads (a file, /dev/full).
+    stdout: Option<std::fs::File>,
     deadline: Duration,
 }
 
@@ -119,6 +122,12 @@ impl Cmd {
         self
     }
 
+    /// Sends stdout to `file` instead of a pipe; the run's output then has an empty stdout.
+    pub fn stdout_to(mut self, file: std::fs::File) -> Self {
+        self.stdout = Some(file);
+        self
+    }
+
     /// Replaces the default deadline (an upper bound that only stops a hung run).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
@@ -154,7 +163,7 @@ impl Cmd {
         let mut child = self
             .command
             .stdin(stdin)
-            .stdout(Stdio::piped())
+            .stdout(self.stdout.map_or_else(Stdio::piped, Stdio::from))
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start `{}`: {e}", self.shown));
@@ -171,7 +180,7 @@ impl Cmd {
         let mut child = self.spawn();
         // Held, unwritten, until the run ends: dropping it would close the stream.
         let _stdin: Option<ChildStdin> = if open { child.stdin.take() } else { None };
-        let stdout = drain(child.stdout.take().unwrap());
+        let stdout = child.stdout.take().map(drain);
         let stderr = drain(child.stderr.take().unwrap());
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
@@ -188,7 +197,7 @@ impl Cmd {
         };
         let out = Output {
             status,
-            stdout: stdout.join().unwrap(),
+            stdout: stdout.map(|s| s.join().unwrap()).unwrap_or_default(),
             stderr: stderr.join().unwrap(),
         };
         if ended { Ok(out) } else { Err(out) }

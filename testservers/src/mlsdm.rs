@@ -67,6 +67,9 @@ pub struct Config {
     /// A release that goes bad: after this long the synthetic traffic takes the jump's error
     /// share and latency (the watch's rollback criteria must catch it).
     pub jump: Option<Jump>,
+    /// GET paths answered 200 with this JSON instead of MLSDM's own: the odd shapes a proxy, a
+    /// mock or another version may send (an empty readiness list, a null version).
+    pub answers: Vec<(&'static str, Value)>,
 }
 
 /// The error share and P95 the synthetic traffic takes `after` the stand-in started.
@@ -124,6 +127,7 @@ impl Config {
             backend: "local_stub",
             engine: Engine::Working,
             jump: None,
+            answers: Vec::new(),
         }
     }
 
@@ -757,6 +761,9 @@ fn route(
     let c = &inner.config;
     let not_found = || error_body(StatusCode::NOT_FOUND, json!({"detail": "Not Found"}));
     let get = method == Method::GET;
+    if let Some((_, answer)) = c.answers.iter().find(|(p, _)| get && *p == path) {
+        return json_ok(answer.clone());
+    }
     match (get, path) {
         (true, "/health") => json_ok(json!({"status": "healthy"})),
         (true, "/health/liveness" | "/health/readiness") if !c.legacy_paths => not_found(),
