@@ -4357,6 +4357,8 @@ fn the_catalog_reads_the_rest_as_kubernetes_and_mlsdm_do() {
             "network-policy-default-deny",
             "fail",
         ),
+        // Without policyTypes a policy with no egress rules is Ingress only (Kubernetes sets
+        // Egress only when egress rules exist): ingress stays denied, egress is open.
         (
             "np-deny-default-types",
             vec![(
@@ -4365,7 +4367,7 @@ fn the_catalog_reads_the_rest_as_kubernetes_and_mlsdm_do() {
                 "  podSelector: {}\n",
             )],
             "network-policy-default-deny",
-            "pass",
+            "fail",
         ),
         (
             "sm-port",

@@ -105,6 +105,10 @@ fn a_policy_admitting_port_8000_from_any_source_voids_the_default_deny() {
         "    - from:\n        - ipBlock:\n            cidr: ::/0\n            except: [fd00::/8]\n      ports:\n        - port: 7000\n          endPort: 9000\n",
         // The literal allow-all rule, caught before too.
         "    - {}\n",
+        // Review 29: a label every namespace has (Kubernetes 1.21+), and two halves of the
+        // IPv4 space, are any source too.
+        "    - from:\n        - namespaceSelector:\n            matchExpressions:\n              - {key: kubernetes.io/metadata.name, operator: Exists}\n      ports:\n        - port: 8000\n",
+        "    - from:\n        - ipBlock:\n            cidr: 0.0.0.0/1\n        - ipBlock:\n            cidr: 128.0.0.0/1\n      ports:\n        - port: 8000\n",
     ];
     // network-policy-default-deny on the release whose allow policy has `rule` besides the
     // ingress controller's.
@@ -128,6 +132,8 @@ fn a_policy_admitting_port_8000_from_any_source_voids_the_default_deny() {
         INGRESS_NGINX,
         "    - from:\n        - namespaceSelector: {}\n          podSelector:\n            matchLabels:\n              app.kubernetes.io/name: prometheus\n      ports:\n        - port: 8000\n",
         "    - from:\n        - ipBlock:\n            cidr: 10.0.0.0/8\n      ports:\n        - port: 8000\n",
+        "    - from:\n        - ipBlock:\n            cidr: 0.0.0.0/1\n        - ipBlock:\n            cidr: 192.0.0.0/2\n      ports:\n        - port: 8000\n",
+        "    - from:\n        - namespaceSelector:\n            matchExpressions:\n              - {key: kubernetes.io/metadata.name, operator: In, values: [monitoring]}\n      ports:\n        - port: 8000\n",
         "    - ports:\n        - port: 15090\n",
         "    - ports:\n        - port: 8000\n          protocol: UDP\n",
     ];
@@ -508,4 +514,162 @@ fn a_service_exposing_mlsdm_outside_the_cluster_without_tls_fails_ingress_tls() 
             "{extra}{annotations}: {v:?}"
         );
     }
+}
+
+/// Review 29 (live): `-l app.kubernetes.io/version=1.2.0`, a label the Deployment carries and its
+/// pod template does not (a chart's labels), left its pods out of scope: an OOM-killed pod
+/// gave pod-no-oom-kills "no Pod object" and the run exited 0. A chosen workload brings the
+/// pods it runs (its selector matches them) into scope; another workload's pods stay out.
+#[test]
+fn a_chosen_workload_brings_its_pods_into_scope() {
+    let pod = |name: &str, app: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: mlsdm-production\n  labels: {{app: {app}}}\nstatus:\n  containerStatuses:\n    - name: mlsdm-api\n      restartCount: 7\n      lastState: {{terminated: {{reason: OOMKilled}}}}\n"
+        )
+    };
+    let objects = compliant_with(&format!(
+        "{}---\n{}",
+        pod("mlsdm-api-7d9c4", "mlsdm-api"),
+        pod("other-5f6b7", "other")
+    ));
+    let checks: Vec<Check> = checks::load(&[])
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id == "pod-no-oom-kills")
+        .collect();
+    let selector = mlsdm_audit::k8s::selector::parse("app.kubernetes.io/version=1.2.0").unwrap();
+    let facts = Facts::new(
+        objects,
+        BTreeSet::from([Source::Kubernetes]),
+        Some(selector),
+        "the test",
+    );
+    let judged: Vec<(String, Status)> = engine::evaluate(&checks, &facts)
+        .iter()
+        .filter_map(|r| Some((r.object.as_ref()?.name.clone(), r.status)))
+        .collect();
+    assert_eq!(
+        judged,
+        [("mlsdm-api-7d9c4".to_string(), Status::Fail)],
+        "{judged:?}"
+    );
+}
+
+/// Review 29 (live and manifests): MLSDM run as an Argo Rollout or a StatefulSet passed or went
+/// undecided on the checks of its rollout: pods-ready and the rollback criterion matched
+/// Deployments and StatefulSets only (a Degraded Rollout with 1 of 3 pods ready exited 0),
+/// rollout-complete and rollout-max-unavailable Deployments only, and a StatefulSet's status
+/// for an earlier spec passed pods-ready. Each now fails, saying why.
+#[test]
+fn rollouts_and_statefulsets_are_judged_like_deployments() {
+    let rollout = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: mlsdm-api-rollout\n  namespace: mlsdm-production\nspec:\n  replicas: 3\n  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: mlsdm-api}\n  strategy:\n    canary: {maxSurge: 1, maxUnavailable: 3}\nstatus:\n  phase: Degraded\n  replicas: 3\n  readyReplicas: 1\n  updatedReplicas: 3\n  availableReplicas: 1\n";
+    let statefulset = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: mlsdm-state\n  namespace: mlsdm-production\n  generation: 5\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: mlsdm-state}}\n  updateStrategy: {type: RollingUpdate}\n  template:\n    metadata: {labels: {app: mlsdm-state}}\n    spec:\n      containers:\n        - name: mlsdm-api\n          image: ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0\nstatus:\n  observedGeneration: 4\n  replicas: 3\n  readyReplicas: 3\n  updatedReplicas: 0\n  availableReplicas: 3\n  currentRevision: mlsdm-state-a\n  updateRevision: mlsdm-state-b\n";
+    for (id, kind, layer, needle) in [
+        ("pods-ready", "Rollout", rollout, "1/3 replicas ready"),
+        (
+            "rollback-pods-failing-health",
+            "Rollout",
+            rollout,
+            "only 1 of 3",
+        ),
+        (
+            "rollout-complete",
+            "Rollout",
+            rollout,
+            "the Rollout is Degraded, not Healthy",
+        ),
+        (
+            "rollout-max-unavailable",
+            "Rollout",
+            rollout,
+            "the canary's maxUnavailable is 3",
+        ),
+        (
+            "pods-ready",
+            "StatefulSet",
+            statefulset,
+            "observedGeneration behind generation",
+        ),
+        (
+            "rollout-complete",
+            "StatefulSet",
+            statefulset,
+            "observedGeneration behind generation",
+        ),
+        (
+            "rollout-max-unavailable",
+            "StatefulSet",
+            statefulset,
+            "deletes each pod before",
+        ),
+    ] {
+        let judged = results(id, compliant_with(layer));
+        assert!(
+            judged
+                .iter()
+                .any(|(k, s, m)| k == kind && *s == Status::Fail && m.contains(needle)),
+            "{id} on the {kind}: {judged:?}"
+        );
+    }
+    // The compliant Deployment beside them still passes: the new rules are the other kinds'.
+    for id in ["rollout-complete", "rollout-max-unavailable"] {
+        let judged = results(id, compliant_with(statefulset));
+        assert!(
+            judged
+                .iter()
+                .any(|(k, s, _)| k == "Deployment" && *s != Status::Fail),
+            "{id} on the Deployment: {judged:?}"
+        );
+    }
+}
+
+/// Review 29: `mlsdm serve --config F` and `--backend B` set CONFIG_PATH and LLM_BACKEND over
+/// the container's env (MLSDM 1.2.0 `cmd_serve`), and were not read: a config file the pod does
+/// not mount passed mlsdm-config-valid, and an openai backend without its key passed
+/// llm-backend-set.
+#[test]
+fn mlsdm_serve_flags_set_what_the_app_reads() {
+    let serve_with = |extra: &str| {
+        deployment_with(|d| {
+            d.replace(
+                r#"command: ["mlsdm", "serve", "--host", "0.0.0.0", "--port", "8000"]"#,
+                &format!(
+                    r#"command: ["mlsdm", "serve", "--host", "0.0.0.0", "--port", "8000", {extra}]"#
+                ),
+            )
+        })
+    };
+    let (status, message) = verdict(
+        "mlsdm-config-valid",
+        serve_with(r#""--config", "/etc/mlsdm/other.yaml""#),
+    );
+    assert_eq!(status, Status::Fail, "{message}");
+    assert!(message.contains("/etc/mlsdm/other.yaml"), "{message}");
+    let (status, message) = verdict("llm-backend-set", serve_with(r#""--backend", "openai""#));
+    assert_eq!(status, Status::Fail, "{message}");
+}
+
+/// Review 29: network-policy-default-deny says the namespace denies all traffic, and judged
+/// ingress only: default-deny policies of `policyTypes: [Ingress]` passed with every egress
+/// open, and so did an allow policy with an empty egress rule (every destination, every port).
+#[test]
+fn default_deny_covers_egress() {
+    let ingress_only = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny-all\n  namespace: mlsdm-production\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
+    let (s, m) = verdict("network-policy-default-deny", compliant_with(ingress_only));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("no default-deny egress NetworkPolicy"), "{m}");
+    let open_egress = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: mlsdm-api-egress\n  namespace: mlsdm-production\nspec:\n  podSelector:\n    matchLabels:\n      app: mlsdm-api\n  policyTypes: [Egress]\n  egress:\n    - {}\n";
+    let (s, m) = verdict("network-policy-default-deny", compliant_with(open_egress));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(
+        m.starts_with("NetworkPolicy mlsdm-api-egress allows egress to every destination"),
+        "{m}"
+    );
+    // Egress to any address on one port (an LLM API over 443) is an allow-list: it passes.
+    let https_out = open_egress.replace(
+        "    - {}\n",
+        "    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n      ports:\n        - port: 443\n",
+    );
+    let (s, m) = verdict("network-policy-default-deny", compliant_with(&https_out));
+    assert_eq!(s, Status::Pass, "{m}");
 }

@@ -1061,14 +1061,26 @@ fn secrets_quoted_by_the_api_server_are_redacted_in_every_output() {
         "data": {"API_KEY": CANARY},
     }));
     let mut config = ApiConfig::new(objs);
-    config.faults = vec![Fault {
-        path_contains: "horizontalpodautoscalers".into(),
-        kind: FaultKind::StatusMessage(
-            500,
-            format!("admission webhook saw API_KEY={CANARY} (base64 {b64}) and refused"),
-        ),
-        times: 10_000,
-    }];
+    config.faults = vec![
+        Fault {
+            path_contains: "horizontalpodautoscalers".into(),
+            kind: FaultKind::StatusMessage(
+                500,
+                format!("admission webhook saw API_KEY={CANARY} (base64 {b64}) and refused"),
+            ),
+            times: 10_000,
+        },
+        // The kubeconfig's own bearer token, quoted by a gateway: it was printed as it is.
+        Fault {
+            path_contains: "networkpolicies".into(),
+            kind: FaultKind::StatusMessage(
+                500,
+                "gateway: request with header Authorization: Bearer reader-token was refused"
+                    .into(),
+            ),
+            times: 10_000,
+        },
+    ];
     let c = cluster(config);
     for format in mlsdm_audit::report::Format::names() {
         let kc = c.kubeconfig(Some("reader-token"));
@@ -1079,6 +1091,10 @@ fn secrets_quoted_by_the_api_server_are_redacted_in_every_output() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!text.contains(CANARY), "{format}: the secret leaked");
+        assert!(
+            !text.contains("reader-token"),
+            "{format}: the kubeconfig's token leaked"
+        );
         assert!(
             !text.contains(&b64),
             "{format}: the secret leaked in base64"

@@ -330,10 +330,29 @@ fn no_object(check: &Shared<'_>, probe: &KubernetesProbe, facts: &Facts) -> Chec
             facts,
         );
     }
+    // A check of Deployments on a release that runs MLSDM as a StatefulSet or an Argo Rollout:
+    // "no Deployment object" read as if there were nothing to judge. Said as what it is.
+    let unjudged: Vec<String> = if kinds.iter().any(|k| crate::k8s::WORKLOAD_KINDS.contains(k)) {
+        facts
+            .mlsdm_workloads()
+            .filter(|w| !kinds.contains(&w.kind.as_str()))
+            .map(|w| format!("{} {}", w.kind, w.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let also = if unjudged.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; MLSDM runs as {}, a kind this check does not judge: nothing was decided about it",
+            unjudged.join(", ")
+        )
+    };
     result(
         check,
         Status::NoData,
-        format!("no {} object in {}", kinds.join(" or "), facts.origin),
+        format!("no {} object in {}{also}", kinds.join(" or "), facts.origin),
         None,
         facts,
     )

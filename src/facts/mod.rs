@@ -70,6 +70,8 @@ pub struct Facts {
     config_texts: mlsdm::ReadTexts,
     /// `shared_mlsdm`: converted configurations by their JSON text.
     mlsdm_vals: std::sync::Mutex<std::collections::HashMap<String, SharedVal>>,
+    /// Under `--selector`: the workloads it chooses, found once (`in_scope` of a Pod asks).
+    chosen_workloads: OnceLock<Vec<usize>>,
 }
 
 /// An Argo Rollout with `workloadRef` runs the pod template of the Deployment it names (Argo
@@ -193,6 +195,7 @@ impl Facts {
             result_refs,
             config_texts: mlsdm::ReadTexts::default(),
             mlsdm_vals: std::sync::Mutex::default(),
+            chosen_workloads: OnceLock::new(),
         }
     }
 
@@ -303,15 +306,41 @@ impl Facts {
         masked.unwrap_or(text)
     }
 
-    /// Whether a workload is in scope under `--selector`; other kinds always are.
+    /// Whether a workload or pod is in scope under `--selector`; other kinds always are. A pod is
+    /// when the selector chooses it, or a chosen workload of its namespace runs it (its
+    /// `spec.selector` matches the pod): with `-l app.kubernetes.io/version=1.2.0` on the
+    /// Deployment only (a chart's labels, not its template's), its OOM-killed pods were out of
+    /// scope and pod-no-oom-kills said "no Pod object".
     pub fn in_scope(&self, obj: &Object) -> bool {
         if !obj.is_workload() && obj.kind != "Pod" {
             return true;
         }
-        self.workload_selector.as_ref().is_none_or(|sel| {
-            selector::matches(sel, &obj.labels()).unwrap_or(false)
-                || selector::matches(sel, &obj.pod_labels()).unwrap_or(false)
-        })
+        let Some(sel) = self.workload_selector.as_ref() else {
+            return true;
+        };
+        let chosen = |o: &Object| {
+            selector::matches(sel, &o.labels()).unwrap_or(false)
+                || selector::matches(sel, &o.pod_labels()).unwrap_or(false)
+        };
+        if chosen(obj) {
+            return true;
+        }
+        obj.kind == "Pod"
+            && self
+                .chosen_workloads
+                .get_or_init(|| {
+                    (0..self.objects.len())
+                        .filter(|&i| self.objects[i].is_workload() && chosen(&self.objects[i]))
+                        .collect()
+                })
+                .iter()
+                .map(|&i| &self.objects[i])
+                .any(|w| {
+                    w.namespace == obj.namespace
+                        && w.json
+                            .pointer("/spec/selector")
+                            .is_some_and(|s| selector::matches(s, &obj.labels()).unwrap_or(false))
+                })
     }
 
     /// How a result names object `i`, and where it was read (shared by its results).

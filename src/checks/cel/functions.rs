@@ -42,6 +42,7 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("isCredentialName", Metering::Operands),
     ("looksLikeCredential", Metering::Operands),
     ("commandLineHasCredential", Metering::Operands),
+    ("cidrsCoverEveryAddress", Metering::Operands),
     ("base64Text", Metering::OperandsAndResult),
     ("matches", Metering::Operands),
     ("undecided", Metering::Free),
@@ -167,14 +168,13 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     .expect(MSG);
     // A container's `command` + `args` (a list of strings): whether they pass a credential.
     ctx.add_function("commandLineHasCredential", |words: Arc<Vec<Value>>| {
-        let words: Vec<&str> = words
-            .iter()
-            .filter_map(|w| match w {
-                Value::String(s) => Some(s.as_str()),
-                _ => None,
-            })
-            .collect();
-        !crate::k8s::command_line::credentials(&words).is_empty()
+        !crate::k8s::command_line::credentials(&strings(&words)).is_empty()
+    })
+    .expect(MSG);
+    // A NetworkPolicy peer list's ipBlock CIDRs: whether together they are every IPv4 or every
+    // IPv6 address (0.0.0.0/1 and 128.0.0.0/1 are 0.0.0.0/0 in two halves).
+    ctx.add_function("cidrsCoverEveryAddress", |cidrs: Arc<Vec<Value>>| {
+        cover_every_address(&strings(&cidrs))
     })
     .expect(MSG);
     // A ConfigMap's binaryData as the text the pod reads ('' when it is not base64 of UTF-8).
@@ -385,4 +385,48 @@ pub fn display(v: &Value) -> String {
         Value::String(s) => s.to_string(),
         other => cel_to_json(other).to_string(),
     }
+}
+
+/// Whether `cidrs` together cover every IPv4 address or every IPv6 address: the ranges of each
+/// family, sorted and merged, span the whole space. A CIDR that does not parse covers nothing.
+pub(super) fn cover_every_address(cidrs: &[&str]) -> bool {
+    let mut v4: Vec<(u128, u128)> = Vec::new();
+    let mut v6: Vec<(u128, u128)> = Vec::new();
+    for c in cidrs {
+        match c.parse::<ipnet::IpNet>() {
+            Ok(ipnet::IpNet::V4(n)) => v4.push((
+                u128::from(u32::from(n.network())),
+                u128::from(u32::from(n.broadcast())),
+            )),
+            Ok(ipnet::IpNet::V6(n)) => {
+                v6.push((u128::from(n.network()), u128::from(n.broadcast())));
+            }
+            Err(_) => {}
+        }
+    }
+    let spans = |mut ranges: Vec<(u128, u128)>, last: u128| {
+        ranges.sort_unstable();
+        let mut next = 0u128;
+        for (start, end) in ranges {
+            if start > next {
+                return false;
+            }
+            if end >= last {
+                return true;
+            }
+            next = next.max(end + 1);
+        }
+        false
+    };
+    spans(v4, u128::from(u32::MAX)) || spans(v6, u128::MAX)
+}
+
+/// The strings of a CEL list (what else it holds is not a word or a CIDR: left out).
+fn strings(list: &[Value]) -> Vec<&str> {
+    list.iter()
+        .filter_map(|v| match v {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
 }

@@ -410,3 +410,27 @@ fn trees_round_trip_and_damage_is_refused() {
     let deep: Vec<u8> = std::iter::repeat_n([0u8, 6], 5_000).flatten().collect();
     assert!(tree_code::decode(&deep).is_none());
 }
+
+/// Review 29: two ipBlocks `0.0.0.0/1` and `128.0.0.0/1` admit every IPv4 address, and passed
+/// network-policy-default-deny, which looked for a `/0` only.
+#[test]
+fn cidrs_that_together_cover_every_address() {
+    assert!(cover_every_address(&["0.0.0.0/1", "128.0.0.0/1"]));
+    assert!(cover_every_address(&["0.0.0.0/0"]));
+    assert!(cover_every_address(&["::/1", "8000::/1"]));
+    assert!(cover_every_address(&[
+        "0.0.0.0/2",
+        "64.0.0.0/2",
+        "128.0.0.0/1",
+        "10.0.0.0/8"
+    ]));
+    assert!(!cover_every_address(&["0.0.0.0/1", "128.0.0.0/2"]));
+    assert!(!cover_every_address(&["0.0.0.0/1", "::/1", "8000::/2"]));
+    assert!(!cover_every_address(&["10.0.0.0/8", "not a cidr"]));
+    assert!(!cover_every_address(&[]));
+    let env = CelEnv::default();
+    let p = env
+        .compile("cidrsCoverEveryAddress(['0.0.0.0/1', '128.0.0.0/1'])")
+        .unwrap();
+    assert_eq!(p.execute(&env.root_context()).unwrap(), Value::Bool(true));
+}

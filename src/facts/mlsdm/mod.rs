@@ -214,7 +214,19 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     let Some(container) = mlsdm_container(spec) else {
         return Value::Null;
     };
-    let (env, env_from_unresolved, env_unset) = environment(container, w, facts);
+    let (mut env, env_from_unresolved, env_unset) = environment(container, w, facts);
+    let serving = serve::serving(container, &env, env_from_unresolved.is_empty());
+    // `mlsdm serve --config F --backend B` sets CONFIG_PATH and LLM_BACKEND before the app
+    // reads them, over the container's env: a config file the pod does not mount passed
+    // mlsdm-config-valid, read from the env entry alone.
+    if let Some(settings) = serving.get("settings").and_then(Value::as_object) {
+        for (variable, value) in settings {
+            env.insert(
+                variable.clone(),
+                json!({"source": "commandLine", "value": value}),
+            );
+        }
+    }
     let config_path_entry = env.get("CONFIG_PATH");
     let config_path = config_path_entry
         .and_then(|e| e.get("value"))
@@ -232,7 +244,7 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         .map(|why| format!("{why}, so the MLSDM_* and CONFIG_PATH it may set cannot be checked"))
         .collect();
     match config_path_entry.map(|e| e.get("source").and_then(Value::as_str)) {
-        Some(Some("value" | "configMapKeyRef"))
+        Some(Some("value" | "configMapKeyRef" | "commandLine"))
             if config_path_entry
                 .and_then(|e| e.get("value"))
                 .and_then(Value::as_str)
@@ -421,7 +433,6 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     } else {
         Value::Null
     };
-    let serving = serve::serving(container, &env, env_from_unresolved.is_empty());
     json!({
         "container": container.get("name"),
         "env": env,

@@ -188,9 +188,91 @@ fn known(program: &str, words: &[String]) -> bool {
         || (program.starts_with("python") && words.iter().any(|w| w == "-m"))
 }
 
-/// A flag's value: `--port 8000`, `--port=8000`.
+/// A flag's value: `--port 8000`, `--port=8000`. Given twice, the last one: argparse, click and
+/// gunicorn's parser all keep it, and `args` come after `command` (`--port 8000` in the command
+/// and `--port 9000` in args listens on 9000).
 fn flag(words: &[String], names: &[&str]) -> Option<String> {
-    flags(words, names).into_iter().next()
+    flags(words, names).into_iter().last()
+}
+
+/// `mlsdm serve`'s options (MLSDM 1.2.0 `cli/__init__.py`), each with whether it takes a value.
+const SERVE_OPTIONS: &[(&str, bool)] = &[
+    ("--host", true),
+    ("--port", true),
+    ("--config", true),
+    ("--backend", true),
+    ("--log-level", true),
+    ("--reload", false),
+    ("--disable-rate-limit", false),
+    ("--mode", true),
+    ("--help", false),
+];
+
+/// `mlsdm serve`'s arguments as argparse reads them: an abbreviation (`--po 9000`, argparse's
+/// default `allow_abbrev`) spelled out, `--opt value` joined to `--opt=value`. `Err` says why
+/// argparse exits before anything serves: an option it does not know or cannot tell apart
+/// (`--h`: --host or --help?), a value missing, an argument `serve` does not take, or --help.
+fn serve_arguments(rest: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < rest.len() {
+        let word = &rest[i];
+        i += 1;
+        let Some(long) = word.strip_prefix("--") else {
+            return Err(if word.starts_with('-') && word.len() > 1 {
+                format!("mlsdm serve exits at {word}: an option it does not know (or -h, its help)")
+            } else {
+                format!(
+                    "mlsdm serve exits at {word}: it takes no such argument (argparse: unrecognized arguments)"
+                )
+            });
+        };
+        let (name, inline) = match long.split_once('=') {
+            Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+            None => (word.clone(), None),
+        };
+        let found: Vec<&(&str, bool)> = match SERVE_OPTIONS.iter().find(|(o, _)| *o == name) {
+            Some(exact) => vec![exact],
+            None => SERVE_OPTIONS
+                .iter()
+                .filter(|(o, _)| o.starts_with(name.as_str()))
+                .collect(),
+        };
+        let &[&(option, takes_value)] = found.as_slice() else {
+            return Err(format!(
+                "mlsdm serve exits at {word}: {} (argparse stops before serving)",
+                if found.is_empty() {
+                    "an option it does not know"
+                } else {
+                    "an abbreviation of more than one option"
+                }
+            ));
+        };
+        if option == "--help" {
+            return Err("mlsdm serve --help prints its help and exits".into());
+        }
+        match (takes_value, inline) {
+            (true, Some(v)) => out.push(format!("{option}={v}")),
+            (true, None) => match rest.get(i).filter(|v| !v.starts_with('-')) {
+                Some(v) => {
+                    out.push(format!("{option}={v}"));
+                    i += 1;
+                }
+                None => {
+                    return Err(format!(
+                        "mlsdm serve exits at {word}: the option needs a value"
+                    ));
+                }
+            },
+            (false, None) => out.push(option.to_string()),
+            (false, Some(_)) => {
+                return Err(format!(
+                    "mlsdm serve exits at {word}: the option takes no value"
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Every value of a flag, in order; a flag with no value gives `""` (the program refuses to
@@ -255,15 +337,31 @@ fn read_program(words: &[String], var: &impl Fn(&str) -> Result<Option<String>, 
                     rest.first().map_or("", String::as_str)
                 ));
             }
-            if flag(rest, &["--mode"]).is_some() {
+            let rest = match serve_arguments(&rest[1..]) {
+                Ok(words) => words,
+                Err(why) => return fails(why),
+            };
+            if flag(&rest, &["--mode"]).is_some() {
                 return fails(
                     "mlsdm serve --mode sets MLSDM_RUNTIME_MODE, which MLSDM 1.2.0 merges into its config as an unknown key and refuses to start on".into(),
                 );
             }
-            listening(
-                flag(rest, &["--host"]).unwrap_or_else(|| "0.0.0.0".into()),
-                flag(rest, &["--port"]).unwrap_or_else(|| "8000".into()),
-            )
+            let mut verdict = listening(
+                flag(&rest, &["--host"]).unwrap_or_else(|| "0.0.0.0".into()),
+                flag(&rest, &["--port"]).unwrap_or_else(|| "8000".into()),
+            );
+            // What `cmd_serve` puts in the environment before the app reads it, over the
+            // container's own: the config file and the LLM backend.
+            let settings: Map<String, Value> = [("--config", "CONFIG_PATH"), ("--backend", "LLM_BACKEND")]
+                .into_iter()
+                .filter_map(|(option, variable)| {
+                    flag(&rest, &[option]).map(|v| (variable.to_string(), json!(v)))
+                })
+                .collect();
+            if !settings.is_empty() {
+                verdict["settings"] = Value::Object(settings);
+            }
+            verdict
         }
         "uvicorn" | "gunicorn" if !serves_mlsdm => unread(),
         "uvicorn" => {
@@ -341,6 +439,79 @@ mod tests {
         let mut env = Map::new();
         env.insert("PORT_VAR".into(), json!({"value": "9000"}));
         serving(&container, &env, true)
+    }
+
+    /// Review 29: the first of a repeated flag was read (Kubernetes appends `args` to
+    /// `command`; argparse and click keep the last), and argparse's abbreviations were not:
+    /// `args: [--host, 127.0.0.1]` after a command binding 0.0.0.0, and `--po 9000`, passed.
+    #[test]
+    fn the_last_flag_wins_and_argparse_abbreviations_count() {
+        for (container, listens, port) in [
+            (
+                json!({"command": ["mlsdm", "serve", "--host", "0.0.0.0"], "args": ["--host", "127.0.0.1"]}),
+                false,
+                Some(8000),
+            ),
+            (
+                json!({"command": ["mlsdm", "serve"], "args": ["--port", "8000", "--port", "9000"]}),
+                true,
+                Some(9000),
+            ),
+            (
+                json!({"command": ["uvicorn", "mlsdm.api.app:app", "--host", "0.0.0.0", "--port", "8000"], "args": ["--host", "127.0.0.1"]}),
+                false,
+                Some(8000),
+            ),
+            (
+                json!({"command": ["mlsdm", "serve", "--po", "9000"]}),
+                true,
+                Some(9000),
+            ),
+            (
+                json!({"command": ["mlsdm", "serve", "--ho=127.0.0.1"]}),
+                false,
+                Some(8000),
+            ),
+            // `--mo` is --mode, which stops MLSDM 1.2.0 at start.
+            (
+                json!({"command": ["mlsdm", "serve", "--mo", "cloud-prod"]}),
+                false,
+                None,
+            ),
+            // Ambiguous (--host or --help), unknown, or an argument serve does not take:
+            // argparse exits before anything serves.
+            (
+                json!({"command": ["mlsdm", "serve", "--h", "0.0.0.0"]}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["mlsdm", "serve", "--workers", "4"]}),
+                false,
+                None,
+            ),
+            (json!({"command": ["mlsdm", "serve", "app"]}), false, None),
+            (
+                json!({"command": ["mlsdm", "serve", "--port"]}),
+                false,
+                None,
+            ),
+        ] {
+            let v = verdict(container.clone());
+            assert_eq!(v["listens"], json!(listens), "{container}: {v}");
+            assert_eq!(v["decided"], json!(true), "{container}: {v}");
+            if let Some(port) = port {
+                assert_eq!(v["port"], json!(port), "{container}: {v}");
+            }
+        }
+        // What `cmd_serve` sets for the app: the last --config and --backend.
+        let v = verdict(
+            json!({"command": ["mlsdm", "serve", "--conf", "/etc/a.yaml", "--backend=openai", "--config=/etc/b.yaml"]}),
+        );
+        assert_eq!(
+            v["settings"],
+            json!({"CONFIG_PATH": "/etc/b.yaml", "LLM_BACKEND": "openai"})
+        );
     }
 
     #[test]

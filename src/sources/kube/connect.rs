@@ -157,6 +157,21 @@ fn kubeconfig_proxy_url(
         .clone()
 }
 
+/// The kubeconfig user's own secrets (a static token, a token file's content, a basic-auth
+/// password; an exec plugin's answer is registered where it is read): a gateway or a webhook
+/// that quotes the request in its error put the bearer token in the report.
+fn register_credentials(auth: &kube::config::AuthInfo) {
+    use secrecy::ExposeSecret;
+    for secret in [&auth.token, &auth.password].into_iter().flatten() {
+        crate::redact::register(secret.expose_secret().trim());
+    }
+    if let Some(file) = &auth.token_file
+        && let Ok(token) = crate::input::read_file(std::path::Path::new(file))
+    {
+        crate::redact::register(token.trim());
+    }
+}
+
 /// Which kubeconfig kube-rs reads without --kubeconfig, for messages.
 pub(super) fn default_kubeconfig() -> String {
     match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
@@ -218,6 +233,7 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
         .trim_end_matches('/')
         .to_string();
     let namespace = config.default_namespace.clone();
+    register_credentials(&config.auth_info);
     // kube-rs would run an exec credential plugin synchronously and without a bound (twice):
     // it is run here, once, with a deadline, and its answer takes the plugin's place.
     run_exec_plugin(&mut config, &server, opts.timeout)?;
