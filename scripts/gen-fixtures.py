@@ -66,6 +66,7 @@ D['resources-memory-request-min'] = ('memory request 256Mi', dep(lambda d, c: se
 D['resources-memory-limit-max'] = ('memory limit 4Gi', dep(lambda d, c: setp(c, 'resources.limits.memory', '4Gi')))
 D['resources-cpu-request-min'] = ('CPU request 100m', dep(lambda d, c: setp(c, 'resources.requests.cpu', '100m')))
 D['resources-limits-match-workload'] = ('memory limit 1Gi, below the 1.4 GB bound', dep(lambda d, c: setp(c, 'resources.limits.memory', '1Gi')))
+D['pods-admitted'] = ('memory request 3Gi above its 2Gi limit: no pod is created', dep(lambda d, c: setp(c, 'resources.requests.memory', '3Gi')))
 D['probe-liveness-path'] = ('liveness probe on /healthz', dep(lambda d, c: setp(c, 'livenessProbe.httpGet.path', '/healthz')))
 D['probe-readiness-path'] = ('readiness probe on /health/live', dep(lambda d, c: setp(c, 'readinessProbe.httpGet.path', '/health/live')))
 D['probe-startup-configured'] = ('startup probe allows 10 attempts', dep(lambda d, c: setp(c, 'startupProbe.failureThreshold', 10)))

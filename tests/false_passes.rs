@@ -673,3 +673,74 @@ fn default_deny_covers_egress() {
     let (s, m) = verdict("network-policy-default-deny", compliant_with(&https_out));
     assert_eq!(s, Status::Pass, "{m}");
 }
+
+/// Review 29: manifests whose pods the API server refuses passed every check at high and above:
+/// a LimitRange whose max is below the container's limit (LimitRanger refuses each pod), a
+/// request above the default limit a LimitRange gives a container without one, a request above
+/// its own limit (pod validation), and, live, a ServiceAccount that does not exist.
+#[test]
+fn pods_the_api_server_refuses_fail_pods_admitted() {
+    let limit_range = |item: &str| {
+        format!(
+            "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: mlsdm-limits\n  namespace: mlsdm-production\nspec:\n  limits:\n    - type: Container\n{item}"
+        )
+    };
+    for (what, objects) in [
+        (
+            "a max below the limit",
+            compliant_with(&limit_range("      max: {memory: 1Gi}\n")),
+        ),
+        (
+            "a min above the request",
+            compliant_with(&limit_range("      min: {cpu: 500m}\n")),
+        ),
+        (
+            "a request above the default limit",
+            deployment_with(|d| {
+                format!(
+                    "{}---\n{}",
+                    d.replacen("              memory: 2Gi\n", "", 1),
+                    limit_range("      default: {memory: 256Mi}\n")
+                )
+            }),
+        ),
+        (
+            "a request above its limit",
+            deployment_with(|d| {
+                d.replacen(
+                    "              memory: 512Mi\n",
+                    "              memory: 3Gi\n",
+                    1,
+                )
+            }),
+        ),
+    ] {
+        let (status, message) = verdict("pods-admitted", objects);
+        assert_eq!(status, Status::Fail, "{what}: {message}");
+    }
+    assert_eq!(
+        verdict("pods-admitted", compliant_with("")).0,
+        Status::Pass,
+        "the compliant release"
+    );
+}
+
+/// Review 29 (live): a Deployment scaled to zero passed pods-ready ("0 of 0 ready") and
+/// replicas-min-3, which read the HPA's minReplicas: an HPA does not scale a workload at zero.
+#[test]
+fn a_workload_scaled_to_zero_is_not_ready_nor_replicated() {
+    let zero = |status: &str| {
+        deployment_with(|d| {
+            format!(
+                "{}{status}",
+                d.replacen("  replicas: 3\n", "  replicas: 0\n", 1)
+            )
+        })
+    };
+    let (s, m) = verdict("replicas-min-3", zero(""));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("replicas is 0"), "{m}");
+    let (s, m) = verdict("pods-ready", zero("status:\n  replicas: 0\n"));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("scaled to 0"), "{m}");
+}
