@@ -251,7 +251,27 @@ fn unaudited_origin() -> report::CheckOrigin {
 pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
     let mut parts: Vec<(String, Report)> = Vec::new();
     for p in paths {
-        let r = crate::read_report(p)?;
+        // A merged report keeps no signature of its inputs and is signed anew: an input that
+        // is not what its signers signed, or does not hold together (a failing result taken
+        // out), would be laundered into a fleet report that verifies. Refused, not warned.
+        let value = crate::signoff::read(p)?;
+        for v in crate::signoff::verify(&value, None, None) {
+            if let crate::signoff::Verdict::Invalid(why) = v.verdict {
+                return Err(UsageError::Invalid(format!(
+                    "cannot merge {}: its signoff #{} ({}) does not verify: {why}",
+                    p.display(),
+                    v.index,
+                    v.role
+                )));
+            }
+        }
+        let r = crate::plan::read_report_as_written(p)?;
+        if let Some(why) = r.inconsistencies().first() {
+            return Err(UsageError::Invalid(format!(
+                "cannot merge {}: the report does not hold together: {why}",
+                p.display()
+            )));
+        }
         if r.target.mode != report::Mode::Cluster {
             return Err(UsageError::Invalid(format!(
                 "{}: a report of {} (target.mode), not of a cluster: only cluster audits are merged into a fleet report",
@@ -336,6 +356,40 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
                 &first.target.fail_on.to_string(),
                 &r.target.fail_on.to_string(),
             ));
+        }
+    }
+    // One audit given twice (a copy renamed for a cluster that was never audited) counted as
+    // two clusters. The same time, server and results are the same audit, whatever the files'
+    // names: refused. Only where the server names one cluster: every in-cluster run (a
+    // CronJob's) reaches its own API server by the same name or service IP, so two clusters'
+    // identical releases audited in the same second would look alike there.
+    let fingerprint = |r: &Report| {
+        let server = r.target.cluster.as_ref().map(|c| c.server.as_str())?;
+        let host = url::Url::parse(server).ok()?.host_str()?.to_string();
+        let shared = host.starts_with("kubernetes.default")
+            || host == "kubernetes"
+            || host.parse::<std::net::IpAddr>().is_ok()
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok();
+        (!shared).then(|| {
+            (
+                r.generated_at.clone(),
+                serde_json::to_string(&r.target.cluster).unwrap_or_default(),
+                serde_json::to_string(&r.results).unwrap_or_default(),
+            )
+        })
+    };
+    for (i, (file, r)) in parts.iter().enumerate() {
+        let Some(mine) = fingerprint(r) else { continue };
+        if let Some((other, _)) = parts[..i]
+            .iter()
+            .find(|(_, o)| fingerprint(o).as_ref() == Some(&mine))
+        {
+            return Err(UsageError::Invalid(format!(
+                "cannot merge: {other} and {file} are the same audit (same time, cluster and results); each cluster's own report is merged once"
+            )));
         }
     }
     let mut target = first.target.clone();

@@ -757,9 +757,30 @@ pub fn total_timeout(args: &CheckArgs) -> Result<std::time::Duration, UsageError
 
 /// Reads a saved JSON report (signed or not).
 pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
+    let mut report = read_report_as_written(path)?;
+    // Said, then rendered from the results: results taken out of a report (its summary and
+    // its list of checks still count them) must not pass unremarked.
+    for why in report.inconsistencies() {
+        let line = format!(
+            "warning: {}: the report does not hold together: {why}\n",
+            path.display()
+        );
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            crate::redact::text(&line).as_bytes(),
+        );
+    }
+    // The counts are the results', not what the file says: an edited `summary` showed "0 fail"
+    // above a list of failures in every format.
+    report.summary = report::Summary::of(&report.results);
+    Ok(report)
+}
+
+/// A saved report as its file says it (summary included), of this schema version.
+pub fn read_report_as_written(path: &std::path::Path) -> Result<Report, UsageError> {
     let text = input::read_file(path)
         .map_err(|e| diag::Diagnostic::file(path.display().to_string(), e))?;
-    let mut report: Report = serde_json::from_str(&text).map_err(|e| {
+    let report: Report = serde_json::from_str(&text).map_err(|e| {
         UsageError::from(diag::Diagnostic::json(
             path.display().to_string(),
             "not an mlsdm-audit JSON report",
@@ -777,21 +798,6 @@ pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
         )
         .into());
     }
-    // Said, then rendered from the results: results taken out of a report (its summary and
-    // its list of checks still count them) must not pass unremarked.
-    for why in report.inconsistencies() {
-        let line = format!(
-            "warning: {}: the report does not hold together: {why}\n",
-            path.display()
-        );
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            crate::redact::text(&line).as_bytes(),
-        );
-    }
-    // The counts are the results', not what the file says: an edited `summary` showed "0 fail"
-    // above a list of failures in every format.
-    report.summary = report::Summary::of(&report.results);
     Ok(report)
 }
 

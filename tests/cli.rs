@@ -1513,6 +1513,20 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
         "{}",
         transcript(&out)
     );
+    // A base outside the walked directory (and a remote one) is deployed and was not read: a
+    // defective ../base beside a compliant overlay passed.
+    let out = walked(
+        "kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml, ../base, https://github.com/example/deploy//base?ref=main]\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    assert!(
+        transcript(&out).contains(
+            "lists ../base, https://github.com/example/deploy//base?ref=main outside what the walk read"
+        ),
+        "{}",
+        transcript(&out)
+    );
     // A file the kustomization does not list is not deployed: its NetworkPolicies passed the
     // network checks for a release that would not have them.
     let out = walked(

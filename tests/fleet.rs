@@ -467,8 +467,29 @@ fn reports_that_cannot_be_merged_are_refused_naming_the_files() {
     // The same cluster name twice (two files named a.json).
     std::fs::create_dir_all(dir.join("again")).unwrap();
     let again = dir.join("again/a.json");
-    std::fs::copy(&a, &again).unwrap();
+    std::fs::copy(&b, &again).unwrap();
     refuse(&[&a, &again], "cluster a is in both");
+    // Review 29: one audit twice, a copy renamed for a cluster never audited.
+    let copy = dir.join("c.json");
+    std::fs::copy(&a, &copy).unwrap();
+    refuse(&[&a, &copy], "are the same audit");
+    // Review 29: a report whose failing result was taken out (its summary still counts it)
+    // was merged with a warning, into a fleet report that verified.
+    let us = cluster_report(&dir, "us", "fixtures/defective");
+    let mut cut: Value = serde_json::from_slice(&std::fs::read(&us).unwrap()).unwrap();
+    let results = cut["results"].as_array_mut().unwrap();
+    let failing = results.iter().position(|x| x["status"] == "fail").unwrap();
+    results.remove(failing);
+    let cut_path = dir.join("us-cut.json");
+    std::fs::write(&cut_path, cut.to_string()).unwrap();
+    let out = merge(&[&a, &cut_path], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot merge")
+            && err.contains("us-cut.json: the report does not hold together"),
+        "{err}"
+    );
     // A manifest audit is not a cluster's.
     let manifests = dir.join("manifests.json");
     std::fs::write(
@@ -734,4 +755,36 @@ fn run_fleet_docs(dir: &Path, kubeconfig: &Path) {
         }
     }
     assert!(ran >= 8, "docs/ci.md's Fleets section: only {ran} commands");
+}
+
+/// Review 29: a fleet report with one cluster's failing result taken out and the overall summary
+/// fixed held together, because only the overall counts were compared: each cluster's summary
+/// and results are held to account too (verify refuses it; merge refuses it as an input).
+#[test]
+fn a_fleet_report_holds_each_cluster_to_account() {
+    let dir = tempdir("fleet-account");
+    let eu = cluster_report(&dir, "eu", "fixtures/compliant");
+    let us = cluster_report(&dir, "us", "fixtures/defective");
+    let mut fleet = json(&merge(&[&eu, &us], &["-o", "json"]));
+    let results = fleet["results"].as_array_mut().unwrap();
+    let failing = results
+        .iter()
+        .position(|x| x["cluster"] == "us" && x["status"] == "fail")
+        .unwrap();
+    results.remove(failing);
+    fleet["summary"]["fail"] = (fleet["summary"]["fail"].as_u64().unwrap() - 1).into();
+    let cut = dir.join("fleet-cut.json");
+    std::fs::write(&cut, fleet.to_string()).unwrap();
+    let out = bin().args(["verify", cut.to_str().unwrap()]).run();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("cluster us's summary is not what its results count"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let ap = cluster_report(&dir, "ap", "fixtures/compliant");
+    let out = merge(&[&cut, &ap], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
 }

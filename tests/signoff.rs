@@ -1555,3 +1555,46 @@ fn valid_signatures_do_not_make_a_failing_report_pass() {
         "alice@example.com",
     ]));
 }
+
+/// Review 29: `report --merge` dropped its inputs' signatures without checking them, so a signed
+/// cluster report changed after signing (its failure edited away) was laundered into a fleet
+/// report that could be signed anew and verified. A signature that does not verify stops the
+/// merge (exit 2).
+#[test]
+fn a_merge_refuses_a_signed_report_changed_after_signing() {
+    let t = tmp("merge-signed");
+    let r = report(&t.0);
+    let mut v = json(&r);
+    v["target"]["mode"] = "cluster".into();
+    v["target"]["cluster"] = serde_json::json!({"server": "https://eu.example:6443", "namespace": "mlsdm-production", "requests": 40});
+    std::fs::write(&r, v.to_string()).unwrap();
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    ok(&audit(&[
+        "signoff",
+        &r,
+        "--role",
+        "Security Team",
+        "--name",
+        "Alice",
+        "--key",
+        &alice,
+    ]));
+    let merged = audit(&["report", "--merge", &r, "-o", "json"]);
+    assert_ne!(
+        merged.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let mut v = json(&r);
+    v["results"][0]["message"] = "edited after signing".into();
+    std::fs::write(&r, v.to_string()).unwrap();
+    let out = audit(&["report", "--merge", &r, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("its signoff #1 (Security Team) does not verify"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

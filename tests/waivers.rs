@@ -341,3 +341,36 @@ fn an_annotation_waives_only_its_own_object_and_the_verdict_says_so() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Review 29: the waivers file was read whoever could write it: a `.mlsdm-audit-waivers.yaml`
+/// planted in a shared directory (mode 666) waived a failure and the release passed. Like the
+/// config file, a waivers or attestations file group or others may write is refused (exit 2).
+#[test]
+fn a_waivers_or_attestations_file_others_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-planted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // `text` in a file anyone may write, given to `flag`: refused, saying `says`.
+    let refused = |flag: &str, text: &str, says: &str| {
+        let planted = dir.join(flag.trim_start_matches('-'));
+        std::fs::write(&planted, text).unwrap();
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let out = run(&[
+            "check",
+            "--manifests",
+            "fixtures/defective",
+            flag,
+            planted.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    };
+    refused(
+        "--waivers",
+        &std::fs::read_to_string("tests/data/waivers/valid.yaml").unwrap(),
+        "refusing the waivers file: group or others may write it",
+    );
+    refused("--attestations", "[]\n", "refusing the attestations file");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -276,6 +276,11 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(results: &[CheckResult]) -> Self {
+        Self::of_each(results)
+    }
+
+    /// The counts of any selection of results (one cluster's of a fleet report).
+    pub fn of_each<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> Self {
         let mut s = Self::default();
         for r in results {
             *match r.status {
@@ -748,6 +753,38 @@ impl Report {
                 missing.len(),
                 missing.join(", ")
             ));
+        }
+        // A fleet report holds each cluster to the same account: its summary is its results'
+        // counts, and an audited cluster has a result for every check of the run. A cluster's
+        // failing result taken out (another cluster still had one for that check) verified.
+        for m in &self.target.fleet {
+            let own = || {
+                self.results
+                    .iter()
+                    .filter(|r| r.cluster.as_deref() == Some(m.name.as_str()))
+            };
+            if m.summary != Summary::of_each(own()) {
+                why.push(format!(
+                    "cluster {}'s summary is not what its results count",
+                    m.name
+                ));
+            }
+            if m.status == fleet::MemberStatus::Audited {
+                let missing: Vec<&str> = self
+                    .checks
+                    .iter()
+                    .filter(|c| c.id != fleet::UNAUDITED_ID && !own().any(|r| *r.id == *c.id))
+                    .map(|c| c.id.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    why.push(format!(
+                        "cluster {} has no result for {} check(s) the run lists: {}",
+                        m.name,
+                        missing.len(),
+                        missing.join(", ")
+                    ));
+                }
+            }
         }
         why
     }

@@ -99,6 +99,11 @@ fn validate(w: &Waiver, known: &[&str]) -> Vec<String> {
 /// Loads a waiver file, checking every entry against the loaded check ids.
 pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
     let file = path.display().to_string();
+    // The file waives failures: one another user could write (a world-writable directory, a
+    // planted `.mlsdm-audit-waivers.yaml`) turned a failing release into a pass. The same rule
+    // as the config file's.
+    crate::config::refuse_untrusted(path, "the waivers file", "it waives failures")
+        .map_err(|e| WaiverError::file(file.clone(), e))?;
     let text = crate::input::read_file(path).map_err(|e| WaiverError::file(file.clone(), e))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {
         Vec::new()

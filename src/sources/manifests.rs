@@ -46,6 +46,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
 /// `kubectl apply` would leave it, with a note naming both places.
 pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
     let mut loaded = Loaded::default();
+    let mut walked = Vec::new();
     for input in inputs {
         let before = loaded.objects.len();
         match input {
@@ -93,6 +94,7 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                 }
                 let notes = namespace_overrides(&files, &loaded.objects[before..]);
                 loaded.notes.extend(notes);
+                walked.extend(files);
             }
         }
         if loaded.objects.len() == before {
@@ -103,6 +105,7 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
             });
         }
     }
+    loaded.notes.extend(unread_bases(&walked));
     dedupe(&mut loaded);
     Ok(loaded)
 }
@@ -299,28 +302,67 @@ fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Not
     notes
 }
 
+/// A note for each walked kustomization that lists what no walk of the run read (`../base`, a
+/// remote base): kustomize deploys it, the walk audited the release without it. A defective
+/// base beside a compliant overlay passed. `files` are every input's walked files: a base
+/// given as another input was read.
+fn unread_bases(files: &[(PathBuf, bool)]) -> Vec<Note> {
+    walked_kustomizations(files)
+        .into_iter()
+        .filter_map(|(file, name, docs)| {
+            let dir = file.parent().unwrap_or_else(|| Path::new("."));
+            let unread = unread_resources(dir, &docs, files);
+            (!unread.is_empty()).then(|| Note {
+                kind: NoteKind::Unrendered,
+                message: format!(
+                    "{name} lists {} outside what the walk read: kustomize deploys it, the walk did not audit it; audit with --kustomize {}",
+                    unread.join(", "),
+                    dir.display()
+                ),
+            })
+        })
+        .collect()
+}
+
+/// The `resources` and `components` of a kustomization that the walk read nothing of: a remote
+/// base, or a path none of whose files were walked (outside the walked tree).
+fn unread_resources(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) -> Vec<String> {
+    let walked: Vec<PathBuf> = files.iter().map(|(f, _)| canonical(f)).collect();
+    docs.iter()
+        .flat_map(|(_, doc)| listed(doc, &["resources", "components"]))
+        .filter(|r| {
+            let remote = r.contains("://") || r.starts_with("github.com/") || r.contains("?ref=");
+            let path = canonical(&dir.join(r));
+            remote || !walked.iter().any(|w| *w == path || w.starts_with(&path))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The strings a kustomization lists under `keys`.
+fn listed<'a>(doc: &'a Value, keys: &'a [&str]) -> impl Iterator<Item = &'a str> {
+    keys.iter().flat_map(move |key| {
+        doc.get(*key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    })
+}
+
 /// The walked YAML/JSON files beside a kustomization (its own directory only) that its
 /// `resources`, `components` and patches do not name, directly or through a listed directory.
 fn unlisted_files(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) -> Vec<String> {
-    let mut listed: Vec<PathBuf> = Vec::new();
+    let mut names: Vec<PathBuf> = Vec::new();
     for (_, doc) in docs {
-        for key in [
+        let keys = [
             "resources",
             "components",
             "patchesStrategicMerge",
             "crds",
             "configurations",
-        ] {
-            for r in doc
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                listed.push(canonical(&dir.join(r)));
-            }
-        }
+        ];
+        names.extend(listed(doc, &keys).map(|r| canonical(&dir.join(r))));
         for key in ["patches", "patchesJson6902"] {
             for p in doc
                 .get(key)
@@ -329,7 +371,7 @@ fn unlisted_files(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) 
                 .flatten()
                 .filter_map(|p| p.get("path").and_then(Value::as_str))
             {
-                listed.push(canonical(&dir.join(p)));
+                names.push(canonical(&dir.join(p)));
             }
         }
     }
@@ -339,7 +381,7 @@ fn unlisted_files(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) 
         .filter(|f| f.parent() == Some(dir) && !is_kustomization_file(&f.display().to_string()))
         .filter(|f| {
             let c = canonical(f);
-            !listed
+            !names
                 .iter()
                 .any(|l| c == *l || c.starts_with(l) && l.is_dir())
         })
