@@ -41,14 +41,15 @@ fn main() -> ExitCode {
     let json_errors =
         matches!(&cli.command, Command::Check(a) if a.format == Some(report::Format::Json));
     match run(cli) {
-        // A report cut short on stdout (a full disk, a bad descriptor) was not delivered: a gate
-        // that read half a JUnit file must not also read exit 0.
-        Ok(_) if let Some(why) = stdout_failure() => {
+        // A report cut short on stdout (a full disk) was not delivered: a gate that read half a
+        // JUnit file must not also read exit 0. A failing code stays (1, 3, and watch's 4,
+        // which a pipeline rolls back on): it says more than 2 would.
+        Ok(code) if let Some(why) = stdout_failure() => {
             #[allow(clippy::print_stderr)] // main is the one place that prints errors
             {
                 eprintln!("error: cannot write to standard output: {why}");
             }
-            ExitCode::from(2)
+            ExitCode::from(if code == 0 { 2 } else { code })
         }
         Ok(code) => ExitCode::from(code),
         Err(e) => {

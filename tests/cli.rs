@@ -201,6 +201,12 @@ fn a_report_stdout_cannot_take_is_exit_2() {
         .stdout_to(full.try_clone().unwrap())
         .run();
     assert_exit_says(&out, 2, "cannot write to standard output");
+    // A failing gate keeps its code (watch's 4 is what a pipeline rolls back on).
+    let out = golden()
+        .args(["check", "-f", "fixtures/defective"])
+        .stdout_to(full.try_clone().unwrap())
+        .run();
+    assert_exit_says(&out, 1, "cannot write to standard output");
 }
 
 /// The compliant fixture audited with one check of tests/data/checks-runtime-error, as JSON.

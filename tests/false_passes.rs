@@ -611,6 +611,30 @@ fn rollouts_and_statefulsets_are_judged_like_deployments() {
             "{id} on the {kind}: {judged:?}"
         );
     }
+    // A canary with traffic routing keeps its stable pods at full scale (Argo's default): no
+    // ready pod is taken away, whatever maxUnavailable says; with dynamicStableScale it is.
+    let routed = rollout.replace(
+        "    canary: {maxSurge: 1, maxUnavailable: 3}\n",
+        "    canary:\n      maxUnavailable: 3\n      trafficRouting: {nginx: {stableIngress: mlsdm-api}}\n",
+    );
+    let judged = results("rollout-max-unavailable", compliant_with(&routed));
+    assert!(
+        judged
+            .iter()
+            .any(|(k, s, _)| k == "Rollout" && *s == Status::Pass),
+        "{judged:?}"
+    );
+    let dynamic = routed.replace(
+        "      trafficRouting:",
+        "      dynamicStableScale: true\n      trafficRouting:",
+    );
+    let judged = results("rollout-max-unavailable", compliant_with(&dynamic));
+    assert!(
+        judged
+            .iter()
+            .any(|(k, s, _)| k == "Rollout" && *s == Status::Fail),
+        "{judged:?}"
+    );
     // The compliant Deployment beside them still passes: the new rules are the other kinds'.
     for id in ["rollout-complete", "rollout-max-unavailable"] {
         let judged = results(id, compliant_with(statefulset));
@@ -665,6 +689,16 @@ fn default_deny_covers_egress() {
         m.starts_with("NetworkPolicy mlsdm-api-egress allows egress to every destination"),
         "{m}"
     );
+    // Review 29: every address by ipBlock, with no ports, is every destination too.
+    let all_addresses = open_egress.replace(
+        "    - {}\n",
+        "    - to:\n        - ipBlock:\n            cidr: 0.0.0.0/0\n",
+    );
+    let (s, m) = verdict(
+        "network-policy-default-deny",
+        compliant_with(&all_addresses),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
     // Egress to any address on one port (an LLM API over 443) is an allow-list: it passes.
     let https_out = open_egress.replace(
         "    - {}\n",

@@ -76,8 +76,10 @@ pub enum MetricOutcome {
         window: Option<u64>,
         source: String,
         /// Why the values are only a lower bound: the query counts over a range (`increase(x[1h])`)
-        /// longer than the scraped samples span. A failure on a lower bound is earned (a counter
-        /// only grows); a pass is not, and becomes no-data with this reason.
+        /// longer than the scraped samples span. A failure on a lower bound is earned for a check
+        /// that fails on large counts (every built-in one: a counter only grows); a pass is not,
+        /// and becomes no-data with this reason. (A team's check that passes on large counts,
+        /// `> 0`, is then no-data where it would pass: undecided, never a pass unearned.)
         lower_bound: Option<String>,
     },
     Error(String),

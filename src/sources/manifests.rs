@@ -266,20 +266,27 @@ fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Not
             continue;
         };
         let dir = file.parent().unwrap_or_else(|| Path::new("."));
+        // What it lists (a file, or a directory's files): an object elsewhere under the
+        // directory is not its to move. An object that names no namespace fails on its own
+        // (and its kind may be cluster-scoped); one that names another is moved.
+        let resources: Vec<PathBuf> = docs
+            .iter()
+            .flat_map(|(_, d)| listed(d, &["resources"]))
+            .map(|r| canonical(&dir.join(r)))
+            .collect();
         let mut differing: Vec<String> = Vec::new();
         for o in objects {
-            let Some(at) = &o.location else { continue };
+            let (Some(at), Some(theirs)) = (&o.location, o.namespace.as_deref()) else {
+                continue;
+            };
+            let path = canonical(Path::new(&at.file));
             if crate::k8s::is_cluster_scoped(&o.kind)
-                || o.namespace.as_deref() == Some(namespace)
-                || !Path::new(&at.file).starts_with(dir)
+                || theirs == namespace
+                || !resources.iter().any(|r| path == *r || path.starts_with(r))
             {
                 continue;
             }
-            let says = format!(
-                "{} ({})",
-                at.file,
-                o.namespace.as_deref().unwrap_or("no namespace")
-            );
+            let says = format!("{} ({theirs})", at.file);
             if !differing.contains(&says) {
                 differing.push(says);
             }

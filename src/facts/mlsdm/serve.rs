@@ -195,6 +195,34 @@ fn flag(words: &[String], names: &[&str]) -> Option<String> {
     flags(words, names).into_iter().last()
 }
 
+/// What argparse accepts as each value-taking option's value (MLSDM 1.2.0): `--port` is an
+/// int, `--backend`, `--log-level` and `--mode` have choices; anything else stops it at start.
+/// A value still holding a `$(VAR)` the audit could not expand is not judged here.
+fn serve_value_refused(option: &str, value: &str) -> Option<String> {
+    if value.contains('$') {
+        return None;
+    }
+    let choices: &[&str] = match option {
+        "--port" => {
+            return value
+                .trim()
+                .parse::<i64>()
+                .is_err()
+                .then(|| format!("{value:?} is not an integer"));
+        }
+        "--backend" => &["local_stub", "openai"],
+        "--log-level" => &["debug", "info", "warning", "error"],
+        "--mode" => &["dev", "local-prod", "cloud-prod", "agent-api"],
+        _ => return None,
+    };
+    (!choices.contains(&value)).then(|| {
+        format!(
+            "{value:?} is not one of its choices ({})",
+            choices.join(", ")
+        )
+    })
+}
+
 /// `mlsdm serve`'s options (MLSDM 1.2.0 `cli/__init__.py`), each with whether it takes a value.
 const SERVE_OPTIONS: &[(&str, bool)] = &[
     ("--host", true),
@@ -251,12 +279,12 @@ fn serve_arguments(rest: &[String]) -> Result<Vec<String>, String> {
         if option == "--help" {
             return Err("mlsdm serve --help prints its help and exits".into());
         }
-        match (takes_value, inline) {
-            (true, Some(v)) => out.push(format!("{option}={v}")),
+        let value = match (takes_value, inline) {
+            (true, Some(v)) => Some(v),
             (true, None) => match rest.get(i).filter(|v| !v.starts_with('-')) {
                 Some(v) => {
-                    out.push(format!("{option}={v}"));
                     i += 1;
+                    Some(v.clone())
                 }
                 None => {
                     return Err(format!(
@@ -264,12 +292,23 @@ fn serve_arguments(rest: &[String]) -> Result<Vec<String>, String> {
                     ));
                 }
             },
-            (false, None) => out.push(option.to_string()),
+            (false, None) => None,
             (false, Some(_)) => {
                 return Err(format!(
                     "mlsdm serve exits at {word}: the option takes no value"
                 ));
             }
+        };
+        match value {
+            Some(v) => {
+                if let Some(why) = serve_value_refused(option, &v) {
+                    return Err(format!(
+                        "mlsdm serve exits at {option} {v}: {why} (argparse stops before serving)"
+                    ));
+                }
+                out.push(format!("{option}={v}"));
+            }
+            None => out.push(option.to_string()),
         }
     }
     Ok(out)
@@ -351,11 +390,15 @@ fn read_program(words: &[String], var: &impl Fn(&str) -> Result<Option<String>, 
                 flag(&rest, &["--port"]).unwrap_or_else(|| "8000".into()),
             );
             // What `cmd_serve` puts in the environment before the app reads it, over the
-            // container's own: the config file and the LLM backend.
+            // container's own: the config file and the LLM backend (`if args.config:`, so an
+            // empty one sets nothing). Not --disable-rate-limit: it sets DISABLE_RATE_LIMIT
+            // after `mlsdm.api.app` was imported, which read it at import (app.py:91).
             let settings: Map<String, Value> = [("--config", "CONFIG_PATH"), ("--backend", "LLM_BACKEND")]
                 .into_iter()
                 .filter_map(|(option, variable)| {
-                    flag(&rest, &[option]).map(|v| (variable.to_string(), json!(v)))
+                    flag(&rest, &[option])
+                        .filter(|v| !v.is_empty())
+                        .map(|v| (variable.to_string(), json!(v)))
                 })
                 .collect();
             if !settings.is_empty() {
@@ -496,6 +539,27 @@ mod tests {
                 false,
                 None,
             ),
+            // Values argparse refuses (type int, choices): it exits before serving.
+            (
+                json!({"command": ["mlsdm", "serve", "--port="]}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["mlsdm", "serve", "--log-level", "INFO"]}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["mlsdm", "serve", "--backend", "anthropic"]}),
+                false,
+                None,
+            ),
+            (
+                json!({"command": ["mlsdm", "serve", "--log-level", "warning", "--port", "8000"]}),
+                true,
+                Some(8000),
+            ),
         ] {
             let v = verdict(container.clone());
             assert_eq!(v["listens"], json!(listens), "{container}: {v}");
@@ -512,6 +576,9 @@ mod tests {
             v["settings"],
             json!({"CONFIG_PATH": "/etc/b.yaml", "LLM_BACKEND": "openai"})
         );
+        // `if args.config:` ignores an empty one.
+        let v = verdict(json!({"command": ["mlsdm", "serve", "--config="]}));
+        assert_eq!(v["settings"], Value::Null, "{v}");
     }
 
     #[test]
