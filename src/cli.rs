@@ -164,6 +164,12 @@ pub enum Command {
         /// (one key signing two required roles counts for one of them).
         #[arg(long, value_delimiter = ',', value_name = "ROLE,...")]
         fail_on_unsigned: Vec<String>,
+        /// Who may sign a role: `'Security Team=bob@example.com,carol@example.com'`
+        /// (identities, as --principal takes one; repeatable). A signoff of that role counts
+        /// only when an allowed-signers line whose principals match one of them lists its key;
+        /// without it any allowed key may sign any role.
+        #[arg(long, value_name = "ROLE=IDENTITY,...", requires = "allowed_signers")]
+        role_signer: Vec<String>,
         /// Accept a report of a narrowed audit (checks left out with --only/--skip,
         /// --allow-empty, --fail-on-new, or --fail-on critical); without it such a report does
         /// not verify: its pass is not the release's.

@@ -403,8 +403,27 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             principal,
             payload,
             fail_on_unsigned,
+            role_signer,
             allow_narrowed,
         } => {
+            let mut roles = signoff::RoleSigners::new();
+            for binding in &role_signer {
+                let Some((role, identities)) = binding
+                    .split_once('=')
+                    .filter(|(r, i)| !r.trim().is_empty() && !i.trim().is_empty())
+                else {
+                    return Err(UsageError::Invalid(format!(
+                        "--role-signer {binding:?}: give ROLE=IDENTITY[,IDENTITY...]"
+                    )));
+                };
+                roles.entry(role.trim().to_string()).or_default().extend(
+                    identities
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|i| !i.is_empty())
+                        .map(str::to_string),
+                );
+            }
             let value = signoff::read(&report_path)?;
             let entries = value
                 .get("signoffs")
@@ -433,7 +452,8 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                 .as_deref()
                 .map(signoff::parse_allowed_signers)
                 .transpose()?;
-            let results = signoff::verify(&value, allowed.as_deref(), principal.as_deref());
+            let results =
+                signoff::verify_roles(&value, allowed.as_deref(), principal.as_deref(), &roles);
             let mut ok = !results.is_empty();
             if results.is_empty() {
                 print("the report has no signoffs\n");

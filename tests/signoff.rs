@@ -1598,3 +1598,66 @@ fn a_merge_refuses_a_signed_report_changed_after_signing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Review 29: a role is the signer's own claim, and any allowed key counted for any role (a
+/// developer's key signed "Security Team" and `--fail-on-unsigned "Security Team"` held).
+/// `--role-signer ROLE=IDENTITY,...` binds a role to the identities the allowed signers file
+/// gives keys.
+#[test]
+fn a_role_bound_to_its_signers_refuses_anyone_else() {
+    let keys = tmp("role-keys");
+    let carol = keygen(&keys.0, "carol", "ed25519", "");
+    let bob = keygen(&keys.0, "bob", "ed25519", "");
+    let allowed = allowed_file(
+        &keys.0,
+        &[
+            ("carol@dev.example.com", &carol),
+            ("bob@sec.example.com", &bob),
+        ],
+    );
+    // A report signed as Security Team by `key`, verified with `extra`.
+    let signed_by = |name: &str, key: &str, extra: &[&str]| {
+        let t = tmp(&format!("role-{name}"));
+        let r = report(&t.0);
+        ok(&audit(&[
+            "signoff",
+            &r,
+            "--role",
+            "Security Team",
+            "--name",
+            name,
+            "--key",
+            key,
+        ]));
+        let mut args = vec![
+            "verify",
+            r.as_str(),
+            "--allowed-signers",
+            allowed.as_str(),
+            "--fail-on-unsigned",
+            "Security Team",
+        ];
+        args.extend_from_slice(extra);
+        audit(&args)
+    };
+    let bound = ["--role-signer", "Security Team=bob@sec.example.com"];
+    assert_eq!(signed_by("Carol", &carol, &[]).status.code(), Some(0));
+    let out = signed_by("Carol", &carol, &bound);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("role \"Security Team\" may be signed only by bob@sec.example.com"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    ok(&signed_by("Bob", &bob, &bound));
+    let out = audit(&[
+        "verify",
+        "x.json",
+        "--allowed-signers",
+        &allowed,
+        "--role-signer",
+        "Security Team",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -485,6 +485,10 @@ fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
     entry.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// Which identities may sign each role (`verify --role-signer ROLE=IDENTITY,...`): a role named
+/// here counts only when an allowed-signers line gives the signing key one of its identities.
+pub type RoleSigners = std::collections::BTreeMap<String, Vec<String>>;
+
 /// Checks every signoff of a report: the signature against the key it names, then that key
 /// against the allowed signers (for `principal` when given, like `ssh-keygen -Y verify -I`).
 /// Without allowed signers nothing is trusted.
@@ -492,6 +496,17 @@ pub fn verify(
     report: &Value,
     allowed: Option<&[AllowedSigner]>,
     principal: Option<&str>,
+) -> Vec<Verification> {
+    verify_roles(report, allowed, principal, &RoleSigners::new())
+}
+
+/// [`verify`], with the roles `roles` binds to identities: a role is a claim the signer makes,
+/// and any allowed key signed "Security Team" before (a developer's key counted for it).
+pub fn verify_roles(
+    report: &Value,
+    allowed: Option<&[AllowedSigner]>,
+    principal: Option<&str>,
+    roles: &RoleSigners,
 ) -> Vec<Verification> {
     let entries = report
         .get("signoffs")
@@ -548,11 +563,24 @@ pub fn verify(
             })();
             let (verdict, principal) = match verdict {
                 Err(why) => (Verdict::Invalid(why), None),
-                Ok(key) => match allowed {
-                    None => (Verdict::Untrusted, None),
-                    Some(list) => match allowed_by(list, &key, principal, time) {
+                Ok(key) => match (allowed, roles.get(role)) {
+                    (None, _) => (Verdict::Untrusted, None),
+                    (Some(list), None) => match allowed_by(list, &key, principal, time) {
                         Ok(p) => (Verdict::Valid, Some(p)),
                         Err(v) => (v, None),
+                    },
+                    (Some(list), Some(identities)) => match identities
+                        .iter()
+                        .find_map(|id| allowed_by(list, &key, Some(id), time).ok())
+                    {
+                        Some(p) => (Verdict::Valid, Some(p)),
+                        None => (
+                            Verdict::NotAllowed(format!(
+                                "role {role:?} may be signed only by {} (--role-signer), and no allowed-signers line gives this key one of those identities",
+                                identities.join(", ")
+                            )),
+                            None,
+                        ),
                     },
                 },
             };
