@@ -91,47 +91,13 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 /// Refuses a config file another user could have written: it must be owned by the current
 /// user or root and not writable by group or others (it sets the gate and the waivers).
 fn trusted(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
-    untrusted(meta).map_or(Ok(()), |why| {
+    crate::input::untrusted(meta).map_or(Ok(()), |why| {
         Err(crate::diag::Diagnostic::file(
             path.display().to_string(),
             format!("refusing the config file: {why} (it sets the gate, waivers and checks; fix its owner or mode, or pass --no-config)"),
         )
         .to_string())
     })
-}
-
-/// Refuses `path` when another user could have written it ([`untrusted`]): `what` names the
-/// file ("the waivers file") and `power` what it can do ("it waives failures").
-pub fn refuse_untrusted(path: &Path, what: &str, power: &str) -> Result<(), String> {
-    match std::fs::metadata(path).ok().as_ref().and_then(untrusted) {
-        Some(why) => Err(format!(
-            "refusing {what}: {why} ({power}; fix its owner or mode)"
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Why a file that decides what the gate accepts (the config, a waivers or attestations file)
-/// may not be trusted: another user could have written it. None when it is ours (or root's)
-/// and only we may write it.
-pub fn untrusted(meta: &std::fs::Metadata) -> Option<String> {
-    use std::os::unix::fs::MetadataExt as _;
-    untrusted_reason(meta.uid(), meta.mode(), rustix::process::geteuid().as_raw())
-}
-
-fn untrusted_reason(owner: u32, mode: u32, me: u32) -> Option<String> {
-    if owner != me && owner != 0 {
-        return Some(format!(
-            "it is owned by uid {owner}, not by you (uid {me}) or root"
-        ));
-    }
-    if mode & 0o022 != 0 {
-        return Some(format!(
-            "group or others may write it (mode {:o})",
-            mode & 0o7777
-        ));
-    }
-    None
 }
 
 /// Reads and validates a config file; errors name file:line:column.
@@ -367,18 +333,22 @@ mod tests {
 
     #[test]
     fn a_config_file_another_user_could_write_is_refused() {
-        assert_eq!(untrusted_reason(1000, 0o100_644, 1000), None);
-        assert_eq!(untrusted_reason(0, 0o100_600, 1000), None);
+        assert_eq!(crate::input::untrusted_reason(1000, 0o100_644, 1000), None);
+        assert_eq!(crate::input::untrusted_reason(0, 0o100_600, 1000), None);
         assert!(
-            untrusted_reason(1001, 0o100_644, 1000)
+            crate::input::untrusted_reason(1001, 0o100_644, 1000)
                 .unwrap()
                 .contains("uid 1001")
         );
         assert!(
-            untrusted_reason(1000, 0o100_664, 1000)
+            crate::input::untrusted_reason(1000, 0o100_664, 1000)
                 .unwrap()
                 .contains("664")
         );
-        assert!(untrusted_reason(0, 0o100_666, 0).unwrap().contains("666"));
+        assert!(
+            crate::input::untrusted_reason(0, 0o100_666, 0)
+                .unwrap()
+                .contains("666")
+        );
     }
 }

@@ -83,6 +83,40 @@ pub fn read_file(path: &Path) -> Result<String, String> {
     read_capped(file)
 }
 
+/// Refuses `path` when another user could have written it ([`untrusted`]): `what` names the
+/// file ("the waivers file") and `power` what it can do ("it waives failures").
+pub fn refuse_untrusted(path: &Path, what: &str, power: &str) -> Result<(), String> {
+    match std::fs::metadata(path).ok().as_ref().and_then(untrusted) {
+        Some(why) => Err(format!(
+            "refusing {what}: {why} ({power}; fix its owner or mode)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Why a file that decides what the gate accepts (the config, a waivers or attestations file)
+/// may not be trusted: another user could have written it. None when it is ours (or root's)
+/// and only we may write it.
+pub fn untrusted(meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    untrusted_reason(meta.uid(), meta.mode(), rustix::process::geteuid().as_raw())
+}
+
+pub(crate) fn untrusted_reason(owner: u32, mode: u32, me: u32) -> Option<String> {
+    if owner != me && owner != 0 {
+        return Some(format!(
+            "it is owned by uid {owner}, not by you (uid {me}) or root"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "group or others may write it (mode {:o})",
+            mode & 0o7777
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

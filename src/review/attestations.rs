@@ -31,7 +31,7 @@ pub fn load(
 ) -> Result<Vec<(String, Attestation)>, AttestationError> {
     let file = path.display().to_string();
     // It marks checklist lines as done: the config file's rule on who may have written it.
-    crate::config::refuse_untrusted(path, "the attestations file", "it attests checklist lines")
+    crate::input::refuse_untrusted(path, "the attestations file", "it attests checklist lines")
         .map_err(|e| Diagnostic::file(file.clone(), e))?;
     let text = crate::input::read_file(path).map_err(|e| Diagnostic::file(file.clone(), e))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {

@@ -102,7 +102,7 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
     // The file waives failures: one another user could write (a world-writable directory, a
     // planted `.mlsdm-audit-waivers.yaml`) turned a failing release into a pass. The same rule
     // as the config file's.
-    crate::config::refuse_untrusted(path, "the waivers file", "it waives failures")
+    crate::input::refuse_untrusted(path, "the waivers file", "it waives failures")
         .map_err(|e| WaiverError::file(file.clone(), e))?;
     let text = crate::input::read_file(path).map_err(|e| WaiverError::file(file.clone(), e))?;
     let entries: Vec<Spanned<Entry>> = if text.trim().is_empty() {

@@ -56,9 +56,11 @@ impl Watcher<'_> {
         loop {
             let tick = now_epoch();
             let last = tick >= self.plan.until;
-            // The last tick evaluates the criteria first: the windows are covered only now, and a
-            // rollback signal must win over the final checkpoint.
-            if last && let Some(code) = self.evaluate(criteria, tick)? {
+            // Every tick evaluates the criteria before its checkpoints: a rollback signal wins
+            // over a checkpoint (on the last tick the windows are covered only now). After them,
+            // a rollback a checkpoint's own report showed ended the watch in 3 when another
+            // criterion was undecided, and a pipeline rolls back on 4 only.
+            if let Some(code) = self.evaluate(criteria, tick)? {
                 return Ok(code);
             }
             // Checkpoints that are due (a restarted watch writes the ones it missed now).
@@ -84,9 +86,6 @@ impl Watcher<'_> {
                 };
                 self.emit(&json!({"event": "end", "time": rfc3339(now_epoch()), "exitCode": code}));
                 self.say(&format!("watch ended: exit {code}"));
-                return Ok(code);
-            }
-            if let Some(code) = self.evaluate(criteria, tick)? {
                 return Ok(code);
             }
             let next_cp = self
