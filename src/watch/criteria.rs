@@ -8,16 +8,52 @@ use crate::report::{CheckResult, Report, Status};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// After an evaluation ending at `at`: a decided criterion moves its `decided_at`; an undecided
-/// one keeps the longest stretch since it was last decided.
-pub(super) fn track_undecided(c: &mut Criterion, at: f64) {
-    if matches!(c.status, Status::Error | Status::NoData) {
-        let gap = at - c.decided_at;
-        if c.undecided.as_ref().is_none_or(|(g, _, _)| gap > *g) {
-            c.undecided = Some((gap, c.status, c.message.clone()));
-        }
+/// After an evaluation whose evidence spans `from`..`to`: a decided criterion moves its
+/// `decided_at`; an undecided one keeps the longest stretch since it was last decided. The
+/// stretch ends where the next decided run's evidence begins: counted only to the end of the
+/// last undecided run, a cluster that answered 500 for 9 s against a 4 s window was 3 s.
+pub(super) fn track_undecided(c: &mut Criterion, from: f64, to: f64) {
+    let undecided_now = matches!(c.status, Status::Error | Status::NoData);
+    let gap = undecided_stretch(
+        c.decided_at,
+        from,
+        to,
+        undecided_now,
+        c.undecided_open.is_some(),
+    );
+    let (status, why) = if undecided_now {
+        (c.status, c.message.clone())
     } else {
-        c.decided_at = at;
+        c.undecided_open.take().unwrap_or((c.status, String::new()))
+    };
+    if let Some(gap) = gap
+        && c.undecided.as_ref().is_none_or(|(g, _, _)| gap > *g)
+    {
+        c.undecided = Some((gap, status, why.clone()));
+    }
+    if undecided_now {
+        c.undecided_open = Some((status, why));
+    } else {
+        c.decided_at = to;
+    }
+}
+
+/// How long nothing was known, seen from a run whose evidence spans `from`..`to`: an undecided
+/// run, from the last decided run's end to its own end; the first decided run after undecided
+/// ones, from that end to where its own evidence begins; otherwise nothing.
+fn undecided_stretch(
+    decided_at: f64,
+    from: f64,
+    to: f64,
+    undecided_now: bool,
+    was_undecided: bool,
+) -> Option<f64> {
+    if undecided_now {
+        Some(to - decided_at)
+    } else if was_undecided {
+        Some(from - decided_at)
+    } else {
+        None
     }
 }
 
@@ -182,30 +218,47 @@ pub(super) fn scrape_held(failing_since: &mut Option<f64>, observed_to: f64) -> 
 /// `kubectl rollout undo` for each MLSDM Deployment the criteria's results name, or the
 /// placeholder form when the watch has no cluster to name it from.
 pub(super) fn undo_commands(criteria: &[Criterion], report: Option<&Report>) -> Vec<String> {
-    let mut deployments: Vec<(String, String)> = Vec::new();
-    let all = criteria
-        .iter()
-        .flat_map(|c| c.results.iter())
-        .chain(report.into_iter().flat_map(|r| r.results.iter()));
-    for r in all {
-        if let Some(o) = &r.object
-            && o.kind == "Deployment"
-        {
-            let key = (
-                o.namespace.clone().unwrap_or_else(|| "default".into()),
-                o.name.clone(),
-            );
-            if !deployments.contains(&key) {
-                deployments.push(key);
+    // The workloads the failing results name; when none does (a metrics criterion, a pod's
+    // OOM kill), every MLSDM workload the results name. Undoing a healthy Deployment beside
+    // the failing canary was a second rollback nobody asked for.
+    let named = |failing_only: bool| {
+        let mut out: Vec<(String, String, String)> = Vec::new();
+        let all = criteria
+            .iter()
+            .flat_map(|c| c.results.iter())
+            .chain(report.into_iter().flat_map(|r| r.results.iter()));
+        for r in all.filter(|r| !failing_only || r.status == Status::Fail) {
+            if let Some(o) = &r.object
+                && crate::k8s::WORKLOAD_KINDS.contains(&o.kind.as_str())
+            {
+                let key = (
+                    o.kind.clone(),
+                    o.namespace.clone().unwrap_or_else(|| "default".into()),
+                    o.name.clone(),
+                );
+                if !out.contains(&key) {
+                    out.push(key);
+                }
             }
         }
+        out
+    };
+    let mut workloads = named(true);
+    if workloads.is_empty() {
+        workloads = named(false);
     }
-    if deployments.is_empty() {
+    if workloads.is_empty() {
         return vec!["kubectl rollout undo deployment/<MLSDM deployment> -n <namespace> (no cluster was read to name it)".into()];
     }
-    deployments
+    workloads
         .into_iter()
-        .map(|(ns, name)| format!("kubectl rollout undo deployment/{name} -n {ns}"))
+        .map(|(kind, ns, name)| match kind.as_str() {
+            "Rollout" => format!("kubectl argo rollouts undo {name} -n {ns}"),
+            _ => format!(
+                "kubectl rollout undo {}/{name} -n {ns}",
+                kind.to_lowercase()
+            ),
+        })
         .collect()
 }
 
@@ -220,6 +273,85 @@ mod tests {
         assert!(scrape_held(&mut since, 103.0).abs() < 1e-9);
         // Next failing run ends at 106: held 3 s, not 6.
         assert!((scrape_held(&mut since, 106.0) - 3.0).abs() < 1e-9);
+    }
+
+    /// Review 29: with two MLSDM Deployments the undo commands named the healthy one too, and a
+    /// StatefulSet got the placeholder for a Deployment. They name the failing workloads, each
+    /// with its own command.
+    #[test]
+    fn the_undo_commands_name_the_failing_workloads() {
+        let at = |kind: &str, name: &str, status| CheckResult {
+            object: Some(std::sync::Arc::new(crate::k8s::ObjectRef {
+                kind: kind.into(),
+                namespace: Some("prod".into()),
+                name: name.into(),
+            })),
+            ..CheckResult::new(
+                "rollback-pods-failing-health",
+                Source::Kubernetes,
+                status,
+                "",
+            )
+        };
+        let report = Report::new(
+            crate::report::Target::default(),
+            vec![
+                at("Deployment", "mlsdm-api", Status::Pass),
+                at("Deployment", "mlsdm-canary", Status::Fail),
+            ],
+        );
+        assert_eq!(
+            undo_commands(&[], Some(&report)),
+            ["kubectl rollout undo deployment/mlsdm-canary -n prod"]
+        );
+        let report = Report::new(
+            crate::report::Target::default(),
+            vec![
+                at("StatefulSet", "mlsdm-state", Status::Fail),
+                at("Rollout", "mlsdm-ro", Status::Fail),
+            ],
+        );
+        let mut commands = undo_commands(&[], Some(&report));
+        commands.sort();
+        assert_eq!(
+            commands,
+            [
+                "kubectl argo rollouts undo mlsdm-ro -n prod",
+                "kubectl rollout undo statefulset/mlsdm-state -n prod"
+            ]
+        );
+        // No failing result names a workload (a metrics criterion): every workload named.
+        let report = Report::new(
+            crate::report::Target::default(),
+            vec![at("Deployment", "mlsdm-api", Status::Pass)],
+        );
+        assert_eq!(
+            undo_commands(&[], Some(&report)),
+            ["kubectl rollout undo deployment/mlsdm-api -n prod"]
+        );
+    }
+
+    /// Review 29: a cluster that answered 500 for 9 s against a 4 s window was counted as
+    /// undecided for 3 s (to the end of the last undecided run): the stretch runs until the next
+    /// decided run's evidence begins.
+    #[test]
+    fn an_undecided_stretch_lasts_until_evidence_comes_again() {
+        // Decided until 100; undecided runs end at 103 and 106; the next decided run looks
+        // from 107 to 110.
+        assert_eq!(
+            undecided_stretch(100.0, 101.0, 103.0, true, false),
+            Some(3.0)
+        );
+        assert_eq!(
+            undecided_stretch(100.0, 104.0, 106.0, true, true),
+            Some(6.0)
+        );
+        assert_eq!(
+            undecided_stretch(100.0, 107.0, 110.0, false, true),
+            Some(7.0)
+        );
+        // Decided after decided: no stretch.
+        assert_eq!(undecided_stretch(110.0, 111.0, 113.0, false, false), None);
     }
 
     /// Review finding: runs with no traffic between failing ones restarted the count, so a

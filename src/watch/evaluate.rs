@@ -154,6 +154,7 @@ impl Watcher<'_> {
                 .map(|&i| criteria[i].check.id.clone())
                 .collect();
             let args = self.args_for(ids, *window);
+            let observed_from = now_epoch();
             let outcome = crate::run_check(&args);
             let observed_to = now_epoch();
             match outcome {
@@ -167,7 +168,7 @@ impl Watcher<'_> {
                         // No evidence the failure ended: `failing_since` stays (criteria.rs).
                         c.held = 0.0;
                         c.results.clear();
-                        track_undecided(c, observed_to);
+                        track_undecided(c, observed_from, observed_to);
                     }
                 }
                 Ok(report) => {
@@ -190,7 +191,7 @@ impl Watcher<'_> {
                             .cloned()
                             .collect();
                         update(c, mine, *window, p, observed_to);
-                        track_undecided(c, observed_to);
+                        track_undecided(c, observed_from, observed_to);
                     }
                     reports.push(report);
                 }

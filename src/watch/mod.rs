@@ -62,6 +62,9 @@ struct Criterion {
     /// The longest time since the last checkpoint this criterion went undecided (error or
     /// no-data), its status then and why: a rollback could have held unseen that long.
     undecided: Option<(f64, Status, String)>,
+    /// The last evaluation left it undecided (its status and why): the stretch goes on until
+    /// a decided one.
+    undecided_open: Option<(Status, String)>,
 }
 
 impl Criterion {
@@ -192,6 +195,7 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
             value: None,
             decided_at: 0.0,
             undecided: None,
+            undecided_open: None,
         })
         .collect();
     if criteria.is_empty() {
