@@ -617,24 +617,20 @@ fn rollouts_and_statefulsets_are_judged_like_deployments() {
         "    canary: {maxSurge: 1, maxUnavailable: 3}\n",
         "    canary:\n      maxUnavailable: 3\n      trafficRouting: {nginx: {stableIngress: mlsdm-api}}\n",
     );
-    let judged = results("rollout-max-unavailable", compliant_with(&routed));
-    assert!(
-        judged
-            .iter()
-            .any(|(k, s, _)| k == "Rollout" && *s == Status::Pass),
-        "{judged:?}"
-    );
+    // rollout-max-unavailable on the release with `layer`: the Rollout's verdict is `want`.
+    let rollout_is = |layer: &str, want: Status| {
+        let judged = results("rollout-max-unavailable", compliant_with(layer));
+        assert!(
+            judged.iter().any(|(k, s, _)| k == "Rollout" && *s == want),
+            "{judged:?}"
+        );
+    };
+    rollout_is(&routed, Status::Pass);
     let dynamic = routed.replace(
         "      trafficRouting:",
         "      dynamicStableScale: true\n      trafficRouting:",
     );
-    let judged = results("rollout-max-unavailable", compliant_with(&dynamic));
-    assert!(
-        judged
-            .iter()
-            .any(|(k, s, _)| k == "Rollout" && *s == Status::Fail),
-        "{judged:?}"
-    );
+    rollout_is(&dynamic, Status::Fail);
     // The compliant Deployment beside them still passes: the new rules are the other kinds'.
     for id in ["rollout-complete", "rollout-max-unavailable"] {
         let judged = results(id, compliant_with(statefulset));

@@ -857,6 +857,23 @@ fn an_empty_query_result_is_no_data_unless_the_check_declares_it() {
     assert_eq!(st, "pass", "{msg}");
 }
 
+/// Check `id` alone on `url`, observed for `observe`: the run, the result's status and message.
+fn observed(url: &str, id: &str, observe: &str) -> (Output, String, String) {
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        url,
+        "--only",
+        id,
+        "--observe",
+        observe,
+        "--format",
+        "json",
+    ]);
+    let (st, msg) = status(&report(&out), id);
+    (out, st, msg)
+}
+
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -965,18 +982,7 @@ fn an_observation_is_at_least_two_scrapes() {
             );
         }
     });
-    let out = audit(&[
-        "check",
-        "--endpoint",
-        &url,
-        "--only",
-        "error-rate-below-1pct",
-        "--observe",
-        "1s",
-        "--format",
-        "json",
-    ]);
-    let (st, msg) = status(&report(&out), "error-rate-below-1pct");
+    let (out, st, msg) = observed(&url, "error-rate-below-1pct", "1s");
     assert_eq!(st, "fail", "{msg}");
     assert_eq!(out.status.code(), Some(1), "{msg}");
 }
@@ -990,18 +996,7 @@ fn a_count_over_less_than_its_range_never_passes() {
     let _serial = serial();
     let page = "# TYPE mlsdm_errors_total counter\nmlsdm_errors_total{error_type=\"internal_error\"} 4000\n# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{method=\"GET\",endpoint=\"/health\",status=\"200\"} 100\n";
     let url = fixed_http_server("text/plain; version=0.0.4", page);
-    let out = audit(&[
-        "check",
-        "--endpoint",
-        &url,
-        "--only",
-        "no-unexpected-errors",
-        "--observe",
-        "3s",
-        "--format",
-        "json",
-    ]);
-    let (st, msg) = status(&report(&out), "no-unexpected-errors");
+    let (out, st, msg) = observed(&url, "no-unexpected-errors", "3s");
     assert_eq!(st, "no-data", "{msg}");
     assert!(
         msg.contains("the scrapes cover") && msg.contains("1h"),

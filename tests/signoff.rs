@@ -49,6 +49,13 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `signoff REPORT --role ROLE --name NAME --key KEY`, which must succeed.
+fn sign(report: &str, role: &str, name: &str, key: &str) {
+    ok(&audit(&[
+        "signoff", report, "--role", role, "--name", name, "--key", key,
+    ]));
+}
+
 fn ssh_keygen(args: &[&str], stdin: Option<&Path>) -> Output {
     let mut cmd = Command::new("ssh-keygen");
     cmd.args(args);
@@ -163,26 +170,8 @@ fn attest_sign_twice_and_verify() {
 
     let alice = keygen(&t.0, "alice", "ed25519", "");
     let bob = keygen(&t.0, "bob", "ecdsa", "");
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "DevOps/SRE Lead",
-        "--name",
-        "Alice",
-        "--key",
-        &alice,
-    ]));
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "Security Team",
-        "--name",
-        "Bob",
-        "--key",
-        &bob,
-    ]));
+    sign(&r, "DevOps/SRE Lead", "Alice", &alice);
+    sign(&r, "Security Team", "Bob", &bob);
     assert_eq!(json(&r)["signoffs"].as_array().unwrap().len(), 2);
 
     let allowed = t.0.join("allowed_signers");
@@ -262,16 +251,7 @@ fn any_change_after_signing_fails_verification() {
     let t = tmp("tamper");
     let r = report(&t.0);
     let key = keygen(&t.0, "alice", "ed25519", "");
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "Product Owner",
-        "--name",
-        "Alice",
-        "--key",
-        &key,
-    ]));
+    sign(&r, "Product Owner", "Alice", &key);
     let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
     ok(&audit(&["verify", &r, "--allowed-signers", &allowed]));
     let cases: Vec<(&str, Tamper)> = vec![
@@ -337,16 +317,7 @@ fn wrong_key_and_unknown_signer() {
     let r = report(&t.0);
     let alice = keygen(&t.0, "alice", "ed25519", "");
     let mallory = keygen(&t.0, "mallory", "ed25519", "");
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "Product Owner",
-        "--name",
-        "Alice",
-        "--key",
-        &alice,
-    ]));
+    sign(&r, "Product Owner", "Alice", &alice);
     // Claiming Mallory's key for Alice's signature.
     let both = allowed_file(
         &t.0,
@@ -389,16 +360,7 @@ fn ssh_keygen_verifies_our_signature() {
     let t = tmp("interop1");
     let r = report(&t.0);
     let key = keygen(&t.0, "alice", "ed25519", "");
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "DevOps/SRE Lead",
-        "--name",
-        "Alice",
-        "--key",
-        &key,
-    ]));
+    sign(&r, "DevOps/SRE Lead", "Alice", &key);
     let payload = t.0.join("payload");
     let out = audit(&["verify", &r, "--payload", "1"]);
     assert!(out.status.success());
@@ -759,16 +721,7 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
     let key = keygen(&t.0, "bob", "ed25519", "");
     let allowed = allowed_file(&t.0, &[("bob@example.com", &key)]);
     let sign_as_bob = |path: &str| {
-        ok(&audit(&[
-            "signoff",
-            path,
-            "--role",
-            "Security Team",
-            "--name",
-            "Bob",
-            "--key",
-            &key,
-        ]));
+        sign(path, "Security Team", "Bob", &key);
     };
     let signed = |name: &str, args: &[&str]| -> String {
         let path = t.0.join(name).to_str().unwrap().to_string();
@@ -1419,26 +1372,8 @@ fn empty_or_malformed_signatures_are_named_by_signoff() {
     let t = tmp("malformed");
     let r = report(&t.0);
     let key = keygen(&t.0, "alice", "ed25519", "");
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "Product Owner",
-        "--name",
-        "Alice",
-        "--key",
-        &key,
-    ]));
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "Security Team",
-        "--name",
-        "Alice",
-        "--key",
-        &key,
-    ]));
+    sign(&r, "Product Owner", "Alice", &key);
+    sign(&r, "Security Team", "Alice", &key);
     let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
     let cases: Vec<(&str, Tamper, &str)> = vec![
         (
@@ -1507,16 +1442,7 @@ fn valid_signatures_do_not_make_a_failing_report_pass() {
     let allowed = allowed_file(&t.0, &[("alice@example.com", &key)]);
     let failing = defective_report(&t.0, "failing.json");
     let r = failing.as_str();
-    ok(&audit(&[
-        "signoff",
-        r,
-        "--role",
-        "Security Team",
-        "--name",
-        "Alice",
-        "--key",
-        &key,
-    ]));
+    sign(r, "Security Team", "Alice", &key);
     let out = audit(&[
         "verify",
         r,
@@ -1536,16 +1462,7 @@ fn valid_signatures_do_not_make_a_failing_report_pass() {
     );
     // The passing report still verifies with exit 0.
     let passing = report(&t.0);
-    ok(&audit(&[
-        "signoff",
-        &passing,
-        "--role",
-        "Security Team",
-        "--name",
-        "Alice",
-        "--key",
-        &key,
-    ]));
+    sign(&passing, "Security Team", "Alice", &key);
     ok(&audit(&[
         "verify",
         &passing,
@@ -1569,16 +1486,7 @@ fn a_merge_refuses_a_signed_report_changed_after_signing() {
     v["target"]["cluster"] = serde_json::json!({"server": "https://eu.example:6443", "namespace": "mlsdm-production", "requests": 40});
     std::fs::write(&r, v.to_string()).unwrap();
     let alice = keygen(&t.0, "alice", "ed25519", "");
-    ok(&audit(&[
-        "signoff",
-        &r,
-        "--role",
-        "Security Team",
-        "--name",
-        "Alice",
-        "--key",
-        &alice,
-    ]));
+    sign(&r, "Security Team", "Alice", &alice);
     let merged = audit(&["report", "--merge", &r, "-o", "json"]);
     assert_ne!(
         merged.status.code(),
@@ -1619,16 +1527,7 @@ fn a_role_bound_to_its_signers_refuses_anyone_else() {
     let signed_by = |name: &str, key: &str, extra: &[&str]| {
         let t = tmp(&format!("role-{name}"));
         let r = report(&t.0);
-        ok(&audit(&[
-            "signoff",
-            &r,
-            "--role",
-            "Security Team",
-            "--name",
-            name,
-            "--key",
-            key,
-        ]));
+        sign(&r, "Security Team", name, key);
         let mut args = vec![
             "verify",
             r.as_str(),
