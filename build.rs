@@ -19,6 +19,11 @@ mod seed;
 #[path = "src/checks/cel/tree_code.rs"]
 mod tree_code;
 
+// The cost meter's rewrite and the reads of an expression, done here once for the built-in ones.
+#[allow(dead_code)]
+#[path = "src/checks/cel/rewrite.rs"]
+mod rewrite;
+
 /// The strings of a check file that carry their position (`checks::model::Located`), by path
 /// from the root (`[]` is any element of a sequence). A path missing here gives a check whose
 /// JSON does not read (`tests/catalog.rs` reads every built-in check both ways).
@@ -131,9 +136,9 @@ fn check_json(text: &str, cel: &mut std::collections::BTreeSet<String>) -> Optio
 }
 
 /// The built-in expressions' syntax trees, by cel's Pratt parser (the one
-/// `CelEnv::compile_builtin` runs), as `cel_trees.bin` and its index `cel_trees.rs`: (source,
-/// start, end) sorted by source. An expression that does not parse is left out: the run parses
-/// it and reports its error as before.
+/// `CelEnv::compile_builtin` runs) and metered (`rewrite::prepare`), as `cel_trees.bin` and its
+/// index `cel_trees.rs`: (source, start, end, reads) sorted by source. An expression that does
+/// not parse is left out: the run parses it and reports its error as before.
 fn cel_trees(out_dir: &std::path::Path, sources: &std::collections::BTreeSet<String>) {
     let mut blob = Vec::new();
     let mut index = String::from("&[\n");
@@ -141,9 +146,16 @@ fn cel_trees(out_dir: &std::path::Path, sources: &std::collections::BTreeSet<Str
         let Ok(tree) = cel::parser::PrattParser::new().parse(source) else {
             continue;
         };
+        let (metered, reads) = rewrite::prepare(tree);
+        let reads: Vec<String> = reads.into_iter().collect();
         let start = blob.len();
-        tree_code::encode(&tree, &mut blob);
-        writeln!(index, "    ({source:?}, {start}, {}),", blob.len()).unwrap();
+        tree_code::encode(&metered, &mut blob);
+        writeln!(
+            index,
+            "    ({source:?}, {start}, {}, &{reads:?}),",
+            blob.len()
+        )
+        .unwrap();
     }
     index.push(']');
     std::fs::write(out_dir.join("cel_trees.bin"), blob).expect("cel_trees.bin in OUT_DIR");
@@ -203,6 +215,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/sources/yaml_plain.rs");
     println!("cargo:rerun-if-changed=src/seed.rs");
     println!("cargo:rerun-if-changed=src/checks/cel/tree_code.rs");
+    println!("cargo:rerun-if-changed=src/checks/cel/rewrite.rs");
     println!("cargo:rerun-if-changed=fixtures/seed/PRODUCTION_CHECKLIST.md");
     // The seed's sections in order, for `report::section_rank`: parsing the checklist's Markdown
     // was a fifteenth of a one-file audit.

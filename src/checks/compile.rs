@@ -100,9 +100,13 @@ fn compile(
     let err =
         |line: u64, column: u64, message: String| CheckError::new(origin, line, column, message);
     let mut errors = Vec::new();
+    // Only an error asks where a key is: a valid file (every built-in one) never scans its text.
     let line_of = |key: &str| -> u64 {
         text.lines()
-            .position(|l| l.starts_with(&format!("{key}:")))
+            .position(|l| {
+                l.strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
             .map_or(1, |i| i as u64 + 1)
     };
 
@@ -251,21 +255,21 @@ fn compile(
         namespaces.clone_from(&m.namespaces);
     }
 
-    let src_line = line_of("source");
+    let src_line = || line_of("source");
     // A metrics check's query, parsed here once: every later stage uses this tree.
     let mut query = None;
     match file.source {
         Source::Kubernetes => {
             if file.match_.as_ref().is_none_or(|m| m.kinds.is_empty()) {
                 errors.push(err(
-                    src_line,
+                    src_line(),
                     1,
                     "a kubernetes check needs match.kinds".into(),
                 ));
             }
             if file.validations.is_empty() {
                 errors.push(err(
-                    src_line,
+                    src_line(),
                     1,
                     "a kubernetes check needs at least one validation".into(),
                 ));
@@ -273,7 +277,7 @@ fn compile(
         }
         Source::Http => {
             match &file.request {
-                None => errors.push(err(src_line, 1, "an http check needs a request".into())),
+                None => errors.push(err(src_line(), 1, "an http check needs a request".into())),
                 Some(r) => {
                     let heavy = r.repeat.is_some_and(|n| n > 5) || r.load.is_some();
                     if heavy && !r.active {
@@ -347,7 +351,7 @@ fn compile(
             }
             if file.validations.is_empty() {
                 errors.push(err(
-                    src_line,
+                    src_line(),
                     1,
                     "an http check needs at least one validation".into(),
                 ));
@@ -355,7 +359,7 @@ fn compile(
         }
         Source::Metrics => {
             match &file.query {
-                None => errors.push(err(src_line, 1, "a metrics check needs a query".into())),
+                None => errors.push(err(src_line(), 1, "a metrics check needs a query".into())),
                 // A built-in check's query is parsed when first needed, as its expressions are.
                 Some(q) if env.is_none() => query = Some(crate::promql::Query::deferred(&q.value)),
                 Some(q) => match crate::promql::Query::parse(&q.value) {
@@ -369,7 +373,7 @@ fn compile(
             }
             if file.validations.is_empty() {
                 errors.push(err(
-                    src_line,
+                    src_line(),
                     1,
                     "a metrics check needs at least one validation".into(),
                 ));
@@ -378,7 +382,7 @@ fn compile(
         Source::Manual => {
             if !file.validations.is_empty() || file.match_.is_some() || file.for_each.is_some() {
                 errors.push(err(
-                    src_line,
+                    src_line(),
                     1,
                     "a manual check has no match, forEach or validations: reviewers attest to it"
                         .into(),
@@ -386,7 +390,7 @@ fn compile(
             }
             if file.checklist.is_empty() {
                 errors.push(err(
-                    src_line,
+                    src_line(),
                     1,
                     "a manual check must name the checklist lines it covers".into(),
                 ));
@@ -477,7 +481,7 @@ fn compile(
             Some(r) => Probe::Http(r),
             None => {
                 return Err(vec![err(
-                    src_line,
+                    src_line(),
                     1,
                     "an http check needs a request".into(),
                 )]);
@@ -491,7 +495,7 @@ fn compile(
             }),
             None => {
                 return Err(vec![err(
-                    src_line,
+                    src_line(),
                     1,
                     "a metrics check needs a query".into(),
                 )]);

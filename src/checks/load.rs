@@ -37,8 +37,6 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Check>, CheckErrors> {
 /// As [`load`]; with `override_builtin` (`--override-builtin`), a `--checks` file may replace a
 /// built-in check of the same id (the report records the file and its SHA-256).
 pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>, CheckErrors> {
-    // Built only when a `--checks` file is compiled.
-    let env = std::cell::OnceCell::new();
     let mut errors = Vec::new();
     let mut checks: Vec<Check> = Vec::new();
     // The catalog's expressions are compiled when first evaluated (`parse_builtin`): a run
@@ -59,7 +57,7 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
     let mut replaced = std::collections::HashSet::new();
     for dir in dirs {
         for (origin, text) in read_check_files(dir, &mut errors) {
-            match parse_check(&origin, &text, env.get_or_init(cel::CelEnv::default)) {
+            match parse_check(&origin, &text, cel::CelEnv::shared()) {
                 Ok(c) => match checks.iter_mut().find(|e| e.id == c.id) {
                     // An override may tighten a built-in check, never make a mandatory one
                     // optional: `requires:` would skip it unless a team declares the requirement.
@@ -124,13 +122,13 @@ pub fn load_with(dirs: &[PathBuf], override_builtin: bool) -> Result<Vec<Check>,
 
 /// Validates check files for `validate-checks`; returns how many loaded.
 pub fn validate_paths(paths: &[PathBuf]) -> Result<usize, CheckErrors> {
-    let env = cel::CelEnv::default();
+    let env = cel::CelEnv::shared();
     let mut errors = Vec::new();
     let mut count = 0;
     let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for path in paths {
         for (origin, text) in read_check_files(path, &mut errors) {
-            match parse_check(&origin, &text, &env) {
+            match parse_check(&origin, &text, env) {
                 Ok(c) => {
                     if let Some(first) = seen.insert(c.id.clone(), origin.clone()) {
                         errors.push(CheckError {

@@ -50,8 +50,7 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
         .as_ref()
         .map_or_else(Vec::new, |k| k.ranges(facts, threads));
     let run = |t: usize| {
-        let env = CelEnv::default();
-        let root = env.root_context();
+        let root = CelEnv::shared().root_context();
         let mut results = Vec::new();
         // Round-robin, so that cheap (manual) and expensive (metrics) checks spread evenly.
         for check in shared.iter().skip(t).step_by(threads) {

@@ -248,12 +248,7 @@ pub(super) fn evaluate_metrics(
     let reads_value = check.validations.iter().any(|v| {
         std::iter::once(&v.expression)
             .chain(v.message_expression.as_ref())
-            .any(|e| {
-                e.program()
-                    .reads()
-                    .iter()
-                    .any(|r| r == "value" || r.starts_with("value."))
-            })
+            .any(|e| e.reads().any(|r| r == "value" || r.starts_with("value.")))
     });
     let (status, message, window) = match facts.service.metrics.get(&check.id) {
         None => (

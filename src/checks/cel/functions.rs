@@ -1,91 +1,17 @@
 //! The host functions: Kubernetes' quantity library, `selectorMatches`, the credential
 //! heuristics, a bounded `matches`, and the conversions between CEL values and JSON.
 
-use super::cost::{CHARGE_ITER, CHARGE_RESULT, charging};
+use super::cost::charging;
+use super::rewrite::{CHARGE_ITER, CHARGE_RESULT, HOST_FUNCTIONS};
 use crate::k8s::quantity::Quantity;
 use cel::extractors::This;
 use cel::objects::{Key, Value};
 use cel::{Context, ExecutionError, FunctionContext};
 use std::sync::Arc;
 
-/// How the cost meter (`cost::meter`) charges a call to a host function. Declared beside each
-/// name in [`HOST_FUNCTIONS`], so a function cannot be added without saying what it costs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metering {
-    /// One unit plus the size of what it returns: a call that builds a value.
-    Result,
-    /// Nothing: bounded work on operands that were charged when they were built, and nothing
-    /// built bigger than them.
-    Free,
-    /// The size of each operand that is not a literal: work linear in what it reads, nothing
-    /// built.
-    Operands,
-    /// Both: work linear in what it reads, and a value built (`find`, `findAll`, `sum`).
-    OperandsAndResult,
-}
-
-/// The functions `register` adds, for resolving names when checks load and for the cost meter.
-pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
-    ("quantity", Metering::Free),
-    ("isQuantity", Metering::Free),
-    ("compareTo", Metering::Free),
-    ("isGreaterThan", Metering::Free),
-    ("isLessThan", Metering::Free),
-    ("asInteger", Metering::Free),
-    ("isInteger", Metering::Free),
-    ("asApproximateFloat", Metering::Free),
-    ("sign", Metering::Free),
-    ("add", Metering::Result),
-    ("sub", Metering::Result),
-    ("selectorMatches", Metering::Operands),
-    ("shannonEntropy", Metering::Operands),
-    ("isCredentialName", Metering::Operands),
-    ("looksLikeCredential", Metering::Operands),
-    ("commandLineHasCredential", Metering::Operands),
-    ("cidrsCoverEveryAddress", Metering::Operands),
-    ("base64Text", Metering::OperandsAndResult),
-    ("matches", Metering::Operands),
-    ("undecided", Metering::Free),
-    // Kubernetes' libraries (see `k8s_lib`).
-    ("isSorted", Metering::Operands),
-    ("sum", Metering::OperandsAndResult),
-    ("find", Metering::OperandsAndResult),
-    ("findAll", Metering::OperandsAndResult),
-    ("url", Metering::Result),
-    ("isURL", Metering::Result),
-    ("getScheme", Metering::Result),
-    ("getHost", Metering::Result),
-    ("getHostname", Metering::Result),
-    ("getPort", Metering::Result),
-    ("getEscapedPath", Metering::Result),
-    ("getQuery", Metering::Result),
-    ("ip", Metering::Result),
-    ("isIP", Metering::Result),
-    ("family", Metering::Result),
-    ("isUnspecified", Metering::Result),
-    ("isLoopback", Metering::Result),
-    ("isLinkLocalMulticast", Metering::Result),
-    ("isLinkLocalUnicast", Metering::Result),
-    ("isGlobalUnicast", Metering::Result),
-    ("cidr", Metering::Result),
-    ("isCIDR", Metering::Result),
-    ("containsIP", Metering::Result),
-    ("containsCIDR", Metering::Result),
-    ("masked", Metering::Result),
-    ("prefixLength", Metering::Result),
-];
-
 /// The names of [`HOST_FUNCTIONS`].
 pub fn host_function_names() -> impl Iterator<Item = &'static str> {
     HOST_FUNCTIONS.iter().map(|(name, _)| *name)
-}
-
-/// How a call to `name` is charged, if it is a host function.
-pub(super) fn host_metering(name: &str) -> Option<Metering> {
-    HOST_FUNCTIONS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, m)| *m)
 }
 
 /// The most memory one `matches` pattern may compile to (and its lazy DFA may use): a pattern

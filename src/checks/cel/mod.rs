@@ -13,14 +13,17 @@
 //! charges what they cost to a per-thread meter and fails the evaluation once it is spent.
 //!
 //! The parts: the environment and compiling here; `cost.rs` (the meter, [`Program`],
-//! [`Budget`]), `limits.rs` (source length, nesting and depth bounds), `names.rs` (what an
-//! expression reads, unresolved names, suggestions), `functions.rs` (the host functions and the
-//! value conversions); Kubernetes' extension libraries are in `../k8s_lib.rs`.
+//! [`Budget`]), `rewrite.rs` (the meter's rewrite of a tree and what the tree reads, which
+//! build.rs runs on the built-in expressions too), `tree_code.rs` (the trees build.rs encodes),
+//! `limits.rs` (source length, nesting and depth bounds), `names.rs` (unresolved names,
+//! suggestions), `functions.rs` (the host functions and the value conversions); Kubernetes'
+//! extension libraries are in `../k8s_lib.rs`.
 
 mod cost;
 mod functions;
 mod limits;
 mod names;
+mod rewrite;
 #[cfg(test)]
 mod tests;
 // Its encoder runs in build.rs and the tests; a run only decodes.
@@ -29,14 +32,12 @@ mod tree_code;
 
 pub use cost::{Budget, COST_LIMIT, Program, budget_message};
 use functions::register;
-pub use functions::{
-    HOST_FUNCTIONS, Metering, REGEX_SIZE_LIMIT, bounded_regex, cel_to_json, display,
-    host_function_names,
-};
+pub use functions::{REGEX_SIZE_LIMIT, bounded_regex, cel_to_json, display, host_function_names};
 pub use limits::{MAX_DEPTH, MAX_SOURCE, spawn_scoped};
 use limits::{bounded_source, depth, with_stack};
 use names::{MACROS, SUGGESTIONS, Walk, collect_calls};
 pub use names::{Unresolved, near};
+pub use rewrite::{HOST_FUNCTIONS, Metering};
 
 pub use crate::facts::values::{SharedVal, json_to_cel, json_to_val};
 use crate::k8s::quantity::Quantity;
@@ -50,18 +51,36 @@ impl Opaque for Quantity {
     }
 }
 
-/// The built-in checks' expressions that build.rs parsed: (source, start, end) in [`TREES`],
-/// sorted by source.
+/// The built-in checks' expressions that build.rs parsed and prepared (`rewrite::prepare`):
+/// (source, start, end, reads), the metered tree at `start..end` of [`TREES`]; sorted by source.
 #[allow(clippy::unreadable_literal)] // generated offsets
-static PREBUILT: &[(&str, u32, u32)] = include!(concat!(env!("OUT_DIR"), "/cel_trees.rs"));
+static PREBUILT: &[(&str, u32, u32, &[&str])] = include!(concat!(env!("OUT_DIR"), "/cel_trees.rs"));
 static TREES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cel_trees.bin"));
 
-/// The syntax tree build.rs parsed from `source` (the Pratt parser's, as
-/// [`CelEnv::compile_builtin`] would parse it), if `source` is a built-in check's expression.
-fn prebuilt(source: &str) -> Option<cel::common::ast::IdedExpr> {
+/// build.rs's entry for `source`, if it is a built-in check's expression.
+fn prebuilt_entry(
+    source: &str,
+) -> Option<&'static (&'static str, u32, u32, &'static [&'static str])> {
     let i = PREBUILT.binary_search_by(|(s, ..)| (*s).cmp(source)).ok()?;
-    let (_, start, end) = PREBUILT[i];
-    tree_code::decode(TREES.get(start as usize..end as usize)?)
+    PREBUILT.get(i)
+}
+
+/// The metered syntax tree build.rs made of `source` (the Pratt parser's tree, as
+/// [`CelEnv::compile_builtin`] would parse it, through `rewrite::prepare`) and what it reads,
+/// if `source` is a built-in check's expression.
+fn prebuilt(source: &str) -> Option<(cel::common::ast::IdedExpr, &'static [&'static str])> {
+    let &(_, start, end, reads) = prebuilt_entry(source)?;
+    Some((
+        tree_code::decode(TREES.get(start as usize..end as usize)?)?,
+        reads,
+    ))
+}
+
+/// What the built-in expression `source` reads, from build.rs's table without decoding its tree
+/// (finding a check's dependencies decoded every expression of it, its messages included);
+/// `None` for a source build.rs did not prepare.
+pub fn prebuilt_reads(source: &str) -> Option<&'static [&'static str]> {
+    prebuilt_entry(source).map(|&(.., reads)| reads)
 }
 
 /// Compiles expressions and hands out contexts with the function library registered.
@@ -86,6 +105,14 @@ impl Default for CelEnv {
 }
 
 impl CelEnv {
+    /// One environment for the whole process: building one (the standard library and three
+    /// extensions) was a thirtieth of a one-file audit's instructions, once per evaluation
+    /// thread. Contexts take it by `Arc`, and nothing changes it once built.
+    pub fn shared() -> &'static Self {
+        static SHARED: std::sync::OnceLock<CelEnv> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Self::default)
+    }
+
     /// Compiles an expression; the error text carries the CEL parser's own column pointer.
     pub fn compile(&self, source: &str) -> Result<Program, CompileError> {
         self.parse_bounded(source)
@@ -118,8 +145,8 @@ impl CelEnv {
     /// tree to the ANTLR parser's: the same tree is the same program.
     /// It needs no environment: the Pratt parser is built from nothing but its defaults.
     pub fn compile_builtin(source: &str) -> Result<Program, CompileError> {
-        if let Some(tree) = prebuilt(source) {
-            return Ok(Program::new(tree));
+        if let Some((metered, reads)) = prebuilt(source) {
+            return Ok(Program::prepared(metered, reads));
         }
         let nesting = bounded_source(source).map_err(CompileError::whole)?;
         with_stack(source, nesting, || {

@@ -4,6 +4,7 @@
 use super::cost::*;
 use super::functions::*;
 use super::limits::*;
+use super::rewrite::*;
 use super::*;
 use cel::objects::Value;
 
@@ -359,10 +360,22 @@ fn every_built_in_expression_decodes_to_its_parse() {
     let mut seen = 0;
     for check in &checks {
         for e in check.expressions() {
-            let decoded = prebuilt(&e.source)
+            let (decoded, reads) = prebuilt(&e.source)
                 .unwrap_or_else(|| panic!("{}: no tree built for `{}`", check.id, e.source));
+            // What build.rs made is what this build makes of the parser's tree at run time.
             let parsed = cel::parser::PrattParser::new().parse(&e.source).unwrap();
-            assert!(decoded == parsed, "{}: `{}`", check.id, e.source);
+            let (metered, collected) = super::rewrite::prepare(parsed);
+            assert!(decoded == metered, "{}: `{}`", check.id, e.source);
+            assert!(
+                reads
+                    .iter()
+                    .copied()
+                    .eq(collected.iter().map(String::as_str)),
+                "{}: `{}`: {reads:?}",
+                check.id,
+                e.source
+            );
+            assert!(e.reads().eq(collected.iter().map(String::as_str)));
             seen += 1;
         }
     }
