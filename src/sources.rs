@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod kube;
+mod kubectl_yaml;
 pub(crate) mod manifest_yaml;
 pub mod manifests;
 pub mod metrics;

@@ -1533,6 +1533,18 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
         "{}",
         transcript(&out)
     );
+    // `bases:`, kustomize's deprecated name for directories it deploys, is read too (review
+    // finding: a base listed there passed unnoticed).
+    let out = walked(
+        "kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nbases: [../base]\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
+    assert!(
+        transcript(&out).contains("lists ../base outside what the walk read"),
+        "{}",
+        transcript(&out)
+    );
     // A file the kustomization does not list is not deployed: its NetworkPolicies passed the
     // network checks for a release that would not have them.
     let out = walked(

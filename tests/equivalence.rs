@@ -139,30 +139,31 @@ fn a_generated_release_mixed_with_the_fixtures_gives_the_same_report() {
 
 #[test]
 fn objects_that_sort_the_same_keep_their_input_order() {
-    // Two ConfigMaps of one namespace and name from two API groups (the loader keeps both: their
-    // identity includes the group), with objects between and around them in input order. The
-    // indexed path evaluates in namespace and name order; their results must still come out in
-    // the order the straightforward path, which goes in input order, gives them.
+    // Two Ingresses of one namespace and name from two API groups that serve the kind (the
+    // loader keeps both: their identity includes the group), with objects between and around
+    // them in input order. The indexed path evaluates in namespace and name order; their results
+    // must still come out in the order the straightforward path, which goes in input order,
+    // gives them.
     let text = "\
-apiVersion: v1
-kind: ConfigMap
+apiVersion: networking.k8s.io/v1
+kind: Ingress
 metadata: {name: same, namespace: tie}
-data: {password: hunter2-but-longer}
+spec: {rules: [{host: a.example}]}
 ---
-apiVersion: v1
-kind: ConfigMap
+apiVersion: networking.k8s.io/v1
+kind: Ingress
 metadata: {name: between, namespace: tie}
-data: {a: b}
+spec: {rules: [{host: b.example}]}
 ---
-apiVersion: example.com/v1
-kind: ConfigMap
+apiVersion: extensions/v1beta1
+kind: Ingress
 metadata: {name: same, namespace: tie}
-data: {b: c}
+spec: {rules: [{host: c.example}]}
 ---
-apiVersion: v1
-kind: ConfigMap
+apiVersion: networking.k8s.io/v1
+kind: Ingress
 metadata: {name: aaa, namespace: tie}
-data: {c: d}
+spec: {rules: [{host: d.example}]}
 ";
     let mut objects = overlay(&[path("fixtures/compliant")]);
     let rendered = Input::Rendered {
@@ -172,25 +173,25 @@ data: {c: d}
     objects.extend(load_inputs(&[rendered]).expect("loads").objects);
     let same = objects
         .iter()
-        .filter(|o| o.kind == "ConfigMap" && o.name == "same")
+        .filter(|o| o.kind == "Ingress" && o.name == "same")
         .count();
     assert_eq!(same, 2, "the loader keeps both");
     let indexed = report(objects.clone(), false, None);
     let straightforward = report(objects, true, None);
     assert!(
         indexed == straightforward,
-        "the indexed report orders the two ConfigMaps' results differently from the straightforward one"
+        "the indexed report orders the two Ingresses' results differently from the straightforward one"
     );
     let results: serde_json::Value = serde_json::from_str(&indexed).expect("json");
     let lines: Vec<u64> = results["results"]
         .as_array()
         .expect("results")
         .iter()
-        .filter(|r| r["id"] == "configmap-no-credentials" && r["object"]["name"] == "same")
+        .filter(|r| r["id"] == "ingress-backend-exists" && r["object"]["name"] == "same")
         .filter_map(|r| r["location"]["line"].as_u64())
         .collect();
     assert!(
         lines.first() == Some(&1) && lines.last() == Some(&11) && lines.is_sorted(),
-        "both ConfigMaps have results, the first in the input first: {lines:?}"
+        "both Ingresses have results, the first in the input first: {lines:?}"
     );
 }

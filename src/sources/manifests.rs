@@ -4,7 +4,9 @@
 //!
 //! One file: about 440 lines of code (one reader, from path to objects), the rest its tests.
 
+use super::kubectl_yaml;
 use crate::k8s::At as _;
+use crate::k8s::kinds::Serving;
 use crate::k8s::{Location, Object};
 use crate::report::{Note, NoteKind};
 use serde_json::Value;
@@ -271,7 +273,7 @@ fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Not
         // (and its kind may be cluster-scoped); one that names another is moved.
         let resources: Vec<PathBuf> = docs
             .iter()
-            .flat_map(|(_, d)| listed(d, &["resources"]))
+            .flat_map(|(_, d)| listed(d, RESOURCES))
             .map(|r| canonical(&dir.join(r)))
             .collect();
         let mut differing: Vec<String> = Vec::new();
@@ -336,7 +338,7 @@ fn unread_bases(files: &[(PathBuf, bool)]) -> Vec<Note> {
 fn unread_resources(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) -> Vec<String> {
     let walked: Vec<PathBuf> = files.iter().map(|(f, _)| canonical(f)).collect();
     docs.iter()
-        .flat_map(|(_, doc)| listed(doc, &["resources", "components"]))
+        .flat_map(|(_, doc)| listed(doc, &["resources", "bases", "components"]))
         .filter(|r| {
             let remote = r.contains("://") || r.starts_with("github.com/") || r.contains("?ref=");
             let path = canonical(&dir.join(r));
@@ -345,6 +347,10 @@ fn unread_resources(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]
         .map(str::to_string)
         .collect()
 }
+
+/// What a kustomization deploys from other files: `resources`, and `bases`, its deprecated name
+/// for directories, which kustomize still reads (a base listed there went unnoticed by the walk).
+const RESOURCES: &[&str] = &["resources", "bases"];
 
 /// The strings a kustomization lists under `keys`.
 fn listed<'a>(doc: &'a Value, keys: &'a [&str]) -> impl Iterator<Item = &'a str> {
@@ -364,6 +370,7 @@ fn unlisted_files(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) 
     for (_, doc) in docs {
         let keys = [
             "resources",
+            "bases",
             "components",
             "patchesStrategicMerge",
             "crds",
@@ -594,6 +601,18 @@ fn collect(
                 });
                 continue;
             }
+            // kubectl apply -R does not follow a link to a directory (Go's filepath.Walk reads
+            // links as links): its objects are not deployed, and were audited as if they were.
+            if e.is_symlink() && e.is_dir() {
+                notes.push(Note {
+                    kind: NoteKind::SkippedFile,
+                    message: format!(
+                        "skipped {}: a link to a directory, which kubectl apply -R does not follow (name it on the command line to audit it)",
+                        e.display()
+                    ),
+                });
+                continue;
+            }
             if name.starts_with('.') && e.is_dir() {
                 if name != ".git" && holds_manifest_files(&e) {
                     notes.push(Note {
@@ -657,15 +676,28 @@ fn documents(file: &str, text: &str) -> Result<Vec<(u64, Value)>, ManifestError>
             .map_err(|e| ManifestError::json(file, "invalid JSON", &e))?;
         return Ok(vec![(1, value)]);
     }
+    let separators = kubectl_yaml::separators(text)
+        .map_err(|(line, message)| ManifestError::new(file, line, 1, message))?;
     let budget = yaml_budget();
-    // The shape manifests have, read fast; anything else, and every error, by serde-saphyr.
-    if let Some(docs) = super::manifest_yaml::documents(text, &budget) {
-        return Ok(docs);
-    }
-    reference_yaml(text, budget).map_err(|e| {
-        let d = ManifestError::yaml(file, &e);
-        d.with_message(format!("invalid YAML: {}", d.message))
-    })
+    // The shape manifests have, read fast; anything else, and every error, by serde-saphyr. The
+    // fast path takes no text kubectl reads otherwise (a merge key, a plain scalar YAML 1.1
+    // reads differently): those are looked for on the others only.
+    let docs = if let Some(docs) = super::manifest_yaml::documents(text, &budget) {
+        docs
+    } else {
+        let docs = reference_yaml(text, budget).map_err(|e| {
+            let d = ManifestError::yaml(file, &e);
+            d.with_message(format!("invalid YAML: {}", d.message))
+        })?;
+        if let Some((line, message)) = kubectl_yaml::read_otherwise(text) {
+            return Err(ManifestError::new(file, line, 1, message));
+        }
+        docs
+    };
+    kubectl_yaml::unapplied_document(text, &separators, &docs)
+        .map_or(Ok(docs), |(line, message)| {
+            Err(ManifestError::new(file, line, 1, message))
+        })
 }
 
 /// The documents of a YAML text as serde-saphyr reads them: the reference the fast path
@@ -740,13 +772,23 @@ fn add_document(
         .and_then(Value::as_str)
         .ok_or_else(|| err(format!("{kind} has no metadata.name")))?
         .to_string();
+    // Another API's kind of a listed kind's name is named as kubectl names it, `Kind.group`: no
+    // check or relation of the Kubernetes kind takes it for one.
+    let kind = match crate::k8s::kinds::serving(kind, api_version) {
+        Serving::Served => kind.to_string(),
+        Serving::Refused(why) => return Err(err(format!("{kind} {name}: {why}"))),
+        Serving::Foreign => format!(
+            "{kind}.{}",
+            api_version.rsplit_once('/').map_or(api_version, |(g, _)| g)
+        ),
+    };
     let namespace = value
         .at("/metadata/namespace")
         .and_then(Value::as_str)
         .map(str::to_string);
     out.push(Object::new(
         api_version.to_string(),
-        kind.to_string(),
+        kind,
         namespace,
         name,
         value,
@@ -771,6 +813,111 @@ mod tests {
         assert_eq!(out[0].location.as_ref().unwrap().line, 3);
         assert_eq!(out[1].kind, "ConfigMap");
         assert_eq!(out[1].location.as_ref().unwrap().line, 8);
+    }
+
+    /// Review findings: documents kubectl never applies were audited. kubectl cuts a file at
+    /// lines starting with `---` (refusing one followed by anything but a comment) and decodes
+    /// the first document of each part: a PDB after a `...` end marker, or after the first
+    /// document of a file whose lines end in a bare CR, passed the PDB checks.
+    #[test]
+    fn documents_kubectl_would_not_apply_are_refused() {
+        let cm =
+            |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+        let load = |text: &str| {
+            let mut out = Vec::new();
+            parse_text("x.yaml", text, &mut out).map(|()| out.len())
+        };
+        // What kubectl applies: separators with comments or spaces after them, empty parts.
+        assert_eq!(
+            load(&format!(
+                "---\n{}--- # two\n{}---   \n---\n",
+                cm("a"),
+                cm("b")
+            )),
+            Ok(2)
+        );
+        assert_eq!(
+            load(&format!("{}---\n{}", cm("a"), cm("b")).replace('\n', "\r\n")),
+            Ok(2)
+        );
+        assert_eq!(load(&cm("a").replace('\n', "\r")), Ok(1));
+        for (text, line, says) in [
+            (
+                format!("{}...\n{}", cm("a"), cm("b")),
+                6,
+                "after a `...` end marker",
+            ),
+            (
+                format!("{}---\n{}", cm("a"), cm("b")).replace('\n', "\r"),
+                6,
+                "bare CR",
+            ),
+            (
+                format!("{}--- !!map\n{}", cm("a"), cm("b")),
+                5,
+                "invalid Yaml document separator",
+            ),
+            (
+                format!("{}----\n{}", cm("a"), cm("b")),
+                5,
+                "invalid Yaml document separator",
+            ),
+        ] {
+            let e = load(&text).unwrap_err();
+            assert_eq!(
+                (e.line, e.message.contains(says)),
+                (line, true),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    /// Review finding: `privileged: false` then `<<: {privileged: true}` passed the hardening
+    /// check while kubectl (go-yaml v2) lets the merge override the key before it.
+    #[test]
+    fn a_merge_after_explicit_keys_is_refused() {
+        let doc = |spec: &str| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n{spec}")
+        };
+        let load = |text: &str| {
+            parse_text("x.yaml", text, &mut Vec::new()).map_err(|e| (e.line, e.message))
+        };
+        // First in its mapping, or in another mapping: one meaning for every reader.
+        assert!(load(&doc("  <<: {a: '1'}\n  b: '2'\n")).is_ok());
+        assert!(
+            load("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: &b {a: '1'}\ndata:\n  <<: *b\n  c: '3'\n")
+                .is_ok()
+        );
+        assert!(load(&doc("  a: '<<'\n  '<<': '2'\n")).is_ok());
+        for spec in ["  a: '1'\n  <<: {a: '2'}\n", "  a: '1'\n  <<: [{b: '2'}]\n"] {
+            let (line, message) = load(&doc(spec)).unwrap_err();
+            assert_eq!(line, 7, "{spec}");
+            assert!(message.contains("put <<: first"), "{message}");
+        }
+    }
+
+    /// Review finding: objects sent as an apiVersion that does not serve their kind passed the
+    /// checks of the kind; another API's kind of the same name is kept under `Kind.group`.
+    #[test]
+    fn kinds_are_read_with_the_versions_that_serve_them() {
+        let mut out = Vec::new();
+        let e = parse_text(
+            "x.yaml",
+            "apiVersion: v1\nkind: NetworkPolicy\nmetadata: {name: deny}\n",
+            &mut out,
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("apiVersion v1 does not serve NetworkPolicy"),
+            "{e}"
+        );
+        parse_text("x.yaml", "apiVersion: crd.projectcalico.org/v1\nkind: NetworkPolicy\nmetadata: {name: deny}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: k8s}\n", &mut out).unwrap();
+        let kinds: Vec<&str> = out.iter().map(|o| o.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["NetworkPolicy.crd.projectcalico.org", "NetworkPolicy"]
+        );
     }
 
     /// Review finding: `runAsUser: 01000` was read as 1000 while kubectl (go-yaml, YAML 1.1)
@@ -801,15 +948,15 @@ mod tests {
 
     #[test]
     fn the_last_definition_wins_per_group_kind_namespace_and_name() {
-        let a = "apiVersion: apps/v1beta1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: ns\n  labels: {v: old}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ns\n";
-        let b = "apiVersion: example.com/v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ns\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: other\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: ns\n  labels: {v: new}\n";
+        let a = "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: d\n  namespace: ns\n  labels: {v: old}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ns\n";
+        let b = "apiVersion: example.com/v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ns\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: other\n---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: d\n  namespace: ns\n  labels: {v: new}\n";
         let l = load_inputs(&[rendered("a", a), rendered("b", b)]).unwrap();
-        // Another API group or namespace is another object; apps/v1beta1 and apps/v1 are one.
+        // Another API group or namespace is another object; autoscaling/v1 and v2 are one.
         assert_eq!(l.objects.len(), 4);
         let d: Vec<&Object> = l
             .objects
             .iter()
-            .filter(|o| o.kind == "Deployment")
+            .filter(|o| o.kind == "HorizontalPodAutoscaler")
             .collect();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].json["metadata"]["labels"]["v"], "new");
@@ -817,7 +964,7 @@ mod tests {
             l.notes,
             vec![Note {
                 kind: NoteKind::Replaced,
-                message: "Deployment/ns/d is defined twice: b:13 replaces a:1 (the last definition wins, as with kubectl apply)".into()
+                message: "HorizontalPodAutoscaler/ns/d is defined twice: b:13 replaces a:1 (the last definition wins, as with kubectl apply)".into()
             }]
         );
     }
@@ -886,6 +1033,39 @@ mod tests {
             "{:?}",
             l.notes
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Review finding: a link to a directory was followed, and its Service passed the checks,
+    /// while `kubectl apply -R` does not follow it (the Service is never deployed). A link to a
+    /// file is read, as kubectl reads it, and a linked directory named on the command line too.
+    #[cfg(unix)]
+    #[test]
+    fn links_to_directories_are_not_followed_in_a_walk() {
+        let dir = std::env::temp_dir().join(format!("mlsdm-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("prod")).unwrap();
+        std::fs::create_dir_all(dir.join("shared")).unwrap();
+        let cm = |name: &str| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: n}}\n")
+        };
+        std::fs::write(dir.join("prod/release.yaml"), cm("release")).unwrap();
+        std::fs::write(dir.join("shared/service.yaml"), cm("shared")).unwrap();
+        std::fs::write(dir.join("one.yaml"), cm("linked-file")).unwrap();
+        std::os::unix::fs::symlink("../shared", dir.join("prod/common")).unwrap();
+        std::os::unix::fs::symlink("../one.yaml", dir.join("prod/one.yaml")).unwrap();
+        let l = load_inputs(&[Input::Path(dir.join("prod"))]).unwrap();
+        let names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["linked-file", "release"]);
+        assert!(
+            l.notes
+                .iter()
+                .any(|n| n.message.contains("common: a link to a directory")),
+            "{:?}",
+            l.notes
+        );
+        let l = load_inputs(&[Input::Path(dir.join("prod/common"))]).unwrap();
+        assert_eq!(l.objects.len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// Whether a scalar in a key's place is the key its text spells, to serde-saphyr and to
 /// serde_json as the reference runs them. Not: a plain null-like key (refused), `<<` (a merge
-/// key), a plain key that spells a number in more than one way (serde-saphyr's duplicate check
+/// key), a YAML 1.1 boolean but `true` and `false` (kubectl reads `y` as `"true"`), a plain key that spells a number in more than one way (serde-saphyr's duplicate check
 /// compares integer keys by value: `1` and `+1`, `16` and `0x10`, `10` and `1_0` are the same
 /// key to it, an error, and two keys here), and serde_json's private marker keys (with its
 /// `raw_value` or `arbitrary_precision` feature, a map whose first key is one is read as
@@ -21,6 +21,33 @@ pub(crate) fn plain_key(key: &str, style: ScalarStyle) -> bool {
         return true;
     }
     if is_null(key) || key == "<<" {
+        return false;
+    }
+    // YAML 1.1's booleans other than `true` and `false`: kubectl (go-yaml v2) reads the key `y`
+    // as `"true"`, this reader as `"y"`; the reference path refuses them
+    // (`kubectl_yaml::read_otherwise`).
+    if matches!(
+        key,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "True"
+            | "TRUE"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
+            | "False"
+            | "FALSE"
+    ) {
         return false;
     }
     // After one sign, a digit or a point starts a number's spelling: only the one decimal
