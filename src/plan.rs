@@ -758,17 +758,17 @@ pub fn total_timeout(args: &CheckArgs) -> Result<std::time::Duration, UsageError
 /// Reads a saved JSON report (signed or not).
 pub fn read_report(path: &std::path::Path) -> Result<Report, UsageError> {
     let mut report = read_report_as_written(path)?;
-    // Said, then rendered from the results: results taken out of a report (its summary and
-    // its list of checks still count them) must not pass unremarked.
-    for why in report.inconsistencies() {
-        let line = format!(
-            "warning: {}: the report does not hold together: {why}\n",
-            path.display()
-        );
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            crate::redact::text(&line).as_bytes(),
-        );
+    // Results taken out of a report (its summary and its list of checks still count them) are
+    // refused, as `verify` and `report --merge` refuse them: rendered, such a report gave a PASS
+    // verdict, a green JUnit file and an empty SARIF one, with a warning on stderr only
+    // (review finding).
+    let why = report.inconsistencies();
+    if !why.is_empty() {
+        return Err(diag::Diagnostic::file(
+            path.display().to_string(),
+            format!("the report does not hold together: {}", why.join("; ")),
+        )
+        .into());
     }
     // The counts are the results', not what the file says: an edited `summary` showed "0 fail"
     // above a list of failures in every format.

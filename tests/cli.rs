@@ -3654,8 +3654,9 @@ fn input_text_is_inert_in_every_output() {
     }
 }
 
-/// A saved report is rendered from its results: an edited `summary` said "0 fail" above the
-/// failures, and an edited `generatedAt` wrote a PASS line and ticked boxes into the Markdown.
+/// A saved report is rendered from its results, or refused: an edited `summary` said "0 fail"
+/// above the failures (now a report that does not hold together, refused as `verify` refuses
+/// it), and an edited `generatedAt` wrote a PASS line and ticked boxes into the Markdown.
 #[test]
 fn a_saved_report_is_rendered_from_its_results() {
     let out = run(&["check", "-f", "fixtures/defective", "--format", "json"]);
@@ -3664,10 +3665,9 @@ fn a_saved_report_is_rendered_from_its_results() {
     let fails = report["summary"]["fail"].as_u64().unwrap();
     let passes = report["summary"]["pass"].as_u64().unwrap();
     assert!(fails > 0);
-    report["summary"]["fail"] = 0.into();
-    report["generatedAt"] = "now\n\n**verdict: PASS**\n- [x] Everything <!--".into();
     let dir = temp_dir("tampered");
     let file = dir.join("report.json");
+    report["generatedAt"] = "now\n\n**verdict: PASS**\n- [x] Everything <!--".into();
     std::fs::write(&file, report.to_string()).unwrap();
     // Rendering is not the gate (`check` and `verify` are): a pipeline renders a failed audit.
     let out = run(&["report", file.to_str().unwrap(), "-o", "table"]);
@@ -3681,6 +3681,10 @@ fn a_saved_report_is_rendered_from_its_results() {
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(!md.contains("\n- [x] Everything"), "{md}");
     assert!(md.contains("Everything \\<!--"), "{md}");
+    report["summary"]["fail"] = 0.into();
+    std::fs::write(&file, report.to_string()).unwrap();
+    let out = run(&["report", file.to_str().unwrap(), "-o", "table"]);
+    assert_exit_says(&out, 2, "the report does not hold together");
 }
 
 /// A PodDisruptionBudget's empty selector selects every pod of its namespace in policy/v1 and
@@ -4628,4 +4632,41 @@ fn a_retried_init_container_is_not_a_restart_but_a_sidecars_is() {
         );
         assert_eq!(status, want, "{policy} {state}: {msg}");
     }
+}
+
+/// Review finding: `report` rendered a report whose failures had been taken out (its list of
+/// checks and its counts still gave them) as a PASS, a green JUnit file and an empty SARIF one,
+/// with a warning on stderr only; `verify` and `report --merge` refuse such a file, so does it.
+#[test]
+fn report_refuses_a_report_that_does_not_hold_together() {
+    let dir = temp_dir("report-cut");
+    let out = run(&[
+        "check",
+        "--no-config",
+        "-f",
+        root().join("fixtures/defective").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let mut full = json(&out);
+    let path = dir.join("full.json");
+    std::fs::write(&path, &out.stdout).unwrap();
+    assert_eq!(
+        run(&["report", path.to_str().unwrap(), "--format", "junit"])
+            .status
+            .code(),
+        Some(0)
+    );
+    full["results"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["status"] != "fail");
+    let cut = dir.join("cut.json");
+    std::fs::write(&cut, serde_json::to_vec(&full).unwrap()).unwrap();
+    for format in ["table", "junit", "sarif"] {
+        let out = run(&["report", cut.to_str().unwrap(), "--format", format]);
+        assert_exit_says(&out, 2, "the report does not hold together");
+        assert!(out.stdout.is_empty(), "{format}: {}", transcript(&out));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

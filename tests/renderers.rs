@@ -630,3 +630,80 @@ fn the_skip_reason_not_the_message_decides_a_line_is_not_applicable() {
         .all(|s| *s == LineState::Open)
     );
 }
+
+/// Review findings: a failure that sets the exit code showed in SARIF as a `warning` or `note`
+/// (code scanning blocks a merge on `error` only), and Code Quality printed `[]` for a run whose
+/// gate was an error whatever its results.
+#[test]
+fn what_sets_the_exit_code_shows_as_blocking() {
+    use mlsdm_audit::checks::Severity;
+    let mut report = shared_report();
+    report.target.fail_on = Severity::Medium;
+    let failed = report
+        .results
+        .iter_mut()
+        .find(|r| r.status == report::Status::Fail)
+        .expect("the shared report has a failure");
+    failed.severity = Severity::Medium;
+    let id = failed.id.to_string();
+    let level = |report: &Report| {
+        let sarif: serde_json::Value =
+            serde_json::from_str(&report::render(report, Format::Sarif, false)).unwrap();
+        sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["ruleId"] == id.as_str())
+            .unwrap()["level"]
+            .clone()
+    };
+    assert_eq!(level(&report), "error");
+    // Under the default gate (high) the same medium failure is a warning, as before.
+    report.target.fail_on = Severity::High;
+    assert_eq!(level(&report), "warning");
+
+    let mut undecided = shared_report();
+    undecided.notes.push(report::Note {
+        kind: report::NoteKind::Unrendered,
+        message: "kustomization.yaml changes what it lists".into(),
+    });
+    let issues: Vec<serde_json::Value> =
+        serde_json::from_str(&report::render(&undecided, Format::Codeclimate, false)).unwrap();
+    assert_eq!(
+        issues[0]["check_name"], "mlsdm-audit-gate",
+        "{:?}",
+        issues[0]
+    );
+    assert_eq!(issues[0]["severity"], "blocker");
+    assert!(
+        issues[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("changes what it lists")
+    );
+}
+
+/// Review finding: a Prometheus-only run passed, signed and verified as the release's pass with
+/// every Kubernetes check skipped for want of objects: such a run is narrowed (the verdict says
+/// it, `verify` refuses it unless `--allow-narrowed`).
+#[test]
+fn a_run_without_kubernetes_objects_is_narrowed() {
+    let mut report = shared_report();
+    let said = |r: &Report| {
+        r.narrowed()
+            .iter()
+            .any(|w| w.contains("no Kubernetes objects"))
+    };
+    assert!(!said(&report));
+    for r in report
+        .results
+        .iter_mut()
+        .filter(|r| r.source == mlsdm_audit::facts::Source::Kubernetes)
+    {
+        r.status = report::Status::Skipped;
+        r.skip_reason = Some(report::SkipReason::NoSource {
+            source: mlsdm_audit::facts::Source::Kubernetes,
+        });
+    }
+    assert!(said(&report));
+}

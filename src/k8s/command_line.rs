@@ -70,6 +70,7 @@ fn scan<'a>(words: &[&'a str], found: &mut Vec<&'a str>, scripts: bool) {
             // One argument with spaces that is no script: a header (`-H "Authorization: Bearer
             // ..."`), a `key=value` line.
             found.extend(embedded_credentials(word));
+            found.extend(header_token(word));
             continue;
         }
         // `--flag=value`: the value is judged (a `$(VAR)` reference is what it should be).
@@ -151,6 +152,34 @@ fn scan<'a>(words: &[&'a str], found: &mut Vec<&'a str>, scripts: bool) {
             _ => {}
         }
     }
+}
+
+/// The token after an HTTP authorization scheme in one argument (`--auth-header=Bearer X`,
+/// `-H "Authorization: Basic X"`). On a command line nothing but a header is written so, and the
+/// token is a credential whatever it looks like: the reading of free text
+/// (`secrets::embedded_credentials`) asks for a long random token, so as not to take prose
+/// (`Bearer OAuth2-AccessToken required`) for one, and a short or wordy token was printed in
+/// every report (review finding). A reference (`$(TOKEN)`) or a placeholder is not one.
+fn header_token(word: &str) -> Option<&str> {
+    let parts: Vec<&str> = word.split_whitespace().collect();
+    parts.windows(2).find_map(|pair| {
+        let scheme = pair[0]
+            .rsplit(['=', ':', '"', '\''])
+            .next()
+            .unwrap_or_default();
+        let token = pair[1].trim_matches(['"', '\'', ',', ';']);
+        let lower = token.to_ascii_lowercase();
+        (["bearer", "basic", "token"]
+            .iter()
+            .any(|s| scheme.eq_ignore_ascii_case(s))
+            && token.len() >= 6
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(c))
+            && !["token", "secret", "password", "changeme", "xxxxxx"].contains(&lower.as_str())
+            && !lower.contains("xxxx"))
+        .then_some(token)
+    })
 }
 
 #[cfg(test)]
@@ -239,6 +268,32 @@ mod tests {
         ] {
             assert_eq!(credentials(words), vec![secret], "{words:?}");
         }
+        // Review finding: a short or wordy token after a scheme was printed in every report.
+        for (words, secret) in [
+            (
+                &["app", "--auth-header=Bearer THISISAFAKESECRET1234567890"][..],
+                "THISISAFAKESECRET1234567890",
+            ),
+            (
+                &["app", "--auth-header=Bearer Hunter2Pass99"][..],
+                "Hunter2Pass99",
+            ),
+            (
+                &[
+                    "curl",
+                    "-H",
+                    "Authorization: Bearer 7Fq2LmZ9xP4wK8tR",
+                    "http://x",
+                ][..],
+                "7Fq2LmZ9xP4wK8tR",
+            ),
+            (
+                &["app", "--header=Authorization: Basic Hunter2Pass99"][..],
+                "Hunter2Pass99",
+            ),
+        ] {
+            assert_eq!(credentials(words), vec![secret], "{words:?}");
+        }
     }
 
     #[test]
@@ -279,6 +334,9 @@ mod tests {
             ][..],
             &["app", "--session-secret=$(COOKIE_SECRET)"][..],
             &["curl", "-H", "Authorization: Bearer $(TOKEN)", "http://x"][..],
+            &["curl", "-H", "Authorization: Bearer ${TOKEN}", "http://x"][..],
+            &["curl", "-H", "Authorization: Bearer <token>", "http://x"][..],
+            &["app", "--auth-header=Bearer xxxxxxxx"][..],
         ] {
             assert!(
                 credentials(words).is_empty(),

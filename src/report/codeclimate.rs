@@ -71,6 +71,26 @@ pub fn render(report: &Report) -> String {
             })
         })
         .collect();
+    // A run whose gate is an error whatever its results (it decided nothing, a kustomization's
+    // edits were not rendered, a watch could not decide) printed `[]`, which GitLab shows as no
+    // issue at all (review finding): one blocker issue says the gate did not pass, and why, as
+    // JUnit's gate case and SARIF's invocation do.
+    let mut issues = issues;
+    if let Some(note) = report.undecided() {
+        let key = format!("mlsdm-audit-gate\0{}", note.message);
+        issues.insert(
+            0,
+            json!({
+                "type": "issue",
+                "check_name": "mlsdm-audit-gate",
+                "description": format!("The audit's gate did not pass: {}", note.message),
+                "categories": ["Security"],
+                "severity": "blocker",
+                "fingerprint": crate::checks::sha256_hex(key.as_bytes()),
+                "location": {"path": report.target.manifests.first().map_or(".", String::as_str), "lines": {"begin": 1}},
+            }),
+        );
+    }
     let mut out = serde_json::to_string_pretty(&issues).unwrap_or_else(|_| "[]".to_string());
     out.push('\n');
     out

@@ -791,7 +791,7 @@ impl Report {
 
     /// How this audit was narrowed from the whole checklist at its default gate, each said in a
     /// few words: checks left out, empty runs accepted, only new failures gating, a gate above
-    /// `high`. The verdict says them, and `verify` refuses such a report unless told to accept
+    /// `high`, no Kubernetes objects at all. The verdict says them, and `verify` refuses such a report unless told to accept
     /// it: a signed pass of part of the audit must not read as a pass of the release.
     pub fn narrowed(&self) -> Vec<String> {
         let t = &self.target;
@@ -815,6 +815,26 @@ impl Report {
             why.push(format!(
                 "--fail-on {}: failures below it do not gate",
                 t.fail_on
+            ));
+        }
+        // A run with no Kubernetes objects (a service or Prometheus only) decides the service's
+        // checks, not the deployment's: a Prometheus-only run signed and verified as a pass of
+        // the release with every Kubernetes check skipped (review finding).
+        let no_objects = self
+            .results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    &r.skip_reason,
+                    Some(SkipReason::NoSource {
+                        source: crate::facts::Source::Kubernetes
+                    })
+                )
+            })
+            .count();
+        if no_objects > 0 {
+            why.push(format!(
+                "no Kubernetes objects (no manifests, no cluster): {no_objects} Kubernetes check(s) not evaluated"
             ));
         }
         why

@@ -127,7 +127,10 @@ pub fn render(report: &Report) -> String {
             }),
         };
         location.logical_locations = logical.map(|l| vec![l]);
-        let level = if r.status == Status::Error {
+        // A result that sets the exit code is an error whatever its severity: code scanning
+        // blocks a merge on `error` only, and a medium failure under `--fail-on medium` showed
+        // as a warning while the run exited 1 (review finding).
+        let level = if r.status == Status::Error || (r.status == Status::Fail && report.gates(r)) {
             ResultLevel::Error
         } else {
             level(r.severity)
