@@ -18,11 +18,12 @@ use std::sync::Mutex;
 /// and the machine running a fleet audit (a CI runner, a CronJob pod) is usually small.
 pub const CONCURRENCY: usize = 4;
 
-/// `check`: a fleet run when the flags ask for several clusters, else the single-cluster audit.
+/// `check`: a fleet run when the flags ask for several clusters, else the single-cluster audit
+/// (the process's one: `run_check_once`).
 pub fn run(args: &CheckArgs) -> Result<Report, UsageError> {
     match contexts(args)? {
         Some(names) => audit_fleet(args, &names),
-        None => crate::run_check(args),
+        None => crate::run_check_once(args),
     }
 }
 

@@ -50,7 +50,7 @@ pub(super) fn parse_builtin(
     // JSON that does not read is a defect of build.rs that `tests/catalog.rs` rules out; were
     // it to happen, the YAML still gives the check.
     let from_json = file.json.and_then(|json| {
-        let read = serde_json::from_str(json);
+        let read = super::model::read_placed(|| serde_json::from_str(json));
         debug_assert!(
             read.is_ok(),
             "{origin}: build.rs's JSON does not read: {read:?}"
@@ -68,8 +68,9 @@ pub(super) fn parse_builtin(
 /// wrote none (a test compares this reading with the YAML's).
 #[doc(hidden)]
 pub fn builtin_model_from_json(file: &super::BuiltinFile) -> Option<Result<CheckFile, String>> {
-    file.json
-        .map(|json| serde_json::from_str(json).map_err(|e| e.to_string()))
+    file.json.map(|json| {
+        super::model::read_placed(|| serde_json::from_str(json)).map_err(|e| e.to_string())
+    })
 }
 
 /// A check file's YAML read into the model.
