@@ -320,8 +320,23 @@ impl Check {
             )
     }
 
-    /// What a kubernetes check's expressions read (none for other sources). For a built-in
-    /// check this compiles its expressions, so the engine asks only for a check it evaluates.
+    /// Compiles the expressions every evaluation of the check runs (its messages wait for a
+    /// failure): the engine spreads this over its threads before they evaluate.
+    pub fn compile_evaluated(&self) {
+        let probe = self.kubernetes();
+        for e in probe
+            .and_then(|k| k.for_each.as_ref())
+            .into_iter()
+            .chain(probe.and_then(|k| k.item.as_ref()).map(|i| &i.name))
+            .chain(self.when.iter().map(|c| &c.expression))
+            .chain(self.validations.iter().map(|v| &v.expression))
+        {
+            let _ = e.program();
+        }
+    }
+
+    /// What a kubernetes check's expressions read (none for other sources), from build.rs's
+    /// table for a built-in check: nothing is compiled.
     pub fn dependencies(&self) -> Option<&Dependencies> {
         let probe = self.kubernetes()?;
         Some(

@@ -100,6 +100,17 @@ pub(super) fn evaluate_kubernetes(
     }
 }
 
+/// Below this many objects a thread, the threads share the checks rather than the objects
+/// ([`KubeChecks::shares`]).
+const FEW_OBJECTS: usize = 16;
+
+/// One thread's part of the Kubernetes evaluation: a range of the evaluation order, and which
+/// checks (`(part, parts)`: those whose index is `part` modulo `parts`), or all of them.
+pub(super) struct Share {
+    range: Range<usize>,
+    checks: Option<(usize, usize)>,
+}
+
 /// The Kubernetes checks of a run, evaluated object by object.
 pub(super) struct KubeChecks<'s, 'c> {
     checks: Vec<(&'s Shared<'c>, &'c KubernetesProbe)>,
@@ -165,9 +176,37 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
     /// are compiled when first needed): spread over the threads before they evaluate, instead
     /// of by whichever thread meets the check first (one thread, when the objects that use
     /// most checks sit in one range: a single Deployment compiled the whole catalog serially).
-    pub(super) fn compile(&self, part: usize, parts: usize) {
+    /// Shared by checks ([`KubeChecks::shares`]), each thread compiles its own as it meets them.
+    pub(super) fn compile(&self, share: &Share, part: usize, parts: usize) {
+        if share.checks.is_some() {
+            return;
+        }
         for &c in self.used.iter().skip(part).step_by(parts) {
-            let _ = self.checks[c].0.dependencies();
+            self.checks[c].0.compile_evaluated();
+        }
+    }
+
+    /// How the evaluation is shared among `parts` threads: by contiguous ranges of objects (a
+    /// workload's related objects are converted once per range), or, for a run of few objects,
+    /// every object on every thread and the checks dealt among them. By ranges, one Deployment
+    /// (a one-file audit) was all one thread's: its sixty checks, evaluated serially, while the
+    /// other thread had nothing. Either way each check's results come out in object order.
+    pub(super) fn shares(&self, facts: &Facts, parts: usize) -> Vec<Share> {
+        if self.order.len() < FEW_OBJECTS * parts {
+            (0..parts)
+                .map(|part| Share {
+                    range: 0..self.order.len(),
+                    checks: Some((part, parts)),
+                })
+                .collect()
+        } else {
+            self.ranges(facts, parts)
+                .into_iter()
+                .map(|range| Share {
+                    range,
+                    checks: None,
+                })
+                .collect()
         }
     }
 
@@ -188,15 +227,16 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
         cut(&weights, parts)
     }
 
-    /// Every check on every object at `range` of the evaluation order; returns how many objects
-    /// each check applied to.
-    pub(super) fn evaluate_range(
+    /// Every check of `share` on every object of its range of the evaluation order; returns how
+    /// many objects each check applied to.
+    pub(super) fn evaluate_share(
         &self,
         facts: &Facts,
-        range: Range<usize>,
+        share: &Share,
         root: &Context<'static, 'static>,
         results: &mut Vec<CheckResult>,
     ) -> Vec<usize> {
+        let range = share.range.clone();
         let mut matched = vec![0; self.checks.len()];
         let params: Box<dyn Val> = json_to_cel(&facts.params)
             .try_into()
@@ -214,6 +254,9 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
             let mut object = None;
             let related = std::cell::OnceCell::new();
             for &c in candidates {
+                if share.checks.is_some_and(|(part, parts)| c % parts != part) {
+                    continue;
+                }
                 let (check, probe) = self.checks[c];
                 if !applies(probe, obj, facts) {
                     continue;

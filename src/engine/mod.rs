@@ -46,9 +46,9 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
     let mut own = Vec::new();
     let kube = (!facts.straightforward && facts.sources.contains(&Source::Kubernetes))
         .then(|| KubeChecks::new(&shared, facts, &mut own));
-    let ranges = kube
+    let thread_shares = kube
         .as_ref()
-        .map_or_else(Vec::new, |k| k.ranges(facts, threads));
+        .map_or_else(Vec::new, |k| k.shares(facts, threads));
     let run = |t: usize| {
         let root = CelEnv::shared().root_context();
         let mut results = Vec::new();
@@ -57,8 +57,8 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
             evaluate_check(check, facts, &root, &mut results);
         }
         let matched = kube.as_ref().map_or_else(Vec::new, |k| {
-            k.compile(t, threads);
-            k.evaluate_range(facts, ranges[t].clone(), &root, &mut results)
+            k.compile(&thread_shares[t], t, threads);
+            k.evaluate_share(facts, &thread_shares[t], &root, &mut results)
         });
         // Up to half the capacity is slack from doubling; the report keeps these for the run.
         results.shrink_to_fit();
