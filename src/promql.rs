@@ -113,11 +113,23 @@ impl Store {
             }
         }
         // A counter or bucket that is not a number is no count: refused, as it was dropped
-        // from a rate before (and `or vector(0)` then made a 50 % error rate 0).
+        // from a rate before (and `or vector(0)` then made a 50 % error rate 0). A counter by its
+        // family's TYPE (OpenMetrics names the family without `_total`, and prometheus-parse
+        // then types the sample otherwise) or by its name, whatever TYPE says of it (a review
+        // found both dropped).
+        let counted = |name: &str| {
+            self.monotonic.contains(name)
+                || ["_total", "_count", "_bucket"]
+                    .iter()
+                    .any(|suffix| name.ends_with(suffix))
+        };
         if let Some(s) = scrape.samples.iter().find(|s| match &s.value {
             prometheus_parse::Value::Counter(v) => !v.is_finite(),
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => {
+                !v.is_finite() && counted(&s.metric)
+            }
             prometheus_parse::Value::Histogram(b) => b.iter().any(|b| !b.count.is_finite()),
-            _ => false,
+            prometheus_parse::Value::Summary(_) => false,
         }) {
             return Err(format!(
                 "the counter {} is not a number (NaN or an infinity)",
@@ -347,13 +359,24 @@ fn is_exposition_line(line: &str) -> bool {
                     .is_ok_and(|ms| (0..=i64::MAX / 1_000_000).contains(&ms))
             }) && (value == "nan" || value.parse::<f64>().is_ok())
                 && labels.is_none_or(|l| {
+                    // A label named twice is refused (Prometheus fails the scrape; the last one
+                    // won here, and a 500 series counted as a 200), and a bucket's `le` or a
+                    // quantile that is not a number too (prometheus-parse dropped the bucket).
+                    let mut names: Vec<&str> = Vec::new();
                     l.split(',').filter(|pair| !pair.is_empty()).all(|pair| {
                         pair.split_once('=').is_some_and(|(name, v)| {
-                            !name.is_empty()
+                            let name = name.trim();
+                            let fresh = !names.contains(&name);
+                            names.push(name);
+                            let inner = v.get(1..v.len().saturating_sub(1)).unwrap_or_default();
+                            fresh
+                                && !name.is_empty()
                                 && v.len() >= 2
                                 && v.starts_with('"')
                                 && v.ends_with('"')
-                                && !v[1..v.len() - 1].contains(['"', '=', '\\'])
+                                && !inner.contains(['"', '=', '\\'])
+                                && (!["le", "quantile"].contains(&name)
+                                    || inner.to_ascii_lowercase().parse::<f64>().is_ok())
                         })
                     })
                 })
@@ -1620,13 +1643,28 @@ mod tests {
             "up{path=\"/a,b\"} 1\n",
             "up{q=\"x=1\"} 1\n",
             "up{q=\"say \\\"hi\\\"\"} 1\n",
+            // Review findings: a label named twice (the last won: a 500 counted as a 200), and a
+            // bucket bound that is no number (prometheus-parse dropped the bucket).
+            "up{status=\"500\",status=\"200\"} 1\n",
+            "# TYPE d histogram\nd_bucket{le=\"0.1s\"} 1\n",
         ] {
             assert!(
                 s.add_scrape("a", 0.0, page)
                     .unwrap_err()
-                    .starts_with("line 1: "),
+                    .starts_with("line "),
                 "{page:?}"
             );
+        }
+        // Review finding: a counter that is not a number, typed by its OpenMetrics family (no
+        // `_total` in the TYPE line) or named as one whatever its TYPE, was dropped from the
+        // rate, and the error rate read 0.
+        for page in [
+            "# TYPE r counter\nr_total{s=\"500\"} NaN\n",
+            "# TYPE r_total gauge\nr_total{s=\"500\"} +Inf\n",
+            "r_count NaN\n",
+        ] {
+            let e = s.add_scrape("a", 0.0, page).unwrap_err();
+            assert!(e.contains("is not a number"), "{page:?}: {e}");
         }
     }
 
@@ -1689,10 +1727,11 @@ mod tests {
             .add_scrape("a", 10.0, "# TYPE r_total counter\nr_total +Inf\n")
             .unwrap_err();
         assert!(why.contains("not a number"), "{why}");
-        // Untyped, it is read, and gives no rate.
+        // Untyped, its name says it counts: refused too (read, it gave no rate, and a query's
+        // `or vector(0)` made that 0).
         s.add_scrape("a", 20.0, "u_total 5\n").unwrap();
-        s.add_scrape("a", 30.0, "u_total +Inf\n").unwrap();
-        assert!(scalar_of("rate(u_total[1m])", &s, 30.0).is_none());
+        let why = s.add_scrape("a", 30.0, "u_total +Inf\n").unwrap_err();
+        assert!(why.contains("not a number"), "{why}");
         // A timestamp that is not integer milliseconds is refused, not read as now.
         for ts in ["1700000000.25", "1.0", "abc"] {
             let why = Store::default()

@@ -1607,3 +1607,122 @@ fn a_load_balanced_endpoint_is_refused_for_rates() {
     ]);
     assert_eq!(status(&report(&out), "metrics-being-collected").0, "pass");
 }
+
+/// A Prometheus HTTP API on 127.0.0.1 that answers the audit's guards as a healthy Prometheus
+/// with one MLSDM target does, `/api/v1/rules` with `rules`, and every check's instant query with
+/// `answer(now)`: (HTTP status, body); `prometheus_with_rules_answer`, whose query answers are
+/// fixed, with the answer to the checks' queries chosen. Each connection is answered once and
+/// closed.
+fn prometheus_stub(rules: &'static str, answer: fn(f64) -> (u16, String)) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Bounded: an audit of one check sends a handful of requests.
+        for stream in listener.incoming().take(100).flatten() {
+            let mut reader = std::io::BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            while reader.read_line(&mut String::new()).is_ok_and(|n| n > 2) {}
+            let target = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let query = target
+                .split_once("query=")
+                .map(|(_, q)| q.split('&').next().unwrap_or_default().replace('+', " "))
+                .map(|q| {
+                    // Enough of percent-decoding for the guards' texts.
+                    q.replace("%3D", "=").replace("%20", " ")
+                })
+                .unwrap_or_default();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            let vector = |result: &str| {
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{result}]}}}}"#
+                )
+            };
+            let (status, body) = if target.starts_with("/api/v1/rules") {
+                (200, rules.to_string())
+            } else if query.starts_with("up == 0") {
+                (200, vector(""))
+            } else if query.starts_with("up == 1") {
+                (
+                    200,
+                    vector(&format!(
+                        r#"{{"metric":{{"job":"mlsdm","instance":"10.0.0.1:8000","namespace":"mlsdm-production"}},"value":[{now},"1"]}}"#
+                    )),
+                )
+            } else {
+                answer(now)
+            };
+            let mut stream = &stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// Review findings against a Prometheus that answers wrongly: a success body under HTTP 500,
+/// a scalar for `ALERTS{...}` (a vector query), and alerting rules that do not evaluate each
+/// passed the metrics checks. Against the same stub answering well, they pass: the stub is
+/// what a healthy Prometheus says.
+#[test]
+fn wrong_prometheus_answers_decide_nothing() {
+    const OK_RULES: &str =
+        r#"{"status":"success","data":{"groups":[{"rules":[{"type":"alerting","health":"ok"}]}]}}"#;
+    const BROKEN_RULES: &str = r#"{"status":"success","data":{"groups":[{"rules":[{"type":"alerting","health":"err"},{"type":"alerting","health":"unknown"}]}]}}"#;
+    let verdict = |url: &str| no_alerts_firing_against(url);
+    let healthy = prometheus_stub(OK_RULES, |_| {
+        (
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into(),
+        )
+    });
+    assert_eq!(verdict(&healthy).0, "pass", "{:?}", verdict(&healthy));
+    let server_error = prometheus_stub(OK_RULES, |_| {
+        (
+            500,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into(),
+        )
+    });
+    let (s, why) = verdict(&server_error);
+    assert_eq!(s, "error", "{why}");
+    assert!(why.contains("HTTP 500 with a success body"), "{why}");
+    let scalar = prometheus_stub(OK_RULES, |now| {
+        (
+            200,
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"scalar","result":[{now},"0"]}}}}"#
+            ),
+        )
+    });
+    let (s, why) = verdict(&scalar);
+    assert_eq!(s, "error", "{why}");
+    assert!(
+        why.contains("answered a vector query with a scalar"),
+        "{why}"
+    );
+    let broken = prometheus_stub(BROKEN_RULES, |_| {
+        (
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into(),
+        )
+    });
+    let (s, why) = verdict(&broken);
+    assert_eq!(s, "no-data", "{why}");
+    assert!(
+        why.contains("2 of Prometheus' 2 alerting rule(s) do not evaluate"),
+        "{why}"
+    );
+}

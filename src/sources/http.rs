@@ -829,12 +829,25 @@ pub async fn gather(
             for (c, m) in &metric_checks {
                 if m.needs_alerting_rules() {
                     match &rules {
-                        Some(Ok(0)) => {
+                        Some(Ok(r)) if r.count == 0 => {
                             out.insert(
                                 c.id.clone(),
                                 MetricOutcome::NoData(
                                     "Prometheus has no alerting rules: no alert could fire, so none firing is no evidence (/api/v1/rules?type=alert lists none)".into(),
                                 ),
+                            );
+                            continue;
+                        }
+                        // A rule whose evaluation fails (or that has not run yet) fires nothing:
+                        // it may be the one that would (review finding: two rules in error, and
+                        // no-alerts-firing passed).
+                        Some(Ok(r)) if r.not_evaluating > 0 => {
+                            out.insert(
+                                c.id.clone(),
+                                MetricOutcome::NoData(format!(
+                                    "{} of Prometheus' {} alerting rule(s) do not evaluate (health err or unknown in /api/v1/rules): an alert they would fire cannot fire, so none firing is no evidence",
+                                    r.not_evaluating, r.count
+                                )),
                             );
                             continue;
                         }

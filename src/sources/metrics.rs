@@ -273,6 +273,10 @@ mod prom_api {
     pub struct Rule {
         #[serde(rename = "type")]
         pub kind: RuleKind,
+        /// `ok`, `err` (its last evaluation failed) or `unknown` (not evaluated yet): only a
+        /// rule that evaluates can fire.
+        #[serde(default)]
+        pub health: String,
     }
 
     #[derive(Deserialize, PartialEq, Eq)]
@@ -313,6 +317,13 @@ mod prom_api {
             Answer::Error { .. } => Vec::new(),
         };
         match answer {
+            // Prometheus answers success with 200 only: a success body under another status (a
+            // proxy's error page wrapping a cached answer, a broken stand-in) is not an answer
+            // (review finding: HTTP 500 with a success body passed every metrics check).
+            Answer::Success { .. } if !(200..300).contains(&resp.status) => Err(format!(
+                "answered HTTP {} with a success body: not a Prometheus API answer",
+                resp.status
+            )),
             Answer::Success { data, .. } if warnings.is_empty() => Ok(data),
             // A partial answer decides nothing: an alert query that missed the store holding
             // the firing alert answers "none firing".
@@ -401,6 +412,21 @@ pub(super) async fn prometheus_query(
     // hour-old good point next to the bad current one) passed on its best point, and a vector
     // stamped hours before the time asked (a caching proxy) passed as now.
     let asked_at = |t: f64| (t - now).abs() <= ANSWER_SKEW_SECONDS;
+    // And of the query's type: a scalar answering `ALERTS{...}` (which can only be a vector)
+    // read as "no series", and no alert firing passed (review finding).
+    let scalar_query = promql::parse(query)
+        .ok()
+        .map(|e| e.value_type() == promql_parser::parser::value::ValueType::Scalar);
+    let answered_scalar = matches!(data, prom_api::Data::Scalar(_));
+    if scalar_query.is_some_and(|scalar| scalar != answered_scalar)
+        && !matches!(data, prom_api::Data::Matrix(_))
+    {
+        return MetricOutcome::Error(format!(
+            "Prometheus at {base} answered a {} query with a {}",
+            if answered_scalar { "vector" } else { "scalar" },
+            if answered_scalar { "scalar" } else { "vector" }
+        ));
+    }
     let mut points: Vec<(f64, QueryValue)> = Vec::new();
     match (window, data) {
         (None, prom_api::Data::Scalar(s)) if asked_at(s.0) => {
@@ -477,12 +503,19 @@ pub(super) async fn prometheus_query(
     }
 }
 
-/// How many alerting rules Prometheus evaluates (`GET /api/v1/rules?type=alert`): with none,
-/// `ALERTS` is empty whatever the service does. An answer that cannot be read is an error.
+/// Prometheus' alerting rules (`GET /api/v1/rules?type=alert`): how many, and how many of them
+/// do not evaluate (`health` `err`: the last evaluation failed; `unknown`: not evaluated yet).
+/// With none that evaluates, `ALERTS` is empty whatever the service does.
+pub(super) struct AlertingRules {
+    pub count: usize,
+    pub not_evaluating: usize,
+}
+
+/// [`AlertingRules`] of the Prometheus at `base`. An answer that cannot be read is an error.
 pub(super) async fn prometheus_alerting_rules(
     client: &reqwest::Client,
     base: &str,
-) -> Result<usize, String> {
+) -> Result<AlertingRules, String> {
     let mut url = reqwest::Url::parse(&join(base, "/api/v1/rules"))
         .map_err(|e| format!("--prometheus {base}: {e}"))?;
     url.query_pairs_mut().append_pair("type", "alert");
@@ -493,12 +526,20 @@ pub(super) async fn prometheus_alerting_rules(
     let rules = prom_api::decode::<prom_api::Rules>(&resp)
         .map_err(|why| format!("Prometheus at {base}: {why}"))?;
     // Counted by kind as well: a server that ignores `type` lists recording rules too.
-    Ok(rules
+    let alerting: Vec<&prom_api::Rule> = rules
         .groups
         .iter()
         .flat_map(|g| &g.rules)
         .filter(|r| r.kind == prom_api::RuleKind::Alerting)
-        .count())
+        .collect();
+    Ok(AlertingRules {
+        count: alerting.len(),
+        // A server that does not say (no `health`) is taken at its word that rules evaluate.
+        not_evaluating: alerting
+            .iter()
+            .filter(|r| !r.health.is_empty() && r.health != "ok")
+            .count(),
+    })
 }
 
 /// The MLSDM targets that are up (the `up` series of the guard's query) belong to more than
@@ -551,8 +592,8 @@ fn more_than_one_release(
     })
 }
 
-/// Whether Prometheus watches MLSDM now: `Some(why)` when a target that exposed `mlsdm_*` series
-/// within the last hour is down (`up == 0`), when no target that is up exposes them, when those
+/// Whether Prometheus watches MLSDM now: `Some(why)` when a target of a job that exposed
+/// `mlsdm_*` series within the last hour is down (`up == 0`), when no target that is up exposes them, when those
 /// that do are more than one deployment, or when the question cannot be asked; `None` when it
 /// has current data from one live MLSDM deployment.
 pub(super) async fn prometheus_down_targets(
@@ -562,7 +603,12 @@ pub(super) async fn prometheus_down_targets(
 ) -> Option<String> {
     let q = MetricQuery {
         id: "up".into(),
-        query: r#"up == 0 and on (job, instance) group by (job, instance) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#.into(),
+        // Any target of a job that exposed MLSDM's series within the hour: a new pod that
+        // crash-loops before its first scrape never exposed any, and the checks were judged on
+        // the old pod beside it (review finding).
+        query:
+            r#"up == 0 and on (job) group by (job) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#
+                .into(),
         window: None,
     };
     let points = match prometheus_query(client, base, &q, opts).await {
@@ -671,5 +717,40 @@ mod release_tests {
             why.contains("scrapes 2 MLSDM deployments (cluster eu namespace prod job mlsdm; cluster us namespace prod job mlsdm)"),
             "{why}"
         );
+    }
+}
+
+#[cfg(test)]
+mod api_tests {
+    use super::ResponseFacts;
+    use super::prom_api::{Data, Rules, decode};
+
+    fn answer(status: u16, body: &str) -> ResponseFacts {
+        ResponseFacts {
+            status,
+            body: body.to_string(),
+            json: serde_json::from_str(body).unwrap_or_default(),
+            headers: std::collections::BTreeMap::new(),
+            latency_ms: 0.0,
+            metrics: None,
+        }
+    }
+
+    /// Review findings: a success body under HTTP 500 was read as an answer (every metrics
+    /// check passed on it), and rules that do not evaluate counted as alerting rules.
+    #[test]
+    fn only_prometheus_answers_are_read() {
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert!(decode::<Data>(&answer(200, body)).is_ok());
+        let e = decode::<Data>(&answer(500, body)).err().unwrap();
+        assert!(e.contains("HTTP 500 with a success body"), "{e}");
+        let rules = r#"{"status":"success","data":{"groups":[{"rules":[{"type":"alerting","health":"err"},{"type":"alerting","health":"ok"},{"type":"recording"}]}]}}"#;
+        let read: Rules = decode(&answer(200, rules)).unwrap();
+        let health: Vec<&str> = read.groups[0]
+            .rules
+            .iter()
+            .map(|r| r.health.as_str())
+            .collect();
+        assert_eq!(health, ["err", "ok", ""]);
     }
 }

@@ -11,11 +11,13 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 impl Watcher<'_> {
-    /// A post-deployment check that passed on samples from before the rollout has not been
-    /// decided about this release: its query reads back further (its window plus its longest
-    /// range selector, `deriv(x[30m])`) than the rollout is old, so the previous version's samples
-    /// may have passed it. Such a pass becomes no-data saying so; a failure stays a failure (it
-    /// failed even diluted by the old samples).
+    /// A post-deployment check or rollback criterion that passed on samples from before the
+    /// rollout has not been decided about this release: its query reads back further (its
+    /// window plus its longest range selector, `deriv(x[30m])`) than the rollout is old, so the
+    /// previous version's samples may have passed it. Such a pass becomes no-data saying so (a
+    /// criterion's then ends the watch as undecided, exit 3); a failure stays a failure (it
+    /// failed even diluted by the old samples). The criteria were left out, and a checkpoint
+    /// 8 s after the rollout passed on them, exit 0 (review finding).
     pub(super) fn not_before_the_rollout(
         &self,
         report: &mut crate::report::Report,
@@ -24,7 +26,8 @@ impl Watcher<'_> {
         for r in report.results.iter_mut().filter(|r| {
             r.status == Status::Pass
                 && r.source == Source::Metrics
-                && r.section.starts_with(POST_DEPLOYMENT_SECTION)
+                && (r.section.starts_with(POST_DEPLOYMENT_SECTION)
+                    || &*r.section == ROLLBACK_SECTION)
         }) {
             let Some(query) = self.plan.queries.get(r.id.as_str()) else {
                 continue;
