@@ -33,8 +33,10 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
 /// peak.
 ///
 /// Each thread takes a share of the checks that are evaluated once (manual, http, metrics,
-/// skipped), round-robin, and a contiguous range of the objects in evaluation order (namespace
-/// and name), on which it evaluates every Kubernetes check ([`KubeChecks`]). A Kubernetes check's own result (it applied to no object,
+/// skipped), round-robin, and a share of the Kubernetes evaluation ([`KubeChecks::shares`]): a
+/// contiguous range of the objects in evaluation order (namespace and name), on which it
+/// evaluates every Kubernetes check, or, for a run of few objects, every object and a share of
+/// the checks. A Kubernetes check's own result (it applied to no object,
 /// or a kind it reads could not be listed) is the last part.
 pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> {
     let threads = if checks.len() < 2 {
