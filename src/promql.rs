@@ -58,6 +58,9 @@ pub struct Store {
     /// Per instance, each scrape's time and the earliest `*_created` sample of its page: when
     /// the process that answered created its counters (see [`Store::mixed_processes`]).
     processes: BTreeMap<String, Vec<(f64, f64)>>,
+    /// The instances that answered a page without any `*_created` sample: one process exports
+    /// them on every page or on none.
+    uncreated: BTreeSet<String>,
     /// Series names that only go up (a counter's, a histogram's or summary's `_count`,
     /// `_bucket`, `_sum`), from the pages' `# TYPE` lines: a gauge named `*_total` is no counter.
     monotonic: BTreeSet<String>,
@@ -153,6 +156,8 @@ impl Store {
                 .entry(instance.to_string())
                 .or_default()
                 .push((t, created));
+        } else {
+            self.uncreated.insert(instance.to_string());
         }
         // A sample with its own timestamp is as old as it says (Prometheus honours it): two
         // hours old, it is not now's, and a future one is no measurement. prometheus-parse
@@ -229,6 +234,15 @@ impl Store {
                     ));
                 }
             }
+        }
+        // Pages with `*_created` samples and pages without: two processes (one exporter sets
+        // PROMETHEUS_DISABLE_CREATED_SERIES, the other not), whatever the times say. Only the
+        // pages that had them were compared, and pods taking turns passed a 50 % error rate
+        // (review finding).
+        if let Some(instance) = self.processes.keys().find(|i| self.uncreated.contains(*i)) {
+            return Some(format!(
+                "{instance} answered some pages with *_created samples and some without, which one process does not do: it is load-balanced, and rates over it would mix the pods' counters; scrape each pod (a live audit does, through the API server) or give --prometheus"
+            ));
         }
         // Without `*_created` samples (prometheus_client's PROMETHEUS_DISABLE_CREATED_SERIES),
         // a restart and another pod answering look the same: a counter going down. Read as a
@@ -2042,5 +2056,14 @@ mod process_tests {
         }
         let why = s.mixed_processes().unwrap();
         assert!(why.contains("req_total went down between scrapes"), "{why}");
+        // Review finding: pods taking turns, only one of which exports creation times, passed
+        // (only the pages that had them were compared).
+        let mut s = store(&[(start + 100.0, start), (start + 120.0, start)]);
+        s.add_scrape("http://lb", start + 110.0, "up 1\n").unwrap();
+        let why = s.mixed_processes().unwrap();
+        assert!(
+            why.contains("some pages with *_created samples and some without"),
+            "{why}"
+        );
     }
 }
