@@ -58,6 +58,15 @@ fn scan<'a>(words: &[&'a str], found: &mut Vec<&'a str>, scripts: bool) {
             let mut inner_found = Vec::new();
             let refs: Vec<&str> = unquoted.iter().map(String::as_str).collect();
             scan(&refs, &mut inner_found, false);
+            // A header in the script (`--auth-header='Bearer X'`, `curl -H 'Authorization:
+            // Bearer X'`): its quotes removed, the scheme and the token are two words, which
+            // the word-by-word reading does not pair (review finding).
+            let unquoted_script = word.replace(['"', '\'', '`'], "");
+            if let Some(token) = header_token(&unquoted_script)
+                && let Some(at) = word.find(token)
+            {
+                found.push(&word[at..at + token.len()]);
+            }
             // The found parts are of the unquoted words: the same text is in the script.
             for part in inner_found {
                 if let Some(at) = word.find(part) {
@@ -162,20 +171,28 @@ fn scan<'a>(words: &[&'a str], found: &mut Vec<&'a str>, scripts: bool) {
 /// every report (review finding). A reference (`$(TOKEN)`) or a placeholder is not one.
 fn header_token(word: &str) -> Option<&str> {
     let parts: Vec<&str> = word.split_whitespace().collect();
-    parts.windows(2).find_map(|pair| {
+    parts.windows(2).enumerate().find_map(|(i, pair)| {
         let scheme = pair[0]
             .rsplit(['=', ':', '"', '\''])
             .next()
             .unwrap_or_default();
         let token = pair[1].trim_matches(['"', '\'', ',', ';']);
         let lower = token.to_ascii_lowercase();
+        // A server's challenge (`WWW-Authenticate: Basic realm=...`) names a scheme too, and
+        // holds no credential.
+        let before = parts[..=i].join(" ").to_ascii_lowercase();
         (["bearer", "basic", "token"]
             .iter()
             .any(|s| scheme.eq_ignore_ascii_case(s))
+            && !before.contains("authenticate")
             && token.len() >= 6
+            // A token (b64token, `=` only as padding), not a word (`Token bucket`) or a
+            // parameter (`realm=mlsdm`).
             && token
+                .trim_end_matches('=')
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(c))
+                .all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c))
+            && !token.chars().all(|c| c.is_ascii_lowercase() || c == '-')
             && !["token", "secret", "password", "changeme", "xxxxxx"].contains(&lower.as_str())
             && !lower.contains("xxxx"))
         .then_some(token)
@@ -291,6 +308,23 @@ mod tests {
                 &["app", "--header=Authorization: Basic Hunter2Pass99"][..],
                 "Hunter2Pass99",
             ),
+            // In a script, quoted (a second review finding).
+            (
+                &[
+                    "sh",
+                    "-c",
+                    "exec mlsdm serve --auth-header='Bearer Hunter2Pass99'",
+                ][..],
+                "Hunter2Pass99",
+            ),
+            (
+                &[
+                    "sh",
+                    "-c",
+                    "curl -H 'Authorization: Bearer 7Fq2LmZ9xP' http://x && exec app",
+                ][..],
+                "7Fq2LmZ9xP",
+            ),
         ] {
             assert_eq!(credentials(words), vec![secret], "{words:?}");
         }
@@ -337,6 +371,13 @@ mod tests {
             &["curl", "-H", "Authorization: Bearer ${TOKEN}", "http://x"][..],
             &["curl", "-H", "Authorization: Bearer <token>", "http://x"][..],
             &["app", "--auth-header=Bearer xxxxxxxx"][..],
+            // A challenge, a parameter, a word: no credential.
+            &["proxy", "--add-header=WWW-Authenticate: Basic realm=mlsdm"][..],
+            &[
+                "proxy",
+                "--add-header=WWW-Authenticate: Basic MLSDM2024realm",
+            ][..],
+            &["app", "--limit=Token bucket"][..],
         ] {
             assert!(
                 credentials(words).is_empty(),

@@ -411,7 +411,7 @@ fn parse_file(
     lenient: bool,
     loaded: &mut Loaded,
 ) -> Result<(), ManifestError> {
-    let docs = match documents(name, text) {
+    let documents = match read_documents(name, text) {
         // A Helm template outside its chart (`{{ }}` is not YAML until rendered): only under a
         // `templates/` folder, where Helm keeps them. Elsewhere a YAML error stays an error, even
         // in a file with `{{ $labels }}` in it (a PrometheusRule), so a typo never drops objects.
@@ -434,13 +434,14 @@ fn parse_file(
     };
     // A document with a kind or a metadata block but no apiVersion is a broken object, not
     // foreign YAML: it stays an error, so a typo never drops an object from the audit.
-    let foreign: Vec<&'static str> = docs
+    let foreign: Vec<&'static str> = documents
+        .docs
         .iter()
         .filter(|(_, v)| !v.is_null())
         .filter(|(_, v)| !looks_like_an_object(v))
         .filter_map(|(_, v)| not_kubernetes(v))
         .collect();
-    let real = docs.iter().filter(|(_, v)| !v.is_null()).count();
+    let real = documents.docs.iter().filter(|(_, v)| !v.is_null()).count();
     if lenient && real > 0 && foreign.len() == real {
         let dir = Path::new(name)
             .parent()
@@ -461,7 +462,7 @@ fn parse_file(
         });
         return Ok(());
     }
-    for (line, value) in docs {
+    for (line, value) in documents.into_kubectl(name)? {
         add_document(name, line, value, &mut loaded.objects)?;
     }
     Ok(())
@@ -661,7 +662,7 @@ fn holds_manifest_files(dir: &Path) -> bool {
 
 /// Parses one file's text (YAML, possibly multi-document, or JSON).
 pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), ManifestError> {
-    for (line, value) in documents(file, text)? {
+    for (line, value) in read_documents(file, text)?.into_kubectl(file)? {
         add_document(file, line, value, out)?;
     }
     Ok(())
@@ -669,19 +670,44 @@ pub fn parse_text(file: &str, text: &str, out: &mut Vec<Object>) -> Result<(), M
 
 /// The documents of one file's text with the line each starts on.
 fn documents(file: &str, text: &str) -> Result<Vec<(u64, Value)>, ManifestError> {
+    read_documents(file, text).map(|read| read.docs)
+}
+
+/// A file's documents, and where kubectl would read them otherwise (see [`kubectl_yaml`]): a
+/// refusal only for a file that holds Kubernetes objects (a walk skips other YAML, a GitHub
+/// workflow's `on:` included, with a note).
+struct Read {
+    docs: Vec<(u64, Value)>,
+    otherwise: Option<(u64, String)>,
+}
+
+impl Read {
+    /// The documents, or the error of a file kubectl reads otherwise.
+    fn into_kubectl(self, file: &str) -> Result<Vec<(u64, Value)>, ManifestError> {
+        match self.otherwise {
+            Some((line, message)) => Err(ManifestError::new(file, line, 1, message)),
+            None => Ok(self.docs),
+        }
+    }
+}
+
+fn read_documents(file: &str, text: &str) -> Result<Read, ManifestError> {
     let is_json = Path::new(file).extension().is_some_and(|e| e == "json")
         || text.trim_start().starts_with('{');
     if is_json {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| ManifestError::json(file, "invalid JSON", &e))?;
-        return Ok(vec![(1, value)]);
+        return Ok(Read {
+            docs: vec![(1, value)],
+            otherwise: None,
+        });
     }
-    let separators = kubectl_yaml::separators(text)
-        .map_err(|(line, message)| ManifestError::new(file, line, 1, message))?;
+    let separators = kubectl_yaml::separators(text);
     let budget = yaml_budget();
     // The shape manifests have, read fast; anything else, and every error, by serde-saphyr. The
     // fast path takes no text kubectl reads otherwise (a merge key, a plain scalar YAML 1.1
     // reads differently): those are looked for on the others only.
+    let mut otherwise = None;
     let docs = if let Some(docs) = super::manifest_yaml::documents(text, &budget) {
         docs
     } else {
@@ -689,15 +715,16 @@ fn documents(file: &str, text: &str) -> Result<Vec<(u64, Value)>, ManifestError>
             let d = ManifestError::yaml(file, &e);
             d.with_message(format!("invalid YAML: {}", d.message))
         })?;
-        if let Some((line, message)) = kubectl_yaml::read_otherwise(text) {
-            return Err(ManifestError::new(file, line, 1, message));
-        }
+        otherwise = kubectl_yaml::read_otherwise(text);
         docs
     };
-    kubectl_yaml::unapplied_document(text, &separators, &docs)
-        .map_or(Ok(docs), |(line, message)| {
-            Err(ManifestError::new(file, line, 1, message))
-        })
+    let otherwise = match separators {
+        Err(refused) => Some(refused),
+        Ok(separators) => {
+            otherwise.or_else(|| kubectl_yaml::unapplied_document(text, &separators, &docs))
+        }
+    };
+    Ok(Read { docs, otherwise })
 }
 
 /// The documents of a YAML text as serde-saphyr reads them: the reference the fast path
@@ -858,9 +885,10 @@ mod tests {
                 "invalid Yaml document separator",
             ),
             (
+                // Not YAML either: the YAML error says so first.
                 format!("{}----\n{}", cm("a"), cm("b")),
                 5,
-                "invalid Yaml document separator",
+                "invalid YAML",
             ),
         ] {
             let e = load(&text).unwrap_err();
@@ -1032,6 +1060,46 @@ mod tests {
                 .contains("._release.yaml: an editor lock or macOS")),
             "{:?}",
             l.notes
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Review finding: the kubectl-reading rules refused a walked GitHub workflow (`on:`) and a
+    /// compose file (`<<:` after keys), which a walk skips as not Kubernetes: they apply to files
+    /// of Kubernetes objects only.
+    #[test]
+    fn kubectl_reading_rules_judge_kubernetes_files_only() {
+        let dir = std::env::temp_dir().join(format!("mlsdm-kubectl-rules-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("ci")).unwrap();
+        std::fs::write(
+            dir.join("release.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("ci/deploy.yml"),
+            "on:\n  push:\n    branches: [main]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("ci/compose.yaml"),
+            "x: &d {image: a}\nservices:\n  web:\n    image: b\n    <<: *d\n",
+        )
+        .unwrap();
+        let l = load_inputs(&[Input::Path(dir.clone())]).unwrap();
+        assert_eq!(l.objects.len(), 1);
+        assert_eq!(l.notes.len(), 2, "{:?}", l.notes);
+        // A Kubernetes file with the same keys is refused.
+        std::fs::write(
+            dir.join("ci/deploy.yml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: n}\ndata:\n  on: x\n",
+        )
+        .unwrap();
+        let e = load_inputs(&[Input::Path(dir.clone())]).unwrap_err();
+        assert!(
+            e.to_string().contains("deploy.yml:5:1: the plain key `on`"),
+            "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -592,8 +592,8 @@ fn more_than_one_release(
     })
 }
 
-/// Whether Prometheus watches MLSDM now: `Some(why)` when a target of a job that exposed
-/// `mlsdm_*` series within the last hour is down (`up == 0`), when no target that is up exposes them, when those
+/// Whether Prometheus watches MLSDM now: `Some(why)` when a target of a job and namespace that
+/// exposed `mlsdm_*` series within the last hour is down (`up == 0`), when no target that is up exposes them, when those
 /// that do are more than one deployment, or when the question cannot be asked; `None` when it
 /// has current data from one live MLSDM deployment.
 pub(super) async fn prometheus_down_targets(
@@ -603,11 +603,12 @@ pub(super) async fn prometheus_down_targets(
 ) -> Option<String> {
     let q = MetricQuery {
         id: "up".into(),
-        // Any target of a job that exposed MLSDM's series within the hour: a new pod that
-        // crash-loops before its first scrape never exposed any, and the checks were judged on
-        // the old pod beside it (review finding).
-        query:
-            r#"up == 0 and on (job) group by (job) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#
+        // Any target of a job and namespace that exposed MLSDM's series within the hour: a new
+        // pod that crash-loops before its first scrape never exposed any, and the checks were
+        // judged on the old pod beside it (review finding). The namespace (as a ServiceMonitor
+        // or the annotation-based scrape config labels it) keeps another team's down pod in a
+        // shared job (`kubernetes-pods`) out of it (a second review's finding).
+        query: r#"up == 0 and on (job, namespace, kubernetes_namespace) group by (job, namespace, kubernetes_namespace) (last_over_time({__name__=~"mlsdm_.+"}[1h]))"#
                 .into(),
         window: None,
     };
