@@ -99,15 +99,10 @@ pub fn read_otherwise(text: &str) -> Option<(u64, String)> {
         let Ok((event, span)) = event else {
             return None;
         };
-        let node = matches!(
-            event,
-            Event::Scalar(..)
-                | Event::Alias(_)
-                | Event::MappingStart(..)
-                | Event::SequenceStart(..)
-        );
         let mut is_key = false;
-        if node && let Some(top) = stack.last_mut().filter(|t| t.mapping) {
+        if crate::facts::mlsdm::yaml::is_node(&event)
+            && let Some(top) = stack.last_mut().filter(|t| t.mapping)
+        {
             is_key = top.key_next;
             top.key_next = !top.key_next;
             top.explicit_seen |= is_key

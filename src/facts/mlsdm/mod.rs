@@ -13,7 +13,8 @@ mod serve;
 #[cfg(test)]
 mod tests;
 mod validate;
-mod yaml;
+// `is_node` is shared with the manifests' kubectl reading (`sources::kubectl_yaml`).
+pub(crate) mod yaml;
 
 use env::{environment, mounted_config};
 use rules::{DEFAULT_DIMENSION, show};

@@ -86,6 +86,17 @@ pub(super) fn pyyaml_plain(s: &str) -> Option<Value> {
     Some(json!(s))
 }
 
+/// Whether `event` is a node (a scalar, an alias, or a collection's start): what a mapping
+/// takes in turn as a key and as a value. Both YAML walks over events use it (this one and
+/// `sources::kubectl_yaml`).
+pub(crate) fn is_node(event: &granit_parser::Event) -> bool {
+    use granit_parser::Event;
+    matches!(
+        event,
+        Event::Scalar(..) | Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..)
+    )
+}
+
 /// Plain scalars that PyYAML (YAML 1.1, what MLSDM loads its config with) and this crate's
 /// YAML 1.2 parser read as different values (`y`, `1e3`, `012`, `1:30`, a date...): the config
 /// MLSDM validates is then not the one audited, so these make the result undecided (first list).
@@ -99,15 +110,10 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
     let (mut divergent, mut bad_keys) = (Vec::new(), Vec::new());
     for event in granit_parser::Parser::new_from_str(text) {
         let Ok((event, span)) = event else { break };
-        let node = matches!(
-            event,
-            Event::Scalar(..)
-                | Event::Alias(_)
-                | Event::MappingStart(..)
-                | Event::SequenceStart(..)
-        );
         let mut is_key = false;
-        if node && let Some((true, key_next, key)) = stack.last_mut() {
+        if is_node(&event)
+            && let Some((true, key_next, key)) = stack.last_mut()
+        {
             is_key = *key_next;
             *key_next = !*key_next;
             if is_key {
