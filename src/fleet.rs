@@ -446,6 +446,7 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
         target.fleet.extend(members);
     }
     let order: Vec<String> = target.fleet.iter().map(|m| m.name.clone()).collect();
+    crate::review::waivers::lapse(&mut results, chrono::Utc::now().date_naive());
     let mut merged = Report::new(target, results);
     merged.results.sort_by_key(|r| {
         r.cluster

@@ -826,7 +826,7 @@ fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
     // an error about this very URL included, can print it. The URL is kept as typed (it is
     // shown masked), so the forms are the typed one, the decoded one the client sends (in the
     // Authorization header, base64 of user:password) and the url crate's re-encoded one.
-    register_url_credentials(value);
+    sources::register_url_credentials(value);
     match reqwest::Url::parse(value) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
             Ok(value.trim_end_matches('/').to_string())
@@ -835,50 +835,6 @@ fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
             "{flag} {:?}: expected an http:// or https:// URL",
             redact::text(value)
         ))),
-    }
-}
-
-/// Registers the user information and query values of a URL as typed (parsed or not: a URL the
-/// parser refuses is still echoed in the error).
-fn register_url_credentials(value: &str) {
-    use base64::Engine as _;
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let rest = value.split_once("://").map_or(value, |(_, r)| r);
-    // Up to the last `@` before the query: a password typed with `/` in it (generated and
-    // base64 ones have them) ends the authority for a URL parser, but it is still the password
-    // (an `@` in a path masks a little more than it needs to; a password never leaks).
-    let before_query = rest.split(['?', '#']).next().unwrap_or_default();
-    // And up to the last `@` at all: a password typed with a raw `?` or `#` (which a URL parser
-    // reads as the start of a query or fragment) was echoed whole in the error about it.
-    let userinfos = [before_query, rest]
-        .into_iter()
-        .filter_map(|part| part.rsplit_once('@').map(|(userinfo, _)| userinfo));
-    for userinfo in userinfos {
-        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-        // A token given as the user name is the secret; with a password, the name is not.
-        let secret = if password.is_empty() { user } else { password };
-        redact::register(secret);
-        redact::register(&decode(secret));
-        let basic = format!("{}:{}", decode(user), decode(password));
-        redact::register(&base64::engine::general_purpose::STANDARD.encode(basic));
-        if let Ok(u) = reqwest::Url::parse(value) {
-            redact::register(u.password().unwrap_or(u.username()));
-        }
-    }
-    // A query parameter named like a credential (`?token=`, `?api_key=`): not every value, or
-    // `?format=json` would mask "json" in the whole report.
-    if let Some((_, query)) = rest.split_once('?') {
-        let query = query.split('#').next().unwrap_or_default();
-        for (key, v) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-            if crate::k8s::secrets::is_credential_key(&decode(key)) {
-                redact::register(v);
-                redact::register(&decode(v));
-            }
-        }
     }
 }
 

@@ -2672,6 +2672,73 @@ fn fail_on_new_verdict_counts_baseline_failures_apart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review finding: a check stopped at its first failing validation, so a container made
+/// privileged, where the baseline had it only allowed to escalate, failed with the same message
+/// and was read as known debt (`--fail-on-new` exited 0). Every failing validation is counted
+/// and said, and a failure on a validation the baseline did not fail is new.
+#[test]
+fn a_second_defect_of_a_failing_check_is_new_against_the_baseline() {
+    let dir = temp_dir("second-defect");
+    let write = |name: &str, privileged: bool| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for entry in std::fs::read_dir(root().join("fixtures/compliant")).unwrap() {
+            let path = entry.unwrap().path();
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            if path.ends_with("20-deployment.yaml") {
+                text = text.replace(
+                    "allowPrivilegeEscalation: false",
+                    "allowPrivilegeEscalation: true",
+                );
+                if privileged {
+                    text = text.replace("privileged: false", "privileged: true");
+                }
+            }
+            std::fs::write(d.join(path.file_name().unwrap()), text).unwrap();
+        }
+        d
+    };
+    let (before, after) = (write("before", false), write("after", true));
+    let base = dir.join("base.json");
+    let out = run(&[
+        "check",
+        "--manifests",
+        before.to_str().unwrap(),
+        "-o",
+        "json",
+        "--output-file",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let out = run(&[
+        "check",
+        "--manifests",
+        after.to_str().unwrap(),
+        "--baseline",
+        base.to_str().unwrap(),
+        "--fail-on-new",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let report = json(&out);
+    let result = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "security-context-hardened" && r["status"] == "fail")
+        .expect("security-context-hardened fails");
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("allows privilege escalation")
+            && message.contains("(and validation 2 of this check fails too)"),
+        "{message}"
+    );
+    assert_eq!(result["failedValidations"], serde_json::json!([1, 2]));
+    assert_eq!(result["change"], "new", "{result}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Review finding: with --fail-on-new the baseline narrowed errors too, so a check that errored
 /// (here a --checks expression reading a field that is not there; a forbidden list does the
 /// same) exited 0, and one that failed in the baseline and errors now read "fixed". Errors
@@ -3776,6 +3843,34 @@ fn checks_and_kubeconfigs_that_cannot_work_are_refused_up_front() {
         2,
         "the gcp auth-provider was removed from Kubernetes clients in 1.26",
     );
+}
+
+/// Review finding: a password in the kubeconfig's `server:` URL (sent as basic auth, as
+/// kubectl sends it) was printed whole in every cluster error and in the report's target.
+#[test]
+fn a_password_in_the_kubeconfig_server_url_is_never_printed() {
+    let dir = temp_dir("server-userinfo");
+    let kc = dir.join("kubeconfig");
+    std::fs::write(&kc, "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://admin:UserinfoPass-9876@127.0.0.1:9'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: a-token-value-1234567}\n").unwrap();
+    let out = run(&[
+        "check",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--request-timeout",
+        "2s",
+        "-o",
+        "json",
+    ]);
+    let all = transcript(&out);
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("127.0.0.1:9"),
+        "the server is still named: {all}"
+    );
+    for secret in ["UserinfoPass-9876", "a-token-value-1234567"] {
+        assert!(!all.contains(secret), "{secret} leaked: {all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What leaves a failure out of the gate is said: MLSDM workloads a selector leaves out are

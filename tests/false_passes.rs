@@ -643,6 +643,55 @@ fn rollouts_and_statefulsets_are_judged_like_deployments() {
     }
 }
 
+/// Review finding: an Argo Rollout's observedGeneration was taken for a hash (it is the
+/// generation as a string since Argo Rollouts 0.10), so a `Healthy` phase and a ready count the
+/// controller wrote for the previous spec passed rollout-complete and pods-ready, as Argo's own
+/// GetRolloutPhase would not ("waiting for rollout spec update to be observed"). A Rollout
+/// paused by its spec is not complete either; one whose status has caught up passes.
+#[test]
+fn a_rollouts_status_for_the_previous_spec_is_not_done() {
+    let rollout = |generation: u32, observed: &str, paused: bool| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: mlsdm-api-rollout\n  namespace: mlsdm-production\n  generation: {generation}\nspec:\n  replicas: 3\n  paused: {paused}\n  workloadRef: {{apiVersion: apps/v1, kind: Deployment, name: mlsdm-api}}\n  strategy:\n    canary: {{maxSurge: 1, maxUnavailable: 0}}\nstatus:\n  observedGeneration: {observed:?}\n  phase: Healthy\n  replicas: 3\n  readyReplicas: 3\n  updatedReplicas: 3\n  availableReplicas: 3\n"
+        )
+    };
+    let rollout_verdicts = |layer: &str, id: &str| -> Vec<(Status, String)> {
+        results(id, compliant_with(layer))
+            .into_iter()
+            .filter(|(k, _, _)| k == "Rollout")
+            .map(|(_, s, m)| (s, m))
+            .collect()
+    };
+    for id in ["rollout-complete", "pods-ready"] {
+        let behind = rollout_verdicts(&rollout(5, "4", false), id);
+        assert!(
+            behind
+                .iter()
+                .any(|(s, m)| *s == Status::Fail
+                    && m.contains("observedGeneration behind generation")),
+            "{id}: {behind:?}"
+        );
+        let current = rollout_verdicts(&rollout(5, "5", false), id);
+        assert!(
+            current.iter().all(|(s, _)| *s == Status::Pass) && !current.is_empty(),
+            "{id}: {current:?}"
+        );
+        // A hash (Argo Rollouts before 0.10) says nothing: the phase decides, as in Argo.
+        let hashed = rollout_verdicts(&rollout(5, "6b9c4f7d8", false), id);
+        assert!(
+            hashed.iter().all(|(s, _)| *s == Status::Pass) && !hashed.is_empty(),
+            "{id}: {hashed:?}"
+        );
+    }
+    let paused = rollout_verdicts(&rollout(5, "5", true), "rollout-complete");
+    assert!(
+        paused
+            .iter()
+            .any(|(s, m)| *s == Status::Fail && m.contains("the Rollout is paused")),
+        "{paused:?}"
+    );
+}
+
 /// Review 29: `mlsdm serve --config F` and `--backend B` set CONFIG_PATH and LLM_BACKEND over
 /// the container's env (MLSDM 1.2.0 `cmd_serve`), and were not read: a config file the pod does
 /// not mount passed mlsdm-config-valid, and an openai backend without its key passed

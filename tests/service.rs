@@ -609,6 +609,37 @@ fn tls_is_verified_unless_told_otherwise() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A 401 from a gateway in front of MLSDM (an ingress's basic auth: an HTML page and a
+/// `WWW-Authenticate` challenge) says nothing of whether MLSDM enforces its key: here MLSDM has
+/// none. The two critical auth checks passed on any 401; they are an error naming the gateway's
+/// challenge, and the run does not pass.
+#[test]
+fn a_gateways_401_is_not_mlsdms_authentication() {
+    let _serial = serial();
+    let s = serve(Config::mode("gateway-auth").unwrap());
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--api-key-env",
+        "MLSDM_TEST_KEY",
+        "--only",
+        "auth-required-generate,auth-required-infer",
+        "--format",
+        "json",
+    ]);
+    let r = report(&out);
+    for id in ["auth-required-generate", "auth-required-infer"] {
+        let (st, msg) = status(&r, id);
+        assert_eq!(st, "error", "{id}: {msg}");
+        assert!(
+            msg.contains("something other than MLSDM") && msg.contains("Basic realm"),
+            "{id}: {msg}"
+        );
+    }
+    assert_ne!(out.status.code(), Some(0));
+}
+
 /// Every http and metrics check: the mode of the stand-in it passes on, and one it fails on.
 /// (no-alerts-firing, memory-stable and cpu-usage-normal need a Prometheus server: tests/prometheus.rs.)
 const CHECK_MODES: &[(&str, &str, &str)] = &[

@@ -1560,3 +1560,46 @@ fn a_role_bound_to_its_signers_refuses_anyone_else() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Review finding: signers were told apart by principal alone, and with `--role-signer` the
+/// principal is the identity the role asks for. One key listed for two identities
+/// (`alice,bob <key>`, as ssh-keygen's format allows) signed both roles and counted as two
+/// signers. The same key is the same signer.
+#[test]
+fn one_key_under_two_identities_is_one_signer() {
+    let keys = tmp("one-key-two-names");
+    let alice = keygen(&keys.0, "alice", "ed25519", "");
+    let allowed = format!("{}/allowed_signers", keys.0.display());
+    std::fs::write(
+        &allowed,
+        format!("alice@x.example.com,bob@x.example.com {}\n", pubkey(&alice)),
+    )
+    .unwrap();
+    let t = tmp("one-key-two-roles");
+    let r = report(&t.0);
+    sign(&r, "Security Team", "Alice", &alice);
+    sign(&r, "DevOps/SRE Lead", "Bob", &alice);
+    let out = audit(&[
+        "verify",
+        &r,
+        "--allowed-signers",
+        &allowed,
+        "--fail-on-unsigned",
+        "Security Team,DevOps/SRE Lead",
+        "--role-signer",
+        "Security Team=alice@x.example.com",
+        "--role-signer",
+        "DevOps/SRE Lead=bob@x.example.com",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("each role needs a signer of its own"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

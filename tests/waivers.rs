@@ -374,3 +374,59 @@ fn a_waivers_or_attestations_file_others_may_write_is_refused() {
     refused("--attestations", "[]\n", "refusing the attestations file");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Review finding: `report --merge` gated on the waived status its inputs recorded, so a
+/// waiver that had expired since the cluster's audit still let the fleet pass (`verify` said it
+/// had lapsed). A lapsed waiver waives nothing in the merged report, nor in `report`'s view.
+#[test]
+fn a_waiver_lapsed_since_the_audit_does_not_pass_a_merge() {
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-lapsed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The check is of medium severity: gated at medium, as a team that waives it would gate.
+    let mut args = valid_waivers_on_the_defective_release("topology-spread-zones").to_vec();
+    args.extend(["--fail-on", "medium"]);
+    let out = run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v = report(&out);
+    v["target"]["mode"] = "cluster".into();
+    v["target"]["cluster"] = serde_json::json!({"server": "https://eu.example:6443", "namespace": "mlsdm-production", "requests": 40});
+    let saved = dir.join("eu.json");
+    std::fs::write(&saved, v.to_string()).unwrap();
+    // Still valid: the merge passes as the audit did.
+    let merged = run(&["report", "--merge", saved.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(
+        merged.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    for r in v["results"].as_array_mut().unwrap() {
+        if r["status"] == "waived" {
+            r["waiver"]["expires"] = "2026-01-01".into();
+        }
+    }
+    std::fs::write(&saved, v.to_string()).unwrap();
+    let merged = run(&["report", "--merge", saved.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(
+        merged.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let r = report(&merged);
+    let lapsed = result(&r, "topology-spread-zones");
+    assert_eq!(lapsed["status"], "fail", "{lapsed}");
+    assert_eq!(lapsed["waiver"]["expired"], true, "{lapsed}");
+    let shown = run(&["report", saved.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(
+        result(&report(&shown), "topology-spread-zones")["status"],
+        "fail"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

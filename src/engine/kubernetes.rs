@@ -442,7 +442,7 @@ fn evaluate_items(
     budget: &crate::checks::cel::Budget,
 ) -> Verdict {
     let Some(for_each) = &probe.for_each else {
-        return run_validations(check, ctx).into();
+        return run_validations(check, ctx);
     };
     // The list is borrowed from the object where it can be (`object.spec...containers`), and
     // each element is bound to `item` by reference: converting it to a `Value` and back into
@@ -495,6 +495,7 @@ fn evaluate_items(
     }
     let mut failures = Vec::new();
     let mut failing = Vec::new();
+    let mut failed: Vec<u16> = Vec::new();
     let mut errors = Vec::new();
     for item in &items {
         if budget.exhausted() {
@@ -509,9 +510,11 @@ fn evaluate_items(
         let bound = ItemVar(*item);
         let mut inner = ctx.new_inner_scope();
         inner.set_variable_resolver(&bound);
-        match run_validations(check, &inner) {
-            (Status::Fail, m) => {
-                failures.push(m);
+        let verdict = run_validations(check, &inner);
+        match verdict.status {
+            Status::Fail => {
+                failures.push(verdict.message);
+                failed.extend(verdict.failed);
                 // A failing element that cannot be named makes the result an error: a waiver
                 // for one container must never cover an element nobody can tell apart.
                 if let Some(spec) = &probe.item {
@@ -524,15 +527,18 @@ fn evaluate_items(
                     }
                 }
             }
-            (Status::Error, m) => errors.push(m),
+            Status::Error => errors.push(verdict.message),
             _ => {}
         }
     }
+    failed.sort_unstable();
+    failed.dedup();
     if !errors.is_empty() {
         (Status::Error, errors.join("; ")).into()
     } else if !failures.is_empty() {
         Verdict {
             items: failing,
+            failed,
             ..(Status::Fail, failures.join("; ")).into()
         }
     } else {

@@ -194,6 +194,8 @@ struct Verdict {
     skip: Option<SkipReason>,
     /// The failing elements of a `forEach` check that declares `item:`.
     items: Vec<Item>,
+    /// The positions (1-based) of the validations that failed, on any element.
+    failed: Vec<u16>,
 }
 
 impl Verdict {
@@ -203,6 +205,7 @@ impl Verdict {
             message: message.into(),
             skip: Some(reason),
             items: Vec::new(),
+            failed: Vec::new(),
         }
     }
 }
@@ -215,6 +218,7 @@ impl From<(Status, String)> for Verdict {
             message,
             skip: None,
             items: Vec::new(),
+            failed: Vec::new(),
         }
     }
 }
@@ -267,8 +271,20 @@ fn not_evaluated(e: &cel::ExecutionError, prefix: &str) -> String {
     }
 }
 
-fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
-    for v in &check.validations {
+/// Every validation of `check` in `ctx`. All are evaluated, not only up to the first that
+/// fails: a second defect of the same object (a container made privileged where it was only
+/// allowed to escalate) gave the same result with the same message, so a baseline took it for
+/// the known first one. The result is `fail` with the first failing validation's message and
+/// the positions of all that fail ([`Verdict::failed`]), the others said by position: a later
+/// validation is often written for when the earlier ones hold (a PodDisruptionBudget's
+/// `minAvailable` after "a PodDisruptionBudget selects the pods"), and its message would say
+/// nonsense where they do not. A validation that cannot be evaluated before any has failed
+/// makes the result an error, as before (an error is never waived); after a failure it is most
+/// often such a dependent one, and is left out (the result already fails).
+fn run_validations(check: &Check, ctx: &Context) -> Verdict {
+    let mut message = String::new();
+    let mut failed: Vec<u16> = Vec::new();
+    for (position, v) in (1u16..).zip(&check.validations) {
         match v.expression.program().execute(ctx) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => {
@@ -279,42 +295,63 @@ fn run_validations(check: &Check, ctx: &Context) -> (Status, String) {
                         .clone()
                         .unwrap_or_else(|| format!("failed: {}", v.expression.source))
                 };
-                let message = match &v.message_expression {
-                    Some(m) => match m.program().execute(ctx) {
-                        Ok(value) => display(&value),
-                        Err(e) => format!(
-                            "{} (messageExpression failed at {}: {e})",
-                            plain(),
-                            where_(check, m)
-                        ),
-                    },
-                    None => plain(),
-                };
-                return (Status::Fail, message);
+                if failed.is_empty() {
+                    message = match &v.message_expression {
+                        Some(m) => match m.program().execute(ctx) {
+                            Ok(value) => display(&value),
+                            Err(e) => format!(
+                                "{} (messageExpression failed at {}: {e})",
+                                plain(),
+                                where_(check, m)
+                            ),
+                        },
+                        None => plain(),
+                    };
+                }
+                failed.push(position);
             }
+            _ if !failed.is_empty() => {}
             Ok(other) => {
-                return (
+                return Verdict::from((
                     Status::Error,
                     format!(
                         "{}: validation must be a bool, got {}",
                         where_(check, &v.expression),
                         other.type_of()
                     ),
-                );
+                ));
             }
             Err(e) => {
-                return (
+                return Verdict::from((
                     Status::Error,
                     format!(
                         "{}: {}",
                         where_(check, &v.expression),
                         not_evaluated(&e, "cannot evaluate: ")
                     ),
-                );
+                ));
             }
         }
     }
-    (Status::Pass, check.title.clone())
+    if failed.is_empty() {
+        Verdict::from((Status::Pass, check.title.clone()))
+    } else {
+        if let [_, more @ ..] = failed.as_slice()
+            && !more.is_empty()
+        {
+            let more: Vec<String> = more.iter().map(ToString::to_string).collect();
+            message = format!(
+                "{message} (and validation{} {} of this check fail{} too)",
+                if more.len() == 1 { "" } else { "s" },
+                more.join(", "),
+                if more.len() == 1 { "s" } else { "" }
+            );
+        }
+        Verdict {
+            failed,
+            ..Verdict::from((Status::Fail, message))
+        }
+    }
 }
 
 fn result_of(
@@ -326,6 +363,7 @@ fn result_of(
     let mut r = result(check, verdict.status, verdict.message, object, facts);
     r.skip_reason = verdict.skip;
     r.items = verdict.items;
+    r.failed_validations = verdict.failed;
     r
 }
 

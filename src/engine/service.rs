@@ -87,7 +87,7 @@ pub(super) fn evaluate_http(
                     workload.map_or(Value::Null, |w| facts.cel_mlsdm(w)),
                 );
                 let verdict =
-                    conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx).into());
+                    conditions(check, &ctx).unwrap_or_else(|| run_validations(check, &ctx));
                 // An expression that reads `response.json` of a body that is not JSON fails
                 // with CEL's own words ("No such key"); say what the service answered instead.
                 match outcome {
@@ -229,10 +229,11 @@ fn evaluate_point(
     ctx.add_variable_from_value("value", value);
     ctx.add_variable_from_value("series", series);
     // A validation that cannot be evaluated is an error, as in kubernetes checks: never no-data.
-    match run_validations(check, &ctx) {
-        (Status::Pass, _) => Ok(Point::Pass),
-        (Status::Fail, m) => Ok(Point::Fail(m)),
-        (_, m) => Err(m),
+    let verdict = run_validations(check, &ctx);
+    match verdict.status {
+        Status::Pass => Ok(Point::Pass),
+        Status::Fail => Ok(Point::Fail(verdict.message)),
+        _ => Err(verdict.message),
     }
 }
 

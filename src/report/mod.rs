@@ -145,6 +145,11 @@ pub struct CheckResult {
     #[serde(with = "shared_lines")]
     #[schemars(with = "Vec<String>")]
     pub checklist: Arc<[String]>,
+    /// The validations that failed, by position in the check (1-based; only on failures): a
+    /// baseline counts a failure whose set it has not seen as new, where the same check failing
+    /// on the same object for another reason was read as known debt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_validations: Vec<u16>,
     /// The outcome before a waiver applied (only on waived results).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Status>,
@@ -187,6 +192,7 @@ impl CheckResult {
             skip_reason: None,
             object: None,
             items: Vec::new(),
+            failed_validations: Vec::new(),
             location: None,
             checklist: Arc::from([]),
             outcome: None,

@@ -24,28 +24,46 @@ fn items(r: &CheckResult) -> HashSet<String> {
         .collect()
 }
 
+/// What a baseline's failures of one check on one object covered: the elements (containers,
+/// keys) and the validations that failed. `None`: the baseline's failure did not name them (a
+/// check that does not iterate, a report written before results named their elements or their
+/// failed validations): it covers them all.
+struct Covered {
+    items: Option<HashSet<String>>,
+    validations: Option<HashSet<u16>>,
+}
+
 /// Marks every result new, fixed or unchanged against `baseline`. A failure is new when the
 /// baseline did not fail the same check on the same object, or failed it on fewer of its
-/// elements: a sidecar added with no resource limits next to a container that already had
-/// none fails the same check on the same Deployment, and was read as known debt.
+/// elements or fewer of its validations: a sidecar added with no resource limits next to a
+/// container that already had none fails the same check on the same Deployment, and was read
+/// as known debt; so was a container made privileged where it was only allowed to escalate.
 pub fn mark(results: &mut [CheckResult], baseline: &Report) {
-    // `None`: the baseline's failure named no element (a check that does not iterate, or a
-    // report written before results named their elements): it covers the whole object.
-    let mut failing_before: HashMap<_, Option<HashSet<String>>> = HashMap::new();
+    let mut failing_before: HashMap<_, Covered> = HashMap::new();
     for r in baseline.results.iter().filter(|r| r.status == Status::Fail) {
-        let covered = failing_before
-            .entry(key(r))
-            .or_insert_with(|| Some(HashSet::new()));
-        match (covered.as_mut(), r.items.is_empty()) {
-            (Some(_), true) => *covered = None,
-            (Some(set), false) => set.extend(items(r)),
-            (None, _) => {}
+        let covered = failing_before.entry(key(r)).or_insert_with(|| Covered {
+            items: Some(HashSet::new()),
+            validations: Some(HashSet::new()),
+        });
+        if r.items.is_empty() {
+            covered.items = None;
+        } else if let Some(set) = covered.items.as_mut() {
+            set.extend(items(r));
+        }
+        if r.failed_validations.is_empty() {
+            covered.validations = None;
+        } else if let Some(set) = covered.validations.as_mut() {
+            set.extend(r.failed_validations.iter().copied());
         }
     }
     for r in results.iter_mut() {
-        let failed_before = failing_before
-            .get(&key(r))
-            .is_some_and(|before| before.as_ref().is_none_or(|b| items(r).is_subset(b)));
+        let failed_before = failing_before.get(&key(r)).is_some_and(|before| {
+            before.items.as_ref().is_none_or(|b| items(r).is_subset(b))
+                && before
+                    .validations
+                    .as_ref()
+                    .is_none_or(|b| r.failed_validations.iter().all(|v| b.contains(v)))
+        });
         r.change = Some(match (r.status, failed_before) {
             (Status::Fail, false) => Change::New,
             // Fixed is a pass: an error or no-data where the baseline failed decided nothing.
@@ -93,5 +111,30 @@ mod tests {
                 Some(Change::Unchanged)
             ]
         );
+    }
+
+    /// The same check failing on the same object for another validation is new: a container
+    /// made privileged where the baseline had it only allowed to escalate. A failure on a
+    /// subset of the baseline's validations is not; a baseline that names none covers all.
+    #[test]
+    fn another_failed_validation_is_new() {
+        let failing = |validations: &[u16]| CheckResult {
+            failed_validations: validations.to_vec(),
+            ..CheckResult::new(
+                "security-context-hardened",
+                crate::checks::Source::Kubernetes,
+                Status::Fail,
+                "",
+            )
+        };
+        let baseline = Report::new(Target::default(), vec![failing(&[1])]);
+        let mut now = vec![failing(&[1, 2]), failing(&[1])];
+        mark(&mut now, &baseline);
+        assert_eq!(now[0].change, Some(Change::New));
+        assert_eq!(now[1].change, Some(Change::Unchanged));
+        let unnamed = Report::new(Target::default(), vec![failing(&[])]);
+        let mut now = vec![failing(&[1, 2])];
+        mark(&mut now, &unnamed);
+        assert_eq!(now[0].change, Some(Change::Unchanged));
     }
 }

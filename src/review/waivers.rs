@@ -243,6 +243,29 @@ fn applies(w: &Waiver, r: &CheckResult) -> bool {
     true
 }
 
+/// Takes back the waivers of a saved report that have lapsed since it was written: each such
+/// result is its failure again, its waiver marked expired, as [`apply`] marks one that had
+/// lapsed at the audit. A merged fleet report gated on the waived status its inputs recorded, so
+/// a waiver that expired yesterday still let the fleet pass today (`verify` said it had lapsed,
+/// `report --merge` exited 0). `today` is the wall clock's date, as for [`apply`].
+pub fn lapse(results: &mut [CheckResult], today: chrono::NaiveDate) {
+    for r in results.iter_mut().filter(|r| r.status == Status::Waived) {
+        let Some(w) = r.waiver.as_mut() else {
+            continue;
+        };
+        if date(&w.expires).is_some_and(|d| d >= today) {
+            continue;
+        }
+        w.expired = true;
+        r.message = format!(
+            "{} (waiver from {} expired on {})",
+            r.message, w.origin, w.expires
+        )
+        .into();
+        r.status = r.outcome.take().unwrap_or(Status::Fail);
+    }
+}
+
 /// Marks failed results covered by an unexpired waiver as `waived`; an expired waiver is shown
 /// on the result but does not apply. `today` is the wall clock's date, never a date the
 /// environment can set (`SOURCE_DATE_EPOCH`, which dates reproducible reports, moved today back

@@ -280,6 +280,8 @@ pub struct Verification {
     pub name: String,
     pub time: String,
     pub principal: Option<String>,
+    /// The signing key's SHA-256 fingerprint, when the signature verified.
+    pub key: Option<String>,
     pub verdict: Verdict,
 }
 
@@ -393,6 +395,15 @@ fn allowed_by(
     })
 }
 
+/// The class `i` is in (union-find, halving the path as it goes).
+fn root(class: &mut [usize], mut i: usize) -> usize {
+    while class[i] != i {
+        class[i] = class[class[i]];
+        i = class[i];
+    }
+    i
+}
+
 /// Kuhn's augmenting path: gives `role` a signer, moving another role to another of its own
 /// signers when needed.
 fn assign<'a>(
@@ -420,14 +431,37 @@ fn assign<'a>(
 
 /// Why the required roles are not each signed by a signer of their own, if they are not: one
 /// key signing as two roles (any name can be typed beside a role) counted as both.
-/// Each role is matched to a different principal among its valid signoffs (a bipartite
-/// matching: a signer valid for several roles is given the one no one else can take).
+/// Each role is matched to a different signer (principal, and key) among its valid signoffs (a
+/// bipartite matching: a signer valid for several roles is given the one no one else can take).
 pub fn shared_signers(results: &[Verification], roles: &[String]) -> Option<String> {
+    // Who signed, as one label per signer: two signoffs are the same signer when they name the
+    // same principal or were made with the same key. By principal alone, one key listed for
+    // two identities (`alice,bob <key>`, as ssh-keygen's allowed-signers format allows) and
+    // bound to two roles by --role-signer counted as two signers.
+    let valid: Vec<&Verification> = results
+        .iter()
+        .filter(|v| v.verdict == Verdict::Valid)
+        .collect();
+    let mut class: Vec<usize> = (0..valid.len()).collect();
+    for i in 0..valid.len() {
+        for j in 0..i {
+            let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+            if same(&valid[i].principal, &valid[j].principal) || same(&valid[i].key, &valid[j].key)
+            {
+                let (a, b) = (root(&mut class, i), root(&mut class, j));
+                class[a] = b;
+            }
+        }
+    }
+    let labels: Vec<String> = (0..valid.len())
+        .map(|i| root(&mut class, i).to_string())
+        .collect();
     let signers = |role: &String| -> Vec<&str> {
-        results
+        valid
             .iter()
-            .filter(|v| &v.role == role && v.verdict == Verdict::Valid)
-            .filter_map(|v| v.principal.as_deref())
+            .zip(&labels)
+            .filter(|(v, _)| &v.role == role && v.principal.is_some())
+            .map(|(_, label)| label.as_str())
             .collect()
     };
     let roles: Vec<&String> = {
@@ -561,6 +595,10 @@ pub fn verify_roles(
                 time_in_bounds(report, time)?;
                 Ok(declared)
             })();
+            let key = verdict
+                .as_ref()
+                .ok()
+                .map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string());
             let (verdict, principal) = match verdict {
                 Err(why) => (Verdict::Invalid(why), None),
                 Ok(key) => match (allowed, roles.get(role)) {
@@ -590,6 +628,7 @@ pub fn verify_roles(
                 name: name.to_string(),
                 time: time.to_string(),
                 principal,
+                key,
                 verdict,
             }
         })

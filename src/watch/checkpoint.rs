@@ -148,6 +148,30 @@ impl Watcher<'_> {
                 "series": series,
             }));
         }
+        // A criterion skipped on everything (its `when` held nowhere, a pod without container
+        // statuses) decided nothing either: it was left out of the undecided ones, and the
+        // checkpoint passed without it.
+        let mut skipped: Vec<&str> = report
+            .results
+            .iter()
+            .filter(|r| &*r.section == ROLLBACK_SECTION && super::criteria::skipped_undecided(r))
+            .map(|r| r.id.as_str())
+            .collect();
+        skipped.sort_unstable();
+        skipped.dedup();
+        for id in skipped {
+            let mut of_check = report.results.iter().filter(|r| r.id.as_str() == id);
+            if !of_check.clone().all(super::criteria::skipped_undecided) {
+                continue;
+            }
+            let first = of_check.next().map_or("", |r| &*r.message);
+            undecided.push(json!({
+                "check": id,
+                "status": Status::NoData,
+                "message": format!("skipped on everything it applies to, so nothing was decided: {first}"),
+                "series": Vec::<String>::new(),
+            }));
+        }
         // A criterion undecided between checkpoints for longer than its window could have held
         // a rollback unseen: this checkpoint's passing snapshot does not make up for it.
         let interval = self.plan.interval.as_secs();

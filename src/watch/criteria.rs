@@ -4,7 +4,7 @@
 use super::{Criterion, Plan};
 use crate::checks::Source;
 use crate::cli::CheckArgs;
-use crate::report::{CheckResult, Report, Status};
+use crate::report::{CheckResult, Report, SkipReason, Status};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -117,14 +117,11 @@ pub(super) fn current_values(args: &CheckArgs, criteria: &[Criterion]) -> BTreeM
     out
 }
 
-/// Folds one run's results for a criterion into its state.
-pub(super) fn update(
-    c: &mut Criterion,
-    results: Vec<CheckResult>,
-    window: Option<u64>,
-    plan: &Plan,
-    observed_to: f64,
-) {
+/// One run's status for a criterion and the message that says it: its worst result (a
+/// failure, an error, no data, a pass). Skipped on every object (its `when` held nowhere) is
+/// nothing decided: counted as decided, it moved the criterion's decided time on and the
+/// checkpoint passed without it.
+fn folded(results: &[CheckResult]) -> (Status, String) {
     let status = [Status::Fail, Status::Error, Status::NoData, Status::Pass]
         .into_iter()
         .find(|s| results.iter().any(|r| r.status == *s))
@@ -133,6 +130,36 @@ pub(super) fn update(
         || "no result (the check did not run)".into(),
         |r| r.message.to_string(),
     );
+    if status == Status::Skipped && results.iter().all(skipped_undecided) {
+        (
+            Status::NoData,
+            format!("skipped on everything it applies to, so nothing was decided: {pick}"),
+        )
+    } else {
+        (status, pick)
+    }
+}
+
+/// A skipped result that leaves its criterion undecided: a `when` that held nowhere, a probe
+/// that could not be sent. Not an optional criterion the team has not declared, nor one whose
+/// source the watch does not have (both said apart: they are not watched).
+pub(super) fn skipped_undecided(r: &CheckResult) -> bool {
+    r.status == Status::Skipped
+        && !matches!(
+            r.skip_reason,
+            Some(SkipReason::Optional { .. } | SkipReason::NoSource { .. })
+        )
+}
+
+/// Folds one run's results for a criterion into its state.
+pub(super) fn update(
+    c: &mut Criterion,
+    results: Vec<CheckResult>,
+    window: Option<u64>,
+    plan: &Plan,
+    observed_to: f64,
+) {
+    let (status, pick) = folded(&results);
     // Without Prometheus each run is evaluated at its last scrape (`--window 0s`): the engine's
     // note about that window would misstate the window this watch counts.
     c.message = match pick.find(" (evaluated over 0s instead of") {
@@ -370,5 +397,28 @@ mod tests {
         assert!(run(Status::Pass, 140.0).abs() < 1e-9);
         assert!(run(Status::Fail, 150.0).abs() < 1e-9);
         assert!((run(Status::Fail, 160.0) - 10.0).abs() < 1e-9);
+    }
+
+    /// Review finding: a rollback criterion skipped on every object counted as decided, and a
+    /// checkpoint passed without it. It is no data, saying why; a pass beside skips decides.
+    #[test]
+    fn a_criterion_skipped_everywhere_decided_nothing() {
+        let at = |status| CheckResult {
+            skip_reason: (status == Status::Skipped).then_some(SkipReason::NotApplicable),
+            ..CheckResult::new(
+                "pod-no-oom-kills",
+                Source::Kubernetes,
+                status,
+                "not applicable: no container statuses",
+            )
+        };
+        let (status, why) = folded(&[at(Status::Skipped), at(Status::Skipped)]);
+        assert_eq!(status, Status::NoData);
+        assert!(why.contains("skipped on everything"), "{why}");
+        assert_eq!(
+            folded(&[at(Status::Skipped), at(Status::Pass)]).0,
+            Status::Pass
+        );
+        assert_eq!(folded(&[]).0, Status::NoData);
     }
 }

@@ -56,6 +56,10 @@ pub struct Config {
     pub generate_fails: bool,
     /// Unlike upstream 1.2.0, /infer requires the API key too.
     pub infer_requires_auth: bool,
+    /// A gateway in front (an ingress's basic auth) refuses every request without an
+    /// Authorization header with its own 401, an HTML page and a `WWW-Authenticate` challenge,
+    /// before MLSDM sees it.
+    pub gateway_auth: bool,
     /// Added to every /health answer.
     pub health_delay: Duration,
     /// Serve a cAdvisor-style /metrics/cadvisor whose working set grows (a leak) or stays flat.
@@ -122,6 +126,7 @@ impl Config {
             crash_on_bad_input: false,
             generate_fails: false,
             infer_requires_auth: false,
+            gateway_auth: false,
             health_delay: Duration::ZERO,
             memory_leak: false,
             backend: "local_stub",
@@ -134,7 +139,7 @@ impl Config {
     /// A named mode: healthy, or one failure: not-ready, no-headers, errors, slow, empty-metrics,
     /// hanging, open, dead, no-legacy-paths, no-request-id, dimension-512, no-rate-limit,
     /// status-broken, generate-fails, crashes-on-bad-input, no-docs, no-metrics, big-memory,
-    /// busy-cpu, infer-auth, slow-health, leak (memory grows), backend-openai, asleep, falls-asleep,
+    /// busy-cpu, infer-auth, gateway-auth, slow-health, leak (memory grows), backend-openai, asleep, falls-asleep,
     /// backend-dead, error-jump (50 % errors after 10 s), latency-jump (P95 800 ms after 10 s).
     pub fn mode(name: &str) -> Option<Self> {
         let mut c = Self::healthy();
@@ -160,6 +165,11 @@ impl Config {
             "big-memory" => c.memory_mb = 1800.0,
             "busy-cpu" => c.cpu_percent = 95.0,
             "infer-auth" => c.infer_requires_auth = true,
+            // MLSDM without its key behind an ingress that asks for basic auth.
+            "gateway-auth" => {
+                c.api_key = None;
+                c.gateway_auth = true;
+            }
             "slow-health" => c.health_delay = Duration::from_millis(150),
             "leak" => c.memory_leak = true,
             "error-jump" => {
@@ -683,6 +693,20 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             StatusCode::OK,
             [("content-type", "application/json")],
             "x".repeat(3 << 20),
+        )
+            .into_response();
+    }
+    if inner.config.gateway_auth && !headers.contains_key("authorization") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [
+                ("content-type", "text/html"),
+                (
+                    "www-authenticate",
+                    "Basic realm=\"Authentication Required\"",
+                ),
+            ],
+            "<html><head><title>401 Authorization Required</title></head></html>",
         )
             .into_response();
     }

@@ -245,6 +245,10 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
         .to_string()
         .trim_end_matches('/')
         .to_string();
+    // A kubeconfig's `server:` may carry user information (`https://admin:PASSWORD@host`, which
+    // clients send as basic auth) or a token in its query: masked everywhere the server is
+    // named (the report's target, every cluster error), as for --endpoint and --prometheus.
+    crate::sources::register_url_credentials(&server);
     let namespace = config.default_namespace.clone();
     register_credentials(&config.auth_info);
     // kube-rs would run an exec credential plugin synchronously and without a bound (twice):
