@@ -435,10 +435,16 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     }
     let mlsdm_workloads: Vec<usize> = facts.mlsdm_workloads().map(|w| w.slot).collect();
     http.endpoint_workload = (mlsdm_workloads.len() == 1).then(|| mlsdm_workloads[0]);
-    let proxy_targets = if cluster_api.is_some() && http.endpoints.is_empty() {
-        facts.proxy_targets()
-    } else {
-        Vec::new()
+    // Through the API server: the Services and pods of the MLSDM workloads, or, when --endpoint
+    // names the service, its pods only, for the per-pod checks (`sources::http::probe_all`).
+    let proxy_targets = match &cluster_api {
+        Some(_) if http.endpoints.is_empty() => facts.proxy_targets(),
+        Some(_) => facts
+            .proxy_targets()
+            .into_iter()
+            .filter(|t| t.kind == "Pod")
+            .collect(),
+        None => Vec::new(),
     };
     let proxied = cluster_api
         .as_ref()
@@ -452,6 +458,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
             .map_err(UsageError::Invalid)?;
         facts.endpoints.clone_from(&http.endpoints);
         facts.prometheus.clone_from(&http.prometheus);
+        notes.extend(one_pod_sampled(checks, &facts.service, &http.endpoints));
     }
     let mut waiver_set = plan.waivers.clone();
     if plan.annotation_waivers {
@@ -836,6 +843,38 @@ fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
             redact::text(value)
         ))),
     }
+}
+
+/// Per-pod checks answered by an `--endpoint` URL: a Service or an ingress there answers from
+/// one pod of several, so their passes speak for the pod that answered. Said in every format;
+/// a live audit sends them to each pod instead (`sources::http::probe_all`).
+fn one_pod_sampled(
+    checks: &[Check],
+    service: &crate::facts::service::ServiceFacts,
+    endpoints: &[String],
+) -> Option<report::Note> {
+    use crate::facts::service::HttpOutcome;
+    let sampled: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.request().is_some_and(|r| r.per_pod))
+        .filter(|c| {
+            service.http.get(&c.id).is_some_and(|probes| {
+                probes.iter().any(|p| {
+                    endpoints.contains(&p.target) && !matches!(p.outcome, HttpOutcome::Skipped(..))
+                })
+            })
+        })
+        .map(|c| c.id.as_str())
+        .collect();
+    (!sampled.is_empty()).then(|| report::Note {
+        kind: report::NoteKind::OnePodSampled,
+        message: format!(
+            "{} check(s) of each pod ({}) asked {} once: behind a Service or an ingress that is one pod of several, and their results speak for the pod that answered (audit with the cluster, which asks each pod through the API server, or give each pod's address)",
+            sampled.len(),
+            sampled.join(", "),
+            endpoints.join(", ")
+        ),
+    })
 }
 
 /// A conventional environment variable name (`MLSDM_API_KEY`, `mlsdm_api_key`): letters,

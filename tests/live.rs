@@ -1335,3 +1335,45 @@ fn the_total_timeout_stops_the_run_naming_what_was_still_running() {
     let out = audit(&["check", "--kubeconfig", &kc, "--timeout", "0s"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Review finding: a live audit given `--endpoint` (the service's URL) sent the per-pod checks
+/// to that URL once, and a Service or an ingress answers from one pod of several: "each pod is
+/// ready" passed on whichever pod answered. With the cluster at hand, per-pod checks go to each
+/// pod through the API server; the others still go to the endpoint, and the metrics are
+/// scraped there only (not the endpoint and each pod, which would count one pod twice).
+#[test]
+fn per_pod_checks_go_to_each_pod_even_with_an_endpoint() {
+    let c = cluster(ApiConfig::new(healthy()));
+    let live = report(&c.audit(
+        Some("reader-token"),
+        &[
+            "--endpoint",
+            &c.mlsdm.url,
+            "--only",
+            "health-live,status-ok",
+        ],
+    ));
+    let per_pod = results(&live, "health-live");
+    assert_eq!(per_pod.len(), 3, "{per_pod:?}");
+    assert!(
+        per_pod
+            .iter()
+            .any(|x| x.1 == "mlsdm-api-6b8f9d7c5-k2m8x" && x.0 == "pass"),
+        "{per_pod:?}"
+    );
+    let status = results(&live, "status-ok");
+    assert_eq!(status.len(), 1, "{status:?}");
+    let log = c.server.log();
+    assert!(
+        log.iter().any(|l| l
+            .uri
+            .contains("/pods/mlsdm-api-6b8f9d7c5-k2m8x:8000/proxy/health/live")),
+        "the pods were probed through the API server"
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.uri.contains("/services/") && l.uri.contains("/proxy/")),
+        "the service's own checks went to --endpoint"
+    );
+    assert!(log.iter().all(|l| l.method == "GET"));
+}

@@ -126,6 +126,19 @@ fn healthy_service_passes() {
     assert_eq!(status(&r, "memory-stable").0, "no-data");
     assert_eq!(status(&r, "cpu-usage-normal").0, "no-data");
     assert_eq!(r["target"]["active"], true);
+    // Review finding: per-pod checks sent to one URL speak for the pod that answered, and the
+    // report says so (a Service there answers from one pod of several).
+    let sampled = r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "one-pod-sampled")
+        .unwrap_or_else(|| panic!("no one-pod-sampled note: {}", r["notes"]));
+    let message = sampled["message"].as_str().unwrap();
+    assert!(
+        message.contains("health-ready") && message.contains(&s.server.url),
+        "{message}"
+    );
     let window = r["results"]
         .as_array()
         .unwrap()

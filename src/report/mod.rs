@@ -446,6 +446,9 @@ pub enum NoteKind {
     /// replicas...): they were audited as written, not as deployed. Like `EmptyInput`, the gate
     /// is an error unless something failed; `--kustomize DIR` audits what it renders.
     Unrendered,
+    /// Checks of each pod were answered by an `--endpoint` URL, once: behind a Service or an
+    /// ingress, by one pod of several.
+    OnePodSampled,
 }
 
 impl fmt::Display for Note {

@@ -613,6 +613,11 @@ pub(super) async fn fetch_on(
 }
 
 /// Why a check is not sent to a target, if it is not.
+/// Whether the API server's proxy carries `req` ([`skip_reason`] sends it there only then).
+fn proxy_carries(req: &HttpRequest) -> bool {
+    req.method == "GET" && !req.authenticated && req.load.is_none() && req.repeat.is_none()
+}
+
 fn skip_reason(
     req: &HttpRequest,
     target: &Target,
@@ -664,13 +669,22 @@ async fn probe_all(
     let mut later = Vec::new();
     for check in checks {
         let Some(req) = check.request() else { continue };
-        // Per-pod checks go to every pod; the others to the Service (or the --endpoint).
-        let chosen: Vec<usize> = {
-            let matching: Vec<usize> = (0..targets.len())
-                .filter(|i| !targets[*i].is_proxy() || targets[*i].per_pod == req.per_pod)
-                .collect();
-            matching
-        };
+        // Per-pod checks go to every pod; the others to the Service (or the --endpoint). With
+        // both pods and an --endpoint (a live audit given the service's URL), a per-pod check
+        // the API server's proxy can carry goes to the pods only: a Service or an ingress
+        // answers from one pod of several, and that one answer passed "each pod is ready".
+        let to_pods =
+            req.per_pod && proxy_carries(req) && targets.iter().any(|t| t.is_proxy() && t.per_pod);
+        let chosen: Vec<usize> = (0..targets.len())
+            .filter(|&i| {
+                let t = &targets[i];
+                if t.is_proxy() {
+                    t.per_pod == req.per_pod
+                } else {
+                    !to_pods
+                }
+            })
+            .collect();
         if chosen.is_empty() {
             out.entry(check.id.clone()).or_default().push(Probe {
                 target: "-".into(),
@@ -766,9 +780,8 @@ pub async fn gather(
             workload: opts.endpoint_workload,
         })
         .collect();
-    if targets.is_empty()
-        && let Some((api, list)) = proxied
-    {
+    // With --endpoint, `proxied` holds only the pods (for per-pod checks: see `probe_all`).
+    if let Some((api, list)) = proxied {
         for p in list {
             let plural = if p.kind == "Pod" { "pods" } else { "services" };
             targets.push(Target {

@@ -24,15 +24,21 @@ pub(super) const METRICS_BODY_CAP: usize = 64 << 20;
 /// Where MLSDM serves its Prometheus page (there is no `/metrics`).
 pub(super) const METRICS_PATH: &str = "/health/metrics";
 
+/// The targets scraped: the --endpoint URLs when there are any, else each pod. Both would count
+/// the pod behind an endpoint twice (a live audit given --endpoint also has its pods, for the
+/// per-pod checks), and a Service's proxy answers from one pod at a time.
+fn scraped(targets: &[Target]) -> impl Iterator<Item = &Target> {
+    let direct = targets.iter().any(|t| !t.is_proxy());
+    targets
+        .iter()
+        .filter(move |t| if direct { !t.is_proxy() } else { t.per_pod })
+}
+
 /// Scrapes `/health/metrics` from every target (each pod, or each --endpoint), once or
 /// repeatedly over `--observe`.
 pub(super) async fn scrape(targets: &[Target], opts: &HttpOptions) -> Result<Store, String> {
     let metrics_req = HttpRequest::get(METRICS_PATH);
-    let targets: Vec<Target> = targets
-        .iter()
-        .filter(|t| !t.is_proxy() || t.per_pod)
-        .cloned()
-        .collect();
+    let targets: Vec<Target> = scraped(targets).cloned().collect();
     if targets.is_empty() {
         return Err(
             "no pod of an MLSDM workload to scrape (give --endpoint or --prometheus)".into(),
@@ -186,9 +192,7 @@ pub(super) fn evaluate_scraped(
         source: format!(
             "{} scrape(s) of {}",
             times.len(),
-            targets
-                .iter()
-                .filter(|t| !t.is_proxy() || t.per_pod)
+            scraped(targets)
                 .map(|t| t.display.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
