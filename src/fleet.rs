@@ -251,13 +251,15 @@ fn unaudited_origin() -> report::CheckOrigin {
 /// catalog, of different gates, or naming a cluster twice are refused (exit 2, naming the files).
 pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
     let mut parts: Vec<(String, Report)> = Vec::new();
+    let mut inputs: Vec<report::Note> = Vec::new();
     for p in paths {
         // A merged report keeps no signature of its inputs and is signed anew: an input that
         // is not what its signers signed, or does not hold together (a failing result taken
         // out), would be laundered into a fleet report that verifies. Refused, not warned.
         let value = crate::signoff::read(p)?;
-        for v in crate::signoff::verify(&value, None, None) {
-            if let crate::signoff::Verdict::Invalid(why) = v.verdict {
+        let verified = crate::signoff::verify(&value, None, None);
+        for v in &verified {
+            if let crate::signoff::Verdict::Invalid(why) = &v.verdict {
                 return Err(UsageError::Invalid(format!(
                     "cannot merge {}: its signoff #{} ({}) does not verify: {why}",
                     p.display(),
@@ -266,6 +268,28 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
                 )));
             }
         }
+        // What went in, for whoever signs the merged report: an unsigned input is its writer's
+        // word (taking an input's signatures off let an edited report in unremarked).
+        let digest = crate::input::read_file(p)
+            .map(|text| crate::checks::sha256_hex(text.as_bytes()))
+            .unwrap_or_default();
+        let signed: Vec<&str> = verified.iter().map(|v| v.role.as_str()).collect();
+        inputs.push(report::Note {
+            kind: report::NoteKind::MergedInput,
+            message: format!(
+                "merged from {} (sha256 {}): {}",
+                p.display(),
+                report::first_chars(&digest, 16),
+                if signed.is_empty() {
+                    "not signed, so its content is its writer's word: sign the cluster reports and verify them before merging".to_string()
+                } else {
+                    format!(
+                        "signed as {} (signatures intact; who may sign is checked by verify, not here)",
+                        signed.join(", ")
+                    )
+                }
+            ),
+        });
         let r = crate::plan::read_report_as_written(p)?;
         if let Some(why) = r.inconsistencies().first() {
             return Err(UsageError::Invalid(format!(
@@ -454,6 +478,7 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
             .and_then(|c| order.iter().position(|o| o == c))
     });
     merged.checks = checks;
+    notes.extend(inputs);
     merged.notes = notes;
     Ok(merged)
 }

@@ -1603,3 +1603,38 @@ fn one_key_under_two_identities_is_one_signer() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Review finding: `report --merge` refuses a signed input whose signature no longer verifies,
+/// but an input with its signatures taken off (and edited) went in unremarked. The merged report
+/// names each input, its SHA-256 and whether it was signed, for whoever signs the fleet report.
+#[test]
+fn a_merge_says_which_inputs_were_signed() {
+    let t = tmp("merge-inputs");
+    let r = report(&t.0);
+    let mut v = json(&r);
+    v["target"]["mode"] = "cluster".into();
+    v["target"]["cluster"] = serde_json::json!({"server": "https://eu.example:6443", "namespace": "mlsdm-production", "requests": 40});
+    std::fs::write(&r, v.to_string()).unwrap();
+    let merged_notes = |path: &str| -> Vec<String> {
+        let out = audit(&["report", "--merge", path, "-o", "json"]);
+        let merged: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        merged["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "merged-input")
+            .map(|n| n["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let unsigned = merged_notes(&r);
+    assert_eq!(unsigned.len(), 1, "{unsigned:?}");
+    assert!(
+        unsigned[0].contains("not signed") && unsigned[0].contains("sha256 "),
+        "{unsigned:?}"
+    );
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    sign(&r, "Security Team", "Alice", &alice);
+    let signed = merged_notes(&r);
+    assert!(signed[0].contains("signed as Security Team"), "{signed:?}");
+}

@@ -449,6 +449,8 @@ pub enum NoteKind {
     /// Checks of each pod were answered by an `--endpoint` URL, once: behind a Service or an
     /// ingress, by one pod of several.
     OnePodSampled,
+    /// `report --merge`: one input report, its SHA-256 and whether it was signed.
+    MergedInput,
 }
 
 impl fmt::Display for Note {
