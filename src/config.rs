@@ -76,16 +76,19 @@ pub struct Config {
 
 /// Where the config file is: the first `.mlsdm-audit.yaml` upward from `start` up to the
 /// repository's top (the directory holding `.git`); without a repository above `start`, only
-/// `start`'s own.
+/// `start`'s own. The first entry of that name is the config, whatever it is: a symlink whose
+/// target is gone, or a directory, was passed over as "no config file" (the team's gate and
+/// checks dropped without a word, or a parent's config taken); `load` refuses it.
 pub fn discover(start: &Path) -> Option<PathBuf> {
+    let exists = |c: &PathBuf| std::fs::symlink_metadata(c).is_ok();
     let Some(top) = start.ancestors().find(|d| d.join(".git").exists()) else {
-        return Some(start.join(FILE_NAME)).filter(|c| c.is_file());
+        return Some(start.join(FILE_NAME)).filter(exists);
     };
     start
         .ancestors()
         .take_while(|d| d.starts_with(top))
         .map(|d| d.join(FILE_NAME))
-        .find(|c| c.is_file())
+        .find(exists)
 }
 
 /// Refuses a config file another user could have written: it must be owned by the current
@@ -105,6 +108,11 @@ pub fn load(path: &Path) -> Result<Config, String> {
     let name = path.display().to_string();
     let whole = |e: String| crate::diag::Diagnostic::file(name.clone(), e).to_string();
     let meta = std::fs::metadata(path).map_err(|e| whole(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(whole(
+            "not a file: the config file must be a YAML file (or pass --no-config)".into(),
+        ));
+    }
     trusted(path, &meta)?;
     let text = crate::input::read_file(path).map_err(whole)?;
     let mut file: ConfigFile = if text.trim().is_empty() {
@@ -328,6 +336,17 @@ mod tests {
         assert_eq!(discover(&below), Some(p.clone()));
         std::fs::create_dir_all(below.join(".git")).unwrap();
         assert_eq!(discover(&below), None);
+        // Review finding: a symlink whose target is gone, or a directory, of that name was
+        // passed over (the team's gate dropped without a word): it is the config, and refused.
+        std::fs::remove_dir_all(below.join(".git")).unwrap();
+        let dangling = dir.join("a").join(FILE_NAME);
+        std::os::unix::fs::symlink(dir.join("gone.yaml"), &dangling).unwrap();
+        assert_eq!(discover(&below), Some(dangling.clone()));
+        assert!(load(&dangling).is_err());
+        std::fs::remove_file(&dangling).unwrap();
+        std::fs::create_dir_all(&dangling).unwrap();
+        assert_eq!(discover(&below), Some(dangling.clone()));
+        assert!(load(&dangling).unwrap_err().contains("not a file"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

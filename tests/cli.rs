@@ -267,6 +267,24 @@ fn extra_checks_directory_adds_checks() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("memory-request-min-1gi"));
+    // Review finding: a checks directory that gives no check (empty, or its files one folder
+    // down) loaded nothing, and the gate passed without the team's checks.
+    let dir = temp_dir("no-checks-here");
+    std::fs::create_dir_all(dir.join("conventions")).unwrap();
+    std::fs::copy(
+        "tests/data/checks-runtime-error/memory-request-min-1gi.yaml",
+        dir.join("conventions/memory-request-min-1gi.yaml"),
+    )
+    .unwrap();
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        dir.to_str().unwrap(),
+    ]);
+    assert_exit_says(&out, 2, "no check file (*.yaml, *.yml) in this directory");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -3843,6 +3861,79 @@ fn checks_and_kubeconfigs_that_cannot_work_are_refused_up_front() {
         2,
         "the gcp auth-provider was removed from Kubernetes clients in 1.26",
     );
+}
+
+/// Review finding: the walk's reading of kustomizations let through what kustomize deploys
+/// differently: keys in another case (kustomize matches them as Go's JSON decoding does),
+/// fields it did not list (`imageTags`, `helmChartInflationGenerator`), an unlisted file in a
+/// subfolder without a kustomization of its own, and a kustomization beside files given one by
+/// one. Each is an unrendered note (exit 3), never a pass of the files as written.
+#[test]
+fn every_way_a_kustomization_changes_the_release_is_said() {
+    let dir = temp_dir("kustomizations");
+    let files: Vec<String> = std::fs::read_dir(root().join("fixtures/compliant"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let release = |name: &str, kustomization: &str, move_to_extra: Option<&str>| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(d.join("extra")).unwrap();
+        for f in &files {
+            let to = if Some(f.as_str()) == move_to_extra {
+                d.join("extra").join(f)
+            } else {
+                d.join(f)
+            };
+            std::fs::copy(root().join("fixtures/compliant").join(f), to).unwrap();
+        }
+        let listed: Vec<&String> = files
+            .iter()
+            .filter(|f| Some(f.as_str()) != move_to_extra)
+            .collect();
+        let resources: String = listed.iter().map(|f| ["  - ", f, "\n"].concat()).collect();
+        std::fs::write(
+            d.join("kustomization.yaml"),
+            format!("resources:\n{resources}{kustomization}"),
+        )
+        .unwrap();
+        d
+    };
+    let cases = [
+        (
+            release(
+                "case",
+                "Images:\n  - name: ghcr.io/neuron7x/mlsdm-neuro-engine\n    newTag: latest\n",
+                None,
+            ),
+            "changes what it lists (images)",
+        ),
+        (
+            release(
+                "tags",
+                "imageTags:\n  - name: ghcr.io/neuron7x/mlsdm-neuro-engine\n    newTag: latest\n",
+                None,
+            ),
+            "changes what it lists (imageTags)",
+        ),
+        (
+            release("extra", "", Some("40-network.yaml")),
+            "does not list",
+        ),
+    ];
+    for (d, says) in &cases {
+        let out = run(&["check", "--no-config", "-f", d.to_str().unwrap()]);
+        assert_exit_says(&out, 3, says);
+    }
+    // The same kustomization beside files given one by one.
+    let d = &cases[0].0;
+    let mut args = vec!["check".to_string(), "--no-config".to_string()];
+    for f in &files {
+        args.push("-f".into());
+        args.push(d.join(f).display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_exit_says(&run(&args), 3, "changes what it lists (images)");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Review finding: a password in the kubeconfig's `server:` URL (sent as basic auth, as

@@ -643,6 +643,77 @@ fn rollouts_and_statefulsets_are_judged_like_deployments() {
     }
 }
 
+/// Review findings on relations and selectors, each a pass Kubernetes would not give:
+/// - an env var read from a key its ConfigMap does not hold (CreateContainerConfigError);
+/// - an ExternalName Service (no endpoints: DNS answers with a CNAME) "selecting" the pods;
+/// - an egress rule to everywhere whose port entries name no port (every port of their
+///   protocol);
+/// - an anti-affinity term with `labelSelector: null` (selects no pod), or whose `namespaces`
+///   names another namespace (keeps the replicas away from that namespace's pods only).
+#[test]
+fn relations_follow_what_kubernetes_does() {
+    let (status, message) = verdict(
+        "referenced-configmaps-exist",
+        deployment_with(|t| {
+            t.replacen(
+                "          env:\n",
+                "          env:\n            - name: OTEL_SERVICE_NAME\n              valueFrom:\n                configMapKeyRef: {name: mlsdm-config, key: service-name}\n",
+                1,
+            )
+        }),
+    );
+    assert_eq!(status, Status::Fail, "{message}");
+    assert!(
+        message.contains("key service-name of ConfigMap mlsdm-config"),
+        "{message}"
+    );
+
+    let external = "apiVersion: v1\nkind: Service\nmetadata:\n  name: mlsdm-api\n  namespace: mlsdm-production\n  labels: {app: mlsdm-api}\nspec:\n  type: ExternalName\n  externalName: mlsdm.example.net\n  selector: {app: mlsdm-api}\n  ports:\n    - {name: http, port: 80, targetPort: http, protocol: TCP}\n";
+    let judged = results("service-selects-workload", compliant_with(external));
+    assert!(
+        judged
+            .iter()
+            .any(|(k, s, _)| k == "Service" && *s == Status::Fail),
+        "{judged:?}"
+    );
+
+    let open_egress = std::fs::read_to_string(root().join("fixtures/compliant/40-network.yaml"))
+        .unwrap()
+        .replacen(
+            "      ports:\n        - port: 4317\n          protocol: TCP\n",
+            "      ports:\n        - protocol: TCP\n",
+            1,
+        )
+        .replacen(
+            "        - namespaceSelector:\n            matchLabels:\n              kubernetes.io/metadata.name: observability\n",
+            "        - ipBlock: {cidr: 0.0.0.0/0}\n",
+            1,
+        );
+    let (status, message) = verdict("network-policy-default-deny", compliant_with(&open_egress));
+    assert_eq!(status, Status::Fail, "{message}");
+    assert!(
+        message.contains("allows egress to every destination"),
+        "{message}"
+    );
+
+    for edit in [
+        "                labelSelector: null\n",
+        "                namespaces: [mlsdm-staging]\n                labelSelector:\n                  matchLabels:\n                    app: mlsdm-api\n",
+    ] {
+        let (status, message) = verdict(
+            "pod-anti-affinity",
+            deployment_with(|t| {
+                t.replacen(
+                    "                labelSelector:\n                  matchLabels:\n                    app: mlsdm-api\n",
+                    edit,
+                    1,
+                )
+            }),
+        );
+        assert_eq!(status, Status::Fail, "{edit}: {message}");
+    }
+}
+
 /// Review finding: an Argo Rollout's observedGeneration was taken for a hash (it is the
 /// generation as a string since Argo Rollouts 0.10), so a `Healthy` phase and a ready count the
 /// controller wrote for the previous spec passed rollout-complete and pods-ready, as Argo's own

@@ -177,13 +177,23 @@ fn read_check_files(path: &Path, errors: &mut Vec<CheckError>) -> Vec<(String, S
             }
         };
         entries.sort();
+        let mut found = false;
         for p in entries {
             if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                found = true;
                 match crate::input::read_file(&p) {
                     Ok(t) => out.push((p.display().to_string(), t)),
                     Err(e) => errors.push(io_err(&p, &e)),
                 }
             }
+        }
+        // A team's checks directory that gives no check (empty, or its files in a subfolder:
+        // the read is not recursive) loaded nothing and the gate passed without them.
+        if !found {
+            errors.push(io_err(
+                path,
+                &"no check file (*.yaml, *.yml) in this directory (its subdirectories are not read): give the directory that holds them".to_string(),
+            ));
         }
     } else {
         match crate::input::read_file(path) {

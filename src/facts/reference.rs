@@ -28,6 +28,7 @@ impl Facts {
     fn naive_services_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
         let labels = w.pod_labels();
         self.same_ns(w.namespace.as_deref(), "Service")
+            .filter(|s| s.json.at("/spec/type").and_then(Value::as_str) != Some("ExternalName"))
             .filter(|s| {
                 s.json
                     .at("/spec/selector")
@@ -108,7 +109,13 @@ impl Facts {
         let mut secrets = Vec::new();
         let mut missing = Vec::new();
         for r in pod_references(w.pod_spec().unwrap_or(&Value::Null)) {
-            match self.naive_find(&r.kind, ns, &r.name) {
+            let found = self.naive_find(&r.kind, ns, &r.name);
+            if let Some(o) = found {
+                for key in r.keys.iter().filter(|k| super::relations::lacks_key(o, k)) {
+                    missing.push(json!({"kind": r.kind, "name": r.name, "via": r.via, "optional": r.optional, "key": key}));
+                }
+            }
+            match found {
                 Some(o) if r.kind == "ConfigMap" => {
                     if !cms.iter().any(|c: &&Object| c.name == o.name) {
                         cms.push(o);

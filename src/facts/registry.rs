@@ -142,7 +142,7 @@ pub const RELATIONS: &[Relation] = &[
         "missingReferences",
         Workload,
         &["ConfigMap", "Secret"],
-        "references to ConfigMaps and Secrets that do not exist",
+        "references to ConfigMaps and Secrets that do not exist, or to a key one does not hold (with `key`)",
     ),
     rel(
         "missingImagePullSecrets",

@@ -64,10 +64,7 @@ impl Facts {
                     .candidates(w.namespace.as_deref(), &labels)
                     .into_iter()
                     .filter(|&s| {
-                        self.objects[s]
-                            .json
-                            .at("/spec/selector")
-                            .filter(|sel| sel.as_object().is_some_and(|m| !m.is_empty()))
+                        routing_selector(&self.objects[s])
                             .is_some_and(|sel| selector::matches(sel, &labels).unwrap_or(false))
                     })
                     .collect()
@@ -363,12 +360,8 @@ impl Facts {
         let same = |kind: &str| self.named(kind, ns, &obj.name).to_vec();
         // The workloads a Service (by slot) selects, as `services_for` decides.
         let selected_by_service = |s: usize| -> Vec<usize> {
-            match self.objects[s].json.at("/spec/selector") {
-                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
-                    self.workloads_selectable(ns, sel)
-                }
-                _ => Vec::new(),
-            }
+            routing_selector(&self.objects[s])
+                .map_or_else(Vec::new, |sel| self.workloads_selectable(ns, sel))
         };
         let mut slots: Vec<usize> = match obj.kind.as_str() {
             "Service" => same("Service")
@@ -494,7 +487,13 @@ impl Facts {
         let mut secrets = Vec::new();
         let mut missing = Vec::new();
         for r in pod_references(w.pod_spec().unwrap_or(&Value::Null)) {
-            match self.find(&r.kind, ns, &r.name) {
+            let found = self.find(&r.kind, ns, &r.name);
+            if let Some(o) = found {
+                for key in r.keys.iter().filter(|k| lacks_key(o, k)) {
+                    missing.push(json!({"kind": r.kind, "name": r.name, "via": r.via, "optional": r.optional, "key": key}));
+                }
+            }
+            match found {
                 Some(o) if r.kind == "ConfigMap" => {
                     if !cms.iter().any(|c: &&Object| c.name == o.name) {
                         cms.push(o);
@@ -707,4 +706,37 @@ impl Facts {
             ])
         }
     }
+}
+
+/// The selector by which a Service routes to pods: a non-empty one, of a Service that is not an
+/// ExternalName (the EndpointSlice controller gives those no endpoints, and DNS answers their
+/// name with a CNAME: traffic and scrapes never reach the pods a selector left on one names,
+/// which passed service-selects-workload and the checks through it).
+fn routing_selector(service: &Object) -> Option<&Value> {
+    if service.json.at("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
+        return None;
+    }
+    service
+        .json
+        .at("/spec/selector")
+        .filter(|sel| sel.as_object().is_some_and(|m| !m.is_empty()))
+}
+
+/// Whether a ConfigMap or Secret that exists lacks `key`: not in its `data` or `binaryData`
+/// (a Secret's `data` or `stringData`). A Secret read from the cluster comes without its data
+/// (listed metadata-only): its keys are unknown, and none is said to be missing.
+pub(super) fn lacks_key(o: &Object, key: &str) -> bool {
+    let fields: &[&str] = if o.kind == "Secret" {
+        &["data", "stringData"]
+    } else {
+        &["data", "binaryData"]
+    };
+    let maps: Vec<&serde_json::Map<String, Value>> = fields
+        .iter()
+        .filter_map(|f| o.json.get(*f).and_then(Value::as_object))
+        .collect();
+    if o.kind == "Secret" && maps.is_empty() && !fields.iter().any(|f| o.json.get(*f).is_some()) {
+        return false;
+    }
+    !maps.iter().any(|m| m.contains_key(key))
 }

@@ -183,6 +183,9 @@ pub struct PodRef {
     pub name: String,
     pub via: String,
     pub optional: bool,
+    /// The keys it reads (`configMapKeyRef.key`, a volume's `items[].key`): a key the object
+    /// does not hold fails the pod as a missing object does (CreateContainerConfigError).
+    pub keys: Vec<String>,
 }
 
 /// Every ConfigMap and Secret a pod spec uses: volumes, projected sources, env, envFrom and
@@ -196,11 +199,26 @@ pub fn pod_references(spec: &Value) -> Vec<PodRef> {
                 .or_else(|| v.get("secretName"))
                 .and_then(Value::as_str);
             if let Some(name) = name {
+                let keys = v
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .into_iter()
+                    .chain(
+                        v.get("items")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|i| i.get("key").and_then(Value::as_str))
+                            .map(str::to_string),
+                    )
+                    .collect();
                 out.push(PodRef {
                     kind: kind.into(),
                     name: name.into(),
                     via,
                     optional: v.get("optional").and_then(Value::as_bool).unwrap_or(false),
+                    keys,
                 });
             }
         }

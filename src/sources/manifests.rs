@@ -124,8 +124,73 @@ fn kustomization_docs(file: &Path) -> Option<(String, Vec<(u64, Value)>)> {
         return None;
     }
     let text = crate::input::read_file(file).ok()?;
-    let docs = documents(&name, &text).ok()?;
+    let mut docs = documents(&name, &text).ok()?;
+    for (_, doc) in &mut docs {
+        canonical_keys(doc);
+    }
     Some((name, docs))
+}
+
+/// Every field of a kustomization (kustomize v5's `types.Kustomization`), as kustomize spells it.
+const KUSTOMIZATION_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
+/// A kustomization's top-level keys as kustomize spells them: it reads them through Go's JSON
+/// decoding, which matches a field's name whatever its case, so `Images:` and `Patches:`
+/// change what is deployed as `images:` and `patches:` do (the walk, reading them exactly,
+/// audited such a set as written and passed it).
+fn canonical_keys(doc: &mut Value) {
+    let Some(map) = doc.as_object_mut() else {
+        return;
+    };
+    let misspelt: Vec<(String, &str)> = map
+        .keys()
+        .filter_map(|k| {
+            KUSTOMIZATION_FIELDS
+                .iter()
+                .find(|f| f.eq_ignore_ascii_case(k) && **f != k)
+                .map(|f| (k.clone(), *f))
+        })
+        .collect();
+    for (key, field) in misspelt {
+        if let Some(v) = map.remove(&key) {
+            map.insert(field.to_string(), v);
+        }
+    }
 }
 
 /// The patch files the walked kustomizations name (`patchesStrategicMerge`, `patches[].path`,
@@ -159,30 +224,22 @@ fn kustomize_patches(files: &[(PathBuf, bool)]) -> std::collections::HashMap<Pat
     out
 }
 
-/// What a kustomization may do to the files it lists, besides listing them (`configurations`
-/// changes what the other transforms touch). `namespace` is judged apart, once the files are
-/// read ([`namespace_overrides`]): it changes something only where a file says another.
-const KUSTOMIZE_TRANSFORMS: &[&str] = &[
-    "configurations",
-    "patches",
-    "patchesStrategicMerge",
-    "patchesJson6902",
-    "images",
-    "replicas",
-    "namePrefix",
-    "nameSuffix",
-    "commonLabels",
-    "labels",
-    "commonAnnotations",
-    "configMapGenerator",
-    "secretGenerator",
-    "generatorOptions",
-    "components",
-    "helmCharts",
-    "replacements",
-    "vars",
-    "transformers",
-    "generators",
+/// What a kustomization does besides listing files: nothing else but its identity, where kustomize
+/// finds schemas (`crds`, `openapi`) and the order it prints in. Every other field changes what
+/// it lists or adds to it (patches, images, `imageTags`, replicas, generators, Helm charts,
+/// `buildMetadata` labels...): an allow-list, so a field kustomize adds later counts too.
+/// `namespace` is judged apart, once the files are read ([`namespace_overrides`]): it changes
+/// something only where a file says another.
+const KUSTOMIZE_INERT: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "crds",
+    "openapi",
+    "sortOptions",
+    "namespace",
 ];
 
 /// A note for each walked kustomization that changes what it lists (patches, images, replicas,
@@ -192,17 +249,23 @@ const KUSTOMIZE_TRANSFORMS: &[&str] = &[
 /// is `--kustomize DIR`.
 fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
     let mut notes = Vec::new();
-    for (file, name, docs) in walked_kustomizations(files) {
-        let used: Vec<&str> = KUSTOMIZE_TRANSFORMS
+    let walked = walked_kustomizations(files);
+    let kustomized: Vec<PathBuf> = walked
+        .iter()
+        .filter_map(|(f, _, _)| f.parent().map(Path::to_path_buf))
+        .collect();
+    for (file, name, docs) in walked {
+        let mut used: Vec<&str> = docs
             .iter()
-            .copied()
-            .filter(|k| {
-                docs.iter()
-                    .any(|(_, d)| d.get(*k).is_some_and(|v| !v.is_null()))
-            })
+            .filter_map(|(_, d)| d.as_object())
+            .flat_map(|m| m.iter())
+            .filter(|(k, v)| !v.is_null() && !KUSTOMIZE_INERT.contains(&k.as_str()))
+            .map(|(k, _)| k.as_str())
             .collect();
+        used.sort_unstable();
+        used.dedup();
         let dir_path = file.parent().unwrap_or_else(|| Path::new("."));
-        let unlisted = unlisted_files(dir_path, &docs, files);
+        let unlisted = unlisted_files(dir_path, &docs, files, &kustomized);
         let dir = dir_path.display().to_string();
         if !unlisted.is_empty() {
             // The walk audits every file of the directory; kustomize deploys what `resources`
@@ -233,19 +296,23 @@ fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
 /// A file's documents, each with its line.
 type Documents = Vec<(u64, Value)>;
 
-/// The kustomizations among the walked files, with their names and documents. The walk collects
-/// YAML and JSON files; kustomize also reads a file named `Kustomization` in each directory,
-/// which the walk never sees.
+/// The kustomizations among the walked files, with their names and documents, and those of the
+/// directories of files given one by one. The walk collects YAML and JSON files; kustomize also
+/// reads a file named `Kustomization` in each directory, which the walk never sees.
 fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<(PathBuf, String, Documents)> {
     let mut all: Vec<PathBuf> = files.iter().map(|(f, _)| f.clone()).collect();
     let dirs: std::collections::BTreeSet<PathBuf> = files
         .iter()
         .filter_map(|(f, _)| f.parent().map(Path::to_path_buf))
         .collect();
+    // Also beside files given one by one (`-f dir/deploy.yaml`): kustomize applies the
+    // directory's kustomization to them all the same.
     for d in dirs {
-        let bare = d.join("Kustomization");
-        if bare.is_file() && !all.contains(&bare) {
-            all.push(bare);
+        for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
+            let k = d.join(name);
+            if k.is_file() && !all.contains(&k) {
+                all.push(k);
+            }
         }
     }
     all.into_iter()
@@ -363,9 +430,17 @@ fn listed<'a>(doc: &'a Value, keys: &'a [&str]) -> impl Iterator<Item = &'a str>
     })
 }
 
-/// The walked YAML/JSON files beside a kustomization (its own directory only) that its
-/// `resources`, `components` and patches do not name, directly or through a listed directory.
-fn unlisted_files(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) -> Vec<String> {
+/// The walked YAML/JSON files under a kustomization (in its directory, or in a subdirectory
+/// with no kustomization of its own nearer) that its `resources`, `components` and patches do
+/// not name, directly or through a listed directory. Only its own directory was looked at: a
+/// NetworkPolicy moved to an unlisted `extra/` folder was audited, and passed the release, that
+/// kustomize deploys without it. `kustomized`: every walked kustomization's directory.
+fn unlisted_files(
+    dir: &Path,
+    docs: &[(u64, Value)],
+    files: &[(PathBuf, bool)],
+    kustomized: &[PathBuf],
+) -> Vec<String> {
     let mut names: Vec<PathBuf> = Vec::new();
     for (_, doc) in docs {
         let keys = [
@@ -392,7 +467,14 @@ fn unlisted_files(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) 
     files
         .iter()
         .map(|(f, _)| f)
-        .filter(|f| f.parent() == Some(dir) && !is_kustomization_file(&f.display().to_string()))
+        .filter(|f| {
+            // The nearest kustomization above the file is this one.
+            let nearest = f
+                .ancestors()
+                .skip(1)
+                .find(|a| kustomized.iter().any(|k| k == a));
+            nearest == Some(dir) && !is_kustomization_file(&f.display().to_string())
+        })
         .filter(|f| {
             let c = canonical(f);
             !names

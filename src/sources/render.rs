@@ -172,19 +172,47 @@ pub fn render(r: &Renderer, timeout: Duration) -> Result<Input, String> {
 /// The lines of a failed render's error output that can be shown at all. kustomize's errors
 /// about a node (`wrong node kind: ... node contents:`) go on to dump the node, which is a piece
 /// of the manifests: a Secret's value when the replacement targets one, on a line of its own
-/// that no pattern can tell from a word. The dump is left out, from its marker to the end.
+/// that no pattern can tell from a word. The dump is left out, from its marker to the end. So
+/// is a transformer's configuration that kustomize quotes (`trouble configuring builtin
+/// PatchTransformer with config: `...``, then `[patch: "..."]` once more on the closing line):
+/// an inline patch of a Secret printed its values twice.
 fn shown_error_lines(stderr: &str) -> Vec<&str> {
     const DUMP: &str = "node contents:";
+    const CONFIG: &str = "with config: `";
+    const PATCH: &str = "[patch: ";
+    const NOT_SHOWN: &str =
+        "  (not shown: it is a piece of the manifests, and can hold a Secret's value)";
     let mut lines = Vec::new();
+    let mut in_config = false;
     for line in stderr.trim_end().lines() {
+        if in_config {
+            // Up to the backtick that closes the quoted configuration.
+            let Some(at) = line.find('`') else {
+                continue;
+            };
+            in_config = false;
+            let rest = &line[at + 1..];
+            lines.push(
+                rest.find(PATCH)
+                    .map_or(rest, |p| &rest[..p + PATCH.len() - 1]),
+            );
+            continue;
+        }
         if let Some(at) = line.find(DUMP) {
             lines.push(&line[..at + DUMP.len()]);
-            lines.push(
-                "  (not shown: it is a piece of the manifests, and can hold a Secret's value)",
-            );
+            lines.push(NOT_SHOWN);
             break;
         }
-        lines.push(line);
+        if let Some(at) = line.find(CONFIG) {
+            lines.push(&line[..at + CONFIG.len() - 2]);
+            lines.push(NOT_SHOWN);
+            in_config = !line[at + CONFIG.len()..].contains('`');
+            continue;
+        }
+        lines.push(
+            line.find(PATCH)
+                .map_or(line, |p| &line[..p + PATCH.len() - 1]),
+        );
     }
     lines
 }
@@ -305,6 +333,16 @@ mod tests {
         assert!(!shown.contains(&bytes[12..16].join(" ")), "{shown}");
         assert!(
             shown.starts_with("Error: line [<redacted>] has invalid utf8"),
+            "{shown}"
+        );
+        // A transformer's quoted configuration (an inline patch of a Secret), and the patch
+        // kustomize repeats on the closing line.
+        let stderr = "E1201 run.go:72] \"command failed\" err=<\n\ttrouble configuring builtin PatchTransformer with config: `\n\tpatch: |-\n\t  kind: Secret\n\t  stringData:\n\t    settings.ini: \"db=prod pw=correct-horse-battery\"\n\t`: unable to parse SM or JSON patch from [patch: \"kind: Secret\\nstringData:\\n  settings.ini: \\\"db=prod pw=correct-horse-battery\\\"\"]\n >\n";
+        let shown = shown_error_lines(stderr).join("\n");
+        assert!(!shown.contains("correct-horse"), "{shown}");
+        assert!(
+            shown.contains("trouble configuring builtin PatchTransformer with config")
+                && shown.contains("unable to parse SM or JSON patch from [patch:"),
             "{shown}"
         );
         // Brackets around anything else stay.

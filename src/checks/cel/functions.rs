@@ -259,12 +259,17 @@ pub(super) fn sub_quantity(
 
 /// `selectorMatches(selector, labels)`: Kubernetes label-selector semantics. `selector` is a
 /// `LabelSelector` (`matchLabels` and `matchExpressions`) or a plain map (a Service selector).
-/// An empty selector matches everything, as for NetworkPolicy `podSelector: {}`.
+/// An empty selector matches everything, as for NetworkPolicy `podSelector: {}`; a null one
+/// matches nothing, as `LabelSelectorAsSelector(nil)` (an anti-affinity term with
+/// `labelSelector: null` keeps no pod away, and passed as if it selected them all).
 pub(super) fn selector_matches(
     ftx: &FunctionContext,
     selector: Value,
     labels: Value,
 ) -> Result<bool, ExecutionError> {
+    if matches!(selector, Value::Null) {
+        return Ok(false);
+    }
     let sel = cel_to_json(&selector);
     let labels = cel_to_json(&labels);
     crate::k8s::selector::matches(&sel, &labels).map_err(|e| ftx.error(e))
