@@ -643,6 +643,78 @@ fn rollouts_and_statefulsets_are_judged_like_deployments() {
     }
 }
 
+/// Review findings, each a Deployment real MLSDM 1.2.0 does not run and the audit passed:
+/// - a tag PyYAML's safe_load cannot construct (`!foo`, `!!python/int`), even under a key MLSDM
+///   ignores: refused; a core tag PyYAML builds its own value for (`!!int 0600`): undecided;
+/// - `multi_level_memory.theta_l1: 0` (the schema takes it, the memory refuses it);
+/// - `mlsdm serve --reload` (uvicorn reloads only an import string);
+/// - two env names landing on one key with different values (their order is the kubelet's).
+#[test]
+fn configs_real_mlsdm_refuses_do_not_pass() {
+    // Edits after `moral_filter`'s first line: a key there that MLSDM does not know is ignored.
+    let config = |edit: &str| -> Vec<Object> {
+        let text = std::fs::read_to_string(root().join("fixtures/compliant/10-config.yaml"))
+            .unwrap()
+            .replacen("      threshold: 0.5\n", edit, 1);
+        compliant_with(&text)
+    };
+    for (edit, want, says) in [
+        (
+            "      threshold: 0.5\n      note: !foo bar\n",
+            Status::Fail,
+            "no constructor for the tag !foo",
+        ),
+        (
+            "      threshold: !!python/float 0.5\n",
+            Status::Fail,
+            "no constructor for the tag",
+        ),
+        (
+            "      threshold: 0.5\n      note: !!int 0600\n",
+            Status::Error,
+            "tagged !!int",
+        ),
+    ] {
+        let (status, message) = verdict("mlsdm-config-valid", config(edit));
+        assert_eq!(status, want, "{edit}: {message}");
+        assert!(message.contains(says), "{edit}: {message}");
+    }
+    let theta = std::fs::read_to_string(root().join("fixtures/compliant/10-config.yaml"))
+        .unwrap()
+        .replacen(
+            "    strict_mode: true\n",
+            "    strict_mode: true\n    multi_level_memory:\n      theta_l1: 0\n",
+            1,
+        );
+    let (status, message) = verdict("mlsdm-config-valid", compliant_with(&theta));
+    assert_eq!(status, Status::Fail, "{message}");
+    assert!(message.contains("theta_l1"), "{message}");
+    let (status, message) = verdict(
+        "mlsdm-serves-api",
+        deployment_with(|t| {
+            t.replacen(
+                "\"--port\", \"8000\"]",
+                "\"--port\", \"8000\", \"--reload\"]",
+                1,
+            )
+        }),
+    );
+    assert_eq!(status, Status::Fail, "{message}");
+    assert!(message.contains("--reload"), "{message}");
+    let (status, message) = verdict(
+        "mlsdm-config-valid",
+        deployment_with(|t| {
+            t.replacen(
+                "          env:\n",
+                "          env:\n            - {name: MLSDM_DIMENSION, value: \"768\"}\n            - {name: MLSDM_dimension, value: \"384\"}\n",
+                1,
+            )
+        }),
+    );
+    assert_eq!(status, Status::Error, "{message}");
+    assert!(message.contains("both set dimension"), "{message}");
+}
+
 /// Review findings on relations and selectors, each a pass Kubernetes would not give:
 /// - an env var read from a key its ConfigMap does not hold (CreateContainerConfigError);
 /// - an ExternalName Service (no endpoints: DNS answers with a CNAME) "selecting" the pods;

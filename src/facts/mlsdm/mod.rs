@@ -338,6 +338,39 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         json!({})
     };
     let mut overrides = Map::new();
+    // Variables whose names land on the same key, or one on a key inside another's
+    // (`MLSDM_DIMENSION` and `MLSDM_dimension`, `MLSDM_X` and `MLSDM_X__Y`): MLSDM applies them
+    // in the order of its environment, which the kubelet builds from a Go map (random), so
+    // which one wins differs from one start to the next. The audit took the last in name
+    // order, and a pod that crashed on the other passed.
+    let paths: Vec<(&String, Vec<String>)> = env
+        .keys()
+        .filter_map(|name| {
+            let rest = name.strip_prefix("MLSDM_")?;
+            let path: Vec<String> = rest
+                .to_lowercase()
+                .split("__")
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            (!path.is_empty()).then_some((name, path))
+        })
+        .collect();
+    for (i, (a, pa)) in paths.iter().enumerate() {
+        for (b, pb) in &paths[i + 1..] {
+            let (short, long) = if pa.len() <= pb.len() {
+                (pa, pb)
+            } else {
+                (pb, pa)
+            };
+            if long.starts_with(short) && env.get(*a) != env.get(*b) {
+                undecided.push(format!(
+                    "{a} and {b} both set {}: MLSDM applies them in the order of its environment, which Kubernetes does not fix, so which one wins is not known",
+                    short.join(".")
+                ));
+            }
+        }
+    }
     // config_loader.py:355-402: every MLSDM_* variable, lowercased, split on `__` (empty parts
     // dropped), typed by `_parse_env_value`. No exception: MLSDM_MAX_CONCURRENT,
     // MLSDM_QUEUE_TIMEOUT and MLSDM_REQUEST_TIMEOUT, read by the bulkhead middleware, are merged

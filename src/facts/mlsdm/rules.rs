@@ -64,8 +64,10 @@ pub(super) const FIELD_RULES: &[(&str, Kind, &str)] = &[
     ),
     (
         "multi_level_memory.theta_l1",
-        Kind::Float(0.0, false, None),
-        "config_schema.py:42-44",
+        // The schema takes 0 (`ge=0`); MultiLevelSynapticMemory does not ("theta_l1 must be
+        // positive"), and MLSDM does not start.
+        Kind::Float(0.0, true, None),
+        "config_schema.py:42-44, multi_level_memory.py (if _theta_l1 <= 0)",
     ),
     (
         "multi_level_memory.theta_l2",

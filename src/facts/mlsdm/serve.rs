@@ -385,6 +385,13 @@ fn read_program(words: &[String], var: &impl Fn(&str) -> Result<Option<String>, 
                     "mlsdm serve --mode sets MLSDM_RUNTIME_MODE, which MLSDM 1.2.0 merges into its config as an unknown key and refuses to start on".into(),
                 );
             }
+            // `serve` hands uvicorn the app object, and uvicorn refuses to reload one: "You must
+            // pass the application as an import string to enable 'reload' or 'workers'".
+            if rest.iter().any(|w| w == "--reload" || w.starts_with("--reload=")) {
+                return fails(
+                    "mlsdm serve --reload exits at once: uvicorn reloads only an app given as an import string, and serve passes it the app object (nothing listens)".into(),
+                );
+            }
             let mut verdict = listening(
                 flag(&rest, &["--host"]).unwrap_or_else(|| "0.0.0.0".into()),
                 flag(&rest, &["--port"]).unwrap_or_else(|| "8000".into()),

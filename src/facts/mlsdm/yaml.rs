@@ -102,7 +102,9 @@ pub(crate) fn is_node(event: &granit_parser::Event) -> bool {
 /// MLSDM validates is then not the one audited, so these make the result undecided (first list).
 /// The second list: keys of `neuro_hybrid.module_overrides` that PyYAML reads as something other
 /// than a string, which its `dict[str, bool]` refuses (config_schema.py:177-180); the JSON model
-/// here turns every key into a string, so they are found on the text.
+/// here turns every key into a string, so they are found on the text. Tags go to the first list
+/// when PyYAML builds a value of its own for them and to the second when it has no constructor
+/// for them (the YAML parser here ignores tags it does not know: such a file passed).
 pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
     use granit_parser::Event;
     // (is a mapping, the next node is a key, the current key)
@@ -118,6 +120,24 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
             *key_next = !*key_next;
             if is_key {
                 *key = None;
+            }
+        }
+        let tag = match &event {
+            Event::Scalar(_, _, _, tag)
+            | Event::MappingStart(_, _, tag)
+            | Event::SequenceStart(_, _, tag) => tag.as_deref(),
+            _ => None,
+        };
+        if let Some(tag) = tag {
+            let line = span.start.line();
+            match safe_loader_tag(tag) {
+                SafeTag::Same => {}
+                SafeTag::Constructed(name) => divergent.push(format!(
+                    "line {line}: the value tagged !!{name} is built by PyYAML's constructor for that tag, which this audit does not model; write it untagged"
+                )),
+                SafeTag::Refused(written) => bad_keys.push(format!(
+                    "line {line}: PyYAML's safe_load has no constructor for the tag {written}: MLSDM does not start with this config file (a custom or Python tag, even under a key MLSDM ignores)"
+                )),
             }
         }
         match event {
@@ -170,6 +190,42 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
         }
     }
     (divergent, bad_keys)
+}
+
+/// What PyYAML's `SafeLoader` does with a tagged node.
+enum SafeTag {
+    /// A string, a mapping, a sequence: what the untagged node is here too.
+    Same,
+    /// One of its other constructors (`!!int 0600`, `!!float .inf`, `!!set`...): a value this
+    /// audit does not model, so the config is undecided.
+    Constructed(String),
+    /// No constructor: `safe_load` raises ("could not determine a constructor for the tag"), and
+    /// MLSDM does not start. Any tag outside yaml.org's, `!!python/...` included.
+    Refused(String),
+}
+
+fn safe_loader_tag(tag: &granit_parser::Tag) -> SafeTag {
+    const SAME: &[&str] = &["str", "map", "seq"];
+    const CONSTRUCTED: &[&str] = &[
+        "null",
+        "bool",
+        "int",
+        "float",
+        "binary",
+        "timestamp",
+        "omap",
+        "pairs",
+        "set",
+        "merge",
+        "value",
+    ];
+    match tag.suffix_in_namespace("tag:yaml.org,2002:") {
+        Some(name) if SAME.contains(&name.as_ref()) => SafeTag::Same,
+        Some(name) if CONSTRUCTED.contains(&name.as_ref()) => {
+            SafeTag::Constructed(name.into_owned())
+        }
+        _ => SafeTag::Refused(format!("{}{}", tag.original_handle(), tag.suffix())),
+    }
 }
 
 /// PyYAML keeps the last of duplicate keys, so the later value is the one MLSDM validates.
