@@ -338,7 +338,8 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
         json!({})
     };
     let mut overrides = Map::new();
-    // Variables whose names land on the same key, or one on a key inside another's
+    // config_loader.py:355-402: every MLSDM_* variable, lowercased, split on `__` (empty parts
+    // dropped). Variables whose names land on the same key, or one on a key inside another's
     // (`MLSDM_DIMENSION` and `MLSDM_dimension`, `MLSDM_X` and `MLSDM_X__Y`): MLSDM applies them
     // in the order of its environment, which the kubelet builds from a Go map (random), so
     // which one wins differs from one start to the next. The audit took the last in name
@@ -371,23 +372,11 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
             }
         }
     }
-    // config_loader.py:355-402: every MLSDM_* variable, lowercased, split on `__` (empty parts
-    // dropped), typed by `_parse_env_value`. No exception: MLSDM_MAX_CONCURRENT,
+    // Each typed by `_parse_env_value`. No exception: MLSDM_MAX_CONCURRENT,
     // MLSDM_QUEUE_TIMEOUT and MLSDM_REQUEST_TIMEOUT, read by the bulkhead middleware, are merged
     // too and crash start-up (measured on 1.2.0).
-    for (name, e) in &env {
-        let Some(rest) = name.strip_prefix("MLSDM_") else {
-            continue;
-        };
-        let path: Vec<String> = rest
-            .to_lowercase()
-            .split("__")
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect();
-        if path.is_empty() {
-            continue;
-        }
+    for (name, path) in &paths {
+        let Some(e) = env.get(*name) else { continue };
         overrides.insert(path.join("."), json!(name));
         let value = if let Some(v) = e.get("value").and_then(Value::as_str) {
             if v.contains("$(") {
