@@ -643,6 +643,35 @@ fn rollouts_and_statefulsets_are_judged_like_deployments() {
     }
 }
 
+/// Review finding: a role's grants were read from its own `rules` alone, but the
+/// clusterrole-aggregation controller fills an aggregated ClusterRole's from the ClusterRoles its
+/// selectors pick: a binding to the built-in `view`, beside a ClusterRole labelled to aggregate
+/// into it that reads Secrets, passed; so did a custom aggregated role with `rules: []`.
+#[test]
+fn aggregated_cluster_roles_grant_what_they_aggregate() {
+    let reader = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: secret-reader\n  labels:\n    rbac.authorization.k8s.io/aggregate-to-view: \"true\"\n    team.example/aggregate: \"true\"\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"secrets\"]\n    verbs: [\"get\", \"list\", \"watch\"]\n";
+    let binding = |role: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: mlsdm-api-extra\n  namespace: mlsdm-production\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: {role}\nsubjects:\n  - kind: ServiceAccount\n    name: mlsdm-api\n"
+        )
+    };
+    let aggregated = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: team-aggregate\naggregationRule:\n  clusterRoleSelectors:\n    - matchLabels:\n        team.example/aggregate: \"true\"\nrules: []\n";
+    for layer in [
+        format!("{reader}---\n{}", binding("view")),
+        format!(
+            "{reader}---\n{aggregated}---\n{}",
+            binding("team-aggregate")
+        ),
+    ] {
+        let (status, message) = verdict("rbac-service-account", compliant_with(&layer));
+        assert_eq!(status, Status::Fail, "{layer}: {message}");
+        assert!(message.contains("reading Secrets"), "{message}");
+    }
+    // view alone, with nothing aggregated into it that reads Secrets, still passes.
+    let (status, message) = verdict("rbac-service-account", compliant_with(&binding("view")));
+    assert_eq!(status, Status::Pass, "{message}");
+}
+
 /// Review findings, each a Deployment real MLSDM 1.2.0 does not run and the audit passed:
 /// - a tag PyYAML's safe_load cannot construct (`!foo`, `!!python/int`), even under a key MLSDM
 ///   ignores: refused; a core tag PyYAML builds its own value for (`!!int 0600`): undecided;

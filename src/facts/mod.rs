@@ -500,6 +500,7 @@ fn grants_value<'a>(
     bindings: impl Iterator<Item = &'a Object>,
     w: &Object,
     find: impl Fn(&str, Option<&str>, &str) -> Option<&'a Object>,
+    cluster_roles: &[&Object],
 ) -> Value {
     use crate::k8s::rbac;
     let ns = w.namespace.as_deref();
@@ -509,7 +510,7 @@ fn grants_value<'a>(
             .filter_map(|b| {
                 let via = rbac::grants_to(b, ns, name)?;
                 let role = rbac::role_ref(b).and_then(|(k, rns, n)| find(k, rns, n));
-                Some(rbac::grant_value(b, &via, role))
+                Some(rbac::grant_value(b, &via, role, cluster_roles))
             })
             .collect(),
     )

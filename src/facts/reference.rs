@@ -224,10 +224,12 @@ impl Facts {
                         .flat_map(|k| self.all_of(k))
                         .collect();
                     bindings.sort_by_key(|b| b.slot);
+                    let cluster_roles: Vec<&Object> = self.all_of("ClusterRole").collect();
                     json_to_cel(&super::grants_value(
                         bindings.into_iter(),
                         obj,
                         |k, ns, n| self.naive_find(k, ns, n),
+                        &cluster_roles,
                     ))
                 }),
                 (

@@ -172,7 +172,7 @@ pub const RELATIONS: &[Relation] = &[
         "serviceAccountGrants",
         Workload,
         &["RoleBinding", "ClusterRoleBinding", "Role", "ClusterRole"],
-        "what every RoleBinding and ClusterRoleBinding grants the pods' ServiceAccount, as the RBAC authorizer reads subjects (`{binding: {kind, namespace, name}, subject, direct, roleRef: {kind, name}, role}`; `subject` is `ServiceAccount`, `User` or `Group NAME`, `direct` false for a group, `role` the Role or ClusterRole object when audited, else null)",
+        "what every RoleBinding and ClusterRoleBinding grants the pods' ServiceAccount, as the RBAC authorizer reads subjects (`{binding: {kind, namespace, name}, subject, direct, roleRef: {kind, name}, role, rules}`; `subject` is `ServiceAccount`, `User` or `Group NAME`, `direct` false for a group, `role` the Role or ClusterRole object when audited, else null, `rules` what the role grants, an aggregated ClusterRole's (the built-in view, edit and admin included) with the rules of the audited ClusterRoles it aggregates)",
     ),
     rel(
         "externalSecrets",

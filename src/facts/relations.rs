@@ -281,9 +281,13 @@ impl Facts {
         };
         slots.sort_unstable();
         slots.dedup();
-        super::grants_value(slots.iter().map(|&s| &self.objects[s]), w, |k, ns, n| {
-            self.find(k, ns, n)
-        })
+        let cluster_roles: Vec<&Object> = self.all_of("ClusterRole").collect();
+        super::grants_value(
+            slots.iter().map(|&s| &self.objects[s]),
+            w,
+            |k, ns, n| self.find(k, ns, n),
+            &cluster_roles,
+        )
     }
 
     /// ReplicaSets of the workload's namespace that name it as an owner.

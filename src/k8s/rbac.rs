@@ -96,9 +96,15 @@ pub fn grants_to(binding: &Object, ns: Option<&str>, name: &str) -> Option<Strin
 /// One entry of `related.serviceAccountGrants`: the binding, the subject that grants to the
 /// account, the role it refers to, and that role's object when the audit holds it (a built-in
 /// ClusterRole such as `cluster-admin` is in no manifest: `role` is null, `roleRef` still names it).
-pub fn grant_value(binding: &Object, via: &str, role: Option<&Object>) -> Value {
+pub fn grant_value(
+    binding: &Object,
+    via: &str,
+    role: Option<&Object>,
+    cluster_roles: &[&Object],
+) -> Value {
     let role_ref = binding.json.get("roleRef");
     let text = |k: &str| role_ref.and_then(|r| r.get(k)).and_then(Value::as_str);
+    let rules = effective_rules(text("kind"), text("name"), role, cluster_roles);
     json!({
         "binding": {
             "kind": binding.kind,
@@ -109,7 +115,62 @@ pub fn grant_value(binding: &Object, via: &str, role: Option<&Object>) -> Value 
         "direct": !via.starts_with("Group"),
         "roleRef": {"kind": text("kind"), "name": text("name")},
         "role": role.map(|r| r.json.clone()),
+        "rules": rules,
     })
+}
+
+/// What a role grants: its own rules, and, for an aggregated ClusterRole, the rules of every
+/// ClusterRole of the audit its `aggregationRule.clusterRoleSelectors` select, as the
+/// clusterrole-aggregation controller fills them in. The built-in `view`, `edit` and `admin`
+/// (in no manifest) aggregate the ClusterRoles labelled
+/// `rbac.authorization.k8s.io/aggregate-to-<name>: "true"`. Read from `rules` alone, a binding
+/// to `view` with a ClusterRole labelled to aggregate into it that reads Secrets passed.
+fn effective_rules(
+    ref_kind: Option<&str>,
+    ref_name: Option<&str>,
+    role: Option<&Object>,
+    cluster_roles: &[&Object],
+) -> Vec<Value> {
+    let rules_of = |o: &Object| -> Vec<Value> {
+        o.json
+            .get("rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut rules = role.map(rules_of).unwrap_or_default();
+    let selectors: Vec<Value> = match (role, ref_kind, ref_name) {
+        (Some(r), _, _) => r
+            .json
+            .pointer("/aggregationRule/clusterRoleSelectors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        (None, Some("ClusterRole"), Some(name @ ("view" | "edit" | "admin"))) => {
+            vec![
+                json!({"matchLabels": {format!("rbac.authorization.k8s.io/aggregate-to-{name}"): "true"}}),
+            ]
+        }
+        _ => Vec::new(),
+    };
+    // A null selector in the list selects nothing (an empty one everything, as Kubernetes).
+    let selectors: Vec<&Value> = selectors.iter().filter(|s| s.is_object()).collect();
+    if selectors.is_empty() {
+        return rules;
+    }
+    for cr in cluster_roles {
+        if role.is_some_and(|r| r.slot == cr.slot) {
+            continue;
+        }
+        let labels = cr.labels();
+        if selectors
+            .iter()
+            .any(|s| crate::k8s::selector::matches(s, &labels).unwrap_or(false))
+        {
+            rules.extend(rules_of(cr));
+        }
+    }
+    rules
 }
 
 /// The Role or ClusterRole a binding refers to: (kind, namespace to look in, name). A
