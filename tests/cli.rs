@@ -3933,6 +3933,42 @@ fn every_way_a_kustomization_changes_the_release_is_said() {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_exit_says(&run(&args), 3, "changes what it lists (images)");
+    // Second review: the exact key is the one kustomize reads (`resources:` leaving a file out
+    // beside `Resources:` listing it); a file in a subfolder that gives no object (a dashboard's
+    // JSON) is no object audited outside the release; and a kustomization that only lists,
+    // beside a few of its files given one by one, says nothing of the files not given.
+    let both = release("both", "", None);
+    let text = std::fs::read_to_string(both.join("kustomization.yaml")).unwrap();
+    let without_network = text.replace("  - 40-network.yaml\n", "");
+    std::fs::write(
+        both.join("kustomization.yaml"),
+        format!("{without_network}Resources:\n  - 40-network.yaml\n"),
+    )
+    .unwrap();
+    let out = run(&["check", "--no-config", "-f", both.to_str().unwrap()]);
+    assert_exit_says(&out, 3, "does not list");
+    let plain = release("plain", "", None);
+    std::fs::create_dir_all(plain.join("dashboards")).unwrap();
+    std::fs::write(
+        plain.join("dashboards/mlsdm.json"),
+        "{\"title\": \"MLSDM\"}\n",
+    )
+    .unwrap();
+    let out = run(&["check", "--no-config", "-f", plain.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    let out = run(&[
+        "check",
+        "--no-config",
+        "-f",
+        plain.join("20-deployment.yaml").to_str().unwrap(),
+        "-f",
+        plain.join("10-config.yaml").to_str().unwrap(),
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("outside what the walk read"),
+        "{}",
+        transcript(&out)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -813,6 +813,31 @@ fn relations_follow_what_kubernetes_does() {
         );
         assert_eq!(status, Status::Fail, "{edit}: {message}");
     }
+    // A null `namespaces` or `namespaceSelector` is unset (the pod's own namespace), as Helm's
+    // toYaml writes them.
+    for null in ["namespaces: null", "namespaceSelector: null"] {
+        let (status, message) = verdict(
+            "pod-anti-affinity",
+            deployment_with(|t| {
+                t.replacen(
+                    "                labelSelector:\n                  matchLabels:\n                    app: mlsdm-api\n",
+                    &format!("                {null}\n                labelSelector:\n                  matchLabels:\n                    app: mlsdm-api\n"),
+                    1,
+                )
+            }),
+        );
+        assert_eq!(status, Status::Pass, "{null}: {message}");
+    }
+    // A Secret read from the cluster comes without its data: its keys are unknown, none missing.
+    let listed = std::fs::read_to_string(root().join("fixtures/compliant/10-config.yaml"))
+        .unwrap()
+        .replacen(
+            "data:\n  # A fixture key, not a real one: 42 random characters.\n  api-key: a1k3cVo5bVJ0TjJ4V3BMNHZCOGNIMWRGNmdKM3NZMGVRNXVBN2lPMm5Y\n",
+            "",
+            1,
+        );
+    let (status, message) = verdict("referenced-secrets-exist", compliant_with(&listed));
+    assert_eq!(status, Status::Pass, "{message}");
 }
 
 /// Review finding: an Argo Rollout's observedGeneration was taken for a hash (it is the

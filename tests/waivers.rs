@@ -240,8 +240,8 @@ fn a_container_waiver_covers_only_that_container_not_a_message_naming_it() {
             .clone()
     };
     let both = serde_json::json!([
-        {"kind": "container", "name": "api"},
-        {"kind": "container", "name": "worker"}
+        {"kind": "container", "name": "api", "failedValidations": [1]},
+        {"kind": "container", "name": "worker", "failedValidations": [1]}
     ]);
     // Both containers fail on `twins`: the worker's waiver does not cover the API's failure.
     for id in ["distinct-container-images", "image-pinned"] {
@@ -255,7 +255,7 @@ fn a_container_waiver_covers_only_that_container_not_a_message_naming_it() {
     assert_eq!(solo["status"], "waived", "{solo}");
     assert_eq!(
         solo["items"],
-        serde_json::json!([{"kind": "container", "name": "worker"}])
+        serde_json::json!([{"kind": "container", "name": "worker", "failedValidations": [1]}])
     );
     assert_eq!(solo["waiver"]["origin"], format!("{dir}/waivers.yaml:6"));
     assert_eq!(out.status.code(), Some(1));

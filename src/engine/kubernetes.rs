@@ -514,7 +514,7 @@ fn evaluate_items(
         match verdict.status {
             Status::Fail => {
                 failures.push(verdict.message);
-                failed.extend(verdict.failed);
+                failed.extend(verdict.failed.iter().copied());
                 // A failing element that cannot be named makes the result an error: a waiver
                 // for one container must never cover an element nobody can tell apart.
                 if let Some(spec) = &probe.item {
@@ -522,6 +522,7 @@ fn evaluate_items(
                         Ok(name) => failing.push(Item {
                             kind: spec.kind,
                             name,
+                            failed_validations: verdict.failed.clone(),
                         }),
                         Err(e) => errors.push(e),
                     }

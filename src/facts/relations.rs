@@ -728,7 +728,8 @@ fn routing_selector(service: &Object) -> Option<&Value> {
 
 /// Whether a ConfigMap or Secret that exists lacks `key`: not in its `data` or `binaryData`
 /// (a Secret's `data` or `stringData`). A Secret read from the cluster comes without its data
-/// (listed metadata-only): its keys are unknown, and none is said to be missing.
+/// (listed metadata-only; the redaction gives every Secret an empty `data`): a Secret with no
+/// key at all says nothing of its keys, and none is said to be missing.
 pub(super) fn lacks_key(o: &Object, key: &str) -> bool {
     let fields: &[&str] = if o.kind == "Secret" {
         &["data", "stringData"]
@@ -739,7 +740,7 @@ pub(super) fn lacks_key(o: &Object, key: &str) -> bool {
         .iter()
         .filter_map(|f| o.json.get(*f).and_then(Value::as_object))
         .collect();
-    if o.kind == "Secret" && maps.is_empty() && !fields.iter().any(|f| o.json.get(*f).is_some()) {
+    if o.kind == "Secret" && maps.iter().all(|m| m.is_empty()) {
         return false;
     }
     !maps.iter().any(|m| m.contains_key(key))

@@ -40,4 +40,9 @@ impl SkipReason {
 pub struct Item {
     pub kind: ItemKind,
     pub name: String,
+    /// The validations this element failed, by position (1-based): a baseline compares
+    /// (element, validation) pairs, so a container failing a validation that only another one
+    /// failed before is new.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_validations: Vec<u16>,
 }

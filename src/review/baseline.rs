@@ -24,26 +24,54 @@ fn items(r: &CheckResult) -> HashSet<String> {
         .collect()
 }
 
-/// What a baseline's failures of one check on one object covered: the elements (containers,
-/// keys) and the validations that failed. `None`: the baseline's failure did not name them (a
-/// check that does not iterate, a report written before results named their elements or their
-/// failed validations): it covers them all.
+/// What a baseline's failures of one check on one object covered. `None`: the baseline's
+/// failure did not name them (a check that does not iterate, a report written before results
+/// named their elements or their failed validations): it covers them all.
 struct Covered {
+    /// The elements (`kind/name`).
     items: Option<HashSet<String>>,
+    /// The validations, over the whole result.
     validations: Option<HashSet<u16>>,
+    /// Per element, the validations it failed (`None`: not recorded, any).
+    per_item: HashMap<String, Option<HashSet<u16>>>,
+}
+
+impl Covered {
+    /// Whether `r`, failing now, failed so in the baseline: on no element and no validation
+    /// the baseline did not fail, and on no (element, validation) pair it did not fail either.
+    fn covers(&self, r: &CheckResult) -> bool {
+        let items_covered = self.items.as_ref().is_none_or(|b| items(r).is_subset(b));
+        let validations_covered = self
+            .validations
+            .as_ref()
+            .is_none_or(|b| r.failed_validations.iter().all(|v| b.contains(v)));
+        let pairs_covered = r.items.iter().all(|i| {
+            let key = format!("{:?}/{}", i.kind, i.name);
+            match self.per_item.get(&key) {
+                // An element the baseline did not name is judged by `items_covered`; one it
+                // named without its validations (an older report) covers any.
+                None | Some(None) => true,
+                Some(Some(before)) => i.failed_validations.iter().all(|v| before.contains(v)),
+            }
+        });
+        items_covered && validations_covered && pairs_covered
+    }
 }
 
 /// Marks every result new, fixed or unchanged against `baseline`. A failure is new when the
 /// baseline did not fail the same check on the same object, or failed it on fewer of its
-/// elements or fewer of its validations: a sidecar added with no resource limits next to a
-/// container that already had none fails the same check on the same Deployment, and was read
-/// as known debt; so was a container made privileged where it was only allowed to escalate.
+/// elements or fewer of its validations, or did not fail one of its elements on one of its
+/// validations: a sidecar added with no resource limits next to a container that already had
+/// none fails the same check on the same Deployment, and was read as known debt; so was a
+/// container made privileged where it was only allowed to escalate (and where another container
+/// of the pod was privileged already).
 pub fn mark(results: &mut [CheckResult], baseline: &Report) {
     let mut failing_before: HashMap<_, Covered> = HashMap::new();
     for r in baseline.results.iter().filter(|r| r.status == Status::Fail) {
         let covered = failing_before.entry(key(r)).or_insert_with(|| Covered {
             items: Some(HashSet::new()),
             validations: Some(HashSet::new()),
+            per_item: HashMap::new(),
         });
         if r.items.is_empty() {
             covered.items = None;
@@ -55,15 +83,22 @@ pub fn mark(results: &mut [CheckResult], baseline: &Report) {
         } else if let Some(set) = covered.validations.as_mut() {
             set.extend(r.failed_validations.iter().copied());
         }
+        for i in &r.items {
+            let entry = covered
+                .per_item
+                .entry(format!("{:?}/{}", i.kind, i.name))
+                .or_insert_with(|| Some(HashSet::new()));
+            if i.failed_validations.is_empty() {
+                *entry = None;
+            } else if let Some(set) = entry.as_mut() {
+                set.extend(i.failed_validations.iter().copied());
+            }
+        }
     }
     for r in results.iter_mut() {
-        let failed_before = failing_before.get(&key(r)).is_some_and(|before| {
-            before.items.as_ref().is_none_or(|b| items(r).is_subset(b))
-                && before
-                    .validations
-                    .as_ref()
-                    .is_none_or(|b| r.failed_validations.iter().all(|v| b.contains(v)))
-        });
+        let failed_before = failing_before
+            .get(&key(r))
+            .is_some_and(|before| before.covers(r));
         r.change = Some(match (r.status, failed_before) {
             (Status::Fail, false) => Change::New,
             // Fixed is a pass: an error or no-data where the baseline failed decided nothing.
@@ -136,5 +171,59 @@ mod tests {
         let mut now = vec![failing(&[1, 2])];
         mark(&mut now, &unnamed);
         assert_eq!(now[0].change, Some(Change::Unchanged));
+    }
+
+    /// Review finding: per element and validation, not each apart: the baseline's container A
+    /// allowed escalation (1) and init container B was privileged (2); A privileged now is new,
+    /// though both A and 2 were in the baseline.
+    #[test]
+    fn a_container_failing_another_containers_validation_is_new() {
+        use crate::checks::item::ItemKind;
+        use crate::report::Item;
+        let failing = |items: &[(&str, &[u16])]| {
+            let items: Vec<Item> = items
+                .iter()
+                .map(|(name, v)| Item {
+                    kind: ItemKind::Container,
+                    name: (*name).into(),
+                    failed_validations: v.to_vec(),
+                })
+                .collect();
+            let mut all: Vec<u16> = items
+                .iter()
+                .flat_map(|i| i.failed_validations.clone())
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            CheckResult {
+                items,
+                failed_validations: all,
+                ..CheckResult::new(
+                    "security-context-hardened",
+                    crate::checks::Source::Kubernetes,
+                    Status::Fail,
+                    "",
+                )
+            }
+        };
+        let baseline = Report::new(
+            Target::default(),
+            vec![failing(&[("a", &[1]), ("b", &[2])])],
+        );
+        let mut now = vec![
+            failing(&[("a", &[1, 2]), ("b", &[2])]),
+            failing(&[("a", &[1]), ("b", &[2])]),
+            failing(&[("a", &[1])]),
+        ];
+        mark(&mut now, &baseline);
+        let changes: Vec<_> = now.iter().map(|r| r.change).collect();
+        assert_eq!(
+            changes,
+            [
+                Some(Change::New),
+                Some(Change::Unchanged),
+                Some(Change::Unchanged)
+            ]
+        );
     }
 }

@@ -64,7 +64,7 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                 let mut files = Vec::new();
                 collect(path, &mut files, true, &mut loaded.notes)?;
                 let patches = kustomize_patches(&files);
-                loaded.notes.extend(unrendered_kustomizations(&files));
+                let notes_at = loaded.notes.len();
                 // Files are read and parsed on every core; what each gives (objects, notes, or
                 // the first error) is taken in file order, as a serial read would.
                 let parsed = crate::parallel::map_in_order(&files, |(file, explicit)| {
@@ -94,6 +94,14 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                     loaded.objects.extend(one.objects);
                     loaded.notes.extend(one.notes);
                 }
+                // A file that gave no object (a dashboard's JSON, a team's check file) is no
+                // object audited that kustomize does not deploy.
+                let with_objects: std::collections::HashSet<String> = loaded.objects[before..]
+                    .iter()
+                    .filter_map(|o| o.location.as_ref().map(|l| l.file.clone()))
+                    .collect();
+                let unrendered = unrendered_kustomizations(&files, &with_objects);
+                loaded.notes.splice(notes_at..notes_at, unrendered);
                 let notes = namespace_overrides(&files, &loaded.objects[before..]);
                 loaded.notes.extend(notes);
                 walked.extend(files);
@@ -186,8 +194,11 @@ fn canonical_keys(doc: &mut Value) {
                 .map(|f| (k.clone(), *f))
         })
         .collect();
+    // Where the exact key is there too, kustomize reads it and not the other spelling.
     for (key, field) in misspelt {
-        if let Some(v) = map.remove(&key) {
+        if let Some(v) = map.remove(&key)
+            && !map.contains_key(field)
+        {
             map.insert(field.to_string(), v);
         }
     }
@@ -247,14 +258,23 @@ const KUSTOMIZE_INERT: &[&str] = &[
 /// renders. Walked, a kustomization whose patch set `replicas: 1`, `:latest` and `privileged`
 /// left its base files passing. The note makes the gate an error (`Report::undecided`); the fix
 /// is `--kustomize DIR`.
-fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
+fn unrendered_kustomizations(
+    files: &[(PathBuf, bool)],
+    with_objects: &std::collections::HashSet<String>,
+) -> Vec<Note> {
     let mut notes = Vec::new();
-    let walked = walked_kustomizations(files);
-    let kustomized: Vec<PathBuf> = walked
+    let found = walked_kustomizations(files);
+    let kustomized: Vec<PathBuf> = found
         .iter()
-        .filter_map(|(f, _, _)| f.parent().map(Path::to_path_buf))
+        .filter_map(|k| k.file.parent().map(Path::to_path_buf))
         .collect();
-    for (file, name, docs) in walked {
+    for Kustomization {
+        file,
+        name,
+        docs,
+        walked,
+    } in found
+    {
         let mut used: Vec<&str> = docs
             .iter()
             .filter_map(|(_, d)| d.as_object())
@@ -265,7 +285,14 @@ fn unrendered_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Note> {
         used.sort_unstable();
         used.dedup();
         let dir_path = file.parent().unwrap_or_else(|| Path::new("."));
-        let unlisted = unlisted_files(dir_path, &docs, files, &kustomized);
+        let unlisted = if walked {
+            unlisted_files(dir_path, &docs, files, &kustomized)
+                .into_iter()
+                .filter(|f| with_objects.contains(f))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let dir = dir_path.display().to_string();
         if !unlisted.is_empty() {
             // The walk audits every file of the directory; kustomize deploys what `resources`
@@ -299,7 +326,7 @@ type Documents = Vec<(u64, Value)>;
 /// The kustomizations among the walked files, with their names and documents, and those of the
 /// directories of files given one by one. The walk collects YAML and JSON files; kustomize also
 /// reads a file named `Kustomization` in each directory, which the walk never sees.
-fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<(PathBuf, String, Documents)> {
+fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Kustomization> {
     let mut all: Vec<PathBuf> = files.iter().map(|(f, _)| f.clone()).collect();
     let dirs: std::collections::BTreeSet<PathBuf> = files
         .iter()
@@ -316,8 +343,31 @@ fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<(PathBuf, String, Doc
         }
     }
     all.into_iter()
-        .filter_map(|file| kustomization_docs(&file).map(|(name, docs)| (file, name, docs)))
+        .filter_map(|file| {
+            let (name, docs) = kustomization_docs(&file)?;
+            let dir = file.parent().unwrap_or_else(|| Path::new("."));
+            let walked = files
+                .iter()
+                .any(|(f, explicit)| !explicit && f.parent() == Some(dir));
+            Some(Kustomization {
+                file,
+                name,
+                docs,
+                walked,
+            })
+        })
         .collect()
+}
+
+/// A kustomization the walk found.
+struct Kustomization {
+    file: PathBuf,
+    name: String,
+    docs: Documents,
+    /// Its directory was walked. One found beside files given one by one says how kustomize
+    /// changes them, but what it lists and the run was not given is that run's choice (a hook
+    /// auditing the files a commit changed), not a release audited without it.
+    walked: bool,
 }
 
 /// A note for each walked kustomization whose `namespace:` differs from what a file under it
@@ -327,7 +377,10 @@ fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<(PathBuf, String, Doc
 /// `namespace-defined`. Files that already say the same namespace change nothing: no note.
 fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Note> {
     let mut notes = Vec::new();
-    for (file, name, docs) in walked_kustomizations(files) {
+    for Kustomization {
+        file, name, docs, ..
+    } in walked_kustomizations(files)
+    {
         let Some(namespace) = docs
             .iter()
             .find_map(|(_, d)| d.get("namespace").and_then(Value::as_str))
@@ -385,7 +438,8 @@ fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Not
 fn unread_bases(files: &[(PathBuf, bool)]) -> Vec<Note> {
     walked_kustomizations(files)
         .into_iter()
-        .filter_map(|(file, name, docs)| {
+        .filter(|k| k.walked)
+        .filter_map(|Kustomization { file, name, docs, .. }| {
             let dir = file.parent().unwrap_or_else(|| Path::new("."));
             let unread = unread_resources(dir, &docs, files);
             (!unread.is_empty()).then(|| Note {

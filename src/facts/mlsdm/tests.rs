@@ -232,6 +232,24 @@ pelm:
     );
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].contains("key `1` (line 3)"), "{keys:?}");
+    // Tags: PyYAML's safe_load has no constructor for a custom or Python one (MLSDM does not
+    // start), builds its own value for a core one (undecided here), and reads `!` (the
+    // non-specific tag) and `!!str` as the node untagged.
+    for (text, undecided, refused) in [
+        ("dimension: ! 384\n", 0, 0),
+        ("a: !!str x\nb: !!map {c: 1}\n", 0, 0),
+        ("a: !!int 0600\n", 1, 0),
+        ("a: {note: !foo bar}\n", 0, 1),
+        ("a: !!python/int 1\n", 0, 1),
+        ("%TAG !e! tag:example.com,2000:\n---\na: !e!x 1\n", 0, 1),
+    ] {
+        let (divergent, bad) = yaml11_divergences(text);
+        assert_eq!(
+            (divergent.len(), bad.len()),
+            (undecided, refused),
+            "{text}: {divergent:?} {bad:?}"
+        );
+    }
 }
 
 #[test]

@@ -219,6 +219,10 @@ fn safe_loader_tag(tag: &granit_parser::Tag) -> SafeTag {
         "merge",
         "value",
     ];
+    // The non-specific tag `!` alone: PyYAML resolves the node as if untagged.
+    if matches!((tag.original_handle(), tag.suffix()), ("!", "") | ("", "!")) {
+        return SafeTag::Same;
+    }
     match tag.suffix_in_namespace("tag:yaml.org,2002:") {
         Some(name) if SAME.contains(&name.as_ref()) => SafeTag::Same,
         Some(name) if CONSTRUCTED.contains(&name.as_ref()) => {
