@@ -250,6 +250,36 @@ pelm:
             "{text}: {divergent:?} {bad:?}"
         );
     }
+    // Merge keys and aliases PyYAML reads in a way not modelled here: mappings merged from a
+    // sequence that share a key (first or last wins, by PyYAML version), and
+    // neuro_hybrid.module_overrides given through an alias or a merge key.
+    for (text, says) in [
+        (
+            "a: &a {t: 1}\nb: &b {t: 2}\nmoral_filter: {<<: [*a, *b]}\n",
+            Some("share t"),
+        ),
+        (
+            "a: &a {t: 1}\nb: &b {u: 2}\nmoral_filter: {<<: [*a, *b]}\n",
+            None,
+        ),
+        (
+            "x: &m {'alpha': true}\nneuro_hybrid: {module_overrides: *m}\n",
+            Some("through an alias"),
+        ),
+        (
+            "x: &m {'alpha': true}\nneuro_hybrid:\n  module_overrides:\n    <<: *m\n",
+            Some("through a merge key"),
+        ),
+    ] {
+        let (divergent, _) = yaml11_divergences(text);
+        match says {
+            Some(needle) => assert!(
+                divergent.iter().any(|d| d.contains(needle)),
+                "{text}: {divergent:?}"
+            ),
+            None => assert!(divergent.is_empty(), "{text}: {divergent:?}"),
+        }
+    }
 }
 
 #[test]

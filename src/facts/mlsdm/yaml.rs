@@ -110,6 +110,12 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
     // (is a mapping, the next node is a key, the current key)
     let mut stack: Vec<(bool, bool, Option<String>)> = Vec::new();
     let (mut divergent, mut bad_keys) = (Vec::new(), Vec::new());
+    // Merge keys: the keys of each anchored mapping, each open collection's anchor and keys,
+    // and the aliases of a `<<: [*a, *b]` sequence being read (its depth, the aliases).
+    let mut anchored: std::collections::HashMap<usize, Vec<String>> =
+        std::collections::HashMap::new();
+    let mut frames: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut merging: Option<(usize, Vec<usize>)> = None;
     for event in granit_parser::Parser::new_from_str(text) {
         let Ok((event, span)) = event else { break };
         let mut is_key = false;
@@ -121,6 +127,35 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
             if is_key {
                 *key = None;
             }
+        }
+        let path = || -> Vec<&str> { stack.iter().filter_map(|(_, _, k)| k.as_deref()).collect() };
+        // `neuro_hybrid.module_overrides` through an alias or a merge key: the types PyYAML
+        // gives the keys it brings (`on`, `1`) are not read here, and its dict[str, bool]
+        // refuses any that is not a string.
+        let under_overrides = |p: &[&str]| p.starts_with(&["neuro_hybrid", "module_overrides"]);
+        if matches!(event, Event::Alias(_)) && under_overrides(&path()) {
+            divergent.push(format!(
+                "line {}: neuro_hybrid.module_overrides takes keys through an alias, whose types to PyYAML are not read here; write its keys out",
+                span.start.line()
+            ));
+        }
+        match &event {
+            Event::Alias(id) => {
+                if let Some((depth, ids)) = merging.as_mut()
+                    && *depth == stack.len()
+                {
+                    ids.push(*id);
+                }
+            }
+            Event::SequenceStart(..)
+                if stack
+                    .last()
+                    .is_some_and(|(_, _, k)| k.as_deref() == Some("<<"))
+                    && !is_key =>
+            {
+                merging = Some((stack.len() + 1, Vec::new()));
+            }
+            _ => {}
         }
         let tag = match &event {
             Event::Scalar(_, _, _, tag)
@@ -141,10 +176,49 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
             }
         }
         match event {
-            Event::MappingStart(..) => stack.push((true, true, None)),
-            Event::SequenceStart(..) => stack.push((false, false, None)),
+            Event::MappingStart(_, anchor, _) => {
+                stack.push((true, true, None));
+                frames.push((anchor, Vec::new()));
+            }
+            Event::SequenceStart(..) => {
+                stack.push((false, false, None));
+                frames.push((0, Vec::new()));
+            }
             Event::MappingEnd | Event::SequenceEnd => {
+                if let Some((depth, ids)) = &merging
+                    && *depth == stack.len()
+                {
+                    // PyYAML's flatten_mapping keeps the first mapping's value of a key that
+                    // several merged mappings share in one version and the last in another
+                    // (6.0.2 against 6.0.4): which one MLSDM validates is not known.
+                    let mut seen: Vec<&String> = Vec::new();
+                    let mut shared: Vec<&str> = Vec::new();
+                    for keys in ids.iter().filter_map(|id| anchored.get(id)) {
+                        for k in keys {
+                            if seen.contains(&k) {
+                                if !shared.contains(&k.as_str()) {
+                                    shared.push(k);
+                                }
+                            } else {
+                                seen.push(k);
+                            }
+                        }
+                    }
+                    if !shared.is_empty() {
+                        divergent.push(format!(
+                            "line {}: a merge key's mappings share {}: which one's value PyYAML keeps depends on its version; write the key out",
+                            span.start.line(),
+                            shared.join(", ")
+                        ));
+                    }
+                    merging = None;
+                }
                 stack.pop();
+                if let Some((anchor, keys)) = frames.pop()
+                    && anchor != 0
+                {
+                    anchored.insert(anchor, keys);
+                }
             }
             Event::Scalar(v, style, _, tag) => {
                 let plain = style == granit_parser::ScalarStyle::Plain && tag.is_none();
@@ -169,6 +243,18 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
                     }
                 }
                 if is_key {
+                    if let Some((_, keys)) = frames.last_mut() {
+                        keys.push(v.to_string());
+                    }
+                    if v == "<<"
+                        && style == granit_parser::ScalarStyle::Plain
+                        && under_overrides(&path())
+                    {
+                        divergent.push(format!(
+                            "line {}: neuro_hybrid.module_overrides takes keys through a merge key, whose types to PyYAML are not read here; write its keys out",
+                            span.start.line()
+                        ));
+                    }
                     let path: Vec<&str> = stack[..stack.len() - 1]
                         .iter()
                         .filter_map(|(_, _, k)| k.as_deref())
