@@ -86,6 +86,34 @@ impl Store {
         }
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
             .map_err(|e| e.to_string())?;
+        // Every sample line must come out as a value: prometheus-parse drops, without a word, a
+        // labelled line of a name typed summary without `quantile` or typed histogram without
+        // `le` (a second `# TYPE` line mid-page makes a counter's 500 series one), and the rates
+        // then read the rest as all there is.
+        let lines = text
+            .lines()
+            .filter(|l| {
+                matches!(
+                    prometheus_parse::LineInfo::parse(l),
+                    prometheus_parse::LineInfo::Sample { .. }
+                )
+            })
+            .count();
+        let values: usize = scrape
+            .samples
+            .iter()
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Histogram(b) => b.len(),
+                prometheus_parse::Value::Summary(q) => q.len(),
+                _ => 1,
+            })
+            .sum();
+        if values != lines {
+            return Err(format!(
+                "{} of the page's {lines} sample lines could not be read as the `# TYPE` lines before them say (a summary's sample without `quantile`, a histogram's without `le`, or a name typed twice): Prometheus reads them, so the page is refused rather than read without them",
+                lines.saturating_sub(values)
+            ));
+        }
         // An empty page (a stub answering 200 with nothing) or one of comments only is no
         // exporter's: read as a target with no series, it let the other endpoints' data decide
         // for it.
@@ -175,10 +203,12 @@ impl Store {
             ));
         }
         for s in scrape.samples {
+            // Names as the line check read them (trimmed): prometheus-parse keeps the blank
+            // after a comma (`{a="1", status="500"}`), and `status=~"5.."` then matched none.
             let mut base: Labels = s
                 .labels
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.trim().to_string(), v.clone()))
                 .collect();
             base.insert("instance".into(), instance.into());
             base.insert("job".into(), "mlsdm-audit".into());
@@ -380,7 +410,14 @@ fn is_exposition_line(line: &str) -> bool {
                     l.split(',').filter(|pair| !pair.is_empty()).all(|pair| {
                         pair.split_once('=').is_some_and(|(name, v)| {
                             let name = name.trim();
-                            let fresh = !names.contains(&name);
+                            // A label name as Prometheus's text format writes one: a quoted
+                            // name (`{"status"="500"}`) came out with its quotes.
+                            let legal = name.bytes().enumerate().all(|(i, b)| {
+                                b == b'_'
+                                    || b.is_ascii_alphabetic()
+                                    || (i > 0 && b.is_ascii_digit())
+                            });
+                            let fresh = legal && !names.contains(&name);
                             names.push(name);
                             let inner = v.get(1..v.len().saturating_sub(1)).unwrap_or_default();
                             fresh
@@ -1680,6 +1717,29 @@ mod tests {
             let e = s.add_scrape("a", 0.0, page).unwrap_err();
             assert!(e.contains("is not a number"), "{page:?}: {e}");
         }
+        // Review 32b: a second TYPE line made prometheus-parse drop the 500 series, and a
+        // quoted label name kept its quotes: both read as a page without errors.
+        let e = s
+            .add_scrape(
+                "a",
+                0.0,
+                "# TYPE r_total counter\nr_total{s=\"200\"} 1\n# TYPE r_total summary\nr_total{s=\"500\"} 1\n",
+            )
+            .unwrap_err();
+        assert!(e.contains("1 of the page's 2 sample lines"), "{e}");
+        let e = s
+            .add_scrape("a", 0.0, "r_total{\"s\"=\"500\"} 1\n")
+            .unwrap_err();
+        assert!(e.starts_with("line 1"), "{e}");
+        // A blank after the comma is Prometheus's own spacing: the name is read without it.
+        let mut spaced = Store::default();
+        spaced
+            .add_scrape("a", 0.0, "r_total{m=\"POST\", status=\"500\"} 7\n")
+            .unwrap();
+        assert_eq!(
+            scalar_of("sum(r_total{status=~\"5..\"})", &spaced, 0.0),
+            Some(7.0)
+        );
     }
 
     /// Prometheus' `max` and `min` of NaNs are NaN (which a check reads as no value), and a NaN

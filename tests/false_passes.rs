@@ -1020,3 +1020,184 @@ fn a_workload_scaled_to_zero_is_not_ready_nor_replicated() {
     assert_eq!(s, Status::Fail, "{m}");
     assert!(m.contains("scaled to 0"), "{m}");
 }
+
+/// Known debt, fixed at stop 32: selectors the API server refuses (an `Exists` with values, an
+/// `In` without any, a label value that is a number) were read as selecting, or as selecting
+/// nothing, with no word that the object holding them is never admitted; and a default deny
+/// written `podSelector: {matchLabels: {}}` (the same empty selector once decoded) failed.
+#[test]
+fn selectors_are_read_as_the_api_server_admits_them() {
+    let pdb = |selector: &str| {
+        format!(
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: mlsdm-api-pdb\n  namespace: mlsdm-production\nspec:\n  minAvailable: 2\n  selector:\n{selector}"
+        )
+    };
+    for (selector, says) in [
+        (
+            "    matchExpressions:\n      - {key: app, operator: Exists, values: [mlsdm-api]}\n",
+            "takes no values",
+        ),
+        (
+            "    matchExpressions:\n      - {key: app, operator: In, values: []}\n",
+            "needs at least one value",
+        ),
+        ("    app: mlsdm-api\n", "unknown field \"app\""),
+        ("    matchLabels: {app: 1}\n", "must be a string"),
+    ] {
+        let judged = results("pdb-selects-workload", compliant_with(&pdb(selector)));
+        assert!(
+            judged.iter().any(|(k, s, m)| k == "PodDisruptionBudget"
+                && *s == Status::Fail
+                && m.contains("the API server refuses this PDB")
+                && m.contains(says)),
+            "{selector}: {judged:?}"
+        );
+        // The refused PDB protects nothing: the workload has no PDB.
+        let (status, message) = verdict("pdb-min-available", compliant_with(&pdb(selector)));
+        assert_ne!(status, Status::Pass, "{selector}: {message}");
+    }
+    let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: mlsdm-api\n  namespace: mlsdm-production\nspec:\n  selector: {app: mlsdm-api, tier: 1}\n  ports:\n    - {name: http, port: 80, targetPort: http, protocol: TCP}\n";
+    let judged = results("service-selects-workload", compliant_with(service));
+    assert!(
+        judged.iter().any(|(k, s, m)| k == "Service"
+            && *s == Status::Fail
+            && m.contains("not a map of labels")),
+        "{judged:?}"
+    );
+
+    // The empty selector, however it is spelled, is a default deny; one with a malformed peer
+    // selector is refused.
+    for spelled in [
+        "podSelector: {matchLabels: {}}",
+        "podSelector: {matchExpressions: []}",
+        "podSelector: null",
+    ] {
+        let deny = format!(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny-all\n  namespace: mlsdm-production\nspec:\n  {spelled}\n  policyTypes: [Ingress, Egress]\n"
+        );
+        let (s, m) = verdict("network-policy-default-deny", compliant_with(&deny));
+        assert_eq!(s, Status::Pass, "{spelled}: {m}");
+    }
+    let refused = allow_policy(
+        "    - from:\n        - podSelector:\n            matchExpressions:\n              - {key: app, operator: Equals, values: [ingress]}\n      ports:\n        - port: 8000\n",
+    );
+    let judged = results("network-policy-selects-pods", compliant_with(&refused));
+    assert!(
+        judged.iter().any(|(k, s, m)| k == "NetworkPolicy"
+            && *s == Status::Fail
+            && m.contains("the API server refuses this NetworkPolicy")),
+        "{judged:?}"
+    );
+}
+
+/// Known debt, fixed at stop 32: an ingress-nginx allowlist of `0.0.0.0/0` (or one that does not
+/// parse, or is empty) passed ingress-ip-allowlist, which only asked that the annotation exist.
+#[test]
+fn an_allowlist_of_every_address_restricts_nothing() {
+    let compliant =
+        std::fs::read_to_string(root().join("fixtures/compliant/40-network.yaml")).unwrap();
+    let allowlist = "whitelist-source-range: 10.0.0.0/8,192.0.2.0/24";
+    assert!(compliant.contains(allowlist));
+    for (value, says) in [
+        ("10.0.0.0/8, 0.0.0.0/0", "covers every address"),
+        ("0.0.0.0/1,128.0.0.0/1", "covers every address"),
+        (
+            "'10.0.0.0/8,office'",
+            "neither a CIDR nor an address (office)",
+        ),
+        ("' , '", "is empty"),
+    ] {
+        let edited = compliant.replacen(allowlist, &format!("whitelist-source-range: {value}"), 1);
+        let judged = results("ingress-ip-allowlist", compliant_with(&edited));
+        assert!(
+            judged
+                .iter()
+                .any(|(k, s, m)| k == "Ingress" && *s == Status::Fail && m.contains(says)),
+            "{value}: {judged:?}"
+        );
+    }
+    let judged = results("ingress-ip-allowlist", compliant_with(&compliant));
+    assert!(
+        judged
+            .iter()
+            .all(|(k, s, _)| k != "Ingress" || *s == Status::Pass),
+        "{judged:?}"
+    );
+    // Review 32a: a Traefik middleware is a name, not an allowlist (undecided); a public load
+    // balancer in front of MLSDM is a way around the Ingress's allowlist.
+    let traefik = compliant.replacen(
+        &format!("nginx.ingress.kubernetes.io/{allowlist}"),
+        "traefik.ingress.kubernetes.io/router.middlewares: mlsdm-production-add-hsts@kubernetescrd",
+        1,
+    );
+    let judged = results("ingress-ip-allowlist", compliant_with(&traefik));
+    assert!(
+        judged.iter().any(|(k, s, m)| k == "Ingress"
+            && *s == Status::Error
+            && m.contains("Traefik middlewares")),
+        "{judged:?}"
+    );
+    let balancer = "apiVersion: v1\nkind: Service\nmetadata:\n  name: mlsdm-public\n  namespace: mlsdm-production\nspec:\n  type: LoadBalancer\n  selector: {app: mlsdm-api}\n  ports: [{name: https, port: 443, targetPort: http}]\n";
+    for (ranges, status) in [
+        ("", Status::Fail),
+        ("  loadBalancerSourceRanges: [0.0.0.0/0]\n", Status::Fail),
+        (
+            "  loadBalancerSourceRanges: [203.0.113.0/24]\n",
+            Status::Pass,
+        ),
+    ] {
+        let judged = results(
+            "ingress-ip-allowlist",
+            compliant_with(&format!("{balancer}{ranges}")),
+        );
+        assert!(
+            judged
+                .iter()
+                .any(|(k, s, _)| k == "Service" && *s == status),
+            "{ranges}: {judged:?}"
+        );
+    }
+}
+
+/// Review 32a: a NetworkPolicy without podSelector (every pod of its namespace, as the API
+/// defaults it), one with `policyTypes: []` (Ingress, as the API defaults it), and ipBlocks that
+/// cover every address only across two rules all let port 8000 open to anyone pass the default
+/// deny; a `matchExpressions:` left empty (null, as Helm writes it) read as a malformed selector.
+#[test]
+fn network_policies_are_read_as_the_api_server_defaults_them() {
+    let policy = |spec: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: extra\n  namespace: mlsdm-production\nspec:\n{spec}"
+        )
+    };
+    for spec in [
+        "  policyTypes: [Ingress]\n  ingress: [{}]\n",
+        "  podSelector: {matchLabels: {app: mlsdm-api}}\n  policyTypes: []\n  ingress:\n    - ports: [{port: 8000}]\n",
+        "  podSelector: {matchLabels: {app: mlsdm-api}, matchExpressions: null}\n  ingress:\n    - ports: [{port: 8000}]\n",
+        "  podSelector: {}\n  policyTypes: [Ingress]\n  ingress:\n    - from: [{ipBlock: {cidr: 0.0.0.0/1}}]\n      ports: [{port: 8000}]\n    - from: [{ipBlock: {cidr: 128.0.0.0/1}}]\n      ports: [{port: 8000}]\n",
+        "  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n    - to: [{ipBlock: {cidr: 0.0.0.0/1}}]\n    - to: [{ipBlock: {cidr: 128.0.0.0/1}}]\n",
+    ] {
+        let mut objects = compliant_with(&policy(spec));
+        objects.retain(|o| o.kind != "NetworkPolicy" || o.name != "mlsdm-api-allow");
+        let (status, message) = verdict("network-policy-default-deny", objects);
+        assert_eq!(status, Status::Fail, "{spec}: {message}");
+    }
+    // Split across two policies, the halves add up too.
+    let halves = format!(
+        "{}---\n{}",
+        policy("  podSelector: {}\n  ingress:\n    - from: [{ipBlock: {cidr: 0.0.0.0/1}}]\n"),
+        policy("  podSelector: {}\n  ingress:\n    - from: [{ipBlock: {cidr: 128.0.0.0/1}}]\n")
+            .replace("name: extra", "name: extra-2")
+    );
+    let (status, message) = verdict("network-policy-default-deny", compliant_with(&halves));
+    assert_eq!(status, Status::Fail, "{message}");
+    // A default deny written `policyTypes: []` with no rules denies ingress.
+    let deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny-all\n  namespace: mlsdm-production\nspec:\n  podSelector: {}\n  policyTypes: []\n";
+    let judged = results("network-policy-default-deny", compliant_with(deny));
+    assert!(
+        judged
+            .iter()
+            .any(|(_, s, m)| *s == Status::Fail && m.contains("no default-deny egress")),
+        "{judged:?}"
+    );
+}

@@ -4,6 +4,7 @@
 //! predicate (unchanged from the straightforward scan in `reference.rs`) still decides, and the
 //! order is the input order the scan had.
 
+use crate::k8s::selector::Selection;
 use crate::k8s::{Object, WORKLOAD_KINDS};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -159,13 +160,12 @@ pub(super) struct SelectorIndex {
 }
 
 impl SelectorIndex {
-    /// `items`: (slot, namespace, the selector, whether an empty one selects everything:
-    /// `selector::empty_selects_all`). An absent selector selects nothing.
-    pub fn build<'a>(items: impl Iterator<Item = (usize, Ns, Option<&'a Value>, bool)>) -> Self {
+    /// `items`: (slot, namespace, what its selector picks: `selector::selection`).
+    pub fn build<'a>(items: impl Iterator<Item = (usize, Ns, Selection<'a>)>) -> Self {
         let mut index = Self::default();
-        for (slot, ns, sel, empty_matches_all) in items {
-            match sel {
-                Some(Value::Object(m)) if !m.is_empty() => match required_label(m) {
+        for (slot, ns, selection) in items {
+            match selection {
+                Selection::Matching(Value::Object(m)) => match required_label(m) {
                     Some((k, v)) => index
                         .by_label
                         .entry((ns, k.to_string(), v.to_string()))
@@ -173,8 +173,10 @@ impl SelectorIndex {
                         .push(slot),
                     None => index.rest.entry(ns).or_default().push(slot),
                 },
-                Some(_) if empty_matches_all => index.rest.entry(ns).or_default().push(slot),
-                _ => {}
+                Selection::Matching(_) | Selection::Everything => {
+                    index.rest.entry(ns).or_default().push(slot);
+                }
+                Selection::Nothing => {}
             }
         }
         index

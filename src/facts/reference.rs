@@ -9,6 +9,7 @@ use crate::k8s::refs::{
     api_group, ingress_backend_facts, ingress_backends, monitor_watches, pod_references,
     pull_secret_names, scale_target, service_account_name,
 };
+use crate::k8s::selector::Selection;
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
 use cel::objects::Value as CelValue;
 use serde_json::{Value, json};
@@ -45,12 +46,10 @@ impl Facts {
     fn naive_selected_by<'a>(&'a self, w: &Object, kind: &str, pointer: &str) -> Vec<&'a Object> {
         let labels = w.pod_labels();
         self.same_ns(w.namespace.as_deref(), kind)
-            .filter(|o| match o.json.at(pointer) {
-                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
-                    selector::matches(sel, &labels).unwrap_or(false)
-                }
-                Some(sel) => selector::empty_selects_all(o, sel),
-                None => false,
+            .filter(|o| match selector::selection(o, o.json.at(pointer)) {
+                Selection::Matching(sel) => selector::matches(sel, &labels).unwrap_or(false),
+                Selection::Everything => true,
+                Selection::Nothing => false,
             })
             .collect()
     }

@@ -14,6 +14,7 @@ use crate::k8s::refs::{
     MonitorNamespaces, api_group, ingress_backend_facts, ingress_backends, monitor_namespaces,
     monitor_watches, pod_references, pull_secret_names, scale_target, service_account_name,
 };
+use crate::k8s::selector::Selection;
 use crate::k8s::{Object, WORKLOAD_KINDS, rbac, selector};
 use cel::common::value::Val;
 use serde_json::{Value, json};
@@ -89,10 +90,7 @@ impl Facts {
                 (
                     o.slot,
                     o.namespace.clone(),
-                    o.json.at(pointer),
-                    o.json
-                        .at(pointer)
-                        .is_some_and(|sel| selector::empty_selects_all(o, sel)),
+                    selector::selection(o, o.json.at(pointer)),
                 )
             }))
         })
@@ -113,12 +111,10 @@ impl Facts {
             .candidates(w.namespace.as_deref(), &labels)
             .into_iter()
             .map(|s| &self.objects[s])
-            .filter(|o| match o.json.at(pointer) {
-                Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
-                    selector::matches(sel, &labels).unwrap_or(false)
-                }
-                Some(sel) => selector::empty_selects_all(o, sel),
-                None => false,
+            .filter(|o| match selector::selection(o, o.json.at(pointer)) {
+                Selection::Matching(sel) => selector::matches(sel, &labels).unwrap_or(false),
+                Selection::Everything => true,
+                Selection::Nothing => false,
             })
             .collect()
     }
@@ -380,14 +376,13 @@ impl Facts {
                 };
                 same(&obj.kind)
                     .into_iter()
-                    .flat_map(|p| match self.objects[p].json.at(pointer) {
-                        Some(sel) if sel.as_object().is_some_and(|m| !m.is_empty()) => {
-                            self.workloads_selectable(ns, sel)
+                    .flat_map(|p| {
+                        let o = &self.objects[p];
+                        match selector::selection(o, o.json.at(pointer)) {
+                            Selection::Matching(sel) => self.workloads_selectable(ns, sel),
+                            Selection::Everything => self.workloads_in(ns).to_vec(),
+                            Selection::Nothing => Vec::new(),
                         }
-                        Some(sel) if selector::empty_selects_all(&self.objects[p], sel) => {
-                            self.workloads_in(ns).to_vec()
-                        }
-                        _ => Vec::new(),
                     })
                     .collect()
             }

@@ -12,7 +12,10 @@
 use serde_json::{Map, Value, json};
 
 /// Whether `selector` (a LabelSelector, or a plain label map as in a Service) matches `labels`.
-/// An empty selector matches everything.
+/// An empty selector matches everything. A selector the API server refuses
+/// ([`label_selector_problem`], [`label_map_problem`]) is an error, not a match either way: the
+/// object holding it is never admitted, and an `In` without values had matched nothing and an
+/// `Exists` with values had matched as if they were not there.
 pub fn matches(selector: &Value, labels: &Value) -> Result<bool, String> {
     let empty = Map::new();
     let labels = labels.as_object().unwrap_or(&empty);
@@ -24,6 +27,14 @@ pub fn matches(selector: &Value, labels: &Value) -> Result<bool, String> {
         };
     };
     let is_label_selector = sel.contains_key("matchLabels") || sel.contains_key("matchExpressions");
+    let problem = if is_label_selector {
+        label_selector_problem(selector)
+    } else {
+        label_map_problem(selector)
+    };
+    if let Some(problem) = problem {
+        return Err(problem);
+    }
     let match_labels = if is_label_selector {
         sel.get("matchLabels").and_then(Value::as_object)
     } else {
@@ -36,8 +47,14 @@ pub fn matches(selector: &Value, labels: &Value) -> Result<bool, String> {
             }
         }
     }
-    if let Some(exprs) = sel.get("matchExpressions").filter(|_| is_label_selector) {
-        for e in exprs.as_array().ok_or("matchExpressions must be a list")? {
+    // Null is no requirement (a nil list once decoded); anything else not a list was refused
+    // above.
+    if let Some(exprs) = sel
+        .get("matchExpressions")
+        .filter(|_| is_label_selector)
+        .and_then(Value::as_array)
+    {
+        for e in exprs {
             let key = e
                 .get("key")
                 .and_then(Value::as_str)
@@ -65,6 +82,117 @@ pub fn matches(selector: &Value, labels: &Value) -> Result<bool, String> {
         }
     }
     Ok(true)
+}
+
+/// What the API server refuses in a `LabelSelector` (apimachinery's `ValidateLabelSelector`,
+/// with the strict field validation `kubectl apply` asks for by default): `None` when it would
+/// admit it. Null is admitted (an absent pointer).
+pub fn label_selector_problem(sel: &Value) -> Option<String> {
+    let map = match sel {
+        Value::Null => return None,
+        Value::Object(m) => m,
+        _ => return Some("a label selector must be a map".into()),
+    };
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "matchLabels" | "matchExpressions"))
+    {
+        return Some(format!(
+            "unknown field {unknown:?} in a label selector (only matchLabels and matchExpressions; labels go under matchLabels)"
+        ));
+    }
+    if let Some(problem) = map.get("matchLabels").and_then(label_map_problem) {
+        return Some(format!("matchLabels: {problem}"));
+    }
+    let exprs = match map.get("matchExpressions") {
+        None | Some(Value::Null) => return None,
+        Some(Value::Array(a)) => a,
+        Some(_) => return Some("matchExpressions must be a list".into()),
+    };
+    exprs
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| requirement_problem(e).map(|p| format!("matchExpressions[{i}]: {p}")))
+}
+
+/// One `matchExpressions` entry: its key, an operator of the four, and values as the operator
+/// asks (`In` and `NotIn` at least one, `Exists` and `DoesNotExist` none), each a label value.
+fn requirement_problem(e: &Value) -> Option<String> {
+    let Some(e) = e.as_object() else {
+        return Some("an entry must be a map".into());
+    };
+    if let Some(unknown) = e
+        .keys()
+        .find(|k| !matches!(k.as_str(), "key" | "operator" | "values"))
+    {
+        return Some(format!("unknown field {unknown:?}"));
+    }
+    let Some(key) = e.get("key").and_then(Value::as_str) else {
+        return Some("no key".into());
+    };
+    if let Err(problem) = check_key(key) {
+        return Some(problem);
+    }
+    let values: Vec<&str> = match e.get("values") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => match a.iter().map(Value::as_str).collect::<Option<Vec<_>>>() {
+            Some(v) => v,
+            None => return Some(format!("values of {key:?} must be strings")),
+        },
+        Some(_) => return Some(format!("values of {key:?} must be a list")),
+    };
+    match e.get("operator").and_then(Value::as_str) {
+        Some("In" | "NotIn") if values.is_empty() => Some(format!(
+            "operator In or NotIn on {key:?} needs at least one value"
+        )),
+        Some("Exists" | "DoesNotExist") if !values.is_empty() => Some(format!(
+            "operator Exists or DoesNotExist on {key:?} takes no values"
+        )),
+        Some("In" | "NotIn" | "Exists" | "DoesNotExist") => {
+            values.iter().find_map(|v| check_value(key, v).err())
+        }
+        Some(other) => Some(format!(
+            "{other:?} is not a selector operator (In, NotIn, Exists, DoesNotExist)"
+        )),
+        None => Some(format!("no operator for {key:?}")),
+    }
+}
+
+/// What the API server refuses in a map of labels used as a selector (a Service's
+/// `spec.selector`, a LabelSelector's `matchLabels`): keys and values that are not labels'.
+pub fn label_map_problem(labels: &Value) -> Option<String> {
+    let map = match labels {
+        Value::Null => return None,
+        Value::Object(m) => m,
+        _ => return Some("labels must be a map of strings".into()),
+    };
+    map.iter().find_map(|(k, v)| match v.as_str() {
+        None => Some(format!(
+            "the value of {k:?} must be a string (quote it: {v})"
+        )),
+        Some(v) => check_key(k).and_then(|()| check_value(k, v)).err(),
+    })
+}
+
+/// Whether a LabelSelector asks nothing: null, `{}`, or empty (or null) `matchLabels` and
+/// `matchExpressions`. What that selects depends on the kind ([`empty_selects_all`]).
+pub fn is_empty(sel: &Value) -> bool {
+    let vacant = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(m)) => m.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(_) => false,
+    };
+    match sel {
+        Value::Null => true,
+        Value::Object(m) => {
+            m.keys()
+                .all(|k| matches!(k.as_str(), "matchLabels" | "matchExpressions"))
+                && vacant(m.get("matchLabels"))
+                && vacant(m.get("matchExpressions"))
+        }
+        _ => false,
+    }
 }
 
 /// A token of the string form, as apimachinery's `labels.Parse` lexes it: identifiers run until
@@ -293,12 +421,53 @@ pub fn parse(input: &str) -> Result<Value, String> {
 /// to the empty selector, which selects all. A PodDisruptionBudget's `selector` is a pointer:
 /// `{}` selects all in policy/v1 and nothing in policy/v1beta1 (the meaning changed with v1),
 /// and null selects nothing in both. A Service's selects nothing (no endpoints are managed).
+///
+/// Empty means [`is_empty`]: `{matchLabels: {}}` is the same empty selector as `{}` once decoded.
 pub fn empty_selects_all(o: &super::Object, sel: &serde_json::Value) -> bool {
-    let empty_map = sel.as_object().is_some_and(serde_json::Map::is_empty);
     match o.kind.as_str() {
-        "NetworkPolicy" => empty_map || sel.is_null(),
-        "PodDisruptionBudget" => empty_map && o.api_version == "policy/v1",
+        "NetworkPolicy" => is_empty(sel),
+        "PodDisruptionBudget" => !sel.is_null() && is_empty(sel) && o.api_version == "policy/v1",
         _ => false,
+    }
+}
+
+/// What a selecting object's selector picks: the one reading every relation shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// No selector, an empty one of a kind where that means none, or one the API server refuses
+    /// (the object is never admitted: a check on it says so, `*-selects-workload`).
+    Nothing,
+    /// An empty selector of a kind where that means every pod of the namespace.
+    Everything,
+    /// The pods this selector matches ([`matches`]).
+    Matching(&'a Value),
+}
+
+/// How `o` (a Service, PodDisruptionBudget or NetworkPolicy) selects with `sel`, its selector.
+pub fn selection<'a>(o: &super::Object, sel: Option<&'a Value>) -> Selection<'a> {
+    let Some(sel) = sel else {
+        // A NetworkPolicy's podSelector is a struct: left out, it is the empty selector.
+        return if o.kind == "NetworkPolicy" {
+            Selection::Everything
+        } else {
+            Selection::Nothing
+        };
+    };
+    if o.kind != "Service" && is_empty(sel) {
+        return if empty_selects_all(o, sel) {
+            Selection::Everything
+        } else {
+            Selection::Nothing
+        };
+    }
+    let problem = if o.kind == "Service" {
+        label_map_problem(sel)
+    } else {
+        label_selector_problem(sel)
+    };
+    match (sel, problem) {
+        (Value::Object(m), None) if !m.is_empty() => Selection::Matching(sel),
+        _ => Selection::Nothing,
     }
 }
 

@@ -903,6 +903,22 @@ pub(crate) fn yaml_budget() -> serde_saphyr::Budget {
     budget
 }
 
+/// Removes the fields whose value is null (`ingress: null`, `matchExpressions:` left empty, as
+/// Helm's `toYaml` writes them), at every depth: the API server decodes a null field to its
+/// unset value and stores none, which is what a live object shows and what the checks read
+/// (`has()` false). Kept, they made `size()` and `in` fail on a valid manifest, or a check read
+/// an empty selector as a malformed one. Null list elements stay: the API server refuses them.
+fn drop_null_fields(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_null_fields);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_fields),
+        _ => {}
+    }
+}
+
 fn add_document(
     file: &str,
     line: u64,
@@ -913,6 +929,8 @@ fn add_document(
     if value.is_null() {
         return Ok(());
     }
+    let mut value = value;
+    drop_null_fields(&mut value);
     if let Some(why) = not_kubernetes(&value) {
         return Err(err(why.into()));
     }

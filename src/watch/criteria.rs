@@ -92,8 +92,17 @@ pub(super) fn current_values(args: &CheckArgs, criteria: &[Criterion]) -> BTreeM
         };
         url.query_pairs_mut().append_pair("query", &query);
         let answer = rt.block_on(async {
-            let resp = client.get(url).timeout(opts.timeout).send().await.ok()?;
-            let body = resp.bytes().await.ok()?;
+            // One value, shown on the status line: an answer past 1 MiB is not one, and is
+            // not read on (a Prometheus or proxy streaming without end grew the process).
+            const CAP: usize = 1 << 20;
+            let mut resp = client.get(url).timeout(opts.timeout).send().await.ok()?;
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.ok()? {
+                body.extend_from_slice(&chunk);
+                if body.len() > CAP {
+                    return None;
+                }
+            }
             serde_json::from_slice::<Value>(&body).ok()
         });
         let Some(answer) = answer else { continue };

@@ -80,6 +80,21 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     ctx.add_function("sub", sub_quantity).expect(MSG);
     ctx.add_function("selectorMatches", selector_matches)
         .expect(MSG);
+    // What the API server refuses in a LabelSelector, or in a map of labels used as one (a
+    // Service's selector): '' when it would admit it.
+    ctx.add_function("labelSelectorProblem", |sel: Value| {
+        crate::k8s::selector::label_selector_problem(&cel_to_json(&sel)).unwrap_or_default()
+    })
+    .expect(MSG);
+    ctx.add_function("labelsProblem", |labels: Value| {
+        crate::k8s::selector::label_map_problem(&cel_to_json(&labels)).unwrap_or_default()
+    })
+    .expect(MSG);
+    // Whether a LabelSelector asks nothing (null, `{}`, `{matchLabels: {}}`, ...).
+    ctx.add_function("isEmptySelector", |sel: Value| {
+        crate::k8s::selector::is_empty(&cel_to_json(&sel))
+    })
+    .expect(MSG);
     ctx.add_function("shannonEntropy", |s: Arc<String>| {
         crate::k8s::secrets::entropy(&s)
     })
@@ -98,9 +113,22 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     })
     .expect(MSG);
     // A NetworkPolicy peer list's ipBlock CIDRs: whether together they are every IPv4 or every
-    // IPv6 address (0.0.0.0/1 and 128.0.0.0/1 are 0.0.0.0/0 in two halves).
+    // IPv6 address (0.0.0.0/1 and 128.0.0.0/1 are 0.0.0.0/0 in two halves). Lists of lists are
+    // read flat: rules and policies add up, so a check gathers every rule's CIDRs in one call.
     ctx.add_function("cidrsCoverEveryAddress", |cidrs: Arc<Vec<Value>>| {
-        cover_every_address(&strings(&cidrs))
+        // Three levels are policies, rules and peers; deeper is not a list of CIDRs.
+        fn flat<'a>(list: &'a [Value], depth: u8, out: &mut Vec<&'a str>) {
+            for v in list {
+                match v {
+                    Value::String(s) => out.push(s.as_str()),
+                    Value::List(l) if depth < 4 => flat(l, depth + 1, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut all = Vec::new();
+        flat(&cidrs, 0, &mut all);
+        cover_every_address(&all)
     })
     .expect(MSG);
     // A ConfigMap's binaryData as the text the pod reads ('' when it is not base64 of UTF-8).
