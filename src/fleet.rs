@@ -480,6 +480,8 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
     merged.checks = checks;
     notes.extend(inputs);
     merged.notes = notes;
+    // The waivers that lapsed since the audits change each cluster's counts too.
+    merged.recount();
     Ok(merged)
 }
 

@@ -358,7 +358,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             let mut r = mlsdm_audit::read_report(&report)?;
             // Shown as it stands today: a waiver that has lapsed since no longer waives.
             mlsdm_audit::review::waivers::lapse(&mut r.results, chrono::Utc::now().date_naive());
-            r.summary = report::Summary::of(&r.results);
+            r.recount();
             emit(&r, format, output.as_deref(), &view)?;
             // Rendering succeeded: the gate is `check`'s exit code, or `verify`'s on a signed
             // report (a pipeline renders SARIF, JUnit and Markdown from a failed audit's report

@@ -503,30 +503,13 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     if let Some((_, b)) = &plan.baseline {
         review::baseline::mark(&mut results, b);
     }
-    // Evaluated, but nothing decided (after attestations, which may decide a result): every
-    // result at or above the gate is no-data (one scrape of a service gives no rate; a window
-    // with no traffic gives no latency), or, with none there, every result at all. Reported,
-    // so each result says why, but its gate is an error: exit 0 would pass a release on
-    // nothing, and a check below the gate that passed or errored decides nothing the gate asks.
-    let decided = |r: &&report::CheckResult| {
-        matches!(
-            r.status,
-            report::Status::Pass
-                | report::Status::Fail
-                | report::Status::Error
-                | report::Status::Waived
-        )
-    };
-    let no_data = |r: &&report::CheckResult| r.status == report::Status::NoData;
+    // Evaluated, but nothing decided (after attestations, which may decide a result): a run
+    // with no evidence is not a pass (`report::decides_nothing` says what counts).
     let gated: Vec<&report::CheckResult> = results
         .iter()
         .filter(|r| r.severity >= plan.fail_on)
         .collect();
-    let undecided_at_gate = gated.iter().any(no_data) && !gated.iter().any(decided);
-    let undecided_at_all = gated.is_empty()
-        && results.iter().any(|r| no_data(&r))
-        && !results.iter().any(|r| decided(&r));
-    if undecided_at_gate || undecided_at_all {
+    if report::decides_nothing(&results, plan.fail_on) {
         let considered: Vec<report::CheckResult> = if gated.is_empty() {
             results.clone()
         } else {

@@ -895,6 +895,12 @@ fn kubeconfig_problems_are_input_errors_that_never_quote_the_file() {
             ),
             "YAML syntax or structure error at line",
         ),
+        // Review 32c: a server without scheme panicked inside kube-client (exit 3).
+        (
+            "server without scheme",
+            write("schemeless", &good.replace(&c.server.url, "example.com")),
+            "is not an http(s) URL with a host",
+        ),
     ];
     for (what, path, cause) in &broken {
         assert_ne!(

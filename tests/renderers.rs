@@ -707,3 +707,46 @@ fn a_run_without_kubernetes_objects_is_narrowed() {
     }
     assert!(said(&report));
 }
+
+/// Review 32c: results of one check on two endpoints (one passing, one failing) had the same
+/// JUnit name and the same Code Climate fingerprint; each now names its endpoint.
+#[test]
+fn results_on_endpoints_are_told_apart_in_junit_and_codeclimate() {
+    let mut r = shared_report();
+    let failing = r
+        .results
+        .iter()
+        .position(|x| x.status == report::Status::Fail)
+        .unwrap();
+    let mut twin = r.results[failing].clone();
+    for (x, e) in [
+        (&mut r.results[failing], "https://a.example"),
+        (&mut twin, "https://b.example"),
+    ] {
+        x.object = None;
+        x.location = None;
+        x.endpoint = Some(e.into());
+    }
+    r.results.push(twin);
+    r.summary = report::Summary::of(&r.results);
+    let id = r.results[failing].id.to_string();
+    let junit = report::render(&r, Format::Junit, false);
+    for e in ["https://a.example", "https://b.example"] {
+        assert!(
+            junit.contains(&format!("name=\"{id} {e}\"")),
+            "{e}: {junit}"
+        );
+    }
+    let issues: Vec<serde_json::Value> =
+        serde_json::from_str(&report::render(&r, Format::Codeclimate, false)).unwrap();
+    let mine: Vec<&serde_json::Value> = issues.iter().filter(|i| i["check_name"] == id).collect();
+    assert!(mine.len() >= 2, "{issues:?}");
+    assert_ne!(mine[0]["fingerprint"], mine[1]["fingerprint"]);
+    assert!(
+        mine.iter().any(|i| i["description"]
+            .as_str()
+            .unwrap()
+            .contains("(https://b.example)")),
+        "{mine:?}"
+    );
+}

@@ -294,6 +294,40 @@ fn nothing_decided_at_the_gate_is_not_a_pass() {
         "{note}"
     );
     assert_eq!(run(&["--allow-empty"]).status.code(), Some(0));
+    // Review 32c: a reviewer's attestation of a manual line decides that line, not the
+    // measurements: it had made this run a pass (exit 0).
+    let dir = std::env::temp_dir().join(format!("mlsdm-audit-attested-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let attestations = dir.join("attestations.yaml");
+    std::fs::write(
+        &attestations,
+        "- check: manual-data-corruption-detected\n  by: Alice Example <alice@example.com>\n  date: 2026-11-20\n  evidence: https://wiki.example.com/x\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&attestations, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = audit(&[
+        "check",
+        "--endpoint",
+        &s.server.url,
+        "--format",
+        "json",
+        "--only",
+        "rollback-error-rate,error-rate-below-1pct,manual-data-corruption-detected",
+        "--attestations",
+        attestations.to_str().unwrap(),
+    ]);
+    let r = report(&out);
+    assert_eq!(
+        status(&r, "manual-data-corruption-detected").0,
+        "pass",
+        "{r}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{r}");
+    let _ = std::fs::remove_dir_all(&dir);
     // The formats a CI shows read as not passed too: JUnit has an error case, SARIF an
     // unsuccessful invocation (their results alone are all skipped, or none).
     let rerun = |format: &str| {

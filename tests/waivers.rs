@@ -428,5 +428,20 @@ fn a_waiver_lapsed_since_the_audit_does_not_pass_a_merge() {
         result(&report(&shown), "topology-spread-zones")["status"],
         "fail"
     );
+    // Review 32c: the cluster's own counts follow (its line said "0 fail"), and the merged
+    // report reads back.
+    assert_eq!(
+        r["target"]["fleet"][0]["summary"]["fail"], r["summary"]["fail"],
+        "{r}"
+    );
+    let written = dir.join("merged.json");
+    std::fs::write(&written, &merged.stdout).unwrap();
+    let again = run(&["report", written.to_str().unwrap()]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

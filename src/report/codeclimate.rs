@@ -39,10 +39,13 @@ pub fn render(report: &Report) -> String {
                     1,
                 ),
             };
+            // The object, else the endpoint the result is about (two endpoints' findings of one
+            // check were one issue, with one fingerprint).
             let object = r
                 .object
                 .as_ref()
                 .map(ToString::to_string)
+                .or_else(|| r.endpoint.clone())
                 .unwrap_or_default();
             // Stable across runs (no message: it may carry measured values), distinct per
             // check and object, so GitLab can say which findings are new in a merge request.
@@ -63,7 +66,10 @@ pub fn render(report: &Report) -> String {
             json!({
                 "type": "issue",
                 "check_name": r.id,
-                "description": format!("{}{}{status}: {}", super::fleet::prefix(r), r.title, r.message),
+                "description": match &r.endpoint {
+                    Some(e) => format!("{}{}{status} ({e}): {}", super::fleet::prefix(r), r.title, r.message),
+                    None => format!("{}{}{status}: {}", super::fleet::prefix(r), r.title, r.message),
+                },
                 "categories": ["Security"],
                 "severity": severity(r.severity),
                 "fingerprint": fingerprint,

@@ -33,9 +33,13 @@ pub fn render(report: &Report) -> String {
             ));
             status.set_type(r.severity.to_string());
         }
-        let name = match &r.object {
-            Some(o) => format!("{}{} {o}", super::fleet::prefix(r), r.id),
-            None => format!("{}{}", super::fleet::prefix(r), r.id),
+        // What the result is about, in the name: two endpoints' results of one check (one
+        // passing, one failing) had the same name, and a CI view keeping one per name showed
+        // whichever came last.
+        let name = match (&r.object, &r.endpoint) {
+            (Some(o), _) => format!("{}{} {o}", super::fleet::prefix(r), r.id),
+            (None, Some(e)) => format!("{}{} {e}", super::fleet::prefix(r), r.id),
+            (None, None) => format!("{}{}", super::fleet::prefix(r), r.id),
         };
         let mut case = TestCase::new(name, status);
         case.set_classname(format!("mlsdm-audit.{}", r.id));

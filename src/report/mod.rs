@@ -453,6 +453,31 @@ pub enum NoteKind {
     MergedInput,
 }
 
+/// Whether `results` decide nothing the gate asks: every result at or above `fail_on` is
+/// no-data (one scrape of a service gives no rate; a window with no traffic gives no latency),
+/// or, with none there, every result at all. Such a run's gate is an error (its
+/// [`NoteKind::NothingDecided`] note): exit 0 would pass a release on nothing, and a check below
+/// the gate that passed or errored decides nothing the gate asks.
+///
+/// A manual line a reviewer attested decides that line, not what the audit measures: it had
+/// turned a run where no source gave anything into a pass. An attested check whose evidence may
+/// live outside the cluster (not manual) does decide it.
+pub fn decides_nothing(results: &[CheckResult], fail_on: Severity) -> bool {
+    let decided = |r: &&CheckResult| {
+        matches!(
+            r.status,
+            Status::Pass | Status::Fail | Status::Error | Status::Waived
+        ) && !(r.attestation.is_some() && r.source == Source::Manual)
+    };
+    let no_data = |r: &&CheckResult| r.status == Status::NoData;
+    let gated: Vec<&CheckResult> = results.iter().filter(|r| r.severity >= fail_on).collect();
+    let undecided_at_gate = gated.iter().any(no_data) && !gated.iter().any(decided);
+    let undecided_at_all = gated.is_empty()
+        && results.iter().any(|r| no_data(&r))
+        && !results.iter().any(|r| decided(&r));
+    undecided_at_gate || undecided_at_all
+}
+
 impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -737,6 +762,20 @@ impl Report {
         })
     }
 
+    /// Counts the summary again from the results, and each fleet cluster's from its own: after
+    /// waivers lapse (`report`, `report --merge`), a cluster's line said "0 fail" above its
+    /// failure, and the report written then did not read back.
+    pub fn recount(&mut self) {
+        self.summary = Summary::of(&self.results);
+        for m in &mut self.target.fleet {
+            m.summary = Summary::of_each(
+                self.results
+                    .iter()
+                    .filter(|r| r.cluster.as_deref() == Some(m.name.as_str())),
+            );
+        }
+    }
+
     /// What in a saved report does not hold together: another schema version, a `summary` the
     /// results do not give, a check the run lists without any result (every check of a run
     /// gives at least one). A report with results taken out after the run signed and verified
@@ -751,6 +790,43 @@ impl Report {
         }
         if self.summary != Summary::of(&self.results) {
             why.push("its summary is not what its results count".to_string());
+        }
+        // Every built-in check is listed, or has a result (an optional one not asked for is
+        // skipped without being run), or was left out by --only/--skip: results taken out with
+        // their checks (or the list deleted) rendered and merged as a pass.
+        let unlisted: Vec<&str> = crate::checks::builtin_files()
+            .iter()
+            .filter_map(|f| f.name.strip_suffix(".yaml"))
+            .filter(|id| {
+                !self.target.left_out.iter().any(|l| l == id)
+                    && !self.checks.iter().any(|c| c.id == *id)
+                    && !self.results.iter().any(|r| r.id.as_str() == *id)
+            })
+            .collect();
+        if !unlisted.is_empty() {
+            why.push(format!(
+                "{} built-in check(s) are neither in its list of checks nor left out by --only/--skip: {}",
+                unlisted.len(),
+                unlisted.join(", ")
+            ));
+        }
+        // A run that decided nothing carries the note that makes its gate an error: taken out,
+        // the report rendered as a pass. (A watch's reports say it their own way.)
+        let said = |k: NoteKind| self.notes.iter().any(|n| n.kind == k);
+        if decides_nothing(&self.results, self.target.fail_on)
+            && ![
+                NoteKind::NothingDecided,
+                NoteKind::NothingAudited,
+                NoteKind::WatchUndecided,
+                NoteKind::NotWatched,
+            ]
+            .into_iter()
+            .any(said)
+        {
+            why.push(
+                "its results decide nothing at the gate, and its nothing-decided note is gone"
+                    .to_string(),
+            );
         }
         let missing: Vec<&str> = self
             .checks

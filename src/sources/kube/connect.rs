@@ -249,6 +249,18 @@ pub async fn connect(opts: &ClusterOptions) -> Result<(Api, Option<String>, Stri
     // clients send as basic auth) or a token in its query: masked everywhere the server is
     // named (the report's target, every cluster error), as for --endpoint and --prometheus.
     crate::sources::register_url_credentials(&server);
+    // kube-client panics on a server without scheme or host (`example.com`, `127.0.0.1:6443`
+    // read as a path or a scheme): the kubeconfig is the user's input, refused as such (exit 2).
+    let scheme = config.cluster_url.scheme_str();
+    if !matches!(scheme, Some("http" | "https")) || config.cluster_url.host().is_none() {
+        return Err(ConnectError::Config(format!(
+            "{}: the cluster's server {:?} is not an http(s) URL with a host (write it as https://HOST:PORT)",
+            opts.kubeconfig
+                .as_ref()
+                .map_or_else(default_kubeconfig, |p| p.display().to_string()),
+            crate::redact::text(&server)
+        )));
+    }
     let namespace = config.default_namespace.clone();
     register_credentials(&config.auth_info);
     // kube-rs would run an exec credential plugin synchronously and without a bound (twice):
