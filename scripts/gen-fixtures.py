@@ -122,6 +122,11 @@ D['replicas-min-3'] = ('2 replicas, HPA minReplicas 2', dep(two) + obj('Horizont
 D['pod-anti-affinity'] = ('no anti-affinity', dep(lambda d, c: d['spec']['template']['spec'].pop('affinity')))
 D['topology-spread-zones'] = ('no zone spread', dep(lambda d, c: d['spec']['template']['spec'].pop('topologySpreadConstraints')))
 D['pdb-min-available'] = ('PDB minAvailable 1', obj('PodDisruptionBudget', 'mlsdm-api-pdb', lambda p: setp(p, 'spec.minAvailable', 1)))
+def privileged_job(j):
+    spec = j['spec']['template']['spec']
+    spec['hostNetwork'] = True
+    spec['containers'][0]['securityContext'] = {'privileged': True, 'runAsUser': 0}
+D['pods-outside-workloads-hardened'] = ('the smoke-test Job privileged, on the host network, as root', obj('Job', 'mlsdm-smoke-test', privileged_job))
 D['pdb-allows-rollout'] = ('PDB minAvailable 3 of 3 replicas', obj('PodDisruptionBudget', 'mlsdm-api-pdb', lambda p: setp(p, 'spec.minAvailable', 3)))
 D['pdb-selects-workload'] = ('PDB selects app=neuro-engine (upstream mismatch)', obj('PodDisruptionBudget', 'mlsdm-api-pdb', lambda p: setp(p, 'spec.selector.matchLabels.app', 'neuro-engine')))
 D['service-selects-workload'] = ('Service selects app=neuro-engine (upstream mismatch)', obj('Service', 'mlsdm-api', lambda s: setp(s, 'spec.selector.app', 'neuro-engine')))

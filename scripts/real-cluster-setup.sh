@@ -39,14 +39,14 @@ patch_status /apis/policy/v1beta1/namespaces/mlsdm-production/poddisruptionbudge
   '{"status":{"observedGeneration":1,"currentHealthy":3,"desiredHealthy":2,"disruptionsAllowed":1,"expectedPods":3}}'
 
 # The audit's ClusterRole from deploy/rbac.yaml, bound to the "auditor" token user; the
-# "restricted" user gets the same role without PodDisruptionBudgets.
+# "restricted" user gets the same role without PodDisruptionBudgets, Jobs and CronJobs.
 k apply -f deploy/rbac.yaml >/dev/null
 k create clusterrolebinding mlsdm-audit-auditor --clusterrole=mlsdm-audit-reader --user=auditor >/dev/null
 k get clusterrole mlsdm-audit-reader -o json | python3 -c '
 import json, sys
 role = json.load(sys.stdin)
 role["metadata"] = {"name": "mlsdm-audit-restricted"}
-role["rules"] = [r for r in role["rules"] if r.get("apiGroups") != ["policy"]]
+role["rules"] = [r for r in role["rules"] if r.get("apiGroups") not in (["policy"], ["batch"])]
 print(json.dumps(role))' | k apply -f - >/dev/null
 k create clusterrolebinding mlsdm-audit-restricted --clusterrole=mlsdm-audit-restricted --user=restricted >/dev/null
 

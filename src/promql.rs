@@ -64,6 +64,9 @@ pub struct Store {
     /// Series names that only go up (a counter's, a histogram's or summary's `_count`,
     /// `_bucket`, `_sum`), from the pages' `# TYPE` lines: a gauge named `*_total` is no counter.
     monotonic: BTreeSet<String>,
+    /// Per instance, when its last page was read: a counter series a later page of it brings
+    /// counted from zero since then (see [`Store::add_scrape`]).
+    last_scrape: std::collections::HashMap<String, f64>,
 }
 
 impl Store {
@@ -148,12 +151,7 @@ impl Store {
         // family's TYPE (OpenMetrics names the family without `_total`, and prometheus-parse
         // then types the sample otherwise) or by its name, whatever TYPE says of it (a review
         // found both dropped).
-        let counted = |name: &str| {
-            self.monotonic.contains(name)
-                || ["_total", "_count", "_bucket"]
-                    .iter()
-                    .any(|suffix| name.ends_with(suffix))
-        };
+        let counted = |name: &str| self.counts(name);
         if let Some(s) = scrape.samples.iter().find(|s| match &s.value {
             prometheus_parse::Value::Counter(v) => !v.is_finite(),
             prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => {
@@ -202,6 +200,14 @@ impl Store {
                 s.timestamp.to_rfc3339()
             ));
         }
+        // A counter series that was not on this instance's previous page was zero then: client
+        // libraries create a labelled series on its first increment (prometheus_client's
+        // `labels(status="500").inc()`), so the 5xx series of a release that starts failing
+        // appears mid-observation. Read from its first value only, its errors were no increase
+        // at all, and `or vector(0)` made the error rate 0 (review 32b). A zero at the previous
+        // page's time counts them; Prometheus cannot, as it does not know the series was absent.
+        let previous = self.last_scrape.insert(instance.to_string(), t);
+        let mut fresh: Vec<Labels> = Vec::new();
         for s in scrape.samples {
             // Names as the line check read them (trimmed): prometheus-parse keeps the blank
             // after a comma (`{a="1", status="500"}`), and `status=~"5.."` then matched none.
@@ -218,6 +224,10 @@ impl Store {
                 | prometheus_parse::Value::Untyped(v) => {
                     let mut l = base.clone();
                     l.insert("__name__".into(), s.metric.clone());
+                    if previous.is_some() && self.counts(&s.metric) && !self.index.contains_key(&l)
+                    {
+                        fresh.push(l.clone());
+                    }
                     self.push(l, t, *v)?;
                 }
                 prometheus_parse::Value::Histogram(buckets) => {
@@ -225,6 +235,9 @@ impl Store {
                         let mut l = base.clone();
                         l.insert("__name__".into(), format!("{}_bucket", s.metric));
                         l.insert("le".into(), format_le(b.less_than));
+                        if previous.is_some() && !self.index.contains_key(&l) {
+                            fresh.push(l.clone());
+                        }
                         self.push(l, t, b.count)?;
                     }
                 }
@@ -238,7 +251,23 @@ impl Store {
                 }
             }
         }
+        if let Some(before) = previous.filter(|&p| p < t) {
+            for labels in fresh {
+                if let Some(&i) = self.index.get(&labels) {
+                    self.series[i].samples.insert(0, (before, 0.0));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Whether a series of this name only goes up: typed a counter (or a histogram's or
+    /// summary's count) by the pages, or named as one whatever they type it.
+    fn counts(&self, name: &str) -> bool {
+        self.monotonic.contains(name)
+            || ["_total", "_count", "_bucket"]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
     }
 
     /// Whether one instance's pages came from more than one process at a time: a load-balanced
@@ -293,6 +322,12 @@ impl Store {
             }
         }
         None
+    }
+
+    /// Whether `instance`'s pages carry `*_created` samples, which tell one process from
+    /// several ([`Store::mixed_processes`]).
+    pub fn tells_processes_apart(&self, instance: &str) -> bool {
+        self.processes.contains_key(instance)
     }
 
     fn declare(&mut self, name: &str) {
@@ -893,6 +928,23 @@ pub fn counted_range(expr: &Expr) -> Option<std::time::Duration> {
         Expr::Call(c) => c.args.args.iter().filter_map(|a| counted_range(a)).max(),
         Expr::Subquery(sq) => counted_range(&sq.expr),
         _ => None,
+    }
+}
+
+/// Whether a query reads how counters grew (`rate`, `irate`, `increase`): over pages of more
+/// than one process, such a value mixes their counters.
+pub fn reads_counter_growth(expr: &Expr) -> bool {
+    match expr {
+        Expr::Paren(p) => reads_counter_growth(&p.expr),
+        Expr::Unary(u) => reads_counter_growth(&u.expr),
+        Expr::Aggregate(a) => reads_counter_growth(&a.expr),
+        Expr::Binary(b) => reads_counter_growth(&b.lhs) || reads_counter_growth(&b.rhs),
+        Expr::Call(c) => {
+            ["rate", "irate", "increase", "resets"].contains(&c.func.name)
+                || c.args.args.iter().any(|a| reads_counter_growth(a))
+        }
+        Expr::Subquery(sq) => reads_counter_growth(&sq.expr),
+        _ => false,
     }
 }
 
@@ -1758,6 +1810,34 @@ mod tests {
         }
         assert_eq!(scalar_of("max(h)", &s, 10.0), Some(3.0));
         assert_eq!(scalar_of("min(h)", &s, 10.0), Some(3.0));
+    }
+
+    /// Review 32b: a labelled counter appears on its first increment; the 5xx series of a
+    /// release that starts failing between two scrapes counted no error (it had one sample).
+    #[test]
+    fn a_counter_series_that_appears_counts_from_zero() {
+        let mut s = Store::default();
+        s.add_scrape(
+            "a",
+            0.0,
+            "# TYPE r_total counter\nr_total{status=\"200\"} 1000\n",
+        )
+        .unwrap();
+        s.add_scrape(
+            "a",
+            10.0,
+            "# TYPE r_total counter\nr_total{status=\"200\"} 1010\nr_total{status=\"500\"} 90\n",
+        )
+        .unwrap();
+        let errors = scalar_of("sum(increase(r_total{status=\"500\"}[1m]))", &s, 10.0).unwrap();
+        assert!(errors > 80.0, "{errors}");
+        // A series on the first page has no zero before it (nothing says it was ever zero).
+        let ok = s
+            .series
+            .iter()
+            .find(|x| x.labels.get("status").map(String::as_str) == Some("200"))
+            .unwrap();
+        assert_eq!(ok.samples.first(), Some(&(0.0, 1000.0)));
     }
 
     #[test]

@@ -1217,7 +1217,7 @@ fn a_later_definition_replaces_an_earlier_one_and_the_report_says_so() {
     // Replacements are in the report, and on stderr where a CI log shows them.
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "note: ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\nnote: a subset audit: --only/--skip ran 1 of the 186 checks (mlsdm-config-valid); the checklist lines only the others cover were not audited\n"
+        "note: ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\nnote: a subset audit: --only/--skip ran 1 of the 187 checks (mlsdm-config-valid); the checklist lines only the others cover were not audited\n"
     );
     let mut json_args = args.to_vec();
     json_args.extend(["--format", "json"]);
@@ -1503,7 +1503,7 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
     };
     let out = walked(
         "kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\nimages:\n  - name: ghcr.io/neuron7x/mlsdm-neuro-engine\n    newTag: latest\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml, 60-smoke-test.yaml]\nimages:\n  - name: ghcr.io/neuron7x/mlsdm-neuro-engine\n    newTag: latest\n",
     );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     assert!(
@@ -1521,14 +1521,14 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
     // Listing only (and setting the namespace the files have) changes nothing: a pass.
     let out = walked(
         "kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: mlsdm-production\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: mlsdm-production\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml, 60-smoke-test.yaml]\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
     // Another namespace is set on every object it lists, over the files' own: walked, the set
     // passed namespace-defined while the cluster gets it in `default`.
     let out = walked(
         "kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: default\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: default\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml, 60-smoke-test.yaml]\n",
     );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     assert!(
@@ -1541,7 +1541,7 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
     // defective ../base beside a compliant overlay passed.
     let out = walked(
         "kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml, ../base, https://github.com/example/deploy//base?ref=main]\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml, 60-smoke-test.yaml, ../base, https://github.com/example/deploy//base?ref=main]\n",
     );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     assert!(
@@ -1555,7 +1555,7 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
     // finding: a base listed there passed unnoticed).
     let out = walked(
         "kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nbases: [../base]\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml]\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nbases: [../base]\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 40-network.yaml, 50-monitoring.yaml, 60-smoke-test.yaml]\n",
     );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     assert!(
@@ -1567,7 +1567,7 @@ fn a_walked_kustomization_that_patches_its_files_is_not_a_pass() {
     // network checks for a release that would not have them.
     let out = walked(
         "kustomization.yaml",
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 50-monitoring.yaml]\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [00-namespace.yaml, 10-config.yaml, 20-deployment.yaml, 30-service.yaml, 50-monitoring.yaml, 60-smoke-test.yaml]\n",
     );
     assert_eq!(out.status.code(), Some(3), "{}", transcript(&out));
     assert!(
@@ -4044,17 +4044,23 @@ fn what_leaves_a_failure_out_of_the_gate_is_said() {
         );
     }
 
-    // One container without a memory request in the baseline; a second one now.
+    // One container without a memory request in the baseline (nor a limit, which the pods
+    // would request); a second one now.
     let request = "            requests:\n              memory: 512Mi\n";
+    let limit = "            limits:\n              memory: 2Gi\n";
     let one = compliant_copy(
         "baseline-one",
-        &[("20-deployment.yaml", request, "            requests:\n")],
+        &[
+            ("20-deployment.yaml", request, "            requests:\n"),
+            ("20-deployment.yaml", limit, "            limits:\n"),
+        ],
     );
     let sidecar = "        - name: sidecar\n          image: registry.example.org/sidecar:1.0.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n          resources: {limits: {memory: 64Mi, cpu: 100m}}\n";
     let two = compliant_copy(
         "baseline-two",
         &[
             ("20-deployment.yaml", request, "            requests:\n"),
+            ("20-deployment.yaml", limit, "            limits:\n"),
             (
                 "20-deployment.yaml",
                 "      volumes:\n",

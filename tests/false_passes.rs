@@ -1201,3 +1201,112 @@ fn network_policies_are_read_as_the_api_server_defaults_them() {
         "{judged:?}"
     );
 }
+
+/// Review 32d: objects the API server refuses were trusted. An HPA with both a utilisation and a
+/// raw target (or a utilisation of 0) is never created, yet its minReplicas passed
+/// replicas-min-3 for a Deployment that then runs its default single replica; a liveness probe
+/// with two handlers, no port or a successThreshold of 2 gets the whole Deployment refused, yet
+/// pods-admitted and the probe checks passed.
+#[test]
+fn objects_the_api_server_refuses_are_not_trusted() {
+    let service =
+        std::fs::read_to_string(root().join("fixtures/compliant/30-service.yaml")).unwrap();
+    for target in [
+        "          averageUtilization: 70\n          averageValue: 500m\n",
+        "          averageUtilization: 0\n",
+    ] {
+        let edited = service.replacen("          averageUtilization: 70\n", target, 1);
+        assert_ne!(edited, service);
+        let unscaled = |objects: Vec<Object>| {
+            objects
+                .into_iter()
+                .map(|mut o| {
+                    if o.kind == "Deployment"
+                        && let Some(spec) = o.json.get_mut("spec").and_then(|s| s.as_object_mut())
+                    {
+                        spec.remove("replicas");
+                    }
+                    o
+                })
+                .collect::<Vec<_>>()
+        };
+        let (status, message) = verdict("replicas-min-3", unscaled(compliant_with(&edited)));
+        assert_eq!(status, Status::Fail, "{target}: {message}");
+        let judged = results("hpa-target-exists", compliant_with(&edited));
+        assert!(
+            judged.iter().any(|(k, s, m)| k == "HorizontalPodAutoscaler"
+                && *s == Status::Fail
+                && m.contains("the API server refuses this HPA")),
+            "{target}: {judged:?}"
+        );
+    }
+    for (edit, says) in [
+        (
+            "            exec: {command: [\"true\"]}\n            periodSeconds: 20\n            timeoutSeconds: 5\n            failureThreshold: 3\n          readinessProbe:",
+            "more than one handler",
+        ),
+        (
+            "            successThreshold: 2\n            periodSeconds: 20\n            timeoutSeconds: 5\n            failureThreshold: 3\n          readinessProbe:",
+            "must be 1",
+        ),
+    ] {
+        let (status, message) = verdict(
+            "pods-admitted",
+            deployment_with(|t| {
+                t.replacen(
+                    "            periodSeconds: 20\n            timeoutSeconds: 5\n            failureThreshold: 3\n          readinessProbe:",
+                    edit,
+                    1,
+                )
+            }),
+        );
+        assert_eq!(status, Status::Fail, "{edit}: {message}");
+        assert!(message.contains(says), "{message}");
+    }
+}
+
+/// Review 32d: the baseline profile's AppArmor, SELinux and /proc controls passed
+/// security-context-hardened, whose doc says it is the restricted profile; `00%` passed as a
+/// maxUnavailable other than 0; `drop: [All]` failed though runtimes read it as ALL.
+#[test]
+fn pod_security_baseline_controls_and_spellings() {
+    for edit in [
+        "            appArmorProfile: {type: Unconfined}\n            privileged: false\n",
+        "            seLinuxOptions: {type: spc_t}\n            privileged: false\n",
+        "            procMount: Unmasked\n            privileged: false\n",
+    ] {
+        let (status, message) = verdict(
+            "security-context-hardened",
+            deployment_with(|t| t.replacen("            privileged: false\n", edit, 1)),
+        );
+        assert_eq!(status, Status::Fail, "{edit}: {message}");
+    }
+    let (status, message) = verdict(
+        "security-capabilities-drop-all",
+        deployment_with(|t| t.replacen("drop: [\"ALL\"]", "drop: [\"All\"]", 1)),
+    );
+    assert_eq!(status, Status::Pass, "{message}");
+    let service = std::fs::read_to_string(root().join("fixtures/compliant/30-service.yaml"))
+        .unwrap()
+        .replacen("  minAvailable: 2\n", "  maxUnavailable: \"00%\"\n", 1);
+    let (status, message) = verdict("pdb-allows-rollout", compliant_with(&service));
+    assert_eq!(status, Status::Fail, "{message}");
+    // Limits without requests: each pod requests its limits (SetDefaults_Pod).
+    for id in [
+        "resources-cpu-request-min",
+        "resources-memory-request-min",
+        "hpa-metrics-cpu-memory",
+    ] {
+        let (status, message) = verdict(
+            id,
+            deployment_with(|t| {
+                t.replacen(
+                    "            requests:\n              memory: 512Mi\n              cpu: 250m\n",
+                    "",
+                    1,
+                )
+            }),
+        );
+        assert_eq!(status, Status::Pass, "{id}: {message}");
+    }
+}

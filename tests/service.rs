@@ -1049,7 +1049,7 @@ fn an_observation_is_at_least_two_scrapes() {
             std::thread::sleep(std::time::Duration::from_secs(2));
             let n = n as u64 + 1;
             let body = format!(
-                "# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"200\"}} {}\nmlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"500\"}} {}\n",
+                "# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"200\"}} {}\nmlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"500\"}} {}\n# TYPE mlsdm_http_requests_created gauge\nmlsdm_http_requests_created{{method=\"POST\",endpoint=\"/generate\",status=\"200\"}} 1.7e9\n",
                 50 * n,
                 50 * n
             );
@@ -1072,7 +1072,7 @@ fn an_observation_is_at_least_two_scrapes() {
 #[test]
 fn a_count_over_less_than_its_range_never_passes() {
     let _serial = serial();
-    let page = "# TYPE mlsdm_errors_total counter\nmlsdm_errors_total{error_type=\"internal_error\"} 4000\n# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{method=\"GET\",endpoint=\"/health\",status=\"200\"} 100\n";
+    let page = "# TYPE mlsdm_errors_total counter\nmlsdm_errors_total{error_type=\"internal_error\"} 4000\n# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{method=\"GET\",endpoint=\"/health\",status=\"200\"} 100\n# TYPE mlsdm_errors_created gauge\nmlsdm_errors_created{error_type=\"internal_error\"} 1.7e9\n";
     let url = fixed_http_server("text/plain; version=0.0.4", page);
     let (out, st, msg) = observed(&url, "no-unexpected-errors", "3s");
     assert_eq!(st, "no-data", "{msg}");
@@ -1803,4 +1803,92 @@ fn wrong_prometheus_answers_decide_nothing() {
         why.contains("2 of Prometheus' 2 alerting rule(s) do not evaluate"),
         "{why}"
     );
+}
+
+/// Serves `/health/metrics` from `pages`, the i-th scrape the i-th page (the last one after
+/// that), anything else 404; one request per connection. Bounded: at most 100 connections.
+fn metrics_pages(pages: Vec<String>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut served = 0;
+        for client in listener.incoming().take(100) {
+            let Ok(mut client) = client else { continue };
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let answer = if request.starts_with("GET /health/metrics ") {
+                let page = &pages[served.min(pages.len() - 1)];
+                served += 1;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                    page.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
+            };
+            let _ = client.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+/// Review 32b: without `*_created` samples, pods taking turns behind a URL whose counters only
+/// go up read as one process's traffic (a 50 % error rate passed); and a 5xx series that first
+/// appears mid-observation (a labelled counter is created on its first increment) counted none
+/// of its errors.
+#[test]
+fn rates_over_pages_that_cannot_be_trusted_decide_nothing_or_count_from_zero() {
+    let page = |ok: u64, errors: Option<u64>, created: bool| {
+        let errors = errors.map_or_else(String::new, |e| {
+            format!(
+                "mlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"500\"}} {e}\n"
+            )
+        });
+        let created = if created {
+            "# TYPE mlsdm_http_requests_created gauge\nmlsdm_http_requests_created{method=\"POST\",endpoint=\"/generate\",status=\"200\"} 1.7e9\n"
+        } else {
+            ""
+        };
+        format!(
+            "# TYPE mlsdm_http_requests_total counter\nmlsdm_http_requests_total{{method=\"POST\",endpoint=\"/generate\",status=\"200\"}} {ok}\n{errors}{created}"
+        )
+    };
+    let run = |url: &str| {
+        let out = audit(&[
+            "check",
+            "--endpoint",
+            url,
+            "--observe",
+            "3s",
+            "--only",
+            "error-rate-below-1pct",
+            "--format",
+            "json",
+        ]);
+        status(&report(&out), "error-rate-below-1pct")
+    };
+    let uncreated = metrics_pages(
+        (0..20)
+            .map(|i| page(1000 + 10 * i, Some(1000 + 10 * i), false))
+            .collect(),
+    );
+    let (st, msg) = run(&uncreated);
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(msg.contains("no *_created sample"), "{msg}");
+    let appearing = metrics_pages(
+        (0..20)
+            .map(|i| page(1000 + 10 * i, (i > 0).then_some(900), true))
+            .collect(),
+    );
+    let (st, msg) = run(&appearing);
+    assert_eq!(st, "fail", "{msg}");
 }

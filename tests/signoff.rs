@@ -757,7 +757,7 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
     let (code, text) = verify(&only, &[]);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("a narrowed audit: --only/--skip left out 184 check(s)"),
+        text.contains("a narrowed audit: --only/--skip left out 185 check(s)"),
         "{text}"
     );
     assert!(text.contains("[a narrowed audit:"), "{text}");
@@ -767,7 +767,7 @@ fn a_narrowed_tampered_or_backdated_report_does_not_verify() {
     // checks left out uncovered.
     let md = ok(&audit(&["report", &only, "-o", "markdown"]));
     assert!(
-        md.contains("a subset audit: --only/--skip ran 2 of the 186 checks"),
+        md.contains("a subset audit: --only/--skip ran 2 of the 187 checks"),
         "{md}"
     );
     assert!(md.contains("no check of this run covers this line"), "{md}");

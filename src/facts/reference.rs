@@ -57,7 +57,8 @@ impl Facts {
     fn naive_hpas_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
         self.same_ns(w.namespace.as_deref(), "HorizontalPodAutoscaler")
             .filter(|h| {
-                scale_target(&h.json) == Some((api_group(&w.api_version), &w.kind, &w.name))
+                crate::k8s::admission::hpa_problem(&h.json).is_none()
+                    && scale_target(&h.json) == Some((api_group(&w.api_version), &w.kind, &w.name))
             })
             .collect()
     }

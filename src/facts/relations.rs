@@ -122,7 +122,12 @@ impl Facts {
     pub(super) fn hpas_for<'a>(&'a self, w: &Object) -> Vec<&'a Object> {
         let targets = self.lazy.hpa_targets.get_or_init(|| {
             let mut m: HashMap<super::index::ScaleTargetKey, Vec<usize>> = HashMap::new();
+            // An HPA the API server refuses is never created: it scales nothing, and its
+            // minReplicas must not stand for the workload's (hpa-target-exists says why).
             for h in self.all_of("HorizontalPodAutoscaler") {
+                if crate::k8s::admission::hpa_problem(&h.json).is_some() {
+                    continue;
+                }
                 if let Some((group, kind, name)) = scale_target(&h.json) {
                     m.entry((
                         h.namespace.clone(),

@@ -45,6 +45,18 @@ pub const LISTED: &[Listed] = &[
         candidates: &[("", "v1")],
         metadata_only: false,
     },
+    // The release's other pods (pods-outside-workloads-hardened): a Job's and a CronJob's
+    // templates (batch/v1beta1 before Kubernetes 1.21).
+    Listed {
+        kind: "Job",
+        candidates: &[("batch", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "CronJob",
+        candidates: &[("batch", "v1"), ("batch", "v1beta1")],
+        metadata_only: false,
+    },
     Listed {
         kind: "Service",
         candidates: &[("", "v1")],

@@ -2,6 +2,7 @@
 //! reports: objects and their references, label selectors, resource quantities, and what in an
 //! object is a credential (summarised at ingestion, so later layers never see a secret value).
 
+pub mod admission;
 pub mod command_line;
 mod json;
 mod kind;

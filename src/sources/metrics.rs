@@ -155,6 +155,19 @@ pub(super) fn evaluate_scraped(
     let Some(&end) = times.last() else {
         return MetricOutcome::NoData("nothing was scraped".into());
     };
+    // A URL given with --endpoint may be a Service or an Ingress answering from pods in turn.
+    // Without `*_created` samples nothing tells that from one process whose counters grew
+    // (a switch to a pod whose counters are all higher reads as traffic), so a rate over its
+    // pages decides nothing; pods scraped through the API server are one process each.
+    if promql::reads_counter_growth(expr)
+        && let Some(t) =
+            scraped(targets).find(|t| !t.is_proxy() && !store.tells_processes_apart(&t.instance()))
+    {
+        return MetricOutcome::NoData(format!(
+            "{}'s pages carry no *_created sample, so one process cannot be told from several answering in turn (a Service or an ingress): a rate over them may mix pods' counters; scrape each pod (a live audit does, through the API server) or give --prometheus",
+            t.display
+        ));
+    }
     let (asked, window) = window_of(probe.window.as_ref(), opts);
     let at: Vec<f64> = match window {
         Some(w) => times

@@ -57,6 +57,8 @@ pub const CORE: &[Resource] = &[
     r("apps", "v1", "ReplicaSet", "replicasets", true),
     r("apps", "v1", "StatefulSet", "statefulsets", true),
     r("apps", "v1", "DaemonSet", "daemonsets", true),
+    r("batch", "v1", "Job", "jobs", true),
+    r("batch", "v1", "CronJob", "cronjobs", true),
     r(
         "networking.k8s.io",
         "v1",

@@ -90,6 +90,16 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
         crate::k8s::selector::label_map_problem(&cel_to_json(&labels)).unwrap_or_default()
     })
     .expect(MSG);
+    // What the API server refuses in an HPA, or in a pod spec ('' when it admits it): see
+    // `k8s::admission`.
+    ctx.add_function("hpaProblem", |hpa: Value| {
+        crate::k8s::admission::hpa_problem(&cel_to_json(&hpa)).unwrap_or_default()
+    })
+    .expect(MSG);
+    ctx.add_function("podSpecProblem", |spec: Value| {
+        crate::k8s::admission::pod_spec_problem(&cel_to_json(&spec)).unwrap_or_default()
+    })
+    .expect(MSG);
     // Whether a LabelSelector asks nothing (null, `{}`, `{matchLabels: {}}`, ...).
     ctx.add_function("isEmptySelector", |sel: Value| {
         crate::k8s::selector::is_empty(&cel_to_json(&sel))

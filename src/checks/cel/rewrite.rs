@@ -53,6 +53,8 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("labelSelectorProblem", Metering::Operands),
     ("labelsProblem", Metering::Operands),
     ("isEmptySelector", Metering::Operands),
+    ("hpaProblem", Metering::Operands),
+    ("podSpecProblem", Metering::Operands),
     ("shannonEntropy", Metering::Operands),
     ("isCredentialName", Metering::Operands),
     ("looksLikeCredential", Metering::Operands),
