@@ -1310,3 +1310,41 @@ fn pod_security_baseline_controls_and_spellings() {
         assert_eq!(status, Status::Pass, "{id}: {message}");
     }
 }
+
+/// Review 32a: an AWS load balancer terminating TLS on port 443 only (aws-load-balancer-ssl-ports)
+/// passed ingress-tls with a plain port 80 beside it; a wildcard tls host failed a rule's host
+/// it covers.
+#[test]
+fn tls_is_judged_port_by_port_and_wildcards_cover_one_label() {
+    let balancer = "apiVersion: v1\nkind: Service\nmetadata:\n  name: mlsdm-public\n  namespace: mlsdm-production\n  annotations:\n    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: arn:aws:acm:eu-west-1:123456789012:certificate/abc\n    service.beta.kubernetes.io/aws-load-balancer-ssl-ports: \"443\"\nspec:\n  type: LoadBalancer\n  selector: {app: mlsdm-api}\n  ports:\n    - {name: https, port: 443, targetPort: http}\n";
+    let plain = format!("{balancer}    - {{name: plain, port: 80, targetPort: http}}\n");
+    for (yaml, status) in [(balancer.to_string(), Status::Pass), (plain, Status::Fail)] {
+        let judged = results("ingress-tls", compliant_with(&yaml));
+        assert!(
+            judged
+                .iter()
+                .any(|(k, s, _)| k == "Service" && *s == status),
+            "{yaml}: {judged:?}"
+        );
+    }
+    let network =
+        std::fs::read_to_string(root().join("fixtures/compliant/40-network.yaml")).unwrap();
+    for (hosts, status) in [
+        ("[\"*.example.com\"]", Status::Pass),
+        ("[\"*.mlsdm.example.com\"]", Status::Fail),
+        ("[\"*.com\"]", Status::Fail),
+    ] {
+        let edited = network.replacen(
+            "    - hosts: [mlsdm.example.com]\n",
+            &format!("    - hosts: {hosts}\n"),
+            1,
+        );
+        let judged = results("ingress-tls", compliant_with(&edited));
+        assert!(
+            judged
+                .iter()
+                .any(|(k, s, _)| k == "Ingress" && *s == status),
+            "{hosts}: {judged:?}"
+        );
+    }
+}
