@@ -255,6 +255,21 @@ spec:
             ),
         "{m}"
     );
+    // Review 32d: neither scales, so the workload runs its own replicas (1 here): the HPAs'
+    // minReplicas 3 passed replicas-min-3.
+    let one_replica = |objects: Vec<Object>| {
+        objects
+            .into_iter()
+            .map(|mut o| {
+                if o.kind == "Deployment" {
+                    o.json["spec"]["replicas"] = 1.into();
+                }
+                o
+            })
+            .collect::<Vec<_>>()
+    };
+    let (s, m) = verdict("replicas-min-3", one_replica(compliant_with(second)));
+    assert_eq!(s, Status::Fail, "{m}");
     // One HPA on another workload of the namespace does not count against this one.
     let (s, m) = verdict(
         "hpa-targets-workload",
