@@ -163,6 +163,7 @@ fn args_target(args: &CheckArgs) -> Target {
             .fail_on
             .map_or(crate::checks::Severity::High, Into::into),
         attestations: args.attestations.as_ref().map(|p| p.display().to_string()),
+        catalog: Some(report::catalog_digest()),
         ..Target::default()
     }
 }
@@ -421,6 +422,13 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
     target.cluster = None;
     target.fleet = Vec::new();
     target.baseline = None;
+    // One catalog only when every input was written with it.
+    if parts
+        .iter()
+        .any(|(_, r)| r.target.catalog != first.target.catalog)
+    {
+        target.catalog = None;
+    }
     let mut origin_of: Vec<(String, String)> = Vec::new();
     let mut results = Vec::new();
     let mut checks: Vec<report::CheckOrigin> = Vec::new();

@@ -549,6 +549,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         fleet: Vec::new(),
         left_out: plan.left_out.clone(),
         allow_empty: plan.allow_empty,
+        catalog: Some(report::catalog_digest()),
     };
     if !plan.left_out.is_empty() {
         // The shorter list: what ran (`--only`) or what was left out (`--skip`).

@@ -1363,3 +1363,21 @@ fn tls_is_judged_port_by_port_and_wildcards_cover_one_label() {
         );
     }
 }
+
+/// Review 32e: null fields are dropped as the API server drops them, but a null value in a map
+/// of strings is the empty string it stores: a Service selector `{app: mlsdm-api, track: null}`
+/// selects `track=""`, which the pods do not carry (dropped, it passed as `{app: mlsdm-api}`).
+#[test]
+fn a_null_label_value_is_the_empty_string() {
+    let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: mlsdm-api\n  namespace: mlsdm-production\nspec:\n  selector: {app: mlsdm-api, track: null}\n  ports:\n    - {name: http, port: 80, targetPort: http, protocol: TCP}\n";
+    let judged = results("service-selects-workload", compliant_with(service));
+    assert!(
+        judged
+            .iter()
+            .any(|(k, s, _)| k == "Service" && *s == Status::Fail),
+        "{judged:?}"
+    );
+    let pdb = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: mlsdm-api-pdb\n  namespace: mlsdm-production\nspec:\n  minAvailable: 2\n  selector:\n    matchLabels: {app: mlsdm-api, track: null}\n    matchExpressions: null\n";
+    let (status, message) = verdict("pdb-min-available", compliant_with(pdb));
+    assert_ne!(status, Status::Pass, "{message}");
+}

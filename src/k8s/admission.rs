@@ -63,8 +63,9 @@ pub fn hpa_problem(hpa: &Value) -> Option<String> {
         .find_map(|(i, m)| metric_problem(m).map(|p| format!("metrics[{i}]: {p}")))
 }
 
-/// One autoscaling/v2 metric: its source's target (`validateMetricTarget`, and for `Resource`
-/// and `ContainerResource` `validateResourceSource`'s "either a raw value or a utilisation").
+/// One autoscaling/v2 metric: its source's target (`validateMetricTarget`: a known type, values
+/// positive, a utilisation of at least 1; and for `Resource` and `ContainerResource`
+/// `validateResourceSource`'s "a raw value or a utilisation, not both").
 fn metric_problem(m: &Value) -> Option<String> {
     let source = match m.get("type").and_then(Value::as_str) {
         Some("Resource") => "resource",
@@ -81,17 +82,13 @@ fn metric_problem(m: &Value) -> Option<String> {
     let utilization = target.get("averageUtilization");
     let value = target.get("value");
     let average = target.get("averageValue");
-    let required = match target.get("type").and_then(Value::as_str) {
-        Some("Utilization") => ("averageUtilization", utilization),
-        Some("Value") => ("value", value),
-        Some("AverageValue") => ("averageValue", average),
-        _ => return Some("target.type is not Utilization, Value or AverageValue".into()),
-    };
-    if required.1.is_none() {
-        return Some(format!(
-            "target.type asks for target.{}, which is missing",
-            required.0
-        ));
+    // The type must be one of the three; the field it names is not required (the API server
+    // admits `{type: Utilization, averageValue: 1Gi}`, and the controller scales on the value).
+    if !matches!(
+        target.get("type").and_then(Value::as_str),
+        Some("Utilization" | "Value" | "AverageValue")
+    ) {
+        return Some("target.type is not Utilization, Value or AverageValue".into());
     }
     if utilization.is_some_and(|u| !int_at_least(u, 1)) {
         return Some("target.averageUtilization is below 1".into());
@@ -263,6 +260,10 @@ mod tests {
             let p = hpa_problem(&hpa(spec.clone())).unwrap_or_default();
             assert!(p.contains(says), "{spec}: {p:?}");
         }
+        // Admitted: the type need not name the field set (the controller scales on the value).
+        let value_under_utilization = hpa(json!({"scaleTargetRef": target, "maxReplicas": 3,
+            "metrics": [{"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageValue": "1Gi"}}}]}));
+        assert_eq!(hpa_problem(&value_under_utilization), None);
     }
 
     #[test]

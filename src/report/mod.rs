@@ -361,6 +361,24 @@ pub struct Target {
     /// what became of it, in order; its results carry their cluster's name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fleet: Vec<fleet::Member>,
+    /// The built-in catalog of the binary that wrote the report ([`catalog_digest`]). A binary
+    /// holding the same catalog holds the report's list of checks to it (results taken out with
+    /// their checks' entries are refused); a report of another catalog (an older binary's) is
+    /// read as it lists its checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+}
+
+/// A digest of the built-in catalog this binary holds: each check file's name and SHA-256.
+pub fn catalog_digest() -> String {
+    let mut lines = String::new();
+    for f in crate::checks::builtin_files() {
+        lines.push_str(f.name);
+        lines.push(' ');
+        lines.push_str(f.sha256);
+        lines.push('\n');
+    }
+    crate::checks::sha256_hex(lines.as_bytes())
 }
 
 /// Which cluster a live audit read.
@@ -791,11 +809,14 @@ impl Report {
         if self.summary != Summary::of(&self.results) {
             why.push("its summary is not what its results count".to_string());
         }
-        // Every built-in check is listed, or has a result (an optional one not asked for is
-        // skipped without being run), or was left out by --only/--skip: results taken out with
-        // their checks (or the list deleted) rendered and merged as a pass.
+        // Written by a binary of this catalog, every built-in check is listed, or has a result
+        // (an optional one not asked for is skipped without being run), or was left out by
+        // --only/--skip: results taken out with their checks (or the list deleted) rendered and
+        // merged as a pass.
+        let same_catalog = self.target.catalog.as_deref() == Some(catalog_digest().as_str());
         let unlisted: Vec<&str> = crate::checks::builtin_files()
             .iter()
+            .filter(|_| same_catalog)
             .filter_map(|f| f.name.strip_suffix(".yaml"))
             .filter(|id| {
                 !self.target.left_out.iter().any(|l| l == id)

@@ -908,13 +908,45 @@ pub(crate) fn yaml_budget() -> serde_saphyr::Budget {
 /// unset value and stores none, which is what a live object shows and what the checks read
 /// (`has()` false). Kept, they made `size()` and `in` fail on a valid manifest, or a check read
 /// an empty selector as a malformed one. Null list elements stay: the API server refuses them.
+///
+/// A map of strings is not a struct: there a null value is the empty string the API server
+/// stores (labels, annotations, a Service's selector, `matchLabels`, `nodeSelector`, a
+/// ConfigMap's or Secret's data). A Service selector `{app: x, track: null}` selects
+/// `track=""`, which no pod without the label matches; dropped, it passed as `{app: x}`.
 fn drop_null_fields(value: &mut Value) {
+    normalise_nulls(value, false);
+}
+
+/// The keys whose value is a map of strings, whatever object holds them. `selector` is one
+/// only when it is no LabelSelector (a Service's, not a PDB's or a Deployment's).
+fn holds_strings(key: &str, value: &Value) -> bool {
+    match key {
+        "labels" | "annotations" | "matchLabels" | "nodeSelector" | "data" | "stringData"
+        | "binaryData" => true,
+        "selector" => value
+            .as_object()
+            .is_some_and(|m| !m.contains_key("matchLabels") && !m.contains_key("matchExpressions")),
+        _ => false,
+    }
+}
+
+fn normalise_nulls(value: &mut Value, strings: bool) {
     match value {
+        Value::Object(map) if strings => {
+            for v in map.values_mut() {
+                if v.is_null() {
+                    *v = Value::String(String::new());
+                }
+            }
+        }
         Value::Object(map) => {
             map.retain(|_, v| !v.is_null());
-            map.values_mut().for_each(drop_null_fields);
+            for (k, v) in map.iter_mut() {
+                let strings = holds_strings(k, v);
+                normalise_nulls(v, strings);
+            }
         }
-        Value::Array(items) => items.iter_mut().for_each(drop_null_fields),
+        Value::Array(items) => items.iter_mut().for_each(|v| normalise_nulls(v, false)),
         _ => {}
     }
 }
