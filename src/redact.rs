@@ -47,6 +47,25 @@ pub fn register(secret: &str) {
         b64.encode(secret),
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
     ];
+    // Inside a longer base64 text (`Bearer <key>` encoded, a key in a JSON blob): the secret
+    // starts at any of three byte alignments, and the characters at either edge mix with its
+    // neighbours. The characters that depend on the secret alone are matched at each alignment
+    // (review 32g: a reflected `base64("Bearer " + key)` was printed whole).
+    for engine in [b64, base64::engine::general_purpose::URL_SAFE_NO_PAD] {
+        for offset in 0..3usize {
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(secret.as_bytes());
+            let encoded = engine.encode(&bytes);
+            let encoded = encoded.trim_end_matches('=');
+            // Leading characters that carry the padding bytes' bits, and the last group, which
+            // carries whatever follows the secret.
+            // At least 12 characters: a shorter fragment of base64 would match ordinary text.
+            let skip = [0, 2, 3][offset];
+            if encoded.len() >= skip + 4 + 12 {
+                forms.push(encoded[skip..encoded.len() - 4].to_string());
+            }
+        }
+    }
     let json = serde_json::to_string(secret).unwrap_or_default();
     forms.push(json.trim_matches('"').to_string());
     // Percent-encoded, as a URL's user info or query carries it (a password in
@@ -348,6 +367,21 @@ mod tests {
         assert!(!out.contains("s3cr3t"), "{out}");
         assert!(!out.contains(&b64), "{out}");
         assert_eq!(out.matches(MASK).count(), 4, "{out}");
+    }
+
+    /// Review 32g: a key inside a longer base64 text (`base64("Bearer " + key)`, reflected by a
+    /// proxy) starts at another byte alignment, and was printed whole.
+    #[test]
+    fn masks_a_secret_inside_longer_base64() {
+        let key = "k3y-SECRET-value-123-alignment";
+        register(key);
+        for prefix in ["", "B", "Be", "Bearer ", "Bearer  "] {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{prefix}{key} tail"));
+            let out = text(&format!("flag {encoded} end")).into_owned();
+            assert!(out.contains(MASK), "{prefix:?}: {out}");
+            assert!(!out.contains(&encoded), "{prefix:?}: {out}");
+        }
     }
 
     /// A password in a connection URL is written percent-encoded: it was printed as it was.

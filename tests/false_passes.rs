@@ -1381,3 +1381,66 @@ fn a_null_label_value_is_the_empty_string() {
     let (status, message) = verdict("pdb-min-available", compliant_with(pdb));
     assert_ne!(status, Status::Pass, "{message}");
 }
+
+/// Review 32f: MLSDM run as a DaemonSet, none of whose pods was updated or ready, passed the
+/// gate: the rollout and readiness checks judged Deployments, StatefulSets and Rollouts only,
+/// and said no-data. A DaemonSet is judged as `kubectl rollout status ds` judges it.
+#[test]
+fn a_daemonset_rollout_is_judged() {
+    let deployment =
+        std::fs::read_to_string(root().join("fixtures/compliant/20-deployment.yaml")).unwrap();
+    let as_daemonset = |status: &str| {
+        deployment
+            .replacen("kind: Deployment", "kind: DaemonSet", 1)
+            .replacen("  replicas: 3\n", "", 1)
+            .replacen("  generation: 5\n", "", 1)
+            .replacen(
+                "  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxSurge: 1\n      maxUnavailable: 0\n",
+                "",
+                1,
+            )
+            .replacen("metadata:\n  name: mlsdm-api\n", "metadata:\n  name: mlsdm-api\n  generation: 5\n", 1)
+            + &format!("status:\n{status}")
+    };
+    let broken = "  observedGeneration: 5\n  desiredNumberScheduled: 3\n  updatedNumberScheduled: 0\n  numberReady: 0\n  numberAvailable: 0\n";
+    let healthy = "  observedGeneration: 5\n  desiredNumberScheduled: 3\n  updatedNumberScheduled: 3\n  numberReady: 3\n  numberAvailable: 3\n";
+    for id in [
+        "rollout-complete",
+        "pods-ready",
+        "rollback-pods-failing-health",
+    ] {
+        for (status, want) in [(broken, Status::Fail), (healthy, Status::Pass)] {
+            let judged = results(id, compliant_with(&as_daemonset(status)));
+            assert!(
+                judged
+                    .iter()
+                    .any(|(k, s, _)| k == "DaemonSet" && *s == want),
+                "{id} {status}: {judged:?}"
+            );
+        }
+    }
+}
+
+/// Review 32f: a privileged pod an operator owns (an Argo Workflow's) was skipped as "audited
+/// where its template is", a template no check reads; a Job's pod still is skipped.
+#[test]
+fn pods_owned_by_what_is_not_audited_are_judged() {
+    let pod = |owner: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: debug-wf-123\n  namespace: mlsdm-production\n  ownerReferences: [{{apiVersion: {owner}, name: wf, uid: 0f6c4f5e-0000-4000-8000-000000000001, controller: true}}]\nspec:\n  hostNetwork: true\n  containers:\n    - name: step\n      image: busybox\n      securityContext: {{privileged: true, runAsUser: 0}}\n"
+        )
+    };
+    for (owner, want) in [
+        ("argoproj.io/v1alpha1, kind: Workflow", Status::Fail),
+        ("batch/v1, kind: Job", Status::Skipped),
+    ] {
+        let judged = results(
+            "pods-outside-workloads-hardened",
+            compliant_with(&pod(owner)),
+        );
+        assert!(
+            judged.iter().any(|(k, s, _)| k == "Pod" && *s == want),
+            "{owner}: {judged:?}"
+        );
+    }
+}

@@ -1892,3 +1892,96 @@ fn rates_over_pages_that_cannot_be_trusted_decide_nothing_or_count_from_zero() {
     let (st, msg) = run(&appearing);
     assert_eq!(st, "fail", "{msg}");
 }
+
+/// Answers each request with `answer(request line)`, a whole raw HTTP response; one request per
+/// connection. Bounded: at most 100 connections.
+fn raw_http_server(answer: fn(&str) -> String) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().take(100) {
+            let Ok(mut client) = client else { continue };
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length.min(1 << 20)];
+            let _ = reader.read_exact(&mut body);
+            let _ = client.write_all(answer(&request).as_bytes());
+        }
+    });
+    url
+}
+
+/// `/health` with X-Content-Type-Options sent twice (review 32g).
+fn answer_headers(_: &str) -> String {
+    let body = "{\"status\":\"healthy\"}";
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-content-type-options: sniff\r\nx-content-type-options: nosniff\r\nx-frame-options: DENY\r\nx-xss-protection: 1; mode=block\r\ncontent-security-policy: default-src 'self'\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `/health` with a Content-Security-Policy widened beyond 'self' (review 32g).
+fn answer_widened(_: &str) -> String {
+    let body = "{\"status\":\"healthy\"}";
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-content-type-options: nosniff\r\nx-frame-options: DENY\r\nx-xss-protection: 1; mode=block\r\ncontent-security-policy: default-src 'self' *\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A POST redirected to a login page, which answers 200 (review 32g).
+fn answer_login(request: &str) -> String {
+    if request.starts_with("POST ") {
+        "HTTP/1.1 302 Found\r\nlocation: /login\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            .to_string()
+    } else {
+        let body = "<html><body>Sign in</body></html>";
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+}
+
+/// Review 32g: a header sent twice kept its last value (`X-Content-Type-Options: sniff` then
+/// `nosniff` passed, where a browser reads `sniff, nosniff`); a widened CSP passed on the words
+/// `default-src 'self'`; and a POST redirected to a login page was judged on the login page's
+/// 200 ("API_KEY is not enforced") instead of being undecided.
+#[test]
+fn duplicated_headers_widened_policies_and_redirected_posts_are_not_mlsdms_answers() {
+    let _serial = serial();
+    let judged = |answer: fn(&str) -> String, id: &str| {
+        let url = raw_http_server(answer);
+        let out = audit(&[
+            "check",
+            "--endpoint",
+            &url,
+            "--only",
+            id,
+            "--format",
+            "json",
+        ]);
+        status(&report(&out), id)
+    };
+    let (st, msg) = judged(answer_headers, "security-headers");
+    assert_eq!(st, "fail", "{msg}");
+    assert!(msg.contains("X-Content-Type-Options"), "{msg}");
+    let (st, msg) = judged(answer_widened, "security-headers");
+    assert_eq!(st, "fail", "{msg}");
+    assert!(msg.contains("widened"), "{msg}");
+    let (st, msg) = judged(answer_login, "auth-required-generate");
+    assert_eq!(st, "error", "{msg}");
+    assert!(msg.contains("through a redirect"), "{msg}");
+}

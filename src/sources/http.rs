@@ -66,15 +66,21 @@ impl ResponseFacts {
         body: &[u8],
         latency_ms: f64,
     ) -> Self {
-        let headers: BTreeMap<String, String> = headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        // A header sent more than once is its values joined with ", ", as HTTP combines them
+        // (RFC 9110, 5.3): kept as the last one, `X-Content-Type-Options: sniff` then `nosniff`
+        // passed, where a browser reads `sniff, nosniff` and gets no protection.
+        let mut combined: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in headers {
+            let v = String::from_utf8_lossy(v.as_bytes());
+            combined
+                .entry(k.as_str().to_ascii_lowercase())
+                .and_modify(|all| {
+                    all.push_str(", ");
+                    all.push_str(&v);
+                })
+                .or_insert_with(|| v.into_owned());
+        }
+        let headers = combined;
         let body = String::from_utf8_lossy(body).into_owned();
         let json = serde_json::from_str(&body).unwrap_or(Value::Null);
         let is_text = headers
@@ -106,8 +112,11 @@ pub fn client(opts: &HttpOptions) -> Result<reqwest::Client, String> {
         .connect_timeout(opts.timeout)
         .user_agent(concat!("mlsdm-audit/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            // Same scheme too: an https endpoint sent to plain http (on the same port) was
+            // followed, and its checks judged an answer that crossed the network in clear.
             let same_host = attempt.previous().first().is_some_and(|first| {
-                first.host_str() == attempt.url().host_str()
+                first.scheme() == attempt.url().scheme()
+                    && first.host_str() == attempt.url().host_str()
                     && first.port_or_known_default() == attempt.url().port_or_known_default()
             });
             if attempt.previous().len() > 5 || !same_host {
@@ -193,6 +202,19 @@ pub async fn fetch(
         );
         return Err(format!(
             "{url}: answered {status} redirecting to {to}, which is not followed (another host, or more than 5 hops); audit the final URL instead"
+        ));
+    }
+    // A redirect followed for anything but a GET is no answer to it: a 302 to a login page
+    // turns the POST into a GET of that page, and its 200 read as MLSDM accepting an
+    // unauthenticated /generate (review 32g). MLSDM itself redirects nothing but a missing
+    // trailing slash, which a GET of the check's path never meets.
+    if reqwest::Url::parse(url).ok().as_ref() != Some(resp.url())
+        && !matches!(req.method.as_str(), "GET" | "HEAD")
+    {
+        return Err(format!(
+            "{url}: {} was answered through a redirect to {}, not by MLSDM: audit the final URL instead",
+            req.method,
+            resp.url()
         ));
     }
     let resp_headers = resp.headers().clone();
