@@ -236,19 +236,30 @@ fn empty_metrics_are_no_data_never_pass() {
     }
 }
 
+/// `check --endpoint URL --format json --only ONLY`, with `extra` arguments.
+fn endpoint_json(url: &str, only: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "check",
+        "--endpoint",
+        url,
+        "--format",
+        "json",
+        "--only",
+        only,
+    ];
+    args.extend(extra);
+    audit(&args)
+}
+
 #[test]
 fn one_scrape_gives_no_rate() {
     let _serial = serial();
     let s = serve(Config::mode("errors").unwrap());
-    let r = report(&audit(&[
-        "check",
-        "--endpoint",
+    let r = report(&endpoint_json(
         &s.server.url,
-        "--format",
-        "json",
-        "--only",
         "rollback-error-rate,error-rate-below-1pct",
-    ]));
+        &[],
+    ));
     assert_eq!(status(&r, "rollback-error-rate").0, "no-data");
     assert_eq!(status(&r, "error-rate-below-1pct").0, "no-data");
 }
@@ -309,17 +320,11 @@ fn nothing_decided_at_the_gate_is_not_a_pass() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&attestations, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let out = audit(&[
-        "check",
-        "--endpoint",
+    let out = endpoint_json(
         &s.server.url,
-        "--format",
-        "json",
-        "--only",
         "rollback-error-rate,error-rate-below-1pct,manual-data-corruption-detected",
-        "--attestations",
-        attestations.to_str().unwrap(),
-    ]);
+        &["--attestations", attestations.to_str().unwrap()],
+    );
     let r = report(&out);
     assert_eq!(
         status(&r, "manual-data-corruption-detected").0,
