@@ -819,6 +819,15 @@ fn url_flag(flag: &str, value: &str) -> Result<String, UsageError> {
     // Authorization header, base64 of user:password) and the url crate's re-encoded one.
     sources::register_url_credentials(value);
     match reqwest::Url::parse(value) {
+        // Each check's path is appended to the URL as typed: after a query or a fragment it
+        // would land in them, and every check would ask the base URL's own page (a 200 there
+        // passed /health).
+        Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+            Err(UsageError::Invalid(format!(
+                "{flag} {:?}: expected a base URL without a query (?...) or a fragment (#...): each check's path is appended to it",
+                redact::text(value)
+            )))
+        }
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
             Ok(value.trim_end_matches('/').to_string())
         }

@@ -1140,11 +1140,13 @@ fn an_allowlist_of_every_address_restricts_nothing() {
     );
     // Review 32a: a Traefik middleware is a name, not an allowlist (undecided); a public load
     // balancer in front of MLSDM is a way around the Ingress's allowlist.
-    let traefik = compliant.replacen(
-        &format!("nginx.ingress.kubernetes.io/{allowlist}"),
-        "traefik.ingress.kubernetes.io/router.middlewares: mlsdm-production-add-hsts@kubernetescrd",
-        1,
-    );
+    let traefik = compliant
+        .replacen(
+            &format!("nginx.ingress.kubernetes.io/{allowlist}"),
+            "traefik.ingress.kubernetes.io/router.middlewares: mlsdm-production-add-hsts@kubernetescrd",
+            1,
+        )
+        .replacen("ingressClassName: nginx", "ingressClassName: traefik", 1);
     let judged = results("ingress-ip-allowlist", compliant_with(&traefik));
     assert!(
         judged.iter().any(|(k, s, m)| k == "Ingress"
@@ -1443,4 +1445,105 @@ fn pods_owned_by_what_is_not_audited_are_judged() {
             "{owner}: {judged:?}"
         );
     }
+}
+
+/// Known debt, fixed at stop 33: an annotation is read only by the controller it is written
+/// for, yet ingress-https-redirect and ingress-ip-allowlist counted ingress-nginx's, GCE's and
+/// Traefik's annotations on any Ingress. A Traefik Ingress carrying ingress-nginx's
+/// force-ssl-redirect passed (nothing redirects it); one with no class, which the cluster's
+/// default IngressClass serves, passed on an annotation that controller may not read.
+#[test]
+fn an_ingress_annotation_counts_only_where_its_controller_serves_the_ingress() {
+    let compliant =
+        std::fs::read_to_string(root().join("fixtures/compliant/40-network.yaml")).unwrap();
+    let class = "  ingressClassName: nginx\n";
+    assert!(compliant.contains(class));
+    let ingress = |judged: &[(String, Status, String)]| {
+        judged
+            .iter()
+            .filter(|(k, _, _)| k == "Ingress")
+            .map(|(_, s, m)| (*s, m.clone()))
+            .collect::<Vec<_>>()
+    };
+    let with_class = |line: &str| compliant.replacen(class, line, 1);
+    // The nginx annotations on an ingress-nginx Ingress, named by the field or by the legacy
+    // annotation, pass both checks.
+    let legacy = with_class("").replacen(
+        "  annotations:\n",
+        "  annotations:\n    kubernetes.io/ingress.class: nginx\n",
+        1,
+    );
+    for (what, yaml) in [("the field", compliant.clone()), ("the annotation", legacy)] {
+        for id in ["ingress-https-redirect", "ingress-ip-allowlist"] {
+            let judged = ingress(&results(id, compliant_with(&yaml)));
+            assert!(
+                !judged.is_empty() && judged.iter().all(|(s, _)| *s == Status::Pass),
+                "{id}, class by {what}: {judged:?}"
+            );
+        }
+    }
+    // Another controller's Ingress: ingress-nginx's annotations are read by nothing.
+    for id in ["ingress-https-redirect", "ingress-ip-allowlist"] {
+        let judged = ingress(&results(
+            id,
+            compliant_with(&with_class("  ingressClassName: traefik\n")),
+        ));
+        assert!(
+            judged
+                .iter()
+                .any(|(s, m)| *s == Status::Fail && m.contains("traefik controller")),
+            "{id}: {judged:?}"
+        );
+    }
+    // No class, or one not known: which controller reads the annotation is not known.
+    for (line, says) in [
+        ("", "names no class"),
+        ("  ingressClassName: alb\n", "has the class alb"),
+    ] {
+        for id in ["ingress-https-redirect", "ingress-ip-allowlist"] {
+            let judged = ingress(&results(id, compliant_with(&with_class(line))));
+            assert!(
+                judged
+                    .iter()
+                    .any(|(s, m)| *s == Status::Error && m.contains(says)),
+                "{id}, {line:?}: {judged:?}"
+            );
+            assert!(
+                judged.iter().all(|(s, _)| *s != Status::Pass),
+                "{id}, {line:?}: {judged:?}"
+            );
+        }
+    }
+    // Traefik's websecure-only entrypoints redirect on a Traefik Ingress, not on an nginx one.
+    let websecure = |class_line: &str| {
+        with_class(class_line)
+            .replacen(
+                "    nginx.ingress.kubernetes.io/ssl-redirect: \"true\"\n",
+                "",
+                1,
+            )
+            .replacen(
+                "    nginx.ingress.kubernetes.io/force-ssl-redirect: \"true\"\n",
+                "    traefik.ingress.kubernetes.io/router.entrypoints: websecure\n",
+                1,
+            )
+    };
+    let on_traefik = ingress(&results(
+        "ingress-https-redirect",
+        compliant_with(&websecure("  ingressClassName: traefik\n")),
+    ));
+    assert!(
+        !on_traefik.is_empty() && on_traefik.iter().all(|(s, _)| *s == Status::Pass),
+        "{on_traefik:?}"
+    );
+    let on_nginx = ingress(&results(
+        "ingress-https-redirect",
+        compliant_with(&websecure(class)),
+    ));
+    assert!(
+        on_nginx
+            .iter()
+            .any(|(s, m)| *s == Status::Fail && m.contains("nginx controller")),
+        "{on_nginx:?}"
+    );
 }

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod command_line;
+pub mod ingress;
 mod json;
 mod kind;
 pub mod kinds;

@@ -369,17 +369,14 @@ pub struct Target {
     pub catalog: Option<String>,
 }
 
-/// A digest of the built-in catalog this binary holds: each check file's name and SHA-256.
+/// A digest of the built-in catalog this binary holds: each check file's name and SHA-256, a
+/// line each (`name sha256\n`, in name order), hashed. build.rs computes it
+/// (`catalog_digest_is_the_hash_of_the_files_lines` holds it to the files the binary embeds).
 pub fn catalog_digest() -> String {
-    let mut lines = String::new();
-    for f in crate::checks::builtin_files() {
-        lines.push_str(f.name);
-        lines.push(' ');
-        lines.push_str(f.sha256);
-        lines.push('\n');
-    }
-    crate::checks::sha256_hex(lines.as_bytes())
+    CATALOG_DIGEST.to_string()
 }
+
+const CATALOG_DIGEST: &str = include!(concat!(env!("OUT_DIR"), "/catalog_digest.rs"));
 
 /// Which cluster a live audit read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -1322,6 +1319,27 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_digest_is_the_hash_of_the_files_lines() {
+        let mut lines = String::new();
+        for f in crate::checks::builtin_files() {
+            assert_eq!(
+                f.sha256,
+                crate::checks::sha256_hex(f.text.as_bytes()),
+                "{}",
+                f.name
+            );
+            lines.push_str(f.name);
+            lines.push(' ');
+            lines.push_str(f.sha256);
+            lines.push('\n');
+        }
+        assert_eq!(
+            catalog_digest(),
+            crate::checks::sha256_hex(lines.as_bytes())
+        );
+    }
 
     #[test]
     fn the_section_order_from_build_rs_is_the_seeds() {

@@ -412,6 +412,8 @@ fn request_key(r: &HttpRequest) -> String {
 
 /// What an authenticated probe that was answered 401 means: the audit's key is wrong, so
 /// nothing behind authentication was tested.
+const RATE_LIMITED: &str = "the service's rate limiter answered 429 (Too Many Requests), so the probe decides nothing: another client (or an earlier audit) is spending this client's allowance; run the audit again";
+
 const KEY_REFUSED: &str = "the API key was refused (401): check --api-key-env names MLSDM's current key; nothing behind authentication was tested";
 
 /// Whether an answer asks for another attempt under `retry`.
@@ -500,6 +502,19 @@ async fn run_probe(target: &Target, req: &HttpRequest, api_key: Option<String>) 
                 Err(e) => HttpOutcome::Error(e),
             }
         };
+    // A 429 to a probe that is not a burst is the rate limiter turning the audit away: the
+    // answer says nothing of the route (an end-to-end request, a refused malformed body, a
+    // missing key all read as failures of the service). A burst expects it, and a load probe
+    // counts it.
+    let limited = req.repeat.is_none()
+        && match &outcome {
+            HttpOutcome::Response(r) => r.status == 429,
+            HttpOutcome::Burst(all) => all.iter().any(|r| r.status == 429),
+            HttpOutcome::Load(_) | HttpOutcome::Skipped(..) | HttpOutcome::Error(_) => false,
+        };
+    if limited {
+        return HttpOutcome::Error(format!("{}: {RATE_LIMITED}", target.display));
+    }
     if !req.authenticated || api_key.is_none() {
         return outcome;
     }

@@ -100,6 +100,21 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
         crate::k8s::admission::pod_spec_problem(&cel_to_json(&spec)).unwrap_or_default()
     })
     .expect(MSG);
+    // Which controller an Ingress's class names ('nginx', 'traefik', 'gce'; '' for none or one
+    // not known), and the class itself ('' for none): an annotation counts only on an Ingress
+    // its controller serves (see `k8s::ingress`).
+    ctx.add_function("ingressController", |ingress: Value| {
+        crate::k8s::ingress::controller(&cel_to_json(&ingress))
+            .map_or("", crate::k8s::ingress::Controller::as_str)
+            .to_string()
+    })
+    .expect(MSG);
+    ctx.add_function("ingressClass", |ingress: Value| {
+        crate::k8s::ingress::class(&cel_to_json(&ingress))
+            .unwrap_or_default()
+            .to_string()
+    })
+    .expect(MSG);
     // Whether a LabelSelector asks nothing (null, `{}`, `{matchLabels: {}}`, ...).
     ctx.add_function("isEmptySelector", |sel: Value| {
         crate::k8s::selector::is_empty(&cel_to_json(&sel))

@@ -53,6 +53,8 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("labelSelectorProblem", Metering::Operands),
     ("labelsProblem", Metering::Operands),
     ("isEmptySelector", Metering::Operands),
+    ("ingressController", Metering::Operands),
+    ("ingressClass", Metering::Operands),
     ("hpaProblem", Metering::Operands),
     ("podSpecProblem", Metering::Operands),
     ("shannonEntropy", Metering::Operands),
