@@ -273,7 +273,8 @@ pub struct CheckArgs {
     /// Scrape /health/metrics repeatedly for this long before evaluating the metrics checks.
     #[arg(long, value_name = "DURATION")]
     pub observe: Option<String>,
-    /// Evaluate every metrics check that has a `for` window over this window instead.
+    /// Shorten every metrics check's `for` window to this (a longer one is not taken: a failure
+    /// must last the whole window to fail).
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
     /// Extra check directories (their ids must be new, unless --override-builtin).
@@ -452,13 +453,10 @@ pub struct WatchArgs {
     /// How often the rollback criteria are evaluated.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub interval: String,
-    /// When, after the rollout, to write a report of the post-deployment checks.
-    #[arg(
-        long,
-        default_value = "1h,4h,24h",
-        value_delimiter = ',',
-        value_name = "DURATION,..."
-    )]
+    /// When, after the rollout, to write a report of the post-deployment checks (default:
+    /// 1h,4h,24h, those not after --until). One after --until is refused: it would never be
+    /// written.
+    #[arg(long, value_delimiter = ',', value_name = "DURATION,...")]
     pub checkpoints: Vec<String>,
     /// The rollout time: RFC 3339 or a duration ago (`15m`). Default: the MLSDM Deployment's
     /// newest ReplicaSet's creation (read from the cluster), else the start of the watch.

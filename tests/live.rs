@@ -464,6 +464,63 @@ fn older_servers_are_served_through_version_fallback_and_legacy_discovery() {
     );
 }
 
+/// A legacy server (no aggregated discovery) whose aggregated API is down answers 503 for that
+/// group version's discovery, as a cluster with a stopped metrics-server does. kubectl warns and
+/// goes on; the audit had ended with exit 3 and no result. Now only the kinds that group may serve
+/// are undecided (error, naming the group), never "not served" (no-data), and the rest is judged.
+#[test]
+fn a_group_whose_discovery_fails_leaves_only_its_kinds_undecided() {
+    let mut config = ApiConfig::new(healthy());
+    config.aggregated_discovery = false;
+    config.faults = vec![Fault {
+        path_contains: "/apis/aquasecurity.github.io/v1alpha1".into(),
+        kind: FaultKind::StatusMessage(
+            503,
+            "the server is currently unable to handle the request".into(),
+        ),
+        times: 1000,
+    }];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an undecided check gates: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    let v = results(&r, "vulnerability-scan-clean");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].0, "error", "{v:?}");
+    assert!(
+        v[0].2
+            .contains("API discovery could not read aquasecurity.github.io/v1alpha1"),
+        "{}",
+        v[0].2
+    );
+    assert!(v[0].2.contains("503"), "{}", v[0].2);
+    // Everything the other groups serve is judged as on a healthy server.
+    for id in [
+        "pdb-min-available",
+        "hpa-targets-workload",
+        "prometheus-scrape-configured",
+    ] {
+        let got = results(&r, id);
+        assert!(
+            !got.is_empty() && got.iter().all(|x| x.0 == "pass"),
+            "{id}: {got:?}"
+        );
+    }
+    // Nothing of the failing group was listed.
+    assert!(
+        !c.server
+            .log()
+            .iter()
+            .any(|l| l.uri.contains("vulnerabilityreports")),
+        "no list of a kind discovery could not read"
+    );
+}
+
 #[test]
 fn missing_crds_are_reported_not_passed() {
     let mut config = ApiConfig::new(healthy());

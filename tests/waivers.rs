@@ -188,23 +188,34 @@ fn annotation_waivers_and_their_opt_out() {
         "--no-annotation-waivers",
     ]));
     assert_eq!(result(&r, "topology-spread-zones")["status"], "fail");
+    // The annotation edited, then the audit of the one check it waives.
+    let edit_and_check = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(&file).unwrap().replace(from, to);
+        std::fs::write(&file, text).unwrap();
+        run(&[
+            "check",
+            "--manifests",
+            path,
+            "--only",
+            "topology-spread-zones",
+        ])
+    };
     // An annotation without an owner is an error, like a file waiver.
-    std::fs::write(
-        &file,
-        std::fs::read_to_string(&file)
-            .unwrap()
-            .replace("; owner=sre@example.com", ""),
-    )
-    .unwrap();
-    let out = run(&[
-        "check",
-        "--manifests",
-        path,
-        "--only",
-        "topology-spread-zones",
-    ]);
+    let out = edit_and_check("; owner=sre@example.com", "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("a waiver needs an owner"));
+    // A part the annotation form does not take is refused, not dropped (review finding:
+    // `container=` waived every container of the object).
+    let out = edit_and_check(
+        "single zone in staging",
+        "single zone in staging; owner=sre@example.com; container=istio-proxy",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown part \"container=istio-proxy\""),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

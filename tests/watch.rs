@@ -684,6 +684,11 @@ fn watch_refuses_oversized_schedules_and_a_future_since() {
         (&["--interval", max][..], "--interval"),
         (&["--until", "31d"][..], "--until"),
         (&["--checkpoints", "1h,40d"][..], "--checkpoints"),
+        // A checkpoint after --until would never be written (review finding: dropped silently).
+        (
+            &["--until", "30m", "--checkpoints", "15m,1h"][..],
+            "--checkpoints 1h: after --until",
+        ),
         (&["--since", "2099-01-01T00:00:00Z"][..], "future"),
     ] {
         let mut all = vec![
@@ -739,8 +744,6 @@ fn a_restarted_watcher_with_prometheus_loses_no_evidence() {
                 "1s",
                 "--window",
                 "8s",
-                "--checkpoints",
-                "1h",
                 "--output-dir",
                 out_dir.to_str().unwrap(),
                 "-o",
@@ -1116,8 +1119,6 @@ impl RealRelease {
                 "rollback-error-rate,rollback-p95-latency",
                 "--interval",
                 "1s",
-                "--checkpoints",
-                "1h",
                 "--until",
                 "10m",
                 "--output-dir",

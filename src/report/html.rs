@@ -184,16 +184,18 @@ fn state_name(s: LineState) -> &'static str {
 }
 
 /// One row of the sections table: red when a line fails or errs, amber when one is open for
-/// another reason (no data, a manual item, not evaluated), green when every line is done,
-/// waived or not applicable; and a bar of the lines' states.
+/// another reason (no data, a manual item, not evaluated) or waived, green when every line is
+/// done or not applicable; and a bar of the lines' states. A waived line is a failure someone
+/// accepted, never "done" (as in the Markdown checklist a reviewer signs): a section all waived
+/// had shown green, its lines ticked.
 fn section_row(sec: &checklist::Section<'_>) -> Markup {
     let total = sec.lines.len();
     let count = |st: LineState| sec.lines.iter().filter(|l| l.state == st).count();
-    let done = count(LineState::Done) + count(LineState::Waived) + count(LineState::NotApplicable);
+    let done = count(LineState::Done) + count(LineState::NotApplicable);
     let failing = sec.lines.iter().filter(|l| is_failing(l)).count();
     let rag = if failing > 0 {
         "red"
-    } else if count(LineState::Open) > 0 {
+    } else if count(LineState::Open) + count(LineState::Waived) > 0 {
         "amber"
     } else {
         "green"
@@ -306,11 +308,13 @@ pub fn render(report: &Report) -> String {
                             li data-state=(state_name(line.state))
                                 class=[is_failing(line).then_some("failing")] {
                                 span class="tick" {
-                                    // As character references, which tests and scrapers match.
-                                    @if line.state == LineState::Open {
-                                        (PreEscaped("&#9744;"))
-                                    } @else {
+                                    // As character references, which tests and scrapers match;
+                                    // ticked only when done, as the Markdown's `[x]` (a waived or
+                                    // n/a line says so in its detail).
+                                    @if line.state == LineState::Done {
                                         (PreEscaped("&#9745;"))
+                                    } @else {
+                                        (PreEscaped("&#9744;"))
                                     }
                                 }
                                 (plain(&line.text))

@@ -133,6 +133,10 @@ pub fn render(report: &Report) -> String {
                 if let Some(t) = super::trend(report) {
                     let _ = writeln!(out, "> {}.", t.line());
                 }
+                // The gate's verdict, as the table and the HTML state it: the document reviewers
+                // sign had given counts only, so an input that rendered nothing or a watch that
+                // could not decide read as ticked lines with no ERROR near the top.
+                let _ = writeln!(out, ">\n> **Verdict: {}**", md(&super::verdict(report)));
                 for line in super::fleet::lines(report) {
                     let _ = writeln!(out, ">\n> {}", md(&line));
                 }

@@ -132,6 +132,7 @@ pub fn load_file(path: &Path, known: &[&str]) -> Result<Vec<Waiver>, WaiverError
 /// Waivers written as annotations: `mlsdm-audit.io/waive.<id>: "<reason>; owner=...; expires=..."`.
 pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver>, WaiverErrors> {
     let mut candidates = Vec::new();
+    let mut refused = Vec::new();
     for obj in objects {
         let Some(ann) = obj
             .json
@@ -148,11 +149,17 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
             let mut parts = text.split(';').map(str::trim);
             let reason = parts.next().unwrap_or_default().to_string();
             let (mut owner, mut expires) = (String::new(), String::new());
+            // A part this form does not take is an error, not dropped: `container=istio-proxy`
+            // had waived the check for every container of the object, the MLSDM one included
+            // (the file form refuses unknown fields for the same reason).
+            let mut unknown = Vec::new();
             for p in parts {
                 if let Some(v) = p.strip_prefix("owner=") {
                     owner = v.trim().to_string();
                 } else if let Some(v) = p.strip_prefix("expires=") {
                     expires = v.trim().to_string();
+                } else if !p.is_empty() {
+                    unknown.push(p);
                 }
             }
             // Errors name the object's file and line when it has one, else the object.
@@ -170,6 +177,13 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
                 ),
                 None => format!("annotation {key} on {}", obj.reference()),
             };
+            for p in unknown {
+                let cut: String = p.chars().take(60).collect();
+                refused.push(place.with_message(format!(
+                    "{}unknown part {cut:?}: an annotation waiver is \"<reason>; owner=<who>; expires=<YYYY-MM-DD>\" (waive one container in a --waivers file, with container:)",
+                    place.message
+                )));
+            }
             let w = Waiver {
                 check: check.to_string(),
                 object: Some(obj.reference()),
@@ -183,7 +197,14 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
             candidates.push((w, place));
         }
     }
-    validated(candidates, known)
+    match validated(candidates, known) {
+        Ok(waivers) if refused.is_empty() => Ok(waivers),
+        Ok(_) => Err(crate::diag::Diagnostics(refused)),
+        Err(crate::diag::Diagnostics(mut errors)) => {
+            errors.extend(refused);
+            Err(crate::diag::Diagnostics(errors))
+        }
+    }
 }
 
 /// Keeps the waivers that are complete and name a known check; any other is an error at its origin.

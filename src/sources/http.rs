@@ -51,7 +51,7 @@ pub struct HttpOptions {
     pub active: bool,
     /// `--observe`: scrape repeatedly for this long.
     pub observe: Duration,
-    /// `--window`: overrides every metric check's `for` window.
+    /// `--window`: shortens every metric check's longer `for` window to this.
     pub window: Option<Duration>,
     pub progress: bool,
     /// The workload an `--endpoint` serves, when the audit knows exactly one MLSDM workload.

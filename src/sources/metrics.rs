@@ -138,8 +138,11 @@ pub(super) fn window_of(
     opts: &HttpOptions,
 ) -> (Option<u64>, Option<u64>) {
     let asked = for_window.map(Window::secs);
-    // --window replaces a check's `for`; a check without one stays an instant query.
-    let window = asked.map(|a| opts.window.map_or(a, |w| w.as_secs()));
+    // --window shortens a check's `for` (smoke runs, a rollout younger than the window); a check
+    // without one stays an instant query. It never lengthens it: a failure must last the whole
+    // window to fail, so `--window 24h` over a `for: 5m` check passed a 5xx storm of two hours
+    // on one healthy point (and, before the rollout, on the old version's samples).
+    let window = asked.map(|a| opts.window.map_or(a, |w| w.as_secs().min(a)));
     (asked, window)
 }
 
@@ -577,7 +580,11 @@ fn more_than_one_release(
         .map(|(labels, _)| {
             // What tells deployments apart: the cluster (an external label a Thanos or a
             // federating Prometheus adds), the namespace and the scrape job; the pods of one
-            // deployment differ only in instance and pod.
+            // deployment differ only in instance and pod. The namespace is `namespace` under
+            // the Prometheus Operator and `kubernetes_namespace` under the annotation-based
+            // `kubernetes-pods` job of Prometheus's own example configuration (the down-target
+            // guard below reads both; this one had read only the first, and production's 5xx
+            // were averaged with staging's traffic in one such job).
             let job = labels.get("job").map_or("?", String::as_str);
             let mut id = String::new();
             if let Some(c) = labels.get("cluster") {
@@ -585,6 +592,9 @@ fn more_than_one_release(
             }
             if let Some(ns) = labels.get("namespace") {
                 let _ = write!(id, "namespace {ns} ");
+            }
+            if let Some(ns) = labels.get("kubernetes_namespace") {
+                let _ = write!(id, "kubernetes_namespace {ns} ");
             }
             let _ = write!(id, "job {job}");
             id
@@ -730,11 +740,55 @@ mod release_tests {
                 up(&[("cluster", "us"), ("job", "mlsdm"), ("namespace", "prod")]),
             ]),
         )];
+        // The annotation-based job of Prometheus's example configuration names the namespace
+        // `kubernetes_namespace` (review finding: production's and staging's pods read as one).
+        let annotated = vec![(
+            0.0,
+            QueryValue::Vector(vec![
+                up(&[("job", "kubernetes-pods"), ("kubernetes_namespace", "prod")]),
+                up(&[
+                    ("job", "kubernetes-pods"),
+                    ("kubernetes_namespace", "staging"),
+                ]),
+            ]),
+        )];
+        assert!(more_than_one_release("p", &annotated, &opts).is_some());
         let why = more_than_one_release("p", &clusters, &opts).unwrap();
         assert!(
             why.contains("scrapes 2 MLSDM deployments (cluster eu namespace prod job mlsdm; cluster us namespace prod job mlsdm)"),
             "{why}"
         );
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::{HttpOptions, Window, window_of};
+    use std::time::Duration;
+
+    /// Review finding: `--window 24h` replaced a `for: 5m`, and a check fails only when its
+    /// condition holds over the whole window, so one healthy point in a day passed a two-hour
+    /// 5xx storm. `--window` shortens a window, never lengthens it.
+    #[test]
+    fn window_shortens_a_checks_for_and_never_lengthens_it() {
+        let five = Window {
+            text: "5m".into(),
+            duration: Duration::from_mins(5),
+        };
+        let with = |w: Option<u64>| HttpOptions {
+            window: w.map(Duration::from_secs),
+            ..HttpOptions::default()
+        };
+        assert_eq!(window_of(Some(&five), &with(None)), (Some(300), Some(300)));
+        assert_eq!(
+            window_of(Some(&five), &with(Some(20))),
+            (Some(300), Some(20))
+        );
+        assert_eq!(
+            window_of(Some(&five), &with(Some(86_400))),
+            (Some(300), Some(300))
+        );
+        assert_eq!(window_of(None, &with(Some(20))), (None, None));
     }
 }
 

@@ -41,6 +41,8 @@ pub const POST_DEPLOYMENT_SECTION: &str = "Post-Deployment Monitoring";
 pub const EXIT_ROLLBACK: u8 = 4;
 /// Without Prometheus an evaluation scrapes for at least this long: a rate needs two scrapes.
 const MIN_OBSERVE: Duration = Duration::from_secs(3);
+/// `--checkpoints` when none is given: the seed's post-deployment hours.
+const DEFAULT_CHECKPOINTS: &[&str] = &["1h", "4h", "24h"];
 
 /// One rollback criterion's state between evaluations.
 struct Criterion {
@@ -121,7 +123,15 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
     let cluster = !c.no_cluster;
     let interval = Duration::from_secs(schedule("--interval", &args.interval)?.max(1));
     let mut checkpoints = Vec::new();
-    for cp in &args.checkpoints {
+    // The default schedule, unless one is given; the default's checkpoints after --until are
+    // dropped below, a given one after it is refused.
+    let defaulted = args.checkpoints.is_empty();
+    let asked: Vec<&str> = if defaulted {
+        DEFAULT_CHECKPOINTS.to_vec()
+    } else {
+        args.checkpoints.iter().map(String::as_str).collect()
+    };
+    for cp in asked {
         checkpoints.push((cp.trim().to_string(), schedule("--checkpoints", cp)?));
     }
     checkpoints.sort_by_key(|(_, s)| *s);
@@ -279,6 +289,24 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
             longest.window
         )));
     }
+    // A checkpoint after the end is never written: a given one is refused (the watch had ended
+    // in exit 0 without a word about it), the default's are left out (the start event lists
+    // the schedule).
+    let late: Vec<&str> = checkpoints
+        .iter()
+        .filter(|(_, at)| since + *at as f64 > until + 1.0)
+        .map(|(label, _)| label.as_str())
+        .collect();
+    if !late.is_empty() && !defaulted {
+        return Err(UsageError::Invalid(format!(
+            "--checkpoints {}: after --until, so never written (make --until at least the last checkpoint, or leave those out)",
+            late.join(",")
+        )));
+    }
+    let checkpoints: Vec<(String, u64)> = checkpoints
+        .into_iter()
+        .filter(|(_, at)| since + *at as f64 <= until + 1.0)
+        .collect();
     let stale = if args.since.is_some() {
         None
     } else {

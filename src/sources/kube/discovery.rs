@@ -5,55 +5,135 @@
 use super::api::Api;
 use super::error::{ClusterError, ClusterErrorKind};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What discovery could read: kube's map of the groups that answered, and the group versions
+/// that did not.
+pub(super) struct Served {
+    pub discovery: Discovery,
+    /// Group -> why its discovery failed ("metrics.k8s.io/v1beta1: 503 ..."). Legacy discovery
+    /// asks each group version, and an aggregated API whose backend is down (a metrics-server
+    /// that is not running, the commonest case) answers 503 there: kubectl warns and goes on
+    /// ("couldn't get resource list for ..."). Failing the whole audit for it blocked every
+    /// release on such a cluster; calling its kinds "not served" would turn their checks into
+    /// no-data that was never asked. Kinds that might be served there are errors instead.
+    pub unavailable: BTreeMap<String, String>,
+}
 
 /// Discovery, aggregated first; servers without it answer zero groups, so fall back to legacy.
-pub(super) async fn discover(api: &Api) -> Result<Discovery, ClusterError> {
+pub(super) async fn discover(api: &Api) -> Result<Served, ClusterError> {
     let _running = crate::activity::start(format!("API discovery at {}", api.server));
     // kube's discovery does not go through our limiter; it is a handful of requests.
-    let classify = |e: kube::Error| api.fatal(&e);
     let aggregated = Discovery::new(api.client.clone()).run_aggregated().await;
     match aggregated {
-        Ok(d) if d.groups().count() > 0 => Ok(d),
-        Ok(_) => Discovery::new(api.client.clone())
-            .run()
-            .await
-            .map_err(classify),
+        Ok(d) if d.groups().count() > 0 => {
+            return Ok(Served {
+                discovery: d,
+                unavailable: BTreeMap::new(),
+            });
+        }
+        Ok(_) => {}
         Err(e) => {
-            let err = classify(e);
-            if matches!(
-                err.kind,
-                ClusterErrorKind::Unauthorized | ClusterErrorKind::Tls | ClusterErrorKind::Connect
-            ) {
+            let err = api.fatal(&e);
+            if whole_server(err.kind) {
                 return Err(err);
             }
-            Discovery::new(api.client.clone())
-                .run()
-                .await
-                .map_err(classify)
+        }
+    }
+    match Discovery::new(api.client.clone()).run().await {
+        Ok(d) => Ok(Served {
+            discovery: d,
+            unavailable: BTreeMap::new(),
+        }),
+        Err(e) => {
+            let err = api.fatal(&e);
+            if whole_server(err.kind) {
+                return Err(err);
+            }
+            legacy_without_failing_groups(api).await
         }
     }
 }
 
-/// A kind found in discovery, or None when the server does not serve it.
-pub(super) type Resolved = Option<(ApiResource, ApiCapabilities)>;
+/// A failure that is the server's or the credentials', not one group's: the audit cannot go on.
+fn whole_server(kind: ClusterErrorKind) -> bool {
+    matches!(
+        kind,
+        ClusterErrorKind::Unauthorized | ClusterErrorKind::Tls | ClusterErrorKind::Connect
+    )
+}
 
-pub(super) fn resolve(
-    d: &Discovery,
-    kind: &str,
-    candidates: &[(&str, &str)],
-) -> Option<(ApiResource, ApiCapabilities)> {
+/// Legacy discovery after one of its requests failed: asks each group version once to find the
+/// ones that fail, then discovers the others. A failure of `/api`, `/apis` or the core group is
+/// the whole audit's (kube's discovery errs on it again, and that error is returned).
+async fn legacy_without_failing_groups(api: &Api) -> Result<Served, ClusterError> {
+    let groups = api
+        .client
+        .list_api_groups()
+        .await
+        .map_err(|e| api.fatal(&e))?;
+    let mut unavailable = BTreeMap::new();
+    for group in groups.groups {
+        for version in &group.versions {
+            if let Err(e) = api
+                .client
+                .list_api_group_resources(&version.group_version)
+                .await
+            {
+                let err = api.fatal(&e);
+                if whole_server(err.kind) {
+                    return Err(err);
+                }
+                unavailable
+                    .entry(group.name.clone())
+                    .or_insert_with(|| format!("{}: {err}", version.group_version));
+            }
+        }
+    }
+    let deny: Vec<&str> = unavailable.keys().map(String::as_str).collect();
+    let discovery = Discovery::new(api.client.clone())
+        .exclude(&deny)
+        .run()
+        .await
+        .map_err(|e| api.fatal(&e))?;
+    Ok(Served {
+        discovery,
+        unavailable,
+    })
+}
+
+/// A kind of the built-in table: found, not served, or undecidable because discovery could not
+/// read a group that may serve it.
+pub(super) enum Resolved {
+    Found(ApiResource, ApiCapabilities),
+    NotServed,
+    Unavailable(String),
+}
+
+/// The first candidate group/version that serves `kind`. A candidate whose group discovery could
+/// not read ends the search: a later candidate would be an older version read in its place, and
+/// no candidate at all is not "not served".
+pub(super) fn resolve(s: &Served, kind: &str, candidates: &[(&str, &str)]) -> Resolved {
     for (group, version) in candidates {
-        if let Some(g) = d.get(group)
-            && let Some(found) = g
+        if let Some(why) = s.unavailable.get(*group) {
+            return Resolved::Unavailable(unavailable_message(kind, why));
+        }
+        if let Some(g) = s.discovery.get(group)
+            && let Some((r, caps)) = g
                 .versioned_resources(version)
                 .into_iter()
                 .find(|(r, _)| r.kind == kind)
         {
-            return Some(found);
+            return Resolved::Found(r, caps);
         }
     }
-    None
+    Resolved::NotServed
+}
+
+fn unavailable_message(kind: &str, why: &str) -> String {
+    format!(
+        "API discovery could not read {why}; kind {kind} may be served there: not evaluated (kubectl api-resources shows the same failure; an aggregated API whose backend is down answers 503)"
+    )
 }
 
 /// How a kind that only custom checks name was found in discovery.
@@ -90,8 +170,20 @@ pub(super) fn serving(d: &Discovery, kind: &str) -> Vec<(ApiResource, ApiCapabil
 /// group's preferred version (else its most stable one). Before, only each group's preferred
 /// version was searched, so a CronJob served in batch/v1beta1 (Kubernetes 1.20, where batch
 /// prefers v1) was called "not served" and its checks no-data, though the cluster was never asked.
-pub(super) fn resolve_named(d: &Discovery, kind: &str, versions: &BTreeSet<&str>) -> Named {
-    choose(kind, versions, serving(d, kind))
+pub(super) fn resolve_named(s: &Served, kind: &str, versions: &BTreeSet<&str>) -> Named {
+    match choose(kind, versions, serving(&s.discovery, kind)) {
+        // Where discovery failed for a group, the kind may be served there: kubectl's "not found"
+        // under partial discovery is the same guess, which an audit does not make.
+        Named::NotServed if !s.unavailable.is_empty() => Named::Unreadable(unavailable_message(
+            kind,
+            &s.unavailable
+                .values()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+        named => named,
+    }
 }
 
 /// The choice `resolve_named` makes among what serves `kind` (in `serving`'s order).

@@ -61,6 +61,10 @@ pub use connect::{ConnectError, connect};
 pub use deadline::DeadlineBody;
 use discovery::{Named, Resolved, discover, resolve, resolve_named};
 pub use error::{ClusterError, ClusterErrorKind};
+use kube::discovery::{ApiCapabilities, ApiResource};
+
+/// A kind to list: the resource that serves it and what the server allows on it.
+type Listed = (ApiResource, ApiCapabilities);
 use list::{ListError, list_all};
 
 /// What listing the cluster produced.
@@ -94,22 +98,24 @@ pub async fn gather(
                 .unwrap_or_else(|| default_ns.to_string()),
         )
     };
-    let mut plan: Vec<(String, Resolved, bool)> = crate::k8s::kinds::LISTED
-        .iter()
-        .map(|w| {
-            (
-                w.kind.to_string(),
-                resolve(&discovery, w.kind, w.candidates),
-                w.metadata_only,
-            )
-        })
-        .collect();
+    let mut unreadable = BTreeMap::new();
+    let mut plan: Vec<(String, Option<Listed>, bool)> = Vec::new();
+    for w in crate::k8s::kinds::LISTED {
+        let found = match resolve(&discovery, w.kind, w.candidates) {
+            Resolved::Found(r, caps) => Some((r, caps)),
+            Resolved::NotServed => None,
+            Resolved::Unavailable(why) => {
+                unreadable.insert(w.kind.to_string(), why);
+                continue;
+            }
+        };
+        plan.push((w.kind.to_string(), found, w.metadata_only));
+    }
     // Kinds only custom checks name, found through discovery as kubectl finds them (a kind the
     // built-in table lists is read at the version the table resolved).
-    let mut unreadable = BTreeMap::new();
     let mut named: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (kind, api_version) in extra_kinds {
-        if plan.iter().any(|(k, _, _)| k == kind) {
+        if plan.iter().any(|(k, _, _)| k == kind) || unreadable.contains_key(kind) {
             continue;
         }
         let versions = named.entry(kind.as_str()).or_default();
