@@ -69,3 +69,19 @@ patch_status /api/v1/namespaces/mlsdm-degraded/pods/mlsdm-api-6b8f9d7c5-7d9c4/st
 patch_status /api/v1/namespaces/mlsdm-degraded/pods/mlsdm-api-6b8f9d7c5-k2m8x/status \
   "$(status_for 3 '{"terminated":{"exitCode":1,"reason":"Error","startedAt":"2026-11-20T09:00:00Z","finishedAt":"2026-11-20T09:10:00Z"}}')"
 patch_status /api/v1/namespaces/mlsdm-degraded/pods/mlsdm-api-6b8f9d7c5-p5q1z/status "$(status_for 0 '{}')"
+
+# An aggregated API whose backend is not running, as on a cluster whose metrics-server is down:
+# this 1.20 server (legacy discovery only) lists the group and answers 503 for its discovery.
+# kubectl warns and goes on; every audit of this server must too (tests/real_apiserver.rs).
+k apply -f - >/dev/null <<'APISERVICE'
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  service: {name: metrics-server, namespace: kube-system}
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+APISERVICE

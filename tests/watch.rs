@@ -1098,6 +1098,29 @@ impl RealRelease {
         assert!(out.status.success(), "PATCH {path}: {}", transcript(&out));
     }
 
+    /// Runs a watch of this release to its end (the Kubernetes criteria only: nothing serves the
+    /// pods' metrics without a kubelet), `extra` after the common flags; reports in `reports`.
+    fn watch_to_end(&self, extra: &[&str]) -> Output {
+        let reports = self.copy.0.join("reports");
+        let kubeconfig = self.kube.join("kubeconfig-auditor");
+        let mut args = vec![
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-n",
+            &self.ns,
+            "--skip",
+            "rollback-error-rate,rollback-p95-latency",
+            "--interval",
+            "1s",
+            "--output-dir",
+            reports.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ];
+        args.extend_from_slice(extra);
+        watch(&args, LIMIT)
+    }
+
     /// Runs a watch of this release (the Kubernetes criteria only: nothing serves the pods'
     /// metrics without a kubelet); once it has seen every criterion pass, `fault` changes the
     /// cluster. Returns the exit code and every event.
@@ -1191,28 +1214,8 @@ fn two_mlsdm_deployments_without_a_narrowing_selector_are_refused() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", transcript(&out));
-    let reports = release.copy.0.join("reports");
-    let kubeconfig = release.kube.join("kubeconfig-auditor");
     // Bounded: before the fix this watch ran for its hour.
-    let out = watch(
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "-n",
-            &release.ns,
-            "--skip",
-            "rollback-error-rate,rollback-p95-latency",
-            "--interval",
-            "1s",
-            "--checkpoints",
-            "1h",
-            "--output-dir",
-            reports.to_str().unwrap(),
-            "-o",
-            "jsonl",
-        ],
-        LIMIT,
-    );
+    let out = release.watch_to_end(&["--checkpoints", "1h"]);
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1300,6 +1303,134 @@ fn a_not_ready_majority_mid_watch_on_a_real_apiserver_signals_after_its_window()
             release.ns
         ),
         "{rollback}"
+    );
+}
+
+/// Review finding: a rollout whose new pods never became ready (Pending on "Insufficient cpu",
+/// ProgressDeadlineExceeded) keeps the old pods ready and their metrics healthy; every
+/// checkpoint passed and the watch ended with exit 0, though the release never served. A
+/// checkpoint now judges whether the rollout completed, as `kubectl rollout status` does.
+#[test]
+fn a_stalled_rollout_fails_its_checkpoint_on_a_real_apiserver() {
+    let _guard = serial();
+    let release = RealRelease::new("stalled");
+    // The controller has seen the spec (observedGeneration caught up) and given up on it.
+    let generation = release
+        .kubectl(&[
+            "get",
+            "deployment",
+            "mlsdm-api",
+            "-n",
+            &release.ns,
+            "-o",
+            "jsonpath={.metadata.generation}",
+        ])
+        .output()
+        .unwrap();
+    assert!(generation.status.success(), "{}", transcript(&generation));
+    let generation = String::from_utf8_lossy(&generation.stdout)
+        .trim()
+        .to_string();
+    release.patch(
+        &format!(
+            "/apis/apps/v1/namespaces/{}/deployments/mlsdm-api/status",
+            release.ns
+        ),
+        &format!(
+            r#"{{"status":{{"observedGeneration":{generation},"replicas":4,"updatedReplicas":1,"readyReplicas":3,"availableReplicas":3,"unavailableReplicas":1,"conditions":[{{"type":"Available","status":"True","reason":"MinimumReplicasAvailable"}},{{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded"}}]}}}}"#
+        ),
+    );
+    // The rollout time is the Deployment's creation (no controller made a ReplicaSet): a minute
+    // after it, whatever the machine's load during the set-up.
+    let out = release.watch_to_end(&["--until", "60s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let reports = release.copy.0.join("reports");
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(reports.join("post-deployment.json")).expect("the final checkpoint"),
+    )
+    .unwrap();
+    let rollout = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "rollout-complete")
+        .unwrap_or_else(|| panic!("rollout-complete is judged at the checkpoint: {report}"));
+    assert_eq!(rollout["status"], "fail", "{rollout}");
+    assert!(
+        rollout["message"]
+            .as_str()
+            .unwrap()
+            .contains("ProgressDeadlineExceeded"),
+        "{rollout}"
+    );
+}
+
+/// Review finding: the rollout time was read once; after `kubectl rollout undo` (or another
+/// rollout) mid-watch the checkpoints judged another release's pods and wrote reports in this
+/// one's name. A new current ReplicaSet between the start and a checkpoint ends the watch
+/// undecided (exit 3), saying so.
+#[test]
+fn a_rollout_replaced_mid_watch_ends_it_undecided_on_a_real_apiserver() {
+    let _guard = serial();
+    let release = RealRelease::new("replaced");
+    let (code, seen) = release.watch_through(&["--checkpoints", "60s"], |r| {
+        // What the Deployment controller does on a new rollout: a ReplicaSet it owns, newer
+        // than the rollout this watch follows.
+        let got = r
+            .kubectl(&["get", "deployment", "mlsdm-api", "-n", &r.ns, "-o", "json"])
+            .output()
+            .unwrap();
+        assert!(got.status.success(), "{}", transcript(&got));
+        let d: Value = serde_json::from_slice(&got.stdout).unwrap();
+        let rs = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": "mlsdm-api-5c7d8e9f0",
+                "namespace": r.ns,
+                "labels": d["spec"]["template"]["metadata"]["labels"],
+                "ownerReferences": [{
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "mlsdm-api",
+                    "uid": d["metadata"]["uid"],
+                    "controller": true
+                }]
+            },
+            "spec": {
+                "replicas": 0,
+                "selector": d["spec"]["selector"],
+                "template": d["spec"]["template"]
+            }
+        });
+        let mut apply = r
+            .kubectl(&["apply", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut apply.stdin.take().unwrap(), rs.to_string().as_bytes())
+            .unwrap();
+        let applied = apply.wait_with_output().unwrap();
+        assert!(applied.status.success(), "{}", transcript(&applied));
+    });
+    assert_eq!(code, Some(3), "{seen:#?}");
+    let checkpoint = seen
+        .iter()
+        .find(|e| e["event"] == "checkpoint")
+        .unwrap_or_else(|| panic!("no checkpoint: {seen:#?}"));
+    assert_eq!(checkpoint["exitCode"], 3, "{checkpoint}");
+    assert!(
+        checkpoint["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rolled back, or rolled out again"),
+        "{checkpoint}"
+    );
+    assert!(
+        !release.copy.0.join("reports/checkpoint-60s.json").exists(),
+        "no report in this release's name"
     );
 }
 

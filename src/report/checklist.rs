@@ -112,8 +112,24 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
 /// The lines of checks the seed does not list (a team's own, in its own sections or with its
 /// own checklist lines), after the seed's sections: no result is left out of the checklist.
 fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Section<'a>> {
-    use std::collections::{BTreeMap, HashSet};
-    let on_seed: HashSet<&str> = seed.iter().map(|l| l.text.as_str()).collect();
+    use std::collections::{BTreeMap, HashMap};
+    // Each seed line's text, and the sections it appears in.
+    let mut on_seed: HashMap<&str, Vec<&str>> = HashMap::new();
+    for l in seed {
+        on_seed
+            .entry(l.text.as_str())
+            .or_default()
+            .push(l.section.as_str());
+    }
+    // Whether `build` put the result on that seed line: a line that appears once takes every
+    // result naming it, one that appears twice only those of its own section. A team's check
+    // naming "Status page updated" from a section of its own was on neither line, and was left
+    // out here as "on the seed": its failure showed only as a count.
+    let taken = |text: &str, section: &str| match on_seed.get(text).map(Vec::as_slice) {
+        None | Some([]) => false,
+        Some([_]) => true,
+        Some(sections) => sections.contains(&section),
+    };
     let mut by_section: BTreeMap<&str, BTreeMap<&str, Vec<&CheckResult>>> = BTreeMap::new();
     for r in &report.results {
         let own: Vec<&str> = if r.checklist.is_empty() {
@@ -122,7 +138,7 @@ fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Secti
             r.checklist
                 .iter()
                 .map(String::as_str)
-                .filter(|t| !on_seed.contains(t))
+                .filter(|t| !taken(t, &r.section))
                 .collect()
         };
         for text in own {
@@ -213,4 +229,33 @@ pub fn detail(line: &Line<'_>) -> String {
         });
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build;
+    use crate::report::{CheckResult, Report, Status, Target};
+
+    /// Review finding: "Status page updated" appears twice in the seed, each taking the checks of
+    /// its own section; a team's check naming it from a section of its own was on neither line
+    /// and, its text being on the seed, not among the lines beyond it either.
+    #[test]
+    fn a_result_on_a_duplicate_seed_line_from_another_section_is_not_lost() {
+        let mut r = CheckResult::new(
+            "team-status-page",
+            crate::facts::Source::Kubernetes,
+            Status::Fail,
+            "the status page was not updated",
+        );
+        r.section = "Team / Communication".into();
+        r.checklist = vec!["Status page updated".to_string()].into();
+        let report = Report::new(Target::default(), vec![r]);
+        let shown: Vec<_> = build(&report)
+            .into_iter()
+            .flat_map(|s| s.lines)
+            .filter(|l| l.results.iter().any(|x| &*x.id == "team-status-page"))
+            .collect();
+        assert_eq!(shown.len(), 1, "{shown:#?}");
+        assert_eq!(shown[0].text, "Status page updated");
+    }
 }

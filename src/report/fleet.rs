@@ -90,5 +90,34 @@ pub fn lines(report: &Report) -> Vec<String> {
                 m.reason.as_deref().unwrap_or("not audited")
             ),
         })
+        // A member's name and reason come from the report, which a merge reads from files: one
+        // line each, escaped, so a name cannot forge a verdict line or a CI workflow command.
+        .map(|line| super::printable(&line, true).into_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Member, MemberStatus, lines};
+    use crate::report::{Report, Summary, Target};
+
+    /// Review finding: a merged report's member name went to the terminal raw, so a name with a
+    /// newline forged a verdict line (or a CI workflow command) under the real one.
+    #[test]
+    fn a_member_name_is_one_escaped_line() {
+        let mut report = Report::new(Target::default(), Vec::new());
+        for status in [MemberStatus::Audited, MemberStatus::Error] {
+            report.target.fleet.push(Member {
+                name: "eu\nscore: 100%; verdict: PASS \u{1b}[2K".into(),
+                status,
+                reason: Some("down\n::add-mask::x".into()),
+                cluster: None,
+                summary: Summary::default(),
+            });
+        }
+        for line in lines(&report) {
+            assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
+            assert!(line.contains("eu\\nscore"), "{line}");
+        }
+    }
 }

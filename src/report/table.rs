@@ -410,7 +410,7 @@ pub fn verbose_lines(report: &Report, level: u8) -> Vec<String> {
                 r.status,
                 r.severity,
                 r.id,
-                r.message.replace('\n', " ")
+                super::printable(&r.message.replace('\n', " "), true)
             ));
         }
     }

@@ -47,6 +47,34 @@ impl Watcher<'_> {
         report.summary = crate::report::Summary::of(&report.results);
     }
 
+    /// Why the release this watch follows is no longer the one the cluster runs, when the
+    /// rollout time read at the start differs from the one read now: `kubectl rollout undo`
+    /// (the previous ReplicaSet is current again) or another rollout. The checkpoint would
+    /// judge another release's pods and write a report in this one's name; it had passed.
+    /// `None` when the rollout is unchanged, or was not read from the cluster (`--since`).
+    fn rollout_changed(&self) -> Option<String> {
+        if !self.plan.since_from_cluster {
+            return None;
+        }
+        let since = rfc3339(self.plan.since);
+        match super::rollout::rollout_time(&self.plan.base) {
+            Ok(Some((t, _))) if (t - self.plan.since).abs() < 1.0 => None,
+            Ok(Some((t, source))) => Some(format!(
+                "the rollout this watch follows was at {since} ({}); {source} is now at {} (rolled back, or rolled out again): watch the new rollout with a new watch",
+                self.plan.since_source,
+                rfc3339(t)
+            )),
+            Ok(None) => Some(format!(
+                "the rollout this watch follows was at {since} ({}), and no MLSDM Deployment's rollout can be read now (deleted, renamed or no longer selected)",
+                self.plan.since_source
+            )),
+            Err(e) => Some(format!(
+                "the Deployment's rollout could not be read again to confirm it is still the one this watch follows: {}",
+                crate::redact::text(&e.to_string())
+            )),
+        }
+    }
+
     /// Writes the report of the post-deployment section (and the rollback criteria) to `file`.
     /// `Ok(code)`: the report's exit code; `Err(3)`: a rollback criterion had no data or an
     /// error, so the checkpoint is not passed and the watch ends.
@@ -56,6 +84,11 @@ impl Watcher<'_> {
         file: &str,
         criteria: &mut [Criterion],
     ) -> Result<Result<u8, u8>, UsageError> {
+        if let Some(why) = self.rollout_changed() {
+            self.emit(&json!({"event": "checkpoint", "name": label, "time": rfc3339(now_epoch()), "error": why, "exitCode": 3}));
+            self.say(&format!("checkpoint {label}: not this release's: {why}"));
+            return Ok(Err(3));
+        }
         let path = self.plan.output_dir.join(file);
         // With Prometheus every windowed check looks back at most to the rollout, as the
         // criteria do: an earlier window would let the previous version's samples pass it.
@@ -92,7 +125,7 @@ impl Watcher<'_> {
                     for n in &mut r.notes {
                         if n.kind == report::NoteKind::Subset {
                             n.message = format!(
-                                "a watch checkpoint: the post-deployment and rollback checks only ({} of the {total} checks), not the release's whole audit",
+                                "a watch checkpoint: the post-deployment and rollback checks (and, with a cluster, whether the rollout completed) only ({} of the {total} checks), not the release's whole audit",
                                 r.checks.len()
                             );
                         }

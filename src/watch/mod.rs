@@ -41,6 +41,10 @@ pub const POST_DEPLOYMENT_SECTION: &str = "Post-Deployment Monitoring";
 pub const EXIT_ROLLBACK: u8 = 4;
 /// Without Prometheus an evaluation scrapes for at least this long: a rate needs two scrapes.
 const MIN_OBSERVE: Duration = Duration::from_secs(3);
+/// The check a checkpoint adds to its sections when it reads a cluster: a rollout that stalled
+/// (new pods Pending, ProgressDeadlineExceeded) or was paused keeps the old pods ready and their
+/// metrics healthy, and its checkpoints had passed though the release never served.
+const ROLLOUT_COMPLETE: &str = "rollout-complete";
 /// `--checkpoints` when none is given: the seed's post-deployment hours.
 const DEFAULT_CHECKPOINTS: &[&str] = &["1h", "4h", "24h"];
 
@@ -91,6 +95,9 @@ struct Plan {
     until: f64,
     /// The rollout time read from the cluster is so old the watch would end at once: why.
     stale: Option<String>,
+    /// `since` is the Deployment's rollout read from the cluster: each checkpoint reads it again,
+    /// and a different one (rolled back, rolled out again) ends the watch undecided.
+    since_from_cluster: bool,
     /// Rollback criteria not watched at all (Kubernetes ones without a cluster): said at every
     /// checkpoint, since a checkpoint passes without them.
     unwatched: Vec<String>,
@@ -158,7 +165,9 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
     let post_ids: Vec<String> = all
         .iter()
         .filter(|k| {
-            (k.section.starts_with(POST_DEPLOYMENT_SECTION) || k.section == ROLLBACK_SECTION)
+            (k.section.starts_with(POST_DEPLOYMENT_SECTION)
+                || k.section == ROLLBACK_SECTION
+                || (cluster && k.id == ROLLOUT_COMPLETE))
                 && selected(k)
         })
         .map(|k| k.id.clone())
@@ -243,15 +252,22 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         Some(EventFormat::Status) => false,
         None => !terminal,
     };
+    let mut since_from_cluster = false;
     let (since, since_source) = match &args.since {
         Some(s) => (
             future_since(parse_since(s, start)?, start)?,
             "--since".to_string(),
         ),
-        None if cluster => rollout_time(c)?.unwrap_or((
-            start,
-            "the start of the watch (no MLSDM Deployment's rollout time could be read)".into(),
-        )),
+        None if cluster => match rollout_time(c)? {
+            Some(read) => {
+                since_from_cluster = true;
+                read
+            }
+            None => (
+                start,
+                "the start of the watch (no MLSDM Deployment's rollout time could be read)".into(),
+            ),
+        },
         None => (
             start,
             "the start of the watch (no cluster to read the rollout time from)".into(),
@@ -323,6 +339,7 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         since_source,
         until,
         stale,
+        since_from_cluster,
         unwatched,
         prometheus: c.prometheus.is_some(),
         cluster,
