@@ -651,6 +651,47 @@ fn an_error_on_a_later_page_is_an_error_not_a_missing_kind() {
     }
 }
 
+/// A continue token that expired (410 Gone: etcd compacted past it while the client paged) is
+/// not the end of the list: it is asked again whole, once, as client-go's pager does. A second
+/// 410 stays an error (above).
+#[test]
+fn an_expired_continue_token_lists_the_kind_again_whole() {
+    let mut config = ApiConfig::new(healthy());
+    config.page_cap = Some(2);
+    config.faults = vec![Fault {
+        path_contains: "/pods".into(),
+        kind: FaultKind::OnContinue(Box::new(FaultKind::StatusMessage(
+            410,
+            "The provided continue parameter is too old to display a consistent list result."
+                .into(),
+        ))),
+        times: 1,
+    }];
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    let pods = results(&r, "pod-no-restarts");
+    assert_eq!(pods.len(), 3, "every pod, once: {pods:?}");
+    assert!(pods.iter().all(|x| x.0 == "pass"), "{pods:?}");
+    let log = c.server.log();
+    let expired = log
+        .iter()
+        .position(|l| l.uri.contains("/pods?") && l.status == 410)
+        .expect("the expired token was sent");
+    assert!(
+        log[expired..]
+            .iter()
+            .any(|l| l.uri.contains("/pods") && !l.uri.contains("limit=")),
+        "the kind listed again whole: {log:?}"
+    );
+}
+
 /// Discovery serves the kind, its list answers 404: an error for every check of the kind. It was
 /// read as "not served" (no-data), and a failure of a critical check vanished from the gate.
 #[test]

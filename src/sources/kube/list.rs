@@ -67,6 +67,11 @@ pub(super) async fn list_all(
     let mut cont: Option<String> = None;
     let mut seen_tokens = BTreeSet::new();
     let mut pages: u32 = 0;
+    // After a continue token expired (410), the list is asked again whole, once, as client-go's
+    // pager does (`FullListIfExpired`): on a busy cluster a token outlives etcd's compaction
+    // window (about five minutes) while a slow client pages through, and the audit had ended in
+    // an error that asking again avoids. What the expired pages gave is dropped.
+    let mut unpaged = false;
     // `page` counts from 1: the page where the list broke off.
     let incomplete = |page: u32, why: String| {
         ListError::Other(format!(
@@ -75,11 +80,16 @@ pub(super) async fn list_all(
         ))
     };
     loop {
-        let mut q = format!("{path}?limit=500");
+        let mut q = if unpaged {
+            format!("{path}?")
+        } else {
+            format!("{path}?limit=500&")
+        };
         if let Some(c) = &cont {
-            q.push_str("&continue=");
+            q.push_str("continue=");
             q.push_str(&encode(c));
         }
+        let q = q.trim_end_matches(['?', '&']).to_string();
         let a = api.get(&q, accept).await.map_err(ListError::Fatal)?;
         match a.status {
             s if s.is_success() => {}
@@ -111,6 +121,14 @@ pub(super) async fn list_all(
                     "{} answered 404 listing {}, which its discovery serves (a CRD removed or not yet established, or a proxy in between): not evaluated",
                     api.server, r.plural
                 )));
+            }
+            StatusCode::GONE if pages > 0 && !unpaged => {
+                unpaged = true;
+                items.clear();
+                cont = None;
+                seen_tokens.clear();
+                pages = 0;
+                continue;
             }
             // On a later page the kind was served: the earlier pages are not the whole list.
             s @ (StatusCode::NOT_FOUND | StatusCode::GONE) if pages > 0 => {
