@@ -464,6 +464,38 @@ fn older_servers_are_served_through_version_fallback_and_legacy_discovery() {
     );
 }
 
+/// Audits a server on which discovery could not read the trivy-operator's group: its check is an
+/// error whose message has every one of `why`, and what the other groups serve is judged.
+fn audit_with_an_unreadable_group(config: ApiConfig, why: &[&str]) -> Cluster {
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an undecided check gates: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    let v = results(&r, "vulnerability-scan-clean");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].0, "error", "{v:?}");
+    for w in why {
+        assert!(v[0].2.contains(w), "{w}: {}", v[0].2);
+    }
+    for id in [
+        "pdb-min-available",
+        "hpa-targets-workload",
+        "prometheus-scrape-configured",
+    ] {
+        let got = results(&r, id);
+        assert!(
+            !got.is_empty() && got.iter().all(|x| x.0 == "pass"),
+            "{id}: {got:?}"
+        );
+    }
+    c
+}
+
 /// A legacy server (no aggregated discovery) whose aggregated API is down answers 503 for that
 /// group version's discovery, as a cluster with a stopped metrics-server does. kubectl warns and
 /// goes on; the audit had ended with exit 3 and no result. Now only the kinds that group may serve
@@ -480,37 +512,13 @@ fn a_group_whose_discovery_fails_leaves_only_its_kinds_undecided() {
         ),
         times: 1000,
     }];
-    let c = cluster(config);
-    let out = c.audit(Some("reader-token"), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "an undecided check gates: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let c = audit_with_an_unreadable_group(
+        config,
+        &[
+            "API discovery could not read aquasecurity.github.io/v1alpha1",
+            "503",
+        ],
     );
-    let r = report(&out);
-    let v = results(&r, "vulnerability-scan-clean");
-    assert_eq!(v.len(), 1, "{v:?}");
-    assert_eq!(v[0].0, "error", "{v:?}");
-    assert!(
-        v[0].2
-            .contains("API discovery could not read aquasecurity.github.io/v1alpha1"),
-        "{}",
-        v[0].2
-    );
-    assert!(v[0].2.contains("503"), "{}", v[0].2);
-    // Everything the other groups serve is judged as on a healthy server.
-    for id in [
-        "pdb-min-available",
-        "hpa-targets-workload",
-        "prometheus-scrape-configured",
-    ] {
-        let got = results(&r, id);
-        assert!(
-            !got.is_empty() && got.iter().all(|x| x.0 == "pass"),
-            "{id}: {got:?}"
-        );
-    }
     // Nothing of the failing group was listed.
     assert!(
         !c.server
@@ -519,6 +527,17 @@ fn a_group_whose_discovery_fails_leaves_only_its_kinds_undecided() {
             .any(|l| l.uri.contains("vulnerabilityreports")),
         "no list of a kind discovery could not read"
     );
+}
+
+/// The same on a server with aggregated discovery (Kubernetes 1.27 and later): the aggregator
+/// lists a group whose backend is down with no resources and `freshness: Stale`. kube's
+/// discovery drops the freshness, and the kind read as "not served": its check no-data, a
+/// failure the cluster never showed gone from the gate (review finding).
+#[test]
+fn a_group_aggregated_discovery_marks_stale_leaves_its_kinds_undecided() {
+    let mut config = ApiConfig::new(healthy());
+    config.stale_groups = vec!["aquasecurity.github.io".into()];
+    audit_with_an_unreadable_group(config, &["aquasecurity.github.io/v1alpha1", "Stale"]);
 }
 
 #[test]

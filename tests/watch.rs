@@ -684,6 +684,10 @@ fn watch_refuses_oversized_schedules_and_a_future_since() {
         (&["--interval", max][..], "--interval"),
         (&["--until", "31d"][..], "--until"),
         (&["--checkpoints", "1h,40d"][..], "--checkpoints"),
+        // --window shortens a criterion's window, never lengthens it: a `for: 5m` criterion
+        // under --window 1h is still 300 s (review finding: a five-minute burst counted as an
+        // hour held, exit 4).
+        (&["--window", "1h", "--until", "2m"][..], "'s 300s window"),
         // A checkpoint after --until would never be written (review finding: dropped silently).
         (
             &["--until", "30m", "--checkpoints", "15m,1h"][..],

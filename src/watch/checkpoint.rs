@@ -47,31 +47,53 @@ impl Watcher<'_> {
         report.summary = crate::report::Summary::of(&report.results);
     }
 
-    /// Why the release this watch follows is no longer the one the cluster runs, when the
-    /// rollout time read at the start differs from the one read now: `kubectl rollout undo`
-    /// (the previous ReplicaSet is current again) or another rollout. The checkpoint would
-    /// judge another release's pods and write a report in this one's name; it had passed.
-    /// `None` when the rollout is unchanged, or was not read from the cluster (`--since`).
+    /// Why the release this watch follows is no longer the one the cluster runs, or cannot be
+    /// confirmed to be: `kubectl rollout undo` (the previous ReplicaSet current again, under a
+    /// new revision), another rollout, the Deployment created again. The checkpoint would judge
+    /// another release's pods and write a report in this one's name; it had passed. `None` when
+    /// the rollout is the one the watch started on, or was not read from the cluster (`--since`).
     fn rollout_changed(&self) -> Option<String> {
-        if !self.plan.since_from_cluster {
-            return None;
-        }
+        let followed = self.plan.rollout.as_ref()?;
         let since = rfc3339(self.plan.since);
-        match super::rollout::rollout_time(&self.plan.base) {
-            Ok(Some((t, _))) if (t - self.plan.since).abs() < 1.0 => None,
-            Ok(Some((t, source))) => Some(format!(
-                "the rollout this watch follows was at {since} ({}); {source} is now at {} (rolled back, or rolled out again): watch the new rollout with a new watch",
-                self.plan.since_source,
-                rfc3339(t)
-            )),
-            Ok(None) => Some(format!(
-                "the rollout this watch follows was at {since} ({}), and no MLSDM Deployment's rollout can be read now (deleted, renamed or no longer selected)",
+        let now = match super::rollout::rollout(&self.plan.base) {
+            Ok(Some(now)) => now.identity,
+            Ok(None) => {
+                return Some(format!(
+                    "the rollout this watch follows was at {since} ({}), and no MLSDM Deployment's rollout can be read now (deleted, renamed or no longer selected)",
+                    self.plan.since_source
+                ));
+            }
+            Err(e) => {
+                return Some(format!(
+                    "could not confirm the Deployment's rollout is still the one this watch follows: {}",
+                    crate::redact::text(&e.to_string())
+                ));
+            }
+        };
+        let changed = |what: String| {
+            Some(format!(
+                "the rollout this watch follows (at {since}, {}) is no longer the Deployment's: {what} (rolled back, or rolled out again): watch the new rollout with a new watch",
                 self.plan.since_source
+            ))
+        };
+        if now.deployment != followed.deployment {
+            return changed("the Deployment was deleted and created again".into());
+        }
+        if now.revision != followed.revision {
+            return changed(format!(
+                "its revision went from {} to {}",
+                followed.revision.as_deref().unwrap_or("none"),
+                now.revision.as_deref().unwrap_or("none")
+            ));
+        }
+        match (&followed.replica_set, &now.replica_set) {
+            (Ok(a), Ok(b)) if a == b => None,
+            (Ok(_), Ok(_)) => changed("another ReplicaSet is current".into()),
+            (_, Err(status)) => Some(format!(
+                "could not confirm the Deployment's rollout is still the one this watch follows: listing its ReplicaSets answered {status}"
             )),
-            Err(e) => Some(format!(
-                "the Deployment's rollout could not be read again to confirm it is still the one this watch follows: {}",
-                crate::redact::text(&e.to_string())
-            )),
+            // Not readable at the start, readable now: the revision and the Deployment held.
+            (Err(_), Ok(_)) => None,
         }
     }
 

@@ -29,7 +29,6 @@ use crate::cli::CheckArgs;
 pub use crate::cli::{EventFormat, WatchArgs};
 use crate::promql::Query;
 use crate::report::{CheckResult, Status};
-use rollout::rollout_time;
 use schedule::{duration, future_since, now_epoch, parse_since, schedule, stale_rollout};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -95,9 +94,9 @@ struct Plan {
     until: f64,
     /// The rollout time read from the cluster is so old the watch would end at once: why.
     stale: Option<String>,
-    /// `since` is the Deployment's rollout read from the cluster: each checkpoint reads it again,
-    /// and a different one (rolled back, rolled out again) ends the watch undecided.
-    since_from_cluster: bool,
+    /// The Deployment's rollout `since` was read from: each checkpoint reads it again, and
+    /// another one (rolled back, rolled out again) ends the watch undecided.
+    rollout: Option<rollout::Identity>,
     /// Rollback criteria not watched at all (Kubernetes ones without a cluster): said at every
     /// checkpoint, since a checkpoint passes without them.
     unwatched: Vec<String>,
@@ -180,7 +179,12 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         .iter()
         .filter_map(|k| {
             let asked = k.metrics()?.window.as_ref()?.secs();
-            Some((k.id.clone(), window_override.unwrap_or(asked)))
+            // --window shortens a window, never lengthens it (as `check` reads it:
+            // sources/metrics.rs `window_of`).
+            Some((
+                k.id.clone(),
+                window_override.map_or(asked, |w| w.min(asked)),
+            ))
         })
         .collect();
     let unwatched: Vec<String> = if cluster {
@@ -202,9 +206,14 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         // Without a cluster the Kubernetes criteria cannot be evaluated: said once, below.
         .filter(|k| cluster || k.source() != Source::Kubernetes)
         .map(|k| Criterion {
-            window: window_override
-                .or_else(|| k.metrics()?.window.as_ref().map(checks::Window::secs))
-                .unwrap_or(0),
+            // A metrics criterion's window is its `for`, shortened by --window (never
+            // lengthened: `check` evaluates at most the `for`, and a longer window here counted
+            // a five-minute burst as an hour held). A Kubernetes criterion has none: --window
+            // asks it to last that long.
+            window: match k.metrics().and_then(|m| m.window.as_ref()) {
+                Some(asked) => window_override.map_or(asked.secs(), |w| w.min(asked.secs())),
+                None => window_override.unwrap_or(0),
+            },
             check: k,
             failing_since: None,
             status: Status::NoData,
@@ -252,16 +261,16 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         Some(EventFormat::Status) => false,
         None => !terminal,
     };
-    let mut since_from_cluster = false;
+    let mut followed = None;
     let (since, since_source) = match &args.since {
         Some(s) => (
             future_since(parse_since(s, start)?, start)?,
             "--since".to_string(),
         ),
-        None if cluster => match rollout_time(c)? {
+        None if cluster => match rollout::rollout(c)? {
             Some(read) => {
-                since_from_cluster = true;
-                read
+                followed = Some(read.identity);
+                (read.time, read.source)
             }
             None => (
                 start,
@@ -339,7 +348,7 @@ pub fn run(args: &WatchArgs, print: Printer<'_>, terminal: bool) -> Result<u8, U
         since_source,
         until,
         stale,
-        since_from_cluster,
+        rollout: followed,
         unwatched,
         prometheus: c.prometheus.is_some(),
         cluster,

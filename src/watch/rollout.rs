@@ -1,13 +1,34 @@
-//! The MLSDM Deployment's rollout time, read from the cluster (GET only), when `--since` is not
-//! given.
+//! The MLSDM Deployment's rollout, read from the cluster (GET only): its time, when `--since` is
+//! not given, and which rollout it is, which each checkpoint reads again.
 
 use crate::UsageError;
 use crate::cli::CheckArgs;
 use serde_json::Value;
 
-/// The MLSDM Deployment's rollout time: its current ReplicaSet's creation, else the time its
-/// Progressing condition last changed, else its creation.
-pub(super) fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, UsageError> {
+/// Which rollout of the Deployment is current: what a checkpoint compares with the one the watch
+/// started on. Not the time (the Progressing condition's moves on an HPA scale-up, and `kubectl
+/// rollout undo` twice makes an old ReplicaSet current again with its old creation time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Identity {
+    /// The Deployment's uid: another one is a Deployment deleted and created again.
+    pub deployment: String,
+    /// Its `deployment.kubernetes.io/revision`: every rollout and every undo moves it.
+    pub revision: Option<String>,
+    /// The current ReplicaSet's uid; `None` when there is none, `Err` when the ReplicaSets
+    /// could not be read (the answer's status).
+    pub replica_set: Result<Option<String>, u16>,
+}
+
+/// The rollout time and the rollout's identity; `source` says where the time was read.
+pub(super) struct Rollout {
+    pub time: f64,
+    pub source: String,
+    pub identity: Identity,
+}
+
+/// The MLSDM Deployment's rollout: its time is its current ReplicaSet's creation, else the time
+/// its Progressing condition last changed, else its creation.
+pub(super) fn rollout(args: &CheckArgs) -> Result<Option<Rollout>, UsageError> {
     let mut a = args.clone();
     a.only = vec!["rollback-pods-failing-health".into()];
     a.skip = Vec::new();
@@ -64,6 +85,7 @@ pub(super) fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, Us
             crate::sources::kube::ConnectError::Config(m) => UsageError::Invalid(m),
             crate::sources::kube::ConnectError::Cluster(c) => UsageError::Unreachable(c),
         })?;
+        // The answer, or its status when it was not a success.
         let get = |path: String| {
             let api = api.clone();
             async move {
@@ -72,12 +94,16 @@ pub(super) fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, Us
                     .await
                     .map_err(UsageError::Unreachable)?;
                 if !answer.status.is_success() {
-                    return Ok(Value::Null);
+                    return Ok(Err(answer.status.as_u16()));
                 }
-                Ok::<Value, UsageError>(serde_json::from_slice(&answer.body).unwrap_or(Value::Null))
+                Ok::<Result<Value, u16>, UsageError>(Ok(
+                    serde_json::from_slice(&answer.body).unwrap_or(Value::Null)
+                ))
             }
         };
-        let d = get(format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}")).await?;
+        let d = get(format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"))
+            .await?
+            .unwrap_or(Value::Null);
         let ts = |v: &Value| {
             v.as_str()
                 .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
@@ -86,22 +112,35 @@ pub(super) fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, Us
         let uid = d["metadata"]["uid"].as_str().unwrap_or_default().to_string();
         let revision = d["metadata"]["annotations"]["deployment.kubernetes.io/revision"].clone();
         let rs = get(format!("/apis/apps/v1/namespaces/{ns}/replicasets")).await?;
-        let newest = rs["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| {
-                r["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|o| o.iter().any(|o| o["uid"].as_str() == Some(uid.as_str())))
-                    && (revision.is_null()
-                        || r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-                            == revision)
-            })
-            .filter_map(|r| ts(&r["metadata"]["creationTimestamp"]))
-            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
-        if let Some(t) = newest {
-            return Ok(Some((t, format!("the creation of Deployment {ns}/{name}'s current ReplicaSet"))));
+        let current = rs.as_ref().ok().and_then(|rs| {
+            rs["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    r["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|o| o.iter().any(|o| o["uid"].as_str() == Some(uid.as_str())))
+                        && (revision.is_null()
+                            || r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                                == revision)
+                })
+                .filter_map(|r| {
+                    Some((
+                        ts(&r["metadata"]["creationTimestamp"])?,
+                        r["metadata"]["uid"].as_str().unwrap_or_default().to_string(),
+                    ))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+        });
+        let identity = Identity {
+            deployment: uid.clone(),
+            revision: revision.as_str().map(str::to_string),
+            replica_set: rs.map(|_| current.as_ref().map(|(_, uid)| uid.clone())),
+        };
+        let found = |time: f64, source: String| Ok(Some(Rollout { time, source, identity: identity.clone() }));
+        if let Some((t, _)) = current {
+            return found(t, format!("the creation of Deployment {ns}/{name}'s current ReplicaSet"));
         }
         let progressing = d["status"]["conditions"]
             .as_array()
@@ -110,9 +149,11 @@ pub(super) fn rollout_time(args: &CheckArgs) -> Result<Option<(f64, String)>, Us
             .find(|c| c["type"] == "Progressing")
             .and_then(|c| ts(&c["lastUpdateTime"]));
         if let Some(t) = progressing {
-            return Ok(Some((t, format!("Deployment {ns}/{name}'s Progressing condition"))));
+            return found(t, format!("Deployment {ns}/{name}'s Progressing condition"));
         }
-        Ok(ts(&d["metadata"]["creationTimestamp"])
-            .map(|t| (t, format!("the creation of Deployment {ns}/{name} (no ReplicaSet or Progressing condition)"))))
+        match ts(&d["metadata"]["creationTimestamp"]) {
+            Some(t) => found(t, format!("the creation of Deployment {ns}/{name} (no ReplicaSet or Progressing condition)")),
+            None => Ok(None),
+        }
     })
 }

@@ -237,6 +237,9 @@ pub struct ApiConfig {
     pub tokens: BTreeMap<String, Role>,
     pub resources: Vec<Resource>,
     pub aggregated_discovery: bool,
+    /// Groups whose APIService backend is down: aggregated discovery lists their versions with
+    /// no resources and `freshness: Stale`, as the kube-aggregator does.
+    pub stale_groups: Vec<String>,
     /// The server returns at most this many items a page (a real server honours `limit`; this
     /// forces continue tokens with small fixtures).
     pub page_cap: Option<usize>,
@@ -255,6 +258,7 @@ impl ApiConfig {
             tokens: BTreeMap::from([("reader-token".to_string(), Role::Reader)]),
             resources,
             aggregated_discovery: true,
+            stale_groups: Vec::new(),
             page_cap: None,
             faults: Vec::new(),
             proxies: BTreeMap::new(),
@@ -460,6 +464,10 @@ fn aggregated(inner: &Inner, core: bool) -> Value {
     for (g, versions) in group_list {
         let mut vs = Vec::new();
         for v in versions {
+            if inner.config.stale_groups.contains(&g) {
+                vs.push(json!({"version": v, "resources": [], "freshness": "Stale"}));
+                continue;
+            }
             let resources: Vec<Value> = inner
                 .config
                 .resources

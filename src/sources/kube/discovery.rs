@@ -29,7 +29,7 @@ pub(super) async fn discover(api: &Api) -> Result<Served, ClusterError> {
         Ok(d) if d.groups().count() > 0 => {
             return Ok(Served {
                 discovery: d,
-                unavailable: BTreeMap::new(),
+                unavailable: stale_groups(api).await,
             });
         }
         Ok(_) => {}
@@ -53,6 +53,33 @@ pub(super) async fn discover(api: &Api) -> Result<Served, ClusterError> {
             legacy_without_failing_groups(api).await
         }
     }
+}
+
+/// The groups aggregated discovery marks `Stale`: the kube-aggregator could not reach the
+/// group's APIService (a metrics-server that is down) and lists the version with no resources,
+/// or with what it last saw. kube's discovery drops the freshness, so a kind served there read
+/// as "not served" and its checks became no-data the cluster never said. One more request (the
+/// aggregated /apis again); the core group is served by the API server itself, never stale. An
+/// answer that cannot be read here adds nothing: discovery itself just read the same document.
+async fn stale_groups(api: &Api) -> BTreeMap<String, String> {
+    let mut stale = BTreeMap::new();
+    let Ok(list) = api.client.list_api_groups_aggregated().await else {
+        return stale;
+    };
+    for group in list.items {
+        let name = group.metadata.and_then(|m| m.name).unwrap_or_default();
+        for version in &group.versions {
+            if version.freshness.as_deref() == Some("Stale") {
+                stale.entry(name.clone()).or_insert_with(|| {
+                    format!(
+                        "{name}/{}: aggregated discovery marks it Stale (its APIService's backend is not answering)",
+                        version.version.as_deref().unwrap_or("?")
+                    )
+                });
+            }
+        }
+    }
+    stale
 }
 
 /// A failure that is the server's or the credentials', not one group's: the audit cannot go on.
@@ -132,7 +159,7 @@ pub(super) fn resolve(s: &Served, kind: &str, candidates: &[(&str, &str)]) -> Re
 
 fn unavailable_message(kind: &str, why: &str) -> String {
     format!(
-        "API discovery could not read {why}; kind {kind} may be served there: not evaluated (kubectl api-resources shows the same failure; an aggregated API whose backend is down answers 503)"
+        "API discovery could not read {why}; kind {kind} may be served there: not evaluated (kubectl api-resources shows the same failure; an aggregated API whose backend is down answers 503, or is marked Stale)"
     )
 }
 

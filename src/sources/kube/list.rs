@@ -72,6 +72,12 @@ pub(super) async fn list_all(
     // window (about five minutes) while a slow client pages through, and the audit had ended in
     // an error that asking again avoids. What the expired pages gave is dropped.
     let mut unpaged = false;
+    let incomplete_whole = |e: &ClusterError| {
+        format!(
+            "listing {} again whole after its continue token expired (410) did not complete: {e}; a partial list is not evaluated",
+            r.plural
+        )
+    };
     // `page` counts from 1: the page where the list broke off.
     let incomplete = |page: u32, why: String| {
         ListError::Other(format!(
@@ -90,7 +96,15 @@ pub(super) async fn list_all(
             q.push_str(&encode(c));
         }
         let q = q.trim_end_matches(['?', '&']).to_string();
-        let a = api.get(&q, accept).await.map_err(ListError::Fatal)?;
+        // The whole list after an expired token is one answer: over the input cap or past the
+        // request timeout it is this kind's error, as the 410 that led to it would have been.
+        let a = api.get(&q, accept).await.map_err(|e| {
+            if unpaged {
+                ListError::Other(incomplete_whole(&e))
+            } else {
+                ListError::Fatal(e)
+            }
+        })?;
         match a.status {
             s if s.is_success() => {}
             StatusCode::UNAUTHORIZED => {
