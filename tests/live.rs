@@ -151,6 +151,21 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Audits `config`'s cluster with the reader's token, holds the exit code to `code` (showing
+/// stderr when it differs), and returns the cluster (its request log) and the JSON report.
+fn audited(config: ApiConfig, code: i32) -> (Cluster, Value) {
+    let c = cluster(config);
+    let out = c.audit(Some("reader-token"), &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    (c, r)
+}
+
 fn healthy() -> Vec<Value> {
     objects(&["fixtures/compliant", "fixtures/live/healthy.yaml"])
 }
@@ -429,15 +444,7 @@ fn older_servers_are_served_through_version_fallback_and_legacy_discovery() {
     resources.extend_from_slice(kubeapi::CRDS);
     config.resources = resources;
     config.aggregated_discovery = false;
-    let c = cluster(config);
-    let out = c.audit(Some("reader-token"), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
+    let (c, r) = audited(config, 0);
     for id in [
         "hpa-targets-workload",
         "hpa-metrics-cpu-memory",
@@ -467,15 +474,7 @@ fn older_servers_are_served_through_version_fallback_and_legacy_discovery() {
 /// Audits a server on which discovery could not read the trivy-operator's group: its check is an
 /// error whose message has every one of `why`, and what the other groups serve is judged.
 fn audit_with_an_unreadable_group(config: ApiConfig, why: &[&str]) -> Cluster {
-    let c = cluster(config);
-    let out = c.audit(Some("reader-token"), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "an undecided check gates: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
+    let (c, r) = audited(config, 3);
     let v = results(&r, "vulnerability-scan-clean");
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].0, "error", "{v:?}");
@@ -581,15 +580,7 @@ fn paging_retries_and_faults() {
             times: 1,
         },
     ];
-    let c = cluster(config);
-    let out = c.audit(Some("reader-token"), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
+    let (c, r) = audited(config, 0);
     assert_eq!(
         results(&r, "pod-no-restarts").len(),
         3,
@@ -686,15 +677,7 @@ fn an_expired_continue_token_lists_the_kind_again_whole() {
         ))),
         times: 1,
     }];
-    let c = cluster(config);
-    let out = c.audit(Some("reader-token"), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
+    let (c, r) = audited(config, 0);
     let pods = results(&r, "pod-no-restarts");
     assert_eq!(pods.len(), 3, "every pod, once: {pods:?}");
     assert!(pods.iter().all(|x| x.0 == "pass"), "{pods:?}");

@@ -1055,13 +1055,7 @@ impl RealRelease {
                 transcript(&out)
             );
         }
-        release.patch(
-            &format!(
-                "/apis/apps/v1/namespaces/{}/deployments/mlsdm-api/status",
-                release.ns
-            ),
-            &deployment_status(3),
-        );
+        release.patch_deployment_status(&deployment_status(3));
         for pod in PODS {
             release.patch(
                 &format!("/api/v1/namespaces/{}/pods/{pod}/status", release.ns),
@@ -1077,6 +1071,17 @@ impl RealRelease {
             .arg(self.kube.join("kubeconfig-admin"))
             .args(args);
         c
+    }
+
+    /// What the Deployment controller writes: the `mlsdm-api` Deployment's status.
+    fn patch_deployment_status(&self, body: &str) {
+        self.patch(
+            &format!(
+                "/apis/apps/v1/namespaces/{}/deployments/mlsdm-api/status",
+                self.ns
+            ),
+            body,
+        );
     }
 
     /// What a controller or the kubelet writes: a PATCH of the status subresource.
@@ -1273,13 +1278,7 @@ fn a_not_ready_majority_mid_watch_on_a_real_apiserver_signals_after_its_window()
     let _guard = serial();
     let release = RealRelease::new("ready");
     let (code, seen) = release.watch_through(&["--window", "3s"], |r| {
-        r.patch(
-            &format!(
-                "/apis/apps/v1/namespaces/{}/deployments/mlsdm-api/status",
-                r.ns
-            ),
-            &deployment_status(1),
-        );
+        r.patch_deployment_status(&deployment_status(1));
     });
     assert_eq!(code, Some(4), "{seen:#?}");
     let rollback = seen
@@ -1335,15 +1334,9 @@ fn a_stalled_rollout_fails_its_checkpoint_on_a_real_apiserver() {
     let generation = String::from_utf8_lossy(&generation.stdout)
         .trim()
         .to_string();
-    release.patch(
-        &format!(
-            "/apis/apps/v1/namespaces/{}/deployments/mlsdm-api/status",
-            release.ns
-        ),
-        &format!(
+    release.patch_deployment_status(&format!(
             r#"{{"status":{{"observedGeneration":{generation},"replicas":4,"updatedReplicas":1,"readyReplicas":3,"availableReplicas":3,"unavailableReplicas":1,"conditions":[{{"type":"Available","status":"True","reason":"MinimumReplicasAvailable"}},{{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded"}}]}}}}"#
-        ),
-    );
+    ));
     // The rollout time is the Deployment's creation (no controller made a ReplicaSet): a minute
     // after it, whatever the machine's load during the set-up.
     let out = release.watch_to_end(&["--until", "60s"]);
