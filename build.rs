@@ -1,5 +1,5 @@
 //! Embeds every `checks/*.yaml` into the binary, so it works with no files beside it, with its
-//! SHA-256 and, where it can, the same file as JSON (see [`check_json`]).
+//! SHA-256 and, where it can, the same file as a constant tree (see [`check_value`]).
 use sha2::Digest as _;
 use std::fmt::Write as _;
 
@@ -36,9 +36,10 @@ const LOCATED: &[&[&str]] = &[
     &["validations", "[]", "messageExpression"],
 ];
 
-/// A check file's YAML as the JSON text serde_json reads into the same `CheckFile` that
-/// serde-saphyr reads from the YAML: parsing 164 KB of YAML was half of a one-file audit's
-/// instructions (issue 12, target 4), reading JSON is a small part of that.
+/// A check file's YAML as the value that reads into the same `CheckFile` that serde-saphyr reads
+/// from the YAML: parsing 164 KB of YAML was half of a one-file audit's instructions (issue 12,
+/// target 4). It is written as a constant tree ([`static_tree`]), which a run reads without
+/// scanning any text.
 ///
 /// The events come from granit-parser, the parser serde-saphyr runs; scalars follow the fast
 /// manifest path's rules (`src/sources/yaml_plain.rs`). `None` (the file is read from its YAML
@@ -48,7 +49,10 @@ const LOCATED: &[&[&str]] = &[
 ///
 /// The CEL expressions it meets (every located string but the PromQL `query`) are added to
 /// `cel` when the file reads.
-fn check_json(text: &str, cel: &mut std::collections::BTreeSet<String>) -> Option<String> {
+fn check_value(
+    text: &str,
+    cel: &mut std::collections::BTreeSet<String>,
+) -> Option<serde_json::Value> {
     use granit_parser::{Event, Parser, ScalarStyle};
     use serde_json::{Map, Value};
     enum Frame {
@@ -130,9 +134,47 @@ fn check_json(text: &str, cel: &mut std::collections::BTreeSet<String>) -> Optio
         }
     }
     // A check is a mapping; anything else is the YAML reader's to refuse, with its message.
-    let json = root.filter(Value::is_object).map(|v| v.to_string())?;
+    let value = root.filter(Value::is_object)?;
     cel.extend(expressions);
-    Some(json)
+    Some(value)
+}
+
+/// `value` as the Rust expression of a `checks::static_tree::Static` constant.
+fn static_tree(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.push_str("Static::Null"),
+        Value::Bool(b) => write!(out, "Static::Bool({b})").unwrap(),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                write!(out, "Static::UInt({u})").unwrap();
+            } else if let Some(i) = n.as_i64() {
+                write!(out, "Static::Int({i})").unwrap();
+            } else {
+                let f = n.as_f64().expect("a JSON number is an f64 at worst");
+                write!(out, "Static::Float({:#x})", f.to_bits()).unwrap();
+            }
+        }
+        // Debug writes a Rust string literal, every escape included.
+        Value::String(s) => write!(out, "Static::Str({s:?})").unwrap(),
+        Value::Array(items) => {
+            out.push_str("Static::Seq(&[");
+            for item in items {
+                static_tree(item, out);
+                out.push(',');
+            }
+            out.push_str("])");
+        }
+        Value::Object(map) => {
+            out.push_str("Static::Map(&[");
+            for (key, item) in map {
+                write!(out, "({key:?}, ").unwrap();
+                static_tree(item, out);
+                out.push_str("),");
+            }
+            out.push_str("])");
+        }
+    }
 }
 
 /// The built-in expressions' syntax trees, by cel's Pratt parser (the one
@@ -262,20 +304,21 @@ fn main() {
                     s
                 });
         let _ = writeln!(digest_lines, "{n} {sha256}");
-        let json = std::str::from_utf8(&text)
+        let tree = std::str::from_utf8(&text)
             .ok()
-            .and_then(|text| check_json(text, &mut expressions))
+            .and_then(|text| check_value(text, &mut expressions))
             .map_or_else(
                 || "None".into(),
-                |json| {
-                    let json_path = path.with_extension("json");
-                    std::fs::write(&json_path, json).expect("the check file's JSON in OUT_DIR");
-                    format!("Some(include_str!({:?}))", json_path.display().to_string())
+                |value| {
+                    let mut tree = String::from("Some(&");
+                    static_tree(&value, &mut tree);
+                    tree.push(')');
+                    tree
                 },
             );
         writeln!(
             out,
-            "    BuiltinFile {{ name: {n:?}, text: include_str!({:?}), sha256: {sha256:?}, json: {json} }},",
+            "    BuiltinFile {{ name: {n:?}, text: include_str!({:?}), sha256: {sha256:?}, tree: {tree} }},",
             path.display().to_string()
         )
         .unwrap();

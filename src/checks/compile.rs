@@ -40,36 +40,39 @@ pub fn parse_check(origin: &str, text: &str, env: &cel::CelEnv) -> Result<Check,
 
 /// A built-in check: as [`parse_check`], with its expressions compiled when first evaluated
 /// (`Expr::program`). Only for text a test has compiled with [`parse_check`]: an expression's
-/// errors are not looked for here. Read from the JSON `build.rs` made of the file when it could
-/// (the same `CheckFile`, without parsing YAML at run time: `tests/catalog.rs` holds the two
-/// readings equal), else from the YAML.
+/// errors are not looked for here. Read from the constant tree `build.rs` made of the file when
+/// it could (the same `CheckFile`, without parsing anything at run time: `tests/catalog.rs`
+/// holds the two readings equal), else from the YAML.
 pub(super) fn parse_builtin(
     origin: &str,
     file: &super::BuiltinFile,
 ) -> Result<Check, Vec<CheckError>> {
-    // JSON that does not read is a defect of build.rs that `tests/catalog.rs` rules out; were
+    // A tree that does not read is a defect of build.rs that `tests/catalog.rs` rules out; were
     // it to happen, the YAML still gives the check.
-    let from_json = file.json.and_then(|json| {
-        let read = super::model::read_placed(|| serde_json::from_str(json));
+    let from_tree = builtin_model_from_tree(file).and_then(|read| {
         debug_assert!(
             read.is_ok(),
-            "{origin}: build.rs's JSON does not read: {read:?}"
+            "{origin}: build.rs's tree does not read: {read:?}"
         );
         read.ok()
     });
-    let model = match from_json {
+    let model = match from_tree {
         Some(model) => model,
         None => read_yaml(origin, file.text)?,
     };
     compile(origin, file.text, model, None, Some(file.sha256))
 }
 
-/// A built-in check file read into the model from the JSON `build.rs` wrote, or `None` when it
+/// A built-in check file read into the model from the tree `build.rs` wrote, or `None` when it
 /// wrote none (a test compares this reading with the YAML's).
 #[doc(hidden)]
-pub fn builtin_model_from_json(file: &super::BuiltinFile) -> Option<Result<CheckFile, String>> {
-    file.json.map(|json| {
-        super::model::read_placed(|| serde_json::from_str(json)).map_err(|e| e.to_string())
+pub fn builtin_model_from_tree(file: &super::BuiltinFile) -> Option<Result<CheckFile, String>> {
+    use serde::Deserialize as _;
+    file.tree.map(|tree| {
+        super::model::read_placed(|| {
+            CheckFile::deserialize(super::static_tree::De::<serde::de::value::Error>::new(tree))
+        })
+        .map_err(|e| e.to_string())
     })
 }
 

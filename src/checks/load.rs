@@ -2,6 +2,7 @@
 //! every error collected (a duplicate id, an unreadable file) before any check runs.
 
 use super::compile::parse_builtin;
+use super::static_tree::Static;
 use super::{Check, CheckError, CheckErrors, cel, parse_check};
 use std::path::{Path, PathBuf};
 
@@ -14,10 +15,11 @@ pub struct BuiltinFile {
     /// SHA-256 of `text` in lowercase hex, computed by `build.rs` (`tests/catalog.rs` holds it
     /// to the hash a `--checks` file of the same text gets).
     pub sha256: &'static str,
-    /// The file as JSON (`build.rs`), which reads into the same check model without parsing
-    /// YAML at run time; `None` for a file whose YAML build.rs does not take (anchors, tags,
-    /// numbers other than plain integers: see `build.rs`), which is read from `text`.
-    pub json: Option<&'static str>,
+    /// The file as a constant tree (`build.rs`), which reads into the same check model without
+    /// parsing anything at run time; `None` for a file whose YAML build.rs does not take
+    /// (anchors, tags, numbers other than plain integers: see `build.rs`), which is read from
+    /// `text`.
+    pub tree: Option<&'static Static>,
 }
 
 /// The built-in checks, compiled into the binary (see `build.rs`).

@@ -14,8 +14,9 @@ pub mod k8s_lib;
 mod load;
 mod model;
 pub mod requirements;
+mod static_tree;
 
-pub use compile::{builtin_model_from_json, parse_check, read_yaml};
+pub use compile::{builtin_model_from_tree, parse_check, read_yaml};
 pub use load::{BuiltinFile, builtin_files, load, load_with, validate_paths};
 pub use model::{
     CheckFile, Condition, HttpRequest, LoadSpec, Located, MatchSpec, RetrySpec, Validation,

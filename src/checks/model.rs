@@ -12,12 +12,12 @@ use std::fmt;
 /// into the expression and for the line a result cites.
 ///
 /// Read from YAML through serde-saphyr's `Spanned`, which knows the position. The built-in
-/// catalog is also read from the JSON `build.rs` writes for it (no YAML is parsed at run time:
+/// catalog is also read from the constant tree `build.rs` writes for it (no YAML is parsed at run time:
 /// issue 12, target 4); there the position travels with the value, as
 /// `{"value": ..., "line": ..., "column": ...}`. `Spanned` hands such a map to the inner type
 /// with an unknown location (its documented behaviour outside serde-saphyr), so each form is
 /// taken only where it belongs: a map in a YAML check file is refused as before (a string is
-/// expected), and a plain string without a position is refused in the built-in JSON.
+/// expected), and a plain string without a position is refused in the built-in tree.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Located {
     pub value: String,
@@ -42,11 +42,11 @@ impl Serialize for Located {
 }
 
 std::thread_local! {
-    /// Whether this thread is reading the built-in catalog's JSON ([`read_placed`]).
+    /// Whether this thread is reading the built-in catalog's tree ([`read_placed`]).
     static PLACED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `read` (a reading of the built-in catalog's JSON) with [`Located`] read straight from its
+/// Runs `read` (a reading of the built-in catalog's tree) with [`Located`] read straight from its
 /// `{"value", "line", "column"}` map: through `Spanned`, which hands the map over with an unknown
 /// location, each was a third of reading the catalog (a fifth of a one-file audit). A plain
 /// string is refused there as before.
@@ -100,14 +100,14 @@ impl<'de> Deserialize<'de> for Located {
             }),
             LocatedRepr::Placed(located) if !known => Ok(located),
             _ => Err(serde::de::Error::custom(
-                "expected a string (or, in the built-in catalog's JSON, a string with its position)",
+                "expected a string (or, in the built-in catalog's tree, a string with its position)",
             )),
         }
     }
 }
 
 /// What [`Located`] reads inside `Spanned`: a string (YAML), or a string with its position (the
-/// built-in catalog's JSON).
+/// built-in catalog's tree).
 enum LocatedRepr {
     Plain(String),
     Placed(Located),
