@@ -539,6 +539,47 @@ fn a_group_aggregated_discovery_marks_stale_leaves_its_kinds_undecided() {
     audit_with_an_unreadable_group(config, &["aquasecurity.github.io/v1alpha1", "Stale"]);
 }
 
+/// The freshness is read by asking for the aggregated /apis a second time. When that answer
+/// fails (a 429 or a 503 the first reading did not get), nothing says which groups are Stale:
+/// every group had read as fresh, and a Stale group's kinds as "not served" (no-data). Legacy
+/// discovery then asks each group version, and the one whose backend is down fails there.
+#[test]
+fn freshness_that_cannot_be_read_leaves_no_group_taken_for_fresh() {
+    let mut config = ApiConfig::new(healthy());
+    config.stale_groups = vec!["aquasecurity.github.io".into()];
+    config.faults = vec![Fault {
+        path_contains: "/apis".into(),
+        kind: FaultKind::AfterFirst(Box::new(FaultKind::Status(503))),
+        times: 1,
+    }];
+    let c = audit_with_an_unreadable_group(
+        config,
+        &[
+            "API discovery could not read aquasecurity.github.io/v1alpha1",
+            "503",
+        ],
+    );
+    let apis = c.server.log().iter().filter(|l| l.uri == "/apis").count();
+    assert!(apis >= 3, "aggregated twice, then legacy: {apis}");
+}
+
+/// A group that serves the kind at a version the built-in table does not name (the CRD moved
+/// on): its objects are there and unread, which is not "not served" (no-data, which does not
+/// gate) but undecided (review finding).
+#[test]
+fn a_kind_served_at_a_version_the_audit_does_not_read_is_undecided() {
+    let mut config = ApiConfig::new(healthy());
+    for r in &mut config.resources {
+        if r.group == "aquasecurity.github.io" {
+            r.version = "v1beta9";
+        }
+    }
+    audit_with_an_unreadable_group(
+        config,
+        &["kind VulnerabilityReport is served at aquasecurity.github.io/v1beta9"],
+    );
+}
+
 #[test]
 fn missing_crds_are_reported_not_passed() {
     let mut config = ApiConfig::new(healthy());

@@ -220,6 +220,9 @@ pub enum FaultKind {
     Trickle(Duration),
     /// Accept the request and never answer.
     Hang,
+    /// The first matching request is answered as usual; the fault applies from the next one
+    /// (a document read twice that fails the second time).
+    AfterFirst(Box<FaultKind>),
 }
 
 /// Fault injection: the next `times` requests whose path contains `path_contains`.
@@ -678,6 +681,10 @@ async fn respond(
                 && path.contains(&x.path_contains)
                 && (on_continue || !matches!(x.kind, FaultKind::OnContinue(_)))
         })?;
+        if let FaultKind::AfterFirst(k) = &f[i].kind {
+            f[i].kind = (**k).clone();
+            return None;
+        }
         f[i].times -= 1;
         Some(match f[i].kind.clone() {
             FaultKind::OnContinue(k) => *k,
@@ -776,7 +783,13 @@ async fn respond_to(
             | FaultKind::ItemsNull
             | FaultKind::ItemsNotList),
         ) => list_fault = Some(k),
-        Some(FaultKind::OnContinue(_) | FaultKind::Hang | FaultKind::Trickle(_)) | None => {}
+        Some(
+            FaultKind::OnContinue(_)
+            | FaultKind::Hang
+            | FaultKind::Trickle(_)
+            | FaultKind::AfterFirst(_),
+        )
+        | None => {}
     }
     match path {
         "/version" => {
@@ -841,6 +854,16 @@ async fn respond_to(
         .any(|r| r.group == group && r.version == version)
     {
         return page_not_found();
+    }
+    // The kube-aggregator answers a group version whose APIService's backend is down with 503,
+    // as aggregated discovery marks it Stale.
+    if rest.is_empty() && inner.config.stale_groups.contains(&group) {
+        return status(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+            None,
+        );
     }
     if rest.is_empty() {
         return resource_list(inner, &group, &version)

@@ -27,10 +27,15 @@ pub(super) async fn discover(api: &Api) -> Result<Served, ClusterError> {
     let aggregated = Discovery::new(api.client.clone()).run_aggregated().await;
     match aggregated {
         Ok(d) if d.groups().count() > 0 => {
-            return Ok(Served {
-                discovery: d,
-                unavailable: stale_groups(api).await,
-            });
+            // Freshness that cannot be read leaves every aggregated group in doubt: legacy
+            // discovery asks each group version, and one whose backend is down fails there.
+            return match stale_groups(api).await {
+                Some(unavailable) => Ok(Served {
+                    discovery: d,
+                    unavailable,
+                }),
+                None => legacy_without_failing_groups(api).await,
+            };
         }
         Ok(_) => {}
         Err(e) => {
@@ -59,13 +64,13 @@ pub(super) async fn discover(api: &Api) -> Result<Served, ClusterError> {
 /// group's APIService (a metrics-server that is down) and lists the version with no resources,
 /// or with what it last saw. kube's discovery drops the freshness, so a kind served there read
 /// as "not served" and its checks became no-data the cluster never said. One more request (the
-/// aggregated /apis again); the core group is served by the API server itself, never stale. An
-/// answer that cannot be read here adds nothing: discovery itself just read the same document.
-async fn stale_groups(api: &Api) -> BTreeMap<String, String> {
+/// aggregated /apis again); the core group is served by the API server itself, never stale.
+/// `None` when that answer cannot be read (a 429 or 5xx the first reading did not get): an
+/// empty answer there had made every group fresh, and a Stale one's kinds "not served" (review
+/// finding).
+async fn stale_groups(api: &Api) -> Option<BTreeMap<String, String>> {
     let mut stale = BTreeMap::new();
-    let Ok(list) = api.client.list_api_groups_aggregated().await else {
-        return stale;
-    };
+    let list = api.client.list_api_groups_aggregated().await.ok()?;
     for group in list.items {
         let name = group.metadata.and_then(|m| m.name).unwrap_or_default();
         for version in &group.versions {
@@ -79,7 +84,7 @@ async fn stale_groups(api: &Api) -> BTreeMap<String, String> {
             }
         }
     }
-    stale
+    Some(stale)
 }
 
 /// A failure that is the server's or the credentials', not one group's: the audit cannot go on.
@@ -152,6 +157,24 @@ pub(super) fn resolve(s: &Served, kind: &str, candidates: &[(&str, &str)]) -> Re
                 .find(|(r, _)| r.kind == kind)
         {
             return Resolved::Found(r, caps);
+        }
+    }
+    // Served at a version the table does not name (a CRD that moved on): its objects are
+    // there, unread, which is not "not served" (review finding).
+    for (group, _) in candidates {
+        if let Some(g) = s.discovery.get(group)
+            && let Some(version) = g
+                .versions()
+                .find(|v| g.versioned_resources(v).iter().any(|(r, _)| r.kind == kind))
+        {
+            return Resolved::Unavailable(format!(
+                "kind {kind} is served at {group}/{version}, a version the audit does not read (it reads {}): not evaluated",
+                candidates
+                    .iter()
+                    .map(|(g, v)| format!("{g}/{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
     }
     Resolved::NotServed
