@@ -3095,10 +3095,11 @@ fn a_kind_named_at_a_version_not_held_is_an_error_not_no_such_object() {
     assert_eq!(out.status.code(), Some(3));
 }
 
-/// Review finding: a VulnerabilityReport whose summary has no `criticalCount` passed
-/// vulnerability-scan-clean (a critical check) on a scan it could not read.
+/// Review findings: a VulnerabilityReport whose summary has no `criticalCount` passed
+/// vulnerability-scan-clean (a critical check) on a scan it could not read; and the check judged
+/// whichever reports the namespace held, not those of the images that run.
 #[test]
-fn a_vulnerability_report_without_a_critical_count_is_undecided() {
+fn the_running_images_are_judged_by_their_own_vulnerability_reports() {
     let dir = temp_dir("vuln-count");
     let workload =
         std::fs::read_to_string(root().join("tests/data/envfrom-unresolved/deployment.yaml"))
@@ -3107,18 +3108,65 @@ fn a_vulnerability_report_without_a_critical_count_is_undecided() {
                 "        envFrom:\n        - secretRef: {name: mlsdm-extra-env}\n",
                 "",
             );
-    let report = |summary: &str| {
+    // A report as trivy-operator writes it: the image in its parts, the container as a label.
+    let report = |container: &str, image: &str, summary: &str| {
+        let (repository, tag) = image.split_once(':').unwrap();
         format!(
-            "apiVersion: aquasecurity.github.io/v1alpha1\nkind: VulnerabilityReport\nmetadata: {{name: r, namespace: mlsdm-production}}\nreport:\n  artifact: {{repository: mlsdm}}\n  summary: {summary}\n"
+            "apiVersion: aquasecurity.github.io/v1alpha1\nkind: VulnerabilityReport\nmetadata:\n  name: r-{container}-{tag}\n  namespace: mlsdm-production\n  labels: {{trivy-operator.container.name: {container}}}\nreport:\n  registry: {{server: ghcr.io}}\n  artifact: {{repository: {repository}, tag: '{tag}'}}\n  summary: {summary}\n"
         )
     };
-    for (summary, want) in [
-        ("{highCount: 3}", "error"),
-        ("{criticalCount: 0, highCount: 3}", "pass"),
-        ("{criticalCount: 2}", "fail"),
+    let running = "neuron7x/mlsdm-neuro-engine:1.0.0";
+    let clean = "{criticalCount: 0, highCount: 3}";
+    for (reports, want, says) in [
+        (
+            vec![("mlsdm-api", running, "{highCount: 3}")],
+            "error",
+            "has no criticalCount",
+        ),
+        (vec![("mlsdm-api", running, clean)], "pass", ""),
+        (
+            vec![("mlsdm-api", running, "{criticalCount: 2}")],
+            "fail",
+            "2 critical vulnerabilities",
+        ),
+        // Review finding: the check ran on whichever reports the namespace held, and a clean
+        // report of another image, or of the image the release replaces, passed it.
+        (
+            vec![("redis", "bitnami/redis:7.2", clean)],
+            "fail",
+            "no VulnerabilityReport scanned ghcr.io/neuron7x/mlsdm-neuro-engine:1.0.0",
+        ),
+        (
+            vec![("mlsdm-api", "neuron7x/mlsdm-neuro-engine:0.9.0", clean)],
+            "fail",
+            "no VulnerabilityReport scanned",
+        ),
+        // The same image scanned for another container is that container's report.
+        (
+            vec![("sidecar", running, clean)],
+            "fail",
+            "no VulnerabilityReport scanned",
+        ),
+        // Every report of the image counts: one clean and one not is not clean.
+        (
+            vec![
+                ("mlsdm-api", running, clean),
+                ("mlsdm-api", running, "{criticalCount: 1}"),
+            ],
+            "fail",
+            "1 critical vulnerabilities",
+        ),
     ] {
         let file = dir.join("all.yaml");
-        std::fs::write(&file, format!("{workload}\n---\n{}", report(summary))).unwrap();
+        let reports: Vec<String> = reports
+            .iter()
+            .enumerate()
+            .map(|(i, (c, image, summary))| {
+                report(c, image, summary).replace("name: r-", &format!("name: r{i}-"))
+            })
+            .collect();
+        let summary = format!("{reports:?}");
+        std::fs::write(&file, format!("{workload}\n---\n{}", reports.join("---\n"))).unwrap();
         let out = run(&[
             "check",
             "-f",
@@ -3137,15 +3185,10 @@ fn a_vulnerability_report_without_a_critical_count_is_undecided() {
             .unwrap()
             .clone();
         assert_eq!(result["status"], want, "{summary}: {result}");
-        if want == "error" {
-            assert!(
-                result["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("has no criticalCount"),
-                "{result}"
-            );
-        }
+        assert!(
+            result["message"].as_str().unwrap().contains(says),
+            "{summary}: {result}"
+        );
     }
 }
 

@@ -10,6 +10,7 @@ pub mod mlsdm;
 mod reference;
 pub mod registry;
 mod relations;
+mod scans;
 pub mod service;
 mod source;
 pub mod values;

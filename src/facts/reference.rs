@@ -274,6 +274,23 @@ impl Facts {
                     ),
                 ),
                 (
+                    "imageScans",
+                    map(super::scans::containers(obj.pod_spec())
+                        .into_iter()
+                        .map(|(name, image)| {
+                            let image = super::scans::parse_image(image);
+                            (
+                                name,
+                                list(
+                                    self.same_ns(ns, "VulnerabilityReport")
+                                        .filter(|r| super::scans::scans(r, name, &image))
+                                        .collect(),
+                                ),
+                            )
+                        })
+                        .collect()),
+                ),
+                (
                     "pods",
                     list(
                         self.same_ns(ns, "Pod")

@@ -200,6 +200,12 @@ pub const RELATIONS: &[Relation] = &[
     ),
     rel("pods", Workload, &["Pod"], "the workload's Pods"),
     rel(
+        "imageScans",
+        Workload,
+        &["VulnerabilityReport"],
+        "by container name (init containers included), the VulnerabilityReports of the namespace that scanned the image the container runs (same digest, else same tag; the container's, when the report names one)",
+    ),
+    rel(
         "workloads",
         Other,
         WORKLOADS_THROUGH_SERVICES,

@@ -516,6 +516,31 @@ impl Facts {
         (cms, secrets, missing)
     }
 
+    /// The VulnerabilityReports of `w`'s namespace that scanned what its container `name` runs
+    /// (`image`), through an index by namespace and image name.
+    fn image_scans(&self, w: &Object, name: &str, image: &str) -> Vec<&Object> {
+        let image = super::scans::parse_image(image);
+        self.lazy
+            .image_scans
+            .get_or_init(|| {
+                let mut m: HashMap<(Option<String>, String), Vec<usize>> = HashMap::new();
+                for r in self.all_of("VulnerabilityReport") {
+                    if let Some(scanned) = super::scans::scanned_image(r) {
+                        m.entry((r.namespace.clone(), scanned.name))
+                            .or_default()
+                            .push(r.slot);
+                    }
+                }
+                m
+            })
+            .get(&(w.namespace.clone(), image.name.clone()))
+            .into_iter()
+            .flatten()
+            .map(|&s| &self.objects[s])
+            .filter(|r| super::scans::scans(r, name, &image))
+            .collect()
+    }
+
     /// `related` for an object, built from the scope's CEL values of the objects (shared, not
     /// copied).
     pub fn related_val(&self, i: usize, scope: &super::ValScope) -> Box<dyn Val> {
@@ -618,6 +643,13 @@ impl Facts {
                 ("dashboards", Box::new(self.dashboards())),
                 ("replicaSets", list(self.replica_sets_of(obj))),
                 ("pods", list(self.pods_of(obj))),
+                ("imageScans", {
+                    let scans: Vec<(&str, Box<dyn Val>)> = super::scans::containers(obj.pod_spec())
+                        .into_iter()
+                        .map(|(name, image)| (name, list(self.image_scans(obj, name, image))))
+                        .collect();
+                    map(scans)
+                }),
             ])
         } else {
             // The reverse direction: which in-scope workloads this object applies to.
