@@ -161,6 +161,24 @@ pids+=($!)
 export MLSDM_AUDIT_TEST_PROMETHEUS_MIXED=http://127.0.0.1:19098
 wait_port 19098
 
+# One more scraping the erroring stand-in and a target that is down (a closed port in the same
+# job), as Prometheus sees a release with one crash-looping pod (tests/prometheus.rs: what the
+# targets that answer show failing is a failure; nothing they show is a pass).
+cat > "$work/prometheus-one-down.yml" <<CONFIG
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: mlsdm
+    metrics_path: /health/metrics
+    static_configs:
+      - targets: ["${MLSDM_AUDIT_TEST_MLSDM_ERRORS#http://}", "127.0.0.1:1"]
+CONFIG
+prometheus --config.file="$work/prometheus-one-down.yml" --storage.tsdb.path="$work/data-one-down" \
+  --web.listen-address="127.0.0.1:19099" --log.level=warn >"$work/prometheus-one-down.log" 2>&1 &
+pids+=($!)
+export MLSDM_AUDIT_TEST_PROMETHEUS_ONE_DOWN=http://127.0.0.1:19099
+wait_port 19099
+
 # A real kube-apiserver (Debian's Kubernetes 1.20, built once into the cache) with etcd, loaded
 # with the healthy fixture release.
 bash scripts/kube-apiserver.sh build

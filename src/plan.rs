@@ -435,6 +435,15 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     }
     let mlsdm_workloads: Vec<usize> = facts.mlsdm_workloads().map(|w| w.slot).collect();
     http.endpoint_workload = (mlsdm_workloads.len() == 1).then(|| mlsdm_workloads[0]);
+    // The release's namespace, when its MLSDM workloads share one: Prometheus's series must be
+    // that namespace's (`sources::metrics::prometheus_down_targets`).
+    let namespaces: BTreeSet<&str> = facts
+        .mlsdm_workloads()
+        .filter_map(|w| w.namespace.as_deref())
+        .collect();
+    http.release_namespace = (namespaces.len() == 1)
+        .then(|| namespaces.into_iter().next().map(str::to_string))
+        .flatten();
     // Through the API server: the Services and pods of the MLSDM workloads, or, when --endpoint
     // names the service, its pods only, for the per-pod checks (`sources::http::probe_all`).
     let proxy_targets = match &cluster_api {
@@ -956,6 +965,7 @@ pub(crate) fn http_options(args: &CheckArgs) -> Result<sources::http::HttpOption
             .transpose()?,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         endpoint_workload: None,
+        release_namespace: None,
     })
 }
 

@@ -3095,6 +3095,97 @@ fn a_kind_named_at_a_version_not_held_is_an_error_not_no_such_object() {
     assert_eq!(out.status.code(), Some(3));
 }
 
+/// Review finding: one PodDisruptionBudget selecting the pods of a stable and a canary
+/// Deployment (3 replicas each, minAvailable 2) passed pdb-min-available on both, while the
+/// eviction API counts the six pods together and may evict every pod of either.
+#[test]
+fn a_budget_shared_by_two_workloads_protects_neither() {
+    let dir = temp_dir("shared-pdb");
+    let canary = std::fs::read_to_string(root().join("fixtures/compliant/20-deployment.yaml"))
+        .unwrap()
+        .replacen("name: mlsdm-api", "name: mlsdm-api-canary", 1);
+    let file = dir.join("canary.yaml");
+    std::fs::write(&file, canary).unwrap();
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "-f",
+        file.to_str().unwrap(),
+        "--only",
+        "pdb-min-available",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    let results: Vec<&serde_json::Value> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == "pdb-min-available")
+        .collect();
+    assert_eq!(results.len(), 2, "{results:#?}");
+    for (result, other) in results.iter().zip(["mlsdm-api-canary", "mlsdm-api"]) {
+        assert_eq!(result["status"], "fail", "{result}");
+        assert!(
+            result["message"].as_str().unwrap().contains(&format!(
+                "also selects the pods of Deployment/mlsdm-production/{other}"
+            )),
+            "{result}"
+        );
+    }
+}
+
+/// A team check of Calico's NetworkPolicy (`crd.projectcalico.org/v1/NetworkPolicy`, a kind
+/// the built-in table reads from networking.k8s.io): the manifests hold Calico's objects under
+/// `NetworkPolicy.crd.projectcalico.org`, which the check never matched, and it said "no
+/// NetworkPolicy object" (no-data) with a Calico policy in the input (review finding).
+#[test]
+fn a_team_check_of_a_well_known_kind_from_another_group_finds_its_objects() {
+    let dir = temp_dir("calico");
+    let checks = dir.join("checks");
+    std::fs::create_dir_all(&checks).unwrap();
+    std::fs::write(
+        checks.join("team-calico-default-deny.yaml"),
+        "id: team-calico-default-deny\ntitle: A Calico policy denies by default\nsection: Pre-Deployment / Infrastructure / Networking\nseverity: critical\nsource: kubernetes\nmatch:\n  kinds: [crd.projectcalico.org/v1/NetworkPolicy]\nvalidations:\n  - expression: has(object.spec.selector) && object.spec.selector == 'all()'\n    message: not a default deny\n",
+    )
+    .unwrap();
+    let policy = dir.join("calico.yaml");
+    let write_policy = |selector: &str| {
+        std::fs::write(
+            &policy,
+            format!("apiVersion: crd.projectcalico.org/v1\nkind: NetworkPolicy\nmetadata: {{name: default-deny, namespace: mlsdm-production}}\nspec:\n  selector: {selector}\n  types: [Ingress]\n"),
+        )
+        .unwrap();
+    };
+    for (selector, want) in [("\"app == 'x'\"", "fail"), ("\"all()\"", "pass")] {
+        write_policy(selector);
+        let out = run(&[
+            "check",
+            "-f",
+            "fixtures/compliant",
+            "-f",
+            policy.to_str().unwrap(),
+            "--checks",
+            checks.to_str().unwrap(),
+            "--only",
+            "team-calico-default-deny",
+            "--format",
+            "json",
+        ]);
+        let r = json(&out);
+        let result = result(&r, "team-calico-default-deny");
+        assert_eq!(result["status"], want, "{selector}: {result}");
+        assert_eq!(result["object"]["name"], "default-deny", "{result}");
+    }
+}
+
 /// Review findings: a VulnerabilityReport whose summary has no `criticalCount` passed
 /// vulnerability-scan-clean (a critical check) on a scan it could not read; and the check judged
 /// whichever reports the namespace held, not those of the images that run.
@@ -3177,13 +3268,7 @@ fn the_running_images_are_judged_by_their_own_vulnerability_reports() {
             "json",
         ]);
         let r = json(&out);
-        let result = r["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == "vulnerability-scan-clean")
-            .unwrap()
-            .clone();
+        let result = result(&r, "vulnerability-scan-clean");
         assert_eq!(result["status"], want, "{summary}: {result}");
         assert!(
             result["message"].as_str().unwrap().contains(says),

@@ -580,6 +580,83 @@ fn a_kind_served_at_a_version_the_audit_does_not_read_is_undecided() {
     );
 }
 
+/// Review finding: a watch whose read of the Deployment failed at its start (a 503 from the API
+/// server) followed no rollout at all, and every checkpoint judged whatever ran, a rollback
+/// included. A rollout that cannot be read is an error at the start: exit 3.
+#[test]
+fn a_watch_that_cannot_read_the_rollout_it_follows_ends_at_once() {
+    let mut config = ApiConfig::new(healthy());
+    config.faults = vec![Fault {
+        path_contains: "/deployments/mlsdm-api".into(),
+        kind: FaultKind::Status(503),
+        times: 1000,
+    }];
+    let c = cluster(config);
+    let kc = c.kubeconfig(Some("reader-token"));
+    let out_dir = c.dir.join("watch-reports");
+    let out = audit(&[
+        "watch",
+        "--kubeconfig",
+        &kc,
+        "--skip",
+        "rollback-error-rate,rollback-p95-latency",
+        "--interval",
+        "1s",
+        "--until",
+        "4s",
+        "--checkpoints",
+        "4s",
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("could not read the rollout the watch follows")
+            && err.contains("Deployment mlsdm-production/mlsdm-api")
+            && err.contains("503"),
+        "{err}"
+    );
+}
+
+/// A team check naming a kind the audit reads from another group (Calico's NetworkPolicy, where
+/// the built-in table reads networking.k8s.io's): a live audit does not list that group's
+/// objects, and "no object" would be false. Undecided (review finding: no-data, exit 0).
+#[test]
+fn a_team_check_of_a_kind_read_from_another_group_is_undecided_live() {
+    let c = cluster(ApiConfig::new(healthy()));
+    let checks = c.dir.join("calico-checks");
+    std::fs::create_dir_all(&checks).unwrap();
+    std::fs::write(
+        checks.join("team-calico-default-deny.yaml"),
+        "id: team-calico-default-deny\ntitle: A Calico policy denies by default\nsection: Pre-Deployment / Infrastructure / Networking\nseverity: critical\nsource: kubernetes\nmatch:\n  kinds: [crd.projectcalico.org/v1/NetworkPolicy]\nvalidations:\n  - expression: object.spec.selector == 'all()'\n    message: not a default deny\n",
+    )
+    .unwrap();
+    let out = c.audit(
+        Some("reader-token"),
+        &[
+            "--checks",
+            checks.to_str().unwrap(),
+            "--only",
+            "team-calico-default-deny",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = results(&report(&out), "team-calico-default-deny");
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].0, "error", "{v:?}");
+    assert!(
+        v[0].2
+            .contains("crd.projectcalico.org's NetworkPolicy is not listed"),
+        "{v:?}"
+    );
+}
+
 #[test]
 fn missing_crds_are_reported_not_passed() {
     let mut config = ApiConfig::new(healthy());

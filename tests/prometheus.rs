@@ -365,6 +365,35 @@ fn only_check(prom: &str, check: &str) -> (String, String) {
     (st.clone(), msg.clone())
 }
 
+/// One MLSDM target down beside one that answers (a crash-looping new pod): every metrics check
+/// had become an error, and a watch never signalled the rollback its failures called for
+/// (review finding). What the targets that answer show failing is a failure; nothing they show
+/// is a pass.
+#[test]
+fn a_target_down_leaves_the_others_failures_failures() {
+    let prom = env_url("PROMETHEUS", "one-down");
+    wait_for_data(&prom, 25);
+    let out = audit(&[
+        "check",
+        "--prometheus",
+        &prom,
+        "--window",
+        "20s",
+        "--only",
+        "error-rate-below-1pct,metrics-being-collected",
+        "--format",
+        "json",
+    ]);
+    let s = statuses(&out);
+    assert_eq!(out.status.code(), Some(1), "{s:?}");
+    let (_, st, msg) = status_of(&s, "error-rate-below-1pct");
+    assert_eq!(st, "fail", "{msg}");
+    assert!(msg.contains("up == 0 for 127.0.0.1:1"), "{msg}");
+    let (_, st, msg) = status_of(&s, "metrics-being-collected");
+    assert_eq!(st, "error", "{msg}");
+    assert!(msg.contains("up == 0 for 127.0.0.1:1"), "{msg}");
+}
+
 /// A Prometheus that scrapes two releases (production healthy, staging erroring: a shared
 /// Prometheus) answered the checks' queries with both added together, so production was judged
 /// on staging's traffic too. The guard refuses the mix and names the deployments;
@@ -406,6 +435,37 @@ fn a_prometheus_holding_two_releases_is_scoped_or_refused() {
     let (code, s) = check(&["--prometheus-selector", r#"{namespace="mlsdm-staging"}"#]);
     assert_eq!(code, Some(1), "{s:?}");
     assert_eq!(status_of(&s, "error-rate-below-1pct").1, "fail", "{s:?}");
+    // Audited with its manifests, the release runs in mlsdm-production: staging's series are
+    // another release's, whatever the selector picks (review finding: they had judged it).
+    let manifests = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/compliant");
+    let with_manifests = |selector: &str| {
+        let out = support::run([
+            "check",
+            "-f",
+            manifests,
+            "--prometheus",
+            &prom,
+            "--prometheus-selector",
+            selector,
+            "--window",
+            "20s",
+            "--only",
+            "error-rate-below-1pct,metrics-being-collected",
+            "--format",
+            "json",
+        ]);
+        (out.status.code(), statuses(&out))
+    };
+    let (code, s) = with_manifests(r#"{namespace="mlsdm-staging"}"#);
+    assert_eq!(code, Some(3), "{s:?}");
+    assert!(
+        status_of(&s, "error-rate-below-1pct")
+            .2
+            .contains("in namespace mlsdm-staging, not in mlsdm-production"),
+        "{s:?}"
+    );
+    let (code, s) = with_manifests(r#"{namespace="mlsdm-production"}"#);
+    assert_eq!(code, Some(0), "{s:?}");
     // Matching nothing is not a pass either: no MLSDM target under that scope.
     let (code, s) = check(&["--prometheus-selector", r#"{namespace="elsewhere"}"#]);
     assert_eq!(code, Some(3), "{s:?}");

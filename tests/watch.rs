@@ -295,6 +295,38 @@ fn a_late_watch_without_prometheus_that_cannot_cover_its_window_is_refused() {
     );
 }
 
+/// A rollback report that cannot be written (a full disk, a read-only directory) does not cost
+/// the signal: exit 4 with the undo command, the failure said (review finding: exit 2, and no
+/// command printed).
+#[test]
+fn a_rollback_report_that_cannot_be_written_keeps_the_signal() {
+    let _guard = serial();
+    let s = serve(jump_config(0.5, 0.02));
+    let dir = tmp("unwritable");
+    std::fs::create_dir_all(dir.0.join("rollback.json")).unwrap();
+    let out = watch_stand_in(&s.server.url, "10s,20s", dir.0.to_str().unwrap(), &[]);
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(4), "{t}");
+    let ev = events(&out);
+    let rollback = ev
+        .iter()
+        .find(|e| e["event"] == "rollback")
+        .unwrap_or_else(|| panic!("no rollback event: {t}"));
+    assert!(rollback["report"].is_null(), "{t}");
+    assert!(
+        rollback["reportError"]
+            .as_str()
+            .is_some_and(|e| e.contains("rollback.json")),
+        "{t}"
+    );
+    assert!(
+        rollback["commands"][0]
+            .as_str()
+            .is_some_and(|c| c.starts_with("kubectl rollout undo")),
+        "{t}"
+    );
+}
+
 #[test]
 fn a_latency_jump_ends_in_exit_4_with_the_undo_command() {
     rollback_over_jump(jump_config(0.0, 0.8), "rollback-p95-latency", "latency");
@@ -721,6 +753,45 @@ fn env_url(var: &str) -> String {
 
 fn rfc3339(t: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `--window 0s` asks for the criteria at the instant: with --prometheus it had dropped the
+/// window and evaluated the check's whole `for` (5 minutes, before the rollout), which a
+/// failure this young never held: exit 1 where the release deserved 4 (review finding).
+#[test]
+fn a_zero_window_with_prometheus_judges_the_instant() {
+    let _guard = serial();
+    let prometheus = env_url("MLSDM_AUDIT_TEST_PROMETHEUS_ERRORS");
+    let dir = tmp("zero-window");
+    let out = watch(
+        &[
+            "--no-cluster",
+            "--prometheus",
+            &prometheus,
+            "--until",
+            "3s",
+            "--checkpoints",
+            "3s",
+            "--interval",
+            "1s",
+            "--window",
+            "0s",
+            "--output-dir",
+            dir.0.to_str().unwrap(),
+            "-o",
+            "jsonl",
+        ],
+        LIMIT,
+    );
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(4), "{t}");
+    let ev = events(&out);
+    let rollback = ev
+        .iter()
+        .find(|e| e["event"] == "rollback")
+        .unwrap_or_else(|| panic!("no rollback event: {t}"));
+    assert_eq!(rollback["check"], "rollback-error-rate", "{t}");
+    assert_eq!(rollback["windowSeconds"], 0, "{t}");
 }
 
 /// With --prometheus a criterion's window is a range query from the rollout: a watcher that
@@ -1362,6 +1433,108 @@ fn a_stalled_rollout_fails_its_checkpoint_on_a_real_apiserver() {
     );
 }
 
+/// What the Deployment controller does on a new rollout (or `kubectl rollout undo`): a
+/// ReplicaSet it owns, newer than the rollout a watch follows.
+fn roll_out_again(r: &RealRelease) {
+    add_replica_set(r, &serde_json::json!({}));
+}
+
+/// A ReplicaSet the Deployment owns, with `annotations`.
+fn add_replica_set(r: &RealRelease, annotations: &Value) {
+    let got = r
+        .kubectl(&["get", "deployment", "mlsdm-api", "-n", &r.ns, "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(got.status.success(), "{}", transcript(&got));
+    let d: Value = serde_json::from_slice(&got.stdout).unwrap();
+    let rs = serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "mlsdm-api-5c7d8e9f0",
+            "namespace": r.ns,
+            "annotations": annotations,
+            "labels": d["spec"]["template"]["metadata"]["labels"],
+            "ownerReferences": [{
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "mlsdm-api",
+                "uid": d["metadata"]["uid"],
+                "controller": true
+            }]
+        },
+        "spec": {
+            "replicas": 0,
+            "selector": d["spec"]["selector"],
+            "template": d["spec"]["template"]
+        }
+    });
+    let mut apply = r
+        .kubectl(&["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut apply.stdin.take().unwrap(), rs.to_string().as_bytes()).unwrap();
+    let applied = apply.wait_with_output().unwrap();
+    assert!(applied.status.success(), "{}", transcript(&applied));
+}
+
+/// Review finding: an undo makes an old ReplicaSet current again, and its creation (an earlier
+/// rollout's, hours or days before) was taken for the rollout time: the checkpoints came due at
+/// once, on the previous release's samples. One the controller marks as reused
+/// (`deployment.kubernetes.io/revision-history`) with no later Progressing condition to date it
+/// is refused at the start: exit 3, asking for --since.
+#[test]
+fn a_replica_set_made_current_again_is_not_taken_for_the_rollout_time_on_a_real_apiserver() {
+    let _guard = serial();
+    let release = RealRelease::new("reused");
+    add_replica_set(
+        &release,
+        &serde_json::json!({"deployment.kubernetes.io/revision-history": "1,2"}),
+    );
+    let out = release.watch_to_end(&["--checkpoints", "1h"]);
+    let t = transcript(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(
+        t.contains("created for an earlier revision") && t.contains("give --since"),
+        "{t}"
+    );
+}
+
+/// Review finding: a criterion that held after the release was rolled back (or out again) fired
+/// exit 4 on the other release's evidence, and `kubectl rollout undo` would have restored the
+/// release this watch follows. Now the rollout is confirmed before a signal: exit 3, saying so.
+#[test]
+fn a_criterion_holding_on_another_rollout_is_no_rollback_signal_on_a_real_apiserver() {
+    let _guard = serial();
+    let release = RealRelease::new("undone");
+    let (code, seen) = release.watch_through(&[], |r| {
+        roll_out_again(r);
+        r.patch(
+            &format!("/api/v1/namespaces/{}/pods/{}/status", r.ns, PODS[0]),
+            &pod_status(
+                1,
+                r#"{"terminated":{"exitCode":137,"reason":"OOMKilled","startedAt":"2026-11-20T09:00:00Z","finishedAt":"2026-11-20T09:10:00Z"}}"#,
+            ),
+        );
+    });
+    assert_eq!(code, Some(3), "{seen:#?}");
+    assert!(!seen.iter().any(|e| e["event"] == "rollback"), "{seen:#?}");
+    let end = seen
+        .iter()
+        .find(|e| e["event"] == "end")
+        .unwrap_or_else(|| panic!("no end: {seen:#?}"));
+    assert!(
+        end["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rolled back, or rolled out again"),
+        "{end}"
+    );
+}
+
 /// Review finding: the rollout time was read once; after `kubectl rollout undo` (or another
 /// rollout) mid-watch the checkpoints judged another release's pods and wrote reports in this
 /// one's name. A new current ReplicaSet between the start and a checkpoint ends the watch
@@ -1370,48 +1543,7 @@ fn a_stalled_rollout_fails_its_checkpoint_on_a_real_apiserver() {
 fn a_rollout_replaced_mid_watch_ends_it_undecided_on_a_real_apiserver() {
     let _guard = serial();
     let release = RealRelease::new("replaced");
-    let (code, seen) = release.watch_through(&["--checkpoints", "60s"], |r| {
-        // What the Deployment controller does on a new rollout: a ReplicaSet it owns, newer
-        // than the rollout this watch follows.
-        let got = r
-            .kubectl(&["get", "deployment", "mlsdm-api", "-n", &r.ns, "-o", "json"])
-            .output()
-            .unwrap();
-        assert!(got.status.success(), "{}", transcript(&got));
-        let d: Value = serde_json::from_slice(&got.stdout).unwrap();
-        let rs = serde_json::json!({
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": "mlsdm-api-5c7d8e9f0",
-                "namespace": r.ns,
-                "labels": d["spec"]["template"]["metadata"]["labels"],
-                "ownerReferences": [{
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": "mlsdm-api",
-                    "uid": d["metadata"]["uid"],
-                    "controller": true
-                }]
-            },
-            "spec": {
-                "replicas": 0,
-                "selector": d["spec"]["selector"],
-                "template": d["spec"]["template"]
-            }
-        });
-        let mut apply = r
-            .kubectl(&["apply", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut apply.stdin.take().unwrap(), rs.to_string().as_bytes())
-            .unwrap();
-        let applied = apply.wait_with_output().unwrap();
-        assert!(applied.status.success(), "{}", transcript(&applied));
-    });
+    let (code, seen) = release.watch_through(&["--checkpoints", "60s"], roll_out_again);
     assert_eq!(code, Some(3), "{seen:#?}");
     let checkpoint = seen
         .iter()

@@ -34,11 +34,19 @@ fn unreadable(check: &Shared<'_>, probe: &KubernetesProbe, facts: &Facts) -> Opt
         return None;
     }
     let dependencies = check.dependencies().map_or(&[][..], |d| &d.depends_on);
+    // A kind of another group than the one the audit reads it from is listed (or not) under
+    // its qualified name (`sources::kube::gather`).
     let first = probe
         .kinds
         .iter()
-        .map(|k| &k.kind)
-        .chain(dependencies.iter())
+        .map(|k| k.kind.as_str())
+        .chain(dependencies.iter().map(String::as_str))
+        .chain(
+            probe
+                .kinds
+                .iter()
+                .filter_map(crate::k8s::KindMatcher::qualified),
+        )
         .find_map(|k| facts.kind_errors.get(k))?;
     Some(result(
         check,
@@ -159,7 +167,18 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
             }
             let index = kube.checks.len();
             kube.checks.push((check, probe));
-            let mut kinds: Vec<&str> = probe.kinds.iter().map(|k| k.kind.as_str()).collect();
+            // An object of a well-known kind from another group is held under `Kind.group`.
+            let mut kinds: Vec<&str> = probe
+                .kinds
+                .iter()
+                .map(|k| k.kind.as_str())
+                .chain(
+                    probe
+                        .kinds
+                        .iter()
+                        .filter_map(crate::k8s::KindMatcher::qualified),
+                )
+                .collect();
             kinds.sort_unstable();
             kinds.dedup();
             if kinds.iter().any(|k| held.contains(k)) {

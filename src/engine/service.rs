@@ -266,6 +266,7 @@ pub(super) fn evaluate_metrics(
             window,
             source,
             lower_bound,
+            only_failure: _,
         }) => {
             let mut info = WindowInfo {
                 asked: probe.window.as_ref().map(|w| w.text.clone()),
@@ -349,6 +350,21 @@ pub(super) fn evaluate_metrics(
                 )
             }
         }
+    };
+    // Only a failure is earned where a target is down: anything else is that error.
+    let (status, message) = match facts.service.metrics.get(&check.id) {
+        Some(MetricOutcome::Points {
+            only_failure: Some(why),
+            ..
+        }) => match status {
+            Status::Fail => (
+                status,
+                format!("{message} (on the targets Prometheus scrapes; {why})"),
+            ),
+            Status::Error => (status, message),
+            _ => (Status::Error, format!("{why} ({message})")),
+        },
+        _ => (status, message),
     };
     let mut r = result(check, status, facts.redact(message), None, facts);
     r.window = window.map(Box::new);

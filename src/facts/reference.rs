@@ -175,6 +175,37 @@ impl Facts {
                     "pdbs",
                     list(self.naive_selected_by(obj, "PodDisruptionBudget", "/spec/selector")),
                 ),
+                ("sharedPdbs", {
+                    let shared: Vec<Value> = self
+                        .naive_selected_by(obj, "PodDisruptionBudget", "/spec/selector")
+                        .into_iter()
+                        .filter_map(|p| {
+                            let mut others: Vec<String> = self
+                                .naive_workloads()
+                                .filter(|o| {
+                                    o.slot != obj.slot
+                                        && o.namespace == p.namespace
+                                        && super::relations::runs_pods(o)
+                                })
+                                .filter(|o| {
+                                    self.naive_selected_by(
+                                        o,
+                                        "PodDisruptionBudget",
+                                        "/spec/selector",
+                                    )
+                                    .iter()
+                                    .any(|q| q.slot == p.slot)
+                                })
+                                .map(Object::reference)
+                                .collect();
+                            others.sort();
+                            others.dedup();
+                            (!others.is_empty())
+                                .then(|| json!({"pdb": p.name, "workloads": others}))
+                        })
+                        .collect();
+                    json_to_cel(&Value::Array(shared))
+                }),
                 ("hpas", list(self.naive_hpas_for(obj))),
                 (
                     "networkPolicies",

@@ -43,6 +43,15 @@ const WORKLOADS_THROUGH_SERVICES: &[&str] = &[
     "Service",
 ];
 
+/// `sharedPdbs`: a budget's other workloads are found among every workload of its namespace.
+const PDBS_AND_WORKLOADS: &[&str] = &[
+    "PodDisruptionBudget",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Rollout",
+];
+
 const fn rel(
     name: &'static str,
     holder: Holder,
@@ -199,6 +208,12 @@ pub const RELATIONS: &[Relation] = &[
         "ReplicaSets the workload owns",
     ),
     rel("pods", Workload, &["Pod"], "the workload's Pods"),
+    rel(
+        "sharedPdbs",
+        Workload,
+        PDBS_AND_WORKLOADS,
+        "the PodDisruptionBudgets selecting the pods that also select another workload's pods, as {pdb, workloads} (the other workloads as Kind/namespace/name, sorted): the eviction API counts every pod a budget selects",
+    ),
     rel(
         "imageScans",
         Workload,

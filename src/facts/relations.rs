@@ -516,6 +516,32 @@ impl Facts {
         (cms, secrets, missing)
     }
 
+    /// The budgets of `pdbs` (those selecting `w`'s pods) that also select another workload's
+    /// pods, with those workloads: the eviction API counts them all against `minAvailable`, so a
+    /// budget shared by a stable and a canary Deployment lets every pod of one be evicted.
+    fn shared_pdbs(&self, w: &Object, pdbs: &[&Object]) -> Value {
+        let shared: Vec<Value> = pdbs
+            .iter()
+            .filter_map(|p| {
+                let mut others: Vec<String> = self
+                    .workload_candidates(p)
+                    .into_iter()
+                    .filter(|o| o.slot != w.slot && o.namespace == p.namespace && runs_pods(o))
+                    .filter(|o| {
+                        self.selected_by(o, "PodDisruptionBudget", "/spec/selector")
+                            .iter()
+                            .any(|q| q.slot == p.slot)
+                    })
+                    .map(Object::reference)
+                    .collect();
+                others.sort();
+                others.dedup();
+                (!others.is_empty()).then(|| json!({"pdb": p.name, "workloads": others}))
+            })
+            .collect();
+        Value::Array(shared)
+    }
+
     /// The VulnerabilityReports of `w`'s namespace that scanned what its container `name` runs
     /// (`image`), through an index by namespace and image name.
     fn image_scans(&self, w: &Object, name: &str, image: &str) -> Vec<&Object> {
@@ -579,12 +605,12 @@ impl Facts {
                     .into_iter()
                     .filter(|name| self.find("Secret", ns, name).is_none())
                     .collect();
+            let pdbs = self.selected_by(obj, "PodDisruptionBudget", "/spec/selector");
+            let shared_pdbs = self.shared_pdbs(obj, &pdbs);
             map(vec![
                 ("services", list(services.clone())),
-                (
-                    "pdbs",
-                    list(self.selected_by(obj, "PodDisruptionBudget", "/spec/selector")),
-                ),
+                ("pdbs", list(pdbs)),
+                ("sharedPdbs", json_val(shared_pdbs)),
                 ("hpas", list(self.hpas_for(obj))),
                 (
                     "networkPolicies",
@@ -776,4 +802,10 @@ pub(super) fn lacks_key(o: &Object, key: &str) -> bool {
         return false;
     }
     !maps.iter().any(|m| m.contains_key(key))
+}
+
+/// Whether a workload runs pods a PodDisruptionBudget counts: one scaled to zero (the idle
+/// colour of a blue/green pair, Flagger's primary after promotion) runs none (`sharedPdbs`).
+pub(super) fn runs_pods(w: &Object) -> bool {
+    w.json.at("/spec/replicas").and_then(Value::as_u64) != Some(0)
 }

@@ -81,6 +81,11 @@ pub enum MetricOutcome {
         /// and becomes no-data with this reason. (A team's check that passes on large counts,
         /// `> 0`, is then no-data where it would pass: undecided, never a pass unearned.)
         lower_bound: Option<String>,
+        /// Why only a failure can be earned from these points: Prometheus scrapes some of the
+        /// MLSDM targets and not others (one pod down). What the targets that answer show failing
+        /// is a failure (a crash-looping new pod is when a rollback is due); a pass, or nothing
+        /// decided, is an error with this reason.
+        only_failure: Option<String>,
     },
     Error(String),
     NoData(String),

@@ -18,7 +18,7 @@
 )]
 
 use super::metrics::{
-    MetricQuery, evaluate_scraped, prometheus_alerting_rules, prometheus_down_targets,
+    Guard, MetricQuery, evaluate_scraped, prometheus_alerting_rules, prometheus_down_targets,
     prometheus_query, scrape,
 };
 use crate::checks::{Check, HttpRequest, MetricsProbe};
@@ -56,6 +56,9 @@ pub struct HttpOptions {
     pub progress: bool,
     /// The workload an `--endpoint` serves, when the audit knows exactly one MLSDM workload.
     pub endpoint_workload: Option<usize>,
+    /// The namespace of the MLSDM workloads the audit judges, when they share one: the
+    /// namespace Prometheus's MLSDM series must come from.
+    pub release_namespace: Option<String>,
 }
 
 impl ResponseFacts {
@@ -859,13 +862,14 @@ pub async fn gather(
         if metric_checks.is_empty() {
             return out;
         }
-        if let Some(base) = &opts.prometheus
-            && let Some(down) = prometheus_down_targets(&client, base, opts).await
-        {
-            // Samples Prometheus kept from before the target went down do not describe the
-            // service now: no metrics check may pass on them.
+        let guard = match &opts.prometheus {
+            Some(base) => prometheus_down_targets(&client, base, opts).await,
+            None => None,
+        };
+        if let Some(Guard::Unusable(why)) = &guard {
+            // Answers about another release, or about none: no metrics check is decided on them.
             for (c, _) in &metric_checks {
-                out.insert(c.id.clone(), MetricOutcome::Error(down.clone()));
+                out.insert(c.id.clone(), MetricOutcome::Error(why.clone()));
             }
         } else if let Some(base) = &opts.prometheus {
             // Asked once, and only when a check reads ALERTS: an absence of alerts is evidence
@@ -937,6 +941,24 @@ pub async fn gather(
                 out.entry(c.id.clone()).or_insert_with(|| {
                     MetricOutcome::Error("the Prometheus query did not finish".into())
                 });
+            }
+            // A target down: samples Prometheus kept from before it went down, and the other
+            // targets', do not show the service healthy; what they show failing is a failure
+            // (one crash-looping new pod had made every rollback criterion an error, and the
+            // watch never signalled: review finding).
+            if let Some(Guard::Down(why)) = &guard {
+                for outcome in out.values_mut() {
+                    match outcome {
+                        MetricOutcome::Points { only_failure, .. } => {
+                            *only_failure = Some(why.clone());
+                        }
+                        MetricOutcome::NoData(nothing) => {
+                            let message = format!("{why} ({nothing})");
+                            *outcome = MetricOutcome::Error(message);
+                        }
+                        MetricOutcome::Error(_) => {}
+                    }
+                }
             }
         } else if !targets.is_empty() {
             match scrape(&targets, opts).await {

@@ -205,6 +205,7 @@ pub(super) fn evaluate_scraped(
         covered,
         window,
         lower_bound,
+        only_failure: None,
         source: format!(
             "{} scrape(s) of {}",
             times.len(),
@@ -520,6 +521,7 @@ pub(super) async fn prometheus_query(
         source: format!("Prometheus at {base}"),
         // Prometheus holds the whole range the query counts over (its retention, not this run).
         lower_bound: None,
+        only_failure: None,
     }
 }
 
@@ -619,15 +621,56 @@ fn more_than_one_release(
     })
 }
 
-/// Whether Prometheus watches MLSDM now: `Some(why)` when a target of a job and namespace that
-/// exposed `mlsdm_*` series within the last hour is down (`up == 0`), when no target that is up exposes them, when those
-/// that do are more than one deployment, or when the question cannot be asked; `None` when it
-/// has current data from one live MLSDM deployment.
+/// The one MLSDM deployment Prometheus scrapes is in another namespace than the release the
+/// audit judges (`-n production` while Prometheus scrapes only staging): its answers are
+/// another release's, and had passed this one's checks (review finding). `None` when the
+/// series name no namespace (a static scrape configuration) or the audit knows none.
+fn another_namespace(
+    base: &str,
+    points: &[(f64, QueryValue)],
+    opts: &HttpOptions,
+) -> Option<String> {
+    let wanted = opts.release_namespace.as_deref()?;
+    let seen: BTreeSet<&str> = points
+        .iter()
+        .flat_map(|(_, v)| match v {
+            QueryValue::Vector(items) => items.as_slice(),
+            QueryValue::Scalar(_) => &[],
+        })
+        .flat_map(|(labels, _)| {
+            ["namespace", "kubernetes_namespace"]
+                .into_iter()
+                .filter_map(|k| labels.get(k).map(String::as_str))
+        })
+        .collect();
+    (!seen.is_empty() && !seen.contains(wanted)).then(|| {
+        format!(
+            "Prometheus at {base} scrapes MLSDM in namespace {}, not in {wanted}, where the audited release runs: its answers are another release's (check this release's ServiceMonitor or scrape config, or point --prometheus at the Prometheus that scrapes it)",
+            seen.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// Why Prometheus's answers cannot simply be taken as this release's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Guard {
+    /// A target of MLSDM's is down: what the others show failing is a failure, nothing they
+    /// show is a pass (`MetricOutcome::Points::only_failure`).
+    Down(String),
+    /// The answers say nothing of this release: every metrics check is an error.
+    Unusable(String),
+}
+
+/// Whether Prometheus watches MLSDM now: [`Guard::Down`] when a target of a job and namespace
+/// that exposed `mlsdm_*` series within the last hour is down (`up == 0`); [`Guard::Unusable`]
+/// when no target that is up exposes them, when those that do are more than one deployment or
+/// another namespace's, or when the question cannot be asked; `None` when it has current data
+/// from one live MLSDM deployment.
 pub(super) async fn prometheus_down_targets(
     client: &reqwest::Client,
     base: &str,
     opts: &HttpOptions,
-) -> Option<String> {
+) -> Option<Guard> {
     let q = MetricQuery {
         id: "up".into(),
         // Any target of a job and namespace that exposed MLSDM's series within the hour: a new
@@ -643,7 +686,9 @@ pub(super) async fn prometheus_down_targets(
         MetricOutcome::Points { points, .. } => points,
         MetricOutcome::NoData(_) => Vec::new(),
         MetricOutcome::Error(e) => {
-            return Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"));
+            return Some(Guard::Unusable(format!(
+                "cannot tell whether Prometheus scrapes MLSDM: {e}"
+            )));
         }
     };
     let mut down: Vec<String> = points
@@ -662,12 +707,12 @@ pub(super) async fn prometheus_down_targets(
         .collect();
     down.sort();
     down.dedup();
-    if !down.is_empty() {
-        return Some(format!(
+    let down = (!down.is_empty()).then(|| {
+        format!(
             "Prometheus at {base} cannot scrape MLSDM: up == 0 for {}; what it kept from before says nothing about the service now",
             down.join(", ")
-        ));
-    }
+        )
+    });
     // Positive evidence: some target that is up now exposes MLSDM's series. Without it the
     // checks would judge an empty Prometheus (no ALERTS, no errors) as a healthy service: a
     // release whose pods never came up, a ServiceMonitor that selects nothing.
@@ -685,20 +730,26 @@ pub(super) async fn prometheus_down_targets(
                 QueryValue::Scalar(_) => false,
             }) =>
         {
+            // Some targets up and one down: what the up ones show failing is a failure.
             more_than_one_release(base, &points, opts)
+                .or_else(|| another_namespace(base, &points, opts))
+                .map(Guard::Unusable)
+                .or(down.map(Guard::Down))
         }
-        MetricOutcome::Error(e) => {
-            Some(format!("cannot tell whether Prometheus scrapes MLSDM: {e}"))
-        }
-        _ => Some(format!(
+        MetricOutcome::Error(e) => Some(Guard::Unusable(format!(
+            "cannot tell whether Prometheus scrapes MLSDM: {e}"
+        ))),
+        // Every target down: only what Prometheus kept from before.
+        _ if down.is_some() => down.map(Guard::Unusable),
+        _ => Some(Guard::Unusable(format!(
             "Prometheus at {base} scrapes no MLSDM target that is up now (no current mlsdm_* series): it does not watch this service, so its answers say nothing about it (check the ServiceMonitor or scrape config)"
-        )),
+        ))),
     }
 }
 
 #[cfg(test)]
 mod release_tests {
-    use super::{HttpOptions, QueryValue, more_than_one_release};
+    use super::{HttpOptions, QueryValue, another_namespace, more_than_one_release};
 
     fn up(labels: &[(&str, &str)]) -> (crate::promql::Labels, f64) {
         (
@@ -757,6 +808,35 @@ mod release_tests {
         assert!(
             why.contains("scrapes 2 MLSDM deployments (cluster eu namespace prod job mlsdm; cluster us namespace prod job mlsdm)"),
             "{why}"
+        );
+    }
+
+    /// The one deployment Prometheus scrapes must be the audited release's: staging's series
+    /// had passed production's checks (review finding).
+    #[test]
+    fn a_release_in_another_namespace_is_not_this_one() {
+        let at = |labels: &[(&str, &str)]| vec![(0.0, QueryValue::Vector(vec![up(labels)]))];
+        let opts = HttpOptions {
+            release_namespace: Some("prod".into()),
+            ..HttpOptions::default()
+        };
+        let staging = at(&[("job", "mlsdm"), ("namespace", "staging")]);
+        let why = another_namespace("p", &staging, &opts).unwrap();
+        assert!(why.contains("in namespace staging, not in prod"), "{why}");
+        let annotated = at(&[("job", "pods"), ("kubernetes_namespace", "staging")]);
+        assert!(another_namespace("p", &annotated, &opts).is_some());
+        for fine in [
+            at(&[("job", "mlsdm"), ("namespace", "prod")]),
+            at(&[("job", "pods"), ("kubernetes_namespace", "prod")]),
+            // A static scrape configuration names no namespace: nothing to compare.
+            at(&[("job", "mlsdm"), ("instance", "10.0.0.1:8000")]),
+        ] {
+            assert_eq!(another_namespace("p", &fine, &opts), None);
+        }
+        // An audit that knows no one namespace (several, or none) does not compare.
+        assert_eq!(
+            another_namespace("p", &staging, &HttpOptions::default()),
+            None
         );
     }
 }

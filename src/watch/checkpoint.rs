@@ -10,6 +10,16 @@ use crate::report::{self, Report, Status};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// The rollout the cluster runs, against the one a watch follows.
+pub(super) enum RolloutNow {
+    /// The same (or not read from the cluster: `--since`).
+    Same,
+    /// Another: why.
+    Changed(String),
+    /// It could not be read (a 429 or 503 while the release is failing): why.
+    Unconfirmed(String),
+}
+
 impl Watcher<'_> {
     /// A post-deployment check or rollback criterion that passed on samples from before the
     /// rollout has not been decided about this release: its query reads back further (its
@@ -52,26 +62,36 @@ impl Watcher<'_> {
     /// new revision), another rollout, the Deployment created again. The checkpoint would judge
     /// another release's pods and write a report in this one's name; it had passed. `None` when
     /// the rollout is the one the watch started on, or was not read from the cluster (`--since`).
-    fn rollout_changed(&self) -> Option<String> {
-        let followed = self.plan.rollout.as_ref()?;
+    pub(super) fn rollout_changed(&self) -> Option<String> {
+        match self.rollout_now() {
+            RolloutNow::Same => None,
+            RolloutNow::Changed(why) | RolloutNow::Unconfirmed(why) => Some(why),
+        }
+    }
+
+    /// The rollout the cluster runs now, against the one this watch follows.
+    pub(super) fn rollout_now(&self) -> RolloutNow {
+        let Some(followed) = self.plan.rollout.as_ref() else {
+            return RolloutNow::Same;
+        };
         let since = rfc3339(self.plan.since);
         let now = match super::rollout::rollout(&self.plan.base) {
             Ok(Some(now)) => now.identity,
             Ok(None) => {
-                return Some(format!(
+                return RolloutNow::Changed(format!(
                     "the rollout this watch follows was at {since} ({}), and no MLSDM Deployment's rollout can be read now (deleted, renamed or no longer selected)",
                     self.plan.since_source
                 ));
             }
             Err(e) => {
-                return Some(format!(
+                return RolloutNow::Unconfirmed(format!(
                     "could not confirm the Deployment's rollout is still the one this watch follows: {}",
                     crate::redact::text(&e.to_string())
                 ));
             }
         };
         let changed = |what: String| {
-            Some(format!(
+            RolloutNow::Changed(format!(
                 "the rollout this watch follows (at {since}, {}) is no longer the Deployment's: {what} (rolled back, or rolled out again): watch the new rollout with a new watch",
                 self.plan.since_source
             ))
@@ -87,13 +107,13 @@ impl Watcher<'_> {
             ));
         }
         match (&followed.replica_set, &now.replica_set) {
-            (Ok(a), Ok(b)) if a == b => None,
+            (Ok(a), Ok(b)) if a == b => RolloutNow::Same,
             (Ok(_), Ok(_)) => changed("another ReplicaSet is current".into()),
-            (_, Err(status)) => Some(format!(
+            (_, Err(status)) => RolloutNow::Unconfirmed(format!(
                 "could not confirm the Deployment's rollout is still the one this watch follows: listing its ReplicaSets answered {status}"
             )),
             // Not readable at the start, readable now: the revision and the Deployment held.
-            (Err(_), Ok(_)) => None,
+            (Err(_), Ok(_)) => RolloutNow::Same,
         }
     }
 

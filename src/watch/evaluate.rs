@@ -1,6 +1,7 @@
 //! The watch loop and one evaluation of the rollback criteria: which `run_check` evaluates
 //! which criterion over which window, and the rollback signal when one held for its window.
 
+use super::checkpoint::RolloutNow;
 use super::checkpoint::{merge, sanitize, write_report};
 use super::criteria::{combine, current_values, track_undecided, undo_commands, unwaive, update};
 use super::schedule::{MAX_SCHEDULE, now_epoch, rfc3339, since_rollout};
@@ -133,7 +134,7 @@ impl Watcher<'_> {
                 None
             } else if p.prometheus {
                 // Never before the rollout: the old version's samples are not this release's.
-                (c.window > 0).then(|| c.window.min(since_rollout(tick, p.since)))
+                Some(c.window.min(since_rollout(tick, p.since)))
             } else {
                 // Each scrape run is one observation; this watch counts the time held.
                 Some(0)
@@ -214,11 +215,30 @@ impl Watcher<'_> {
         if fired.is_empty() {
             return Ok(None);
         }
+        // Held on this watch's release? After a `kubectl rollout undo` the release that runs is
+        // another, and the command below would restore the one this watch follows (review
+        // finding).
+        // A rollout that cannot be read now (an API server answering 429 while the release
+        // fails) is no reason to withhold the signal: it stands, with the doubt said.
+        let doubt = match self.rollout_now() {
+            RolloutNow::Changed(why) => {
+                self.emit(&json!({"event": "end", "time": rfc3339(now_epoch()), "exitCode": 3, "reason": why}));
+                self.say(&format!(
+                    "watch ended: exit 3: a rollback criterion held, on a release this watch does not follow: {why}"
+                ));
+                return Ok(Some(3));
+            }
+            RolloutNow::Unconfirmed(why) => Some(why),
+            RolloutNow::Same => None,
+        };
         let report = merge(reports);
         let path = self.plan.output_dir.join("rollback.json");
-        if let Some(rep) = &report {
-            write_report(&path, rep)?;
-        }
+        // A report that cannot be written (a full disk, a read-only directory) is said; the
+        // signal stands: losing exit 4 to it kept a failing release running (review finding).
+        let written = report
+            .as_ref()
+            .map_or(Ok(()), |rep| write_report(&path, rep))
+            .map_err(|e| crate::redact::text(&e.to_string()).into_owned());
         let commands = undo_commands(criteria, report.as_ref());
         for &i in &fired {
             let c = &criteria[i];
@@ -246,7 +266,9 @@ impl Watcher<'_> {
                 "threshold": c.threshold(),
                 "evidence": evidence,
                 "commands": commands,
-                "report": path.display().to_string(),
+                "report": written.is_ok().then(|| path.display().to_string()),
+                "reportError": written.as_ref().err(),
+                "rolloutUnconfirmed": doubt,
             }));
             let mut lines = vec![format!(
                 "ROLLBACK: {} ({}) held for {:.0}s of its {}s window",
@@ -269,13 +291,21 @@ impl Watcher<'_> {
                 self.say(&l);
             }
         }
+        if let Some(why) = &doubt {
+            self.say(&format!("  note: {why}; the signal stands"));
+        }
         for cmd in &commands {
             self.say(&format!("run: {cmd}"));
         }
-        self.say(&format!(
-            "the watch does not run it (read-only); report: {}",
-            path.display()
-        ));
+        match &written {
+            Ok(()) => self.say(&format!(
+                "the watch does not run it (read-only); report: {}",
+                path.display()
+            )),
+            Err(e) => self.say(&format!(
+                "the watch does not run it (read-only); the report could not be written: {e}"
+            )),
+        }
         Ok(Some(EXIT_ROLLBACK))
     }
 }

@@ -26,6 +26,13 @@ pub(super) struct Rollout {
     pub identity: Identity,
 }
 
+/// A read of the rollout that failed: exit 3, as any source that cannot be read.
+fn unread(what: &str) -> UsageError {
+    UsageError::Unreachable(crate::sources::kube::ClusterError::other(format!(
+        "could not read the rollout the watch follows from {what}"
+    )))
+}
+
 /// The MLSDM Deployment's rollout: its time is its current ReplicaSet's creation, else the time
 /// its Progressing condition last changed, else its creation.
 pub(super) fn rollout(args: &CheckArgs) -> Result<Option<Rollout>, UsageError> {
@@ -73,6 +80,16 @@ pub(super) fn rollout(args: &CheckArgs) -> Result<Option<Rollout>, UsageError> {
         )));
     }
     let Some((ns, name)) = deployments.into_iter().next() else {
+        // No Deployment because the cluster could not be read (a 429 or 503 listing them) is
+        // not "no Deployment": the watch would follow no rollout, and every checkpoint would
+        // judge whatever runs, a rollback included (review finding).
+        if let Some(e) = report
+            .results
+            .iter()
+            .find(|r| r.status == crate::report::Status::Error)
+        {
+            return Err(unread(&format!("the MLSDM Deployments: {}", e.message)));
+        }
         return Ok(None);
     };
     let opts = crate::cluster_options(args)?;
@@ -101,9 +118,14 @@ pub(super) fn rollout(args: &CheckArgs) -> Result<Option<Rollout>, UsageError> {
                 ))
             }
         };
-        let d = get(format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"))
-            .await?
-            .unwrap_or(Value::Null);
+        let d = match get(format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}")).await? {
+            Ok(d) => d,
+            // Gone since it was listed a moment ago: no rollout to follow.
+            Err(404) => return Ok(None),
+            Err(status) => {
+                return Err(unread(&format!("Deployment {ns}/{name}: the API server answered {status}")));
+            }
+        };
         let ts = |v: &Value| {
             v.as_str()
                 .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
@@ -129,6 +151,11 @@ pub(super) fn rollout(args: &CheckArgs) -> Result<Option<Rollout>, UsageError> {
                     Some((
                         ts(&r["metadata"]["creationTimestamp"])?,
                         r["metadata"]["uid"].as_str().unwrap_or_default().to_string(),
+                        // Made current again by an undo: the Deployment controller lists the
+                        // revisions it held before.
+                        r["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"]
+                            .as_str()
+                            .is_some_and(|h| !h.is_empty()),
                     ))
                 })
                 .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -136,18 +163,33 @@ pub(super) fn rollout(args: &CheckArgs) -> Result<Option<Rollout>, UsageError> {
         let identity = Identity {
             deployment: uid.clone(),
             revision: revision.as_str().map(str::to_string),
-            replica_set: rs.map(|_| current.as_ref().map(|(_, uid)| uid.clone())),
+            replica_set: rs.map(|_| current.as_ref().map(|(_, uid, _)| uid.clone())),
         };
         let found = |time: f64, source: String| Ok(Some(Rollout { time, source, identity: identity.clone() }));
-        if let Some((t, _)) = current {
-            return found(t, format!("the creation of Deployment {ns}/{name}'s current ReplicaSet"));
-        }
         let progressing = d["status"]["conditions"]
             .as_array()
             .into_iter()
             .flatten()
             .find(|c| c["type"] == "Progressing")
             .and_then(|c| ts(&c["lastUpdateTime"]));
+        match current {
+            Some((t, _, false)) => {
+                return found(t, format!("the creation of Deployment {ns}/{name}'s current ReplicaSet"));
+            }
+            // An undo (or a template rolled back to) makes an old ReplicaSet current again: its
+            // creation is an earlier rollout's, hours or days ago, and the checkpoints had come
+            // due at once on the previous release's samples (review finding). The Progressing
+            // condition's last update, when it is after that creation, is when it became current.
+            Some((t, _, true)) => {
+                return match progressing.filter(|p| *p > t) {
+                    Some(p) => found(p, format!("Deployment {ns}/{name}'s Progressing condition (its current ReplicaSet was created for an earlier revision and made current again)")),
+                    None => Err(unread(&format!(
+                        "Deployment {ns}/{name}: its current ReplicaSet was created for an earlier revision (made current again by an undo), and no later Progressing condition says when: give --since"
+                    ))),
+                };
+            }
+            None => {}
+        }
         if let Some(t) = progressing {
             return found(t, format!("Deployment {ns}/{name}'s Progressing condition"));
         }
