@@ -3095,6 +3095,58 @@ fn a_kind_named_at_a_version_not_held_is_an_error_not_no_such_object() {
     assert_eq!(out.status.code(), Some(3));
 }
 
+/// Review finding: any GrafanaDashboard passed grafana-dashboard-present (node-exporter's beside
+/// MLSDM). Its inline JSON is read as a labelled ConfigMap's data is; one whose JSON lives
+/// elsewhere (a URL) cannot be read and still counts.
+#[test]
+fn a_grafana_dashboard_of_other_metrics_is_not_mlsdm_s() {
+    let dir = temp_dir("grafana-dashboard");
+    let deployment = dir.join("deployment.yaml");
+    std::fs::copy(
+        root().join("fixtures/compliant/20-deployment.yaml"),
+        &deployment,
+    )
+    .unwrap();
+    let dashboard = dir.join("dashboard.yaml");
+    for (spec, want) in [
+        (
+            r#"{json: '{"panels": [{"targets": [{"expr": "node_load1"}]}]}'}"#,
+            "fail",
+        ),
+        (
+            r#"{json: '{"panels": [{"targets": [{"expr": "rate(mlsdm_http_requests_total[5m])"}]}]}'}"#,
+            "pass",
+        ),
+        (
+            "{url: 'https://grafana.example/dashboards/mlsdm.json'}",
+            "pass",
+        ),
+    ] {
+        std::fs::write(
+            &dashboard,
+            format!("apiVersion: grafana.integreatly.org/v1beta1\nkind: GrafanaDashboard\nmetadata: {{name: d, namespace: monitoring}}\nspec: {spec}\n"),
+        )
+        .unwrap();
+        let out = run(&[
+            "check",
+            "-f",
+            deployment.to_str().unwrap(),
+            "-f",
+            dashboard.to_str().unwrap(),
+            "--only",
+            "grafana-dashboard-present",
+            "--format",
+            "json",
+        ]);
+        let r = json(&out);
+        assert_eq!(
+            result(&r, "grafana-dashboard-present")["status"],
+            want,
+            "{spec}: {r}"
+        );
+    }
+}
+
 /// Review finding: one PodDisruptionBudget selecting the pods of a stable and a canary
 /// Deployment (3 replicas each, minAvailable 2) passed pdb-min-available on both, while the
 /// eviction API counts the six pods together and may evict every pod of either.
