@@ -131,14 +131,23 @@ CONFIG
   wait_port "$pport"
 done
 
+# serve_prometheus NAME PORT: a Prometheus on 127.0.0.1:PORT configured by
+# $work/prometheus-NAME.yml, stopped with the others, its URL exported as
+# MLSDM_AUDIT_TEST_PROMETHEUS_<NAME> (upper case, - as _).
+serve_prometheus() {
+  local name=$1 port=$2 var
+  prometheus --config.file="$work/prometheus-$name.yml" --storage.tsdb.path="$work/data-$name" \
+    --web.listen-address="127.0.0.1:$port" --log.level=warn >"$work/prometheus-$name.log" 2>&1 &
+  pids+=($!)
+  var=MLSDM_AUDIT_TEST_PROMETHEUS_$(echo "$name" | tr 'a-z-' 'A-Z_')
+  export "$var=http://127.0.0.1:$port"
+  wait_port "$port"
+}
+
 # One more Prometheus scraping the healthy stand-in, with no rule files: it has no alerting rule,
 # so ALERTS is empty whatever the service does (tests/prometheus.rs).
 grep -v '^rule_files:' "$work/prometheus-healthy.yml" > "$work/prometheus-no-rules.yml"
-prometheus --config.file="$work/prometheus-no-rules.yml" --storage.tsdb.path="$work/data-no-rules" \
-  --web.listen-address="127.0.0.1:19097" --log.level=warn >"$work/prometheus-no-rules.log" 2>&1 &
-pids+=($!)
-export MLSDM_AUDIT_TEST_PROMETHEUS_NO_RULES=http://127.0.0.1:19097
-wait_port 19097
+serve_prometheus no-rules 19097
 
 # One more scraping two releases at once, as a shared Prometheus does: the healthy stand-in as
 # namespace mlsdm-production and the erroring one as mlsdm-staging (tests/prometheus.rs: the
@@ -155,11 +164,7 @@ scrape_configs:
       - targets: ["${MLSDM_AUDIT_TEST_MLSDM_ERRORS#http://}"]
         labels: {namespace: mlsdm-staging}
 CONFIG
-prometheus --config.file="$work/prometheus-mixed.yml" --storage.tsdb.path="$work/data-mixed" \
-  --web.listen-address="127.0.0.1:19098" --log.level=warn >"$work/prometheus-mixed.log" 2>&1 &
-pids+=($!)
-export MLSDM_AUDIT_TEST_PROMETHEUS_MIXED=http://127.0.0.1:19098
-wait_port 19098
+serve_prometheus mixed 19098
 
 # One more scraping the erroring stand-in and a target that is down (a closed port in the same
 # job), as Prometheus sees a release with one crash-looping pod (tests/prometheus.rs: what the
@@ -173,11 +178,7 @@ scrape_configs:
     static_configs:
       - targets: ["${MLSDM_AUDIT_TEST_MLSDM_ERRORS#http://}", "127.0.0.1:1"]
 CONFIG
-prometheus --config.file="$work/prometheus-one-down.yml" --storage.tsdb.path="$work/data-one-down" \
-  --web.listen-address="127.0.0.1:19099" --log.level=warn >"$work/prometheus-one-down.log" 2>&1 &
-pids+=($!)
-export MLSDM_AUDIT_TEST_PROMETHEUS_ONE_DOWN=http://127.0.0.1:19099
-wait_port 19099
+serve_prometheus one-down 19099
 
 # A real kube-apiserver (Debian's Kubernetes 1.20, built once into the cache) with etcd, loaded
 # with the healthy fixture release.

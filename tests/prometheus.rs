@@ -85,6 +85,34 @@ fn audit(args: &[&str]) -> Output {
     support::run(&args)
 }
 
+/// `check` of error-rate-below-1pct and metrics-being-collected against `prom` over 20 s:
+/// without a cluster, or with `manifests` as the release; `extra` flags after. The exit code and
+/// the statuses.
+fn error_rate_and_collection(
+    prom: &str,
+    manifests: Option<&str>,
+    extra: &[&str],
+) -> (Option<i32>, Vec<(String, String, String)>) {
+    let mut args = vec!["check"];
+    match manifests {
+        Some(m) => args.extend(["-f", m]),
+        None => args.push("--no-cluster"),
+    }
+    args.extend([
+        "--prometheus",
+        prom,
+        "--window",
+        "20s",
+        "--only",
+        "error-rate-below-1pct,metrics-being-collected",
+        "--format",
+        "json",
+    ]);
+    args.extend(extra);
+    let out = support::run(&args);
+    (out.status.code(), statuses(&out))
+}
+
 fn statuses(out: &Output) -> Vec<(String, String, String)> {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -373,19 +401,8 @@ fn only_check(prom: &str, check: &str) -> (String, String) {
 fn a_target_down_leaves_the_others_failures_failures() {
     let prom = env_url("PROMETHEUS", "one-down");
     wait_for_data(&prom, 25);
-    let out = audit(&[
-        "check",
-        "--prometheus",
-        &prom,
-        "--window",
-        "20s",
-        "--only",
-        "error-rate-below-1pct,metrics-being-collected",
-        "--format",
-        "json",
-    ]);
-    let s = statuses(&out);
-    assert_eq!(out.status.code(), Some(1), "{s:?}");
+    let (code, s) = error_rate_and_collection(&prom, None, &[]);
+    assert_eq!(code, Some(1), "{s:?}");
     let (_, st, msg) = status_of(&s, "error-rate-below-1pct");
     assert_eq!(st, "fail", "{msg}");
     assert!(msg.contains("up == 0 for 127.0.0.1:1"), "{msg}");
@@ -402,22 +419,7 @@ fn a_target_down_leaves_the_others_failures_failures() {
 fn a_prometheus_holding_two_releases_is_scoped_or_refused() {
     let prom = env_url("PROMETHEUS", "mixed");
     wait_for_data(&prom, 25);
-    let check = |extra: &[&str]| {
-        let mut args = vec![
-            "check",
-            "--prometheus",
-            &prom,
-            "--window",
-            "20s",
-            "--only",
-            "error-rate-below-1pct,metrics-being-collected",
-            "--format",
-            "json",
-        ];
-        args.extend(extra);
-        let out = audit(&args);
-        (out.status.code(), statuses(&out))
-    };
+    let check = |extra: &[&str]| error_rate_and_collection(&prom, None, extra);
     let (code, s) = check(&[]);
     assert_eq!(code, Some(3), "{s:?}");
     for id in ["error-rate-below-1pct", "metrics-being-collected"] {
@@ -439,22 +441,7 @@ fn a_prometheus_holding_two_releases_is_scoped_or_refused() {
     // another release's, whatever the selector picks (review finding: they had judged it).
     let manifests = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/compliant");
     let with_manifests = |selector: &str| {
-        let out = support::run([
-            "check",
-            "-f",
-            manifests,
-            "--prometheus",
-            &prom,
-            "--prometheus-selector",
-            selector,
-            "--window",
-            "20s",
-            "--only",
-            "error-rate-below-1pct,metrics-being-collected",
-            "--format",
-            "json",
-        ]);
-        (out.status.code(), statuses(&out))
+        error_rate_and_collection(&prom, Some(manifests), &["--prometheus-selector", selector])
     };
     let (code, s) = with_manifests(r#"{namespace="mlsdm-staging"}"#);
     assert_eq!(code, Some(3), "{s:?}");

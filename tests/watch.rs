@@ -103,6 +103,13 @@ fn events(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The watch's `rollback` event; `t`, its transcript, says why when there is none.
+fn rollback_event<'a>(ev: &'a [Value], t: &str) -> &'a Value {
+    ev.iter()
+        .find(|e| e["event"] == "rollback")
+        .unwrap_or_else(|| panic!("no rollback event: {t}"))
+}
+
 fn transcript(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
@@ -137,10 +144,7 @@ fn rollback_over_jump_with(config: Config, criterion: &str, name: &str, extra: &
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(4), "{t}");
     let ev = events(&out);
-    let rollback = ev
-        .iter()
-        .find(|e| e["event"] == "rollback")
-        .unwrap_or_else(|| panic!("no rollback event: {t}"));
+    let rollback = rollback_event(&ev, &t);
     assert_eq!(rollback["check"], criterion, "{t}");
     assert!(rollback["heldSeconds"].as_f64().unwrap() >= 5.0, "{t}");
     let commands = rollback["commands"].as_array().unwrap();
@@ -308,10 +312,7 @@ fn a_rollback_report_that_cannot_be_written_keeps_the_signal() {
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(4), "{t}");
     let ev = events(&out);
-    let rollback = ev
-        .iter()
-        .find(|e| e["event"] == "rollback")
-        .unwrap_or_else(|| panic!("no rollback event: {t}"));
+    let rollback = rollback_event(&ev, &t);
     assert!(rollback["report"].is_null(), "{t}");
     assert!(
         rollback["reportError"]
@@ -786,10 +787,7 @@ fn a_zero_window_with_prometheus_judges_the_instant() {
     let t = transcript(&out);
     assert_eq!(out.status.code(), Some(4), "{t}");
     let ev = events(&out);
-    let rollback = ev
-        .iter()
-        .find(|e| e["event"] == "rollback")
-        .unwrap_or_else(|| panic!("no rollback event: {t}"));
+    let rollback = rollback_event(&ev, &t);
     assert_eq!(rollback["check"], "rollback-error-rate", "{t}");
     assert_eq!(rollback["windowSeconds"], 0, "{t}");
 }

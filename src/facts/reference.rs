@@ -180,28 +180,11 @@ impl Facts {
                         .naive_selected_by(obj, "PodDisruptionBudget", "/spec/selector")
                         .into_iter()
                         .filter_map(|p| {
-                            let mut others: Vec<String> = self
-                                .naive_workloads()
-                                .filter(|o| {
-                                    o.slot != obj.slot
-                                        && o.namespace == p.namespace
-                                        && super::relations::runs_pods(o)
-                                })
-                                .filter(|o| {
-                                    self.naive_selected_by(
-                                        o,
-                                        "PodDisruptionBudget",
-                                        "/spec/selector",
-                                    )
+                            super::relations::shared_budget(obj, p, self.naive_workloads(), |o| {
+                                self.naive_selected_by(o, "PodDisruptionBudget", "/spec/selector")
                                     .iter()
                                     .any(|q| q.slot == p.slot)
-                                })
-                                .map(Object::reference)
-                                .collect();
-                            others.sort();
-                            others.dedup();
-                            (!others.is_empty())
-                                .then(|| json!({"pdb": p.name, "workloads": others}))
+                            })
                         })
                         .collect();
                     json_to_cel(&Value::Array(shared))

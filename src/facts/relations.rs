@@ -520,26 +520,17 @@ impl Facts {
     /// pods, with those workloads: the eviction API counts them all against `minAvailable`, so a
     /// budget shared by a stable and a canary Deployment lets every pod of one be evicted.
     fn shared_pdbs(&self, w: &Object, pdbs: &[&Object]) -> Value {
-        let shared: Vec<Value> = pdbs
-            .iter()
-            .filter_map(|p| {
-                let mut others: Vec<String> = self
-                    .workload_candidates(p)
-                    .into_iter()
-                    .filter(|o| o.slot != w.slot && o.namespace == p.namespace && runs_pods(o))
-                    .filter(|o| {
+        Value::Array(
+            pdbs.iter()
+                .filter_map(|p| {
+                    shared_budget(w, p, self.workload_candidates(p), |o| {
                         self.selected_by(o, "PodDisruptionBudget", "/spec/selector")
                             .iter()
                             .any(|q| q.slot == p.slot)
                     })
-                    .map(Object::reference)
-                    .collect();
-                others.sort();
-                others.dedup();
-                (!others.is_empty()).then(|| json!({"pdb": p.name, "workloads": others}))
-            })
-            .collect();
-        Value::Array(shared)
+                })
+                .collect(),
+        )
     }
 
     /// The VulnerabilityReports of `w`'s namespace that scanned what its container `name` runs
@@ -808,4 +799,25 @@ pub(super) fn lacks_key(o: &Object, key: &str) -> bool {
 /// colour of a blue/green pair, Flagger's primary after promotion) runs none (`sharedPdbs`).
 pub(super) fn runs_pods(w: &Object) -> bool {
     w.json.at("/spec/replicas").and_then(Value::as_u64) != Some(0)
+}
+
+/// Budget `p`'s entry of `related.sharedPdbs` for workload `w`: the other running workloads of
+/// its namespace among `candidates` that it selects (`selects`), sorted, or `None` when it
+/// selects only `w`'s pods. The indexed and the straightforward computations differ only in
+/// how they find the candidates and what a budget selects.
+pub(super) fn shared_budget<'a>(
+    w: &Object,
+    p: &Object,
+    candidates: impl IntoIterator<Item = &'a Object>,
+    selects: impl Fn(&Object) -> bool,
+) -> Option<Value> {
+    let mut others: Vec<String> = candidates
+        .into_iter()
+        .filter(|o| o.slot != w.slot && o.namespace == p.namespace && runs_pods(o))
+        .filter(|o| selects(o))
+        .map(Object::reference)
+        .collect();
+    others.sort();
+    others.dedup();
+    (!others.is_empty()).then(|| json!({"pdb": p.name, "workloads": others}))
 }
