@@ -483,7 +483,12 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     // million allocations at 5,000 objects) is one core's work that nothing waits for: it runs
     // on its own thread while this one sorts and renders. (A thread that cannot be started
     // drops its closure, and with it the facts, here.)
-    let _ = std::thread::Builder::new().spawn(move || drop(facts));
+    if crate::parallel::threads_for(facts.objects.len(), engine::OBJECTS_PER_THREAD) > 1 {
+        let _ = std::thread::Builder::new().spawn(move || drop(facts));
+    } else {
+        // A few objects free in less time than a thread takes to start.
+        drop(facts);
+    }
     let mut results = engine::concat(parts);
     // Whatever the sources: a run in which no check was evaluated (every result skipped or
     // awaiting a reviewer) decided nothing, and is not a pass.

@@ -66,7 +66,7 @@ fn write_results(results: &[CheckResult], out: &mut impl std::io::Write) -> std:
             .map(|(c, chunk)| (b == 0 && c == 0, chunk))
             .collect();
         for text in
-            crate::parallel::map_in_order(&chunks, |&(first, chunk)| render_chunk(first, chunk))
+            crate::parallel::map_in_order(&chunks, 1, |&(first, chunk)| render_chunk(first, chunk))
         {
             out.write_all(&text?)?;
         }

