@@ -158,7 +158,12 @@ pub enum Command {
         #[arg(long, value_name = "IDENTITY", requires = "allowed_signers")]
         principal: Option<String>,
         /// Print exactly the bytes signoff N (from 1) signed, for `ssh-keygen -Y verify -n mlsdm-audit`.
-        #[arg(long, value_name = "N")]
+        // It verifies nothing: with the trust flags it exited 0 as if they had been checked.
+        #[arg(
+            long,
+            value_name = "N",
+            conflicts_with_all = ["allowed_signers", "principal", "fail_on_unsigned", "role_signer", "allow_narrowed"]
+        )]
         payload: Option<usize>,
         /// Fail unless each of these roles has a valid signature, each by a different signer
         /// (one key signing two required roles counts for one of them).

@@ -274,7 +274,19 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
         let digest = crate::input::read_file(p)
             .map(|text| crate::checks::sha256_hex(text.as_bytes()))
             .unwrap_or_default();
-        let signed: Vec<&str> = verified.iter().map(|v| v.role.as_str()).collect();
+        // Checked here with no allowed signers, so every signature is Untrusted: a throwaway
+        // key's match says nothing of who signed. The note calling it "signed as Security
+        // Team" read as the role's sign-off; it names the key and says it was not checked.
+        let signed: Vec<String> = verified
+            .iter()
+            .map(|v| {
+                format!(
+                    "\"{}\" claimed by key {}",
+                    report::printable(&v.role, true),
+                    v.key.as_deref().unwrap_or("(unknown)")
+                )
+            })
+            .collect();
         inputs.push(report::Note {
             kind: report::NoteKind::MergedInput,
             message: format!(
@@ -285,7 +297,7 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
                     "not signed, so its content is its writer's word: sign the cluster reports and verify them before merging".to_string()
                 } else {
                     format!(
-                        "signed as {} (signatures intact; who may sign is checked by verify, not here)",
+                        "its signoffs ({}) match the keys it names, but those keys were NOT checked against allowed signers, so no role counts as signed: check them with `mlsdm-audit verify --allowed-signers` before merging",
                         signed.join(", ")
                     )
                 }

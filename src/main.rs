@@ -55,7 +55,11 @@ fn main() -> ExitCode {
         Err(e) => {
             #[allow(clippy::print_stderr)] // main is the one place that prints errors
             if json_errors && let Some(d) = e.diagnostics() {
-                let json = serde_json::json!({ "diagnostics": d }).to_string();
+                // Masked string by string before escaping: a secret quoted in a message
+                // (`{:?}`) is escaped twice in the JSON and no longer matches (review finding).
+                let mut json = serde_json::json!({ "diagnostics": d });
+                mlsdm_audit::redact::value(&mut json);
+                let json = json.to_string();
                 eprintln!("{}", mlsdm_audit::redact::text(&json));
             } else {
                 // Unreachable-source errors are one line; input errors may list several problems.
@@ -205,24 +209,31 @@ fn emit(
     Ok(())
 }
 
+/// Finds and applies the config file (`--config`, or `.mlsdm-audit.yaml` found upward), and
+/// names it on stderr: always said (one line), since a file found upward changes the gate; a
+/// watch had applied it silently (review finding).
+fn apply_config(args: &mut mlsdm_audit::cli::CheckArgs) -> Result<(), UsageError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let config = mlsdm_audit::config::find(args.config.as_deref(), args.no_config, &cwd)
+        .map_err(UsageError::Invalid)?;
+    if let Some(c) = &config {
+        mlsdm_audit::config::apply(args, c);
+        if !args.view.quiet
+            && let Some(p) = &c.path
+        {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("config: {}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<u8, UsageError> {
     match cli.command {
         Command::Check(mut args) => {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let config = mlsdm_audit::config::find(args.config.as_deref(), args.no_config, &cwd)
-                .map_err(UsageError::Invalid)?;
-            if let Some(c) = &config {
-                mlsdm_audit::config::apply(&mut args, c);
-                // Always said (one line on stderr): a file found upward changes the gate.
-                if !args.view.quiet
-                    && let Some(p) = &c.path
-                {
-                    #[allow(clippy::print_stderr)]
-                    {
-                        eprintln!("config: {}", p.display());
-                    }
-                }
-            }
+            apply_config(&mut args)?;
             let format = report::Format::resolve(args.format, args.output.as_deref())
                 .map_err(UsageError::Invalid)?;
             view_applies(&args.view, format)?;
@@ -266,14 +277,8 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
         }
         Command::Watch(mut args) => {
             // The team's .mlsdm-audit.yaml (failOn, namespace, selector, waivers, sources) binds
-            // the watch exactly as it binds `check`.
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let config =
-                mlsdm_audit::config::find(args.check.config.as_deref(), args.check.no_config, &cwd)
-                    .map_err(UsageError::Invalid)?;
-            if let Some(c) = &config {
-                mlsdm_audit::config::apply(&mut args.check, c);
-            }
+            // the watch exactly as it binds `check`, and is named as `check` names it.
+            apply_config(&mut args.check)?;
             mlsdm_audit::fleet::refuse_in_watch(&args.check)?;
             let terminal = std::io::stdout().is_terminal();
             mlsdm_audit::watch::run(&args, &mut |text: &str| print(text), terminal)

@@ -254,7 +254,17 @@ impl Plan {
         let baseline = args
             .baseline
             .as_deref()
-            .map(|p| read_report(p).map(|r| (p.to_path_buf(), r)))
+            .map(|p| {
+                // With --fail-on-new a baseline's failures stop gating, as waivers do: a file
+                // another user may write is refused as a waivers file is (review finding).
+                crate::input::refuse_untrusted(
+                    p,
+                    "the baseline report",
+                    "with --fail-on-new its failures are known debt",
+                )
+                .map_err(|why| diag::Diagnostic::file(p.display().to_string(), why))?;
+                read_report(p).map(|r| (p.to_path_buf(), r))
+            })
             .transpose()?;
         Ok(Self {
             checks,
@@ -514,8 +524,13 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
     if let Some((_, a)) = &plan.attestations {
         review::attestations::apply(&mut results, a);
     }
+    let mut redefined = Vec::new();
     if let Some((_, b)) = &plan.baseline {
-        review::baseline::mark(&mut results, b);
+        let definitions = checks
+            .iter()
+            .map(|c| (c.id.as_str(), c.sha256.as_str()))
+            .collect();
+        redefined = review::baseline::mark(&mut results, b, &definitions);
     }
     // Evaluated, but nothing decided (after attestations, which may decide a result): a run
     // with no evidence is not a pass (`report::decides_nothing` says what counts).
@@ -601,6 +616,18 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
             message: format!(
                 "the baseline {} is a report of {why}: a failure it holds is read as known debt here",
                 path.display()
+            ),
+        });
+    }
+    if let Some((path, _)) = &plan.baseline
+        && !redefined.is_empty()
+    {
+        notes.push(report::Note {
+            kind: report::NoteKind::BaselineMismatch,
+            message: format!(
+                "the baseline {} was written with other definitions of {}: their failures are new here (a validation's number may name another rule now)",
+                path.display(),
+                redefined.join(", ")
             ),
         });
     }

@@ -81,9 +81,22 @@ impl Store {
             .enumerate()
             .find(|(_, line)| !is_exposition_line(line))
         {
-            let shown: String = line.trim().chars().take(60).collect();
+            // A short line is shown whole and unescaped, so that the output pass still finds a
+            // secret in it; a long one is not shown (cut or escaped, a secret was printed past
+            // that pass: review finding). Control characters are not a terminal's to read.
+            let line = line.trim();
+            let length = line.chars().count();
+            let shown = if length <= 60 {
+                let plain: String = line
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect();
+                format!("`{plain}`")
+            } else {
+                format!("a line of {length} characters")
+            };
             return Err(format!(
-                "line {}: {shown:?} is not a sample, a comment or blank (as prometheus-parse reads them)",
+                "line {}: {shown} is not a sample, a comment or blank (as prometheus-parse reads them)",
                 n + 1
             ));
         }
@@ -1726,6 +1739,15 @@ mod tests {
             let e = s.add_scrape("a", 0.0, page).unwrap_err();
             assert!(e.starts_with(&format!("line {line}: ")), "{page:?}: {e}");
         }
+        // Shown whole or not at all: a cut secret no longer matches itself in the output pass.
+        let long = format!("token=sk-{}\n", "x".repeat(80));
+        let e = s.add_scrape("a", 0.0, &long).unwrap_err();
+        assert!(
+            !e.contains("sk-") && e.contains("a line of 89 characters"),
+            "{e}"
+        );
+        let e = s.add_scrape("a", 0.0, "a \"quoted\" secret\n").unwrap_err();
+        assert!(e.contains("`a \"quoted\" secret`"), "{e}");
         for page in ["", "\n\n", "# HELP up Whether up.\n# TYPE up gauge\n"] {
             let e = s.add_scrape("a", 0.0, page).unwrap_err();
             assert!(e.contains("has no sample"), "{page:?}: {e}");

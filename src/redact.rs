@@ -255,6 +255,28 @@ fn matcher(reg: &mut Registry) -> Option<AhoCorasick> {
     reg.matcher.clone()
 }
 
+/// Every string of `v` masked (its keys are the program's own): for JSON built from input, such
+/// as `check -o json`'s diagnostics, which escaping would otherwise carry past the output pass
+/// (a secret holding `"` printed as `\\\"`, which no registered pattern matches).
+pub fn value(v: &mut serde_json::Value) {
+    strings(v, &|_| false);
+}
+
+/// Masks the strings of `v`, but those `keep` keeps.
+fn strings(v: &mut serde_json::Value, keep: &dyn Fn(&str) -> bool) {
+    match v {
+        serde_json::Value::String(s) if keep(s) => {}
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(masked) = text(s) {
+                *s = masked;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| strings(x, keep)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| strings(x, keep)),
+        _ => {}
+    }
+}
+
 /// Every string of a serializable model (a report) with the registered secrets masked, before
 /// any renderer wraps, escapes or truncates it (after which the output pass could miss them).
 ///
@@ -269,19 +291,9 @@ pub fn model<T: serde::Serialize + serde::de::DeserializeOwned>(model: T) -> T {
             && s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
     }
-    fn walk(v: &mut serde_json::Value, keep_words: bool) {
-        match v {
-            serde_json::Value::String(s) if keep_words && is_word(s) => {}
-            serde_json::Value::String(s) => {
-                if let Cow::Owned(masked) = text(s) {
-                    *s = masked;
-                }
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, keep_words)),
-            serde_json::Value::Object(m) => m.values_mut().for_each(|x| walk(x, keep_words)),
-            _ => {}
-        }
-    }
+    let walk = |v: &mut serde_json::Value, keep_words: bool| {
+        strings(v, &|s| keep_words && is_word(s));
+    };
     if REGISTRY
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

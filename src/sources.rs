@@ -58,3 +58,16 @@ pub fn register_url_credentials(value: &str) {
         }
     }
 }
+
+/// A JSON value's type, for messages that must not quote the value (a Secret's, a token).
+pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

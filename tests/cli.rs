@@ -2696,6 +2696,117 @@ fn fail_on_new_verdict_counts_baseline_failures_apart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review finding: a plain value kubectl reads otherwise (YAML 1.1) is refused before any Secret
+/// is read, and the refusal quoted it: a Secret's `api-key: 0X5EC4E7C0DE` (a hex number to
+/// kubectl) was printed in full, and as its number. The line is said, not the value.
+#[test]
+fn a_value_kubectl_reads_otherwise_is_refused_without_printing_it() {
+    let dir = temp_dir("yaml11-secret");
+    let file = dir.join("secret.yaml");
+    // An anchor keeps the file off the fast path, as any manifest with one is.
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  labels: &l {app: mlsdm}\nstringData:\n  api-key: 0X5EC4E7C0DE\n",
+    )
+    .unwrap();
+    for format in ["table", "json"] {
+        let out = run(&["check", "--manifests", file.to_str().unwrap(), "-o", format]);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        let all = transcript(&out);
+        assert!(all.contains("to kubectl (YAML 1.1)"), "{all}");
+        assert!(
+            !all.contains("5EC4E7C0DE") && !all.contains("407030448350"),
+            "{all}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Review finding: validations are matched with the baseline by number, and a team that edited
+/// its check (validation 1 became another rule) had a brand-new failure read as known debt:
+/// `--fail-on-new` exited 0. A check whose definition is not the baseline's fails anew, with a
+/// note; a baseline other users may write is refused as a waivers file is.
+#[test]
+fn a_redefined_check_or_a_writable_baseline_gates_anew() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = temp_dir("redefined-check");
+    let check = |name: &str, first: &str, second: &str| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("team-guard.yaml"),
+            format!(
+                "id: team-guard\ntitle: Team guard\nsection: Pre-Deployment / Configuration / Team conventions\nseverity: high\nsource: kubernetes\nmatch:\n  kinds: [Deployment]\nvalidations:\n  - expression: {first}\n    message: first rule\n  - expression: {second}\n    message: second rule\nremediation: Follow the rules.\n"
+            ),
+        )
+        .unwrap();
+        d
+    };
+    let (v1, v2) = (
+        check("v1", "object.spec.replicas < 0", "true"),
+        check("v2", "object.spec.replicas >= 500", "true"),
+    );
+    let base = dir.join("base.json");
+    let out = run(&[
+        "check",
+        "--manifests",
+        "fixtures/compliant",
+        "--checks",
+        v1.to_str().unwrap(),
+        "--only",
+        "team-guard",
+        "-o",
+        "json",
+        "--output-file",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    let gate = |checks: &std::path::Path| {
+        run(&[
+            "check",
+            "--manifests",
+            "fixtures/compliant",
+            "--checks",
+            checks.to_str().unwrap(),
+            "--only",
+            "team-guard",
+            "--baseline",
+            base.to_str().unwrap(),
+            "--fail-on-new",
+            "-o",
+            "json",
+        ])
+    };
+    // The same definition: the failure is the baseline's.
+    let same = gate(&v1);
+    assert_eq!(same.status.code(), Some(0), "{}", transcript(&same));
+    let edited = gate(&v2);
+    assert_eq!(edited.status.code(), Some(1), "{}", transcript(&edited));
+    let report = json(&edited);
+    assert_eq!(report["results"][0]["change"], "new", "{report}");
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["message"]
+                .as_str()
+                .unwrap()
+                .contains("other definitions of team-guard: their failures are new here")),
+        "{report}"
+    );
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let writable = gate(&v1);
+    assert_eq!(writable.status.code(), Some(2), "{}", transcript(&writable));
+    assert!(
+        String::from_utf8_lossy(&writable.stderr)
+            .contains("refusing the baseline report: group or others may write it"),
+        "{}",
+        transcript(&writable)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Review finding: a check stopped at its first failing validation, so a container made
 /// privileged, where the baseline had it only allowed to escalate, failed with the same message
 /// and was read as known debt (`--fail-on-new` exited 0). Every failing validation is counted

@@ -1576,11 +1576,15 @@ fn per_pod_checks_go_to_each_pod_even_with_an_endpoint() {
             "--endpoint",
             &c.mlsdm.url,
             "--only",
-            "health-live,status-ok",
+            "health-live,status-ok,status-dimension",
         ],
     ));
     let per_pod = results(&live, "health-live");
     assert_eq!(per_pod.len(), 3, "{per_pod:?}");
+    // What a process loaded (its /status config) is each pod's too (review finding: one pod
+    // answered for all through the Service).
+    let dimension = results(&live, "status-dimension");
+    assert_eq!(dimension.len(), 3, "{dimension:?}");
     assert!(
         per_pod
             .iter()

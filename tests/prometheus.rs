@@ -267,6 +267,38 @@ fn no_alert_firing_is_no_evidence_without_alerting_rules() {
     assert_eq!(st, "pass", "{msg}");
 }
 
+/// Review finding (first rule): alerting rules that read only series the service never feeds
+/// (MLSDM 1.2.0's own rules read its request counters, declared without samples) evaluate
+/// without error and fire nothing whatever the service does: no-alerts-firing passed on that.
+/// Here the stand-in feeds no request metric, like upstream, and the test rule reads them.
+#[test]
+fn alerting_rules_on_series_never_fed_are_no_evidence() {
+    let prom = env_url("PROMETHEUS", "empty-metrics");
+    wait_for_data(&prom, 3);
+    // The premise, asked as the tool asks: the rule evaluates, its series has no sample.
+    let rules: serde_json::Value =
+        serde_json::from_str(&get(&format!("{prom}/api/v1/rules?type=alert"))).unwrap();
+    let rule = &rules["data"]["groups"][0]["rules"][0];
+    assert_eq!(rule["health"], "ok", "{rules}");
+    assert!(
+        rule["query"]
+            .as_str()
+            .unwrap()
+            .contains("mlsdm_http_requests_total"),
+        "{rules}"
+    );
+    assert_eq!(
+        prom_query(&prom, "count(mlsdm_http_requests_total)")["data"]["result"],
+        serde_json::json!([])
+    );
+    let (st, msg) = only_check(&prom, "no-alerts-firing");
+    assert_eq!(st, "no-data", "{msg}");
+    assert!(
+        msg.contains("read only series it has no sample of (mlsdm_http_requests_total)"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn memory_growth_is_caught_from_cadvisor_series() {
     for (mode, want) in [("healthy", "pass"), ("leak", "fail")] {

@@ -1126,7 +1126,7 @@ fn a_metrics_page_that_is_not_exposition_text_is_a_failed_scrape() {
     assert_eq!(st, "error", "{msg}");
     assert!(
         msg.contains(&format!(
-            "{html}/health/metrics: not Prometheus text: line 1: \"<html><body>Sign in</body></html>\" is not a sample"
+            "{html}/health/metrics: not Prometheus text: line 1: `<html><body>Sign in</body></html>` is not a sample"
         )),
         "{msg}"
     );
@@ -1960,6 +1960,16 @@ fn answer_widened(_: &str) -> String {
     )
 }
 
+/// An ingress's own 502 page with every header MLSDM sets (ingress-nginx `add-headers` puts
+/// them on every response), and the request ID echoed: MLSDM did not answer.
+fn answer_proxy_error(_: &str) -> String {
+    let body = "<html><body>502 Bad Gateway</body></html>";
+    format!(
+        "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\nx-content-type-options: nosniff\r\nx-frame-options: DENY\r\nx-xss-protection: 1; mode=block\r\ncontent-security-policy: default-src 'self'\r\nx-request-id: mlsdm-audit-request-id-probe\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// A POST redirected to a login page, which answers 200 (review 32g).
 fn answer_login(request: &str) -> String {
     if request.starts_with("POST ") {
@@ -2003,6 +2013,13 @@ fn duplicated_headers_widened_policies_and_redirected_posts_are_not_mlsdms_answe
     let (st, msg) = judged(answer_login, "auth-required-generate");
     assert_eq!(st, "error", "{msg}");
     assert!(msg.contains("through a redirect"), "{msg}");
+    // Review finding: a proxy's error page with the headers passed both checks while MLSDM
+    // did not answer.
+    for id in ["security-headers", "request-id-echoed"] {
+        let (st, msg) = judged(answer_proxy_error, id);
+        assert_eq!(st, "fail", "{id}: {msg}");
+        assert!(msg.contains("GET /health answered 502"), "{id}: {msg}");
+    }
 }
 
 /// Known debt, fixed at stop 33: a 429 to the end-to-end request (another client, or an earlier

@@ -399,6 +399,33 @@ fn ssh_keygen_verifies_our_signature() {
     assert!(!v.status.success());
 }
 
+/// The signature plain `ssh-keygen -Y sign` makes with `key` over the payload of the report's
+/// first signoff (as `verify --payload 1` prints it), made in `dir`.
+fn ssh_keygen_signs_the_first(dir: &Path, report: &str, key: &str) -> String {
+    let payload = dir.join("payload");
+    std::fs::write(
+        &payload,
+        audit(&["verify", report, "--payload", "1"]).stdout,
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(dir.join("payload.sig"));
+    let s = ssh_keygen(
+        &[
+            "-Y",
+            "sign",
+            "-q",
+            "-n",
+            "mlsdm-audit",
+            "-f",
+            key,
+            payload.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    std::fs::read_to_string(dir.join("payload.sig")).unwrap()
+}
+
 #[test]
 fn we_verify_an_ssh_keygen_signature() {
     let t = tmp("interop2");
@@ -408,25 +435,7 @@ fn we_verify_an_ssh_keygen_signature() {
     let mut v = json(&r);
     v["signoffs"] = serde_json::json!([{"role": "Security Team", "name": "Carol", "time": "2026-11-26T10:00:00Z", "publicKey": pubkey(&key), "signature": ""}]);
     std::fs::write(&r, serde_json::to_string_pretty(&v).unwrap()).unwrap();
-    let payload = t.0.join("payload");
-    std::fs::write(&payload, audit(&["verify", &r, "--payload", "1"]).stdout).unwrap();
-    let s = ssh_keygen(
-        &[
-            "-Y",
-            "sign",
-            "-q",
-            "-n",
-            "mlsdm-audit",
-            "-f",
-            &key,
-            payload.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
-    v["signoffs"][0]["signature"] = std::fs::read_to_string(t.0.join("payload.sig"))
-        .unwrap()
-        .into();
+    v["signoffs"][0]["signature"] = ssh_keygen_signs_the_first(&t.0, &r, &key).into();
     std::fs::write(&r, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     let allowed = allowed_file(&t.0, &[("carol@example.com", &key)]);
     let text = ok(&audit(&["verify", &r, "--allowed-signers", &allowed]));
@@ -991,6 +1000,7 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
     std::fs::write(&sig, json(&r)["signoffs"][0]["signature"].as_str().unwrap()).unwrap();
     let (k, other) = (pubkey(&alice), pubkey(&mallory));
     let day = 86_400;
+    let now = chrono::Utc::now().timestamp();
     let corpus: Vec<(&str, String)> = vec![
         ("exact principal", format!("alice@example.com {k}")),
         ("wildcard", format!("*@example.com {k}")),
@@ -1040,7 +1050,14 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
             format!(
                 "alice@example.com valid-after=\"{}Z\",valid-before=\"{}Z\" {k}",
                 ssh_time(at - day, false),
-                ssh_time(at + 2 * day, false)
+                ssh_time(now + 365 * day, false)
+            ),
+        ),
+        (
+            "expired since the signoff",
+            format!(
+                "alice@example.com valid-before=\"{}Z\" {k}",
+                ssh_time(at + day, false)
             ),
         ),
         (
@@ -1067,15 +1084,15 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
         (
             "local time, on the second",
             format!(
-                "alice@example.com valid-before=\"{}\" {k}",
+                "alice@example.com valid-after=\"{}\" {k}",
                 ssh_time(at + 9 * 3600, true)
             ),
         ),
         (
-            "local time, a second early",
+            "local time, a second late",
             format!(
-                "alice@example.com valid-before=\"{}\" {k}",
-                ssh_time(at + 9 * 3600 - 1, true)
+                "alice@example.com valid-after=\"{}\" {k}",
+                ssh_time(at + 9 * 3600 + 1, true)
             ),
         ),
         (
@@ -1104,25 +1121,36 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
         std::fs::write(&file, format!("{text}\n")).unwrap();
         let file = file.to_str().unwrap();
         for id in identities {
-            // Times without `Z` are local: both sides run in the same (non-UTC) zone.
-            let theirs = Command::new("ssh-keygen")
-                .args([
-                    "-Y",
-                    "verify",
-                    "-f",
-                    file,
-                    "-I",
-                    id,
-                    "-n",
-                    "mlsdm-audit",
-                    "-s",
-                    sig.to_str().unwrap(),
-                    &format!("-Overify-time={}Z", ssh_time(at, true)),
-                ])
-                .stdin(std::fs::File::open(&payload).unwrap())
-                .env("TZ", "JST-9")
-                .output()
-                .unwrap();
+            // Times without `Z` are local: both sides run in the same (non-UTC) zone. The key
+            // must have been valid at the signoff's time and still be now (ssh-keygen's
+            // default verify time): a valid-before judged only at the signoff's time, which
+            // the signer writes, let an expired key sign a backdated signoff.
+            let keygen_at = |time: Option<i64>| {
+                let mut args = vec![
+                    "-Y".to_string(),
+                    "verify".into(),
+                    "-f".into(),
+                    file.into(),
+                    "-I".into(),
+                    id.into(),
+                    "-n".into(),
+                    "mlsdm-audit".into(),
+                    "-s".into(),
+                    sig.to_str().unwrap().into(),
+                ];
+                if let Some(t) = time {
+                    args.push(format!("-Overify-time={}Z", ssh_time(t, true)));
+                }
+                Command::new("ssh-keygen")
+                    .args(&args)
+                    .stdin(std::fs::File::open(&payload).unwrap())
+                    .env("TZ", "JST-9")
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            };
+            let theirs = keygen_at(Some(at)) && keygen_at(None);
             let ours = support::cmd()
                 .args(["verify", &r, "--allowed-signers", file, "--principal", id])
                 .env("TZ", "JST-9")
@@ -1131,10 +1159,9 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
             let ours_ok = ours.status.success();
             assert_eq!(
                 ours_ok,
-                theirs.status.success(),
-                "{what} as {id}: ours {}, ssh-keygen {}\n{text}",
+                theirs,
+                "{what} as {id}: ours {}, ssh-keygen {theirs}\n{text}",
                 String::from_utf8_lossy(&ours.stdout),
-                String::from_utf8_lossy(&theirs.stderr)
             );
             verdicts.insert((*what, id), ours_ok);
         }
@@ -1152,14 +1179,16 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
         ("namespace negated", "alice@example.com", false),
         ("expired", "alice@example.com", false),
         ("within validity", "alice@example.com", true),
+        // Valid when it signed, expired since.
         (
             "valid-before is the signoff second",
             "alice@example.com",
-            true,
+            false,
         ),
+        ("expired since the signoff", "alice@example.com", false),
         ("valid-after is a second late", "alice@example.com", false),
         ("local time, on the second", "alice@example.com", true),
-        ("local time, a second early", "alice@example.com", false),
+        ("local time, a second late", "alice@example.com", false),
         ("cert-authority", "alice@example.com", false),
         ("several lines", "alice@example.com", true),
     ] {
@@ -1183,6 +1212,10 @@ fn allowed_signers_verdicts_match_ssh_keygen_verify() {
         "NOT ALLOWED: line 1: the principals \"!alice@example.com\" match no identity"
     ));
     assert!(!check("expired", "the key had expired at the signoff time"));
+    assert!(!check(
+        "expired since the signoff",
+        "NOT ALLOWED: line 1: the key has expired (valid-before"
+    ));
     assert!(!check(
         "not yet valid",
         "the key was not yet valid at the signoff time"
@@ -1636,5 +1669,357 @@ fn a_merge_says_which_inputs_were_signed() {
     let alice = keygen(&t.0, "alice", "ed25519", "");
     sign(&r, "Security Team", "Alice", &alice);
     let signed = merged_notes(&r);
-    assert!(signed[0].contains("signed as Security Team"), "{signed:?}");
+    assert!(
+        signed[0].contains("\"Security Team\" claimed by key SHA256:")
+            && signed[0].contains("NOT checked against allowed signers"),
+        "{signed:?}"
+    );
+}
+
+/// `ssh-keygen -lf KEY.pub`'s SHA-256 fingerprint of a key.
+fn fingerprint(key: &str) -> String {
+    let out = ssh_keygen(&["-l", "-E", "sha256", "-f", &format!("{key}.pub")], None);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// Review finding: `report --merge` checks its inputs' signatures with no allowed signers, so a
+/// throwaway key's signature (UNTRUSTED to `verify`) was noted as "signed as Security Team
+/// (signatures intact ...)" in the merged report. The note names the key, says it was not
+/// checked, and nothing in the merged report counts it as the role's sign-off.
+#[test]
+fn a_merge_does_not_call_an_unchecked_signature_a_role_sign_off() {
+    let t = tmp("merge-throwaway");
+    let r = report(&t.0);
+    let mut v = json(&r);
+    v["target"]["mode"] = "cluster".into();
+    v["target"]["cluster"] = serde_json::json!({"server": "https://eu.example:6443", "namespace": "mlsdm-production", "requests": 40});
+    std::fs::write(&r, v.to_string()).unwrap();
+    let throwaway = keygen(&t.0, "throwaway", "ed25519", "");
+    sign(&r, "Security Team", "Mallory", &throwaway);
+    let out = audit(&["report", "--merge", &r, "-o", "json"]);
+    let merged: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let text = merged.to_string();
+    assert!(!text.contains("signed as"), "{text}");
+    assert!(!text.contains("signatures intact"), "{text}");
+    let notes: Vec<&str> = merged["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "merged-input")
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains(&format!(
+            "\"Security Team\" claimed by key {}",
+            fingerprint(&throwaway)
+        )) && notes[0].contains("NOT checked against allowed signers")
+            && notes[0].contains("no role counts as signed"),
+        "{notes:?}"
+    );
+    assert!(
+        merged
+            .get("signoffs")
+            .is_none_or(|s| s.as_array().is_some_and(Vec::is_empty)),
+        "{text}"
+    );
+    let md = ok(&audit(&["report", "--merge", &r, "-o", "markdown"]));
+    assert!(md.contains("| Security Team | | | |"), "{md}");
+}
+
+/// Review finding: `valid-before` was judged at the signoff's time, which the signer writes:
+/// with `SOURCE_DATE_EPOCH` dating both the audit and the signoff before the key's expiry, an
+/// expired key signed today's audit and `verify` passed it (exit 0). The key must not have
+/// expired by the time of verification, as `ssh-keygen -Y verify` judges by default; a report
+/// whose generatedAt is not RFC 3339 (the guard on the signoff's time skipped it) is refused.
+#[test]
+fn an_expired_key_does_not_verify_a_backdated_audit() {
+    let t = tmp("expired-backdated");
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    let allowed = t.0.join("allowed");
+    std::fs::write(
+        &allowed,
+        format!(
+            "alice@example.com valid-before=\"20260101Z\" {}\n",
+            pubkey(&alice)
+        ),
+    )
+    .unwrap();
+    let allowed = allowed.to_str().unwrap();
+    let sde = t.0.join("sde.json");
+    let sde = sde.to_str().unwrap();
+    let out = bin()
+        .env("SOURCE_DATE_EPOCH", "1735689600")
+        .args([
+            "check",
+            "-f",
+            "fixtures/compliant",
+            "-o",
+            "json",
+            "--output-file",
+            sde,
+        ])
+        .run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sign_at(sde, "Security Team", "Alice", &alice, 1_735_689_600);
+    let out = audit(&[
+        "verify",
+        sde,
+        "--allowed-signers",
+        allowed,
+        "--fail-on-unsigned",
+        "Security Team",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "NOT ALLOWED: line 1: the key has expired (valid-before 2026-01-01T00:00:00+00:00)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("| valid"), "{text}");
+
+    // A generatedAt that is not RFC 3339 holds the signoff's time to nothing: refused when
+    // signing, and INVALID when a signature over it is made by other means (ssh-keygen here).
+    let current = allowed_file(&t.0, &[("alice@example.com", &alice)]);
+    let r = report(&t.0);
+    sign(&r, "Security Team", "Alice", &alice);
+    ok(&audit(&["verify", &r, "--allowed-signers", &current]));
+    for (what, edit) in [
+        (
+            "not RFC 3339",
+            Box::new(|v: &mut serde_json::Value| v["generatedAt"] = "yesterday".into()) as Tamper,
+        ),
+        (
+            "missing",
+            Box::new(|v: &mut serde_json::Value| {
+                v.as_object_mut().unwrap().remove("generatedAt");
+            }),
+        ),
+    ] {
+        let mut v = json(&r);
+        edit(&mut v);
+        let edited = t.0.join("edited.json");
+        std::fs::write(&edited, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let edited = edited.to_str().unwrap();
+        let out = audit(&[
+            "signoff",
+            edited,
+            "--role",
+            "Product Owner",
+            "--name",
+            "Alice",
+            "--key",
+            &alice,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains("cannot sign now: the report's generatedAt"),
+            "{what}: {err}"
+        );
+        v["signoffs"][0]["signature"] = ssh_keygen_signs_the_first(&t.0, edited, &alice).into();
+        std::fs::write(edited, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let out = audit(&["verify", edited, "--allowed-signers", &current]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_ne!(out.status.code(), Some(0), "{what}: {text}");
+        assert!(
+            text.contains("INVALID: the report's generatedAt (")
+                && text.contains("is missing or not RFC 3339"),
+            "{what}: {text}"
+        );
+    }
+}
+
+/// Review finding: with `--role-signer`, `--principal` was dropped: a signoff of the role by
+/// another of its signers verified though the verify asked for one identity. Both hold now.
+#[test]
+fn a_role_signer_binding_keeps_the_principal() {
+    let t = tmp("role-and-principal");
+    let carol = keygen(&t.0, "carol", "ed25519", "");
+    let bob = keygen(&t.0, "bob", "ed25519", "");
+    let allowed = allowed_file(
+        &t.0,
+        &[
+            ("carol@sec.example.com", &carol),
+            ("bob@sec.example.com", &bob),
+        ],
+    );
+    let r = report(&t.0);
+    sign(&r, "Security Team", "Bob", &bob);
+    let verify = |principal: &str, identities: &str| {
+        let binding = format!("Security Team={identities}");
+        audit(&[
+            "verify",
+            &r,
+            "--allowed-signers",
+            &allowed,
+            "--principal",
+            principal,
+            "--role-signer",
+            &binding,
+            "--fail-on-unsigned",
+            "Security Team",
+        ])
+    };
+    // The principal is not one of the role's signers.
+    let out = verify("carol@sec.example.com", "bob@sec.example.com");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("--principal \"carol@sec.example.com\" is not one of them"),
+        "{text}"
+    );
+    // The principal is one of them, but the key is another signer's.
+    let out = verify(
+        "carol@sec.example.com",
+        "bob@sec.example.com,carol@sec.example.com",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("NOT ALLOWED: role \"Security Team\" may be signed only by"),
+        "{text}"
+    );
+    // Both hold.
+    let text = ok(&verify(
+        "bob@sec.example.com",
+        "bob@sec.example.com,carol@sec.example.com",
+    ));
+    assert!(
+        text.contains("#1 Security Team | Bob | bob@sec.example.com |") && text.contains("| valid"),
+        "{text}"
+    );
+}
+
+/// Review finding: the allowed signers file was read whoever could write it, where the config,
+/// waivers and attestations files are refused when group or others may write them.
+#[test]
+fn an_allowed_signers_file_others_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let t = tmp("allowed-writable");
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &alice)]);
+    let r = report(&t.0);
+    sign(&r, "Security Team", "Alice", &alice);
+    for mode in [0o666, 0o620] {
+        std::fs::set_permissions(&allowed, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = audit(&["verify", &r, "--allowed-signers", &allowed]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode:o}: {err}");
+        assert!(
+            err.contains(&format!("{allowed}: refusing the allowed signers file"))
+                && err.contains("group or others may write it")
+                && err.contains("it decides whose signatures count"),
+            "{mode:o}: {err}"
+        );
+    }
+    std::fs::set_permissions(&allowed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(&audit(&["verify", &r, "--allowed-signers", &allowed]));
+}
+
+/// Review finding: `verify --payload N` prints the signed bytes and checks nothing, yet took the
+/// trust flags and exited 0, as if they had been checked. Together they are a usage error.
+#[test]
+fn payload_with_trust_flags_is_a_usage_error() {
+    let t = tmp("payload-flags");
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &alice)]);
+    let r = report(&t.0);
+    sign(&r, "Security Team", "Alice", &alice);
+    ok(&audit(&["verify", &r, "--payload", "1"]));
+    for extra in [
+        vec!["--allowed-signers", allowed.as_str()],
+        vec![
+            "--allowed-signers",
+            allowed.as_str(),
+            "--principal",
+            "alice@example.com",
+        ],
+        vec!["--fail-on-unsigned", "Security Team"],
+        vec![
+            "--allowed-signers",
+            allowed.as_str(),
+            "--role-signer",
+            "Security Team=alice@example.com",
+        ],
+        vec!["--allow-narrowed"],
+    ] {
+        let mut args = vec!["verify", r.as_str(), "--payload", "1"];
+        args.extend_from_slice(&extra);
+        let out = audit(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
+}
+
+/// Review finding: `verify` read the report as a `serde_json::Value`, which keeps the last of
+/// two equal keys, and checked the signature over that; a key added again after signing, ahead
+/// of the signed one, verified, while a reader that keeps the first (and `report`, which refuses
+/// duplicates) saw another report. A duplicate key anywhere is refused, naming the file.
+#[test]
+fn a_duplicate_key_added_after_signing_does_not_verify() {
+    let t = tmp("duplicate-key");
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &alice)]);
+    let r = report(&t.0);
+    sign(&r, "Security Team", "Alice", &alice);
+    ok(&audit(&["verify", &r, "--allowed-signers", &allowed]));
+    let text = std::fs::read_to_string(&r).unwrap();
+    for (what, from, to, key) in [
+        (
+            "top level",
+            "\"results\": [",
+            "\"results\": [], \"results\": [",
+            "results",
+        ),
+        (
+            "nested",
+            "\"summary\": {",
+            "\"summary\": {\"fail\": 7, ",
+            "fail",
+        ),
+    ] {
+        assert!(text.contains(from), "{what}");
+        let edited = t.0.join("edited.json");
+        std::fs::write(&edited, text.replacen(from, to, 1)).unwrap();
+        let edited = edited.to_str().unwrap();
+        for args in [
+            vec!["verify", edited, "--allowed-signers", allowed.as_str()],
+            vec![
+                "signoff",
+                edited,
+                "--role",
+                "Product Owner",
+                "--name",
+                "Alice",
+                "--key",
+                alice.as_str(),
+            ],
+        ] {
+            let out = audit(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what} {}: {err}", args[0]);
+            assert!(
+                err.contains(&format!("{edited}:"))
+                    && err.contains(&format!("duplicate key {key:?}")),
+                "{what} {}: {err}",
+                args[0]
+            );
+        }
+    }
 }

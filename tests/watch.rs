@@ -695,6 +695,36 @@ fn watch_reads_the_config_file_like_check() {
     );
 }
 
+/// Review finding: `check` names the config file it applied on stderr (a file found upward
+/// changes the gate); `watch` applied it without a word.
+#[test]
+fn watch_names_the_config_file_it_applies() {
+    let dir = tmp("watch-config");
+    let config = dir.0.join("team.yaml");
+    std::fs::write(&config, "failOn: critical\n").unwrap();
+    let out = watch(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--no-cluster",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--until",
+            "1s",
+            "--checkpoints",
+            "1s",
+            "-o",
+            "jsonl",
+        ],
+        Duration::from_mins(1),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("config: {}", config.display())),
+        "{}",
+        transcript(&out)
+    );
+}
+
 /// Review W1 and F5: an oversized schedule panicked in the sleep (exit 101), and a future
 /// `--since` was accepted (the watch idled until then, its windows clamped to nothing).
 #[test]

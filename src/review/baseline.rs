@@ -65,7 +65,24 @@ impl Covered {
 /// none fails the same check on the same Deployment, and was read as known debt; so was a
 /// container made privileged where it was only allowed to escalate (and where another container
 /// of the pod was privileged already).
-pub fn mark(results: &mut [CheckResult], baseline: &Report) {
+///
+/// A failure is new too when its check's definition is not the baseline's (`definitions`: this
+/// run's check ids and SHA-256s, against the baseline's `checks`): validations are matched by
+/// position, and an edited check file or a catalog upgrade makes "validation 1" another rule.
+/// A brand-new failure was read as known debt, and `--fail-on-new` exited 0 (review finding).
+/// A baseline written without `checks` matches no definition. Returns the ids whose failures
+/// were judged new for that reason, for a note.
+pub fn mark(
+    results: &mut [CheckResult],
+    baseline: &Report,
+    definitions: &std::collections::BTreeMap<&str, &str>,
+) -> Vec<String> {
+    let before: HashMap<&str, &str> = baseline
+        .checks
+        .iter()
+        .map(|c| (c.id.as_str(), c.sha256.as_str()))
+        .collect();
+    let redefined = |id: &str| definitions.get(id) != before.get(id);
     let mut failing_before: HashMap<_, Covered> = HashMap::new();
     for r in baseline.results.iter().filter(|r| r.status == Status::Fail) {
         let covered = failing_before.entry(key(r)).or_insert_with(|| Covered {
@@ -95,10 +112,19 @@ pub fn mark(results: &mut [CheckResult], baseline: &Report) {
             }
         }
     }
+    let mut judged_new: Vec<String> = Vec::new();
     for r in results.iter_mut() {
-        let failed_before = failing_before
+        let covered = failing_before
             .get(&key(r))
             .is_some_and(|before| before.covers(r));
+        let failed_before = covered && !redefined(&r.id);
+        if r.status == Status::Fail
+            && covered
+            && !failed_before
+            && !judged_new.iter().any(|i| *i == *r.id)
+        {
+            judged_new.push(r.id.to_string());
+        }
         r.change = Some(match (r.status, failed_before) {
             (Status::Fail, false) => Change::New,
             // Fixed is a pass: an error or no-data where the baseline failed decided nothing.
@@ -106,12 +132,14 @@ pub fn mark(results: &mut [CheckResult], baseline: &Report) {
             _ => Change::Unchanged,
         });
     }
+    judged_new
 }
 
 #[cfg(test)]
 mod tests {
     use super::mark;
     use crate::report::{Change, CheckResult, Report, Status, Target};
+    use std::collections::BTreeMap;
 
     fn at(endpoint: &str, status: Status) -> CheckResult {
         CheckResult {
@@ -136,7 +164,7 @@ mod tests {
             at("https://us", Status::Fail),
             at("https://asia", Status::Error),
         ];
-        mark(&mut now, &baseline);
+        mark(&mut now, &baseline, &BTreeMap::new());
         let changes: Vec<_> = now.iter().map(|r| r.change).collect();
         assert_eq!(
             changes,
@@ -164,12 +192,12 @@ mod tests {
         };
         let baseline = Report::new(Target::default(), vec![failing(&[1])]);
         let mut now = vec![failing(&[1, 2]), failing(&[1])];
-        mark(&mut now, &baseline);
+        mark(&mut now, &baseline, &BTreeMap::new());
         assert_eq!(now[0].change, Some(Change::New));
         assert_eq!(now[1].change, Some(Change::Unchanged));
         let unnamed = Report::new(Target::default(), vec![failing(&[])]);
         let mut now = vec![failing(&[1, 2])];
-        mark(&mut now, &unnamed);
+        mark(&mut now, &unnamed, &BTreeMap::new());
         assert_eq!(now[0].change, Some(Change::Unchanged));
     }
 
@@ -215,7 +243,7 @@ mod tests {
             failing(&[("a", &[1]), ("b", &[2])]),
             failing(&[("a", &[1])]),
         ];
-        mark(&mut now, &baseline);
+        mark(&mut now, &baseline, &BTreeMap::new());
         let changes: Vec<_> = now.iter().map(|r| r.change).collect();
         assert_eq!(
             changes,
@@ -225,5 +253,42 @@ mod tests {
                 Some(Change::Unchanged)
             ]
         );
+    }
+
+    /// Review finding: a team edited its check (validation 1 became another rule) and a new
+    /// failure of validation 1 was read as the baseline's debt; `--fail-on-new` exited 0. A
+    /// check whose definition differs from the baseline's, or that the baseline does not list,
+    /// fails anew.
+    #[test]
+    fn a_failure_of_a_redefined_check_is_new() {
+        let failing = || CheckResult {
+            failed_validations: vec![1],
+            ..CheckResult::new(
+                "team-guard",
+                crate::checks::Source::Kubernetes,
+                Status::Fail,
+                "",
+            )
+        };
+        let mut baseline = Report::new(Target::default(), vec![failing()]);
+        baseline.checks = vec![crate::report::CheckOrigin {
+            id: "team-guard".into(),
+            kind: "file".into(),
+            path: "tc/team-guard.yaml".into(),
+            sha256: "119afc".into(),
+            remediation: None,
+        }];
+        let same = BTreeMap::from([("team-guard", "119afc")]);
+        let mut now = vec![failing()];
+        assert!(mark(&mut now, &baseline, &same).is_empty());
+        assert_eq!(now[0].change, Some(Change::Unchanged));
+        let edited = BTreeMap::from([("team-guard", "682554")]);
+        let mut now = vec![failing()];
+        assert_eq!(mark(&mut now, &baseline, &edited), ["team-guard"]);
+        assert_eq!(now[0].change, Some(Change::New));
+        baseline.checks.clear();
+        let mut now = vec![failing()];
+        assert_eq!(mark(&mut now, &baseline, &same), ["team-guard"]);
+        assert_eq!(now[0].change, Some(Change::New));
     }
 }

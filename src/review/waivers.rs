@@ -178,7 +178,9 @@ pub fn from_annotations(objects: &[Object], known: &[&str]) -> Result<Vec<Waiver
                 None => format!("annotation {key} on {}", obj.reference()),
             };
             for p in unknown {
-                let cut: String = p.chars().take(60).collect();
+                // Masked before it is cut and quoted: a cut or escaped secret no longer
+                // matches itself in the output pass (60 characters of a key were printed).
+                let cut: String = crate::redact::text(p).chars().take(60).collect();
                 refused.push(place.with_message(format!(
                     "{}unknown part {cut:?}: an annotation waiver is \"<reason>; owner=<who>; expires=<YYYY-MM-DD>\" (waive one container in a --waivers file, with container:)",
                     place.message

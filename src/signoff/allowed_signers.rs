@@ -212,6 +212,15 @@ pub(super) fn parse_options(
 /// `valid-before="..."`. A line ssh-keygen would reject stops the run naming the line (ssh-keygen
 /// skips it): a trust file with a typo is not quietly half used.
 pub fn parse_allowed_signers(path: &Path) -> Result<Vec<AllowedSigner>, SignoffError> {
+    // The file is the trust anchor: one another user could write (a shared checkout, a
+    // world-writable directory) named their key as the Security Team's. The same rule as the
+    // config, waivers and attestations files'.
+    crate::input::refuse_untrusted(
+        path,
+        "the allowed signers file",
+        "it decides whose signatures count",
+    )
+    .map_err(|e| crate::diag::Diagnostic::file(path.display().to_string(), e))?;
     let text = crate::input::read_file(path)
         .map_err(|e| crate::diag::Diagnostic::file(path.display().to_string(), e))?;
     parse_allowed_signers_text(&path.display().to_string(), &text)

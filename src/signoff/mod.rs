@@ -38,11 +38,21 @@ fn input(msg: impl Into<String>) -> SignoffError {
 
 /// Reads a report as JSON, checking it is one of ours.
 pub fn read(path: &Path) -> Result<Value, SignoffError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
     let file = path.display().to_string();
+    // Within the input cap, as every other file the tool reads: a report symlinked to
+    // /dev/zero ran `verify` out of memory.
+    let text = crate::input::read_file(path)
+        .map_err(|e| crate::diag::Diagnostic::file(file.clone(), e))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| crate::diag::Diagnostic::json(file.clone(), "invalid JSON", &e))?;
+    // A `Value` keeps the last of two equal keys, and the signature is checked over that; a
+    // reader that keeps the first (or `report`, which refuses them) saw another report. A key
+    // added twice after signing verified.
+    serde::de::DeserializeSeed::deserialize(
+        NoDuplicateKeys,
+        &mut serde_json::Deserializer::from_str(&text),
+    )
+    .map_err(|e| crate::diag::Diagnostic::json(file.clone(), "refused", &e))?;
     if v.get("schemaVersion").is_none() || !v.get("results").is_some_and(Value::is_array) {
         return Err(crate::diag::Diagnostic::file(
             file,
@@ -66,6 +76,58 @@ pub fn read(path: &Path) -> Result<Value, SignoffError> {
         return Err(crate::diag::Diagnostic::file(file, "\"signoffs\" is not a list").into());
     }
     Ok(v)
+}
+
+/// Walks a JSON document and fails at the first object that names a key twice, at any depth.
+struct NoDuplicateKeys;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(NoDuplicateKeys)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {key:?}: mlsdm-audit never writes one, and JSON readers that keep the first or the last of the two read different reports; audit again for a report to sign"
+                )));
+            }
+            map.next_value_seed(NoDuplicateKeys)?;
+            seen.insert(key);
+        }
+        Ok(())
+    }
 }
 
 /// The report without its `signoffs`, serialized in place (a clone of a large report's JSON
@@ -116,8 +178,8 @@ pub fn payload_with(content: &[u8], role: &str, name: &str, time: &str) -> Vec<u
 }
 
 fn load_key(path: &Path) -> Result<PrivateKey, SignoffError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| input(format!("{}: cannot read the key: {e}", path.display())))?;
+    let text = crate::input::read_file(path)
+        .map_err(|e| input(format!("the key {}: {e}", path.display())))?;
     let key = PrivateKey::from_openssh(&text).map_err(|e| {
         if e.to_string().contains("length invalid") {
             // ssh-key 0.6 wants an ECDSA private scalar at its full length; OpenSSH writes it as
@@ -311,12 +373,18 @@ impl fmt::Display for Verification {
 }
 
 /// Which allowed-signers line, if any, lets `key` sign this signoff, as `ssh-keygen -Y verify`
-/// decides with `-I principal` (when given) and `-Overify-time=<the signoff's time>`.
+/// decides with `-I principal` (when given), at both the signoff's `time` and `now`: the key
+/// must have been valid when it signed and must not have expired since.
+///
+/// `valid-before` is judged at `now`, as `ssh-keygen -Y verify` judges it by default, because
+/// the signoff's time is the signer's word: a key past its `valid-before` signed today's audit
+/// dated last year (`SOURCE_DATE_EPOCH` backdates the report's generatedAt too) and verified.
 fn allowed_by(
     list: &[AllowedSigner],
     key: &PublicKey,
     principal: Option<&str>,
     time: &str,
+    now: i64,
 ) -> Result<String, Verdict> {
     let mut why = Vec::new();
     for a in list {
@@ -367,23 +435,38 @@ fn allowed_by(
                 chrono::DateTime::from_timestamp(secs, 0)
                     .map_or_else(|| secs.to_string(), |d| d.to_rfc3339())
             };
-            if let Some(after) = a.valid_after
-                && t < after
-            {
-                why.push(format!(
-                    "line {l}: the key was not yet valid at the signoff time (valid-after {})",
-                    at(after)
-                ));
-                continue;
+            if let Some(after) = a.valid_after {
+                if t < after {
+                    why.push(format!(
+                        "line {l}: the key was not yet valid at the signoff time (valid-after {})",
+                        at(after)
+                    ));
+                    continue;
+                }
+                // A signoff dated a little ahead (the clock skew allowed) of a key not valid yet.
+                if now < after {
+                    why.push(format!(
+                        "line {l}: the key is not valid yet (valid-after {})",
+                        at(after)
+                    ));
+                    continue;
+                }
             }
-            if let Some(before) = a.valid_before
-                && t > before
-            {
-                why.push(format!(
-                    "line {l}: the key had expired at the signoff time (valid-before {})",
-                    at(before)
-                ));
-                continue;
+            if let Some(before) = a.valid_before {
+                if t > before {
+                    why.push(format!(
+                        "line {l}: the key had expired at the signoff time (valid-before {})",
+                        at(before)
+                    ));
+                    continue;
+                }
+                if now > before {
+                    why.push(format!(
+                        "line {l}: the key has expired (valid-before {}): an expired key's signoffs do not count, whatever time they give, as with ssh-keygen -Y verify; sign again with a current key",
+                        at(before)
+                    ));
+                    continue;
+                }
             }
         }
         return Ok(principal.map_or_else(|| a.principals.clone(), str::to_string));
@@ -393,6 +476,50 @@ fn allowed_by(
     } else {
         Verdict::NotAllowed(why.join("; "))
     })
+}
+
+/// [`allowed_by`] for a role bound to `identities` (`--role-signer`): the key must be allowed
+/// as one of them, and as `principal` when that is given too (the binding alone let any of the
+/// role's signers through a verify that asked for one identity).
+fn allowed_for_role(
+    list: &[AllowedSigner],
+    key: &PublicKey,
+    role: &str,
+    identities: &[String],
+    principal: Option<&str>,
+    time: &str,
+    now: i64,
+) -> Result<String, Verdict> {
+    let bound = format!(
+        "role {role:?} may be signed only by {} (--role-signer)",
+        identities.join(", ")
+    );
+    if let Some(p) = principal
+        && !identities.iter().any(|id| id == p)
+    {
+        return Err(Verdict::NotAllowed(format!(
+            "{bound}, and --principal {p:?} is not one of them"
+        )));
+    }
+    let mut why = Vec::new();
+    for id in identities
+        .iter()
+        .filter(|id| principal.is_none_or(|p| p == id.as_str()))
+    {
+        match allowed_by(list, key, Some(id), time, now) {
+            Ok(p) => return Ok(p),
+            Err(Verdict::NotAllowed(w)) => why.push(format!("as {id}: {w}")),
+            Err(_) => {}
+        }
+    }
+    Err(Verdict::NotAllowed(if why.is_empty() {
+        format!("{bound}, and no allowed-signers line gives this key one of those identities")
+    } else {
+        format!(
+            "{bound}, and no allowed-signers line allows this key as one of them: {}",
+            why.join("; ")
+        )
+    }))
 }
 
 /// The class `i` is in (union-find, halving the path as it goes).
@@ -495,18 +622,24 @@ pub fn shared_signers(results: &[Verification], roles: &[String]) -> Option<Stri
 /// How far ahead of this machine's clock a signoff's time may be (clocks differ).
 const CLOCK_SKEW_SECONDS: i64 = 300;
 
-/// A signoff's time is the signer's word, and what `valid-after`/`valid-before` are judged at:
-/// it must be RFC 3339, not before the report it signs was generated, and not in the future. A
-/// key past its `valid-before` signed with a backdated time (`SOURCE_DATE_EPOCH`), and verified.
+/// A signoff's time is the signer's word, and what `valid-after` is judged at: it must be RFC
+/// 3339, not before the report it signs was generated, and not in the future. A report whose
+/// generatedAt is missing or not RFC 3339 holds the signoff time to nothing, so it is refused
+/// rather than skipped.
 fn time_in_bounds(report: &Value, time: &str) -> Result<(), String> {
     let at = chrono::DateTime::parse_from_rfc3339(time)
         .map_err(|_| format!("the signoff time {time:?} is not RFC 3339"))?;
-    if let Some(generated) = report.get("generatedAt").and_then(Value::as_str)
-        && let Ok(g) = chrono::DateTime::parse_from_rfc3339(generated)
-        && at < g
-    {
+    let generated = report.get("generatedAt").and_then(Value::as_str);
+    let Some(g) = generated.and_then(|g| chrono::DateTime::parse_from_rfc3339(g).ok()) else {
         return Err(format!(
-            "the signoff time {time} is before the report was generated ({generated})"
+            "the report's generatedAt ({}) is missing or not RFC 3339, so the signoff time cannot be held to it; audit again for a report to sign",
+            generated.map_or_else(|| "none".to_string(), |g| format!("{g:?}"))
+        ));
+    };
+    if at < g {
+        return Err(format!(
+            "the signoff time {time} is before the report was generated ({})",
+            generated.unwrap_or_default()
         ));
     }
     if at.timestamp() > chrono::Utc::now().timestamp() + CLOCK_SKEW_SECONDS {
@@ -548,6 +681,9 @@ pub fn verify_roles(
         .cloned()
         .unwrap_or_default();
     let content = content_bytes(report);
+    // The verifier's clock, not `SOURCE_DATE_EPOCH`: that variable is the signer's to set, and
+    // it dates `check`'s report and the signoff alike.
+    let now = chrono::Utc::now().timestamp();
     entries
         .iter()
         .enumerate()
@@ -603,23 +739,16 @@ pub fn verify_roles(
                 Err(why) => (Verdict::Invalid(why), None),
                 Ok(key) => match (allowed, roles.get(role)) {
                     (None, _) => (Verdict::Untrusted, None),
-                    (Some(list), None) => match allowed_by(list, &key, principal, time) {
+                    (Some(list), None) => match allowed_by(list, &key, principal, time, now) {
                         Ok(p) => (Verdict::Valid, Some(p)),
                         Err(v) => (v, None),
                     },
-                    (Some(list), Some(identities)) => match identities
-                        .iter()
-                        .find_map(|id| allowed_by(list, &key, Some(id), time).ok())
-                    {
-                        Some(p) => (Verdict::Valid, Some(p)),
-                        None => (
-                            Verdict::NotAllowed(format!(
-                                "role {role:?} may be signed only by {} (--role-signer), and no allowed-signers line gives this key one of those identities",
-                                identities.join(", ")
-                            )),
-                            None,
-                        ),
-                    },
+                    (Some(list), Some(identities)) => {
+                        match allowed_for_role(list, &key, role, identities, principal, time, now) {
+                            Ok(p) => (Verdict::Valid, Some(p)),
+                            Err(v) => (v, None),
+                        }
+                    }
                 },
             };
             Verification {
@@ -685,6 +814,40 @@ mod tests {
         assert!(!principals_match_someone("!alice@example.com"));
         assert!(!principals_match_someone("alice,!alice"));
         assert!(!principals_match_someone("*,!*"));
+    }
+
+    /// `valid-after` at the signoff's time, `valid-before` at the verifier's clock: a key that
+    /// has expired since does not verify, whatever time the signoff gives.
+    #[test]
+    fn validity_is_judged_at_the_signoff_and_now() {
+        const KEY: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP7B0VJ6S6GSBh6JSYlo1H7UnLETmBHoxk3u9+3dXtTX";
+        let list = parse_allowed_signers_text(
+            "allowed",
+            &format!("a@x valid-after=\"20250101Z\",valid-before=\"20260101Z\" {KEY}"),
+        )
+        .unwrap();
+        let key = PublicKey::from_openssh(KEY).unwrap();
+        let (signed, before_expiry, after_expiry) = (
+            "2025-06-01T00:00:00Z",
+            1_760_000_000, // 2025-10-09
+            1_770_000_000, // 2026-02-02
+        );
+        assert_eq!(
+            allowed_by(&list, &key, None, signed, before_expiry),
+            Ok("a@x".to_string())
+        );
+        let Err(Verdict::NotAllowed(why)) = allowed_by(&list, &key, None, signed, after_expiry)
+        else {
+            panic!("an expired key verified");
+        };
+        assert!(why.contains("the key has expired"), "{why}");
+        let Err(Verdict::NotAllowed(why)) =
+            allowed_by(&list, &key, None, "2024-12-31T00:00:00Z", before_expiry)
+        else {
+            panic!("a key not yet valid at the signoff verified");
+        };
+        assert!(why.contains("not yet valid at the signoff time"), "{why}");
     }
 
     #[test]

@@ -19,7 +19,7 @@
 
 use super::metrics::{
     Guard, MetricQuery, evaluate_scraped, prometheus_alerting_rules, prometheus_down_targets,
-    prometheus_query, scrape,
+    prometheus_query, rules_without_series, scrape,
 };
 use crate::checks::{Check, HttpRequest, MetricsProbe};
 pub use crate::facts::service::{
@@ -879,6 +879,13 @@ pub async fn gather(
             } else {
                 None
             };
+            // Rules that evaluate, but on series that never come, fire nothing either.
+            let unfed = match &rules {
+                Some(Ok(r)) if r.count > 0 && r.not_evaluating == 0 => {
+                    Some(rules_without_series(&client, base, r, opts).await)
+                }
+                _ => None,
+            };
             let mut tasks = tokio::task::JoinSet::new();
             for (c, m) in &metric_checks {
                 if m.needs_alerting_rules() {
@@ -910,6 +917,22 @@ pub async fn gather(
                                 c.id.clone(),
                                 MetricOutcome::Error(format!(
                                     "cannot tell whether Prometheus has alerting rules, without which no alert could fire: {e}"
+                                )),
+                            );
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    match &unfed {
+                        Some(Ok(Some(why))) => {
+                            out.insert(c.id.clone(), MetricOutcome::NoData(why.clone()));
+                            continue;
+                        }
+                        Some(Err(e)) => {
+                            out.insert(
+                                c.id.clone(),
+                                MetricOutcome::Error(format!(
+                                    "cannot tell whether Prometheus' alerting rules read series it has, without which none could fire: {e}"
                                 )),
                             );
                             continue;

@@ -130,10 +130,10 @@ pub fn read_otherwise(text: &str) -> Option<(u64, String)> {
                 return Some((
                     line,
                     format!(
-                        "the value `{v}` with the tag {}{}: kubectl (go-yaml v2) reads it as the string \"{v}\", this reader as {}; remove the tag, or quote the value",
+                        "a value with the tag {}{}: kubectl (go-yaml v2) reads it as a string, this reader as {}; remove the tag, or quote the value{NOT_SHOWN}",
                         tag.original_handle(),
                         tag.suffix(),
-                        ours(v).unwrap_or_default()
+                        ours(v).as_ref().map_or("a string", super::json_type)
                     ),
                 ));
             }
@@ -181,11 +181,20 @@ fn resolved_otherwise(s: &str, is_key: bool) -> Option<String> {
         _ => theirs == ours,
     };
     (!same).then(|| {
+        let (theirs, ours) = match (super::json_type(&theirs), super::json_type(&ours)) {
+            (a, b) if a == b => ("one number", "another"),
+            pair => pair,
+        };
         format!(
-            "the plain value `{s}` is {theirs} to kubectl (YAML 1.1), {ours} here: quote it, or write it as kubectl and this reader both read it"
+            "a plain value is {theirs} to kubectl (YAML 1.1), {ours} here: quote it, or write it as kubectl and this reader both read it{NOT_SHOWN}"
         )
     })
 }
+
+/// Said where a value is not quoted: the text is refused before any Secret is read, so a
+/// Secret's value (`api-key: 0X5EC4E7C0DE`, a hex number to kubectl) would be printed in full,
+/// and its number too (review finding). The line is given.
+const NOT_SHOWN: &str = " (the value is not shown: it may be a Secret's)";
 
 /// This reader's value for a plain scalar in a value's place, as `manifests::reference_yaml`
 /// reads it (YAML 1.1's octals on), or `None` if it does not read alone.
@@ -310,6 +319,11 @@ mod tests {
         assert_eq!(go_yaml_v2(".inf"), None);
     }
 
+    /// The texts of the table below whose finding is about a key (shown: keys are not secret).
+    fn is_key_case(text: &str) -> bool {
+        text.contains("y: mlsdm") || text.contains("on: 1")
+    }
+
     /// Review findings: a PDB selecting `{y: mlsdm}` passed while kubectl sends `{"true":
     /// "mlsdm"}`; `tRUE` was read as a boolean kubectl sends as a string; `0X0` replicas as a
     /// string kubectl sends as 0. Each is refused at its line; what both read alike is not.
@@ -326,6 +340,10 @@ mod tests {
             let (at, why) = read_otherwise(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(at, line, "{text}: {why}");
             assert!(why.contains("kubectl"), "{why}");
+            // A value's text is never said: it may be a Secret's.
+            for shown in ["tRUE", "0X0", "1__2", "122"] {
+                assert!(is_key_case(text) || !why.contains(shown), "{why}");
+            }
         }
         for text in [
             "a: &x 1\nb: yes\nc: 017\nd: '0X0'\ne: \"y\"\nf: 8080\ng: 1.2.0\nh: 100m\ni: ~\nj: true\nk: !!int 3\nl: !x text\n",

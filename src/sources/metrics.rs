@@ -298,6 +298,10 @@ mod prom_api {
         /// rule that evaluates can fire.
         #[serde(default)]
         pub health: String,
+        /// The rule's expression: one that reads only series Prometheus does not have fires
+        /// nothing.
+        #[serde(default)]
+        pub query: String,
     }
 
     #[derive(Deserialize, PartialEq, Eq)]
@@ -531,6 +535,8 @@ pub(super) async fn prometheus_query(
 pub(super) struct AlertingRules {
     pub count: usize,
     pub not_evaluating: usize,
+    /// The alerting rules' expressions.
+    pub queries: Vec<String>,
 }
 
 /// [`AlertingRules`] of the Prometheus at `base`. An answer that cannot be read is an error.
@@ -561,7 +567,74 @@ pub(super) async fn prometheus_alerting_rules(
             .iter()
             .filter(|r| !r.health.is_empty() && r.health != "ok")
             .count(),
+        queries: alerting.iter().map(|r| r.query.clone()).collect(),
     })
+}
+
+/// Why none of `rules` could fire now, if so: each reads only series of which Prometheus has no
+/// sample (within the release `--prometheus-selector` scopes). MLSDM 1.2.0's own alerting rules
+/// read request and error counters it declares and never feeds: they evaluate (health `ok`),
+/// `ALERTS` stays empty whatever the service does, and no-alerts-firing passed on that (review
+/// finding). A rule that cannot be read here, reads no named series (`vector(1)`), or asks for
+/// a series' absence (`absent(...)`, which fires on exactly that) could fire: `None`.
+pub(super) async fn rules_without_series(
+    client: &reqwest::Client,
+    base: &str,
+    rules: &AlertingRules,
+    opts: &HttpOptions,
+) -> Result<Option<String>, String> {
+    let mut per_rule: Vec<Vec<String>> = Vec::new();
+    for q in &rules.queries {
+        if q.contains("absent") {
+            return Ok(None);
+        }
+        let Ok(parsed) = promql::Query::parse(q) else {
+            return Ok(None);
+        };
+        let names = promql::metric_names(parsed.expr());
+        if names.is_empty() {
+            return Ok(None);
+        }
+        per_rule.push(names);
+    }
+    let mut all: Vec<&str> = per_rule.iter().flatten().map(String::as_str).collect();
+    all.sort_unstable();
+    all.dedup();
+    if all.is_empty() {
+        return Ok(None);
+    }
+    // Metric names hold no regular expression's special characters (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+    let q = MetricQuery {
+        id: "alerting-rules-series".into(),
+        query: format!("count by (__name__) ({{__name__=~\"{}\"}})", all.join("|")),
+        window: None,
+    };
+    let present: std::collections::BTreeSet<String> =
+        match prometheus_query(client, base, &q, opts).await {
+            MetricOutcome::Points { points, .. } => points
+                .iter()
+                .flat_map(|(_, v)| match v {
+                    QueryValue::Vector(items) => items
+                        .iter()
+                        .filter_map(|(labels, _)| labels.get("__name__").cloned())
+                        .collect(),
+                    QueryValue::Scalar(_) => Vec::new(),
+                })
+                .collect(),
+            MetricOutcome::NoData(_) => std::collections::BTreeSet::new(),
+            MetricOutcome::Error(e) => return Err(e),
+        };
+    if per_rule
+        .iter()
+        .any(|names| names.iter().any(|n| present.contains(n)))
+    {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "Prometheus' {} alerting rule(s) read only series it has no sample of ({}): none of them could fire, so none firing is no evidence (MLSDM 1.2.0 declares its request and error counters without feeding them)",
+        rules.queries.len(),
+        all.join(", ")
+    )))
 }
 
 /// The MLSDM targets that are up (the `up` series of the guard's query) belong to more than

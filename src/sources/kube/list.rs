@@ -188,7 +188,10 @@ pub(super) async fn list_all(
             Some(other) => {
                 return Err(incomplete(
                     pages + 1,
-                    format!("a page's `items` is {}, not a list", json_type(other)),
+                    format!(
+                        "a page's `items` is {}, not a list",
+                        crate::sources::json_type(other)
+                    ),
                 ));
             }
         };
@@ -205,7 +208,10 @@ pub(super) async fn list_all(
             Some(other) => {
                 return Err(incomplete(
                     pages,
-                    format!("the continue token is {}, not a string", json_type(other)),
+                    format!(
+                        "the continue token is {}, not a string",
+                        crate::sources::json_type(other)
+                    ),
                 ));
             }
         };
@@ -257,18 +263,6 @@ fn compact(v: &mut Value) {
         }
         Value::Object(map) => map.values_mut().for_each(compact),
         _ => {}
-    }
-}
-
-/// A JSON value's type, for messages that must not quote the value.
-pub(super) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
