@@ -509,18 +509,32 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
 /// renamed over it (the in-cluster `publish` container waits for the file to appear and takes it
 /// as it is). A path that is not a regular file (`/dev/stdout`, a pipe) is written directly.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_whole_with(path, |f| std::io::Write::write_all(f, bytes))
+}
+
+/// As [`write_whole`], with what `write` streams into the file: `-o json` streams a report of
+/// tens of MB, and had written it in place (a failure midway left half a report where the last
+/// complete one was, and a reader could take a half-written file; review finding).
+pub fn write_whole_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return std::fs::write(path, bytes);
+    let tmp = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) if !special => {
+            let mut tmp_name = std::ffi::OsString::from(".");
+            tmp_name.push(name);
+            tmp_name.push(format!(".{}.tmp", std::process::id()));
+            Some(dir.join(tmp_name))
+        }
+        _ => None,
     };
-    if special {
-        return std::fs::write(path, bytes);
-    }
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
+    let target = tmp.as_deref().unwrap_or(path);
+    let written = std::fs::File::create(target).and_then(|mut f| write(&mut f));
+    let Some(tmp) = tmp else {
+        return written;
+    };
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

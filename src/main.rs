@@ -196,9 +196,11 @@ fn emit(
         }
     }
     match output {
-        Some(path) if format == report::Format::Json => std::fs::File::create(path)
-            .and_then(|f| write_json(report, f))
-            .map_err(|e| UsageError::Invalid(format!("cannot write {}: {e}", path.display())))?,
+        Some(path) if format == report::Format::Json => {
+            mlsdm_audit::fleet::write_whole_with(path, |f| write_json(report, f)).map_err(|e| {
+                UsageError::Invalid(format!("cannot write {}: {e}", path.display()))
+            })?;
+        }
         Some(path) => write_file(path, &report::render_view(report, format, layout))?,
         None if view.quiet => {}
         None if format == report::Format::Json => {

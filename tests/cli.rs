@@ -2696,6 +2696,45 @@ fn fail_on_new_verdict_counts_baseline_failures_apart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review finding: `-o json --output-file` streamed the report into the file in place, where
+/// every other format writes beside it and renames: a write that failed midway (a full disk,
+/// here a file-size limit) left half a report where the last complete one was.
+#[test]
+fn a_json_report_that_cannot_be_written_whole_leaves_the_last_one() {
+    let dir = temp_dir("json-whole");
+    let file = dir.join("report.json");
+    std::fs::write(&file, "{\"old\": \"complete previous report\"}").unwrap();
+    // 64 blocks of 512 bytes: the defective release's report is larger. SIGXFSZ is ignored,
+    // so the write fails with EFBIG instead of killing the process.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 64; exec '{}' check --manifests fixtures/defective -o json --output-file '{}'",
+            env!("CARGO_BIN_EXE_mlsdm-audit"),
+            file.display()
+        ))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "{\"old\": \"complete previous report\"}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the file written beside it is removed: {left:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Review finding: a plain value kubectl reads otherwise (YAML 1.1) is refused before any Secret
 /// is read, and the refusal quoted it: a Secret's `api-key: 0X5EC4E7C0DE` (a hex number to
 /// kubectl) was printed in full, and as its number. The line is said, not the value.
