@@ -1576,7 +1576,7 @@ fn per_pod_checks_go_to_each_pod_even_with_an_endpoint() {
             "--endpoint",
             &c.mlsdm.url,
             "--only",
-            "health-live,status-ok,status-dimension",
+            "health-live,status-ok,status-dimension,metrics-being-collected",
         ],
     ));
     let per_pod = results(&live, "health-live");
@@ -1605,5 +1605,15 @@ fn per_pod_checks_go_to_each_pod_even_with_an_endpoint() {
             .any(|l| l.uri.contains("/services/") && l.uri.contains("/proxy/")),
         "the service's own checks went to --endpoint"
     );
+    // The metrics are each pod's, scraped through the API server, not the endpoint's (which
+    // answers from one replica at a time: review finding, every metrics check was an error).
+    assert!(
+        log.iter().any(|l| l
+            .uri
+            .contains("/pods/mlsdm-api-6b8f9d7c5-k2m8x:8000/proxy/health/metrics")),
+        "the pods' metrics were scraped"
+    );
+    let collected = results(&live, "metrics-being-collected");
+    assert!(collected.iter().all(|x| x.0 != "error"), "{collected:?}");
     assert!(log.iter().all(|l| l.method == "GET"));
 }

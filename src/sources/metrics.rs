@@ -24,14 +24,20 @@ pub(super) const METRICS_BODY_CAP: usize = 64 << 20;
 /// Where MLSDM serves its Prometheus page (there is no `/metrics`).
 pub(super) const METRICS_PATH: &str = "/health/metrics";
 
-/// The targets scraped: the --endpoint URLs when there are any, else each pod. Both would count
-/// the pod behind an endpoint twice (a live audit given --endpoint also has its pods, for the
-/// per-pod checks), and a Service's proxy answers from one pod at a time.
+/// The targets scraped: each pod when the cluster gives them (through the API server), else the
+/// --endpoint URLs. Both would count the pod behind an endpoint twice, and an endpoint in front
+/// of several replicas (a Service, an ingress) answers from one pod at a time: a live audit
+/// given --endpoint scraped it, found "more than one process" behind it, and every metrics
+/// check of a multi-replica release was an error (review finding).
 fn scraped(targets: &[Target]) -> impl Iterator<Item = &Target> {
-    let direct = targets.iter().any(|t| !t.is_proxy());
-    targets
-        .iter()
-        .filter(move |t| if direct { !t.is_proxy() } else { t.per_pod })
+    let pods = targets.iter().any(|t| t.is_proxy() && t.per_pod);
+    targets.iter().filter(move |t| {
+        if pods {
+            t.is_proxy() && t.per_pod
+        } else {
+            !t.is_proxy()
+        }
+    })
 }
 
 /// Scrapes `/health/metrics` from every target (each pod, or each --endpoint), once or
