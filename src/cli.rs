@@ -144,7 +144,7 @@ pub enum Command {
     Man,
     /// Verify every signature in a signed report, and the report's own gate.
     #[command(
-        after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed) and the report passed its own gate; 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned, or the report failed its gate; 2 bad input; 3 the report's gate could not decide (an error at or above its --fail-on)."
+        after_help = "Exit codes: 0 every signature is valid by an allowed signer (and every required role signed) and the report passed its own gate; 1 a signature is invalid, untrusted (no --allowed-signers), by a key the allowed signers do not allow, the content changed after signing, or a required role is unsigned, or the --manifests given are not the ones it audited, or the report failed its gate; 2 bad input; 3 the report's gate could not decide (an error at or above its --fail-on)."
     )]
     Verify {
         #[arg(value_name = "REPORT.json")]
@@ -162,7 +162,7 @@ pub enum Command {
         #[arg(
             long,
             value_name = "N",
-            conflicts_with_all = ["allowed_signers", "principal", "fail_on_unsigned", "role_signer", "allow_narrowed"]
+            conflicts_with_all = ["allowed_signers", "principal", "fail_on_unsigned", "role_signer", "allow_narrowed", "manifests"]
         )]
         payload: Option<usize>,
         /// Fail unless each of these roles has a valid signature, each by a different signer
@@ -180,6 +180,12 @@ pub enum Command {
         /// not verify: its pass is not the release's.
         #[arg(long)]
         allow_narrowed: bool,
+        /// Hold the report to the release's manifests: fail unless reading these paths as
+        /// `check --manifests` reads them (directories walked, `-` stdin), in the audit's order,
+        /// gives the bytes the report audited. For a --kustomize or --helm-chart audit, pipe the
+        /// render to `-`.
+        #[arg(long = "manifests", short = 'f', value_name = "PATH")]
+        manifests: Vec<PathBuf>,
     },
 }
 

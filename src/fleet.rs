@@ -178,6 +178,8 @@ pub fn combine(fallback: Target, parts: Vec<(String, Result<Report, String>)>) -
         .unwrap_or(fallback);
     target.cluster = None;
     target.fleet = Vec::new();
+    // The first member's manifests are not the fleet's: a merged report binds to none.
+    target.manifests_digest = None;
     let mut results = Vec::new();
     let mut checks: Vec<report::CheckOrigin> = Vec::new();
     let mut notes = Vec::new();
@@ -378,6 +380,7 @@ pub fn merge(paths: &[std::path::PathBuf]) -> Result<Report, UsageError> {
             ));
         }
         if r.target.left_out != first.target.left_out
+            || r.target.left_out_checklist != first.target.left_out_checklist
             || r.target.allow_empty != first.target.allow_empty
         {
             return Err(differs(

@@ -169,6 +169,72 @@ fn view_applies(view: &ViewArgs, format: report::Format) -> Result<(), UsageErro
     }
 }
 
+/// `verify --manifests`: whether the release's manifests, read as `check` reads them, are the
+/// bytes the report audited (a signed pass is about those bytes, not about whatever is deployed
+/// next). Without --manifests it only says what the report is bound to.
+fn manifests_match(
+    target: &report::Target,
+    paths: &[std::path::PathBuf],
+) -> Result<bool, UsageError> {
+    let Some(audited) = &target.manifests_digest else {
+        if !paths.is_empty() {
+            print(
+                "the report records no manifests digest (a live or service audit, a merged report, or an older version's): it cannot be held to --manifests\n",
+            );
+        }
+        return Ok(paths.is_empty());
+    };
+    let audited_line = format!(
+        "{} input(s), sha256 {}",
+        audited.inputs.len(),
+        report::printable(&audited.sha256, true)
+    );
+    if paths.is_empty() {
+        print(&format!(
+            "the report audited manifests of {audited_line}: --manifests holds a release's files to them\n"
+        ));
+        return Ok(true);
+    }
+    let inputs: Vec<mlsdm_audit::sources::manifests::Input> = paths
+        .iter()
+        .cloned()
+        .map(mlsdm_audit::sources::manifests::Input::Path)
+        .collect();
+    let read = mlsdm_audit::sources::manifests::load_inputs(&inputs)?.digest();
+    // Bytes and paths relative to each input decide; names only help say which file changed
+    // (the audit may have run from another directory).
+    if read.sha256 == audited.sha256 {
+        print(&format!(
+            "the manifests are the ones the report audited ({audited_line})\n"
+        ));
+        return Ok(true);
+    }
+    let changed: Vec<String> = read
+        .inputs
+        .iter()
+        .zip(&audited.inputs)
+        .filter(|(now, then)| now.sha256 != then.sha256 || now.path != then.path)
+        .map(|(now, _)| report::printable(&now.name, true).into_owned())
+        .take(5)
+        .collect();
+    let detail = if read.inputs.len() != audited.inputs.len() {
+        format!(
+            "{} input(s) read, the report audited {}",
+            read.inputs.len(),
+            audited.inputs.len()
+        )
+    } else if changed.is_empty() {
+        "the report's inputs do not hash to its own sha256".to_string()
+    } else {
+        format!("changed: {}", changed.join(", "))
+    };
+    print(&format!(
+        "the manifests are not the ones the report audited ({detail}): read sha256 {}; the report audited {audited_line}\n",
+        read.sha256
+    ));
+    Ok(false)
+}
+
 /// Renders the report to `--output-file` or stdout (nothing on stdout with --quiet), and the
 /// -v lines to stderr.
 fn emit(
@@ -415,6 +481,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             fail_on_unsigned,
             role_signer,
             allow_narrowed,
+            manifests,
         } => {
             let mut roles = signoff::RoleSigners::new();
             for binding in &role_signer {
@@ -599,6 +666,7 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
                     ok = false;
                 }
             }
+            ok &= manifests_match(&signed.target, &manifests)?;
             let gate = signed.exit_code();
             print(&format!(
                 "the report {} its own gate: {}\n",

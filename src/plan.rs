@@ -131,6 +131,8 @@ pub struct Plan {
     /// The ids of the checks `--only`/`--skip` left out, recorded in the report: a subset
     /// audit's pass must not read as the whole checklist's.
     pub left_out: Vec<String>,
+    /// The checklist lines of the team's checks in `left_out`, by id (recorded in the report).
+    pub left_out_checklist: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Plan {
@@ -168,6 +170,7 @@ impl Plan {
             fail_on_new: false,
             allow_empty: false,
             left_out: Vec::new(),
+            left_out_checklist: std::collections::BTreeMap::new(),
         })
     }
 
@@ -187,11 +190,25 @@ impl Plan {
         drop(loading);
         // Waivers are validated against every known check, not only those --only selects.
         let known_checks: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
+        // The checklist lines of the team's checks, kept for those --only/--skip leave out
+        // (only then): a built-in check's come from the catalog at render time.
+        let lines_of: Vec<(String, Vec<String>)> = if args.only.is_empty() && args.skip.is_empty() {
+            Vec::new()
+        } else {
+            all.iter()
+                .filter(|c| !c.builtin && !c.checklist.is_empty())
+                .map(|c| (c.id.clone(), c.checklist.clone()))
+                .collect()
+        };
         let checks = select_checks(all, &args.only, &args.skip)?;
         let left_out: Vec<String> = known_checks
             .iter()
             .filter(|id| !checks.iter().any(|c| &c.id == *id))
             .cloned()
+            .collect();
+        let left_out_checklist = lines_of
+            .into_iter()
+            .filter(|(id, _)| left_out.contains(id))
             .collect();
         // Optional checks whose requirement the team has not declared are not evaluated.
         let (checks, optional_checks) = config::partition(checks, &args.requirements);
@@ -283,6 +300,7 @@ impl Plan {
             fail_on_new: args.fail_on_new,
             allow_empty: args.allow_empty,
             left_out,
+            left_out_checklist,
         })
     }
 
@@ -306,7 +324,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         Objects::Cluster(_) => (false, true),
         Objects::None => (false, false),
     };
-    let (loaded_objects, mut notes) = match &plan.objects {
+    let (loaded_objects, mut notes, manifests_digest) = match &plan.objects {
         Objects::Manifests {
             paths,
             renderers,
@@ -318,6 +336,7 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
             // renders empty, a directory of other YAML) next to one that gave objects was
             // passed as if the release were the others alone. With no object at all,
             // `nothing_audited` says so below.
+            let digest = loaded.digest();
             let mut notes = loaded.notes;
             // With --allow-empty it is still said (and recorded): accepted, not hidden.
             if !loaded.objects.is_empty() && !loaded.empty_inputs.is_empty() {
@@ -330,9 +349,9 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
                     ),
                 });
             }
-            (loaded.objects, notes)
+            (loaded.objects, notes, Some(digest))
         }
-        _ => (Vec::new(), Vec::new()),
+        _ => (Vec::new(), Vec::new(), None),
     };
     let mut http = plan.http.clone();
 
@@ -577,8 +596,10 @@ pub fn audit(plan: &Plan) -> Result<Report, UsageError> {
         window_seconds: http.window.map(|w| w.as_secs()),
         fleet: Vec::new(),
         left_out: plan.left_out.clone(),
+        left_out_checklist: plan.left_out_checklist.clone(),
         allow_empty: plan.allow_empty,
         catalog: Some(report::catalog_digest()),
+        manifests_digest,
     };
     if !plan.left_out.is_empty() {
         // The shorter list: what ran (`--only`) or what was left out (`--skip`).

@@ -5302,3 +5302,60 @@ fn run_report_summary(report: &serde_json::Value) -> serde_json::Value {
     }
     summary
 }
+
+/// A team's check left out by `--only` keeps the checklist lines it covers open, also when the
+/// report is re-rendered without the team's files (before, "Namespace created" was ticked by
+/// namespace-defined, which ran, while the team's check covering it, left out, fails on this
+/// release).
+#[test]
+fn a_line_a_left_out_team_check_covers_is_not_ticked() {
+    let dir = temp_dir("left-out-team-check");
+    let team = dir.join("checks");
+    std::fs::create_dir_all(&team).unwrap();
+    let check =
+        std::fs::read_to_string("tests/data/checks-runtime-error/memory-request-min-1gi.yaml")
+            .unwrap()
+            .replace(
+                "remediation:",
+                "checklist: [\"Namespace created\"]\nremediation:",
+            );
+    std::fs::write(team.join("memory-request-min-1gi.yaml"), check).unwrap();
+    let report = dir.join("report.json");
+    let out = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        team.to_str().unwrap(),
+        "--only",
+        "namespace-defined",
+        "-o",
+        "json",
+        "--output-file",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", transcript(&out));
+    // The whole team check fails on this release: the line must not read as done.
+    let whole = run(&[
+        "check",
+        "-f",
+        "fixtures/compliant",
+        "--checks",
+        team.to_str().unwrap(),
+        "--only",
+        "memory-request-min-1gi",
+    ]);
+    assert_eq!(whole.status.code(), Some(1), "{}", transcript(&whole));
+    let md = run(&["report", report.to_str().unwrap(), "-o", "markdown"]);
+    let md = String::from_utf8_lossy(&md.stdout);
+    let line = md
+        .lines()
+        .find(|l| l.contains("Namespace created"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        line.contains("[ ]")
+            && line.contains("not all of its checks ran: memory-request-min-1gi left out"),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -293,8 +293,8 @@ const STEPS: &[Step] = &[
         live: false,
     },
     Run {
-        readme: "mlsdm-audit verify release.json --allowed-signers allowed_signers --fail-on-unsigned \"DevOps/SRE Lead,Security Team\"",
-        run: "mlsdm-audit verify release.json --allowed-signers allowed_signers --fail-on-unsigned \"DevOps/SRE Lead,Security Team\"",
+        readme: "mlsdm-audit verify release.json --allowed-signers allowed_signers --fail-on-unsigned \"DevOps/SRE Lead,Security Team\" -f k8s/",
+        run: "out=$(mlsdm-audit verify release.json --allowed-signers allowed_signers --fail-on-unsigned \"DevOps/SRE Lead,Security Team\" -f k8s/) && echo \"$out\" | grep -q '^the manifests are the ones the report audited'",
         codes: &[0],
         live: false,
     },

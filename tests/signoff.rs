@@ -109,15 +109,20 @@ fn allowed_file(dir: &Path, signers: &[(&str, &str)]) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// An audited report with the on-call item attested.
+/// An audited report of the compliant release with the on-call item attested.
 fn report(dir: &Path) -> String {
+    report_of(dir, "fixtures/compliant")
+}
+
+/// An audited report of `manifests` with the on-call item attested.
+fn report_of(dir: &Path, manifests: &str) -> String {
     let att = dir.join("attestations.yaml");
     std::fs::write(&att, "- check: manual-on-call-rotation-established\n  by: Alice <alice@example.com>\n  date: 2026-11-20\n  evidence: https://wiki.example.com/oncall\n").unwrap();
     let report = dir.join("report.json");
     let out = audit_dated(&[
         "check",
         "--manifests",
-        "fixtures/compliant",
+        manifests,
         "--attestations",
         att.to_str().unwrap(),
         "--format",
@@ -244,6 +249,159 @@ fn tampered(t: &Tmp, r: &str, allowed: &str, f: impl Fn(&mut serde_json::Value))
         "--allowed-signers",
         allowed,
     ])
+}
+
+/// A signed pass is about the manifests it audited: `verify --manifests` holds a release's files
+/// to the bytes the report read (before, an old signed pass verified for any manifests). The
+/// bytes decide, not the paths; a changed, added or unread file fails, naming what changed.
+#[test]
+fn a_signed_pass_verifies_only_for_the_manifests_it_audited() {
+    let t = tmp("bound-to-manifests");
+    let copy = |to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir("fixtures/compliant").unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+        to.to_str().unwrap().to_string()
+    };
+    let release = copy(&t.0.join("release"));
+    let r = report_of(&t.0, &release);
+    let digest = &json(&r)["target"]["manifestsDigest"];
+    assert_eq!(digest["inputs"].as_array().unwrap().len(), 7, "{digest}");
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    sign(&r, "Security Team", "Alice", &alice);
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &alice)]);
+    let verify = |paths: &[&str]| {
+        let mut args = vec!["verify", r.as_str(), "--allowed-signers", allowed.as_str()];
+        for p in paths {
+            args.extend(["--manifests", p]);
+        }
+        audit(&args)
+    };
+
+    let text = ok(&verify(&[&release]));
+    assert!(
+        text.contains("the manifests are the ones the report audited (7 input(s), sha256 "),
+        "{text}"
+    );
+    // The same bytes elsewhere (another checkout) are the same release.
+    let elsewhere = copy(&t.0.join("checkout"));
+    ok(&verify(&[&elsewhere]));
+    // The checklist reviewers read names the release too.
+    let md = ok(&audit(&["report", &r, "-o", "markdown"]));
+    assert!(
+        md.contains("> Manifests audited: 7 input(s), sha256 "),
+        "{md}"
+    );
+    // Without --manifests it says what the report is bound to.
+    let text = ok(&verify(&[]));
+    assert!(
+        text.contains("the report audited manifests of 7 input(s), sha256 "),
+        "{text}"
+    );
+
+    // One replica instead of three: the signed pass is not this release's.
+    let deployment = Path::new(&elsewhere).join("20-deployment.yaml");
+    let edited =
+        std::fs::read_to_string(&deployment)
+            .unwrap()
+            .replacen("replicas: 3", "replicas: 1", 1);
+    std::fs::write(&deployment, edited).unwrap();
+    let out = verify(&[&elsewhere]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("the manifests are not the ones the report audited (changed: ")
+            && text.contains("20-deployment.yaml)"),
+        "{text}"
+    );
+    // A file the audit did not read, and files it read left out.
+    std::fs::write(
+        Path::new(&release).join("99-extra.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n",
+    )
+    .unwrap();
+    let out = verify(&[&release]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("(8 input(s) read, the report audited 7)"),
+        "{text}"
+    );
+    let out = verify(&[&format!("{release}/20-deployment.yaml")]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // A report that records no manifests (a live or service audit) is not held to them.
+    let mut v = json(&r);
+    v["target"]
+        .as_object_mut()
+        .unwrap()
+        .remove("manifestsDigest");
+    let unbound = t.0.join("unbound.json");
+    std::fs::write(&unbound, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let out = audit(&["verify", unbound.to_str().unwrap(), "--manifests", &release]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("the report records no manifests digest"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_kustomization_the_walk_does_not_read_as_a_manifest_is_bound_too() {
+    // kustomize reads `Kustomization` (no extension) in a walked directory; the walk collects
+    // only YAML and JSON files. It decides how the release renders (and the notes that fail the
+    // gate), so a signed pass is bound to it as to any manifest.
+    let t = tmp("bound-to-kustomization");
+    let release = t.0.join("release");
+    std::fs::create_dir_all(&release).unwrap();
+    let mut listed = String::new();
+    for entry in std::fs::read_dir("fixtures/compliant").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, release.join(path.file_name().unwrap())).unwrap();
+        listed.push_str("  - ");
+        listed.push_str(path.file_name().unwrap().to_str().unwrap());
+        listed.push('\n');
+    }
+    let kustomization = release.join("Kustomization");
+    std::fs::write(
+        &kustomization,
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{listed}"
+        ),
+    )
+    .unwrap();
+    let release = release.to_str().unwrap();
+    let r = report_of(&t.0, release);
+    let alice = keygen(&t.0, "alice", "ed25519", "");
+    sign(&r, "Security Team", "Alice", &alice);
+    let allowed = allowed_file(&t.0, &[("alice@example.com", &alice)]);
+    let verify = || {
+        audit(&[
+            "verify",
+            r.as_str(),
+            "--allowed-signers",
+            allowed.as_str(),
+            "--manifests",
+            release,
+        ])
+    };
+    ok(&verify());
+
+    // The overlay now scales the release down: the files the audit read are unchanged.
+    let mut text = std::fs::read_to_string(&kustomization).unwrap();
+    text += "replicas:\n  - name: mlsdm-api\n    count: 1\n";
+    std::fs::write(&kustomization, text).unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("the manifests are not the ones the report audited (changed: ")
+            && text.contains("Kustomization)"),
+        "{text}"
+    );
 }
 
 #[test]

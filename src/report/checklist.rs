@@ -68,7 +68,7 @@ fn state(results: &[&CheckResult]) -> LineState {
 /// The checklist view of a report, in the seed's order.
 pub fn build(report: &Report) -> Vec<Section<'_>> {
     let subset = !report.target.left_out.is_empty();
-    let left_out = left_out_lines(&report.target.left_out);
+    let left_out = left_out_lines(&report.target);
     let lines = seed::lines();
     let mut sections: Vec<Section<'_>> = Vec::new();
     for l in &lines {
@@ -120,31 +120,50 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
             }),
         }
     }
-    sections.extend(beyond_the_seed(report, &lines));
+    sections.extend(beyond_the_seed(report, &lines, &left_out));
     sections
 }
 
-/// The checklist lines of the built-in checks among `left_out` (ids), read from the catalog. A
-/// team's check left out is not known here (its file was not read): the verdict and the
-/// line-less note say the run was narrowed.
-fn left_out_lines(left_out: &[String]) -> Vec<(String, Vec<String>)> {
-    if left_out.is_empty() {
+/// The checklist lines of the checks `--only`/`--skip` left out: as the run recorded them
+/// (`target.leftOutChecklist`, a team's checks included), and for a built-in check also as the
+/// catalog gives them (a report written before the run recorded them). Both count: a line any
+/// of them covers is open.
+fn left_out_lines(target: &super::Target) -> Vec<(String, Vec<String>)> {
+    if target.left_out.is_empty() {
         return Vec::new();
     }
-    crate::checks::load(&[])
-        .map(|catalog| {
-            catalog
-                .into_iter()
-                .filter(|c| left_out.contains(&c.id))
-                .map(|c| (c.id, c.checklist))
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut lines: Vec<(String, Vec<String>)> = target
+        .left_out_checklist
+        .iter()
+        .filter(|(id, _)| target.left_out.contains(id))
+        .map(|(id, lines)| (id.clone(), lines.clone()))
+        .collect();
+    let catalog = crate::checks::load(&[]).unwrap_or_default();
+    for c in catalog {
+        if !target.left_out.contains(&c.id) {
+            continue;
+        }
+        match lines.iter_mut().find(|(id, _)| *id == c.id) {
+            Some((_, known)) => {
+                for line in c.checklist {
+                    if !known.contains(&line) {
+                        known.push(line);
+                    }
+                }
+            }
+            None => lines.push((c.id, c.checklist)),
+        }
+    }
+    lines
 }
 
 /// The lines of checks the seed does not list (a team's own, in its own sections or with its
 /// own checklist lines), after the seed's sections: no result is left out of the checklist.
-fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Section<'a>> {
+fn beyond_the_seed<'a>(
+    report: &'a Report,
+    seed: &[seed::SeedLine],
+    left_out: &[(String, Vec<String>)],
+) -> Vec<Section<'a>> {
     use std::collections::{BTreeMap, HashMap};
     // Each seed line's text, and the sections it appears in.
     let mut on_seed: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -189,14 +208,26 @@ fn beyond_the_seed<'a>(report: &'a Report, seed: &[seed::SeedLine]) -> Vec<Secti
             path: path.to_string(),
             lines: lines
                 .into_iter()
-                .map(|(text, results)| Line {
-                    seed_line: None,
-                    text: text.to_string(),
-                    state: state(&results),
-                    results,
-                    // Every line here has results.
-                    subset: false,
-                    left_out: Vec::new(),
+                .map(|(text, results)| {
+                    // A team's own line is open too when a check left out covers it.
+                    let omitted: Vec<String> = left_out
+                        .iter()
+                        .filter(|(_, lines)| lines.iter().any(|l| l == text))
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    Line {
+                        seed_line: None,
+                        text: text.to_string(),
+                        state: if omitted.is_empty() {
+                            state(&results)
+                        } else {
+                            LineState::Open
+                        },
+                        results,
+                        // Every line here has results.
+                        subset: false,
+                        left_out: omitted,
+                    }
                 })
                 .collect(),
         })
@@ -328,5 +359,45 @@ mod tests {
             detail.contains("not all of its checks ran: resources-limits-match-workload left out"),
             "{detail}"
         );
+    }
+
+    /// The checklist line `text` of a report where `ran` passed on it and the team's check
+    /// `left_out`, covering it too, was left out by `--only`.
+    fn line_with_one_left_out(ran: &str, left_out: &str, text: &str) -> super::Line<'static> {
+        let mut r = CheckResult::new(ran, crate::facts::Source::Kubernetes, Status::Pass, "ok");
+        r.checklist = vec![text.to_string()].into();
+        let mut report = Report::new(Target::default(), vec![r]);
+        report.target.left_out = vec![left_out.into()];
+        report.target.left_out_checklist = [(left_out.to_string(), vec![text.to_string()])].into();
+        let report: &'static Report = Box::leak(Box::new(report));
+        build(report)
+            .into_iter()
+            .flat_map(|s| s.lines)
+            .find(|l| l.text == text)
+            .unwrap()
+    }
+
+    /// A team's check left out by `--only` opens the lines the run recorded for it (before,
+    /// its lines were ticked by the built-in checks that ran: the team file is not read at
+    /// render time).
+    #[test]
+    fn a_line_a_left_out_team_check_covers_is_open() {
+        let line = line_with_one_left_out("pods-admitted", "team-limits", "Limits match workload");
+        assert_eq!(line.state, super::LineState::Open);
+        assert!(
+            super::detail(&line).contains("not all of its checks ran: team-limits left out"),
+            "{}",
+            super::detail(&line)
+        );
+    }
+
+    /// Review finding: a team's own line (not on the seed) was ticked by the checks that ran
+    /// when a check `--only`/`--skip` left out covers it too.
+    #[test]
+    fn a_team_line_beyond_the_seed_a_left_out_check_covers_is_open() {
+        let line = line_with_one_left_out("team-backup", "team-restore", "Backups restored weekly");
+        assert_eq!(line.state, super::LineState::Open);
+        assert_eq!(line.left_out, ["team-restore"]);
+        assert_eq!(line.seed_line, None);
     }
 }

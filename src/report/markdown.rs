@@ -137,6 +137,16 @@ pub fn render(report: &Report) -> String {
                 // sign had given counts only, so an input that rendered nothing or a watch that
                 // could not decide read as ticked lines with no ERROR near the top.
                 let _ = writeln!(out, ">\n> **Verdict: {}**", md(&super::verdict(report)));
+                // Which release this is: the bytes the audit read, which `verify --manifests`
+                // holds a release's files to.
+                if let Some(d) = &report.target.manifests_digest {
+                    let _ = writeln!(
+                        out,
+                        ">\n> Manifests audited: {} input(s), sha256 {} (`mlsdm-audit verify --manifests` holds a release's files to them).",
+                        d.inputs.len(),
+                        md(&d.sha256)
+                    );
+                }
                 for line in super::fleet::lines(report) {
                     let _ = writeln!(out, ">\n> {}", md(&line));
                 }

@@ -353,6 +353,12 @@ pub struct Target {
     /// The checks `--only`/`--skip` left out: a subset audit (`Report::narrowed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<String>,
+    /// The checklist lines of the team's checks in `left_out` (a built-in check replaced by a
+    /// team's file included), by id: a checklist re-rendered from the report opens them too (the
+    /// team's files are not read at render time; before, their lines were ticked by the checks
+    /// that ran). A built-in check's lines come from the catalog.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub left_out_checklist: std::collections::BTreeMap<String, Vec<String>>,
     /// `--allow-empty`: empty inputs and a run that decided nothing did not make the gate an
     /// error (their notes are still in the report).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -367,6 +373,38 @@ pub struct Target {
     /// read as it lists its checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<String>,
+    /// What the manifests the run read hashed to, in a manifests audit: the signed pass is bound
+    /// to these bytes, and `verify --manifests` holds a release's files to them (an old signed
+    /// pass verified for any manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests_digest: Option<ManifestsDigest>,
+}
+
+/// The bytes a manifests audit read ([`crate::sources::manifests::Loaded::digest`]): each input
+/// as read (a file, stdin, a renderer's output), in the order the run read them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestsDigest {
+    /// SHA-256 of the lines `path + "\t" + sha256 + "\n"` of `inputs`, in order, hex: one value
+    /// for the whole release.
+    pub sha256: String,
+    /// Every input read: files (walked directories included; files skipped as not Kubernetes,
+    /// kustomize patches and kustomizations too), stdin, and each `--kustomize`/`--helm-chart`
+    /// render.
+    pub inputs: Vec<InputDigest>,
+}
+
+/// One input a manifests audit read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InputDigest {
+    /// As the run named it: a path, `<stdin>`, or the renderer's name.
+    pub name: String,
+    /// Relative to the input it was found under, `/`-separated (`-` for stdin and a render):
+    /// the digest does not depend on the directory the run started in.
+    pub path: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
 }
 
 /// A digest of the built-in catalog this binary holds: each check file's name and SHA-256, a

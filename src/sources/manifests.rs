@@ -24,6 +24,63 @@ pub struct Loaded {
     /// Kubernetes object: a `--kustomize` overlay that renders nothing next to a base that
     /// renders the release was audited as the base alone.
     pub empty_inputs: Vec<String>,
+    /// Each file or text the run read, in reading order: [`Loaded::digest`].
+    pub read: Vec<crate::report::InputDigest>,
+}
+
+impl Loaded {
+    /// What the run read, as the report records it: a signed pass is bound to these bytes
+    /// (`verify --manifests` reads the release's files through this same loader and compares).
+    pub fn digest(&self) -> crate::report::ManifestsDigest {
+        use sha2::Digest as _;
+        // Paths are in the combination, not only bytes: a file's name and place decide how it
+        // is read (a `kustomization.yaml`, a file under a kustomization, a patch it names).
+        let mut all = sha2::Sha256::new();
+        for one in &self.read {
+            all.update(one.path.as_bytes());
+            all.update(b"\t");
+            all.update(one.sha256.as_bytes());
+            all.update(b"\n");
+        }
+        crate::report::ManifestsDigest {
+            sha256: hex(&all.finalize().into()),
+            inputs: self.read.clone(),
+        }
+    }
+}
+
+/// One text the run read: `name` for messages, `path` relative to the input it came from (the
+/// digest must not depend on the directory the run started in).
+fn read_input(name: &str, path: &str, text: &str) -> crate::report::InputDigest {
+    use sha2::Digest as _;
+    crate::report::InputDigest {
+        name: name.to_string(),
+        path: path.to_string(),
+        sha256: hex(&sha2::Sha256::digest(text.as_bytes()).into()),
+    }
+}
+
+/// `file` relative to the input it was found under (a directory, or the directory of a file
+/// named on its own), `/`-separated.
+fn relative(file: &Path, input: &Path) -> String {
+    let root = if input.is_dir() {
+        input
+    } else {
+        input.parent().unwrap_or_else(|| Path::new(""))
+    };
+    let rel = file.strip_prefix(root).unwrap_or(file);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Files a parsing thread needs to be worth starting ([`crate::parallel::threads_for`]): a few
@@ -58,11 +115,15 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
         let before = loaded.objects.len();
         match input {
             Input::Rendered { name, text } => {
+                // Text not from a file is `-`, as stdin: the bytes are what was audited, and
+                // `verify` holds a render piped to `-f -` to it.
+                loaded.read.push(read_input(name, "-", text));
                 parse_file(name, text, false, &mut loaded)?;
             }
             Input::Path(path) if path.as_os_str() == "-" => {
                 let text = crate::input::read_capped(std::io::stdin().lock())
                     .map_err(|message| ManifestError::file("<stdin>", message))?;
+                loaded.read.push(read_input("<stdin>", "-", &text));
                 parse_file("<stdin>", &text, false, &mut loaded)?;
             }
             Input::Path(path) => {
@@ -82,6 +143,12 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                         if let Some(kustomization) =
                             patches.get(&canonical(file)).filter(|_| !explicit)
                         {
+                            // Not audited, but part of the release kustomize renders: bound by
+                            // the digest all the same.
+                            let text = crate::input::read_file(file)
+                                .map_err(|message| ManifestError::file(name.clone(), message))?;
+                            one.read
+                                .push(read_input(&name, &relative(file, path), &text));
                             let dir = kustomization
                                 .parent()
                                 .map_or_else(|| ".".into(), |d| d.display().to_string());
@@ -96,6 +163,8 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                         }
                         let text = crate::input::read_file(file)
                             .map_err(|message| ManifestError::file(name.clone(), message))?;
+                        one.read
+                            .push(read_input(&name, &relative(file, path), &text));
                         parse_file(&name, &text, !explicit, &mut one)?;
                         Ok::<_, ManifestError>(one)
                     },
@@ -104,6 +173,20 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                     let one = one?;
                     loaded.objects.extend(one.objects);
                     loaded.notes.extend(one.notes);
+                    loaded.read.extend(one.read);
+                }
+                // The kustomizations the walk does not read as files (`Kustomization`, one
+                // beside a file named on its own) decide notes that fail the gate: bound too.
+                for file in kustomization_files(&files) {
+                    if files.iter().any(|(f, _)| *f == file) {
+                        continue;
+                    }
+                    let name = file.display().to_string();
+                    let text = crate::input::read_file(&file)
+                        .map_err(|message| ManifestError::file(name.clone(), message))?;
+                    loaded
+                        .read
+                        .push(read_input(&name, &relative(&file, path), &text));
                 }
                 // A file that gave no object (a dashboard's JSON, a team's check file) is no
                 // object audited that kustomize does not deploy.
@@ -338,22 +421,8 @@ type Documents = Vec<(u64, Value)>;
 /// directories of files given one by one. The walk collects YAML and JSON files; kustomize also
 /// reads a file named `Kustomization` in each directory, which the walk never sees.
 fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Kustomization> {
-    let mut all: Vec<PathBuf> = files.iter().map(|(f, _)| f.clone()).collect();
-    let dirs: std::collections::BTreeSet<PathBuf> = files
-        .iter()
-        .filter_map(|(f, _)| f.parent().map(Path::to_path_buf))
-        .collect();
-    // Also beside files given one by one (`-f dir/deploy.yaml`): kustomize applies the
-    // directory's kustomization to them all the same.
-    for d in dirs {
-        for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
-            let k = d.join(name);
-            if k.is_file() && !all.contains(&k) {
-                all.push(k);
-            }
-        }
-    }
-    all.into_iter()
+    kustomization_files(files)
+        .into_iter()
         .filter_map(|file| {
             let (name, docs) = kustomization_docs(&file)?;
             let dir = file.parent().unwrap_or_else(|| Path::new("."));
@@ -368,6 +437,26 @@ fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Kustomization> {
             })
         })
         .collect()
+}
+
+/// The walked files, then the kustomization files in their directories the walk did not collect
+/// (`Kustomization`; one beside files given one by one, `-f dir/deploy.yaml`: kustomize applies
+/// the directory's kustomization to them all the same); only kustomizations are read from it.
+fn kustomization_files(files: &[(PathBuf, bool)]) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = files.iter().map(|(f, _)| f.clone()).collect();
+    let dirs: std::collections::BTreeSet<PathBuf> = files
+        .iter()
+        .filter_map(|(f, _)| f.parent().map(Path::to_path_buf))
+        .collect();
+    for d in dirs {
+        for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
+            let k = d.join(name);
+            if k.is_file() && !all.contains(&k) {
+                all.push(k);
+            }
+        }
+    }
+    all
 }
 
 /// A kustomization the walk found.
@@ -1027,6 +1116,28 @@ fn add_document(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The digest a signed pass is bound to: the same files read from another directory are the
+    /// same release; the same bytes under another name (a patch renamed `kustomization.yaml`,
+    /// a file moved under an overlay) are not.
+    #[test]
+    fn the_digest_holds_paths_relative_to_each_input() {
+        let base = std::env::temp_dir().join(format!("mlsdm-digest-{}", std::process::id()));
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+        let digest = |dir: &str, name: &str| {
+            let d = base.join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(name), cm).unwrap();
+            let loaded = load_inputs(&[Input::Path(d)]).unwrap();
+            loaded.digest()
+        };
+        let here = digest("one", "cm.yaml");
+        assert_eq!(here.inputs.len(), 1);
+        assert_eq!(here.inputs[0].path, "cm.yaml");
+        assert_eq!(here.sha256, digest("two", "cm.yaml").sha256);
+        assert_ne!(here.sha256, digest("three", "other.yaml").sha256);
+        let _ = std::fs::remove_dir_all(&base);
+    }
 
     #[test]
     fn multi_document_lines_and_lists() {
