@@ -186,6 +186,10 @@ pub enum Command {
         /// render to `-`.
         #[arg(long = "manifests", short = 'f', value_name = "PATH")]
         manifests: Vec<PathBuf>,
+        /// Largest manifest file or stdin stream --manifests reads, as `check --max-input-size`
+        /// (default 256Mi): an audit that raised it verifies with the same.
+        #[arg(long, value_name = "SIZE", requires = "manifests")]
+        max_input_size: Option<String>,
     },
 }
 

@@ -23,6 +23,15 @@ pub fn cap() -> u64 {
     CAP.load(Ordering::Relaxed)
 }
 
+/// Sets the cap from `--max-input-size` (`check`'s, and `verify`'s for the files it rereads).
+pub fn set_cap_from_flag(size: &str) -> Result<(), String> {
+    let bytes = parse_size(size).ok_or_else(|| {
+        format!("--max-input-size {size:?}: expected a size like 512Mi, 2Gi or 100000000")
+    })?;
+    set_cap(bytes);
+    Ok(())
+}
+
 /// Parses `--max-input-size`: bytes, or with a suffix Ki, Mi, Gi (or K, M, G: powers of 1000).
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();

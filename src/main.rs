@@ -185,8 +185,8 @@ fn manifests_match(
         return Ok(paths.is_empty());
     };
     let audited_line = format!(
-        "{} input(s), sha256 {}",
-        audited.inputs.len(),
+        "{} file(s), sha256 {}",
+        audited.files(),
         report::printable(&audited.sha256, true)
     );
     if paths.is_empty() {
@@ -201,38 +201,97 @@ fn manifests_match(
         .map(mlsdm_audit::sources::manifests::Input::Path)
         .collect();
     let read = mlsdm_audit::sources::manifests::load_inputs(&inputs)?.digest();
-    // Bytes and paths relative to each input decide; names only help say which file changed
-    // (the audit may have run from another directory).
-    if read.sha256 == audited.sha256 {
+    // Kinds, paths relative to the inputs and bytes decide; names only help say which file
+    // changed (the audit may have run from another directory). The report's own record must
+    // give its digest too: the digest alone is what was compared.
+    let holds = mlsdm_audit::sources::manifests::combined_digest(&audited.inputs) == audited.sha256;
+    if holds && read.sha256 == audited.sha256 {
         print(&format!(
             "the manifests are the ones the report audited ({audited_line})\n"
         ));
         return Ok(true);
     }
-    let changed: Vec<String> = read
-        .inputs
-        .iter()
-        .zip(&audited.inputs)
-        .filter(|(now, then)| now.sha256 != then.sha256 || now.path != then.path)
-        .map(|(now, _)| report::printable(&now.name, true).into_owned())
-        .take(5)
-        .collect();
-    let detail = if read.inputs.len() != audited.inputs.len() {
+    let shape = |d: &report::ManifestsDigest| -> Vec<String> {
+        d.inputs
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {:?}",
+                    serde_json::to_value(i.kind).unwrap_or_default(),
+                    i.path
+                )
+            })
+            .collect()
+    };
+    let detail = if !holds {
+        "the report's own record of its inputs does not give its sha256".to_string()
+    } else if shape(&read) != shape(audited) {
         format!(
-            "{} input(s) read, the report audited {}",
-            read.inputs.len(),
-            audited.inputs.len()
+            "inputs given as {}, the report audited {}",
+            report::printable(&shape(&read).join(", "), true),
+            report::printable(&shape(audited).join(", "), true)
         )
-    } else if changed.is_empty() {
-        "the report's inputs do not hash to its own sha256".to_string()
     } else {
-        format!("changed: {}", changed.join(", "))
+        let files = |d: &report::ManifestsDigest| -> Vec<(usize, String, String, Option<String>)> {
+            d.inputs
+                .iter()
+                .enumerate()
+                .flat_map(|(n, i)| {
+                    i.files
+                        .iter()
+                        .map(move |f| (n, f.path.clone(), f.sha256.clone(), f.link.clone()))
+                })
+                .collect()
+        };
+        let (now, then) = (files(&read), files(audited));
+        let names: std::collections::BTreeMap<(usize, &str), &str> = read
+            .inputs
+            .iter()
+            .enumerate()
+            .flat_map(|(n, i)| {
+                i.files
+                    .iter()
+                    .map(move |f| ((n, f.path.as_str()), f.name.as_str()))
+            })
+            .collect();
+        let changed: Vec<String> = now
+            .iter()
+            .filter(|f| !then.contains(f))
+            .map(|(n, path, _, _)| names.get(&(*n, path.as_str())).copied().unwrap_or(path))
+            .map(|name| report::printable(name, true).into_owned())
+            .collect();
+        let gone: Vec<String> = then
+            .iter()
+            .filter(|(n, path, _, _)| !now.iter().any(|(m, p, _, _)| m == n && p == path))
+            .map(|(_, path, _, _)| report::printable(path, true).into_owned())
+            .collect();
+        let mut parts = Vec::new();
+        if !changed.is_empty() {
+            parts.push(format!("changed or new: {}", list_some(&changed)));
+        }
+        if !gone.is_empty() {
+            parts.push(format!("not found: {}", list_some(&gone)));
+        }
+        if parts.is_empty() {
+            "the same files in another order".to_string()
+        } else {
+            parts.join("; ")
+        }
     };
     print(&format!(
         "the manifests are not the ones the report audited ({detail}): read sha256 {}; the report audited {audited_line}\n",
         read.sha256
     ));
     Ok(false)
+}
+
+/// The first five of `items`, and how many more.
+fn list_some(items: &[String]) -> String {
+    let text = items.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    match items.len().checked_sub(5) {
+        Some(more) if more > 0 => format!("{text} and {more} more"),
+        _ => text,
+    }
 }
 
 /// Renders the report to `--output-file` or stdout (nothing on stdout with --quiet), and the
@@ -482,7 +541,11 @@ fn run(cli: Cli) -> Result<u8, UsageError> {
             role_signer,
             allow_narrowed,
             manifests,
+            max_input_size,
         } => {
+            if let Some(size) = &max_input_size {
+                mlsdm_audit::input::set_cap_from_flag(size).map_err(UsageError::Invalid)?;
+            }
             let mut roles = signoff::RoleSigners::new();
             for binding in &role_signer {
                 let Some((role, identities)) = binding

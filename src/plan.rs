@@ -179,11 +179,7 @@ impl Plan {
     /// (`--max-input-size`) first, so the files it reads are bounded by it.
     pub fn from_args(args: &CheckArgs) -> Result<Self, UsageError> {
         if let Some(size) = &args.max_input_size {
-            input::set_cap(input::parse_size(size).ok_or_else(|| {
-                UsageError::Invalid(format!(
-                    "--max-input-size {size:?}: expected a size like 512Mi, 2Gi or 100000000"
-                ))
-            })?);
+            input::set_cap_from_flag(size).map_err(UsageError::Invalid)?;
         }
         let loading = activity::start("loading the checks");
         let all = checks::load_with(&args.checks, args.override_builtin)?;
@@ -195,9 +191,17 @@ impl Plan {
         let lines_of: Vec<(String, Vec<String>)> = if args.only.is_empty() && args.skip.is_empty() {
             Vec::new()
         } else {
+            // A check without checklist lines stands in the checklist as its title.
             all.iter()
-                .filter(|c| !c.builtin && !c.checklist.is_empty())
-                .map(|c| (c.id.clone(), c.checklist.clone()))
+                .filter(|c| !c.builtin)
+                .map(|c| {
+                    let lines = if c.checklist.is_empty() {
+                        vec![c.title.clone()]
+                    } else {
+                        c.checklist.clone()
+                    };
+                    (c.id.clone(), lines)
+                })
                 .collect()
         };
         let checks = select_checks(all, &args.only, &args.skip)?;

@@ -251,6 +251,26 @@ fn tampered(t: &Tmp, r: &str, allowed: &str, f: impl Fn(&mut serde_json::Value))
     ])
 }
 
+/// Signs `report` as Alice (Security Team) and gives `verify` of it with these `--manifests`.
+fn signed_for_manifests(dir: &Path, report: &str) -> impl Fn(&[&str]) -> Output {
+    let alice = keygen(dir, "alice", "ed25519", "");
+    sign(report, "Security Team", "Alice", &alice);
+    let allowed = allowed_file(dir, &[("alice@example.com", &alice)]);
+    let report = report.to_string();
+    move |paths: &[&str]| {
+        let mut args = vec![
+            "verify",
+            report.as_str(),
+            "--allowed-signers",
+            allowed.as_str(),
+        ];
+        for p in paths {
+            args.extend(["--manifests", p]);
+        }
+        audit(&args)
+    }
+}
+
 /// A signed pass is about the manifests it audited: `verify --manifests` holds a release's files
 /// to the bytes the report read (before, an old signed pass verified for any manifests). The
 /// bytes decide, not the paths; a changed, added or unread file fails, naming what changed.
@@ -268,21 +288,17 @@ fn a_signed_pass_verifies_only_for_the_manifests_it_audited() {
     let release = copy(&t.0.join("release"));
     let r = report_of(&t.0, &release);
     let digest = &json(&r)["target"]["manifestsDigest"];
-    assert_eq!(digest["inputs"].as_array().unwrap().len(), 7, "{digest}");
-    let alice = keygen(&t.0, "alice", "ed25519", "");
-    sign(&r, "Security Team", "Alice", &alice);
-    let allowed = allowed_file(&t.0, &[("alice@example.com", &alice)]);
-    let verify = |paths: &[&str]| {
-        let mut args = vec!["verify", r.as_str(), "--allowed-signers", allowed.as_str()];
-        for p in paths {
-            args.extend(["--manifests", p]);
-        }
-        audit(&args)
-    };
+    assert_eq!(digest["inputs"].as_array().unwrap().len(), 1, "{digest}");
+    assert_eq!(
+        digest["inputs"][0]["files"].as_array().unwrap().len(),
+        7,
+        "{digest}"
+    );
+    let verify = signed_for_manifests(&t.0, &r);
 
     let text = ok(&verify(&[&release]));
     assert!(
-        text.contains("the manifests are the ones the report audited (7 input(s), sha256 "),
+        text.contains("the manifests are the ones the report audited (7 file(s), sha256 "),
         "{text}"
     );
     // The same bytes elsewhere (another checkout) are the same release.
@@ -291,13 +307,13 @@ fn a_signed_pass_verifies_only_for_the_manifests_it_audited() {
     // The checklist reviewers read names the release too.
     let md = ok(&audit(&["report", &r, "-o", "markdown"]));
     assert!(
-        md.contains("> Manifests audited: 7 input(s), sha256 "),
+        md.contains("> Manifests audited: 7 file(s), sha256 "),
         "{md}"
     );
     // Without --manifests it says what the report is bound to.
     let text = ok(&verify(&[]));
     assert!(
-        text.contains("the report audited manifests of 7 input(s), sha256 "),
+        text.contains("the report audited manifests of 7 file(s), sha256 "),
         "{text}"
     );
 
@@ -312,7 +328,7 @@ fn a_signed_pass_verifies_only_for_the_manifests_it_audited() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("the manifests are not the ones the report audited (changed: ")
+        text.contains("the manifests are not the ones the report audited (changed or new: ")
             && text.contains("20-deployment.yaml)"),
         "{text}"
     );
@@ -326,7 +342,7 @@ fn a_signed_pass_verifies_only_for_the_manifests_it_audited() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("(8 input(s) read, the report audited 7)"),
+        text.contains("(changed or new: ") && text.contains("99-extra.yaml)"),
         "{text}"
     );
     let out = verify(&[&format!("{release}/20-deployment.yaml")]);
@@ -375,19 +391,8 @@ fn a_kustomization_the_walk_does_not_read_as_a_manifest_is_bound_too() {
     .unwrap();
     let release = release.to_str().unwrap();
     let r = report_of(&t.0, release);
-    let alice = keygen(&t.0, "alice", "ed25519", "");
-    sign(&r, "Security Team", "Alice", &alice);
-    let allowed = allowed_file(&t.0, &[("alice@example.com", &alice)]);
-    let verify = || {
-        audit(&[
-            "verify",
-            r.as_str(),
-            "--allowed-signers",
-            allowed.as_str(),
-            "--manifests",
-            release,
-        ])
-    };
+    let verify_with = signed_for_manifests(&t.0, &r);
+    let verify = || verify_with(&[release]);
     ok(&verify());
 
     // The overlay now scales the release down: the files the audit read are unchanged.
@@ -398,10 +403,124 @@ fn a_kustomization_the_walk_does_not_read_as_a_manifest_is_bound_too() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("the manifests are not the ones the report audited (changed: ")
+        text.contains("the manifests are not the ones the report audited (changed or new: ")
             && text.contains("Kustomization)"),
         "{text}"
     );
+}
+
+/// Review findings: `verify -f` passed files `check` decides differently. The digest was lines
+/// of `path<TAB>sha256`, so one file named with a tab and a newline stood for two; and it held
+/// each file's path under its input but not how the inputs were given (a file named on its own
+/// against its directory, two directories against one).
+#[test]
+fn verify_holds_how_the_inputs_were_given_not_only_their_bytes() {
+    let t = tmp("bound-to-inputs");
+    let compliant: Vec<std::path::PathBuf> = {
+        let mut v: Vec<_> = std::fs::read_dir("fixtures/compliant")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    // The release split over two directories, as `-f base -f extra`.
+    let split = |at: &str| {
+        let (a, b) = (t.0.join(at).join("base"), t.0.join(at).join("extra"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        for (n, f) in compliant.iter().enumerate() {
+            let to = if n < 4 { &a } else { &b };
+            std::fs::copy(f, to.join(f.file_name().unwrap())).unwrap();
+        }
+        (
+            a.to_str().unwrap().to_string(),
+            b.to_str().unwrap().to_string(),
+        )
+    };
+    let (a, b) = split("audited");
+    let att = t.0.join("attestations.yaml");
+    std::fs::write(&att, "- check: manual-on-call-rotation-established\n  by: Alice <alice@example.com>\n  date: 2026-11-20\n  evidence: https://wiki.example.com/oncall\n").unwrap();
+    let r = t.0.join("report.json").to_str().unwrap().to_string();
+    ok(&audit_dated(&[
+        "check",
+        "-f",
+        &a,
+        "-f",
+        &b,
+        "--attestations",
+        att.to_str().unwrap(),
+        "-o",
+        "json",
+        "--output-file",
+        &r,
+    ]));
+    let verify = signed_for_manifests(&t.0, &r);
+    // The same layout in another checkout verifies.
+    let (a2, b2) = split("checkout");
+    ok(&verify(&[&a2, &b2]));
+
+    // The same files in one directory are another release's layout.
+    let flat = t.0.join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    for f in &compliant {
+        std::fs::copy(f, flat.join(f.file_name().unwrap())).unwrap();
+    }
+    let out = verify(&[flat.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(inputs given as "), "{text}");
+
+    // One file named with a tab and a newline standing for two lines of the old digest.
+    let (fa, fb) = split("forged");
+    let last = Path::new(&fb).join(compliant[6].file_name().unwrap());
+    let before_it = Path::new(&fb).join(compliant[5].file_name().unwrap());
+    let hidden_sha = {
+        use std::io::Write as _;
+        let mut child = Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&std::fs::read(&before_it).unwrap())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout)[..64].to_string()
+    };
+    let name = format!(
+        "{}\t{hidden_sha}\n{}",
+        compliant[5].file_name().unwrap().to_str().unwrap(),
+        compliant[6].file_name().unwrap().to_str().unwrap()
+    );
+    std::fs::rename(&last, Path::new(&fb).join(name)).unwrap();
+    std::fs::remove_file(&before_it).unwrap();
+    let out = verify(&[&fa, &fb]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The split release's first directory named file by file is not the directory.
+    let mut files = vec![];
+    for f in &compliant[..4] {
+        files.push(
+            Path::new(&a2)
+                .join(f.file_name().unwrap())
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut given: Vec<&str> = files.iter().map(String::as_str).collect();
+    given.push(&b2);
+    let out = verify(&given);
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

@@ -95,11 +95,7 @@ pub fn build(report: &Report) -> Vec<Section<'_>> {
                 .iter()
                 .filter(|r| r.id == super::fleet::UNAUDITED_ID),
         );
-        let omitted: Vec<String> = left_out
-            .iter()
-            .filter(|(_, lines)| lines.contains(&l.text))
-            .map(|(id, _)| id.clone())
-            .collect();
+        let omitted = left_out_of(&left_out, &l.text);
         let line = Line {
             seed_line: Some(l.seed_line),
             text: l.text.clone(),
@@ -202,7 +198,7 @@ fn beyond_the_seed<'a>(
                 .push(r);
         }
     }
-    by_section
+    let mut sections: Vec<Section<'a>> = by_section
         .into_iter()
         .map(|(path, lines)| Section {
             path: path.to_string(),
@@ -210,11 +206,7 @@ fn beyond_the_seed<'a>(
                 .into_iter()
                 .map(|(text, results)| {
                     // A team's own line is open too when a check left out covers it.
-                    let omitted: Vec<String> = left_out
-                        .iter()
-                        .filter(|(_, lines)| lines.iter().any(|l| l == text))
-                        .map(|(id, _)| id.clone())
-                        .collect();
+                    let omitted = left_out_of(left_out, text);
                     Line {
                         seed_line: None,
                         text: text.to_string(),
@@ -224,13 +216,55 @@ fn beyond_the_seed<'a>(
                             LineState::Open
                         },
                         results,
-                        // Every line here has results.
                         subset: false,
                         left_out: omitted,
                     }
                 })
                 .collect(),
         })
+        .collect();
+    // The lines only left-out checks cover, neither on the seed nor shown above: open, under a
+    // section of their own (the report records a left-out check's lines, not its section).
+    // Before, a left-out team check's own line was missing from the checklist altogether.
+    let shown: std::collections::HashSet<String> = sections
+        .iter()
+        .flat_map(|s| s.lines.iter().map(|l| l.text.clone()))
+        .collect();
+    let mut only_left_out: Vec<&str> = left_out
+        .iter()
+        .flat_map(|(_, lines)| lines.iter().map(String::as_str))
+        .filter(|t| !on_seed.contains_key(t) && !shown.contains(*t))
+        .collect();
+    only_left_out.sort_unstable();
+    only_left_out.dedup();
+    if !only_left_out.is_empty() {
+        sections.push(Section {
+            path: LEFT_OUT_SECTION.to_string(),
+            lines: only_left_out
+                .into_iter()
+                .map(|text| Line {
+                    seed_line: None,
+                    text: text.to_string(),
+                    state: LineState::Open,
+                    results: Vec::new(),
+                    subset: true,
+                    left_out: left_out_of(left_out, text),
+                })
+                .collect(),
+        });
+    }
+    sections
+}
+
+/// The section of the lines only checks left out by `--only`/`--skip` cover.
+pub const LEFT_OUT_SECTION: &str = "Left out of this run (--only/--skip)";
+
+/// The ids of the left-out checks covering `text`.
+fn left_out_of(left_out: &[(String, Vec<String>)], text: &str) -> Vec<String> {
+    left_out
+        .iter()
+        .filter(|(_, lines)| lines.iter().any(|l| l == text))
+        .map(|(id, _)| id.clone())
         .collect()
 }
 
@@ -399,5 +433,34 @@ mod tests {
         assert_eq!(line.state, super::LineState::Open);
         assert_eq!(line.left_out, ["team-restore"]);
         assert_eq!(line.seed_line, None);
+    }
+
+    /// Review finding: a left-out team check's own line that no check that ran covers was
+    /// missing from the checklist (only a general note said checks were left out).
+    #[test]
+    fn a_team_line_only_a_left_out_check_covers_is_listed_open() {
+        let mut report = Report::new(Target::default(), Vec::new());
+        report.target.left_out = vec!["team-restore".into()];
+        report.target.left_out_checklist = [(
+            "team-restore".to_string(),
+            vec!["Restore drilled".to_string()],
+        )]
+        .into();
+        let sections = build(&report);
+        let section = sections
+            .iter()
+            .find(|s| s.path == super::LEFT_OUT_SECTION)
+            .unwrap();
+        assert_eq!(section.lines.len(), 1);
+        let line = &section.lines[0];
+        assert_eq!(
+            (line.text.as_str(), line.state),
+            ("Restore drilled", super::LineState::Open)
+        );
+        assert!(
+            super::detail(line).contains("team-restore"),
+            "{}",
+            super::detail(line)
+        );
     }
 }

@@ -142,8 +142,8 @@ pub fn render(report: &Report) -> String {
                 if let Some(d) = &report.target.manifests_digest {
                     let _ = writeln!(
                         out,
-                        ">\n> Manifests audited: {} input(s), sha256 {} (`mlsdm-audit verify --manifests` holds a release's files to them).",
-                        d.inputs.len(),
+                        ">\n> Manifests audited: {} file(s), sha256 {} (`mlsdm-audit verify --manifests` holds a release's files to them).",
+                        d.files(),
                         md(&d.sha256)
                     );
                 }

@@ -380,31 +380,69 @@ pub struct Target {
     pub manifests_digest: Option<ManifestsDigest>,
 }
 
-/// The bytes a manifests audit read ([`crate::sources::manifests::Loaded::digest`]): each input
-/// as read (a file, stdin, a renderer's output), in the order the run read them.
+/// What a manifests audit read ([`crate::sources::manifests::Loaded::digest`]): each input as
+/// the command line gave it, and each file read under it, in the order the run read them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestsDigest {
-    /// SHA-256 of the lines `path + "\t" + sha256 + "\n"` of `inputs`, in order, hex: one value
-    /// for the whole release.
+    /// SHA-256, hex, of the compact JSON array of `inputs` with every `name` left out
+    /// (`[[kind, path, [[path, sha256, link], ...]], ...]`, `link` null for a file that is not
+    /// one): one value for the whole release, which does not depend on the directory the run
+    /// started in. JSON, not lines: a file named with a tab and a newline cannot stand for two.
     pub sha256: String,
-    /// Every input read: files (walked directories included; files skipped as not Kubernetes,
-    /// kustomize patches and kustomizations too), stdin, and each `--kustomize`/`--helm-chart`
-    /// render.
     pub inputs: Vec<InputDigest>,
 }
 
-/// One input a manifests audit read.
+impl ManifestsDigest {
+    /// The number of files (and texts) read.
+    pub fn files(&self) -> usize {
+        self.inputs.iter().map(|i| i.files.len()).sum()
+    }
+}
+
+/// How an input was given: `check` reads a directory and a file named on its own differently
+/// (a walked file is held to its directory's kustomization; one named is the run's choice).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputKind {
+    #[default]
+    Directory,
+    File,
+    Stdin,
+    /// A `--kustomize`/`--helm-chart` render.
+    Render,
+}
+
+/// One input of a manifests audit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InputDigest {
+    pub kind: InputKind,
     /// As the run named it: a path, `<stdin>`, or the renderer's name.
     pub name: String,
-    /// Relative to the input it was found under, `/`-separated (`-` for stdin and a render):
-    /// the digest does not depend on the directory the run started in.
+    /// Relative to the deepest directory holding every path input (symlinks resolved),
+    /// `/`-separated; `-` for stdin and a render. Where the inputs stand to each other decides
+    /// what a kustomization's `../base` names.
+    pub path: String,
+    pub files: Vec<FileDigest>,
+}
+
+/// One file (or text) an input gave.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileDigest {
+    /// As the run named it (for messages).
+    pub name: String,
+    /// Relative to its input (a directory, or the directory of a file named on its own),
+    /// `/`-separated; `-` for stdin and a render.
     pub path: String,
     /// SHA-256 of its bytes, hex.
     pub sha256: String,
+    /// A symlink's target, resolved, relative to the directory `InputDigest::path` is relative
+    /// to (absolute when outside it): which files are one file decides what a kustomization
+    /// lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// A digest of the built-in catalog this binary holds: each check file's name and SHA-256, a

@@ -24,7 +24,7 @@ pub struct Loaded {
     /// Kubernetes object: a `--kustomize` overlay that renders nothing next to a base that
     /// renders the release was audited as the base alone.
     pub empty_inputs: Vec<String>,
-    /// Each file or text the run read, in reading order: [`Loaded::digest`].
+    /// Each input and the files read under it, in reading order: [`Loaded::digest`].
     pub read: Vec<crate::report::InputDigest>,
 }
 
@@ -32,47 +32,116 @@ impl Loaded {
     /// What the run read, as the report records it: a signed pass is bound to these bytes
     /// (`verify --manifests` reads the release's files through this same loader and compares).
     pub fn digest(&self) -> crate::report::ManifestsDigest {
-        use sha2::Digest as _;
-        // Paths are in the combination, not only bytes: a file's name and place decide how it
-        // is read (a `kustomization.yaml`, a file under a kustomization, a patch it names).
-        let mut all = sha2::Sha256::new();
-        for one in &self.read {
-            all.update(one.path.as_bytes());
-            all.update(b"\t");
-            all.update(one.sha256.as_bytes());
-            all.update(b"\n");
-        }
         crate::report::ManifestsDigest {
-            sha256: hex(&all.finalize().into()),
+            sha256: combined_digest(&self.read),
             inputs: self.read.clone(),
         }
     }
 }
 
-/// One text the run read: `name` for messages, `path` relative to the input it came from (the
-/// digest must not depend on the directory the run started in).
-fn read_input(name: &str, path: &str, text: &str) -> crate::report::InputDigest {
+/// [`crate::report::ManifestsDigest::sha256`] of `inputs`: what decides how `check` reads them
+/// (kinds, paths, bytes, links), names left out. Serialised as JSON, whose strings are quoted
+/// and escaped: no path can stand for two entries, as one with a tab and a newline did in lines.
+pub fn combined_digest(inputs: &[crate::report::InputDigest]) -> String {
     use sha2::Digest as _;
-    crate::report::InputDigest {
+    type File<'a> = (&'a str, &'a str, Option<&'a str>);
+    let shape: Vec<(crate::report::InputKind, &str, Vec<File<'_>>)> = inputs
+        .iter()
+        .map(|i| {
+            let files = i
+                .files
+                .iter()
+                .map(|f| (f.path.as_str(), f.sha256.as_str(), f.link.as_deref()))
+                .collect();
+            (i.kind, i.path.as_str(), files)
+        })
+        .collect();
+    let json = serde_json::to_vec(&shape).unwrap_or_default();
+    hex(&sha2::Sha256::digest(&json).into())
+}
+
+/// One file or text read: `name` for messages, `path` relative to its input.
+fn file_digest(
+    name: &str,
+    path: String,
+    text: &str,
+    link: Option<String>,
+) -> crate::report::FileDigest {
+    use sha2::Digest as _;
+    crate::report::FileDigest {
         name: name.to_string(),
-        path: path.to_string(),
+        path,
         sha256: hex(&sha2::Sha256::digest(text.as_bytes()).into()),
+        link,
     }
 }
 
-/// `file` relative to the input it was found under (a directory, or the directory of a file
-/// named on its own), `/`-separated.
-fn relative(file: &Path, input: &Path) -> String {
-    let root = if input.is_dir() {
-        input
-    } else {
-        input.parent().unwrap_or_else(|| Path::new(""))
-    };
-    let rel = file.strip_prefix(root).unwrap_or(file);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+/// A text not from a file (stdin, a render): one input of one text, its path `-`.
+fn text_input(
+    kind: crate::report::InputKind,
+    name: &str,
+    text: &str,
+) -> crate::report::InputDigest {
+    crate::report::InputDigest {
+        kind,
+        name: name.to_string(),
+        path: "-".to_string(),
+        files: vec![file_digest(name, "-".to_string(), text, None)],
+    }
+}
+
+/// `path` relative to `base`, `/`-separated (`` for `base` itself); absolute when outside it.
+fn relative_to(path: &Path, base: &Path) -> String {
+    match path.strip_prefix(base) {
+        Ok(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// The deepest directory holding every path input (symlinks resolved; a file's directory for a
+/// file): input paths are recorded relative to it, so where the release's checkout lies does
+/// not matter and where its parts lie to each other does.
+fn inputs_base(inputs: &[Input]) -> PathBuf {
+    let mut base: Option<PathBuf> = None;
+    for input in inputs {
+        let Input::Path(p) = input else { continue };
+        if p.as_os_str() == "-" {
+            continue;
+        }
+        let c = canonical(p);
+        let root = if c.is_dir() {
+            c
+        } else {
+            c.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        base = Some(match base {
+            None => root,
+            Some(b) => b
+                .components()
+                .zip(root.components())
+                .take_while(|(x, y)| x == y)
+                .map(|(x, _)| x)
+                .collect(),
+        });
+    }
+    base.unwrap_or_default()
+}
+
+/// A walked file's record: its path under its input's root, and where it points if a symlink.
+fn walked_file(file: &Path, root: &Path, base: &Path, text: &str) -> crate::report::FileDigest {
+    let link = std::fs::symlink_metadata(file)
+        .is_ok_and(|m| m.file_type().is_symlink())
+        .then(|| relative_to(&canonical(file), base));
+    file_digest(
+        &file.display().to_string(),
+        relative_to(file, root),
+        text,
+        link,
+    )
 }
 
 fn hex(bytes: &[u8; 32]) -> String {
@@ -111,24 +180,49 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Object>, ManifestError> {
 pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
     let mut loaded = Loaded::default();
     let mut walked = Vec::new();
+    let base = inputs_base(inputs);
     for input in inputs {
         let before = loaded.objects.len();
         match input {
             Input::Rendered { name, text } => {
                 // Text not from a file is `-`, as stdin: the bytes are what was audited, and
                 // `verify` holds a render piped to `-f -` to it.
-                loaded.read.push(read_input(name, "-", text));
+                loaded
+                    .read
+                    .push(text_input(crate::report::InputKind::Render, name, text));
                 parse_file(name, text, false, &mut loaded)?;
             }
             Input::Path(path) if path.as_os_str() == "-" => {
                 let text = crate::input::read_capped(std::io::stdin().lock())
                     .map_err(|message| ManifestError::file("<stdin>", message))?;
-                loaded.read.push(read_input("<stdin>", "-", &text));
+                loaded.read.push(text_input(
+                    crate::report::InputKind::Stdin,
+                    "<stdin>",
+                    &text,
+                ));
                 parse_file("<stdin>", &text, false, &mut loaded)?;
             }
             Input::Path(path) => {
                 let mut files = Vec::new();
                 collect(path, &mut files, true, &mut loaded.notes)?;
+                // Files are recorded relative to the input's directory (a file's own, for one
+                // named on its own), the input relative to `base`.
+                let is_dir = path.is_dir();
+                let root: &Path = if is_dir {
+                    path
+                } else {
+                    path.parent().unwrap_or_else(|| Path::new(""))
+                };
+                let mut record = crate::report::InputDigest {
+                    kind: if is_dir {
+                        crate::report::InputKind::Directory
+                    } else {
+                        crate::report::InputKind::File
+                    },
+                    name: path.display().to_string(),
+                    path: relative_to(&canonical(path), &base),
+                    files: Vec::new(),
+                };
                 let patches = kustomize_patches(&files);
                 let notes_at = loaded.notes.len();
                 // Files are read and parsed on every core (when there are enough of them to
@@ -140,6 +234,7 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                     |(file, explicit)| {
                         let mut one = Loaded::default();
                         let name = file.display().to_string();
+                        let record = |text: &str| walked_file(file, root, &base, text);
                         if let Some(kustomization) =
                             patches.get(&canonical(file)).filter(|_| !explicit)
                         {
@@ -147,8 +242,6 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                             // the digest all the same.
                             let text = crate::input::read_file(file)
                                 .map_err(|message| ManifestError::file(name.clone(), message))?;
-                            one.read
-                                .push(read_input(&name, &relative(file, path), &text));
                             let dir = kustomization
                                 .parent()
                                 .map_or_else(|| ".".into(), |d| d.display().to_string());
@@ -159,21 +252,19 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                                 kustomization.display()
                             ),
                         });
-                            return Ok(one);
+                            return Ok((one, record(&text)));
                         }
                         let text = crate::input::read_file(file)
                             .map_err(|message| ManifestError::file(name.clone(), message))?;
-                        one.read
-                            .push(read_input(&name, &relative(file, path), &text));
                         parse_file(&name, &text, !explicit, &mut one)?;
-                        Ok::<_, ManifestError>(one)
+                        Ok::<_, ManifestError>((one, record(&text)))
                     },
                 );
                 for one in parsed {
-                    let one = one?;
+                    let (one, file) = one?;
                     loaded.objects.extend(one.objects);
                     loaded.notes.extend(one.notes);
-                    loaded.read.extend(one.read);
+                    record.files.push(file);
                 }
                 // The kustomizations the walk does not read as files (`Kustomization`, one
                 // beside a file named on its own) decide notes that fail the gate: bound too.
@@ -184,10 +275,9 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                     let name = file.display().to_string();
                     let text = crate::input::read_file(&file)
                         .map_err(|message| ManifestError::file(name.clone(), message))?;
-                    loaded
-                        .read
-                        .push(read_input(&name, &relative(&file, path), &text));
+                    record.files.push(walked_file(&file, root, &base, &text));
                 }
+                loaded.read.push(record);
                 // A file that gave no object (a dashboard's JSON, a team's check file) is no
                 // object audited that kustomize does not deploy.
                 let with_objects: std::collections::HashSet<String> = loaded.objects[before..]
@@ -1133,9 +1223,25 @@ mod tests {
         };
         let here = digest("one", "cm.yaml");
         assert_eq!(here.inputs.len(), 1);
-        assert_eq!(here.inputs[0].path, "cm.yaml");
+        assert_eq!(here.inputs[0].files[0].path, "cm.yaml");
         assert_eq!(here.sha256, digest("two", "cm.yaml").sha256);
         assert_ne!(here.sha256, digest("three", "other.yaml").sha256);
+        // Two names of one file are not two files (which one a kustomization lists decides).
+        #[cfg(unix)]
+        {
+            let copies = base.join("four");
+            digest("four", "cm.yaml");
+            std::fs::write(copies.join("b.yaml"), cm).unwrap();
+            let links = base.join("five");
+            digest("five", "cm.yaml");
+            std::os::unix::fs::symlink("cm.yaml", links.join("b.yaml")).unwrap();
+            let of = |d: PathBuf| load_inputs(&[Input::Path(d)]).unwrap().digest();
+            let (copies, links) = (of(copies), of(links));
+            assert_eq!(links.inputs[0].files[0].path, "b.yaml");
+            assert_eq!(links.inputs[0].files[0].link.as_deref(), Some("cm.yaml"));
+            assert_eq!(copies.inputs[0].files[0].link, None);
+            assert_ne!(copies.sha256, links.sha256);
+        }
         let _ = std::fs::remove_dir_all(&base);
     }
 
