@@ -18,10 +18,19 @@ use serde_json::Value;
 pub fn separators(text: &str) -> Result<Vec<u64>, (u64, String)> {
     let mut separators = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
+        let at = i as u64 + 1;
+        // A directive (`%YAML 1.1`, `%TAG`) stands before its `---`, so kubectl's cut leaves
+        // it alone in a part of its own, which go-yaml refuses: kubectl applies nothing of the
+        // file, and this reader read it whole (review finding).
+        if line.starts_with('%') {
+            return Err((
+                at,
+                "a YAML directive (%YAML, %TAG): kubectl cuts the file at its `---` lines and refuses the part the directive is left alone in; remove the directive".to_string(),
+            ));
+        }
         let Some(rest) = line.strip_prefix("---") else {
             continue;
         };
-        let at = i as u64 + 1;
         let rest = rest.trim();
         if !rest.is_empty() && !rest.starts_with('#') {
             return Err((
@@ -34,6 +43,20 @@ pub fn separators(text: &str) -> Result<Vec<u64>, (u64, String)> {
         separators.push(at);
     }
     Ok(separators)
+}
+
+/// A Unicode line break YAML 1.1 has and YAML 1.2 does not, with its line
+/// ([`crate::facts::mlsdm::yaml::yaml11_line_break`]): kubectl's go-yaml v2 breaks the line there,
+/// this reader does not, so a comment ending in one hid the YAML after it (`# pinned<LS>---`
+/// made kubectl drop the rest of a Deployment this reader audited whole; review finding).
+pub fn unicode_line_break(text: &str) -> Option<(u64, String)> {
+    let (line, which) = crate::facts::mlsdm::yaml::yaml11_line_break(text)?;
+    Some((
+        line,
+        format!(
+            "a {which}: kubectl (go-yaml v2, YAML 1.1) reads it as a line break, this reader (YAML 1.2) as a character, so the two read different objects; replace it with a newline or a space"
+        ),
+    ))
 }
 
 /// A document kubectl would not apply, with its line and why: a second document in one part
@@ -87,11 +110,13 @@ pub fn unapplied_document(
 /// For the texts the fast path leaves to serde-saphyr only: it takes none of these.
 pub fn read_otherwise(text: &str) -> Option<(u64, String)> {
     /// An open collection: a mapping's next node is a key or a value; whether it has had an
-    /// explicit (not merge) key.
+    /// explicit (not merge) key, and a merge key.
+    #[allow(clippy::struct_excessive_bools)] // four facts of one parser state
     struct Open {
         mapping: bool,
         key_next: bool,
         explicit_seen: bool,
+        merge_seen: bool,
     }
     let mut stack: Vec<Open> = Vec::new();
     for event in granit_parser::Parser::new_from_str(text) {
@@ -105,8 +130,25 @@ pub fn read_otherwise(text: &str) -> Option<(u64, String)> {
         {
             is_key = top.key_next;
             top.key_next = !top.key_next;
-            top.explicit_seen |= is_key
-                && !matches!(&event, Event::Scalar(v, ScalarStyle::Plain, ..) if v.as_ref() == "<<");
+            let merge = is_key && is_merge_key(&event);
+            top.explicit_seen |= is_key && !merge;
+            if merge {
+                let line = span.start.line() as u64;
+                // `explicit_seen` was updated before: it says whether a key came before.
+                if top.explicit_seen {
+                    return Some((
+                        line,
+                        "a merge key (<<) after explicit keys: kubectl lets the merged values override the keys before it, kustomize does not, so what is deployed depends on the tool; put <<: first in its mapping".into(),
+                    ));
+                }
+                if top.merge_seen {
+                    return Some((
+                        line,
+                        "a second merge key (<<) in one mapping: kubectl (go-yaml v2) lets the later one's values win, this reader keeps the first's; merge once, with a list (<<: [*a, *b])".into(),
+                    ));
+                }
+                top.merge_seen = true;
+            }
         }
         let line = span.start.line() as u64;
         match event {
@@ -114,6 +156,7 @@ pub fn read_otherwise(text: &str) -> Option<(u64, String)> {
                 mapping: matches!(event, Event::MappingStart(..)),
                 key_next: true,
                 explicit_seen: false,
+                merge_seen: false,
             }),
             Event::MappingEnd | Event::SequenceEnd => {
                 stack.pop();
@@ -140,13 +183,7 @@ pub fn read_otherwise(text: &str) -> Option<(u64, String)> {
             Event::Scalar(ref v, ScalarStyle::Plain, _, None) => {
                 let v = v.as_ref();
                 if is_key && v == "<<" {
-                    // `explicit_seen` was updated before: it says whether a key came before.
-                    if stack.last().is_some_and(|t| t.explicit_seen) {
-                        return Some((
-                            line,
-                            "a merge key (<<) after explicit keys: kubectl lets the merged values override the keys before it, kustomize does not, so what is deployed depends on the tool; put <<: first in its mapping".into(),
-                        ));
-                    }
+                    // A merge key: judged above.
                 } else if let Some(why) = resolved_otherwise(v, is_key) {
                     return Some((line, why));
                 }
@@ -155,6 +192,16 @@ pub fn read_otherwise(text: &str) -> Option<(u64, String)> {
         }
     }
     None
+}
+
+/// A merge key: a plain `<<`, untagged or tagged `!!merge` (the tagged one passed unjudged).
+fn is_merge_key(event: &Event<'_>) -> bool {
+    matches!(event, Event::Scalar(v, ScalarStyle::Plain, _, tag)
+    if v.as_ref() == "<<"
+        && tag.as_ref().is_none_or(|t| {
+            // `core_suffix` knows seven core names, not `merge`.
+            t.suffix_in_namespace("tag:yaml.org,2002:").as_deref() == Some("merge")
+        }))
 }
 
 /// Why go-yaml v2 reads the plain scalar `s` otherwise than this reader, in a key's place or a
@@ -355,5 +402,13 @@ mod tests {
         let (line, why) = read_otherwise("a:\n  b: 1\n  <<: {b: 2}\n").unwrap();
         assert_eq!(line, 3);
         assert!(why.contains("put <<: first"), "{why}");
+        // Review findings: the same merge tagged `!!merge`, and a second merge key, which
+        // go-yaml v2 lets win over the first, passed.
+        let (line, why) = read_otherwise("a:\n  b: 1\n  !!merge <<: {b: 2}\n").unwrap();
+        assert_eq!(line, 3);
+        assert!(why.contains("put <<: first"), "{why}");
+        let (line, why) = read_otherwise("a:\n  <<: {b: 1}\n  <<: {b: 2}\n").unwrap();
+        assert_eq!(line, 3);
+        assert!(why.contains("a second merge key"), "{why}");
     }
 }

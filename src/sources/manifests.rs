@@ -917,8 +917,11 @@ fn collect(
             // something that could be a manifest.
             let name = e.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             // An editor's lock (`.#x.yaml`, a dangling link) or macOS's resource fork
-            // (`._x.yaml`, binary) is no manifest, and reading it would stop the walk.
-            if name.starts_with(".#") || name.starts_with("._") {
+            // (`._x.yaml`, binary) is no manifest, and reading it would stop the walk. Only
+            // those: a readable text file of that name is read as any other, since kubectl
+            // applies it (an allow-all NetworkPolicy in `._allow-all.yaml` passed unseen;
+            // review finding).
+            if (name.starts_with(".#") || name.starts_with("._")) && !is_text_file(&e) {
                 notes.push(Note {
                     kind: NoteKind::SkippedFile,
                     message: format!(
@@ -971,6 +974,12 @@ fn collect(
         out.push((path.to_path_buf(), false));
     }
     Ok(())
+}
+
+/// A regular file (links followed) whose bytes are UTF-8 text without NUL: what an editor's
+/// lock (a dangling link) and a macOS resource fork (binary) are not.
+fn is_text_file(path: &Path) -> bool {
+    path.is_file() && crate::input::read_file(path).is_ok_and(|text| !text.contains('\0'))
 }
 
 /// Whether a directory (not followed below its first level) holds a `.yaml`, `.yml` or `.json`
@@ -1046,9 +1055,9 @@ fn read_documents(file: &str, text: &str) -> Result<Read, ManifestError> {
     };
     let otherwise = match separators {
         Err(refused) => Some(refused),
-        Ok(separators) => {
-            otherwise.or_else(|| kubectl_yaml::unapplied_document(text, &separators, &docs))
-        }
+        Ok(separators) => kubectl_yaml::unicode_line_break(text)
+            .or(otherwise)
+            .or_else(|| kubectl_yaml::unapplied_document(text, &separators, &docs)),
     };
     Ok(Read { docs, otherwise })
 }
@@ -1164,7 +1173,15 @@ fn add_document(
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if kind.ends_with("List") && map.get("items").is_some_and(Value::is_array) {
+    // kubectl reads any object with an `items` array as a list (apimachinery's
+    // `Unstructured::IsList`): it applies the items and drops the object. A PDB with `items: []`
+    // was audited while kubectl created no PDB (review finding): outside a `...List` kind, refused.
+    if map.get("items").is_some_and(Value::is_array) {
+        if !kind.ends_with("List") {
+            return Err(err(format!(
+                "{kind} has a top-level `items` list: kubectl reads it as a list and applies only its items, not the {kind} itself; remove `items`"
+            )));
+        }
         for item in map["items"].as_array().into_iter().flatten() {
             add_document(file, line, item.clone(), out)?;
         }
@@ -1297,6 +1314,20 @@ mod tests {
                 format!("{}--- !!map\n{}", cm("a"), cm("b")),
                 5,
                 "invalid Yaml document separator",
+            ),
+            // Review findings: kubectl (YAML 1.1) breaks the line at U+2028 and dropped the
+            // Deployment's rest this reader audited; it refuses a file with a directive; it
+            // applies the items of any object with an `items` list, not the object.
+            (
+                format!("{}# pinned\u{2028}---\n  b: c\n", cm("a")),
+                5,
+                "U+2028",
+            ),
+            (format!("%YAML 1.1\n---\n{}", cm("a")), 1, "YAML directive"),
+            (
+                format!("{}items: []\n", cm("a")),
+                1,
+                "top-level `items` list",
             ),
             (
                 // Not YAML either: the YAML error says so first.
@@ -1457,9 +1488,13 @@ mod tests {
         std::fs::write(dir.join(".staging/x.yaml"), cm("staging")).unwrap();
         std::fs::write(dir.join(".git/config.yaml"), cm("git")).unwrap();
         std::fs::write(dir.join("._release.yaml"), [0u8, 5, 22, 7, 0xff]).unwrap();
+        // A text file of such a name is applied by kubectl, and read (review finding: an
+        // allow-all policy in `._allow-all.yaml` passed unseen).
+        std::fs::write(dir.join("._allow-all.yaml"), cm("allow-all")).unwrap();
         let l = load_inputs(&[Input::Path(dir.clone())]).unwrap();
-        let names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
-        assert_eq!(names, ["canary", "release"]);
+        let mut names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["allow-all", "canary", "release"]);
         assert_eq!(l.notes.len(), 2, "{:?}", l.notes);
         assert!(
             l.notes

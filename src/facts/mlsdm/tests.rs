@@ -270,6 +270,16 @@ pelm:
             "x: &m {'alpha': true}\nneuro_hybrid:\n  module_overrides:\n    <<: *m\n",
             Some("through a merge key"),
         ),
+        // Review findings: PyYAML breaks the line at U+2028 (a key hidden in a comment), and
+        // lets a second merge key win over the first.
+        (
+            "strict_mode: true # strict\u{2028}capacity: 100000\n",
+            Some("U+2028"),
+        ),
+        (
+            "model:\n  <<: {dimension: 384}\n  <<: {dimension: 100}\n",
+            Some("a second merge key"),
+        ),
     ] {
         let (divergent, _) = yaml11_divergences(text);
         match says {

@@ -97,6 +97,21 @@ pub(crate) fn is_node(event: &granit_parser::Event) -> bool {
     )
 }
 
+/// The first line break of YAML 1.1 that YAML 1.2 does not have (NEL, LINE SEPARATOR,
+/// PARAGRAPH SEPARATOR), with its line and name: go-yaml v2 (kubectl) and PyYAML (MLSDM) break
+/// the line there, the YAML 1.2 parsers here read a character. Anywhere, quoted strings
+/// included, where the two fold them otherwise.
+pub(crate) fn yaml11_line_break(text: &str) -> Option<(u64, &'static str)> {
+    let at = text.find(['\u{85}', '\u{2028}', '\u{2029}'])?;
+    let line = text[..at].bytes().filter(|b| *b == b'\n').count() as u64 + 1;
+    let which = match text[at..].chars().next() {
+        Some('\u{85}') => "U+0085 (NEXT LINE)",
+        Some('\u{2028}') => "U+2028 (LINE SEPARATOR)",
+        _ => "U+2029 (PARAGRAPH SEPARATOR)",
+    };
+    Some((line, which))
+}
+
 /// Plain scalars that PyYAML (YAML 1.1, what MLSDM loads its config with) and this crate's
 /// YAML 1.2 parser read as different values (`y`, `1e3`, `012`, `1:30`, a date...): the config
 /// MLSDM validates is then not the one audited, so these make the result undecided (first list).
@@ -116,6 +131,13 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
         std::collections::HashMap::new();
     let mut frames: Vec<(usize, Vec<String>)> = Vec::new();
     let mut merging: Option<(usize, Vec<usize>)> = None;
+    // PyYAML breaks lines at NEL, LS and PS (YAML 1.1), the parser here does not: a comment
+    // ending in one hid a key PyYAML reads (`strict_mode: true # x<LS>capacity: 100000`).
+    if let Some((line, which)) = yaml11_line_break(text) {
+        divergent.push(format!(
+            "line {line}: a {which}: PyYAML (YAML 1.1, which MLSDM uses) reads it as a line break, the parser here (YAML 1.2) as a character; replace it with a newline or a space"
+        ));
+    }
     for event in granit_parser::Parser::new_from_str(text) {
         let Ok((event, span)) = event else { break };
         let mut is_key = false;
@@ -244,6 +266,14 @@ pub(super) fn yaml11_divergences(text: &str) -> (Vec<String>, Vec<String>) {
                 }
                 if is_key {
                     if let Some((_, keys)) = frames.last_mut() {
+                        // PyYAML merges every `<<` of a mapping, a later one's values over an
+                        // earlier one's; the parser here keeps the first (review finding).
+                        if v == "<<" && keys.iter().any(|k| k == "<<") {
+                            divergent.push(format!(
+                                "line {}: a second merge key (<<) in one mapping: PyYAML lets the later one's values win, this audit reads the first's; merge once, with a list (<<: [*a, *b])",
+                                span.start.line()
+                            ));
+                        }
                         keys.push(v.to_string());
                     }
                     if v == "<<"
