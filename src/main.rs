@@ -217,7 +217,7 @@ fn manifests_match(
             .map(|i| {
                 format!(
                     "{} {:?}",
-                    serde_json::to_value(i.kind).unwrap_or_default(),
+                    serde_json::to_value(i.kind.as_read()).unwrap_or_default(),
                     i.path
                 )
             })

@@ -413,6 +413,18 @@ pub enum InputKind {
     Render,
 }
 
+impl InputKind {
+    /// What the digest holds: a render and stdin are both text read whole, so a render piped
+    /// to `verify -f -` is the text the audit rendered.
+    #[must_use]
+    pub fn as_read(self) -> Self {
+        match self {
+            Self::Render => Self::Stdin,
+            other => other,
+        }
+    }
+}
+
 /// One input of a manifests audit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

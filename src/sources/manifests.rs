@@ -53,7 +53,7 @@ pub fn combined_digest(inputs: &[crate::report::InputDigest]) -> String {
                 .iter()
                 .map(|f| (f.path.as_str(), f.sha256.as_str(), f.link.as_deref()))
                 .collect();
-            (i.kind, i.path.as_str(), files)
+            (i.kind.as_read(), i.path.as_str(), files)
         })
         .collect();
     let json = serde_json::to_vec(&shape).unwrap_or_default();
@@ -1243,6 +1243,12 @@ mod tests {
         assert_eq!(here.inputs[0].files[0].path, "cm.yaml");
         assert_eq!(here.sha256, digest("two", "cm.yaml").sha256);
         assert_ne!(here.sha256, digest("three", "other.yaml").sha256);
+        // A render piped to `verify -f -` is the text the audit rendered.
+        let text = |kind| vec![text_input(kind, "x", cm)];
+        assert_eq!(
+            combined_digest(&text(crate::report::InputKind::Render)),
+            combined_digest(&text(crate::report::InputKind::Stdin))
+        );
         // Two names of one file are not two files (which one a kustomization lists decides).
         #[cfg(unix)]
         {
