@@ -1547,3 +1547,67 @@ fn an_ingress_annotation_counts_only_where_its_controller_serves_the_ingress() {
         "{on_nginx:?}"
     );
 }
+
+/// Review findings (a tester's mutations of the compliant release, each passing its check while
+/// the cluster would run something else): a paused Deployment, which runs none of its template;
+/// an image tagged `main`; a preStop sleep written `1m` or in two commands; probes on a declared
+/// port MLSDM does not listen on.
+#[test]
+fn what_the_cluster_would_run_otherwise_does_not_pass() {
+    let (s, m) = verdict(
+        "replicas-min-3",
+        deployment_with(|t| t.replacen("  replicas: 3\n", "  replicas: 3\n  paused: true\n", 1)),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("paused"), "{m}");
+
+    let (s, m) = verdict(
+        "image-pinned",
+        deployment_with(|t| {
+            t.replacen(
+                "mlsdm-neuro-engine:1.2.0@sha256:4f2a9c1e8b7d6a5f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a09",
+                "mlsdm-neuro-engine:main",
+                1,
+            )
+        }),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+
+    for sleep in [
+        r#"["sleep", "1m"]"#,
+        r#"["sleep", "45.0"]"#,
+        r#"["sh", "-c", "sleep 10; sleep 40"]"#,
+    ] {
+        let (s, m) = verdict(
+            "termination-grace-period",
+            deployment_with(|t| t.replacen(r#"["sleep", "15"]"#, sleep, 1)),
+        );
+        assert_eq!(s, Status::Error, "{sleep}: {m}");
+        assert!(
+            m.contains("sleeps in a form this check does not read"),
+            "{m}"
+        );
+    }
+
+    for (id, probe) in [
+        ("probe-liveness-path", "livenessProbe"),
+        ("probe-readiness-path", "readinessProbe"),
+        ("probe-startup-configured", "startupProbe"),
+    ] {
+        let (s, m) = verdict(
+            id,
+            deployment_with(|t| {
+                let at = t.find(&format!("{probe}:")).unwrap();
+                let (head, tail) = t.split_at(at);
+                let ports = head.replacen(
+                    "              containerPort: 8000\n",
+                    "              containerPort: 8000\n            - name: admin\n              containerPort: 9090\n",
+                    1,
+                );
+                format!("{ports}{}", tail.replacen("port: http", "port: admin", 1))
+            }),
+        );
+        assert_eq!(s, Status::Fail, "{id}: {m}");
+        assert!(m.contains("but MLSDM listens on 8000"), "{id}: {m}");
+    }
+}
