@@ -127,6 +127,11 @@ def privileged_job(j):
     spec['hostNetwork'] = True
     spec['containers'][0]['securityContext'] = {'privileged': True, 'runAsUser': 0}
 D['pods-outside-workloads-hardened'] = ('the smoke-test Job privileged, on the host network, as root', obj('Job', 'mlsdm-smoke-test', privileged_job))
+def bare_pod(p):
+    # Review finding: a bare Pod the Service reaches, running MLSDM, passed every check.
+    p['metadata']['name'] = 'mlsdm-api-debug'
+    p['metadata'].pop('ownerReferences', None)
+D['mlsdm-runs-in-a-workload'] = ('a bare Pod running MLSDM beside the Deployment, which the Service reaches', obj('Pod', 'mlsdm-api-6b8f9d7c5-7d9c4', bare_pod))
 D['pdb-allows-rollout'] = ('PDB minAvailable 3 of 3 replicas', obj('PodDisruptionBudget', 'mlsdm-api-pdb', lambda p: setp(p, 'spec.minAvailable', 3)))
 D['pdb-selects-workload'] = ('PDB selects app=neuro-engine (upstream mismatch)', obj('PodDisruptionBudget', 'mlsdm-api-pdb', lambda p: setp(p, 'spec.selector.matchLabels.app', 'neuro-engine')))
 D['service-selects-workload'] = ('Service selects app=neuro-engine (upstream mismatch)', obj('Service', 'mlsdm-api', lambda s: setp(s, 'spec.selector.app', 'neuro-engine')))

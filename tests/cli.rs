@@ -1223,7 +1223,7 @@ fn a_later_definition_replaces_an_earlier_one_and_the_report_says_so() {
     // Replacements are in the report, and on stderr where a CI log shows them.
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "note: ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\nnote: a subset audit: --only/--skip ran 1 of the 187 checks (mlsdm-config-valid); the checklist lines only the others cover were not audited\n"
+        "note: ConfigMap/mlsdm-production/mlsdm-config is defined twice: tests/data/broken-config-later.yaml:3 replaces fixtures/compliant/10-config.yaml:1 (the last definition wins, as with kubectl apply)\nnote: a subset audit: --only/--skip ran 1 of the 188 checks (mlsdm-config-valid); the checklist lines only the others cover were not audited\n"
     );
     let mut json_args = args.to_vec();
     json_args.extend(["--format", "json"]);

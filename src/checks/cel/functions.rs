@@ -124,6 +124,12 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
         crate::k8s::secrets::entropy(&s)
     })
     .expect(MSG);
+    // Whether a container runs MLSDM (its variables or image): the detection the `mlsdm`
+    // variable's workloads are found by, for pods outside them.
+    ctx.add_function("runsMlsdm", |c: Value| {
+        crate::facts::mlsdm::runs_mlsdm(&cel_to_json(&c))
+    })
+    .expect(MSG);
     ctx.add_function("isCredentialName", |s: Arc<String>| {
         crate::k8s::secrets::names_a_credential(&s)
     })

@@ -58,6 +58,7 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("hpaProblem", Metering::Operands),
     ("podSpecProblem", Metering::Operands),
     ("shannonEntropy", Metering::Operands),
+    ("runsMlsdm", Metering::Operands),
     ("isCredentialName", Metering::Operands),
     ("looksLikeCredential", Metering::Operands),
     ("commandLineHasCredential", Metering::Operands),
