@@ -1611,3 +1611,86 @@ fn what_the_cluster_would_run_otherwise_does_not_pass() {
         assert!(m.contains("but MLSDM listens on 8000"), "{id}: {m}");
     }
 }
+
+/// Review findings: spreading that does not spread (an anti-affinity term on
+/// `kubernetes.io/os`, one with `mismatchLabelKeys`, a zone skew as large as the replica count)
+/// and an HPA whose scale-up is disabled passed their checks.
+#[test]
+fn spreading_and_scaling_that_do_nothing_do_not_pass() {
+    for (id, edit) in [
+        (
+            "pod-anti-affinity",
+            Box::new(|t: String| {
+                t.replacen(
+                    "                topologyKey: kubernetes.io/hostname\n",
+                    "                topologyKey: kubernetes.io/os\n",
+                    1,
+                )
+            }) as Box<dyn Fn(String) -> String>,
+        ),
+        (
+            "pod-anti-affinity",
+            Box::new(|t: String| {
+                t.replacen(
+                    "                topologyKey: kubernetes.io/hostname\n",
+                    "                topologyKey: kubernetes.io/hostname\n                mismatchLabelKeys: [app]\n",
+                    1,
+                )
+            }),
+        ),
+        (
+            "topology-spread-zones",
+            Box::new(|t: String| {
+                t.replacen("        - maxSkew: 1\n", "        - maxSkew: 10\n", 1)
+            }),
+        ),
+    ] {
+        let (s, m) = verdict(id, deployment_with(edit));
+        assert_eq!(s, Status::Fail, "{id}: {m}");
+    }
+    let hpa = std::fs::read_to_string(root().join("fixtures/compliant/30-service.yaml")).unwrap();
+    let disabled = hpa.replacen(
+        "    scaleUp:\n",
+        "    scaleUp:\n      selectPolicy: Disabled\n",
+        1,
+    );
+    assert_ne!(hpa, disabled);
+    let (s, m) = verdict("hpa-behavior-defined", compliant_with(&disabled));
+    assert_eq!(s, Status::Fail, "{m}");
+}
+
+/// Review findings: a ServiceAccount (its token mounted) bound to a `system:` ClusterRole the
+/// manifests do not hold passed, its name trusted (system:controller:generic-garbage-collector
+/// deletes anything); a Role granting exec into pods and bind/escalate on roles passed.
+#[test]
+fn broad_grants_to_the_service_account_do_not_pass() {
+    let mounted = |extra: &str| {
+        let text =
+            std::fs::read_to_string(root().join("fixtures/compliant/20-deployment.yaml")).unwrap();
+        let text = text.replacen(
+            "automountServiceAccountToken: false",
+            "automountServiceAccountToken: true",
+            1,
+        );
+        compliant_with(&format!("{text}---\n{extra}"))
+    };
+    let binding = |kind: &str, role: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: mlsdm-api, namespace: mlsdm-production}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: {kind}, name: '{role}'}}\nsubjects: [{{kind: ServiceAccount, name: mlsdm-api, namespace: mlsdm-production}}]\n"
+        )
+    };
+    let (s, m) = verdict(
+        "rbac-service-account",
+        mounted(&binding(
+            "ClusterRole",
+            "system:controller:generic-garbage-collector",
+        )),
+    );
+    assert_eq!(s, Status::Error, "{m}");
+    let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: mlsdm-api, namespace: mlsdm-production}\nrules:\n- {apiGroups: [''], resources: [pods/exec], verbs: [create]}\n";
+    let (s, m) = verdict(
+        "rbac-service-account",
+        mounted(&format!("{role}---\n{}", binding("Role", "mlsdm-api"))),
+    );
+    assert_eq!(s, Status::Fail, "{m}");
+}
