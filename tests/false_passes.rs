@@ -1694,3 +1694,20 @@ fn broad_grants_to_the_service_account_do_not_pass() {
     );
     assert_eq!(s, Status::Fail, "{m}");
 }
+
+/// Review finding: a key of one repeated character passed as "a generated key".
+#[test]
+fn a_key_of_repeated_characters_is_not_generated() {
+    let text = std::fs::read_to_string(root().join("fixtures/compliant/10-config.yaml")).unwrap();
+    // base64 of `aaaaaaaaaaaaaaaaaaaaaaaa`.
+    let repeated = text.replacen(
+        "a1k3cVo5bVJ0TjJ4V3BMNHZCOGNIMWRGNmdKM3NZMGVRNXVBN2lPMm5Y",
+        "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh",
+        1,
+    );
+    assert_ne!(text, repeated);
+    let (s, m) = verdict("api-key-not-placeholder", compliant_with(&repeated));
+    assert_eq!(s, Status::Fail, "{m}");
+    assert!(m.contains("repeats a few characters"), "{m}");
+    assert!(!m.contains("aaaa"), "the value is never printed: {m}");
+}
