@@ -143,6 +143,57 @@ fn a_policy_admitting_port_8000_from_any_source_voids_the_default_deny() {
     }
 }
 
+/// Review finding: a peer whose selectors hold only negative requirements (`NotIn`,
+/// `DoesNotExist`) admitted every pod of every namespace to port 8000 and the default deny
+/// passed, since only `namespaceSelector: {}` counted as every namespace. The audit cannot know
+/// the cluster's labels, and such a selector matches every namespace or pod without them.
+#[test]
+fn a_peer_of_only_negative_selector_requirements_voids_the_default_deny() {
+    let default_deny_with = |rule: &str| {
+        verdict(
+            "network-policy-default-deny",
+            compliant_with(&allow_policy(&format!("{INGRESS_NGINX}{rule}"))),
+        )
+    };
+    let peer = |selectors: &str| {
+        format!("    - from:\n        - {selectors}\n      ports:\n        - port: 8000\n")
+    };
+    for selectors in [
+        // The tester's repro: every namespace not named `none`.
+        "namespaceSelector:\n            matchExpressions:\n              - {key: kubernetes.io/metadata.name, operator: NotIn, values: [none]}",
+        "namespaceSelector:\n            matchExpressions:\n              - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, default]}",
+        // A label no namespace has.
+        "namespaceSelector:\n            matchExpressions:\n              - {key: no-namespace-has-this, operator: DoesNotExist}",
+        "namespaceSelector:\n            matchExpressions:\n              - {key: kubernetes.io/metadata.name, operator: Exists}\n              - {key: env, operator: NotIn, values: [prod]}",
+        // Every namespace, and pods by labels they need not carry.
+        "namespaceSelector: {}\n          podSelector:\n            matchExpressions:\n              - {key: no-pod-has-this, operator: DoesNotExist}",
+        "namespaceSelector: {}\n          podSelector:\n            matchExpressions:\n              - {key: app, operator: NotIn, values: [nothing]}",
+        "namespaceSelector:\n            matchLabels: {}\n            matchExpressions:\n              - {key: env, operator: NotIn, values: [prod]}\n          podSelector:\n            matchLabels: {}\n            matchExpressions:\n              - {key: app, operator: NotIn, values: [nothing]}\n              - {key: canary, operator: DoesNotExist}",
+    ] {
+        let rule = peer(selectors);
+        let (s, m) = default_deny_with(&rule);
+        assert_eq!(s, Status::Fail, "{rule}: {m}");
+        assert!(
+            m.starts_with("NetworkPolicy mlsdm-api-allow admits TCP port 8000 from any source")
+                && m.contains("default deny does not hold"),
+            "{rule}: {m}"
+        );
+    }
+    // One positive requirement on either selector makes an allow-list; `DoesNotExist` on the
+    // name every namespace carries matches none.
+    for selectors in [
+        "namespaceSelector:\n            matchExpressions:\n              - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}\n              - {key: team, operator: In, values: [observability]}",
+        "namespaceSelector:\n            matchExpressions:\n              - {key: monitoring-allowed, operator: Exists}",
+        "namespaceSelector:\n            matchExpressions:\n              - {key: kubernetes.io/metadata.name, operator: DoesNotExist}",
+        "namespaceSelector:\n            matchExpressions:\n              - {key: env, operator: NotIn, values: [dev]}\n          podSelector:\n            matchLabels:\n              app.kubernetes.io/name: prometheus",
+        "namespaceSelector: {}\n          podSelector:\n            matchExpressions:\n              - {key: app, operator: NotIn, values: [nothing]}\n              - {key: app.kubernetes.io/name, operator: Exists}",
+    ] {
+        let rule = peer(selectors);
+        let (s, m) = default_deny_with(&rule);
+        assert_eq!(s, Status::Pass, "{rule}: {m}");
+    }
+}
+
 /// Repro M3: a peer with only a podSelector admits pods of the policy's own namespace; the
 /// ingress controller and Prometheus run in others, so under default deny the API is cut off.
 #[test]

@@ -195,6 +195,54 @@ pub fn is_empty(sel: &Value) -> bool {
     }
 }
 
+/// The label the API server sets on every namespace (Kubernetes 1.21+): its name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Whether a LabelSelector, as far as an audit of objects can know, selects every namespace
+/// (`namespace`) or every pod: whether it matches a new one that carries no label but those every
+/// one has (a namespace only its `kubernetes.io/metadata.name`, under a name no selector lists; a
+/// pod none). Review finding: a NetworkPolicy peer `namespaceSelector: {matchExpressions: [{key:
+/// kubernetes.io/metadata.name, operator: NotIn, values: [none]}]}` admitted every pod of every
+/// namespace and network-policy-default-deny passed, since only `{}` (and `Exists` on the name
+/// label) counted as every namespace. The audit does not know which labels the cluster's
+/// namespaces and pods carry, and anyone who can create one makes it without them: a selector
+/// of only `NotIn` and `DoesNotExist` requirements matches that one and every other lacking
+/// the labels or values it names, so it restricts nothing the audit can rely on. One positive
+/// requirement (`matchLabels`, `In`, `Exists` on a label not every one has) makes it an
+/// allow-list: no union of those reaches a bare namespace or pod, so this is also what peers
+/// add up to. `DoesNotExist` on the name label matches no namespace. A selector the API server
+/// refuses selects nothing (its policy is never admitted; network-policy-selects-pods says so).
+pub fn selects_every(sel: &Value, namespace: bool) -> bool {
+    if label_selector_problem(sel).is_some() {
+        return false;
+    }
+    // Null is an absent selector, which asks nothing.
+    let Some(m) = sel.as_object() else {
+        return true;
+    };
+    if m.get("matchLabels")
+        .and_then(Value::as_object)
+        .is_some_and(|l| !l.is_empty())
+    {
+        return false;
+    }
+    m.get("matchExpressions")
+        .and_then(Value::as_array)
+        .is_none_or(|exprs| {
+            exprs.iter().all(|e| {
+                let on_name =
+                    namespace && e.get("key").and_then(Value::as_str) == Some(NAMESPACE_NAME_LABEL);
+                match e.get("operator").and_then(Value::as_str) {
+                    // A new namespace's name is in no list; a bare pod has no label to be in one.
+                    Some("NotIn") => true,
+                    Some("DoesNotExist") => !on_name,
+                    Some("Exists") => on_name,
+                    _ => false,
+                }
+            })
+        })
+}
+
 /// A token of the string form, as apimachinery's `labels.Parse` lexes it: identifiers run until
 /// whitespace or one of `!=(),<>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -504,6 +552,64 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// Review finding: selectors of only negative requirements select every namespace or pod
+    /// the audit can know of; one positive requirement makes an allow-list.
+    #[test]
+    fn a_selector_of_only_negative_requirements_selects_every_namespace_or_pod() {
+        let expr = |key: &str, op: &str, values: &[&str]| {
+            if values.is_empty() {
+                json!({"matchExpressions": [{"key": key, "operator": op}]})
+            } else {
+                json!({"matchExpressions": [{"key": key, "operator": op, "values": values}]})
+            }
+        };
+        let name = NAMESPACE_NAME_LABEL;
+        for (sel, namespaces, pods) in [
+            (json!(null), true, true),
+            (json!({}), true, true),
+            (
+                json!({"matchLabels": {}, "matchExpressions": []}),
+                true,
+                true,
+            ),
+            (expr(name, "NotIn", &["none"]), true, true),
+            (expr(name, "NotIn", &["kube-system", "default"]), true, true),
+            (
+                expr("no-namespace-has-this", "DoesNotExist", &[]),
+                true,
+                true,
+            ),
+            (expr("app", "NotIn", &["nothing"]), true, true),
+            (expr(name, "Exists", &[]), true, false),
+            (expr(name, "DoesNotExist", &[]), false, true),
+            (expr(name, "In", &["monitoring"]), false, false),
+            (expr("team", "Exists", &[]), false, false),
+            (
+                json!({"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}),
+                false,
+                false,
+            ),
+            (
+                json!({"matchExpressions": [
+                    {"key": "app", "operator": "NotIn", "values": ["x"]},
+                    {"key": "app", "operator": "In", "values": ["prometheus"]}
+                ]}),
+                false,
+                false,
+            ),
+            // Refused by the API server (NotIn without values): never admitted, selects nothing.
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "NotIn"}]}),
+                false,
+                false,
+            ),
+            (json!("everything"), false, false),
+        ] {
+            assert_eq!(selects_every(&sel, true), namespaces, "namespaces: {sel}");
+            assert_eq!(selects_every(&sel, false), pods, "pods: {sel}");
+        }
     }
 
     #[test]

@@ -120,6 +120,17 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
         crate::k8s::selector::is_empty(&cel_to_json(&sel))
     })
     .expect(MSG);
+    // Whether a NetworkPolicy peer's namespaceSelector or podSelector selects every namespace or
+    // pod as far as the audit can know: only negative requirements (review finding: `NotIn`,
+    // `DoesNotExist` passed as an allow-list). See `k8s::selector::selects_every`.
+    ctx.add_function("selectsEveryNamespace", |sel: Value| {
+        crate::k8s::selector::selects_every(&cel_to_json(&sel), true)
+    })
+    .expect(MSG);
+    ctx.add_function("selectsEveryPod", |sel: Value| {
+        crate::k8s::selector::selects_every(&cel_to_json(&sel), false)
+    })
+    .expect(MSG);
     ctx.add_function("shannonEntropy", |s: Arc<String>| {
         crate::k8s::secrets::entropy(&s)
     })

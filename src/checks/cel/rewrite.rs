@@ -53,6 +53,8 @@ pub const HOST_FUNCTIONS: &[(&str, Metering)] = &[
     ("labelSelectorProblem", Metering::Operands),
     ("labelsProblem", Metering::Operands),
     ("isEmptySelector", Metering::Operands),
+    ("selectsEveryNamespace", Metering::Operands),
+    ("selectsEveryPod", Metering::Operands),
     ("ingressController", Metering::Operands),
     ("ingressClass", Metering::Operands),
     ("hpaProblem", Metering::Operands),
