@@ -115,6 +115,16 @@ fn every_fixture_gives_the_same_report() {
         &[path("fixtures/compliant"), path("tests/data/rbac-grants")],
         None,
     );
+    // Claims bound to hostPath and local PersistentVolumes (`related.hostPathClaims`), mounted
+    // by a workload, a bare Pod and a CronJob.
+    assert_same(
+        "fixtures/compliant with host path claims",
+        &[
+            path("fixtures/compliant"),
+            path("tests/data/host-path-claims"),
+        ],
+        None,
+    );
     // Under --selector, workloads out of scope still relate to what selects them.
     assert_same(
         "fixtures/compliant with a selector",

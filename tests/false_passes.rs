@@ -1762,3 +1762,158 @@ fn a_key_of_repeated_characters_is_not_generated() {
     assert!(m.contains("repeats a few characters"), "{m}");
     assert!(!m.contains("aaaa"), "the value is never printed: {m}");
 }
+
+/// The compliant Deployment mounting claim `host-root`, with `extra` (YAML documents: the claim,
+/// PersistentVolumes) beside it.
+fn deployment_claiming(extra: &str) -> Vec<Object> {
+    let text =
+        std::fs::read_to_string(root().join("fixtures/compliant/20-deployment.yaml")).unwrap();
+    let tmp = "          emptyDir:\n            sizeLimit: 64Mi\n";
+    assert!(text.contains(tmp));
+    let edited = text.replacen(
+        tmp,
+        &format!("{tmp}        - name: data\n          persistentVolumeClaim:\n            claimName: host-root\n"),
+        1,
+    );
+    compliant_with(&format!("{edited}\n---\n{extra}"))
+}
+
+const CLAIM_BOUND: &str = "\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: host-root, namespace: mlsdm-production}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+  volumeName: host-root
+";
+
+fn volume(name: &str, source: &str, claim_ref: bool) -> String {
+    let claim_ref = if claim_ref {
+        "  claimRef: {namespace: mlsdm-production, name: host-root}\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {name}}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n{claim_ref}  {source}\n"
+    )
+}
+
+/// Review finding: a PersistentVolume with `hostPath: {path: /}`, bound to a claim the pods mount
+/// (`spec.volumeName`), passed security-host-isolation and pods-outside-workloads-hardened, which
+/// read only the pod spec's own volumes; Pod Security admits claim volumes. A `local` volume
+/// mounts a node's path as well; one pre-bound by its `claimRef` binds the same. A claim or
+/// volume the input does not hold, or network storage, cannot be said to be the node's.
+#[test]
+fn a_host_path_mounted_through_a_claim_fails_host_isolation() {
+    let claim_unbound = CLAIM_BOUND.replace("  volumeName: host-root\n", "");
+    for (what, extra, expected) in [
+        (
+            "a hostPath volume the claim names",
+            format!(
+                "{CLAIM_BOUND}---\n{}",
+                volume("host-root", "hostPath: {path: /}", false)
+            ),
+            Status::Fail,
+        ),
+        (
+            "a local volume the claim names",
+            format!(
+                "{CLAIM_BOUND}---\n{}",
+                volume(
+                    "host-root",
+                    "local: {path: /var/lib}\n  nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [n1]}]}]}}",
+                    false
+                )
+            ),
+            Status::Fail,
+        ),
+        (
+            "a hostPath volume pre-bound to the claim by its claimRef",
+            format!(
+                "{claim_unbound}---\n{}",
+                volume("other", "hostPath: {path: /}", true)
+            ),
+            Status::Fail,
+        ),
+        (
+            "an nfs volume the claim names",
+            format!(
+                "{CLAIM_BOUND}---\n{}",
+                volume("host-root", "nfs: {server: nfs.example, path: /}", false)
+            ),
+            Status::Pass,
+        ),
+        (
+            "a claim naming a volume the input does not hold",
+            format!(
+                "{CLAIM_BOUND}---\n{}",
+                volume("unrelated", "hostPath: {path: /}", false)
+            ),
+            Status::Pass,
+        ),
+        (
+            "a hostPath volume without the claim that names it",
+            volume("host-root", "hostPath: {path: /}", false),
+            Status::Pass,
+        ),
+    ] {
+        let (status, message) = verdict("security-host-isolation", deployment_claiming(&extra));
+        assert_eq!(status, expected, "{what}: {message}");
+    }
+
+    // The smoke-test Job mounting the same claim.
+    let job = std::fs::read_to_string(root().join("fixtures/compliant/60-smoke-test.yaml"))
+        .unwrap()
+        .replacen(
+            "      containers:\n",
+            "      volumes:\n        - name: data\n          persistentVolumeClaim: {claimName: host-root}\n      containers:\n",
+            1,
+        );
+    let objects = compliant_with(&format!(
+        "{job}\n---\n{CLAIM_BOUND}---\n{}",
+        volume("host-root", "hostPath: {path: /}", false)
+    ));
+    let job_results: Vec<_> = results("pods-outside-workloads-hardened", objects)
+        .into_iter()
+        .filter(|(kind, _, _)| kind == "Job")
+        .collect();
+    assert!(
+        job_results.iter().any(|(_, s, m)| *s == Status::Fail
+            && m.contains("host-root bound to PersistentVolume host-root with hostPath /")),
+        "{job_results:?}"
+    );
+}
+
+/// Review finding: a Job container adding SYS_ADMIN passed pods-outside-workloads-hardened's
+/// "not privileged"; security-capabilities-drop-all fails a workload container adding any.
+#[test]
+fn capabilities_added_outside_the_workloads_fail() {
+    let job =
+        std::fs::read_to_string(root().join("fixtures/compliant/60-smoke-test.yaml")).unwrap();
+    let drop = "drop: [\"ALL\"]\n";
+    assert!(job.contains(drop));
+    for add in ["SYS_ADMIN", "ALL", "NET_ADMIN", "SYS_PTRACE"] {
+        let edited = job.replacen(drop, &format!("{drop}              add: [\"{add}\"]\n"), 1);
+        let job_results: Vec<_> =
+            results("pods-outside-workloads-hardened", compliant_with(&edited))
+                .into_iter()
+                .filter(|(kind, _, _)| kind == "Job")
+                .collect();
+        assert!(
+            job_results
+                .iter()
+                .any(|(_, s, m)| *s == Status::Fail
+                    && m.contains(&format!("adds capabilities {add}"))),
+            "{add}: {job_results:?}"
+        );
+    }
+    let job_results: Vec<_> = results("pods-outside-workloads-hardened", compliant_with(&job))
+        .into_iter()
+        .filter(|(kind, _, _)| kind == "Job")
+        .collect();
+    assert!(
+        job_results.iter().all(|(_, s, _)| *s == Status::Pass),
+        "{job_results:?}"
+    );
+}

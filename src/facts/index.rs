@@ -82,6 +82,8 @@ pub(super) struct Lazy {
     pub rbac_subjects: OnceLock<HashMap<String, Vec<usize>>>,
     /// (namespace, image name as `scans::ImageRef::name`) -> the VulnerabilityReports of it.
     pub image_scans: OnceLock<HashMap<(Ns, String), Vec<usize>>>,
+    /// (namespace, name) a PersistentVolume's `spec.claimRef` names -> the PersistentVolumes.
+    pub pv_claim_refs: OnceLock<HashMap<(Ns, String), Vec<usize>>>,
     /// The same for every workload: computed once, shared.
     pub dashboards: OnceLock<super::values::SharedVal>,
     /// Every object of some kinds in a namespace, as one cel list: the same for every workload

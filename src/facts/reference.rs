@@ -6,8 +6,8 @@ use super::Facts;
 use super::values::json_to_cel;
 use crate::k8s::At as _;
 use crate::k8s::refs::{
-    api_group, ingress_backend_facts, ingress_backends, monitor_watches, pod_references,
-    pull_secret_names, scale_target, service_account_name,
+    api_group, claim_ref_names, ingress_backend_facts, ingress_backends, monitor_watches,
+    pod_references, pull_secret_names, scale_target, service_account_name,
 };
 use crate::k8s::selector::Selection;
 use crate::k8s::{Object, WORKLOAD_KINDS, selector};
@@ -132,6 +132,21 @@ impl Facts {
             }
         }
         (cms, secrets, missing)
+    }
+
+    /// `hostPathClaims`, every PersistentVolume scanned.
+    fn naive_host_path_claims(&self, obj: &Object) -> Value {
+        let ns = obj.namespace.as_deref();
+        super::relations::host_path_claims(
+            obj,
+            |claim| self.naive_find("PersistentVolumeClaim", ns, claim),
+            |name| self.naive_find("PersistentVolume", None, name),
+            |claim| {
+                self.all_of("PersistentVolume")
+                    .filter(|pv| claim_ref_names(pv, ns, claim))
+                    .collect()
+            },
+        )
     }
 
     /// `related` for an object, built from the objects' cached CEL values (shared, not copied).
@@ -305,6 +320,10 @@ impl Facts {
                         .collect()),
                 ),
                 (
+                    "hostPathClaims",
+                    json_to_cel(&self.naive_host_path_claims(obj)),
+                ),
+                (
                     "pods",
                     list(
                         self.same_ns(ns, "Pod")
@@ -409,6 +428,10 @@ impl Facts {
                 ("monitoredServices", list(monitored)),
                 ("watchesAuditedNamespace", CelValue::Bool(watches_audited)),
                 ("ingressBackends", json_to_cel(&Value::Array(backends))),
+                (
+                    "hostPathClaims",
+                    json_to_cel(&self.naive_host_path_claims(obj)),
+                ),
                 (
                     "workloadsInNamespace",
                     list(

@@ -43,6 +43,12 @@ const WORKLOADS_THROUGH_SERVICES: &[&str] = &[
     "Service",
 ];
 
+/// `hostPathClaims`: a pod's claims and the PersistentVolumes they bind to.
+const CLAIMS_AND_VOLUMES: &[&str] = &["PersistentVolumeClaim", "PersistentVolume"];
+
+/// What `hostPathClaims` holds, on a workload and on a Pod, Job, CronJob or ReplicaSet.
+const HOST_PATH_CLAIMS: &str = "the pod spec's persistentVolumeClaim volumes whose claim binds, among the audited objects, to a PersistentVolume of a node's path (`hostPath` or `local`), as {volume, claim, persistentVolume, type, path}: the PersistentVolume the claim's volumeName names, else those whose claimRef names the claim; a claim or volume not audited gives nothing";
+
 /// `sharedPdbs`: a budget's other workloads are found among every workload of its namespace.
 const PDBS_AND_WORKLOADS: &[&str] = &[
     "PodDisruptionBudget",
@@ -220,6 +226,16 @@ pub const RELATIONS: &[Relation] = &[
         &["VulnerabilityReport"],
         "by container name (init containers included), the VulnerabilityReports of the namespace that scanned the image the container runs (same digest, else same tag; the container's, when the report names one)",
     ),
+    // Review finding: a hostPath PersistentVolume mounted through a claim passed
+    // security-host-isolation and pods-outside-workloads-hardened. Carried by the workloads and
+    // by every other object (the Pods, Jobs, CronJobs and ReplicaSets the latter reads; empty
+    // for kinds without a pod spec).
+    rel(
+        "hostPathClaims",
+        Workload,
+        CLAIMS_AND_VOLUMES,
+        HOST_PATH_CLAIMS,
+    ),
     rel(
         "workloads",
         Other,
@@ -249,6 +265,12 @@ pub const RELATIONS: &[Relation] = &[
         Other,
         WORKLOADS,
         "every workload of the object's namespace",
+    ),
+    rel(
+        "hostPathClaims",
+        Other,
+        CLAIMS_AND_VOLUMES,
+        HOST_PATH_CLAIMS,
     ),
 ];
 

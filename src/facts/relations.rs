@@ -11,8 +11,9 @@ use super::index::{LabelIndex, Selecting, SelectorIndex, required_label};
 use super::values::{SharedVal, json_to_val};
 use crate::k8s::At as _;
 use crate::k8s::refs::{
-    MonitorNamespaces, api_group, ingress_backend_facts, ingress_backends, monitor_namespaces,
-    monitor_watches, pod_references, pull_secret_names, scale_target, service_account_name,
+    MonitorNamespaces, any_pod_spec, api_group, claim_volumes, ingress_backend_facts,
+    ingress_backends, monitor_namespaces, monitor_watches, node_path, pod_references,
+    pull_secret_names, scale_target, service_account_name,
 };
 use crate::k8s::selector::Selection;
 use crate::k8s::{Object, WORKLOAD_KINDS, rbac, selector};
@@ -558,6 +559,40 @@ impl Facts {
             .collect()
     }
 
+    /// `hostPathClaims`: the claims are found by namespace and name, the PersistentVolumes by
+    /// name or through an index of the claims their `claimRef` names.
+    fn host_path_claims(&self, obj: &Object) -> Value {
+        let ns = obj.namespace.as_deref();
+        let refs = self.lazy.pv_claim_refs.get_or_init(|| {
+            let mut m: HashMap<(Option<String>, String), Vec<usize>> = HashMap::new();
+            for pv in self.all_of("PersistentVolume") {
+                let r = pv.json.at("/spec/claimRef");
+                if let Some(name) = r.and_then(|r| r.get("name")).and_then(Value::as_str) {
+                    let claim_ns = r
+                        .and_then(|r| r.get("namespace"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    m.entry((claim_ns, name.to_string()))
+                        .or_default()
+                        .push(pv.slot);
+                }
+            }
+            m
+        });
+        host_path_claims(
+            obj,
+            |claim| self.find("PersistentVolumeClaim", ns, claim),
+            |name| self.find("PersistentVolume", None, name),
+            |claim| {
+                refs.get(&(ns.map(str::to_string), claim.to_string()))
+                    .into_iter()
+                    .flatten()
+                    .map(|&s| &self.objects[s])
+                    .collect()
+            },
+        )
+    }
+
     /// `related` for an object, built from the scope's CEL values of the objects (shared, not
     /// copied).
     pub fn related_val(&self, i: usize, scope: &super::ValScope) -> Box<dyn Val> {
@@ -667,6 +702,7 @@ impl Facts {
                         .collect();
                     map(scans)
                 }),
+                ("hostPathClaims", json_val(self.host_path_claims(obj))),
             ])
         } else {
             // The reverse direction: which in-scope workloads this object applies to.
@@ -747,6 +783,7 @@ impl Facts {
                     Box::new(CelBool::from(watches_audited)),
                 ),
                 ("ingressBackends", json_val(Value::Array(backends))),
+                ("hostPathClaims", json_val(self.host_path_claims(obj))),
                 (
                     "workloadsInNamespace",
                     list(
@@ -820,4 +857,47 @@ pub(super) fn shared_budget<'a>(
     others.sort();
     others.dedup();
     (!others.is_empty()).then(|| json!({"pdb": p.name, "workloads": others}))
+}
+
+/// `related.hostPathClaims` of `obj` (review finding: a hostPath PersistentVolume mounted through
+/// a claim passed security-host-isolation and pods-outside-workloads-hardened, which read only
+/// the pod spec's own `hostPath` volumes, and Pod Security admits claim volumes whatever they
+/// bind to). For each `persistentVolumeClaim` volume of its pod spec, the PersistentVolumes the
+/// claim binds to: the one its `spec.volumeName` names when the claim is audited and names one,
+/// else those whose `spec.claimRef` names the claim (pre-bound to it); of those, the ones that
+/// mount a node's path (`hostPath`, or `local`: a node's directory or disk, which the audit cannot
+/// tell from `/`), as `{volume, claim, persistentVolume, type, path}`. A claim or volume the
+/// input does not hold gives nothing: what it binds to cannot be known here. `claim_of(name)`
+/// finds the claim of `obj`'s namespace, `pv_named` a PersistentVolume by name, `pvs_claiming`
+/// those whose claimRef names the claim: the indexed and straightforward computations differ
+/// only in how they find them.
+pub(super) fn host_path_claims<'a>(
+    obj: &Object,
+    claim_of: impl Fn(&str) -> Option<&'a Object>,
+    pv_named: impl Fn(&str) -> Option<&'a Object>,
+    pvs_claiming: impl Fn(&str) -> Vec<&'a Object>,
+) -> Value {
+    let mut out = Vec::new();
+    for (volume, claim) in any_pod_spec(obj).map(claim_volumes).unwrap_or_default() {
+        let volume_name = claim_of(claim)
+            .and_then(|c| c.json.at("/spec/volumeName"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
+        let pvs: Vec<&Object> = match volume_name {
+            Some(name) => pv_named(name).into_iter().collect(),
+            None => pvs_claiming(claim),
+        };
+        for pv in pvs {
+            if let Some((kind, path)) = node_path(pv) {
+                out.push(json!({
+                    "volume": volume,
+                    "claim": claim,
+                    "persistentVolume": pv.name,
+                    "type": kind,
+                    "path": path,
+                }));
+            }
+        }
+    }
+    Value::Array(out)
 }

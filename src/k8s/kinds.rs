@@ -57,6 +57,18 @@ pub const LISTED: &[Listed] = &[
         candidates: &[("batch", "v1"), ("batch", "v1beta1")],
         metadata_only: false,
     },
+    // What a pod's claims bind to (`related.hostPathClaims`): a hostPath or local
+    // PersistentVolume mounts the node through a claim Pod Security admits.
+    Listed {
+        kind: "PersistentVolumeClaim",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
+    Listed {
+        kind: "PersistentVolume",
+        candidates: &[("", "v1")],
+        metadata_only: false,
+    },
     Listed {
         kind: "Service",
         candidates: &[("", "v1")],

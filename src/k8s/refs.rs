@@ -292,3 +292,45 @@ pub fn pod_references(spec: &Value) -> Vec<PodRef> {
     }
     out
 }
+
+/// The pod spec of any object that carries one: a Pod's own, a CronJob's job template's, else
+/// `spec.template.spec` (the workloads, Jobs, ReplicaSets). None for other kinds.
+pub fn any_pod_spec(o: &Object) -> Option<&Value> {
+    match o.kind.as_str() {
+        "Pod" => o.json.at("/spec"),
+        "CronJob" => o.json.at("/spec/jobTemplate/spec/template/spec"),
+        _ => o.json.at("/spec/template/spec"),
+    }
+}
+
+/// The pod spec's `persistentVolumeClaim` volumes, as (volume name, claimName), in order.
+pub fn claim_volumes(spec: &Value) -> Vec<(&str, &str)> {
+    spec.get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let claim = v.at("/persistentVolumeClaim/claimName")?.as_str()?;
+            Some((v.get("name").and_then(Value::as_str).unwrap_or(""), claim))
+        })
+        .collect()
+}
+
+/// Whether PersistentVolume `pv` is pre-bound to claim `claim` of namespace `ns` by its
+/// `spec.claimRef` (the binder binds such a volume to that claim and no other).
+pub fn claim_ref_names(pv: &Object, ns: Option<&str>, claim: &str) -> bool {
+    pv.json.at("/spec/claimRef").is_some_and(|r| {
+        r.get("name").and_then(Value::as_str) == Some(claim)
+            && r.get("namespace").and_then(Value::as_str) == ns
+    })
+}
+
+/// What of a node a PersistentVolume mounts: `hostPath` or `local` (a node's directory, disk or
+/// partition), with its path (`""` when it names none). None for other storage.
+pub fn node_path(pv: &Object) -> Option<(&'static str, &str)> {
+    ["hostPath", "local"].into_iter().find_map(|t| {
+        let src = pv.json.at("/spec")?.get(t)?;
+        src.is_object()
+            .then(|| (t, src.get("path").and_then(Value::as_str).unwrap_or("")))
+    })
+}
