@@ -1917,3 +1917,46 @@ fn capabilities_added_outside_the_workloads_fail() {
         "{job_results:?}"
     );
 }
+
+/// Review findings on the day's own changes, which failed sound releases: a Helm test Pod that
+/// curls the Service with API_KEY was taken for MLSDM outside a workload; a zone maxSkew of 2
+/// under an HPA of at least 6 replicas (spec.replicas left out) was read against 1 replica.
+#[test]
+fn clients_of_mlsdm_and_hpa_managed_spreads_pass() {
+    for restart in ["Never", "Always"] {
+        let pod = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: mlsdm-api-test-connection, namespace: mlsdm-production}}\nspec:\n  restartPolicy: {restart}\n  containers:\n  - name: curl\n    image: curlimages/curl:8.11.1\n    command: [sh, -c, 'curl -H \"X-API-Key: $API_KEY\" http://mlsdm-api/health/ready']\n    env: [{{name: API_KEY, valueFrom: {{secretKeyRef: {{name: mlsdm-secrets, key: api-key}}}}}}]\n"
+        );
+        let found = results("mlsdm-runs-in-a-workload", compliant_with(&pod));
+        assert!(
+            found
+                .iter()
+                .filter(|(kind, _, _)| kind == "Pod")
+                .all(|(_, s, _)| *s != Status::Fail),
+            "{restart}: {found:?}"
+        );
+    }
+    let objects = {
+        let deployment =
+            std::fs::read_to_string(root().join("fixtures/compliant/20-deployment.yaml")).unwrap();
+        let deployment = deployment.replacen("  replicas: 3\n", "", 1).replacen(
+            "        - maxSkew: 1\n",
+            "        - maxSkew: 2\n",
+            1,
+        );
+        let hpa =
+            std::fs::read_to_string(root().join("fixtures/compliant/30-service.yaml")).unwrap();
+        let hpa = hpa.replacen("minReplicas: 3", "minReplicas: 6", 1);
+        let mut objects = compliant_with(&deployment);
+        support::apply_layer(
+            &mut objects,
+            compliant_with(&hpa)
+                .into_iter()
+                .filter(|o| o.kind == "HorizontalPodAutoscaler")
+                .collect(),
+        );
+        objects
+    };
+    let (s, m) = verdict("topology-spread-zones", objects);
+    assert_eq!(s, Status::Pass, "{m}");
+}

@@ -451,8 +451,8 @@ pub struct FileDigest {
     /// SHA-256 of its bytes, hex.
     pub sha256: String,
     /// A symlink's target, resolved, relative to the directory `InputDigest::path` is relative
-    /// to (absolute when outside it): which files are one file decides what a kustomization
-    /// lists.
+    /// to (`(outside the inputs)` when outside it): which files are one file decides what a
+    /// kustomization lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
 }

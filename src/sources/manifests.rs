@@ -133,9 +133,18 @@ fn inputs_base(inputs: &[Input]) -> PathBuf {
 
 /// A walked file's record: its path under its input's root, and where it points if a symlink.
 fn walked_file(file: &Path, root: &Path, base: &Path, text: &str) -> crate::report::FileDigest {
+    // A target outside the inputs is recorded as such, not by its path: another checkout's
+    // absolute path to the same bytes is the same release (review finding).
     let link = std::fs::symlink_metadata(file)
         .is_ok_and(|m| m.file_type().is_symlink())
-        .then(|| relative_to(&canonical(file), base));
+        .then(|| {
+            let target = canonical(file);
+            if target.starts_with(base) {
+                relative_to(&target, base)
+            } else {
+                "(outside the inputs)".to_string()
+            }
+        });
     file_digest(
         &file.display().to_string(),
         relative_to(file, root),
@@ -1305,6 +1314,14 @@ mod tests {
             Ok(2)
         );
         assert_eq!(load(&cm("a").replace('\n', "\r")), Ok(1));
+        // Inside a quoted scalar every reader keeps U+2028 as a character.
+        assert_eq!(
+            load(&format!(
+                "{}data:\n  a: \"x\u{2028}y\"\n  b: 'z\u{2028}'\n",
+                cm("a")
+            )),
+            Ok(1)
+        );
         for (text, line, says) in [
             (
                 format!("{}...\n{}", cm("a"), cm("b")),
@@ -1329,6 +1346,7 @@ mod tests {
                 5,
                 "U+2028",
             ),
+            (format!("{}data:\n  a: b\u{2029}c\n", cm("a")), 6, "U+2029"),
             (format!("%YAML 1.1\n---\n{}", cm("a")), 1, "YAML directive"),
             (
                 format!("{}items: []\n", cm("a")),

@@ -135,10 +135,10 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
         crate::k8s::secrets::entropy(&s)
     })
     .expect(MSG);
-    // Whether a container runs MLSDM (its variables or image): the detection the `mlsdm`
-    // variable's workloads are found by, for pods outside them.
+    // Whether a container is MLSDM itself (its image, or a variable only MLSDM reads): for
+    // pods outside the workloads, where a client passing API_KEY is not MLSDM.
     ctx.add_function("runsMlsdm", |c: Value| {
-        crate::facts::mlsdm::runs_mlsdm(&cel_to_json(&c))
+        crate::facts::mlsdm::is_mlsdm_itself(&cel_to_json(&c))
     })
     .expect(MSG);
     ctx.add_function("isCredentialName", |s: Arc<String>| {

@@ -78,6 +78,13 @@ pub fn runs_mlsdm(c: &Value) -> bool {
     sets_mlsdm_env(c) || image_names_mlsdm(c)
 }
 
+/// Whether a container is MLSDM itself, on the stronger signs only: its image, or a variable
+/// only MLSDM reads. `API_KEY` alone is a client's too (a Helm test Pod curling the Service with
+/// the key was taken for MLSDM; review finding).
+pub fn is_mlsdm_itself(c: &Value) -> bool {
+    sets_mlsdm_only_env(c) || image_names_mlsdm(c)
+}
+
 /// Whether a container sets a variable only MLSDM reads (`MLSDM_*`, `CONFIG_PATH`,
 /// `LLM_BACKEND`): a stronger sign than `API_KEY`, which an auth proxy beside it may carry too.
 fn sets_mlsdm_only_env(c: &Value) -> bool {

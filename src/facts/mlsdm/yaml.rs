@@ -99,14 +99,36 @@ pub(crate) fn is_node(event: &granit_parser::Event) -> bool {
 
 /// The first line break of YAML 1.1 that YAML 1.2 does not have (NEL, LINE SEPARATOR,
 /// PARAGRAPH SEPARATOR), with its line and name: go-yaml v2 (kubectl) and PyYAML (MLSDM) break
-/// the line there, the YAML 1.2 parsers here read a character. Anywhere, quoted strings
-/// included, where the two fold them otherwise.
+/// the line there, the YAML 1.2 parsers here read a character. Not inside a quoted scalar,
+/// where all three keep the character (review finding: a ConfigMap value `"Runbook:<LS>restart"`
+/// pasted from a document was refused); a text that does not parse is judged whole.
 pub(crate) fn yaml11_line_break(text: &str) -> Option<(u64, &'static str)> {
-    let at = text.find(['\u{85}', '\u{2028}', '\u{2029}'])?;
+    let is_break = |c: char| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}');
+    if !text.contains(is_break) {
+        return None;
+    }
+    // Quoted scalars' spans, in characters (what the parser's markers count).
+    let mut quoted: Vec<(usize, usize)> = Vec::new();
+    for event in granit_parser::Parser::new_from_str(text) {
+        let Ok((event, span)) = event else { break };
+        if let granit_parser::Event::Scalar(
+            _,
+            granit_parser::ScalarStyle::SingleQuoted | granit_parser::ScalarStyle::DoubleQuoted,
+            ..,
+        ) = event
+        {
+            quoted.push((span.start.index(), span.end.index()));
+        }
+    }
+    let (at, c) = text
+        .char_indices()
+        .enumerate()
+        .find(|(n, (_, c))| is_break(*c) && !quoted.iter().any(|(s, e)| (*s..*e).contains(n)))
+        .map(|(_, found)| found)?;
     let line = text[..at].bytes().filter(|b| *b == b'\n').count() as u64 + 1;
-    let which = match text[at..].chars().next() {
-        Some('\u{85}') => "U+0085 (NEXT LINE)",
-        Some('\u{2028}') => "U+2028 (LINE SEPARATOR)",
+    let which = match c {
+        '\u{85}' => "U+0085 (NEXT LINE)",
+        '\u{2028}' => "U+2028 (LINE SEPARATOR)",
         _ => "U+2029 (PARAGRAPH SEPARATOR)",
     };
     Some((line, which))
