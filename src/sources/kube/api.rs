@@ -225,7 +225,13 @@ impl Api {
                         .unwrap_or_else(|_| unreachable!())
                         .map_err(|e| self.fatal(&e));
                 }
-                Ok(Err(e)) if timed_out_in_chain(e) => {
+                // The client's own read timeout is --request-timeout too: on a loaded machine it
+                // fired before ours and the run said only "timed out", not which request and
+                // which flag (a CI run's a_hanging_list_is_bounded_by_the_request_timeout_...).
+                Ok(Err(e))
+                    if timed_out_in_chain(e)
+                        || ClusterErrorKind::of(e) == ClusterErrorKind::Timeout =>
+                {
                     return Err(timed_out(total.unwrap_or(per_attempt)));
                 }
                 Ok(Err(e)) if !retryable(e) => return Err(self.fatal(e)),
