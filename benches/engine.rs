@@ -55,7 +55,7 @@ fn main() {
         let started = Instant::now();
         let scope = mlsdm_audit::facts::ValScope::default();
         for i in 0..facts.objects.len() {
-            let _ = facts.related_val(i, &scope);
+            let _ = facts.related_val(i, &scope, &|_| true);
         }
         drop(scope);
         let relations = started.elapsed();

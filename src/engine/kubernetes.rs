@@ -124,6 +124,8 @@ pub(super) struct KubeChecks<'s, 'c> {
     checks: Vec<(&'s Shared<'c>, &'c KubernetesProbe)>,
     /// For each kind, the indexes in `checks` of those that name it, in check order.
     by_kind: HashMap<&'c str, Vec<usize>>,
+    /// For each kind, the `related` fields its checks read (`None`: `related` read whole).
+    related_reads: HashMap<&'c str, Option<std::collections::HashSet<&'c str>>>,
     /// The indexes in `checks` of those that name a kind the run holds objects of: the ones
     /// whose expressions will be compiled.
     used: Vec<usize>,
@@ -152,6 +154,7 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
         let mut kube = Self {
             checks: Vec::new(),
             by_kind: HashMap::new(),
+            related_reads: HashMap::new(),
             used: Vec::new(),
             order,
         };
@@ -187,6 +190,25 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
             for kind in kinds {
                 kube.by_kind.entry(kind).or_default().push(index);
             }
+        }
+        for (&kind, candidates) in &kube.by_kind {
+            let mut fields = Some(std::collections::HashSet::new());
+            let reads = candidates
+                .iter()
+                .flat_map(|&c| kube.checks[c].0.check.expressions())
+                .flat_map(|e| e.reads());
+            for read in reads {
+                match (read.strip_prefix("related"), &mut fields) {
+                    (Some(""), _) => fields = None,
+                    (Some(rest), Some(fields)) => {
+                        if let Some(field) = rest.strip_prefix('.') {
+                            fields.insert(field);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            kube.related_reads.insert(kind, fields);
         }
         kube
     }
@@ -292,7 +314,17 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
                     params: params.as_ref(),
                     related: uses_related.then(|| {
                         related
-                            .get_or_init(|| facts.related_val(i, &scope))
+                            .get_or_init(|| {
+                                // Only what the kind's checks read is computed (see
+                                // `Facts::related_val`).
+                                let reads = self.related_reads.get(obj.kind.as_str());
+                                let wants = |field: &str| {
+                                    reads.is_none_or(|r| {
+                                        r.as_ref().is_none_or(|f| f.contains(field))
+                                    })
+                                };
+                                facts.related_val(i, &scope, &wants)
+                            })
                             .as_ref()
                     }),
                 };

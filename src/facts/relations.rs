@@ -595,7 +595,17 @@ impl Facts {
 
     /// `related` for an object, built from the scope's CEL values of the objects (shared, not
     /// copied).
-    pub fn related_val(&self, i: usize, scope: &super::ValScope) -> Box<dyn Val> {
+    ///
+    /// `wants` says which fields the checks evaluated on the object read: a field none reads
+    /// may be left out, so that an expensive relation costs only the objects whose checks read
+    /// it (`workloadsInNamespace`, read by one NetworkPolicy check, listed every workload of a
+    /// namespace for each of its Pods and Services; issue 12).
+    pub fn related_val(
+        &self,
+        i: usize,
+        scope: &super::ValScope,
+        wants: &dyn Fn(&str) -> bool,
+    ) -> Box<dyn Val> {
         use cel::common::types::{CelBool, CelList, CelMap, CelMapKey, CelNull};
         let obj = &self.objects[i];
         let list = |v: Vec<&Object>| -> Box<dyn Val> {
@@ -775,16 +785,20 @@ impl Facts {
             } else {
                 (Vec::new(), false)
             };
-            map(vec![
+            let mut entries = vec![
                 ("workloads", list(workloads)),
                 ("monitoredServices", list(monitored)),
                 (
                     "watchesAuditedNamespace",
-                    Box::new(CelBool::from(watches_audited)),
+                    Box::new(CelBool::from(watches_audited)) as Box<dyn Val>,
                 ),
                 ("ingressBackends", json_val(Value::Array(backends))),
                 ("hostPathClaims", json_val(self.host_path_claims(obj))),
-                (
+            ];
+            // Every workload of the namespace, for every Pod, Service... of it: the square of
+            // a namespace's size when each object's checks did not read it.
+            if wants("workloadsInNamespace") {
+                entries.push((
                     "workloadsInNamespace",
                     list(
                         self.workloads_in(ns)
@@ -792,8 +806,9 @@ impl Facts {
                             .map(|&s| &self.objects[s])
                             .collect(),
                     ),
-                ),
-            ])
+                ));
+            }
+            map(entries)
         }
     }
 }

@@ -35,9 +35,9 @@ pub fn separators(text: &str) -> Result<Vec<u64>, (u64, String)> {
         if !rest.is_empty() && !rest.starts_with('#') {
             return Err((
                 at,
-                format!(
-                    "a document separator followed by {rest:?}: kubectl refuses the file (\"invalid Yaml document separator\"); put the content on the next line"
-                ),
+                // The content is not shown: it may be a Secret's value (`--- {kind: Secret,
+                // stringData: {...}}`; review finding).
+                "a document separator followed by content on the same line: kubectl refuses the file (\"invalid Yaml document separator\"); put the content on the next line".to_string(),
             ));
         }
         separators.push(at);

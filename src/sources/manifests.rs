@@ -465,6 +465,10 @@ fn unrendered_kustomizations(
         .iter()
         .filter_map(|k| k.file.parent().map(Path::to_path_buf))
         .collect();
+    // Each file under its nearest kustomization, found once for all of them: looked up per
+    // kustomization, a repository of 2,000 kustomized apps and 10,000 files took billions of
+    // path comparisons (issue 12).
+    let nearest = nearest_kustomizations(files, &kustomized);
     for Kustomization {
         file,
         name,
@@ -483,10 +487,14 @@ fn unrendered_kustomizations(
         used.dedup();
         let dir_path = file.parent().unwrap_or_else(|| Path::new("."));
         let unlisted = if walked {
-            unlisted_files(dir_path, &docs, files, &kustomized)
-                .into_iter()
-                .filter(|f| with_objects.contains(f))
-                .collect()
+            unlisted_files(
+                dir_path,
+                &docs,
+                nearest.get(dir_path).map_or(&[][..], Vec::as_slice),
+            )
+            .into_iter()
+            .filter(|f| with_objects.contains(f))
+            .collect()
         } else {
             Vec::new()
         };
@@ -524,14 +532,18 @@ type Documents = Vec<(u64, Value)>;
 /// directories of files given one by one. The walk collects YAML and JSON files; kustomize also
 /// reads a file named `Kustomization` in each directory, which the walk never sees.
 fn walked_kustomizations(files: &[(PathBuf, bool)]) -> Vec<Kustomization> {
+    // The directories the walk read files in (not those of files given one by one), once.
+    let walked_dirs: std::collections::HashSet<&Path> = files
+        .iter()
+        .filter(|(_, explicit)| !explicit)
+        .filter_map(|(f, _)| f.parent())
+        .collect();
     kustomization_files(files)
         .into_iter()
         .filter_map(|file| {
             let (name, docs) = kustomization_docs(&file)?;
             let dir = file.parent().unwrap_or_else(|| Path::new("."));
-            let walked = files
-                .iter()
-                .any(|(f, explicit)| !explicit && f.parent() == Some(dir));
+            let walked = walked_dirs.contains(dir);
             Some(Kustomization {
                 file,
                 name,
@@ -581,6 +593,9 @@ struct Kustomization {
 /// `namespace-defined`. Files that already say the same namespace change nothing: no note.
 fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Note> {
     let mut notes = Vec::new();
+    // Each file's real path, resolved once for all the kustomizations (one `realpath` per object
+    // per kustomization was minutes in a repository of 2,000 kustomized apps; issue 12).
+    let mut real: std::collections::HashMap<&str, PathBuf> = std::collections::HashMap::new();
     for Kustomization {
         file, name, docs, ..
     } in walked_kustomizations(files)
@@ -605,11 +620,13 @@ fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Not
             let (Some(at), Some(theirs)) = (&o.location, o.namespace.as_deref()) else {
                 continue;
             };
-            let path = canonical(Path::new(&at.file));
-            if crate::k8s::is_cluster_scoped(&o.kind)
-                || theirs == namespace
-                || !resources.iter().any(|r| path == *r || path.starts_with(r))
-            {
+            if crate::k8s::is_cluster_scoped(&o.kind) || theirs == namespace {
+                continue;
+            }
+            let path = real
+                .entry(at.file.as_str())
+                .or_insert_with(|| canonical(Path::new(&at.file)));
+            if !resources.iter().any(|r| *path == *r || path.starts_with(r)) {
                 continue;
             }
             let says = format!("{} ({theirs})", at.file);
@@ -640,12 +657,29 @@ fn namespace_overrides(files: &[(PathBuf, bool)], objects: &[Object]) -> Vec<Not
 /// base beside a compliant overlay passed. `files` are every input's walked files: a base
 /// given as another input was read.
 fn unread_bases(files: &[(PathBuf, bool)]) -> Vec<Note> {
-    walked_kustomizations(files)
+    let found: Vec<Kustomization> = walked_kustomizations(files)
         .into_iter()
         .filter(|k| k.walked)
+        .collect();
+    if found.is_empty() {
+        return Vec::new();
+    }
+    // Every walked file's real path and the directories above it, resolved once for all the
+    // kustomizations (a `realpath` per file per kustomization was minutes in a repository of
+    // 2,000 kustomized apps; issue 12).
+    let mut read: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for (f, _) in files {
+        for a in canonical(f).ancestors() {
+            if !read.insert(a.to_path_buf()) {
+                break;
+            }
+        }
+    }
+    found
+        .into_iter()
         .filter_map(|Kustomization { file, name, docs, .. }| {
             let dir = file.parent().unwrap_or_else(|| Path::new("."));
-            let unread = unread_resources(dir, &docs, files);
+            let unread = unread_resources(dir, &docs, &read);
             (!unread.is_empty()).then(|| Note {
                 kind: NoteKind::Unrendered,
                 message: format!(
@@ -659,15 +693,19 @@ fn unread_bases(files: &[(PathBuf, bool)]) -> Vec<Note> {
 }
 
 /// The `resources` and `components` of a kustomization that the walk read nothing of: a remote
-/// base, or a path none of whose files were walked (outside the walked tree).
-fn unread_resources(dir: &Path, docs: &[(u64, Value)], files: &[(PathBuf, bool)]) -> Vec<String> {
-    let walked: Vec<PathBuf> = files.iter().map(|(f, _)| canonical(f)).collect();
+/// base, or a path none of whose files were walked (outside the walked tree). `read`: the real
+/// path of every walked file and of every directory above one.
+fn unread_resources(
+    dir: &Path,
+    docs: &[(u64, Value)],
+    read: &std::collections::HashSet<PathBuf>,
+) -> Vec<String> {
     docs.iter()
         .flat_map(|(_, doc)| listed(doc, &["resources", "bases", "components"]))
         .filter(|r| {
             let remote = r.contains("://") || r.starts_with("github.com/") || r.contains("?ref=");
-            let path = canonical(&dir.join(r));
-            remote || !walked.iter().any(|w| *w == path || w.starts_with(&path))
+            // A walked file, or a directory holding one (`starts_with` is by whole components).
+            remote || !read.contains(&canonical(&dir.join(r)))
         })
         .map(str::to_string)
         .collect()
@@ -688,17 +726,29 @@ fn listed<'a>(doc: &'a Value, keys: &'a [&str]) -> impl Iterator<Item = &'a str>
     })
 }
 
-/// The walked YAML/JSON files under a kustomization (in its directory, or in a subdirectory
-/// with no kustomization of its own nearer) that its `resources`, `components` and patches do
-/// not name, directly or through a listed directory. Only its own directory was looked at: a
-/// NetworkPolicy moved to an unlisted `extra/` folder was audited, and passed the release, that
-/// kustomize deploys without it. `kustomized`: every walked kustomization's directory.
-fn unlisted_files(
-    dir: &Path,
-    docs: &[(u64, Value)],
-    files: &[(PathBuf, bool)],
-    kustomized: &[PathBuf],
-) -> Vec<String> {
+/// The walked files by the directory of the kustomization nearest above them (in its
+/// directory, or in a subdirectory with no kustomization of its own nearer); files under none
+/// are left out. `kustomized`: every walked kustomization's directory.
+fn nearest_kustomizations<'a>(
+    files: &'a [(PathBuf, bool)],
+    kustomized: &'a [PathBuf],
+) -> std::collections::HashMap<&'a Path, Vec<&'a Path>> {
+    let dirs: std::collections::HashSet<&Path> = kustomized.iter().map(PathBuf::as_path).collect();
+    let mut under: std::collections::HashMap<&Path, Vec<&Path>> = std::collections::HashMap::new();
+    for (f, _) in files {
+        if let Some(dir) = f.ancestors().skip(1).find(|a| dirs.contains(a)) {
+            under.entry(dir).or_default().push(f);
+        }
+    }
+    under
+}
+
+/// The walked YAML/JSON files under a kustomization (`under`: those it is the nearest
+/// kustomization of, see [`nearest_kustomizations`]) that its `resources`, `components` and
+/// patches do not name, directly or through a listed directory. Only its own directory was
+/// looked at: a NetworkPolicy moved to an unlisted `extra/` folder was audited, and passed the
+/// release, that kustomize deploys without it.
+fn unlisted_files(dir: &Path, docs: &[(u64, Value)], under: &[&Path]) -> Vec<String> {
     let mut names: Vec<PathBuf> = Vec::new();
     for (_, doc) in docs {
         let keys = [
@@ -722,17 +772,9 @@ fn unlisted_files(
             }
         }
     }
-    files
+    under
         .iter()
-        .map(|(f, _)| f)
-        .filter(|f| {
-            // The nearest kustomization above the file is this one.
-            let nearest = f
-                .ancestors()
-                .skip(1)
-                .find(|a| kustomized.iter().any(|k| k == a));
-            nearest == Some(dir) && !is_kustomization_file(&f.display().to_string())
-        })
+        .filter(|f| !is_kustomization_file(&f.display().to_string()))
         .filter(|f| {
             let c = canonical(f);
             !names
@@ -974,10 +1016,7 @@ fn collect(
     } else if explicit {
         // Named on the command line: a FIFO (`-f <(helm template ...)`) is read as asked.
         out.push((path.to_path_buf(), true));
-    } else if path
-        .extension()
-        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
-    {
+    } else if is_manifest_name(path) {
         // Found by walking a directory: a FIFO or device would block or never end.
         if !meta.is_file() {
             return Err(ManifestError::file(
@@ -999,13 +1038,39 @@ fn is_text_file(path: &Path) -> bool {
 /// Whether a directory (not followed below its first level) holds a `.yaml`, `.yml` or `.json`
 /// file: what a hidden directory being skipped is worth saying for.
 fn holds_manifest_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let p = e.path();
-            p.is_file()
-                && p.extension()
-                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
-        })
+    // At any depth, as `kubectl apply -R` walks it: a manifest one level down (`.x/sub/np.yaml`)
+    // was skipped without a word (review finding). Links to directories are not followed, as
+    // kubectl does not; the depth is bounded so a deep tree cannot hold the walk.
+    fn holds(dir: &Path, depth: usize) -> bool {
+        depth < 64
+            && std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries.flatten().any(|e| {
+                    let p = e.path();
+                    let Ok(kind) = e.file_type() else {
+                        return false;
+                    };
+                    if kind.is_dir() {
+                        holds(&p, depth + 1)
+                    } else {
+                        p.is_file() && is_manifest_name(&p)
+                    }
+                })
+            })
+    }
+    holds(dir, 0)
+}
+
+/// Whether a walk reads the file: its name ends in `.yaml`, `.yml` or `.json`, as kubectl
+/// decides by Go's `filepath.Ext`, which takes the last dot of the name, a leading one too: a
+/// file named `.yaml` is applied by `kubectl apply -R`, and Rust's `Path::extension` (`None`
+/// for it) left it unread without a note, its Deployment never audited (review finding).
+fn is_manifest_name(path: &Path) -> bool {
+    // By bytes: a name that is not UTF-8 is still read when it ends so.
+    path.file_name().is_some_and(|n| {
+        let name = n.as_encoded_bytes();
+        name.iter()
+            .rposition(|&c| c == b'.')
+            .is_some_and(|dot| matches!(&name[dot + 1..], b"yaml" | b"yml" | b"json"))
     })
 }
 
@@ -1364,6 +1429,12 @@ mod tests {
                 5,
                 "invalid YAML",
             ),
+            (
+                // Review finding: the refusal quoted the line, here a Secret's value.
+                "--- {apiVersion: v1, kind: Secret, metadata: {name: s}, stringData: {password: Sup3rS3cretValue1}}\n".to_string(),
+                1,
+                "separator followed by content on the same line",
+            ),
         ] {
             let e = load(&text).unwrap_err();
             assert_eq!(
@@ -1371,6 +1442,7 @@ mod tests {
                 (line, true),
                 "{text:?}: {e}"
             );
+            assert!(!e.to_string().contains("Sup3rS3cret"), "{e}");
         }
     }
 
@@ -1520,11 +1592,26 @@ mod tests {
         // A text file of such a name is applied by kubectl, and read (review finding: an
         // allow-all policy in `._allow-all.yaml` passed unseen).
         std::fs::write(dir.join("._allow-all.yaml"), cm("allow-all")).unwrap();
+        // Review findings: a file named `.yaml` (kubectl applies it: Go's extension of the
+        // name is `.yaml`) was never read, without a note; and a hidden directory holding
+        // manifests only below its first level was skipped without one.
+        std::fs::create_dir_all(dir.join("zz")).unwrap();
+        std::fs::write(dir.join("zz/.yaml"), cm("dot-yaml")).unwrap();
+        std::fs::create_dir_all(dir.join(".hotfix/sub")).unwrap();
+        std::fs::write(dir.join(".hotfix/sub/np.yaml"), cm("hotfix")).unwrap();
+        std::fs::write(dir.join("notes.yaml.txt"), cm("not-read")).unwrap();
         let l = load_inputs(&[Input::Path(dir.clone())]).unwrap();
         let mut names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
         names.sort_unstable();
-        assert_eq!(names, ["allow-all", "canary", "release"]);
-        assert_eq!(l.notes.len(), 2, "{:?}", l.notes);
+        assert_eq!(names, ["allow-all", "canary", "dot-yaml", "release"]);
+        assert_eq!(l.notes.len(), 3, "{:?}", l.notes);
+        assert!(
+            l.notes
+                .iter()
+                .any(|n| n.message.contains(".hotfix: a hidden directory")),
+            "{:?}",
+            l.notes
+        );
         assert!(
             l.notes
                 .iter()

@@ -163,10 +163,20 @@ fn service_links(spec: &Value, w: &Object, facts: &Facts) -> Vec<(String, String
     }
     let mut links = Vec::new();
     for svc in facts.same_kind_in("Service", w.namespace.as_deref()) {
-        let prefix = svc.name.to_uppercase().replace('-', "_");
-        if !format!("{prefix}_").starts_with("MLSDM_") {
+        // The variables' prefix (`{NAME}_`) read a character at a time, without allocating:
+        // this runs for every Service of the namespace for every workload (issue 12).
+        let mlsdm_prefixed = svc
+            .name
+            .chars()
+            .flat_map(char::to_uppercase)
+            .map(|c| if c == '-' { '_' } else { c })
+            .chain(std::iter::once('_'))
+            .take("MLSDM_".len())
+            .eq("MLSDM_".chars());
+        if !mlsdm_prefixed {
             continue;
         }
+        let prefix = svc.name.to_uppercase().replace('-', "_");
         let cluster_ip = svc.json.at("/spec/clusterIP").and_then(Value::as_str);
         let external = svc.json.at("/spec/type").and_then(Value::as_str) == Some("ExternalName");
         // Live, a Service without a cluster IP has none; in manifests one is assigned.
