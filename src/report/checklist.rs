@@ -271,6 +271,9 @@ fn left_out_of(left_out: &[(String, Vec<String>)], text: &str) -> Vec<String> {
 /// A short reason or evidence for a line, for people.
 pub fn detail(line: &Line<'_>) -> String {
     let mut parts: Vec<String> = Vec::new();
+    // Texts already given, as a set: a line covered by thousands of results compared each new
+    // text with every earlier one (the square of the results on a line; issue 12).
+    let mut given: std::collections::HashSet<String> = std::collections::HashSet::new();
     for r in &line.results {
         let object = r.object.as_ref().map(|o| {
             let at = r
@@ -316,7 +319,7 @@ pub fn detail(line: &Line<'_>) -> String {
         };
         // In a fleet report: which cluster.
         let text = format!("{}{text}", super::fleet::prefix(r));
-        if !parts.contains(&text) {
+        if given.insert(text.clone()) {
             parts.push(text);
         }
     }

@@ -9,6 +9,7 @@ use crate::k8s::Object;
 use crate::report::{CheckResult, Status, WaiverInfo};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use std::collections::HashMap;
 use std::path::Path;
 
 pub const DEFAULT_FILE: &str = ".mlsdm-audit-waivers.yaml";
@@ -289,14 +290,42 @@ pub fn lapse(results: &mut [CheckResult], today: chrono::NaiveDate) {
     }
 }
 
+/// The indexes of one check's waivers: those that name no carrier, and those carried by each
+/// object (by its `Kind/namespace/name`).
+type Candidates<'w> = (Vec<usize>, HashMap<&'w str, Vec<usize>>);
+
 /// Marks failed results covered by an unexpired waiver as `waived`; an expired waiver is shown
 /// on the result but does not apply. `today` is the wall clock's date, never a date the
 /// environment can set (`SOURCE_DATE_EPOCH`, which dates reproducible reports, moved today back
 /// to 1980 under Nix, and every expired waiver applied).
 pub fn apply(results: &mut [CheckResult], waivers: &[Waiver], today: chrono::NaiveDate) {
+    // The waivers by check, and an annotation waiver also by the object carrying it: a failing
+    // result is held to the waivers that can cover it, not to all of them (a release whose every
+    // Deployment carries a waiver annotation compared each failing result with every waiver,
+    // building strings for each pair; issue 12). Candidates stay in the waivers' order, so that
+    // among equal expiry dates the same one is chosen.
+    let mut by_check: HashMap<&str, Candidates<'_>> = HashMap::new();
+    for (i, w) in waivers.iter().enumerate() {
+        let (plain, carried) = by_check.entry(w.check.as_str()).or_default();
+        match &w.carrier {
+            Some((reference, _)) => carried.entry(reference.as_str()).or_default().push(i),
+            None => plain.push(i),
+        }
+    }
     for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
-        let Some(w) = waivers
-            .iter()
+        let Some((plain, carried)) = by_check.get(r.id.as_str()) else {
+            continue;
+        };
+        let mut candidates = plain.clone();
+        if let Some(object) = &r.object
+            && let Some(more) = carried.get(object.to_string().as_str())
+        {
+            candidates.extend(more);
+            candidates.sort_unstable();
+        }
+        let Some(w) = candidates
+            .into_iter()
+            .map(|i| &waivers[i])
             .filter(|w| applies(w, r))
             .max_by_key(|w| date(&w.expires))
         else {

@@ -936,9 +936,27 @@ fn collect(
     explicit: bool,
     notes: &mut Vec<Note>,
 ) -> Result<(), ManifestError> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        ManifestError::file(path.display().to_string(), format!("cannot read: {e}"))
-    })?;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        // A walked link kubectl would not read, by its name, that points nowhere (`README ->
+        // ../notes` in another checkout): kubectl ignores it, and it stopped the walk (review
+        // finding). One named as a manifest stays an error: kubectl fails on it too.
+        Err(_)
+            if !explicit
+                && !is_manifest_name(path)
+                && path
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink()) =>
+        {
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(ManifestError::file(
+                path.display().to_string(),
+                format!("cannot read: {e}"),
+            ));
+        }
+    };
     if meta.is_dir() {
         // A Helm chart's templates are not YAML until rendered, and values.yaml is not an object.
         if path.join("Chart.yaml").is_file() {
@@ -1600,6 +1618,8 @@ mod tests {
         std::fs::create_dir_all(dir.join(".hotfix/sub")).unwrap();
         std::fs::write(dir.join(".hotfix/sub/np.yaml"), cm("hotfix")).unwrap();
         std::fs::write(dir.join("notes.yaml.txt"), cm("not-read")).unwrap();
+        // A dangling link kubectl does not read, by its name, does not stop the walk.
+        std::os::unix::fs::symlink("/nonexistent/notes", dir.join("README")).unwrap();
         let l = load_inputs(&[Input::Path(dir.clone())]).unwrap();
         let mut names: Vec<&str> = l.objects.iter().map(|o| o.name.as_str()).collect();
         names.sort_unstable();
