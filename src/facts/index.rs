@@ -95,6 +95,8 @@ pub(super) struct Lazy {
     pub present: OnceLock<(std::collections::HashSet<String>, bool)>,
     /// Per slot: the Services selecting that workload's pods.
     pub services_of: Vec<OnceLock<Vec<usize>>>,
+    /// (namespace, Service name) -> the Ingresses routing to that Service, in input order.
+    pub ingresses_by_backend: OnceLock<HashMap<(Ns, String), Vec<usize>>>,
 }
 
 impl Lazy {

@@ -163,14 +163,35 @@ impl Facts {
         if services.is_empty() {
             return Vec::new();
         }
-        let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
-        self.same_ns(ns, "Ingress")
-            .filter(|i| {
-                ingress_backends(&i.json)
-                    .iter()
-                    .any(|b| names.contains(b.as_str()))
+        // The Ingresses by the Services they route to, read once: scanned and parsed per
+        // workload, a namespace of many workloads and Ingresses cost their product, twice (the
+        // reverse relation asks it per Ingress of each workload; issue 12).
+        let index = self.lazy.ingresses_by_backend.get_or_init(|| {
+            let mut m: HashMap<(Option<String>, String), Vec<usize>> = HashMap::new();
+            for i in self.all_of("Ingress") {
+                let mut names = ingress_backends(&i.json);
+                names.sort_unstable();
+                names.dedup();
+                for name in names {
+                    m.entry((i.namespace.clone(), name))
+                        .or_default()
+                        .push(i.slot);
+                }
+            }
+            m
+        });
+        // In input order, each once, as the scan of the namespace's Ingresses gave them.
+        let slots: BTreeSet<usize> = services
+            .iter()
+            .flat_map(|s| {
+                index
+                    .get(&(ns.map(str::to_string), s.name.clone()))
+                    .into_iter()
+                    .flatten()
+                    .copied()
             })
-            .collect()
+            .collect();
+        slots.into_iter().map(|s| &self.objects[s]).collect()
     }
 
     /// ServiceMonitors (any namespace they may watch from) selecting one of these Services.
