@@ -22,7 +22,7 @@ use crate::k8s::{Location, Object, ObjectRef, selector};
 use cel::common::value::Val;
 use cel::objects::Value as CelValue;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 use values::{SharedVal, json_to_cel};
 
@@ -72,7 +72,7 @@ pub struct Facts {
     /// `shared_mlsdm`: converted configurations by their JSON text.
     mlsdm_vals: std::sync::Mutex<std::collections::HashMap<String, SharedVal>>,
     /// Under `--selector`: the workloads it chooses, found once (`in_scope` of a Pod asks).
-    chosen_workloads: OnceLock<Vec<usize>>,
+    chosen_workloads: OnceLock<HashMap<Option<String>, Vec<usize>>>,
 }
 
 /// An Argo Rollout with `workloadRef` runs the pod template of the Deployment it names (Argo
@@ -326,22 +326,29 @@ impl Facts {
         if chosen(obj) {
             return true;
         }
-        obj.kind == "Pod"
-            && self
-                .chosen_workloads
-                .get_or_init(|| {
-                    (0..self.objects.len())
-                        .filter(|&i| self.objects[i].is_workload() && chosen(&self.objects[i]))
-                        .collect()
-                })
-                .iter()
-                .map(|&i| &self.objects[i])
-                .any(|w| {
-                    w.namespace == obj.namespace
-                        && w.json
-                            .pointer("/spec/selector")
-                            .is_some_and(|s| selector::matches(s, &obj.labels()).unwrap_or(false))
-                })
+        if obj.kind != "Pod" {
+            return false;
+        }
+        // The chosen workloads by namespace: a Pod is held to those of its own, not to every
+        // chosen workload of the cluster (Pods x chosen workloads, per Pod check; issue 12).
+        let by_namespace = self.chosen_workloads.get_or_init(|| {
+            let mut m: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+            for (i, o) in self.objects.iter().enumerate() {
+                if o.is_workload() && chosen(o) {
+                    m.entry(o.namespace.clone()).or_default().push(i);
+                }
+            }
+            m
+        });
+        let Some(workloads) = by_namespace.get(&obj.namespace) else {
+            return false;
+        };
+        let labels = obj.labels();
+        workloads.iter().map(|&i| &self.objects[i]).any(|w| {
+            w.json
+                .pointer("/spec/selector")
+                .is_some_and(|s| selector::matches(s, &labels).unwrap_or(false))
+        })
     }
 
     /// How a result names object `i`, and where it was read (shared by its results).
