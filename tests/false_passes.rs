@@ -19,13 +19,17 @@ fn root() -> PathBuf {
 /// The compliant release with `yaml` applied over it (an object of the same kind, namespace and
 /// name replaces the compliant one), loaded from a file as `--manifests` loads it.
 fn compliant_with(yaml: &str) -> Vec<Object> {
+    // One file per call: two tests layering the same YAML at once named one file, and one
+    // removed it while the other read it (a flaky `cannot read`).
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut objects = manifests::load(&[root().join("fixtures/compliant")]).unwrap();
     let dir = std::env::temp_dir().join(format!("mlsdm-audit-false-passes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!(
-        "layer-{:x}.yaml",
+        "layer-{:x}-{}.yaml",
         yaml.bytes()
-            .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))
+            .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b))),
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::write(&file, yaml).unwrap();
     support::apply_layer(

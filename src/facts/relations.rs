@@ -202,13 +202,7 @@ impl Facts {
         labels_list: &[Value],
     ) -> Vec<&'a Object> {
         self.all_of(kind)
-            .filter(|m| {
-                let sel = m.json.at("/spec/selector").unwrap_or(&Value::Null);
-                monitor_watches(m, ns)
-                    && labels_list
-                        .iter()
-                        .any(|l| selector::matches(sel, l).unwrap_or(false))
-            })
+            .filter(|m| monitor_selects(m, ns, labels_list))
             .collect()
     }
 
@@ -764,17 +758,25 @@ impl Facts {
                             .iter()
                             .any(|x| x.name == obj.name)
                     }
+                    // Whether `monitors_for(w)` holds this monitor, asked of the monitors of its
+                    // kind, namespace and name only: asked of every monitor of the cluster, for
+                    // each workload a monitor may watch, it was monitors x workloads x monitors
+                    // (issue 12, from the review for superlinear loops).
                     "ServiceMonitor" => {
                         let labels: Vec<Value> =
                             self.services_for(w).iter().map(|s| s.labels()).collect();
-                        self.monitors_for("ServiceMonitor", w.namespace.as_deref(), &labels)
+                        self.named("ServiceMonitor", ns, &obj.name)
                             .iter()
-                            .any(|m| m.name == obj.name && m.namespace == obj.namespace)
+                            .any(|&m| {
+                                monitor_selects(&self.objects[m], w.namespace.as_deref(), &labels)
+                            })
                     }
-                    "PodMonitor" => self
-                        .monitors_for("PodMonitor", w.namespace.as_deref(), &[w.pod_labels()])
-                        .iter()
-                        .any(|m| m.name == obj.name && m.namespace == obj.namespace),
+                    "PodMonitor" => {
+                        let labels = [w.pod_labels()];
+                        self.named("PodMonitor", ns, &obj.name).iter().any(|&m| {
+                            monitor_selects(&self.objects[m], w.namespace.as_deref(), &labels)
+                        })
+                    }
                     "ConfigMap" | "Secret" => pod_references(w.pod_spec().unwrap_or(&Value::Null))
                         .iter()
                         .any(|r| r.kind == obj.kind && r.name == obj.name),
@@ -936,4 +938,14 @@ pub(super) fn host_path_claims<'a>(
         }
     }
     Value::Array(out)
+}
+
+/// Whether monitor `m` (a ServiceMonitor or PodMonitor) watches namespace `ns` and its
+/// selector matches one of `labels_list`: `Facts::monitors_for`'s test of one monitor.
+fn monitor_selects(m: &Object, ns: Option<&str>, labels_list: &[Value]) -> bool {
+    let sel = m.json.at("/spec/selector").unwrap_or(&Value::Null);
+    monitor_watches(m, ns)
+        && labels_list
+            .iter()
+            .any(|l| selector::matches(sel, l).unwrap_or(false))
 }
