@@ -1010,6 +1010,20 @@ fn inputs_are_bounded() {
     let out = run(&["check", "-f", fifo_dir.to_str().unwrap()]);
     assert_exit_says(&out, 2, "blocks.yaml: not a regular file");
 
+    // Review finding: a `._` file past the cap was taken for a macOS resource fork (not text)
+    // and skipped with a note, where kubectl applies it: it is refused as too large.
+    let forked = dir.join("forked");
+    std::fs::create_dir_all(&forked).unwrap();
+    std::fs::write(forked.join("._deploy.yaml"), "# padding\n".repeat(200_000)).unwrap();
+    let out = run(&[
+        "check",
+        "-f",
+        forked.to_str().unwrap(),
+        "--max-input-size",
+        "1Mi",
+    ]);
+    assert_exit_says(&out, 2, "._deploy.yaml: larger than the 1 MiB input cap");
+
     let big = "# padding\n".repeat(200_000);
     let out = run_with_stdin(&["check", "-f", "-", "--max-input-size", "1Mi"], Some(&big));
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));

@@ -1050,11 +1050,16 @@ fn collect(
 /// A regular file (links followed) whose bytes are UTF-8 text without NUL: what an editor's
 /// lock (a dangling link) and a macOS resource fork (binary) are not.
 fn is_text_file(path: &Path) -> bool {
-    path.is_file() && crate::input::read_file(path).is_ok_and(|text| !text.contains('\0'))
+    // One past `--max-input-size` is not judged a lock or fork: it is read, and refused as too
+    // large like any other manifest (skipped as "not text", it was applied by kubectl and never
+    // audited; review finding).
+    path.is_file()
+        && (path.metadata().is_ok_and(|m| m.len() > crate::input::cap())
+            || crate::input::read_file(path).is_ok_and(|text| !text.contains('\0')))
 }
 
-/// Whether a directory (not followed below its first level) holds a `.yaml`, `.yml` or `.json`
-/// file: what a hidden directory being skipped is worth saying for.
+/// Whether a directory (at any depth) holds a `.yaml`, `.yml` or `.json` file: what a hidden
+/// directory being skipped is worth saying for.
 fn holds_manifest_files(dir: &Path) -> bool {
     // At any depth, as `kubectl apply -R` walks it: a manifest one level down (`.x/sub/np.yaml`)
     // was skipped without a word (review finding). Links to directories are not followed, as
