@@ -1630,27 +1630,17 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["allow-all", "canary", "dot-yaml", "release"]);
         assert_eq!(l.notes.len(), 3, "{:?}", l.notes);
-        assert!(
-            l.notes
-                .iter()
-                .any(|n| n.message.contains(".hotfix: a hidden directory")),
-            "{:?}",
-            l.notes
-        );
-        assert!(
-            l.notes
-                .iter()
-                .any(|n| n.message.contains(".staging: a hidden directory")),
-            "{:?}",
-            l.notes
-        );
-        assert!(
-            l.notes.iter().any(|n| n
-                .message
-                .contains("._release.yaml: an editor lock or macOS")),
-            "{:?}",
-            l.notes
-        );
+        for says in [
+            ".hotfix: a hidden directory",
+            ".staging: a hidden directory",
+            "._release.yaml: an editor lock or macOS",
+        ] {
+            assert!(
+                l.notes.iter().any(|n| n.message.contains(says)),
+                "{says}: {:?}",
+                l.notes
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
