@@ -60,6 +60,9 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
         .as_ref()
         .map_or_else(Vec::new, |k| k.shares(facts, threads));
     let run = |t: usize| {
+        // The straightforward path evaluates with cel alone: tests/equivalence.rs holds the
+        // fast path's answers (`checks::cel::FastPath`) to cel's on the same objects.
+        let _fast = crate::checks::cel::FastPath::set(!facts.straightforward);
         let root = CelEnv::shared().root_context();
         let mut results = Vec::new();
         // Round-robin, so that cheap (manual) and expensive (metrics) checks spread evenly.

@@ -15,7 +15,7 @@ pub const COST_LIMIT: u64 = 1_000_000;
 
 thread_local! {
     /// What the evaluation running on this thread has spent (reset by [`Program::execute`]).
-    static SPENT: Cell<u64> = const { Cell::new(0) };
+    pub(super) static SPENT: Cell<u64> = const { Cell::new(0) };
 }
 
 thread_local! {
@@ -99,6 +99,12 @@ impl Program {
         }
     }
 
+    /// The tree as it runs (the tests evaluate it on the fast path alone).
+    #[cfg(test)]
+    pub(super) fn metered_tree(&self) -> &IdedExpr {
+        &self.metered
+    }
+
     /// What the expression reads, from its syntax tree: each variable it names (`object`) and
     /// each field it selects on one (`related.services`, also as `related['services']`). A
     /// variable used whole appears alone, meaning every field of it.
@@ -116,6 +122,14 @@ impl Program {
     /// Evaluates the expression. Spending more than [`COST_LIMIT`] is an error even where CEL
     /// would absorb the error (`error || true` is `true` in CEL; an exhausted budget never is).
     pub fn execute(&self, ctx: &Context) -> cel::ResolveResult {
+        if !SCOPED.with(Cell::get) {
+            SPENT.with(|s| s.set(0));
+        }
+        // Boolean logic over fields is answered without cel's machinery where the answer is
+        // known to be cel's; anything else is cel's to evaluate (`fast`).
+        if let Some(outcome) = super::fast::execute(&self.metered, ctx) {
+            return outcome;
+        }
         self.execute_val(ctx)?.as_ref().try_into()
     }
 

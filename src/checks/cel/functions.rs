@@ -4,6 +4,8 @@
 use super::cost::charging;
 use super::rewrite::{CHARGE_ITER, CHARGE_RESULT, HOST_FUNCTIONS};
 use crate::k8s::quantity::Quantity;
+use cel::common::types::{CelBool, CelString};
+use cel::common::value::{CowVal, Val};
 use cel::extractors::This;
 use cel::objects::{Key, Value};
 use cel::{Context, ExecutionError, FunctionContext};
@@ -82,54 +84,71 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
         .expect(MSG);
     // What the API server refuses in a LabelSelector, or in a map of labels used as one (a
     // Service's selector): '' when it would admit it.
-    ctx.add_function("labelSelectorProblem", |sel: Value| {
-        crate::k8s::selector::label_selector_problem(&cel_to_json(&sel)).unwrap_or_default()
-    })
+    ctx.add_function(
+        "labelSelectorProblem",
+        on_json(|sel| text(crate::k8s::selector::label_selector_problem(sel).unwrap_or_default())),
+    )
     .expect(MSG);
-    ctx.add_function("labelsProblem", |labels: Value| {
-        crate::k8s::selector::label_map_problem(&cel_to_json(&labels)).unwrap_or_default()
-    })
+    ctx.add_function(
+        "labelsProblem",
+        on_json(|labels| text(crate::k8s::selector::label_map_problem(labels).unwrap_or_default())),
+    )
     .expect(MSG);
     // What the API server refuses in an HPA, or in a pod spec ('' when it admits it): see
     // `k8s::admission`.
-    ctx.add_function("hpaProblem", |hpa: Value| {
-        crate::k8s::admission::hpa_problem(&cel_to_json(&hpa)).unwrap_or_default()
-    })
+    ctx.add_function(
+        "hpaProblem",
+        on_json(|hpa| text(crate::k8s::admission::hpa_problem(hpa).unwrap_or_default())),
+    )
     .expect(MSG);
-    ctx.add_function("podSpecProblem", |spec: Value| {
-        crate::k8s::admission::pod_spec_problem(&cel_to_json(&spec)).unwrap_or_default()
-    })
+    ctx.add_function(
+        "podSpecProblem",
+        on_json(|spec| text(crate::k8s::admission::pod_spec_problem(spec).unwrap_or_default())),
+    )
     .expect(MSG);
     // Which controller an Ingress's class names ('nginx', 'traefik', 'gce'; '' for none or one
     // not known), and the class itself ('' for none): an annotation counts only on an Ingress
     // its controller serves (see `k8s::ingress`).
-    ctx.add_function("ingressController", |ingress: Value| {
-        crate::k8s::ingress::controller(&cel_to_json(&ingress))
-            .map_or("", crate::k8s::ingress::Controller::as_str)
-            .to_string()
-    })
+    ctx.add_function(
+        "ingressController",
+        on_json(|ingress| {
+            text(
+                crate::k8s::ingress::controller(ingress)
+                    .map_or("", crate::k8s::ingress::Controller::as_str)
+                    .to_string(),
+            )
+        }),
+    )
     .expect(MSG);
-    ctx.add_function("ingressClass", |ingress: Value| {
-        crate::k8s::ingress::class(&cel_to_json(&ingress))
-            .unwrap_or_default()
-            .to_string()
-    })
+    ctx.add_function(
+        "ingressClass",
+        on_json(|ingress| {
+            text(
+                crate::k8s::ingress::class(ingress)
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }),
+    )
     .expect(MSG);
     // Whether a LabelSelector asks nothing (null, `{}`, `{matchLabels: {}}`, ...).
-    ctx.add_function("isEmptySelector", |sel: Value| {
-        crate::k8s::selector::is_empty(&cel_to_json(&sel))
-    })
+    ctx.add_function(
+        "isEmptySelector",
+        on_json(|sel| CelBool::from(crate::k8s::selector::is_empty(sel))),
+    )
     .expect(MSG);
     // Whether a NetworkPolicy peer's namespaceSelector or podSelector selects every namespace or
     // pod as far as the audit can know: only negative requirements (review finding: `NotIn`,
     // `DoesNotExist` passed as an allow-list). See `k8s::selector::selects_every`.
-    ctx.add_function("selectsEveryNamespace", |sel: Value| {
-        crate::k8s::selector::selects_every(&cel_to_json(&sel), true)
-    })
+    ctx.add_function(
+        "selectsEveryNamespace",
+        on_json(|sel| CelBool::from(crate::k8s::selector::selects_every(sel, true))),
+    )
     .expect(MSG);
-    ctx.add_function("selectsEveryPod", |sel: Value| {
-        crate::k8s::selector::selects_every(&cel_to_json(&sel), false)
-    })
+    ctx.add_function(
+        "selectsEveryPod",
+        on_json(|sel| CelBool::from(crate::k8s::selector::selects_every(sel, false))),
+    )
     .expect(MSG);
     ctx.add_function("shannonEntropy", |s: Arc<String>| {
         crate::k8s::secrets::entropy(&s)
@@ -137,9 +156,10 @@ pub(super) fn register(ctx: &mut Context<'static, 'static>) {
     .expect(MSG);
     // Whether a container is MLSDM itself (its image, or a variable only MLSDM reads): for
     // pods outside the workloads, where a client passing API_KEY is not MLSDM.
-    ctx.add_function("runsMlsdm", |c: Value| {
-        crate::facts::mlsdm::is_mlsdm_itself(&cel_to_json(&c))
-    })
+    ctx.add_function(
+        "runsMlsdm",
+        on_json(|c| CelBool::from(crate::facts::mlsdm::is_mlsdm_itself(c))),
+    )
     .expect(MSG);
     ctx.add_function("isCredentialName", |s: Arc<String>| {
         crate::k8s::secrets::names_a_credential(&s)
@@ -343,6 +363,77 @@ pub(super) fn selector_matches(
     let sel = cel_to_json(&selector);
     let labels = cel_to_json(&labels);
     crate::k8s::selector::matches(&sel, &labels).map_err(|e| ftx.error(e))
+}
+
+/// A host function as cel calls it (cel's own `Function`, which it does not export).
+type HostFunction = Box<
+    dyn for<'c, 'a> Fn(&mut FunctionContext<'c, 'a>) -> Result<CowVal<'c, 'a>, ExecutionError>
+        + Send
+        + Sync,
+>;
+
+/// A host function of one argument, read as JSON (see [`json_arg`]).
+fn on_json<R: Val + 'static>(f: fn(&serde_json::Value) -> R) -> HostFunction {
+    Box::new(move |ftx| json_arg(ftx).map(|json| CowVal::owned(f(&json))))
+}
+
+/// A string a host function returns.
+fn text(s: String) -> CelString<'static> {
+    CelString::from(s)
+}
+
+/// A host function's one argument as JSON, for the functions whose Rust code reads JSON (the
+/// selector, admission, ingress and MLSDM helpers the facts layer shares). It is what taking
+/// the argument as a cel `Value` and [`cel_to_json`] gave, converted in one pass: the `Value`
+/// between them was a deep copy of each pod spec or object passed, a twentieth of a manifest
+/// audit's evaluation (issue 12). Missing, it is the error cel gives a `Value` parameter.
+fn json_arg(ftx: &FunctionContext) -> Result<serde_json::Value, ExecutionError> {
+    let arg = ftx
+        .args
+        .get(ftx.arg_idx)
+        .ok_or_else(|| ExecutionError::invalid_argument_count(ftx.arg_idx + 1, ftx.args.len()))?;
+    val_to_json(arg.as_ref())
+}
+
+/// [`cel_to_json`] of the `Value` cel converts `v` to, without building that `Value`: null,
+/// booleans, numbers, strings, lists and maps with string keys directly, anything else (and a
+/// map with another key type) through the `Value`, so every value reads as it did.
+pub fn val_to_json(v: &dyn cel::common::value::Val) -> Result<serde_json::Value, ExecutionError> {
+    use cel::common::types::{CelBool, CelDouble, CelInt, CelMapKey, CelNull, CelUInt};
+    use cel::common::value::BuiltinRef;
+    match v.as_builtin() {
+        BuiltinRef::String(s) => return Ok(s.inner().into()),
+        BuiltinRef::List(l) => {
+            return l.inner().iter().map(|e| val_to_json(e.as_ref())).collect();
+        }
+        BuiltinRef::Map(m) if m.inner().keys().all(|k| matches!(k, CelMapKey::String(_))) => {
+            return m
+                .inner()
+                .iter()
+                .map(|(k, v)| {
+                    let CelMapKey::String(k) = k else {
+                        unreachable!("every key was found to be a string")
+                    };
+                    Ok((k.inner().to_string(), val_to_json(v.as_ref())?))
+                })
+                .collect::<Result<serde_json::Map<_, _>, _>>()
+                .map(serde_json::Value::Object);
+        }
+        _ => {}
+    }
+    if v.downcast_ref::<CelNull>().is_some() {
+        Ok(serde_json::Value::Null)
+    } else if let Some(b) = v.downcast_ref::<CelBool>() {
+        Ok((*b.inner()).into())
+    } else if let Some(i) = v.downcast_ref::<CelInt>() {
+        Ok((*i.inner()).into())
+    } else if let Some(u) = v.downcast_ref::<CelUInt>() {
+        Ok((*u.inner()).into())
+    } else if let Some(f) = v.downcast_ref::<CelDouble>() {
+        Ok(serde_json::Number::from_f64(*f.inner()).map_or(serde_json::Value::Null, Into::into))
+    } else {
+        Value::try_from(v).map(|v| cel_to_json(&v))
+    }
 }
 
 /// Converts a CEL value back to JSON (for helpers that share Rust code with the facts layer).

@@ -20,6 +20,7 @@
 //! extension libraries are in `../k8s_lib.rs`.
 
 mod cost;
+mod fast;
 mod functions;
 mod limits;
 mod names;
@@ -31,6 +32,7 @@ mod tests;
 mod tree_code;
 
 pub use cost::{Budget, COST_LIMIT, Program, budget_message};
+pub use fast::FastPath;
 use functions::register;
 pub use functions::{REGEX_SIZE_LIMIT, bounded_regex, cel_to_json, display, host_function_names};
 pub use limits::{MAX_DEPTH, MAX_SOURCE, spawn_scoped};

@@ -447,3 +447,191 @@ fn cidrs_that_together_cover_every_address() {
         .unwrap();
     assert_eq!(p.execute(&env.root_context()).unwrap(), Value::Bool(true));
 }
+
+/// A host function reads its argument as JSON straight from cel's value (`val_to_json`): the
+/// same JSON as converting it to a `Value` first and that to JSON (`cel_to_json`, what the
+/// functions did), for every kind of value an expression can pass, those JSON lacks included.
+#[test]
+fn arguments_read_as_json_as_through_a_value() {
+    let env = CelEnv::default();
+    let ctx = env.root_context();
+    for src in [
+        "null",
+        "true",
+        "-1",
+        "18446744073709551615u",
+        "1.5",
+        "'a'",
+        "[1, 'a', [null], {}]",
+        "{'a': {'b': [1, 2.5]}, 'c': {}}",
+        "{1: 'an int key', 'b': 2}",
+        "{true: 1}",
+        "b'bytes'",
+        "duration('1s')",
+        "timestamp('2026-01-01T00:00:00Z')",
+        "quantity('1Gi')",
+        "int",
+    ] {
+        let program = env.compile(src).unwrap();
+        let val = program.execute_val(&ctx).unwrap();
+        let direct = val_to_json(val.as_ref()).map_err(|e| e.to_string());
+        let through = Value::try_from(val.as_ref())
+            .map(|v| cel_to_json(&v))
+            .map_err(|e| e.to_string());
+        assert_eq!(direct, through, "{src}");
+    }
+    // An object as checks are given it (converted once from JSON): its JSON back.
+    let json = serde_json::json!({
+        "spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80}]}]},
+        "none": null, "half": 1.5, "big": 18_446_744_073_709_551_615_u64, "on": true,
+    });
+    let val = crate::facts::values::SharedVal::from_json(&json);
+    assert_eq!(val_to_json(&val).unwrap(), json);
+}
+
+/// The Kubernetes variables answer a qualified name (`object.spec.replicas`) in one step
+/// (`engine::kubernetes::select_path`), splitting it at its dots: right only while no field
+/// name holds a dot. cel's backtick-quoted fields (`` a.`b.c` ``) are the one way to write
+/// one; both parsers refuse them, so a check cannot.
+#[test]
+fn no_field_name_holds_a_dot() {
+    let src = "object.metadata.`app.kubernetes.io/name` == 'x'";
+    assert!(CelEnv::default().compile(src).is_err());
+    assert!(CelEnv::compile_builtin(src).is_err());
+}
+
+/// The fast path (`fast.rs`) gives cel's value, and charges the cost meter what cel charges,
+/// wherever it answers; where it does not, cel does. Each expression is evaluated both ways on
+/// the same variables (an object as checks get it, converted once from JSON): the semantics it
+/// must not guess (numbers of two types, null against a map, errors that `||` absorbs, the
+/// size of a string in code points, a map's keys) are among them.
+#[test]
+fn the_fast_path_agrees_with_cel() {
+    let env = CelEnv::default();
+    let object = crate::facts::values::SharedVal::from_json(&serde_json::json!({
+        "metadata": {"name": "mlsdm", "labels": {"app": "mlsdm", "tier": "api"}},
+        "spec": {
+            "replicas": 3,
+            "ratio": 0.5,
+            "containers": [
+                {"name": "a", "image": "x:1", "ports": [{"containerPort": 8000, "name": "http"}]},
+                {"name": "b", "image": "é:2", "env": [{"name": "K", "value": "v"}]},
+            ],
+            "nothing": null,
+            "flag": true,
+            "many": {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": 10},
+        },
+    }));
+    let exprs = [
+        "object.spec.replicas >= 3 && object.spec.replicas < 10",
+        "object.spec.replicas == 3u",
+        "object.spec.replicas == 3.0",
+        "object.spec.ratio == 0.5",
+        "object.spec.nothing == null && object.spec.containers != null",
+        "object.metadata != null",
+        "object.metadata.name == null",
+        "has(object.spec.replicas) && !has(object.spec.missing)",
+        "has(object.spec.containers[0].name)",
+        "has(object.metadata.name.x)",
+        "object.spec.missing == 1 || true",
+        "true || object.spec.missing == 1",
+        "object.spec.missing == 1 && false",
+        "object.spec.containers.all(c, c.image.startsWith('x') || c.name == 'b')",
+        "object.spec.containers.exists(c, has(c.ports) && c.ports.exists(p, p.containerPort == 8000))",
+        "object.spec.containers.exists_one(c, c.name.endsWith('b'))",
+        "object.spec.containers.map(c, c.name) == ['a', 'b']",
+        "object.spec.containers.filter(c, c.name == 'a').size() == 1",
+        "object.metadata.labels.all(k, k in ['app', 'tier'])",
+        "object.metadata.labels.exists(k, object.metadata.labels[k] == 'api')",
+        "'app' in object.metadata.labels && !('zone' in object.metadata.labels)",
+        "object.metadata.name in ['mlsdm', 'other'] && !(object.metadata.name in [])",
+        "object.metadata.name in ['mlsdm', 1]",
+        "size(object.spec.containers[1].image) == 3 && object.spec.containers[1].image.size() == 3",
+        "size(object.metadata.labels) + 1 == 3",
+        "object.spec.many.j == 10 && object.spec.many.a + object.spec.many.b == 3",
+        "object.spec.many.exists(k, k == 'j') && size(object.spec.many) == 10",
+        "object.spec.replicas - 4 < 0 ? 'low' : 'ok'",
+        "object.spec.flag ? object.metadata.name : 'none'",
+        "object.spec.replicas ? 1 : 2",
+        "!object.spec.replicas",
+        "object.metadata.name < 'n' && 'b' > 'a' && 1u <= 2u",
+        "object.metadata.name.contains('sd') && !object.metadata.name.contains('x')",
+        "9223372036854775807 + object.spec.replicas > 0",
+        "object.spec.containers[0].name + '!' == 'a!'",
+        "type(object.spec.replicas) == int && type(object.metadata) == map",
+        "type(object.metadata.name) == string && type(object.spec.containers) == list",
+        "type(object.spec.nothing) == null_type && type(object.spec.flag) == bool",
+        "type(object.spec.ratio) == double && type(1u) == uint && type(object) != string",
+        "type(object.spec.replicas) == string || type(object.spec.replicas) == int",
+        "object.metadata['name'] == 'mlsdm' && object.spec.containers[1].name == 'b'",
+        "object.spec.containers[2].name == 'c' || true",
+        "object.spec.containers[-1].name == 'c'",
+        "object.metadata.labels['zone'] == 'a'",
+        "object.metadata.labels['zone'] == 'a' || object.metadata.labels['app'] == 'mlsdm'",
+        "object.spec.missing.x == 1 || object.spec.flag",
+        "object.spec.missing.x == 1 || !object.spec.flag",
+        "!(object.spec.missing == 1)",
+        "object.spec.replicas && true",
+        "object.spec.replicas || true",
+        "quantity('1Gi').isGreaterThan(quantity('1Mi')) && object.spec.flag",
+        "object.spec.containers.all(c, quantity('1').isLessThan(quantity('2')))",
+        "string(object.spec.replicas) == '3' && double(object.spec.replicas) > 2.5",
+        "object.spec.containers.exists(c, c.missing == 1)",
+        "object.spec.containers.all(c, c.missing == 1)",
+        "quantity(string(object.spec.replicas)).compareTo(quantity('2')) == 1 && quantity('1Gi').isGreaterThan(quantity('1Mi'))",
+        "quantity('500m').isLessThan(1) && quantity('2').compareTo(2) == 0 && quantity('x') == 1 || true",
+        "quantity('x').compareTo(quantity('1')) == 0",
+        "object.spec.containers.all(c, quantity(string(size(c.name))).compareTo(quantity('1')) >= 0)",
+        "string(object.metadata.name) == 'mlsdm' && string(1u) == '1' && string(true) == 'true' && string(1.5) == '1.5'",
+        "object.spec.replicas in [1, 2, 3] && !(object.spec.replicas in [1u]) && 3 in object.spec.containers.map(c, 3)",
+        "object.spec.replicas in [1.0, 3.0]",
+        "null in [null] && object.metadata.name in ['x', object.metadata.name]",
+        "object.spec.containers[0].image.split(':').exists(p, p == '1') && {'a': 1, 'b': 2}.all(k, k in ['a', 'b']) && [1, 2].map(x, x + 1).all(x, x > 1)",
+        "'container ' + object.spec.containers[1].name + ' runs ' + object.spec.containers[1].image",
+        "object.metadata.name + 1 == 'x' || true",
+        "object.spec.containers.map(c, c.name + '!') == ['a!', 'b!']",
+        "'b' in object.spec.containers.map(c, c.name) && size(object.spec.containers.filter(c, c.name != 'a')) == 1",
+        "object.spec.containers.filter(c, has(c.env)).map(c, c.env[0].value)[0] == 'v'",
+        "object.spec.containers[0].image.split(':')[1] == '1' && 'a:b:c'.split(':').size() == 3",
+        "'a::b'.split('::') == ['a', 'b'] && 'abc'.split('') == ['a', 'b', 'c']",
+        "{'k': object.metadata.name}.k == 'mlsdm' && has({'k': 1}.k) && !has({'k': 1}.j)",
+        "[[1, 2], [3]].map(x, x.size())[1] == 1 && [1, 2, 3][3] == 0",
+        "object.spec.containers.map(c, c.name).size() + [1].size() == 3",
+        "object.spec.containers.all(c, c.name.size() > 0) && [1, 2, 3].all(x, x > 0)",
+        "[1, 2, 3].exists(x, x / (x - 1) > 1)",
+        "object.spec.containers[0].ports[0].name",
+        "object.metadata.name",
+        "object.spec.replicas",
+        "object.spec.nothing",
+    ];
+    let mut answered = 0;
+    for src in exprs {
+        let program = env.compile(src).unwrap();
+        let mut ctx = env.root_context();
+        ctx.add_variable_as_val("object", Box::new(object.clone()));
+        let cel = {
+            let _cel_only = FastPath::set(false);
+            let value = program.execute(&ctx).map_err(|e| e.to_string());
+            (value, SPENT.with(std::cell::Cell::get))
+        };
+        SPENT.with(|s| s.set(0));
+        let fast = fast::execute(program.metered_tree(), &ctx);
+        let fast_spent = SPENT.with(std::cell::Cell::get);
+        if let Some(value) = fast {
+            answered += 1;
+            assert_eq!((value.map_err(|e| e.to_string()), fast_spent), cel, "{src}");
+        }
+        // Whatever the fast path did, the public entry point gives cel's answer.
+        assert_eq!(
+            program.execute(&ctx).map_err(|e| e.to_string()),
+            cel.0,
+            "{src}"
+        );
+    }
+    // Most of these are the fast path's to answer (a test that it is not silently off).
+    assert!(
+        answered >= 25,
+        "the fast path answered {answered} of {}",
+        exprs.len()
+    );
+}
