@@ -528,6 +528,10 @@ fn evaluate_items(
     // The list is borrowed from the object where it can be (`object.spec...containers`), and
     // each element is bound to `item` by reference: converting it to a `Value` and back into
     // each `item` copied every element twice, for every check with a `forEach`.
+    if let Some(items) = for_each.program().execute_items(ctx) {
+        let items: Vec<&dyn Val> = items.iter().map(AsRef::as_ref).collect();
+        return evaluate_each(check, probe, for_each, ctx, budget, &items);
+    }
     let evaluated = match for_each.program().execute_val(ctx) {
         Ok(v) => v,
         Err(e) => return (Status::Error, format!("{}: {e}", where_(check, for_each))).into(),
@@ -567,6 +571,18 @@ fn evaluate_items(
             }
         }
     };
+    evaluate_each(check, probe, for_each, ctx, budget, &items)
+}
+
+/// Each element of a `forEach` list bound to `item`, its validations run.
+fn evaluate_each(
+    check: &Check,
+    probe: &KubernetesProbe,
+    for_each: &crate::checks::Expr,
+    ctx: &Context,
+    budget: &crate::checks::cel::Budget,
+    items: &[&dyn Val],
+) -> Verdict {
     if items.is_empty() {
         return (
             Status::NoData,
@@ -578,7 +594,7 @@ fn evaluate_items(
     let mut failing = Vec::new();
     let mut failed: Vec<u16> = Vec::new();
     let mut errors = Vec::new();
-    for item in &items {
+    for item in items {
         if budget.exhausted() {
             // The rest would only fail at once: one error says it, not one per item.
             errors.push(format!(

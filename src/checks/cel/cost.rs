@@ -133,6 +133,13 @@ impl Program {
         self.execute_val(ctx)?.as_ref().try_into()
     }
 
+    /// A `forEach` list's elements, borrowed where they can be, where the fast path gives them
+    /// (`fast::items`);
+    /// `None`: evaluate with [`Program::execute_val`].
+    pub fn execute_items<'e>(&'e self, ctx: &'e Context<'e, 'e>) -> Option<Vec<CowVal<'e, 'e>>> {
+        super::fast::items(&self.metered, ctx)
+    }
+
     /// [`Program::execute`] without converting the result to a `Value`: it borrows what it
     /// can from the context (a `forEach` over an object's containers borrows the containers
     /// instead of copying them twice, into a `Value` and back into each `item`).

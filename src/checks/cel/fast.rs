@@ -222,6 +222,18 @@ impl<'a> Fv<'a> {
         })
     }
 
+    /// The elements of a list built here or borrowed from cel (not one cel made).
+    fn elements(&self) -> Option<Vec<Fv<'a>>> {
+        match self {
+            Self::List(items) => Some(items.to_vec()),
+            Self::Val(v) => match v.as_builtin() {
+                BuiltinRef::List(l) => Some(l.inner().iter().map(|x| Fv::of(x.as_ref())).collect()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// A quantity as the quantity functions read their operands (`functions::as_quantity`):
     /// a quantity, or an int.
     fn quantity(&self) -> Option<Quantity> {
@@ -298,6 +310,46 @@ pub(super) fn execute(expr: &IdedExpr, ctx: &Context) -> Option<Result<Value, Ex
     } else {
         Ok(value)
     })
+}
+
+/// A `forEach`'s elements where the fast path gives its list: borrowed from the values cel
+/// holds, or made (a map an element is built into); else `None`, and cel evaluates it.
+pub(super) fn items<'a>(
+    expr: &'a IdedExpr,
+    ctx: &'a Context<'a, 'a>,
+) -> Option<Vec<CowVal<'a, 'a>>> {
+    if !ENABLED.with(std::cell::Cell::get) {
+        return None;
+    }
+    let spent_before = spent();
+    let mut locals = Vec::new();
+    let element = |item: &Fv<'a>| -> Option<CowVal<'a, 'a>> {
+        Some(match item {
+            Fv::Val(v) => CowVal::Borrowed(*v),
+            other => CowVal::Owned(other.boxed()?),
+        })
+    };
+    let items = match eval(expr, ctx, &mut locals) {
+        Some(Ok(Fv::Owned(made))) => match made.as_builtin() {
+            BuiltinRef::List(l) => Some(
+                l.inner()
+                    .iter()
+                    .map(|x| CowVal::Owned(x.clone_as_boxed()))
+                    .collect(),
+            ),
+            _ => None,
+        },
+        Some(Ok(list)) => list
+            .elements()
+            .and_then(|e| e.iter().map(element).collect()),
+        _ => None,
+    };
+    // Past the budget cel's evaluation fails; it gives that error itself.
+    if items.is_none() || spent() > super::cost::COST_LIMIT {
+        set_spent(spent_before);
+        return None;
+    }
+    items
 }
 
 /// The comprehension variables in scope, innermost last.
@@ -638,14 +690,14 @@ fn call<'a>(call: &'a CallExpr, ctx: &'a Context<'a, 'a>, locals: &mut Locals<'a
 /// per step, copying the list so far): longer, cel builds it, in place.
 const MAX_BUILT: usize = 256;
 
-/// `l + r` for two strings (cel's concatenation) or two lists the expression built (a `map`
-/// or `filter` step: `@result + [x]`).
+/// `l + r` for two strings (cel's concatenation) or two lists, built or borrowed (a `map` or
+/// `filter` step, `@result + [x]`; `containers + initContainers`).
 fn concat<'a>(l: &Fv<'a>, r: &Fv<'a>) -> Option<Fv<'a>> {
-    if let (Fv::List(a), Fv::List(b)) = (l, r) {
+    if let (Some(a), Some(b)) = (l.elements(), r.elements()) {
         if a.len() + b.len() > MAX_BUILT {
             return None;
         }
-        return Some(Fv::List(a.iter().chain(b.iter()).cloned().collect()));
+        return Some(Fv::List(a.into_iter().chain(b).collect()));
     }
     let joined = [l.text()?, r.text()?].concat();
     let made: Rc<dyn Val + 'a> = Rc::new(cel::common::types::CelString::from(joined));
