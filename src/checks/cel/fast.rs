@@ -450,7 +450,8 @@ fn step<'a>(e: &'a IdedExpr, ctx: &'a Context<'a, 'a>, locals: &mut Locals<'a>) 
             Some(Ok(Fv::List(items.into())))
         }
         Expr::Comprehension(c) => comprehension(c, ctx, locals),
-        Expr::Map(_) | Expr::Struct(_) | Expr::Unspecified => None,
+        Expr::Map(m) => map_literal(m, ctx, locals),
+        Expr::Struct(_) | Expr::Unspecified => None,
     }
 }
 
@@ -514,6 +515,7 @@ fn call<'a>(call: &'a CallExpr, ctx: &'a Context<'a, 'a>, locals: &mut Locals<'a
         // cel evaluates a member call's arguments before its target.
         return match args {
             [] if name == "size" => size(value!(eval(target, ctx, locals))),
+            [] if name == "flatten" => flatten(&value!(eval(target, ctx, locals))),
             [arg] => {
                 let arg = value!(eval(arg, ctx, locals));
                 let this = value!(eval(target, ctx, locals));
@@ -713,6 +715,53 @@ fn split<'a>(s: &Fv<'a>, sep: &Fv<'a>) -> Out<'a> {
         return None;
     }
     Some(Ok(Fv::List(s.split(sep).map(Fv::Str).collect())))
+}
+
+/// `list.flatten()` (cel's lists extension, one level): each element that is a list spliced in,
+/// any other kept.
+fn flatten<'a>(list: &Fv<'a>) -> Out<'a> {
+    let mut flat = Vec::new();
+    for element in list.elements()? {
+        match element.elements() {
+            Some(inner) => flat.extend(inner),
+            // A list cel made is not read here.
+            None if matches!(&element, Fv::Owned(v) if v.get_type().kind() == Kind::List) => {
+                return None;
+            }
+            None => flat.push(element),
+        }
+    }
+    Some(Ok(Fv::List(flat.into())))
+}
+
+/// A map literal with string keys (`{'container': c.name, 'env': e}`), built as cel builds it:
+/// each entry's key, then its value. A repeated key, another key type or an optional entry is
+/// cel's to evaluate.
+fn map_literal<'a>(
+    m: &'a cel::common::ast::MapExpr,
+    ctx: &'a Context<'a, 'a>,
+    locals: &mut Locals<'a>,
+) -> Out<'a> {
+    use cel::common::ast::EntryExpr;
+    use cel::common::types::{CelMapKey, CelString};
+    let mut map: std::collections::HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> =
+        std::collections::HashMap::with_capacity(m.entries.len());
+    for entry in &m.entries {
+        let EntryExpr::MapEntry(e) = &entry.expr else {
+            return None;
+        };
+        if e.optional {
+            return None;
+        }
+        let key = value!(eval(&e.key, ctx, locals));
+        let key = CelMapKey::String(CelString::from(key.text()?.to_string()));
+        let value = value!(eval(&e.value, ctx, locals)).boxed()?;
+        if map.insert(key, value).is_some() {
+            return None;
+        }
+    }
+    let made: Rc<dyn Val + 'a> = Rc::new(CelMap::from(map));
+    Some(Ok(Fv::Owned(made)))
 }
 
 /// `needle in items` where [`Fv::equals`] knows each comparison (cel compares each element
