@@ -465,21 +465,22 @@ struct Vars<'a> {
 
 impl VariableResolver for Vars<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        let (name, fields) = variable
-            .split_once('.')
-            .map_or((variable, None), |(name, fields)| (name, Some(fields)));
-        let v = match name {
-            "object" => self.object,
-            "oldObject" => self.old_object,
-            "mlsdm" => self.mlsdm,
-            "params" => self.params,
-            "related" => self.related?,
-            _ => return None,
+        let by_name = |name: &str| -> Option<Option<&'b dyn Val>> {
+            Some(match name {
+                "object" => Some(self.object),
+                "oldObject" => Some(self.old_object),
+                "mlsdm" => Some(self.mlsdm),
+                "params" => Some(self.params),
+                "related" => self.related,
+                _ => return None,
+            })
         };
-        match fields {
-            None => Some(CowVal::Borrowed(v)),
-            Some(fields) => select_path(v, fields),
+        // A name alone is most lookups (the fast path asks for each variable it reads).
+        if let Some(v) = by_name(variable) {
+            return v.map(CowVal::Borrowed);
         }
+        let (name, fields) = variable.split_once('.')?;
+        select_path(by_name(name)??, fields)
     }
 }
 

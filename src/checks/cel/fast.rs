@@ -724,8 +724,11 @@ fn flatten<'a>(list: &Fv<'a>) -> Out<'a> {
     for element in list.elements()? {
         match element.elements() {
             Some(inner) => flat.extend(inner),
-            // A list cel made is not read here.
-            None if matches!(&element, Fv::Owned(v) if v.get_type().kind() == Kind::List) => {
+            // A list this module does not read (one cel made) is cel's to splice.
+            None if element
+                .held()
+                .is_some_and(|v| v.get_type().kind() == Kind::List) =>
+            {
                 return None;
             }
             None => flat.push(element),
