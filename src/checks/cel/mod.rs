@@ -13,7 +13,8 @@
 //! charges what they cost to a per-thread meter and fails the evaluation once it is spent.
 //!
 //! The parts: the environment and compiling here; `cost.rs` (the meter, [`Program`],
-//! [`Budget`]), `rewrite.rs` (the meter's rewrite of a tree and what the tree reads, which
+//! [`Budget`]), `fast.rs` (the fast path [`Program`] evaluates first: the nodes whose cel
+//! result it knows, on cel's values, and cel for the rest), `rewrite.rs` (the meter's rewrite of a tree and what the tree reads, which
 //! build.rs runs on the built-in expressions too), `tree_code.rs` (the trees build.rs encodes),
 //! `limits.rs` (source length, nesting and depth bounds), `names.rs` (unresolved names,
 //! suggestions), `functions.rs` (the host functions and the value conversions); Kubernetes'
