@@ -137,6 +137,10 @@ impl Program {
     /// (`fast::items`);
     /// `None`: evaluate with [`Program::execute_val`].
     pub fn execute_items<'e>(&'e self, ctx: &'e Context<'e, 'e>) -> Option<Vec<CowVal<'e, 'e>>> {
+        // As `execute`: outside a `Budget` each evaluation has its own.
+        if !SCOPED.with(Cell::get) {
+            SPENT.with(|s| s.set(0));
+        }
         super::fast::items(&self.metered, ctx)
     }
 

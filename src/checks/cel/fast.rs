@@ -222,6 +222,26 @@ impl<'a> Fv<'a> {
         })
     }
 
+    /// The value bound for cel by [`delegate`]: the same map or list, never a copy of one. A
+    /// copy of a map cel made is a new hash map, which lists its keys in another order than
+    /// the map it copies: `m.map(k, k)[0]` and `dyn(m).map(k, k)[0]` (the second handed to
+    /// cel) would differ where cel's one binding makes them equal (review finding). The
+    /// objects' maps and lists are shared (`SharedVal`), so their copies are the same map; a
+    /// map cel made, or one bound without sharing, makes the node cel's as a whole. A list
+    /// built here past [`MAX_BUILT`] is cel's too (copied on every step, it was quadratic).
+    fn bound(&self) -> Option<Box<dyn Val + 'a>> {
+        use cel::common::types::CelList;
+        match self {
+            Self::List(items) if items.len() > MAX_BUILT => None,
+            Self::List(items) => Some(Box::new(CelList::from(
+                items.iter().map(Fv::bound).collect::<Option<Vec<_>>>()?,
+            ))),
+            Self::Val(v) => shared_copy(*v),
+            Self::Owned(v) => shared_copy(v.as_ref()),
+            other => other.boxed(),
+        }
+    }
+
     /// The elements of a list built here or borrowed from cel (not one cel made).
     fn elements(&self) -> Option<Vec<Fv<'a>>> {
         match self {
@@ -382,12 +402,33 @@ fn delegate<'a>(e: &'a IdedExpr, ctx: &'a Context<'a, 'a>, locals: &Locals<'a>) 
     }
     let mut scope = ctx.new_inner_scope();
     for (name, value) in locals {
-        scope.add_variable_as_val(*name, value.boxed()?);
+        scope.add_variable_as_val(*name, value.bound()?);
     }
     Some(match Value::resolve_val(e, &scope) {
-        Ok(v) => Ok(Fv::owned(v.into_owned())),
+        Ok(CowVal::Owned(v)) => Ok(Fv::owned(v)),
+        // A value of the scope, kept past it: the same map or list, as for the bindings.
+        Ok(CowVal::Borrowed(v)) => Ok(Fv::owned(shared_copy(v)?)),
         Err(_) => Err(Failed),
     })
+}
+
+/// `v` copied where the copy is the same value to cel: a scalar or a string, or a map or list
+/// shared by reference (`SharedVal`); `None` for any other container (see [`Fv::bound`]).
+fn shared_copy<'a>(v: &(dyn Val + 'a)) -> Option<Box<dyn Val + 'a>> {
+    let copy = v.clone_as_boxed();
+    let same = match (v.as_builtin(), copy.as_builtin()) {
+        (BuiltinRef::Map(a), BuiltinRef::Map(b)) => std::ptr::eq(a, b),
+        (BuiltinRef::List(a), BuiltinRef::List(b)) => std::ptr::eq(a, b),
+        (
+            BuiltinRef::Map(_)
+            | BuiltinRef::List(_)
+            | BuiltinRef::Optional(_)
+            | BuiltinRef::Struct(_),
+            _,
+        ) => false,
+        _ => !matches!(v.get_type().kind(), Kind::Map | Kind::List),
+    };
+    same.then_some(copy)
 }
 
 /// `e`'s value where every step is one of these, with cel's result; `None` at anything else:
@@ -597,6 +638,14 @@ fn call<'a>(call: &'a CallExpr, ctx: &'a Context<'a, 'a>, locals: &mut Locals<'a
         }
         (op::INDEX, [container, key]) => {
             let container = value!(eval(container, ctx, locals));
+            // cel unwraps an optional container before it evaluates the key (and an empty one
+            // is `optional.none()` with the key never evaluated): cel's (review finding).
+            if container
+                .held()
+                .is_some_and(|v| matches!(v.as_builtin(), BuiltinRef::Optional(_)))
+            {
+                return None;
+            }
             let key = value!(eval(key, ctx, locals));
             if let (Some(map), Some(key)) = (container.map(), key.text()) {
                 return Some(field(map, key).map(Fv::of).ok_or(Failed));

@@ -640,3 +640,35 @@ fn the_fast_path_agrees_with_cel() {
         exprs.len()
     );
 }
+
+/// Two findings of a review of the fast path, each a way it answered where cel answers
+/// otherwise: an optional container's key evaluated (cel never evaluates it, so an error
+/// there stopped `==` from evaluating, and charging, its other side), and a map cel made
+/// copied into cel's scope for a part handed to cel (a copy lists its keys in another order,
+/// so `m` and `dyn(m)` disagreed where cel's one binding makes them agree).
+#[test]
+fn the_fast_path_binds_no_copy_and_leaves_optional_containers_to_cel() {
+    let env = CelEnv::default();
+    let ctx = env.root_context();
+    let keys = "{'a': 1, 'b': 2, 'c': 3, 'd': 4, 'e': 5, 'f': 6, 'g': 7, 'h': 8, 'i': 9, 'j': 10}";
+    for src in [
+        "optional.none()[[][0]] == [1, 2, 3].map(x, x).size() || true".to_string(),
+        format!("[{keys}].all(m, m.map(k, k)[0] == dyn(m).map(k, k)[0])"),
+    ] {
+        let program = env.compile(&src).unwrap();
+        let cel = {
+            let _cel_only = FastPath::set(false);
+            let value = program.execute(&ctx).map_err(|e| e.to_string());
+            (value, SPENT.with(std::cell::Cell::get))
+        };
+        // Each run builds its maps anew, each with its own order: many runs, each cel's.
+        for _ in 0..20 {
+            SPENT.with(|s| s.set(0));
+            let fast = fast::execute(program.metered_tree(), &ctx);
+            let spent = SPENT.with(std::cell::Cell::get);
+            if let Some(value) = fast {
+                assert_eq!((value.map_err(|e| e.to_string()), spent), cel, "{src}");
+            }
+        }
+    }
+}
