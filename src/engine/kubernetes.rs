@@ -108,6 +108,12 @@ pub(super) fn evaluate_kubernetes(
     }
 }
 
+/// The ranges of objects [`KubeChecks::shares`] cuts per evaluation thread: enough that the
+/// threads finish together (a thread that is done takes the next range), few enough that the
+/// objects converted again at a range's start (a workload's related objects) cost nothing
+/// measurable.
+const RANGES_PER_THREAD: usize = 8;
+
 /// Below this many objects a thread, the threads share the checks rather than the objects
 /// ([`KubeChecks::shares`]).
 const FEW_OBJECTS: usize = 16;
@@ -218,8 +224,8 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
     /// of by whichever thread meets the check first (one thread, when the objects that use
     /// most checks sit in one range: a single Deployment compiled the whole catalog serially).
     /// Shared by checks ([`KubeChecks::shares`]), each thread compiles its own as it meets them.
-    pub(super) fn compile(&self, share: &Share, part: usize, parts: usize) {
-        if share.checks.is_some() {
+    pub(super) fn compile(&self, shares: &[Share], part: usize, parts: usize) {
+        if shares.iter().any(|s| s.checks.is_some()) {
             return;
         }
         for &c in self.used.iter().skip(part).step_by(parts) {
@@ -227,13 +233,16 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
         }
     }
 
-    /// How the evaluation is shared among `parts` threads: by contiguous ranges of objects (a
-    /// workload's related objects are converted once per range), or, for a run of few objects,
-    /// every object on every thread and the checks dealt among them. By ranges, one Deployment
-    /// (a one-file audit) was all one thread's: its sixty checks, evaluated serially, while the
-    /// other thread had nothing. Either way each check's results come out in object order.
-    pub(super) fn shares(&self, facts: &Facts, parts: usize) -> Vec<Share> {
-        if self.order.len() < FEW_OBJECTS * parts {
+    /// How the evaluation is shared among `threads` threads: by contiguous ranges of objects,
+    /// [`RANGES_PER_THREAD`] a thread for the threads to take in turn (a workload's related
+    /// objects are converted once per range, so a range holds at least [`SCOPE_OBJECTS`]
+    /// objects), or, for a run of few objects, every object on every thread and the checks dealt
+    /// among them. By ranges, one Deployment (a one-file audit) was all one thread's: its sixty
+    /// checks, evaluated serially, while the other thread had nothing. Either way each check's
+    /// results come out in object order.
+    pub(super) fn shares(&self, facts: &Facts, threads: usize) -> Vec<Share> {
+        if self.order.len() < FEW_OBJECTS * threads {
+            let parts = threads;
             (0..parts)
                 .map(|part| Share {
                     range: 0..self.order.len(),
@@ -241,7 +250,10 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
                 })
                 .collect()
         } else {
-            self.ranges(facts, parts)
+            let ranges = (threads * RANGES_PER_THREAD)
+                .min(self.order.len() / SCOPE_OBJECTS)
+                .max(threads);
+            self.ranges(facts, ranges)
                 .into_iter()
                 .map(|range| Share {
                     range,

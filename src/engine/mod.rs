@@ -36,16 +36,20 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
     concat(evaluate_parts(checks, facts))
 }
 
-/// The results of each evaluation thread, in thread order. The audit frees the facts before it
-/// joins them with [`concat`], so that the joined vector is not added to the facts at the run's
-/// peak.
+/// The results of the evaluation in parts: each thread's share of the checks evaluated once,
+/// in thread order, then each part of the Kubernetes evaluation in its order, then the
+/// Kubernetes checks' own results. The audit frees the facts before it joins them with
+/// [`concat`], so that the joined vector is not added to the facts at the run's peak.
 ///
 /// Each thread takes a share of the checks that are evaluated once (manual, http, metrics,
-/// skipped), round-robin, and a share of the Kubernetes evaluation ([`KubeChecks::shares`]): a
-/// contiguous range of the objects in evaluation order (namespace and name), on which it
-/// evaluates every Kubernetes check, or, for a run of few objects, every object and a share of
-/// the checks. A Kubernetes check's own result (it applied to no object,
-/// or a kind it reads could not be listed) is the last part.
+/// skipped), round-robin, and then parts of the Kubernetes evaluation ([`KubeChecks::shares`])
+/// one after the other, the next part not yet taken, until none is left: a contiguous range of
+/// the objects in evaluation order (namespace and name), on which it evaluates every Kubernetes
+/// check, or, for a run of few objects, every object and a share of the checks. Parts are
+/// several per thread so that a thread that finishes early takes more: one fixed range per
+/// thread left one thread working alone for up to a fifth of the evaluation when its objects
+/// cost more than their count said, or its core was slower. A Kubernetes check's own result (it
+/// applied to no object, or a kind it reads could not be listed) is the last part.
 pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> {
     let threads = if checks.len() < 2 {
         1
@@ -56,9 +60,10 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
     let mut own = Vec::new();
     let kube = (!facts.straightforward && facts.sources.contains(&Source::Kubernetes))
         .then(|| KubeChecks::new(&shared, facts, &mut own));
-    let thread_shares = kube
+    let kube_parts = kube
         .as_ref()
         .map_or_else(Vec::new, |k| k.shares(facts, threads));
+    let next_part = std::sync::atomic::AtomicUsize::new(0);
     let run = |t: usize| {
         // The straightforward path evaluates with cel alone: tests/equivalence.rs holds the
         // fast path's answers (`checks::cel::FastPath`) to cel's on the same objects.
@@ -69,15 +74,34 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
         for check in shared.iter().skip(t).step_by(threads) {
             evaluate_check(check, facts, &root, &mut results);
         }
-        let matched = kube.as_ref().map_or_else(Vec::new, |k| {
-            k.compile(&thread_shares[t], t, threads);
-            k.evaluate_share(facts, &thread_shares[t], &root, &mut results)
-        });
         // Up to half the capacity is slack from doubling; the report keeps these for the run.
         results.shrink_to_fit();
-        (results, matched)
+        let mut done: Vec<(usize, Vec<CheckResult>)> = Vec::new();
+        let mut matched: Vec<usize> = Vec::new();
+        if let Some(k) = kube.as_ref() {
+            k.compile(&kube_parts, t, threads);
+            loop {
+                let p = next_part.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(part) = kube_parts.get(p) else {
+                    break;
+                };
+                let mut part_results = Vec::new();
+                let counts = k.evaluate_share(facts, part, &root, &mut part_results);
+                part_results.shrink_to_fit();
+                done.push((p, part_results));
+                matched.resize(counts.len().max(matched.len()), 0);
+                for (total, n) in matched.iter_mut().zip(counts) {
+                    *total += n;
+                }
+            }
+        }
+        ThreadOutcome {
+            once: results,
+            kube: done,
+            matched,
+        }
     };
-    let outcomes: Vec<(Vec<CheckResult>, Vec<usize>)> = if threads == 1 {
+    let outcomes: Vec<ThreadOutcome> = if threads == 1 {
         vec![run(0)]
     } else {
         std::thread::scope(|scope| {
@@ -91,20 +115,41 @@ pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> 
                 .collect()
         })
     };
-    let mut parts = Vec::with_capacity(threads + 1);
+    let mut parts = Vec::with_capacity(threads + kube_parts.len() + 1);
+    let mut kube_done: Vec<(usize, Vec<CheckResult>)> = Vec::with_capacity(kube_parts.len());
     let mut matched: Vec<usize> = Vec::new();
-    for (results, counts) in outcomes {
-        parts.push(results);
+    for ThreadOutcome {
+        once,
+        kube: done,
+        matched: counts,
+    } in outcomes
+    {
+        parts.push(once);
+        kube_done.extend(done);
         matched.resize(counts.len().max(matched.len()), 0);
         for (total, n) in matched.iter_mut().zip(counts) {
             *total += n;
         }
     }
+    // In the parts' order, whichever thread took them: the same results in the same order for
+    // any number of threads and any timing.
+    kube_done.sort_unstable_by_key(|(p, _)| *p);
+    parts.extend(kube_done.into_iter().map(|(_, results)| results));
     if let Some(kube) = &kube {
         kube.finish(facts, &matched, &mut own);
     }
     parts.push(own);
     parts
+}
+
+/// What one evaluation thread of [`evaluate_parts`] gives back.
+struct ThreadOutcome {
+    /// Its share of the checks evaluated once.
+    once: Vec<CheckResult>,
+    /// The parts of the Kubernetes evaluation it took, by their place in the parts' order.
+    kube: Vec<(usize, Vec<CheckResult>)>,
+    /// How many objects each Kubernetes check applied to, in those parts.
+    matched: Vec<usize>,
 }
 
 /// The parts of [`evaluate_parts`] as one vector, in thread order: the first part grown once

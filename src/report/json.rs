@@ -6,6 +6,8 @@
 //! bytes are exactly `serde_json::to_writer_pretty`'s; a test compares the two.
 
 use super::{CheckResult, Report};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 pub fn render(report: &Report) -> String {
     let mut out = Vec::new();
@@ -75,29 +77,192 @@ fn write_results(results: &[CheckResult], out: &mut impl std::io::Write) -> std:
 }
 
 /// Elements of the `results` array, each after its separator (none before the first of the
-/// array), indented two levels as the pretty printer indents them there.
+/// array), laid out as the pretty printer lays them out there: two levels in.
 fn render_chunk(first: bool, chunk: &[CheckResult]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(chunk.len() * 768);
-    let mut one = Vec::with_capacity(1024);
+    let _shared = Fragments::enter();
     for (i, result) in chunk.iter().enumerate() {
         out.extend_from_slice(if first && i == 0 {
             b"\n    "
         } else {
             b",\n    "
         });
-        one.clear();
-        serde_json::to_writer_pretty(&mut one, result)?;
-        // Every newline of the element is the printer's own (strings escape theirs): indent
-        // each following line by the two levels the element sits at.
-        let mut from = 0;
-        for newline in memchr::memchr_iter(b'\n', &one) {
-            out.extend_from_slice(&one[from..newline]);
-            out.extend_from_slice(b"\n    ");
-            from = newline + 1;
-        }
-        out.extend_from_slice(&one[from..]);
+        result.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            Indented::at(RESULT_DEPTH),
+        ))?;
     }
     Ok(out)
+}
+
+/// How deep a result sits in the report: an element of the `results` array, a key of the
+/// top-level object.
+const RESULT_DEPTH: usize = 2;
+
+/// serde_json's `PrettyFormatter` (two spaces a level) starting `depth` levels in, so that a
+/// result serializes straight to its place in the report. (Serialized at the top and indented
+/// afterwards, each result's text was copied twice: a tenth of the rendering.) The layout is
+/// the pretty printer's, line for line: the tests compare the bytes.
+struct Indented {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Indented {
+    fn at(depth: usize) -> Self {
+        Self {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn newline(
+        &self,
+        writer: &mut (impl std::io::Write + ?Sized),
+        comma: bool,
+    ) -> std::io::Result<()> {
+        const SPACES: &[u8; 64] = &[b' '; 64];
+        writer.write_all(if comma { b",\n" } else { b"\n" })?;
+        let mut width = 2 * self.depth;
+        while width > 0 {
+            let n = width.min(SPACES.len());
+            writer.write_all(&SPACES[..n])?;
+            width -= n;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Indented {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(writer, false)?;
+        }
+        writer.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(writer, !first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(writer, false)?;
+        }
+        writer.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(writer, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The text of each shared value this thread's batch has rendered, by the value's address
+    /// (see [`Fragments`]); `None` outside a batch.
+    static FRAGMENTS: std::cell::RefCell<Option<fnv::FnvHashMap<usize, Box<RawValue>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Values that many results share (a check's title, section and checklist lines, a pass's
+/// message: one `Arc` per check) rendered once per batch and copied into each result: escaping
+/// the same strings again for every result was most of the report's string work (issue 12).
+///
+/// Keyed by address, which is sound only while every value keyed stays alive and unchanged:
+/// a batch renders from a borrowed report, and the map lives exactly as long as the batch
+/// ([`Fragments::enter`]'s guard). Outside a batch (any other serializer, any other report
+/// format) the values serialize as they are.
+struct Fragments;
+
+impl Fragments {
+    fn enter() -> impl Drop {
+        struct Leave;
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                FRAGMENTS.with(|f| f.replace(None));
+            }
+        }
+        FRAGMENTS.with(|f| f.replace(Some(fnv::FnvHashMap::default())));
+        Leave
+    }
+}
+
+/// `value` (the target of a shared `Arc` at `address`, a field of a result) as [`Fragments`]
+/// renders it: the batch's copy of its text when one is being rendered, else serialized as it
+/// is. A value no other result holds (`shared` false: a failure's own message) is not kept.
+pub(super) fn shared_field<T: Serialize + ?Sized, S: serde::Serializer>(
+    address: *const u8,
+    shared: bool,
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if !shared {
+        return value.serialize(serializer);
+    }
+    FRAGMENTS.with(|cell| {
+        let Ok(mut fragments) = cell.try_borrow_mut() else {
+            return value.serialize(serializer);
+        };
+        let Some(fragments) = fragments.as_mut() else {
+            drop(fragments);
+            return value.serialize(serializer);
+        };
+        let text = match fragments.entry(address as usize) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                // Laid out at a result's fields' depth, where every use of it sits.
+                let mut text = Vec::new();
+                value
+                    .serialize(&mut serde_json::Serializer::with_formatter(
+                        &mut text,
+                        Indented::at(RESULT_DEPTH + 1),
+                    ))
+                    .map_err(serde::ser::Error::custom)?;
+                let text = String::from_utf8(text).map_err(serde::ser::Error::custom)?;
+                e.insert(RawValue::from_string(text).map_err(serde::ser::Error::custom)?)
+            }
+        };
+        text.serialize(serializer)
+    })
 }
 
 #[cfg(test)]
@@ -105,21 +270,82 @@ mod tests {
     use super::*;
 
     /// The rendered report is exactly serde_json's pretty serialization of it, for no result,
-    /// one, and more than a batch of them.
+    /// one, and more than a batch of them; with the values results share (one title, section,
+    /// checklist and pass message per check, one object and location per object) as the engine
+    /// shares them, so that a batch renders each once and copies it.
     #[test]
     fn the_streamed_report_is_the_pretty_printers_bytes() {
+        use std::sync::Arc;
+        /// A check's title, section and checklist lines.
+        type CheckStrings = (Arc<str>, Arc<str>, Arc<[String]>);
+        let checks: Vec<CheckStrings> = (0..7)
+            .map(|c| {
+                (
+                    Arc::from(format!("Check {c} \"quoted\" \u{e9}\t\u{1f}")),
+                    Arc::from(format!("Part / Section {c}")),
+                    Arc::from(
+                        (0..c % 3)
+                            .map(|l| format!("line {l} of {c}\\"))
+                            .collect::<Vec<_>>(),
+                    ),
+                )
+            })
+            .collect();
+        let objects: Vec<(Arc<super::super::ObjectRef>, Arc<crate::k8s::Location>)> = (0..11)
+            .map(|o| {
+                (
+                    Arc::new(super::super::ObjectRef {
+                        kind: "Deployment".into(),
+                        namespace: (o % 2 == 0).then(|| format!("ns-{o}")),
+                        name: format!("app-{o}"),
+                    }),
+                    Arc::new(crate::k8s::Location {
+                        file: format!("dir/app \"{o}\".yaml"),
+                        line: o,
+                    }),
+                )
+            })
+            .collect();
         let results: Vec<CheckResult> = (0..3000)
             .map(|i| {
-                CheckResult::new(
-                    format!("check-{}", i % 7),
-                    crate::facts::Source::Kubernetes,
-                    if i % 3 == 0 {
-                        super::super::Status::Fail
+                let (title, section, checklist) = &checks[i % 7];
+                let (object, location) = &objects[i % 11];
+                let fail = i % 3 == 0;
+                let message: Arc<str> = if fail {
+                    Arc::from(format!(
+                        "message {i} with \"quotes\", a\nnewline and \u{e9}"
+                    ))
+                } else {
+                    title.clone()
+                };
+                CheckResult {
+                    title: title.clone(),
+                    section: section.clone(),
+                    checklist: checklist.clone(),
+                    object: (i % 5 != 0).then(|| object.clone()),
+                    location: (i % 4 != 0).then(|| location.clone()),
+                    items: if fail && i % 2 == 0 {
+                        vec![super::super::Item {
+                            kind: crate::checks::item::ItemKind::Container,
+                            name: format!("c-{i}"),
+                            failed_validations: vec![1, 2],
+                        }]
                     } else {
-                        super::super::Status::Pass
+                        Vec::new()
                     },
-                    format!("message {i} with \"quotes\", a\nnewline and \u{e9}"),
-                )
+                    failed_validations: if fail { vec![1] } else { Vec::new() },
+                    skip_reason: (i % 13 == 0).then_some(super::super::SkipReason::NotApplicable),
+                    ..CheckResult::new(
+                        format!("check-{}", i % 7),
+                        crate::facts::Source::Kubernetes,
+                        if fail {
+                            super::super::Status::Fail
+                        } else {
+                            super::super::Status::Pass
+                        },
+                        message,
+                    )
+                }
             })
             .collect();
         for n in [0, 1, 2, 1024, 1025, 3000] {
@@ -131,5 +357,25 @@ mod tests {
             let expected = serde_json::to_string_pretty(&report).unwrap() + "\n";
             assert_eq!(render(&report), expected, "{n} results");
         }
+    }
+
+    /// Outside a batch the shared values serialize as they are: another serializer (YAML,
+    /// compact JSON) never meets a rendered fragment.
+    #[test]
+    fn shared_values_outside_a_batch_are_plain_values() {
+        let title: std::sync::Arc<str> = std::sync::Arc::from("A \"title\"");
+        let result = CheckResult {
+            title: title.clone(),
+            ..CheckResult::new(
+                "c",
+                crate::facts::Source::Kubernetes,
+                super::super::Status::Pass,
+                title,
+            )
+        };
+        let compact = serde_json::to_string(&result).unwrap();
+        assert!(compact.contains(r#""title":"A \"title\"""#), "{compact}");
+        let value = serde_json::to_value(&result).unwrap();
+        assert_eq!(value["message"], "A \"title\"");
     }
 }

@@ -213,7 +213,7 @@ mod shared_str {
     use std::sync::Arc;
 
     pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v)
+        super::json::shared_field(v.as_ptr(), Arc::strong_count(v) > 1, &**v, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
@@ -223,11 +223,11 @@ mod shared_str {
 
 /// `Arc<[String]>` as a plain list of strings (see `shared_str`).
 mod shared_lines {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::sync::Arc;
 
     pub fn serialize<S: Serializer>(v: &Arc<[String]>, s: S) -> Result<S::Ok, S::Error> {
-        v.as_ref().serialize(s)
+        super::json::shared_field(v.as_ptr().cast(), Arc::strong_count(v) > 1, &**v, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[String]>, D::Error> {
