@@ -151,6 +151,12 @@ pub fn text(text: &str) -> Cow<'_, str> {
 /// [`text`] masks a whole string, without holding the whole output: a report streamed to its
 /// output (tens of MB at 5,000 objects) is redacted as it goes. Call [`Writer::finish`] at the
 /// end; bytes it has not written yet are held back until then.
+///
+/// Bytes written while no secret is registered pass straight through: a secret registered
+/// later does not reach back to them. Its one user, the JSON report (`write_json` in main.rs),
+/// writes after the audit has finished, when every source that registers secrets (the
+/// kubeconfig, exec plugins, the manifests and the cluster's objects, the plan's URLs) has
+/// been read: a writer used before that would have to register first.
 pub struct Writer<W: std::io::Write> {
     inner: W,
     pending: Vec<u8>,

@@ -235,8 +235,8 @@ impl<'s, 'c> KubeChecks<'s, 'c> {
 
     /// How the evaluation is shared among `threads` threads: by contiguous ranges of objects,
     /// [`RANGES_PER_THREAD`] a thread for the threads to take in turn (a workload's related
-    /// objects are converted once per range, so a range holds at least [`SCOPE_OBJECTS`]
-    /// objects), or, for a run of few objects, every object on every thread and the checks dealt
+    /// objects are converted once per range, so there are no more ranges than one per
+    /// [`SCOPE_OBJECTS`] objects; [`cut`] sizes them by work, not by count), or, for a run of few objects, every object on every thread and the checks dealt
     /// among them. By ranges, one Deployment (a one-file audit) was all one thread's: its sixty
     /// checks, evaluated serially, while the other thread had nothing. Either way each check's
     /// results come out in object order.

@@ -236,20 +236,30 @@ impl serde_json::ser::Formatter for Indented {
 }
 
 thread_local! {
-    /// The text of each shared value this thread's batch has rendered, by the value's address
-    /// (see [`Fragments`]); `None` outside a batch.
-    static FRAGMENTS: std::cell::RefCell<Option<fnv::FnvHashMap<usize, Box<RawValue>>>> =
+    /// The text of each shared value this thread's batch has rendered, by the value's type and
+    /// address (see [`Fragments`]); `None` outside a batch.
+    static FRAGMENTS: std::cell::RefCell<Option<fnv::FnvHashMap<Shared, Box<RawValue>>>> =
         const { std::cell::RefCell::new(None) };
+}
+
+/// A shared value of a result, by what it is and where it lives. The type is part of the
+/// identity: two values of different types can live at one address (std's empty `Arc<str>` and
+/// empty `Arc<[String]>` are one static allocation), and the one's text in the other's place
+/// would be a string where the schema has a list.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Shared {
+    Text(*const u8),
+    Lines(*const u8),
 }
 
 /// Values that many results share (a check's title, section and checklist lines, a pass's
 /// message: one `Arc` per check) rendered once per batch and copied into each result: escaping
 /// the same strings again for every result was most of the report's string work (issue 12).
 ///
-/// Keyed by address, which is sound only while every value keyed stays alive and unchanged:
-/// a batch renders from a borrowed report, and the map lives exactly as long as the batch
-/// ([`Fragments::enter`]'s guard). Outside a batch (any other serializer, any other report
-/// format) the values serialize as they are.
+/// Keyed by type and address, which is sound only while every value keyed stays alive and
+/// unchanged: a batch renders from a borrowed report, and the map lives exactly as long as the
+/// batch ([`Fragments::enter`]'s guard). Outside a batch (any other serializer, any other
+/// report format) the values serialize as they are.
 struct Fragments;
 
 impl Fragments {
@@ -265,11 +275,11 @@ impl Fragments {
     }
 }
 
-/// `value` (the target of a shared `Arc` at `address`, a field of a result) as [`Fragments`]
+/// `value` (the target of the shared `Arc` `key` names, a field of a result) as [`Fragments`]
 /// renders it: the batch's copy of its text when one is being rendered, else serialized as it
 /// is. A value no other result holds (`shared` false: a failure's own message) is not kept.
 pub(super) fn shared_field<T: Serialize + ?Sized, S: serde::Serializer>(
-    address: *const u8,
+    key: Shared,
     shared: bool,
     value: &T,
     serializer: S,
@@ -285,7 +295,7 @@ pub(super) fn shared_field<T: Serialize + ?Sized, S: serde::Serializer>(
             drop(fragments);
             return value.serialize(serializer);
         };
-        let text = match fragments.entry(address as usize) {
+        let text = match fragments.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 // Laid out at a result's fields' depth, where every use of it sits.
@@ -345,8 +355,27 @@ mod tests {
                 )
             })
             .collect();
-        let results: Vec<CheckResult> = (0..3000)
+        // Past three batches whatever the cores, so that batches are handed from the renderer
+        // to the writer, and around each size where a chunk or a batch ends.
+        let batch = CHUNK * crate::parallel::threads();
+        let total = 3 * batch + 5;
+        let results: Vec<CheckResult> = (0..total)
             .map(|i| {
+                if i % 17 == 0 {
+                    // std's empty `Arc<str>` and `Arc<[String]>` are one static allocation:
+                    // one address for values of two types.
+                    return CheckResult {
+                        title: Arc::default(),
+                        section: Arc::default(),
+                        checklist: Arc::default(),
+                        ..CheckResult::new(
+                            "check-empty",
+                            crate::facts::Source::Kubernetes,
+                            super::super::Status::Manual,
+                            Arc::<str>::default(),
+                        )
+                    };
+                }
                 let (title, section, checklist) = &checks[i % 7];
                 let (object, location) = &objects[i % 11];
                 let fail = i % 3 == 0;
@@ -387,7 +416,7 @@ mod tests {
                 }
             })
             .collect();
-        for n in [0, 1, 2, 1024, 1025, 3000] {
+        for n in [0, 1, 2, CHUNK, CHUNK + 1, batch, batch + 1, total] {
             let mut report = Report::new(super::super::Target::default(), results[..n].to_vec());
             report.notes.push(super::super::Note {
                 kind: super::super::NoteKind::SkippedFile,
@@ -432,13 +461,17 @@ mod tests {
         }
     }
 
-    /// Outside a batch the shared values serialize as they are: another serializer (YAML,
-    /// compact JSON) never meets a rendered fragment.
+    /// Outside a batch the shared values serialize as they are, also on a thread that has just
+    /// rendered one: another serializer (compact JSON, a JSON value) never meets a rendered
+    /// fragment (a checklist's is laid out on several lines, two levels in).
     #[test]
     fn shared_values_outside_a_batch_are_plain_values() {
         let title: std::sync::Arc<str> = std::sync::Arc::from("A \"title\"");
+        let checklist: std::sync::Arc<[String]> =
+            std::sync::Arc::from(vec!["one".to_string(), "two".to_string()]);
         let result = CheckResult {
             title: title.clone(),
+            checklist: checklist.clone(),
             ..CheckResult::new(
                 "c",
                 crate::facts::Source::Kubernetes,
@@ -446,9 +479,21 @@ mod tests {
                 title,
             )
         };
+        // Two results: each shared value is held more than once, as in a run's report. Few
+        // enough to render on this thread.
+        let report = Report::new(
+            super::super::Target::default(),
+            vec![result.clone(), result.clone()],
+        );
+        assert!(render(&report).contains("\"checklist\": [\n        \"one\""));
         let compact = serde_json::to_string(&result).unwrap();
-        assert!(compact.contains(r#""title":"A \"title\"""#), "{compact}");
+        assert!(
+            compact.contains(r#""title":"A \"title\"""#)
+                && compact.contains(r#""checklist":["one","two"]"#),
+            "{compact}"
+        );
         let value = serde_json::to_value(&result).unwrap();
         assert_eq!(value["message"], "A \"title\"");
+        assert_eq!(value["checklist"], serde_json::json!(["one", "two"]));
     }
 }

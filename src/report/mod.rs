@@ -213,7 +213,12 @@ mod shared_str {
     use std::sync::Arc;
 
     pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-        super::json::shared_field(v.as_ptr(), Arc::strong_count(v) > 1, &**v, s)
+        super::json::shared_field(
+            super::json::Shared::Text(v.as_ptr()),
+            Arc::strong_count(v) > 1,
+            &**v,
+            s,
+        )
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
@@ -227,7 +232,12 @@ mod shared_lines {
     use std::sync::Arc;
 
     pub fn serialize<S: Serializer>(v: &Arc<[String]>, s: S) -> Result<S::Ok, S::Error> {
-        super::json::shared_field(v.as_ptr().cast(), Arc::strong_count(v) > 1, &**v, s)
+        super::json::shared_field(
+            super::json::Shared::Lines(v.as_ptr().cast()),
+            Arc::strong_count(v) > 1,
+            &**v,
+            s,
+        )
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[String]>, D::Error> {
