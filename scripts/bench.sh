@@ -36,6 +36,7 @@ if $quick; then
   sizes="100 200 400"
   live_namespaces=3
   runs=1
+  growth_runs=1
 else
   profile=release
   cargo build -q --release --bin mlsdm-audit
@@ -45,6 +46,11 @@ else
   # 70 objects per namespace: 172 namespaces are 12,040 objects.
   live_namespaces=172
   runs=3
+  # The growth table divides one size's time by the next's: the noise of both runs lands in the
+  # ratio, and this machine's run-to-run spread at 25,000 objects (1.9-2.6 s, the same binary
+  # within minutes) is larger than the margin target 2 judges. The best of five is the
+  # estimate of what each size costs.
+  growth_runs=5
 fi
 ours=target/$profile/mlsdm-audit
 gen=target/$profile/gen-manifests
@@ -104,13 +110,13 @@ echo "mlsdm-audit peak RSS: $our_rss MiB (target < 100 MiB: $(verdict "$our_rss 
 echo
 
 # 2. Growth.
-echo "== 2. growth: best of $runs per size =="
+echo "== 2. growth: best of $growth_runs per size =="
 printf '%9s %7s %9s %9s %12s %16s %16s\n' objects files "wall s" "user s" "RSS MiB" "time/doubling" "RSS/doubling"
 prev_n="" worst_t=0 worst_m=0 last_rss=0
 for n in $sizes; do
   rm -rf "$work/growth"
   f=$("$gen" "$work/growth" "$n")
-  measure "$runs" "$ours" check --manifests "$work/growth" --format json --no-annotation-waivers
+  measure "$growth_runs" "$ours" check --manifests "$work/growth" --format json --no-annotation-waivers
   if [ -n "$prev_n" ]; then
     # Cost per doubling: (t2/t1)^(1 / log2(n2/n1)), comparable across uneven steps.
     td=$(awk -v a="$prev_w" -v b="$wall" -v n1="$prev_n" -v n2="$n" 'BEGIN {printf "%.2f", exp(log(b/a) * log(2) / log(n2/n1))}')
