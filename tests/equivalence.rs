@@ -26,6 +26,16 @@ fn overlay(inputs: &[Input]) -> Vec<Object> {
 }
 
 fn report(objects: Vec<Object>, straightforward: bool, workload_selector: Option<&str>) -> String {
+    report_on(objects, straightforward, workload_selector, None)
+}
+
+/// `report`, evaluated on exactly `threads` threads when given (`Facts::threads`).
+fn report_on(
+    objects: Vec<Object>,
+    straightforward: bool,
+    workload_selector: Option<&str>,
+    threads: Option<usize>,
+) -> String {
     // Compiled once for the whole test binary (several hundred CEL programs).
     static CHECKS: std::sync::OnceLock<Vec<checks::Check>> = std::sync::OnceLock::new();
     let checks = CHECKS.get_or_init(|| checks::load(&[]).expect("built-in checks"));
@@ -36,6 +46,7 @@ fn report(objects: Vec<Object>, straightforward: bool, workload_selector: Option
         "the audited manifests",
     );
     facts.straightforward = straightforward;
+    facts.threads = threads;
     facts.params = serde_json::json!({"expectImage": "ghcr.io/neuron7x/mlsdm-neuro-engine:1.2.0", "expectVersion": "1.2.0", "live": false});
     let results = engine::evaluate(checks, &facts);
     let mut json = serde_json::to_value(Report::new(Target::default(), results)).expect("json");
@@ -145,6 +156,74 @@ fn a_generated_release_mixed_with_the_fixtures_gives_the_same_report() {
     inputs.push(path("fixtures/live"));
     inputs.push(path("fixtures/modular-kustomize"));
     assert_same("generated release", &inputs, None);
+}
+
+#[test]
+fn the_report_does_not_depend_on_the_number_of_threads() {
+    // Enough objects that the evaluation order is cut into more ranges as threads are added
+    // (8 a thread, at most one per 64 objects: 8 ranges on one thread, 16 on two, 24 on three,
+    // 40 on five), so range boundaries fall between different objects each time; the fixtures'
+    // kinds mixed in. This machine's core count picks one of these; the others are forced.
+    let mut inputs: Vec<Input> = mlsdm_audit_testservers::synthetic::manifest_files(900)
+        .into_iter()
+        .map(|(name, text)| Input::Rendered { name, text })
+        .collect();
+    inputs.push(path("fixtures/compliant"));
+    inputs.push(path("fixtures/live"));
+    // Pairs of Ingresses that sort the same (one namespace and name, two API groups: see the
+    // next test), side by side in the evaluation order, each followed by one that does not:
+    // range boundaries then fall between the two of some pairs (checked when this test was
+    // written, by printing the cuts: for every thread count below), and their results must
+    // still come out in input order. Joining the ranges in any other order fails here.
+    let ties: String = (0..600)
+        .map(|i| {
+            let ingress = |api: &str, name: &str, host: &str| {
+                format!(
+                    "apiVersion: {api}\nkind: Ingress\nmetadata: {{name: {name}, namespace: tie}}\nspec: {{rules: [{{host: {host}.example}}]}}\n---\n"
+                )
+            };
+            let name = format!("pair-{i:03}");
+            [
+                ingress("networking.k8s.io/v1", &name, &format!("a{i}")),
+                ingress("extensions/v1beta1", &name, &format!("b{i}")),
+                ingress("networking.k8s.io/v1", &format!("{name}-x"), &format!("c{i}")),
+            ]
+            .concat()
+        })
+        .collect();
+    let mut objects = overlay(&inputs);
+    // Added as loaded: an overlay layer keeps one object per kind, namespace and name.
+    let ties = Input::Rendered {
+        name: "ties.yaml".into(),
+        text: ties,
+    };
+    objects.extend(load_inputs(&[ties]).expect("loads").objects);
+    assert!(
+        objects.len() >= 64 * 8 * 3,
+        "{} objects: too few to cut into more ranges on more threads",
+        objects.len()
+    );
+    let one = report_on(objects.clone(), false, None, Some(1));
+    assert!(
+        one.contains("\"status\": \"fail\""),
+        "nothing was evaluated"
+    );
+    for threads in [2, 3, 5, 8] {
+        let many = report_on(objects.clone(), false, None, Some(threads));
+        assert!(
+            many == one,
+            "on {threads} threads the report differs from the one on one thread"
+        );
+    }
+    // A few objects: every object on every thread, the checks dealt among the threads.
+    let few = overlay(&[path("fixtures/compliant")]);
+    let one = report_on(few.clone(), false, None, Some(1));
+    for threads in [2, 3, 8] {
+        assert!(
+            report_on(few.clone(), false, None, Some(threads)) == one,
+            "fixtures/compliant: on {threads} threads the report differs from the one on one thread"
+        );
+    }
 }
 
 #[test]

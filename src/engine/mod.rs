@@ -51,10 +51,10 @@ pub fn evaluate(checks: &[Check], facts: &Facts) -> Vec<CheckResult> {
 /// cost more than their count said, or its core was slower. A Kubernetes check's own result (it
 /// applied to no object, or a kind it reads could not be listed) is the last part.
 pub fn evaluate_parts(checks: &[Check], facts: &Facts) -> Vec<Vec<CheckResult>> {
-    let threads = if checks.len() < 2 {
-        1
-    } else {
-        crate::parallel::threads_for(facts.objects.len(), OBJECTS_PER_THREAD)
+    let threads = match facts.threads {
+        Some(n) => n.max(1),
+        None if checks.len() < 2 => 1,
+        None => crate::parallel::threads_for(facts.objects.len(), OBJECTS_PER_THREAD),
     };
     let shared: Vec<Shared> = checks.iter().map(Shared::new).collect();
     let mut own = Vec::new();

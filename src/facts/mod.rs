@@ -53,6 +53,10 @@ pub struct Facts {
     /// object for every check, as before the indexes: the reference the tests compare the
     /// indexed path with. Never set by a normal run.
     pub straightforward: bool,
+    /// Evaluate on exactly this many threads instead of as many as the machine's cores and the
+    /// objects call for (`engine::evaluate_parts`): tests hold the results equal across thread
+    /// counts this machine would never choose. Never set by a normal run.
+    pub threads: Option<usize>,
     /// Relations are looked up, not scanned.
     index: index::Index,
     lazy: index::Lazy,
@@ -187,6 +191,7 @@ impl Facts {
             missing_kinds: BTreeSet::new(),
             params: json!({"expectImage": null, "expectVersion": null, "live": false}),
             straightforward: false,
+            threads: None,
             index,
             lazy: index::Lazy::new(n),
             mlsdm_val_cache: (0..n).map(|_| OnceLock::new()).collect(),

@@ -85,34 +85,45 @@ fn write_results(results: &[CheckResult], out: &mut impl std::io::Write) -> std:
             write(out, render(b))?;
         }
     } else {
-        std::thread::scope(|scope| -> std::io::Result<()> {
-            // A rendered batch is handed over when the last one is written (a rendezvous): two
-            // batches are held at a time, never the report's whole text.
-            let (send, receive) = std::sync::mpsc::sync_channel(0);
-            let (render, n) = (&render, batches.len());
-            let renderer = scope.spawn(move || {
-                for b in 0..n {
-                    // An error from `send`: the writer stopped (its output failed).
-                    if send.send(render(b)).is_err() {
-                        return;
-                    }
-                }
-            });
-            let mut written = Ok(());
-            for texts in &receive {
-                written = write(out, texts);
-                if written.is_err() {
-                    break;
-                }
-            }
-            drop(receive);
-            renderer
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            written
-        })?;
+        in_turn(batches.len(), render, |texts| write(out, texts))?;
     }
     out.write_all(b"\n  ]")
+}
+
+/// `write(render(b))` for each batch `b` in order, `render` running on another thread one batch
+/// ahead of `write`. A rendered batch is handed over when the last one is written (a
+/// rendezvous): two batches are held at a time, never the report's whole text. The first error
+/// of `write` stops the rendering and is returned; a panic in `render` ends the writing and is
+/// raised again here (neither side waits for the other forever).
+fn in_turn<T: Send>(
+    n: usize,
+    render: impl Fn(usize) -> T + Sync,
+    mut write: impl FnMut(T) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel(0);
+        let render = &render;
+        let renderer = scope.spawn(move || {
+            for b in 0..n {
+                // An error from `send`: the writer stopped (its output failed).
+                if send.send(render(b)).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut written = Ok(());
+        for texts in &receive {
+            written = write(texts);
+            if written.is_err() {
+                break;
+            }
+        }
+        drop(receive);
+        renderer
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        written
+    })
 }
 
 /// Elements of the `results` array, each after its separator (none before the first of the
@@ -471,6 +482,67 @@ mod tests {
             let error = write(&report, Failing(budget)).expect_err("the output failed");
             assert_eq!(error.to_string(), "disk full");
         }
+    }
+
+    /// A renderer that panics mid-report ends the writing and its panic reaches the caller: no
+    /// report is taken for whole, and neither thread waits for the other.
+    #[test]
+    fn a_panic_while_rendering_reaches_the_writer() {
+        let mut written = Vec::new();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::in_turn(
+                10,
+                |b| {
+                    assert!(b != 3, "rendering batch {b} failed");
+                    b
+                },
+                |b| {
+                    written.push(b);
+                    Ok(())
+                },
+            )
+        }));
+        let panic = outcome.expect_err("the renderer's panic is raised again");
+        assert_eq!(
+            panic.downcast_ref::<String>().map(String::as_str),
+            Some("rendering batch 3 failed")
+        );
+        assert_eq!(written, [0, 1, 2], "the batches before the panic, in order");
+    }
+
+    /// Batches are written in order, each once, and a write error stops the rendering.
+    #[test]
+    fn batches_are_written_in_turn_until_a_write_fails() {
+        let mut written = Vec::new();
+        super::in_turn(
+            50,
+            |b| b * 2,
+            |b| {
+                written.push(b);
+                Ok(())
+            },
+        )
+        .expect("written");
+        assert_eq!(written, (0..50).map(|b| b * 2).collect::<Vec<_>>());
+        let rendered = std::sync::atomic::AtomicUsize::new(0);
+        let error = super::in_turn(
+            1_000,
+            |b| {
+                rendered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                b
+            },
+            |b| {
+                if b == 5 {
+                    Err(std::io::Error::other("disk full"))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .expect_err("the write failed");
+        assert_eq!(error.to_string(), "disk full");
+        // The renderer stops at the next hand-over: at most one batch past the failed one.
+        assert!(rendered.load(std::sync::atomic::Ordering::Relaxed) <= 7);
     }
 
     /// Outside a batch the shared values serialize as they are, also on a thread that has just
