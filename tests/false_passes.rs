@@ -1889,6 +1889,124 @@ fn a_host_path_mounted_through_a_claim_fails_host_isolation() {
     );
 }
 
+/// StatefulSet `cache` (two replicas) whose pods mount the claims of its volumeClaimTemplates
+/// `data` and `logs` (`logs` given `volume_name` when not empty), with `extra` beside it.
+fn set_claiming(volume_name: &str, extra: &str) -> Vec<Object> {
+    let volume_name = if volume_name.is_empty() {
+        String::new()
+    } else {
+        format!("\n      volumeName: {volume_name}")
+    };
+    compliant_with(&format!(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: cache, namespace: mlsdm-production}}
+spec:
+  serviceName: cache
+  replicas: 2
+  selector: {{matchLabels: {{app: cache}}}}
+  template:
+    metadata: {{labels: {{app: cache}}}}
+    spec:
+      containers:
+      - name: cache
+        image: registry.example/cache:1.0.0
+        volumeMounts: [{{name: data, mountPath: /data}}, {{name: logs, mountPath: /logs}}]
+  volumeClaimTemplates:
+  - metadata: {{name: data}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {{requests: {{storage: 1Gi}}}}
+  - metadata: {{name: logs}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {{requests: {{storage: 1Gi}}}}{volume_name}
+---
+{extra}"
+    ))
+}
+
+/// Left open since the claims relation landed, then fixed: a StatefulSet's pods mount the claims
+/// of its volumeClaimTemplates (`data-cache-0`, `data-cache-1`...), which its pod spec does not
+/// list, so a StatefulSet on hostPath or `local` PersistentVolumes (as local-path provisioners
+/// make them) passed security-host-isolation. Its claims are found by name, pre-bound by a
+/// volume's claimRef, or through the template's own volumeName.
+#[test]
+fn a_host_path_mounted_through_a_claim_template_fails_host_isolation() {
+    let claim = |name: &str, volume: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: mlsdm-production}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n  volumeName: {volume}\n"
+        )
+    };
+    let pre_bound = |ns: &str, claim: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: node-disk}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  claimRef: {{namespace: {ns}, name: {claim}}}\n  hostPath: {{path: /var/lib/cache}}\n"
+        )
+    };
+    let host_root = volume("host-root", "hostPath: {path: /}", false);
+    let nfs = volume("host-root", "nfs: {server: nfs.example, path: /}", false);
+    for (what, volume_name, extra, expected, says) in [
+        (
+            "the first pod's claim bound to a hostPath volume",
+            "",
+            format!("{}---\n{host_root}", claim("data-cache-0", "host-root")),
+            Status::Fail,
+            "data: claim data-cache-0 bound to PersistentVolume host-root with hostPath /",
+        ),
+        (
+            "a hostPath volume pre-bound to the second pod's claim",
+            "",
+            pre_bound("mlsdm-production", "data-cache-1"),
+            Status::Fail,
+            "data: claim data-cache-1 bound to PersistentVolume node-disk with hostPath /var/lib/cache",
+        ),
+        (
+            "the template naming a hostPath volume",
+            "host-root",
+            host_root.clone(),
+            Status::Fail,
+            "logs: claim logs-cache-0 bound to PersistentVolume host-root with hostPath /",
+        ),
+        (
+            "the template naming an nfs volume",
+            "host-root",
+            nfs.clone(),
+            Status::Pass,
+            "",
+        ),
+        (
+            "a claim of another set",
+            "",
+            format!("{}---\n{host_root}", claim("data-other-0", "host-root")),
+            Status::Pass,
+            "",
+        ),
+        (
+            "a claim named like the set's but without an ordinal",
+            "",
+            format!("{}---\n{host_root}", claim("data-cache-x", "host-root")),
+            Status::Pass,
+            "",
+        ),
+        (
+            "a volume pre-bound to the claim's name in another namespace",
+            "",
+            pre_bound("elsewhere", "data-cache-0"),
+            Status::Pass,
+            "",
+        ),
+    ] {
+        let set: Vec<_> = results("security-host-isolation", set_claiming(volume_name, &extra))
+            .into_iter()
+            .filter(|(kind, _, _)| kind == "StatefulSet")
+            .collect();
+        assert_eq!(set.len(), 1, "{what}: {set:?}");
+        let (_, status, message) = &set[0];
+        assert_eq!(*status, expected, "{what}: {message}");
+        assert!(message.contains(says), "{what}: {message}");
+    }
+}
+
 /// Review finding: a Job container adding SYS_ADMIN passed pods-outside-workloads-hardened's
 /// "not privileged"; security-capabilities-drop-all fails a workload container adding any.
 #[test]

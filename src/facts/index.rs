@@ -84,6 +84,10 @@ pub(super) struct Lazy {
     pub image_scans: OnceLock<HashMap<(Ns, String), Vec<usize>>>,
     /// (namespace, name) a PersistentVolume's `spec.claimRef` names -> the PersistentVolumes.
     pub pv_claim_refs: OnceLock<HashMap<(Ns, String), Vec<usize>>>,
+    /// (namespace, claim name without its `-<ordinal>`) of each claim named like a
+    /// StatefulSet's (a PersistentVolumeClaim, or one a PersistentVolume's `claimRef` names) ->
+    /// those claims' names (`k8s::refs::set_claim_base`).
+    pub set_claims: OnceLock<HashMap<(Ns, String), Vec<String>>>,
     /// The same for every workload: computed once, shared.
     pub dashboards: OnceLock<super::values::SharedVal>,
     /// Every object of some kinds in a namespace, as one cel list: the same for every workload

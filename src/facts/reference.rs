@@ -146,6 +146,27 @@ impl Facts {
                     .filter(|pv| claim_ref_names(pv, ns, claim))
                     .collect()
             },
+            |base| {
+                let claims = self
+                    .all_of("PersistentVolumeClaim")
+                    .filter(|c| c.namespace.as_deref() == ns)
+                    .map(|c| c.name.as_str());
+                let pre_bound = self.all_of("PersistentVolume").filter_map(|pv| {
+                    let r = pv.json.at("/spec/claimRef")?;
+                    (r.get("namespace").and_then(Value::as_str) == ns)
+                        .then(|| r.get("name").and_then(Value::as_str))
+                        .flatten()
+                });
+                let mut names: Vec<String> = Vec::new();
+                for claim in claims.chain(pre_bound) {
+                    if crate::k8s::refs::set_claim_base(claim) == Some(base)
+                        && !names.iter().any(|n| n == claim)
+                    {
+                        names.push(claim.to_string());
+                    }
+                }
+                names
+            },
         )
     }
 

@@ -47,7 +47,7 @@ const WORKLOADS_THROUGH_SERVICES: &[&str] = &[
 const CLAIMS_AND_VOLUMES: &[&str] = &["PersistentVolumeClaim", "PersistentVolume"];
 
 /// What `hostPathClaims` holds, on a workload and on a Pod, Job, CronJob or ReplicaSet.
-const HOST_PATH_CLAIMS: &str = "the pod spec's persistentVolumeClaim volumes whose claim binds, among the audited objects, to a PersistentVolume of a node's path (`hostPath` or `local`), as {volume, claim, persistentVolume, type, path}: the PersistentVolume the claim's volumeName names, else those whose claimRef names the claim; a claim or volume not audited gives nothing";
+const HOST_PATH_CLAIMS: &str = "the pod spec's persistentVolumeClaim volumes whose claim binds, among the audited objects, to a PersistentVolume of a node's path (`hostPath` or `local`), as {volume, claim, persistentVolume, type, path}: the PersistentVolume the claim's volumeName names, else those whose claimRef names the claim; a claim or volume not audited gives nothing. A StatefulSet's volumeClaimTemplates count too: template `data` of set `web` is the claims `data-web-<n>` (audited, or named by a claimRef), and the template's own volumeName";
 
 /// `sharedPdbs`: a budget's other workloads are found among every workload of its namespace.
 const PDBS_AND_WORKLOADS: &[&str] = &[

@@ -316,6 +316,46 @@ pub fn claim_volumes(spec: &Value) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// A StatefulSet's `volumeClaimTemplates`, as (template name, the template's own
+/// `spec.volumeName` when it names one): the controller gives pod `<set>-<n>` the claim
+/// `<template>-<set>-<n>`, which the pod spec's `volumes` do not list.
+pub fn claim_templates(set: &Object) -> Vec<(&str, Option<&str>)> {
+    if set.kind != "StatefulSet" {
+        return Vec::new();
+    }
+    set.json
+        .at("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let name = t.at("/metadata/name")?.as_str()?;
+            let volume = t
+                .at("/spec/volumeName")
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty());
+            Some((name, volume))
+        })
+        .collect()
+}
+
+/// `claim` without the `-<ordinal>` a StatefulSet's claims end with (`data-web-0` -> `data-web`),
+/// or None for a name that does not end so. Every ordinal counts, not only those of the set's
+/// current replicas: a claim kept from a larger scale is mounted again when the set grows.
+pub fn set_claim_base(claim: &str) -> Option<&str> {
+    let (base, ordinal) = claim.rsplit_once('-')?;
+    (!base.is_empty() && !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(base)
+}
+
+/// The ordinal a StatefulSet's claim ends with, for ordering them (0 for none; a number too
+/// large for `u64` last).
+pub fn set_claim_ordinal(claim: &str) -> u64 {
+    claim
+        .rsplit_once('-')
+        .map_or(0, |(_, n)| n.parse().unwrap_or(u64::MAX))
+}
+
 /// Whether PersistentVolume `pv` is pre-bound to claim `claim` of namespace `ns` by its
 /// `spec.claimRef` (the binder binds such a volume to that claim and no other).
 pub fn claim_ref_names(pv: &Object, ns: Option<&str>, claim: &str) -> bool {
@@ -333,4 +373,27 @@ pub fn node_path(pv: &Object) -> Option<(&'static str, &str)> {
         src.is_object()
             .then(|| (t, src.get("path").and_then(Value::as_str).unwrap_or("")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A StatefulSet's claims end with `-<ordinal>`; anything else is no set's claim.
+    #[test]
+    fn a_set_claim_is_its_base_and_an_ordinal() {
+        for (claim, base, ordinal) in [
+            ("data-web-0", Some("data-web"), 0),
+            ("data-web-12", Some("data-web"), 12),
+            ("a-b-c-3", Some("a-b-c"), 3),
+            ("data-web-x", None, u64::MAX),
+            ("data-web-", None, u64::MAX),
+            ("-0", None, 0),
+            ("data", None, 0),
+            ("data-web-1a", None, u64::MAX),
+        ] {
+            assert_eq!(super::set_claim_base(claim), base, "{claim}");
+            if base.is_some() {
+                assert_eq!(super::set_claim_ordinal(claim), ordinal, "{claim}");
+            }
+        }
+    }
 }
