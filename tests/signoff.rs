@@ -409,6 +409,82 @@ fn a_kustomization_the_walk_does_not_read_as_a_manifest_is_bound_too() {
     );
 }
 
+/// Left open in earlier notes, then fixed: the walk skips a hidden directory's manifests and a
+/// Helm chart's files (with a note), and the digest bound only the files the run read, while
+/// `kubectl apply -R` reads those too: a NetworkPolicy added under a hidden directory after the
+/// sign-off verified as the release the report audited. They are bound now.
+#[test]
+fn what_the_walk_skips_and_kubectl_reads_is_bound_too() {
+    let t = tmp("bound-to-skipped");
+    let release = t.0.join("release");
+    std::fs::create_dir_all(release.join(".github/workflows")).unwrap();
+    std::fs::create_dir_all(release.join("chart/templates")).unwrap();
+    for entry in std::fs::read_dir("fixtures/compliant").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, release.join(path.file_name().unwrap())).unwrap();
+    }
+    let workflow = release.join(".github/workflows/ci.yaml");
+    std::fs::write(&workflow, "name: ci\non: push\n").unwrap();
+    std::fs::write(
+        release.join("chart/Chart.yaml"),
+        "apiVersion: v2\nname: extra\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    let template = release.join("chart/templates/cm.yaml");
+    std::fs::write(&template, "kind: ConfigMap\ndata: {{ .Values.data }}\n").unwrap();
+    let release = release.to_str().unwrap();
+    let r = report_of(&t.0, release);
+    let digest = &json(&r)["target"]["manifestsDigest"];
+    let paths: Vec<&str> = digest["inputs"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    for bound in [
+        ".github/workflows/ci.yaml",
+        "chart/Chart.yaml",
+        "chart/templates/cm.yaml",
+    ] {
+        assert!(paths.contains(&bound), "{bound} is not bound: {paths:?}");
+    }
+    let verify_with = signed_for_manifests(&t.0, &r);
+    let verify = || verify_with(&[release]);
+    ok(&verify());
+
+    let fails_naming = |what: &str, file: &str| {
+        let out = verify();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{what}: {text}");
+        assert!(
+            text.contains("the manifests are not the ones the report audited (changed or new: ")
+                && text.contains(file),
+            "{what}: {text}"
+        );
+    };
+    // A manifest added under a hidden directory: `kubectl apply -R` applies it.
+    let extra = Path::new(release).join(".extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(
+        extra.join("allow-all.yaml"),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-all, namespace: mlsdm-production}\nspec: {podSelector: {}, ingress: [{}]}\n",
+    )
+    .unwrap();
+    fails_naming(
+        "a manifest added under a hidden directory",
+        "allow-all.yaml",
+    );
+    std::fs::remove_dir_all(&extra).unwrap();
+    ok(&verify());
+    // A hidden directory's file, and a chart's, changed.
+    std::fs::write(&workflow, "name: ci\non: [push, pull_request]\n").unwrap();
+    fails_naming("a hidden directory's file changed", "ci.yaml");
+    std::fs::write(&workflow, "name: ci\non: push\n").unwrap();
+    ok(&verify());
+    std::fs::write(&template, "kind: ConfigMap\ndata: {{ .Values.other }}\n").unwrap();
+    fails_naming("a chart's template changed", "cm.yaml");
+}
+
 /// Review findings: `verify -f` passed files `check` decides differently. The digest was lines
 /// of `path<TAB>sha256`, so one file named with a tab and a newline stood for two; and it held
 /// each file's path under its input but not how the inputs were given (a file named on its own

@@ -133,6 +133,45 @@ fn inputs_base(inputs: &[Input]) -> PathBuf {
 
 /// A walked file's record: its path under its input's root, and where it points if a symlink.
 fn walked_file(file: &Path, root: &Path, base: &Path, text: &str) -> crate::report::FileDigest {
+    use sha2::Digest as _;
+    walked_record(
+        file,
+        root,
+        base,
+        hex(&sha2::Sha256::digest(text.as_bytes()).into()),
+    )
+}
+
+/// A file the walk skips but kubectl reads ([`collect`]'s `unread`), recorded as a walked file
+/// is, hashed as it is on disk without being held in memory (it is not parsed, and may be any
+/// size). One that cannot be read is recorded so, by why: the same failure verifies the same.
+fn unread_file(file: &Path, root: &Path, base: &Path) -> crate::report::FileDigest {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    // A regular file only (links followed), asked before opening: opening a FIFO waits for a
+    // writer, and reading a device may never end.
+    let digest = std::fs::metadata(file)
+        .and_then(|m| {
+            if m.is_file() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("not a regular file"))
+            }
+        })
+        .and_then(|()| std::fs::File::open(file))
+        .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+        .map(|_| hex(&hasher.finalize().into()));
+    let sha256 = digest.unwrap_or_else(|e| format!("(unreadable: {:?})", e.kind()));
+    walked_record(file, root, base, sha256)
+}
+
+/// [`walked_file`]'s record of `file` with its `sha256`.
+fn walked_record(
+    file: &Path,
+    root: &Path,
+    base: &Path,
+    sha256: String,
+) -> crate::report::FileDigest {
     // A target outside the inputs is recorded as such, not by its path: another checkout's
     // absolute path to the same bytes is the same release (review finding).
     let link = std::fs::symlink_metadata(file)
@@ -145,12 +184,12 @@ fn walked_file(file: &Path, root: &Path, base: &Path, text: &str) -> crate::repo
                 "(outside the inputs)".to_string()
             }
         });
-    file_digest(
-        &file.display().to_string(),
-        relative_to(file, root),
-        text,
+    crate::report::FileDigest {
+        name: file.display().to_string(),
+        path: relative_to(file, root),
+        sha256,
         link,
-    )
+    }
 }
 
 fn hex(bytes: &[u8; 32]) -> String {
@@ -213,7 +252,8 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
             }
             Input::Path(path) => {
                 let mut files = Vec::new();
-                collect(path, &mut files, true, &mut loaded.notes)?;
+                let mut unread = Vec::new();
+                collect(path, &mut files, &mut unread, true, &mut loaded.notes)?;
                 // Files are recorded relative to the input's directory (a file's own, for one
                 // named on its own), the input relative to `base`.
                 let is_dir = path.is_dir();
@@ -289,6 +329,13 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                     let text = crate::input::read_file(&file)
                         .map_err(|message| ManifestError::file(name.clone(), message))?;
                     record.files.push(walked_file(&file, root, &base, &text));
+                }
+                // What the walk skips and `kubectl apply -R` reads all the same (a hidden
+                // directory's manifests, a Helm chart's files): not audited, which a note says,
+                // but part of what the directory deploys. Bound too: a manifest added there
+                // after the sign-off verified as the release the report audited (review finding).
+                for file in &unread {
+                    record.files.push(unread_file(file, root, &base));
                 }
                 loaded.read.push(record);
                 // A file that gave no object (a dashboard's JSON, a team's check file) is no
@@ -930,9 +977,13 @@ fn dedupe(loaded: &mut Loaded) {
     });
 }
 
+/// The files under `path` the run reads, in walk order, into `out` (with whether each was named
+/// on the command line); the files the walk skips that `kubectl apply -R` reads (a hidden
+/// directory's, a Helm chart's) into `unread`, to be bound by the digest.
 fn collect(
     path: &Path,
     out: &mut Vec<(PathBuf, bool)>,
+    unread: &mut Vec<PathBuf>,
     explicit: bool,
     notes: &mut Vec<Note>,
 ) -> Result<(), ManifestError> {
@@ -960,6 +1011,7 @@ fn collect(
     if meta.is_dir() {
         // A Helm chart's templates are not YAML until rendered, and values.yaml is not an object.
         if path.join("Chart.yaml").is_file() {
+            unread.extend(manifest_files_under(path));
             notes.push(Note {
                 kind: NoteKind::SkippedFile,
                 message: format!(
@@ -1018,7 +1070,13 @@ fn collect(
                 continue;
             }
             if name.starts_with('.') && e.is_dir() {
-                if name != ".git" && holds_manifest_files(&e) {
+                let files = if name == ".git" {
+                    Vec::new()
+                } else {
+                    manifest_files_under(&e)
+                };
+                if !files.is_empty() {
+                    unread.extend(files);
                     notes.push(Note {
                         kind: NoteKind::SkippedFile,
                         message: format!(
@@ -1029,7 +1087,7 @@ fn collect(
                 }
                 continue;
             }
-            collect(&e, out, false, notes)?;
+            collect(&e, out, unread, false, notes)?;
         }
     } else if explicit {
         // Named on the command line: a FIFO (`-f <(helm template ...)`) is read as asked.
@@ -1058,29 +1116,35 @@ fn is_text_file(path: &Path) -> bool {
             || crate::input::read_file(path).is_ok_and(|text| !text.contains('\0')))
 }
 
-/// Whether a directory (at any depth) holds a `.yaml`, `.yml` or `.json` file: what a hidden
-/// directory being skipped is worth saying for.
-fn holds_manifest_files(dir: &Path) -> bool {
+/// The `.yaml`, `.yml` and `.json` files under a directory (at any depth), in walk order: what
+/// a hidden directory being skipped is worth saying for, and what the digest binds of it.
+fn manifest_files_under(dir: &Path) -> Vec<PathBuf> {
     // At any depth, as `kubectl apply -R` walks it: a manifest one level down (`.x/sub/np.yaml`)
     // was skipped without a word (review finding). Links to directories are not followed, as
     // kubectl does not; the depth is bounded so a deep tree cannot hold the walk.
-    fn holds(dir: &Path, depth: usize) -> bool {
-        depth < 64
-            && std::fs::read_dir(dir).is_ok_and(|entries| {
-                entries.flatten().any(|e| {
-                    let p = e.path();
-                    let Ok(kind) = e.file_type() else {
-                        return false;
-                    };
-                    if kind.is_dir() {
-                        holds(&p, depth + 1)
-                    } else {
-                        p.is_file() && is_manifest_name(&p)
-                    }
-                })
-            })
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        if depth >= 64 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<(PathBuf, std::fs::FileType)> = entries
+            .flatten()
+            .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (p, kind) in entries {
+            if kind.is_dir() {
+                walk(&p, depth + 1, out);
+            } else if p.is_file() && is_manifest_name(&p) {
+                out.push(p);
+            }
+        }
     }
-    holds(dir, 0)
+    let mut out = Vec::new();
+    walk(dir, 0, &mut out);
+    out
 }
 
 /// Whether a walk reads the file: its name ends in `.yaml`, `.yml` or `.json`, as kubectl
