@@ -226,13 +226,7 @@ impl<W: std::io::Write> std::io::Write for Writer<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // With no secret registered and nothing held back, the bytes go straight through: a
         // large report was otherwise copied once more, 64 KB at a time, for nothing to mask.
-        if self.pending.is_empty()
-            && REGISTRY
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .patterns
-                .is_empty()
-        {
+        if self.pending.is_empty() && nothing_registered() {
             return self.inner.write(buf);
         }
         self.pending.extend_from_slice(buf);
@@ -294,6 +288,15 @@ fn strings(v: &mut serde_json::Value, keep: &dyn Fn(&str) -> bool) {
     }
 }
 
+/// Whether no secret is registered (yet): there is nothing to mask.
+pub fn nothing_registered() -> bool {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .patterns
+        .is_empty()
+}
+
 /// Every string of a serializable model (a report) with the registered secrets masked, before
 /// any renderer wraps, escapes or truncates it (after which the output pass could miss them).
 ///
@@ -311,12 +314,7 @@ pub fn model<T: serde::Serialize + serde::de::DeserializeOwned>(model: T) -> T {
     let walk = |v: &mut serde_json::Value, keep_words: bool| {
         strings(v, &|s| keep_words && is_word(s));
     };
-    if REGISTRY
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .patterns
-        .is_empty()
-    {
+    if nothing_registered() {
         return model;
     }
     let masked = |keep_words: bool| {
