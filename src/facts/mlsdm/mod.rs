@@ -473,24 +473,37 @@ pub fn effective(w: &Object, facts: &Facts) -> Value {
     } else {
         Value::Null
     };
-    json!({
-        "container": container.get("name"),
-        "env": env,
-        "configPath": config_path,
-        "configMounted": mounted.is_some(),
-        "configSource": config_source,
-        "configError": config_error,
-        "fileConfig": file_config,
-        "config": if configured { merged } else { Value::Null },
-        "envOverrides": overrides,
-        "serviceLinks": service_links,
-        "serving": serving,
-        "unknownTopLevelKeys": unknown,
-        "allowedTopLevelKeys": ALLOWED_TOP_LEVEL_KEYS,
-        "configViolations": violations,
-        "configUndecided": undecided,
-        "envFromUnresolved": env_from_unresolved,
-        "envUnset": env_unset,
-        "runningDimension": running_dimension,
-    })
+    // Built by moving each part in: `json!` serializes every value it is given into a new one,
+    // and the configurations (the file's and the merged one) are the larger part of this
+    // value, made for every workload (issue 12: a sixth of `effective`'s instructions).
+    let strings = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+    let fields: [(&str, Value); 18] = [
+        (
+            "container",
+            container.get("name").cloned().unwrap_or(Value::Null),
+        ),
+        ("env", Value::Object(env)),
+        ("configPath", Value::String(config_path)),
+        ("configMounted", Value::Bool(mounted.is_some())),
+        ("configSource", config_source),
+        ("configError", config_error),
+        ("fileConfig", file_config),
+        ("config", if configured { merged } else { Value::Null }),
+        ("envOverrides", Value::Object(overrides)),
+        ("serviceLinks", Value::Array(service_links)),
+        ("serving", serving),
+        ("unknownTopLevelKeys", Value::Array(unknown)),
+        ("allowedTopLevelKeys", json!(ALLOWED_TOP_LEVEL_KEYS)),
+        ("configViolations", strings(violations)),
+        ("configUndecided", strings(undecided)),
+        ("envFromUnresolved", strings(env_from_unresolved)),
+        ("envUnset", strings(env_unset)),
+        ("runningDimension", running_dimension),
+    ];
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
