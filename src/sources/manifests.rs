@@ -143,26 +143,56 @@ fn walked_file(file: &Path, root: &Path, base: &Path, text: &str) -> crate::repo
 }
 
 /// A file the walk skips but kubectl reads ([`collect`]'s `unread`), recorded as a walked file
-/// is, hashed as it is on disk without being held in memory (it is not parsed, and may be any
-/// size). One that cannot be read is recorded so, by why: the same failure verifies the same.
-fn unread_file(file: &Path, root: &Path, base: &Path) -> crate::report::FileDigest {
+/// is, hashed as it is on disk without being held in memory (it is not parsed). Within the input
+/// cap, as every file the run reads: past it, or unreadable, or not a regular file, the run
+/// stops as it does for a manifest (kubectl fails on it too). A dangling link (an editor's lock
+/// beside a file being edited) is recorded by where it points.
+fn unread_file(
+    file: &Path,
+    root: &Path,
+    base: &Path,
+) -> Result<crate::report::FileDigest, ManifestError> {
     use sha2::Digest as _;
-    let mut hasher = sha2::Sha256::new();
+    use std::io::Read as _;
+    let name = file.display().to_string();
+    let fail = |message: String| ManifestError::file(name.clone(), message);
+    if std::fs::metadata(file).is_err()
+        && std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Ok(walked_record(file, root, base, "(dangling link)".into()));
+    }
     // A regular file only (links followed), asked before opening: opening a FIFO waits for a
     // writer, and reading a device may never end.
-    let digest = std::fs::metadata(file)
-        .and_then(|m| {
-            if m.is_file() {
-                Ok(())
-            } else {
-                Err(std::io::Error::other("not a regular file"))
-            }
-        })
-        .and_then(|()| std::fs::File::open(file))
-        .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
-        .map(|_| hex(&hasher.finalize().into()));
-    let sha256 = digest.unwrap_or_else(|e| format!("(unreadable: {:?})", e.kind()));
-    walked_record(file, root, base, sha256)
+    let meta = std::fs::metadata(file).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail(
+            "not a regular file (a FIFO, socket or device); name it on the command line to read it"
+                .into(),
+        ));
+    }
+    let cap = crate::input::cap();
+    let too_large = || {
+        fail(format!(
+            "larger than the {} input cap (--max-input-size raises it)",
+            crate::input::human(cap)
+        ))
+    };
+    if meta.len() > cap {
+        return Err(too_large());
+    }
+    let mut hasher = sha2::Sha256::new();
+    let read = std::fs::File::open(file)
+        .and_then(|f| std::io::copy(&mut f.take(cap.saturating_add(1)), &mut hasher))
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if read > cap {
+        return Err(too_large());
+    }
+    Ok(walked_record(
+        file,
+        root,
+        base,
+        hex(&hasher.finalize().into()),
+    ))
 }
 
 /// [`walked_file`]'s record of `file` with its `sha256`.
@@ -335,7 +365,7 @@ pub fn load_inputs(inputs: &[Input]) -> Result<Loaded, ManifestError> {
                 // but part of what the directory deploys. Bound too: a manifest added there
                 // after the sign-off verified as the release the report audited (review finding).
                 for file in &unread {
-                    record.files.push(unread_file(file, root, &base));
+                    record.files.push(unread_file(file, root, &base)?);
                 }
                 loaded.read.push(record);
                 // A file that gave no object (a dashboard's JSON, a team's check file) is no
@@ -1011,7 +1041,7 @@ fn collect(
     if meta.is_dir() {
         // A Helm chart's templates are not YAML until rendered, and values.yaml is not an object.
         if path.join("Chart.yaml").is_file() {
-            unread.extend(manifest_files_under(path));
+            unread.extend(manifest_files_under(path)?);
             notes.push(Note {
                 kind: NoteKind::SkippedFile,
                 message: format!(
@@ -1047,7 +1077,13 @@ fn collect(
             // those: a readable text file of that name is read as any other, since kubectl
             // applies it (an allow-all NetworkPolicy in `._allow-all.yaml` passed unseen;
             // review finding).
-            if (name.starts_with(".#") || name.starts_with("._")) && !is_text_file(&e) {
+            // A UTF-16 file (with its byte-order mark) is no fork: kubectl decodes and applies
+            // it, so it is read, and refused as not UTF-8 (review finding: `._allow.yaml` in
+            // UTF-16 was skipped here, applied by kubectl, never audited).
+            if (name.starts_with(".#") || name.starts_with("._"))
+                && !is_text_file(&e)
+                && !has_utf16_bom(&e)
+            {
                 notes.push(Note {
                     kind: NoteKind::SkippedFile,
                     message: format!(
@@ -1055,6 +1091,10 @@ fn collect(
                         e.display()
                     ),
                 });
+                // Not audited, but kubectl reads a file so named all the same: bound.
+                if is_manifest_name(&e) {
+                    unread.push(e.clone());
+                }
                 continue;
             }
             // kubectl apply -R does not follow a link to a directory (Go's filepath.Walk reads
@@ -1073,7 +1113,7 @@ fn collect(
                 let files = if name == ".git" {
                     Vec::new()
                 } else {
-                    manifest_files_under(&e)
+                    manifest_files_under(&e)?
                 };
                 if !files.is_empty() {
                     unread.extend(files);
@@ -1105,6 +1145,16 @@ fn collect(
     Ok(())
 }
 
+/// A regular file (links followed) that starts with a UTF-16 byte-order mark, which kubectl
+/// decodes (cli-runtime's visitor reads files through `unicode.BOMOverride`).
+fn has_utf16_bom(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 2];
+    path.is_file()
+        && std::fs::File::open(path).is_ok_and(|mut f| f.read_exact(&mut head).is_ok())
+        && matches!(head, [0xFF, 0xFE] | [0xFE, 0xFF])
+}
+
 /// A regular file (links followed) whose bytes are UTF-8 text without NUL: what an editor's
 /// lock (a dangling link) and a macOS resource fork (binary) are not.
 fn is_text_file(path: &Path) -> bool {
@@ -1117,34 +1167,43 @@ fn is_text_file(path: &Path) -> bool {
 }
 
 /// The `.yaml`, `.yml` and `.json` files under a directory (at any depth), in walk order: what
-/// a hidden directory being skipped is worth saying for, and what the digest binds of it.
-fn manifest_files_under(dir: &Path) -> Vec<PathBuf> {
+/// a hidden directory being skipped is worth saying for, and what the digest binds of it. Every
+/// entry so named that is not a directory (a FIFO, a dangling link too: [`unread_file`] says
+/// what it is). A directory that cannot be read stops the run, as in the walk itself: a manifest
+/// behind it would be neither audited nor bound, and kubectl, run by another user, may read it.
+fn manifest_files_under(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
     // At any depth, as `kubectl apply -R` walks it: a manifest one level down (`.x/sub/np.yaml`)
-    // was skipped without a word (review finding). Links to directories are not followed, as
-    // kubectl does not; the depth is bounded so a deep tree cannot hold the walk.
-    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-        if depth >= 64 {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
+    // was skipped without a word (review finding), and one 64 levels down was left out of the
+    // digest. Links to directories are not followed, as kubectl does not: no walk loops, and
+    // a path's length bounds the depth.
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
+        let unreadable = |e: std::io::Error| {
+            ManifestError::file(
+                dir.display().to_string(),
+                format!("cannot read directory: {e}"),
+            )
         };
-        let mut entries: Vec<(PathBuf, std::fs::FileType)> = entries
-            .flatten()
-            .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
-            .collect();
+        let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)
+            .map_err(unreadable)?
+            .map(|e| {
+                let e = e?;
+                Ok((e.path(), e.file_type()?))
+            })
+            .collect::<Result<_, std::io::Error>>()
+            .map_err(unreadable)?;
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         for (p, kind) in entries {
             if kind.is_dir() {
-                walk(&p, depth + 1, out);
-            } else if p.is_file() && is_manifest_name(&p) {
+                walk(&p, out)?;
+            } else if is_manifest_name(&p) {
                 out.push(p);
             }
         }
+        Ok(())
     }
     let mut out = Vec::new();
-    walk(dir, 0, &mut out);
-    out
+    walk(dir, &mut out)?;
+    Ok(out)
 }
 
 /// Whether a walk reads the file: its name ends in `.yaml`, `.yml` or `.json`, as kubectl
@@ -1704,6 +1763,82 @@ mod tests {
                 "{says}: {:?}",
                 l.notes
             );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// What the walk skips and kubectl reads is bound by the digest (review findings): a hidden
+    /// directory's manifests at any depth (64 levels down were left out), a macOS resource
+    /// file's bytes; a UTF-16 file of a resource file's name is read (and refused), not skipped;
+    /// a hidden directory that cannot be read, or a file past the cap, stops the run.
+    #[cfg(unix)]
+    #[test]
+    fn what_a_walk_skips_and_kubectl_reads_is_bound() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("mlsdm-unread-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("release.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: n}\n",
+        )
+        .unwrap();
+        let deep: PathBuf = std::iter::once(".x".to_string())
+            .chain((0..70).map(|_| "d".to_string()))
+            .collect();
+        std::fs::create_dir_all(dir.join(&deep)).unwrap();
+        std::fs::write(dir.join(&deep).join("np.yaml"), "kind: NetworkPolicy\n").unwrap();
+        std::fs::write(dir.join("._fork.yaml"), [0u8, 5, 22, 7, 0xff]).unwrap();
+        let digest =
+            |dir: &Path| load_inputs(&[Input::Path(dir.to_path_buf())]).map(|l| l.digest());
+        let bound = digest(&dir).unwrap();
+        let paths: Vec<&str> = bound.inputs[0]
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        let deep_path = format!("{}/np.yaml", deep.display());
+        assert_eq!(paths, ["release.yaml", "._fork.yaml", &deep_path]);
+        // Each bound file's bytes decide.
+        std::fs::write(
+            dir.join(&deep).join("np.yaml"),
+            "kind: NetworkPolicy\nspec: {}\n",
+        )
+        .unwrap();
+        assert_ne!(digest(&dir).unwrap().sha256, bound.sha256);
+        std::fs::write(dir.join("._fork.yaml"), [0u8, 5, 22, 7, 0xfe]).unwrap();
+        let changed = digest(&dir).unwrap();
+        // A UTF-16 file is no resource fork: read as a manifest, and refused as not UTF-8.
+        std::fs::write(dir.join("._utf16.yaml"), [0xFFu8, 0xFE, b'k', 0]).unwrap();
+        let e = digest(&dir).unwrap_err();
+        assert!(
+            e.to_string().contains("._utf16.yaml") && e.to_string().contains("not UTF-8"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.join("._utf16.yaml")).unwrap();
+        // Past the input cap, as any file the run reads.
+        let big = dir.join(".x/big.json");
+        std::fs::write(
+            &big,
+            vec![b' '; usize::try_from(crate::input::cap()).unwrap() + 1],
+        )
+        .unwrap();
+        let e = digest(&dir).unwrap_err();
+        assert!(
+            e.to_string().contains("big.json") && e.to_string().contains("input cap"),
+            "{e}"
+        );
+        std::fs::remove_file(&big).unwrap();
+        assert_eq!(digest(&dir).unwrap(), changed);
+        // A hidden directory that cannot be read (root reads it all the same).
+        let locked = dir.join(".x/d");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let readable = std::fs::read_dir(&locked).is_ok();
+        let outcome = digest(&dir);
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if !readable {
+            let e = outcome.unwrap_err();
+            assert!(e.to_string().contains("cannot read directory"), "{e}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
