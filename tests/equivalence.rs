@@ -148,14 +148,24 @@ fn every_fixture_gives_the_same_report() {
 fn a_generated_release_mixed_with_the_fixtures_gives_the_same_report() {
     // 300 objects over 3 namespaces, plus every kind the fixtures bring (NetworkPolicies,
     // monitors, Ingresses, Pods, ReplicaSets) in namespaces of their own.
-    let mut inputs: Vec<Input> = mlsdm_audit_testservers::synthetic::manifest_files(300)
+    let inputs = generated_with(
+        300,
+        &[
+            "fixtures/compliant",
+            "fixtures/live",
+            "fixtures/modular-kustomize",
+        ],
+    );
+    assert_same("generated release", &inputs, None);
+}
+
+/// A generated release of about `objects` objects (rendered texts), then the fixture sets.
+fn generated_with(objects: usize, fixtures: &[&str]) -> Vec<Input> {
+    mlsdm_audit_testservers::synthetic::manifest_files(objects)
         .into_iter()
         .map(|(name, text)| Input::Rendered { name, text })
-        .collect();
-    inputs.push(path("fixtures/compliant"));
-    inputs.push(path("fixtures/live"));
-    inputs.push(path("fixtures/modular-kustomize"));
-    assert_same("generated release", &inputs, None);
+        .chain(fixtures.iter().map(|f| path(f)))
+        .collect()
 }
 
 #[test]
@@ -164,12 +174,7 @@ fn the_report_does_not_depend_on_the_number_of_threads() {
     // (8 a thread, at most one per 64 objects: 8 ranges on one thread, 16 on two, 24 on three,
     // 40 on five), so range boundaries fall between different objects each time; the fixtures'
     // kinds mixed in. This machine's core count picks one of these; the others are forced.
-    let mut inputs: Vec<Input> = mlsdm_audit_testservers::synthetic::manifest_files(900)
-        .into_iter()
-        .map(|(name, text)| Input::Rendered { name, text })
-        .collect();
-    inputs.push(path("fixtures/compliant"));
-    inputs.push(path("fixtures/live"));
+    let inputs = generated_with(900, &["fixtures/compliant", "fixtures/live"]);
     // Pairs of Ingresses that sort the same (one namespace and name, two API groups: see the
     // next test), side by side in the evaluation order, each followed by one that does not:
     // range boundaries then fall between the two of some pairs (checked when this test was
@@ -199,7 +204,7 @@ fn the_report_does_not_depend_on_the_number_of_threads() {
     };
     objects.extend(load_inputs(&[ties]).expect("loads").objects);
     assert!(
-        objects.len() >= 64 * 8 * 3,
+        objects.len() >= 64 * 8 * 5,
         "{} objects: too few to cut into more ranges on more threads",
         objects.len()
     );
